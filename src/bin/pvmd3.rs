@@ -1,0 +1,2 @@
+//! pvmd3: the PVM daemon.
+fn main() {}

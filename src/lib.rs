@@ -1,0 +1,20 @@
+//! pvm6: PVM 3.4 (Parallel Virtual Machine) rebuilt in Rust, with daemons
+//! that speak IPv6.
+//!
+//! This crate builds `libpvm3.so`/`libpvm3.a` (every `pvm_*` entry point of
+//! PVM 3.4.6's `pvm3.h`), the daemon `pvmd3` and the console `pvm`. The daemon
+//! code lives inside the library too, so a program linked with libpvm3 starts
+//! its own daemon when it finds none (the embedded runner).
+//!
+//! Layers, top to bottom (see docs/ARCHITECTURE.md):
+//! - [`ffi`]: the C ABI; converts pointers and C strings, catches panics, and
+//!   calls the safe API.
+//! - [`task`]: the task runtime inside a user's program (connection to the
+//!   local daemon, buffers, receive queue).
+//! - [`daemon`]: pvmd, the per-host daemon.
+//! - [`msg`], [`wire`], [`tid`], [`error`]: the shared vocabulary.
+
+pub mod error;
+pub mod tid;
+
+pub use error::{Error, Result};
