@@ -18,3 +18,6 @@ pub mod error;
 pub mod tid;
 
 pub use error::{Error, Result};
+pub mod paths;
+pub mod sys;
+pub mod wire;

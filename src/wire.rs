@@ -1,0 +1,415 @@
+//! The wire protocol shared by tasks and daemons: frames and the control codec.
+//!
+//! Every exchange is a [`Frame`]: a fixed 32-byte header followed by one
+//! contiguous body. The header is little-endian and versioned from the first
+//! frame (see docs/PROTOCOL.md for the full description):
+//!
+//! ```text
+//! offset size field
+//!  0     2    magic   0x3650 ("P6" read as little-endian bytes 'P','6')
+//!  2     1    version 1
+//!  3     1    kind    (Kind)
+//!  4     4    length of the body in bytes (u32)
+//!  8     4    src     sending tid
+//! 12     4    dst     destination tid
+//! 16     4    tag     message tag, or the request code of Req/Reply frames
+//! 20     4    ctx     message context
+//! 24     4    enc     body encoding of Msg frames (PvmDataDefault, Raw, InPlace)
+//! 28     4    wid     request id (Req/Reply) or wait id
+//! ```
+//!
+//! Control bodies (Req/Reply) are written with [`Writer`] and read with
+//! [`Reader`]: big-endian i32s and length-prefixed byte strings.
+
+use crate::{Error, Result};
+use std::io::{self, IoSlice, Read, Write};
+
+/// Magic number at the start of every frame.
+pub const MAGIC: u16 = u16::from_le_bytes(*b"P6");
+/// Protocol version spoken by this build.
+pub const VERSION: u8 = 1;
+/// Size of the fixed frame header.
+pub const HEADER_LEN: usize = 32;
+/// Largest body accepted from a peer (a bound, not a promise: 4 GiB - 1).
+pub const MAX_BODY: usize = u32::MAX as usize;
+
+/// What a frame carries.
+#[repr(u8)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// A user message (pvm_send & co.), routed by `dst`.
+    Msg = 1,
+    /// A request from a task to its daemon; `tag` is the [`Req`] code.
+    Req = 2,
+    /// The daemon's answer to a request with the same `wid`.
+    Reply = 3,
+}
+
+impl Kind {
+    fn from_u8(v: u8) -> Option<Kind> {
+        match v {
+            1 => Some(Kind::Msg),
+            2 => Some(Kind::Req),
+            3 => Some(Kind::Reply),
+            _ => None,
+        }
+    }
+}
+
+/// Request codes of task-to-daemon requests (the `tag` of Req/Reply frames).
+/// Arguments and results of each are listed in docs/PROTOCOL.md.
+#[repr(i32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Req {
+    Connect = 1,
+    Exit = 2,
+    Spawn = 3,
+    Kill = 4,
+    SendSig = 5,
+    Config = 6,
+    Tasks = 7,
+    Pstat = 8,
+    Mstat = 9,
+    Halt = 10,
+    NewContext = 11,
+    FreeContext = 12,
+}
+
+impl Req {
+    /// The request with code `v`.
+    pub fn from_i32(v: i32) -> Option<Req> {
+        use Req::*;
+        Some(match v {
+            1 => Connect,
+            2 => Exit,
+            3 => Spawn,
+            4 => Kill,
+            5 => SendSig,
+            6 => Config,
+            7 => Tasks,
+            8 => Pstat,
+            9 => Mstat,
+            10 => Halt,
+            11 => NewContext,
+            12 => FreeContext,
+            _ => return None,
+        })
+    }
+}
+
+/// A frame header.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Header {
+    pub kind: Kind,
+    pub len: u32,
+    pub src: i32,
+    pub dst: i32,
+    pub tag: i32,
+    pub ctx: i32,
+    pub enc: i32,
+    pub wid: i32,
+}
+
+impl Header {
+    /// A header of `kind` with every other field zero.
+    pub fn new(kind: Kind) -> Header {
+        Header { kind, len: 0, src: 0, dst: 0, tag: 0, ctx: 0, enc: 0, wid: 0 }
+    }
+
+    /// The 32 header bytes.
+    pub fn encode(&self) -> [u8; HEADER_LEN] {
+        let mut b = [0u8; HEADER_LEN];
+        b[0..2].copy_from_slice(&MAGIC.to_le_bytes());
+        b[2] = VERSION;
+        b[3] = self.kind as u8;
+        b[4..8].copy_from_slice(&self.len.to_le_bytes());
+        for (i, v) in [self.src, self.dst, self.tag, self.ctx, self.enc, self.wid].iter().enumerate() {
+            b[8 + 4 * i..12 + 4 * i].copy_from_slice(&v.to_le_bytes());
+        }
+        b
+    }
+
+    /// Parses a header; `Err(BadMsg)` for a wrong magic, version or kind.
+    pub fn decode(b: &[u8; HEADER_LEN]) -> Result<Header> {
+        if u16::from_le_bytes([b[0], b[1]]) != MAGIC {
+            return Err(Error::BadMsg);
+        }
+        if b[2] != VERSION {
+            return Err(Error::BadVersion);
+        }
+        let kind = Kind::from_u8(b[3]).ok_or(Error::BadMsg)?;
+        let word = |i: usize| i32::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
+        Ok(Header {
+            kind,
+            len: u32::from_le_bytes([b[4], b[5], b[6], b[7]]),
+            src: word(8),
+            dst: word(12),
+            tag: word(16),
+            ctx: word(20),
+            enc: word(24),
+            wid: word(28),
+        })
+    }
+}
+
+/// A whole frame: header and body.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Frame {
+    pub header: Header,
+    pub body: Vec<u8>,
+}
+
+impl Frame {
+    /// A frame with `header` (its `len` is set from `body`).
+    pub fn new(mut header: Header, body: Vec<u8>) -> Frame {
+        header.len = body.len() as u32;
+        Frame { header, body }
+    }
+
+    /// Header and body as one byte vector (for queues of non-blocking writers).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut v = Vec::with_capacity(HEADER_LEN + self.body.len());
+        v.extend_from_slice(&self.header.encode());
+        v.extend_from_slice(&self.body);
+        v
+    }
+}
+
+/// Writes a header and body slices with as few system calls as possible
+/// (`writev`), looping over short writes. The header's `len` must equal the
+/// total of `body`.
+pub fn write_frame<W: Write>(w: &mut W, header: &Header, body: &[IoSlice<'_>]) -> io::Result<()> {
+    let head = header.encode();
+    let mut owned: Vec<IoSlice<'_>> = Vec::with_capacity(body.len() + 1);
+    owned.push(IoSlice::new(&head));
+    owned.extend(body.iter().filter(|s| !s.is_empty()).map(|s| IoSlice::new(s)));
+    let mut slices: &mut [IoSlice<'_>] = &mut owned;
+    while !slices.is_empty() {
+        let n = match w.write_vectored(slices) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        IoSlice::advance_slices(&mut slices, n);
+    }
+    Ok(())
+}
+
+/// Reads one whole frame (blocking). `Ok(None)` at a clean end of stream.
+pub fn read_frame<R: Read>(r: &mut R) -> io::Result<Option<Frame>> {
+    let mut head = [0u8; HEADER_LEN];
+    let mut got = 0;
+    while got < HEADER_LEN {
+        match r.read(&mut head[got..]) {
+            Ok(0) if got == 0 => return Ok(None),
+            Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
+            Ok(n) => got += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    let header = Header::decode(&head).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+    let mut body = vec![0u8; header.len as usize];
+    r.read_exact(&mut body)?;
+    Ok(Some(Frame { header, body }))
+}
+
+/// Incremental frame decoder for non-blocking readers: feed bytes, take frames.
+#[derive(Default)]
+pub struct FrameDecoder {
+    buf: Vec<u8>,
+    start: usize,
+}
+
+impl FrameDecoder {
+    /// An empty decoder.
+    pub fn new() -> FrameDecoder {
+        FrameDecoder::default()
+    }
+
+    /// Appends bytes read from the peer.
+    pub fn feed(&mut self, data: &[u8]) {
+        if self.start > 0 && self.start == self.buf.len() {
+            self.buf.clear();
+            self.start = 0;
+        }
+        self.buf.extend_from_slice(data);
+    }
+
+    /// Bytes buffered and not yet taken.
+    pub fn pending(&self) -> usize {
+        self.buf.len() - self.start
+    }
+
+    /// The next complete frame, `Ok(None)` when more bytes are needed, or an
+    /// error for a malformed header (the connection should be closed).
+    pub fn next_frame(&mut self) -> Result<Option<Frame>> {
+        let avail = &self.buf[self.start..];
+        if avail.len() < HEADER_LEN {
+            return Ok(None);
+        }
+        let head: &[u8; HEADER_LEN] = avail[..HEADER_LEN].try_into().map_err(|_| Error::BadMsg)?;
+        let header = Header::decode(head)?;
+        let total = HEADER_LEN + header.len as usize;
+        if avail.len() < total {
+            return Ok(None);
+        }
+        let body = avail[HEADER_LEN..total].to_vec();
+        self.start += total;
+        if self.start == self.buf.len() {
+            self.buf.clear();
+            self.start = 0;
+        } else if self.start > (1 << 20) && self.start * 2 > self.buf.len() {
+            self.buf.drain(..self.start);
+            self.start = 0;
+        }
+        Ok(Some(Frame { header, body }))
+    }
+}
+
+/// Writer of control bodies: big-endian i32s and length-prefixed strings.
+#[derive(Default, Debug)]
+pub struct Writer {
+    buf: Vec<u8>,
+}
+
+impl Writer {
+    /// An empty body.
+    pub fn new() -> Writer {
+        Writer::default()
+    }
+    /// Appends an i32.
+    pub fn int(&mut self, v: i32) -> &mut Self {
+        self.buf.extend_from_slice(&v.to_be_bytes());
+        self
+    }
+    /// Appends a byte string (length, then bytes).
+    pub fn bytes(&mut self, v: &[u8]) -> &mut Self {
+        self.int(v.len() as i32);
+        self.buf.extend_from_slice(v);
+        self
+    }
+    /// Appends a UTF-8 string.
+    pub fn str(&mut self, v: &str) -> &mut Self {
+        self.bytes(v.as_bytes())
+    }
+    /// Appends a list of strings (count, then each).
+    pub fn strs<S: AsRef<[u8]>>(&mut self, v: &[S]) -> &mut Self {
+        self.int(v.len() as i32);
+        for s in v {
+            self.bytes(s.as_ref());
+        }
+        self
+    }
+    /// The body bytes.
+    pub fn finish(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.buf)
+    }
+}
+
+/// Reader of control bodies; every getter fails with `BadMsg` on short input.
+pub struct Reader<'a> {
+    data: &'a [u8],
+}
+
+impl<'a> Reader<'a> {
+    /// Reads `data` from the start.
+    pub fn new(data: &'a [u8]) -> Reader<'a> {
+        Reader { data }
+    }
+    /// Next i32.
+    pub fn int(&mut self) -> Result<i32> {
+        let (head, rest) = self.data.split_first_chunk::<4>().ok_or(Error::BadMsg)?;
+        self.data = rest;
+        Ok(i32::from_be_bytes(*head))
+    }
+    /// Next count, checked against the bytes left (each item takes at least
+    /// `min_item` bytes) so a hostile count cannot make us allocate.
+    pub fn count(&mut self, min_item: usize) -> Result<usize> {
+        let n = self.int()?;
+        let n = usize::try_from(n).map_err(|_| Error::BadMsg)?;
+        if n.saturating_mul(min_item.max(1)) > self.data.len() && min_item > 0 {
+            return Err(Error::BadMsg);
+        }
+        Ok(n)
+    }
+    /// Next byte string.
+    pub fn bytes(&mut self) -> Result<&'a [u8]> {
+        let n = self.count(1)?;
+        if n > self.data.len() {
+            return Err(Error::BadMsg);
+        }
+        let (head, rest) = self.data.split_at(n);
+        self.data = rest;
+        Ok(head)
+    }
+    /// Next string (lossy UTF-8).
+    pub fn str(&mut self) -> Result<String> {
+        Ok(String::from_utf8_lossy(self.bytes()?).into_owned())
+    }
+    /// Next list of strings.
+    pub fn strs(&mut self) -> Result<Vec<String>> {
+        let n = self.count(4)?;
+        (0..n).map(|_| self.str()).collect()
+    }
+    /// Whether everything was read.
+    pub fn is_empty(&self) -> bool {
+        self.data.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_round_trip() {
+        let h = Header { kind: Kind::Msg, len: 7, src: 0x40001, dst: 0x40002, tag: -1, ctx: 3, enc: 1, wid: 9 };
+        assert_eq!(Header::decode(&h.encode()).unwrap(), h);
+        let mut bad = h.encode();
+        bad[0] = 0;
+        assert_eq!(Header::decode(&bad), Err(Error::BadMsg));
+        let mut bad = h.encode();
+        bad[3] = 99;
+        assert_eq!(Header::decode(&bad), Err(Error::BadMsg));
+    }
+
+    #[test]
+    fn decoder_handles_split_and_joined_frames() {
+        let f1 = Frame::new(Header::new(Kind::Msg), b"hello".to_vec());
+        let f2 = Frame::new(Header::new(Kind::Req), vec![]);
+        let mut all = f1.to_bytes();
+        all.extend(f2.to_bytes());
+        let mut d = FrameDecoder::new();
+        for b in &all {
+            d.feed(std::slice::from_ref(b));
+        }
+        assert_eq!(d.next_frame().unwrap().unwrap(), f1);
+        assert_eq!(d.next_frame().unwrap().unwrap(), f2);
+        assert_eq!(d.next_frame().unwrap(), None);
+    }
+
+    #[test]
+    fn control_codec_round_trip_and_short_input() {
+        let body = Writer::new().int(-5).str("abc").strs(&["x", "yz"]).finish();
+        let mut r = Reader::new(&body);
+        assert_eq!(r.int().unwrap(), -5);
+        assert_eq!(r.str().unwrap(), "abc");
+        assert_eq!(r.strs().unwrap(), vec!["x", "yz"]);
+        assert!(r.is_empty());
+        assert_eq!(Reader::new(&body[..2]).int(), Err(Error::BadMsg));
+        let huge = Writer::new().int(i32::MAX).finish();
+        assert_eq!(Reader::new(&huge).strs(), Err(Error::BadMsg));
+    }
+
+    #[test]
+    fn blocking_read_write() {
+        let mut out = Vec::new();
+        let h = Header { len: 3, ..Header::new(Kind::Reply) };
+        write_frame(&mut out, &h, &[IoSlice::new(b"ab"), IoSlice::new(b"c")]).unwrap();
+        let f = read_frame(&mut &out[..]).unwrap().unwrap();
+        assert_eq!(f.body, b"abc");
+        assert_eq!(read_frame(&mut &[][..]).unwrap(), None);
+    }
+}
