@@ -146,7 +146,9 @@ impl Error {
 /// The text for any code, "Unknown error N" outside the table.
 pub fn text_of(code: i32) -> String {
     match code.checked_neg() {
-        Some(i) if (0..ERROR_TEXTS.len() as i32).contains(&i) => ERROR_TEXTS[i as usize].to_string(),
+        Some(i) if (0..ERROR_TEXTS.len() as i32).contains(&i) => {
+            ERROR_TEXTS[i as usize].to_string()
+        }
         _ => format!("Unknown error {code}"),
     }
 }

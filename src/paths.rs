@@ -16,22 +16,33 @@ pub const ARCH: &str = if cfg!(all(target_os = "linux", target_arch = "x86_64"))
 
 /// `$PVM_TMP`, default `/tmp`.
 pub fn tmp_dir() -> PathBuf {
-    env::var_os("PVM_TMP").filter(|v| !v.is_empty()).map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/tmp"))
+    env::var_os("PVM_TMP")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/tmp"))
 }
 
 /// `$PVM_ARCH`, default [`ARCH`].
 pub fn arch() -> String {
-    env::var("PVM_ARCH").ok().filter(|v| !v.is_empty()).unwrap_or_else(|| ARCH.to_string())
+    env::var("PVM_ARCH")
+        .ok()
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| ARCH.to_string())
 }
 
 /// `$PVM_ROOT`, if set.
 pub fn pvm_root() -> Option<PathBuf> {
-    env::var_os("PVM_ROOT").filter(|v| !v.is_empty()).map(PathBuf::from)
+    env::var_os("PVM_ROOT")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
 }
 
 /// `$HOME`, default `/`.
 pub fn home() -> PathBuf {
-    env::var_os("HOME").filter(|v| !v.is_empty()).map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/"))
+    env::var_os("HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/"))
 }
 
 /// The files of one user's daemon (for one `$PVM_VMID`).
@@ -94,7 +105,11 @@ pub fn spawn_search_path() -> Vec<PathBuf> {
 /// others are looked up in `path`. `None` when nothing executable is there.
 pub fn find_executable(name: &str, path: &[PathBuf]) -> Option<PathBuf> {
     use std::os::unix::fs::PermissionsExt;
-    let usable = |p: &Path| p.metadata().map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0).unwrap_or(false);
+    let usable = |p: &Path| {
+        p.metadata()
+            .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+            .unwrap_or(false)
+    };
     if name.is_empty() {
         return None;
     }
@@ -120,8 +135,17 @@ mod tests {
 
     #[test]
     fn find_executable_by_path_and_name() {
-        assert_eq!(find_executable("/bin/sh", &[]), Some(PathBuf::from("/bin/sh")));
-        assert_eq!(find_executable("sh", &[PathBuf::from("/bin")]), Some(PathBuf::from("/bin/sh")));
-        assert_eq!(find_executable("no-such-program-x", &[PathBuf::from("/bin")]), None);
+        assert_eq!(
+            find_executable("/bin/sh", &[]),
+            Some(PathBuf::from("/bin/sh"))
+        );
+        assert_eq!(
+            find_executable("sh", &[PathBuf::from("/bin")]),
+            Some(PathBuf::from("/bin/sh"))
+        );
+        assert_eq!(
+            find_executable("no-such-program-x", &[PathBuf::from("/bin")]),
+            None
+        );
     }
 }

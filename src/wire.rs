@@ -113,7 +113,16 @@ pub struct Header {
 impl Header {
     /// A header of `kind` with every other field zero.
     pub fn new(kind: Kind) -> Header {
-        Header { kind, len: 0, src: 0, dst: 0, tag: 0, ctx: 0, enc: 0, wid: 0 }
+        Header {
+            kind,
+            len: 0,
+            src: 0,
+            dst: 0,
+            tag: 0,
+            ctx: 0,
+            enc: 0,
+            wid: 0,
+        }
     }
 
     /// The 32 header bytes.
@@ -123,7 +132,10 @@ impl Header {
         b[2] = VERSION;
         b[3] = self.kind as u8;
         b[4..8].copy_from_slice(&self.len.to_le_bytes());
-        for (i, v) in [self.src, self.dst, self.tag, self.ctx, self.enc, self.wid].iter().enumerate() {
+        for (i, v) in [self.src, self.dst, self.tag, self.ctx, self.enc, self.wid]
+            .iter()
+            .enumerate()
+        {
             b[8 + 4 * i..12 + 4 * i].copy_from_slice(&v.to_le_bytes());
         }
         b
@@ -182,7 +194,11 @@ pub fn write_frame<W: Write>(w: &mut W, header: &Header, body: &[IoSlice<'_>]) -
     let head = header.encode();
     let mut owned: Vec<IoSlice<'_>> = Vec::with_capacity(body.len() + 1);
     owned.push(IoSlice::new(&head));
-    owned.extend(body.iter().filter(|s| !s.is_empty()).map(|s| IoSlice::new(s)));
+    owned.extend(
+        body.iter()
+            .filter(|s| !s.is_empty())
+            .map(|s| IoSlice::new(s)),
+    );
     let mut slices: &mut [IoSlice<'_>] = &mut owned;
     while !slices.is_empty() {
         let n = match w.write_vectored(slices) {
@@ -209,7 +225,8 @@ pub fn read_frame<R: Read>(r: &mut R) -> io::Result<Option<Frame>> {
             Err(e) => return Err(e),
         }
     }
-    let header = Header::decode(&head).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+    let header =
+        Header::decode(&head).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
     let mut body = vec![0u8; header.len as usize];
     r.read_exact(&mut body)?;
     Ok(Some(Frame { header, body }))
@@ -365,7 +382,16 @@ mod tests {
 
     #[test]
     fn header_round_trip() {
-        let h = Header { kind: Kind::Msg, len: 7, src: 0x40001, dst: 0x40002, tag: -1, ctx: 3, enc: 1, wid: 9 };
+        let h = Header {
+            kind: Kind::Msg,
+            len: 7,
+            src: 0x40001,
+            dst: 0x40002,
+            tag: -1,
+            ctx: 3,
+            enc: 1,
+            wid: 9,
+        };
         assert_eq!(Header::decode(&h.encode()).unwrap(), h);
         let mut bad = h.encode();
         bad[0] = 0;
@@ -406,7 +432,10 @@ mod tests {
     #[test]
     fn blocking_read_write() {
         let mut out = Vec::new();
-        let h = Header { len: 3, ..Header::new(Kind::Reply) };
+        let h = Header {
+            len: 3,
+            ..Header::new(Kind::Reply)
+        };
         write_frame(&mut out, &h, &[IoSlice::new(b"ab"), IoSlice::new(b"c")]).unwrap();
         let f = read_frame(&mut &out[..]).unwrap().unwrap();
         assert_eq!(f.body, b"abc");
