@@ -15,6 +15,7 @@
 //! - [`msg`], [`wire`], [`tid`], [`error`]: the shared vocabulary.
 
 pub mod error;
+pub mod msg;
 pub mod tid;
 
 pub use error::{Error, Result};

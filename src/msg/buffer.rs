@@ -1,0 +1,472 @@
+//! The message buffer: a body being packed or unpacked, its encoding, its
+//! header attributes and its read cursor.
+//!
+//! A [`Buffer`] keeps the bytes it copied in one vector and, for
+//! `PvmDataInPlace`, a list of referenced items, each remembering the
+//! offset in the copied bytes where it sits. The logical body is the
+//! copied bytes with every referenced item spliced in at its offset. The
+//! read cursor counts bytes of that logical body; the first unpack from a
+//! buffer that still holds referenced items reads them into the copied
+//! bytes.
+//!
+//! Layout of a message packed with [`Buffer::pack_message`], all integers
+//! 4 bytes in the outer buffer's byte order:
+//!
+//! | offset | field                                   |
+//! |--------|-----------------------------------------|
+//! | 0      | encoding code of the inner message      |
+//! | 4      | tag                                     |
+//! | 8      | context                                 |
+//! | 12     | source tid                              |
+//! | 16     | destination tid                         |
+//! | 20     | wait id                                 |
+//! | 24     | checksum                                |
+//! | 28     | body length `n` (unsigned)              |
+//! | 32     | `n` body bytes, in the inner encoding   |
+
+use std::fmt;
+use std::io::IoSlice;
+
+use super::codec::{self, ByteOrder, Scalar};
+use super::{Encoding, InPlaceSource, MsgInfo};
+use crate::{Error, Result};
+
+/// Size of the header [`Buffer::pack_message`] writes before the body.
+pub const PACKED_MSG_HEADER: usize = 32;
+
+/// A referenced (`PvmDataInPlace`) item and where it sits in the body.
+struct InPlaceItem {
+    /// Offset in the copied bytes the item is spliced in at.
+    at: usize,
+    src: Box<dyn InPlaceSource>,
+}
+
+/// A PVM message buffer.
+pub struct Buffer {
+    enc: Encoding,
+    info: MsgInfo,
+    /// Copied body bytes (everything but referenced items).
+    data: Vec<u8>,
+    /// Referenced items, in packing order (non-decreasing `at`).
+    inplace: Vec<InPlaceItem>,
+    /// Read cursor in the logical body.
+    pos: usize,
+}
+
+impl Buffer {
+    /// An empty send buffer with encoding `enc`.
+    pub fn new(enc: Encoding) -> Buffer {
+        Buffer {
+            enc,
+            info: MsgInfo::default(),
+            data: Vec::new(),
+            inplace: Vec::new(),
+            pos: 0,
+        }
+    }
+
+    /// An arrived message encoded with `PvmDataDefault`; read cursor at 0.
+    pub fn from_received(body: Vec<u8>, info: MsgInfo) -> Buffer {
+        Buffer::from_received_with_encoding(body, info, Encoding::Default)
+    }
+
+    /// An arrived message whose body uses encoding `enc`; read cursor at 0.
+    /// Raw and InPlace bodies both decode in native byte order.
+    pub fn from_received_with_encoding(body: Vec<u8>, info: MsgInfo, enc: Encoding) -> Buffer {
+        Buffer {
+            enc,
+            info,
+            data: body,
+            inplace: Vec::new(),
+            pos: 0,
+        }
+    }
+
+    /// The buffer's encoding.
+    pub fn encoding(&self) -> Encoding {
+        self.enc
+    }
+
+    /// Header attributes.
+    pub fn info(&self) -> &MsgInfo {
+        &self.info
+    }
+
+    /// Header attributes, for the sender/receiver to fill in.
+    pub fn info_mut(&mut self) -> &mut MsgInfo {
+        &mut self.info
+    }
+
+    /// Body length in bytes, referenced in-place items included.
+    pub fn len(&self) -> usize {
+        self.data.len() + self.inplace.iter().map(|i| i.src.len()).sum::<usize>()
+    }
+
+    /// Whether the body is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Whether the body still references in-place items.
+    pub fn has_inplace(&self) -> bool {
+        !self.inplace.is_empty()
+    }
+
+    /// The read cursor (bytes of the body already unpacked).
+    pub fn position(&self) -> usize {
+        self.pos
+    }
+
+    /// Bytes left to unpack.
+    pub fn remaining(&self) -> usize {
+        self.len().saturating_sub(self.pos)
+    }
+
+    /// Move the read cursor back to the start of the body.
+    pub fn rewind(&mut self) {
+        self.pos = 0;
+    }
+
+    fn order(&self) -> ByteOrder {
+        self.enc.byte_order()
+    }
+
+    /// Make room for `n` more copied bytes and return the new zeroed tail.
+    fn grow(&mut self, n: usize) -> Result<&mut [u8]> {
+        let start = self.data.len();
+        self.data.try_reserve(n).map_err(|_| Error::NoMem)?;
+        self.data.resize(start + n, 0);
+        Ok(&mut self.data[start..])
+    }
+
+    fn append(&mut self, bytes: &[u8]) -> Result<()> {
+        self.data
+            .try_reserve(bytes.len())
+            .map_err(|_| Error::NoMem)?;
+        self.data.extend_from_slice(bytes);
+        Ok(())
+    }
+
+    fn pack_groups<T: Scalar>(
+        &mut self,
+        data: &[T],
+        nitem: usize,
+        stride: usize,
+        width: usize,
+    ) -> Result<()> {
+        if stride == 0 {
+            return Err(Error::BadParam);
+        }
+        let need = codec::span(nitem, stride, width).ok_or(Error::BadParam)?;
+        if data.len() < need {
+            return Err(Error::BadParam);
+        }
+        if nitem == 0 {
+            return Ok(());
+        }
+        let bytes = nitem
+            .checked_mul(width)
+            .and_then(|n| n.checked_mul(T::SIZE))
+            .ok_or(Error::NoMem)?;
+        let order = self.order();
+        let out = self.grow(bytes)?;
+        codec::encode(data, nitem, stride, width, order, out);
+        Ok(())
+    }
+
+    /// Pack `nitem` scalars of `data`, item `i` at `data[i*stride]`.
+    /// `stride` must be at least 1 and `data` must hold
+    /// `(nitem-1)*stride+1` elements when `nitem > 0`; otherwise
+    /// [`Error::BadParam`]. `nitem` 0 packs nothing.
+    pub fn pack<T: Scalar>(&mut self, data: &[T], nitem: usize, stride: usize) -> Result<()> {
+        self.pack_groups(data, nitem, stride, 1)
+    }
+
+    /// Pack `nitem` complex numbers stored as (re, im) pairs of `T`:
+    /// number `i` is `data[2*i*stride]`, `data[2*i*stride+1]`. `data` must
+    /// hold `2*(nitem-1)*stride+2` elements when `nitem > 0`.
+    pub fn pack_complex<T: Scalar>(
+        &mut self,
+        data: &[T],
+        nitem: usize,
+        stride: usize,
+    ) -> Result<()> {
+        self.pack_groups(data, nitem, stride, 2)
+    }
+
+    /// Reference an item to be read at send time. Only `PvmDataInPlace`
+    /// buffers accept this ([`Error::BadParam`] otherwise).
+    pub fn pack_inplace(&mut self, src: Box<dyn InPlaceSource>) -> Result<()> {
+        if self.enc != Encoding::InPlace {
+            return Err(Error::BadParam);
+        }
+        if self.inplace.try_reserve(1).is_err() {
+            return Err(Error::NoMem);
+        }
+        self.inplace.push(InPlaceItem {
+            at: self.data.len(),
+            src,
+        });
+        Ok(())
+    }
+
+    /// Pack a string given without its NUL: the 4-byte length (bytes plus
+    /// one), the bytes, a NUL. Strings of 4 GiB or more give
+    /// [`Error::Overflow`].
+    pub fn pack_str(&mut self, s: &[u8]) -> Result<()> {
+        let n = s
+            .len()
+            .checked_add(1)
+            .and_then(|n| u32::try_from(n).ok())
+            .ok_or(Error::Overflow)?;
+        let order = self.order();
+        self.data
+            .try_reserve(s.len() + 5)
+            .map_err(|_| Error::NoMem)?;
+        self.data.extend_from_slice(&codec::u32_bytes(n, order));
+        self.data.extend_from_slice(s);
+        self.data.push(0);
+        Ok(())
+    }
+
+    /// `pvm_pkmesg`: pack `msg`'s header attributes, encoding and body
+    /// (layout in the module documentation). A body of 4 GiB or more gives
+    /// [`Error::Overflow`].
+    pub fn pack_message(&mut self, msg: &Buffer) -> Result<()> {
+        let body = msg.to_bytes();
+        let n = u32::try_from(body.len()).map_err(|_| Error::Overflow)?;
+        let order = self.order();
+        let i = msg.info;
+        let fields = [
+            msg.enc.code() as u32,
+            i.tag as u32,
+            i.ctx as u32,
+            i.src as u32,
+            i.dst as u32,
+            i.wid as u32,
+            i.crc as u32,
+            n,
+        ];
+        self.data
+            .try_reserve(PACKED_MSG_HEADER + body.len())
+            .map_err(|_| Error::NoMem)?;
+        for f in fields {
+            self.data.extend_from_slice(&codec::u32_bytes(f, order));
+        }
+        self.data.extend_from_slice(&body);
+        Ok(())
+    }
+
+    /// `pvm_pkmesgbody`: append `msg`'s body as is. The two bodies must
+    /// share a byte order (Default/Trace, or Raw/InPlace); otherwise
+    /// [`Error::Mismatch`].
+    pub fn pack_message_body(&mut self, msg: &Buffer) -> Result<()> {
+        if !self.enc.compatible(msg.enc) {
+            return Err(Error::Mismatch);
+        }
+        let body = msg.to_bytes();
+        self.append(&body)
+    }
+
+    /// Turn referenced in-place items into copied bytes (reading them now).
+    fn materialize(&mut self) {
+        if !self.inplace.is_empty() {
+            self.data = self.to_bytes();
+            self.inplace.clear();
+        }
+    }
+
+    /// The next `n` unread bytes, without moving the cursor; `NoData` when
+    /// fewer remain.
+    fn peek(&mut self, n: usize) -> Result<&[u8]> {
+        self.materialize();
+        let end = self.pos.checked_add(n).ok_or(Error::NoData)?;
+        self.data.get(self.pos..end).ok_or(Error::NoData)
+    }
+
+    fn unpack_groups<T: Scalar>(
+        &mut self,
+        out: &mut [T],
+        nitem: usize,
+        stride: usize,
+        width: usize,
+    ) -> Result<()> {
+        if stride == 0 {
+            return Err(Error::BadParam);
+        }
+        let need = codec::span(nitem, stride, width).ok_or(Error::BadParam)?;
+        if out.len() < need {
+            return Err(Error::BadParam);
+        }
+        if nitem == 0 {
+            return Ok(());
+        }
+        let bytes = nitem
+            .checked_mul(width)
+            .and_then(|n| n.checked_mul(T::SIZE))
+            .ok_or(Error::NoData)?;
+        let order = self.order();
+        let inp = self.peek(bytes)?;
+        codec::decode(inp, nitem, stride, width, order, out);
+        self.pos += bytes;
+        Ok(())
+    }
+
+    /// Unpack `nitem` scalars into `out`, item `i` at `out[i*stride]`
+    /// (elements between are untouched). Parameter rules as for
+    /// [`Buffer::pack`]; [`Error::NoData`] when the body holds fewer than
+    /// `nitem` items past the cursor, which then stays put.
+    pub fn unpack<T: Scalar>(&mut self, out: &mut [T], nitem: usize, stride: usize) -> Result<()> {
+        self.unpack_groups(out, nitem, stride, 1)
+    }
+
+    /// Unpack `nitem` complex numbers into (re, im) pairs, number `i` at
+    /// `out[2*i*stride]`, `out[2*i*stride+1]`.
+    pub fn unpack_complex<T: Scalar>(
+        &mut self,
+        out: &mut [T],
+        nitem: usize,
+        stride: usize,
+    ) -> Result<()> {
+        self.unpack_groups(out, nitem, stride, 2)
+    }
+
+    /// Unpack a string; returns its bytes without the NUL.
+    /// [`Error::NoData`] when the length or the bytes run past the end,
+    /// [`Error::BadMsg`] for a zero length or a missing NUL.
+    pub fn unpack_str(&mut self) -> Result<Vec<u8>> {
+        let order = self.order();
+        let mut lb = [0u8; 4];
+        lb.copy_from_slice(self.peek(4)?);
+        let n = usize::try_from(codec::u32_from(lb, order)).map_err(|_| Error::NoData)?;
+        if n == 0 {
+            return Err(Error::BadMsg);
+        }
+        let total = n.checked_add(4).ok_or(Error::NoData)?;
+        let all = self.peek(total)?;
+        let (text, nul) = all[4..].split_at(n - 1);
+        if nul != [0] {
+            return Err(Error::BadMsg);
+        }
+        let s = text.to_vec();
+        self.pos += total;
+        Ok(s)
+    }
+
+    /// `pvm_upkmesg`: unpack a message packed by [`Buffer::pack_message`]
+    /// into a new buffer (read cursor 0) equal to the one packed.
+    /// [`Error::NoData`] when truncated, [`Error::BadMsg`] for an unknown
+    /// encoding code.
+    pub fn unpack_message(&mut self) -> Result<Buffer> {
+        let order = self.order();
+        let mut f = [0u32; 8];
+        for (k, c) in self.peek(PACKED_MSG_HEADER)?.chunks_exact(4).enumerate() {
+            let mut b = [0u8; 4];
+            b.copy_from_slice(c);
+            f[k] = codec::u32_from(b, order);
+        }
+        let enc = Encoding::from_code(f[0] as i32).map_err(|_| Error::BadMsg)?;
+        let n = usize::try_from(f[7]).map_err(|_| Error::NoData)?;
+        let total = PACKED_MSG_HEADER.checked_add(n).ok_or(Error::NoData)?;
+        let body = self.peek(total)?[PACKED_MSG_HEADER..].to_vec();
+        self.pos += total;
+        let info = MsgInfo {
+            tag: f[1] as i32,
+            ctx: f[2] as i32,
+            src: f[3] as i32,
+            dst: f[4] as i32,
+            wid: f[5] as i32,
+            crc: f[6] as i32,
+        };
+        Ok(Buffer::from_received_with_encoding(body, info, enc))
+    }
+
+    /// The flattened body, reading in-place items now.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        if self.inplace.is_empty() {
+            return self.data.clone();
+        }
+        let mut out = Vec::with_capacity(self.len());
+        let mut prev = 0;
+        for item in &self.inplace {
+            out.extend_from_slice(&self.data[prev..item.at]);
+            match item.src.contiguous() {
+                Some(b) => out.extend_from_slice(b),
+                None => item.src.gather(&mut out),
+            }
+            prev = item.at;
+        }
+        out.extend_from_slice(&self.data[prev..]);
+        out
+    }
+
+    /// The flattened body, consuming the buffer (no copy unless in-place
+    /// items must be read).
+    pub fn into_bytes(self) -> Vec<u8> {
+        if self.inplace.is_empty() {
+            self.data
+        } else {
+            self.to_bytes()
+        }
+    }
+
+    /// The body as slices for `writev`, in order, empty pieces left out.
+    /// Copied bytes and contiguous in-place items are borrowed directly;
+    /// strided in-place items are gathered into `scratch` (cleared first).
+    /// The slices together equal [`Buffer::to_bytes`].
+    pub fn io_slices<'a>(&'a self, scratch: &'a mut Vec<u8>) -> Vec<IoSlice<'a>> {
+        scratch.clear();
+        let mut ranges = Vec::with_capacity(self.inplace.len());
+        for item in &self.inplace {
+            if item.src.contiguous().is_some() {
+                ranges.push(0..0);
+            } else {
+                let s = scratch.len();
+                item.src.gather(scratch);
+                ranges.push(s..scratch.len());
+            }
+        }
+        let scratch: &'a [u8] = scratch;
+        let mut out = Vec::with_capacity(2 * self.inplace.len() + 1);
+        let mut push = |b: &'a [u8]| {
+            if !b.is_empty() {
+                out.push(IoSlice::new(b));
+            }
+        };
+        let mut prev = 0;
+        for (item, r) in self.inplace.iter().zip(ranges) {
+            push(&self.data[prev..item.at]);
+            push(match item.src.contiguous() {
+                Some(b) => b,
+                None => &scratch[r],
+            });
+            prev = item.at;
+        }
+        push(&self.data[prev..]);
+        out
+    }
+}
+
+impl fmt::Debug for Buffer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Buffer")
+            .field("enc", &self.enc)
+            .field("info", &self.info)
+            .field("len", &self.len())
+            .field("inplace_items", &self.inplace.len())
+            .field("pos", &self.pos)
+            .finish()
+    }
+}
+
+/// Buffers are equal when encoding, header attributes and flattened body
+/// are; the read cursor does not count.
+impl PartialEq for Buffer {
+    fn eq(&self, other: &Buffer) -> bool {
+        self.enc == other.enc && self.info == other.info && self.to_bytes() == other.to_bytes()
+    }
+}
+
+#[cfg(test)]
+#[path = "buffer_tests.rs"]
+mod tests;
