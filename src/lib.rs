@@ -14,7 +14,9 @@
 //! - [`daemon`]: pvmd, the per-host daemon.
 //! - [`msg`], [`wire`], [`tid`], [`error`]: the shared vocabulary.
 
+pub mod consts;
 pub mod error;
+pub mod ffi;
 pub mod tid;
 
 pub use error::{Error, Result};
