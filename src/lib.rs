@@ -14,11 +14,15 @@
 //! - [`daemon`]: pvmd, the per-host daemon.
 //! - [`msg`], [`wire`], [`tid`], [`error`]: the shared vocabulary.
 
+pub mod consts;
+pub mod daemon;
 pub mod error;
+pub mod ffi;
 pub mod msg;
-pub mod tid;
-
-pub use error::{Error, Result};
 pub mod paths;
 pub mod sys;
+pub mod task;
+pub mod tid;
 pub mod wire;
+
+pub use error::{Error, Result};

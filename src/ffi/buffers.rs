@@ -1,0 +1,453 @@
+//! C entry points for message buffers: creating and choosing buffers, their
+//! header information, and packing/unpacking every data type.
+//!
+//! With PvmDataInPlace, typed arrays are not copied at pack time: an
+//! [`InPlaceRef`] remembers where they are and the data is read when the
+//! message is sent, as PVM 3.4 specifies.
+
+use super::boundary::{call, cbytes, put, slice_mut, span};
+use super::types::PvmMInfo;
+use crate::msg::{Buffer, Encoding, InPlaceSource, Scalar};
+use crate::task::with_bufs;
+use crate::{Error, Result};
+use std::ffi::{c_char, c_int, c_long, c_short, c_uint, c_ulong, c_ushort};
+
+/// User memory packed with PvmDataInPlace.
+struct InPlaceRef {
+    ptr: *const u8,
+    /// Bytes per item (an element, or a pair for complex types).
+    item: usize,
+    nitem: usize,
+    /// Distance between items, in bytes.
+    step: usize,
+}
+
+// SAFETY: the pointer is only read, at send time, under the PVM contract
+// that in-place data stays valid until the message is sent; the runtime
+// reads it from whichever thread sends.
+unsafe impl Send for InPlaceRef {}
+
+impl InPlaceSource for InPlaceRef {
+    fn len(&self) -> usize {
+        self.item * self.nitem
+    }
+
+    fn contiguous(&self) -> Option<&[u8]> {
+        (self.step == self.item).then(|| {
+            // SAFETY: the caller of pvm_pk* promised nitem items of `item`
+            // bytes at ptr, valid until the message is sent.
+            unsafe { std::slice::from_raw_parts(self.ptr, self.len()) }
+        })
+    }
+
+    fn gather(&self, out: &mut Vec<u8>) {
+        out.reserve(self.len());
+        for i in 0..self.nitem {
+            // SAFETY: item i lies at ptr + i*step, inside the span the caller
+            // of pvm_pk* declared valid (nitem items at stride).
+            let s = unsafe { std::slice::from_raw_parts(self.ptr.add(i * self.step), self.item) };
+            out.extend_from_slice(s);
+        }
+    }
+}
+
+/// Packs `nitem` items (each `width` scalars of `T`) at `stride` items.
+///
+/// # Safety
+/// `p` is NULL or valid for `span(nitem, stride) * width` elements.
+unsafe fn pack_typed<T: Scalar>(
+    p: *const T,
+    nitem: c_int,
+    stride: c_int,
+    width: usize,
+) -> Result<c_int> {
+    let n = span(nitem, stride)?;
+    if nitem > 0 && p.is_null() {
+        return Err(Error::BadParam);
+    }
+    with_bufs(|t| {
+        let b = t.send_buf_mut()?;
+        if nitem == 0 {
+            return Ok(0);
+        }
+        if b.encoding() == Encoding::InPlace {
+            let src = InPlaceRef {
+                ptr: p.cast(),
+                item: T::SIZE * width,
+                nitem: nitem as usize,
+                step: T::SIZE * width * stride as usize,
+            };
+            b.pack_inplace(Box::new(src))?;
+            return Ok(0);
+        }
+        // SAFETY: valid for n*width elements by this function's contract.
+        let data = unsafe { std::slice::from_raw_parts(p, n * width) };
+        if width == 2 {
+            b.pack_complex(data, nitem as usize, stride as usize)?;
+        } else {
+            b.pack(data, nitem as usize, stride as usize)?;
+        }
+        Ok(0)
+    })
+}
+
+/// Unpacks `nitem` items (each `width` scalars of `T`) at `stride` items.
+///
+/// # Safety
+/// `p` is NULL or valid for writes of `span(nitem, stride) * width` elements.
+unsafe fn unpack_typed<T: Scalar>(
+    p: *mut T,
+    nitem: c_int,
+    stride: c_int,
+    width: usize,
+) -> Result<c_int> {
+    let n = span(nitem, stride)?;
+    if nitem > 0 && p.is_null() {
+        return Err(Error::BadParam);
+    }
+    with_bufs(|t| {
+        let b = t.recv_buf_mut()?;
+        if nitem == 0 {
+            return Ok(0);
+        }
+        // SAFETY: valid and exclusive for n*width elements by this function's contract.
+        let out = unsafe { std::slice::from_raw_parts_mut(p, n * width) };
+        if width == 2 {
+            b.unpack_complex(out, nitem as usize, stride as usize)?;
+        } else {
+            b.unpack(out, nitem as usize, stride as usize)?;
+        }
+        Ok(0)
+    })
+}
+
+macro_rules! pack_fns {
+    ($( $pk:ident, $upk:ident, $cty:ty, $rty:ty, $width:expr; )*) => {$(
+        /// Packs `nitem` items at `stride` into the active send buffer.
+        ///
+        /// # Safety
+        /// `xp` is valid for `(nitem-1)*stride+1` items.
+        #[no_mangle]
+        pub unsafe extern "C" fn $pk(xp: *mut $cty, nitem: c_int, stride: c_int) -> c_int {
+            // SAFETY: forwarded contract; $cty and $rty have the same size and layout.
+            call(stringify!($pk), || unsafe { pack_typed(xp as *const $rty, nitem, stride, $width) })
+        }
+
+        /// Unpacks `nitem` items at `stride` from the active receive buffer.
+        ///
+        /// # Safety
+        /// `xp` is valid for writes of `(nitem-1)*stride+1` items.
+        #[no_mangle]
+        pub unsafe extern "C" fn $upk(xp: *mut $cty, nitem: c_int, stride: c_int) -> c_int {
+            // SAFETY: forwarded contract; $cty and $rty have the same size and layout.
+            call(stringify!($upk), || unsafe { unpack_typed(xp as *mut $rty, nitem, stride, $width) })
+        }
+    )*};
+}
+
+pack_fns! {
+    pvm_pkbyte, pvm_upkbyte, c_char, u8, 1;
+    pvm_pkshort, pvm_upkshort, c_short, i16, 1;
+    pvm_pkushort, pvm_upkushort, c_ushort, u16, 1;
+    pvm_pkint, pvm_upkint, c_int, i32, 1;
+    pvm_pkuint, pvm_upkuint, c_uint, u32, 1;
+    pvm_pklong, pvm_upklong, c_long, i64, 1;
+    pvm_pkulong, pvm_upkulong, c_ulong, u64, 1;
+    pvm_pkfloat, pvm_upkfloat, f32, f32, 1;
+    pvm_pkdouble, pvm_upkdouble, f64, f64, 1;
+    pvm_pkcplx, pvm_upkcplx, f32, f32, 2;
+    pvm_pkdcplx, pvm_upkdcplx, f64, f64, 2;
+}
+
+/// Packs a NUL-terminated string.
+///
+/// # Safety
+/// `cp` is a C string.
+#[no_mangle]
+pub unsafe extern "C" fn pvm_pkstr(cp: *mut c_char) -> c_int {
+    call("pvm_pkstr", || {
+        // SAFETY: the contract above.
+        let s = unsafe { cbytes(cp) }?;
+        with_bufs(|t| t.send_buf_mut()?.pack_str(s)).map(|()| 0)
+    })
+}
+
+/// Unpacks a string into `cp`, NUL-terminated.
+///
+/// # Safety
+/// `cp` has room for the string and its NUL (the PVM contract).
+#[no_mangle]
+pub unsafe extern "C" fn pvm_upkstr(cp: *mut c_char) -> c_int {
+    call("pvm_upkstr", || {
+        if cp.is_null() {
+            return Err(Error::BadParam);
+        }
+        let s = with_bufs(|t| t.recv_buf_mut()?.unpack_str())?;
+        // SAFETY: room for s.len()+1 bytes by the contract above; regions do not overlap.
+        unsafe {
+            std::ptr::copy_nonoverlapping(s.as_ptr(), cp.cast::<u8>(), s.len());
+            *cp.add(s.len()) = 0;
+        }
+        Ok(0)
+    })
+}
+
+/// Creates a buffer with `encoding`; returns its id.
+#[no_mangle]
+pub extern "C" fn pvm_mkbuf(encoding: c_int) -> c_int {
+    call("pvm_mkbuf", || {
+        let enc = Encoding::from_code(encoding)?;
+        with_bufs(|t| Ok(t.mkbuf(enc)))
+    })
+}
+
+/// Frees buffer `bufid`.
+#[no_mangle]
+pub extern "C" fn pvm_freebuf(bufid: c_int) -> c_int {
+    call("pvm_freebuf", || {
+        with_bufs(|t| t.freebuf(bufid)).map(|()| 0)
+    })
+}
+
+/// Clears the send buffer and makes a new one with `encoding`.
+#[no_mangle]
+pub extern "C" fn pvm_initsend(encoding: c_int) -> c_int {
+    call("pvm_initsend", || crate::task::initsend(encoding))
+}
+
+/// The active send buffer's id (0 when none).
+#[no_mangle]
+pub extern "C" fn pvm_getsbuf() -> c_int {
+    call("pvm_getsbuf", || with_bufs(|t| Ok(t.sbuf())))
+}
+
+/// The active receive buffer's id (0 when none).
+#[no_mangle]
+pub extern "C" fn pvm_getrbuf() -> c_int {
+    call("pvm_getrbuf", || with_bufs(|t| Ok(t.rbuf())))
+}
+
+/// Makes `bufid` the send buffer; returns the previous one.
+#[no_mangle]
+pub extern "C" fn pvm_setsbuf(bufid: c_int) -> c_int {
+    call("pvm_setsbuf", || with_bufs(|t| t.set_sbuf(bufid)))
+}
+
+/// Makes `bufid` the receive buffer; returns the previous one.
+#[no_mangle]
+pub extern "C" fn pvm_setrbuf(bufid: c_int) -> c_int {
+    call("pvm_setrbuf", || with_bufs(|t| t.set_rbuf(bufid)))
+}
+
+/// Length, tag and source of buffer `bufid`.
+///
+/// # Safety
+/// Each out-pointer is NULL or valid for one write.
+#[no_mangle]
+pub unsafe extern "C" fn pvm_bufinfo(
+    bufid: c_int,
+    bytes: *mut c_int,
+    msgtag: *mut c_int,
+    tid: *mut c_int,
+) -> c_int {
+    call("pvm_bufinfo", || {
+        let (len, tag, src) = crate::task::bufinfo(bufid)?;
+        // SAFETY: out-pointers per the contract.
+        unsafe {
+            put(bytes, len);
+            put(msgtag, tag);
+            put(tid, src);
+        }
+        Ok(0)
+    })
+}
+
+/// The header fields of buffer `bufid`.
+///
+/// # Safety
+/// `info` is valid for one write.
+#[no_mangle]
+pub unsafe extern "C" fn pvm_getminfo(bufid: c_int, info: *mut PvmMInfo) -> c_int {
+    call("pvm_getminfo", || {
+        if info.is_null() {
+            return Err(Error::BadParam);
+        }
+        let m = with_bufs(|t| {
+            let b = t.get(bufid)?;
+            let i = b.info();
+            Ok(PvmMInfo {
+                len: b.len() as c_int,
+                ctx: i.ctx,
+                tag: i.tag,
+                wid: i.wid,
+                enc: b.encoding().code(),
+                crc: i.crc,
+                src: i.src,
+                dst: i.dst,
+            })
+        })?;
+        // SAFETY: non-NULL and writable per the contract.
+        unsafe { info.write(m) };
+        Ok(0)
+    })
+}
+
+/// Sets the header fields (context, tag, wait id, source, destination,
+/// crc) of buffer `bufid`; length and encoding are not settable.
+///
+/// # Safety
+/// `info` is valid for one read.
+#[no_mangle]
+pub unsafe extern "C" fn pvm_setminfo(bufid: c_int, info: *mut PvmMInfo) -> c_int {
+    call("pvm_setminfo", || {
+        if info.is_null() {
+            return Err(Error::BadParam);
+        }
+        // SAFETY: non-NULL and readable per the contract.
+        let m = unsafe { info.read() };
+        with_bufs(|t| {
+            let i = t.get_mut(bufid)?.info_mut();
+            i.ctx = m.ctx;
+            i.tag = m.tag;
+            i.wid = m.wid;
+            i.crc = m.crc;
+            i.src = m.src;
+            i.dst = m.dst;
+            Ok(0)
+        })
+    })
+}
+
+/// Packs message `bufid` (header and body) into the send buffer.
+#[no_mangle]
+pub extern "C" fn pvm_pkmesg(bufid: c_int) -> c_int {
+    call("pvm_pkmesg", || {
+        with_bufs(|t| {
+            let (s, m) = t.send_buf_and(bufid)?;
+            s.pack_message(m)
+        })
+        .map(|()| 0)
+    })
+}
+
+/// Packs the body of message `bufid` into the send buffer.
+#[no_mangle]
+pub extern "C" fn pvm_pkmesgbody(bufid: c_int) -> c_int {
+    call("pvm_pkmesgbody", || {
+        with_bufs(|t| {
+            let (s, m) = t.send_buf_and(bufid)?;
+            s.pack_message_body(m)
+        })
+        .map(|()| 0)
+    })
+}
+
+/// Unpacks a message packed with pvm_pkmesg into a new buffer; returns its id.
+#[no_mangle]
+pub extern "C" fn pvm_upkmesg() -> c_int {
+    call("pvm_upkmesg", || {
+        with_bufs(|t| {
+            let m = t.recv_buf_mut()?.unpack_message()?;
+            Ok(t.insert(m))
+        })
+    })
+}
+
+/// Element size and width (scalars per item) of a PVM_* data type.
+fn datatype(ty: c_int) -> Result<(usize, usize)> {
+    Ok(match ty {
+        0 | 1 => (1, 1),  // PVM_STR, PVM_BYTE
+        2 | 9 => (2, 1),  // PVM_SHORT, PVM_USHORT
+        3 | 10 => (4, 1), // PVM_INT, PVM_UINT
+        4 => (4, 1),      // PVM_FLOAT
+        5 => (4, 2),      // PVM_CPLX
+        6 => (8, 1),      // PVM_DOUBLE
+        7 => (8, 2),      // PVM_DCPLX
+        8 | 11 => (8, 1), // PVM_LONG, PVM_ULONG
+        _ => return Err(Error::BadParam),
+    })
+}
+
+/// Sends `len` items of `datatype` at `buf` to `tid` in one call, without
+/// touching the active send buffer.
+///
+/// # Safety
+/// `buf` is valid for `len` items of the type.
+#[no_mangle]
+pub unsafe extern "C" fn pvm_psend(
+    tid: c_int,
+    msgtag: c_int,
+    buf: *mut std::ffi::c_void,
+    len: c_int,
+    datatype_: c_int,
+) -> c_int {
+    call("pvm_psend", || {
+        let (size, width) = datatype(datatype_)?;
+        let nbytes = span(len, 1)?
+            .checked_mul(size * width)
+            .ok_or(Error::BadParam)?;
+        if nbytes > 0 && buf.is_null() {
+            return Err(Error::BadParam);
+        }
+        let bytes: &[u8] = if nbytes == 0 {
+            &[]
+        } else {
+            // SAFETY: non-NULL and valid for len items (nbytes bytes) per the contract.
+            unsafe { std::slice::from_raw_parts(buf as *const u8, nbytes) }
+        };
+        let mut b = Buffer::new(Encoding::Raw);
+        b.pack(bytes, nbytes, 1)?;
+        crate::task::psend(tid, msgtag, &b).map(|()| 0)
+    })
+}
+
+/// Receives a message into `buf` (at most `len` items of `datatype`)
+/// without changing the active receive buffer.
+///
+/// # Safety
+/// `buf` is valid for writes of `len` items; each out-pointer is NULL or
+/// valid for one write.
+#[no_mangle]
+pub unsafe extern "C" fn pvm_precv(
+    tid: c_int,
+    msgtag: c_int,
+    buf: *mut std::ffi::c_void,
+    len: c_int,
+    datatype_: c_int,
+    rtid: *mut c_int,
+    rtag: *mut c_int,
+    rlen: *mut c_int,
+) -> c_int {
+    call("pvm_precv", || {
+        let (size, width) = datatype(datatype_)?;
+        let cap = span(len, 1)?
+            .checked_mul(size * width)
+            .ok_or(Error::BadParam)?;
+        if cap > 0 && buf.is_null() {
+            return Err(Error::BadParam);
+        }
+        let saved = with_bufs(|t| t.set_rbuf(0))?;
+        let got = crate::task::recv(tid, msgtag);
+        let msg = got.and_then(|id| with_bufs(|t| t.take(id)));
+        with_bufs(|t| t.set_rbuf(saved).map(|_| ()))?;
+        let msg = msg?;
+        let mut body = msg.to_bytes();
+        if msg.encoding().byte_order() != crate::msg::ByteOrder::NATIVE && size > 1 {
+            // Portable (big-endian) data: every element is byte-swapped.
+            body.chunks_exact_mut(size).for_each(|c| c.reverse());
+        }
+        let n = body.len().min(cap);
+        if n > 0 {
+            // SAFETY: room for cap >= n bytes per the contract.
+            let out = unsafe { slice_mut(buf as *mut u8, n as c_int, 1) }?;
+            out.copy_from_slice(&body[..n]);
+        }
+        // SAFETY: out-pointers per the contract.
+        unsafe {
+            put(rtid, msg.info().src);
+            put(rtag, msg.info().tag);
+            put(rlen, (body.len() / (size * width)) as c_int);
+        }
+        Ok(0)
+    })
+}

@@ -1,0 +1,136 @@
+//! C entry points for sending and receiving messages, message contexts and
+//! the receive matcher.
+
+use super::boundary::{call, guard, ok, put, slice};
+use crate::task;
+use crate::Error;
+use std::ffi::c_int;
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// Sends the active send buffer to `tid` with `msgtag`.
+#[no_mangle]
+pub extern "C" fn pvm_send(tid: c_int, msgtag: c_int) -> c_int {
+    call("pvm_send", || ok(task::send(tid, msgtag)))
+}
+
+/// Sends the active send buffer to the `ntask` tasks in `tids`.
+///
+/// # Safety
+/// `tids` is valid for `ntask` ints.
+#[no_mangle]
+pub unsafe extern "C" fn pvm_mcast(tids: *mut c_int, ntask: c_int, msgtag: c_int) -> c_int {
+    call("pvm_mcast", || {
+        // SAFETY: the contract above.
+        let list = unsafe { slice(tids as *const c_int, ntask, 1) }?;
+        ok(task::mcast(list, msgtag))
+    })
+}
+
+/// Blocks until a message from `tid` with `msgtag` (-1: any) arrives.
+#[no_mangle]
+pub extern "C" fn pvm_recv(tid: c_int, msgtag: c_int) -> c_int {
+    call("pvm_recv", || task::recv(tid, msgtag))
+}
+
+/// A matching message's buffer id, or 0 when none has arrived.
+#[no_mangle]
+pub extern "C" fn pvm_nrecv(tid: c_int, msgtag: c_int) -> c_int {
+    call("pvm_nrecv", || task::nrecv(tid, msgtag))
+}
+
+/// Like pvm_recv, giving up (0) after `tmout` (NULL: wait forever).
+///
+/// # Safety
+/// `tmout` is NULL or points at a valid `struct timeval`.
+#[no_mangle]
+pub unsafe extern "C" fn pvm_trecv(tid: c_int, msgtag: c_int, tmout: *mut libc::timeval) -> c_int {
+    call("pvm_trecv", || {
+        let timeout = if tmout.is_null() {
+            None
+        } else {
+            // SAFETY: non-NULL and readable per the contract.
+            let tv = unsafe { tmout.read() };
+            if tv.tv_sec < 0 || tv.tv_usec < 0 {
+                return Err(Error::BadParam);
+            }
+            Some(Duration::from_secs(tv.tv_sec as u64) + Duration::from_micros(tv.tv_usec as u64))
+        };
+        task::trecv(tid, msgtag, timeout)
+    })
+}
+
+/// The buffer id of an arrived matching message (left queued), or 0.
+#[no_mangle]
+pub extern "C" fn pvm_probe(tid: c_int, msgtag: c_int) -> c_int {
+    call("pvm_probe", || task::probe(tid, msgtag))
+}
+
+/// A C matching function for pvm_recvf.
+pub type MatchFn = Option<unsafe extern "C" fn(c_int, c_int, c_int) -> c_int>;
+
+static MATCHER: Mutex<MatchFn> = Mutex::new(None);
+
+/// Installs `new` as the receive matcher (NULL restores the default);
+/// returns the previous one (NULL for the default).
+///
+/// # Safety
+/// `new` is NULL or a function that may be called with (bufid, tid, tag)
+/// from any later receive call.
+#[no_mangle]
+pub unsafe extern "C" fn pvm_recvf(new: MatchFn) -> MatchFn {
+    guard("pvm_recvf", None, || {
+        let mut m = MATCHER.lock().unwrap_or_else(|e| e.into_inner());
+        let old = std::mem::replace(&mut *m, new);
+        task::recvf(new.map(|f| {
+            let matcher: task::Matcher = std::sync::Arc::new(move |bufid, tid, tag| {
+                // SAFETY: the user installed f for exactly this call shape.
+                unsafe { f(bufid, tid, tag) }
+            });
+            matcher
+        }));
+        old
+    })
+}
+
+/// A new message context, unique on the machine.
+#[no_mangle]
+pub extern "C" fn pvm_newcontext() -> c_int {
+    call("pvm_newcontext", task::newcontext)
+}
+
+/// Makes `ctx` the current context; returns the previous one.
+#[no_mangle]
+pub extern "C" fn pvm_setcontext(ctx: c_int) -> c_int {
+    call("pvm_setcontext", || task::setcontext(ctx))
+}
+
+/// The current context.
+#[no_mangle]
+pub extern "C" fn pvm_getcontext() -> c_int {
+    call("pvm_getcontext", task::getcontext)
+}
+
+/// Gives context `ctx` back.
+#[no_mangle]
+pub extern "C" fn pvm_freecontext(ctx: c_int) -> c_int {
+    call("pvm_freecontext", || ok(task::freecontext(ctx)))
+}
+
+static FDS: Mutex<[c_int; 1]> = Mutex::new([-1]);
+
+/// The descriptors a program can select() on for incoming messages.
+///
+/// # Safety
+/// `fds` is NULL or valid for one write; `*fds` stays valid until the next call.
+#[no_mangle]
+pub unsafe extern "C" fn pvm_getfds(fds: *mut *mut c_int) -> c_int {
+    call("pvm_getfds", || {
+        let fd = task::daemon_fd()?;
+        let mut g = FDS.lock().unwrap_or_else(|e| e.into_inner());
+        g[0] = fd;
+        // SAFETY: out-pointer per the contract; FDS is a static, so the pointer stays valid.
+        unsafe { put(fds, g.as_mut_ptr()) };
+        Ok(1)
+    })
+}

@@ -1,0 +1,380 @@
+//! The safe task API: one function per PVM call that needs the daemon or the
+//! task's identity. Buffer packing lives in [`crate::msg`]; the C entry
+//! points in [`crate::ffi`] call these.
+
+use super::{rt, Matcher};
+use crate::msg::{Buffer, Encoding};
+use crate::wire::{Reader, Req, Writer};
+use crate::{paths, tid, Error, Result};
+use std::time::Duration;
+
+/// A host as pvm_config reports it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HostInfo {
+    pub tid: i32,
+    pub name: String,
+    pub arch: String,
+    pub speed: i32,
+    pub dsig: i32,
+}
+
+/// A task as pvm_tasks reports it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TaskInfo {
+    pub tid: i32,
+    pub ptid: i32,
+    pub host: i32,
+    pub flag: i32,
+    pub name: String,
+    pub pid: i32,
+}
+
+/// pvm_mytid.
+pub fn mytid() -> Result<i32> {
+    rt().mytid()
+}
+
+/// pvm_exit.
+pub fn exit() -> Result<()> {
+    rt().exit()
+}
+
+/// pvm_parent: the parent's tid, `Err(NoParent)` without one.
+pub fn parent() -> Result<i32> {
+    rt().mytid()?;
+    let p = rt().lock().parent;
+    if p <= 0 {
+        Err(Error::from_code(p).unwrap_or(Error::NoParent))
+    } else {
+        Ok(p)
+    }
+}
+
+/// pvm_siblings: the tids spawned together with this task (just ours when
+/// it was not spawned).
+pub fn siblings() -> Result<Vec<i32>> {
+    let me = rt().mytid()?;
+    let st = rt().lock();
+    Ok(if st.siblings.is_empty() {
+        vec![me]
+    } else {
+        st.siblings.clone()
+    })
+}
+
+/// pvm_spawn: starts `ntask` copies of `file`; returns one entry per task,
+/// a tid or an error code.
+pub fn spawn(
+    file: &str,
+    argv: &[String],
+    flags: i32,
+    where_: Option<&str>,
+    ntask: i32,
+) -> Result<Vec<i32>> {
+    if ntask < 1 || file.is_empty() {
+        return Err(Error::BadParam);
+    }
+    let exported: Vec<String> = exported_env();
+    let body = Writer::new()
+        .str(file)
+        .int(flags)
+        .str(where_.unwrap_or(""))
+        .int(ntask)
+        .strs(argv)
+        .strs(&exported)
+        .finish();
+    let reply = rt().request(Req::Spawn, &body)?;
+    let mut r = Reader::new(&reply);
+    let _count = r.int()?;
+    (0..ntask).map(|_| r.int()).collect()
+}
+
+/// The `NAME=value` pairs named by `$PVM_EXPORT` (colon separated), passed
+/// to spawned tasks.
+fn exported_env() -> Vec<String> {
+    let Ok(list) = std::env::var("PVM_EXPORT") else {
+        return Vec::new();
+    };
+    let mut v = vec![format!("PVM_EXPORT={list}")];
+    for name in list.split(':').filter(|n| !n.is_empty()) {
+        if let Ok(val) = std::env::var(name) {
+            v.push(format!("{name}={val}"));
+        }
+    }
+    v
+}
+
+fn tid_request(req: Req, t: i32, extra: Option<i32>) -> Result<()> {
+    if !tid::is_task(t) {
+        return Err(Error::BadParam);
+    }
+    let mut w = Writer::new();
+    w.int(t);
+    if let Some(x) = extra {
+        w.int(x);
+    }
+    rt().request(req, &w.finish()).map(|_| ())
+}
+
+/// pvm_kill: terminates task `t` (not ourselves: use pvm_exit).
+pub fn kill(t: i32) -> Result<()> {
+    tid_request(Req::Kill, t, None)
+}
+
+/// pvm_sendsig: sends signal `sig` to task `t`.
+pub fn sendsig(t: i32, sig: i32) -> Result<()> {
+    if !(0..65).contains(&sig) {
+        return Err(Error::BadParam);
+    }
+    tid_request(Req::SendSig, t, Some(sig))
+}
+
+/// pvm_pstat: Ok when task `t` runs, `Err(NoTask)` when not.
+pub fn pstat(t: i32) -> Result<()> {
+    if !tid::is_task(t) {
+        return Err(Error::BadParam);
+    }
+    tid_request(Req::Pstat, t, None)
+}
+
+/// pvm_mstat: Ok when host `name` is in the machine and running.
+pub fn mstat(name: &str) -> Result<()> {
+    if name.is_empty() {
+        return Err(Error::BadParam);
+    }
+    rt().request(Req::Mstat, &Writer::new().str(name).finish())
+        .map(|_| ())
+}
+
+/// pvm_tidtohost: the daemon tid of the host task `t` runs on.
+pub fn tidtohost(t: i32) -> Result<i32> {
+    if t <= 0 && !tid::is_daemon(t) {
+        return Err(Error::BadParam);
+    }
+    let host = tid::host_of(t);
+    if host == 0 {
+        return Err(Error::BadParam);
+    }
+    let (_, hosts) = config()?;
+    hosts
+        .iter()
+        .find(|h| tid::host_of(h.tid) == host)
+        .map(|h| h.tid)
+        .ok_or(Error::NoHost)
+}
+
+/// pvm_config: the number of architectures and the hosts.
+pub fn config() -> Result<(i32, Vec<HostInfo>)> {
+    let reply = rt().request(Req::Config, &[])?;
+    let mut r = Reader::new(&reply);
+    let nhost = r.count(20)?;
+    let narch = r.int()?;
+    let hosts = (0..nhost)
+        .map(|_| {
+            Ok(HostInfo {
+                tid: r.int()?,
+                name: r.str()?,
+                arch: r.str()?,
+                speed: r.int()?,
+                dsig: r.int()?,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok((narch, hosts))
+}
+
+/// pvm_tasks: tasks of the machine (`where_` 0), of one host (a daemon
+/// tid) or one task.
+pub fn tasks(where_: i32) -> Result<Vec<TaskInfo>> {
+    let reply = rt().request(Req::Tasks, &Writer::new().int(where_).finish())?;
+    let mut r = Reader::new(&reply);
+    let n = r.count(24)?;
+    (0..n)
+        .map(|_| {
+            Ok(TaskInfo {
+                tid: r.int()?,
+                ptid: r.int()?,
+                host: r.int()?,
+                flag: r.int()?,
+                name: r.str()?,
+                pid: r.int()?,
+            })
+        })
+        .collect()
+}
+
+/// pvm_halt: stops the whole machine.
+pub fn halt() -> Result<()> {
+    let r = rt().request(Req::Halt, &[]).map(|_| ());
+    let mut st = rt().lock();
+    st.conn = None;
+    st.mytid = 0;
+    r
+}
+
+/// pvm_archcode: the data-format class of an architecture name (equal
+/// codes exchange raw data); 0 for unknown names.
+pub fn archcode(arch: &str) -> i32 {
+    match arch {
+        "LINUX64" | "LINUXAARCH64" | "LINUX" | "LINUXALPHA" | "LINUXIA64" | "WIN32" | "X86SOL2"
+        | "BSD386" | "FREEBSD" | "DARWIN" | "NETBSDI386" | "SCO" => 2,
+        "" => 0,
+        a if a == paths::arch() => 2,
+        _ => 0,
+    }
+}
+
+/// pvm_newcontext: a context unique on this machine (pvm_setcontext makes
+/// it current).
+pub fn newcontext() -> Result<i32> {
+    let reply = rt().request(Req::NewContext, &[])?;
+    Reader::new(&reply).int()
+}
+
+/// pvm_setcontext: makes `ctx` current; returns the previous one.
+pub fn setcontext(ctx: i32) -> Result<i32> {
+    if ctx < 0 {
+        return Err(Error::BadParam);
+    }
+    rt().mytid()?;
+    Ok(std::mem::replace(&mut rt().lock().context, ctx))
+}
+
+/// pvm_getcontext: the current context.
+pub fn getcontext() -> Result<i32> {
+    rt().mytid()?;
+    Ok(rt().lock().context)
+}
+
+/// pvm_freecontext: gives a context back.
+pub fn freecontext(ctx: i32) -> Result<()> {
+    if ctx <= 0 {
+        return Err(Error::BadParam);
+    }
+    rt().request(Req::FreeContext, &Writer::new().int(ctx).finish())
+        .map(|_| ())
+}
+
+/// pvm_getopt.
+pub fn getopt(what: i32) -> Result<i32> {
+    rt().lock().opts.get(what)
+}
+
+/// pvm_setopt: returns the previous value.
+pub fn setopt(what: i32, val: i32) -> Result<i32> {
+    rt().lock().opts.set(what, val)
+}
+
+/// pvm_send of the active send buffer.
+pub fn send(dst: i32, tag: i32) -> Result<()> {
+    rt().send(dst, tag)
+}
+
+/// pvm_mcast of the active send buffer.
+pub fn mcast(dsts: &[i32], tag: i32) -> Result<()> {
+    rt().mcast(dsts, tag)
+}
+
+/// pvm_psend: sends `buf` (packed by the caller) without touching the
+/// active send buffer.
+pub fn psend(dst: i32, tag: i32, buf: &Buffer) -> Result<()> {
+    if tag < 0 || (!tid::is_task(dst) && !tid::is_daemon(dst)) {
+        return Err(Error::BadParam);
+    }
+    rt().send_buffer(buf, dst, tag)
+}
+
+/// pvm_recv: blocks until a matching message arrives; returns its buffer id.
+pub fn recv(t: i32, tag: i32) -> Result<i32> {
+    rt().receive(t, tag, None, true)
+}
+
+/// pvm_nrecv: a matching message's buffer id, or 0 when none has arrived.
+pub fn nrecv(t: i32, tag: i32) -> Result<i32> {
+    rt().receive(t, tag, Some(Duration::ZERO), true)
+}
+
+/// pvm_trecv: like recv, but gives up (0) after `timeout` (None: forever).
+pub fn trecv(t: i32, tag: i32, timeout: Option<Duration>) -> Result<i32> {
+    rt().receive(t, tag, timeout, true)
+}
+
+/// pvm_probe: the buffer id of a matching arrived message (left queued), or 0.
+pub fn probe(t: i32, tag: i32) -> Result<i32> {
+    rt().receive(t, tag, Some(Duration::ZERO), false)
+}
+
+/// pvm_recvf: installs a matcher (None restores the default); returns the old one.
+pub fn recvf(m: Option<Matcher>) -> Option<Matcher> {
+    rt().set_matcher(m)
+}
+
+/// Runs `f` on the buffer table (pvm_mkbuf, pvm_pk*, pvm_upk*, ...).
+pub fn with_bufs<R>(f: impl FnOnce(&mut crate::msg::BufferTable) -> Result<R>) -> Result<R> {
+    f(&mut rt().lock().bufs)
+}
+
+/// pvm_bufinfo: (bytes, tag, source tid) of buffer `id`.
+pub fn bufinfo(id: i32) -> Result<(i32, i32, i32)> {
+    if id <= 0 {
+        return Err(Error::BadParam);
+    }
+    with_bufs(|t| {
+        let b = t.get(id)?;
+        Ok((b.len() as i32, b.info().tag, b.info().src))
+    })
+}
+
+/// pvm_initsend: a fresh active send buffer with `enc`.
+pub fn initsend(enc: i32) -> Result<i32> {
+    let enc = Encoding::from_code(enc)?;
+    with_bufs(|t| t.initsend(enc))
+}
+
+/// pvm_perror: prints `libpvm [t40001]: <msg>: <text of pvm_errno>`.
+pub fn perror(msg: &str, errno: i32) {
+    let text = crate::error::text_of(errno);
+    let line = if msg.is_empty() {
+        text
+    } else {
+        format!("{msg}: {text}")
+    };
+    report_line(&line);
+}
+
+/// Writes one `libpvm [tXXX]: ...` line to stderr (`libpvm [pidN]` before
+/// the task has a tid), as the original's error reports do.
+pub fn report_line(line: &str) {
+    use std::io::Write;
+    let me = rt().tid_if_enrolled();
+    let who = if me > 0 {
+        tid::fmt(me)
+    } else {
+        format!("pid{}", std::process::id())
+    };
+    let _ = writeln!(std::io::stderr().lock(), "libpvm [{who}]: {line}");
+}
+
+/// The automatic error report of a failed call (PvmAutoErr): prints
+/// `libpvm [t40001]: pvm_send(): Bad parameter`, and exits or aborts for
+/// settings 2 and 3.
+pub fn auto_error(func: &str, err: Error) {
+    let mode = rt().lock().opts.auto_err;
+    if mode == 0 {
+        return;
+    }
+    report_line(&format!("{func}(): {}", err.text()));
+    match mode {
+        2 => {
+            let _ = exit();
+            std::process::exit(1);
+        }
+        3 => std::process::abort(),
+        _ => {}
+    }
+}
+
+/// The descriptor of the daemon connection (pvm_getfds).
+pub fn daemon_fd() -> Result<i32> {
+    Ok(rt().conn()?.fd())
+}

@@ -1,0 +1,566 @@
+//! The task runtime: everything a PVM program's library state holds.
+//!
+//! One [`Runtime`] per process ([`rt`]) holds the task's identity, its
+//! buffers, the queue of received messages and its options behind one lock,
+//! and the connection to the daemon beside it. Blocking calls never hold the
+//! state lock while they wait: one thread at a time reads frames from the
+//! daemon (the `reading` flag), files them into the state, and wakes the
+//! others through a condition variable. So several threads may call PVM at
+//! once, and a thread blocked in `pvm_recv` does not stop another from
+//! sending.
+//!
+//! The public functions here are the safe API the C entry points call; their
+//! names follow the C functions they serve (`spawn` for `pvm_spawn`, ...).
+
+mod api;
+mod conn;
+mod options;
+
+pub use api::*;
+pub use conn::{ENV_NOAUTOSTART, ENV_SOCK, ENV_TID};
+pub use options::Options;
+
+use crate::msg::{Buffer, BufferTable, MsgInfo};
+use crate::wire::{Frame, Kind, Reader, Writer};
+use crate::{tid, Error, Result};
+use conn::Conn;
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
+use std::time::{Duration, Instant};
+
+/// A user-supplied message matcher (pvm_recvf): `(bufid, tid, tag) -> rank`.
+pub type Matcher = Arc<dyn Fn(i32, i32, i32) -> i32 + Send + Sync>;
+
+/// The task's state, guarded by the runtime's lock.
+pub struct State {
+    /// Our tid, 0 while not enrolled.
+    pub mytid: i32,
+    /// Parent's tid, or PvmNoParent.
+    pub parent: i32,
+    /// Our daemon's tid.
+    pub dtid: i32,
+    /// Tasks spawned together with us.
+    pub siblings: Vec<i32>,
+    /// Message buffers (pvm_mkbuf & co.).
+    pub bufs: BufferTable,
+    /// Ids of received messages not yet taken, in arrival order.
+    queue: VecDeque<i32>,
+    /// Replies to our requests, by request id.
+    replies: HashMap<i32, Frame>,
+    /// Current message context.
+    pub context: i32,
+    /// Options of pvm_setopt.
+    pub opts: Options,
+    /// The user's matcher, if any.
+    matcher: Option<Matcher>,
+    next_wid: i32,
+    /// A thread is reading from the daemon.
+    reading: bool,
+    /// The daemon connection failed; calls fail until re-enrolled.
+    broken: bool,
+    conn: Option<Arc<Conn>>,
+    /// The spawn environment (PVM6_TID) was used already.
+    used_spawn_env: bool,
+}
+
+/// The process-wide runtime.
+pub struct Runtime {
+    state: Mutex<State>,
+    /// Signalled when a frame was filed or the reader finished.
+    filed: Condvar,
+    /// Serialises enrollment (connecting and the Connect request).
+    enroll: Mutex<()>,
+}
+
+static RUNTIME: OnceLock<Runtime> = OnceLock::new();
+
+/// The runtime of this process.
+pub fn rt() -> &'static Runtime {
+    RUNTIME.get_or_init(|| Runtime {
+        state: Mutex::new(State {
+            mytid: 0,
+            parent: Error::NoParent.code(),
+            dtid: 0,
+            siblings: Vec::new(),
+            bufs: BufferTable::new(),
+            queue: VecDeque::new(),
+            replies: HashMap::new(),
+            context: 0,
+            opts: Options::default(),
+            matcher: None,
+            next_wid: 1,
+            reading: false,
+            broken: false,
+            conn: None,
+            used_spawn_env: false,
+        }),
+        filed: Condvar::new(),
+        enroll: Mutex::new(()),
+    })
+}
+
+/// How a receive chooses among queued messages.
+#[derive(Clone, Copy, Debug)]
+struct Want {
+    tid: i32,
+    tag: i32,
+}
+
+impl Runtime {
+    /// Locks the state (a panic in another thread does not poison PVM).
+    pub fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Our tid, or 0 when not enrolled (never connects).
+    pub fn tid_if_enrolled(&self) -> i32 {
+        self.lock().mytid
+    }
+
+    /// Enrolls in PVM if not yet done: connects (starting a daemon if
+    /// needed) and asks for a tid. Returns the connection.
+    fn conn(&self) -> Result<Arc<Conn>> {
+        if let Some(c) = self.connected()? {
+            return Ok(c);
+        }
+        let _g = self.enroll.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(c) = self.connected()? {
+            return Ok(c);
+        }
+        let conn = Arc::new(Conn::connect_or_start()?);
+        let spawned_tid = {
+            let mut st = self.lock();
+            let t = if st.used_spawn_env {
+                0
+            } else {
+                std::env::var(ENV_TID)
+                    .ok()
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(0)
+            };
+            st.used_spawn_env = true;
+            t
+        };
+        let name = std::env::args().next().unwrap_or_default();
+        let body = Writer::new()
+            .int(std::process::id() as i32)
+            .int(spawned_tid)
+            .str(&name)
+            .finish();
+        conn.send_simple(Kind::Req, crate::wire::Req::Connect as i32, 0, 0, &body)?;
+        // Nothing else can arrive before the reply: we are not enrolled yet.
+        let reply = loop {
+            let f = conn.read_frame()?;
+            if f.header.kind == Kind::Reply && f.header.wid == 0 {
+                break f;
+            }
+        };
+        let mut r = Reader::new(&reply.body);
+        let status = r.int()?;
+        if status < 0 {
+            return Err(Error::from_code(status).unwrap_or(Error::SysErr));
+        }
+        let mytid = r.int()?;
+        let parent = r.int()?;
+        let dtid = r.int()?;
+        let n = r.count(4)?;
+        let siblings = (0..n).map(|_| r.int()).collect::<Result<Vec<_>>>()?;
+        let mut st = self.lock();
+        st.mytid = mytid;
+        st.parent = parent;
+        st.dtid = dtid;
+        st.siblings = siblings;
+        st.broken = false;
+        st.conn = Some(conn.clone());
+        log::debug!("enrolled as {}", tid::fmt(mytid));
+        Ok(conn)
+    }
+
+    fn connected(&self) -> Result<Option<Arc<Conn>>> {
+        let st = self.lock();
+        if st.broken {
+            return Err(Error::SysErr);
+        }
+        Ok(st.conn.clone())
+    }
+
+    /// Our tid, enrolling first if needed.
+    pub fn mytid(&self) -> Result<i32> {
+        self.conn()?;
+        Ok(self.lock().mytid)
+    }
+
+    /// Sends a request and waits for its reply; returns the reply body
+    /// after a non-negative status has been checked.
+    pub fn request(&self, req: crate::wire::Req, body: &[u8]) -> Result<Vec<u8>> {
+        let conn = self.conn()?;
+        let (wid, me) = {
+            let mut st = self.lock();
+            let w = st.next_wid;
+            st.next_wid = st.next_wid.wrapping_add(1).max(1);
+            (w, st.mytid)
+        };
+        conn.send_simple(Kind::Req, req as i32, wid, me, body)?;
+        let frame = self
+            .wait_for(&conn, None, |st| st.replies.remove(&wid))?
+            .ok_or(Error::SysErr)?;
+        let mut r = Reader::new(&frame.body);
+        let status = r.int()?;
+        if status < 0 {
+            return Err(Error::from_code(status).unwrap_or(Error::SysErr));
+        }
+        Ok(frame.body[4..].to_vec())
+    }
+
+    /// Waits until `check` finds what it looks for in the state, reading
+    /// frames from the daemon meanwhile. `Ok(None)` when `timeout` passes.
+    fn wait_for<T>(
+        &self,
+        conn: &Arc<Conn>,
+        timeout: Option<Duration>,
+        mut check: impl FnMut(&mut State) -> Option<T>,
+    ) -> Result<Option<T>> {
+        let deadline = timeout.map(|t| Instant::now() + t);
+        let mut st = self.lock();
+        loop {
+            if let Some(v) = check(&mut st) {
+                return Ok(Some(v));
+            }
+            if st.broken {
+                return Err(Error::SysErr);
+            }
+            let left = match deadline {
+                Some(d) => {
+                    let now = Instant::now();
+                    if now >= d {
+                        return Ok(None);
+                    }
+                    Some(d - now)
+                }
+                None => None,
+            };
+            if st.reading {
+                st = match left {
+                    Some(l) => {
+                        self.filed
+                            .wait_timeout(st, l)
+                            .unwrap_or_else(|e| e.into_inner())
+                            .0
+                    }
+                    None => self.filed.wait(st).unwrap_or_else(|e| e.into_inner()),
+                };
+                continue;
+            }
+            st.reading = true;
+            drop(st);
+            let got = if conn.wait_readable(left) {
+                Some(conn.read_frame())
+            } else {
+                None
+            };
+            st = self.lock();
+            st.reading = false;
+            match got {
+                Some(Ok(f)) => st.file(f),
+                Some(Err(e)) => {
+                    st.broken = true;
+                    st.conn = None;
+                    self.filed.notify_all();
+                    return Err(e);
+                }
+                None => {}
+            }
+            self.filed.notify_all();
+        }
+    }
+
+    /// Reads every frame already waiting, without blocking (for pvm_nrecv
+    /// and pvm_probe). Leaves the reading to another thread if one reads.
+    fn drain_ready(&self, conn: &Arc<Conn>) -> Result<()> {
+        loop {
+            {
+                let mut st = self.lock();
+                if st.reading || st.broken {
+                    return if st.broken {
+                        Err(Error::SysErr)
+                    } else {
+                        Ok(())
+                    };
+                }
+                st.reading = true;
+            }
+            let got = if conn.wait_readable(Some(Duration::ZERO)) {
+                Some(conn.read_frame())
+            } else {
+                None
+            };
+            let mut st = self.lock();
+            st.reading = false;
+            let more = match got {
+                Some(Ok(f)) => {
+                    st.file(f);
+                    true
+                }
+                Some(Err(e)) => {
+                    st.broken = true;
+                    st.conn = None;
+                    self.filed.notify_all();
+                    return Err(e);
+                }
+                None => false,
+            };
+            self.filed.notify_all();
+            if !more {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Finds a queued message for `want`, by the user's matcher when one is
+    /// set (called without the lock held, since matchers call pvm_bufinfo).
+    fn pick(&self, want: Want) -> Result<Option<i32>> {
+        let (matcher, snapshot) = {
+            let st = self.lock();
+            match &st.matcher {
+                None => return Ok(st.find_default(want)),
+                Some(m) => (m.clone(), st.queue.iter().copied().collect::<Vec<_>>()),
+            }
+        };
+        let mut best: Option<(i32, i32)> = None;
+        for id in snapshot {
+            let rank = matcher(id, want.tid, want.tag);
+            if rank < 0 {
+                return Err(Error::from_code(rank).unwrap_or(Error::BadParam));
+            }
+            if rank == 1 {
+                best = Some((id, i32::MAX));
+                break;
+            }
+            if rank > 1 && best.is_none_or(|(_, r)| rank > r) {
+                best = Some((id, rank));
+            }
+        }
+        Ok(best.map(|(id, _)| id))
+    }
+
+    /// Removes `id` from the queue and makes it the active receive buffer.
+    fn take(&self, id: i32) -> Option<i32> {
+        let mut st = self.lock();
+        let pos = st.queue.iter().position(|&q| q == id)?;
+        st.queue.remove(pos);
+        let old = st.bufs.rbuf();
+        if old > 0 && old != id {
+            let _ = st.bufs.freebuf(old);
+        }
+        st.bufs.set_rbuf(id).ok()?;
+        Some(id)
+    }
+
+    /// pvm_recv / pvm_trecv / pvm_nrecv / pvm_probe: `timeout` None blocks,
+    /// Some(0) polls. With `take` false the message stays queued (probe).
+    pub fn receive(
+        &self,
+        tid: i32,
+        tag: i32,
+        timeout: Option<Duration>,
+        take: bool,
+    ) -> Result<i32> {
+        if tid < -1
+            || (tid > 0 && !crate::tid::is_task(tid) && !crate::tid::is_daemon(tid)) && tid != 0
+        {
+            return Err(Error::BadParam);
+        }
+        if tag < -1 {
+            return Err(Error::BadParam);
+        }
+        let conn = self.conn()?;
+        let want = Want { tid, tag };
+        if self.lock().matcher.is_none() {
+            // Fast path: the matching runs under the lock inside wait_for.
+            if timeout == Some(Duration::ZERO) {
+                self.drain_ready(&conn)?;
+            }
+            let found =
+                self.wait_for(&conn, timeout.filter(|t| !t.is_zero()).or(timeout), |st| {
+                    let id = st.find_default(want)?;
+                    if take {
+                        let pos = st.queue.iter().position(|&q| q == id)?;
+                        st.queue.remove(pos);
+                        let old = st.bufs.rbuf();
+                        if old > 0 && old != id {
+                            let _ = st.bufs.freebuf(old);
+                        }
+                        st.bufs.set_rbuf(id).ok()?;
+                    }
+                    Some(id)
+                })?;
+            return Ok(found.unwrap_or(0));
+        }
+        let deadline = timeout.map(|t| Instant::now() + t);
+        loop {
+            self.drain_ready(&conn)?;
+            if let Some(id) = self.pick(want)? {
+                if !take {
+                    return Ok(id);
+                }
+                if let Some(id) = self.take(id) {
+                    return Ok(id);
+                }
+                continue;
+            }
+            let left = match deadline {
+                Some(d) => d.saturating_duration_since(Instant::now()),
+                None => Duration::from_secs(3600),
+            };
+            if deadline.is_some() && left.is_zero() {
+                return Ok(0);
+            }
+            // Block until one more frame was filed, then rank again.
+            let before = self.lock().queue.len();
+            self.wait_for(&conn, Some(left), |st| {
+                (st.queue.len() != before).then_some(())
+            })?;
+        }
+    }
+
+    /// Installs or removes the user's matcher; returns the previous one.
+    pub fn set_matcher(&self, m: Option<Matcher>) -> Option<Matcher> {
+        std::mem::replace(&mut self.lock().matcher, m)
+    }
+
+    /// Sends the buffer `buf` to `dst` with `tag` in the current context.
+    pub fn send_buffer(&self, buf: &Buffer, dst: i32, tag: i32) -> Result<()> {
+        let conn = self.conn()?;
+        let (me, ctx) = {
+            let st = self.lock();
+            (st.mytid, st.context)
+        };
+        self.send_with(&conn, buf, me, dst, tag, ctx)
+    }
+
+    fn send_with(
+        &self,
+        conn: &Conn,
+        buf: &Buffer,
+        me: i32,
+        dst: i32,
+        tag: i32,
+        ctx: i32,
+    ) -> Result<()> {
+        let mut scratch = Vec::new();
+        let slices = buf.io_slices(&mut scratch);
+        let len: usize = slices.iter().map(|s| s.len()).sum();
+        if len > crate::wire::MAX_BODY {
+            return Err(Error::Overflow);
+        }
+        let h = crate::wire::Header {
+            kind: Kind::Msg,
+            len: len as u32,
+            src: me,
+            dst,
+            tag,
+            ctx,
+            enc: buf.encoding().code(),
+            wid: 0,
+        };
+        conn.send(&h, &slices)
+    }
+
+    /// Sends the active send buffer (pvm_send).
+    pub fn send(&self, dst: i32, tag: i32) -> Result<()> {
+        self.mcast(&[dst], tag)
+    }
+
+    /// Sends the active send buffer to each of `dsts` (pvm_mcast); our own
+    /// tid is skipped as the original does.
+    pub fn mcast(&self, dsts: &[i32], tag: i32) -> Result<()> {
+        if tag < 0 {
+            return Err(Error::BadParam);
+        }
+        if let Some(&bad) = dsts
+            .iter()
+            .find(|&&t| !tid::is_task(t) && !tid::is_daemon(t))
+        {
+            log::debug!("bad destination {}", tid::fmt(bad));
+            return Err(Error::BadParam);
+        }
+        let conn = self.conn()?;
+        let st = self.lock();
+        let me = st.mytid;
+        let ctx = st.context;
+        let buf = st.bufs.get(st.bufs.sbuf()).map_err(|_| Error::NoBuf)?;
+        let single = dsts.len() == 1;
+        for &d in dsts {
+            if d == me && !single {
+                continue;
+            }
+            self.send_with(&conn, buf, me, d, tag, ctx)?;
+        }
+        Ok(())
+    }
+
+    /// Leaves PVM (pvm_exit): tells the daemon, closes the connection and
+    /// forgets the identity; buffers stay for the program to free.
+    pub fn exit(&self) -> Result<()> {
+        let conn = match self.connected() {
+            Ok(Some(c)) => c,
+            Ok(None) => return Ok(()),
+            Err(_) => {
+                let mut st = self.lock();
+                st.broken = false;
+                st.mytid = 0;
+                return Ok(());
+            }
+        };
+        let r = self.request(crate::wire::Req::Exit, &[]);
+        drop(conn);
+        let mut st = self.lock();
+        st.conn = None;
+        st.mytid = 0;
+        st.parent = Error::NoParent.code();
+        st.siblings.clear();
+        st.queue.clear();
+        st.replies.clear();
+        r.map(|_| ())
+    }
+}
+
+impl State {
+    /// Files a frame from the daemon: messages go to the queue, replies to
+    /// the reply table.
+    fn file(&mut self, f: Frame) {
+        match f.header.kind {
+            Kind::Msg => {
+                let info = MsgInfo {
+                    src: f.header.src,
+                    dst: f.header.dst,
+                    tag: f.header.tag,
+                    ctx: f.header.ctx,
+                    wid: f.header.wid,
+                    crc: 0,
+                };
+                let enc = crate::msg::Encoding::from_code(f.header.enc)
+                    .unwrap_or(crate::msg::Encoding::Default);
+                let buf = Buffer::from_received_with_encoding(f.body, info, enc);
+                let id = self.bufs.insert(buf);
+                self.queue.push_back(id);
+            }
+            Kind::Reply => {
+                self.replies.insert(f.header.wid, f);
+            }
+            Kind::Req => log::debug!("ignoring request frame from daemon"),
+        }
+    }
+
+    /// The first queued message matching source, tag and current context.
+    fn find_default(&self, want: Want) -> Option<i32> {
+        self.queue.iter().copied().find(|&id| {
+            self.bufs.get(id).is_ok_and(|b| {
+                let i = b.info();
+                (want.tid == -1 || want.tid == i.src)
+                    && (want.tag == -1 || want.tag == i.tag)
+                    && i.ctx == self.context
+            })
+        })
+    }
+}
