@@ -14,6 +14,7 @@
 //! - [`daemon`]: pvmd, the per-host daemon.
 //! - [`msg`], [`wire`], [`tid`], [`error`]: the shared vocabulary.
 
+pub mod daemon;
 pub mod error;
 pub mod msg;
 pub mod tid;
