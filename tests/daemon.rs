@@ -652,3 +652,24 @@ fn detached_pvmd3_and_embedded_runner_start_a_daemon() {
     wait_until("embedded daemon gone", || !pvm3::sys::process_exists(pid));
     assert!(!tmp2.files().sock.exists());
 }
+
+#[test]
+fn our_pvmd3_is_told_from_the_original() {
+    let ours = Path::new(env!("CARGO_BIN_EXE_pvmd3"));
+    assert!(pvm3::daemon::embedded::is_our_pvmd3(ours));
+    assert!(!pvm3::daemon::embedded::is_our_pvmd3(Path::new("/bin/sh")));
+    if Path::new("/usr/bin/pvmd").exists() {
+        assert!(!pvm3::daemon::embedded::is_our_pvmd3(Path::new(
+            "/usr/bin/pvmd"
+        )));
+    }
+    let out = Command::new(ours).arg("-v").output().unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        format!(
+            "{} {}\n",
+            pvm3::daemon::embedded::PVMD3_MARKER,
+            env!("CARGO_PKG_VERSION")
+        )
+    );
+}

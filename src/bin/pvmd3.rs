@@ -1,10 +1,10 @@
 //! pvmd3: the PVM daemon of one host.
 //!
-//! `pvmd3 [-d<mask>] [-n<name>] [-f] [hostfile]`: `-d` sets the debug mask
+//! `pvmd3 [-d<mask>] [-n<name>] [-f] [-v] [hostfile]`: `-d` sets the debug mask
 //! (hex 0x.., octal 0.. or decimal; non-zero also logs debug messages),
 //! `-n` an alternate host name, `-f` keeps the daemon in the foreground;
 //! otherwise it detaches and this process exits once the daemon answers.
-//! Hostfiles need multi-host support and are refused. Logging: `PVM_LOG`
+//! `-v` prints the version. Hostfiles need multi-host support and are refused. Logging: `PVM_LOG`
 //! (or `RUST_LOG`) filters the messages printed to stderr; the daemon's own
 //! log is `$PVM_TMP/pvml.<uid>`.
 
@@ -42,6 +42,13 @@ fn main() -> ExitCode {
     while let Some(a) = args.next() {
         if a == "-f" {
             foreground = true;
+        } else if a == "-v" || a == "--version" {
+            println!(
+                "{} {}",
+                daemon::embedded::PVMD3_MARKER,
+                env!("CARGO_PKG_VERSION")
+            );
+            return ExitCode::SUCCESS;
         } else if let Some(m) = a.strip_prefix("-d") {
             match parse_mask(m) {
                 Some(v) => opts.debug_mask = v,
@@ -59,7 +66,7 @@ fn main() -> ExitCode {
             opts.hostname = name;
         } else if a.starts_with('-') && a.len() > 1 {
             return fail(&format!(
-                "unknown option \"{a}\"; usage: pvmd3 [-d<mask>] [-n<name>] [-f] [hostfile]"
+                "unknown option \"{a}\"; usage: pvmd3 [-d<mask>] [-n<name>] [-f] [-v] [hostfile]"
             ));
         } else {
             return fail(&format!(

@@ -65,19 +65,38 @@ pub fn start_background_with(opts: DaemonOptions) -> Result<()> {
     detach_and_run(opts).map_err(|_| Error::CantStart)
 }
 
-/// A `pvmd3` executable to run instead of forking: beside the current
-/// executable, or `$PVM_ROOT/lib/$PVM_ARCH/pvmd3`.
+/// Printed by `pvmd3 -v`; its presence in an executable's bytes tells our
+/// pvmd3 from PVM 3.4's daemon of the same name (which a classic
+/// installation keeps at `$PVM_ROOT/lib/$PVM_ARCH/pvmd3` and which speaks
+/// another protocol).
+pub const PVMD3_MARKER: &str = "pvm6 pvmd3, wire protocol 1";
+
+/// A `pvmd3` executable of ours to run instead of forking: beside the
+/// current executable, or `$PVM_ROOT/lib/$PVM_ARCH/pvmd3`.
 fn pvmd3_executable() -> Option<PathBuf> {
     let beside = std::env::current_exe()
         .ok()
         .and_then(|e| e.parent().map(|d| d.join("pvmd3")));
     let in_root =
         crate::paths::pvm_root().map(|r| r.join("lib").join(crate::paths::arch()).join("pvmd3"));
-    [beside, in_root].into_iter().flatten().find(|p| {
-        std::fs::metadata(p)
-            .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-            .unwrap_or(false)
-    })
+    [beside, in_root]
+        .into_iter()
+        .flatten()
+        .find(|p| is_our_pvmd3(p))
+}
+
+/// Whether `p` is an executable pvmd3 of this project (carries [`PVMD3_MARKER`]).
+pub fn is_our_pvmd3(p: &std::path::Path) -> bool {
+    let executable = std::fs::metadata(p)
+        .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        .unwrap_or(false);
+    if !executable {
+        return false;
+    }
+    let marker = PVMD3_MARKER.as_bytes();
+    std::fs::read(p)
+        .map(|bytes| bytes.windows(marker.len()).any(|w| w == marker))
+        .unwrap_or(false)
 }
 
 /// Double-forks: the grandchild (in a new session, stdio on /dev/null, all
