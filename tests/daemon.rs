@@ -563,9 +563,15 @@ fn halt_removes_files_and_terminates_children() {
         0,
         "",
         1,
-        &["-c", "trap '' TERM; sleep 60 & wait; sleep 60"],
+        &[
+            "-c",
+            "trap '' TERM; echo armed; while :; do sleep 0.05; done",
+        ],
     );
     assert_eq!(n, 1);
+    wait_until("TERM ignored", || {
+        log_text(&d.files).contains("[t40003] armed\n")
+    });
     let (st, rest) = a.req(Req::Tasks, Writer::new().int(0).finish());
     assert_eq!(st, 0);
     let mut r = Reader::new(&rest);
@@ -580,8 +586,13 @@ fn halt_removes_files_and_terminates_children() {
     assert_eq!(pids.len(), 3);
     let pids: Vec<i32> = pids.into_iter().filter(|&p| p > 0).collect();
     assert_eq!(pids.len(), 2);
+    let t0 = Instant::now();
     assert_eq!(a.req(Req::Halt, vec![]).0, 0);
     assert_eq!(d.wait_exit(TIMEOUT), Some(0));
+    assert!(
+        t0.elapsed() >= Duration::from_millis(1900),
+        "the TERM-proof task waited out the grace"
+    );
     for f in [&d.files.sock, &d.files.pid, &d.files.addr] {
         assert!(!f.exists(), "{} left behind", f.display());
     }
