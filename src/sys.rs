@@ -70,3 +70,224 @@ pub fn poll_readable(
         }
     }
 }
+use std::fs::File;
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+
+/// The result of [`fork`]: which side of the fork we are on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fork {
+    /// In the parent; the child's pid.
+    Parent(i32),
+    /// In the child.
+    Child,
+}
+
+fn cvt(rc: libc::c_int) -> io::Result<libc::c_int> {
+    if rc < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(rc)
+    }
+}
+
+/// Takes an exclusive `flock` on `file` without waiting. `Ok(false)` when
+/// another open file description (another daemon) holds it.
+pub fn try_lock_exclusive(file: &File) -> io::Result<bool> {
+    // SAFETY: the fd is owned by `file`, which outlives the call; flock only reads the integer.
+    let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+    if rc == 0 {
+        return Ok(true);
+    }
+    let e = io::Error::last_os_error();
+    if e.raw_os_error() == Some(libc::EWOULDBLOCK) {
+        Ok(false)
+    } else {
+        Err(e)
+    }
+}
+
+/// Credentials of the peer of a connected Unix socket: (pid, uid, gid).
+pub fn peer_cred(sock: &impl AsRawFd) -> io::Result<(i32, u32, u32)> {
+    let mut cred = libc::ucred {
+        pid: 0,
+        uid: 0,
+        gid: 0,
+    };
+    let mut len = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
+    // SAFETY: `cred` is a valid, writable ucred and `len` holds its exact size, as SO_PEERCRED requires;
+    // the fd stays open for the duration of the call because `sock` is borrowed.
+    let rc = unsafe {
+        libc::getsockopt(
+            sock.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_PEERCRED,
+            (&mut cred as *mut libc::ucred).cast(),
+            &mut len,
+        )
+    };
+    cvt(rc)?;
+    Ok((cred.pid, cred.uid, cred.gid))
+}
+
+/// A pidfd for process `pid` (Linux 5.3+): it polls readable once the process
+/// has exited, which lets the event loop learn of child exits without a
+/// signal handler.
+pub fn pidfd_open(pid: i32) -> io::Result<OwnedFd> {
+    // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1; no memory is passed.
+    let rc = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::c_long, 0 as libc::c_long) };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: the kernel just returned this fd to us (it is close-on-exec); nobody else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(rc as RawFd) })
+}
+
+/// A listening TCP socket on `[::]:port` with IPV6_V6ONLY switched off, so it
+/// also accepts IPv4 connections (as v4-mapped addresses). Non-blocking and
+/// close-on-exec.
+pub fn tcp_listen_dual_stack(port: u16) -> io::Result<std::net::TcpListener> {
+    // SAFETY: socket() takes only integers; the result is checked before use.
+    let fd = cvt(unsafe {
+        libc::socket(
+            libc::AF_INET6,
+            libc::SOCK_STREAM | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK,
+            0,
+        )
+    })?;
+    // SAFETY: fd was just created by socket() and is owned by nobody else.
+    let owned = unsafe { OwnedFd::from_raw_fd(fd) };
+    let off: libc::c_int = 0;
+    let on: libc::c_int = 1;
+    let intlen = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: the option values are valid c_ints living across the calls, and intlen is their size.
+    unsafe {
+        cvt(libc::setsockopt(
+            fd,
+            libc::IPPROTO_IPV6,
+            libc::IPV6_V6ONLY,
+            (&off as *const libc::c_int).cast(),
+            intlen,
+        ))?;
+        cvt(libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_REUSEADDR,
+            (&on as *const libc::c_int).cast(),
+            intlen,
+        ))?;
+    }
+    // SAFETY: sockaddr_in6 is plain old data; all-zero is the unspecified address [::] with no scope.
+    let mut addr: libc::sockaddr_in6 = unsafe { std::mem::zeroed() };
+    addr.sin6_family = libc::AF_INET6 as libc::sa_family_t;
+    addr.sin6_port = port.to_be();
+    // SAFETY: addr is a valid sockaddr_in6 and the length passed is its size.
+    cvt(unsafe {
+        libc::bind(
+            fd,
+            (&addr as *const libc::sockaddr_in6).cast(),
+            std::mem::size_of::<libc::sockaddr_in6>() as libc::socklen_t,
+        )
+    })?;
+    // SAFETY: listen takes integers only.
+    cvt(unsafe { libc::listen(fd, 128) })?;
+    Ok(std::net::TcpListener::from(owned))
+}
+
+/// Ignores SIGPIPE in this process, so writing to a peer that went away
+/// fails with EPIPE instead of killing the daemon.
+pub fn ignore_sigpipe() {
+    // SAFETY: installing SIG_IGN runs no code of ours in signal context; it cannot violate memory safety.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_IGN);
+    }
+}
+
+/// Restores the default SIGCHLD disposition (a host program may have set
+/// SIG_IGN, which would make the kernel reap the daemon's children itself).
+pub fn default_sigchld() {
+    // SAFETY: installing SIG_DFL runs no code of ours in signal context.
+    unsafe {
+        libc::signal(libc::SIGCHLD, libc::SIG_DFL);
+    }
+}
+
+/// `fork()`. The child must restrict itself to what is sound after a fork in
+/// a possibly threaded process (see `daemon::embedded` for why the daemon is).
+pub fn fork() -> io::Result<Fork> {
+    // SAFETY: fork takes no arguments. Soundness of what the child then runs is the caller's
+    // documented duty (only the calling thread exists in the child; no lock held by another
+    // thread of the parent may be taken there).
+    let pid = cvt(unsafe { libc::fork() })?;
+    Ok(if pid == 0 {
+        Fork::Child
+    } else {
+        Fork::Parent(pid)
+    })
+}
+
+/// `setsid()`: a new session without a controlling terminal.
+pub fn setsid() -> io::Result<()> {
+    // SAFETY: setsid takes no arguments; failure is reported via the return value.
+    cvt(unsafe { libc::setsid() }).map(|_| ())
+}
+
+/// Points fds 0, 1 and 2 at /dev/null.
+pub fn stdio_to_dev_null() -> io::Result<()> {
+    // SAFETY: the path is a NUL-terminated static string; open returns a new fd or -1.
+    let fd = cvt(unsafe { libc::open(c"/dev/null".as_ptr(), libc::O_RDWR) })?;
+    for target in 0..3 {
+        // SAFETY: dup2 on two integers; fd is open, target is a standard descriptor.
+        cvt(unsafe { libc::dup2(fd, target) })?;
+    }
+    if fd > 2 {
+        // SAFETY: fd is ours (opened above) and no longer needed after the dup2 calls.
+        unsafe { libc::close(fd) };
+    }
+    Ok(())
+}
+
+/// Closes every descriptor from `first` up (close_range, or a loop where the
+/// kernel lacks it). Only for a freshly forked child that owns nothing else.
+pub fn close_fds_from(first: i32) {
+    // SAFETY: close_range takes integers only; it closes descriptors, which in a fresh
+    // child that has not yet created any Rust-owned fd at or above `first` cannot
+    // invalidate a live owner.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            first as libc::c_uint,
+            u32::MAX,
+            0 as libc::c_uint,
+        )
+    };
+    if rc != 0 {
+        for fd in first..1024 {
+            // SAFETY: as above; closing a descriptor that is not open just fails with EBADF.
+            unsafe { libc::close(fd) };
+        }
+    }
+}
+
+/// Waits (blocking) for child `pid` to end; its wait status.
+pub fn wait_pid(pid: i32) -> io::Result<i32> {
+    let mut status: libc::c_int = 0;
+    loop {
+        // SAFETY: status is a valid writable int for the duration of the call.
+        let rc = unsafe { libc::waitpid(pid, &mut status, 0) };
+        if rc >= 0 {
+            return Ok(status);
+        }
+        let e = io::Error::last_os_error();
+        if e.kind() != io::ErrorKind::Interrupted {
+            return Err(e);
+        }
+    }
+}
+
+/// Ends this process at once with `code`, running no atexit handlers and
+/// flushing no stdio buffers (the right exit for a forked child).
+pub fn exit_now(code: i32) -> ! {
+    // SAFETY: _exit never returns and touches no user-space state.
+    unsafe { libc::_exit(code) }
+}

@@ -1,2 +1,100 @@
-//! pvmd3: the PVM daemon.
-fn main() {}
+//! pvmd3: the PVM daemon of one host.
+//!
+//! `pvmd3 [-d<mask>] [-n<name>] [-f] [-v] [hostfile]`: `-d` sets the debug mask
+//! (hex 0x.., octal 0.. or decimal; non-zero also logs debug messages),
+//! `-n` an alternate host name, `-f` keeps the daemon in the foreground;
+//! otherwise it detaches and this process exits once the daemon answers.
+//! `-v` prints the version. Hostfiles need multi-host support and are refused. Logging: `PVM_LOG`
+//! (or `RUST_LOG`) filters the messages printed to stderr; the daemon's own
+//! log is `$PVM_TMP/pvml.<uid>`.
+
+use pvm3::daemon::{self, DaemonOptions};
+use std::process::ExitCode;
+use std::time::Duration;
+
+fn parse_mask(s: &str) -> Option<u32> {
+    if let Some(h) = s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
+        u32::from_str_radix(h, 16).ok()
+    } else if s.len() > 1 && s.starts_with('0') {
+        u32::from_str_radix(&s[1..], 8).ok()
+    } else {
+        s.parse().ok()
+    }
+}
+
+fn fail(msg: &str) -> ExitCode {
+    eprintln!("pvmd: {msg}");
+    ExitCode::from(1)
+}
+
+fn main() -> ExitCode {
+    let var = if std::env::var_os("PVM_LOG").is_some() {
+        "PVM_LOG"
+    } else {
+        "RUST_LOG"
+    };
+    env_logger::Builder::from_env(env_logger::Env::new().filter_or(var, "warn")).init();
+
+    let mut opts = DaemonOptions::from_env();
+    opts.log_facade = true;
+    let mut foreground = false;
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        if a == "-f" {
+            foreground = true;
+        } else if a == "-v" || a == "--version" {
+            println!(
+                "{} {}",
+                daemon::embedded::PVMD3_MARKER,
+                env!("CARGO_PKG_VERSION")
+            );
+            return ExitCode::SUCCESS;
+        } else if let Some(m) = a.strip_prefix("-d") {
+            match parse_mask(m) {
+                Some(v) => opts.debug_mask = v,
+                None => return fail(&format!("bad debug mask \"{m}\"")),
+            }
+        } else if let Some(n) = a.strip_prefix("-n") {
+            let name = if n.is_empty() {
+                args.next().unwrap_or_default()
+            } else {
+                n.to_string()
+            };
+            if name.is_empty() {
+                return fail("-n needs a host name");
+            }
+            opts.hostname = name;
+        } else if a.starts_with('-') && a.len() > 1 {
+            return fail(&format!(
+                "unknown option \"{a}\"; usage: pvmd3 [-d<mask>] [-n<name>] [-f] [-v] [hostfile]"
+            ));
+        } else {
+            return fail(&format!(
+                "hostfile \"{a}\": hostfiles need multi-host support"
+            ));
+        }
+    }
+
+    if foreground {
+        return match daemon::run(opts) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => fail(&e.to_string()),
+        };
+    }
+    // Report directory problems here, while stderr still reaches the user.
+    if let Err(e) = daemon::prepare_dir(&opts.files) {
+        return fail(&e.to_string());
+    }
+    let files = opts.files.clone();
+    if let Err(e) = daemon::embedded::detach_and_run(opts) {
+        return fail(&format!("can't detach: {e}"));
+    }
+    if daemon::wait_ready(&files, Duration::from_secs(10)) {
+        ExitCode::SUCCESS
+    } else {
+        fail(&format!(
+            "daemon did not start; see {}",
+            files.log.display()
+        ))
+    }
+}

@@ -1,4 +1,193 @@
-//! placeholder until the daemon branch is merged
-pub fn start_background() -> crate::Result<()> {
-    Err(crate::Error::SysErr)
+//! pvmd, the daemon of one host: options, start-up (private directory, lock,
+//! socket, pid and address files) and shut-down around the event loop in
+//! [`server`].
+//!
+//! Structure: [`server::Daemon`] owns the poll loop, the connections
+//! ([`conn`]), the task table ([`task`]), the spawner ([`spawn`]) and the log
+//! ([`log`]). This host is host 1 (host part 0x40000, daemon tid t80040000);
+//! the host table and daemon-to-daemon links of multi-host virtual machines
+//! plug into `server` later (accepted TCP connections are closed for now).
+//! [`embedded`] starts a daemon from inside a task's program.
+
+pub mod conn;
+pub mod embedded;
+pub mod log;
+pub mod server;
+pub mod spawn;
+pub mod task;
+
+pub use embedded::{start_background, start_background_with, wait_ready};
+
+use crate::paths::{self, DaemonFiles};
+use std::ffi::OsString;
+use std::fs::{self, DirBuilder, File, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Data signature of little-endian x86-64 (LINUX64) hosts, as PVM 3.4.6's
+/// pvmd reports it in pvm_config (`conf` in the console shows 0x00408c41).
+pub const DSIG_LINUX64: i32 = 0x0040_8c41;
+/// Relative speed reported for this host (PVM's default).
+pub const DEFAULT_SPEED: i32 = 1000;
+/// How long tasks get after SIGTERM at halt before they are sent SIGKILL.
+pub const HALT_GRACE: Duration = Duration::from_secs(2);
+
+/// Everything the daemon needs to know, read once before it starts (so a
+/// daemon forked inside a program never reads the live environment).
+#[derive(Clone, Debug)]
+pub struct DaemonOptions {
+    /// Where the socket, lock, pid, address and log files live.
+    pub files: DaemonFiles,
+    /// TCP port to listen on (`$PVM6_PORT`; 0 for any).
+    pub port: u16,
+    /// The `-d` debug mask; non-zero also writes debug messages to the log.
+    pub debug_mask: u32,
+    /// This host's name (gethostname, or `-n name`).
+    pub hostname: String,
+    /// This host's architecture name.
+    pub arch: String,
+    /// `$PVM_ROOT`.
+    pub pvm_root: Option<PathBuf>,
+    /// `$HOME`: the working directory of spawned tasks.
+    pub home: PathBuf,
+    /// Directories searched for spawned executables.
+    pub search_path: Vec<PathBuf>,
+    /// The environment passed on to spawned tasks.
+    pub env: Vec<(OsString, OsString)>,
+    /// Whether messages also go to the `log` facade (false in a daemon forked
+    /// inside a user's program).
+    pub log_facade: bool,
+    /// SIGTERM-to-SIGKILL grace at halt.
+    pub halt_grace: Duration,
+}
+
+impl DaemonOptions {
+    /// Options from the environment: PVM_TMP, PVM_VMID, PVM6_PORT, PVM_ROOT,
+    /// PVM_ARCH, HOME, PVM_PATH.
+    pub fn from_env() -> DaemonOptions {
+        let port = std::env::var("PVM6_PORT")
+            .ok()
+            .and_then(|p| p.trim().parse().ok())
+            .unwrap_or(0);
+        DaemonOptions {
+            files: DaemonFiles::current(),
+            port,
+            debug_mask: 0,
+            hostname: crate::sys::hostname(),
+            arch: paths::arch(),
+            pvm_root: paths::pvm_root(),
+            home: paths::home(),
+            search_path: paths::spawn_search_path(),
+            env: std::env::vars_os().collect(),
+            log_facade: false,
+            halt_grace: HALT_GRACE,
+        }
+    }
+}
+
+/// Creates the private daemon directory (mode 0700), or checks that an
+/// existing one is a directory of ours that nobody else can enter.
+pub fn prepare_dir(files: &DaemonFiles) -> io::Result<()> {
+    match DirBuilder::new().mode(0o700).create(&files.dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+        Err(e) => {
+            return Err(io::Error::new(
+                e.kind(),
+                format!("can't create {}: {e}", files.dir.display()),
+            ))
+        }
+    }
+    let meta = fs::symlink_metadata(&files.dir)?;
+    let refuse = |why: &str| {
+        Err(io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            format!("refusing to use {}: {why}", files.dir.display()),
+        ))
+    };
+    if !meta.file_type().is_dir() {
+        return refuse("not a directory");
+    }
+    if meta.uid() != crate::sys::uid() {
+        return refuse("owned by another user");
+    }
+    if meta.permissions().mode() & 0o077 != 0 {
+        return refuse("group or others have access (must be mode 0700)");
+    }
+    Ok(())
+}
+
+/// The files a running daemon holds; removed again when it ends.
+struct Held {
+    files: DaemonFiles,
+    _lock: File,
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        for p in [&self.files.sock, &self.files.pid, &self.files.addr] {
+            // Already gone is fine; nothing else can be done about a failure here.
+            let _ = fs::remove_file(p);
+        }
+    }
+}
+
+/// Runs the daemon until it is halted. Returns `Ok(())` at once, doing
+/// nothing, when another live daemon holds the lock.
+pub fn run(opts: DaemonOptions) -> io::Result<()> {
+    crate::sys::ignore_sigpipe();
+    prepare_dir(&opts.files)?;
+    let lock = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .mode(0o600)
+        .open(&opts.files.lock)?;
+    if !crate::sys::try_lock_exclusive(&lock)? {
+        if opts.log_facade {
+            ::log::info!("pvmd: another daemon holds {}", opts.files.lock.display());
+        }
+        return Ok(());
+    }
+    // From here on the lock is ours: any socket file left is a dead daemon's.
+    let held = Held {
+        files: opts.files.clone(),
+        _lock: lock,
+    };
+    match fs::remove_file(&opts.files.sock) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    let unix = mio::net::UnixListener::bind(&opts.files.sock)?;
+    fs::set_permissions(&opts.files.sock, fs::Permissions::from_mode(0o600))?;
+    let tcp = match crate::sys::tcp_listen_dual_stack(opts.port) {
+        Ok(l) => l,
+        Err(_) => {
+            let l = std::net::TcpListener::bind(("0.0.0.0", opts.port))?;
+            l.set_nonblocking(true)?;
+            l
+        }
+    };
+    let tcp_addr = tcp.local_addr()?;
+    write_file(&opts.files.pid, &format!("{}\n", std::process::id()))?;
+    write_file(&opts.files.addr, &format!("{tcp_addr}\n"))?;
+    let mut daemon =
+        server::Daemon::new(opts, unix, mio::net::TcpListener::from_std(tcp), tcp_addr)?;
+    let result = daemon.run_loop();
+    drop(daemon);
+    drop(held);
+    result
+}
+
+fn write_file(path: &std::path::Path, text: &str) -> io::Result<()> {
+    let mut f = OpenOptions::new()
+        .create(true)
+        .truncate(true)
+        .write(true)
+        .mode(0o600)
+        .open(path)?;
+    f.write_all(text.as_bytes())
 }

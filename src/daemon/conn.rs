@@ -1,0 +1,93 @@
+//! One task connection: a non-blocking Unix stream, its frame decoder and
+//! its write queue (so one slow reader never blocks the daemon).
+
+use crate::wire::{Frame, FrameDecoder};
+use mio::net::UnixStream;
+use std::collections::VecDeque;
+use std::io::{self, Read, Write};
+
+/// What reading a connection produced.
+pub enum ReadOutcome {
+    /// Still open.
+    Open,
+    /// The peer closed (or the socket failed).
+    Closed,
+}
+
+/// A connected task (or a client that has not sent Connect yet).
+pub struct Conn {
+    pub stream: UnixStream,
+    pub decoder: FrameDecoder,
+    /// The tid given by Connect; `None` before it and after Exit.
+    pub tid: Option<i32>,
+    /// Process id of the peer from SO_PEERCRED.
+    pub peer_pid: i32,
+    queue: VecDeque<Vec<u8>>,
+    /// Bytes of the queue's front already written.
+    offset: usize,
+}
+
+impl Conn {
+    /// A fresh connection.
+    pub fn new(stream: UnixStream, peer_pid: i32) -> Conn {
+        Conn {
+            stream,
+            decoder: FrameDecoder::new(),
+            tid: None,
+            peer_pid,
+            queue: VecDeque::new(),
+            offset: 0,
+        }
+    }
+
+    /// Reads everything available into the decoder (edge-triggered: until
+    /// WouldBlock), at most `budget` bytes in one go.
+    pub fn read_available(&mut self, buf: &mut [u8]) -> ReadOutcome {
+        loop {
+            match self.stream.read(buf) {
+                Ok(0) => return ReadOutcome::Closed,
+                Ok(n) => self.decoder.feed(&buf[..n]),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return ReadOutcome::Open,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => return ReadOutcome::Closed,
+            }
+        }
+    }
+
+    /// Queues a frame and writes as much as the socket takes now.
+    pub fn send(&mut self, frame: &Frame) -> io::Result<()> {
+        self.queue.push_back(frame.to_bytes());
+        self.flush()
+    }
+
+    /// Queues already encoded frame bytes.
+    pub fn send_bytes(&mut self, bytes: Vec<u8>) -> io::Result<()> {
+        self.queue.push_back(bytes);
+        self.flush()
+    }
+
+    /// Writes queued bytes until the queue is empty or the socket is full.
+    pub fn flush(&mut self) -> io::Result<()> {
+        while let Some(front) = self.queue.front() {
+            match self.stream.write(&front[self.offset..]) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => {
+                    self.offset += n;
+                    if self.offset == front.len() {
+                        self.queue.pop_front();
+                        self.offset = 0;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    /// Bytes waiting to be written.
+    pub fn queued(&self) -> usize {
+        self.queue.iter().map(Vec::len).sum::<usize>() - self.offset
+    }
+}

@@ -1,0 +1,149 @@
+//! The embedded runner: starts a daemon from inside a task's program when it
+//! finds none, either by running a `pvmd3` executable or by forking the
+//! daemon out of the program itself; and [`wait_ready`] for the caller's
+//! retry loop.
+//!
+//! Why running the daemon in a forked child of a possibly multi-threaded
+//! program is sound here: after `fork` only the calling thread exists in the
+//! child, so any lock another thread held at that moment stays locked
+//! forever. The daemon's code path never takes such a lock:
+//! - memory: glibc's malloc re-initialises its arena locks in the child
+//!   (its atfork handlers), so allocation is fork-safe;
+//! - environment: [`DaemonOptions`] is built in the parent before the fork,
+//!   and spawned tasks get their environment from that snapshot
+//!   (`env_clear` + explicit variables), so the child never reads the live
+//!   environment (whose lock a `set_var` in another thread could hold). The
+//!   one remaining touch is the read lock std takes around `fork`/`exec` in
+//!   `Command::spawn`, which only a concurrent `set_var` in the parent at the
+//!   instant of our fork could leave write-locked;
+//! - output: the daemon writes only to its own log file through its own
+//!   `File`; it never uses `std::io::stdout`/`stderr` (their locks could be
+//!   held) and, forked, does not call the `log` facade (the parent's logger
+//!   could hold a lock) — `DaemonOptions::log_facade` is false;
+//! - fds: the grandchild closes every descriptor it inherited (other than
+//!   stdio, pointed at /dev/null) before creating its own, so it keeps none
+//!   of the program's sockets or pipes open;
+//! - it never returns into the program: `run` is wrapped in `catch_unwind`
+//!   and the process ends with `_exit`, so no atexit handler or stdio buffer
+//!   of the program runs twice.
+
+use super::{run, DaemonOptions};
+use crate::paths::DaemonFiles;
+use crate::sys::{self, Fork};
+use crate::{Error, Result};
+use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Starts a daemon for the current environment in the background.
+/// Returns once it has been started (not necessarily ready: see [`wait_ready`]).
+pub fn start_background() -> Result<()> {
+    if let Some(exe) = pvmd3_executable() {
+        let status = Command::new(&exe)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .map_err(|_| Error::CantStart)?;
+        // pvmd3 without -f detaches and returns once its daemon answers (or another one does).
+        return if status.success() {
+            Ok(())
+        } else {
+            Err(Error::CantStart)
+        };
+    }
+    start_background_with(DaemonOptions::from_env())
+}
+
+/// Forks a daemon with `opts` out of this process (see the module doc).
+pub fn start_background_with(opts: DaemonOptions) -> Result<()> {
+    let opts = DaemonOptions {
+        log_facade: false,
+        ..opts
+    };
+    detach_and_run(opts).map_err(|_| Error::CantStart)
+}
+
+/// Printed by `pvmd3 -v`; its presence in an executable's bytes tells our
+/// pvmd3 from PVM 3.4's daemon of the same name (which a classic
+/// installation keeps at `$PVM_ROOT/lib/$PVM_ARCH/pvmd3` and which speaks
+/// another protocol).
+pub const PVMD3_MARKER: &str = "pvm6 pvmd3, wire protocol 1";
+
+/// A `pvmd3` executable of ours to run instead of forking: beside the
+/// current executable, or `$PVM_ROOT/lib/$PVM_ARCH/pvmd3`.
+fn pvmd3_executable() -> Option<PathBuf> {
+    let beside = std::env::current_exe()
+        .ok()
+        .and_then(|e| e.parent().map(|d| d.join("pvmd3")));
+    let in_root =
+        crate::paths::pvm_root().map(|r| r.join("lib").join(crate::paths::arch()).join("pvmd3"));
+    [beside, in_root]
+        .into_iter()
+        .flatten()
+        .find(|p| is_our_pvmd3(p))
+}
+
+/// Whether `p` is an executable pvmd3 of this project (carries [`PVMD3_MARKER`]).
+pub fn is_our_pvmd3(p: &std::path::Path) -> bool {
+    let executable = std::fs::metadata(p)
+        .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        .unwrap_or(false);
+    if !executable {
+        return false;
+    }
+    let marker = PVMD3_MARKER.as_bytes();
+    std::fs::read(p)
+        .map(|bytes| bytes.windows(marker.len()).any(|w| w == marker))
+        .unwrap_or(false)
+}
+
+/// Double-forks: the grandchild (in a new session, stdio on /dev/null, all
+/// other descriptors closed) runs the daemon and `_exit`s; the first child
+/// exits at once and is reaped here, so the daemon is nobody's zombie.
+pub fn detach_and_run(opts: DaemonOptions) -> std::io::Result<()> {
+    match sys::fork()? {
+        Fork::Parent(pid) => {
+            // ECHILD (a SIGCHLD handler of the program reaped it first) is fine.
+            let _ = sys::wait_pid(pid);
+            Ok(())
+        }
+        Fork::Child => {
+            if sys::setsid().is_err() {
+                sys::exit_now(1);
+            }
+            match sys::fork() {
+                Ok(Fork::Child) => {}
+                Ok(Fork::Parent(_)) => sys::exit_now(0),
+                Err(_) => sys::exit_now(1),
+            }
+            let _ = sys::stdio_to_dev_null();
+            sys::close_fds_from(3);
+            sys::default_sigchld();
+            let code = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(opts))) {
+                Ok(Ok(())) => 0,
+                _ => 1,
+            };
+            sys::exit_now(code)
+        }
+    }
+}
+
+/// Polls connecting to the daemon's socket until it answers or `timeout`
+/// passes (backing off from 5 ms to 100 ms between tries).
+pub fn wait_ready(files: &DaemonFiles, timeout: Duration) -> bool {
+    let end = Instant::now() + timeout;
+    let mut pause = Duration::from_millis(5);
+    loop {
+        if std::os::unix::net::UnixStream::connect(&files.sock).is_ok() {
+            return true;
+        }
+        let now = Instant::now();
+        if now >= end {
+            return false;
+        }
+        std::thread::sleep(pause.min(end - now));
+        pause = (pause * 2).min(Duration::from_millis(100));
+    }
+}

@@ -1,0 +1,984 @@
+//! The event loop of pvmd: one thread, one `mio::Poll` watching the Unix and
+//! TCP listeners, every task connection, the stdout/stderr pipes of spawned
+//! tasks and a pidfd per child process (readable when the child exits, so
+//! exits are seen without a SIGCHLD handler or polling). An idle daemon
+//! sleeps in `poll` with no timeout; timeouts are used only while halting
+//! (the SIGKILL grace) or for a child whose pidfd could not be opened.
+//!
+//! Also here: the request handlers of docs/PROTOCOL.md and the message
+//! router (local tasks only; the host table and daemon links of multi-host
+//! machines will route other hosts' tids).
+
+use super::conn::{Conn, ReadOutcome};
+use super::log::{dlog, DaemonLog};
+use super::spawn::{self, SpawnRequest};
+use super::task::{Task, TaskTable, TF_CONNECTED, TF_SPAWNED};
+use super::{DaemonOptions, DEFAULT_SPEED, DSIG_LINUX64};
+use crate::wire::{Frame, Header, Kind, Reader, Req, Writer};
+use crate::{sys, tid, Error};
+use mio::net::{TcpListener, UnixListener};
+use mio::unix::pipe::Receiver;
+use mio::unix::SourceFd;
+use mio::{Events, Interest, Poll, Token};
+use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::io::{self, Read};
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::process::Child;
+use std::time::{Duration, Instant};
+
+const UNIX_LISTENER: Token = Token(0);
+const TCP_LISTENER: Token = Token(1);
+const FIRST_TOKEN: usize = 2;
+/// How often children without a pidfd are checked (only while such exist).
+const REAP_INTERVAL: Duration = Duration::from_millis(200);
+/// Most tasks one Spawn request may ask for.
+const MAX_NTASK: i32 = tid::LOCAL_MASK;
+
+/// A spawned task's output pipe.
+struct Pipe {
+    tid: i32,
+    rx: Receiver,
+    partial: Vec<u8>,
+}
+
+/// A child process of the daemon.
+struct ChildProc {
+    tid: i32,
+    child: Child,
+    pidfd: Option<OwnedFd>,
+}
+
+/// The daemon's state.
+pub struct Daemon {
+    opts: DaemonOptions,
+    log: DaemonLog,
+    poll: Poll,
+    unix: UnixListener,
+    tcp: TcpListener,
+    conns: HashMap<Token, Conn>,
+    pipes: HashMap<Token, Pipe>,
+    /// Children watched by a pidfd (keyed by the pidfd's token).
+    children: HashMap<Token, ChildProc>,
+    /// Children without a pidfd, checked every REAP_INTERVAL.
+    unwatched: Vec<ChildProc>,
+    tasks: TaskTable,
+    next_token: usize,
+    contexts: BTreeSet<i32>,
+    next_ctx: i32,
+    /// Host part of this host's tids (0x40000).
+    host: i32,
+    /// The daemon's own tid (0x80040000).
+    dtid: i32,
+    local_names: Vec<String>,
+    local_addrs: Vec<IpAddr>,
+    /// Set once halting: when the next escalation is due, and whether SIGKILL was sent.
+    halting: Option<(Instant, bool)>,
+    buf: Vec<u8>,
+}
+
+impl Daemon {
+    /// A daemon serving `unix` and `tcp` (already bound).
+    pub fn new(
+        opts: DaemonOptions,
+        mut unix: UnixListener,
+        mut tcp: TcpListener,
+        tcp_addr: SocketAddr,
+    ) -> io::Result<Daemon> {
+        let host = tid::host_tid(1);
+        let dtid = tid::daemon_tid(host);
+        let mut log = DaemonLog::open(&opts.files.log, dtid, opts.debug_mask != 0, opts.log_facade);
+        let poll = Poll::new()?;
+        poll.registry()
+            .register(&mut unix, UNIX_LISTENER, Interest::READABLE)?;
+        poll.registry()
+            .register(&mut tcp, TCP_LISTENER, Interest::READABLE)?;
+        let (local_names, local_addrs) = local_identity(&opts.hostname);
+        dlog!(
+            log,
+            Info,
+            "{} ({}) {} pvm6 {} pid {} socket {}",
+            opts.hostname,
+            tcp_addr,
+            opts.arch,
+            env!("CARGO_PKG_VERSION"),
+            std::process::id(),
+            opts.files.sock.display()
+        );
+        Ok(Daemon {
+            opts,
+            log,
+            poll,
+            unix,
+            tcp,
+            conns: HashMap::new(),
+            pipes: HashMap::new(),
+            children: HashMap::new(),
+            unwatched: Vec::new(),
+            tasks: TaskTable::new(host),
+            next_token: FIRST_TOKEN,
+            contexts: BTreeSet::new(),
+            next_ctx: 1,
+            host,
+            dtid,
+            local_names,
+            local_addrs,
+            halting: None,
+            buf: vec![0u8; 256 * 1024],
+        })
+    }
+
+    fn token(&mut self) -> Token {
+        let t = Token(self.next_token);
+        self.next_token += 1;
+        t
+    }
+
+    /// Serves until halted.
+    pub fn run_loop(&mut self) -> io::Result<()> {
+        let mut events = Events::with_capacity(256);
+        dlog!(self.log, Info, "ready");
+        loop {
+            let now = Instant::now();
+            let timeout = match self.halting {
+                Some((due, _)) => Some(due.saturating_duration_since(now)),
+                None if !self.unwatched.is_empty() => Some(REAP_INTERVAL),
+                None => None,
+            };
+            if let Err(e) = self.poll.poll(&mut events, timeout) {
+                if e.kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                return Err(e);
+            }
+            for ev in events.iter() {
+                let token = ev.token();
+                match token {
+                    UNIX_LISTENER => self.accept_unix(),
+                    TCP_LISTENER => self.accept_tcp(),
+                    t if self.conns.contains_key(&t) => {
+                        if ev.is_readable() || ev.is_read_closed() || ev.is_error() {
+                            self.read_conn(t);
+                        }
+                        if ev.is_writable() {
+                            self.flush_conn(t);
+                        }
+                    }
+                    t if self.pipes.contains_key(&t) => self.read_pipe(t, false),
+                    t if self.children.contains_key(&t) => self.check_child(t),
+                    _ => {}
+                }
+            }
+            self.reap_unwatched();
+            if let Some((due, killed)) = self.halting {
+                if self.children.is_empty() && self.unwatched.is_empty() {
+                    break;
+                }
+                if Instant::now() >= due {
+                    if killed {
+                        dlog!(
+                            self.log,
+                            Warn,
+                            "children still not reaped after SIGKILL; exiting anyway"
+                        );
+                        break;
+                    }
+                    self.signal_children(libc::SIGKILL);
+                    self.halting = Some((Instant::now() + Duration::from_secs(2), true));
+                }
+            }
+        }
+        self.finish();
+        Ok(())
+    }
+
+    /// Last output of children, last replies, and a final log line.
+    fn finish(&mut self) {
+        let pipes: Vec<Token> = self.pipes.keys().copied().collect();
+        for t in pipes {
+            self.read_pipe(t, true);
+        }
+        for c in self.conns.values_mut() {
+            // Best effort: the Halt reply and anything queued before it.
+            let _ = c.flush();
+        }
+        dlog!(self.log, Info, "pvmd halted");
+    }
+
+    // ---- listeners ------------------------------------------------------
+
+    fn accept_unix(&mut self) {
+        loop {
+            match self.unix.accept() {
+                Ok((mut stream, _)) => {
+                    let (pid, uid) = match sys::peer_cred(&stream) {
+                        Ok((pid, uid, _)) => (pid, uid),
+                        Err(e) => {
+                            dlog!(
+                                self.log,
+                                Warn,
+                                "can't get peer credentials: {e}; connection dropped"
+                            );
+                            continue;
+                        }
+                    };
+                    if uid != sys::uid() {
+                        dlog!(
+                            self.log,
+                            Warn,
+                            "connection from uid {uid} (pid {pid}) refused: not our user"
+                        );
+                        continue;
+                    }
+                    let token = self.token();
+                    if let Err(e) = self.poll.registry().register(
+                        &mut stream,
+                        token,
+                        Interest::READABLE | Interest::WRITABLE,
+                    ) {
+                        dlog!(self.log, Error, "can't watch connection: {e}");
+                        continue;
+                    }
+                    dlog!(self.log, Debug, "connection from pid {pid}");
+                    self.conns.insert(token, Conn::new(stream, pid));
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    dlog!(
+                        self.log,
+                        Error,
+                        "accept on {}: {e}",
+                        self.opts.files.sock.display()
+                    );
+                    return;
+                }
+            }
+        }
+    }
+
+    fn accept_tcp(&mut self) {
+        loop {
+            match self.tcp.accept() {
+                Ok((stream, peer)) => {
+                    dlog!(
+                        self.log,
+                        Info,
+                        "TCP connection from {peer} closed: daemon links need multi-host support"
+                    );
+                    drop(stream);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    dlog!(self.log, Error, "TCP accept: {e}");
+                    return;
+                }
+            }
+        }
+    }
+
+    // ---- connections ----------------------------------------------------
+
+    fn read_conn(&mut self, token: Token) {
+        let Some(conn) = self.conns.get_mut(&token) else {
+            return;
+        };
+        let outcome = conn.read_available(&mut self.buf);
+        let mut frames = Vec::new();
+        let mut bad = None;
+        loop {
+            match conn.decoder.next_frame() {
+                Ok(Some(f)) => frames.push(f),
+                Ok(None) => break,
+                Err(e) => {
+                    bad = Some(e);
+                    break;
+                }
+            }
+        }
+        for f in frames {
+            if !self.conns.contains_key(&token) {
+                return;
+            }
+            self.handle_frame(token, f);
+        }
+        if let Some(e) = bad {
+            let who = self.conn_name(token);
+            dlog!(
+                self.log,
+                Warn,
+                "malformed frame from {who} ({e}); connection closed"
+            );
+            self.close_conn(token);
+        } else if matches!(outcome, ReadOutcome::Closed) {
+            self.close_conn(token);
+        }
+    }
+
+    fn conn_name(&self, token: Token) -> String {
+        match self.conns.get(&token) {
+            Some(Conn { tid: Some(t), .. }) => tid::fmt(*t),
+            Some(c) => format!("pid {}", c.peer_pid),
+            None => "?".into(),
+        }
+    }
+
+    fn flush_conn(&mut self, token: Token) {
+        let failed = match self.conns.get_mut(&token) {
+            Some(c) => c.flush().is_err(),
+            None => false,
+        };
+        if failed {
+            self.close_conn(token);
+        }
+    }
+
+    /// Queues `bytes` on a connection; closes it when the socket failed.
+    fn send_bytes(&mut self, token: Token, bytes: Vec<u8>) {
+        let failed = match self.conns.get_mut(&token) {
+            Some(c) => c.send_bytes(bytes).is_err(),
+            None => false,
+        };
+        if failed {
+            self.close_conn(token);
+        }
+    }
+
+    fn close_conn(&mut self, token: Token) {
+        let Some(mut conn) = self.conns.remove(&token) else {
+            return;
+        };
+        // Deregistering a socket that is about to be closed cannot matter if it fails.
+        let _ = self.poll.registry().deregister(&mut conn.stream);
+        if let Some(t) = conn.tid {
+            if self
+                .tasks
+                .get(t)
+                .is_some_and(|task| task.conn == Some(token))
+            {
+                self.tasks.remove(t);
+                dlog!(self.log, Debug, "task {} disconnected", tid::fmt(t));
+            }
+        }
+    }
+
+    fn handle_frame(&mut self, token: Token, frame: Frame) {
+        match frame.header.kind {
+            Kind::Msg => self.route(token, frame),
+            Kind::Req => self.request(token, frame),
+            Kind::Reply => {
+                let who = self.conn_name(token);
+                dlog!(self.log, Warn, "unexpected reply frame from {who} dropped");
+            }
+        }
+    }
+
+    // ---- message routing ------------------------------------------------
+
+    fn route(&mut self, token: Token, frame: Frame) {
+        let h = frame.header;
+        let from = self.conns.get(&token).and_then(|c| c.tid);
+        if from != Some(h.src) {
+            let who = self.conn_name(token);
+            dlog!(
+                self.log,
+                Warn,
+                "message from {who} claiming src {} dropped",
+                tid::fmt(h.src)
+            );
+            return;
+        }
+        if h.dst == self.dtid || h.dst == self.host {
+            dlog!(
+                self.log,
+                Debug,
+                "message tag {} from {} to the daemon dropped",
+                h.tag,
+                tid::fmt(h.src)
+            );
+            return;
+        }
+        let Some(task) = self.tasks.get_mut(h.dst) else {
+            dlog!(
+                self.log,
+                Info,
+                "message tag {} from {} to unknown task {} dropped",
+                h.tag,
+                tid::fmt(h.src),
+                tid::fmt(h.dst)
+            );
+            return;
+        };
+        let bytes = frame.to_bytes();
+        match task.conn {
+            Some(c) => self.send_bytes(c, bytes),
+            None => task.held.push_back(bytes),
+        }
+    }
+
+    // ---- requests -------------------------------------------------------
+
+    fn request(&mut self, token: Token, frame: Frame) {
+        let h = frame.header;
+        let mut r = Reader::new(&frame.body);
+        let result = match Req::from_i32(h.tag) {
+            Some(Req::Connect) => self.req_connect(token, &mut r),
+            Some(Req::Exit) => self.req_exit(token),
+            Some(Req::Spawn) => self.req_spawn(token, &mut r),
+            Some(Req::Kill) => r.int().and_then(|t| self.req_signal(t, libc::SIGTERM)),
+            Some(Req::SendSig) => r.int().and_then(|t| Ok((t, r.int()?))).and_then(|(t, s)| {
+                if !(1..=64).contains(&s) {
+                    return Err(Error::BadParam);
+                }
+                self.req_signal(t, s)
+            }),
+            Some(Req::Config) => Ok(self.req_config()),
+            Some(Req::Tasks) => r.int().and_then(|w| self.req_tasks(w)),
+            Some(Req::Pstat) => r.int().and_then(|t| self.req_pstat(t)),
+            Some(Req::Mstat) => r.str().and_then(|n| {
+                if self.is_local_name(&n) {
+                    Ok(Vec::new())
+                } else {
+                    Err(Error::NoHost)
+                }
+            }),
+            Some(Req::Halt) => Ok(Vec::new()),
+            Some(Req::NewContext) => self.req_new_context(),
+            Some(Req::FreeContext) => r.int().and_then(|c| {
+                if self.contexts.remove(&c) {
+                    Ok(Vec::new())
+                } else {
+                    Err(Error::BadParam)
+                }
+            }),
+            None => {
+                dlog!(
+                    self.log,
+                    Warn,
+                    "unknown request {} from {}",
+                    h.tag,
+                    self.conn_name(token)
+                );
+                Err(Error::NotImpl)
+            }
+        };
+        let body = match result {
+            Ok(mut rest) => {
+                let mut b = Writer::new().int(0).finish();
+                b.append(&mut rest);
+                b
+            }
+            Err(e) => Writer::new().int(e.code()).finish(),
+        };
+        let dst = self.conns.get(&token).and_then(|c| c.tid).unwrap_or(0);
+        let reply = Frame::new(
+            Header {
+                src: self.dtid,
+                dst,
+                tag: h.tag,
+                wid: h.wid,
+                ..Header::new(Kind::Reply)
+            },
+            body,
+        );
+        self.send_bytes(token, reply.to_bytes());
+        if h.tag == Req::Connect as i32 {
+            self.deliver_held(token);
+        }
+        if h.tag == Req::Halt as i32 {
+            let who = self.conn_name(token);
+            self.begin_halt(token, &who);
+        }
+    }
+
+    fn req_connect(&mut self, token: Token, r: &mut Reader<'_>) -> Result<Vec<u8>, Error> {
+        let pid = r.int()?;
+        let spawned = r.int()?;
+        let name = r.str()?;
+        if self.conns.get(&token).is_some_and(|c| c.tid.is_some()) {
+            return Err(Error::Already);
+        }
+        let claim = self
+            .tasks
+            .get(spawned)
+            .is_some_and(|t| spawned != 0 && t.flags & TF_SPAWNED != 0 && t.conn.is_none());
+        let t = if claim {
+            let task = self.tasks.get_mut(spawned).ok_or(Error::NoTask)?;
+            task.conn = Some(token);
+            task.flags |= TF_CONNECTED;
+            if pid > 0 {
+                task.pid = pid;
+            }
+            spawned
+        } else {
+            let t = self.tasks.alloc_tid().ok_or(Error::OutOfRes)?;
+            self.tasks.insert(Task {
+                tid: t,
+                ptid: 0,
+                pid: pid.max(0),
+                flags: TF_CONNECTED,
+                aout: String::new(),
+                siblings: Vec::new(),
+                conn: Some(token),
+                held: VecDeque::new(),
+            });
+            t
+        };
+        if let Some(c) = self.conns.get_mut(&token) {
+            c.tid = Some(t);
+        }
+        dlog!(
+            self.log,
+            Debug,
+            "task {} connected (pid {pid}, {name})",
+            tid::fmt(t)
+        );
+        let task = self.tasks.get(t).ok_or(Error::NoTask)?;
+        let ptid = if task.ptid == 0 {
+            Error::NoParent.code()
+        } else {
+            task.ptid
+        };
+        let mut w = Writer::new();
+        w.int(t)
+            .int(ptid)
+            .int(self.dtid)
+            .int(task.siblings.len() as i32);
+        for s in &task.siblings {
+            w.int(*s);
+        }
+        Ok(w.finish())
+    }
+
+    /// Hands a newly connected task the messages that arrived before it.
+    fn deliver_held(&mut self, token: Token) {
+        let Some(t) = self.conns.get(&token).and_then(|c| c.tid) else {
+            return;
+        };
+        let held: Vec<Vec<u8>> = match self.tasks.get_mut(t) {
+            Some(task) => task.held.drain(..).collect(),
+            None => return,
+        };
+        for bytes in held {
+            self.send_bytes(token, bytes);
+        }
+    }
+
+    fn req_exit(&mut self, token: Token) -> Result<Vec<u8>, Error> {
+        let t = self
+            .conns
+            .get_mut(&token)
+            .and_then(|c| c.tid.take())
+            .ok_or(Error::NoTask)?;
+        self.tasks.remove(t);
+        dlog!(self.log, Debug, "task {} exited", tid::fmt(t));
+        Ok(Vec::new())
+    }
+
+    fn req_spawn(&mut self, token: Token, r: &mut Reader<'_>) -> Result<Vec<u8>, Error> {
+        let req = SpawnRequest {
+            file: r.str()?,
+            flags: r.int()?,
+            where_: r.str()?,
+            ntask: r.int()?,
+            argv: r.strs()?,
+            env: r.strs()?,
+        };
+        if req.ntask < 1 || req.ntask > MAX_NTASK {
+            return Err(Error::BadParam);
+        }
+        let parent = self.conns.get(&token).and_then(|c| c.tid).unwrap_or(0);
+        let ptid = if req.flags & spawn::NO_SPAWN_PARENT != 0 {
+            Error::ParentNotSet.code()
+        } else {
+            parent
+        };
+        let (host_or_arch, dir) = spawn::split_where(&req.where_);
+        let n = req.ntask as usize;
+        let selected = spawn::host_selected(req.flags, host_or_arch, &self.opts.arch, |h| {
+            self.is_local_name(h)
+        });
+        let mut results: Vec<Result<i32, Error>> = Vec::with_capacity(n);
+        if !selected {
+            results.resize(n, Err(Error::NoHost));
+        } else {
+            match spawn::resolve(&req, &self.opts) {
+                Err(e) => results.resize(n, Err(e)),
+                Ok((path, launch)) => {
+                    if req.flags & spawn::TASK_DEBUG != 0 && launch.program == path {
+                        dlog!(
+                            self.log,
+                            Info,
+                            "PvmTaskDebug: no $PVM_ROOT/lib/debugger, starting {} plainly",
+                            path.display()
+                        );
+                    }
+                    let cwd = match dir {
+                        Some(d) if !d.is_empty() => self.opts.home.join(d),
+                        _ => self.opts.home.clone(),
+                    };
+                    for _ in 0..n {
+                        let r = self.start_task(&req, &launch, &cwd, ptid);
+                        results.push(r);
+                    }
+                }
+            }
+        }
+        let started: Vec<i32> = results
+            .iter()
+            .filter_map(|r| r.as_ref().ok().copied())
+            .collect();
+        for t in &started {
+            if let Some(task) = self.tasks.get_mut(*t) {
+                task.siblings = started.clone();
+            }
+        }
+        let mut w = Writer::new();
+        w.int(started.len() as i32);
+        for r in &results {
+            w.int(match r {
+                Ok(t) => *t,
+                Err(e) => e.code(),
+            });
+        }
+        Ok(w.finish())
+    }
+
+    fn start_task(
+        &mut self,
+        req: &SpawnRequest,
+        launch: &spawn::Launch,
+        cwd: &std::path::Path,
+        ptid: i32,
+    ) -> Result<i32, Error> {
+        let t = self.tasks.alloc_tid().ok_or(Error::OutOfRes)?;
+        let mut child = match spawn::start(launch, &self.opts, &req.env, t, cwd) {
+            Ok(c) => c,
+            Err(e) => {
+                dlog!(
+                    self.log,
+                    Warn,
+                    "can't start {}: {e}",
+                    launch.program.display()
+                );
+                return Err(spawn::start_error_code(&e));
+            }
+        };
+        let pid = child.id() as i32;
+        for fd in [
+            child.stdout.take().map(OwnedFd::from),
+            child.stderr.take().map(OwnedFd::from),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            let mut rx = Receiver::from(fd);
+            let token = self.token();
+            if rx.set_nonblocking(true).is_ok()
+                && self
+                    .poll
+                    .registry()
+                    .register(&mut rx, token, Interest::READABLE)
+                    .is_ok()
+            {
+                self.pipes.insert(
+                    token,
+                    Pipe {
+                        tid: t,
+                        rx,
+                        partial: Vec::new(),
+                    },
+                );
+            }
+        }
+        let pidfd = sys::pidfd_open(pid).ok();
+        let proc_ = ChildProc {
+            tid: t,
+            child,
+            pidfd,
+        };
+        match proc_.pidfd.as_ref().map(|fd| fd.as_raw_fd()) {
+            Some(raw) => {
+                let token = self.token();
+                match self
+                    .poll
+                    .registry()
+                    .register(&mut SourceFd(&raw), token, Interest::READABLE)
+                {
+                    Ok(()) => {
+                        self.children.insert(token, proc_);
+                    }
+                    Err(_) => self.unwatched.push(proc_),
+                }
+            }
+            None => self.unwatched.push(proc_),
+        }
+        self.tasks.insert(Task {
+            tid: t,
+            ptid,
+            pid,
+            flags: TF_SPAWNED,
+            aout: req.file.clone(),
+            siblings: Vec::new(),
+            conn: None,
+            held: VecDeque::new(),
+        });
+        dlog!(
+            self.log,
+            Debug,
+            "spawned {} as {} pid {pid}",
+            launch.program.display(),
+            tid::fmt(t)
+        );
+        Ok(t)
+    }
+
+    fn req_signal(&mut self, t: i32, sig: i32) -> Result<Vec<u8>, Error> {
+        if !tid::is_task(t) {
+            return Err(Error::BadParam);
+        }
+        let task = self.tasks.get(t).ok_or(Error::NoTask)?;
+        if task.pid <= 0 || !sys::kill(task.pid, sig) {
+            return Err(Error::DSysErr);
+        }
+        dlog!(
+            self.log,
+            Debug,
+            "signal {sig} to {} (pid {})",
+            tid::fmt(t),
+            task.pid
+        );
+        Ok(Vec::new())
+    }
+
+    fn req_config(&self) -> Vec<u8> {
+        let mut w = Writer::new();
+        w.int(1).int(1);
+        w.int(self.host)
+            .str(&self.opts.hostname)
+            .str(&self.opts.arch)
+            .int(DEFAULT_SPEED)
+            .int(DSIG_LINUX64);
+        w.finish()
+    }
+
+    fn req_tasks(&self, where_: i32) -> Result<Vec<u8>, Error> {
+        let list: Vec<&Task> = if where_ == 0 || where_ == self.host || where_ == self.dtid {
+            self.tasks.tasks.values().collect()
+        } else if tid::is_daemon(where_)
+            || (where_ > 0 && where_ & tid::LOCAL_MASK == 0 && where_ & tid::HOST_MASK != 0)
+        {
+            return Err(Error::NoHost);
+        } else if tid::is_task(where_) {
+            vec![self.tasks.get(where_).ok_or(Error::NoTask)?]
+        } else {
+            return Err(Error::BadParam);
+        };
+        let mut w = Writer::new();
+        w.int(list.len() as i32);
+        for t in list {
+            w.int(t.tid)
+                .int(t.ptid.max(0))
+                .int(self.host)
+                .int(t.flags)
+                .str(&t.aout)
+                .int(t.pid);
+        }
+        Ok(w.finish())
+    }
+
+    fn req_pstat(&self, t: i32) -> Result<Vec<u8>, Error> {
+        if t == self.dtid || t == self.host {
+            return Ok(Vec::new());
+        }
+        if !tid::is_task(t) && !tid::is_daemon(t) {
+            return Err(Error::BadParam);
+        }
+        self.tasks.get(t).map(|_| Vec::new()).ok_or(Error::NoTask)
+    }
+
+    fn req_new_context(&mut self) -> Result<Vec<u8>, Error> {
+        for _ in 0..tid::LOCAL_MASK {
+            let n = self.next_ctx;
+            self.next_ctx = if n >= tid::LOCAL_MASK { 1 } else { n + 1 };
+            // Host part in the high bits keeps numbers unique across hosts later.
+            let ctx = self.host | n;
+            if self.contexts.insert(ctx) {
+                return Ok(Writer::new().int(ctx).finish());
+            }
+        }
+        Err(Error::OutOfRes)
+    }
+
+    /// Whether `name` denotes this host: its name (short or full),
+    /// "localhost", ".", or one of its addresses.
+    fn is_local_name(&self, name: &str) -> bool {
+        let n = name.trim();
+        let bare = n
+            .strip_prefix('[')
+            .and_then(|s| s.strip_suffix(']'))
+            .unwrap_or(n);
+        if let Ok(ip) = bare.parse::<IpAddr>() {
+            let ip = match ip {
+                IpAddr::V6(v6) => v6
+                    .to_ipv4_mapped()
+                    .map(IpAddr::V4)
+                    .unwrap_or(IpAddr::V6(v6)),
+                v4 => v4,
+            };
+            return ip.is_loopback() || self.local_addrs.contains(&ip);
+        }
+        let lower = bare.to_ascii_lowercase();
+        self.local_names.contains(&lower)
+            || (!self.opts.hostname.contains('.')
+                && lower.split('.').next() == Some(&self.opts.hostname.to_ascii_lowercase()))
+    }
+
+    // ---- children and their output -------------------------------------
+
+    fn read_pipe(&mut self, token: Token, finishing: bool) {
+        let Some(pipe) = self.pipes.get_mut(&token) else {
+            return;
+        };
+        let mut eof = false;
+        loop {
+            match pipe.rx.read(&mut self.buf) {
+                Ok(0) => {
+                    eof = true;
+                    break;
+                }
+                Ok(n) => pipe.partial.extend_from_slice(&self.buf[..n]),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => {
+                    eof = true;
+                    break;
+                }
+            }
+        }
+        let t = pipe.tid;
+        let mut data = std::mem::take(&mut pipe.partial);
+        let mut start = 0;
+        while let Some(i) = data[start..].iter().position(|&b| b == b'\n') {
+            self.log.task_line(t, &data[start..start + i]);
+            start += i + 1;
+        }
+        let rest = data.split_off(start);
+        if (eof || finishing) && !rest.is_empty() {
+            self.log.task_line(t, &rest);
+        } else if let Some(pipe) = self.pipes.get_mut(&token) {
+            pipe.partial = rest;
+        }
+        if eof {
+            if let Some(mut pipe) = self.pipes.remove(&token) {
+                // The pipe is closed anyway; a failed deregister changes nothing.
+                let _ = self.poll.registry().deregister(&mut pipe.rx);
+            }
+        }
+    }
+
+    fn check_child(&mut self, token: Token) {
+        let Some(c) = self.children.get_mut(&token) else {
+            return;
+        };
+        let status = match c.child.try_wait() {
+            Ok(None) => return,
+            Ok(Some(s)) => Some(s),
+            Err(_) => None,
+        };
+        if let Some(c) = self.children.remove(&token) {
+            if let Some(fd) = c.pidfd.as_ref() {
+                // The pidfd is closed right after; a failed deregister changes nothing.
+                let _ = self
+                    .poll
+                    .registry()
+                    .deregister(&mut SourceFd(&fd.as_raw_fd()));
+            }
+            self.child_gone(c, status);
+        }
+    }
+
+    fn reap_unwatched(&mut self) {
+        let mut i = 0;
+        while i < self.unwatched.len() {
+            let status = match self.unwatched[i].child.try_wait() {
+                Ok(None) => {
+                    i += 1;
+                    continue;
+                }
+                Ok(Some(s)) => Some(s),
+                Err(_) => None,
+            };
+            let c = self.unwatched.swap_remove(i);
+            self.child_gone(c, status);
+        }
+    }
+
+    fn child_gone(&mut self, c: ChildProc, status: Option<std::process::ExitStatus>) {
+        let pid = c.child.id() as i32;
+        dlog!(
+            self.log,
+            Debug,
+            "task {} (pid {pid}) exited: {:?}",
+            tid::fmt(c.tid),
+            status
+        );
+        let ours = self
+            .tasks
+            .get(c.tid)
+            .is_some_and(|t| t.flags & TF_SPAWNED != 0);
+        if ours {
+            if let Some(task) = self.tasks.remove(c.tid) {
+                if !task.held.is_empty() {
+                    dlog!(
+                        self.log,
+                        Info,
+                        "{} message(s) for {} dropped: it exited unconnected",
+                        task.held.len(),
+                        tid::fmt(c.tid)
+                    );
+                }
+            }
+        }
+    }
+
+    fn signal_children(&mut self, sig: i32) {
+        for c in self.children.values().chain(self.unwatched.iter()) {
+            sys::kill(c.child.id() as i32, sig);
+        }
+    }
+
+    // ---- halt -------------------------------------------------------------
+
+    fn begin_halt(&mut self, token: Token, who: &str) {
+        if self.halting.is_some() {
+            return;
+        }
+        dlog!(self.log, Info, "halt requested by {who}, halting");
+        let requester = self.conns.get(&token).and_then(|c| c.tid);
+        for t in self.tasks.tasks.values() {
+            if Some(t.tid) != requester && t.pid > 0 {
+                sys::kill(t.pid, libc::SIGTERM);
+            }
+        }
+        self.signal_children(libc::SIGTERM);
+        self.halting = Some((Instant::now() + self.opts.halt_grace, false));
+    }
+}
+
+/// This host's names (lower case: full, short, "localhost", ".") and
+/// addresses (from resolving its name; loopback is always local).
+fn local_identity(hostname: &str) -> (Vec<String>, Vec<IpAddr>) {
+    let full = hostname.to_ascii_lowercase();
+    let short = full.split('.').next().unwrap_or("").to_string();
+    let mut names = vec![full, short, "localhost".to_string(), ".".to_string()];
+    names.dedup();
+    let mut addrs: Vec<IpAddr> = (hostname, 0u16)
+        .to_socket_addrs()
+        .map(|it| it.map(|a| a.ip()).collect())
+        .unwrap_or_default();
+    addrs.sort();
+    addrs.dedup();
+    (names, addrs)
+}
