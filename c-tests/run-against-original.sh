@@ -93,6 +93,35 @@ for n in $names; do
 	fi
 	rm -f "$PVM_TMP/pvml.$uid"
 done
+# the examples-c demos, built with their Makefile against the original
+ex="$here/../examples-c"
+if [ -z "${ONLY_TESTS:-}" ] && [ $# -eq 0 ] && [ -f "$ex/Makefile" ]; then
+	mkdir -p "$work/ex"
+	cp "$ex"/*.c "$ex/Makefile" "$work/ex/"
+	if make -s -C "$work/ex" PVM_INC=/usr/include PVM_LIB=/usr/lib/x86_64-linux-gnu \
+		BINDIR="$bin" install-bin >"$work/out/ex-build" 2>&1; then
+		for pair in "hello:from t4" "master:OK" "spmd:token ring done, token 4 (expected 4)" "timing:timing: done"; do
+			prog=${pair%%:*}
+			want=${pair#*:}
+			start_daemon
+			(cd "$work" && timeout 120 "$bin/$prog") >"$work/out/ex-$prog.out" 2>&1
+			rc=$?
+			stop_daemon
+			if [ $rc -eq 0 ] && grep -q "$want" "$work/out/ex-$prog.out"; then
+				passed=$((passed + 1))
+				echo "PASS example $prog"
+			else
+				failed=$((failed + 1))
+				echo "FAIL example $prog (exit $rc, wanted \"$want\")"
+			fi
+			[ "${VERBOSE:-0}" = 1 ] && cat "$work/out/ex-$prog.out"
+		done
+	else
+		failed=$((failed + 1))
+		echo "BUILD FAILED: examples-c"
+		cat "$work/out/ex-build"
+	fi
+fi
 [ $fail -ne 0 ] && failed=$((failed + 1))
 echo "$passed passed, $failed failed"
 [ $failed -eq 0 ]
