@@ -1,0 +1,179 @@
+//! Runs Debian's prebuilt PVM 3.4.6 example binaries (/usr/bin/hello.pvm,
+//! master1, spmd, timing) against this package's libpvm3: LD_LIBRARY_PATH
+//! points at a directory whose `libpvm3.so.3` is our `libpvm3.so`, and
+//! PVM_ROOT/bin/LINUX64 holds symlinks to the programs they spawn
+//! (hello_other, slave1, spmd, timing_slave).  The expected output is what
+//! the same binaries print with the original PVM.
+
+mod common;
+
+use common::{loud_skip, Link, RunOutput, Sandbox, RUN_TIMEOUT};
+use std::fs;
+use std::os::unix::fs::symlink;
+use std::path::Path;
+
+/// Starts `argv[1]` `argv[2]` times with pvm_spawn, copies their output to
+/// our stdout with pvm_catchout, and waits (bounded) until all have exited.
+const LAUNCHER_C: &str = r#"
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/time.h>
+#include "pvm3.h"
+
+int main(int argc, char **argv)
+{
+	int tids[32], n, i, k, alive = 1;
+	struct timeval tv;
+
+	if (argc < 3 || (n = atoi(argv[2])) < 1 || n > 32 || pvm_mytid() < 0)
+		return 2;
+	pvm_catchout(stdout);
+	if (pvm_spawn(argv[1], NULL, PvmTaskDefault, "", n, tids) != n) {
+		printf("launch: spawn failed\n");
+		pvm_exit();
+		return 1;
+	}
+	for (k = 0; k < 600 && alive; k++) {
+		tv.tv_sec = 0;
+		tv.tv_usec = 50000;
+		pvm_trecv(-1, 0x7ffffff, &tv);
+		for (alive = 0, i = 0; i < n; i++)
+			if (pvm_pstat(tids[i]) == PvmOk)
+				alive++;
+	}
+	tv.tv_sec = 0;
+	tv.tv_usec = 300000;
+	pvm_trecv(-1, 0x7ffffff, &tv);
+	pvm_exit();
+	return alive ? 1 : 0;
+}
+"#;
+
+/// A sandbox with the spawned Debian programs linked into bin/LINUX64, or
+/// None (after a loud skip) when the Debian examples are not installed.
+fn debian_sandbox(name: &str) -> Option<Sandbox> {
+    if !Path::new("/usr/bin/hello.pvm").is_file() {
+        loud_skip(
+            name,
+            "/usr/bin/hello.pvm is absent (apt-get install pvm-examples)",
+        );
+        return None;
+    }
+    let sb = Sandbox::new(name);
+    for prog in ["hello_other", "slave1", "spmd", "timing_slave"] {
+        symlink(Path::new("/usr/bin").join(prog), sb.bin.join(prog)).expect("symlink example");
+    }
+    Some(sb)
+}
+
+/// Runs a Debian binary with our library in front of the system's.
+fn run_debian(sb: &Sandbox, program: &str, args: &[&str]) -> RunOutput {
+    let mut cmd = sb.command(Path::new(program));
+    cmd.args(args).env("LD_LIBRARY_PATH", &sb.lib);
+    sb.run_command(cmd, RUN_TIMEOUT)
+}
+
+#[test]
+fn hello_pvm() {
+    let Some(sb) = debian_sandbox("deb-hello") else {
+        return;
+    };
+    let out = run_debian(&sb, "/usr/bin/hello.pvm", &[]);
+    out.assert_success();
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "two lines\n{}", out.dump());
+    assert_eq!(lines[0], "i'm t40001", "{}", out.dump());
+    assert!(
+        lines[1].starts_with("from t40002: hello, world from "),
+        "greeting line\n{}",
+        out.dump()
+    );
+}
+
+#[test]
+fn master1_slave1() {
+    let Some(sb) = debian_sandbox("deb-master1") else {
+        return;
+    };
+    let out = run_debian(&sb, "/usr/bin/master1", &[]);
+    out.assert_success();
+    out.assert_stdout_has("Spawning 3 worker tasks ... SUCCESSFUL\n");
+    // "I got 200.000000 from 0; (expecting 200.000000)", order varies
+    let mut seen = Vec::new();
+    for line in out.stdout.lines().filter(|l| l.starts_with("I got ")) {
+        let rest = &line["I got ".len()..];
+        let (got, rest) = rest.split_once(" from ").expect("from");
+        let (who, expecting) = rest.split_once("; (expecting ").expect("expecting");
+        let expecting = expecting.trim_end_matches(')');
+        assert_eq!(
+            got,
+            expecting,
+            "worker {who} got the wrong sum\n{}",
+            out.dump()
+        );
+        seen.push(who.parse::<u32>().expect("worker number"));
+    }
+    seen.sort_unstable();
+    assert_eq!(seen, [0, 1, 2], "one result per worker\n{}", out.dump());
+}
+
+#[test]
+fn spmd_alone_is_a_ring_of_one() {
+    let Some(sb) = debian_sandbox("deb-spmd1") else {
+        return;
+    };
+    let out = run_debian(&sb, "/usr/bin/spmd", &[]);
+    // spmd always ends with exit(1)
+    assert_eq!(out.code(), 1, "{}", out.dump());
+    // the tid is printed in decimal: 262145 is t40001
+    assert_eq!(
+        out.stdout,
+        "Pass a token through the   1 tid ring:\n262145 -> 262145 \ntoken ring done\n",
+        "{}",
+        out.dump()
+    );
+}
+
+#[test]
+fn spmd_ring_of_four() {
+    let Some(sb) = debian_sandbox("deb-spmd4") else {
+        return;
+    };
+    let src = sb.dir.join("launch.c");
+    fs::write(&src, LAUNCHER_C).expect("write launcher");
+    let launcher = sb.dir.join("launch");
+    sb.compile(&src, &launcher, Link::Shared);
+    let out = sb.run(&launcher, &["spmd", "4"], RUN_TIMEOUT);
+    out.assert_success();
+    // pvm_catchout prefixes each line with the task's tid
+    for tid in ["t40002", "t40003", "t40004", "t40005"] {
+        out.assert_stdout_has(&format!("[{tid}] BEGIN\n"));
+        out.assert_stdout_has(&format!("[{tid}] EOF\n"));
+    }
+    out.assert_stdout_has("[t40002] Pass a token through the   4 tid ring:\n");
+    out.assert_stdout_has("[t40002] 262146 -> 262147 -> 262148 -> 262149 -> 262146 \n");
+    out.assert_stdout_has("[t40002] token ring done\n");
+}
+
+#[test]
+fn timing_and_timing_slave() {
+    let Some(sb) = debian_sandbox("deb-timing") else {
+        return;
+    };
+    let out = run_debian(&sb, "/usr/bin/timing", &[]);
+    // timing's main falls off its end: the exit code is not meaningful
+    let _ = out.code();
+    out.assert_stdout_has("i'm t40001\n");
+    out.assert_stdout_has("slave is task t40002\n");
+    out.assert_stdout_has("Doing Round Trip test, minimal message size\n");
+    out.assert_stdout_has("RTT Avg uSec ");
+    out.assert_stdout_has("Doing Bandwidth tests\n");
+    for size in ["100", "1000", "10000", "100000", "1000000"] {
+        out.assert_stdout_has(&format!("Message size {size}\n"));
+    }
+    assert!(
+        out.stdout.trim_end().ends_with("done"),
+        "ends with done\n{}",
+        out.dump()
+    );
+}
