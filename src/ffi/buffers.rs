@@ -168,7 +168,15 @@ pub unsafe extern "C" fn pvm_pkstr(cp: *mut c_char) -> c_int {
     call("pvm_pkstr", || {
         // SAFETY: the contract above.
         let s = unsafe { cbytes(cp) }?;
-        with_bufs(|t| t.send_buf_mut()?.pack_str(s)).map(|()| 0)
+        with_bufs(|t| {
+            let b = t.send_buf_mut()?;
+            // man pvm_pkstr: strings cannot be packed in place.
+            if b.encoding() == Encoding::InPlace {
+                return Err(Error::NotImpl);
+            }
+            b.pack_str(s)
+        })
+        .map(|()| 0)
     })
 }
 
@@ -280,7 +288,7 @@ pub unsafe extern "C" fn pvm_getminfo(bufid: c_int, info: *mut PvmMInfo) -> c_in
                 ctx: i.ctx,
                 tag: i.tag,
                 wid: i.wid,
-                enc: b.encoding().code(),
+                enc: minfo_encoding(b.encoding()),
                 crc: i.crc,
                 src: i.src,
                 dst: i.dst,
@@ -290,6 +298,15 @@ pub unsafe extern "C" fn pvm_getminfo(bufid: c_int, info: *mut PvmMInfo) -> c_in
         unsafe { info.write(m) };
         Ok(0)
     })
+}
+
+/// The `enc` field pvm_getminfo reports, as PVM 3.4 does: a flag for the
+/// portable encoding, the data signature of the host format for raw data.
+fn minfo_encoding(e: Encoding) -> c_int {
+    match e {
+        Encoding::Default | Encoding::Trace => 0x1000_0000,
+        Encoding::Raw | Encoding::InPlace => crate::daemon::DSIG_LINUX64,
+    }
 }
 
 /// Sets the header fields (context, tag, wait id, source, destination,
@@ -356,14 +373,15 @@ pub extern "C" fn pvm_upkmesg() -> c_int {
 /// Element size and width (scalars per item) of a PVM_* data type.
 fn datatype(ty: c_int) -> Result<(usize, usize)> {
     Ok(match ty {
-        0 | 1 => (1, 1),  // PVM_STR, PVM_BYTE
-        2 | 9 => (2, 1),  // PVM_SHORT, PVM_USHORT
-        3 | 10 => (4, 1), // PVM_INT, PVM_UINT
-        4 => (4, 1),      // PVM_FLOAT
-        5 => (4, 2),      // PVM_CPLX
-        6 => (8, 1),      // PVM_DOUBLE
-        7 => (8, 2),      // PVM_DCPLX
-        8 | 11 => (8, 1), // PVM_LONG, PVM_ULONG
+        0 => return Err(Error::NotImpl), // PVM_STR, as in PVM 3.4.6
+        1 => (1, 1),                     // PVM_BYTE
+        2 | 9 => (2, 1),                 // PVM_SHORT, PVM_USHORT
+        3 | 10 => (4, 1),                // PVM_INT, PVM_UINT
+        4 => (4, 1),                     // PVM_FLOAT
+        5 => (4, 2),                     // PVM_CPLX
+        6 => (8, 1),                     // PVM_DOUBLE
+        7 => (8, 2),                     // PVM_DCPLX
+        8 | 11 => (8, 1),                // PVM_LONG, PVM_ULONG
         _ => return Err(Error::BadParam),
     })
 }
@@ -446,7 +464,7 @@ pub unsafe extern "C" fn pvm_precv(
         unsafe {
             put(rtid, msg.info().src);
             put(rtag, msg.info().tag);
-            put(rlen, (body.len() / (size * width)) as c_int);
+            put(rlen, body.len() as c_int);
         }
         Ok(0)
     })

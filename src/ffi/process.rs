@@ -244,10 +244,7 @@ pub unsafe extern "C" fn pvm_archcode(arch: *mut c_char) -> c_int {
     call("pvm_archcode", || {
         // SAFETY: the contract above.
         let a = unsafe { cstr(arch) }?;
-        match task::archcode(&a) {
-            0 => Err(Error::NoFile),
-            c => Ok(c),
-        }
+        task::archcode(&a)
     })
 }
 

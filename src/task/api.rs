@@ -5,7 +5,7 @@
 use super::{rt, Matcher};
 use crate::msg::{Buffer, Encoding};
 use crate::wire::{Reader, Req, Writer};
-use crate::{paths, tid, Error, Result};
+use crate::{tid, Error, Result};
 use std::time::Duration;
 
 /// A host as pvm_config reports it.
@@ -146,21 +146,10 @@ pub fn mstat(name: &str) -> Result<()> {
         .map(|_| ())
 }
 
-/// pvm_tidtohost: the daemon tid of the host task `t` runs on.
+/// pvm_tidtohost: the host part of `t` (as PVM 3.4 does, by masking, with
+/// no check that the host exists).
 pub fn tidtohost(t: i32) -> Result<i32> {
-    if t <= 0 && !tid::is_daemon(t) {
-        return Err(Error::BadParam);
-    }
-    let host = tid::host_of(t);
-    if host == 0 {
-        return Err(Error::BadParam);
-    }
-    let (_, hosts) = config()?;
-    hosts
-        .iter()
-        .find(|h| tid::host_of(h.tid) == host)
-        .map(|h| h.tid)
-        .ok_or(Error::NoHost)
+    Ok(tid::host_of(t))
 }
 
 /// pvm_config: the number of architectures and the hosts.
@@ -212,16 +201,16 @@ pub fn halt() -> Result<()> {
     r
 }
 
-/// pvm_archcode: the data-format class of an architecture name (equal
-/// codes exchange raw data); 0 for unknown names.
-pub fn archcode(arch: &str) -> i32 {
-    match arch {
-        "LINUX64" | "LINUXAARCH64" | "LINUX" | "LINUXALPHA" | "LINUXIA64" | "WIN32" | "X86SOL2"
-        | "BSD386" | "FREEBSD" | "DARWIN" | "NETBSDI386" | "SCO" => 2,
-        "" => 0,
-        a if a == paths::arch() => 2,
-        _ => 0,
-    }
+/// pvm_archcode: the data signature of architecture `arch`, as the hosts of
+/// the machine report it (equal codes exchange raw data); `Err(NotFound)`
+/// when no host of the machine has that architecture.
+pub fn archcode(arch: &str) -> Result<i32> {
+    let (_, hosts) = config()?;
+    hosts
+        .iter()
+        .find(|h| h.arch == arch)
+        .map(|h| h.dsig)
+        .ok_or(Error::NotFound)
 }
 
 /// pvm_newcontext: a context unique on this machine (pvm_setcontext makes

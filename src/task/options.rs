@@ -39,6 +39,11 @@ pub const ALLOW_DIRECT: i32 = 2;
 /// Request direct task-to-task links.
 pub const ROUTE_DIRECT: i32 = 3;
 
+/// Smallest and largest PvmFragSize accepted. Frames are never fragmented
+/// in pvm6; the value is kept for programs that read it back.
+const MIN_FRAG: i32 = 128;
+const MAX_FRAG: i32 = 1 << 20;
+
 /// Every settable option.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Options {
@@ -82,8 +87,8 @@ impl Default for Options {
             trace_code: 0,
             trace_ctx: 0,
             trace_buffer: 0,
-            trace_options: 1,
-            frag_size: 4096,
+            trace_options: 0,
+            frag_size: 4080,
             resv_tids: 0,
             self_output_tid: 0,
             self_output_code: 0,
@@ -92,7 +97,7 @@ impl Default for Options {
             self_trace_code: 0,
             self_trace_ctx: 0,
             self_trace_buffer: 0,
-            self_trace_options: 1,
+            self_trace_options: 0,
             show_tids: 1,
             poll_type: 1,
             poll_time: 0,
@@ -134,8 +139,13 @@ impl Options {
         })
     }
 
-    /// The value of option `what` (pvm_getopt).
+    /// The value of option `what` (pvm_getopt). The shared-memory wait
+    /// options do not exist on this build (PvmBadParam), as in PVM 3.4.6 on
+    /// Linux.
     pub fn get(&mut self, what: i32) -> Result<i32> {
+        if what == code::POLL_TYPE || what == code::POLL_TIME {
+            return Err(Error::BadParam);
+        }
         self.slot(what).map(|v| *v)
     }
 
@@ -144,11 +154,18 @@ impl Options {
     /// sets the matching children's option, as the man page says.
     pub fn set(&mut self, what: i32, val: i32) -> Result<i32> {
         use code::*;
+        // PVM 3.4.6 answers PvmNotImpl for these; programs may rely on it.
+        if matches!(
+            what,
+            POLL_TYPE | POLL_TIME | SELF_OUTPUT_CONTEXT | SELF_TRACE_CONTEXT
+        ) {
+            return Err(Error::NotImpl);
+        }
         let valid = match what {
             ROUTE => (DONT_ROUTE..=ROUTE_DIRECT).contains(&val),
             AUTO_ERR => (0..=3).contains(&val),
             TRACE_OPTIONS | SELF_TRACE_OPTIONS => (0..=3).contains(&val),
-            FRAG_SIZE => (256..=(1 << 30)).contains(&val),
+            FRAG_SIZE => (MIN_FRAG..=MAX_FRAG).contains(&val),
             POLL_TYPE => val == 1 || val == 2,
             OUTPUT_TID | TRACE_TID | SELF_OUTPUT_TID | SELF_TRACE_TID => val >= 0,
             TRACE_BUFFER | SELF_TRACE_BUFFER | POLL_TIME => val >= 0,
