@@ -73,6 +73,14 @@ pub enum Req {
     Halt = 10,
     NewContext = 11,
     FreeContext = 12,
+    /// pvm_putinfo / pvm_insert: store a message in the mailbox.
+    MboxPut = 20,
+    /// pvm_recvinfo / pvm_lookup: copy (or take) a mailbox entry.
+    MboxRecv = 21,
+    /// pvm_delinfo / pvm_delete: remove a mailbox entry.
+    MboxDel = 22,
+    /// pvm_getmboxinfo: list the mailbox classes matching a pattern.
+    MboxInfo = 23,
 }
 
 impl Req {
@@ -92,6 +100,10 @@ impl Req {
             10 => Halt,
             11 => NewContext,
             12 => FreeContext,
+            20 => MboxPut,
+            21 => MboxRecv,
+            22 => MboxDel,
+            23 => MboxInfo,
             _ => return None,
         })
     }

@@ -11,6 +11,7 @@
 
 use super::conn::{Conn, ReadOutcome};
 use super::log::{dlog, DaemonLog};
+use super::mailbox::{Mailbox, Outcome};
 use super::spawn::{self, SpawnRequest};
 use super::task::{Task, TaskTable, TF_CONNECTED, TF_SPAWNED};
 use super::{DaemonOptions, DEFAULT_SPEED, DSIG_LINUX64};
@@ -63,6 +64,8 @@ pub struct Daemon {
     /// Children without a pidfd, checked every REAP_INTERVAL.
     unwatched: Vec<ChildProc>,
     tasks: TaskTable,
+    /// The message mailbox (pvm_putinfo & co.).
+    mbox: Mailbox,
     next_token: usize,
     contexts: BTreeSet<i32>,
     next_ctx: i32,
@@ -116,6 +119,7 @@ impl Daemon {
             children: HashMap::new(),
             unwatched: Vec::new(),
             tasks: TaskTable::new(host),
+            mbox: Mailbox::new(),
             next_token: FIRST_TOKEN,
             contexts: BTreeSet::new(),
             next_ctx: 1,
@@ -351,6 +355,7 @@ impl Daemon {
         };
         // Deregistering a socket that is about to be closed cannot matter if it fails.
         let _ = self.poll.registry().deregister(&mut conn.stream);
+        self.mbox.conn_gone(token);
         if let Some(t) = conn.tid {
             if self
                 .tasks
@@ -358,6 +363,7 @@ impl Daemon {
                 .is_some_and(|task| task.conn == Some(token))
             {
                 self.tasks.remove(t);
+                self.mbox.task_gone(t);
                 dlog!(self.log, Debug, "task {} disconnected", tid::fmt(t));
             }
         }
@@ -452,6 +458,14 @@ impl Daemon {
                     Err(Error::BadParam)
                 }
             }),
+            Some(req @ (Req::MboxPut | Req::MboxRecv | Req::MboxDel | Req::MboxInfo)) => {
+                let from = self.conns.get(&token).and_then(|c| c.tid).unwrap_or(0);
+                match self.mbox.request(req, from, token, h.wid, &mut r) {
+                    Outcome::Reply(res) => res,
+                    // Answered when a matching entry is put (or forgotten with its task).
+                    Outcome::Wait => return,
+                }
+            }
             None => {
                 dlog!(
                     self.log,
@@ -463,6 +477,22 @@ impl Daemon {
                 Err(Error::NotImpl)
             }
         };
+        self.reply(token, h.tag, h.wid, result);
+        for w in self.mbox.take_woken() {
+            self.reply(w.token, Req::MboxRecv as i32, w.wid, w.reply);
+        }
+        if h.tag == Req::Connect as i32 {
+            self.deliver_held(token);
+        }
+        if h.tag == Req::Halt as i32 {
+            let who = self.conn_name(token);
+            self.begin_halt(token, &who);
+        }
+    }
+
+    /// Sends the reply to request `tag`/`wid` on `token`: the status, then
+    /// the body of a success.
+    fn reply(&mut self, token: Token, tag: i32, wid: i32, result: Result<Vec<u8>, Error>) {
         let body = match result {
             Ok(mut rest) => {
                 let mut b = Writer::new().int(0).finish();
@@ -476,20 +506,13 @@ impl Daemon {
             Header {
                 src: self.dtid,
                 dst,
-                tag: h.tag,
-                wid: h.wid,
+                tag,
+                wid,
                 ..Header::new(Kind::Reply)
             },
             body,
         );
         self.send_bytes(token, reply.to_bytes());
-        if h.tag == Req::Connect as i32 {
-            self.deliver_held(token);
-        }
-        if h.tag == Req::Halt as i32 {
-            let who = self.conn_name(token);
-            self.begin_halt(token, &who);
-        }
     }
 
     fn req_connect(&mut self, token: Token, r: &mut Reader<'_>) -> Result<Vec<u8>, Error> {
@@ -572,6 +595,7 @@ impl Daemon {
             .and_then(|c| c.tid.take())
             .ok_or(Error::NoTask)?;
         self.tasks.remove(t);
+        self.mbox.task_gone(t);
         dlog!(self.log, Debug, "task {} exited", tid::fmt(t));
         Ok(Vec::new())
     }
@@ -930,6 +954,7 @@ impl Daemon {
             .is_some_and(|t| t.flags & TF_SPAWNED != 0);
         if ours {
             if let Some(task) = self.tasks.remove(c.tid) {
+                self.mbox.task_gone(c.tid);
                 if !task.held.is_empty() {
                     dlog!(
                         self.log,

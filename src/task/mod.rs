@@ -14,10 +14,12 @@
 
 mod api;
 mod conn;
+mod mailbox;
 mod options;
 
 pub use api::*;
 pub use conn::{ENV_NOAUTOSTART, ENV_SOCK, ENV_TID};
+pub use mailbox::*;
 pub use options::Options;
 
 use crate::msg::{Buffer, BufferTable, MsgInfo};
