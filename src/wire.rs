@@ -73,6 +73,13 @@ pub enum Req {
     Halt = 10,
     NewContext = 11,
     FreeContext = 12,
+    /// Direct routes (docs/PROTOCOL.md "Direct routes"): a task reports a
+    /// link it opened to a peer. No reply.
+    RouteAdd = 50,
+    /// A task reports that its link to a peer closed. No reply.
+    RouteDelete = 51,
+    /// First frame each side writes on a direct link (never sent to a daemon).
+    RouteHello = 52,
 }
 
 impl Req {
@@ -92,6 +99,9 @@ impl Req {
             10 => Halt,
             11 => NewContext,
             12 => FreeContext,
+            50 => RouteAdd,
+            51 => RouteDelete,
+            52 => RouteHello,
             _ => return None,
         })
     }

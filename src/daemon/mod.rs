@@ -4,7 +4,7 @@
 //!
 //! Structure: [`server::Daemon`] owns the poll loop, the connections
 //! ([`conn`]), the task table ([`task`]), the spawner ([`spawn`]) and the log
-//! ([`log`]). This host is host 1 (host part 0x40000, daemon tid t80040000);
+//! ([`log`]) and the table of direct routes tasks report ([`routes`]). This host is host 1 (host part 0x40000, daemon tid t80040000);
 //! the host table and daemon-to-daemon links of multi-host virtual machines
 //! plug into `server` later (accepted TCP connections are closed for now).
 //! [`embedded`] starts a daemon from inside a task's program.
@@ -12,6 +12,7 @@
 pub mod conn;
 pub mod embedded;
 pub mod log;
+pub mod routes;
 pub mod server;
 pub mod spawn;
 pub mod task;
