@@ -291,3 +291,109 @@ pub fn exit_now(code: i32) -> ! {
     // SAFETY: _exit never returns and touches no user-space state.
     unsafe { libc::_exit(code) }
 }
+
+/// Readiness wanted from, or reported for, one descriptor in [`poll_many`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Ready {
+    /// Readable (or, when reported: data, end of stream, hang-up or error).
+    pub read: bool,
+    /// Writable (when reported: also set on error or hang-up, so a writer
+    /// tries again and sees the failure).
+    pub write: bool,
+}
+
+/// Waits until one of `fds` is ready as asked, or `timeout` passes (`None`
+/// waits forever). Returns the readiness of each descriptor, in order (all
+/// false after a timeout). An interrupted wait is resumed with the time left.
+pub fn poll_many(
+    fds: &[(std::os::fd::BorrowedFd<'_>, Ready)],
+    timeout: Option<std::time::Duration>,
+) -> io::Result<Vec<Ready>> {
+    let mut p: Vec<libc::pollfd> = fds
+        .iter()
+        .map(|(fd, want)| libc::pollfd {
+            fd: fd.as_raw_fd(),
+            events: (if want.read { libc::POLLIN } else { 0 })
+                | (if want.write { libc::POLLOUT } else { 0 }),
+            revents: 0,
+        })
+        .collect();
+    let deadline = timeout.map(|t| std::time::Instant::now() + t);
+    loop {
+        let ms: libc::c_int = match deadline {
+            None => -1,
+            Some(d) => {
+                let left = d.saturating_duration_since(std::time::Instant::now());
+                left.as_micros().div_ceil(1000).min(i32::MAX as u128) as libc::c_int
+            }
+        };
+        // SAFETY: `p` is a valid array of p.len() pollfds for the duration of the call, and every
+        // fd in it is borrowed by `fds`, so it stays open until poll returns.
+        let rc = unsafe { libc::poll(p.as_mut_ptr(), p.len() as libc::nfds_t, ms) };
+        if rc >= 0 {
+            let bad = libc::POLLHUP | libc::POLLERR | libc::POLLNVAL;
+            return Ok(p
+                .iter()
+                .map(|q| Ready {
+                    read: q.revents & (libc::POLLIN | bad) != 0,
+                    write: q.revents & (libc::POLLOUT | bad) != 0,
+                })
+                .collect());
+        }
+        let e = io::Error::last_os_error();
+        if e.kind() != io::ErrorKind::Interrupted {
+            return Err(e);
+        }
+    }
+}
+
+/// Writes as much of `bufs` as the socket takes now, without blocking and
+/// without SIGPIPE (a peer that went away gives `EPIPE`). Returns the number
+/// of bytes written; `WouldBlock` when nothing could be.
+pub fn send_nonblocking(
+    sock: std::os::fd::BorrowedFd<'_>,
+    bufs: &[std::io::IoSlice<'_>],
+) -> io::Result<usize> {
+    // SAFETY: msghdr is plain old data; all-zero is an empty message with no name or control data.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    // IoSlice is guaranteed ABI-compatible with struct iovec; sendmsg only reads through it.
+    msg.msg_iov = bufs.as_ptr() as *mut libc::iovec;
+    msg.msg_iovlen = bufs.len().min(libc::UIO_MAXIOV as usize) as _;
+    loop {
+        // SAFETY: msg points at bufs.len() (capped at UIO_MAXIOV) valid iovecs borrowed for the
+        // call; the fd is borrowed, so open.
+        let rc = unsafe {
+            libc::sendmsg(
+                sock.as_raw_fd(),
+                &msg,
+                libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT,
+            )
+        };
+        if rc >= 0 {
+            return Ok(rc as usize);
+        }
+        let e = io::Error::last_os_error();
+        if e.kind() != io::ErrorKind::Interrupted {
+            return Err(e);
+        }
+    }
+}
+
+/// `n` bytes from the kernel's random source (`getrandom`), for nonces.
+pub fn random_bytes<const N: usize>() -> io::Result<[u8; N]> {
+    let mut b = [0u8; N];
+    let mut got = 0;
+    while got < N {
+        // SAFETY: the destination is the unfilled tail of `b`, valid for N - got bytes.
+        let rc = unsafe { libc::getrandom(b[got..].as_mut_ptr().cast(), N - got, 0) };
+        if rc < 0 {
+            let e = io::Error::last_os_error();
+            if e.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(e);
+        }
+        got += rc as usize;
+    }
+    Ok(b)
+}

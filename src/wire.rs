@@ -81,6 +81,13 @@ pub enum Req {
     MboxDel = 22,
     /// pvm_getmboxinfo: list the mailbox classes matching a pattern.
     MboxInfo = 23,
+    /// Direct routes (docs/PROTOCOL.md "Direct routes"): a task reports a
+    /// link it opened to a peer. No reply.
+    RouteAdd = 50,
+    /// A task reports that its link to a peer closed. No reply.
+    RouteDelete = 51,
+    /// First frame each side writes on a direct link (never sent to a daemon).
+    RouteHello = 52,
 }
 
 impl Req {
@@ -104,6 +111,9 @@ impl Req {
             21 => MboxRecv,
             22 => MboxDel,
             23 => MboxInfo,
+            50 => RouteAdd,
+            51 => RouteDelete,
+            52 => RouteHello,
             _ => return None,
         })
     }

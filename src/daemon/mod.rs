@@ -4,8 +4,9 @@
 //!
 //! Structure: [`server::Daemon`] owns the poll loop, the connections
 //! ([`conn`]), the task table ([`task`]), the spawner ([`spawn`]) and the log
-//! ([`log`]); the message mailbox is [`mailbox`]. This host is host 1 (host
-//! part 0x40000, daemon tid t80040000);
+//! ([`log`]); the message mailbox is [`mailbox`], the table of direct routes
+//! tasks report is [`routes`]. This host is host 1 (host part 0x40000, daemon
+//! tid t80040000);
 //! the host table and daemon-to-daemon links of multi-host virtual machines
 //! plug into `server` later (accepted TCP connections are closed for now).
 //! [`embedded`] starts a daemon from inside a task's program.
@@ -14,6 +15,7 @@ pub mod conn;
 pub mod embedded;
 pub mod log;
 pub mod mailbox;
+pub mod routes;
 pub mod server;
 pub mod spawn;
 pub mod task;

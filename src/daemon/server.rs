@@ -12,6 +12,7 @@
 use super::conn::{Conn, ReadOutcome};
 use super::log::{dlog, DaemonLog};
 use super::mailbox::{Mailbox, Outcome};
+use super::routes::{RouteChange, RouteTable};
 use super::spawn::{self, SpawnRequest};
 use super::task::{Task, TaskTable, TF_CONNECTED, TF_SPAWNED};
 use super::{DaemonOptions, DEFAULT_SPEED, DSIG_LINUX64};
@@ -78,6 +79,8 @@ pub struct Daemon {
     /// Set once halting: when the next escalation is due, and whether SIGKILL was sent.
     halting: Option<(Instant, bool)>,
     buf: Vec<u8>,
+    /// Direct routes between tasks, as they report them (routes.rs).
+    routes: RouteTable,
 }
 
 impl Daemon {
@@ -129,6 +132,7 @@ impl Daemon {
             local_addrs,
             halting: None,
             buf: vec![0u8; 256 * 1024],
+            routes: RouteTable::new(),
         })
     }
 
@@ -427,6 +431,10 @@ impl Daemon {
 
     fn request(&mut self, token: Token, frame: Frame) {
         let h = frame.header;
+        if let Some(req @ (Req::RouteAdd | Req::RouteDelete)) = Req::from_i32(h.tag) {
+            self.route_report(token, req, &frame.body);
+            return;
+        }
         let mut r = Reader::new(&frame.body);
         let result = match Req::from_i32(h.tag) {
             Some(Req::Connect) => self.req_connect(token, &mut r),
@@ -466,7 +474,7 @@ impl Daemon {
                     Outcome::Wait => return,
                 }
             }
-            None => {
+            Some(Req::RouteAdd | Req::RouteDelete | Req::RouteHello) | None => {
                 dlog!(
                     self.log,
                     Warn,
@@ -513,6 +521,39 @@ impl Daemon {
             body,
         );
         self.send_bytes(token, reply.to_bytes());
+    }
+
+    /// RouteAdd/RouteDelete: a task reports a direct link opened or closed
+    /// (no reply).
+    fn route_report(&mut self, token: Token, req: Req, body: &[u8]) {
+        let from = self.conns.get(&token).and_then(|c| c.tid);
+        match self.routes.request(from, req, body) {
+            Ok(Some(RouteChange::Added(a, b))) => {
+                // NOTIFY-HOOK: call route_added(a, b) of src/daemon/notify.rs here (PvmRouteAdd).
+                dlog!(
+                    self.log,
+                    Debug,
+                    "route {} - {} added",
+                    tid::fmt(a),
+                    tid::fmt(b)
+                );
+            }
+            Ok(Some(RouteChange::Deleted(a, b))) => {
+                // NOTIFY-HOOK: call route_deleted(a, b) of src/daemon/notify.rs here (PvmRouteDelete).
+                dlog!(
+                    self.log,
+                    Debug,
+                    "route {} - {} deleted",
+                    tid::fmt(a),
+                    tid::fmt(b)
+                );
+            }
+            Ok(None) => {}
+            Err(e) => {
+                let who = self.conn_name(token);
+                dlog!(self.log, Debug, "bad route report from {who}: {e}");
+            }
+        }
     }
 
     fn req_connect(&mut self, token: Token, r: &mut Reader<'_>) -> Result<Vec<u8>, Error> {

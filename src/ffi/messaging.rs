@@ -117,20 +117,23 @@ pub extern "C" fn pvm_freecontext(ctx: c_int) -> c_int {
     call("pvm_freecontext", || ok(task::freecontext(ctx)))
 }
 
-static FDS: Mutex<[c_int; 1]> = Mutex::new([-1]);
+static FDS: Mutex<Vec<c_int>> = Mutex::new(Vec::new());
 
-/// The descriptors a program can select() on for incoming messages.
+/// The descriptors a program can select() on for incoming messages: the
+/// daemon connection, then the direct-route listener and links. Returns
+/// their number.
 ///
 /// # Safety
 /// `fds` is NULL or valid for one write; `*fds` stays valid until the next call.
 #[no_mangle]
 pub unsafe extern "C" fn pvm_getfds(fds: *mut *mut c_int) -> c_int {
     call("pvm_getfds", || {
-        let fd = task::daemon_fd()?;
+        let list = task::fds()?;
         let mut g = FDS.lock().unwrap_or_else(|e| e.into_inner());
-        g[0] = fd;
-        // SAFETY: out-pointer per the contract; FDS is a static, so the pointer stays valid.
+        *g = list;
+        // SAFETY: out-pointer per the contract; the pointer is into the static FDS vector,
+        // which is replaced only by the next call (the documented lifetime).
         unsafe { put(fds, g.as_mut_ptr()) };
-        Ok(1)
+        Ok(g.len() as c_int)
     })
 }

@@ -363,7 +363,12 @@ pub fn auto_error(func: &str, err: Error) {
     }
 }
 
-/// The descriptor of the daemon connection (pvm_getfds).
-pub fn daemon_fd() -> Result<i32> {
-    Ok(rt().conn()?.fd())
+/// The descriptors a program may select() on for incoming messages
+/// (pvm_getfds): the daemon connection first, then the direct-route listener
+/// and links, if any.
+pub fn fds() -> Result<Vec<i32>> {
+    let conn = rt().conn()?;
+    let mut v = vec![conn.fd()];
+    v.extend(rt().lock().routes.fds());
+    Ok(v)
 }

@@ -2,14 +2,16 @@
 //! there is none (the embedded runner), and the blocking frame I/O.
 //!
 //! A [`Conn`] is shared by all threads of the program: writers take the write
-//! half's lock for one whole frame; only one thread at a time reads (the
-//! runtime's `reading` flag decides which), so frames are never interleaved.
+//! lock for one whole frame; only one thread at a time reads (the runtime's
+//! `reading` flag decides which, and the read lock backs it up), so frames
+//! are never interleaved. Waiting for input is the runtime's job: it polls
+//! this socket together with the direct-route links (`direct`).
 
 use crate::paths::DaemonFiles;
 use crate::wire::{self, Frame, Header, Kind};
 use crate::{Error, Result};
 use std::io::{self, IoSlice};
-use std::os::fd::{AsFd, AsRawFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -27,21 +29,24 @@ const START_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// An open connection to the local daemon.
 pub struct Conn {
-    write: Mutex<UnixStream>,
-    read: Mutex<UnixStream>,
-    fd: RawFd,
+    stream: UnixStream,
+    /// Held by a writer for one whole frame.
+    write: Mutex<()>,
+    /// Held by the reader for one whole frame.
+    read: Mutex<()>,
+    /// The daemon directory (private, 0700), where direct-route listeners live.
+    dir: PathBuf,
 }
 
 impl Conn {
     /// Connects to the daemon listening at `sock`.
     fn open(sock: &Path) -> io::Result<Conn> {
-        let s = UnixStream::connect(sock)?;
-        let r = s.try_clone()?;
-        let fd = s.as_raw_fd();
+        let stream = UnixStream::connect(sock)?;
         Ok(Conn {
-            write: Mutex::new(s),
-            read: Mutex::new(r),
-            fd,
+            stream,
+            write: Mutex::new(()),
+            read: Mutex::new(()),
+            dir: sock.parent().map(Path::to_path_buf).unwrap_or_default(),
         })
     }
 
@@ -80,15 +85,25 @@ impl Conn {
         }
     }
 
-    /// The socket's descriptor (for pvm_getfds and poll).
+    /// The socket's descriptor (for pvm_getfds).
     pub fn fd(&self) -> RawFd {
-        self.fd
+        self.stream.as_raw_fd()
+    }
+
+    /// The socket, for poll.
+    pub fn as_fd(&self) -> BorrowedFd<'_> {
+        self.stream.as_fd()
+    }
+
+    /// The daemon's private directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
     }
 
     /// Sends one frame: the header and `body` slices in one writev.
     pub fn send(&self, header: &Header, body: &[IoSlice<'_>]) -> Result<()> {
-        let mut w = self.write.lock().unwrap_or_else(|e| e.into_inner());
-        wire::write_frame(&mut *w, header, body).map_err(|e| {
+        let _w = self.write.lock().unwrap_or_else(|e| e.into_inner());
+        wire::write_frame(&mut &self.stream, header, body).map_err(|e| {
             log::debug!("write to daemon failed: {e}");
             Error::SysErr
         })
@@ -106,18 +121,11 @@ impl Conn {
         self.send(&h, &[IoSlice::new(body)])
     }
 
-    /// Waits until a frame can be read or `timeout` passes (`None`: forever).
-    /// Returns whether data is ready.
-    pub fn wait_readable(&self, timeout: Option<Duration>) -> bool {
-        let r = self.read.lock().unwrap_or_else(|e| e.into_inner());
-        crate::sys::poll_readable(r.as_fd(), timeout)
-    }
-
     /// Reads one whole frame (blocking). End of stream or a bad frame is
     /// `SysErr`: the daemon is gone.
     pub fn read_frame(&self) -> Result<Frame> {
-        let mut r = self.read.lock().unwrap_or_else(|e| e.into_inner());
-        match wire::read_frame(&mut *r) {
+        let _r = self.read.lock().unwrap_or_else(|e| e.into_inner());
+        match wire::read_frame(&mut &self.stream) {
             Ok(Some(f)) => Ok(f),
             Ok(None) => Err(Error::SysErr),
             Err(e) => {

@@ -7,13 +7,15 @@
 //! daemon (the `reading` flag), files them into the state, and wakes the
 //! others through a condition variable. So several threads may call PVM at
 //! once, and a thread blocked in `pvm_recv` does not stop another from
-//! sending.
+//! sending. The reader waits on the daemon connection and, for direct
+//! routes (`direct`), on the task's links and listener too (one poll).
 //!
 //! The public functions here are the safe API the C entry points call; their
 //! names follow the C functions they serve (`spawn` for `pvm_spawn`, ...).
 
 mod api;
 mod conn;
+mod direct;
 mod mailbox;
 mod options;
 
@@ -26,6 +28,7 @@ use crate::msg::{Buffer, BufferTable, MsgInfo};
 use crate::wire::{Frame, Kind, Reader, Writer};
 use crate::{tid, Error, Result};
 use conn::Conn;
+use direct::{Link, Listener, Routes};
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
@@ -63,6 +66,8 @@ pub struct State {
     conn: Option<Arc<Conn>>,
     /// The spawn environment (PVM6_TID) was used already.
     used_spawn_env: bool,
+    /// Direct routes: listener, links, per-peer message counts.
+    routes: Routes,
 }
 
 /// The process-wide runtime.
@@ -95,6 +100,7 @@ pub fn rt() -> &'static Runtime {
             broken: false,
             conn: None,
             used_spawn_env: false,
+            routes: Routes::default(),
         }),
         filed: Condvar::new(),
         enroll: Mutex::new(()),
@@ -253,24 +259,17 @@ impl Runtime {
                 };
                 continue;
             }
+            let watch = st.routes.watch().map_err(|_| Error::SysErr)?;
             st.reading = true;
             drop(st);
-            let got = if conn.wait_readable(left) {
-                Some(conn.read_frame())
-            } else {
-                None
-            };
+            let got = collect(conn, watch, left);
             st = self.lock();
             st.reading = false;
-            match got {
-                Some(Ok(f)) => st.file(f),
-                Some(Err(e)) => {
-                    st.broken = true;
-                    st.conn = None;
-                    self.filed.notify_all();
-                    return Err(e);
-                }
-                None => {}
+            if let Err(e) = got.and_then(|c| st.absorb(c)) {
+                st.broken = true;
+                st.conn = None;
+                self.filed.notify_all();
+                return Err(e);
             }
             self.filed.notify_all();
         }
@@ -280,6 +279,7 @@ impl Runtime {
     /// and pvm_probe). Leaves the reading to another thread if one reads.
     fn drain_ready(&self, conn: &Arc<Conn>) -> Result<()> {
         loop {
+            let watch;
             {
                 let mut st = self.lock();
                 if st.reading || st.broken {
@@ -290,26 +290,22 @@ impl Runtime {
                     };
                 }
                 st.reading = true;
+                watch = st.routes.watch().map_err(|_| Error::SysErr);
             }
-            let got = if conn.wait_readable(Some(Duration::ZERO)) {
-                Some(conn.read_frame())
-            } else {
-                None
-            };
+            let got = watch.and_then(|w| collect(conn, w, Some(Duration::ZERO)));
             let mut st = self.lock();
             st.reading = false;
-            let more = match got {
-                Some(Ok(f)) => {
-                    st.file(f);
-                    true
-                }
-                Some(Err(e)) => {
+            let more = match got.and_then(|c| {
+                let any = !c.is_empty();
+                st.absorb(c).map(|()| any)
+            }) {
+                Ok(any) => any,
+                Err(e) => {
                     st.broken = true;
                     st.conn = None;
                     self.filed.notify_all();
                     return Err(e);
                 }
-                None => false,
             };
             self.filed.notify_all();
             if !more {
@@ -433,39 +429,30 @@ impl Runtime {
     /// Sends the buffer `buf` to `dst` with `tag` in the current context.
     pub fn send_buffer(&self, buf: &Buffer, dst: i32, tag: i32) -> Result<()> {
         let conn = self.conn()?;
-        let (me, ctx) = {
-            let st = self.lock();
-            (st.mytid, st.context)
-        };
-        self.send_with(&conn, buf, me, dst, tag, ctx)
-    }
-
-    fn send_with(
-        &self,
-        conn: &Conn,
-        buf: &Buffer,
-        me: i32,
-        dst: i32,
-        tag: i32,
-        ctx: i32,
-    ) -> Result<()> {
-        let mut scratch = Vec::new();
-        let slices = buf.io_slices(&mut scratch);
-        let len: usize = slices.iter().map(|s| s.len()).sum();
-        if len > crate::wire::MAX_BODY {
-            return Err(Error::Overflow);
-        }
-        let h = crate::wire::Header {
-            kind: Kind::Msg,
-            len: len as u32,
-            src: me,
+        let mut guard = self.lock();
+        let st = &mut *guard;
+        let blocked = send_one(
+            &mut st.routes,
+            st.opts.route,
+            &conn,
+            buf,
+            st.mytid,
             dst,
             tag,
-            ctx,
-            enc: buf.encoding().code(),
-            wid: 0,
-        };
-        conn.send(&h, &slices)
+            st.context,
+        );
+        if blocked.as_ref().is_ok_and(|b| *b) {
+            self.after_blocked_send(st);
+        }
+        blocked.map(|_| ())
+    }
+
+    /// A link send had to wait and read links meanwhile: file what it read
+    /// and wake the reader and the waiters (the data they poll for is gone).
+    fn after_blocked_send(&self, st: &mut State) {
+        st.absorb_links();
+        st.routes.wake_reader();
+        self.filed.notify_all();
     }
 
     /// Sends the active send buffer (pvm_send).
@@ -487,18 +474,31 @@ impl Runtime {
             return Err(Error::BadParam);
         }
         let conn = self.conn()?;
-        let st = self.lock();
+        let mut guard = self.lock();
+        let st = &mut *guard;
         let me = st.mytid;
         let ctx = st.context;
+        let opt = st.opts.route;
         let buf = st.bufs.get(st.bufs.sbuf()).map_err(|_| Error::NoBuf)?;
         let single = dsts.len() == 1;
+        let mut blocked = false;
+        let mut result = Ok(());
         for &d in dsts {
             if d == me && !single {
                 continue;
             }
-            self.send_with(&conn, buf, me, d, tag, ctx)?;
+            match send_one(&mut st.routes, opt, &conn, buf, me, d, tag, ctx) {
+                Ok(b) => blocked |= b,
+                Err(e) => {
+                    result = Err(e);
+                    break;
+                }
+            }
         }
-        Ok(())
+        if blocked {
+            self.after_blocked_send(st);
+        }
+        result
     }
 
     /// Leaves PVM (pvm_exit): tells the daemon, closes the connection and
@@ -514,6 +514,11 @@ impl Runtime {
                 return Ok(());
             }
         };
+        {
+            let mut st = self.lock();
+            let me = st.mytid;
+            st.routes.shut_down(me, Some(&conn));
+        }
         let r = self.request(crate::wire::Req::Exit, &[]);
         drop(conn);
         let mut st = self.lock();
@@ -528,9 +533,55 @@ impl Runtime {
 }
 
 impl State {
-    /// Files a frame from the daemon: messages go to the queue, replies to
-    /// the reply table.
+    /// Files a frame from the daemon: messages go to the queue (direct-route
+    /// offers to `direct`), replies to the reply table.
     fn file(&mut self, f: Frame) {
+        match f.header.kind {
+            Kind::Msg => {
+                for f in self.routes.daemon_msg(f, self.mytid, self.opts.route) {
+                    self.enqueue(f);
+                }
+            }
+            Kind::Reply => {
+                self.replies.insert(f.header.wid, f);
+            }
+            Kind::Req => log::debug!("ignoring request frame from daemon"),
+        }
+    }
+
+    /// Files what a reader collected: new connections on the listener,
+    /// frames from links, a frame from the daemon (an error: it is gone).
+    fn absorb(&mut self, c: Collected) -> Result<()> {
+        if let Some(l) = c.listener {
+            self.routes.accept(&l);
+        }
+        let conn = self.conn.clone();
+        for l in c.links {
+            for f in self.routes.link_frames(&l, self.mytid, conn.as_deref()) {
+                self.enqueue(f);
+            }
+        }
+        match c.daemon {
+            Some(Ok(f)) => self.file(f),
+            Some(Err(e)) => return Err(e),
+            None => {}
+        }
+        Ok(())
+    }
+
+    /// Files the frames every link has decoded so far (after a blocked
+    /// sender read them).
+    fn absorb_links(&mut self) {
+        let conn = self.conn.clone();
+        for l in self.routes.links() {
+            for f in self.routes.link_frames(&l, self.mytid, conn.as_deref()) {
+                self.enqueue(f);
+            }
+        }
+    }
+
+    /// Puts a received message into the buffer table and the queue.
+    fn enqueue(&mut self, f: Frame) {
         match f.header.kind {
             Kind::Msg => {
                 let info = MsgInfo {
@@ -547,10 +598,7 @@ impl State {
                 let id = self.bufs.insert(buf);
                 self.queue.push_back(id);
             }
-            Kind::Reply => {
-                self.replies.insert(f.header.wid, f);
-            }
-            Kind::Req => log::debug!("ignoring request frame from daemon"),
+            _ => log::debug!("non-message frame dropped"),
         }
     }
 
@@ -565,4 +613,114 @@ impl State {
             })
         })
     }
+}
+
+/// Sends one message to `dst`: over a direct link when there is one, else
+/// through the daemon (counted, and with PvmRouteDirect preceded by a link
+/// offer). Runs under the state lock (so route choice, counts and hellos
+/// agree). Returns whether a link send had to wait (and read links meanwhile).
+#[allow(clippy::too_many_arguments)]
+fn send_one(
+    routes: &mut Routes,
+    opt: i32,
+    conn: &Conn,
+    buf: &Buffer,
+    me: i32,
+    dst: i32,
+    tag: i32,
+    ctx: i32,
+) -> Result<bool> {
+    let mut scratch = Vec::new();
+    let slices = buf.io_slices(&mut scratch);
+    let len: usize = slices.iter().map(|s| s.len()).sum();
+    if len > crate::wire::MAX_BODY {
+        return Err(Error::Overflow);
+    }
+    let h = crate::wire::Header {
+        kind: Kind::Msg,
+        len: len as u32,
+        src: me,
+        dst,
+        tag,
+        ctx,
+        enc: buf.encoding().code(),
+        wid: 0,
+    };
+    if let Some(link) = routes.route(me, dst, opt, conn) {
+        match link.send(&h, &slices, || routes.links()) {
+            Ok(blocked) => return Ok(blocked),
+            Err(e) => {
+                // The peer is gone: the daemon drops the message as it drops
+                // any message to a task that exited (or delivers it, should
+                // the peer still live). The reader closes the link.
+                log::debug!("direct route to {} failed: {e}", tid::fmt(dst));
+                conn.send(&h, &slices)?;
+                return Ok(true);
+            }
+        }
+    }
+    conn.send(&h, &slices)?;
+    Ok(false)
+}
+
+/// What one reader round found ready (read without the state lock).
+struct Collected {
+    daemon: Option<Result<Frame>>,
+    listener: Option<Arc<Listener>>,
+    links: Vec<Arc<Link>>,
+}
+
+impl Collected {
+    fn is_empty(&self) -> bool {
+        self.daemon.is_none() && self.listener.is_none() && self.links.is_empty()
+    }
+}
+
+/// Waits up to `timeout` for the daemon connection, the direct-route
+/// listener and links, and the wake pipe; reads one frame from the daemon
+/// and whatever the ready links hold.
+fn collect(conn: &Conn, watch: direct::Watch, timeout: Option<Duration>) -> Result<Collected> {
+    use crate::sys::{poll_many, Ready};
+    use std::os::fd::AsFd;
+    let read = Ready {
+        read: true,
+        write: false,
+    };
+    let mut set = vec![(conn.as_fd(), read), (watch.wake.as_fd(), read)];
+    if let Some(l) = &watch.listener {
+        set.push((l.fd(), read));
+    }
+    set.extend(watch.links.iter().map(|l| (l.fd(), read)));
+    let ready = poll_many(&set, timeout).map_err(|e| {
+        log::debug!("poll failed: {e}");
+        Error::SysErr
+    })?;
+    drop(set);
+    if ready[1].read {
+        Routes::drain_wake(&watch.wake);
+    }
+    let mut i = 2;
+    let listener = match watch.listener {
+        Some(l) => {
+            i += 1;
+            ready[i - 1].read.then_some(l)
+        }
+        None => None,
+    };
+    let links: Vec<Arc<Link>> = watch
+        .links
+        .into_iter()
+        .zip(&ready[i..])
+        .filter(|(_, r)| r.read)
+        .map(|(l, _)| l)
+        .collect();
+    for l in &links {
+        l.fill();
+    }
+    let daemon = ready[0].read.then(|| conn.read_frame());
+    Ok(Collected {
+        daemon,
+        listener,
+        links,
+    })
 }

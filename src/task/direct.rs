@@ -1,0 +1,891 @@
+//! Direct task-to-task routes (`pvm_setopt(PvmRoute, PvmRouteDirect)`): the
+//! task's listener, its links to peers, and the bookkeeping that keeps
+//! per-pair FIFO order across the switch from the daemon route to a link.
+//!
+//! How a link is opened (docs/PROTOCOL.md, "Direct routes"):
+//! 1. Task A, with PvmRouteDirect, sends to task B for the first time. A
+//!    opens its listener (once per enrollment: a Unix socket in the private
+//!    0700 daemon directory) and sends B, *through the daemon*, an offer: a
+//!    Msg frame with the reserved tag [`TAG_OFFER`] carrying the listener's
+//!    address and a random nonce for B. The message itself goes through the
+//!    daemon too, as do A's further messages until the link is up.
+//! 2. B's reader meets the offer in its daemon stream. Unless B has
+//!    PvmDontRoute (then nothing happens and both keep the daemon route), B
+//!    connects, writes its hello (a `RouteHello` frame: the nonce, and how
+//!    many messages B has sent A through the daemon) and from then on sends
+//!    to A over the link.
+//! 3. A's reader accepts the connection and reads the hello. The nonce proves
+//!    the connector is the task the offer was routed to (only the daemon saw
+//!    it, and it delivers a message to its `dst` alone); [`verify_peer`]
+//!    checks the transport (SO_PEERCRED: same uid). A answers with its own
+//!    hello (the nonce, and its count of messages sent to B via the daemon),
+//!    tells its daemon (`RouteAdd`) and sends to B over the link from then on.
+//!
+//! Order: each side holds the messages it reads from a link until it has
+//! received, through the daemon, as many messages from that peer as the
+//! peer's hello announced. Every send chooses its route and counts daemon
+//! sends under the state lock, and the hello is written under the same lock,
+//! so the announced count covers every message sent before the switch.
+//! When both tasks offer at once, the lower tid's offer wins.
+//!
+//! Deadlock: a link, unlike the daemon, does not buffer without bound. A
+//! sender whose link is full keeps reading every link into its decoder while
+//! it waits ([`Link::send`]), so two tasks sending large messages to each
+//! other both progress. Frames are then taken out of the decoders by whoever
+//! holds the state lock.
+//!
+//! Multi-host: the address is a string with a scheme (`unix:<path>`); a TCP
+//! listener (`tcp:[v6]:port`) plugs into [`Listener::open`]/[`connect`], and
+//! its authentication step belongs in [`verify_peer`], which every new link
+//! passes on both sides.
+
+use super::conn::Conn;
+use crate::wire::{Frame, FrameDecoder, Header, Kind, Reader, Req, Writer};
+use crate::{sys, tid};
+use std::collections::{HashMap, VecDeque};
+use std::io::{self, IoSlice, Read, Write};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+use std::sync::{Arc, Mutex};
+
+/// Tag of the offer message (negative: no user message can carry it).
+pub const TAG_OFFER: i32 = -50;
+/// Version of the offer body.
+const OFFER_VERSION: i32 = 1;
+/// Bytes read from a link per system call.
+const READ_CHUNK: usize = 256 * 1024;
+
+// The route options of pvm_setopt that matter here.
+use super::options::{DONT_ROUTE, ROUTE_DIRECT};
+
+/// This task's listener for incoming links.
+pub struct Listener {
+    sock: UnixListener,
+    path: PathBuf,
+    addr: String,
+}
+
+impl Listener {
+    /// Listens at `<dir>/task-<tid>.sock` (non-blocking). A file left there
+    /// by a dead task with the same tid is replaced.
+    fn open(dir: &Path, me: i32) -> io::Result<Listener> {
+        let path = dir.join(format!("task-{:x}.sock", me));
+        match std::fs::remove_file(&path) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+            _ => {}
+        }
+        let sock = UnixListener::bind(&path)?;
+        sock.set_nonblocking(true)?;
+        let addr = format!("unix:{}", path.display());
+        Ok(Listener { sock, path, addr })
+    }
+
+    /// The listening socket's descriptor.
+    pub fn fd(&self) -> BorrowedFd<'_> {
+        self.sock.as_fd()
+    }
+}
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        // Nothing more can be done if it is already gone.
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// Connects to a peer's listener address.
+fn connect(addr: &str) -> io::Result<UnixStream> {
+    match addr.strip_prefix("unix:") {
+        Some(path) => UnixStream::connect(path),
+        None => Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            format!("unknown link address {addr}"),
+        )),
+    }
+}
+
+/// The authentication hook every new link passes (both sides) before its
+/// hello is trusted. On one host the listener lives in the 0700 daemon
+/// directory, so only our uid can connect; we also check the peer's uid
+/// with SO_PEERCRED. The nonce of the hello then tells which task it is.
+/// A TCP transport (multi-host) adds its handshake here.
+fn verify_peer(stream: &UnixStream) -> io::Result<()> {
+    let (_, uid, _) = sys::peer_cred(stream)?;
+    if uid != sys::uid() {
+        return Err(io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            format!("link peer has uid {uid}"),
+        ));
+    }
+    Ok(())
+}
+
+/// Received bytes of a link, decoded into frames by whoever holds the
+/// state lock.
+struct Rx {
+    decoder: FrameDecoder,
+    buf: Vec<u8>,
+    /// End of stream, a read error or a malformed frame: nothing more comes.
+    closed: bool,
+}
+
+/// One open link (a connected stream socket, non-blocking).
+pub struct Link {
+    stream: UnixStream,
+    rx: Mutex<Rx>,
+    tx: Mutex<()>,
+    /// The peer's tid once known (0 before its hello was checked).
+    peer: AtomicI32,
+    /// A write failed: the peer is gone; do not send here any more.
+    broken: AtomicBool,
+}
+
+impl Link {
+    fn new(stream: UnixStream) -> io::Result<Link> {
+        stream.set_nonblocking(true)?;
+        Ok(Link {
+            stream,
+            rx: Mutex::new(Rx {
+                decoder: FrameDecoder::new(),
+                buf: Vec::new(),
+                closed: false,
+            }),
+            tx: Mutex::new(()),
+            peer: AtomicI32::new(0),
+            broken: AtomicBool::new(false),
+        })
+    }
+
+    /// The socket's descriptor.
+    pub fn fd(&self) -> BorrowedFd<'_> {
+        self.stream.as_fd()
+    }
+
+    fn rx(&self) -> std::sync::MutexGuard<'_, Rx> {
+        self.rx.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Whether reading ended (nothing more will arrive).
+    pub fn is_closed(&self) -> bool {
+        self.rx().closed
+    }
+
+    /// Reads everything available now into the decoder (never blocks).
+    pub fn fill(&self) {
+        let mut rx = self.rx();
+        if rx.closed {
+            return;
+        }
+        if rx.buf.is_empty() {
+            rx.buf = vec![0u8; READ_CHUNK];
+        }
+        loop {
+            let Rx {
+                decoder,
+                buf,
+                closed,
+            } = &mut *rx;
+            match (&self.stream).read(buf) {
+                Ok(0) => *closed = true,
+                Ok(n) => {
+                    decoder.feed(&buf[..n]);
+                    if n == buf.len() {
+                        continue;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) => {
+                    log::debug!("link read failed: {e}");
+                    *closed = true;
+                }
+            }
+            return;
+        }
+    }
+
+    /// The complete frames received so far, and whether the link ended.
+    fn take_frames(&self) -> (Vec<Frame>, bool) {
+        let mut rx = self.rx();
+        let mut frames = Vec::new();
+        loop {
+            match rx.decoder.next_frame() {
+                Ok(Some(f)) => frames.push(f),
+                Ok(None) => break,
+                Err(e) => {
+                    log::warn!("malformed frame on a direct link ({e}); link closed");
+                    rx.closed = true;
+                    break;
+                }
+            }
+        }
+        let ended = rx.closed;
+        if ended {
+            rx.buf = Vec::new();
+        }
+        (frames, ended)
+    }
+
+    /// Writes one frame. While the socket is full it waits for room and
+    /// meanwhile reads every link of `others()` (and this one) into their
+    /// decoders, so a peer writing to us at the same time can finish.
+    /// Returns whether it had to wait (the caller then files what was read).
+    pub fn send(
+        &self,
+        header: &Header,
+        body: &[IoSlice<'_>],
+        others: impl Fn() -> Vec<Arc<Link>>,
+    ) -> io::Result<bool> {
+        let head = header.encode();
+        let mut owned: Vec<IoSlice<'_>> = Vec::with_capacity(body.len() + 1);
+        owned.push(IoSlice::new(&head));
+        owned.extend(
+            body.iter()
+                .filter(|s| !s.is_empty())
+                .map(|s| IoSlice::new(s)),
+        );
+        let mut slices: &mut [IoSlice<'_>] = &mut owned;
+        let _g = self.tx.lock().unwrap_or_else(|e| e.into_inner());
+        let mut blocked = false;
+        while !slices.is_empty() {
+            match sys::send_nonblocking(self.fd(), slices) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => IoSlice::advance_slices(&mut slices, n),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    blocked = true;
+                    self.wait_writable(&others())?;
+                }
+                Err(e) => {
+                    self.broken.store(true, Ordering::Relaxed);
+                    return Err(e);
+                }
+            }
+        }
+        Ok(blocked)
+    }
+
+    fn wait_writable(&self, others: &[Arc<Link>]) -> io::Result<()> {
+        let readers: Vec<&Link> = std::iter::once(self)
+            .chain(
+                others
+                    .iter()
+                    .map(|l| &**l)
+                    .filter(|l| !std::ptr::eq(*l, self)),
+            )
+            .filter(|l| !l.is_closed())
+            .collect();
+        let mut set: Vec<(BorrowedFd<'_>, sys::Ready)> = readers
+            .iter()
+            .map(|l| {
+                (
+                    l.fd(),
+                    sys::Ready {
+                        read: true,
+                        write: false,
+                    },
+                )
+            })
+            .collect();
+        if set.is_empty() {
+            set.push((self.fd(), sys::Ready::default()));
+        }
+        set[0].1.write = true;
+        let ready = sys::poll_many(&set, None)?;
+        for (l, r) in readers.iter().zip(&ready) {
+            if r.read {
+                l.fill();
+            }
+        }
+        Ok(())
+    }
+
+    fn send_hello(&self, me: i32, peer: i32, nonce: u64, count: u64) -> io::Result<()> {
+        let body = Writer::new()
+            .int((nonce >> 32) as i32)
+            .int(nonce as i32)
+            .int((count >> 32) as i32)
+            .int(count as i32)
+            .finish();
+        let h = Header {
+            len: body.len() as u32,
+            src: me,
+            dst: peer,
+            tag: Req::RouteHello as i32,
+            ..Header::new(Kind::Req)
+        };
+        self.send(&h, &[IoSlice::new(&body)], Vec::new).map(|_| ())
+    }
+}
+
+/// Parses a hello body: (nonce, count of messages sent via the daemon).
+fn parse_hello(f: &Frame) -> Option<(u64, u64)> {
+    if f.header.kind != Kind::Req || f.header.tag != Req::RouteHello as i32 {
+        return None;
+    }
+    let mut r = Reader::new(&f.body);
+    let mut word = || r.int().ok().map(|v| v as u32 as u64);
+    let nonce = (word()? << 32) | word()?;
+    let count = (word()? << 32) | word()?;
+    Some((nonce, count))
+}
+
+/// Messages read from a peer's link, held until the daemon has delivered as
+/// many of that peer's messages as its hello announced.
+#[derive(Default)]
+struct Held {
+    /// The count announced by the peer's hello (None until it arrived).
+    need: Option<u64>,
+    frames: VecDeque<Frame>,
+}
+
+/// A peer we have a link with.
+struct Peer {
+    link: Arc<Link>,
+    /// The nonce of the offer that opened the link.
+    nonce: u64,
+    held: Held,
+}
+
+/// What a reader should watch besides the daemon connection.
+pub struct Watch {
+    pub listener: Option<Arc<Listener>>,
+    pub links: Vec<Arc<Link>>,
+    pub wake: Arc<UnixStream>,
+}
+
+/// The direct-route state of a task (part of the runtime's `State`, so every
+/// method runs under the state lock).
+#[derive(Default)]
+pub struct Routes {
+    listener: Option<Arc<Listener>>,
+    peers: HashMap<i32, Peer>,
+    /// Accepted connections whose hello has not arrived yet.
+    unverified: Vec<Arc<Link>>,
+    /// Our pending offers: peer -> nonce.
+    offered: HashMap<i32, u64>,
+    /// Closed links whose held messages wait for the daemon's.
+    draining: HashMap<i32, Held>,
+    /// Messages sent to each task through the daemon.
+    sent_daemon: HashMap<i32, u64>,
+    /// Messages received from each task through the daemon.
+    recv_daemon: HashMap<i32, u64>,
+    /// Self-pipe that interrupts a reader's poll: (reader's end, writer's end).
+    wake: Option<(Arc<UnixStream>, UnixStream)>,
+}
+
+/// Sends a RouteAdd/RouteDelete report to the daemon (no reply comes).
+fn report(conn: Option<&Conn>, me: i32, req: Req, peer: i32) {
+    if let Some(c) = conn {
+        let body = Writer::new().int(peer).finish();
+        if let Err(e) = c.send_simple(Kind::Req, req as i32, 0, me, &body) {
+            log::debug!("can't report route change to the daemon: {e}");
+        }
+    }
+}
+
+impl Routes {
+    /// The link to use for a message to `dst`, or None for the daemon route
+    /// (the send is then counted). With PvmRouteDirect the first send to a
+    /// task also offers it a link (through `conn`, before the message).
+    pub fn route(&mut self, me: i32, dst: i32, opt: i32, conn: &Conn) -> Option<Arc<Link>> {
+        if !tid::is_task(dst) || dst == me {
+            return None;
+        }
+        if let Some(p) = self.peers.get(&dst) {
+            if !p.link.broken.load(Ordering::Relaxed) {
+                return Some(p.link.clone());
+            }
+        } else if opt == ROUTE_DIRECT && !self.offered.contains_key(&dst) {
+            if let Err(e) = self.offer(me, dst, conn) {
+                log::debug!("no direct route to {}: {e}", tid::fmt(dst));
+                // Do not try again for this peer.
+                self.offered.insert(dst, 0);
+            }
+        }
+        *self.sent_daemon.entry(dst).or_default() += 1;
+        None
+    }
+
+    fn offer(&mut self, me: i32, dst: i32, conn: &Conn) -> io::Result<()> {
+        if self.listener.is_none() {
+            self.listener = Some(Arc::new(Listener::open(conn.dir(), me)?));
+            self.wake_reader();
+        }
+        let addr = self
+            .listener
+            .as_ref()
+            .map(|l| l.addr.clone())
+            .unwrap_or_default();
+        let nonce = u64::from_ne_bytes(sys::random_bytes::<8>()?) | 1;
+        let body = Writer::new()
+            .int(OFFER_VERSION)
+            .str(&addr)
+            .int((nonce >> 32) as i32)
+            .int(nonce as i32)
+            .finish();
+        let h = Header {
+            len: body.len() as u32,
+            src: me,
+            dst,
+            tag: TAG_OFFER,
+            ..Header::new(Kind::Msg)
+        };
+        conn.send(&h, &[IoSlice::new(&body)])
+            .map_err(|e| io::Error::other(e.text()))?;
+        self.offered.insert(dst, nonce);
+        log::debug!("offered a direct route to {}", tid::fmt(dst));
+        Ok(())
+    }
+
+    /// Every open link (for senders that must keep reading while blocked).
+    pub fn links(&self) -> Vec<Arc<Link>> {
+        self.peers.values().map(|p| p.link.clone()).collect()
+    }
+
+    /// What a reader polls: the listener, every link, and the wake pipe.
+    pub fn watch(&mut self) -> io::Result<Watch> {
+        if self.wake.is_none() {
+            let (r, w) = UnixStream::pair()?;
+            r.set_nonblocking(true)?;
+            w.set_nonblocking(true)?;
+            self.wake = Some((Arc::new(r), w));
+        }
+        let wake = self
+            .wake
+            .as_ref()
+            .map(|w| w.0.clone())
+            .ok_or(io::ErrorKind::Other)?;
+        let mut links = self.links();
+        links.extend(self.unverified.iter().cloned());
+        links.retain(|l| !l.is_closed());
+        Ok(Watch {
+            listener: self.listener.clone(),
+            links,
+            wake,
+        })
+    }
+
+    /// Interrupts a reader blocked in poll (its watch list changed, or
+    /// another thread took the data it waited for).
+    pub fn wake_reader(&mut self) {
+        if let Some((_, w)) = &mut self.wake {
+            // A full pipe already wakes the reader; nothing else can fail usefully.
+            let _ = w.write(&[1]);
+        }
+    }
+
+    /// Empties the wake pipe (the reader, after poll).
+    pub fn drain_wake(wake: &UnixStream) {
+        let mut b = [0u8; 64];
+        while matches!((&*wake).read(&mut b), Ok(n) if n > 0) {}
+    }
+
+    /// The descriptors a program may select() on besides the daemon's
+    /// (pvm_getfds): the listener and every link.
+    pub fn fds(&self) -> Vec<RawFd> {
+        let mut v: Vec<RawFd> = self.listener.iter().map(|l| l.sock.as_raw_fd()).collect();
+        let mut links: Vec<(i32, RawFd)> = self
+            .peers
+            .iter()
+            .map(|(t, p)| (*t, p.link.stream.as_raw_fd()))
+            .collect();
+        links.sort();
+        v.extend(links.into_iter().map(|(_, fd)| fd));
+        v.extend(self.unverified.iter().map(|l| l.stream.as_raw_fd()));
+        v
+    }
+
+    /// Accepts pending connections on `listener` (they wait for their hello).
+    pub fn accept(&mut self, listener: &Listener) {
+        loop {
+            match listener.sock.accept() {
+                Ok((s, _)) => match verify_peer(&s).and_then(|()| Link::new(s)) {
+                    Ok(l) => self.unverified.push(Arc::new(l)),
+                    Err(e) => log::warn!("direct link refused: {e}"),
+                },
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    if e.kind() != io::ErrorKind::WouldBlock {
+                        log::debug!("accept on the direct-route listener: {e}");
+                    }
+                    return;
+                }
+            }
+        }
+    }
+
+    /// A Msg frame from the daemon. Offers are handled here (None is
+    /// returned); other messages are counted and returned for the queue,
+    /// followed by any link messages of the same sender that are now due.
+    pub fn daemon_msg(&mut self, f: Frame, me: i32, opt: i32) -> Vec<Frame> {
+        let src = f.header.src;
+        if !tid::is_task(src) {
+            return vec![f];
+        }
+        if f.header.tag == TAG_OFFER {
+            self.on_offer(&f, me, opt);
+            return Vec::new();
+        }
+        *self.recv_daemon.entry(src).or_default() += 1;
+        let mut out = vec![f];
+        out.extend(self.release(src));
+        out
+    }
+
+    /// Held link messages of `src` that may now be delivered.
+    fn release(&mut self, src: i32) -> Vec<Frame> {
+        let got = self.recv_daemon.get(&src).copied().unwrap_or(0);
+        let due = |h: &Held| h.need.is_some_and(|n| got >= n);
+        let mut out = Vec::new();
+        if let Some(p) = self.peers.get_mut(&src) {
+            if due(&p.held) {
+                out.extend(p.held.frames.drain(..));
+            }
+        }
+        if self.draining.get(&src).is_some_and(due) {
+            if let Some(h) = self.draining.remove(&src) {
+                out.extend(h.frames);
+            }
+        }
+        out
+    }
+
+    fn on_offer(&mut self, f: &Frame, me: i32, opt: i32) {
+        let from = f.header.src;
+        if opt == DONT_ROUTE || self.peers.contains_key(&from) {
+            log::debug!("direct route offer from {} ignored", tid::fmt(from));
+            return;
+        }
+        if self.offered.contains_key(&from) {
+            if me < from {
+                return; // both offered: the lower tid's offer wins, and that is ours
+            }
+            self.offered.remove(&from);
+        }
+        let mut r = Reader::new(&f.body);
+        let parsed = (|| {
+            if r.int().ok()? != OFFER_VERSION {
+                return None;
+            }
+            let addr = r.str().ok()?;
+            let hi = r.int().ok()? as u32 as u64;
+            let lo = r.int().ok()? as u32 as u64;
+            Some((addr, (hi << 32) | lo))
+        })();
+        let Some((addr, nonce)) = parsed else {
+            log::warn!("malformed direct route offer from {}", tid::fmt(from));
+            return;
+        };
+        let count = self.sent_daemon.get(&from).copied().unwrap_or(0);
+        let link = connect(&addr)
+            .and_then(|s| verify_peer(&s).map(|()| s))
+            .and_then(Link::new)
+            .and_then(|l| l.send_hello(me, from, nonce, count).map(|()| l));
+        match link {
+            Ok(l) => {
+                l.peer.store(from, Ordering::Relaxed);
+                log::debug!("direct route to {} (connected)", tid::fmt(from));
+                self.peers.insert(
+                    from,
+                    Peer {
+                        link: Arc::new(l),
+                        nonce,
+                        held: Held::default(),
+                    },
+                );
+            }
+            Err(e) => log::debug!("can't open the direct route to {}: {e}", tid::fmt(from)),
+        }
+    }
+
+    /// Takes the frames that arrived on `link`: checks hellos, promotes a
+    /// verified connection to a peer, drops a closed link, and returns the
+    /// messages that may go to the queue now (in order).
+    pub fn link_frames(&mut self, link: &Arc<Link>, me: i32, conn: Option<&Conn>) -> Vec<Frame> {
+        let (frames, ended) = link.take_frames();
+        let mut frames = frames.into_iter();
+        let mut peer = link.peer.load(Ordering::Relaxed);
+        let mut out = Vec::new();
+        if peer == 0 {
+            // An accepted connection: its first frame must be a hello for one of our offers.
+            if let Some(f) = frames.next() {
+                peer = self.accept_hello(link, &f, me, conn);
+                if peer == 0 {
+                    self.unverified.retain(|l| !Arc::ptr_eq(l, link));
+                    return out;
+                }
+            }
+        }
+        for f in frames {
+            let Some(p) = self
+                .peers
+                .get_mut(&peer)
+                .filter(|p| Arc::ptr_eq(&p.link, link))
+            else {
+                break;
+            };
+            if p.held.need.is_none() {
+                match parse_hello(&f).filter(|(n, _)| *n == p.nonce && f.header.src == peer) {
+                    Some((_, count)) => p.held.need = Some(count),
+                    None => {
+                        log::warn!("bad hello on the direct route to {}", tid::fmt(peer));
+                        self.close(peer, me, conn);
+                        return out;
+                    }
+                }
+                out.extend(self.release(peer));
+                continue;
+            }
+            if f.header.kind != Kind::Msg || f.header.src != peer || f.header.dst != me {
+                log::debug!(
+                    "unexpected frame on the direct route to {} dropped",
+                    tid::fmt(peer)
+                );
+                continue;
+            }
+            let got = self.recv_daemon.get(&peer).copied().unwrap_or(0);
+            if p.held.frames.is_empty() && p.held.need.is_some_and(|n| got >= n) {
+                out.push(f);
+            } else {
+                if p.held.frames.is_empty() {
+                    log::debug!(
+                        "holding link messages from {} until {:?} came via the daemon (now {got})",
+                        tid::fmt(peer),
+                        p.held.need
+                    );
+                }
+                p.held.frames.push_back(f);
+            }
+        }
+        if ended {
+            if peer == 0 {
+                self.unverified.retain(|l| !Arc::ptr_eq(l, link));
+            } else if self
+                .peers
+                .get(&peer)
+                .is_some_and(|p| Arc::ptr_eq(&p.link, link))
+            {
+                self.close(peer, me, conn);
+            }
+        }
+        out
+    }
+
+    /// Checks the hello of an accepted connection; the peer's tid, or 0
+    /// when it is refused.
+    fn accept_hello(&mut self, link: &Arc<Link>, f: &Frame, me: i32, conn: Option<&Conn>) -> i32 {
+        let from = f.header.src;
+        let ok = parse_hello(f).filter(|(nonce, _)| {
+            f.header.dst == me
+                && *nonce != 0
+                && self.offered.get(&from) == Some(nonce)
+                && !self.peers.contains_key(&from)
+        });
+        let Some((nonce, count)) = ok else {
+            log::warn!("direct link claiming to be {} refused", tid::fmt(from));
+            return 0;
+        };
+        self.offered.remove(&from);
+        self.unverified.retain(|l| !Arc::ptr_eq(l, link));
+        let ours = self.sent_daemon.get(&from).copied().unwrap_or(0);
+        if let Err(e) = link.send_hello(me, from, nonce, ours) {
+            log::debug!("direct route to {} failed: {e}", tid::fmt(from));
+            return 0;
+        }
+        link.peer.store(from, Ordering::Relaxed);
+        self.peers.insert(
+            from,
+            Peer {
+                link: link.clone(),
+                nonce,
+                held: Held {
+                    need: Some(count),
+                    frames: VecDeque::new(),
+                },
+            },
+        );
+        log::debug!("direct route to {} (accepted)", tid::fmt(from));
+        report(conn, me, Req::RouteAdd, from);
+        from
+    }
+
+    /// Forgets the link to `peer` (it closed: the peer exited). Messages
+    /// still held for it stay until the daemon's have arrived.
+    fn close(&mut self, peer: i32, me: i32, conn: Option<&Conn>) {
+        if let Some(p) = self.peers.remove(&peer) {
+            log::debug!("direct route to {} closed", tid::fmt(peer));
+            if !p.held.frames.is_empty() {
+                self.draining.insert(peer, p.held);
+            }
+            report(conn, me, Req::RouteDelete, peer);
+        }
+    }
+
+    /// Leaving PVM: reports and closes every link, removes the listener.
+    pub fn shut_down(&mut self, me: i32, conn: Option<&Conn>) {
+        let mut peers: Vec<i32> = self.peers.keys().copied().collect();
+        peers.sort();
+        for p in peers {
+            report(conn, me, Req::RouteDelete, p);
+        }
+        *self = Routes::default();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn msg(src: i32, dst: i32, n: i32) -> Frame {
+        Frame::new(
+            Header {
+                src,
+                dst,
+                tag: 1,
+                ..Header::new(Kind::Msg)
+            },
+            n.to_be_bytes().to_vec(),
+        )
+    }
+
+    fn num(f: &Frame) -> i32 {
+        i32::from_be_bytes(f.body[..4].try_into().unwrap())
+    }
+
+    /// A linked pair (a, b) as both sides of a connected socket pair.
+    fn peer_link(r: &mut Routes, peer: i32, nonce: u64) -> (Arc<Link>, UnixStream) {
+        let (x, y) = UnixStream::pair().unwrap();
+        let l = Arc::new(Link::new(x).unwrap());
+        l.peer.store(peer, Ordering::Relaxed);
+        r.peers.insert(
+            peer,
+            Peer {
+                link: l.clone(),
+                nonce,
+                held: Held::default(),
+            },
+        );
+        (l, y)
+    }
+
+    #[test]
+    fn link_messages_wait_for_the_announced_daemon_messages() {
+        const A: i32 = 0x40001;
+        const B: i32 = 0x40002;
+        let mut r = Routes::default();
+        let (l, other) = peer_link(&mut r, A, 77);
+        // A announced 2 messages via the daemon, then sends 10 and 11 on the link.
+        let other_side = Link::new(other).unwrap();
+        other_side.send_hello(A, B, 77, 2).unwrap();
+        for n in [10, 11] {
+            let f = msg(A, B, n);
+            other_side
+                .send(&f.header, &[IoSlice::new(&f.body)], Vec::new)
+                .unwrap();
+        }
+        l.fill();
+        assert!(
+            r.link_frames(&l, B, None).is_empty(),
+            "held until 2 came via the daemon"
+        );
+        let got = r.daemon_msg(msg(A, B, 0), B, 2);
+        assert_eq!(got.iter().map(num).collect::<Vec<_>>(), vec![0]);
+        let got = r.daemon_msg(msg(A, B, 1), B, 2);
+        assert_eq!(got.iter().map(num).collect::<Vec<_>>(), vec![1, 10, 11]);
+        // Now link messages pass at once; a closed link is dropped.
+        let f = msg(A, B, 12);
+        other_side
+            .send(&f.header, &[IoSlice::new(&f.body)], Vec::new)
+            .unwrap();
+        drop(other_side);
+        l.fill();
+        l.fill(); // a short read ends a fill; the next one sees the end of stream
+        let got = r.link_frames(&l, B, None);
+        assert_eq!(got.iter().map(num).collect::<Vec<_>>(), vec![12]);
+        assert!(r.peers.is_empty(), "closed link forgotten");
+    }
+
+    #[test]
+    fn bad_hello_closes_and_offers_need_dont_route_off() {
+        const A: i32 = 0x40001;
+        const B: i32 = 0x40002;
+        let mut r = Routes::default();
+        let (l, other) = peer_link(&mut r, A, 5);
+        Link::new(other).unwrap().send_hello(A, B, 6, 0).unwrap();
+        l.fill();
+        assert!(r.link_frames(&l, B, None).is_empty());
+        assert!(r.peers.is_empty(), "wrong nonce: link dropped");
+        // An offer to a task with PvmDontRoute is ignored and not counted.
+        let offer = Frame::new(
+            Header {
+                src: A,
+                dst: B,
+                tag: TAG_OFFER,
+                ..Header::new(Kind::Msg)
+            },
+            Writer::new()
+                .int(1)
+                .str("unix:/nonexistent")
+                .int(0)
+                .int(1)
+                .finish(),
+        );
+        assert!(r.daemon_msg(offer, B, DONT_ROUTE).is_empty());
+        assert!(r.recv_daemon.is_empty());
+    }
+
+    #[test]
+    fn blocked_sender_keeps_reading() {
+        // Both ends write 4 MiB to each other at once from two threads.
+        let (x, y) = UnixStream::pair().unwrap();
+        let a = Arc::new(Link::new(x).unwrap());
+        let b = Arc::new(Link::new(y).unwrap());
+        let big = vec![7u8; 4 << 20];
+        let h = Header {
+            len: big.len() as u32,
+            ..Header::new(Kind::Msg)
+        };
+        let b2 = b.clone();
+        let big2 = big.clone();
+        let t = std::thread::spawn(move || {
+            b2.send(&h, &[IoSlice::new(&big2)], Vec::new).unwrap();
+        });
+        a.send(&h, &[IoSlice::new(&big)], Vec::new).unwrap();
+        // a has finished; drain what b sent (some of it already read by a while blocked).
+        while a.take_frames().0.is_empty() {
+            sys::poll_many(
+                &[(
+                    a.fd(),
+                    sys::Ready {
+                        read: true,
+                        write: false,
+                    },
+                )],
+                None,
+            )
+            .unwrap();
+            a.fill();
+        }
+        t.join().unwrap();
+        b.fill();
+        let mut got = b.take_frames().0;
+        while got.is_empty() {
+            sys::poll_many(
+                &[(
+                    b.fd(),
+                    sys::Ready {
+                        read: true,
+                        write: false,
+                    },
+                )],
+                None,
+            )
+            .unwrap();
+            b.fill();
+            got = b.take_frames().0;
+        }
+        assert_eq!(got[0].body.len(), 4 << 20);
+    }
+}
