@@ -73,6 +73,10 @@ pub enum Req {
     Halt = 10,
     NewContext = 11,
     FreeContext = 12,
+    /// pvm_notify registration or cancel (docs/PROTOCOL.md).
+    Notify = 30,
+    /// The task's own output destination changed (PvmSelfOutputTid & co.).
+    SetOutput = 31,
 }
 
 impl Req {
@@ -92,6 +96,8 @@ impl Req {
             10 => Halt,
             11 => NewContext,
             12 => FreeContext,
+            30 => Notify,
+            31 => SetOutput,
             _ => return None,
         })
     }

@@ -12,6 +12,8 @@
 pub mod conn;
 pub mod embedded;
 pub mod log;
+pub mod notify;
+pub mod output;
 pub mod server;
 pub mod spawn;
 pub mod task;
