@@ -88,6 +88,10 @@ pub enum Req {
     RouteDelete = 51,
     /// First frame each side writes on a direct link (never sent to a daemon).
     RouteHello = 52,
+    /// pvm_notify registration or cancel (docs/PROTOCOL.md).
+    Notify = 30,
+    /// The task's own output destination changed (PvmSelfOutputTid & co.).
+    SetOutput = 31,
 }
 
 impl Req {
@@ -114,6 +118,8 @@ impl Req {
             50 => RouteAdd,
             51 => RouteDelete,
             52 => RouteHello,
+            30 => Notify,
+            31 => SetOutput,
             _ => return None,
         })
     }

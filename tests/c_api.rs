@@ -41,7 +41,7 @@ macro_rules! c_tests {
     };
 }
 
-c_tests!(t_big, t_buffers, t_mbox, t_msg, t_opts, t_pack, t_route, t_task);
+c_tests!(t_big, t_buffers, t_mbox, t_msg, t_notify, t_opts, t_output, t_pack, t_route, t_task);
 
 #[test]
 fn t_pack_static() {

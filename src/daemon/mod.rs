@@ -15,6 +15,8 @@ pub mod conn;
 pub mod embedded;
 pub mod log;
 pub mod mailbox;
+pub mod notify;
+pub mod output;
 pub mod routes;
 pub mod server;
 pub mod spawn;

@@ -12,6 +12,8 @@
 use super::conn::{Conn, ReadOutcome};
 use super::log::{dlog, DaemonLog};
 use super::mailbox::{Mailbox, Outcome};
+use super::notify::{Note, NotifyRequest, NotifyTable, World};
+use super::output::{Dest, Inherit, OutputTable};
 use super::routes::{RouteChange, RouteTable};
 use super::spawn::{self, SpawnRequest};
 use super::task::{Task, TaskTable, TF_CONNECTED, TF_SPAWNED};
@@ -81,6 +83,27 @@ pub struct Daemon {
     buf: Vec<u8>,
     /// Direct routes between tasks, as they report them (routes.rs).
     routes: RouteTable,
+    /// pvm_notify registrations.
+    notify: NotifyTable,
+    /// Notices caused by the request being handled, sent after its reply.
+    pending_notes: Vec<Note>,
+    /// Where spawned tasks' output goes.
+    output: OutputTable,
+}
+
+/// The machine as the notify table sees it (this host only, for now).
+struct LocalWorld<'a> {
+    tasks: &'a TaskTable,
+    host: i32,
+}
+
+impl World for LocalWorld<'_> {
+    fn task_alive(&self, t: i32) -> bool {
+        self.tasks.get(t).is_some()
+    }
+    fn host_alive(&self, t: i32) -> bool {
+        tid::host_of(t) == self.host
+    }
 }
 
 impl Daemon {
@@ -133,6 +156,9 @@ impl Daemon {
             halting: None,
             buf: vec![0u8; 256 * 1024],
             routes: RouteTable::new(),
+            notify: NotifyTable::new(),
+            pending_notes: Vec::new(),
+            output: OutputTable::new(),
         })
     }
 
@@ -369,6 +395,7 @@ impl Daemon {
                 self.tasks.remove(t);
                 self.mbox.task_gone(t);
                 dlog!(self.log, Debug, "task {} disconnected", tid::fmt(t));
+                self.task_gone(t);
             }
         }
     }
@@ -459,6 +486,8 @@ impl Daemon {
             }),
             Some(Req::Halt) => Ok(Vec::new()),
             Some(Req::NewContext) => self.req_new_context(),
+            Some(Req::Notify) => self.req_notify(token, &mut r),
+            Some(Req::SetOutput) => self.req_set_output(token, &mut r),
             Some(Req::FreeContext) => r.int().and_then(|c| {
                 if self.contexts.remove(&c) {
                     Ok(Vec::new())
@@ -486,6 +515,8 @@ impl Daemon {
             }
         };
         self.reply(token, h.tag, h.wid, result);
+        let notes = std::mem::take(&mut self.pending_notes);
+        self.deliver_all(notes);
         for w in self.mbox.take_woken() {
             self.reply(w.token, Req::MboxRecv as i32, w.wid, w.reply);
         }
@@ -529,7 +560,7 @@ impl Daemon {
         let from = self.conns.get(&token).and_then(|c| c.tid);
         match self.routes.request(from, req, body) {
             Ok(Some(RouteChange::Added(a, b))) => {
-                // NOTIFY-HOOK: call route_added(a, b) of src/daemon/notify.rs here (PvmRouteAdd).
+                self.route_added(a, b);
                 dlog!(
                     self.log,
                     Debug,
@@ -539,7 +570,7 @@ impl Daemon {
                 );
             }
             Ok(Some(RouteChange::Deleted(a, b))) => {
-                // NOTIFY-HOOK: call route_deleted(a, b) of src/daemon/notify.rs here (PvmRouteDelete).
+                self.route_deleted(a, b);
                 dlog!(
                     self.log,
                     Debug,
@@ -612,6 +643,7 @@ impl Daemon {
         for s in &task.siblings {
             w.int(*s);
         }
+        self.output.inherited(t).write(&mut w);
         Ok(w.finish())
     }
 
@@ -638,6 +670,7 @@ impl Daemon {
         self.tasks.remove(t);
         self.mbox.task_gone(t);
         dlog!(self.log, Debug, "task {} exited", tid::fmt(t));
+        self.task_gone(t);
         Ok(Vec::new())
     }
 
@@ -650,6 +683,7 @@ impl Daemon {
             argv: r.strs()?,
             env: r.strs()?,
         };
+        let inherit = Inherit::read(r)?.unwrap_or_default();
         if req.ntask < 1 || req.ntask > MAX_NTASK {
             return Err(Error::BadParam);
         }
@@ -684,7 +718,7 @@ impl Daemon {
                         _ => self.opts.home.clone(),
                     };
                     for _ in 0..n {
-                        let r = self.start_task(&req, &launch, &cwd, ptid);
+                        let r = self.start_task(&req, &launch, &cwd, ptid, inherit);
                         results.push(r);
                     }
                 }
@@ -716,9 +750,10 @@ impl Daemon {
         launch: &spawn::Launch,
         cwd: &std::path::Path,
         ptid: i32,
+        inherit: Inherit,
     ) -> Result<i32, Error> {
         let t = self.tasks.alloc_tid().ok_or(Error::OutOfRes)?;
-        let mut child = match spawn::start(launch, &self.opts, &req.env, t, cwd) {
+        let (child, out) = match spawn::start(launch, &self.opts, &req.env, t, cwd) {
             Ok(c) => c,
             Err(e) => {
                 dlog!(
@@ -731,31 +766,25 @@ impl Daemon {
             }
         };
         let pid = child.id() as i32;
-        for fd in [
-            child.stdout.take().map(OwnedFd::from),
-            child.stderr.take().map(OwnedFd::from),
-        ]
-        .into_iter()
-        .flatten()
+        let mut npipes = 0;
+        let mut rx = Receiver::from(out);
+        let token = self.token();
+        if rx.set_nonblocking(true).is_ok()
+            && self
+                .poll
+                .registry()
+                .register(&mut rx, token, Interest::READABLE)
+                .is_ok()
         {
-            let mut rx = Receiver::from(fd);
-            let token = self.token();
-            if rx.set_nonblocking(true).is_ok()
-                && self
-                    .poll
-                    .registry()
-                    .register(&mut rx, token, Interest::READABLE)
-                    .is_ok()
-            {
-                self.pipes.insert(
-                    token,
-                    Pipe {
-                        tid: t,
-                        rx,
-                        partial: Vec::new(),
-                    },
-                );
-            }
+            self.pipes.insert(
+                token,
+                Pipe {
+                    tid: t,
+                    rx,
+                    partial: Vec::new(),
+                },
+            );
+            npipes = 1;
         }
         let pidfd = sys::pidfd_open(pid).ok();
         let proc_ = ChildProc {
@@ -789,6 +818,9 @@ impl Daemon {
             conn: None,
             held: VecDeque::new(),
         });
+        for note in self.output.spawned(t, ptid, npipes, inherit) {
+            self.deliver(note);
+        }
         dlog!(
             self.log,
             Debug,
@@ -924,6 +956,12 @@ impl Daemon {
         }
         let t = pipe.tid;
         let mut data = std::mem::take(&mut pipe.partial);
+        if self.output.captured(t) {
+            if let Some(note) = self.output.data(t, &data) {
+                self.deliver(note);
+            }
+            data.clear();
+        }
         let mut start = 0;
         while let Some(i) = data[start..].iter().position(|&b| b == b'\n') {
             self.log.task_line(t, &data[start..start + i]);
@@ -940,6 +978,23 @@ impl Daemon {
                 // The pipe is closed anyway; a failed deregister changes nothing.
                 let _ = self.poll.registry().deregister(&mut pipe.rx);
             }
+            if let Some(note) = self.output.pipe_closed(t) {
+                self.deliver(note);
+            }
+        }
+    }
+
+    /// Reads what task `t`'s pipes hold now, so that its last output is
+    /// passed on before it counts as gone.
+    fn drain_pipes_of(&mut self, t: i32) {
+        let tokens: Vec<Token> = self
+            .pipes
+            .iter()
+            .filter(|(_, p)| p.tid == t)
+            .map(|(k, _)| *k)
+            .collect();
+        for k in tokens {
+            self.read_pipe(k, false);
         }
     }
 
@@ -1005,14 +1060,148 @@ impl Daemon {
                         tid::fmt(c.tid)
                     );
                 }
+                self.task_gone(c.tid);
             }
         }
+        self.drain_pipes_of(c.tid);
     }
 
     fn signal_children(&mut self, sig: i32) {
         for c in self.children.values().chain(self.unwatched.iter()) {
             sys::kill(c.child.id() as i32, sig);
         }
+    }
+
+    // ---- notify and output ------------------------------------------------
+
+    /// Sends a daemon-made message (notification, output) like a routed
+    /// one: to the task's connection, held until it connects, or dropped.
+    fn deliver(&mut self, note: Note) {
+        let frame = Frame::new(
+            Header {
+                src: note.src,
+                dst: note.dst,
+                tag: note.tag,
+                ctx: note.ctx,
+                enc: crate::msg::Encoding::Default.code(),
+                ..Header::new(Kind::Msg)
+            },
+            note.body,
+        );
+        let Some(task) = self.tasks.get_mut(note.dst) else {
+            dlog!(
+                self.log,
+                Debug,
+                "notice tag {} to unknown task {} dropped",
+                note.tag,
+                tid::fmt(note.dst)
+            );
+            return;
+        };
+        match task.conn {
+            Some(c) => self.send_bytes(c, frame.to_bytes()),
+            None => task.held.push_back(frame.to_bytes()),
+        }
+    }
+
+    fn deliver_all(&mut self, notes: Vec<Note>) {
+        for n in notes {
+            self.deliver(n);
+        }
+    }
+
+    /// Task `t` left (exit, closed connection, process gone): its last
+    /// output is read, then its TaskExit notifications go out.
+    fn task_gone(&mut self, t: i32) {
+        self.drain_pipes_of(t);
+        self.output.forget(t);
+        let notes = self.notify.task_exited(t);
+        self.deliver_all(notes);
+    }
+
+    fn req_notify(&mut self, token: Token, r: &mut Reader<'_>) -> Result<Vec<u8>, Error> {
+        let owner = self
+            .conns
+            .get(&token)
+            .and_then(|c| c.tid)
+            .ok_or(Error::NoTask)?;
+        let what = r.int()?;
+        let tag = r.int()?;
+        let ctx = r.int()?;
+        let cnt = r.int()?;
+        let n = r.count(4)?;
+        let tids = (0..n).map(|_| r.int()).collect::<Result<Vec<_>, _>>()?;
+        let req = NotifyRequest {
+            what,
+            tag,
+            ctx,
+            cnt,
+            tids,
+        };
+        let world = LocalWorld {
+            tasks: &self.tasks,
+            host: self.host,
+        };
+        let now = self.notify.request(owner, &req, &world)?;
+        dlog!(
+            self.log,
+            Debug,
+            "notify {what:#x} tag {tag} from {}: {} now, {} held",
+            tid::fmt(owner),
+            now.len(),
+            self.notify.len()
+        );
+        // Replied first, so the caller's pvm_notify has returned when the
+        // notices it caused arrive (they follow the reply on the socket).
+        self.pending_notes.extend(now);
+        Ok(Vec::new())
+    }
+
+    fn req_set_output(&mut self, token: Token, r: &mut Reader<'_>) -> Result<Vec<u8>, Error> {
+        let t = self
+            .conns
+            .get(&token)
+            .and_then(|c| c.tid)
+            .ok_or(Error::NoTask)?;
+        let dest = Dest {
+            tid: r.int()?,
+            code: r.int()?,
+            ctx: r.int()?,
+        };
+        self.output.set_dest(t, dest);
+        Ok(Vec::new())
+    }
+
+    /// Host `dtid` left the machine: PvmHostDelete notifications (for the
+    /// host table of multi-host machines).
+    pub fn notify_host_delete(&mut self, dtid: i32) {
+        let notes = self.notify.host_deleted(dtid);
+        self.deliver_all(notes);
+    }
+
+    /// Hosts `dtids` joined the machine: PvmHostAdd notifications.
+    pub fn notify_host_add(&mut self, dtids: &[i32]) {
+        let notes = self.notify.hosts_added(dtids);
+        self.deliver_all(notes);
+    }
+
+    /// A direct route between tasks `a` and `b` opened (fds unknown to the
+    /// daemon are -1): PvmRouteAdd notifications to both ends.
+    pub fn route_added(&mut self, a: i32, b: i32) {
+        self.route_added_fds(a, -1, b, -1);
+    }
+
+    /// As [`Daemon::route_added`], with the descriptor each end uses.
+    pub fn route_added_fds(&mut self, a: i32, fd_a: i32, b: i32, fd_b: i32) {
+        let notes = self.notify.route_added(a, fd_a, b, fd_b);
+        self.deliver_all(notes);
+    }
+
+    /// The direct route between tasks `a` and `b` closed: PvmRouteDelete
+    /// notifications.
+    pub fn route_deleted(&mut self, a: i32, b: i32) {
+        let notes = self.notify.route_deleted(a, b);
+        self.deliver_all(notes);
     }
 
     // ---- halt -------------------------------------------------------------

@@ -5,6 +5,7 @@
 use super::DaemonOptions;
 use crate::Error;
 use std::ffi::OsString;
+use std::os::fd::OwnedFd;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -110,14 +111,16 @@ fn debugger(root: Option<&Path>) -> Option<PathBuf> {
 
 /// Starts one task process: argv[0] is the program's path, the environment
 /// is the daemon's plus `extra_env` plus PVM6_TID/PVM6_SOCK, the working
-/// directory `cwd`, stdin /dev/null, stdout and stderr piped to the daemon.
+/// directory `cwd`, stdin /dev/null, stdout and stderr both on one pipe to
+/// the daemon (as in PVM 3.4, so their order is kept). Returns the child and
+/// the pipe's read end.
 pub fn start(
     launch: &Launch,
     opts: &DaemonOptions,
     extra_env: &[String],
     tid: i32,
     cwd: &Path,
-) -> std::io::Result<Child> {
+) -> std::io::Result<(Child, OwnedFd)> {
     let mut cmd = Command::new(&launch.program);
     cmd.arg0(&launch.program).args(&launch.args);
     // The environment is built from the snapshot taken at start-up, never
@@ -134,11 +137,15 @@ pub fn start(
     }
     cmd.env("PVM6_TID", tid.to_string());
     cmd.env("PVM6_SOCK", &opts.files.sock);
+    let (rx, tx) = std::io::pipe()?;
     cmd.current_dir(cwd)
         .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    cmd.spawn()
+        .stdout(tx.try_clone()?)
+        .stderr(tx);
+    let child = cmd.spawn()?;
+    // `cmd` (holding the write ends) is dropped on return, so the pipe ends
+    // when the task and its descendants have closed it.
+    Ok((child, OwnedFd::from(rx)))
 }
 
 /// The PVM error code for a failed process start.

@@ -75,14 +75,16 @@ pub fn spawn(
         return Err(Error::BadParam);
     }
     let exported: Vec<String> = exported_env();
-    let body = Writer::new()
-        .str(file)
+    let inherit = super::output::spawn_settings(&rt().lock().opts);
+    let mut w = Writer::new();
+    w.str(file)
         .int(flags)
         .str(where_.unwrap_or(""))
         .int(ntask)
         .strs(argv)
-        .strs(&exported)
-        .finish();
+        .strs(&exported);
+    inherit.write(&mut w);
+    let body = w.finish();
     let reply = rt().request(Req::Spawn, &body)?;
     let mut r = Reader::new(&reply);
     let _count = r.int()?;
@@ -249,9 +251,18 @@ pub fn getopt(what: i32) -> Result<i32> {
     rt().lock().opts.get(what)
 }
 
-/// pvm_setopt: returns the previous value.
+/// pvm_setopt: returns the previous value. A change of the task's own
+/// output destination (PvmSelfOutput*) is told to the daemon.
 pub fn setopt(what: i32, val: i32) -> Result<i32> {
-    rt().lock().opts.set(what, val)
+    if !super::output::moves_own_output(what) {
+        return rt().lock().opts.set(what, val);
+    }
+    // Enroll first, so the settings inherited at enrollment do not
+    // overwrite the one being set.
+    rt().mytid()?;
+    let old = rt().lock().opts.set(what, val)?;
+    super::output::send_own_output()?;
+    Ok(old)
 }
 
 /// pvm_send of the active send buffer.

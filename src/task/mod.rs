@@ -17,12 +17,16 @@ mod api;
 mod conn;
 mod direct;
 mod mailbox;
+mod notify;
 mod options;
+mod output;
 
 pub use api::*;
 pub use conn::{ENV_NOAUTOSTART, ENV_SOCK, ENV_TID};
 pub use mailbox::*;
+pub use notify::notify;
 pub use options::Options;
+pub use output::{catchout, OutputSink, CATCHOUT_CODE, CATCHOUT_CTX};
 
 use crate::msg::{Buffer, BufferTable, MsgInfo};
 use crate::wire::{Frame, Kind, Reader, Writer};
@@ -173,7 +177,11 @@ impl Runtime {
         let dtid = r.int()?;
         let n = r.count(4)?;
         let siblings = (0..n).map(|_| r.int()).collect::<Result<Vec<_>>>()?;
+        let inherited = crate::daemon::output::Inherit::read(&mut r)?;
         let mut st = self.lock();
+        if let Some(i) = inherited.filter(|_| spawned_tid != 0 && mytid == spawned_tid) {
+            output::apply_inherited(&mut st.opts, &i);
+        }
         st.mytid = mytid;
         st.parent = parent;
         st.dtid = dtid;
@@ -363,7 +371,8 @@ impl Runtime {
         timeout: Option<Duration>,
         take: bool,
     ) -> Result<i32> {
-        if tid < -1
+        // t80000000 ("the local pvmd") is where notifications come from.
+        if (tid < -1 && tid != tid::DAEMON_BIT)
             || (tid > 0 && !crate::tid::is_task(tid) && !crate::tid::is_daemon(tid)) && tid != 0
         {
             return Err(Error::BadParam);
@@ -514,6 +523,7 @@ impl Runtime {
                 return Ok(());
             }
         };
+        output::wait_children(self, &conn);
         {
             let mut st = self.lock();
             let me = st.mytid;
@@ -538,6 +548,9 @@ impl State {
     fn file(&mut self, f: Frame) {
         match f.header.kind {
             Kind::Msg => {
+                if output::intercept(&f, self.opts.show_tids != 0) {
+                    return;
+                }
                 for f in self.routes.daemon_msg(f, self.mytid, self.opts.route) {
                     self.enqueue(f);
                 }
