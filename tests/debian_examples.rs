@@ -143,7 +143,8 @@ fn spmd_ring_of_four() {
     fs::write(&src, LAUNCHER_C).expect("write launcher");
     let launcher = sb.dir.join("launch");
     sb.compile(&src, &launcher, Link::Shared);
-    let out = sb.run(&launcher, &["spmd", "4"], RUN_TIMEOUT);
+    // The spawned Debian binaries inherit LD_LIBRARY_PATH through the daemon.
+    let out = run_debian(&sb, launcher.to_str().expect("utf-8 path"), &["spmd", "4"]);
     out.assert_success();
     // pvm_catchout prefixes each line with the task's tid
     for tid in ["t40002", "t40003", "t40004", "t40005"] {
