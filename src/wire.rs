@@ -73,6 +73,14 @@ pub enum Req {
     Halt = 10,
     NewContext = 11,
     FreeContext = 12,
+    // Misc requests (40-49): see docs/PROTOCOL.md.
+    HostSync = 40,
+    Tickle = 41,
+    NoReset = 42,
+    GetNoResets = 43,
+    RegTasker = 44,
+    RegHoster = 45,
+    RegRm = 46,
 }
 
 impl Req {
@@ -92,6 +100,13 @@ impl Req {
             10 => Halt,
             11 => NewContext,
             12 => FreeContext,
+            40 => HostSync,
+            41 => Tickle,
+            42 => NoReset,
+            43 => GetNoResets,
+            44 => RegTasker,
+            45 => RegHoster,
+            46 => RegRm,
             _ => return None,
         })
     }

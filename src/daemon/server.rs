@@ -27,6 +27,10 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use std::process::Child;
 use std::time::{Duration, Instant};
 
+// Misc requests (40-49), the tasker and tickle: a child module so it shares this state.
+#[path = "misc.rs"]
+mod misc;
+
 const UNIX_LISTENER: Token = Token(0);
 const TCP_LISTENER: Token = Token(1);
 const FIRST_TOKEN: usize = 2;
@@ -75,6 +79,8 @@ pub struct Daemon {
     /// Set once halting: when the next escalation is due, and whether SIGKILL was sent.
     halting: Option<(Instant, bool)>,
     buf: Vec<u8>,
+    /// Registrations and the no-reset list (misc.rs).
+    misc: misc::Misc,
 }
 
 impl Daemon {
@@ -125,6 +131,7 @@ impl Daemon {
             local_addrs,
             halting: None,
             buf: vec![0u8; 256 * 1024],
+            misc: misc::Misc::default(),
         })
     }
 
@@ -390,6 +397,9 @@ impl Daemon {
             return;
         }
         if h.dst == self.dtid || h.dst == self.host {
+            if self.misc_daemon_message(&frame) {
+                return;
+            }
             dlog!(
                 self.log,
                 Debug,
@@ -452,6 +462,15 @@ impl Daemon {
                     Err(Error::BadParam)
                 }
             }),
+            Some(
+                req @ (Req::HostSync
+                | Req::Tickle
+                | Req::NoReset
+                | Req::GetNoResets
+                | Req::RegTasker
+                | Req::RegHoster
+                | Req::RegRm),
+            ) => self.misc_request(req, token, &mut r),
             None => {
                 dlog!(
                     self.log,
@@ -619,7 +638,7 @@ impl Daemon {
                         _ => self.opts.home.clone(),
                     };
                     for _ in 0..n {
-                        let r = self.start_task(&req, &launch, &cwd, ptid);
+                        let r = self.spawn_one(parent, &req, &launch, &cwd, ptid);
                         results.push(r);
                     }
                 }

@@ -14,6 +14,7 @@ pub mod boundary;
 pub mod buffers;
 pub mod globals;
 pub mod messaging;
+pub mod misc;
 pub mod process;
 pub mod types;
 pub mod varargs;

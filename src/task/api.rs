@@ -74,7 +74,8 @@ pub fn spawn(
     if ntask < 1 || file.is_empty() {
         return Err(Error::BadParam);
     }
-    let exported: Vec<String> = exported_env();
+    let mut exported: Vec<String> = exported_env();
+    super::misc::spawn_extras(flags, &mut exported)?;
     let body = Writer::new()
         .str(file)
         .int(flags)
@@ -91,7 +92,7 @@ pub fn spawn(
 
 /// The `NAME=value` pairs named by `$PVM_EXPORT` (colon separated), passed
 /// to spawned tasks.
-fn exported_env() -> Vec<String> {
+pub(super) fn exported_env() -> Vec<String> {
     let Ok(list) = std::env::var("PVM_EXPORT") else {
         return Vec::new();
     };
@@ -262,7 +263,9 @@ pub fn getopt(what: i32) -> Result<i32> {
 
 /// pvm_setopt: returns the previous value.
 pub fn setopt(what: i32, val: i32) -> Result<i32> {
-    rt().lock().opts.set(what, val)
+    let old = rt().lock().opts.set(what, val)?;
+    super::misc::option_changed(what, old, val)?;
+    Ok(old)
 }
 
 /// pvm_send of the active send buffer.

@@ -14,10 +14,13 @@
 
 mod api;
 mod conn;
+pub mod misc;
+pub mod mhf;
 mod options;
 
 pub use api::*;
 pub use conn::{ENV_NOAUTOSTART, ENV_SOCK, ENV_TID};
+pub use misc::*;
 pub use options::Options;
 
 use crate::msg::{Buffer, BufferTable, MsgInfo};
@@ -271,6 +274,10 @@ impl Runtime {
                 None => {}
             }
             self.filed.notify_all();
+            // Message handlers (mhf.rs) run without the state lock.
+            drop(st);
+            mhf::run_pending(self);
+            st = self.lock();
         }
     }
 
@@ -310,6 +317,9 @@ impl Runtime {
                 None => false,
             };
             self.filed.notify_all();
+            // Message handlers (mhf.rs) run without the state lock.
+            drop(st);
+            mhf::run_pending(self);
             if !more {
                 return Ok(());
             }
@@ -370,7 +380,8 @@ impl Runtime {
         {
             return Err(Error::BadParam);
         }
-        if tag < -1 {
+        // Reserved (negative) tags need PvmResvTids (taskers, resource managers).
+        if tag < -1 && self.lock().opts.resv_tids == 0 {
             return Err(Error::BadParam);
         }
         let conn = self.conn()?;
@@ -474,7 +485,7 @@ impl Runtime {
     /// Sends the active send buffer to each of `dsts` (pvm_mcast); our own
     /// tid is skipped as the original does.
     pub fn mcast(&self, dsts: &[i32], tag: i32) -> Result<()> {
-        if tag < 0 {
+        if tag < 0 && self.lock().opts.resv_tids == 0 {
             return Err(Error::BadParam);
         }
         if let Some(&bad) = dsts
@@ -521,6 +532,7 @@ impl Runtime {
         st.siblings.clear();
         st.queue.clear();
         st.replies.clear();
+        mhf::drop_pending(&mut st);
         r.map(|_| ())
     }
 }
@@ -543,6 +555,10 @@ impl State {
                     .unwrap_or(crate::msg::Encoding::Default);
                 let buf = Buffer::from_received_with_encoding(f.body, info, enc);
                 let id = self.bufs.insert(buf);
+                // A message handler (mhf.rs) takes matching messages instead of the queue.
+                if self.bufs.get(id).is_ok_and(|b| mhf::claim(id, b.info())) {
+                    return;
+                }
                 self.queue.push_back(id);
             }
             Kind::Reply => {
