@@ -307,6 +307,12 @@ pub fn probe(t: i32, tag: i32) -> Result<i32> {
     rt().receive(t, tag, Some(Duration::ZERO), false)
 }
 
+/// pvm_precv: the next matching message, handed over (the active receive
+/// buffer is left alone).
+pub fn precv_take(t: i32, tag: i32) -> Result<Buffer> {
+    rt().receive_owned(t, tag)
+}
+
 /// pvm_recvf: installs a matcher (None restores the default); returns the old one.
 pub fn recvf(m: Option<Matcher>) -> Option<Matcher> {
     rt().set_matcher(m)

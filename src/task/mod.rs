@@ -434,6 +434,33 @@ impl Runtime {
         }
     }
 
+    /// pvm_precv: blocks for a matching message and hands it over, removed
+    /// from the queue and the buffer table, without touching the active
+    /// receive buffer. (Going through the receive buffer, as `receive`
+    /// does, lets concurrent callers free each other's messages.)
+    pub fn receive_owned(&self, tid: i32, tag: i32) -> Result<Buffer> {
+        if self.lock().matcher.is_some() {
+            // A user matcher ranks by buffer id: use the ordinary path.
+            let saved = self.lock().bufs.set_rbuf(0)?;
+            let got = self.receive(tid, tag, None, true);
+            let mut st = self.lock();
+            let msg = got.and_then(|id| st.bufs.take(id));
+            let _ = st.bufs.set_rbuf(saved);
+            return msg;
+        }
+        // Same argument checks as `receive`, which then never blocks.
+        self.receive(tid, tag, Some(Duration::ZERO), false)?;
+        let conn = self.conn()?;
+        let want = Want { tid, tag };
+        self.wait_for(&conn, None, |st| {
+            let id = st.find_default(want)?;
+            let pos = st.queue.iter().position(|&q| q == id)?;
+            st.queue.remove(pos);
+            st.bufs.take(id).ok()
+        })?
+        .ok_or(Error::SysErr)
+    }
+
     /// Installs or removes the user's matcher; returns the previous one.
     pub fn set_matcher(&self, m: Option<Matcher>) -> Option<Matcher> {
         std::mem::replace(&mut self.lock().matcher, m)
