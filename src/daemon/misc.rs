@@ -138,7 +138,11 @@ impl Daemon {
                     Info,
                     "{} {} {what}",
                     tid::fmt(t),
-                    if on { "registered as" } else { "unregistered as" }
+                    if on {
+                        "registered as"
+                    } else {
+                        "unregistered as"
+                    }
                 );
                 if req == Req::RegRm {
                     // The master host, as pvm_reg_rm's pvmhostinfo shows it.
@@ -276,7 +280,11 @@ impl Daemon {
             Info,
             "tasker reports {} ended, status {status} (user {us}.{uu:06}s, system {ss}.{su:06}s){}",
             tid::fmt(t),
-            if unconnected { "; it never connected" } else { "" }
+            if unconnected {
+                "; it never connected"
+            } else {
+                ""
+            }
         );
         true
     }
@@ -312,7 +320,11 @@ impl Daemon {
                             tid::fmt(t.ptid.max(0)),
                             t.pid,
                             t.flags,
-                            if t.conn.is_some() { "connected" } else { "unconnected" },
+                            if t.conn.is_some() {
+                                "connected"
+                            } else {
+                                "unconnected"
+                            },
                             t.held.len(),
                             t.aout
                         )
@@ -329,7 +341,8 @@ impl Daemon {
                 self.misc
                     .starting
                     .retain(|t| tasks.get(*t).is_some_and(|task| task.conn.is_none()));
-                let waiting: Vec<String> = self.misc.starting.iter().map(|t| tid::fmt(*t)).collect();
+                let waiting: Vec<String> =
+                    self.misc.starting.iter().map(|t| tid::fmt(*t)).collect();
                 dlog!(
                     self.log,
                     Info,
@@ -430,7 +443,8 @@ mod tests {
             &["A=1".into()],
         )
         .unwrap();
-        let mut b = Buffer::from_received_with_encoding(body, MsgInfo::default(), Encoding::Default);
+        let mut b =
+            Buffer::from_received_with_encoding(body, MsgInfo::default(), Encoding::Default);
         let mut v = [0i32; 2];
         b.unpack(&mut v, 2, 1).unwrap();
         assert_eq!(v, [0x40003, 4]);

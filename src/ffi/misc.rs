@@ -197,7 +197,11 @@ pub unsafe extern "C" fn pvm_getnoresets(tidsp: *mut *mut c_int, ntidsp: *mut c_
 /// # Safety
 /// `argv` is NULL or points at `argc` C strings (a NULL entry ends it early).
 #[no_mangle]
-pub unsafe extern "C" fn pvm_start_pvmd(argc: c_int, argv_: *mut *mut c_char, block: c_int) -> c_int {
+pub unsafe extern "C" fn pvm_start_pvmd(
+    argc: c_int,
+    argv_: *mut *mut c_char,
+    block: c_int,
+) -> c_int {
     call("pvm_start_pvmd", || {
         let mut args = Vec::new();
         if !argv_.is_null() {
@@ -360,10 +364,7 @@ mod tests {
 
     #[test]
     fn addmhf_null_and_duplicates() {
-        assert_eq!(
-            pvm_addmhf(-1, 88_001, -1, None),
-            Error::BadParam.code()
-        );
+        assert_eq!(pvm_addmhf(-1, 88_001, -1, None), Error::BadParam.code());
         let id = pvm_addmhf(-1, 88_001, -1, Some(h));
         assert!(id >= 0);
         assert_eq!(pvm_addmhf(-1, 88_001, -1, Some(h)), Error::Exists.code());
@@ -382,7 +383,14 @@ mod tests {
     fn tickle_needs_an_action() {
         assert_eq!(
             // SAFETY: NULL pointers are allowed and checked.
-            unsafe { pvm_tickle(0, std::ptr::null_mut(), std::ptr::null_mut(), std::ptr::null_mut()) },
+            unsafe {
+                pvm_tickle(
+                    0,
+                    std::ptr::null_mut(),
+                    std::ptr::null_mut(),
+                    std::ptr::null_mut(),
+                )
+            },
             Error::BadParam.code()
         );
     }

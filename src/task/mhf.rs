@@ -73,8 +73,7 @@ fn table() -> MutexGuard<'static, Table> {
 /// `Err(Exists)` when a handler with the same three values exists.
 pub fn add(src: i32, tag: i32, ctx: i32, func: HandlerFn) -> Result<i32> {
     let mut t = table();
-    if t
-        .handlers
+    if t.handlers
         .iter()
         .any(|h| h.src == src && h.tag == tag && h.ctx == ctx)
     {
@@ -233,10 +232,9 @@ mod tests {
         assert_eq!(add(0x40001, 77_001, -1, f.clone()), Err(Error::Exists));
         let b = add(-1, 77_002, 5, f.clone()).unwrap();
         assert_ne!(a, b);
-        assert!(list().iter().any(|&(id, s, t, c)| id == a
-            && s == 0x40001
-            && t == 77_001
-            && c == -1));
+        assert!(list()
+            .iter()
+            .any(|&(id, s, t, c)| id == a && s == 0x40001 && t == 77_001 && c == -1));
         let h = |i: &MsgInfo| table().handlers.iter().any(|h| h.matches(i));
         assert!(h(&info(0x40001, 77_001, 9)));
         assert!(!h(&info(0x40002, 77_001, 9)));

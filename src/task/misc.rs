@@ -65,7 +65,13 @@ fn normalise(mask: &[u8]) -> String {
     let mut s: String = mask
         .iter()
         .take(TMASK_LEN - 1)
-        .map(|&b| if (0x20..0x7f).contains(&b) { b as char } else { '@' })
+        .map(|&b| {
+            if (0x20..0x7f).contains(&b) {
+                b as char
+            } else {
+                '@'
+            }
+        })
         .collect();
     while s.len() < TMASK_LEN - 1 {
         s.push('@');
@@ -120,7 +126,10 @@ pub(super) fn spawn_extras(flags: i32, env: &mut Vec<String>) -> Result<()> {
 /// PvmNoReset is told to the daemon.
 pub(super) fn option_changed(what: i32, old: i32, new: i32) -> Result<()> {
     if what == OPT_NO_RESET && (old != 0) != (new != 0) {
-        rt().request(Req::NoReset, &Writer::new().int(i32::from(new != 0)).finish())?;
+        rt().request(
+            Req::NoReset,
+            &Writer::new().int(i32::from(new != 0)).finish(),
+        )?;
     }
     Ok(())
 }
@@ -323,9 +332,15 @@ mod tests {
 
     #[test]
     fn export_list_editing() {
-        assert_eq!(edit_list("SHELL:HOME", "DISPLAY", true), "SHELL:HOME:DISPLAY");
+        assert_eq!(
+            edit_list("SHELL:HOME", "DISPLAY", true),
+            "SHELL:HOME:DISPLAY"
+        );
         assert_eq!(edit_list("SHELL:HOME", "HOME", true), "SHELL:HOME");
-        assert_eq!(edit_list("SHELL:HOME:DISPLAY", "HOME", false), "SHELL:DISPLAY");
+        assert_eq!(
+            edit_list("SHELL:HOME:DISPLAY", "HOME", false),
+            "SHELL:DISPLAY"
+        );
         assert_eq!(edit_list("", "A", true), "A");
         assert_eq!(edit_list("A", "A", false), "");
         assert_eq!(edit_list("A::B", "C", false), "A:B");
@@ -368,7 +383,9 @@ mod tests {
         );
         assert_eq!(s(&["-d41"]).unwrap().debug_mask, Some(41));
         assert_eq!(s(&["-n", "bar"]).unwrap().hostname.as_deref(), Some("bar"));
-        assert!(s(&["/u/jones/pvmd_hosts"]).unwrap_err().contains("hostfile"));
+        assert!(s(&["/u/jones/pvmd_hosts"])
+            .unwrap_err()
+            .contains("hostfile"));
         assert!(s(&["-s"]).unwrap_err().contains("not supported"));
         assert!(s(&["-dzz"]).is_err());
     }

@@ -14,8 +14,8 @@
 
 mod api;
 mod conn;
-pub mod misc;
 pub mod mhf;
+pub mod misc;
 mod options;
 
 pub use api::*;
