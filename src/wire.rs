@@ -92,6 +92,14 @@ pub enum Req {
     Notify = 30,
     /// The task's own output destination changed (PvmSelfOutputTid & co.).
     SetOutput = 31,
+    // Misc requests (40-49): see docs/PROTOCOL.md.
+    HostSync = 40,
+    Tickle = 41,
+    NoReset = 42,
+    GetNoResets = 43,
+    RegTasker = 44,
+    RegHoster = 45,
+    RegRm = 46,
 }
 
 impl Req {
@@ -120,6 +128,13 @@ impl Req {
             52 => RouteHello,
             30 => Notify,
             31 => SetOutput,
+            40 => HostSync,
+            41 => Tickle,
+            42 => NoReset,
+            43 => GetNoResets,
+            44 => RegTasker,
+            45 => RegHoster,
+            46 => RegRm,
             _ => return None,
         })
     }

@@ -31,6 +31,10 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use std::process::Child;
 use std::time::{Duration, Instant};
 
+// Misc requests (40-49), the tasker and tickle: a child module so it shares this state.
+#[path = "misc.rs"]
+mod misc;
+
 const UNIX_LISTENER: Token = Token(0);
 const TCP_LISTENER: Token = Token(1);
 const FIRST_TOKEN: usize = 2;
@@ -89,6 +93,8 @@ pub struct Daemon {
     pending_notes: Vec<Note>,
     /// Where spawned tasks' output goes.
     output: OutputTable,
+    /// Registrations and the no-reset list (misc.rs).
+    misc: misc::Misc,
 }
 
 /// The machine as the notify table sees it (this host only, for now).
@@ -159,6 +165,7 @@ impl Daemon {
             notify: NotifyTable::new(),
             pending_notes: Vec::new(),
             output: OutputTable::new(),
+            misc: misc::Misc::default(),
         })
     }
 
@@ -427,6 +434,9 @@ impl Daemon {
             return;
         }
         if h.dst == self.dtid || h.dst == self.host {
+            if self.misc_daemon_message(&frame) {
+                return;
+            }
             dlog!(
                 self.log,
                 Debug,
@@ -503,6 +513,15 @@ impl Daemon {
                     Outcome::Wait => return,
                 }
             }
+            Some(
+                req @ (Req::HostSync
+                | Req::Tickle
+                | Req::NoReset
+                | Req::GetNoResets
+                | Req::RegTasker
+                | Req::RegHoster
+                | Req::RegRm),
+            ) => self.misc_request(req, token, &mut r),
             Some(Req::RouteAdd | Req::RouteDelete | Req::RouteHello) | None => {
                 dlog!(
                     self.log,
@@ -718,7 +737,7 @@ impl Daemon {
                         _ => self.opts.home.clone(),
                     };
                     for _ in 0..n {
-                        let r = self.start_task(&req, &launch, &cwd, ptid, inherit);
+                        let r = self.spawn_one(parent, &req, &launch, &cwd, ptid, inherit);
                         results.push(r);
                     }
                 }

@@ -444,11 +444,7 @@ pub unsafe extern "C" fn pvm_precv(
         if cap > 0 && buf.is_null() {
             return Err(Error::BadParam);
         }
-        let saved = with_bufs(|t| t.set_rbuf(0))?;
-        let got = crate::task::recv(tid, msgtag);
-        let msg = got.and_then(|id| with_bufs(|t| t.take(id)));
-        with_bufs(|t| t.set_rbuf(saved).map(|_| ()))?;
-        let msg = msg?;
+        let msg = crate::task::precv_take(tid, msgtag)?;
         let mut body = msg.to_bytes();
         if msg.encoding().byte_order() != crate::msg::ByteOrder::NATIVE && size > 1 {
             // Portable (big-endian) data: every element is byte-swapped.

@@ -15,6 +15,7 @@ pub mod buffers;
 pub mod globals;
 pub mod mailbox;
 pub mod messaging;
+pub mod misc;
 pub mod notify;
 pub mod process;
 pub mod types;

@@ -74,7 +74,8 @@ pub fn spawn(
     if ntask < 1 || file.is_empty() {
         return Err(Error::BadParam);
     }
-    let exported: Vec<String> = exported_env();
+    let mut exported: Vec<String> = exported_env();
+    super::misc::spawn_extras(flags, &mut exported)?;
     let inherit = super::output::spawn_settings(&rt().lock().opts);
     let mut w = Writer::new();
     w.str(file)
@@ -93,7 +94,7 @@ pub fn spawn(
 
 /// The `NAME=value` pairs named by `$PVM_EXPORT` (colon separated), passed
 /// to spawned tasks.
-fn exported_env() -> Vec<String> {
+pub(super) fn exported_env() -> Vec<String> {
     let Ok(list) = std::env::var("PVM_EXPORT") else {
         return Vec::new();
     };
@@ -255,13 +256,16 @@ pub fn getopt(what: i32) -> Result<i32> {
 /// output destination (PvmSelfOutput*) is told to the daemon.
 pub fn setopt(what: i32, val: i32) -> Result<i32> {
     if !super::output::moves_own_output(what) {
-        return rt().lock().opts.set(what, val);
+        let old = rt().lock().opts.set(what, val)?;
+        super::misc::option_changed(what, old, val)?;
+        return Ok(old);
     }
     // Enroll first, so the settings inherited at enrollment do not
     // overwrite the one being set.
     rt().mytid()?;
     let old = rt().lock().opts.set(what, val)?;
     super::output::send_own_output()?;
+    super::misc::option_changed(what, old, val)?;
     Ok(old)
 }
 
@@ -302,6 +306,12 @@ pub fn trecv(t: i32, tag: i32, timeout: Option<Duration>) -> Result<i32> {
 /// pvm_probe: the buffer id of a matching arrived message (left queued), or 0.
 pub fn probe(t: i32, tag: i32) -> Result<i32> {
     rt().receive(t, tag, Some(Duration::ZERO), false)
+}
+
+/// pvm_precv: the next matching message, handed over (the active receive
+/// buffer is left alone).
+pub fn precv_take(t: i32, tag: i32) -> Result<Buffer> {
+    rt().receive_owned(t, tag)
 }
 
 /// pvm_recvf: installs a matcher (None restores the default); returns the old one.

@@ -17,6 +17,8 @@ mod api;
 mod conn;
 mod direct;
 mod mailbox;
+pub mod mhf;
+pub mod misc;
 mod notify;
 mod options;
 mod output;
@@ -24,6 +26,7 @@ mod output;
 pub use api::*;
 pub use conn::{ENV_NOAUTOSTART, ENV_SOCK, ENV_TID};
 pub use mailbox::*;
+pub use misc::*;
 pub use notify::notify;
 pub use options::Options;
 pub use output::{catchout, OutputSink, CATCHOUT_CODE, CATCHOUT_CTX};
@@ -280,6 +283,10 @@ impl Runtime {
                 return Err(e);
             }
             self.filed.notify_all();
+            // Message handlers (mhf.rs) run without the state lock.
+            drop(st);
+            mhf::run_pending(self);
+            st = self.lock();
         }
     }
 
@@ -316,6 +323,9 @@ impl Runtime {
                 }
             };
             self.filed.notify_all();
+            // Message handlers (mhf.rs) run without the state lock.
+            drop(st);
+            mhf::run_pending(self);
             if !more {
                 return Ok(());
             }
@@ -377,7 +387,8 @@ impl Runtime {
         {
             return Err(Error::BadParam);
         }
-        if tag < -1 {
+        // Reserved (negative) tags need PvmResvTids (taskers, resource managers).
+        if tag < -1 && self.lock().opts.resv_tids == 0 {
             return Err(Error::BadParam);
         }
         let conn = self.conn()?;
@@ -430,6 +441,33 @@ impl Runtime {
         }
     }
 
+    /// pvm_precv: blocks for a matching message and hands it over, removed
+    /// from the queue and the buffer table, without touching the active
+    /// receive buffer. (Going through the receive buffer, as `receive`
+    /// does, lets concurrent callers free each other's messages.)
+    pub fn receive_owned(&self, tid: i32, tag: i32) -> Result<Buffer> {
+        if self.lock().matcher.is_some() {
+            // A user matcher ranks by buffer id: use the ordinary path.
+            let saved = self.lock().bufs.set_rbuf(0)?;
+            let got = self.receive(tid, tag, None, true);
+            let mut st = self.lock();
+            let msg = got.and_then(|id| st.bufs.take(id));
+            let _ = st.bufs.set_rbuf(saved);
+            return msg;
+        }
+        // Same argument checks as `receive`, which then never blocks.
+        self.receive(tid, tag, Some(Duration::ZERO), false)?;
+        let conn = self.conn()?;
+        let want = Want { tid, tag };
+        self.wait_for(&conn, None, |st| {
+            let id = st.find_default(want)?;
+            let pos = st.queue.iter().position(|&q| q == id)?;
+            st.queue.remove(pos);
+            st.bufs.take(id).ok()
+        })?
+        .ok_or(Error::SysErr)
+    }
+
     /// Installs or removes the user's matcher; returns the previous one.
     pub fn set_matcher(&self, m: Option<Matcher>) -> Option<Matcher> {
         std::mem::replace(&mut self.lock().matcher, m)
@@ -472,7 +510,7 @@ impl Runtime {
     /// Sends the active send buffer to each of `dsts` (pvm_mcast); our own
     /// tid is skipped as the original does.
     pub fn mcast(&self, dsts: &[i32], tag: i32) -> Result<()> {
-        if tag < 0 {
+        if tag < 0 && self.lock().opts.resv_tids == 0 {
             return Err(Error::BadParam);
         }
         if let Some(&bad) = dsts
@@ -538,6 +576,7 @@ impl Runtime {
         st.siblings.clear();
         st.queue.clear();
         st.replies.clear();
+        mhf::drop_pending(&mut st);
         r.map(|_| ())
     }
 }
@@ -609,6 +648,10 @@ impl State {
                     .unwrap_or(crate::msg::Encoding::Default);
                 let buf = Buffer::from_received_with_encoding(f.body, info, enc);
                 let id = self.bufs.insert(buf);
+                // A message handler (mhf.rs) takes matching messages instead of the queue.
+                if self.bufs.get(id).is_ok_and(|b| mhf::claim(id, b.info())) {
+                    return;
+                }
                 self.queue.push_back(id);
             }
             _ => log::debug!("non-message frame dropped"),

@@ -1,0 +1,478 @@
+//! The daemon's side of the misc requests (codes 40-49 of docs/PROTOCOL.md):
+//! clock samples (pvm_hostsync), debugging actions (pvm_tickle), the
+//! no-reset list (PvmNoReset, pvm_getnoresets), and the registrations of a
+//! tasker, a hoster and a resource manager.
+//!
+//! A registered tasker starts this daemon's tasks: for every task of a
+//! pvm_spawn the daemon allocates the tid, records the task as spawned and
+//! sends the tasker an `SM_STTASK` message (PvmDataDefault: tid, flags,
+//! path, argc, argv, nenv, env — man pvm_reg_tasker), whose environment
+//! holds `PVM6_TID`/`PVM6_SOCK` so the started process claims its tid when
+//! it connects (PVM's PVMEPID cookie); its pid is learned then. The tasker
+//! reports a task that could not start or exited with an `SM_TASKX`
+//! message to the daemon (tid, status, user and system times), and the
+//! daemon forgets the task. Spawns requested by the tasker itself are
+//! started by the daemon (asking the tasker would deadlock it).
+//!
+//! This is a child module of `server` (declared there) so it can use the
+//! daemon's state directly.
+
+use super::{Daemon, Task, TF_SPAWNED};
+use crate::daemon::log::dlog;
+use crate::daemon::output::Inherit;
+use crate::daemon::spawn::{Launch, SpawnRequest};
+use crate::msg::{Buffer, Encoding, MsgInfo};
+use crate::wire::{Frame, Header, Kind, Reader, Req, Writer};
+use crate::{tid, Error};
+use mio::Token;
+use std::collections::{BTreeSet, VecDeque};
+use std::path::Path;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// `SM_TASKX`: a task of the tasker exited or could not start.
+const SM_TASKX: i32 = 0x8004_0001_u32 as i32 + 10;
+/// `SM_STTASK`: start a task (to the tasker).
+const SM_STTASK: i32 = 0x8004_0001_u32 as i32 + 16;
+
+/// The registrations and lists this module keeps.
+#[derive(Default)]
+pub(super) struct Misc {
+    tasker: Option<i32>,
+    hoster: Option<i32>,
+    rm: Option<i32>,
+    noreset: BTreeSet<i32>,
+    /// Tasks handed to the tasker that have not connected yet.
+    starting: BTreeSet<i32>,
+}
+
+impl Daemon {
+    /// Serves a request of the misc range for the task on `token`.
+    pub(super) fn misc_request(
+        &mut self,
+        req: Req,
+        token: Token,
+        r: &mut Reader<'_>,
+    ) -> Result<Vec<u8>, Error> {
+        let me = self.conns.get(&token).and_then(|c| c.tid);
+        match req {
+            Req::HostSync => {
+                let host = r.int()?;
+                if host != self.host && host != self.dtid {
+                    return Err(Error::NoHost);
+                }
+                let now = SystemTime::now()
+                    .duration_since(UNIX_EPOCH)
+                    .unwrap_or_default();
+                Ok(Writer::new()
+                    .int(now.as_secs() as i32)
+                    .int(now.subsec_micros() as i32)
+                    .finish())
+            }
+            Req::Tickle => {
+                let n = r.count(4)?;
+                let args = (0..n).map(|_| r.int()).collect::<Result<Vec<_>, _>>()?;
+                let res = self.tickle(&args)?;
+                let mut w = Writer::new();
+                w.int(res.len() as i32);
+                for v in res {
+                    w.int(v);
+                }
+                Ok(w.finish())
+            }
+            Req::NoReset => {
+                let on = r.int()? != 0;
+                let t = me.ok_or(Error::NoTask)?;
+                if on {
+                    self.misc.noreset.insert(t);
+                } else {
+                    self.misc.noreset.remove(&t);
+                }
+                Ok(Vec::new())
+            }
+            Req::GetNoResets => {
+                let live: Vec<i32> = self
+                    .misc
+                    .noreset
+                    .iter()
+                    .copied()
+                    .filter(|t| self.tasks.get(*t).is_some())
+                    .collect();
+                self.misc.noreset = live.iter().copied().collect();
+                let mut w = Writer::new();
+                w.int(live.len() as i32);
+                for t in live {
+                    w.int(t);
+                }
+                Ok(w.finish())
+            }
+            Req::RegTasker | Req::RegHoster | Req::RegRm => {
+                let on = r.int()? != 0;
+                let t = me.ok_or(Error::NoTask)?;
+                let current = match req {
+                    Req::RegTasker => self.misc.tasker,
+                    Req::RegHoster => self.misc.hoster,
+                    _ => self.misc.rm,
+                };
+                let holder = current.filter(|&h| self.is_connected(h));
+                let new = match (on, holder) {
+                    (true, Some(h)) if h != t => return Err(Error::Already),
+                    (true, _) => Some(t),
+                    (false, Some(h)) if h != t => return Err(Error::NoTask),
+                    (false, _) => None,
+                };
+                let what = match req {
+                    Req::RegTasker => {
+                        self.misc.tasker = new;
+                        "tasker"
+                    }
+                    Req::RegHoster => {
+                        self.misc.hoster = new;
+                        "hoster"
+                    }
+                    _ => {
+                        self.misc.rm = new;
+                        "resource manager"
+                    }
+                };
+                dlog!(
+                    self.log,
+                    Info,
+                    "{} {} {what}",
+                    tid::fmt(t),
+                    if on {
+                        "registered as"
+                    } else {
+                        "unregistered as"
+                    }
+                );
+                if req == Req::RegRm {
+                    // The master host, as pvm_reg_rm's pvmhostinfo shows it.
+                    return Ok(Writer::new()
+                        .int(self.host)
+                        .str(&self.opts.hostname)
+                        .str(&self.opts.arch)
+                        .int(super::DEFAULT_SPEED)
+                        .finish());
+                }
+                Ok(Vec::new())
+            }
+            _ => Err(Error::NotImpl),
+        }
+    }
+
+    fn is_connected(&self, t: i32) -> bool {
+        self.tasks.get(t).is_some_and(|task| task.conn.is_some())
+    }
+
+    /// The live tasker, if one is registered and connected.
+    fn tasker(&self) -> Option<(i32, Token)> {
+        let t = self.misc.tasker?;
+        let conn = self.tasks.get(t)?.conn?;
+        Some((t, conn))
+    }
+
+    /// Starts one task of a Spawn request from `requester`: through the
+    /// registered tasker, or by forking (`start_task`).
+    pub(super) fn spawn_one(
+        &mut self,
+        requester: i32,
+        req: &SpawnRequest,
+        launch: &Launch,
+        cwd: &Path,
+        ptid: i32,
+        inherit: Inherit,
+    ) -> Result<i32, Error> {
+        match self.tasker() {
+            Some((tasker, conn)) if tasker != requester => {
+                self.start_by_tasker(tasker, conn, req, launch, cwd, ptid)
+            }
+            _ => self.start_task(req, launch, cwd, ptid, inherit),
+        }
+    }
+
+    fn start_by_tasker(
+        &mut self,
+        tasker: i32,
+        conn: Token,
+        req: &SpawnRequest,
+        launch: &Launch,
+        cwd: &Path,
+        ptid: i32,
+    ) -> Result<i32, Error> {
+        let t = self.tasks.alloc_tid().ok_or(Error::OutOfRes)?;
+        let path = launch.program.to_string_lossy().into_owned();
+        let mut argv = vec![path.clone()];
+        argv.extend(launch.args.iter().map(|a| a.to_string_lossy().into_owned()));
+        let mut env = req.env.clone();
+        env.push(format!("{}={t}", crate::task::ENV_TID));
+        env.push(format!(
+            "{}={}",
+            crate::task::ENV_SOCK,
+            self.opts.files.sock.display()
+        ));
+        if cwd != self.opts.home {
+            // The working directory asked for with "where:dir" (PVM has no
+            // field for it; the tasker may honour it).
+            env.push(format!("PVM6_WD={}", cwd.display()));
+        }
+        let body = pack_sttask(t, req.flags, &path, &argv, &env).map_err(|_| Error::NoMem)?;
+        let frame = Frame::new(
+            Header {
+                src: self.dtid,
+                dst: tasker,
+                tag: SM_STTASK,
+                ..Header::new(Kind::Msg)
+            },
+            body,
+        );
+        self.send_bytes(conn, frame.to_bytes());
+        self.tasks.insert(Task {
+            tid: t,
+            ptid,
+            pid: 0,
+            flags: TF_SPAWNED,
+            aout: req.file.clone(),
+            siblings: Vec::new(),
+            conn: None,
+            held: VecDeque::new(),
+        });
+        self.misc.starting.insert(t);
+        dlog!(
+            self.log,
+            Debug,
+            "asked tasker {} to start {path} as {}",
+            tid::fmt(tasker),
+            tid::fmt(t)
+        );
+        Ok(t)
+    }
+
+    /// A message addressed to the daemon itself: `SM_TASKX` from the
+    /// tasker. Returns whether it was consumed.
+    pub(super) fn misc_daemon_message(&mut self, frame: &Frame) -> bool {
+        let h = frame.header;
+        if h.tag != SM_TASKX {
+            return false;
+        }
+        if self.misc.tasker != Some(h.src) {
+            dlog!(
+                self.log,
+                Warn,
+                "SM_TASKX from {}, which is not the tasker, dropped",
+                tid::fmt(h.src)
+            );
+            return true;
+        }
+        let Some([t, status, us, uu, ss, su]) = unpack_ints::<6>(frame) else {
+            dlog!(self.log, Warn, "malformed SM_TASKX from the tasker dropped");
+            return true;
+        };
+        self.misc.starting.remove(&t);
+        // A connected task is forgotten when its connection closes; one that
+        // never connected is forgotten now.
+        let unconnected = self
+            .tasks
+            .get(t)
+            .is_some_and(|task| task.flags & TF_SPAWNED != 0 && task.conn.is_none());
+        if unconnected {
+            self.tasks.remove(t);
+        }
+        dlog!(
+            self.log,
+            Info,
+            "tasker reports {} ended, status {status} (user {us}.{uu:06}s, system {ss}.{su:06}s){}",
+            tid::fmt(t),
+            if unconnected {
+                "; it never connected"
+            } else {
+                ""
+            }
+        );
+        true
+    }
+
+    /// pvm_tickle actions; see docs/PROTOCOL.md.
+    fn tickle(&mut self, args: &[i32]) -> Result<Vec<i32>, Error> {
+        let how = *args.first().ok_or(Error::BadParam)?;
+        dlog!(self.log, Info, "tickle #{how} {:?}", &args[1..]);
+        match how {
+            1 => {
+                dlog!(
+                    self.log,
+                    Info,
+                    "host table: 1 host; host {} {} arch {} speed {} dsig 0x{:x} daemon {}",
+                    tid::fmt(self.host),
+                    self.opts.hostname,
+                    self.opts.arch,
+                    super::DEFAULT_SPEED,
+                    super::DSIG_LINUX64,
+                    tid::fmt(self.dtid)
+                );
+                Ok(Vec::new())
+            }
+            2 => {
+                let lines: Vec<String> = self
+                    .tasks
+                    .tasks
+                    .values()
+                    .map(|t| {
+                        format!(
+                            "task {} parent {} pid {} flag 0x{:x} {} held {} {}",
+                            tid::fmt(t.tid),
+                            tid::fmt(t.ptid.max(0)),
+                            t.pid,
+                            t.flags,
+                            if t.conn.is_some() {
+                                "connected"
+                            } else {
+                                "unconnected"
+                            },
+                            t.held.len(),
+                            t.aout
+                        )
+                    })
+                    .collect();
+                dlog!(self.log, Info, "task table: {} task(s)", lines.len());
+                for l in lines {
+                    dlog!(self.log, Info, "  {l}");
+                }
+                Ok(Vec::new())
+            }
+            3 => {
+                let tasks = &self.tasks;
+                self.misc
+                    .starting
+                    .retain(|t| tasks.get(*t).is_some_and(|task| task.conn.is_none()));
+                let waiting: Vec<String> =
+                    self.misc.starting.iter().map(|t| tid::fmt(*t)).collect();
+                dlog!(
+                    self.log,
+                    Info,
+                    "waits: tasks handed to the tasker, not connected yet: [{}]",
+                    waiting.join(" ")
+                );
+                Ok(Vec::new())
+            }
+            5 => Ok(vec![self.opts.debug_mask as i32]),
+            6 => {
+                let mask = *args.get(1).ok_or(Error::BadParam)?;
+                self.opts.debug_mask = mask as u32;
+                self.log = super::DaemonLog::open(
+                    &self.opts.files.log,
+                    self.dtid,
+                    mask != 0,
+                    self.opts.log_facade,
+                );
+                dlog!(self.log, Info, "debug mask is 0x{mask:x}");
+                Ok(Vec::new())
+            }
+            9 => {
+                dlog!(
+                    self.log,
+                    Info,
+                    "stats: {} connection(s), {} task(s), {} child process(es), {} output pipe(s), {} context(s) allocated",
+                    self.conns.len(),
+                    self.tasks.tasks.len(),
+                    self.children.len() + self.unwatched.len(),
+                    self.pipes.len(),
+                    self.contexts.len()
+                );
+                Ok(Vec::new())
+            }
+            // Heap dump (0), mailbox dump (4), packet-loss test (7), host
+            // failure test (8) and shared-memory dump (100) have nothing to
+            // act on in this daemon.
+            0 | 4 | 7 | 8 | 100 => {
+                dlog!(self.log, Info, "tickle #{how} is not available in pvm6");
+                Err(Error::NotImpl)
+            }
+            _ => Err(Error::BadParam),
+        }
+    }
+}
+
+/// The body of an `SM_STTASK` message (PvmDataDefault).
+fn pack_sttask(
+    t: i32,
+    flags: i32,
+    path: &str,
+    argv: &[String],
+    env: &[String],
+) -> crate::Result<Vec<u8>> {
+    let mut b = Buffer::new(Encoding::Default);
+    b.pack(&[t, flags], 2, 1)?;
+    b.pack_str(path.as_bytes())?;
+    b.pack(&[argv.len() as i32], 1, 1)?;
+    for a in argv {
+        b.pack_str(a.as_bytes())?;
+    }
+    b.pack(&[env.len() as i32], 1, 1)?;
+    for e in env {
+        b.pack_str(e.as_bytes())?;
+    }
+    Ok(b.into_bytes())
+}
+
+/// The first `N` ints of a message body in the frame's encoding.
+fn unpack_ints<const N: usize>(frame: &Frame) -> Option<[i32; N]> {
+    let h = frame.header;
+    let enc = Encoding::from_code(h.enc).ok()?;
+    let info = MsgInfo {
+        src: h.src,
+        dst: h.dst,
+        tag: h.tag,
+        ctx: h.ctx,
+        wid: h.wid,
+        crc: 0,
+    };
+    let mut b = Buffer::from_received_with_encoding(frame.body.clone(), info, enc);
+    let mut out = [0i32; N];
+    b.unpack(&mut out, N, 1).ok()?;
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sttask_body_unpacks_in_man_page_order() {
+        let body = pack_sttask(
+            0x40003,
+            4,
+            "/bin/x",
+            &["/bin/x".into(), "a".into()],
+            &["A=1".into()],
+        )
+        .unwrap();
+        let mut b =
+            Buffer::from_received_with_encoding(body, MsgInfo::default(), Encoding::Default);
+        let mut v = [0i32; 2];
+        b.unpack(&mut v, 2, 1).unwrap();
+        assert_eq!(v, [0x40003, 4]);
+        assert_eq!(b.unpack_str().unwrap(), b"/bin/x");
+        let mut n = [0i32; 1];
+        b.unpack(&mut n, 1, 1).unwrap();
+        assert_eq!(n[0], 2);
+        assert_eq!(b.unpack_str().unwrap(), b"/bin/x");
+        assert_eq!(b.unpack_str().unwrap(), b"a");
+        b.unpack(&mut n, 1, 1).unwrap();
+        assert_eq!(n[0], 1);
+        assert_eq!(b.unpack_str().unwrap(), b"A=1");
+    }
+
+    #[test]
+    fn taskx_ints_read_from_a_frame() {
+        let mut b = Buffer::new(Encoding::Default);
+        b.pack(&[0x40005, 256, 1, 2, 3, 4], 6, 1).unwrap();
+        let f = Frame::new(
+            Header {
+                tag: SM_TASKX,
+                ..Header::new(Kind::Msg)
+            },
+            b.into_bytes(),
+        );
+        assert_eq!(unpack_ints::<6>(&f), Some([0x40005, 256, 1, 2, 3, 4]));
+        assert_eq!(unpack_ints::<7>(&f), None);
+    }
+}

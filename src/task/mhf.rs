@@ -1,0 +1,249 @@
+//! Message handlers (`pvm_addmhf` / `pvm_delmhf`): functions the library
+//! calls for incoming messages whose source, tag and context match, instead
+//! of queueing them for `pvm_recv`.
+//!
+//! How it fits the runtime: when a frame is filed ([`claim`], called by
+//! `State::file` under the state lock) a message that matches a handler is
+//! not queued but put on this module's pending list. The thread that read
+//! it runs the pending handlers ([`run_pending`]) right after, with the
+//! state lock released, so handlers may call PVM functions (pack, send,
+//! buffer calls). Only one thread runs handlers at a time, and a handler
+//! that itself waits for a message (which the man page forbids, but which
+//! cannot be prevented) never runs handlers recursively: messages claimed
+//! meanwhile stay pending until the outer handler has returned.
+//!
+//! While a handler runs, the message is the active receive buffer; the
+//! caller's send and receive buffers are saved before and restored after
+//! (when they still exist), and the message is freed unless the handler
+//! freed it already.
+
+use super::Runtime;
+use crate::msg::MsgInfo;
+use crate::{Error, Result};
+use std::cell::Cell;
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+/// A handler: called with the buffer id of the message; its return value is
+/// ignored, as in PVM.
+pub type HandlerFn = Arc<dyn Fn(i32) -> i32 + Send + Sync>;
+
+struct Handler {
+    id: i32,
+    src: i32,
+    tag: i32,
+    ctx: i32,
+    func: HandlerFn,
+}
+
+impl Handler {
+    fn matches(&self, info: &MsgInfo) -> bool {
+        (self.src == -1 || self.src == info.src)
+            && (self.tag == -1 || self.tag == info.tag)
+            && (self.ctx == -1 || self.ctx == info.ctx)
+    }
+}
+
+#[derive(Default)]
+struct Table {
+    handlers: Vec<Handler>,
+    /// Claimed messages waiting for their handler: (buffer id, handler).
+    pending: VecDeque<(i32, HandlerFn)>,
+    /// A thread is running handlers.
+    running: bool,
+}
+
+static TABLE: Mutex<Table> = Mutex::new(Table {
+    handlers: Vec::new(),
+    pending: VecDeque::new(),
+    running: false,
+});
+
+thread_local! {
+    /// This thread is inside a handler.
+    static IN_HANDLER: Cell<bool> = const { Cell::new(false) };
+}
+
+fn table() -> MutexGuard<'static, Table> {
+    TABLE.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// pvm_addmhf: installs `func` for messages from `src` with `tag` in
+/// context `ctx` (each -1 for any). Returns the handler id;
+/// `Err(Exists)` when a handler with the same three values exists.
+pub fn add(src: i32, tag: i32, ctx: i32, func: HandlerFn) -> Result<i32> {
+    let mut t = table();
+    if t.handlers
+        .iter()
+        .any(|h| h.src == src && h.tag == tag && h.ctx == ctx)
+    {
+        return Err(Error::Exists);
+    }
+    // Lowest free id from 1 (ids of deleted handlers are reused).
+    let mut id = 1;
+    while t.handlers.iter().any(|h| h.id == id) {
+        id += 1;
+    }
+    t.handlers.push(Handler {
+        id,
+        src,
+        tag,
+        ctx,
+        func,
+    });
+    Ok(id)
+}
+
+/// pvm_delmhf: removes handler `id`. `Err(BadParam)` for a negative id,
+/// `Err(NotFound)` for an unknown one.
+pub fn del(id: i32) -> Result<()> {
+    if id < 0 {
+        return Err(Error::BadParam);
+    }
+    let mut t = table();
+    let pos = t
+        .handlers
+        .iter()
+        .position(|h| h.id == id)
+        .ok_or(Error::NotFound)?;
+    t.handlers.remove(pos);
+    Ok(())
+}
+
+/// The installed handlers as (id, src, tag, ctx), in id order (for
+/// `pvmdisplaymhfinfo`).
+pub fn list() -> Vec<(i32, i32, i32, i32)> {
+    let mut v: Vec<_> = table()
+        .handlers
+        .iter()
+        .map(|h| (h.id, h.src, h.tag, h.ctx))
+        .collect();
+    v.sort_unstable();
+    v
+}
+
+/// Called while filing message `id` (state lock held): when a handler
+/// matches, the message is put on the pending list and `true` returned
+/// (the caller then does not queue it).
+pub(super) fn claim(id: i32, info: &MsgInfo) -> bool {
+    let mut t = table();
+    let Some(func) = t
+        .handlers
+        .iter()
+        .find(|h| h.matches(info))
+        .map(|h| h.func.clone())
+    else {
+        return false;
+    };
+    t.pending.push_back((id, func));
+    true
+}
+
+/// Runs the pending handlers. Must be called WITHOUT the state lock held.
+/// Does nothing inside a handler or while another thread runs handlers
+/// (that thread takes the new ones too).
+pub(super) fn run_pending(rt: &Runtime) {
+    if IN_HANDLER.with(Cell::get) {
+        return;
+    }
+    {
+        let mut t = table();
+        if t.running || t.pending.is_empty() {
+            return;
+        }
+        t.running = true;
+    }
+    loop {
+        let next = {
+            let mut t = table();
+            let n = t.pending.pop_front();
+            if n.is_none() {
+                t.running = false;
+            }
+            n
+        };
+        let Some((id, func)) = next else {
+            return;
+        };
+        invoke(rt, id, &func);
+    }
+}
+
+/// Forgets pending messages (pvm_exit: their buffers are freed).
+pub(super) fn drop_pending(st: &mut super::State) {
+    let pending: Vec<i32> = table().pending.drain(..).map(|(id, _)| id).collect();
+    for id in pending {
+        // Already freed by someone else means nothing is left to do.
+        let _ = st.bufs.freebuf(id);
+    }
+}
+
+fn invoke(rt: &Runtime, id: i32, func: &HandlerFn) {
+    let (old_s, old_r) = {
+        let mut st = rt.lock();
+        let s = st.bufs.sbuf();
+        let r = st.bufs.rbuf();
+        if st.bufs.set_rbuf(id).is_err() {
+            return;
+        }
+        (s, r)
+    };
+    IN_HANDLER.with(|c| c.set(true));
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| func(id)));
+    IN_HANDLER.with(|c| c.set(false));
+    if outcome.is_err() {
+        log::error!("message handler for buffer {id} panicked");
+    }
+    let mut st = rt.lock();
+    if st.bufs.get(id).is_ok() {
+        // The handler did not free it: it is ours to free.
+        let _ = st.bufs.freebuf(id);
+    }
+    let live = |st: &super::State, b: i32| b == 0 || st.bufs.get(b).is_ok();
+    if live(&st, old_s) {
+        let _ = st.bufs.set_sbuf(old_s);
+    }
+    if live(&st, old_r) {
+        let _ = st.bufs.set_rbuf(old_r);
+    } else {
+        let _ = st.bufs.set_rbuf(0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn info(src: i32, tag: i32, ctx: i32) -> MsgInfo {
+        MsgInfo {
+            src,
+            dst: 0,
+            tag,
+            ctx,
+            wid: 0,
+            crc: 0,
+        }
+    }
+
+    #[test]
+    fn add_match_delete() {
+        let f: HandlerFn = Arc::new(|_| 0);
+        let a = add(0x40001, 77_001, -1, f.clone()).unwrap();
+        assert_eq!(add(0x40001, 77_001, -1, f.clone()), Err(Error::Exists));
+        let b = add(-1, 77_002, 5, f.clone()).unwrap();
+        assert_ne!(a, b);
+        assert!(list()
+            .iter()
+            .any(|&(id, s, t, c)| id == a && s == 0x40001 && t == 77_001 && c == -1));
+        let h = |i: &MsgInfo| table().handlers.iter().any(|h| h.matches(i));
+        assert!(h(&info(0x40001, 77_001, 9)));
+        assert!(!h(&info(0x40002, 77_001, 9)));
+        assert!(h(&info(0x40009, 77_002, 5)));
+        assert!(!h(&info(0x40009, 77_002, 6)));
+        assert_eq!(del(-1), Err(Error::BadParam));
+        del(a).unwrap();
+        assert_eq!(del(a), Err(Error::NotFound));
+        del(b).unwrap();
+        assert!(!h(&info(0x40001, 77_001, 9)));
+    }
+}
