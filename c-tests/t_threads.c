@@ -62,7 +62,7 @@ static void *work(void *arg)
 			break;
 		}
 		w->received++;
-		if (rtid != w->me || rtag != in_tag || rlen != WORDS || got[0] != peer || got[1] != seq) {
+		if (rtid != w->me || rtag != in_tag || rlen != (int)sizeof got || got[0] != peer || got[1] != seq) {
 			w->bad++;
 			continue;
 		}
