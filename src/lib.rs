@@ -13,7 +13,9 @@
 //!   local daemon, buffers, receive queue).
 //! - [`daemon`]: pvmd, the per-host daemon.
 //! - [`msg`], [`wire`], [`tid`], [`error`]: the shared vocabulary.
+//! - [`auth`]: the handshake that authenticates TCP connections.
 
+pub mod auth;
 pub mod consts;
 pub mod daemon;
 pub mod error;
