@@ -1,0 +1,782 @@
+//! Host names and socket addresses for multi-host pvm6: parsing every host
+//! form a hostfile or the console accepts (DNS names, IPv4 literals, IPv6
+//! literals bare or bracketed, with an optional `%zone`), resolving them,
+//! printing socket addresses (`[v6%zone]:port`, `a.b.c.d:port`), listing the
+//! local addresses and choosing a common address family with a peer.
+//!
+//! Everything here is safe code; the OS calls (`getifaddrs`,
+//! `if_nametoindex`, `if_indextoname`) live in [`crate::sys`].
+
+use std::fmt;
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6, ToSocketAddrs};
+use std::str::FromStr;
+
+use crate::sys;
+
+/// A host as written by a user: a DNS name or an address literal.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum HostName {
+    /// A DNS (or /etc/hosts) name, kept as written.
+    Name(String),
+    /// An IPv4 literal (`192.0.2.7`).
+    V4(Ipv4Addr),
+    /// An IPv6 literal, with the zone (interface name or number) of a
+    /// scoped address such as `fe80::1%eth0`.
+    V6 {
+        /// The address.
+        addr: Ipv6Addr,
+        /// The zone after `%`, if any.
+        zone: Option<String>,
+    },
+}
+
+/// Longest DNS name accepted (RFC 1035, without the trailing dot).
+const MAX_NAME: usize = 253;
+/// Longest DNS label.
+const MAX_LABEL: usize = 63;
+
+fn valid_zone(z: &str) -> bool {
+    !z.is_empty()
+        && z.len() < 64
+        && z.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
+fn parse_v6_zone(s: &str) -> Result<(Ipv6Addr, Option<String>), String> {
+    let (a, zone) = match s.split_once('%') {
+        Some((a, z)) => {
+            if !valid_zone(z) {
+                return Err(format!("bad IPv6 zone \"{z}\""));
+            }
+            (a, Some(z.to_string()))
+        }
+        None => (s, None),
+    };
+    let addr = Ipv6Addr::from_str(a).map_err(|_| format!("bad IPv6 address \"{a}\""))?;
+    Ok((addr, zone))
+}
+
+fn valid_dns_name(s: &str) -> Result<(), String> {
+    let name = s.strip_suffix('.').unwrap_or(s);
+    if name.is_empty() || name.len() > MAX_NAME {
+        return Err(format!("bad host name \"{s}\""));
+    }
+    let mut last = "";
+    for label in name.split('.') {
+        let ok = !label.is_empty()
+            && label.len() <= MAX_LABEL
+            && !label.starts_with('-')
+            && !label.ends_with('-')
+            && label
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if !ok {
+            return Err(format!("bad host name \"{s}\""));
+        }
+        last = label;
+    }
+    // An all-numeric last label would be read as a (partial) IPv4 number by
+    // the resolver: "10.1" is not a name.
+    if last.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!("bad host name or IPv4 address \"{s}\""));
+    }
+    Ok(())
+}
+
+impl HostName {
+    /// Parses a host as written: `name.example`, `192.0.2.7`,
+    /// `2001:db8::7`, `[2001:db8::7]`, `fe80::1%eth0`, `[fe80::1%eth0]`.
+    /// A port is never part of a host name (`host:22` and `[::1]:22` are
+    /// errors). The message names the offending text.
+    pub fn parse(s: &str) -> Result<HostName, String> {
+        if let Some(inner) = s.strip_prefix('[') {
+            let inner = inner
+                .strip_suffix(']')
+                .ok_or_else(|| format!("bad bracketed address \"{s}\" (no port allowed)"))?;
+            let (addr, zone) = parse_v6_zone(inner)?;
+            return Ok(HostName::V6 { addr, zone });
+        }
+        if s.contains(':') {
+            let (addr, zone) = parse_v6_zone(s)?;
+            return Ok(HostName::V6 { addr, zone });
+        }
+        if s.contains('%') {
+            return Err(format!("zone only allowed on IPv6 addresses: \"{s}\""));
+        }
+        if let Ok(v4) = Ipv4Addr::from_str(s) {
+            return Ok(HostName::V4(v4));
+        }
+        valid_dns_name(s)?;
+        Ok(HostName::Name(s.to_string()))
+    }
+
+    /// Whether this is an address literal rather than a name.
+    pub fn is_literal(&self) -> bool {
+        !matches!(self, HostName::Name(_))
+    }
+
+    /// The form to use inside `host:port` text: IPv6 in brackets.
+    pub fn bracketed(&self) -> String {
+        match self {
+            HostName::V6 { .. } => format!("[{self}]"),
+            _ => self.to_string(),
+        }
+    }
+}
+
+impl fmt::Display for HostName {
+    /// Names as written, IPv4 dotted, IPv6 bare with `%zone`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            HostName::Name(n) => f.write_str(n),
+            HostName::V4(a) => write!(f, "{a}"),
+            HostName::V6 { addr, zone: None } => write!(f, "{addr}"),
+            HostName::V6 {
+                addr,
+                zone: Some(z),
+            } => write!(f, "{addr}%{z}"),
+        }
+    }
+}
+
+impl FromStr for HostName {
+    type Err = String;
+    fn from_str(s: &str) -> Result<HostName, String> {
+        HostName::parse(s)
+    }
+}
+
+/// The scope id of zone `zone`: a number as is, else the index of the
+/// interface of that name.
+fn zone_to_scope(zone: &str) -> io::Result<u32> {
+    if let Ok(n) = zone.parse::<u32>() {
+        return Ok(n);
+    }
+    sys::if_name_to_index(zone).ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::NotFound,
+            format!("no network interface \"{zone}\""),
+        )
+    })
+}
+
+/// The socket addresses of `host` at `port`, in the resolver's
+/// (getaddrinfo's) order. Literals resolve to themselves, with the zone of a
+/// scoped IPv6 address turned into its scope id.
+pub fn resolve(host: &HostName, port: u16) -> io::Result<Vec<SocketAddr>> {
+    match host {
+        HostName::V4(a) => Ok(vec![SocketAddr::V4(SocketAddrV4::new(*a, port))]),
+        HostName::V6 { addr, zone } => {
+            let scope = match zone {
+                Some(z) => zone_to_scope(z)?,
+                None => 0,
+            };
+            Ok(vec![SocketAddr::V6(SocketAddrV6::new(
+                *addr, port, 0, scope,
+            ))])
+        }
+        HostName::Name(n) => {
+            let v: Vec<SocketAddr> = (n.as_str(), port).to_socket_addrs()?.collect();
+            if v.is_empty() {
+                return Err(io::Error::new(
+                    io::ErrorKind::NotFound,
+                    format!("no address for host \"{n}\""),
+                ));
+            }
+            Ok(v)
+        }
+    }
+}
+
+/// Prints a socket address: `[addr]:port` for IPv6 (with `%zone` inside the
+/// brackets when the scope id is set: the interface name, or the number if
+/// no interface has it) and `a.b.c.d:port` for IPv4.
+pub fn fmt_sockaddr(sa: &SocketAddr) -> String {
+    match sa {
+        SocketAddr::V4(a) => format!("{}:{}", a.ip(), a.port()),
+        SocketAddr::V6(a) if a.scope_id() != 0 => {
+            let zone =
+                sys::if_index_to_name(a.scope_id()).unwrap_or_else(|| a.scope_id().to_string());
+            format!("[{}%{}]:{}", a.ip(), zone, a.port())
+        }
+        SocketAddr::V6(a) => format!("[{}]:{}", a.ip(), a.port()),
+    }
+}
+
+/// Parses what [`fmt_sockaddr`] prints: `a.b.c.d:port`, `[v6]:port`,
+/// `[v6%zone]:port` (zone an interface name or a number). Names are not
+/// resolved here.
+pub fn parse_sockaddr(s: &str) -> io::Result<SocketAddr> {
+    let bad = |why: &str| io::Error::new(io::ErrorKind::InvalidInput, format!("{why}: \"{s}\""));
+    let (host, port) = s
+        .rsplit_once(':')
+        .ok_or_else(|| bad("socket address without port"))?;
+    if port.is_empty() || !port.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(bad("bad port in socket address"));
+    }
+    let port: u16 = port
+        .parse()
+        .map_err(|_| bad("bad port in socket address"))?;
+    if let Some(inner) = host.strip_prefix('[') {
+        let inner = inner
+            .strip_suffix(']')
+            .ok_or_else(|| bad("bad bracketed address"))?;
+        let (addr, zone) = parse_v6_zone(inner).map_err(|e| bad(&e))?;
+        let scope = match zone {
+            Some(z) => zone_to_scope(&z)?,
+            None => 0,
+        };
+        return Ok(SocketAddr::V6(SocketAddrV6::new(addr, port, 0, scope)));
+    }
+    let v4 =
+        Ipv4Addr::from_str(host).map_err(|_| bad("bad socket address (IPv6 needs brackets)"))?;
+    Ok(SocketAddr::V4(SocketAddrV4::new(v4, port)))
+}
+
+/// How far an address reaches, best first for choosing a peer address.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum AddrClass {
+    /// Routable: global unicast, IPv6 unique-local (fc00::/7), IPv4 private.
+    Global,
+    /// Only on one link: fe80::/10, 169.254/16. IPv6 ones need a zone.
+    LinkLocal,
+    /// This host only: ::1, 127/8.
+    Loopback,
+    /// Never a peer address: unspecified, multicast, broadcast.
+    Unusable,
+}
+
+impl AddrClass {
+    /// The class of `ip` (IPv4-mapped IPv6 addresses count as IPv4).
+    pub fn of(ip: &IpAddr) -> AddrClass {
+        match ip.to_canonical() {
+            IpAddr::V4(a) => {
+                if a.is_unspecified() || a.is_multicast() || a.is_broadcast() {
+                    AddrClass::Unusable
+                } else if a.is_loopback() {
+                    AddrClass::Loopback
+                } else if a.is_link_local() {
+                    AddrClass::LinkLocal
+                } else {
+                    AddrClass::Global
+                }
+            }
+            IpAddr::V6(a) => {
+                if a.is_unspecified() || a.is_multicast() {
+                    AddrClass::Unusable
+                } else if a.is_loopback() {
+                    AddrClass::Loopback
+                } else if a.is_unicast_link_local() {
+                    AddrClass::LinkLocal
+                } else {
+                    AddrClass::Global
+                }
+            }
+        }
+    }
+}
+
+/// One address of this host, with what kind it is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LocalAddr {
+    /// The address.
+    pub addr: IpAddr,
+    /// The interface it belongs to.
+    pub ifname: String,
+    /// Its scope id (interface index; meaningful for IPv6 link-local).
+    pub scope_id: u32,
+    /// An IPv6 address (false: IPv4).
+    pub v6: bool,
+    /// Only valid on its link (fe80::/10, 169.254/16).
+    pub link_local: bool,
+    /// A loopback address.
+    pub loopback: bool,
+}
+
+impl LocalAddr {
+    /// The address as a socket address at `port`, with the scope id for
+    /// IPv6 link-local addresses.
+    pub fn socket_addr(&self, port: u16) -> SocketAddr {
+        match self.addr {
+            IpAddr::V4(a) => SocketAddr::V4(SocketAddrV4::new(a, port)),
+            IpAddr::V6(a) => {
+                let scope = if self.link_local { self.scope_id } else { 0 };
+                SocketAddr::V6(SocketAddrV6::new(a, port, 0, scope))
+            }
+        }
+    }
+}
+
+/// The addresses of the up interfaces of this host, in the kernel's order,
+/// without loopback addresses unless the host has nothing else. Empty when
+/// `getifaddrs` fails.
+pub fn local_interfaces() -> Vec<LocalAddr> {
+    let all = match sys::interface_addresses() {
+        Ok(v) => v,
+        Err(e) => {
+            log::warn!("getifaddrs: {e}");
+            return Vec::new();
+        }
+    };
+    select_local(all)
+}
+
+/// The policy of [`local_interfaces`], separated from the OS call.
+fn select_local(all: Vec<sys::IfAddr>) -> Vec<LocalAddr> {
+    let mut v: Vec<LocalAddr> = all
+        .into_iter()
+        .filter(|i| i.up && AddrClass::of(&i.addr) != AddrClass::Unusable)
+        .map(|i| {
+            let class = AddrClass::of(&i.addr);
+            LocalAddr {
+                v6: i.addr.is_ipv6(),
+                link_local: class == AddrClass::LinkLocal,
+                loopback: class == AddrClass::Loopback || i.loopback,
+                addr: i.addr,
+                ifname: i.name,
+                scope_id: i.scope_id,
+            }
+        })
+        .collect();
+    if v.iter().any(|a| !a.loopback) {
+        v.retain(|a| !a.loopback);
+    }
+    v
+}
+
+/// The local addresses (see [`local_interfaces`]) as plain IPs.
+pub fn local_addresses() -> Vec<IpAddr> {
+    local_interfaces().into_iter().map(|a| a.addr).collect()
+}
+
+/// Rank of an address for [`pick_family`]: lower is better. IPv6 routable,
+/// then IPv4 routable, then IPv6 link-local, IPv4 link-local, loopback.
+fn rank(ip: &IpAddr) -> Option<u8> {
+    let v6 = matches!(ip.to_canonical(), IpAddr::V6(_));
+    Some(match (AddrClass::of(ip), v6) {
+        (AddrClass::Global, true) => 0,
+        (AddrClass::Global, false) => 1,
+        (AddrClass::LinkLocal, true) => 2,
+        (AddrClass::LinkLocal, false) => 3,
+        (AddrClass::Loopback, true) => 4,
+        (AddrClass::Loopback, false) => 5,
+        (AddrClass::Unusable, _) => return None,
+    })
+}
+
+/// Sort key of a candidate pair: (worse rank, classes differ, index in
+/// theirs, index in ours); smallest wins.
+type PairKey = (u8, bool, usize, usize);
+
+/// Chooses an address of ours and one of theirs of the same family to talk
+/// over: IPv6 is preferred, routable (global/ULA) pairs first, then IPv4
+/// routable pairs, then link-local pairs (IPv6, then IPv4), then loopback.
+/// A pair is as good as its worse member, and pairs of the same class beat
+/// mixed ones; ties go to the earlier address of theirs (resolver order),
+/// then of ours. IPv4-mapped IPv6 addresses count as IPv4 and are returned
+/// in their IPv4 form. `None` when no family is common.
+pub fn pick_family(ours: &[IpAddr], theirs: &[IpAddr]) -> Option<(IpAddr, IpAddr)> {
+    let mut best: Option<(PairKey, IpAddr, IpAddr)> = None;
+    for (ti, t) in theirs.iter().enumerate() {
+        let t = t.to_canonical();
+        let Some(rt) = rank(&t) else { continue };
+        for (oi, o) in ours.iter().enumerate() {
+            let o = o.to_canonical();
+            if o.is_ipv6() != t.is_ipv6() {
+                continue;
+            }
+            let Some(ro) = rank(&o) else { continue };
+            let key = (ro.max(rt), ro != rt, ti, oi);
+            if best.as_ref().is_none_or(|(k, _, _)| key < *k) {
+                best = Some((key, o, t));
+            }
+        }
+    }
+    best.map(|(_, o, t)| (o, t))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v6(s: &str) -> Ipv6Addr {
+        s.parse().unwrap()
+    }
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn parses_every_literal_form() {
+        assert_eq!(
+            HostName::parse("node1.example.org"),
+            Ok(HostName::Name("node1.example.org".into()))
+        );
+        assert_eq!(
+            HostName::parse("fonebone"),
+            Ok(HostName::Name("fonebone".into()))
+        );
+        assert_eq!(
+            HostName::parse("my_host-2"),
+            Ok(HostName::Name("my_host-2".into()))
+        );
+        assert_eq!(
+            HostName::parse("host.example."),
+            Ok(HostName::Name("host.example.".into()))
+        );
+        assert_eq!(
+            HostName::parse("192.0.2.7"),
+            Ok(HostName::V4(Ipv4Addr::new(192, 0, 2, 7)))
+        );
+        let want = HostName::V6 {
+            addr: v6("2001:db8::7"),
+            zone: None,
+        };
+        assert_eq!(HostName::parse("2001:db8::7"), Ok(want.clone()));
+        assert_eq!(HostName::parse("[2001:db8::7]"), Ok(want));
+        let ll = HostName::V6 {
+            addr: v6("fe80::1"),
+            zone: Some("eth0".into()),
+        };
+        assert_eq!(HostName::parse("fe80::1%eth0"), Ok(ll.clone()));
+        assert_eq!(HostName::parse("[fe80::1%eth0]"), Ok(ll));
+        assert_eq!(
+            HostName::parse("fe80::1%3"),
+            Ok(HostName::V6 {
+                addr: v6("fe80::1"),
+                zone: Some("3".into())
+            })
+        );
+        assert_eq!(
+            HostName::parse("::ffff:192.0.2.1"),
+            Ok(HostName::V6 {
+                addr: v6("::ffff:192.0.2.1"),
+                zone: None
+            })
+        );
+        assert_eq!(
+            HostName::parse("::1"),
+            Ok(HostName::V6 {
+                addr: Ipv6Addr::LOCALHOST,
+                zone: None
+            })
+        );
+    }
+
+    #[test]
+    fn rejects_bad_hosts_and_ports() {
+        for bad in [
+            "",
+            "host:22",
+            "[::1]:22",
+            "192.0.2.7:80",
+            "[192.0.2.7]",
+            "[2001:db8::7",
+            "2001:db8::7]",
+            "fe80::1%",
+            "fe80::1%eth 0",
+            "host%eth0",
+            "192.0.2.7%eth0",
+            "2001:db8:::7",
+            "-host",
+            "host-",
+            "a..b",
+            ".",
+            "10.1",
+            "123",
+            "300.1.1.1",
+            "host name",
+            "hôst",
+            "a/b",
+        ] {
+            assert!(HostName::parse(bad).is_err(), "{bad:?} accepted");
+        }
+        let long_label = "a".repeat(64);
+        assert!(HostName::parse(&long_label).is_err());
+        let long_name = ["abc"; 70].join(".");
+        assert!(HostName::parse(&long_name).is_err());
+        let err = HostName::parse("host:22").unwrap_err();
+        assert!(err.contains("host:22"), "{err}");
+    }
+
+    #[test]
+    fn displays_canonically() {
+        for (input, shown, br) in [
+            ("[2001:DB8:0::7]", "2001:db8::7", "[2001:db8::7]"),
+            ("[fe80::1%eth0]", "fe80::1%eth0", "[fe80::1%eth0]"),
+            ("192.0.2.7", "192.0.2.7", "192.0.2.7"),
+            ("Node.Example", "Node.Example", "Node.Example"),
+        ] {
+            let h = HostName::parse(input).unwrap();
+            assert_eq!(h.to_string(), shown);
+            assert_eq!(h.bracketed(), br);
+            assert_eq!(HostName::parse(&h.to_string()).unwrap(), h);
+            assert_eq!(h.is_literal(), !matches!(h, HostName::Name(_)));
+        }
+    }
+
+    #[test]
+    fn resolves_literals_and_zones() {
+        let h = HostName::parse("192.0.2.7").unwrap();
+        assert_eq!(
+            resolve(&h, 1234).unwrap(),
+            vec!["192.0.2.7:1234".parse().unwrap()]
+        );
+        let h = HostName::parse("[2001:db8::7]").unwrap();
+        assert_eq!(
+            resolve(&h, 9).unwrap(),
+            vec!["[2001:db8::7]:9".parse().unwrap()]
+        );
+        let h = HostName::parse("fe80::1%7").unwrap();
+        match resolve(&h, 9).unwrap()[..] {
+            [SocketAddr::V6(a)] => {
+                assert_eq!(a.scope_id(), 7);
+                assert_eq!(*a.ip(), v6("fe80::1"));
+                assert_eq!(a.port(), 9);
+            }
+            ref other => panic!("{other:?}"),
+        }
+        let lo_idx = sys::if_name_to_index("lo").expect("loopback interface lo");
+        let h = HostName::parse("[fe80::1%lo]").unwrap();
+        match resolve(&h, 9).unwrap()[..] {
+            [SocketAddr::V6(a)] => assert_eq!(a.scope_id(), lo_idx),
+            ref other => panic!("{other:?}"),
+        }
+        let h = HostName::parse("fe80::1%nosuchif0").unwrap();
+        let e = resolve(&h, 9).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::NotFound);
+        assert!(e.to_string().contains("nosuchif0"));
+    }
+
+    #[test]
+    fn resolves_localhost_name() {
+        let h = HostName::parse("localhost").unwrap();
+        let v = resolve(&h, 4242).unwrap();
+        assert!(!v.is_empty());
+        assert!(
+            v.iter().all(|a| a.port() == 4242 && a.ip().is_loopback()),
+            "{v:?}"
+        );
+    }
+
+    #[test]
+    fn formats_socket_addresses() {
+        let a: SocketAddr = "192.0.2.7:80".parse().unwrap();
+        assert_eq!(fmt_sockaddr(&a), "192.0.2.7:80");
+        let a: SocketAddr = "[2001:db8::7]:4000".parse().unwrap();
+        assert_eq!(fmt_sockaddr(&a), "[2001:db8::7]:4000");
+        let lo_idx = sys::if_name_to_index("lo").unwrap();
+        let a = SocketAddr::V6(SocketAddrV6::new(v6("fe80::1"), 5, 0, lo_idx));
+        assert_eq!(fmt_sockaddr(&a), "[fe80::1%lo]:5");
+        // an index no interface has prints as a number
+        let a = SocketAddr::V6(SocketAddrV6::new(v6("fe80::1"), 5, 0, 999_999));
+        assert_eq!(fmt_sockaddr(&a), "[fe80::1%999999]:5");
+    }
+
+    #[test]
+    fn socket_address_round_trips() {
+        let lo_idx = sys::if_name_to_index("lo").unwrap();
+        let addrs = [
+            SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 1), 0)),
+            SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::new(255, 255, 255, 255), 65535)),
+            SocketAddr::V6(SocketAddrV6::new(Ipv6Addr::UNSPECIFIED, 1, 0, 0)),
+            SocketAddr::V6(SocketAddrV6::new(v6("2001:db8:1:2:3:4:5:6"), 40000, 0, 0)),
+            SocketAddr::V6(SocketAddrV6::new(v6("fe80::abcd"), 7, 0, lo_idx)),
+            SocketAddr::V6(SocketAddrV6::new(v6("fe80::abcd"), 7, 0, 4_000_000)),
+            SocketAddr::V6(SocketAddrV6::new(v6("::ffff:1.2.3.4"), 7, 0, 0)),
+        ];
+        for a in addrs {
+            let s = fmt_sockaddr(&a);
+            assert_eq!(parse_sockaddr(&s).unwrap(), a, "{s}");
+        }
+        let p = parse_sockaddr("[fe80::1%12]:99").unwrap();
+        assert_eq!(
+            p,
+            SocketAddr::V6(SocketAddrV6::new(v6("fe80::1"), 99, 0, 12))
+        );
+    }
+
+    #[test]
+    fn rejects_bad_socket_addresses() {
+        for bad in [
+            "",
+            "192.0.2.7",
+            "192.0.2.7:",
+            "192.0.2.7:65536",
+            "192.0.2.7:-1",
+            "192.0.2.7:+5",
+            "2001:db8::7:80",
+            "[2001:db8::7]",
+            "[2001:db8::7:80",
+            "[192.0.2.7]:80",
+            "host:80",
+            "[fe80::1%]:80",
+            "[fe80::1%nosuchif0]:80",
+        ] {
+            assert!(parse_sockaddr(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn classifies_addresses() {
+        assert_eq!(AddrClass::of(&ip("2001:db8::1")), AddrClass::Global);
+        assert_eq!(AddrClass::of(&ip("fd00::1")), AddrClass::Global);
+        assert_eq!(AddrClass::of(&ip("10.1.2.3")), AddrClass::Global);
+        assert_eq!(AddrClass::of(&ip("fe80::1")), AddrClass::LinkLocal);
+        assert_eq!(AddrClass::of(&ip("169.254.3.4")), AddrClass::LinkLocal);
+        assert_eq!(AddrClass::of(&ip("::1")), AddrClass::Loopback);
+        assert_eq!(AddrClass::of(&ip("127.0.0.2")), AddrClass::Loopback);
+        assert_eq!(AddrClass::of(&ip("::ffff:127.0.0.1")), AddrClass::Loopback);
+        assert_eq!(AddrClass::of(&ip("::")), AddrClass::Unusable);
+        assert_eq!(AddrClass::of(&ip("ff02::1")), AddrClass::Unusable);
+        assert_eq!(AddrClass::of(&ip("224.0.0.1")), AddrClass::Unusable);
+        assert_eq!(AddrClass::of(&ip("0.0.0.0")), AddrClass::Unusable);
+    }
+
+    #[test]
+    fn pick_family_prefers_routable_ipv6() {
+        let ours = [ip("192.168.1.5"), ip("fe80::5"), ip("2001:db8::5")];
+        let theirs = [ip("192.168.1.9"), ip("fe80::9"), ip("2001:db8::9")];
+        assert_eq!(
+            pick_family(&ours, &theirs),
+            Some((ip("2001:db8::5"), ip("2001:db8::9")))
+        );
+        // ULA counts as routable
+        let theirs = [ip("192.168.1.9"), ip("fd12::9")];
+        assert_eq!(
+            pick_family(&ours, &theirs),
+            Some((ip("2001:db8::5"), ip("fd12::9")))
+        );
+    }
+
+    #[test]
+    fn pick_family_v4_only_and_v6_only() {
+        let ours4 = [ip("10.0.0.1")];
+        let ours6 = [ip("2001:db8::1")];
+        let theirs4 = [ip("10.0.0.2"), ip("10.0.0.3")];
+        let theirs6 = [ip("2001:db8::2")];
+        assert_eq!(
+            pick_family(&ours4, &theirs4),
+            Some((ip("10.0.0.1"), ip("10.0.0.2")))
+        );
+        assert_eq!(
+            pick_family(&ours6, &theirs6),
+            Some((ip("2001:db8::1"), ip("2001:db8::2")))
+        );
+        assert_eq!(pick_family(&ours4, &theirs6), None);
+        assert_eq!(pick_family(&ours6, &theirs4), None);
+        assert_eq!(pick_family(&[], &theirs4), None);
+        assert_eq!(pick_family(&ours4, &[]), None);
+        // dual-stack us, v4-only them
+        let dual = [ip("2001:db8::1"), ip("10.0.0.1")];
+        assert_eq!(
+            pick_family(&dual, &theirs4),
+            Some((ip("10.0.0.1"), ip("10.0.0.2")))
+        );
+        // v6-only them, dual us
+        assert_eq!(
+            pick_family(&dual, &theirs6),
+            Some((ip("2001:db8::1"), ip("2001:db8::2")))
+        );
+    }
+
+    #[test]
+    fn pick_family_link_local_and_mapped() {
+        // only link-local IPv6 in common vs routable IPv4: IPv4 wins (no zone needed)
+        let ours = [ip("fe80::1"), ip("192.0.2.1")];
+        let theirs = [ip("fe80::2"), ip("192.0.2.2")];
+        assert_eq!(
+            pick_family(&ours, &theirs),
+            Some((ip("192.0.2.1"), ip("192.0.2.2")))
+        );
+        // only link-local everywhere: IPv6 link-local preferred
+        let ours = [ip("169.254.0.1"), ip("fe80::1")];
+        let theirs = [ip("169.254.0.2"), ip("fe80::2")];
+        assert_eq!(
+            pick_family(&ours, &theirs),
+            Some((ip("fe80::1"), ip("fe80::2")))
+        );
+        // a peer reachable only link-locally: our link-local, not our global, is used
+        let ours = [ip("2001:db8::1"), ip("fe80::1")];
+        let theirs = [ip("fe80::2")];
+        assert_eq!(
+            pick_family(&ours, &theirs),
+            Some((ip("fe80::1"), ip("fe80::2")))
+        );
+        // v4-mapped counts as v4
+        let ours = [ip("10.0.0.1")];
+        let theirs = [ip("::ffff:10.0.0.2")];
+        assert_eq!(
+            pick_family(&ours, &theirs),
+            Some((ip("10.0.0.1"), ip("10.0.0.2")))
+        );
+        // unusable addresses are never chosen
+        assert_eq!(pick_family(&[ip("::")], &[ip("::1")]), None);
+        // loopback is the last resort
+        let ours = [ip("::1"), ip("127.0.0.1")];
+        let theirs = [ip("127.0.0.1"), ip("::1")];
+        assert_eq!(pick_family(&ours, &theirs), Some((ip("::1"), ip("::1"))));
+        // ties go to their resolver order
+        let ours = [ip("2001:db8::1")];
+        let theirs = [ip("2001:db8::3"), ip("2001:db8::2")];
+        assert_eq!(
+            pick_family(&ours, &theirs),
+            Some((ip("2001:db8::1"), ip("2001:db8::3")))
+        );
+    }
+
+    fn ifa(name: &str, addr: &str, scope: u32, loopback: bool, up: bool) -> sys::IfAddr {
+        sys::IfAddr {
+            name: name.into(),
+            addr: ip(addr),
+            scope_id: scope,
+            up,
+            loopback,
+        }
+    }
+
+    #[test]
+    fn local_selection_drops_loopback_unless_alone() {
+        let all = vec![
+            ifa("lo", "127.0.0.1", 0, true, true),
+            ifa("lo", "::1", 0, true, true),
+            ifa("eth0", "192.0.2.5", 0, false, true),
+            ifa("eth0", "fe80::5", 2, false, true),
+            ifa("eth1", "2001:db8::5", 0, false, false),
+        ];
+        let v = select_local(all);
+        assert_eq!(v.len(), 2);
+        assert_eq!(v[0].addr, ip("192.0.2.5"));
+        assert!(!v[0].v6 && !v[0].link_local && !v[0].loopback);
+        assert_eq!(v[1].addr, ip("fe80::5"));
+        assert!(v[1].v6 && v[1].link_local);
+        assert_eq!(
+            v[1].socket_addr(7),
+            SocketAddr::V6(SocketAddrV6::new(v6("fe80::5"), 7, 0, 2))
+        );
+        let only_lo = vec![
+            ifa("lo", "127.0.0.1", 0, true, true),
+            ifa("lo", "::1", 0, true, true),
+        ];
+        let v = select_local(only_lo);
+        assert_eq!(v.len(), 2);
+        assert!(v.iter().all(|a| a.loopback));
+    }
+
+    #[test]
+    fn local_addresses_are_real() {
+        let v = local_interfaces();
+        // every sandbox has at least a loopback interface
+        assert!(!v.is_empty());
+        let ips = local_addresses();
+        assert_eq!(ips, v.iter().map(|a| a.addr).collect::<Vec<_>>());
+        if v.iter().any(|a| !a.loopback) {
+            assert!(v.iter().all(|a| !a.loopback));
+        }
+        for a in &v {
+            assert_eq!(a.v6, a.addr.is_ipv6());
+            assert_ne!(AddrClass::of(&a.addr), AddrClass::Unusable);
+        }
+    }
+}
