@@ -420,24 +420,41 @@ fn leftovers_of_a_dead_run_are_removed_at_the_next_start() {
         assert!(c.is_none());
         return;
     }
-    // A pid above the kernel's limit (2^22) can never be alive.
+    // A pid above the kernel's limit (2^22) can never be alive. Planted
+    // under the harness's setup lock, so that no cluster of a test running
+    // in parallel removes it half-made.
     let ns = "pvm6t.4194305.0.stale.ghost";
-    let _ = Command::new("ip")
-        .args(["netns", "del", ns])
-        .stderr(Stdio::null())
-        .status();
-    assert!(Command::new("ip")
-        .args(["netns", "add", ns])
-        .status()
-        .unwrap()
-        .success());
     let etc = Path::new("/etc/netns").join(ns);
-    std::fs::create_dir_all(&etc).unwrap();
-    std::fs::write(etc.join("hosts"), "::1 ghost\n").unwrap();
-    let mut ghost = Command::new("ip")
-        .args(["netns", "exec", ns, "sleep", "600"])
-        .spawn()
-        .unwrap();
+    let mut ghost = {
+        let _lock = netns::setup_lock();
+        let _ = Command::new("ip")
+            .args(["netns", "del", ns])
+            .stderr(Stdio::null())
+            .status();
+        let added = Command::new("ip")
+            .args(["netns", "add", ns])
+            .status()
+            .unwrap();
+        assert!(added.success());
+        std::fs::create_dir_all(&etc).unwrap();
+        std::fs::write(etc.join("hosts"), "::1 ghost\n").unwrap();
+        let ghost = Command::new("ip")
+            .args(["netns", "exec", ns, "sleep", "600"])
+            .spawn()
+            .unwrap();
+        let inside = (0..100).any(|_| {
+            std::thread::sleep(Duration::from_millis(20));
+            let out = Command::new("ip")
+                .args(["netns", "pids", ns])
+                .output()
+                .unwrap();
+            stdout(&out)
+                .split_whitespace()
+                .any(|p| p == ghost.id().to_string())
+        });
+        assert!(inside, "the planted process never entered {ns}");
+        ghost
+    };
     let c = netns::require("stale", &[HostSpec::v6("s1")]).unwrap();
     let dir = c.dir().parent().unwrap().join("pvm6t.4194305.0.stale");
     assert!(

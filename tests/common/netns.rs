@@ -10,7 +10,25 @@
 //! and (through a watchdog process) even when the test process is killed.
 //!
 //! Include it with `#[path = "common/netns.rs"] mod netns;`. Traffic only ever
-//! goes between the namespaces made here, or to their own loopback.
+//! goes between the namespaces made here, or to their own loopback: the
+//! switch namespace has no link to the machine's network, no host has a
+//! default route, and each host's resolv.conf points at its own loopback.
+//!
+//! ```ignore
+//! let specs = [HostSpec::v6("node1"), HostSpec::dual("node2"), HostSpec::v4("node3")];
+//! let Some(c) = netns::require("mytest", &specs) else { return }; // SKIP banner, or panic under CI=true
+//! c.exec_ok("node1", ""$PVM_RSH" node2 hostname");          // "node2\n", over IPv6
+//! let mut d = c.spawn("node2", "exec my-daemon");              // runs until killed or the drop
+//! c.link_down("node2"); /* ... */ c.link_up("node2");
+//! c.kill_in("node2", "my-daemon");
+//! ```
+//!
+//! Per host: its own network stack, hostname (UTS namespace) and `/tmp`
+//! (bind mount in a private mount namespace). Everything else — `/root`,
+//! `$HOME`, `/var/tmp`, the project's directories — is the machine's, shared
+//! by all hosts. Commands run through [`Cluster::exec`] start in `/` with this
+//! process's environment plus `PVM_RSH`; commands arriving over ssh get a
+//! login environment from sshd, with `PVM_RSH` set by its `SetEnv`.
 
 #![allow(dead_code)]
 
@@ -168,6 +186,12 @@ pub fn in_ci() -> bool {
     matches!(std::env::var("CI").as_deref(), Ok("true") | Ok("1"))
 }
 
+/// The lock held while clusters are made (and stale leftovers removed);
+/// a test that plants fake leftovers holds it meanwhile.
+pub fn setup_lock() -> std::sync::MutexGuard<'static, ()> {
+    SETUP.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 impl Cluster {
     /// Creates the hosts of `specs` (names unique, at most 200), with sshd
     /// running in each. `prefix` labels the run (letters, digits, '-').
@@ -177,7 +201,7 @@ impl Cluster {
         let started = Instant::now();
         check_names(prefix, specs);
         prerequisites()?;
-        let guard = SETUP.lock().unwrap_or_else(|e| e.into_inner());
+        let guard = setup_lock();
         stale_cleanup();
 
         let seq = SEQ.fetch_add(1, Ordering::SeqCst);
@@ -737,10 +761,17 @@ impl Cluster {
              # (bounded retries), deletes the namespaces (their veths and bridge\n\
              # go with them), their /etc/netns entries and the cluster directory.\n\
              NSS='{list}'\n\
+             # Never touch the namespace this script runs in, whatever its name.\n\
+             own=$(stat -L -c %d:%i /proc/self/ns/net) || exit 1\n\
+             KILL=\n\
+             for ns in $NSS; do\n\
+             \x20 id=$(stat -L -c %d:%i \"/run/netns/$ns\" 2>/dev/null)\n\
+             \x20 [ \"$id\" = \"$own\" ] || KILL=\"$KILL $ns\"\n\
+             done\n\
              i=0\n\
              while [ $i -lt 50 ]; do\n\
              \x20 left=\n\
-             \x20 for ns in $NSS; do\n\
+             \x20 for ns in $KILL; do\n\
              \x20   p=$(ip netns pids \"$ns\" 2>/dev/null)\n\
              \x20   if [ -n \"$p\" ]; then left=1; kill -9 $p 2>/dev/null; fi\n\
              \x20 done\n\
@@ -932,6 +963,12 @@ fn stale_cleanup() {
         .map(String::from)
         .collect();
     for ns in &stale {
+        if is_own_netns(ns) {
+            // Someone named this process's own namespace like ours: never
+            // kill its processes, just drop the name.
+            let _ = ip(&["netns", "del", ns]);
+            continue;
+        }
         for _ in 0..20 {
             let pids = ip(&["netns", "pids", ns]).unwrap_or_default();
             if pids.trim().is_empty() {
@@ -958,6 +995,14 @@ fn stale_cleanup() {
             }
         }
     }
+}
+
+/// Whether the named namespace is the one this process runs in.
+fn is_own_netns(ns: &str) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let id = |p: &Path| fs::metadata(p).map(|m| (m.dev(), m.ino())).ok();
+    let own = id(Path::new("/proc/self/ns/net"));
+    own.is_none() || id(&Path::new("/run/netns").join(ns)) == own
 }
 
 /// An fd00::/8 /64 prefix that differs between runs and clusters.
