@@ -396,6 +396,8 @@ pub fn random_bytes<const N: usize>() -> io::Result<[u8; N]> {
         got += rc as usize;
     }
     Ok(b)
+}
+
 // ---- network interfaces (used by net::addr) ----
 
 /// One address of a local network interface, as `getifaddrs` reports it.
