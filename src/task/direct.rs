@@ -847,45 +847,35 @@ mod tests {
             len: big.len() as u32,
             ..Header::new(Kind::Msg)
         };
+        // Each side, once its own send is done, reads until the peer's
+        // message is complete (as a task would in its next receive).
+        fn read_one(l: &Link) -> Vec<Frame> {
+            loop {
+                let got = l.take_frames().0;
+                if !got.is_empty() {
+                    return got;
+                }
+                let ready = (
+                    l.fd(),
+                    sys::Ready {
+                        read: true,
+                        write: false,
+                    },
+                );
+                sys::poll_many(&[ready], Some(std::time::Duration::from_secs(10))).unwrap();
+                l.fill();
+            }
+        }
         let b2 = b.clone();
         let big2 = big.clone();
         let t = std::thread::spawn(move || {
             b2.send(&h, &[IoSlice::new(&big2)], Vec::new).unwrap();
+            read_one(&b2)
         });
         a.send(&h, &[IoSlice::new(&big)], Vec::new).unwrap();
-        // a has finished; drain what b sent (some of it already read by a while blocked).
-        while a.take_frames().0.is_empty() {
-            sys::poll_many(
-                &[(
-                    a.fd(),
-                    sys::Ready {
-                        read: true,
-                        write: false,
-                    },
-                )],
-                None,
-            )
-            .unwrap();
-            a.fill();
-        }
-        t.join().unwrap();
-        b.fill();
-        let mut got = b.take_frames().0;
-        while got.is_empty() {
-            sys::poll_many(
-                &[(
-                    b.fd(),
-                    sys::Ready {
-                        read: true,
-                        write: false,
-                    },
-                )],
-                None,
-            )
-            .unwrap();
-            b.fill();
-            got = b.take_frames().0;
-        }
+        let at_a = read_one(&a);
+        let got = t.join().unwrap();
+        assert_eq!(at_a[0].body.len(), 4 << 20);
         assert_eq!(got[0].body.len(), 4 << 20);
     }
 }
