@@ -20,6 +20,7 @@ pub mod consts;
 pub mod daemon;
 pub mod error;
 pub mod ffi;
+pub mod fuzzing;
 pub mod hostfile;
 pub mod msg;
 pub mod net;
