@@ -10,8 +10,11 @@
 use crate::msg::{Buffer, Encoding, MsgInfo};
 use crate::wire::{FrameDecoder, Reader};
 
+/// A fuzz target: takes any bytes, panics only on a broken invariant.
+pub type Target = fn(&[u8]);
+
 /// The fuzz targets, by name (the directory names under fuzz/regressions).
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Target)] = &[
     ("frames", frames),
     ("control", control),
     ("unpack", unpack),
