@@ -150,35 +150,46 @@ was_saved() {
 	printf '%s\n' "$old_entries" | grep -qxF "saved $1"
 }
 
+# The helpers below share the shell's one set of variables (POSIX sh has no
+# local variables): each uses names of its own, prefixed with its initials,
+# and none calls another while it still needs its own.
+
 # ensure_dir REL: creates base/REL and its missing parents, recording them.
 ensure_dir() {
-	_rel=$1
-	[ -d "$base/$_rel" ] && return 0
-	_parent=$(dirname -- "$_rel")
-	[ "$_parent" = . ] || ensure_dir "$_parent"
-	[ -e "$base/$_rel" ] && die "$base/$_rel exists and is not a directory"
-	mkdir -- "$base/$_rel"
-	chmod 755 "$base/$_rel"
-	record "dir $_rel"
+	ed_missing=
+	ed_rel=$1
+	while [ "$ed_rel" != . ] && [ "$ed_rel" != / ] && [ ! -d "$base/$ed_rel" ]; do
+		if [ -e "$base/$ed_rel" ] || [ -L "$base/$ed_rel" ]; then
+			die "$base/$ed_rel exists and is not a directory"
+		fi
+		ed_missing="$ed_rel$nl$ed_missing"
+		ed_rel=$(dirname -- "$ed_rel")
+	done
+	# parents first
+	for ed_rel in $ed_missing; do
+		mkdir -- "$base/$ed_rel"
+		chmod 755 "$base/$ed_rel"
+		record "dir $ed_rel"
+	done
 }
 
 # make_room REL: before installing at REL, moves a file that is not ours
 # (an older PVM's) to replaced/REL so that uninstall can put it back.
 make_room() {
-	_rel=$1
-	_dst=$base/$_rel
-	if [ -d "$_dst" ] && [ ! -L "$_dst" ]; then
-		die "$_dst is a directory; not replacing it"
+	mr_rel=$1
+	mr_dst=$base/$mr_rel
+	if [ -d "$mr_dst" ] && [ ! -L "$mr_dst" ]; then
+		die "$mr_dst is a directory; not replacing it"
 	fi
-	if [ -e "$_dst" ] || [ -L "$_dst" ]; then
-		if is_ours "$_rel" || was_saved "$_rel"; then
+	if [ -e "$mr_dst" ] || [ -L "$mr_dst" ]; then
+		if is_ours "$mr_rel" || was_saved "$mr_rel"; then
 			return 0
 		fi
 		ensure_dir "$statedir_rel"
-		mkdir -p -- "$(dirname -- "$replaced/$_rel")"
-		mv -f -- "$_dst" "$replaced/$_rel"
-		record "saved $_rel"
-		note "moved the existing $_dst to $replaced/$_rel"
+		mkdir -p -- "$(dirname -- "$replaced/$mr_rel")"
+		mv -f -- "$mr_dst" "$replaced/$mr_rel"
+		record "saved $mr_rel"
+		note "moved the existing $mr_dst to $replaced/$mr_rel"
 	fi
 }
 
@@ -186,49 +197,36 @@ make_room() {
 # beside the target and renamed over it, so a running pvmd3 or a program
 # using the old library keeps its file.
 put() {
-	_src=$1
-	_rel=$2
-	_mode=$3
-	ensure_dir "$(dirname -- "$_rel")"
-	make_room "$_rel"
-	_tmp=$base/$_rel.pvm6-new.$$
-	cp -- "$_src" "$_tmp"
-	chmod "$_mode" "$_tmp"
-	mv -f -- "$_tmp" "$base/$_rel"
-	record "file $_rel"
-}
-
-# put_text REL MODE: like put, with the content read from stdin.
-put_text() {
-	_rel=$1
-	_mode=$2
-	ensure_dir "$(dirname -- "$_rel")"
-	make_room "$_rel"
-	_tmp=$base/$_rel.pvm6-new.$$
-	cat >"$_tmp"
-	chmod "$_mode" "$_tmp"
-	mv -f -- "$_tmp" "$base/$_rel"
-	record "file $_rel"
+	pu_src=$1
+	pu_rel=$2
+	pu_mode=$3
+	ensure_dir "$(dirname -- "$pu_rel")"
+	make_room "$pu_rel"
+	pu_tmp=$base/$pu_rel.pvm6-new.$$
+	cp -- "$pu_src" "$pu_tmp"
+	chmod "$pu_mode" "$pu_tmp"
+	mv -f -- "$pu_tmp" "$base/$pu_rel"
+	record "file $pu_rel"
 }
 
 # put_link TARGET REL: installs the symlink base/REL -> TARGET.
 put_link() {
-	_target=$1
-	_rel=$2
-	ensure_dir "$(dirname -- "$_rel")"
-	make_room "$_rel"
-	rm -f -- "$base/$_rel"
-	ln -s -- "$_target" "$base/$_rel"
-	record "link $_rel"
+	pl_target=$1
+	pl_rel=$2
+	ensure_dir "$(dirname -- "$pl_rel")"
+	make_room "$pl_rel"
+	rm -f -- "$base/$pl_rel"
+	ln -s -- "$pl_target" "$base/$pl_rel"
+	record "link $pl_rel"
 }
 
 write_manifest() {
 	ensure_dir "$statedir_rel"
-	_tmp=$manifest.pvm6-new.$$
+	wm_tmp=$manifest.pvm6-new.$$
 	# the earlier entries first (their directories come before ours), then
 	# this run's, each once
-	printf '%s\n%s' "$old_entries" "$new_entries" | awk 'NF && !seen[$0]++' >"$_tmp"
-	mv -f -- "$_tmp" "$manifest"
+	printf '%s\n%s' "$old_entries" "$new_entries" | awk 'NF && !seen[$0]++' >"$wm_tmp"
+	mv -f -- "$wm_tmp" "$manifest"
 }
 
 run_ldconfig() {
@@ -321,9 +319,11 @@ do_install() {
 			put "$srcdir/man/pvm.1" share/man/man1/pvm.1 644
 		fi
 		put_opt "$builddir/pvmgs" bin/pvmgs 755
+		pc=$(mktemp)
 		sed -e "s|@PREFIX@|$root|g" -e "s|@VERSION@|$API_VERSION|g" \
-			-e "s|@NATIVE_LIBS@|$NATIVE_LIBS|g" "$srcdir/tools/pvm3.pc.in" |
-			put_text lib/pkgconfig/pvm3.pc 644
+			-e "s|@NATIVE_LIBS@|$NATIVE_LIBS|g" "$srcdir/tools/pvm3.pc.in" >"$pc"
+		put "$pc" lib/pkgconfig/pvm3.pc 644
+		rm -f -- "$pc"
 		put "$srcdir/man/pvmd3.1" share/man/man1/pvmd3.1 644
 	fi
 	write_manifest
