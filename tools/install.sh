@@ -267,6 +267,9 @@ do_install() {
 		mkdir -p -- "$base"
 	fi
 	tpl=$srcdir/tools/pvm-root
+	# if a step fails, what was installed so far is still listed, so that
+	# uninstall can remove it
+	trap 'if [ -n "$new_entries" ]; then write_manifest; fi' EXIT
 
 	# optional: put_opt SRC REL MODE installs SRC only if it exists
 	put_opt() {
@@ -327,6 +330,8 @@ do_install() {
 		put "$srcdir/man/pvmd3.1" share/man/man1/pvmd3.1 644
 	fi
 	write_manifest
+	new_entries=
+	trap - EXIT
 	note "manifest: $manifest"
 	run_ldconfig
 }
