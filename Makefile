@@ -6,7 +6,7 @@ CARGO ?= cargo
 LIBDIR := target/release
 DEMO_TMP := $(CURDIR)/target/demo
 
-.PHONY: all build demo check test lint clean
+.PHONY: all build demo check test lint clean install uninstall
 
 all: build
 
@@ -32,6 +32,27 @@ check: build lint
 	$(CARGO) test --release
 
 test: check
+
+# make install PVM_ROOT=DIR   the classic PVM tree (include/, lib/LINUX64/, ...)
+# make install PREFIX=DIR     FHS layout (PREFIX defaults to /usr/local); DESTDIR honoured
+# make uninstall PVM_ROOT=DIR | PREFIX=DIR   removes what install put there
+# Run `make build` first (as yourself): install copies what it built, from
+# BUILDDIR (default $CARGO_TARGET_DIR/release or target/release).
+# PVM_ROOT counts only when given on make's command line: the PVM_ROOT that
+# PVM users keep in their environment does not select the classic layout.
+PREFIX ?= /usr/local
+ifeq ($(origin PVM_ROOT),command line)
+INSTALL_WHERE := PVM_ROOT="$(PVM_ROOT)"
+ifeq ($(origin PREFIX),command line)
+INSTALL_WHERE += PREFIX="$(PREFIX)"
+endif
+else
+INSTALL_WHERE := PREFIX="$(PREFIX)"
+endif
+
+install uninstall:
+	sh tools/install.sh $@ $(INSTALL_WHERE) DESTDIR="$(DESTDIR)" BUILDDIR="$(BUILDDIR)" \
+		LDCONFIG="$(or $(LDCONFIG),ldconfig)"
 
 clean:
 	$(CARGO) clean
