@@ -139,8 +139,8 @@ c     failing message calls
       call ieq('pvmftrecv times out', buf, 0)
       call pvmfkill(0, info)
       call ieq('pvmfkill of tid 0', info, PvmBadParam)
-      call pvmfsendsig(mytid, 0, info)
-      call ieq('pvmfsendsig of signal 0 to myself', info, PvmOk)
+      call pvmfsendsig(mytid, 18, info)
+      call ieq('pvmfsendsig of SIGCONT to myself', info, PvmOk)
       call pvmfpstat(mytid + 1000, info)
       call ieq('pvmfpstat of no task', info, PvmNoTask)
       n = 1
