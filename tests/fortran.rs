@@ -142,6 +142,170 @@ fn fpvm3_h_equals_consts() {
     }
 }
 
+// ---- the entry points ---------------------------------------------------------
+
+/// Every entry point of PVM 3.4.6's libfpvm3.a (its `T` symbols but the two
+/// C string helpers ctofstr/ftocstr), with where pvm6 defines it.
+const ENTRY_POINTS: &[(&str, Part)] = &[
+    ("pvmfaddhost_", Part::Hosts),
+    ("pvmfaddmhf_", Part::Core),
+    ("pvmfarchcode_", Part::Core),
+    ("pvmfbarrier_", Part::Groups),
+    ("pvmfbcast_", Part::Groups),
+    ("pvmfbufinfo_", Part::Core),
+    ("pvmfcatchout_", Part::Core),
+    ("pvmfconfig_", Part::Core),
+    ("pvmfdelhost_", Part::Hosts),
+    ("pvmfdelinfo_", Part::Core),
+    ("pvmfdelmhf_", Part::Core),
+    ("pvmfexit_", Part::Core),
+    ("pvmffreebuf_", Part::Core),
+    ("pvmffreecontext_", Part::Core),
+    ("pvmffreezegroup_", Part::Groups),
+    ("pvmfgather_", Part::Groups),
+    ("pvmfgetcontext_", Part::Core),
+    ("pvmfgetinst_", Part::Groups),
+    ("pvmfgetmboxinfo_", Part::Core),
+    ("pvmfgetopt_", Part::Core),
+    ("pvmfgetrbuf_", Part::Core),
+    ("pvmfgetsbuf_", Part::Core),
+    ("pvmfgettid_", Part::Groups),
+    ("pvmfgsize_", Part::Groups),
+    ("pvmfhalt_", Part::Core),
+    ("pvmfhostsync_", Part::Core),
+    ("pvmfinitsend_", Part::Core),
+    ("pvmfjoingroup_", Part::Groups),
+    ("pvmfkill_", Part::Core),
+    ("pvmflvgroup_", Part::Groups),
+    ("pvmfmcast_", Part::Core),
+    ("pvmfmkbuf_", Part::Core),
+    ("pvmfmstat_", Part::Core),
+    ("pvmfmytid_", Part::Core),
+    ("pvmfnewcontext_", Part::Core),
+    ("pvmfnotify_", Part::Core),
+    ("pvmfnrecv_", Part::Core),
+    ("pvmfpack_", Part::Core),
+    ("pvmfparent_", Part::Core),
+    ("pvmfperror_", Part::Core),
+    ("pvmfprecv_", Part::Core),
+    ("pvmfprobe_", Part::Core),
+    ("pvmfpsend_", Part::Core),
+    ("pvmfpstat_", Part::Core),
+    ("pvmfputinfo_", Part::Core),
+    ("pvmfrecv_", Part::Core),
+    ("pvmfrecvinfo_", Part::Core),
+    ("pvmfreduce_", Part::Groups),
+    ("pvmfscatter_", Part::Groups),
+    ("pvmfsend_", Part::Core),
+    ("pvmfsendsig_", Part::Core),
+    ("pvmfsetcontext_", Part::Core),
+    ("pvmfsetopt_", Part::Core),
+    ("pvmfsetrbuf_", Part::Core),
+    ("pvmfsetsbuf_", Part::Core),
+    ("pvmfsiblings_", Part::Core),
+    ("pvmfsleep_", Part::Core),
+    ("pvmfspawn_", Part::Core),
+    ("pvmfstartpvmd_", Part::Core),
+    ("pvmftasks_", Part::Core),
+    ("pvmftidtohost_", Part::Core),
+    ("pvmftrecv_", Part::Core),
+    ("pvmfunpack_", Part::Core),
+    ("pvmmax_", Part::Groups),
+    ("pvmmin_", Part::Groups),
+    ("pvmproduct_", Part::Groups),
+    ("pvmsum_", Part::Groups),
+];
+
+/// Which source file of src/ffi defines an entry point.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Part {
+    /// fortran.rs, always built.
+    Core,
+    /// fortran_groups.rs, built with the group library.
+    Groups,
+    /// fortran_hosts.rs, built with pvm_addhosts/pvm_delhosts.
+    Hosts,
+}
+
+fn defined_dynamic_symbols() -> Vec<String> {
+    let out = Command::new("nm")
+        .args(["-D", "--defined-only"])
+        .arg(common::lib_dir().join("libpvm3.so"))
+        .output()
+        .expect("run nm");
+    assert!(out.status.success(), "nm failed");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.contains(" T "))
+        .filter_map(|l| l.split_whitespace().last().map(str::to_string))
+        .collect()
+}
+
+#[test]
+fn entry_point_list_is_pvm_3_4_6s() {
+    let lib = Path::new("/usr/lib/x86_64-linux-gnu/libfpvm3.a");
+    if !lib.is_file() {
+        loud_skip(
+            "entry_point_list_is_pvm_3_4_6s",
+            "libfpvm3.a of pvm-dev is absent",
+        );
+        return;
+    }
+    let out = Command::new("nm").arg(lib).output().expect("run nm");
+    let mut orig: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.contains(" T "))
+        .filter_map(|l| l.split_whitespace().last().map(str::to_string))
+        .filter(|n| n != "ctofstr" && n != "ftocstr")
+        .collect();
+    orig.sort();
+    let ours: Vec<String> = ENTRY_POINTS.iter().map(|(n, _)| n.to_string()).collect();
+    assert_eq!(ours, orig);
+}
+
+#[test]
+fn fortran_entry_points_are_exported() {
+    let syms = defined_dynamic_symbols();
+    let has = |n: &str| syms.iter().any(|s| s == n);
+    let missing: Vec<&str> = ENTRY_POINTS
+        .iter()
+        .filter(|(n, p)| *p == Part::Core && !has(n))
+        .map(|(n, _)| *n)
+        .collect();
+    assert!(missing.is_empty(), "not exported: {missing:?}");
+    assert!(has("pvmsleep"), "pvmsleep (libpvm3's helper) not exported");
+    for (part, witness) in [
+        (Part::Groups, "pvm_joingroup"),
+        (Part::Hosts, "pvm_addhosts"),
+    ] {
+        let absent: Vec<&str> = ENTRY_POINTS
+            .iter()
+            .filter(|(n, p)| *p == part && !has(n))
+            .map(|(n, _)| *n)
+            .collect();
+        if has(witness) {
+            assert!(
+                absent.is_empty(),
+                "{witness} is exported but not the Fortran wrappers {absent:?}: \
+                 add `pub mod fortran_{}s;` to src/ffi/mod.rs",
+                if part == Part::Groups {
+                    "group"
+                } else {
+                    "host"
+                }
+            );
+        } else if !absent.is_empty() {
+            loud_skip(
+                "fortran_entry_points_are_exported",
+                &format!(
+                    "{} entry points wait for {witness}: {absent:?}",
+                    absent.len()
+                ),
+            );
+        }
+    }
+}
+
 // ---- building Fortran programs --------------------------------------------------
 
 /// Whether gfortran can be used; without it the test skips loudly, or
