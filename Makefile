@@ -13,6 +13,8 @@ all: build
 build:
 	$(CARGO) build --release
 	ln -sf libpvm3.so $(LIBDIR)/libpvm3.so.3
+	# -lfpvm3 -lgpvm3 link lines: empty archives, the code is in libpvm3
+	sh tools/mkthinlib.sh $(LIBDIR) fpvm3 gpvm3
 	$(MAKE) -C examples-c PVM_LIB=$(CURDIR)/$(LIBDIR) PVM_INC=$(CURDIR)/include
 
 # hello spawns hello_other, found in $(DEMO_TMP)/home/pvm3/bin/LINUX64 like
