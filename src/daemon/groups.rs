@@ -334,7 +334,13 @@ impl Groups {
 mod tests {
     use super::*;
 
-    fn call(g: &mut Groups, req: Req, from: i32, args: &[i32], name: &str) -> (Result<Vec<i32>>, Vec<Release>) {
+    fn call(
+        g: &mut Groups,
+        req: Req,
+        from: i32,
+        args: &[i32],
+        name: &str,
+    ) -> (Result<Vec<i32>>, Vec<Release>) {
         let mut w = Writer::new();
         w.bytes(name.as_bytes());
         for a in args {
@@ -364,21 +370,42 @@ mod tests {
         assert_eq!(call(&mut g, Req::GroupJoin, A, &[], "w").0, Ok(vec![0]));
         assert_eq!(call(&mut g, Req::GroupJoin, B, &[], "w").0, Ok(vec![1]));
         assert_eq!(call(&mut g, Req::GroupJoin, C, &[], "w").0, Ok(vec![2]));
-        assert_eq!(call(&mut g, Req::GroupJoin, B, &[], "w").0, Err(Error::DupGroup));
+        assert_eq!(
+            call(&mut g, Req::GroupJoin, B, &[], "w").0,
+            Err(Error::DupGroup)
+        );
         assert_eq!(call(&mut g, Req::GroupLeave, B, &[], "w").0, Ok(vec![]));
-        assert_eq!(call(&mut g, Req::GroupLeave, B, &[], "w").0, Err(Error::NotInGroup));
+        assert_eq!(
+            call(&mut g, Req::GroupLeave, B, &[], "w").0,
+            Err(Error::NotInGroup)
+        );
         assert_eq!(call(&mut g, Req::GroupJoin, D, &[], "w").0, Ok(vec![1]));
         assert_eq!(call(&mut g, Req::GroupSize, A, &[], "w").0, Ok(vec![3]));
         assert_eq!(call(&mut g, Req::GroupTid, A, &[1], "w").0, Ok(vec![D]));
-        assert_eq!(call(&mut g, Req::GroupTid, A, &[5], "w").0, Err(Error::NoInst));
+        assert_eq!(
+            call(&mut g, Req::GroupTid, A, &[5], "w").0,
+            Err(Error::NoInst)
+        );
         assert_eq!(call(&mut g, Req::GroupInst, A, &[C], "w").0, Ok(vec![2]));
-        assert_eq!(call(&mut g, Req::GroupInst, A, &[B], "w").0, Err(Error::NotInGroup));
-        assert_eq!(call(&mut g, Req::GroupSize, A, &[], "x").0, Err(Error::NoGroup));
-        assert_eq!(call(&mut g, Req::GroupSize, A, &[], "").0, Err(Error::NullGroup));
+        assert_eq!(
+            call(&mut g, Req::GroupInst, A, &[B], "w").0,
+            Err(Error::NotInGroup)
+        );
+        assert_eq!(
+            call(&mut g, Req::GroupSize, A, &[], "x").0,
+            Err(Error::NoGroup)
+        );
+        assert_eq!(
+            call(&mut g, Req::GroupSize, A, &[], "").0,
+            Err(Error::NullGroup)
+        );
         for t in [A, C, D] {
             call(&mut g, Req::GroupLeave, t, &[], "w");
         }
-        assert_eq!(call(&mut g, Req::GroupSize, A, &[], "w").0, Err(Error::NoGroup));
+        assert_eq!(
+            call(&mut g, Req::GroupSize, A, &[], "w").0,
+            Err(Error::NoGroup)
+        );
     }
 
     #[test]
@@ -389,19 +416,36 @@ mod tests {
         }
         let (r, rel) = call(&mut g, Req::GroupBarrier, A, &[2], "w");
         assert_eq!((r, rel.len()), (Ok(vec![]), 0));
-        assert_eq!(call(&mut g, Req::GroupBarrier, B, &[3], "w").0, Err(Error::Mismatch));
+        assert_eq!(
+            call(&mut g, Req::GroupBarrier, B, &[3], "w").0,
+            Err(Error::Mismatch)
+        );
         let (_, rel) = call(&mut g, Req::GroupBarrier, B, &[2], "w");
-        assert_eq!(rel.iter().map(|r| (r.tid, r.status)).collect::<Vec<_>>(), [(A, 0), (B, 0)]);
-        assert_eq!(call(&mut g, Req::GroupBarrier, A, &[0], "w").0, Err(Error::Mismatch));
+        assert_eq!(
+            rel.iter().map(|r| (r.tid, r.status)).collect::<Vec<_>>(),
+            [(A, 0), (B, 0)]
+        );
+        assert_eq!(
+            call(&mut g, Req::GroupBarrier, A, &[0], "w").0,
+            Err(Error::Mismatch)
+        );
         // -1: all three; C exits meanwhile -> PvmNoInst for the waiters.
         call(&mut g, Req::GroupBarrier, A, &[-1], "w");
         call(&mut g, Req::GroupBarrier, B, &[-1], "w");
         let rel = g.task_gone(C);
         assert_eq!(
-            rel.iter().map(|r| (r.tid, r.tag, r.status)).collect::<Vec<_>>(),
-            [(A, TAG_BARRIER, Error::NoInst.code()), (B, TAG_BARRIER, Error::NoInst.code())]
+            rel.iter()
+                .map(|r| (r.tid, r.tag, r.status))
+                .collect::<Vec<_>>(),
+            [
+                (A, TAG_BARRIER, Error::NoInst.code()),
+                (B, TAG_BARRIER, Error::NoInst.code())
+            ]
         );
-        assert_eq!(call(&mut g, Req::GroupBarrier, C, &[1], "w").0, Err(Error::NotInGroup));
+        assert_eq!(
+            call(&mut g, Req::GroupBarrier, C, &[1], "w").0,
+            Err(Error::NotInGroup)
+        );
     }
 
     #[test]
@@ -412,13 +456,36 @@ mod tests {
         }
         assert!(call(&mut g, Req::GroupFreeze, A, &[-1], "f").1.is_empty());
         let (_, rel) = call(&mut g, Req::GroupFreeze, B, &[-1], "f");
-        assert_eq!(rel.iter().map(|r| (r.tag, r.status)).collect::<Vec<_>>(), [(TAG_FREEZE, 2); 2]);
-        assert_eq!(call(&mut g, Req::GroupFreeze, A, &[-1], "f").0, Err(Error::DupGroup));
-        assert_eq!(call(&mut g, Req::GroupJoin, C, &[], "f").0, Err(Error::NotInGroup));
-        assert_eq!(call(&mut g, Req::GroupMembers, C, &[], "f").0, Ok(vec![1, 2, 0, A, 1, B]));
+        assert_eq!(
+            rel.iter().map(|r| (r.tag, r.status)).collect::<Vec<_>>(),
+            [(TAG_FREEZE, 2); 2]
+        );
+        assert_eq!(
+            call(&mut g, Req::GroupFreeze, A, &[-1], "f").0,
+            Err(Error::DupGroup)
+        );
+        assert_eq!(
+            call(&mut g, Req::GroupJoin, C, &[], "f").0,
+            Err(Error::NotInGroup)
+        );
+        assert_eq!(
+            call(&mut g, Req::GroupMembers, C, &[], "f").0,
+            Ok(vec![1, 2, 0, A, 1, B])
+        );
         call(&mut g, Req::GroupBarrier, A, &[2], "f");
         let rel = g.task_gone(B);
-        assert_eq!(rel, [Release { tid: A, tag: TAG_BARRIER, status: Error::NoGroup.code(), name: b"f".to_vec() }]);
-        assert_eq!(call(&mut g, Req::GroupBarrier, A, &[1], "f").0, Err(Error::NoGroup));
+        assert_eq!(
+            rel,
+            [Release {
+                tid: A,
+                tag: TAG_BARRIER,
+                status: Error::NoGroup.code(),
+                name: b"f".to_vec()
+            }]
+        );
+        assert_eq!(
+            call(&mut g, Req::GroupBarrier, A, &[1], "f").0,
+            Err(Error::NoGroup)
+        );
     }
 }

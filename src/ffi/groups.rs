@@ -69,9 +69,7 @@ fn len_of(count: c_int, datatype: c_int) -> Result<usize> {
     if count <= 0 {
         return Err(Error::BadParam);
     }
-    (count as usize)
-        .checked_mul(size)
-        .ok_or(Error::BadParam)
+    (count as usize).checked_mul(size).ok_or(Error::BadParam)
 }
 
 /// Enrolls the caller in group `group`; returns its instance number.
@@ -208,15 +206,7 @@ pub unsafe extern "C" fn pvm_reduce(
             // SAFETY: `f` has the reduce signature (the contract); `x` is the
             // caller's own array (its alignment), `ybuf` holds as many bytes,
             // and the ints live across the call.
-            unsafe {
-                f(
-                    &mut dt,
-                    x.as_mut_ptr().cast(),
-                    yb.cast(),
-                    &mut n,
-                    &mut info,
-                )
-            };
+            unsafe { f(&mut dt, x.as_mut_ptr().cast(), yb.cast(), &mut n, &mut info) };
             if info < 0 {
                 return Err(Error::from_code(info).unwrap_or(Error::BadParam));
             }

@@ -467,7 +467,11 @@ pub fn apply(op: ReduceOp, datatype: i32, x: &mut [u8], y: &[u8], num: usize) ->
     macro_rules! cplx {
         ($t:ty) => {{
             const W: usize = std::mem::size_of::<$t>();
-            for (a, b) in x.chunks_exact_mut(2 * W).zip(y.chunks_exact(2 * W)).take(num) {
+            for (a, b) in x
+                .chunks_exact_mut(2 * W)
+                .zip(y.chunks_exact(2 * W))
+                .take(num)
+            {
                 let get = |s: &[u8], i: usize| {
                     <$t>::from_ne_bytes(s[i * W..(i + 1) * W].try_into().unwrap_or_default())
                 };
@@ -476,7 +480,11 @@ pub fn apply(op: ReduceOp, datatype: i32, x: &mut [u8], y: &[u8], num: usize) ->
                     ReduceOp::Max | ReduceOp::Min => {
                         let mp = pr * pr + pi * pi;
                         let mq = qr * qr + qi * qi;
-                        let take_q = if op == ReduceOp::Max { mq > mp } else { mq < mp };
+                        let take_q = if op == ReduceOp::Max {
+                            mq > mp
+                        } else {
+                            mq < mp
+                        };
                         if take_q {
                             (qr, qi)
                         } else {
@@ -566,8 +574,14 @@ mod tests {
         let mut x = vec![250u8, 1];
         apply(ReduceOp::Max, PVM_BYTE, &mut x, &[30, 0], 2).unwrap();
         assert_eq!(x, [30, 1]);
-        assert_eq!(apply(ReduceOp::Sum, PVM_BYTE, &mut x, &[1, 1], 2), Err(Error::BadParam));
-        assert_eq!(apply(ReduceOp::Max, 10, &mut x, &[1, 1], 1), Err(Error::BadParam));
+        assert_eq!(
+            apply(ReduceOp::Sum, PVM_BYTE, &mut x, &[1, 1], 2),
+            Err(Error::BadParam)
+        );
+        assert_eq!(
+            apply(ReduceOp::Max, 10, &mut x, &[1, 1], 1),
+            Err(Error::BadParam)
+        );
     }
 
     #[test]
