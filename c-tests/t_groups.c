@@ -325,8 +325,12 @@ int main(int argc, char **argv)
 	CHECK_INT(pvm_gettid("g", 1), PvmNoInst, "pvm_gettid of a missing instance");
 	CHECK_INT(pvm_getinst("g", me), 0, "pvm_getinst of myself");
 	CHECK_INT(pvm_getinst("g", 0x40099), PvmNotInGroup, "pvm_getinst of a non-member");
-	CHECK_INT(pvm_barrier("g", 0), PvmMismatch, "pvm_barrier count 0");
-	CHECK_INT(pvm_barrier("g", -2), PvmMismatch, "pvm_barrier count -2");
+	/* (in another group: PVM 3.4.6's pvmgs keeps answering PvmMismatch after that) */
+	CHECK_INT(pvm_joingroup("z"), 0, "joining a second group");
+	CHECK_INT(pvm_barrier("z", 0), PvmMismatch, "pvm_barrier count 0");
+	CHECK_INT(pvm_barrier("z", -2), PvmMismatch, "pvm_barrier count -2");
+	CHECK_INT(pvm_freezegroup("z", 0), PvmMismatch, "pvm_freezegroup size 0");
+	CHECK_INT(pvm_lvgroup("z"), 0, "leaving the second group");
 	CHECK_INT(pvm_barrier("g", 1), 0, "pvm_barrier of one");
 	CHECK_INT(pvm_barrier("g", -1), 0, "pvm_barrier -1 of one");
 	pvm_initsend(PvmDataDefault);
@@ -344,7 +348,6 @@ int main(int argc, char **argv)
 	CHECK_INT(pvm_gather(r, d, 2, 99, 4, "g", 0), PvmBadParam, "pvm_gather bad type");
 	CHECK_INT(pvm_scatter(r, d, 2, PVM_INT, 4, "g", 0), 0, "pvm_scatter of one");
 	CHECK_INT(pvm_scatter(r, d, 2, PVM_INT, 4, "g", 2), PvmNoInst, "pvm_scatter from a missing root");
-	CHECK_INT(pvm_freezegroup("g", 0), PvmMismatch, "pvm_freezegroup size 0");
 
 	/* the predefined functions called directly */
 	{
