@@ -34,7 +34,10 @@ fn gpvm3() {
     let out = PathBuf::from(std::env::var("OUT_DIR").expect("OUT_DIR"));
     // OUT_DIR is target/<profile>/build/<pkg>-<hash>/out.
     let Some(profile) = out.ancestors().nth(3).map(Path::to_path_buf) else {
-        println!("cargo:warning=libgpvm3 not made: unexpected OUT_DIR {}", out.display());
+        println!(
+            "cargo:warning=libgpvm3 not made: unexpected OUT_DIR {}",
+            out.display()
+        );
         return;
     };
     let objs = cc::Build::new()
@@ -75,8 +78,10 @@ fn gpvm3() {
     std::os::unix::fs::symlink("libgpvm3.so.3", &link).expect("libgpvm3.so link");
     let a = profile.join("libgpvm3.a");
     let _ = std::fs::remove_file(&a);
-    run(Command::new(std::env::var("AR").unwrap_or_else(|_| "ar".into()))
-        .arg("crs")
-        .arg(&a)
-        .args(&objs));
+    run(
+        Command::new(std::env::var("AR").unwrap_or_else(|_| "ar".into()))
+            .arg("crs")
+            .arg(&a)
+            .args(&objs),
+    );
 }

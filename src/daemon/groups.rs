@@ -359,6 +359,13 @@ mod tests {
         (res, rel)
     }
 
+    /// A call that must succeed; its releases.
+    fn must(g: &mut Groups, req: Req, from: i32, args: &[i32], name: &str) -> Vec<Release> {
+        let (res, rel) = call(g, req, from, args, name);
+        assert!(res.is_ok(), "{req:?} {name}: {res:?}");
+        rel
+    }
+
     const A: i32 = 0x40001;
     const B: i32 = 0x40002;
     const C: i32 = 0x40003;
@@ -400,7 +407,7 @@ mod tests {
             Err(Error::NullGroup)
         );
         for t in [A, C, D] {
-            call(&mut g, Req::GroupLeave, t, &[], "w");
+            must(&mut g, Req::GroupLeave, t, &[], "w");
         }
         assert_eq!(
             call(&mut g, Req::GroupSize, A, &[], "w").0,
@@ -412,7 +419,7 @@ mod tests {
     fn barrier_releases_at_count_and_fails_when_members_leave() {
         let mut g = Groups::new();
         for t in [A, B, C] {
-            call(&mut g, Req::GroupJoin, t, &[], "w");
+            must(&mut g, Req::GroupJoin, t, &[], "w");
         }
         let (r, rel) = call(&mut g, Req::GroupBarrier, A, &[2], "w");
         assert_eq!((r, rel.len()), (Ok(vec![]), 0));
@@ -430,8 +437,8 @@ mod tests {
             Err(Error::Mismatch)
         );
         // -1: all three; C exits meanwhile -> PvmNoInst for the waiters.
-        call(&mut g, Req::GroupBarrier, A, &[-1], "w");
-        call(&mut g, Req::GroupBarrier, B, &[-1], "w");
+        must(&mut g, Req::GroupBarrier, A, &[-1], "w");
+        must(&mut g, Req::GroupBarrier, B, &[-1], "w");
         let rel = g.task_gone(C);
         assert_eq!(
             rel.iter()
@@ -452,7 +459,7 @@ mod tests {
     fn freeze_then_defunct() {
         let mut g = Groups::new();
         for t in [A, B] {
-            call(&mut g, Req::GroupJoin, t, &[], "f");
+            must(&mut g, Req::GroupJoin, t, &[], "f");
         }
         assert!(call(&mut g, Req::GroupFreeze, A, &[-1], "f").1.is_empty());
         let (_, rel) = call(&mut g, Req::GroupFreeze, B, &[-1], "f");
@@ -472,7 +479,7 @@ mod tests {
             call(&mut g, Req::GroupMembers, C, &[], "f").0,
             Ok(vec![1, 2, 0, A, 1, B])
         );
-        call(&mut g, Req::GroupBarrier, A, &[2], "f");
+        must(&mut g, Req::GroupBarrier, A, &[2], "f");
         let rel = g.task_gone(B);
         assert_eq!(
             rel,

@@ -51,7 +51,14 @@ pub fn type_size(datatype: i32) -> Result<usize> {
 
 /// Member lists of frozen groups (instance, tid), cached after
 /// pvm_freezegroup or the first call that saw the group frozen.
-static FROZEN: Mutex<Option<HashMap<Vec<u8>, Vec<(i32, i32)>>>> = Mutex::new(None);
+static FROZEN: Mutex<Option<FrozenCache>> = Mutex::new(None);
+
+/// Group name -> (instance, tid) of each member.
+type FrozenCache = HashMap<Vec<u8>, Vec<(i32, i32)>>;
+
+/// The combining step of pvm_reduce: `x` (the root's values) combined with
+/// `y` (one member's values) into `x`.
+pub type Combine<'a> = dyn FnMut(&mut [u8], &[u8]) -> Result<()> + 'a;
 
 fn cached(name: &[u8]) -> Option<Vec<(i32, i32)>> {
     let g = FROZEN.lock().unwrap_or_else(|e| e.into_inner());
@@ -317,7 +324,7 @@ fn check_args(count: i32, datatype: i32) -> Result<usize> {
 /// combines the values of all members into its `data` with `combine(x, y)`,
 /// in instance order. `data` holds `count` elements of `datatype`.
 pub fn reduce(
-    combine: &mut dyn FnMut(&mut [u8], &[u8]) -> Result<()>,
+    combine: &mut Combine<'_>,
     data: &mut [u8],
     count: i32,
     datatype: i32,
