@@ -6,7 +6,7 @@ CARGO ?= cargo
 LIBDIR := target/release
 DEMO_TMP := $(CURDIR)/target/demo
 
-.PHONY: all build demo check test lint clean install uninstall
+.PHONY: all build demo check test lint clean install uninstall bench-groups
 
 all: build
 
@@ -25,6 +25,10 @@ demo: build
 	HOME=$(DEMO_TMP)/home PVM_TMP=$(DEMO_TMP)/tmp PVM_ROOT=$(DEMO_TMP)/home/pvm3 \
 		./examples-c/build/hello ; rc=$$? ; \
 		kill `cat $(DEMO_TMP)/tmp/pvm6.*/pvmd.pid 2>/dev/null` 2>/dev/null ; exit $$rc
+
+# Barrier and reduce latency, 2..32 tasks, against PVM 3.4.6 + pvmgs when installed.
+bench-groups: build
+	sh benches/groups.sh
 
 lint:
 	$(CARGO) fmt --check

@@ -22,6 +22,8 @@ export PVM_TMP="$work/pvmtmp" HOME="$work/home" PVM_ROOT="$work/root" PVM_ARCH=L
 [ "$uid" = 0 ] && export PVM_ALLOW_ROOT=1
 bin="$PVM_ROOT/bin/LINUX64"
 mkdir -p "$PVM_TMP" "$HOME" "$bin" "$work/out"
+# The original's group server, spawned by libgpvm3 on the first group call.
+[ -x /usr/bin/pvmgs ] && ln -sf /usr/bin/pvmgs "$bin/pvmgs"
 
 if [ ! -x /usr/bin/pvmd ] || [ ! -f /usr/include/pvm3.h ]; then
 	echo "run-against-original: the original PVM is not installed (apt-get install pvm pvm-dev)" >&2
@@ -36,7 +38,7 @@ fi
 
 fail=0
 for n in $names; do
-	if ! gcc -Wall -Wextra -Werror -I/usr/include -o "$bin/$n" "$here/$n.c" -lpvm3; then
+	if ! gcc -Wall -Wextra -Werror -I/usr/include -o "$bin/$n" "$here/$n.c" -lgpvm3 -lpvm3; then
 		echo "BUILD FAILED: $n"
 		fail=1
 	fi

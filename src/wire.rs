@@ -100,6 +100,23 @@ pub enum Req {
     RegTasker = 44,
     RegHoster = 45,
     RegRm = 46,
+    // Dynamic groups (70-77), served by the master daemon: docs/PROTOCOL.md.
+    /// pvm_joingroup.
+    GroupJoin = 70,
+    /// pvm_lvgroup.
+    GroupLeave = 71,
+    /// pvm_gettid.
+    GroupTid = 72,
+    /// pvm_getinst.
+    GroupInst = 73,
+    /// pvm_gsize.
+    GroupSize = 74,
+    /// pvm_barrier: replied at once; the release is a message.
+    GroupBarrier = 75,
+    /// The members of a group (for bcast, reduce, gather, scatter).
+    GroupMembers = 76,
+    /// pvm_freezegroup: replied at once; the release is a message.
+    GroupFreeze = 77,
 }
 
 impl Req {
@@ -135,6 +152,14 @@ impl Req {
             44 => RegTasker,
             45 => RegHoster,
             46 => RegRm,
+            70 => GroupJoin,
+            71 => GroupLeave,
+            72 => GroupTid,
+            73 => GroupInst,
+            74 => GroupSize,
+            75 => GroupBarrier,
+            76 => GroupMembers,
+            77 => GroupFreeze,
             _ => return None,
         })
     }

@@ -5,7 +5,7 @@
 //! Structure: [`server::Daemon`] owns the poll loop, the connections
 //! ([`conn`]), the task table ([`task`]), the spawner ([`spawn`]) and the log
 //! ([`log`]); the message mailbox is [`mailbox`], the table of direct routes
-//! tasks report is [`routes`]. This host is host 1 (host part 0x40000, daemon
+//! tasks report is [`routes`], the group service [`groups`]. This host is host 1 (host part 0x40000, daemon
 //! tid t80040000);
 //! the host table and daemon-to-daemon links of multi-host virtual machines
 //! plug into `server` later (accepted TCP connections are closed for now).
@@ -13,6 +13,7 @@
 
 pub mod conn;
 pub mod embedded;
+pub mod groups;
 pub mod log;
 pub mod mailbox;
 pub mod notify;

@@ -10,6 +10,7 @@
 //! machines will route other hosts' tids).
 
 use super::conn::{Conn, ReadOutcome};
+use super::groups::{self as grp, Groups, Release};
 use super::log::{dlog, DaemonLog};
 use super::mailbox::{Mailbox, Outcome};
 use super::notify::{Note, NotifyRequest, NotifyTable, World};
@@ -95,6 +96,8 @@ pub struct Daemon {
     output: OutputTable,
     /// Registrations and the no-reset list (misc.rs).
     misc: misc::Misc,
+    /// The group service (this daemon is the master of a one-host machine).
+    groups: Groups,
 }
 
 /// The machine as the notify table sees it (this host only, for now).
@@ -166,6 +169,7 @@ impl Daemon {
             pending_notes: Vec::new(),
             output: OutputTable::new(),
             misc: misc::Misc::default(),
+            groups: Groups::new(),
         })
     }
 
@@ -522,6 +526,19 @@ impl Daemon {
                 | Req::RegHoster
                 | Req::RegRm),
             ) => self.misc_request(req, token, &mut r),
+            Some(
+                req @ (Req::GroupJoin
+                | Req::GroupLeave
+                | Req::GroupTid
+                | Req::GroupInst
+                | Req::GroupSize
+                | Req::GroupBarrier
+                | Req::GroupMembers
+                | Req::GroupFreeze),
+            ) => {
+                let from = self.conns.get(&token).and_then(|c| c.tid).unwrap_or(0);
+                self.group_request(req, from, &frame.body)
+            }
             Some(Req::RouteAdd | Req::RouteDelete | Req::RouteHello) | None => {
                 dlog!(
                     self.log,
@@ -1136,6 +1153,39 @@ impl Daemon {
         self.output.forget(t);
         let notes = self.notify.task_exited(t);
         self.deliver_all(notes);
+        let released = self.groups.task_gone(t);
+        self.deliver_releases(released);
+    }
+
+    /// Serves a group request (70-77) of task `from`: the reply is returned
+    /// (sent through the generic reply path), barrier and freeze releases
+    /// go out after it as messages to the waiting tids. Takes no connection,
+    /// so a request forwarded from another host's daemon is served alike.
+    pub fn group_request(&mut self, req: Req, from: i32, body: &[u8]) -> Result<Vec<u8>, Error> {
+        let (res, released) = self.groups.request(req, from, &mut Reader::new(body));
+        let dtid = self.dtid;
+        self.pending_notes
+            .extend(released.into_iter().map(|r| release_note(dtid, r)));
+        res
+    }
+
+    /// Task `t` of another host is gone: it leaves its groups.
+    pub fn groups_task_gone(&mut self, t: i32) {
+        let released = self.groups.task_gone(t);
+        self.deliver_releases(released);
+    }
+
+    /// Host `host` (host part) failed: its tasks leave their groups.
+    pub fn groups_host_gone(&mut self, host: i32) {
+        let released = self.groups.host_gone(host);
+        self.deliver_releases(released);
+    }
+
+    fn deliver_releases(&mut self, released: Vec<Release>) {
+        let dtid = self.dtid;
+        for r in released {
+            self.deliver(release_note(dtid, r));
+        }
     }
 
     fn req_notify(&mut self, token: Token, r: &mut Reader<'_>) -> Result<Vec<u8>, Error> {
@@ -1238,6 +1288,17 @@ impl Daemon {
         }
         self.signal_children(libc::SIGTERM);
         self.halting = Some((Instant::now() + self.opts.halt_grace, false));
+    }
+}
+
+/// The message releasing a barrier or freeze waiter.
+fn release_note(dtid: i32, r: Release) -> Note {
+    Note {
+        dst: r.tid,
+        src: dtid,
+        tag: r.tag,
+        ctx: grp::GROUP_CTX,
+        body: r.body(),
     }
 }
 

@@ -729,16 +729,8 @@ pub unsafe extern "C" fn pvmfdelmhf_(mhid: *const c_int, info: *mut c_int) {
 pub unsafe extern "C" fn pvmfsleep_(secs: *const c_int) {
     // SAFETY: Fortran reference argument.
     if let Ok(s) = unsafe { arg(secs) } {
-        pvmsleep(s);
+        super::groups::pvmsleep(s);
     }
-}
-
-/// Sleeps `secs` seconds (libpvm3's helper, exported by PVM 3.4.6's
-/// libpvm3.so.3 too); returns what sleep(3) returns.
-#[no_mangle]
-pub extern "C" fn pvmsleep(secs: c_int) -> c_int {
-    // SAFETY: sleep(3) has no memory-safety preconditions.
-    unsafe { libc::sleep(secs.max(0) as libc::c_uint) as c_int }
 }
 
 // ---- buffers and packing -----------------------------------------------------

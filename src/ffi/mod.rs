@@ -13,7 +13,9 @@
 pub mod boundary;
 pub mod buffers;
 pub mod fortran;
+pub mod fortran_groups;
 pub mod globals;
+pub mod groups;
 pub mod mailbox;
 pub mod messaging;
 pub mod misc;

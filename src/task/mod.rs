@@ -16,6 +16,7 @@
 mod api;
 mod conn;
 mod direct;
+pub mod groups;
 mod mailbox;
 pub mod mhf;
 pub mod misc;
@@ -649,7 +650,10 @@ impl State {
                 let buf = Buffer::from_received_with_encoding(f.body, info, enc);
                 let id = self.bufs.insert(buf);
                 // A message handler (mhf.rs) takes matching messages instead of the queue.
-                if self.bufs.get(id).is_ok_and(|b| mhf::claim(id, b.info())) {
+                // Group-internal messages (groups.rs) are never handed to handlers.
+                if self.bufs.get(id).is_ok_and(|b| {
+                    b.info().ctx != crate::daemon::groups::GROUP_CTX && mhf::claim(id, b.info())
+                }) {
                     return;
                 }
                 self.queue.push_back(id);

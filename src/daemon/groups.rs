@@ -1,0 +1,498 @@
+//! The group service (dynamic process groups, libgpvm3): the table of named
+//! groups, their members and instance numbers, barriers and frozen groups.
+//!
+//! It lives in the daemon that is the machine's master (on one host, the
+//! local daemon), so no group server has to be installed or spawned. Only
+//! membership and synchronisation come here (requests 70-77 of
+//! docs/PROTOCOL.md); the data of pvm_bcast, pvm_reduce, pvm_gather and
+//! pvm_scatter travels task to task.
+//!
+//! Members are addressed by tid only (never by connection), and every answer
+//! is either the request's reply or a message to a tid ([`Release`]), so a
+//! request forwarded from another host's daemon is served the same way.
+//!
+//! Rules (measured against PVM 3.4.6's pvmgs where it answers, documented in
+//! docs/COMPATIBILITY.md where it hangs):
+//! - A join takes the lowest free instance number; a group disappears when
+//!   its last member leaves.
+//! - A barrier (and a freeze) completes when `count` members have called it
+//!   (-1: the group's size at the first call); a call with another count
+//!   than the one in progress, or a count of 0 or below -1, is PvmMismatch.
+//! - A member that leaves (pvm_lvgroup, exit, its host lost) while a
+//!   barrier or freeze is in progress: when fewer members remain than the
+//!   count still needs, every waiter is released with PvmNoInst (a dynamic
+//!   group) or PvmNoGroup (a frozen one, which also becomes defunct: later
+//!   barriers on it fail with PvmNoGroup, as pvm_freezegroup(3PVM) says).
+
+use crate::wire::{Reader, Req, Writer};
+use crate::{Error, Result};
+use std::collections::BTreeMap;
+
+/// Context of every group-internal message (barrier and freeze releases,
+/// reduce/gather/scatter data). Negative, so pvm_setcontext can never make
+/// it current and no user receive, probe or message handler sees them.
+pub const GROUP_CTX: i32 = -0x7006;
+/// Tag of the daemon's barrier-release message (body: status, group name).
+pub const TAG_BARRIER: i32 = -70;
+/// Tag of the daemon's freeze-release message (body: status, group name).
+pub const TAG_FREEZE: i32 = -71;
+
+/// A message the daemon sends to a member: tag, status and group name.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Release {
+    pub tid: i32,
+    pub tag: i32,
+    pub status: i32,
+    pub name: Vec<u8>,
+}
+
+impl Release {
+    /// The body of the release message (control encoding).
+    pub fn body(&self) -> Vec<u8> {
+        Writer::new().int(self.status).bytes(&self.name).finish()
+    }
+}
+
+/// A barrier or freeze in progress.
+#[derive(Clone, Debug, Default)]
+struct Sync {
+    count: usize,
+    waiting: Vec<i32>,
+}
+
+#[derive(Clone, Debug, Default)]
+struct Group {
+    /// Instance number -> tid.
+    members: BTreeMap<i32, i32>,
+    /// Set once pvm_freezegroup completed.
+    frozen: bool,
+    /// A frozen group that lost a member.
+    defunct: bool,
+    barrier: Option<Sync>,
+    freeze: Option<Sync>,
+}
+
+impl Group {
+    fn inst_of(&self, tid: i32) -> Option<i32> {
+        self.members
+            .iter()
+            .find(|(_, &t)| t == tid)
+            .map(|(&i, _)| i)
+    }
+
+    fn lowest_free(&self) -> i32 {
+        let mut n = 0;
+        for &i in self.members.keys() {
+            if i != n {
+                break;
+            }
+            n += 1;
+        }
+        n
+    }
+}
+
+/// Every group of the machine.
+#[derive(Debug, Default)]
+pub struct Groups {
+    groups: BTreeMap<Vec<u8>, Group>,
+}
+
+/// The requests this module serves.
+pub fn is_group_request(req: Req) -> bool {
+    matches!(
+        req,
+        Req::GroupJoin
+            | Req::GroupLeave
+            | Req::GroupTid
+            | Req::GroupInst
+            | Req::GroupSize
+            | Req::GroupBarrier
+            | Req::GroupMembers
+            | Req::GroupFreeze
+    )
+}
+
+fn name_of(r: &mut Reader<'_>) -> Result<Vec<u8>> {
+    let n = r.bytes()?;
+    if n.is_empty() {
+        return Err(Error::NullGroup);
+    }
+    Ok(n.to_vec())
+}
+
+/// The count a barrier or freeze waits for: -1 is the group's size.
+fn sync_count(count: i32, size: usize) -> Result<usize> {
+    match count {
+        -1 => Ok(size),
+        c if c >= 1 => Ok(c as usize),
+        _ => Err(Error::Mismatch),
+    }
+}
+
+impl Groups {
+    pub fn new() -> Groups {
+        Groups::default()
+    }
+
+    /// Serves group request `req` from task `from` (0 when not enrolled).
+    /// Returns the reply (status and body) and the messages to send after it.
+    pub fn request(
+        &mut self,
+        req: Req,
+        from: i32,
+        r: &mut Reader<'_>,
+    ) -> (Result<Vec<u8>>, Vec<Release>) {
+        let mut out = Vec::new();
+        let res = self.serve(req, from, r, &mut out);
+        (res, out)
+    }
+
+    fn serve(
+        &mut self,
+        req: Req,
+        from: i32,
+        r: &mut Reader<'_>,
+        out: &mut Vec<Release>,
+    ) -> Result<Vec<u8>> {
+        let name = name_of(r)?;
+        let int = |v: i32| Ok(Writer::new().int(v).finish());
+        match req {
+            Req::GroupJoin => {
+                if from == 0 {
+                    return Err(Error::SysErr);
+                }
+                let g = self.groups.entry(name).or_default();
+                if g.frozen {
+                    // PVM 3.4.6 answers any join to a frozen group so.
+                    return Err(Error::NotInGroup);
+                }
+                if g.inst_of(from).is_some() {
+                    return Err(Error::DupGroup);
+                }
+                let inst = g.lowest_free();
+                g.members.insert(inst, from);
+                int(inst)
+            }
+            Req::GroupLeave => {
+                let g = self.groups.get(&name).ok_or(Error::NoGroup)?;
+                if g.inst_of(from).is_none() {
+                    return Err(Error::NotInGroup);
+                }
+                out.extend(self.leave(&name, from));
+                Ok(Vec::new())
+            }
+            Req::GroupTid => {
+                let inst = r.int()?;
+                let g = self.groups.get(&name).ok_or(Error::NoGroup)?;
+                g.members.get(&inst).map_or(Err(Error::NoInst), |&t| int(t))
+            }
+            Req::GroupInst => {
+                let tid = r.int()?;
+                let g = self.groups.get(&name).ok_or(Error::NoGroup)?;
+                g.inst_of(tid).map_or(Err(Error::NotInGroup), int)
+            }
+            Req::GroupSize => {
+                let g = self.groups.get(&name).ok_or(Error::NoGroup)?;
+                int(g.members.len() as i32)
+            }
+            Req::GroupMembers => {
+                let g = self.groups.get(&name).ok_or(Error::NoGroup)?;
+                let mut w = Writer::new();
+                w.int(g.frozen as i32).int(g.members.len() as i32);
+                for (&i, &t) in &g.members {
+                    w.int(i).int(t);
+                }
+                Ok(w.finish())
+            }
+            Req::GroupBarrier | Req::GroupFreeze => {
+                let count = r.int()?;
+                let freeze = req == Req::GroupFreeze;
+                let g = self.groups.get_mut(&name).ok_or(Error::NoGroup)?;
+                if g.defunct && !freeze {
+                    return Err(Error::NoGroup);
+                }
+                if g.inst_of(from).is_none() {
+                    return Err(Error::NotInGroup);
+                }
+                if freeze && g.frozen {
+                    return Err(Error::DupGroup);
+                }
+                let size = g.members.len();
+                let slot = if freeze {
+                    &mut g.freeze
+                } else {
+                    &mut g.barrier
+                };
+                let count = match slot {
+                    Some(s) if count == -1 => s.count,
+                    Some(s) => {
+                        let c = sync_count(count, size)?;
+                        if c != s.count {
+                            return Err(Error::Mismatch);
+                        }
+                        c
+                    }
+                    None => sync_count(count, size)?,
+                };
+                let s = slot.get_or_insert_with(|| Sync {
+                    count,
+                    waiting: Vec::new(),
+                });
+                if s.waiting.contains(&from) {
+                    return Err(Error::Mismatch);
+                }
+                s.waiting.push(from);
+                if s.waiting.len() >= s.count {
+                    let done = slot.take().unwrap_or_default();
+                    let (tag, status) = if freeze {
+                        g.frozen = true;
+                        (TAG_FREEZE, done.count as i32)
+                    } else {
+                        (TAG_BARRIER, 0)
+                    };
+                    out.extend(done.waiting.into_iter().map(|tid| Release {
+                        tid,
+                        tag,
+                        status,
+                        name: name.clone(),
+                    }));
+                }
+                Ok(Vec::new())
+            }
+            _ => Err(Error::NotImpl),
+        }
+    }
+
+    /// Removes `tid` from group `name` (a member); fails the syncs it
+    /// makes impossible; forgets an empty group.
+    fn leave(&mut self, name: &[u8], tid: i32) -> Vec<Release> {
+        let mut out = Vec::new();
+        let Some(g) = self.groups.get_mut(name) else {
+            return out;
+        };
+        let Some(inst) = g.inst_of(tid) else {
+            return out;
+        };
+        g.members.remove(&inst);
+        if g.frozen {
+            g.defunct = true;
+        }
+        let size = g.members.len();
+        let frozen = g.frozen;
+        for (slot, tag) in [(&mut g.barrier, TAG_BARRIER), (&mut g.freeze, TAG_FREEZE)] {
+            let Some(s) = slot.as_mut() else {
+                continue;
+            };
+            s.waiting.retain(|&t| t != tid);
+            if frozen || size < s.count {
+                let status = if frozen {
+                    Error::NoGroup.code()
+                } else {
+                    Error::NoInst.code()
+                };
+                let done = slot.take().unwrap_or_default();
+                out.extend(done.waiting.into_iter().map(|t| Release {
+                    tid: t,
+                    tag,
+                    status,
+                    name: name.to_vec(),
+                }));
+            }
+        }
+        if g.members.is_empty() {
+            self.groups.remove(name);
+        }
+        out
+    }
+
+    /// Task `tid` is gone (exit, lost connection, host failure): it leaves
+    /// every group it was in.
+    pub fn task_gone(&mut self, tid: i32) -> Vec<Release> {
+        let names: Vec<Vec<u8>> = self
+            .groups
+            .iter()
+            .filter(|(_, g)| g.inst_of(tid).is_some())
+            .map(|(n, _)| n.clone())
+            .collect();
+        names.iter().flat_map(|n| self.leave(n, tid)).collect()
+    }
+
+    /// Every task of host `host` (its host part) is gone.
+    pub fn host_gone(&mut self, host: i32) -> Vec<Release> {
+        let tids: Vec<i32> = self
+            .groups
+            .values()
+            .flat_map(|g| g.members.values().copied())
+            .filter(|&t| crate::tid::host_of(t) == host)
+            .collect();
+        tids.into_iter().flat_map(|t| self.task_gone(t)).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn call(
+        g: &mut Groups,
+        req: Req,
+        from: i32,
+        args: &[i32],
+        name: &str,
+    ) -> (Result<Vec<i32>>, Vec<Release>) {
+        let mut w = Writer::new();
+        w.bytes(name.as_bytes());
+        for a in args {
+            w.int(*a);
+        }
+        let body = w.finish();
+        let (res, rel) = g.request(req, from, &mut Reader::new(&body));
+        let res = res.map(|b| {
+            let mut r = Reader::new(&b);
+            let mut v = Vec::new();
+            while let Ok(x) = r.int() {
+                v.push(x);
+            }
+            v
+        });
+        (res, rel)
+    }
+
+    /// A call that must succeed; its releases.
+    fn must(g: &mut Groups, req: Req, from: i32, args: &[i32], name: &str) -> Vec<Release> {
+        let (res, rel) = call(g, req, from, args, name);
+        assert!(res.is_ok(), "{req:?} {name}: {res:?}");
+        rel
+    }
+
+    const A: i32 = 0x40001;
+    const B: i32 = 0x40002;
+    const C: i32 = 0x40003;
+    const D: i32 = 0x40004;
+
+    #[test]
+    fn instances_are_the_lowest_free() {
+        let mut g = Groups::new();
+        assert_eq!(call(&mut g, Req::GroupJoin, A, &[], "w").0, Ok(vec![0]));
+        assert_eq!(call(&mut g, Req::GroupJoin, B, &[], "w").0, Ok(vec![1]));
+        assert_eq!(call(&mut g, Req::GroupJoin, C, &[], "w").0, Ok(vec![2]));
+        assert_eq!(
+            call(&mut g, Req::GroupJoin, B, &[], "w").0,
+            Err(Error::DupGroup)
+        );
+        assert_eq!(call(&mut g, Req::GroupLeave, B, &[], "w").0, Ok(vec![]));
+        assert_eq!(
+            call(&mut g, Req::GroupLeave, B, &[], "w").0,
+            Err(Error::NotInGroup)
+        );
+        assert_eq!(call(&mut g, Req::GroupJoin, D, &[], "w").0, Ok(vec![1]));
+        assert_eq!(call(&mut g, Req::GroupSize, A, &[], "w").0, Ok(vec![3]));
+        assert_eq!(call(&mut g, Req::GroupTid, A, &[1], "w").0, Ok(vec![D]));
+        assert_eq!(
+            call(&mut g, Req::GroupTid, A, &[5], "w").0,
+            Err(Error::NoInst)
+        );
+        assert_eq!(call(&mut g, Req::GroupInst, A, &[C], "w").0, Ok(vec![2]));
+        assert_eq!(
+            call(&mut g, Req::GroupInst, A, &[B], "w").0,
+            Err(Error::NotInGroup)
+        );
+        assert_eq!(
+            call(&mut g, Req::GroupSize, A, &[], "x").0,
+            Err(Error::NoGroup)
+        );
+        assert_eq!(
+            call(&mut g, Req::GroupSize, A, &[], "").0,
+            Err(Error::NullGroup)
+        );
+        for t in [A, C, D] {
+            must(&mut g, Req::GroupLeave, t, &[], "w");
+        }
+        assert_eq!(
+            call(&mut g, Req::GroupSize, A, &[], "w").0,
+            Err(Error::NoGroup)
+        );
+    }
+
+    #[test]
+    fn barrier_releases_at_count_and_fails_when_members_leave() {
+        let mut g = Groups::new();
+        for t in [A, B, C] {
+            must(&mut g, Req::GroupJoin, t, &[], "w");
+        }
+        let (r, rel) = call(&mut g, Req::GroupBarrier, A, &[2], "w");
+        assert_eq!((r, rel.len()), (Ok(vec![]), 0));
+        assert_eq!(
+            call(&mut g, Req::GroupBarrier, B, &[3], "w").0,
+            Err(Error::Mismatch)
+        );
+        let (_, rel) = call(&mut g, Req::GroupBarrier, B, &[2], "w");
+        assert_eq!(
+            rel.iter().map(|r| (r.tid, r.status)).collect::<Vec<_>>(),
+            [(A, 0), (B, 0)]
+        );
+        assert_eq!(
+            call(&mut g, Req::GroupBarrier, A, &[0], "w").0,
+            Err(Error::Mismatch)
+        );
+        // -1: all three; C exits meanwhile -> PvmNoInst for the waiters.
+        must(&mut g, Req::GroupBarrier, A, &[-1], "w");
+        must(&mut g, Req::GroupBarrier, B, &[-1], "w");
+        let rel = g.task_gone(C);
+        assert_eq!(
+            rel.iter()
+                .map(|r| (r.tid, r.tag, r.status))
+                .collect::<Vec<_>>(),
+            [
+                (A, TAG_BARRIER, Error::NoInst.code()),
+                (B, TAG_BARRIER, Error::NoInst.code())
+            ]
+        );
+        assert_eq!(
+            call(&mut g, Req::GroupBarrier, C, &[1], "w").0,
+            Err(Error::NotInGroup)
+        );
+    }
+
+    #[test]
+    fn freeze_then_defunct() {
+        let mut g = Groups::new();
+        for t in [A, B] {
+            must(&mut g, Req::GroupJoin, t, &[], "f");
+        }
+        assert!(call(&mut g, Req::GroupFreeze, A, &[-1], "f").1.is_empty());
+        let (_, rel) = call(&mut g, Req::GroupFreeze, B, &[-1], "f");
+        assert_eq!(
+            rel.iter().map(|r| (r.tag, r.status)).collect::<Vec<_>>(),
+            [(TAG_FREEZE, 2); 2]
+        );
+        assert_eq!(
+            call(&mut g, Req::GroupFreeze, A, &[-1], "f").0,
+            Err(Error::DupGroup)
+        );
+        assert_eq!(
+            call(&mut g, Req::GroupJoin, C, &[], "f").0,
+            Err(Error::NotInGroup)
+        );
+        assert_eq!(
+            call(&mut g, Req::GroupMembers, C, &[], "f").0,
+            Ok(vec![1, 2, 0, A, 1, B])
+        );
+        must(&mut g, Req::GroupBarrier, A, &[2], "f");
+        let rel = g.task_gone(B);
+        assert_eq!(
+            rel,
+            [Release {
+                tid: A,
+                tag: TAG_BARRIER,
+                status: Error::NoGroup.code(),
+                name: b"f".to_vec()
+            }]
+        );
+        assert_eq!(
+            call(&mut g, Req::GroupBarrier, A, &[1], "f").0,
+            Err(Error::NoGroup)
+        );
+    }
+}
