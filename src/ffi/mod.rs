@@ -13,6 +13,7 @@
 pub mod boundary;
 pub mod buffers;
 pub mod globals;
+pub mod hosts;
 pub mod mailbox;
 pub mod messaging;
 pub mod misc;
