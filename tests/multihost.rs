@@ -408,3 +408,274 @@ fn dual_stack_master_with_v6_only_and_v4_only_slaves() {
     assert_tap(&out, "mh_hosts on the IPv4-only slave", &m.log("node1"));
     halt_all(&m, "node1");
 }
+
+/// `result <line> <code>` of mh_add's output.
+fn result_of(out: &str, line: &str) -> Option<i32> {
+    out.lines()
+        .find_map(|l| l.strip_prefix(&format!("result {line} ")))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+#[test]
+fn unreachable_host_fails_alone_within_its_deadline() {
+    let specs = [
+        HostSpec::v6("node1"),
+        HostSpec::v6("node2"),
+        HostSpec::v6("node3"),
+    ];
+    let Some(m) = Machine::new("mh-unr", &specs, &[mh("mh_add"), mh("mh_halt")]) else {
+        return;
+    };
+    let hf = m.hostfile(&["node1"]);
+    m.start_master("node1", Some(&hf));
+    // An address of the cluster's subnet that no host has: ssh cannot reach it.
+    let s = m.c.host("node2").addr6.unwrap().segments();
+    let ghost = std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0x99).to_string();
+    let t0 = Instant::now();
+    let out = m.run(
+        "node1",
+        "mh_add",
+        &format!("node2 {ghost} no-such-host node3 node2"),
+        Duration::from_secs(60),
+    );
+    let took = t0.elapsed();
+    let t = text(&out);
+    eprintln!("addhosts with an unreachable host took {took:?}");
+    assert_tap(&out, "mh_add", &m.log("node1"));
+    assert!(
+        result_of(&t, "node2").is_some_and(|v| v == 0x80000 || v == -28),
+        "{t}"
+    );
+    assert_eq!(
+        result_of(&t, &ghost),
+        Some(-29),
+        "PvmCantStart expected:\n{t}"
+    );
+    assert_eq!(
+        result_of(&t, "no-such-host"),
+        Some(-6),
+        "PvmNoHost expected:\n{t}"
+    );
+    assert!(result_of(&t, "node3").is_some_and(|v| v > 0), "{t}");
+    assert!(t.contains("added 2\n") && t.contains("hosts 3\n"), "{t}");
+    assert!(took < Duration::from_secs(30), "took {took:?}");
+    // Adding a host that is in the machine, then deleting one.
+    let out = m.run("node1", "mh_add", "node3", Duration::from_secs(60));
+    assert_eq!(
+        result_of(&text(&out), "node3"),
+        Some(-28),
+        "PvmDupHost expected"
+    );
+    let out = m.run("node1", "mh_add", "-d node3", Duration::from_secs(60));
+    let t = text(&out);
+    assert!(
+        t.contains("result node3 0") && t.contains("hosts 2\n"),
+        "{t}"
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !m.daemons_on("node3").is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
+        m.daemons_on("node3").is_empty(),
+        "deleted host's daemon survived"
+    );
+    halt_all(&m, "node1");
+}
+
+/// Run inside a host by `daemon_port_refuses_strangers` (re-executing this
+/// test binary there): attacks the daemon at `MH_ATTACK_ADDR` and prints
+/// what happened. `MH_ATTACK_SECRET` (hex) is the machine's secret, used
+/// only to record a genuine handshake to replay.
+#[test]
+#[ignore = "helper run inside a network namespace by daemon_port_refuses_strangers"]
+fn attack_helper() {
+    use pvm3::auth::{Connector, Role, Secret, Step, CHALLENGE_LEN};
+    use std::io::{Read, Write};
+    use std::net::TcpStream;
+    let Ok(addr) = std::env::var("MH_ATTACK_ADDR") else {
+        return;
+    };
+    let secret = Secret::from_hex(&std::env::var("MH_ATTACK_SECRET").unwrap()).unwrap();
+    let connect = || {
+        let s = TcpStream::connect(addr.as_str()).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
+        s
+    };
+    // Reads until the peer closes; true if it did (not a timeout).
+    let closed = |s: &mut TcpStream| {
+        let mut b = [0u8; 256];
+        loop {
+            match s.read(&mut b) {
+                Ok(0) => return true,
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return true,
+                Err(_) => return false,
+            }
+        }
+    };
+    let read_challenge = |s: &mut TcpStream| {
+        let mut ch = vec![0u8; CHALLENGE_LEN];
+        s.read_exact(&mut ch).map(|_| ch)
+    };
+    // A spawn request the attacker would like the daemon to serve.
+    let spawn = pvm3::wire::Frame::new(
+        pvm3::wire::Header {
+            src: 0x80001,
+            dst: 0x80040000u32 as i32,
+            tag: pvm3::wire::Req::Spawn as i32,
+            wid: 1,
+            ..pvm3::wire::Header::new(pvm3::wire::Kind::DReq)
+        },
+        pvm3::wire::Writer::new()
+            .str("mh_add")
+            .int(0)
+            .str("")
+            .int(1)
+            .strs(&["node9"])
+            .strs::<&str>(&[])
+            .finish(),
+    )
+    .to_bytes();
+
+    // 1. Garbage.
+    let mut s = connect();
+    s.write_all(b"GET / HTTP/1.0\r\n\r\n").unwrap();
+    println!("garbage closed={}", closed(&mut s));
+
+    // 2. A client without the secret: its own Hello, a made-up Proof.
+    let mut s = connect();
+    let mut c = Connector::new(
+        &Secret::generate().unwrap(),
+        Role::Daemon,
+        0x80080000u32 as i32,
+    )
+    .unwrap();
+    s.write_all(&c.start()).unwrap();
+    let ch = read_challenge(&mut s).unwrap();
+    let refused_mac = c.feed(&ch).is_err();
+    let mut bytes = vec![0x5a; 32];
+    bytes.extend_from_slice(&spawn);
+    s.write_all(&bytes).unwrap();
+    println!("nosecret macfail={refused_mac} closed={}", closed(&mut s));
+
+    // 3. A genuine handshake, recorded.
+    let mut s = connect();
+    let mut c = Connector::new(&secret, Role::Daemon, 0x80080000u32 as i32).unwrap();
+    let hello = c.start();
+    s.write_all(&hello).unwrap();
+    let ch = read_challenge(&mut s).unwrap();
+    let Ok(Step::Done { send: proof, .. }) = c.feed(&ch) else {
+        panic!("genuine handshake failed");
+    };
+    s.write_all(&proof).unwrap();
+    println!("genuine closed={}", closed(&mut s));
+
+    // 4. The recorded Hello and Proof replayed, with a spawn request behind.
+    let mut s = connect();
+    s.write_all(&hello).unwrap();
+    let ch2 = read_challenge(&mut s).unwrap();
+    let mut bytes = proof.clone();
+    bytes.extend_from_slice(&spawn);
+    s.write_all(&bytes).unwrap();
+    println!(
+        "replay fresh_challenge={} closed={}",
+        ch2 != ch,
+        closed(&mut s)
+    );
+}
+
+#[test]
+fn daemon_port_refuses_strangers() {
+    let specs = [
+        HostSpec::v6("node1"),
+        HostSpec::v6("node2"),
+        HostSpec::v6("node3"),
+    ];
+    let Some(m) = Machine::new("mh-auth", &specs, &[mh("mh_add"), mh("mh_halt")]) else {
+        return;
+    };
+    let hf = m.hostfile(&["node1", "node2"]);
+    m.start_master("node1", Some(&hf));
+    // A manual start (so=ms) of node3: the master prints the command and
+    // writes the secret to a private file for the operator (root here).
+    let mut add = m.c.spawn(
+        "node1",
+        &format!(
+            "exec timeout 120 {}/mh_add 'node3 so=ms' 2>&1",
+            m.bin.display()
+        ),
+    );
+    let dir = m.c.host("node1").tmp().join("pvm6.0");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let secret = loop {
+        if let Ok(s) = fs::read_to_string(dir.join("pvmd.secret")) {
+            if s.ends_with('\n') {
+                break s.trim().to_string();
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no secret file for the manual start"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let port = fs::read_to_string(dir.join("pvmd.addr")).unwrap();
+    let port = port.trim().rsplit(':').next().unwrap().to_string();
+    let target = format!("[{}]:{port}", m.c.host("node1").addr6.unwrap());
+    let before = m.log("node1");
+
+    let out =
+        m.c.command("node3", std::env::current_exe().unwrap().to_str().unwrap())
+            .args(["--ignored", "--exact", "attack_helper", "--nocapture"])
+            .env("MH_ATTACK_ADDR", &target)
+            .env("MH_ATTACK_SECRET", &secret)
+            .output()
+            .unwrap();
+    let t = text(&out);
+    assert!(out.status.success(), "attack helper failed:\n{t}");
+    for want in [
+        "garbage closed=true",
+        "nosecret macfail=true closed=true",
+        "genuine closed=true",
+        "replay fresh_challenge=true closed=true",
+    ] {
+        assert!(t.contains(want), "helper did not report {want:?}:\n{t}");
+    }
+    let log = m.log("node1");
+    let new = &log[before.len()..];
+    let from = format!(
+        "refused connection from [{}]:",
+        m.c.host("node3").addr6.unwrap()
+    );
+    assert!(
+        new.contains(&from) && new.contains(": not a pvm6 handshake"),
+        "garbage not logged:\n{new}"
+    );
+    assert_eq!(
+        new.matches(": bad proof").count(),
+        2,
+        "the secretless and the replayed proofs must be logged:\n{new}"
+    );
+    assert!(!new.contains("spawned"), "something was spawned:\n{new}");
+
+    // Now finish the manual start the way an operator would.
+    let cmd_line = log
+        .lines()
+        .find(|l| l.contains("manual start of node3"))
+        .expect("manual start instructions in the log");
+    let cmd = cmd_line.split('`').nth(1).expect("command in backquotes");
+    let reply_file = dir.join("reply.node3");
+    let reply = m.c.exec_ok("node3", &format!("echo {secret} | {cmd}"));
+    fs::write(&reply_file, reply).unwrap();
+    let status = add.wait().unwrap();
+    let mut o = String::new();
+    use std::io::Read as _;
+    add.stdout.take().unwrap().read_to_string(&mut o).unwrap();
+    assert!(
+        status.success() && o.contains("added 1"),
+        "manual add failed:\n{o}\n{log}"
+    );
+    assert!(o.contains("hosts 3"), "{o}");
+    halt_all(&m, "node1");
+}
