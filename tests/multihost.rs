@@ -679,3 +679,18 @@ fn daemon_port_refuses_strangers() {
     assert!(o.contains("hosts 3"), "{o}");
     halt_all(&m, "node1");
 }
+
+#[test]
+fn every_multihost_program_is_used() {
+    let this = include_str!("multihost.rs");
+    let dir = common::repo_root().join("c-tests/multihost");
+    for e in fs::read_dir(&dir).unwrap().flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if let Some(stem) = name.strip_suffix(".c") {
+            assert!(
+                this.contains(&format!("mh(\"{stem}\")")),
+                "c-tests/multihost/{name} is run by no test of tests/multihost.rs"
+            );
+        }
+    }
+}

@@ -236,8 +236,11 @@ mod tests {
         let mut t = HostTable::new(entry(1, "a", 1000));
         t.insert(entry(2, "b", 2000));
         t.insert(entry(3, "c", 1000));
-        assert_eq!(t.spread(&[0, 1, 2], 3, 0), vec![1, 1, 1]);
+        // b is twice as fast: it gets twice the tasks.
+        assert_eq!(t.spread(&[0, 1, 2], 4, 0), vec![1, 2, 1]);
         assert_eq!(t.spread(&[0, 1, 2], 8, 0), vec![2, 4, 2]);
+        // Equal speeds: one each, starting where the round robin stands.
+        assert_eq!(t.spread(&[0, 2], 3, 0), vec![2, 1]);
         assert_eq!(t.spread(&[0, 2], 1, 1), vec![0, 1]);
     }
 }

@@ -6,8 +6,10 @@
 //! (the SIGKILL grace) or for a child whose pidfd could not be opened.
 //!
 //! Also here: the request handlers of docs/PROTOCOL.md and the message
-//! router (local tasks only; the host table and daemon links of multi-host
-//! machines will route other hosts' tids).
+//! router. The TCP links to other daemons, the host table and forwarding
+//! live in the child module `multi` (multi.rs); their sockets and the
+//! remote shells' pipes are sources of the same poll, and a 200 ms tick runs
+//! while any exist (heartbeats, deadlines).
 
 use super::conn::{Conn, ReadOutcome};
 use super::log::{dlog, DaemonLog};
