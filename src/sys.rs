@@ -491,3 +491,22 @@ pub fn if_index_to_name(index: u32) -> Option<String> {
     let name = unsafe { std::ffi::CStr::from_ptr(buf.as_ptr()) };
     Some(name.to_string_lossy().into_owned())
 }
+
+/// Asks for `bytes` of send and receive buffer on a socket (the kernel may
+/// give less; failure is harmless and ignored).
+pub fn set_socket_buffers(sock: &impl AsRawFd, bytes: i32) {
+    let fd = sock.as_raw_fd();
+    let len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    for opt in [libc::SO_SNDBUF, libc::SO_RCVBUF] {
+        // SAFETY: fd is a socket the caller owns; the option value is a c_int living across the call.
+        unsafe {
+            libc::setsockopt(
+                fd,
+                libc::SOL_SOCKET,
+                opt,
+                (&bytes as *const libc::c_int).cast(),
+                len,
+            );
+        }
+    }
+}

@@ -43,6 +43,55 @@ pub enum Kind {
     Req = 2,
     /// The daemon's answer to a request with the same `wid`.
     Reply = 3,
+    /// Daemon to daemon: a request served for a task of another host
+    /// (`tag` the [`Req`] code, `src` the requesting task, `wid` the
+    /// forwarding daemon's request id). Only on authenticated TCP links.
+    DReq = 4,
+    /// Daemon to daemon: the answer to the [`Kind::DReq`] with the same `wid`.
+    DReply = 5,
+    /// Daemon to daemon control (`tag` a [`Ctl`] code).
+    Ctl = 6,
+}
+
+/// Control codes of [`Kind::Ctl`] frames between daemons (docs/PROTOCOL.md,
+/// "Daemon links").
+#[repr(i32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ctl {
+    /// Master to a new slave: its index and the host table.
+    Place = 1,
+    /// Master to slaves: the host table after a change.
+    Table = 2,
+    /// Keeps an idle link alive.
+    Heartbeat = 3,
+    /// Master to a slave: stop (kill the tasks, exit).
+    Halt = 4,
+    /// Acceptor to connector: this link is kept; frames may flow.
+    LinkOk = 5,
+    /// Tell me when your task (body: tid) exits.
+    Watch = 6,
+    /// A watched task (body: tid) exited or never existed.
+    TaskGone = 7,
+    /// The full sibling list of a spawn spread over several hosts.
+    Siblings = 8,
+}
+
+impl Ctl {
+    /// The control code `v`.
+    pub fn from_i32(v: i32) -> Option<Ctl> {
+        use Ctl::*;
+        Some(match v {
+            1 => Place,
+            2 => Table,
+            3 => Heartbeat,
+            4 => Halt,
+            5 => LinkOk,
+            6 => Watch,
+            7 => TaskGone,
+            8 => Siblings,
+            _ => return None,
+        })
+    }
 }
 
 impl Kind {
@@ -51,6 +100,9 @@ impl Kind {
             1 => Some(Kind::Msg),
             2 => Some(Kind::Req),
             3 => Some(Kind::Reply),
+            4 => Some(Kind::DReq),
+            5 => Some(Kind::DReply),
+            6 => Some(Kind::Ctl),
             _ => None,
         }
     }
@@ -100,6 +152,10 @@ pub enum Req {
     RegTasker = 44,
     RegHoster = 45,
     RegRm = 46,
+    /// pvm_addhosts (served by the master): host lines in hostfile syntax.
+    AddHosts = 60,
+    /// pvm_delhosts (served by the master): host names.
+    DelHosts = 61,
     // Dynamic groups (70-77), served by the master daemon: docs/PROTOCOL.md.
     /// pvm_joingroup.
     GroupJoin = 70,
@@ -152,6 +208,8 @@ impl Req {
             44 => RegTasker,
             45 => RegHoster,
             46 => RegRm,
+            60 => AddHosts,
+            61 => DelHosts,
             70 => GroupJoin,
             71 => GroupLeave,
             72 => GroupTid,

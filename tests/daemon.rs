@@ -602,7 +602,7 @@ fn halt_removes_files_and_terminates_children() {
 }
 
 #[test]
-fn insecure_directory_is_refused_and_hostfiles_need_multi_host() {
+fn insecure_directory_is_refused_and_bad_hostfiles_too() {
     use std::os::unix::fs::PermissionsExt;
     let tmp = TmpDir::new("perm");
     let files = tmp.files();
@@ -614,12 +614,19 @@ fn insecure_directory_is_refused_and_hostfiles_need_multi_host() {
     assert!(err.starts_with("pvmd: refusing to use"), "{err}");
     assert!(!files.sock.exists());
 
-    let out = pvmd3(&tmp).arg("hosts").output().unwrap();
+    // A hostfile that cannot be read, or has a bad line, stops pvmd3 with
+    // a message naming it (the hosts of a good one are added at start: tests/multihost.rs).
+    let missing = tmp.0.join("no-such-hostfile");
+    let out = pvmd3(&tmp).arg(&missing).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
-    assert_eq!(
-        String::from_utf8_lossy(&out.stderr),
-        "pvmd: hostfile \"hosts\": hostfiles need multi-host support\n"
-    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.starts_with("pvmd: can't read hostfile"), "{err}");
+    let bad = tmp.0.join("hostfile");
+    std::fs::write(&bad, "# hosts\nnode2 xx=1\n").unwrap();
+    let out = pvmd3(&tmp).arg(&bad).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("hostfile line 2"), "{err}");
 }
 
 #[test]

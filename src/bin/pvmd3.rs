@@ -4,7 +4,11 @@
 //! (hex 0x.., octal 0.. or decimal; non-zero also logs debug messages),
 //! `-n` an alternate host name, `-f` keeps the daemon in the foreground;
 //! otherwise it detaches and this process exits once the daemon answers.
-//! `-v` prints the version. Hostfiles need multi-host support and are refused. Logging: `PVM_LOG`
+//! `-v` prints the version. A hostfile (man pvmd3) names the hosts to add at
+//! start (`&` ones are only remembered). `pvmd3 -s key=value ...` is the
+//! private form the master runs on another host to start a slave (see
+//! `daemon::startup`; it reads the machine's secret from stdin first).
+//! Logging: `PVM_LOG`
 //! (or `RUST_LOG`) filters the messages printed to stderr; the daemon's own
 //! log is `$PVM_TMP/pvml.<uid>`.
 
@@ -37,6 +41,10 @@ fn main() -> ExitCode {
 
     let mut opts = DaemonOptions::from_env();
     opts.log_facade = true;
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    if argv.first().map(String::as_str) == Some("-s") {
+        return slave(opts, &argv[1..]);
+    }
     let mut foreground = false;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -69,9 +77,14 @@ fn main() -> ExitCode {
                 "unknown option \"{a}\"; usage: pvmd3 [-d<mask>] [-n<name>] [-f] [-v] [hostfile]"
             ));
         } else {
-            return fail(&format!(
-                "hostfile \"{a}\": hostfiles need multi-host support"
-            ));
+            let text = match std::fs::read_to_string(&a) {
+                Ok(t) => t,
+                Err(e) => return fail(&format!("can't read hostfile \"{a}\": {e}")),
+            };
+            match pvm3::hostfile::Hostfile::parse(&text) {
+                Ok(hf) => opts.hostfile = Some(hf),
+                Err(e) => return fail(&format!("{a}: {e}")),
+            }
         }
     }
 
@@ -96,5 +109,44 @@ fn main() -> ExitCode {
             "daemon did not start; see {}",
             files.log.display()
         ))
+    }
+}
+
+/// `pvmd3 -s ...`: a slave daemon started by a master. Reads the secret
+/// line from stdin, then detaches; the detached daemon prints its one
+/// reply line on stdout once it listens and closes its stdio.
+fn slave(mut opts: DaemonOptions, words: &[String]) -> ExitCode {
+    use std::io::BufRead;
+    let args = match daemon::startup::SlaveArgs::parse(words) {
+        Ok(a) => a,
+        Err(e) => {
+            println!("pvm6 error {e}");
+            return fail(&e);
+        }
+    };
+    let mut line = String::new();
+    if std::io::stdin().lock().read_line(&mut line).is_err() {
+        println!("pvm6 error no secret on stdin");
+        return fail("no secret on stdin");
+    }
+    match pvm3::auth::Secret::from_hex(line.trim()) {
+        Ok(s) => opts.secret = Some(s),
+        Err(e) => {
+            println!("pvm6 error {e}");
+            return fail(&e.to_string());
+        }
+    }
+    opts.apply_slave(&args);
+    opts.log_facade = false;
+    if let Err(e) = daemon::prepare_dir(&opts.files) {
+        println!("pvm6 error {e}");
+        return fail(&e.to_string());
+    }
+    match daemon::embedded::detach_slave(opts) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            println!("pvm6 error can't detach: {e}");
+            fail(&format!("can't detach: {e}"))
+        }
     }
 }

@@ -73,7 +73,7 @@ pub const PVMD3_MARKER: &str = "pvm6 pvmd3, wire protocol 1";
 
 /// A `pvmd3` executable of ours to run instead of forking: beside the
 /// current executable, or `$PVM_ROOT/lib/$PVM_ARCH/pvmd3`.
-fn pvmd3_executable() -> Option<PathBuf> {
+pub(crate) fn pvmd3_executable() -> Option<PathBuf> {
     let beside = std::env::current_exe()
         .ok()
         .and_then(|e| e.parent().map(|d| d.join("pvmd3")));
@@ -119,6 +119,35 @@ pub fn detach_and_run(opts: DaemonOptions) -> std::io::Result<()> {
                 Err(_) => sys::exit_now(1),
             }
             let _ = sys::stdio_to_dev_null();
+            sys::close_fds_from(3);
+            sys::default_sigchld();
+            let code = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(opts))) {
+                Ok(Ok(())) => 0,
+                _ => 1,
+            };
+            sys::exit_now(code)
+        }
+    }
+}
+
+/// Like [`detach_and_run`] for a slave daemon (`pvmd3 -s`): the grandchild
+/// keeps stdout until the daemon has printed its reply line (then `run`
+/// points stdio at /dev/null), so the remote shell returns only then.
+pub fn detach_slave(opts: DaemonOptions) -> std::io::Result<()> {
+    match sys::fork()? {
+        Fork::Parent(pid) => {
+            let _ = sys::wait_pid(pid);
+            Ok(())
+        }
+        Fork::Child => {
+            if sys::setsid().is_err() {
+                sys::exit_now(1);
+            }
+            match sys::fork() {
+                Ok(Fork::Child) => {}
+                Ok(Fork::Parent(_)) => sys::exit_now(0),
+                Err(_) => sys::exit_now(1),
+            }
             sys::close_fds_from(3);
             sys::default_sigchld();
             let code = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(opts))) {

@@ -277,9 +277,22 @@ impl Mailbox {
         if tid == 0 {
             return;
         }
+        self.owners_gone(|owner| owner == tid);
+    }
+
+    /// Host `host` (host part) left the machine: as [`Mailbox::task_gone`]
+    /// for each of its tasks.
+    pub fn host_gone(&mut self, host: i32) {
+        if host == 0 {
+            return;
+        }
+        self.owners_gone(|owner| owner != 0 && crate::tid::host_of(owner) == host);
+    }
+
+    fn owners_gone(&mut self, gone: impl Fn(i32) -> bool) {
         for c in &mut self.classes {
             c.entries.retain(|_, e| {
-                if e.owner != tid {
+                if !gone(e.owner) {
                     return true;
                 }
                 if e.flags & PvmMboxPersistent != 0 {
@@ -291,7 +304,7 @@ impl Mailbox {
             });
         }
         self.drop_empty();
-        self.waiters.retain(|w| w.tid != tid);
+        self.waiters.retain(|w| !gone(w.tid));
     }
 
     /// A connection closed: its waiting requests are forgotten.

@@ -53,7 +53,7 @@ impl Daemon {
         token: Token,
         r: &mut Reader<'_>,
     ) -> Result<Vec<u8>, Error> {
-        let me = self.conns.get(&token).and_then(|c| c.tid);
+        let me = self.requester(token);
         match req {
             Req::HostSync => {
                 let host = r.int()?;
@@ -95,7 +95,7 @@ impl Daemon {
                     .noreset
                     .iter()
                     .copied()
-                    .filter(|t| self.tasks.get(*t).is_some())
+                    .filter(|t| self.task_alive_anywhere(*t))
                     .collect();
                 self.misc.noreset = live.iter().copied().collect();
                 let mut w = Writer::new();

@@ -5,15 +5,20 @@
 //! Structure: [`server::Daemon`] owns the poll loop, the connections
 //! ([`conn`]), the task table ([`task`]), the spawner ([`spawn`]) and the log
 //! ([`log`]); the message mailbox is [`mailbox`], the table of direct routes
-//! tasks report is [`routes`], the group service [`groups`]. This host is host 1 (host part 0x40000, daemon
-//! tid t80040000);
-//! the host table and daemon-to-daemon links of multi-host virtual machines
-//! plug into `server` later (accepted TCP connections are closed for now).
+//! tasks report is [`routes`], the group service [`groups`]. This host is
+//! host 1 (host part 0x40000, daemon tid t80040000) unless it is a slave of
+//! a multi-host machine (`pvmd3 -s`, see [`startup`]), whose index the
+//! master chose. Multi-host machines: [`hosts`] is the host table, [`link`]
+//! one TCP connection to another daemon (authenticated with src/auth.rs),
+//! and the child module `server/multi.rs` the links, forwarding, slave
+//! startup and failure handling (docs/ARCHITECTURE.md, "Multi-host").
 //! [`embedded`] starts a daemon from inside a task's program.
 
 pub mod conn;
 pub mod embedded;
 pub mod groups;
+pub mod hosts;
+pub mod link;
 pub mod log;
 pub mod mailbox;
 pub mod notify;
@@ -21,6 +26,7 @@ pub mod output;
 pub mod routes;
 pub mod server;
 pub mod spawn;
+pub mod startup;
 pub mod task;
 
 pub use embedded::{start_background, start_background_with, wait_ready};
@@ -68,6 +74,20 @@ pub struct DaemonOptions {
     pub log_facade: bool,
     /// SIGTERM-to-SIGKILL grace at halt.
     pub halt_grace: Duration,
+    /// This host's index: 1 for a master, the master's choice for a slave.
+    pub host_index: i32,
+    /// Relative speed reported in the host table (`sp=`).
+    pub speed: i32,
+    /// Debugger for PvmTaskDebug (`bx=`); `$PVM_ROOT/lib/debugger` when unset.
+    pub debugger: Option<PathBuf>,
+    /// The machine's secret: drawn at start by a master, read from stdin by a slave.
+    pub secret: Option<crate::auth::Secret>,
+    /// Set for a slave daemon (`pvmd3 -s`).
+    pub slave: Option<startup::SlaveArgs>,
+    /// A master's hostfile: its hosts are added at start (`&` ones remembered).
+    pub hostfile: Option<crate::hostfile::Hostfile>,
+    /// `$PVM_RSH` (the remote shell starting slaves; `ssh` when unset).
+    pub rsh: String,
 }
 
 impl DaemonOptions {
@@ -90,8 +110,66 @@ impl DaemonOptions {
             env: std::env::vars_os().collect(),
             log_facade: false,
             halt_grace: HALT_GRACE,
+            host_index: 1,
+            speed: DEFAULT_SPEED,
+            debugger: None,
+            secret: None,
+            slave: None,
+            hostfile: None,
+            rsh: startup::rsh_program(std::env::var("PVM_RSH").ok()),
         }
     }
+
+    /// Applies a slave's command-line arguments (`pvmd3 -s ...`).
+    pub fn apply_slave(&mut self, a: &startup::SlaveArgs) {
+        self.host_index = a.index;
+        self.hostname = a.name.clone();
+        self.debug_mask = a.debug;
+        if let Some(r) = &a.root {
+            if self.pvm_root.is_none() {
+                self.pvm_root = Some(PathBuf::from(r));
+                self.env.retain(|(k, _)| k != "PVM_ROOT");
+                self.env.push(("PVM_ROOT".into(), r.into()));
+                if std::env::var_os("PVM_PATH").is_none() {
+                    self.search_path = vec![
+                        self.home.join("pvm3/bin").join(&self.arch),
+                        PathBuf::from(r).join("bin").join(&self.arch),
+                    ];
+                }
+            }
+        }
+        if let Some(ep) = &a.ep {
+            self.search_path = split_path(ep, &self.home);
+        }
+        if let Some(wd) = &a.wd {
+            self.home = self.home.join(wd);
+        }
+        if let Some(bx) = &a.bx {
+            self.debugger = Some(PathBuf::from(bx));
+        }
+        if let Some(p) = a.port {
+            self.port = p;
+        }
+        if let Some(sp) = a.speed {
+            self.speed = sp;
+        }
+        self.slave = Some(a.clone());
+    }
+}
+
+/// A colon-separated search path (`ep=`), relative entries under `home`.
+pub fn split_path(ep: &str, home: &std::path::Path) -> Vec<PathBuf> {
+    ep.split(':')
+        .filter(|d| !d.is_empty())
+        .map(|d| {
+            let p = PathBuf::from(d);
+            if p.is_absolute() {
+                p
+            } else {
+                home.join(p)
+            }
+        })
+        .collect()
 }
 
 /// Creates the private daemon directory (mode 0700), or checks that an
@@ -153,6 +231,9 @@ pub fn run(opts: DaemonOptions) -> io::Result<()> {
         .mode(0o600)
         .open(&opts.files.lock)?;
     if !crate::sys::try_lock_exclusive(&lock)? {
+        if opts.slave.is_some() {
+            slave_report("error a pvm6 daemon already runs on this host for this user");
+        }
         if opts.log_facade {
             ::log::info!("pvmd: another daemon holds {}", opts.files.lock.display());
         }
@@ -172,21 +253,55 @@ pub fn run(opts: DaemonOptions) -> io::Result<()> {
     fs::set_permissions(&opts.files.sock, fs::Permissions::from_mode(0o600))?;
     let tcp = match crate::sys::tcp_listen_dual_stack(opts.port) {
         Ok(l) => l,
-        Err(_) => {
-            let l = std::net::TcpListener::bind(("0.0.0.0", opts.port))?;
-            l.set_nonblocking(true)?;
-            l
-        }
+        Err(e) => match std::net::TcpListener::bind(("0.0.0.0", opts.port)) {
+            Ok(l) => {
+                l.set_nonblocking(true)?;
+                l
+            }
+            Err(_) => {
+                if opts.slave.is_some() {
+                    slave_report(&format!("error can't listen on port {}: {e}", opts.port));
+                }
+                return Err(e);
+            }
+        },
     };
     let tcp_addr = tcp.local_addr()?;
     write_file(&opts.files.pid, &format!("{}\n", std::process::id()))?;
     write_file(&opts.files.addr, &format!("{tcp_addr}\n"))?;
+    let mut opts = opts;
+    if opts.secret.is_none() {
+        opts.secret = Some(
+            crate::auth::Secret::generate()
+                .map_err(|e| io::Error::other(format!("no secret: {e}")))?,
+        );
+    }
+    if opts.slave.is_some() {
+        // The master reads this line through the remote shell; closing our
+        // stdio then lets the remote shell (and ssh) end.
+        slave_report(&startup::reply_line(
+            tcp_addr.port(),
+            &opts.arch,
+            opts.speed,
+            DSIG_LINUX64,
+        ));
+    }
     let mut daemon =
         server::Daemon::new(opts, unix, mio::net::TcpListener::from_std(tcp), tcp_addr)?;
     let result = daemon.run_loop();
     drop(daemon);
     drop(held);
     result
+}
+
+/// Writes a slave's one line to stdout, then points stdio at /dev/null.
+fn slave_report(line: &str) {
+    let mut out = io::stdout().lock();
+    // If the master is gone there is nobody to tell; the daemon then times out.
+    let _ = writeln!(out, "{line}");
+    let _ = out.flush();
+    drop(out);
+    let _ = crate::sys::stdio_to_dev_null();
 }
 
 fn write_file(path: &std::path::Path, text: &str) -> io::Result<()> {

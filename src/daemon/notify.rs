@@ -246,6 +246,19 @@ impl NotifyTable {
         self.fire_where(TASK_EXIT, |r| r.target == t)
     }
 
+    /// The tasks of host part `host` some registration waits on to exit.
+    pub fn exit_targets_on(&self, host: i32) -> Vec<i32> {
+        let mut v: Vec<i32> = self
+            .regs
+            .iter()
+            .filter(|r| r.kind == TASK_EXIT && tid::host_of(r.target) == host)
+            .map(|r| r.target)
+            .collect();
+        v.sort();
+        v.dedup();
+        v
+    }
+
     /// The host of daemon `dtid` left the machine: HostDelete notifications
     /// for every registration naming a tid of that host.
     pub fn host_deleted(&mut self, dtid: i32) -> Vec<Note> {

@@ -6,8 +6,10 @@
 //! (the SIGKILL grace) or for a child whose pidfd could not be opened.
 //!
 //! Also here: the request handlers of docs/PROTOCOL.md and the message
-//! router (local tasks only; the host table and daemon links of multi-host
-//! machines will route other hosts' tids).
+//! router. The TCP links to other daemons, the host table and forwarding
+//! live in the child module `multi` (multi.rs); their sockets and the
+//! remote shells' pipes are sources of the same poll, and a 200 ms tick runs
+//! while any exist (heartbeats, deadlines).
 
 use super::conn::{Conn, ReadOutcome};
 use super::groups::{self as grp, Groups, Release};
@@ -35,6 +37,9 @@ use std::time::{Duration, Instant};
 // Misc requests (40-49), the tasker and tickle: a child module so it shares this state.
 #[path = "misc.rs"]
 mod misc;
+// Multi-host machines: links, host table, forwarding, slave startup.
+#[path = "multi.rs"]
+mod multi;
 
 const UNIX_LISTENER: Token = Token(0);
 const TCP_LISTENER: Token = Token(1);
@@ -98,20 +103,29 @@ pub struct Daemon {
     misc: misc::Misc,
     /// The group service (this daemon is the master of a one-host machine).
     groups: Groups,
+    /// Links, host table and everything multi-host (multi.rs).
+    multi: multi::Multi,
 }
 
-/// The machine as the notify table sees it (this host only, for now).
+/// The machine as the notify table sees it: this host's tasks, and the
+/// host table (a task of another host counts as alive while its host is in
+/// the machine; its daemon reports its exit).
 struct LocalWorld<'a> {
     tasks: &'a TaskTable,
     host: i32,
+    table: &'a super::hosts::HostTable,
 }
 
 impl World for LocalWorld<'_> {
     fn task_alive(&self, t: i32) -> bool {
-        self.tasks.get(t).is_some()
+        if tid::host_of(t) == self.host {
+            self.tasks.get(t).is_some()
+        } else {
+            self.table.contains(t)
+        }
     }
     fn host_alive(&self, t: i32) -> bool {
-        tid::host_of(t) == self.host
+        tid::host_of(t) == self.host || self.table.contains(t)
     }
 }
 
@@ -123,12 +137,13 @@ impl Daemon {
         mut tcp: TcpListener,
         tcp_addr: SocketAddr,
     ) -> io::Result<Daemon> {
-        let host = tid::host_tid(1);
+        let host = tid::host_tid(opts.host_index);
         let dtid = tid::daemon_tid(host);
         let mut log = DaemonLog::open(&opts.files.log, dtid, opts.debug_mask != 0, opts.log_facade);
         let poll = Poll::new()?;
-        poll.registry()
-            .register(&mut unix, UNIX_LISTENER, Interest::READABLE)?;
+        // The Unix listener is watched from the loop's start (multi_start),
+        // after a master's hostfile hosts are in.
+        let _ = &mut unix;
         poll.registry()
             .register(&mut tcp, TCP_LISTENER, Interest::READABLE)?;
         let (local_names, local_addrs) = local_identity(&opts.hostname);
@@ -143,7 +158,9 @@ impl Daemon {
             std::process::id(),
             opts.files.sock.display()
         );
+        let multi = multi::Multi::new(&opts, host, tcp_addr.port());
         Ok(Daemon {
+            multi,
             opts,
             log,
             poll,
@@ -183,10 +200,12 @@ impl Daemon {
     pub fn run_loop(&mut self) -> io::Result<()> {
         let mut events = Events::with_capacity(256);
         dlog!(self.log, Info, "ready");
+        self.multi_start();
         loop {
             let now = Instant::now();
             let timeout = match self.halting {
-                Some((due, _)) => Some(due.saturating_duration_since(now)),
+                Some((due, _)) => Some(due.saturating_duration_since(now).min(multi::TICK)),
+                None if self.multi.active() => Some(multi::TICK),
                 None if !self.unwatched.is_empty() => Some(REAP_INTERVAL),
                 None => None,
             };
@@ -209,12 +228,21 @@ impl Daemon {
                             self.flush_conn(t);
                         }
                     }
+                    t if self.multi.is_link(t) => self.link_event(
+                        t,
+                        ev.is_readable() || ev.is_read_closed() || ev.is_error(),
+                        ev.is_writable(),
+                    ),
+                    t if self.multi.is_start_pipe(t) => self.start_pipe_event(t),
                     t if self.pipes.contains_key(&t) => self.read_pipe(t, false),
                     t if self.children.contains_key(&t) => self.check_child(t),
                     _ => {}
                 }
             }
             self.reap_unwatched();
+            if self.multi.active() {
+                self.multi_tick();
+            }
             if let Some((due, killed)) = self.halting {
                 if self.children.is_empty() && self.unwatched.is_empty() {
                     break;
@@ -247,6 +275,7 @@ impl Daemon {
             // Best effort: the Halt reply and anything queued before it.
             let _ = c.flush();
         }
+        self.flush_links();
         dlog!(self.log, Info, "pvmd halted");
     }
 
@@ -303,24 +332,7 @@ impl Daemon {
     }
 
     fn accept_tcp(&mut self) {
-        loop {
-            match self.tcp.accept() {
-                Ok((stream, peer)) => {
-                    dlog!(
-                        self.log,
-                        Info,
-                        "TCP connection from {peer} closed: daemon links need multi-host support"
-                    );
-                    drop(stream);
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => {
-                    dlog!(self.log, Error, "TCP accept: {e}");
-                    return;
-                }
-            }
-        }
+        self.accept_links();
     }
 
     // ---- connections ----------------------------------------------------
@@ -415,9 +427,14 @@ impl Daemon {
         match frame.header.kind {
             Kind::Msg => self.route(token, frame),
             Kind::Req => self.request(token, frame),
-            Kind::Reply => {
+            Kind::Reply | Kind::DReq | Kind::DReply | Kind::Ctl => {
                 let who = self.conn_name(token);
-                dlog!(self.log, Warn, "unexpected reply frame from {who} dropped");
+                dlog!(
+                    self.log,
+                    Warn,
+                    "unexpected {:?} frame from {who} dropped",
+                    frame.header.kind
+                );
             }
         }
     }
@@ -437,6 +454,13 @@ impl Daemon {
             );
             return;
         }
+        self.deliver_frame(frame);
+    }
+
+    /// Delivers a Msg frame whose sender was checked (or that came over a
+    /// daemon link): to this daemon, another host, or a local task.
+    fn deliver_frame(&mut self, frame: Frame) {
+        let h = frame.header;
         if h.dst == self.dtid || h.dst == self.host {
             if self.misc_daemon_message(&frame) {
                 return;
@@ -448,6 +472,9 @@ impl Daemon {
                 h.tag,
                 tid::fmt(h.src)
             );
+            return;
+        }
+        if self.route_remote(&frame) {
             return;
         }
         let Some(task) = self.tasks.get_mut(h.dst) else {
@@ -476,11 +503,23 @@ impl Daemon {
             self.route_report(token, req, &frame.body);
             return;
         }
+        if !self.is_remote_token(token) {
+            if let Some(host) = self.forward_host(&frame) {
+                self.forward(token, &frame, host);
+                return;
+            }
+        }
         let mut r = Reader::new(&frame.body);
         let result = match Req::from_i32(h.tag) {
-            Some(Req::Connect) => self.req_connect(token, &mut r),
+            Some(Req::Connect) => {
+                let res = self.req_connect(token, &mut r);
+                if res.is_ok() && self.connect_waits(token, h.wid) {
+                    return;
+                }
+                res
+            }
             Some(Req::Exit) => self.req_exit(token),
-            Some(Req::Spawn) => self.req_spawn(token, &mut r),
+            Some(Req::Spawn) => self.req_spawn(token, h.wid, &frame.body, &mut r),
             Some(Req::Kill) => r.int().and_then(|t| self.req_signal(t, libc::SIGTERM)),
             Some(Req::SendSig) => r.int().and_then(|t| Ok((t, r.int()?))).and_then(|(t, s)| {
                 if !(1..=64).contains(&s) {
@@ -488,11 +527,20 @@ impl Daemon {
                 }
                 self.req_signal(t, s)
             }),
-            Some(Req::Config) => Ok(self.req_config()),
-            Some(Req::Tasks) => r.int().and_then(|w| self.req_tasks(w)),
+            Some(Req::Config) => Ok(self.config_body()),
+            Some(Req::Tasks) => r.int().and_then(|w| {
+                if w == 0 {
+                    if let Some(res) = self.tasks_all(token, h.wid) {
+                        return res;
+                    }
+                }
+                self.req_tasks(w)
+            }),
             Some(Req::Pstat) => r.int().and_then(|t| self.req_pstat(t)),
+            Some(Req::AddHosts) => self.req_add_hosts(token, h.wid, &mut r),
+            Some(Req::DelHosts) => self.req_del_hosts(&mut r),
             Some(Req::Mstat) => r.str().and_then(|n| {
-                if self.is_local_name(&n) {
+                if self.host_known(&n) {
                     Ok(Vec::new())
                 } else {
                     Err(Error::NoHost)
@@ -510,7 +558,7 @@ impl Daemon {
                 }
             }),
             Some(req @ (Req::MboxPut | Req::MboxRecv | Req::MboxDel | Req::MboxInfo)) => {
-                let from = self.conns.get(&token).and_then(|c| c.tid).unwrap_or(0);
+                let from = self.requester(token).unwrap_or(0);
                 match self.mbox.request(req, from, token, h.wid, &mut r) {
                     Outcome::Reply(res) => res,
                     // Answered when a matching entry is put (or forgotten with its task).
@@ -550,7 +598,10 @@ impl Daemon {
                 Err(Error::NotImpl)
             }
         };
-        self.reply(token, h.tag, h.wid, result);
+        // A handler that answers later (forwarded parts, host starts) set this.
+        if !std::mem::take(&mut self.multi.deferred) {
+            self.reply(token, h.tag, h.wid, result);
+        }
         let notes = std::mem::take(&mut self.pending_notes);
         self.deliver_all(notes);
         for w in self.mbox.take_woken() {
@@ -576,6 +627,15 @@ impl Daemon {
             }
             Err(e) => Writer::new().int(e.code()).finish(),
         };
+        self.reply_raw(token, tag, wid, body);
+    }
+
+    /// Sends a reply whose body (status first) is ready: to a local
+    /// connection, or back to the daemon a remote request came from.
+    fn reply_raw(&mut self, token: Token, tag: i32, wid: i32, body: Vec<u8>) {
+        if self.reply_remote(token, tag, body.clone()) {
+            return;
+        }
         let dst = self.conns.get(&token).and_then(|c| c.tid).unwrap_or(0);
         let reply = Frame::new(
             Header {
@@ -665,6 +725,11 @@ impl Daemon {
             "task {} connected (pid {pid}, {name})",
             tid::fmt(t)
         );
+        self.connect_body(t)
+    }
+
+    /// The Connect reply body of task `t` (after the status).
+    fn connect_body(&self, t: i32) -> Result<Vec<u8>, Error> {
         let task = self.tasks.get(t).ok_or(Error::NoTask)?;
         let ptid = if task.ptid == 0 {
             Error::NoParent.code()
@@ -710,7 +775,13 @@ impl Daemon {
         Ok(Vec::new())
     }
 
-    fn req_spawn(&mut self, token: Token, r: &mut Reader<'_>) -> Result<Vec<u8>, Error> {
+    fn req_spawn(
+        &mut self,
+        token: Token,
+        wid: i32,
+        body: &[u8],
+        r: &mut Reader<'_>,
+    ) -> Result<Vec<u8>, Error> {
         let req = SpawnRequest {
             file: r.str()?,
             flags: r.int()?,
@@ -723,43 +794,27 @@ impl Daemon {
         if req.ntask < 1 || req.ntask > MAX_NTASK {
             return Err(Error::BadParam);
         }
-        let parent = self.conns.get(&token).and_then(|c| c.tid).unwrap_or(0);
-        let ptid = if req.flags & spawn::NO_SPAWN_PARENT != 0 {
-            Error::ParentNotSet.code()
-        } else {
-            parent
-        };
-        let (host_or_arch, dir) = spawn::split_where(&req.where_);
-        let n = req.ntask as usize;
-        let selected = spawn::host_selected(req.flags, host_or_arch, &self.opts.arch, |h| {
-            self.is_local_name(h)
-        });
-        let mut results: Vec<Result<i32, Error>> = Vec::with_capacity(n);
-        if !selected {
-            results.resize(n, Err(Error::NoHost));
-        } else {
-            match spawn::resolve(&req, &self.opts) {
-                Err(e) => results.resize(n, Err(e)),
-                Ok((path, launch)) => {
-                    if req.flags & spawn::TASK_DEBUG != 0 && launch.program == path {
-                        dlog!(
-                            self.log,
-                            Info,
-                            "PvmTaskDebug: no $PVM_ROOT/lib/debugger, starting {} plainly",
-                            path.display()
-                        );
-                    }
-                    let cwd = match dir {
-                        Some(d) if !d.is_empty() => self.opts.home.join(d),
-                        _ => self.opts.home.clone(),
-                    };
-                    for _ in 0..n {
-                        let r = self.spawn_one(parent, &req, &launch, &cwd, ptid, inherit);
-                        results.push(r);
-                    }
+        let parent = self.requester(token).unwrap_or(0);
+        let remote = self.is_remote_token(token);
+        let results: Vec<Result<i32, Error>> = match self.placement(token, &req) {
+            Some(plan) if !(plan.len() == 1 && plan[0].0 == self.host) => {
+                return self.spawn_spread(token, wid, body, &req, inherit, plan);
+            }
+            Some(_) => self.spawn_here(parent, &req, inherit),
+            None if remote => self.spawn_here(parent, &req, inherit),
+            None => {
+                let (host_or_arch, _) = spawn::split_where(&req.where_);
+                let selected =
+                    spawn::host_selected(req.flags, host_or_arch, &self.opts.arch, |h| {
+                        self.is_local_name(h)
+                    });
+                if selected {
+                    self.spawn_here(parent, &req, inherit)
+                } else {
+                    vec![Err(Error::NoHost); req.ntask as usize]
                 }
             }
-        }
+        };
         let started: Vec<i32> = results
             .iter()
             .filter_map(|r| r.as_ref().ok().copied())
@@ -768,6 +823,10 @@ impl Daemon {
             if let Some(task) = self.tasks.get_mut(*t) {
                 task.siblings = started.clone();
             }
+        }
+        if remote {
+            // Part of a spawn spread over hosts: the full list follows.
+            self.mark_sibling_wait(&started);
         }
         let mut w = Writer::new();
         w.int(started.len() as i32);
@@ -778,6 +837,45 @@ impl Daemon {
             });
         }
         Ok(w.finish())
+    }
+
+    /// Starts the `ntask` tasks of `req` on this host, for `parent`.
+    fn spawn_here(
+        &mut self,
+        parent: i32,
+        req: &SpawnRequest,
+        inherit: Inherit,
+    ) -> Vec<Result<i32, Error>> {
+        let ptid = if req.flags & spawn::NO_SPAWN_PARENT != 0 {
+            Error::ParentNotSet.code()
+        } else {
+            parent
+        };
+        let (_, dir) = spawn::split_where(&req.where_);
+        let n = req.ntask as usize;
+        let mut results: Vec<Result<i32, Error>> = Vec::with_capacity(n);
+        match spawn::resolve(req, &self.opts) {
+            Err(e) => results.resize(n, Err(e)),
+            Ok((path, launch)) => {
+                if req.flags & spawn::TASK_DEBUG != 0 && launch.program == path {
+                    dlog!(
+                        self.log,
+                        Info,
+                        "PvmTaskDebug: no $PVM_ROOT/lib/debugger, starting {} plainly",
+                        path.display()
+                    );
+                }
+                let cwd = match dir {
+                    Some(d) if !d.is_empty() => self.opts.home.join(d),
+                    _ => self.opts.home.clone(),
+                };
+                for _ in 0..n {
+                    let r = self.spawn_one(parent, req, &launch, &cwd, ptid, inherit);
+                    results.push(r);
+                }
+            }
+        }
+        results
     }
 
     fn start_task(
@@ -885,18 +983,12 @@ impl Daemon {
         Ok(Vec::new())
     }
 
-    fn req_config(&self) -> Vec<u8> {
-        let mut w = Writer::new();
-        w.int(1).int(1);
-        w.int(self.host)
-            .str(&self.opts.hostname)
-            .str(&self.opts.arch)
-            .int(DEFAULT_SPEED)
-            .int(DSIG_LINUX64);
-        w.finish()
+    fn req_tasks(&self, where_: i32) -> Result<Vec<u8>, Error> {
+        self.tasks_body(where_)
     }
 
-    fn req_tasks(&self, where_: i32) -> Result<Vec<u8>, Error> {
+    /// The task list for `where_` (0, this host, or a local task).
+    fn tasks_body(&self, where_: i32) -> Result<Vec<u8>, Error> {
         let list: Vec<&Task> = if where_ == 0 || where_ == self.host || where_ == self.dtid {
             self.tasks.tasks.values().collect()
         } else if tid::is_daemon(where_)
@@ -1124,6 +1216,9 @@ impl Daemon {
             },
             note.body,
         );
+        if self.route_remote(&frame) {
+            return;
+        }
         let Some(task) = self.tasks.get_mut(note.dst) else {
             dlog!(
                 self.log,
@@ -1151,6 +1246,7 @@ impl Daemon {
     fn task_gone(&mut self, t: i32) {
         self.drain_pipes_of(t);
         self.output.forget(t);
+        self.multi_task_gone(t);
         let notes = self.notify.task_exited(t);
         self.deliver_all(notes);
         let released = self.groups.task_gone(t);
@@ -1189,11 +1285,7 @@ impl Daemon {
     }
 
     fn req_notify(&mut self, token: Token, r: &mut Reader<'_>) -> Result<Vec<u8>, Error> {
-        let owner = self
-            .conns
-            .get(&token)
-            .and_then(|c| c.tid)
-            .ok_or(Error::NoTask)?;
+        let owner = self.requester(token).ok_or(Error::NoTask)?;
         let what = r.int()?;
         let tag = r.int()?;
         let ctx = r.int()?;
@@ -1210,8 +1302,14 @@ impl Daemon {
         let world = LocalWorld {
             tasks: &self.tasks,
             host: self.host,
+            table: &self.multi.table,
         };
         let now = self.notify.request(owner, &req, &world)?;
+        if what == super::notify::TASK_EXIT {
+            // Remote tasks are watched at their daemons, which report exits.
+            let remote: Vec<i32> = req.tids.clone();
+            self.watch_remote(&remote);
+        }
         dlog!(
             self.log,
             Debug,
@@ -1280,6 +1378,7 @@ impl Daemon {
             return;
         }
         dlog!(self.log, Info, "halt requested by {who}, halting");
+        self.halt_slaves();
         let requester = self.conns.get(&token).and_then(|c| c.tid);
         for t in self.tasks.tasks.values() {
             if Some(t.tid) != requester && t.pid > 0 {

@@ -88,7 +88,11 @@ pub fn resolve(req: &SpawnRequest, opts: &DaemonOptions) -> Result<(PathBuf, Lau
     let path = crate::paths::find_executable(&req.file, &opts.search_path).ok_or(Error::NoFile)?;
     let mut args: Vec<OsString> = req.argv.iter().map(OsString::from).collect();
     if req.flags & TASK_DEBUG != 0 {
-        if let Some(dbg) = debugger(opts.pvm_root.as_deref()) {
+        let bx = opts
+            .debugger
+            .as_ref()
+            .and_then(|d| crate::paths::find_executable(d.to_str()?, &[]));
+        if let Some(dbg) = bx.or_else(|| debugger(opts.pvm_root.as_deref())) {
             // The debugger script gets the task's path and arguments.
             args.insert(0, path.clone().into_os_string());
             return Ok((path, Launch { program: dbg, args }));

@@ -17,6 +17,7 @@ mod api;
 mod conn;
 mod direct;
 pub mod groups;
+mod hosts;
 mod mailbox;
 pub mod mhf;
 pub mod misc;
@@ -26,6 +27,7 @@ mod output;
 
 pub use api::*;
 pub use conn::{ENV_NOAUTOSTART, ENV_SOCK, ENV_TID};
+pub use hosts::{addhosts, delhosts};
 pub use mailbox::*;
 pub use misc::*;
 pub use notify::notify;
@@ -598,7 +600,9 @@ impl State {
             Kind::Reply => {
                 self.replies.insert(f.header.wid, f);
             }
-            Kind::Req => log::debug!("ignoring request frame from daemon"),
+            Kind::Req | Kind::DReq | Kind::DReply | Kind::Ctl => {
+                log::debug!("ignoring {:?} frame from daemon", f.header.kind)
+            }
         }
     }
 

@@ -1,0 +1,240 @@
+//! Slave startup, the parts that are plain text: the command the master
+//! runs through `$PVM_RSH` to start a slave daemon, the slave's private
+//! argument syntax (`pvmd3 -s key=value ...`), and the one line a slave
+//! prints when it is ready (`pvm6 <protocol> <port> <arch> <speed> <dsig>`).
+//! The process handling lives in the daemon's event loop (server/multi.rs).
+
+use crate::hostfile::HostOpts;
+use std::path::PathBuf;
+
+/// How long the master waits for a slave: the remote shell, the reply
+/// line, the TCP connection and the handshake together.
+pub const START_TIMEOUT_SECS: u64 = 30;
+
+/// Version number in the slave's reply line (the daemon-link protocol).
+pub const LINK_PROTOCOL: i32 = 1;
+
+/// What a slave daemon is told on its command line.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SlaveArgs {
+    /// Its host index (2, 3, ...).
+    pub index: i32,
+    /// The master daemon's tid (the only peer it accepts before it is placed).
+    pub master: i32,
+    /// Its name in the host table.
+    pub name: String,
+    /// Debug mask.
+    pub debug: u32,
+    /// PVM_ROOT to use when the remote environment has none.
+    pub root: Option<String>,
+    /// `ep=`: executable search path (colon separated).
+    pub ep: Option<String>,
+    /// `wd=`: working directory of spawned tasks.
+    pub wd: Option<String>,
+    /// `bx=`: debugger.
+    pub bx: Option<String>,
+    /// `po=`: TCP port.
+    pub port: Option<u16>,
+    /// `sp=`: relative speed.
+    pub speed: Option<i32>,
+}
+
+/// Quotes `s` for a POSIX shell (single quotes).
+pub fn shell_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "'\\''"))
+}
+
+impl SlaveArgs {
+    /// The arguments after `-s`, as words.
+    pub fn to_words(&self) -> Vec<String> {
+        let mut v = vec![
+            format!("index={}", self.index),
+            format!("master={:#x}", self.master as u32),
+            format!("name={}", self.name),
+            format!("debug={:#x}", self.debug),
+        ];
+        let mut opt = |k: &str, val: &Option<String>| {
+            if let Some(x) = val {
+                v.push(format!("{k}={x}"));
+            }
+        };
+        opt("root", &self.root);
+        opt("ep", &self.ep);
+        opt("wd", &self.wd);
+        opt("bx", &self.bx);
+        if let Some(p) = self.port {
+            v.push(format!("po={p}"));
+        }
+        if let Some(s) = self.speed {
+            v.push(format!("sp={s}"));
+        }
+        v
+    }
+
+    /// Parses the words after `-s`.
+    pub fn parse(words: &[String]) -> Result<SlaveArgs, String> {
+        let mut a = SlaveArgs::default();
+        for w in words {
+            let (k, v) = w
+                .split_once('=')
+                .ok_or_else(|| format!("slave argument \"{w}\" is not key=value"))?;
+            let num = |v: &str| -> Result<i64, String> {
+                let r = match v.strip_prefix("0x") {
+                    Some(h) => i64::from_str_radix(h, 16),
+                    None => v.parse(),
+                };
+                r.map_err(|_| format!("bad number in \"{w}\""))
+            };
+            match k {
+                "index" => a.index = num(v)? as i32,
+                "master" => a.master = num(v)? as u32 as i32,
+                "name" => a.name = v.to_string(),
+                "debug" => a.debug = num(v)? as u32,
+                "root" => a.root = Some(v.to_string()),
+                "ep" => a.ep = Some(v.to_string()),
+                "wd" => a.wd = Some(v.to_string()),
+                "bx" => a.bx = Some(v.to_string()),
+                "po" => a.port = Some(num(v)? as u16),
+                "sp" => a.speed = Some(num(v)? as i32),
+                _ => return Err(format!("unknown slave argument \"{w}\"")),
+            }
+        }
+        if !(2..=crate::tid::MAX_HOSTS).contains(&a.index) {
+            return Err("slave needs index=2..4095".into());
+        }
+        if !crate::tid::is_daemon(a.master) || a.name.is_empty() {
+            return Err("slave needs master=<daemon tid> and name=".into());
+        }
+        Ok(a)
+    }
+
+    /// The slave arguments for host `name` with hostfile options `o`.
+    pub fn for_host(
+        index: i32,
+        master: i32,
+        name: &str,
+        debug: u32,
+        root: Option<&PathBuf>,
+        o: &HostOpts,
+    ) -> SlaveArgs {
+        SlaveArgs {
+            index,
+            master,
+            name: name.to_string(),
+            debug,
+            root: root.map(|r| r.display().to_string()),
+            ep: o.ep.clone(),
+            wd: o.wd.clone(),
+            bx: o.bx.clone(),
+            port: o.po,
+            speed: o.sp,
+        }
+    }
+}
+
+/// The remote command line: `exec DX -s key=value ...`, every word quoted.
+pub fn remote_command(dx: &str, args: &SlaveArgs) -> String {
+    let mut s = format!("exec {} -s", shell_quote(dx));
+    for w in args.to_words() {
+        s.push(' ');
+        s.push_str(&shell_quote(&w));
+    }
+    s
+}
+
+/// The line a ready slave prints.
+pub fn reply_line(port: u16, arch: &str, speed: i32, dsig: i32) -> String {
+    format!("pvm6 {LINK_PROTOCOL} {port} {arch} {speed} {dsig:#x}")
+}
+
+/// What a slave reported: port, arch, speed, dsig.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Reply {
+    pub port: u16,
+    pub arch: String,
+    pub speed: i32,
+    pub dsig: i32,
+}
+
+/// Parses a slave's line. `pvm6 error <text>` and anything malformed are
+/// errors carrying the text to log.
+pub fn parse_reply(line: &str) -> Result<Reply, String> {
+    let w: Vec<&str> = line.split_whitespace().collect();
+    if w.first() != Some(&"pvm6") {
+        return Err(format!("not a pvm6 slave reply: \"{line}\""));
+    }
+    if w.get(1) == Some(&"error") {
+        return Err(format!("slave failed: {}", w[2..].join(" ")));
+    }
+    if w.len() != 6 {
+        return Err(format!("malformed slave reply \"{line}\""));
+    }
+    if w[1].parse::<i32>().ok() != Some(LINK_PROTOCOL) {
+        return Err(format!("slave speaks link protocol {}", w[1]));
+    }
+    let port = w[2]
+        .parse()
+        .map_err(|_| format!("bad port in \"{line}\""))?;
+    let speed = w[4]
+        .parse()
+        .map_err(|_| format!("bad speed in \"{line}\""))?;
+    let dsig = w[5]
+        .strip_prefix("0x")
+        .and_then(|h| u32::from_str_radix(h, 16).ok())
+        .ok_or_else(|| format!("bad dsig in \"{line}\""))? as i32;
+    Ok(Reply {
+        port,
+        arch: w[3].to_string(),
+        speed,
+        dsig,
+    })
+}
+
+/// The remote shell program: `$PVM_RSH`, else `ssh`.
+pub fn rsh_program(env_rsh: Option<String>) -> String {
+    env_rsh
+        .filter(|s| !s.trim().is_empty())
+        .unwrap_or_else(|| "ssh".to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn args_round_trip_through_words() {
+        let a = SlaveArgs {
+            index: 3,
+            master: 0x80040000u32 as i32,
+            name: "fd00::3".into(),
+            debug: 0x10,
+            root: Some("/opt/pvm root".into()),
+            ep: Some("/a:/b".into()),
+            wd: None,
+            bx: None,
+            port: Some(4711),
+            speed: Some(2000),
+        };
+        assert_eq!(SlaveArgs::parse(&a.to_words()).unwrap(), a);
+        let cmd = remote_command("/x/pvmd3", &a);
+        assert!(cmd.starts_with("exec '/x/pvmd3' -s 'index=3' 'master=0x80040000'"));
+        assert!(cmd.contains("'root=/opt/pvm root'"));
+        assert!(SlaveArgs::parse(&["index=1".into()]).is_err());
+    }
+
+    #[test]
+    fn quoting_survives_single_quotes() {
+        assert_eq!(shell_quote("a'b"), "'a'\\''b'");
+    }
+
+    #[test]
+    fn reply_lines() {
+        let l = reply_line(4000, "LINUX64", 1000, 0x408c41);
+        assert_eq!(l, "pvm6 1 4000 LINUX64 1000 0x408c41");
+        let r = parse_reply(&l).unwrap();
+        assert_eq!((r.port, r.speed, r.dsig), (4000, 1000, 0x408c41));
+        assert!(parse_reply("pvm6 error already running").is_err());
+        assert!(parse_reply("hello").is_err());
+        assert!(parse_reply("pvm6 2 4000 LINUX64 1000 0x408c41").is_err());
+    }
+}
