@@ -16,6 +16,7 @@
 mod api;
 mod conn;
 mod direct;
+mod hosts;
 mod mailbox;
 pub mod mhf;
 pub mod misc;
@@ -25,6 +26,7 @@ mod output;
 
 pub use api::*;
 pub use conn::{ENV_NOAUTOSTART, ENV_SOCK, ENV_TID};
+pub use hosts::{addhosts, delhosts};
 pub use mailbox::*;
 pub use misc::*;
 pub use notify::notify;
