@@ -307,10 +307,13 @@ fn output_to_file_jobs_and_rc_file() {
     )
     .expect("write .pvmrc");
     let file = sb.dir.join("job.out");
+    let appended = sb.dir.join("job-append.out");
+    fs::write(&file, "old text, truncated by ->file\n").unwrap();
+    fs::write(&appended, "kept by ->>file\n").unwrap();
     let input = format!(
         "spawn ->{} hello\nspawn -> sleep 2\nj\nspawn ->>{} hello\n",
         file.display(),
-        file.display()
+        appended.display()
     );
     let out = console(&sb, &[], &input);
     out.assert_success();
@@ -328,13 +331,22 @@ fn output_to_file_jobs_and_rc_file() {
             out.dump()
         );
     }
+    let greeting = |text: &str, job: &str| {
+        lines_matching(text, |l| {
+            framed(l).is_some_and(|(j, _, t)| j == job && t.contains(": hello, world from "))
+        })
+        .len()
+    };
     let text = fs::read_to_string(&file).expect("job output file");
-    let greet = lines_matching(&text, |l| {
-        framed(l).is_some_and(|(_, _, t)| t.contains(": hello, world from "))
-    });
-    assert_eq!(greet.len(), 2, "->file then ->>file: {text}");
-    assert!(text.starts_with("[1:t4"), "{text}");
-    assert!(text.contains("\n[3:t4"), "{text}");
+    assert!(text.starts_with("[1:t4"), "->file truncates: {text}");
+    assert_eq!(greeting(&text, "1"), 1, "{text}");
+    assert!(text.ends_with(" EOF\n"), "{text}");
+    let text = fs::read_to_string(&appended).expect("appended job output file");
+    assert!(
+        text.starts_with("kept by ->>file\n[3:t4"),
+        "->>file appends: {text}"
+    );
+    assert_eq!(greeting(&text, "3"), 1, "{text}");
 }
 
 #[test]

@@ -93,6 +93,11 @@ pub struct Shared {
     /// On a terminal: notices go through the printer (above the prompt);
     /// otherwise to stderr.
     pub interactive: bool,
+    /// Held by the console while it runs a command: the output thread
+    /// prints task output only between commands (as PVM 3.4.6's console,
+    /// which reads task output while it waits for input), so a command's
+    /// own lines are never split by it.
+    pub busy: Arc<Mutex<()>>,
     stop: Arc<AtomicBool>,
 }
 
@@ -110,6 +115,7 @@ impl Shared {
             jobs: Arc::new(Mutex::new(Jobs::default())),
             printer: Arc::new(Mutex::new(printer)),
             interactive,
+            busy: Arc::new(Mutex::new(())),
             stop: Arc::new(AtomicBool::new(false)),
         }
     }
@@ -125,6 +131,18 @@ impl Shared {
     /// Prints text (whole lines) for the user.
     pub fn print(&self, text: &str) {
         (lock(&self.printer))(text);
+    }
+
+    /// Prints task output from the output thread: waits until no command
+    /// runs.
+    fn print_between_commands(&self, text: &str) {
+        let _quiet = lock(&self.busy);
+        self.print(text);
+    }
+
+    /// Held while a command runs (see [`Shared::busy`]).
+    pub fn running_command(&self) -> MutexGuard<'_, ()> {
+        lock(&self.busy)
     }
 
     /// Prints a notice (not command output): stderr unless on a terminal.
@@ -189,7 +207,13 @@ impl Shared {
             }
             match task::trecv(-1, -1, Some(POLL)) {
                 Ok(0) => {}
-                Ok(id) => self.handle(id),
+                Ok(id) => {
+                    let text = self.handle(id);
+                    drop(s);
+                    if !text.is_empty() {
+                        self.print_between_commands(&text);
+                    }
+                }
                 Err(e) => {
                     s.attached = false;
                     s.gone = true;
@@ -201,8 +225,9 @@ impl Shared {
         }
     }
 
-    /// One received message: job output, or something unexpected.
-    fn handle(&self, id: i32) {
+    /// One received message: job output, or something unexpected. Returns
+    /// what to print on the console.
+    fn handle(&self, id: i32) -> String {
         let info = task::bufinfo(id);
         let body = task::with_bufs(|t| {
             let b = t.get_mut(id)?;
@@ -219,7 +244,9 @@ impl Shared {
             let _ = t.freebuf(id);
             t.set_rbuf(0).map(|_| ())
         });
-        let Ok((_, tag, src)) = info else { return };
+        let Ok((_, tag, src)) = info else {
+            return String::new();
+        };
         let job = tag - JOB_TAG_BASE;
         match body {
             Ok((t, count, data)) if job > 0 && src & tid::DAEMON_BIT != 0 => {
@@ -227,17 +254,18 @@ impl Shared {
             }
             _ => {
                 log::info!("console: message from {} tag {tag} ignored", tid::fmt(src));
+                String::new()
             }
         }
     }
 
-    /// Output event of task `t` of `job`.
-    fn output(&self, job: i32, t: i32, count: i32, data: &[u8]) {
+    /// Output event of task `t` of `job`; returns the console's text.
+    fn output(&self, job: i32, t: i32, count: i32, data: &[u8]) -> String {
         let mut console = String::new();
         {
             let mut jobs = self.jobs();
             let Some(j) = jobs.jobs.get_mut(&job) else {
-                return;
+                return String::new();
             };
             let prefix = format!("[{job}:{}] ", tid::fmt(t));
             let mut text = Vec::new();
@@ -287,9 +315,7 @@ impl Shared {
                 console.push_str(&format!("[{job}] finished\n"));
             }
         }
-        if !console.is_empty() {
-            self.print(&console);
-        }
+        console
     }
 }
 

@@ -424,7 +424,11 @@ impl Console {
             }
         };
         match parse::parse_words(&words) {
-            Ok(c) => self.exec(c),
+            Ok(c) => {
+                let shared = self.shared.clone();
+                let _busy = shared.running_command();
+                self.exec(c)
+            }
             Err(e) => {
                 self.error(&e.to_string());
                 Flow::Continue

@@ -412,6 +412,17 @@ fn parse_ps(args: &[String]) -> Result<PsOpts, ParseError> {
     Ok(o)
 }
 
+/// A bare IPv6 literal (`fd00::2`, `fe80::1%eth0`) gets brackets, so that
+/// its colons are not taken for the `:dir` separator of `where`.
+fn bracket_v6(w: &str) -> String {
+    let addr = w.split('%').next().unwrap_or(w);
+    if addr.parse::<std::net::Ipv6Addr>().is_ok() {
+        format!("[{w}]")
+    } else {
+        w.to_string()
+    }
+}
+
 fn parse_spawn(args: &[String]) -> Result<SpawnSpec, ParseError> {
     let mut s = SpawnSpec {
         count: 1,
@@ -454,10 +465,10 @@ fn parse_spawn(args: &[String]) -> Result<SpawnSpec, ParseError> {
             if h.is_empty() {
                 return Err(ParseError::Bad("spawn", "--host= needs an address".into()));
             }
-            s.where_ = Some(h.to_string());
+            s.where_ = Some(bracket_v6(h));
             s.force_host = true;
         } else {
-            s.where_ = Some(opt.to_string());
+            s.where_ = Some(bracket_v6(opt));
             s.force_host = false;
         }
     }
@@ -645,8 +656,17 @@ mod tests {
             panic!()
         };
         assert!(s.force_host);
-        assert_eq!(s.where_.as_deref(), Some("fd00::2"));
+        assert_eq!(s.where_.as_deref(), Some("[fd00::2]"));
         assert_eq!(s.output, JobOutput::File("out".into()));
+        let Command::Spawn(s) = parse_line("spawn -[fd00::2]:/tmp -fe80::1%eth0 prog").unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(s.where_.as_deref(), Some("[fe80::1%eth0]"));
+        let Command::Spawn(s) = parse_line("spawn -[fd00::2]:/tmp prog").unwrap() else {
+            panic!()
+        };
+        assert_eq!(s.where_.as_deref(), Some("[fd00::2]:/tmp"));
         assert_eq!(
             parse_line("spawn").unwrap_err(),
             ParseError::WrongArgs("spawn")
