@@ -16,6 +16,7 @@
 //! - [`auth`]: the handshake that authenticates TCP connections.
 
 pub mod auth;
+pub mod console;
 pub mod consts;
 pub mod daemon;
 pub mod error;
