@@ -187,6 +187,7 @@ impl Runtime {
         let mut st = self.lock();
         if let Some(i) = inherited.filter(|_| spawned_tid != 0 && mytid == spawned_tid) {
             output::apply_inherited(&mut st.opts, &i);
+            st.context = i.context;
         }
         st.mytid = mytid;
         st.parent = parent;
