@@ -249,7 +249,7 @@ mod tests {
 
     #[test]
     fn inherit_round_trips_and_is_optional() {
-        let i = Inherit::from_ints([1, 2, 3, 4, 5, 6, 7, 8]);
+        let i = Inherit::from_ints([1, 2, 3, 4, 5, 6, 7, 8, 9]);
         let mut w = Writer::new();
         i.write(&mut w);
         let body = w.finish();
