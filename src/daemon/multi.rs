@@ -1313,6 +1313,24 @@ impl Daemon {
         }
     }
 
+    /// Lines task `t` wrote while its output goes to the log: into the
+    /// master's log (a slave forwards them in a Ctl Output frame).
+    pub(super) fn task_lines(&mut self, t: i32, lines: Vec<Vec<u8>>) {
+        if lines.is_empty() {
+            return;
+        }
+        if self.multi.is_master {
+            for l in &lines {
+                self.log.task_line(t, l);
+            }
+            return;
+        }
+        let body = Writer::new().int(t).bytes(&lines.join(&b'\n')).finish();
+        let master = self.multi.master;
+        let f = ctl_frame(self.dtid, master, Ctl::Output, body);
+        self.send_to_host(tid::host_of(master), f.to_bytes());
+    }
+
     fn on_ctl(&mut self, tok: Token, peer: i32, f: Frame) {
         let mut r = Reader::new(&f.body);
         // The daemon that sent it (the link's peer, unless the master relayed it).
@@ -1399,6 +1417,13 @@ impl Daemon {
                     if self.multi.is_master {
                         self.groups_task_gone(t);
                         self.mbox.task_gone(t);
+                    }
+                }
+            }
+            Some(Ctl::Output) if self.multi.is_master => {
+                if let (Ok(t), Ok(data)) = (r.int(), r.bytes()) {
+                    for line in data.split(|&b| b == b'\n') {
+                        self.log.task_line(t, line);
                     }
                 }
             }
