@@ -620,6 +620,14 @@ fn daemon_port_refuses_strangers() {
         );
         std::thread::sleep(Duration::from_millis(50));
     };
+    // While that add is in progress, another task's pvm_addhosts gets
+    // PvmAlready (man pvm_addhosts: another task is currently adding hosts).
+    let busy = m.run("node1", "mh_add", "node9", Duration::from_secs(30));
+    let b = text(&busy);
+    assert!(
+        b.contains(&format!("added {}", pvm3::Error::Already.code())),
+        "concurrent pvm_addhosts not refused:\n{b}"
+    );
     let port = fs::read_to_string(dir.join("pvmd.addr")).unwrap();
     let port = port.trim().rsplit(':').next().unwrap().to_string();
     let target = format!("[{}]:{port}", m.c.host("node1").addr6.unwrap());
@@ -690,7 +698,14 @@ fn direct_routes_across_hosts_and_remote_output() {
     let Some(m) = Machine::new("mh-route", &specs, &[mh("mh_route"), mh("mh_halt")]) else {
         return;
     };
-    let hf = m.hostfile(&["node1", "node2"]);
+    // wd= on every line, the master's own included.
+    let (wd1, wd2) = (m.work.join("wd1"), m.work.join("wd2"));
+    fs::create_dir_all(&wd1).unwrap();
+    fs::create_dir_all(&wd2).unwrap();
+    let hf = m.hostfile(&[
+        &format!("node1 wd={}", wd1.display()),
+        &format!("node2 wd={}", wd2.display()),
+    ]);
     m.start_master("node1", Some(&hf));
     let out = m.run("node1", "mh_route", "node2", Duration::from_secs(120));
     let t = text(&out);
@@ -706,14 +721,17 @@ fn direct_routes_across_hosts_and_remote_output() {
             .trim()
             .to_string()
     };
-    let (c1, c2) = (child("child"), child("second child"));
-    let line1 = format!("[t{c1}] mh_route child t{c1} on node2 says hello");
+    let (c1, c2, c3) = (child("child"), child("second child"), child("local child"));
+    let (wd1, wd2) = (wd1.display(), wd2.display());
+    let line1 = format!("[t{c1}] mh_route child t{c1} on node2 in {wd2} says hello");
     assert!(
         log.contains(&line1),
         "slave task's output not in the master's log (want {line1:?}):\n{log}"
     );
-    let line2 = format!("[t{c2}] mh_route child t{c2} on node2 says hello");
+    let line2 = format!("[t{c2}] mh_route child t{c2} on node2 in {wd2} says hello");
     assert!(t.contains(&line2), "pvm_catchout output missing:\n{t}");
+    let line3 = format!("[t{c3}] mh_route child t{c3} on node1 in {wd1} says hello");
+    assert!(t.contains(&line3), "master's wd= not applied:\n{t}");
     assert!(!log.contains(&line2), "caught output also logged:\n{log}");
     halt_all(&m, "node1");
 }

@@ -12,7 +12,8 @@
  * (up to 60 s) for <file> to exist (a test attacks the listener meanwhile),
  * checking that no message arrived and that the link still works.  A second child
  * spawned after pvm_catchout(stdout) prints a line that must come back
- * here as "[t...] ..." output.
+ * here as "[t...] ..." output; so does a third one on this host.  Each
+ * child's line names its working directory (the hostfile's wd=).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -55,7 +56,10 @@ static int child(void)
 	char host[256];
 	gethostname(host, sizeof host);
 	host[sizeof host - 1] = 0;
-	printf("mh_route child t%x on %s says hello\n", pvm_mytid(), host);
+	char cwd[512];
+	if (!getcwd(cwd, sizeof cwd))
+		strcpy(cwd, "?");
+	printf("mh_route child t%x on %s in %s says hello\n", pvm_mytid(), host, cwd);
 	fflush(stdout);
 	char *buf = malloc(BIG);
 	int expect = 0, order_ok = 1;
@@ -236,6 +240,22 @@ int main(int argc, char **argv)
 		pvm_initsend(PvmDataDefault);
 		pvm_send(tid2, TAG_QUIT);
 		CHECK_CMP(pvm_trecv(tid2, TAG_DONE, &wait30), >, 0, "second child done");
+	}
+	/* A child on this host (named as pvm_config names it): its working
+	 * directory is the wd= of this host's hostfile line. */
+	int nhost = 0, narch = 0, tid3 = 0;
+	struct pvmhostinfo *hp = NULL;
+	pvm_config(&nhost, &narch, &hp);
+	for (int i = 0; i < nhost; i++)
+		if (hp[i].hi_tid == pvm_tidtohost(me))
+			CHECK_INT(pvm_spawn(prog, args, PvmTaskHost, hp[i].hi_name, 1, &tid3), 1,
+				"child on this host");
+	if (tid3 > 0) {
+		printf("# local child t%x\n", tid3);
+		fflush(stdout);
+		pvm_initsend(PvmDataDefault);
+		pvm_send(tid3, TAG_QUIT);
+		CHECK_CMP(pvm_trecv(tid3, TAG_DONE, &wait30), >, 0, "local child done");
 	}
 	free(big);
 	free(back);
