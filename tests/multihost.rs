@@ -790,6 +790,11 @@ fn route_attack_helper() {
     bytes.extend_from_slice(&forged);
     s.write_all(&bytes).unwrap();
     println!("nosecret macfail={refused_mac} closed={}", closed(&mut s));
+    // A silent one: closed after the task's 10 s bound on unverified links.
+    let mut s = connect();
+    let t0 = std::time::Instant::now();
+    let c = closed(&mut s);
+    println!("silent closed={c} after {} s", t0.elapsed().as_secs());
 }
 
 /// A client without the machine secret that connects to a task's direct
@@ -864,7 +869,11 @@ fn route_listener_refuses_strangers() {
     }
     let status = run.wait().unwrap();
     assert!(out.status.success(), "attack helper failed:\n{t}");
-    for want in ["garbage closed=true", "nosecret macfail=true closed=true"] {
+    for want in [
+        "garbage closed=true",
+        "nosecret macfail=true closed=true",
+        "silent closed=true",
+    ] {
         assert!(t.contains(want), "helper did not report {want:?}:\n{t}");
     }
     assert!(

@@ -68,6 +68,10 @@ const OFFER_VERSION: i32 = 1;
 const READ_CHUNK: usize = 256 * 1024;
 /// Bound on connecting to a peer's TCP listener and on the handshake.
 const TCP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+/// An accepted connection that has not presented a valid hello (after the
+/// handshake, for TCP) this long after it was accepted is closed, the next
+/// time the task reads (a genuine peer sends its hello at once).
+const UNVERIFIED_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 // The route options of pvm_setopt that matter here.
 use super::options::{DONT_ROUTE, ROUTE_DIRECT};
@@ -305,6 +309,8 @@ pub struct Link {
     /// The tid an accepted TCP connection proved (by the handshake) it
     /// speaks for; 0 for Unix links and before the handshake.
     authed: AtomicI32,
+    /// When the link was made.
+    opened: std::time::Instant,
 }
 
 impl Link {
@@ -322,6 +328,7 @@ impl Link {
             peer: AtomicI32::new(0),
             broken: AtomicBool::new(false),
             authed: AtomicI32::new(0),
+            opened: std::time::Instant::now(),
         })
     }
 
@@ -698,6 +705,7 @@ impl Routes {
             .as_ref()
             .map(|w| w.0.clone())
             .ok_or(io::ErrorKind::Other)?;
+        self.prune_unverified(std::time::Instant::now());
         let mut links = self.links();
         links.extend(self.unverified.iter().cloned());
         links.retain(|l| !l.is_closed());
@@ -711,6 +719,18 @@ impl Routes {
             links,
             wake,
         })
+    }
+
+    /// Closes accepted connections still unverified [`UNVERIFIED_TIMEOUT`]
+    /// after they were accepted (a silent stranger on the TCP listener).
+    fn prune_unverified(&mut self, now: std::time::Instant) {
+        self.unverified.retain(|l| {
+            let keep = now.duration_since(l.opened) < UNVERIFIED_TIMEOUT;
+            if !keep {
+                log::warn!("direct link refused: no valid hello within the time bound");
+            }
+            keep
+        });
     }
 
     /// Interrupts a reader blocked in poll (its watch list changed, or
@@ -1201,6 +1221,11 @@ mod tests {
         }
         t.join().unwrap().unwrap();
         assert_eq!(link.authed.load(Ordering::Relaxed), B);
+        // Authenticated but no hello: closed after the time bound.
+        acc.prune_unverified(std::time::Instant::now());
+        assert_eq!(acc.unverified.len(), 1);
+        acc.prune_unverified(std::time::Instant::now() + UNVERIFIED_TIMEOUT);
+        assert!(acc.unverified.is_empty());
     }
 
     #[test]
