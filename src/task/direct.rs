@@ -986,8 +986,11 @@ impl Routes {
         self.unverified.retain(|l| !Arc::ptr_eq(l, link));
         let ours = self.sent_daemon.get(&from).copied().unwrap_or(0);
         if let Err(e) = link.send_hello(me, from, nonce, ours) {
-            log::debug!("direct route to {} failed: {e}", tid::fmt(from));
-            return 0;
+            // The peer may have sent everything it had and exited before we
+            // got to answer (EPIPE). Its hello was verified, so what it sent
+            // on the link is still delivered; only our sends use the daemon.
+            log::debug!("can't answer {} on the direct route: {e}", tid::fmt(from));
+            link.broken.store(true, Ordering::Relaxed);
         }
         link.peer.store(from, Ordering::Relaxed);
         self.peers.insert(
@@ -1226,6 +1229,35 @@ mod tests {
         assert_eq!(acc.unverified.len(), 1);
         acc.prune_unverified(std::time::Instant::now() + UNVERIFIED_TIMEOUT);
         assert!(acc.unverified.is_empty());
+    }
+
+    #[test]
+    fn messages_of_a_peer_that_left_before_our_hello_are_kept() {
+        // B accepted A's connection, but A wrote its hello and all its
+        // messages and exited before B read them: B's answering hello fails
+        // (EPIPE), yet A's messages arrive and B falls back to the daemon.
+        const A: i32 = 0x40002;
+        const B: i32 = 0x40001;
+        let mut r = Routes::default();
+        r.offered.insert(A, 99);
+        let (x, y) = UnixStream::pair().unwrap();
+        let l = Arc::new(Link::new(Stream::Unix(x)).unwrap());
+        r.unverified.push(l.clone());
+        let a_side = Link::new(Stream::Unix(y)).unwrap();
+        a_side.send_hello(A, B, 99, 0).unwrap();
+        for n in [0, 1, 2] {
+            let f = msg(A, B, n);
+            a_side
+                .send(&f.header, &[IoSlice::new(&f.body)], Vec::new)
+                .unwrap();
+        }
+        drop(a_side);
+        l.fill();
+        l.fill(); // a short read ends a fill; the next one sees the end of stream
+        let got = r.link_frames(&l, B, None);
+        assert_eq!(got.iter().map(num).collect::<Vec<_>>(), vec![0, 1, 2]);
+        assert!(r.peers.is_empty() && r.unverified.is_empty(), "link gone");
+        assert!(r.offered.is_empty(), "offer used up");
     }
 
     #[test]
