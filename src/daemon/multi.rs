@@ -969,6 +969,10 @@ impl Daemon {
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if super::out_of_fds(&e) => {
+                    self.shed_connections(false, &e);
+                    return;
+                }
                 Err(e) => {
                     dlog!(self.log, Error, "TCP accept: {e}");
                     return;
