@@ -657,7 +657,9 @@ impl Daemon {
                 | Req::GroupMembers
                 | Req::GroupFreeze),
             ) => {
-                let from = self.conns.get(&token).and_then(|c| c.tid).unwrap_or(0);
+                // A task of another host asks through its daemon (a remote
+                // token, no connection): its tid comes with the request.
+                let from = self.requester(token).unwrap_or(0);
                 self.group_request(req, from, &frame.body)
             }
             Some(Req::RouteAdd | Req::RouteDelete | Req::RouteHello) | None => {
