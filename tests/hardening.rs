@@ -531,3 +531,22 @@ fn garbage_and_stall_on_the_tcp_port() {
     assert!(log.contains("not a pvm6 handshake"), "{log}");
     assert!(log.contains("handshake timed out"), "{log}");
 }
+
+#[test]
+fn every_hardening_program_is_used() {
+    let here = include_str!("hardening.rs");
+    let multi = include_str!("hardening_multihost.rs");
+    for e in fs::read_dir(repo_root().join("c-tests/hardening"))
+        .unwrap()
+        .flatten()
+    {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if let Some(stem) = name.strip_suffix(".c") {
+            let quoted = format!("\"{stem}\"");
+            assert!(
+                here.contains(&quoted) || multi.contains(&quoted),
+                "c-tests/hardening/{name} is used by no hardening test"
+            );
+        }
+    }
+}
