@@ -533,6 +533,79 @@ fn garbage_and_stall_on_the_tcp_port() {
 }
 
 #[test]
+fn forged_hello_on_a_direct_route() {
+    let h = Hd::new("hd-direct");
+    h.ping(1);
+    let mut bg = h.sb.command(&h.sb.bin.join("hd_ping"));
+    bg.args(["40", "100", "direct"]);
+    let sb = &h.sb;
+    std::thread::scope(|scope| {
+        let job = scope.spawn(move || sb.run_command(bg, Duration::from_secs(60)));
+        // The parent's listener: task-<tid in hex>.sock in the daemon directory.
+        let mut listener = None;
+        assert!(eventually(Duration::from_secs(10), || {
+            listener = fs::read_dir(h.sb.daemon_dir()).ok().and_then(|d| {
+                d.flatten().map(|e| e.path()).find(|p| {
+                    p.to_string_lossy().ends_with(".sock")
+                        && p.file_name()
+                            .is_some_and(|n| n.to_string_lossy().starts_with("task-"))
+                })
+            });
+            listener.is_some()
+        }));
+        let listener = listener.unwrap();
+        let name = listener.file_name().unwrap().to_string_lossy().into_owned();
+        let owner = i32::from_str_radix(&name["task-".len()..name.len() - ".sock".len()], 16)
+            .expect("tid in the listener's name");
+        // Claim to be the echo child (the owner's next tid) with a made-up nonce.
+        let claimed = owner + 1;
+        let hello = Frame::new(
+            Header {
+                src: claimed,
+                dst: owner,
+                tag: Req::RouteHello as i32,
+                ..Header::new(Kind::Req)
+            },
+            Writer::new().int(0x1234).int(0x5678).int(0).int(0).finish(),
+        )
+        .to_bytes();
+        let mut s = UnixStream::connect(&listener).unwrap();
+        s.write_all(&hello).unwrap();
+        assert!(
+            closed_within(&mut s, Duration::from_secs(5)),
+            "forged hello accepted"
+        );
+        // A message with a forged src and no hello at all.
+        let mut s = UnixStream::connect(&listener).unwrap();
+        let msg = Frame::new(
+            Header {
+                src: claimed,
+                dst: owner,
+                tag: 6,
+                ..Header::new(Kind::Msg)
+            },
+            vec![0; 8],
+        )
+        .to_bytes();
+        s.write_all(&msg).unwrap();
+        assert!(
+            closed_within(&mut s, Duration::from_secs(5)),
+            "hello-less link kept"
+        );
+        let out = job.join().unwrap();
+        out.assert_tap_ok();
+        assert!(out.stdout.contains("stray=0"), "{}", out.dump());
+        assert!(max_ms(&out.stdout) < RTT_BOUND_MS, "{}", out.dump());
+        let want = format!(
+            "libpvm [{}]: direct link claiming to be {} refused",
+            pvm3::tid::fmt(owner),
+            pvm3::tid::fmt(claimed)
+        );
+        assert!(out.stderr.contains(&want), "not reported:\n{}", out.dump());
+    });
+}
+
+#[test]
 fn every_hardening_program_is_used() {
     let here = include_str!("hardening.rs");
     let multi = include_str!("hardening_multihost.rs");

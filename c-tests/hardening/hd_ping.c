@@ -2,13 +2,15 @@
  * hd_ping: a normal task measuring its round trips while the hardening
  * tests attack or starve the daemon.
  *
- *   hd_ping ROUNDS [PAUSE_MS]
+ *   hd_ping ROUNDS [PAUSE_MS [direct]]
  *
  * Spawns an echo child, then does ROUNDS round trips with it (a small
  * message there and back, PAUSE_MS apart; each bounded by a 10 s timeout),
  * and prints "rtt rounds=N max_ms=M" plus "stray=S", the number of messages
  * it received that nobody meant for it (forged ones, for instance).  The
- * child prints one line per echo (they go to the daemon log).
+ * child prints one line per echo (they go to the daemon log).  With
+ * "direct" the parent asks for a direct route (PvmRouteDirect), so it has a
+ * listener socket the tests can attack.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -66,6 +68,8 @@ int main(int argc, char **argv)
 	if (me <= 0)
 		return 1;
 	printf("tid %x\n", me);
+	if (argc > 3 && strcmp(argv[3], "direct") == 0)
+		CHECK_INT(pvm_setopt(PvmRoute, PvmRouteDirect) >= 0, 1, "direct routes asked for");
 	int child = 0;
 	CHECK_INT(pvm_spawn(prog, cargs, PvmTaskDefault, "", 1, &child), 1, "echo child spawned");
 	double worst = 0;
