@@ -424,14 +424,20 @@ fn full_descriptor_table() {
     h.ping(3);
 }
 
-/// Mounts a tmpfs of `size` on `dir`; lazily unmounts it on drop.
-struct Tmpfs(PathBuf);
+/// A tmpfs mounted on a sandbox's PVM_TMP: on drop the sandbox's daemon is
+/// stopped first (its pid file lives on the tmpfs), then the tmpfs is
+/// lazily unmounted.
+struct Tmpfs<'a> {
+    dir: PathBuf,
+    sb: &'a Sandbox,
+}
 
-impl Drop for Tmpfs {
+impl Drop for Tmpfs<'_> {
     fn drop(&mut self) {
+        self.sb.stop_daemon();
         let _ = std::process::Command::new("umount")
             .arg("-l")
-            .arg(&self.0)
+            .arg(&self.dir)
             .status();
     }
 }
@@ -453,7 +459,10 @@ fn disk_full_under_pvm_tmp() {
         .status()
         .unwrap();
     assert!(st.success(), "mount tmpfs");
-    let _m = Tmpfs(mnt.clone());
+    let _m = Tmpfs {
+        dir: mnt.clone(),
+        sb: &h.sb,
+    };
     h.ping(1);
     let pid = h.pid();
     // Fill the disk.
