@@ -1026,6 +1026,10 @@ impl Daemon {
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if super::out_of_fds(&e) => {
+                    self.shed_connections(false, &e);
+                    return;
+                }
                 Err(e) => {
                     dlog!(self.log, Error, "TCP accept: {e}");
                     return;
@@ -1355,6 +1359,15 @@ impl Daemon {
         }
         match h.kind {
             Kind::Ctl => self.on_ctl(tok, peer, f),
+            Kind::Msg if !self.plausible_src(peer, h.src) => {
+                dlog!(
+                    self.log,
+                    Warn,
+                    "message from daemon {} claiming src {} dropped",
+                    tid::fmt(peer),
+                    tid::fmt(h.src)
+                );
+            }
             Kind::Msg => self.deliver_frame(f),
             Kind::DReq => self.on_dreq(peer, f),
             Kind::DReply => self.on_dreply(f),
@@ -1386,6 +1399,16 @@ impl Daemon {
         let master = self.multi.master;
         let f = ctl_frame(self.dtid, master, Ctl::Output, body);
         self.send_to_host(tid::host_of(master), f.to_bytes());
+    }
+
+    /// Whether daemon `peer` may send a message from `src`: a task or the
+    /// daemon of its own host, the daemons' notice sender t80000000, or
+    /// anything when `peer` is the master (it relays between hosts). A
+    /// slave cannot speak for another host's tasks.
+    fn plausible_src(&self, peer: i32, src: i32) -> bool {
+        peer == self.multi.master
+            || tid::host_of(src) == tid::host_of(peer)
+            || src == tid::daemon_tid(0)
     }
 
     fn on_ctl(&mut self, tok: Token, peer: i32, f: Frame) {

@@ -979,7 +979,18 @@ impl Routes {
                 && !self.peers.contains_key(&from)
         });
         let Some((nonce, count)) = ok else {
-            log::warn!("direct link claiming to be {} refused", tid::fmt(from));
+            // Someone knew the listener but not the nonce offered to that
+            // tid (or replayed an old one): say so where the user sees it,
+            // like the library's other reports (stderr, so the daemon log
+            // for a spawned task). Not through `report_line`: the state
+            // lock may be held here.
+            use std::io::Write;
+            let _ = writeln!(
+                std::io::stderr().lock(),
+                "libpvm [{}]: direct link claiming to be {} refused",
+                tid::fmt(me),
+                tid::fmt(from)
+            );
             return 0;
         };
         self.offered.remove(&from);
