@@ -4,7 +4,8 @@
 # pvm6 (LD_LIBRARY_PATH), NPtcp when installed, all in the same run; then
 # spawn/memory/idle-CPU figures. Prints a table of ratios, writes CSV to
 # target/bench/ and draws target/bench/bandwidth.png (benches/netpipe/plot).
-# MAX (default 4194304) is the largest message size. Not a test.
+# MAX (default 4194304) is the largest message size; SPAWN (default 1000) the
+# number of tasks spawned; QUICK=1 runs only NPpvm and NPtcp. Not a test.
 set -u
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 lib="$repo/target/release"
@@ -47,7 +48,7 @@ gcc -O2 -Wall -Wextra -Werror -I"$repo/include" -o "$bench" "$repo/benches/netpi
 	-L"$lib" -Wl,-rpath,"$lib" -lpvm3 || exit 1
 use "$d"
 echo "route,packing,bytes,usec,pingpong_MBps,stream_MBps" > "$out/pvm6.csv"
-for route in daemon direct; do
+[ "${QUICK:-0}" = 1 ] || for route in daemon direct; do
 	for pk in default raw inplace psend; do
 		echo "pvm6 $route $pk ..." >&2
 		(cd "$d/home" && timeout 600 "$bench" $route $pk "$max") >> "$out/pvm6.csv"
@@ -67,6 +68,7 @@ if command -v NPpvm >/dev/null 2>&1; then
 	LD_LIBRARY_PATH="$shim" netpipe_pvm "$out/nppvm-pvm6.txt"
 fi
 # --- scale and cost (pvm6) ---------------------------------------------------
+[ "${QUICK:-0}" = 1 ] || {
 echo "spawning $spawn_n tasks ..." >&2
 (cd "$d/home" && timeout 600 "$bench" spawn "$spawn_n") > "$out/spawn.csv"
 (cd "$d/home" && "$bench" mem) > "$out/mem.csv"
@@ -83,6 +85,7 @@ kill "$bpid" 2>/dev/null
 echo "idle_daemon_rss_kib,$drss" >> "$out/mem.csv"
 echo "idle_cpu_ticks_2s,daemon,$((d1 - d0)),blocked_task,$((b1 - b0))" > "$out/idle.csv"
 kill "$dpid" 2>/dev/null
+}
 
 # --- PVM 3.4.6 (Debian) with NPpvm --------------------------------------------
 orig=no
@@ -145,11 +148,13 @@ if [ $orig = yes ]; then
 		"$(ratio "$(np "$out/nppvm-pvm6.txt" 4194304 2)" "$(np "$out/nppvm-orig.txt" 4194304 2)")"
 	echo "(latency ratio: below 1 is faster; bandwidth ratio: above 1 is faster)"
 fi
+[ "${QUICK:-0}" = 1 ] || {
 echo
 echo "== scale and cost"
 awk -F, '{ printf "spawn %d tasks: %.2f s until all spawned, %.2f s until all exited\n", $2, $3, $4 }' "$out/spawn.csv"
 awk -F, '$1 == "mem" { printf "task library state: %d KiB (VmRSS growth of pvm_mytid)\n", $2 } $1 == "idle_daemon_rss_kib" { printf "idle daemon VmRSS: %d KiB\n", $2 }' "$out/mem.csv"
 awk -F, '{ printf "CPU ticks over 2 s: idle daemon %d, task blocked in pvm_recv %d\n", $3, $5 }' "$out/idle.csv"
+}
 for f in nppvm-orig nppvm-pvm6 nptcp; do
 	[ -f "$out/$f.txt" ] && awk -v OFS=, 'BEGIN { print "bytes,Mbps,usec" } NF >= 3 { print $1, $2, $3 * 1e6 }' "$out/$f.txt" > "$out/$f.csv"
 done

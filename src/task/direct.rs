@@ -40,11 +40,12 @@
 //! passes on both sides.
 
 use super::conn::Conn;
+use super::shm;
 use crate::wire::{Frame, FrameDecoder, Header, Kind, Reader, Req, Writer};
 use crate::{sys, tid};
 use std::collections::{HashMap, VecDeque};
 use std::io::{self, IoSlice, Read, Write};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
@@ -129,13 +130,18 @@ struct Rx {
     buf: Vec<u8>,
     /// End of stream, a read error or a malformed frame: nothing more comes.
     closed: bool,
+    /// Descriptors received with the bytes (a shared-memory ring's).
+    fds: Vec<OwnedFd>,
+    /// The peer's shared-memory ring (`shm`).
+    ring: shm::Rx,
 }
 
 /// One open link (a connected stream socket, non-blocking).
 pub struct Link {
     stream: UnixStream,
     rx: Mutex<Rx>,
-    tx: Mutex<()>,
+    /// Held by a writer for one whole frame; our shared-memory ring.
+    tx: Mutex<shm::Tx>,
     /// The peer's tid once known (0 before its hello was checked).
     peer: AtomicI32,
     /// A write failed: the peer is gone; do not send here any more.
@@ -151,8 +157,10 @@ impl Link {
                 decoder: FrameDecoder::new(),
                 buf: Vec::new(),
                 closed: false,
+                fds: Vec::new(),
+                ring: shm::Rx::default(),
             }),
-            tx: Mutex::new(()),
+            tx: Mutex::new(shm::Tx::default()),
             peer: AtomicI32::new(0),
             broken: AtomicBool::new(false),
         })
@@ -186,8 +194,10 @@ impl Link {
                 decoder,
                 buf,
                 closed,
+                fds,
+                ..
             } = &mut *rx;
-            match (&self.stream).read(buf) {
+            match sys::recv_with_fds(self.fd(), buf, fds) {
                 Ok(0) => *closed = true,
                 Ok(n) => {
                     decoder.feed(&buf[..n]);
@@ -212,6 +222,19 @@ impl Link {
         let mut frames = Vec::new();
         loop {
             match rx.decoder.next_frame() {
+                Ok(Some(f)) if shm::is_ring_frame(&f) => {
+                    let Rx { ring, fds, .. } = &mut *rx;
+                    match ring.take(&f, fds) {
+                        Ok(m) => frames.push(m),
+                        Err(e) => {
+                            log::warn!(
+                                "bad shared-memory frame on a direct link ({e}); link closed"
+                            );
+                            rx.closed = true;
+                            break;
+                        }
+                    }
+                }
                 Ok(Some(f)) => frames.push(f),
                 Ok(None) => break,
                 Err(e) => {
@@ -239,20 +262,36 @@ impl Link {
         others: impl Fn() -> Vec<Arc<Link>>,
     ) -> io::Result<bool> {
         let head = header.encode();
+        let mut tx = self.tx.lock().unwrap_or_else(|e| e.into_inner());
+        // A large body goes through the shared-memory ring when it fits.
+        let ring_frame = tx.place(header, body);
         let mut owned: Vec<IoSlice<'_>> = Vec::with_capacity(body.len() + 1);
-        owned.push(IoSlice::new(&head));
-        owned.extend(
-            body.iter()
-                .filter(|s| !s.is_empty())
-                .map(|s| IoSlice::new(s)),
-        );
+        match &ring_frame {
+            Some(frame) => owned.push(IoSlice::new(frame)),
+            None => {
+                owned.push(IoSlice::new(&head));
+                owned.extend(
+                    body.iter()
+                        .filter(|s| !s.is_empty())
+                        .map(|s| IoSlice::new(s)),
+                );
+            }
+        }
         let mut slices: &mut [IoSlice<'_>] = &mut owned;
-        let _g = self.tx.lock().unwrap_or_else(|e| e.into_inner());
         let mut blocked = false;
         while !slices.is_empty() {
-            match sys::send_nonblocking(self.fd(), slices) {
+            let sent = match tx.fd_to_pass().filter(|_| ring_frame.is_some()) {
+                Some(fd) => sys::send_nonblocking_with_fd(self.fd(), slices, fd),
+                None => sys::send_nonblocking(self.fd(), slices),
+            };
+            match sent {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                Ok(n) => IoSlice::advance_slices(&mut slices, n),
+                Ok(n) => {
+                    if ring_frame.is_some() {
+                        tx.passed();
+                    }
+                    IoSlice::advance_slices(&mut slices, n)
+                }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     blocked = true;
                     self.wait_writable(&others())?;
