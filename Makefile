@@ -21,9 +21,9 @@ build:
 # PVM's default search path; no daemon is started by hand: the library does it.
 demo: build
 	rm -rf $(DEMO_TMP) && mkdir -p $(DEMO_TMP)/home/pvm3/bin/LINUX64 $(DEMO_TMP)/tmp
-	cp examples-c/build/hello_other $(DEMO_TMP)/home/pvm3/bin/LINUX64/
+	cp examples-c/hello_other $(DEMO_TMP)/home/pvm3/bin/LINUX64/
 	HOME=$(DEMO_TMP)/home PVM_TMP=$(DEMO_TMP)/tmp PVM_ROOT=$(DEMO_TMP)/home/pvm3 \
-		./examples-c/build/hello ; rc=$$? ; \
+		./examples-c/hello ; rc=$$? ; \
 		kill `cat $(DEMO_TMP)/tmp/pvm6.*/pvmd.pid 2>/dev/null` 2>/dev/null ; exit $$rc
 
 # Barrier and reduce latency, 2..32 tasks, against PVM 3.4.6 + pvmgs when installed.

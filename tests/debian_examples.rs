@@ -60,7 +60,19 @@ fn debian_sandbox(name: &str) -> Option<Sandbox> {
         return None;
     }
     let sb = Sandbox::new(name);
-    for prog in ["hello_other", "slave1", "spmd", "timing_slave"] {
+    for prog in [
+        "hello_other",
+        "slave1",
+        "spmd",
+        "timing_slave",
+        "inherit1",
+        "inherit2",
+        "inherit3",
+        "dbwtest",
+        "ibwtest",
+        "pbwtest",
+        "rbwtest",
+    ] {
         symlink(Path::new("/usr/bin").join(prog), sb.bin.join(prog)).expect("symlink example");
     }
     Some(sb)
@@ -177,4 +189,128 @@ fn timing_and_timing_slave() {
         "ends with done\n{}",
         out.dump()
     );
+}
+
+/// inherita spawns inherit1 after switching to a new context: the child
+/// starts in its parent's context (man pvm_newcontext), so the parent hears
+/// from it in that context.
+#[test]
+fn inherita_child_inherits_the_context() {
+    let Some(sb) = debian_sandbox("deb-inherita") else {
+        return;
+    };
+    for child in ["inherit1", "inherit3"] {
+        let out = run_debian(&sb, "/usr/bin/inherita", &[child]);
+        out.assert_success();
+        out.assert_stdout_has("inherita: t4000");
+        out.assert_stdout_has(&format!("END - sent from {child} t4000"));
+        out.assert_stdout_has("with original context 0.\n");
+        let changed = out
+            .stdout
+            .lines()
+            .find_map(|l| l.split("with changed context ").nth(1))
+            .map(|c| c.trim_end_matches('.').to_string())
+            .unwrap_or_else(|| panic!("no changed context\n{}", out.dump()));
+        out.assert_stdout_has(&format!("{child} t4000"));
+        out.assert_stdout_has(&format!("with context {changed}."));
+    }
+}
+
+/// inheritb spawns two inherit2 in two new contexts and hears from each in
+/// its own context.
+#[test]
+fn inheritb_two_children_two_contexts() {
+    let Some(sb) = debian_sandbox("deb-inheritb") else {
+        return;
+    };
+    let out = run_debian(&sb, "/usr/bin/inheritb", &[]);
+    out.assert_success();
+    out.assert_stdout_has("<-- received from 1st inherit2.");
+    out.assert_stdout_has("<-- received from 2nd inherit2.");
+}
+
+/// mhf_server registers in the mailbox and serves mhf_tickle's menu with
+/// message handlers it loads on request.
+#[test]
+fn mhf_server_and_tickle() {
+    let Some(sb) = debian_sandbox("deb-mhf") else {
+        return;
+    };
+    let mut server = sb.command(Path::new("/usr/bin/mhf_server"));
+    server.env("LD_LIBRARY_PATH", &sb.lib);
+    let server_out = std::fs::File::create(sb.dir.join("server.out")).expect("server.out");
+    server
+        .stdout(server_out)
+        .stderr(std::process::Stdio::null());
+    let mut server = server.spawn().expect("start mhf_server");
+    // The server puts itself in the mailbox; wait (bounded) until it did.
+    let log = sb.dir.join("server.out");
+    for _ in 0..100 {
+        if std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .contains("startup")
+        {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    // 0: show handlers; 1: load SC1 (src me, tag 0, ctx 1); 1: load IC4; 0;
+    // 9: the server exits; 8: mhf_tickle exits (at end of input it would
+    // loop on its menu).
+    let mut tickle = sb.command(Path::new("/usr/bin/mhf_tickle"));
+    tickle.env("LD_LIBRARY_PATH", &sb.lib);
+    let out = sb.run_command_with_input(tickle, b"0\n1\n0\n1\n1\n1\n4\n0\n9\n8\n", RUN_TIMEOUT);
+    for _ in 0..100 {
+        if server.try_wait().ok().flatten().is_some() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let _ = server.kill();
+    let _ = server.wait();
+    let served = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(
+        out.stdout
+            .contains("PMH - display present message handlers"),
+        "{}",
+        out.dump()
+    );
+    for want in [
+        "mhf_server: PMH: Are you talking to me!!!",
+        "message handlers: 1 installed",
+        "loaded SC1",
+        "message handlers: 2 installed",
+        "loaded IC4",
+    ] {
+        assert!(
+            served.contains(want),
+            "server output lacks {want:?}:\n{served}"
+        );
+    }
+}
+
+/// The bandwidth testers (PvmDataDefault, PvmDataInPlace, psend/precv,
+/// PvmDataRaw) run as two members of a group and check every value.
+#[test]
+fn bwtest_family() {
+    let Some(sb) = debian_sandbox("deb-bwtest") else {
+        return;
+    };
+    let src = sb.dir.join("launch.c");
+    fs::write(&src, LAUNCHER_C).expect("write launcher");
+    let launcher = sb.dir.join("launch");
+    sb.compile(&src, &launcher, Link::Shared);
+    for prog in ["dbwtest", "ibwtest", "pbwtest", "rbwtest"] {
+        let out = run_debian(&sb, launcher.to_str().expect("utf-8 path"), &[prog, "2"]);
+        out.assert_success();
+        assert_eq!(
+            out.stdout
+                .matches(": 100000 doubles received correctly")
+                .count(),
+            2,
+            "{prog}: both members check the data\n{}",
+            out.dump()
+        );
+        out.assert_stdout_has("Data size: 800000");
+    }
 }

@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::{include_dir, lib_dir, loud_skip, RunOutput, Sandbox, NATIVE_LIBS, RUN_TIMEOUT};
+use common::{gpvm3_dir, include_dir, loud_skip, RunOutput, Sandbox, NATIVE_LIBS, RUN_TIMEOUT};
 use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -15,22 +15,16 @@ use std::process::Command;
 const GEXAMPLES: &str = "/usr/share/doc/pvm-examples/gexamples.tar.gz";
 const EXAMPLES: &str = "/usr/share/doc/pvm-examples/examples.tar.gz";
 
-/// Where build.rs put libgpvm3: the profile directory (target/release),
-/// which is lib_dir() or, when that is deps/, its parent.
-fn gpvm3_dir() -> PathBuf {
-    let dir = lib_dir();
-    if dir.join("libgpvm3.so.3").is_file() {
-        return dir;
-    }
-    dir.parent().map(Path::to_path_buf).unwrap_or(dir)
-}
-
-/// A sandbox whose lib/ also has libgpvm3.so.3, libgpvm3.so and libgpvm3.a.
+/// A sandbox whose lib/ also has libgpvm3.so and libgpvm3.a (Sandbox::new
+/// links libgpvm3.so.3).
 fn gsandbox(name: &str) -> Sandbox {
     let sb = Sandbox::new(name);
     let dir = gpvm3_dir();
+    assert!(
+        sb.lib.join("libgpvm3.so.3").exists(),
+        "libgpvm3.so.3 not built"
+    );
     for (link, target) in [
-        ("libgpvm3.so.3", "libgpvm3.so.3"),
         ("libgpvm3.so", "libgpvm3.so.3"),
         ("libgpvm3.a", "libgpvm3.a"),
     ] {

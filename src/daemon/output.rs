@@ -31,13 +31,16 @@ pub struct Inherit {
     pub trace_ctx: i32,
     pub trace_buffer: i32,
     pub trace_options: i32,
+    /// The spawner's message context at spawn time: the child starts in it
+    /// (man pvm_newcontext: spawned tasks inherit their parent's context).
+    pub context: i32,
 }
 
 /// Number of ints of an [`Inherit`] on the wire.
-pub const INHERIT_INTS: usize = 8;
+pub const INHERIT_INTS: usize = 9;
 
 impl Inherit {
-    /// The eight ints, in wire order.
+    /// The ints, in wire order.
     pub fn to_ints(&self) -> [i32; INHERIT_INTS] {
         [
             self.out_tid,
@@ -48,10 +51,11 @@ impl Inherit {
             self.trace_ctx,
             self.trace_buffer,
             self.trace_options,
+            self.context,
         ]
     }
 
-    /// From eight ints in wire order.
+    /// From the ints in wire order.
     pub fn from_ints(v: [i32; INHERIT_INTS]) -> Inherit {
         Inherit {
             out_tid: v[0],
@@ -62,6 +66,7 @@ impl Inherit {
             trace_ctx: v[5],
             trace_buffer: v[6],
             trace_options: v[7],
+            context: v[8],
         }
     }
 
@@ -244,7 +249,7 @@ mod tests {
 
     #[test]
     fn inherit_round_trips_and_is_optional() {
-        let i = Inherit::from_ints([1, 2, 3, 4, 5, 6, 7, 8]);
+        let i = Inherit::from_ints([1, 2, 3, 4, 5, 6, 7, 8, 9]);
         let mut w = Writer::new();
         i.write(&mut w);
         let body = w.finish();

@@ -745,6 +745,18 @@ impl Daemon {
             w.int(*s);
         }
         self.output.inherited(t).write(&mut w);
+        // For direct routes to tasks of other hosts: the machine's secret
+        // (only ever sent to local tasks, over the private Unix socket) and
+        // this host's addresses as the host table advertises them.
+        w.str(&self.multi.secret.to_hex());
+        let me = self.multi.table.by_tid(self.dtid);
+        let ips: Vec<String> = me
+            .map(|e| e.addrs.iter().map(crate::net::addr::fmt_sockaddr).collect())
+            .unwrap_or_default();
+        w.int(ips.len() as i32);
+        for ip in &ips {
+            w.str(ip);
+        }
         Ok(w.finish())
     }
 
@@ -1091,16 +1103,18 @@ impl Daemon {
             data.clear();
         }
         let mut start = 0;
+        let mut lines = Vec::new();
         while let Some(i) = data[start..].iter().position(|&b| b == b'\n') {
-            self.log.task_line(t, &data[start..start + i]);
+            lines.push(data[start..start + i].to_vec());
             start += i + 1;
         }
         let rest = data.split_off(start);
         if (eof || finishing) && !rest.is_empty() {
-            self.log.task_line(t, &rest);
+            lines.push(rest);
         } else if let Some(pipe) = self.pipes.get_mut(&token) {
             pipe.partial = rest;
         }
+        self.task_lines(t, lines);
         if eof {
             if let Some(mut pipe) = self.pipes.remove(&token) {
                 // The pipe is closed anyway; a failed deregister changes nothing.

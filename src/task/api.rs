@@ -76,7 +76,10 @@ pub fn spawn(
     }
     let mut exported: Vec<String> = exported_env();
     super::misc::spawn_extras(flags, &mut exported)?;
-    let inherit = super::output::spawn_settings(&rt().lock().opts);
+    let inherit = {
+        let st = rt().lock();
+        super::output::spawn_settings(&st.opts, st.context)
+    };
     let mut w = Writer::new();
     w.str(file)
         .int(flags)

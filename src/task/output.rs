@@ -88,8 +88,9 @@ pub fn catchout(sink: Option<Box<dyn OutputSink>>) -> Result<()> {
 }
 
 /// The settings a Spawn request passes to the children.
-pub(super) fn spawn_settings(o: &Options) -> Inherit {
+pub(super) fn spawn_settings(o: &Options, context: i32) -> Inherit {
     Inherit {
+        context,
         out_tid: o.output_tid,
         out_code: o.output_code,
         out_ctx: o.output_ctx,

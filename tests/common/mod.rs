@@ -55,6 +55,16 @@ pub fn include_dir() -> PathBuf {
 /// without a hash) and only `cargo build` copies them up to
 /// `.../target/<profile>/`, so `deps/` is tried first, then its parent.
 /// Panics if neither has both files: a missing library is a failure.
+/// Where build.rs put libgpvm3: the profile directory (target/release),
+/// which is lib_dir() or, when that is deps/, its parent.
+pub fn gpvm3_dir() -> PathBuf {
+    let dir = lib_dir();
+    if dir.join("libgpvm3.so.3").is_file() {
+        return dir;
+    }
+    dir.parent().map(Path::to_path_buf).unwrap_or(dir)
+}
+
 pub fn lib_dir() -> PathBuf {
     let exe = std::env::current_exe().expect("current_exe");
     let deps = exe
@@ -133,6 +143,11 @@ impl Sandbox {
             ("libpvm3.a", "libpvm3.a"),
         ] {
             symlink(libdir.join(target), sb.lib.join(link)).expect("symlink libpvm3");
+        }
+        // Debian's group-using binaries load libgpvm3.so.3 (ours forwards to libpvm3).
+        let gpvm3 = gpvm3_dir().join("libgpvm3.so.3");
+        if gpvm3.is_file() {
+            symlink(&gpvm3, sb.lib.join("libgpvm3.so.3")).expect("symlink libgpvm3");
         }
         sb
     }
@@ -232,6 +247,33 @@ impl Sandbox {
         }
     }
 
+    /// Copies examples-c into the sandbox and runs `make install-bin` there, so
+    /// the programs end up in PVM_ROOT/bin/LINUX64 where pvm_spawn finds them.
+    pub fn build_examples(&self) {
+        let build = self.dir.join("build");
+        fs::create_dir_all(&build).expect("build dir");
+        for entry in fs::read_dir(repo_root().join("examples-c")).expect("read examples-c") {
+            let path = entry.expect("dir entry").path();
+            let name = path
+                .file_name()
+                .expect("file name")
+                .to_string_lossy()
+                .into_owned();
+            if name.ends_with(".c") || name == "Makefile" {
+                fs::copy(&path, build.join(&name)).expect("copy example source");
+            }
+        }
+        let mut make = Command::new("make");
+        make.arg("-C")
+            .arg(&build)
+            .arg(format!("PVM_INC={}", include_dir().display()))
+            .arg(format!("PVM_LIB={}", self.lib.display()))
+            .arg(format!("BINDIR={}", self.bin.display()))
+            .arg("CFLAGS=-O2 -Wall -Wextra -Werror")
+            .arg("install-bin");
+        run_build(make, "make install-bin in examples-c");
+    }
+
     /// Runs a program of the sandbox with its environment and a timeout.
     pub fn run(&self, program: &Path, args: &[&str], timeout: Duration) -> RunOutput {
         let mut cmd = self.command(program);
@@ -241,14 +283,28 @@ impl Sandbox {
 
     /// Runs a prepared command with a timeout.  stdout/stderr go to files,
     /// not pipes: an autostarted daemon may inherit them and keep them open.
-    pub fn run_command(&self, mut cmd: Command, timeout: Duration) -> RunOutput {
+    pub fn run_command(&self, cmd: Command, timeout: Duration) -> RunOutput {
+        self.run_command_with_input(cmd, b"", timeout)
+    }
+
+    /// As [`Sandbox::run_command`], with `input` on the program's stdin
+    /// (from a file, for the same reason).
+    pub fn run_command_with_input(
+        &self,
+        mut cmd: Command,
+        input: &[u8],
+        timeout: Duration,
+    ) -> RunOutput {
         let seq = SANDBOX_SEQ.fetch_add(1, Ordering::SeqCst);
+        let in_path = self.out.join(format!("{seq}.stdin"));
         let out_path = self.out.join(format!("{seq}.stdout"));
         let err_path = self.out.join(format!("{seq}.stderr"));
+        fs::write(&in_path, input).expect("create stdin file");
+        let in_file = fs::File::open(&in_path).expect("open stdin file");
         let out_file = fs::File::create(&out_path).expect("create stdout file");
         let err_file = fs::File::create(&err_path).expect("create stderr file");
         let desc = format!("{cmd:?}");
-        cmd.stdin(Stdio::null()).stdout(out_file).stderr(err_file);
+        cmd.stdin(in_file).stdout(out_file).stderr(err_file);
         let mut child = cmd
             .spawn()
             .unwrap_or_else(|e| panic!("cannot run {desc}: {e}"));
