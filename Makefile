@@ -6,7 +6,7 @@ CARGO ?= cargo
 LIBDIR := target/release
 DEMO_TMP := $(CURDIR)/target/demo
 
-.PHONY: all build demo check test lint clean install uninstall bench-groups
+.PHONY: all build demo check test lint clean install uninstall bench-groups bench
 
 all: build
 
@@ -63,3 +63,9 @@ install uninstall:
 clean:
 	$(CARGO) clean
 	$(MAKE) -C examples-c clean
+
+# NetPIPE-style latency/bandwidth (every route x packing, Debian's NPpvm on
+# PVM 3.4.6 and on pvm6, NPtcp), spawn/memory/idle-CPU figures: table on
+# stdout, CSV and bandwidth.png in target/bench/. See README "Performance".
+bench: build
+	sh benches/netpipe/run.sh

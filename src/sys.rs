@@ -533,3 +533,264 @@ pub fn set_socket_buffers(sock: &impl AsRawFd, bytes: i32) {
         }
     }
 }
+
+/// Like [`send_nonblocking`], and passes `fd` (SCM_RIGHTS) with the first
+/// byte written: the peer's [`recv_with_fds`] receives a duplicate of it.
+pub fn send_nonblocking_with_fd(
+    sock: std::os::fd::BorrowedFd<'_>,
+    bufs: &[std::io::IoSlice<'_>],
+    fd: std::os::fd::BorrowedFd<'_>,
+) -> io::Result<usize> {
+    // SAFETY: CMSG_SPACE is a pure size computation.
+    let space = unsafe { libc::CMSG_SPACE(std::mem::size_of::<libc::c_int>() as u32) } as usize;
+    // u64 elements keep the control buffer aligned for cmsghdr.
+    let mut control = vec![0u64; space.div_ceil(8)];
+    // SAFETY: msghdr is plain old data; all-zero is an empty message with no name or control data.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    // IoSlice is guaranteed ABI-compatible with struct iovec; sendmsg only reads through it.
+    msg.msg_iov = bufs.as_ptr() as *mut libc::iovec;
+    msg.msg_iovlen = bufs.len().min(libc::UIO_MAXIOV as usize) as _;
+    msg.msg_control = control.as_mut_ptr().cast();
+    msg.msg_controllen = space as _;
+    // SAFETY: msg_control points at `space` zeroed, aligned bytes, room for one cmsghdr carrying
+    // one int, so CMSG_FIRSTHDR is non-null and CMSG_DATA stays inside `control`.
+    unsafe {
+        let c = libc::CMSG_FIRSTHDR(&msg);
+        (*c).cmsg_level = libc::SOL_SOCKET;
+        (*c).cmsg_type = libc::SCM_RIGHTS;
+        (*c).cmsg_len = libc::CMSG_LEN(std::mem::size_of::<libc::c_int>() as u32) as _;
+        std::ptr::write_unaligned(libc::CMSG_DATA(c).cast::<libc::c_int>(), fd.as_raw_fd());
+    }
+    loop {
+        // SAFETY: msg points at valid iovecs and control data borrowed for the call; both fds
+        // are borrowed, so open.
+        let rc = unsafe {
+            libc::sendmsg(
+                sock.as_raw_fd(),
+                &msg,
+                libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT,
+            )
+        };
+        if rc >= 0 {
+            return Ok(rc as usize);
+        }
+        let e = io::Error::last_os_error();
+        if e.kind() != io::ErrorKind::Interrupted {
+            return Err(e);
+        }
+    }
+}
+
+/// Reads what the socket holds now into `buf` (non-blocking: `WouldBlock`
+/// when empty), collecting descriptors passed with SCM_RIGHTS into `fds`
+/// (close-on-exec). Returns the number of bytes read (0: end of stream).
+pub fn recv_with_fds(
+    sock: std::os::fd::BorrowedFd<'_>,
+    buf: &mut [u8],
+    fds: &mut Vec<OwnedFd>,
+) -> io::Result<usize> {
+    const MAX_FDS: usize = 8;
+    // SAFETY: CMSG_SPACE is a pure size computation.
+    let space =
+        unsafe { libc::CMSG_SPACE((MAX_FDS * std::mem::size_of::<libc::c_int>()) as u32) } as usize;
+    let mut control = vec![0u64; space.div_ceil(8)];
+    let mut iov = libc::iovec {
+        iov_base: buf.as_mut_ptr().cast(),
+        iov_len: buf.len(),
+    };
+    // SAFETY: msghdr is plain old data; all-zero is an empty message.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.as_mut_ptr().cast();
+    msg.msg_controllen = space as _;
+    let n = loop {
+        // SAFETY: iov describes `buf` (writable, buf.len() bytes) and msg_control `space` bytes,
+        // both borrowed for the call; the socket fd is borrowed, so open.
+        let rc = unsafe {
+            libc::recvmsg(
+                sock.as_raw_fd(),
+                &mut msg,
+                libc::MSG_DONTWAIT | libc::MSG_CMSG_CLOEXEC,
+            )
+        };
+        if rc >= 0 {
+            break rc as usize;
+        }
+        let e = io::Error::last_os_error();
+        if e.kind() != io::ErrorKind::Interrupted {
+            return Err(e);
+        }
+    };
+    // SAFETY: the kernel filled msg_control with msg_controllen bytes of well-formed cmsghdrs;
+    // CMSG_FIRSTHDR/NXTHDR walk only inside them, and each SCM_RIGHTS payload holds
+    // (cmsg_len - CMSG_LEN(0)) / sizeof(int) descriptors that are now ours to own.
+    unsafe {
+        let mut c = libc::CMSG_FIRSTHDR(&msg);
+        while !c.is_null() {
+            if (*c).cmsg_level == libc::SOL_SOCKET && (*c).cmsg_type == libc::SCM_RIGHTS {
+                let data = libc::CMSG_DATA(c).cast::<libc::c_int>();
+                let count = ((*c).cmsg_len as usize - libc::CMSG_LEN(0) as usize)
+                    / std::mem::size_of::<libc::c_int>();
+                for i in 0..count {
+                    let fd = std::ptr::read_unaligned(data.add(i));
+                    fds.push(OwnedFd::from_raw_fd(fd));
+                }
+            }
+            c = libc::CMSG_NXTHDR(&msg, c);
+        }
+    }
+    Ok(n)
+}
+
+/// A sealed anonymous shared-memory file of `size` bytes (memfd: it cannot
+/// shrink or grow any more, so a mapping of it never faults with SIGBUS).
+pub fn sealed_memfd(name: &str, size: usize) -> io::Result<OwnedFd> {
+    let cname = std::ffi::CString::new(name).map_err(|_| io::ErrorKind::InvalidInput)?;
+    // SAFETY: cname is a valid NUL-terminated string for the call.
+    let fd =
+        unsafe { libc::memfd_create(cname.as_ptr(), libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: memfd_create returned a new descriptor nobody else owns.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    // SAFETY: plain calls on the descriptor we own.
+    let ok = unsafe {
+        libc::ftruncate(fd.as_raw_fd(), size as libc::off_t) == 0
+            && libc::fcntl(
+                fd.as_raw_fd(),
+                libc::F_ADD_SEALS,
+                libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_SEAL,
+            ) == 0
+    };
+    if !ok {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(fd)
+}
+
+/// The size of a memfd received from a peer, when it is sealed against
+/// shrinking (so mapping that many bytes is safe); an error otherwise.
+pub fn sealed_size(fd: std::os::fd::BorrowedFd<'_>) -> io::Result<usize> {
+    // SAFETY: F_GET_SEALS only reads the descriptor's seals.
+    let seals = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GET_SEALS) };
+    if seals < 0 || seals & libc::F_SEAL_SHRINK == 0 {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "shared memory not sealed",
+        ));
+    }
+    // SAFETY: stat is plain old data filled by fstat.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: st is a valid, writable stat for the call.
+    if unsafe { libc::fstat(fd.as_raw_fd(), &mut st) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(st.st_size as usize)
+}
+
+/// A shared (MAP_SHARED) read-write mapping of a memfd, accessed only by
+/// copies and atomic words at checked offsets (another process writes the
+/// same memory, so no Rust reference into it is ever handed out).
+pub struct SharedMap {
+    ptr: *mut u8,
+    len: usize,
+}
+
+// SAFETY: the mapping is plain memory owned by this value; all access goes through methods that
+// copy or use atomics, so sharing it between threads is no different from sharing a Vec.
+unsafe impl Send for SharedMap {}
+// SAFETY: as above; &self methods only copy out or perform atomic operations.
+unsafe impl Sync for SharedMap {}
+
+impl SharedMap {
+    /// Maps the first `len` bytes of `fd` (which must be at least that big
+    /// and sealed against shrinking: see [`sealed_size`]).
+    pub fn map(fd: std::os::fd::BorrowedFd<'_>, len: usize) -> io::Result<SharedMap> {
+        // SAFETY: a fresh mapping chosen by the kernel; it aliases no Rust object.
+        let p = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED,
+                fd.as_raw_fd(),
+                0,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(SharedMap { ptr: p.cast(), len })
+    }
+
+    /// The mapping's size.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether the mapping is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    fn check(&self, off: usize, n: usize) -> bool {
+        off.checked_add(n).is_some_and(|e| e <= self.len)
+    }
+
+    /// Copies `src` to offset `off`; false (nothing copied) when it does not fit.
+    pub fn write_at(&self, off: usize, src: &[u8]) -> bool {
+        if !self.check(off, src.len()) {
+            return false;
+        }
+        // SAFETY: off..off+len lies inside the mapping (checked); src is a distinct Rust slice.
+        unsafe { std::ptr::copy_nonoverlapping(src.as_ptr(), self.ptr.add(off), src.len()) };
+        true
+    }
+
+    /// Appends `n` bytes from offset `off` to `out`; false when out of range.
+    pub fn read_into(&self, off: usize, n: usize, out: &mut Vec<u8>) -> bool {
+        if !self.check(off, n) {
+            return false;
+        }
+        out.reserve(n);
+        let at = out.len();
+        // SAFETY: off..off+n lies inside the mapping (checked); `out` has room for n more bytes
+        // after `at` (reserved), which the copy initialises before set_len exposes them.
+        unsafe {
+            std::ptr::copy_nonoverlapping(self.ptr.add(off), out.as_mut_ptr().add(at), n);
+            out.set_len(at + n);
+        }
+        true
+    }
+
+    fn word(&self, off: usize) -> Option<&std::sync::atomic::AtomicU64> {
+        if !self.check(off, 8) || !off.is_multiple_of(8) {
+            return None;
+        }
+        // SAFETY: the 8 bytes at off are inside the mapping, 8-aligned (the mapping is
+        // page-aligned), live as long as &self, and are only ever accessed atomically.
+        Some(unsafe { std::sync::atomic::AtomicU64::from_ptr(self.ptr.add(off).cast()) })
+    }
+
+    /// Atomically loads the u64 at `off` (acquire); 0 when out of range.
+    pub fn load(&self, off: usize) -> u64 {
+        self.word(off)
+            .map_or(0, |w| w.load(std::sync::atomic::Ordering::Acquire))
+    }
+
+    /// Atomically stores `v` at `off` (release); ignored when out of range.
+    pub fn store(&self, off: usize, v: u64) {
+        if let Some(w) = self.word(off) {
+            w.store(v, std::sync::atomic::Ordering::Release);
+        }
+    }
+}
+
+impl Drop for SharedMap {
+    fn drop(&mut self) {
+        // SAFETY: ptr/len are exactly the mapping made in `map`, unmapped once here.
+        unsafe { libc::munmap(self.ptr.cast(), self.len) };
+    }
+}

@@ -357,8 +357,12 @@ pub fn read_frame<R: Read>(r: &mut R) -> io::Result<Option<Frame>> {
     }
     let header =
         Header::decode(&head).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
-    let mut body = vec![0u8; header.len as usize];
-    r.read_exact(&mut body)?;
+    // Read straight into the body's final Vec, without zeroing it first.
+    let len = header.len as usize;
+    let mut body = Vec::with_capacity(len);
+    if r.take(len as u64).read_to_end(&mut body)? < len {
+        return Err(io::ErrorKind::UnexpectedEof.into());
+    }
     Ok(Some(Frame { header, body }))
 }
 

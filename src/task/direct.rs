@@ -47,6 +47,7 @@
 //! the host's addresses come from the local daemon's Connect reply.
 
 use super::conn::Conn;
+use super::shm;
 use crate::auth::{self, Acceptor, Role, Secret, Step};
 use crate::net::addr::{fmt_sockaddr, parse_sockaddr};
 use crate::wire::{Frame, FrameDecoder, Header, Kind, Reader, Req, Writer};
@@ -54,7 +55,7 @@ use crate::{sys, tid};
 use std::collections::{HashMap, VecDeque};
 use std::io::{self, IoSlice, Read, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
@@ -293,6 +294,10 @@ struct Rx {
     buf: Vec<u8>,
     /// End of stream, a read error or a malformed frame: nothing more comes.
     closed: bool,
+    /// Descriptors received with the bytes (a shared-memory ring's).
+    fds: Vec<OwnedFd>,
+    /// The peer's shared-memory ring (`shm`; Unix links only).
+    ring: shm::Rx,
     /// An accepted TCP connection's handshake, until it succeeded.
     auth: Option<Box<Acceptor>>,
 }
@@ -301,7 +306,8 @@ struct Rx {
 pub struct Link {
     stream: Stream,
     rx: Mutex<Rx>,
-    tx: Mutex<()>,
+    /// Held by a writer for one whole frame; our shared-memory ring.
+    tx: Mutex<shm::Tx>,
     /// The peer's tid once known (0 before its hello was checked).
     peer: AtomicI32,
     /// A write failed: the peer is gone; do not send here any more.
@@ -322,9 +328,11 @@ impl Link {
                 decoder: FrameDecoder::new(),
                 buf: Vec::new(),
                 closed: false,
+                fds: Vec::new(),
+                ring: shm::Rx::default(),
                 auth: None,
             }),
-            tx: Mutex::new(()),
+            tx: Mutex::new(shm::Tx::default()),
             peer: AtomicI32::new(0),
             broken: AtomicBool::new(false),
             authed: AtomicI32::new(0),
@@ -402,7 +410,12 @@ impl Link {
         }
         loop {
             let rx = &mut *rx;
-            match self.stream.read(&mut rx.buf) {
+            // Unix links may pass a shared-memory ring's descriptor (`shm`).
+            let got = match &self.stream {
+                Stream::Unix(_) => sys::recv_with_fds(self.fd(), &mut rx.buf, &mut rx.fds),
+                Stream::Tcp(_) => self.stream.read(&mut rx.buf),
+            };
+            match got {
                 Ok(0) => rx.closed = true,
                 Ok(n) => {
                     if rx.auth.is_some() {
@@ -436,6 +449,19 @@ impl Link {
         let mut frames = Vec::new();
         loop {
             match rx.decoder.next_frame() {
+                Ok(Some(f)) if shm::is_ring_frame(&f) => {
+                    let Rx { ring, fds, .. } = &mut *rx;
+                    match ring.take(&f, fds) {
+                        Ok(m) => frames.push(m),
+                        Err(e) => {
+                            log::warn!(
+                                "bad shared-memory frame on a direct link ({e}); link closed"
+                            );
+                            rx.closed = true;
+                            break;
+                        }
+                    }
+                }
                 Ok(Some(f)) => frames.push(f),
                 Ok(None) => break,
                 Err(e) => {
@@ -463,20 +489,39 @@ impl Link {
         others: impl Fn() -> Vec<Arc<Link>>,
     ) -> io::Result<bool> {
         let head = header.encode();
+        let mut tx = self.tx.lock().unwrap_or_else(|e| e.into_inner());
+        // A large body goes through the shared-memory ring when it fits.
+        let ring_frame = match self.stream {
+            Stream::Unix(_) => tx.place(header, body),
+            Stream::Tcp(_) => None,
+        };
         let mut owned: Vec<IoSlice<'_>> = Vec::with_capacity(body.len() + 1);
-        owned.push(IoSlice::new(&head));
-        owned.extend(
-            body.iter()
-                .filter(|s| !s.is_empty())
-                .map(|s| IoSlice::new(s)),
-        );
+        match &ring_frame {
+            Some(frame) => owned.push(IoSlice::new(frame)),
+            None => {
+                owned.push(IoSlice::new(&head));
+                owned.extend(
+                    body.iter()
+                        .filter(|s| !s.is_empty())
+                        .map(|s| IoSlice::new(s)),
+                );
+            }
+        }
         let mut slices: &mut [IoSlice<'_>] = &mut owned;
-        let _g = self.tx.lock().unwrap_or_else(|e| e.into_inner());
         let mut blocked = false;
         while !slices.is_empty() {
-            match sys::send_nonblocking(self.fd(), slices) {
+            let sent = match tx.fd_to_pass().filter(|_| ring_frame.is_some()) {
+                Some(fd) => sys::send_nonblocking_with_fd(self.fd(), slices, fd),
+                None => sys::send_nonblocking(self.fd(), slices),
+            };
+            match sent {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                Ok(n) => IoSlice::advance_slices(&mut slices, n),
+                Ok(n) => {
+                    if ring_frame.is_some() {
+                        tx.passed();
+                    }
+                    IoSlice::advance_slices(&mut slices, n)
+                }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     blocked = true;
                     self.wait_writable(&others())?;

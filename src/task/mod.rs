@@ -24,6 +24,7 @@ pub mod misc;
 mod notify;
 mod options;
 mod output;
+mod shm;
 
 pub use api::*;
 pub use conn::{ENV_NOAUTOSTART, ENV_SOCK, ENV_TID};

@@ -1,0 +1,241 @@
+/* pvmbench.c - NetPIPE-style ping-pong latency and streaming bandwidth of
+ * PVM messages, 1 byte .. MAX bytes, for one route (daemon | direct) and one
+ * packing (default | raw | inplace | psend). The parent spawns itself as the
+ * echoing peer (on the same host, or on host HOST when given).
+ *
+ *   pvmbench ROUTE PACKING [MAX [HOST]]
+ *   pvmbench spawn N      time spawning N tasks (and until all exited)
+ *   pvmbench mem          VmRSS growth (KiB) of enrolling (library state)
+ *   pvmbench block        enrol, then block in pvm_recv forever
+ *
+ * Prints CSV lines: route,packing,bytes,pingpong_usec_oneway,pingpong_MBps,stream_MBps
+ * Not a test: run by benches/netpipe/run.sh (`make bench`).
+ */
+#include <pvm3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+enum { TAG_PARAM = 11, TAG_PING = 12, TAG_STREAM = 13, TAG_ACK = 14 };
+enum { PK_DEFAULT, PK_RAW, PK_INPLACE, PK_PSEND };
+
+static double now(void)
+{
+	struct timeval tv;
+	gettimeofday(&tv, NULL);
+	return tv.tv_sec + tv.tv_usec * 1e-6;
+}
+
+static long vmrss_kib(void)
+{
+	char line[256];
+	long v = -1;
+	FILE *f = fopen("/proc/self/status", "r");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof line, f))
+		if (!strncmp(line, "VmRSS:", 6))
+			v = atol(line + 6);
+	fclose(f);
+	return v;
+}
+
+static int spawn_many(const char *exe, int n)
+{
+	int *tids = calloc(n, sizeof *tids), got = 0, done = 0, i;
+	double t0 = now(), t1;
+	if (!tids)
+		return 1;
+	while (got < n) {
+		char *args[] = { "-quit", NULL };
+		int k = pvm_spawn((char *)exe, args, PvmTaskDefault, "", n - got > 100 ? 100 : n - got, tids + got);
+		if (k <= 0) {
+			fprintf(stderr, "pvmbench: spawn failed after %d (%d)\n", got, tids[got]);
+			break;
+		}
+		got += k;
+	}
+	t1 = now();
+	pvm_notify(PvmTaskExit, TAG_ACK, got, tids);
+	for (i = 0; i < got; i++)
+		if (pvm_recv(-1, TAG_ACK) >= 0)
+			done++;
+	printf("spawn,%d,%.3f,%.3f\n", got, t1 - t0, now() - t0);
+	free(tids);
+	return got == n && done == n ? 0 : 1;
+}
+
+static int packing_of(const char *s)
+{
+	if (!strcmp(s, "default"))
+		return PK_DEFAULT;
+	if (!strcmp(s, "raw"))
+		return PK_RAW;
+	if (!strcmp(s, "inplace"))
+		return PK_INPLACE;
+	if (!strcmp(s, "psend"))
+		return PK_PSEND;
+	return -1;
+}
+
+static void set_route(int direct)
+{
+	pvm_setopt(PvmRoute, direct ? PvmRouteDirect : PvmDontRoute);
+}
+
+static void send_bytes(int pk, int to, int tag, char *buf, int n)
+{
+	static const int enc[] = { PvmDataDefault, PvmDataRaw, PvmDataInPlace };
+	if (pk == PK_PSEND) {
+		pvm_psend(to, tag, buf, n, PVM_BYTE);
+		return;
+	}
+	pvm_initsend(enc[pk]);
+	pvm_pkbyte(buf, n, 1);
+	pvm_send(to, tag);
+}
+
+static void recv_bytes(int pk, int from, int tag, char *buf, int n)
+{
+	if (pk == PK_PSEND) {
+		int t, g, c;
+		pvm_precv(from, tag, buf, n, PVM_BYTE, &t, &g, &c);
+		return;
+	}
+	pvm_recv(from, tag);
+	pvm_upkbyte(buf, n, 1);
+}
+
+static int next_size(int n)
+{
+	return n < 4 ? n + 1 : n * 2;
+}
+
+static int reps_for(int n)
+{
+	int r = (64 << 20) / (n > 0 ? n : 1);
+	if (r > 2000)
+		r = 2000;
+	if (r < 20)
+		r = 20;
+	return r;
+}
+
+static void child(void)
+{
+	int par = pvm_parent(), p[3], n;
+	char *buf;
+	pvm_recv(par, TAG_PARAM);
+	pvm_upkint(p, 3, 1); /* direct, packing, max */
+	set_route(p[0]);
+	buf = calloc(1, p[2] > 0 ? p[2] : 1);
+	if (!buf)
+		return;
+	for (n = 1; n <= p[2]; n = next_size(n)) {
+		int i, reps = reps_for(n);
+		for (i = 0; i < reps + 2; i++) {
+			recv_bytes(p[1], par, TAG_PING, buf, n);
+			send_bytes(p[1], par, TAG_PING, buf, n);
+		}
+		for (i = 0; i < reps; i++)
+			recv_bytes(p[1], par, TAG_STREAM, buf, n);
+		send_bytes(p[1], par, TAG_ACK, buf, 1);
+	}
+	free(buf);
+}
+
+int main(int argc, char **argv)
+{
+	int direct, pk, max = 4 << 20, peer, n, p[3];
+	char exe[4096], *buf;
+	ssize_t len;
+
+	long rss0 = vmrss_kib();
+
+	if (argc > 1 && !strcmp(argv[1], "-quit")) {
+		pvm_mytid();
+		pvm_exit();
+		return 0;
+	}
+	if (pvm_mytid() < 0)
+		return 1;
+	if (argc > 1 && !strcmp(argv[1], "mem")) {
+		printf("mem,%ld\n", vmrss_kib() - rss0);
+		pvm_exit();
+		return 0;
+	}
+	if (argc > 1 && !strcmp(argv[1], "block")) {
+		printf("blocking\n");
+		fflush(stdout);
+		pvm_recv(-1, -1);
+		pvm_exit();
+		return 0;
+	}
+	if (pvm_parent() > 0) {
+		child();
+		pvm_exit();
+		return 0;
+	}
+	if (argc < 3 || (strcmp(argv[1], "spawn") && packing_of(argv[2]) < 0)) {
+		fprintf(stderr, "usage: pvmbench daemon|direct default|raw|inplace|psend [MAX [HOST]]\n");
+		pvm_exit();
+		return 2;
+	}
+	direct = !strcmp(argv[1], "direct");
+	pk = packing_of(argv[2]);
+	if (argc > 3)
+		max = atoi(argv[3]);
+	len = readlink("/proc/self/exe", exe, sizeof exe - 1);
+	if (len <= 0) {
+		pvm_exit();
+		return 1;
+	}
+	exe[len] = 0;
+	if (!strcmp(argv[1], "spawn")) {
+		int rc = spawn_many(exe, atoi(argv[2]));
+		pvm_exit();
+		return rc;
+	}
+	if (pvm_spawn(exe, NULL, argc > 4 ? PvmTaskHost : PvmTaskDefault, argc > 4 ? argv[4] : "", 1, &peer) != 1) {
+		fprintf(stderr, "pvmbench: spawn failed (%d)\n", peer);
+		pvm_exit();
+		return 1;
+	}
+	set_route(direct);
+	p[0] = direct;
+	p[1] = pk;
+	p[2] = max;
+	pvm_initsend(PvmDataDefault);
+	pvm_pkint(p, 3, 1);
+	pvm_send(peer, TAG_PARAM);
+	buf = calloc(1, max);
+	if (!buf)
+		return 1;
+	memset(buf, 'x', max);
+	for (n = 1; n <= max; n = next_size(n)) {
+		int i, reps = reps_for(n);
+		double t0, pp, st;
+		for (i = 0; i < 2; i++) { /* warm up (and open the direct link) */
+			send_bytes(pk, peer, TAG_PING, buf, n);
+			recv_bytes(pk, peer, TAG_PING, buf, n);
+		}
+		t0 = now();
+		for (i = 0; i < reps; i++) {
+			send_bytes(pk, peer, TAG_PING, buf, n);
+			recv_bytes(pk, peer, TAG_PING, buf, n);
+		}
+		pp = (now() - t0) / reps / 2;
+		t0 = now();
+		for (i = 0; i < reps; i++)
+			send_bytes(pk, peer, TAG_STREAM, buf, n);
+		recv_bytes(pk, peer, TAG_ACK, buf, 1);
+		st = (now() - t0) / reps;
+		printf("%s,%s,%d,%.3f,%.3f,%.3f\n", argv[1], argv[2], n, pp * 1e6, n / pp / 1e6, n / st / 1e6);
+		fflush(stdout);
+	}
+	free(buf);
+	pvm_exit();
+	return 0;
+}
