@@ -14,6 +14,11 @@
 //! daemon forgets the task. Spawns requested by the tasker itself are
 //! started by the daemon (asking the tasker would deadlock it).
 //!
+//! A registered hoster starts slave daemons for the master: pvm_addhosts
+//! queues each host's start here (`hoster_take`) and sends the hoster one
+//! `SM_STHOST` (`hoster_flush`); its `SM_STHOSTACK` hands each slave's
+//! reply line back to the start machinery of multi.rs.
+//!
 //! This is a child module of `server` (declared there) so it can use the
 //! daemon's state directly.
 
@@ -25,14 +30,31 @@ use crate::msg::{Buffer, Encoding, MsgInfo};
 use crate::wire::{Frame, Header, Kind, Reader, Req, Writer};
 use crate::{tid, Error};
 use mio::Token;
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// `SM_TASKX`: a task of the tasker exited or could not start.
 const SM_TASKX: i32 = 0x8004_0001_u32 as i32 + 10;
+/// `SM_STHOST`: start slave daemons (to the hoster).
+const SM_STHOST: i32 = 0x8004_0001_u32 as i32 + 14;
+/// `SM_STHOSTACK`: the hoster's results.
+const SM_STHOSTACK: i32 = 0x8004_0001_u32 as i32 + 15;
 /// `SM_STTASK`: start a task (to the tasker).
 const SM_STTASK: i32 = 0x8004_0001_u32 as i32 + 16;
+
+/// One slave daemon to start, as listed in an `SM_STHOST` message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) struct HostJob {
+    /// The host's tid (`pvm_config`'s hi_tid it will have).
+    pub tid: i32,
+    /// The hostfile's `so=` options (`pw` or empty).
+    pub options: String,
+    /// `[user@]host` to run the command on.
+    pub login: String,
+    /// The shell command to run there.
+    pub command: String,
+}
 
 /// The registrations and lists this module keeps.
 #[derive(Default)]
@@ -43,6 +65,12 @@ pub(super) struct Misc {
     noreset: BTreeSet<i32>,
     /// Tasks handed to the tasker that have not connected yet.
     starting: BTreeSet<i32>,
+    /// Slave starts waiting to be sent to the hoster (with their start id).
+    host_jobs: Vec<(u64, HostJob)>,
+    /// Slave starts sent to the hoster: host tid → (start id, wait id).
+    hosted: HashMap<i32, (u64, i32)>,
+    /// The last wait id of an `SM_STHOST` message.
+    host_wid: i32,
 }
 
 impl Daemon {
@@ -251,6 +279,10 @@ impl Daemon {
     /// tasker. Returns whether it was consumed.
     pub(super) fn misc_daemon_message(&mut self, frame: &Frame) -> bool {
         let h = frame.header;
+        if h.tag == SM_STHOSTACK {
+            self.sthost_ack(frame);
+            return true;
+        }
         if h.tag != SM_TASKX {
             return false;
         }
@@ -289,6 +321,109 @@ impl Daemon {
             }
         );
         true
+    }
+
+    /// The live hoster, if one is registered and connected.
+    fn hoster(&self) -> Option<(i32, Token)> {
+        let t = self.misc.hoster?;
+        let conn = self.tasks.get(t)?.conn?;
+        Some((t, conn))
+    }
+
+    /// Master, adding a host: with a hoster registered, queues `job` (start
+    /// `id`) for the next `SM_STHOST` message and returns true; without
+    /// one returns false and the daemon runs the remote shell itself.
+    pub(super) fn hoster_take(&mut self, id: u64, job: HostJob) -> bool {
+        if self.hoster().is_none() {
+            return false;
+        }
+        self.misc.host_jobs.push((id, job));
+        true
+    }
+
+    /// Sends the queued starts to the hoster in one `SM_STHOST` message
+    /// (called once the hosts of a pvm_addhosts are all looked at).
+    pub(super) fn hoster_flush(&mut self) {
+        if self.misc.host_jobs.is_empty() {
+            return;
+        }
+        let jobs = std::mem::take(&mut self.misc.host_jobs);
+        let Some((hoster, conn)) = self.hoster() else {
+            // It left in between: the starts time out.
+            dlog!(
+                self.log,
+                Warn,
+                "the hoster left; {} start(s) lost",
+                jobs.len()
+            );
+            return;
+        };
+        self.misc.host_wid = self.misc.host_wid.wrapping_add(1).max(1);
+        let wid = self.misc.host_wid;
+        let list: Vec<HostJob> = jobs.iter().map(|(_, j)| j.clone()).collect();
+        let secret = self.multi.secret.to_hex();
+        let Ok(body) = pack_sthost(&list, &secret) else {
+            return;
+        };
+        for (id, j) in jobs {
+            self.misc.hosted.insert(j.tid, (id, wid));
+        }
+        let frame = Frame::new(
+            Header {
+                src: self.dtid,
+                dst: hoster,
+                tag: SM_STHOST,
+                wid,
+                ..Header::new(Kind::Msg)
+            },
+            body,
+        );
+        self.send_bytes(conn, frame.to_bytes());
+        dlog!(
+            self.log,
+            Debug,
+            "asked hoster {} to start {} host(s)",
+            tid::fmt(hoster),
+            list.len()
+        );
+    }
+
+    /// `SM_STHOSTACK` from the hoster: each host's slave reply line (the
+    /// start goes on as after the daemon's own remote shell) or an error
+    /// name.
+    fn sthost_ack(&mut self, frame: &Frame) {
+        let h = frame.header;
+        if self.misc.hoster != Some(h.src) {
+            dlog!(
+                self.log,
+                Warn,
+                "SM_STHOSTACK from {}, which is not the hoster, dropped",
+                tid::fmt(h.src)
+            );
+            return;
+        }
+        for (host, status) in unpack_sthostack(frame) {
+            let id = match self.misc.hosted.get(&host) {
+                Some(&(id, wid)) if wid == h.wid => id,
+                _ => {
+                    dlog!(
+                        self.log,
+                        Warn,
+                        "SM_STHOSTACK names {} (wait id {}), which the hoster was not asked to start",
+                        tid::fmt(host),
+                        h.wid
+                    );
+                    continue;
+                }
+            };
+            self.misc.hosted.remove(&host);
+            if status.starts_with("pvm6 ") {
+                self.start_line(id, &status);
+            } else {
+                dlog!(self.log, Warn, "hoster: {}: {status}", tid::fmt(host));
+                self.start_done(id, Err(error_by_name(&status)));
+            }
+        }
     }
 
     /// pvm_tickle actions; see docs/PROTOCOL.md.
@@ -411,6 +546,62 @@ fn pack_sttask(
         b.pack_str(e.as_bytes())?;
     }
     Ok(b.into_bytes())
+}
+
+/// The body of an `SM_STHOST` message (PvmDataDefault): int nhosts, then
+/// per host int tid, string options, string login, string command; then
+/// pvm6's addition, the string the hoster writes (with a newline) to each
+/// started command's standard input: the machine's secret.
+fn pack_sthost(jobs: &[HostJob], secret: &str) -> crate::Result<Vec<u8>> {
+    let mut b = Buffer::new(Encoding::Default);
+    b.pack(&[jobs.len() as i32], 1, 1)?;
+    for j in jobs {
+        b.pack(&[j.tid], 1, 1)?;
+        b.pack_str(j.options.as_bytes())?;
+        b.pack_str(j.login.as_bytes())?;
+        b.pack_str(j.command.as_bytes())?;
+    }
+    b.pack_str(secret.as_bytes())?;
+    Ok(b.into_bytes())
+}
+
+/// The (tid, status) pairs of an `SM_STHOSTACK` message (implied count:
+/// as many as unpack).
+fn unpack_sthostack(frame: &Frame) -> Vec<(i32, String)> {
+    let h = frame.header;
+    let Ok(enc) = Encoding::from_code(h.enc) else {
+        return Vec::new();
+    };
+    let info = MsgInfo {
+        src: h.src,
+        dst: h.dst,
+        tag: h.tag,
+        ctx: h.ctx,
+        wid: h.wid,
+        crc: 0,
+    };
+    let mut b = Buffer::from_received_with_encoding(frame.body.clone(), info, enc);
+    let mut out = Vec::new();
+    loop {
+        let mut t = [0i32];
+        if b.unpack(&mut t, 1, 1).is_err() {
+            break;
+        }
+        let Ok(s) = b.unpack_str() else {
+            break;
+        };
+        out.push((t[0], String::from_utf8_lossy(&s).trim().to_string()));
+    }
+    out
+}
+
+/// The error a hoster names (`PvmCantStart`, `PvmDSysErr`, ...; man
+/// pvm_reg_hoster); anything else is PvmCantStart.
+fn error_by_name(name: &str) -> Error {
+    (1..=36)
+        .filter_map(|k| Error::from_code(-k))
+        .find(|e| format!("Pvm{e:?}") == name)
+        .unwrap_or(Error::CantStart)
 }
 
 /// The first `N` ints of a message body in the frame's encoding.
