@@ -19,6 +19,10 @@
 //! `SM_STHOST` (`hoster_flush`); its `SM_STHOSTACK` hands each slave's
 //! reply line back to the start machinery of multi.rs.
 //!
+//! A registered resource manager is told of tasks that enroll on their own
+//! (`SM_EXECACK`), of tasks that leave (`SM_TASKX`) and of hosts that leave
+//! (`SM_HOSTX`), from t80000000 as PVM 3.4.6's daemon sends them.
+//!
 //! This is a child module of `server` (declared there) so it can use the
 //! daemon's state directly.
 
@@ -36,6 +40,10 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 /// `SM_TASKX`: a task of the tasker exited or could not start.
 const SM_TASKX: i32 = 0x8004_0001_u32 as i32 + 10;
+/// `SM_EXECACK`: tasks started (to the resource manager).
+const SM_EXECACK: i32 = 0x8004_0001_u32 as i32 + 2;
+/// `SM_HOSTX`: a host left the machine (to the resource manager).
+const SM_HOSTX: i32 = 0x8004_0001_u32 as i32 + 11;
 /// `SM_STHOST`: start slave daemons (to the hoster).
 const SM_STHOST: i32 = 0x8004_0001_u32 as i32 + 14;
 /// `SM_STHOSTACK`: the hoster's results.
@@ -424,6 +432,59 @@ impl Daemon {
                 self.start_done(id, Err(error_by_name(&status)));
             }
         }
+    }
+
+    /// The live resource manager of this daemon, if any.
+    fn rm(&self) -> Option<(i32, Token)> {
+        let t = self.misc.rm?;
+        let conn = self.tasks.get(t)?.conn?;
+        Some((t, conn))
+    }
+
+    /// Sends the resource manager a notification from the daemon, with
+    /// source t80000000 as PVM 3.4.6 does.
+    fn rm_notify(&mut self, tag: i32, ints: &[i32]) {
+        let Some((rm, conn)) = self.rm() else {
+            return;
+        };
+        let mut b = Buffer::new(Encoding::Default);
+        if b.pack(ints, ints.len(), 1).is_err() {
+            return;
+        }
+        let frame = Frame::new(
+            Header {
+                src: tid::DAEMON_BIT,
+                dst: rm,
+                tag,
+                ..Header::new(Kind::Msg)
+            },
+            b.into_bytes(),
+        );
+        self.send_bytes(conn, frame.to_bytes());
+    }
+
+    /// Task `t` enrolled on its own (not spawned): the resource manager
+    /// gets `SM_EXECACK` (int count = 1, int tid), as from PVM 3.4.6.
+    pub(super) fn rm_task_new(&mut self, t: i32) {
+        if self.misc.rm != Some(t) {
+            self.rm_notify(SM_EXECACK, &[1, t]);
+        }
+    }
+
+    /// Task `t` of this daemon left: the resource manager gets `SM_TASKX`
+    /// (tid, status, user s, user µs, system s, system µs — the layout
+    /// the tasker reports; status and times are 0, as PVM 3.4.6 sent for
+    /// enrolled tasks).
+    pub(super) fn rm_task_gone(&mut self, t: i32) {
+        if self.misc.rm != Some(t) {
+            self.rm_notify(SM_TASKX, &[t, 0, 0, 0, 0, 0]);
+        }
+    }
+
+    /// Host `host` (its host part, pvm_config's hi_tid) left the machine:
+    /// the resource manager gets `SM_HOSTX` (int host).
+    pub(super) fn rm_host_gone(&mut self, host: i32) {
+        self.rm_notify(SM_HOSTX, &[host]);
     }
 
     /// pvm_tickle actions; see docs/PROTOCOL.md.

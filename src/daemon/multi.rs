@@ -1466,6 +1466,7 @@ impl Daemon {
 
     /// Every daemon: host `host` is no longer in the machine.
     fn host_gone(&mut self, host: i32) {
+        self.rm_host_gone(host);
         if let Some(tok) = self.multi.by_host.remove(&host) {
             self.drop_link(tok);
         }

@@ -714,6 +714,7 @@ impl Daemon {
                 conn: Some(token),
                 held: VecDeque::new(),
             });
+            self.rm_task_new(t);
             t
         };
         if let Some(c) = self.conns.get_mut(&token) {
@@ -1247,6 +1248,7 @@ impl Daemon {
         self.drain_pipes_of(t);
         self.output.forget(t);
         self.multi_task_gone(t);
+        self.rm_task_gone(t);
         let notes = self.notify.task_exited(t);
         self.deliver_all(notes);
         let released = self.groups.task_gone(t);
