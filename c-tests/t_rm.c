@@ -7,7 +7,12 @@
  *
  * Roles (a started copy learns its role from argv[1]):
  *   enroll  - started by fork/exec (not spawned): enrolls, waits, exits;
- *   child   - spawned by the manager: enrolls and exits.
+ *   child   - spawned by the manager: enrolls and exits;
+ *   requester - spawned by the manager: its pvm_spawn goes to the manager
+ *             as SM_SPAWN (file, flags, where, count, nargs, args, ...);
+ *             the manager places one task by spawning it itself and
+ *             answers SM_SPAWN (count, tids) with the request's wait id;
+ *             the requester sends the manager what pvm_spawn returned.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +25,7 @@
 #include "check.h"
 
 #define SM_FIRST ((int)0x80040001)
+#define SM_SPAWN (SM_FIRST + 0)
 #define SM_EXECACK (SM_FIRST + 2)
 #define SM_TASKX (SM_FIRST + 10)
 
@@ -38,6 +44,23 @@ static int short_role(void)
 	return 0;
 }
 
+static int requester_main(const char *prog)
+{
+	int tids[2] = { 0, 0 }, n, r[3];
+	char *args[] = { "child", "two words", NULL };
+	if (pvm_mytid() <= 0)
+		return 1;
+	n = pvm_spawn((char *)prog, args, PvmTaskHost, "placed-by-rm", 2, tids);
+	r[0] = n;
+	r[1] = tids[0];
+	r[2] = tids[1];
+	pvm_initsend(PvmDataDefault);
+	pvm_pkint(r, 3, 1);
+	pvm_send(pvm_parent(), 7);
+	pvm_exit();
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct pvmhostinfo *hip = NULL;
@@ -46,6 +69,8 @@ int main(int argc, char **argv)
 
 	if (argc > 1 && (strcmp(argv[1], "enroll") == 0 || strcmp(argv[1], "child") == 0))
 		return short_role();
+	if (argc > 1 && strcmp(argv[1], "requester") == 0)
+		return requester_main(check_basename(argv[0]));
 
 	me = pvm_mytid();
 	CHECK_CMP(me, >, 0, "enrolled");
@@ -104,6 +129,55 @@ int main(int argc, char **argv)
 	}
 	CHECK_CMP(bufid, >, 0, "SM_TASKX for the spawned task");
 	CHECK_INT(v[0], child, "names the spawned task");
+
+	/* Another task's pvm_spawn comes to the manager as SM_SPAWN. */
+	{
+		char *args[] = { "requester", NULL };
+		int req = 0, placed = 0, r[3] = { 0, 0, 0 };
+		char s[256];
+		struct pvmminfo mi;
+		CHECK_INT(pvm_spawn((char *)check_basename(argv[0]), args, PvmTaskDefault, "", 1, &req),
+			  1, "requester spawned (the manager's own spawn is not redirected)");
+		bufid = wait_msg(SM_SPAWN, 20);
+		CHECK_CMP(bufid, >, 0, "SM_SPAWN from the requester");
+		if (bufid > 0) {
+			pvm_getminfo(bufid, &mi);
+			CHECK_INT(mi.src, req, "sent by the requesting task");
+			CHECK_CMP(mi.wid, >, 0, "with a wait id");
+			pvm_upkstr(s);
+			CHECK(strcmp(s, check_basename(argv[0])) == 0, "file");
+			pvm_upkint(v, 1, 1);
+			CHECK_INT(v[0], PvmTaskHost, "flags");
+			pvm_upkstr(s);
+			CHECK(strcmp(s, "placed-by-rm") == 0, "where");
+			pvm_upkint(v, 2, 1);
+			CHECK_INT(v[0], 2, "count");
+			CHECK_INT(v[1], 2, "nargs");
+			pvm_upkstr(s);
+			CHECK(strcmp(s, "child") == 0, "arg 1");
+			pvm_upkstr(s);
+			CHECK(strcmp(s, "two words") == 0, "arg 2");
+			/* Place one task (here, by spawning it), refuse the other. */
+			char *cargs[] = { "child", NULL };
+			CHECK_INT(pvm_spawn((char *)check_basename(argv[0]), cargs, PvmTaskDefault, "",
+					    1, &placed), 1, "the manager starts the placed task");
+			int sb = pvm_initsend(PvmDataDefault);
+			int ans[3] = { 2, placed, PvmNoHost };
+			pvm_pkint(ans, 3, 1);
+			struct pvmminfo m2;
+			pvm_getminfo(sb, &m2);
+			m2.wid = mi.wid;
+			pvm_setminfo(sb, &m2);
+			CHECK_INT(pvm_send(req, SM_SPAWN), 0, "SM_SPAWN answer sent");
+		}
+		bufid = wait_msg(7, 20);
+		CHECK_CMP(bufid, >, 0, "the requester reports");
+		if (bufid > 0)
+			pvm_upkint(r, 3, 1);
+		CHECK_INT(r[0], 1, "its pvm_spawn returned 1");
+		CHECK_INT(r[1], placed, "the placed task's tid");
+		CHECK_INT(r[2], PvmNoHost, "the refused one's error");
+	}
 	pvm_exit();
 	return check_done();
 }

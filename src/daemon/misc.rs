@@ -40,6 +40,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 /// `SM_TASKX`: a task of the tasker exited or could not start.
 const SM_TASKX: i32 = 0x8004_0001_u32 as i32 + 10;
+/// `SM_SPAWN`: a task's pvm_spawn, to the resource manager (and its answer).
+const SM_SPAWN: i32 = 0x8004_0001_u32 as i32;
 /// `SM_EXECACK`: tasks started (to the resource manager).
 const SM_EXECACK: i32 = 0x8004_0001_u32 as i32 + 2;
 /// `SM_HOSTX`: a host left the machine (to the resource manager).
@@ -79,6 +81,11 @@ pub(super) struct Misc {
     hosted: HashMap<i32, (u64, i32)>,
     /// The last wait id of an `SM_STHOST` message.
     host_wid: i32,
+    /// Spawns handed to the resource manager: wait id → (requester's
+    /// connection, requester tid, the request's wait id).
+    rm_spawns: HashMap<i32, (Token, i32, i32)>,
+    /// The last wait id of an `SM_SPAWN` message.
+    rm_wid: i32,
 }
 
 impl Daemon {
@@ -463,6 +470,83 @@ impl Daemon {
         self.send_bytes(conn, frame.to_bytes());
     }
 
+    /// A Spawn request of local task `parent` (on `token`, wait id `wid`):
+    /// with a resource manager registered (and not the requester) it goes
+    /// to the RM as an `SM_SPAWN` message from the task, as libpvm 3.4.6
+    /// sends it, and true is returned (the reply comes with the RM's
+    /// answer, `rm_spawn_answer`).
+    pub(super) fn rm_takes_spawn(
+        &mut self,
+        token: Token,
+        wid: i32,
+        req: &SpawnRequest,
+        parent: i32,
+    ) -> bool {
+        let Some((rm, conn)) = self.rm() else {
+            return false;
+        };
+        if parent == 0 || parent == rm {
+            return false;
+        }
+        let Ok(body) = pack_sm_spawn(req) else {
+            return false;
+        };
+        self.misc.rm_wid = self.misc.rm_wid.wrapping_add(1).max(1);
+        let rwid = self.misc.rm_wid;
+        self.misc.rm_spawns.insert(rwid, (token, parent, wid));
+        let frame = Frame::new(
+            Header {
+                src: parent,
+                dst: rm,
+                tag: SM_SPAWN,
+                wid: rwid,
+                ..Header::new(Kind::Msg)
+            },
+            body,
+        );
+        self.send_bytes(conn, frame.to_bytes());
+        dlog!(
+            self.log,
+            Debug,
+            "spawn of {} by {} handed to the resource manager {}",
+            req.file,
+            tid::fmt(parent),
+            tid::fmt(rm)
+        );
+        true
+    }
+
+    /// A message on its way: the RM's `SM_SPAWN` answer to a task whose
+    /// spawn it was given becomes that task's Spawn reply (body `int n,
+    /// int tids[n]`, an entry < 0 an error code). Returns whether it was
+    /// consumed.
+    pub(super) fn rm_spawn_answer(&mut self, frame: &Frame) -> bool {
+        let h = frame.header;
+        if h.tag != SM_SPAWN || self.misc.rm != Some(h.src) {
+            return false;
+        }
+        match self.misc.rm_spawns.get(&h.wid) {
+            Some(&(_, parent, _)) if parent == h.dst => {}
+            _ => return false,
+        }
+        let Some((token, _, wid)) = self.misc.rm_spawns.remove(&h.wid) else {
+            return false;
+        };
+        let list = unpack_counted_ints(frame).unwrap_or_default();
+        let mut w = Writer::new();
+        w.int(list.iter().filter(|&&t| t > 0).count() as i32);
+        for t in &list {
+            w.int(*t);
+        }
+        let res = if list.is_empty() {
+            Err(Error::BadMsg)
+        } else {
+            Ok(w.finish())
+        };
+        self.reply(token, Req::Spawn as i32, wid, res);
+        true
+    }
+
     /// Task `t` enrolled on its own (not spawned): the resource manager
     /// gets `SM_EXECACK` (int count = 1, int tid), as from PVM 3.4.6.
     pub(super) fn rm_task_new(&mut self, t: i32) {
@@ -478,6 +562,12 @@ impl Daemon {
     pub(super) fn rm_task_gone(&mut self, t: i32) {
         if self.misc.rm != Some(t) {
             self.rm_notify(SM_TASKX, &[t, 0, 0, 0, 0, 0]);
+            return;
+        }
+        // The resource manager left: spawns it was given fail.
+        let pending: Vec<(Token, i32, i32)> = self.misc.rm_spawns.drain().map(|(_, v)| v).collect();
+        for (token, _, wid) in pending {
+            self.reply(token, Req::Spawn as i32, wid, Err(Error::SysErr));
         }
     }
 
@@ -663,6 +753,48 @@ fn error_by_name(name: &str) -> Error {
         .filter_map(|k| Error::from_code(-k))
         .find(|e| format!("Pvm{e:?}") == name)
         .unwrap_or(Error::CantStart)
+}
+
+/// The body of an `SM_SPAWN` message (PvmDataDefault), as PVM 3.4.6's
+/// libpvm sends it: string file, int flags, string where, int count, int
+/// nargs, the args, then output tid, context, tag and trace tid, context,
+/// tag (0: pvm6 keeps output settings in the daemon), int nenv, env.
+fn pack_sm_spawn(req: &SpawnRequest) -> crate::Result<Vec<u8>> {
+    let mut b = Buffer::new(Encoding::Default);
+    b.pack_str(req.file.as_bytes())?;
+    b.pack(&[req.flags], 1, 1)?;
+    b.pack_str(req.where_.as_bytes())?;
+    b.pack(&[req.ntask, req.argv.len() as i32], 2, 1)?;
+    for a in &req.argv {
+        b.pack_str(a.as_bytes())?;
+    }
+    b.pack(&[0, 0, 0, 0, 0, 0, req.env.len() as i32], 7, 1)?;
+    for e in &req.env {
+        b.pack_str(e.as_bytes())?;
+    }
+    Ok(b.into_bytes())
+}
+
+/// `int n, int v[n]` from a message body (n at most 4096).
+fn unpack_counted_ints(frame: &Frame) -> Option<Vec<i32>> {
+    let [n] = unpack_ints::<1>(frame)?;
+    if !(1..=4096).contains(&n) {
+        return None;
+    }
+    let h = frame.header;
+    let enc = Encoding::from_code(h.enc).ok()?;
+    let info = MsgInfo {
+        src: h.src,
+        dst: h.dst,
+        tag: h.tag,
+        ctx: h.ctx,
+        wid: h.wid,
+        crc: 0,
+    };
+    let mut b = Buffer::from_received_with_encoding(frame.body.clone(), info, enc);
+    let mut v = vec![0i32; n as usize + 1];
+    b.unpack(&mut v, n as usize + 1, 1).ok()?;
+    Some(v[1..].to_vec())
 }
 
 /// The first `N` ints of a message body in the frame's encoding.

@@ -460,6 +460,9 @@ impl Daemon {
     /// Delivers a Msg frame whose sender was checked (or that came over a
     /// daemon link): to this daemon, another host, or a local task.
     fn deliver_frame(&mut self, frame: Frame) {
+        if self.rm_spawn_answer(&frame) {
+            return;
+        }
         let h = frame.header;
         if h.dst == self.dtid || h.dst == self.host {
             if self.misc_daemon_message(&frame) {
@@ -797,6 +800,11 @@ impl Daemon {
         }
         let parent = self.requester(token).unwrap_or(0);
         let remote = self.is_remote_token(token);
+        if !remote && self.rm_takes_spawn(token, wid, &req, parent) {
+            // Answered when the resource manager's SM_SPAWN comes (misc.rs).
+            self.multi.deferred = true;
+            return Ok(Vec::new());
+        }
         let results: Vec<Result<i32, Error>> = match self.placement(token, &req) {
             Some(plan) if !(plan.len() == 1 && plan[0].0 == self.host) => {
                 return self.spawn_spread(token, wid, body, &req, inherit, plan);
