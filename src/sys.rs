@@ -285,6 +285,17 @@ pub fn wait_pid(pid: i32) -> io::Result<i32> {
     }
 }
 
+/// Gives the heap's free memory back to the system (`malloc_trim(0)`):
+/// glibc keeps freed memory of large buffers for reuse, so a daemon that
+/// has relayed a burst of big messages would otherwise keep that peak.
+pub fn trim_heap() {
+    // SAFETY: malloc_trim only walks and releases the allocator's own free
+    // lists; it has no preconditions and takes the allocator's locks.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
 /// Ends this process at once with `code`, running no atexit handlers and
 /// flushing no stdio buffers (the right exit for a forked child).
 pub fn exit_now(code: i32) -> ! {
@@ -354,6 +365,24 @@ pub fn send_nonblocking(
     sock: std::os::fd::BorrowedFd<'_>,
     bufs: &[std::io::IoSlice<'_>],
 ) -> io::Result<usize> {
+    send_flags(sock, bufs, libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT)
+}
+
+/// Writes `bufs` (some of them: the count is returned) to a blocking
+/// socket without SIGPIPE: a daemon that went away (or refused the
+/// connection) gives `EPIPE` to the caller instead of killing the program.
+pub fn send_nosignal(
+    sock: std::os::fd::BorrowedFd<'_>,
+    bufs: &[std::io::IoSlice<'_>],
+) -> io::Result<usize> {
+    send_flags(sock, bufs, libc::MSG_NOSIGNAL)
+}
+
+fn send_flags(
+    sock: std::os::fd::BorrowedFd<'_>,
+    bufs: &[std::io::IoSlice<'_>],
+    flags: i32,
+) -> io::Result<usize> {
     // SAFETY: msghdr is plain old data; all-zero is an empty message with no name or control data.
     let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
     // IoSlice is guaranteed ABI-compatible with struct iovec; sendmsg only reads through it.
@@ -362,13 +391,7 @@ pub fn send_nonblocking(
     loop {
         // SAFETY: msg points at bufs.len() (capped at UIO_MAXIOV) valid iovecs borrowed for the
         // call; the fd is borrowed, so open.
-        let rc = unsafe {
-            libc::sendmsg(
-                sock.as_raw_fd(),
-                &msg,
-                libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT,
-            )
-        };
+        let rc = unsafe { libc::sendmsg(sock.as_raw_fd(), &msg, flags) };
         if rc >= 0 {
             return Ok(rc as usize);
         }

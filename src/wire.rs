@@ -74,6 +74,9 @@ pub enum Ctl {
     TaskGone = 7,
     /// The full sibling list of a spawn spread over several hosts.
     Siblings = 8,
+    /// Slave to master: lines a task of the slave wrote to stdout/stderr
+    /// while its output goes to the log (body: tid, the lines as bytes).
+    Output = 9,
 }
 
 impl Ctl {
@@ -89,6 +92,7 @@ impl Ctl {
             6 => Watch,
             7 => TaskGone,
             8 => Siblings,
+            9 => Output,
             _ => return None,
         })
     }

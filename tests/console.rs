@@ -7,11 +7,11 @@
 
 mod common;
 
-use common::{repo_root, run_build, RunOutput, Sandbox};
+use common::{RunOutput, Sandbox};
 use std::fs;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -25,28 +25,7 @@ fn pvm_bin() -> PathBuf {
 /// Builds examples-c (hello, hello_other, ...) into the sandbox's
 /// PVM_ROOT/bin/LINUX64 and links `sleep` there (a task that stays).
 fn build_examples(sb: &Sandbox) {
-    let build = sb.dir.join("build");
-    fs::create_dir_all(&build).expect("build dir");
-    for entry in fs::read_dir(repo_root().join("examples-c")).expect("read examples-c") {
-        let path = entry.expect("dir entry").path();
-        let name = path
-            .file_name()
-            .expect("name")
-            .to_string_lossy()
-            .into_owned();
-        if name.ends_with(".c") || name == "Makefile" {
-            fs::copy(&path, build.join(&name)).expect("copy example source");
-        }
-    }
-    let mut make = Command::new("make");
-    make.arg("-C")
-        .arg(&build)
-        .arg(format!("PVM_INC={}", common::include_dir().display()))
-        .arg(format!("PVM_LIB={}", sb.lib.display()))
-        .arg(format!("BINDIR={}", sb.bin.display()))
-        .arg("CFLAGS=-O2 -Wall -Wextra -Werror")
-        .arg("install-bin");
-    run_build(make, "make install-bin in examples-c");
+    sb.build_examples();
     std::os::unix::fs::symlink("/bin/sleep", sb.bin.join("sleep")).expect("link sleep");
 }
 

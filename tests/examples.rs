@@ -15,37 +15,10 @@ use std::process::Command;
 
 const DIST_TARBALL: &str = "/usr/share/doc/pvm-examples/examples.tar.gz";
 
-/// Copies examples-c into the sandbox and runs `make install-bin` there, so
-/// the programs end up in PVM_ROOT/bin/LINUX64 where pvm_spawn finds them.
-fn build_examples(sb: &Sandbox) {
-    let build = sb.dir.join("build");
-    fs::create_dir_all(&build).expect("build dir");
-    for entry in fs::read_dir(repo_root().join("examples-c")).expect("read examples-c") {
-        let path = entry.expect("dir entry").path();
-        let name = path
-            .file_name()
-            .expect("file name")
-            .to_string_lossy()
-            .into_owned();
-        if name.ends_with(".c") || name == "Makefile" {
-            fs::copy(&path, build.join(&name)).expect("copy example source");
-        }
-    }
-    let mut make = Command::new("make");
-    make.arg("-C")
-        .arg(&build)
-        .arg(format!("PVM_INC={}", common::include_dir().display()))
-        .arg(format!("PVM_LIB={}", sb.lib.display()))
-        .arg(format!("BINDIR={}", sb.bin.display()))
-        .arg("CFLAGS=-O2 -Wall -Wextra -Werror")
-        .arg("install-bin");
-    run_build(make, "make install-bin in examples-c");
-}
-
 #[test]
 fn hello() {
     let sb = Sandbox::new("ex-hello");
-    build_examples(&sb);
+    sb.build_examples();
     let out = sb.run(&sb.bin.join("hello"), &[], RUN_TIMEOUT);
     out.assert_success();
     out.assert_stdout_has("i'm t4000");
@@ -56,7 +29,7 @@ fn hello() {
 #[test]
 fn master_slave() {
     let sb = Sandbox::new("ex-master");
-    build_examples(&sb);
+    sb.build_examples();
     for (workers, lines) in [("", 3), ("5", 5)] {
         let args: Vec<&str> = if workers.is_empty() {
             vec![]
@@ -75,7 +48,7 @@ fn master_slave() {
 #[test]
 fn spmd_token_ring() {
     let sb = Sandbox::new("ex-spmd");
-    build_examples(&sb);
+    sb.build_examples();
     let out = sb.run(&sb.bin.join("spmd"), &[], RUN_TIMEOUT);
     out.assert_success();
     out.assert_stdout_has("spmd: ring of 4 tasks: t40001 -> t4000");
@@ -85,7 +58,7 @@ fn spmd_token_ring() {
 #[test]
 fn timing() {
     let sb = Sandbox::new("ex-timing");
-    build_examples(&sb);
+    sb.build_examples();
     let out = sb.run(&sb.bin.join("timing"), &[], RUN_TIMEOUT);
     out.assert_success();
     out.assert_stdout_has("timing: slave is t4000");

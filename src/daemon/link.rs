@@ -184,7 +184,12 @@ impl Link {
                             role: peer.role,
                         };
                     }
-                    Err(e) => return Event::Failed(auth_reason(&e)),
+                    Err(e) => {
+                        // Keep the phase: the link is still unauthenticated
+                        // (link_failed logs it as a refused connection).
+                        self.phase = Phase::Accepting(a);
+                        return Event::Failed(auth_reason(&e));
+                    }
                 },
                 Phase::Proving(mut c) => match c.feed(data) {
                     Ok(Step::NeedMore) => self.phase = Phase::Proving(c),
@@ -201,7 +206,10 @@ impl Link {
                             role: peer.role,
                         };
                     }
-                    Err(e) => return Event::Failed(auth_reason(&e)),
+                    Err(e) => {
+                        self.phase = Phase::Proving(c);
+                        return Event::Failed(auth_reason(&e));
+                    }
                 },
                 other => {
                     self.phase = other;

@@ -17,6 +17,13 @@ pub struct DaemonLog {
     prefix: String,
     debug: bool,
     facade: bool,
+    /// Lines that could not be written (disk full, ...) since the last
+    /// successful write, and the first error: reported in the log as soon
+    /// as writing works again.
+    lost: u64,
+    lost_err: Option<String>,
+    /// The failed write left part of a line (the notice starts a new one).
+    cut: bool,
 }
 
 impl DaemonLog {
@@ -34,6 +41,9 @@ impl DaemonLog {
             prefix: format!("[{}] ", crate::tid::fmt(daemon_tid)),
             debug,
             facade,
+            lost: 0,
+            lost_err: None,
+            cut: false,
         }
     }
 
@@ -43,8 +53,45 @@ impl DaemonLog {
             line.extend_from_slice(prefix.as_bytes());
             line.extend_from_slice(text);
             line.push(b'\n');
-            // A failing log write must not stop the daemon; there is nowhere else to report it.
-            let _ = f.write_all(&line);
+            if self.lost > 0 {
+                let note = format!(
+                    "{}{}{} log line(s) lost: {}\n",
+                    if self.cut { "\n" } else { "" },
+                    self.prefix,
+                    self.lost,
+                    self.lost_err.as_deref().unwrap_or("write failed")
+                );
+                if f.write_all(note.as_bytes()).is_ok() {
+                    self.lost = 0;
+                    self.lost_err = None;
+                    self.cut = false;
+                }
+            }
+            // A failing log write must not stop the daemon: the line is
+            // counted and reported once writing works again.
+            if self.lost > 0 {
+                self.lost += 1;
+                return;
+            }
+            let mut done = 0;
+            while done < line.len() {
+                match f.write(&line[done..]) {
+                    Ok(0) => {
+                        self.lost_err = Some("write returned 0".into());
+                        break;
+                    }
+                    Ok(n) => done += n,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(e) => {
+                        self.lost_err = Some(e.to_string());
+                        break;
+                    }
+                }
+            }
+            if done < line.len() {
+                self.lost = 1;
+                self.cut = done > 0;
+            }
         }
     }
 

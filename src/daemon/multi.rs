@@ -66,6 +66,43 @@ enum PendingKind {
 struct Pending {
     host: i32,
     kind: PendingKind,
+    /// When the request fails with PvmHostFail if no reply came (None: it
+    /// may wait without bound, see [`forward_deadline`]).
+    deadline: Option<Instant>,
+}
+
+/// How long a request served by another daemon may stay unanswered while
+/// the link to that daemon stays up (a dead link fails it sooner).
+pub(super) const FORWARD_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The deadline of a request with code `tag` and body `body` forwarded now:
+/// AddHosts (its own per-host deadlines, and manual starts wait for a
+/// person) and a MboxRecv with PvmMboxWaitForInfo (it waits for a put by
+/// design) have none; every other request must be answered within
+/// [`FORWARD_TIMEOUT`].
+fn forward_deadline(tag: i32, body: &[u8], now: Instant) -> Option<Instant> {
+    const MBOX_WAIT_FOR_INFO: i32 = 32;
+    let waits = match Req::from_i32(tag) {
+        Some(Req::AddHosts) => true,
+        Some(Req::MboxRecv) => {
+            let mut r = Reader::new(body);
+            let flags = r.str().and_then(|_| r.int()).and_then(|_| r.int());
+            flags.is_ok_and(|f| f & MBOX_WAIT_FOR_INFO != 0)
+        }
+        _ => false,
+    };
+    (!waits).then(|| now + FORWARD_TIMEOUT)
+}
+
+/// The requests of `pending` whose deadline passed at `now`, oldest id first.
+fn overdue(pending: &HashMap<i32, Pending>, now: Instant) -> Vec<i32> {
+    let mut v: Vec<i32> = pending
+        .iter()
+        .filter(|(_, p)| p.deadline.is_some_and(|d| now > d))
+        .map(|(k, _)| *k)
+        .collect();
+    v.sort();
+    v
 }
 
 /// A remote task's request being served here (under a pseudo token).
@@ -367,6 +404,14 @@ impl Daemon {
                         me.speed = sp;
                     }
                 }
+                // wd= and bx= as a slave applies them (DaemonOptions::apply_slave):
+                // tasks start in wd (relative to $HOME), PvmTaskDebug runs bx.
+                if let Some(wd) = &e.opts.wd {
+                    self.opts.home = self.opts.home.join(wd);
+                }
+                if let Some(bx) = &e.opts.bx {
+                    self.opts.debugger = Some(std::path::PathBuf::from(bx));
+                }
                 continue;
             }
             if !e.no_start {
@@ -414,6 +459,18 @@ impl Daemon {
     ) -> Result<Vec<u8>, Error> {
         if !self.multi.is_master {
             return Err(Error::NotImpl);
+        }
+        // As PvmAlready in man pvm_addhosts: another task is adding hosts.
+        // (A single task's pvm_addhosts blocks, so a second one in progress
+        // is another task's or another thread's; the hostfile's own start
+        // at boot has no token and ends before tasks are served.)
+        if self.multi.groups.values().any(|g| g.token.is_some()) {
+            dlog!(
+                self.log,
+                Info,
+                "addhosts refused: another add is in progress"
+            );
+            return Err(Error::Already);
         }
         let lines = r.strs()?;
         if lines.is_empty() {
@@ -984,6 +1041,10 @@ impl Daemon {
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if super::out_of_fds(&e) => {
+                    self.shed_connections(false, &e);
+                    return;
+                }
                 Err(e) => {
                     dlog!(self.log, Error, "TCP accept: {e}");
                     return;
@@ -1313,6 +1374,15 @@ impl Daemon {
         }
         match h.kind {
             Kind::Ctl => self.on_ctl(tok, peer, f),
+            Kind::Msg if !self.plausible_src(peer, h.src) => {
+                dlog!(
+                    self.log,
+                    Warn,
+                    "message from daemon {} claiming src {} dropped",
+                    tid::fmt(peer),
+                    tid::fmt(h.src)
+                );
+            }
             Kind::Msg => self.deliver_frame(f),
             Kind::DReq => self.on_dreq(peer, f),
             Kind::DReply => self.on_dreply(f),
@@ -1326,6 +1396,34 @@ impl Daemon {
                 );
             }
         }
+    }
+
+    /// Lines task `t` wrote while its output goes to the log: into the
+    /// master's log (a slave forwards them in a Ctl Output frame).
+    pub(super) fn task_lines(&mut self, t: i32, lines: Vec<Vec<u8>>) {
+        if lines.is_empty() {
+            return;
+        }
+        if self.multi.is_master {
+            for l in &lines {
+                self.log.task_line(t, l);
+            }
+            return;
+        }
+        let body = Writer::new().int(t).bytes(&lines.join(&b'\n')).finish();
+        let master = self.multi.master;
+        let f = ctl_frame(self.dtid, master, Ctl::Output, body);
+        self.send_to_host(tid::host_of(master), f.to_bytes());
+    }
+
+    /// Whether daemon `peer` may send a message from `src`: a task or the
+    /// daemon of its own host, the daemons' notice sender t80000000, or
+    /// anything when `peer` is the master (it relays between hosts). A
+    /// slave cannot speak for another host's tasks.
+    fn plausible_src(&self, peer: i32, src: i32) -> bool {
+        peer == self.multi.master
+            || tid::host_of(src) == tid::host_of(peer)
+            || src == tid::daemon_tid(0)
     }
 
     fn on_ctl(&mut self, tok: Token, peer: i32, f: Frame) {
@@ -1414,6 +1512,13 @@ impl Daemon {
                     if self.multi.is_master {
                         self.groups_task_gone(t);
                         self.mbox.task_gone(t);
+                    }
+                }
+            }
+            Some(Ctl::Output) if self.multi.is_master => {
+                if let (Ok(t), Ok(data)) = (r.int(), r.bytes()) {
+                    for line in data.split(|&b| b == b'\n') {
+                        self.log.task_line(t, line);
                     }
                 }
             }
@@ -1556,6 +1661,27 @@ impl Daemon {
         }
         for (tok, why) in dead {
             self.link_failed(tok, &why);
+        }
+        // Requests another daemon left unanswered too long (its link alive).
+        for dwid in overdue(&self.multi.pending, now) {
+            let Some(p) = self.multi.pending.get(&dwid) else {
+                continue;
+            };
+            let tag = match p.kind {
+                PendingKind::Forward { tag, .. } => tag,
+                PendingKind::SpawnPart { .. } => Req::Spawn as i32,
+                PendingKind::TasksPart { .. } => Req::Tasks as i32,
+            };
+            let host = p.host;
+            dlog!(
+                self.log,
+                Warn,
+                "request {tag} to {} unanswered for {} s: failed (PvmHostFail)",
+                tid::fmt(tid::daemon_tid(host)),
+                FORWARD_TIMEOUT.as_secs()
+            );
+            let body = Writer::new().int(Error::HostFail.code()).finish();
+            self.dreply_arrived(dwid, body);
         }
         // Starts past their deadline; manual starts whose reply file appeared.
         let ids: Vec<u64> = self.multi.starts.keys().copied().collect();
@@ -1747,6 +1873,7 @@ impl Daemon {
                     tag: h.tag,
                     wid: h.wid,
                 },
+                deadline: forward_deadline(h.tag, &frame.body, Instant::now()),
             },
         );
         self.send_dreq(host, from, h.tag, dwid, 0, frame.body.clone());
@@ -1955,6 +2082,7 @@ impl Daemon {
                 Pending {
                     host: h,
                     kind: PendingKind::TasksPart { agg },
+                    deadline: Some(Instant::now() + FORWARD_TIMEOUT),
                 },
             );
             let body = Writer::new().int(tid::daemon_tid(h)).finish();
@@ -2061,6 +2189,7 @@ impl Daemon {
                         tag: Req::Spawn as i32,
                         wid,
                     },
+                    deadline: Some(Instant::now() + FORWARD_TIMEOUT),
                 },
             );
             self.send_dreq(host, from, Req::Spawn as i32, dwid, 0, frame_body.to_vec());
@@ -2110,6 +2239,7 @@ impl Daemon {
                     Pending {
                         host,
                         kind: PendingKind::SpawnPart { agg, slots },
+                        deadline: Some(Instant::now() + FORWARD_TIMEOUT),
                     },
                 );
                 if let Some(a) = self.multi.spawn_aggs.get_mut(&agg) {
@@ -2238,4 +2368,33 @@ fn write_private(path: &std::path::Path, text: &str) -> io::Result<()> {
         .mode(0o600)
         .open(path)?;
     f.write_all(text.as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forwarded_requests_have_deadlines_except_those_that_wait() {
+        let now = Instant::now();
+        let due = Some(now + FORWARD_TIMEOUT);
+        assert_eq!(forward_deadline(Req::Pstat as i32, &[], now), due);
+        assert_eq!(forward_deadline(Req::AddHosts as i32, &[], now), None);
+        let recv = |flags: i32| Writer::new().str("name").int(0).int(flags).finish();
+        assert_eq!(forward_deadline(Req::MboxRecv as i32, &recv(0), now), due);
+        assert_eq!(forward_deadline(Req::MboxRecv as i32, &recv(32), now), None);
+        let mut pending = HashMap::new();
+        for (id, deadline) in [(3, due), (1, Some(now)), (2, None)] {
+            pending.insert(
+                id,
+                Pending {
+                    host: 0x80000,
+                    kind: PendingKind::TasksPart { agg: 0 },
+                    deadline,
+                },
+            );
+        }
+        assert_eq!(overdue(&pending, now + Duration::from_secs(1)), vec![1]);
+        assert_eq!(overdue(&pending, now + FORWARD_TIMEOUT * 2), vec![1, 3]);
+    }
 }

@@ -46,6 +46,8 @@ const TCP_LISTENER: Token = Token(1);
 const FIRST_TOKEN: usize = 2;
 /// How often children without a pidfd are checked (only while such exist).
 const REAP_INTERVAL: Duration = Duration::from_millis(200);
+/// Quiet time after connections closed before freed memory is returned.
+const TRIM_AFTER: Duration = Duration::from_millis(500);
 /// Most tasks one Spawn request may ask for.
 const MAX_NTASK: i32 = tid::LOCAL_MASK;
 
@@ -105,6 +107,19 @@ pub struct Daemon {
     groups: Groups,
     /// Links, host table and everything multi-host (multi.rs).
     multi: multi::Multi,
+    /// A descriptor held in reserve (/dev/null): when the table is full,
+    /// closing it lets the daemon accept a pending connection and close it
+    /// at once, so the client sees the refusal instead of hanging in the
+    /// listen queue (see `shed_connections`).
+    spare_fd: Option<std::fs::File>,
+    /// Connections closed since the heap was last trimmed: once the daemon
+    /// is quiet for TRIM_AFTER, freed memory goes back to the system.
+    trim_due: bool,
+}
+
+/// True for "too many open files" (per process or system-wide).
+pub(super) fn out_of_fds(e: &io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::EMFILE) | Some(libc::ENFILE))
 }
 
 /// The machine as the notify table sees it: this host's tasks, and the
@@ -187,6 +202,8 @@ impl Daemon {
             output: OutputTable::new(),
             misc: misc::Misc::default(),
             groups: Groups::new(),
+            spare_fd: std::fs::File::open("/dev/null").ok(),
+            trim_due: false,
         })
     }
 
@@ -207,6 +224,7 @@ impl Daemon {
                 Some((due, _)) => Some(due.saturating_duration_since(now).min(multi::TICK)),
                 None if self.multi.active() => Some(multi::TICK),
                 None if !self.unwatched.is_empty() => Some(REAP_INTERVAL),
+                None if self.trim_due => Some(TRIM_AFTER),
                 None => None,
             };
             if let Err(e) = self.poll.poll(&mut events, timeout) {
@@ -214,6 +232,10 @@ impl Daemon {
                     continue;
                 }
                 return Err(e);
+            }
+            if events.is_empty() && self.trim_due {
+                self.trim_due = false;
+                sys::trim_heap();
             }
             for ev in events.iter() {
                 let token = ev.token();
@@ -318,6 +340,10 @@ impl Daemon {
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if out_of_fds(&e) => {
+                    self.shed_connections(true, &e);
+                    return;
+                }
                 Err(e) => {
                     dlog!(
                         self.log,
@@ -329,6 +355,40 @@ impl Daemon {
                 }
             }
         }
+    }
+
+    /// The descriptor table is full (`e` is EMFILE or ENFILE): refuses
+    /// every connection waiting on the Unix (`unix`) or the TCP listener by
+    /// accepting and closing it with the reserve descriptor, so that
+    /// clients get an end of file at once (the edge-triggered poll would
+    /// otherwise leave them queued until some later connection). Existing
+    /// connections are served as before; logged once per burst.
+    pub(super) fn shed_connections(&mut self, unix: bool, e: &io::Error) {
+        let mut refused = 0usize;
+        loop {
+            self.spare_fd = None;
+            let got = if unix {
+                self.unix.accept().map(|_| ())
+            } else {
+                self.tcp.accept().map(|_| ())
+            };
+            self.spare_fd = std::fs::File::open("/dev/null").ok();
+            match got {
+                Ok(()) => refused += 1,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => break,
+            }
+            if self.spare_fd.is_none() {
+                break;
+            }
+        }
+        let which = if unix { "task" } else { "TCP" };
+        dlog!(
+            self.log,
+            Warn,
+            "out of file descriptors ({e}): refused {refused} new {which} connection(s); \
+             existing connections are served"
+        );
     }
 
     fn accept_tcp(&mut self) {
@@ -408,6 +468,19 @@ impl Daemon {
         };
         // Deregistering a socket that is about to be closed cannot matter if it fails.
         let _ = self.poll.registry().deregister(&mut conn.stream);
+        self.trim_due = true;
+        if conn.decoder.pending() > 0 {
+            let who = match conn.tid {
+                Some(t) => tid::fmt(t),
+                None => format!("pid {}", conn.peer_pid),
+            };
+            dlog!(
+                self.log,
+                Warn,
+                "connection of {who} closed in the middle of a frame: {} byte(s) dropped",
+                conn.decoder.pending()
+            );
+        }
         self.mbox.conn_gone(token);
         if let Some(t) = conn.tid {
             if self
@@ -587,7 +660,9 @@ impl Daemon {
                 | Req::GroupMembers
                 | Req::GroupFreeze),
             ) => {
-                let from = self.conns.get(&token).and_then(|c| c.tid).unwrap_or(0);
+                // A task of another host asks through its daemon (a remote
+                // token, no connection): its tid comes with the request.
+                let from = self.requester(token).unwrap_or(0);
                 self.group_request(req, from, &frame.body)
             }
             Some(Req::RouteAdd | Req::RouteDelete | Req::RouteHello) | None => {
@@ -749,6 +824,18 @@ impl Daemon {
             w.int(*s);
         }
         self.output.inherited(t).write(&mut w);
+        // For direct routes to tasks of other hosts: the machine's secret
+        // (only ever sent to local tasks, over the private Unix socket) and
+        // this host's addresses as the host table advertises them.
+        w.str(&self.multi.secret.to_hex());
+        let me = self.multi.table.by_tid(self.dtid);
+        let ips: Vec<String> = me
+            .map(|e| e.addrs.iter().map(crate::net::addr::fmt_sockaddr).collect())
+            .unwrap_or_default();
+        w.int(ips.len() as i32);
+        for ip in &ips {
+            w.str(ip);
+        }
         Ok(w.finish())
     }
 
@@ -1100,16 +1187,18 @@ impl Daemon {
             data.clear();
         }
         let mut start = 0;
+        let mut lines = Vec::new();
         while let Some(i) = data[start..].iter().position(|&b| b == b'\n') {
-            self.log.task_line(t, &data[start..start + i]);
+            lines.push(data[start..start + i].to_vec());
             start += i + 1;
         }
         let rest = data.split_off(start);
         if (eof || finishing) && !rest.is_empty() {
-            self.log.task_line(t, &rest);
+            lines.push(rest);
         } else if let Some(pipe) = self.pipes.get_mut(&token) {
             pipe.partial = rest;
         }
+        self.task_lines(t, lines);
         if eof {
             if let Some(mut pipe) = self.pipes.remove(&token) {
                 // The pipe is closed anyway; a failed deregister changes nothing.

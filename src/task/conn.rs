@@ -27,6 +27,23 @@ pub const ENV_NOAUTOSTART: &str = "PVM6_NOAUTOSTART";
 /// How long a program waits for a daemon it started to accept connections.
 const START_TIMEOUT: Duration = Duration::from_secs(15);
 
+/// Writes to the daemon's socket without SIGPIPE: when the daemon has gone
+/// (or refused the connection because it is out of descriptors) the call
+/// fails with PvmSysErr instead of the signal killing the user's program.
+struct NoSigPipe<'a>(BorrowedFd<'a>);
+
+impl io::Write for NoSigPipe<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        crate::sys::send_nosignal(self.0, &[IoSlice::new(buf)])
+    }
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        crate::sys::send_nosignal(self.0, bufs)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
 /// An open connection to the local daemon.
 pub struct Conn {
     stream: UnixStream,
@@ -103,7 +120,8 @@ impl Conn {
     /// Sends one frame: the header and `body` slices in one writev.
     pub fn send(&self, header: &Header, body: &[IoSlice<'_>]) -> Result<()> {
         let _w = self.write.lock().unwrap_or_else(|e| e.into_inner());
-        wire::write_frame(&mut &self.stream, header, body).map_err(|e| {
+        let mut out = NoSigPipe(self.stream.as_fd());
+        wire::write_frame(&mut out, header, body).map_err(|e| {
             log::debug!("write to daemon failed: {e}");
             Error::SysErr
         })

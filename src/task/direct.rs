@@ -34,16 +34,26 @@
 //! other both progress. Frames are then taken out of the decoders by whoever
 //! holds the state lock.
 //!
-//! Multi-host: the address is a string with a scheme (`unix:<path>`); a TCP
-//! listener (`tcp:[v6]:port`) plugs into [`Listener::open`]/[`connect`], and
-//! its authentication step belongs in [`verify_peer`], which every new link
-//! passes on both sides.
+//! Across hosts (docs/PROTOCOL.md, "Direct routes across hosts"): the offer
+//! to a task of another host carries `tcp:` and this host's addresses with
+//! the port of a TCP listener (bound to `[::]`, dual-stack, or `0.0.0.0` on
+//! an IPv4-only host); the peer picks the address it can reach
+//! ([`crate::net::pick_family`]) and connects. Before any frame both ends run
+//! the machine-secret handshake of [`crate::auth`] (`Role::Route`, claimed id
+//! = the connecting task's tid): the connector blocks on it in [`connect`],
+//! the acceptor feeds it from the non-blocking reader ([`Link::fill`]). A
+//! peer that fails it is logged and dropped; one that passes must still
+//! present the offer's nonce in its hello, as on one host. The secret and
+//! the host's addresses come from the local daemon's Connect reply.
 
 use super::conn::Conn;
+use crate::auth::{self, Acceptor, Role, Secret, Step};
+use crate::net::addr::{fmt_sockaddr, parse_sockaddr};
 use crate::wire::{Frame, FrameDecoder, Header, Kind, Reader, Req, Writer};
 use crate::{sys, tid};
 use std::collections::{HashMap, VecDeque};
 use std::io::{self, IoSlice, Read, Write};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
@@ -56,14 +66,27 @@ pub const TAG_OFFER: i32 = -50;
 const OFFER_VERSION: i32 = 1;
 /// Bytes read from a link per system call.
 const READ_CHUNK: usize = 256 * 1024;
+/// Bound on connecting to a peer's TCP listener and on the handshake.
+const TCP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+/// An accepted connection that has not presented a valid hello (after the
+/// handshake, for TCP) this long after it was accepted is closed, the next
+/// time the task reads (a genuine peer sends its hello at once).
+const UNVERIFIED_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 // The route options of pvm_setopt that matter here.
 use super::options::{DONT_ROUTE, ROUTE_DIRECT};
 
+/// A listening socket: Unix (same host) or TCP (other hosts).
+enum ListenSock {
+    Unix(UnixListener),
+    Tcp(TcpListener),
+}
+
 /// This task's listener for incoming links.
 pub struct Listener {
-    sock: UnixListener,
-    path: PathBuf,
+    sock: ListenSock,
+    /// The socket file of a Unix listener.
+    path: Option<PathBuf>,
     addr: String,
 }
 
@@ -79,31 +102,167 @@ impl Listener {
         let sock = UnixListener::bind(&path)?;
         sock.set_nonblocking(true)?;
         let addr = format!("unix:{}", path.display());
-        Ok(Listener { sock, path, addr })
+        Ok(Listener {
+            sock: ListenSock::Unix(sock),
+            path: Some(path),
+            addr,
+        })
+    }
+
+    /// Listens on a TCP port of every interface: `[::]` (dual-stack) when
+    /// the host has an IPv6 address, else (or when IPv6 is unavailable)
+    /// `0.0.0.0`. The address offered lists `host` (this host's addresses
+    /// as the host table has them) with the listener's port, comma-separated.
+    fn open_tcp(host: &[SocketAddr]) -> io::Result<Listener> {
+        let any6 = SocketAddr::from((Ipv6Addr::UNSPECIFIED, 0));
+        let any4 = SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0));
+        let sock = if host.iter().any(|a| a.is_ipv6()) {
+            TcpListener::bind(any6).or_else(|_| TcpListener::bind(any4))?
+        } else {
+            TcpListener::bind(any4)?
+        };
+        sock.set_nonblocking(true)?;
+        let bound = sock.local_addr()?;
+        let port = bound.port();
+        let listed: Vec<String> = host
+            .iter()
+            .filter(|a| bound.is_ipv6() || a.is_ipv4())
+            .map(|a| {
+                let mut a = *a;
+                a.set_port(port);
+                fmt_sockaddr(&a)
+            })
+            .collect();
+        if listed.is_empty() {
+            return Err(io::Error::other("this host has no address to offer"));
+        }
+        Ok(Listener {
+            sock: ListenSock::Tcp(sock),
+            path: None,
+            addr: format!("tcp:{}", listed.join(",")),
+        })
     }
 
     /// The listening socket's descriptor.
     pub fn fd(&self) -> BorrowedFd<'_> {
-        self.sock.as_fd()
+        match &self.sock {
+            ListenSock::Unix(s) => s.as_fd(),
+            ListenSock::Tcp(s) => s.as_fd(),
+        }
+    }
+
+    #[cfg(test)]
+    fn fd_port(&self) -> u16 {
+        match &self.sock {
+            ListenSock::Tcp(s) => s.local_addr().map(|a| a.port()).unwrap_or(0),
+            ListenSock::Unix(_) => 0,
+        }
+    }
+
+    /// Accepts one pending connection.
+    fn accept(&self) -> io::Result<Stream> {
+        match &self.sock {
+            ListenSock::Unix(s) => s.accept().map(|(c, _)| Stream::Unix(c)),
+            ListenSock::Tcp(s) => s.accept().map(|(c, _)| Stream::Tcp(c)),
+        }
     }
 }
 
 impl Drop for Listener {
     fn drop(&mut self) {
-        // Nothing more can be done if it is already gone.
-        let _ = std::fs::remove_file(&self.path);
+        if let Some(p) = &self.path {
+            // Nothing more can be done if it is already gone.
+            let _ = std::fs::remove_file(p);
+        }
     }
 }
 
-/// Connects to a peer's listener address.
-fn connect(addr: &str) -> io::Result<UnixStream> {
-    match addr.strip_prefix("unix:") {
-        Some(path) => UnixStream::connect(path),
-        None => Err(io::Error::new(
+/// A link's connected socket.
+enum Stream {
+    Unix(UnixStream),
+    Tcp(TcpStream),
+}
+
+impl Stream {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        match self {
+            Stream::Unix(s) => s.as_fd(),
+            Stream::Tcp(s) => s.as_fd(),
+        }
+    }
+
+    fn set_nonblocking(&self, on: bool) -> io::Result<()> {
+        match self {
+            Stream::Unix(s) => s.set_nonblocking(on),
+            Stream::Tcp(s) => s.set_nonblocking(on),
+        }
+    }
+
+    fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Stream::Unix(s) => (&*s).read(buf),
+            Stream::Tcp(s) => (&*s).read(buf),
+        }
+    }
+}
+
+/// What the connecting side needs for a TCP route: the machine's secret,
+/// this host's addresses, and our tid (the id the handshake claims).
+struct TcpCtx<'a> {
+    secret: Option<&'a Secret>,
+    host: &'a [SocketAddr],
+    me: i32,
+}
+
+/// Connects to a peer's listener address; a TCP connection also passes the
+/// handshake (we prove our knowledge of the secret and check the peer's).
+fn connect(addr: &str, ctx: &TcpCtx<'_>) -> io::Result<Stream> {
+    if let Some(path) = addr.strip_prefix("unix:") {
+        return UnixStream::connect(path).map(Stream::Unix);
+    }
+    let Some(list) = addr.strip_prefix("tcp:") else {
+        return Err(io::Error::new(
             io::ErrorKind::Unsupported,
             format!("unknown link address {addr}"),
-        )),
+        ));
+    };
+    let secret = ctx
+        .secret
+        .ok_or_else(|| io::Error::other("no machine secret from the daemon"))?;
+    let target = pick_target(list, ctx.host)?;
+    let mut s = TcpStream::connect_timeout(&target, TCP_TIMEOUT)?;
+    s.set_nodelay(true)?;
+    auth::connect_blocking(&mut s, secret, Role::Route, ctx.me, TCP_TIMEOUT)
+        .map_err(|e| io::Error::new(io::ErrorKind::PermissionDenied, format!("{e:?}")))?;
+    Ok(Stream::Tcp(s))
+}
+
+/// The offered address (of the comma-separated `list`) this host reaches:
+/// a family both hosts have, chosen as daemons choose ([`crate::net::pick_family`]).
+/// A link-local IPv6 target takes the zone of our own address it pairs with.
+fn pick_target(list: &str, host: &[SocketAddr]) -> io::Result<SocketAddr> {
+    let offered: Vec<SocketAddr> = list
+        .split(',')
+        .filter_map(|a| parse_sockaddr(a.trim()).ok())
+        .collect();
+    let ours: Vec<IpAddr> = host.iter().map(|a| a.ip()).collect();
+    let theirs: Vec<IpAddr> = offered.iter().map(|a| a.ip()).collect();
+    let (our_ip, their_ip) = crate::net::pick_family(&ours, &theirs)
+        .ok_or_else(|| io::Error::other(format!("no address family in common with {list}")))?;
+    let port = offered
+        .iter()
+        .find(|a| a.ip().to_canonical() == their_ip)
+        .map(|a| a.port())
+        .ok_or_else(|| io::Error::other("picked address not offered"))?;
+    let mut target = SocketAddr::new(their_ip, port);
+    if let (SocketAddr::V6(t), Some(SocketAddr::V6(o))) =
+        (&mut target, host.iter().find(|a| a.ip() == our_ip))
+    {
+        if t.ip().is_unicast_link_local() {
+            t.set_scope_id(o.scope_id());
+        }
     }
+    Ok(target)
 }
 
 /// The authentication hook every new link passes (both sides) before its
@@ -111,7 +270,12 @@ fn connect(addr: &str) -> io::Result<UnixStream> {
 /// directory, so only our uid can connect; we also check the peer's uid
 /// with SO_PEERCRED. The nonce of the hello then tells which task it is.
 /// A TCP transport (multi-host) adds its handshake here.
-fn verify_peer(stream: &UnixStream) -> io::Result<()> {
+/// A TCP stream is checked by the handshake instead (see [`connect`] and
+/// [`Link::fill`]).
+fn verify_peer(stream: &Stream) -> io::Result<()> {
+    let Stream::Unix(stream) = stream else {
+        return Ok(());
+    };
     let (_, uid, _) = sys::peer_cred(stream)?;
     if uid != sys::uid() {
         return Err(io::Error::new(
@@ -129,21 +293,28 @@ struct Rx {
     buf: Vec<u8>,
     /// End of stream, a read error or a malformed frame: nothing more comes.
     closed: bool,
+    /// An accepted TCP connection's handshake, until it succeeded.
+    auth: Option<Box<Acceptor>>,
 }
 
 /// One open link (a connected stream socket, non-blocking).
 pub struct Link {
-    stream: UnixStream,
+    stream: Stream,
     rx: Mutex<Rx>,
     tx: Mutex<()>,
     /// The peer's tid once known (0 before its hello was checked).
     peer: AtomicI32,
     /// A write failed: the peer is gone; do not send here any more.
     broken: AtomicBool,
+    /// The tid an accepted TCP connection proved (by the handshake) it
+    /// speaks for; 0 for Unix links and before the handshake.
+    authed: AtomicI32,
+    /// When the link was made.
+    opened: std::time::Instant,
 }
 
 impl Link {
-    fn new(stream: UnixStream) -> io::Result<Link> {
+    fn new(stream: Stream) -> io::Result<Link> {
         stream.set_nonblocking(true)?;
         Ok(Link {
             stream,
@@ -151,11 +322,58 @@ impl Link {
                 decoder: FrameDecoder::new(),
                 buf: Vec::new(),
                 closed: false,
+                auth: None,
             }),
             tx: Mutex::new(()),
             peer: AtomicI32::new(0),
             broken: AtomicBool::new(false),
+            authed: AtomicI32::new(0),
+            opened: std::time::Instant::now(),
         })
+    }
+
+    /// An accepted TCP connection: its bytes go to the handshake first.
+    fn accepted_tcp(stream: Stream, secret: &Secret) -> io::Result<Link> {
+        let l = Link::new(stream)?;
+        l.rx().auth = Some(Box::new(Acceptor::new(secret)));
+        Ok(l)
+    }
+
+    /// Feeds received bytes to a pending handshake. Returns what belongs to
+    /// the frame decoder (bytes after the handshake), or None while the
+    /// handshake goes on; a failure closes the link (logged).
+    fn feed_auth(&self, rx: &mut Rx, input: &[u8]) -> Option<Vec<u8>> {
+        let acceptor = rx.auth.as_mut()?;
+        let fail = |rx: &mut Rx, why: String| {
+            log::warn!("direct link refused: authentication failed ({why})");
+            rx.closed = true;
+            rx.auth = None;
+            None
+        };
+        let out = match acceptor.feed(input) {
+            Ok(Step::NeedMore) => return None,
+            Ok(Step::Send(out)) => (out, None),
+            Ok(Step::Done { peer, send, rest }) => {
+                if peer.role != Role::Route || !tid::is_task(peer.claimed_id) {
+                    return fail(rx, format!("{:?} {}", peer.role, peer.claimed_id));
+                }
+                self.authed.store(peer.claimed_id, Ordering::Relaxed);
+                (send, Some(rest))
+            }
+            Err(e) => return fail(rx, format!("{e:?}")),
+        };
+        let (send, rest) = out;
+        if !send.is_empty() {
+            // A handshake message is small: a fresh socket takes it whole.
+            let sent = sys::send_nonblocking(self.fd(), &[IoSlice::new(&send)]);
+            if !matches!(sent, Ok(n) if n == send.len()) {
+                return fail(rx, "can't answer".into());
+            }
+        }
+        if rest.is_some() {
+            rx.auth = None;
+        }
+        rest
     }
 
     /// The socket's descriptor.
@@ -173,6 +391,7 @@ impl Link {
     }
 
     /// Reads everything available now into the decoder (never blocks).
+    /// While an accepted TCP connection's handshake runs, the bytes go to it.
     pub fn fill(&self) {
         let mut rx = self.rx();
         if rx.closed {
@@ -182,16 +401,21 @@ impl Link {
             rx.buf = vec![0u8; READ_CHUNK];
         }
         loop {
-            let Rx {
-                decoder,
-                buf,
-                closed,
-            } = &mut *rx;
-            match (&self.stream).read(buf) {
-                Ok(0) => *closed = true,
+            let rx = &mut *rx;
+            match self.stream.read(&mut rx.buf) {
+                Ok(0) => rx.closed = true,
                 Ok(n) => {
-                    decoder.feed(&buf[..n]);
-                    if n == buf.len() {
+                    if rx.auth.is_some() {
+                        let input = rx.buf[..n].to_vec();
+                        match self.feed_auth(rx, &input) {
+                            Some(rest) => rx.decoder.feed(&rest),
+                            None if rx.closed => return,
+                            None => {}
+                        }
+                    } else {
+                        rx.decoder.feed(&rx.buf[..n]);
+                    }
+                    if n == rx.buf.len() {
                         continue;
                     }
                 }
@@ -199,7 +423,7 @@ impl Link {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                 Err(e) => {
                     log::debug!("link read failed: {e}");
-                    *closed = true;
+                    rx.closed = true;
                 }
             }
             return;
@@ -350,7 +574,8 @@ struct Peer {
 
 /// What a reader should watch besides the daemon connection.
 pub struct Watch {
-    pub listener: Option<Arc<Listener>>,
+    /// The Unix listener and the TCP listener, those that are open.
+    pub listeners: Vec<Arc<Listener>>,
     pub links: Vec<Arc<Link>>,
     pub wake: Arc<UnixStream>,
 }
@@ -360,6 +585,12 @@ pub struct Watch {
 #[derive(Default)]
 pub struct Routes {
     listener: Option<Arc<Listener>>,
+    /// The TCP listener for peers on other hosts (opened at the first such offer).
+    tcp_listener: Option<Arc<Listener>>,
+    /// The machine's secret (from the daemon's Connect reply).
+    secret: Option<Secret>,
+    /// This host's addresses as the host table has them (Connect reply).
+    host: Vec<SocketAddr>,
     peers: HashMap<i32, Peer>,
     /// Accepted connections whose hello has not arrived yet.
     unverified: Vec<Arc<Link>>,
@@ -386,6 +617,13 @@ fn report(conn: Option<&Conn>, me: i32, req: Req, peer: i32) {
 }
 
 impl Routes {
+    /// Takes what the daemon's Connect reply gave for routes to other
+    /// hosts: the machine's secret and this host's addresses.
+    pub fn set_host(&mut self, secret: Option<Secret>, host: Vec<SocketAddr>) {
+        self.secret = secret;
+        self.host = host;
+    }
+
     /// The link to use for a message to `dst`, or None for the daemon route
     /// (the send is then counted). With PvmRouteDirect the first send to a
     /// task also offers it a link (through `conn`, before the message).
@@ -409,15 +647,25 @@ impl Routes {
     }
 
     fn offer(&mut self, me: i32, dst: i32, conn: &Conn) -> io::Result<()> {
-        if self.listener.is_none() {
-            self.listener = Some(Arc::new(Listener::open(conn.dir(), me)?));
-            self.wake_reader();
+        let addr = if tid::host_of(dst) == tid::host_of(me) {
+            if self.listener.is_none() {
+                self.listener = Some(Arc::new(Listener::open(conn.dir(), me)?));
+                self.wake_reader();
+            }
+            self.listener.as_ref().map(|l| l.addr.clone())
+        } else {
+            if self.secret.is_none() {
+                return Err(io::Error::other("no machine secret from the daemon"));
+            }
+            if self.tcp_listener.is_none() {
+                let l = Listener::open_tcp(&self.host)?;
+                log::debug!("direct-route TCP listener at {}", l.addr);
+                self.tcp_listener = Some(Arc::new(l));
+                self.wake_reader();
+            }
+            self.tcp_listener.as_ref().map(|l| l.addr.clone())
         }
-        let addr = self
-            .listener
-            .as_ref()
-            .map(|l| l.addr.clone())
-            .unwrap_or_default();
+        .unwrap_or_default();
         let nonce = u64::from_ne_bytes(sys::random_bytes::<8>()?) | 1;
         let body = Writer::new()
             .int(OFFER_VERSION)
@@ -457,14 +705,32 @@ impl Routes {
             .as_ref()
             .map(|w| w.0.clone())
             .ok_or(io::ErrorKind::Other)?;
+        self.prune_unverified(std::time::Instant::now());
         let mut links = self.links();
         links.extend(self.unverified.iter().cloned());
         links.retain(|l| !l.is_closed());
         Ok(Watch {
-            listener: self.listener.clone(),
+            listeners: self
+                .listener
+                .iter()
+                .chain(self.tcp_listener.iter())
+                .cloned()
+                .collect(),
             links,
             wake,
         })
+    }
+
+    /// Closes accepted connections still unverified [`UNVERIFIED_TIMEOUT`]
+    /// after they were accepted (a silent stranger on the TCP listener).
+    fn prune_unverified(&mut self, now: std::time::Instant) {
+        self.unverified.retain(|l| {
+            let keep = now.duration_since(l.opened) < UNVERIFIED_TIMEOUT;
+            if !keep {
+                log::warn!("direct link refused: no valid hello within the time bound");
+            }
+            keep
+        });
     }
 
     /// Interrupts a reader blocked in poll (its watch list changed, or
@@ -485,23 +751,28 @@ impl Routes {
     /// The descriptors a program may select() on besides the daemon's
     /// (pvm_getfds): the listener and every link.
     pub fn fds(&self) -> Vec<RawFd> {
-        let mut v: Vec<RawFd> = self.listener.iter().map(|l| l.sock.as_raw_fd()).collect();
+        let mut v: Vec<RawFd> = self
+            .listener
+            .iter()
+            .chain(self.tcp_listener.iter())
+            .map(|l| l.fd().as_raw_fd())
+            .collect();
         let mut links: Vec<(i32, RawFd)> = self
             .peers
             .iter()
-            .map(|(t, p)| (*t, p.link.stream.as_raw_fd()))
+            .map(|(t, p)| (*t, p.link.fd().as_raw_fd()))
             .collect();
         links.sort();
         v.extend(links.into_iter().map(|(_, fd)| fd));
-        v.extend(self.unverified.iter().map(|l| l.stream.as_raw_fd()));
+        v.extend(self.unverified.iter().map(|l| l.fd().as_raw_fd()));
         v
     }
 
     /// Accepts pending connections on `listener` (they wait for their hello).
     pub fn accept(&mut self, listener: &Listener) {
         loop {
-            match listener.sock.accept() {
-                Ok((s, _)) => match verify_peer(&s).and_then(|()| Link::new(s)) {
+            match listener.accept() {
+                Ok(s) => match self.new_accepted(s) {
                     Ok(l) => self.unverified.push(Arc::new(l)),
                     Err(e) => log::warn!("direct link refused: {e}"),
                 },
@@ -511,6 +782,23 @@ impl Routes {
                         log::debug!("accept on the direct-route listener: {e}");
                     }
                     return;
+                }
+            }
+        }
+    }
+
+    /// Wraps an accepted connection: a Unix one passes [`verify_peer`], a
+    /// TCP one must first complete the handshake (fed by [`Link::fill`]).
+    fn new_accepted(&self, s: Stream) -> io::Result<Link> {
+        match &s {
+            Stream::Unix(_) => verify_peer(&s).and_then(|()| Link::new(s)),
+            Stream::Tcp(t) => {
+                t.set_nodelay(true)?;
+                let peer = t.peer_addr().map(|a| fmt_sockaddr(&a)).unwrap_or_default();
+                log::debug!("direct-route TCP connection from {peer}");
+                match &self.secret {
+                    Some(secret) => Link::accepted_tcp(s, secret),
+                    None => Err(io::Error::other("no machine secret")),
                 }
             }
         }
@@ -579,7 +867,12 @@ impl Routes {
             return;
         };
         let count = self.sent_daemon.get(&from).copied().unwrap_or(0);
-        let link = connect(&addr)
+        let ctx = TcpCtx {
+            secret: self.secret.as_ref(),
+            host: &self.host,
+            me,
+        };
+        let link = connect(&addr, &ctx)
             .and_then(|s| verify_peer(&s).map(|()| s))
             .and_then(Link::new)
             .and_then(|l| l.send_hello(me, from, nonce, count).map(|()| l));
@@ -677,22 +970,38 @@ impl Routes {
     /// when it is refused.
     fn accept_hello(&mut self, link: &Arc<Link>, f: &Frame, me: i32, conn: Option<&Conn>) -> i32 {
         let from = f.header.src;
+        let authed = link.authed.load(Ordering::Relaxed);
         let ok = parse_hello(f).filter(|(nonce, _)| {
-            f.header.dst == me
+            (matches!(link.stream, Stream::Unix(_)) || authed == from)
+                && f.header.dst == me
                 && *nonce != 0
                 && self.offered.get(&from) == Some(nonce)
                 && !self.peers.contains_key(&from)
         });
         let Some((nonce, count)) = ok else {
-            log::warn!("direct link claiming to be {} refused", tid::fmt(from));
+            // Someone knew the listener but not the nonce offered to that
+            // tid (or replayed an old one): say so where the user sees it,
+            // like the library's other reports (stderr, so the daemon log
+            // for a spawned task). Not through `report_line`: the state
+            // lock may be held here.
+            use std::io::Write;
+            let _ = writeln!(
+                std::io::stderr().lock(),
+                "libpvm [{}]: direct link claiming to be {} refused",
+                tid::fmt(me),
+                tid::fmt(from)
+            );
             return 0;
         };
         self.offered.remove(&from);
         self.unverified.retain(|l| !Arc::ptr_eq(l, link));
         let ours = self.sent_daemon.get(&from).copied().unwrap_or(0);
         if let Err(e) = link.send_hello(me, from, nonce, ours) {
-            log::debug!("direct route to {} failed: {e}", tid::fmt(from));
-            return 0;
+            // The peer may have sent everything it had and exited before we
+            // got to answer (EPIPE). Its hello was verified, so what it sent
+            // on the link is still delivered; only our sends use the daemon.
+            log::debug!("can't answer {} on the direct route: {e}", tid::fmt(from));
+            link.broken.store(true, Ordering::Relaxed);
         }
         link.peer.store(from, Ordering::Relaxed);
         self.peers.insert(
@@ -757,7 +1066,7 @@ mod tests {
     /// A linked pair (a, b) as both sides of a connected socket pair.
     fn peer_link(r: &mut Routes, peer: i32, nonce: u64) -> (Arc<Link>, UnixStream) {
         let (x, y) = UnixStream::pair().unwrap();
-        let l = Arc::new(Link::new(x).unwrap());
+        let l = Arc::new(Link::new(Stream::Unix(x)).unwrap());
         l.peer.store(peer, Ordering::Relaxed);
         r.peers.insert(
             peer,
@@ -777,7 +1086,7 @@ mod tests {
         let mut r = Routes::default();
         let (l, other) = peer_link(&mut r, A, 77);
         // A announced 2 messages via the daemon, then sends 10 and 11 on the link.
-        let other_side = Link::new(other).unwrap();
+        let other_side = Link::new(Stream::Unix(other)).unwrap();
         other_side.send_hello(A, B, 77, 2).unwrap();
         for n in [10, 11] {
             let f = msg(A, B, n);
@@ -813,7 +1122,10 @@ mod tests {
         const B: i32 = 0x40002;
         let mut r = Routes::default();
         let (l, other) = peer_link(&mut r, A, 5);
-        Link::new(other).unwrap().send_hello(A, B, 6, 0).unwrap();
+        Link::new(Stream::Unix(other))
+            .unwrap()
+            .send_hello(A, B, 6, 0)
+            .unwrap();
         l.fill();
         assert!(r.link_frames(&l, B, None).is_empty());
         assert!(r.peers.is_empty(), "wrong nonce: link dropped");
@@ -837,11 +1149,134 @@ mod tests {
     }
 
     #[test]
+    fn tcp_offer_lists_host_addresses_and_peer_picks_a_common_family() {
+        let host: Vec<SocketAddr> = vec![
+            "[fd00::1]:7000".parse().unwrap(),
+            "10.0.0.1:7000".parse().unwrap(),
+        ];
+        let l = Listener::open_tcp(&host).unwrap();
+        let port = l.fd_port();
+        assert_eq!(
+            l.addr,
+            format!("tcp:[fd00::1]:{port},10.0.0.1:{port}"),
+            "both addresses, with the listener's port"
+        );
+        let list = l.addr.strip_prefix("tcp:").unwrap();
+        let v4_only: Vec<SocketAddr> = vec!["10.0.0.2:7000".parse().unwrap()];
+        assert_eq!(
+            pick_target(list, &v4_only).unwrap(),
+            format!("10.0.0.1:{port}").parse().unwrap()
+        );
+        let v6_only: Vec<SocketAddr> = vec!["[fd00::2]:7000".parse().unwrap()];
+        assert_eq!(
+            pick_target(list, &v6_only).unwrap(),
+            format!("[fd00::1]:{port}").parse().unwrap()
+        );
+        let none: Vec<SocketAddr> = vec!["[fe80::2]:7000".parse().unwrap()];
+        assert!(pick_target("10.0.0.1:1", &none).is_err());
+    }
+
+    #[test]
+    fn tcp_link_needs_the_secret() {
+        const A: i32 = 0x40001;
+        const B: i32 = 0x80001;
+        let secret = Secret::from_bytes([3; auth::SECRET_LEN]);
+        let mut acc = Routes::default();
+        acc.set_host(Some(secret.clone()), vec!["127.0.0.1:1".parse().unwrap()]);
+        let l = Listener::open_tcp(&acc.host).unwrap();
+        let port = l.fd_port();
+        let addr = format!("tcp:127.0.0.1:{port}");
+        let host: Vec<SocketAddr> = vec!["127.0.0.1:1".parse().unwrap()];
+        let wait = |acc: &mut Routes, l: &Listener| {
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+            while acc.unverified.is_empty() && std::time::Instant::now() < deadline {
+                acc.accept(l);
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+        };
+        // Without the secret: the connector's handshake fails, the link closes.
+        let h1 = host.clone();
+        let t = std::thread::spawn(move || {
+            let wrong = Secret::from_bytes([4; auth::SECRET_LEN]);
+            let ctx = TcpCtx {
+                secret: Some(&wrong),
+                host: &h1,
+                me: B,
+            };
+            connect(&addr, &ctx).is_err()
+        });
+        wait(&mut acc, &l);
+        let link = acc.unverified[0].clone();
+        while !link.is_closed() {
+            link.fill();
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        assert!(t.join().unwrap(), "connector saw the acceptor's bad MAC");
+        assert_eq!(link.authed.load(Ordering::Relaxed), 0);
+        assert!(acc.link_frames(&link, A, None).is_empty());
+        assert!(acc.unverified.is_empty(), "dropped");
+        // With it: authenticated as the claimed tid.
+        let addr = format!("tcp:127.0.0.1:{port}");
+        let s2 = secret.clone();
+        let t = std::thread::spawn(move || {
+            let ctx = TcpCtx {
+                secret: Some(&s2),
+                host: &host,
+                me: B,
+            };
+            connect(&addr, &ctx).map(|_| ())
+        });
+        wait(&mut acc, &l);
+        let link = acc.unverified[0].clone();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while link.authed.load(Ordering::Relaxed) == 0 && std::time::Instant::now() < deadline {
+            link.fill();
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        t.join().unwrap().unwrap();
+        assert_eq!(link.authed.load(Ordering::Relaxed), B);
+        // Authenticated but no hello: closed after the time bound.
+        acc.prune_unverified(std::time::Instant::now());
+        assert_eq!(acc.unverified.len(), 1);
+        acc.prune_unverified(std::time::Instant::now() + UNVERIFIED_TIMEOUT);
+        assert!(acc.unverified.is_empty());
+    }
+
+    #[test]
+    fn messages_of_a_peer_that_left_before_our_hello_are_kept() {
+        // B accepted A's connection, but A wrote its hello and all its
+        // messages and exited before B read them: B's answering hello fails
+        // (EPIPE), yet A's messages arrive and B falls back to the daemon.
+        const A: i32 = 0x40002;
+        const B: i32 = 0x40001;
+        let mut r = Routes::default();
+        r.offered.insert(A, 99);
+        let (x, y) = UnixStream::pair().unwrap();
+        let l = Arc::new(Link::new(Stream::Unix(x)).unwrap());
+        r.unverified.push(l.clone());
+        let a_side = Link::new(Stream::Unix(y)).unwrap();
+        a_side.send_hello(A, B, 99, 0).unwrap();
+        for n in [0, 1, 2] {
+            let f = msg(A, B, n);
+            a_side
+                .send(&f.header, &[IoSlice::new(&f.body)], Vec::new)
+                .unwrap();
+        }
+        drop(a_side);
+        l.fill();
+        l.fill(); // a short read ends a fill; the next one sees the end of stream
+        let got = r.link_frames(&l, B, None);
+        assert_eq!(got.iter().map(num).collect::<Vec<_>>(), vec![0, 1, 2]);
+        assert!(r.peers.is_empty() && r.unverified.is_empty(), "link gone");
+        assert!(r.offered.is_empty(), "offer used up");
+    }
+
+    #[test]
     fn blocked_sender_keeps_reading() {
         // Both ends write 4 MiB to each other at once from two threads.
         let (x, y) = UnixStream::pair().unwrap();
-        let a = Arc::new(Link::new(x).unwrap());
-        let b = Arc::new(Link::new(y).unwrap());
+        let a = Arc::new(Link::new(Stream::Unix(x)).unwrap());
+        let b = Arc::new(Link::new(Stream::Unix(y)).unwrap());
         let big = vec![7u8; 4 << 20];
         let h = Header {
             len: big.len() as u32,

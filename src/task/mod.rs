@@ -184,6 +184,25 @@ impl Runtime {
         let n = r.count(4)?;
         let siblings = (0..n).map(|_| r.int()).collect::<Result<Vec<_>>>()?;
         let inherited = crate::daemon::output::Inherit::read(&mut r)?;
+        // Then, for direct routes across hosts: the machine's secret and
+        // this host's addresses (optional: absent from older daemons).
+        let secret = if r.is_empty() {
+            None
+        } else {
+            crate::auth::Secret::from_hex(&r.str()?).ok()
+        };
+        let host_addrs = if r.is_empty() {
+            Vec::new()
+        } else {
+            let n = r.count(4)?;
+            let mut v = Vec::with_capacity(n);
+            for _ in 0..n {
+                if let Ok(a) = crate::net::addr::parse_sockaddr(&r.str()?) {
+                    v.push(a);
+                }
+            }
+            v
+        };
         let mut st = self.lock();
         if let Some(i) = inherited.filter(|_| spawned_tid != 0 && mytid == spawned_tid) {
             output::apply_inherited(&mut st.opts, &i);
@@ -193,6 +212,7 @@ impl Runtime {
         st.parent = parent;
         st.dtid = dtid;
         st.siblings = siblings;
+        st.routes.set_host(secret, host_addrs);
         st.broken = false;
         st.conn = Some(conn.clone());
         log::debug!("enrolled as {}", tid::fmt(mytid));
@@ -610,7 +630,7 @@ impl State {
     /// Files what a reader collected: new connections on the listener,
     /// frames from links, a frame from the daemon (an error: it is gone).
     fn absorb(&mut self, c: Collected) -> Result<()> {
-        if let Some(l) = c.listener {
+        for l in c.listeners {
             self.routes.accept(&l);
         }
         let conn = self.conn.clone();
@@ -733,13 +753,13 @@ fn send_one(
 /// What one reader round found ready (read without the state lock).
 struct Collected {
     daemon: Option<Result<Frame>>,
-    listener: Option<Arc<Listener>>,
+    listeners: Vec<Arc<Listener>>,
     links: Vec<Arc<Link>>,
 }
 
 impl Collected {
     fn is_empty(&self) -> bool {
-        self.daemon.is_none() && self.listener.is_none() && self.links.is_empty()
+        self.daemon.is_none() && self.listeners.is_empty() && self.links.is_empty()
     }
 }
 
@@ -754,9 +774,7 @@ fn collect(conn: &Conn, watch: direct::Watch, timeout: Option<Duration>) -> Resu
         write: false,
     };
     let mut set = vec![(conn.as_fd(), read), (watch.wake.as_fd(), read)];
-    if let Some(l) = &watch.listener {
-        set.push((l.fd(), read));
-    }
+    set.extend(watch.listeners.iter().map(|l| (l.fd(), read)));
     set.extend(watch.links.iter().map(|l| (l.fd(), read)));
     let ready = poll_many(&set, timeout).map_err(|e| {
         log::debug!("poll failed: {e}");
@@ -766,14 +784,14 @@ fn collect(conn: &Conn, watch: direct::Watch, timeout: Option<Duration>) -> Resu
     if ready[1].read {
         Routes::drain_wake(&watch.wake);
     }
-    let mut i = 2;
-    let listener = match watch.listener {
-        Some(l) => {
-            i += 1;
-            ready[i - 1].read.then_some(l)
-        }
-        None => None,
-    };
+    let i = 2 + watch.listeners.len();
+    let listeners: Vec<Arc<Listener>> = watch
+        .listeners
+        .into_iter()
+        .zip(&ready[2..i])
+        .filter(|(_, r)| r.read)
+        .map(|(l, _)| l)
+        .collect();
     let links: Vec<Arc<Link>> = watch
         .links
         .into_iter()
@@ -787,7 +805,7 @@ fn collect(conn: &Conn, watch: direct::Watch, timeout: Option<Duration>) -> Resu
     let daemon = ready[0].read.then(|| conn.read_frame());
     Ok(Collected {
         daemon,
-        listener,
+        listeners,
         links,
     })
 }

@@ -247,6 +247,33 @@ impl Sandbox {
         }
     }
 
+    /// Copies examples-c into the sandbox and runs `make install-bin` there, so
+    /// the programs end up in PVM_ROOT/bin/LINUX64 where pvm_spawn finds them.
+    pub fn build_examples(&self) {
+        let build = self.dir.join("build");
+        fs::create_dir_all(&build).expect("build dir");
+        for entry in fs::read_dir(repo_root().join("examples-c")).expect("read examples-c") {
+            let path = entry.expect("dir entry").path();
+            let name = path
+                .file_name()
+                .expect("file name")
+                .to_string_lossy()
+                .into_owned();
+            if name.ends_with(".c") || name == "Makefile" {
+                fs::copy(&path, build.join(&name)).expect("copy example source");
+            }
+        }
+        let mut make = Command::new("make");
+        make.arg("-C")
+            .arg(&build)
+            .arg(format!("PVM_INC={}", include_dir().display()))
+            .arg(format!("PVM_LIB={}", self.lib.display()))
+            .arg(format!("BINDIR={}", self.bin.display()))
+            .arg("CFLAGS=-O2 -Wall -Wextra -Werror")
+            .arg("install-bin");
+        run_build(make, "make install-bin in examples-c");
+    }
+
     /// Runs a program of the sandbox with its environment and a timeout.
     pub fn run(&self, program: &Path, args: &[&str], timeout: Duration) -> RunOutput {
         let mut cmd = self.command(program);
