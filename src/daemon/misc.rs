@@ -14,6 +14,15 @@
 //! daemon forgets the task. Spawns requested by the tasker itself are
 //! started by the daemon (asking the tasker would deadlock it).
 //!
+//! A registered hoster starts slave daemons for the master: pvm_addhosts
+//! queues each host's start here (`hoster_take`) and sends the hoster one
+//! `SM_STHOST` (`hoster_flush`); its `SM_STHOSTACK` hands each slave's
+//! reply line back to the start machinery of multi.rs.
+//!
+//! A registered resource manager is told of tasks that enroll on their own
+//! (`SM_EXECACK`), of tasks that leave (`SM_TASKX`) and of hosts that leave
+//! (`SM_HOSTX`), from t80000000 as PVM 3.4.6's daemon sends them.
+//!
 //! This is a child module of `server` (declared there) so it can use the
 //! daemon's state directly.
 
@@ -25,14 +34,37 @@ use crate::msg::{Buffer, Encoding, MsgInfo};
 use crate::wire::{Frame, Header, Kind, Reader, Req, Writer};
 use crate::{tid, Error};
 use mio::Token;
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// `SM_TASKX`: a task of the tasker exited or could not start.
 const SM_TASKX: i32 = 0x8004_0001_u32 as i32 + 10;
+/// `SM_SPAWN`: a task's pvm_spawn, to the resource manager (and its answer).
+const SM_SPAWN: i32 = 0x8004_0001_u32 as i32;
+/// `SM_EXECACK`: tasks started (to the resource manager).
+const SM_EXECACK: i32 = 0x8004_0001_u32 as i32 + 2;
+/// `SM_HOSTX`: a host left the machine (to the resource manager).
+const SM_HOSTX: i32 = 0x8004_0001_u32 as i32 + 11;
+/// `SM_STHOST`: start slave daemons (to the hoster).
+const SM_STHOST: i32 = 0x8004_0001_u32 as i32 + 14;
+/// `SM_STHOSTACK`: the hoster's results.
+const SM_STHOSTACK: i32 = 0x8004_0001_u32 as i32 + 15;
 /// `SM_STTASK`: start a task (to the tasker).
 const SM_STTASK: i32 = 0x8004_0001_u32 as i32 + 16;
+
+/// One slave daemon to start, as listed in an `SM_STHOST` message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) struct HostJob {
+    /// The host's tid (`pvm_config`'s hi_tid it will have).
+    pub tid: i32,
+    /// The hostfile's `so=` options (`pw` or empty).
+    pub options: String,
+    /// `[user@]host` to run the command on.
+    pub login: String,
+    /// The shell command to run there.
+    pub command: String,
+}
 
 /// The registrations and lists this module keeps.
 #[derive(Default)]
@@ -43,6 +75,17 @@ pub(super) struct Misc {
     noreset: BTreeSet<i32>,
     /// Tasks handed to the tasker that have not connected yet.
     starting: BTreeSet<i32>,
+    /// Slave starts waiting to be sent to the hoster (with their start id).
+    host_jobs: Vec<(u64, HostJob)>,
+    /// Slave starts sent to the hoster: host tid → (start id, wait id).
+    hosted: HashMap<i32, (u64, i32)>,
+    /// The last wait id of an `SM_STHOST` message.
+    host_wid: i32,
+    /// Spawns handed to the resource manager: wait id → (requester's
+    /// connection, requester tid, the request's wait id).
+    rm_spawns: HashMap<i32, (Token, i32, i32)>,
+    /// The last wait id of an `SM_SPAWN` message.
+    rm_wid: i32,
 }
 
 impl Daemon {
@@ -251,6 +294,10 @@ impl Daemon {
     /// tasker. Returns whether it was consumed.
     pub(super) fn misc_daemon_message(&mut self, frame: &Frame) -> bool {
         let h = frame.header;
+        if h.tag == SM_STHOSTACK {
+            self.sthost_ack(frame);
+            return true;
+        }
         if h.tag != SM_TASKX {
             return false;
         }
@@ -289,6 +336,245 @@ impl Daemon {
             }
         );
         true
+    }
+
+    /// The live hoster, if one is registered and connected.
+    fn hoster(&self) -> Option<(i32, Token)> {
+        let t = self.misc.hoster?;
+        let conn = self.tasks.get(t)?.conn?;
+        Some((t, conn))
+    }
+
+    /// Master, adding a host: with a hoster registered, queues `job` (start
+    /// `id`) for the next `SM_STHOST` message and returns true; without
+    /// one returns false and the daemon runs the remote shell itself.
+    pub(super) fn hoster_take(&mut self, id: u64, job: HostJob) -> bool {
+        if self.hoster().is_none() {
+            return false;
+        }
+        self.misc.host_jobs.push((id, job));
+        true
+    }
+
+    /// Sends the queued starts to the hoster in one `SM_STHOST` message
+    /// (called once the hosts of a pvm_addhosts are all looked at).
+    pub(super) fn hoster_flush(&mut self) {
+        if self.misc.host_jobs.is_empty() {
+            return;
+        }
+        let jobs = std::mem::take(&mut self.misc.host_jobs);
+        let Some((hoster, conn)) = self.hoster() else {
+            // It left in between: the starts time out.
+            dlog!(
+                self.log,
+                Warn,
+                "the hoster left; {} start(s) lost",
+                jobs.len()
+            );
+            return;
+        };
+        self.misc.host_wid = self.misc.host_wid.wrapping_add(1).max(1);
+        let wid = self.misc.host_wid;
+        let list: Vec<HostJob> = jobs.iter().map(|(_, j)| j.clone()).collect();
+        let secret = self.multi.secret.to_hex();
+        let Ok(body) = pack_sthost(&list, &secret) else {
+            return;
+        };
+        for (id, j) in jobs {
+            self.misc.hosted.insert(j.tid, (id, wid));
+        }
+        let frame = Frame::new(
+            Header {
+                src: self.dtid,
+                dst: hoster,
+                tag: SM_STHOST,
+                wid,
+                ..Header::new(Kind::Msg)
+            },
+            body,
+        );
+        self.send_bytes(conn, frame.to_bytes());
+        dlog!(
+            self.log,
+            Debug,
+            "asked hoster {} to start {} host(s)",
+            tid::fmt(hoster),
+            list.len()
+        );
+    }
+
+    /// `SM_STHOSTACK` from the hoster: each host's slave reply line (the
+    /// start goes on as after the daemon's own remote shell) or an error
+    /// name.
+    fn sthost_ack(&mut self, frame: &Frame) {
+        let h = frame.header;
+        if self.misc.hoster != Some(h.src) {
+            dlog!(
+                self.log,
+                Warn,
+                "SM_STHOSTACK from {}, which is not the hoster, dropped",
+                tid::fmt(h.src)
+            );
+            return;
+        }
+        for (host, status) in unpack_sthostack(frame) {
+            let id = match self.misc.hosted.get(&host) {
+                Some(&(id, wid)) if wid == h.wid => id,
+                _ => {
+                    dlog!(
+                        self.log,
+                        Warn,
+                        "SM_STHOSTACK names {} (wait id {}), which the hoster was not asked to start",
+                        tid::fmt(host),
+                        h.wid
+                    );
+                    continue;
+                }
+            };
+            self.misc.hosted.remove(&host);
+            if status.starts_with("pvm6 ") {
+                self.start_line(id, &status);
+            } else {
+                dlog!(self.log, Warn, "hoster: {}: {status}", tid::fmt(host));
+                self.start_done(id, Err(error_by_name(&status)));
+            }
+        }
+    }
+
+    /// The live resource manager of this daemon, if any.
+    fn rm(&self) -> Option<(i32, Token)> {
+        let t = self.misc.rm?;
+        let conn = self.tasks.get(t)?.conn?;
+        Some((t, conn))
+    }
+
+    /// Sends the resource manager a notification from the daemon, with
+    /// source t80000000 as PVM 3.4.6 does.
+    fn rm_notify(&mut self, tag: i32, ints: &[i32]) {
+        let Some((rm, conn)) = self.rm() else {
+            return;
+        };
+        let mut b = Buffer::new(Encoding::Default);
+        if b.pack(ints, ints.len(), 1).is_err() {
+            return;
+        }
+        let frame = Frame::new(
+            Header {
+                src: tid::DAEMON_BIT,
+                dst: rm,
+                tag,
+                ..Header::new(Kind::Msg)
+            },
+            b.into_bytes(),
+        );
+        self.send_bytes(conn, frame.to_bytes());
+    }
+
+    /// A Spawn request of local task `parent` (on `token`, wait id `wid`):
+    /// with a resource manager registered (and not the requester) it goes
+    /// to the RM as an `SM_SPAWN` message from the task, as libpvm 3.4.6
+    /// sends it, and true is returned (the reply comes with the RM's
+    /// answer, `rm_spawn_answer`).
+    pub(super) fn rm_takes_spawn(
+        &mut self,
+        token: Token,
+        wid: i32,
+        req: &SpawnRequest,
+        parent: i32,
+    ) -> bool {
+        let Some((rm, conn)) = self.rm() else {
+            return false;
+        };
+        if parent == 0 || parent == rm {
+            return false;
+        }
+        let Ok(body) = pack_sm_spawn(req) else {
+            return false;
+        };
+        self.misc.rm_wid = self.misc.rm_wid.wrapping_add(1).max(1);
+        let rwid = self.misc.rm_wid;
+        self.misc.rm_spawns.insert(rwid, (token, parent, wid));
+        let frame = Frame::new(
+            Header {
+                src: parent,
+                dst: rm,
+                tag: SM_SPAWN,
+                wid: rwid,
+                ..Header::new(Kind::Msg)
+            },
+            body,
+        );
+        self.send_bytes(conn, frame.to_bytes());
+        dlog!(
+            self.log,
+            Debug,
+            "spawn of {} by {} handed to the resource manager {}",
+            req.file,
+            tid::fmt(parent),
+            tid::fmt(rm)
+        );
+        true
+    }
+
+    /// A message on its way: the RM's `SM_SPAWN` answer to a task whose
+    /// spawn it was given becomes that task's Spawn reply (body `int n,
+    /// int tids[n]`, an entry < 0 an error code). Returns whether it was
+    /// consumed.
+    pub(super) fn rm_spawn_answer(&mut self, frame: &Frame) -> bool {
+        let h = frame.header;
+        if h.tag != SM_SPAWN || self.misc.rm != Some(h.src) {
+            return false;
+        }
+        match self.misc.rm_spawns.get(&h.wid) {
+            Some(&(_, parent, _)) if parent == h.dst => {}
+            _ => return false,
+        }
+        let Some((token, _, wid)) = self.misc.rm_spawns.remove(&h.wid) else {
+            return false;
+        };
+        let list = unpack_counted_ints(frame).unwrap_or_default();
+        let mut w = Writer::new();
+        w.int(list.iter().filter(|&&t| t > 0).count() as i32);
+        for t in &list {
+            w.int(*t);
+        }
+        let res = if list.is_empty() {
+            Err(Error::BadMsg)
+        } else {
+            Ok(w.finish())
+        };
+        self.reply(token, Req::Spawn as i32, wid, res);
+        true
+    }
+
+    /// Task `t` enrolled on its own (not spawned): the resource manager
+    /// gets `SM_EXECACK` (int count = 1, int tid), as from PVM 3.4.6.
+    pub(super) fn rm_task_new(&mut self, t: i32) {
+        if self.misc.rm != Some(t) {
+            self.rm_notify(SM_EXECACK, &[1, t]);
+        }
+    }
+
+    /// Task `t` of this daemon left: the resource manager gets `SM_TASKX`
+    /// (tid, status, user s, user µs, system s, system µs — the layout
+    /// the tasker reports; status and times are 0, as PVM 3.4.6 sent for
+    /// enrolled tasks).
+    pub(super) fn rm_task_gone(&mut self, t: i32) {
+        if self.misc.rm != Some(t) {
+            self.rm_notify(SM_TASKX, &[t, 0, 0, 0, 0, 0]);
+            return;
+        }
+        // The resource manager left: spawns it was given fail.
+        let pending: Vec<(Token, i32, i32)> = self.misc.rm_spawns.drain().map(|(_, v)| v).collect();
+        for (token, _, wid) in pending {
+            self.reply(token, Req::Spawn as i32, wid, Err(Error::SysErr));
+        }
+    }
+
+    /// Host `host` (its host part, pvm_config's hi_tid) left the machine:
+    /// the resource manager gets `SM_HOSTX` (int host).
+    pub(super) fn rm_host_gone(&mut self, host: i32) {
+        self.rm_notify(SM_HOSTX, &[host]);
     }
 
     /// pvm_tickle actions; see docs/PROTOCOL.md.
@@ -411,6 +697,104 @@ fn pack_sttask(
         b.pack_str(e.as_bytes())?;
     }
     Ok(b.into_bytes())
+}
+
+/// The body of an `SM_STHOST` message (PvmDataDefault): int nhosts, then
+/// per host int tid, string options, string login, string command; then
+/// pvm6's addition, the string the hoster writes (with a newline) to each
+/// started command's standard input: the machine's secret.
+fn pack_sthost(jobs: &[HostJob], secret: &str) -> crate::Result<Vec<u8>> {
+    let mut b = Buffer::new(Encoding::Default);
+    b.pack(&[jobs.len() as i32], 1, 1)?;
+    for j in jobs {
+        b.pack(&[j.tid], 1, 1)?;
+        b.pack_str(j.options.as_bytes())?;
+        b.pack_str(j.login.as_bytes())?;
+        b.pack_str(j.command.as_bytes())?;
+    }
+    b.pack_str(secret.as_bytes())?;
+    Ok(b.into_bytes())
+}
+
+/// The (tid, status) pairs of an `SM_STHOSTACK` message (implied count:
+/// as many as unpack).
+fn unpack_sthostack(frame: &Frame) -> Vec<(i32, String)> {
+    let h = frame.header;
+    let Ok(enc) = Encoding::from_code(h.enc) else {
+        return Vec::new();
+    };
+    let info = MsgInfo {
+        src: h.src,
+        dst: h.dst,
+        tag: h.tag,
+        ctx: h.ctx,
+        wid: h.wid,
+        crc: 0,
+    };
+    let mut b = Buffer::from_received_with_encoding(frame.body.clone(), info, enc);
+    let mut out = Vec::new();
+    loop {
+        let mut t = [0i32];
+        if b.unpack(&mut t, 1, 1).is_err() {
+            break;
+        }
+        let Ok(s) = b.unpack_str() else {
+            break;
+        };
+        out.push((t[0], String::from_utf8_lossy(&s).trim().to_string()));
+    }
+    out
+}
+
+/// The error a hoster names (`PvmCantStart`, `PvmDSysErr`, ...; man
+/// pvm_reg_hoster); anything else is PvmCantStart.
+fn error_by_name(name: &str) -> Error {
+    (1..=36)
+        .filter_map(|k| Error::from_code(-k))
+        .find(|e| format!("Pvm{e:?}") == name)
+        .unwrap_or(Error::CantStart)
+}
+
+/// The body of an `SM_SPAWN` message (PvmDataDefault), as PVM 3.4.6's
+/// libpvm sends it: string file, int flags, string where, int count, int
+/// nargs, the args, then output tid, context, tag and trace tid, context,
+/// tag (0: pvm6 keeps output settings in the daemon), int nenv, env.
+fn pack_sm_spawn(req: &SpawnRequest) -> crate::Result<Vec<u8>> {
+    let mut b = Buffer::new(Encoding::Default);
+    b.pack_str(req.file.as_bytes())?;
+    b.pack(&[req.flags], 1, 1)?;
+    b.pack_str(req.where_.as_bytes())?;
+    b.pack(&[req.ntask, req.argv.len() as i32], 2, 1)?;
+    for a in &req.argv {
+        b.pack_str(a.as_bytes())?;
+    }
+    b.pack(&[0, 0, 0, 0, 0, 0, req.env.len() as i32], 7, 1)?;
+    for e in &req.env {
+        b.pack_str(e.as_bytes())?;
+    }
+    Ok(b.into_bytes())
+}
+
+/// `int n, int v[n]` from a message body (n at most 4096).
+fn unpack_counted_ints(frame: &Frame) -> Option<Vec<i32>> {
+    let [n] = unpack_ints::<1>(frame)?;
+    if !(1..=4096).contains(&n) {
+        return None;
+    }
+    let h = frame.header;
+    let enc = Encoding::from_code(h.enc).ok()?;
+    let info = MsgInfo {
+        src: h.src,
+        dst: h.dst,
+        tag: h.tag,
+        ctx: h.ctx,
+        wid: h.wid,
+        crc: 0,
+    };
+    let mut b = Buffer::from_received_with_encoding(frame.body.clone(), info, enc);
+    let mut v = vec![0i32; n as usize + 1];
+    b.unpack(&mut v, n as usize + 1, 1).ok()?;
+    Some(v[1..].to_vec())
 }
 
 /// The first `N` ints of a message body in the frame's encoding.

@@ -535,6 +535,7 @@ impl Daemon {
                 self.group_result(gid, slot, Err(e));
             }
         }
+        self.hoster_flush();
     }
 
     /// Begins starting host `e` for slot `slot` of group `gid`.
@@ -625,6 +626,20 @@ impl Daemon {
             );
             st.manual = Some(reply_file);
             st.deadline = Instant::now() + MANUAL_TIMEOUT;
+            self.multi.starts.insert(id, st);
+            return Ok(());
+        }
+        // A registered hoster starts the slave instead (misc.rs).
+        let job = super::misc::HostJob {
+            tid: tid::host_tid(index),
+            options: if e.opts.so_pw { "pw" } else { "" }.to_string(),
+            login: match &e.opts.lo {
+                Some(lo) => format!("{lo}@{reach}"),
+                None => reach.clone(),
+            },
+            command: cmd.clone(),
+        };
+        if self.hoster_take(id, job) {
             self.multi.starts.insert(id, st);
             return Ok(());
         }
@@ -755,7 +770,7 @@ impl Daemon {
     }
 
     /// The slave's reply line arrived: connect to it.
-    fn start_line(&mut self, id: u64, line: &str) {
+    pub(super) fn start_line(&mut self, id: u64, line: &str) {
         let Some(st) = self.multi.starts.get_mut(&id) else {
             return;
         };
@@ -811,7 +826,7 @@ impl Daemon {
     }
 
     /// The end of a start: the host's tid or an error, into its group.
-    fn start_done(&mut self, id: u64, res: Result<i32, Error>) {
+    pub(super) fn start_done(&mut self, id: u64, res: Result<i32, Error>) {
         let Some(mut st) = self.multi.starts.remove(&id) else {
             return;
         };
@@ -1556,6 +1571,7 @@ impl Daemon {
 
     /// Every daemon: host `host` is no longer in the machine.
     fn host_gone(&mut self, host: i32) {
+        self.rm_host_gone(host);
         if let Some(tok) = self.multi.by_host.remove(&host) {
             self.drop_link(tok);
         }

@@ -533,6 +533,9 @@ impl Daemon {
     /// Delivers a Msg frame whose sender was checked (or that came over a
     /// daemon link): to this daemon, another host, or a local task.
     fn deliver_frame(&mut self, frame: Frame) {
+        if self.rm_spawn_answer(&frame) {
+            return;
+        }
         let h = frame.header;
         if h.dst == self.dtid || h.dst == self.host {
             if self.misc_daemon_message(&frame) {
@@ -789,6 +792,7 @@ impl Daemon {
                 conn: Some(token),
                 held: VecDeque::new(),
             });
+            self.rm_task_new(t);
             t
         };
         if let Some(c) = self.conns.get_mut(&token) {
@@ -883,6 +887,11 @@ impl Daemon {
         }
         let parent = self.requester(token).unwrap_or(0);
         let remote = self.is_remote_token(token);
+        if !remote && self.rm_takes_spawn(token, wid, &req, parent) {
+            // Answered when the resource manager's SM_SPAWN comes (misc.rs).
+            self.multi.deferred = true;
+            return Ok(Vec::new());
+        }
         let results: Vec<Result<i32, Error>> = match self.placement(token, &req) {
             Some(plan) if !(plan.len() == 1 && plan[0].0 == self.host) => {
                 return self.spawn_spread(token, wid, body, &req, inherit, plan);
@@ -1336,6 +1345,7 @@ impl Daemon {
         self.drain_pipes_of(t);
         self.output.forget(t);
         self.multi_task_gone(t);
+        self.rm_task_gone(t);
         let notes = self.notify.task_exited(t);
         self.deliver_all(notes);
         let released = self.groups.task_gone(t);

@@ -335,6 +335,32 @@ pub unsafe extern "C" fn pvm_setminfo(bufid: c_int, info: *mut PvmMInfo) -> c_in
     })
 }
 
+/// The wait id of buffer `bufid` (man pvm_reg_hoster: a hoster answers
+/// with the wait id of the request).
+#[no_mangle]
+pub extern "C" fn pvm_getmwid(bufid: c_int) -> c_int {
+    call("pvm_getmwid", || {
+        if bufid <= 0 {
+            return Err(Error::BadParam);
+        }
+        with_bufs(|t| Ok(t.get(bufid)?.info().wid))
+    })
+}
+
+/// Sets the wait id of buffer `bufid`.
+#[no_mangle]
+pub extern "C" fn pvm_setmwid(bufid: c_int, waitid: c_int) -> c_int {
+    call("pvm_setmwid", || {
+        if bufid <= 0 {
+            return Err(Error::BadParam);
+        }
+        with_bufs(|t| {
+            t.get_mut(bufid)?.info_mut().wid = waitid;
+            Ok(0)
+        })
+    })
+}
+
 /// Packs message `bufid` (header and body) into the send buffer.
 #[no_mangle]
 pub extern "C" fn pvm_pkmesg(bufid: c_int) -> c_int {

@@ -730,7 +730,9 @@ fn send_one(
         tag,
         ctx,
         enc: buf.encoding().code(),
-        wid: 0,
+        // The buffer's wait id travels with it (pvm_setmwid; a hoster's
+        // SM_STHOSTACK must carry the one of the request).
+        wid: buf.info().wid,
     };
     if let Some(link) = routes.route(me, dst, opt, conn) {
         match link.send(&h, &slices, || routes.links()) {

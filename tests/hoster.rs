@@ -1,0 +1,221 @@
+//! pvm_reg_hoster across hosts (network namespaces with real sshds,
+//! tests/common/netns.rs): with a hoster registered on the master,
+//! pvm_addhosts sends it `SM_STHOST` instead of running the remote shell;
+//! the hoster (c-tests/hoster/hoster.c) starts the slave through $PVM_RSH,
+//! hands it the secret on its stdin and answers `SM_STHOSTACK` with the
+//! slave's reply line or an error name, and the master goes on as after
+//! its own start.
+
+mod common;
+#[path = "common/netns.rs"]
+mod netns;
+
+use netns::{Cluster, HostSpec};
+use std::fs;
+use std::os::unix::fs::symlink;
+use std::path::PathBuf;
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+const PVMD3: &str = env!("CARGO_BIN_EXE_pvmd3");
+
+/// A cluster and the bin directory its programs live in; kills every
+/// daemon when dropped.
+struct Machine {
+    c: Cluster,
+    work: PathBuf,
+    bin: PathBuf,
+}
+
+impl Machine {
+    fn new(prefix: &str, specs: &[HostSpec], programs: &[PathBuf]) -> Option<Machine> {
+        let c = netns::require(prefix, specs)?;
+        let work = c.dir().join("work");
+        let bin = work.join("bin");
+        let lib = work.join("lib");
+        fs::create_dir_all(&bin).unwrap();
+        fs::create_dir_all(&lib).unwrap();
+        for name in ["libpvm3.so", "libpvm3.so.3"] {
+            symlink(common::lib_dir().join("libpvm3.so"), lib.join(name)).unwrap();
+        }
+        for src in programs {
+            let mut cmd = Command::new("gcc");
+            cmd.args(["-Wall", "-Wextra", "-Werror", "-I"])
+                .arg(common::include_dir())
+                .arg("-o")
+                .arg(bin.join(src.file_stem().unwrap()))
+                .arg(src)
+                .arg("-L")
+                .arg(&lib)
+                .arg(format!("-Wl,-rpath,{}", lib.display()))
+                .arg("-lpvm3");
+            common::run_build(cmd, &format!("compile {}", src.display()));
+        }
+        Some(Machine { c, work, bin })
+    }
+
+    fn run(&self, host: &str, prog: &str, args: &str, limit: Duration) -> Output {
+        self.c.exec_timeout(
+            host,
+            &format!("{}/{prog} {args} 2>&1", self.bin.display()),
+            limit,
+        )
+    }
+
+    fn log(&self, host: &str) -> String {
+        fs::read_dir(self.c.host(host).tmp())
+            .map(|d| {
+                d.flatten()
+                    .filter(|e| e.file_name().to_string_lossy().starts_with("pvml."))
+                    .map(|e| fs::read_to_string(e.path()).unwrap_or_default())
+                    .collect::<Vec<_>>()
+                    .join("")
+            })
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for Machine {
+    fn drop(&mut self) {
+        for h in self.c.hosts() {
+            self.c.kill_in(&h.spec.name, "pvmd3");
+        }
+    }
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn program(dir: &str, name: &str) -> PathBuf {
+    common::repo_root()
+        .join("c-tests")
+        .join(dir)
+        .join(format!("{name}.c"))
+}
+
+fn result_of(out: &str, line: &str) -> Option<i32> {
+    out.lines()
+        .find_map(|l| l.strip_prefix(&format!("result {line} ")))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+/// Waits up to `limit` for `path` to contain `what`.
+fn wait_for(path: &PathBuf, what: &str, limit: Duration) -> String {
+    let deadline = Instant::now() + limit;
+    loop {
+        let t = fs::read_to_string(path).unwrap_or_default();
+        if t.contains(what) || Instant::now() > deadline {
+            return t;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn addhosts_through_a_registered_hoster() {
+    let specs = [
+        HostSpec::v6("node1"),
+        HostSpec::v6("node2"),
+        HostSpec::v6("node3"),
+    ];
+    let progs = [
+        program("hoster", "hoster"),
+        program("multihost", "mh_add"),
+        program("multihost", "mh_halt"),
+    ];
+    let Some(m) = Machine::new("hoster", &specs, &progs) else {
+        return;
+    };
+    let hf = m.work.join("hostfile");
+    fs::write(&hf, format!("* ep={} dx={PVMD3}\nnode1\n", m.bin.display())).unwrap();
+    let out = m.c.exec_timeout(
+        "node1",
+        &format!("{PVMD3} -d1 {} </dev/null >/dev/null 2>&1", hf.display()),
+        Duration::from_secs(30),
+    );
+    assert!(out.status.success(), "pvmd3: {out:?}");
+    // The hoster serves one SM_STHOST and refuses node3 by name.
+    let hout = m.work.join("hoster.out");
+    let mut hoster = m.c.spawn(
+        "node1",
+        &format!(
+            "exec {}/hoster 1 -r node3 >{} 2>&1",
+            m.bin.display(),
+            hout.display()
+        ),
+    );
+    let t = wait_for(&hout, "registered", Duration::from_secs(20));
+    assert!(t.contains("registered"), "hoster did not register:\n{t}");
+
+    let out = m.run("node1", "mh_add", "node2 node3", Duration::from_secs(60));
+    let added = text(&out);
+    let log = m.log("node1");
+    assert!(
+        out.status.success(),
+        "mh_add failed:\n{added}\n--- log ---\n{log}"
+    );
+    assert_eq!(result_of(&added, "node2"), Some(0x80000), "{added}\n{log}");
+    assert_eq!(
+        result_of(&added, "node3"),
+        Some(-29),
+        "the hoster's PvmCantStart:\n{added}"
+    );
+    assert!(
+        added.contains("added 1\n") && added.contains("hosts 2\n"),
+        "{added}"
+    );
+
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(s) = hoster.try_wait().unwrap() {
+            break Some(s);
+        }
+        if Instant::now() > deadline {
+            let _ = hoster.kill();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let h = fs::read_to_string(&hout).unwrap_or_default();
+    assert!(
+        status.is_some_and(|s| s.success()) && !h.contains("not ok"),
+        "hoster failed ({status:?}):\n{h}\n--- log ---\n{log}"
+    );
+    // One message listing both hosts, in the order given, with their tids.
+    assert!(h.contains("sthost n=2\n"), "{h}");
+    assert!(
+        h.contains("host 80000 login node2 options '' command exec "),
+        "{h}"
+    );
+    assert!(h.contains("host c0000 login node3 options '' "), "{h}");
+    assert!(h.contains("reply 80000 pvm6 1 "), "{h}");
+    assert!(h.contains("reply c0000 PvmCantStart"), "{h}");
+    assert!(log.contains("asked hoster"), "{log}");
+    assert!(
+        log.contains("host node2 (LINUX64) added as t80080000"),
+        "{log}"
+    );
+
+    let out = m.run("node1", "mh_halt", "", Duration::from_secs(30));
+    assert!(out.status.success(), "mh_halt: {}", text(&out));
+}
+
+#[test]
+fn every_hoster_program_is_used() {
+    let this = include_str!("hoster.rs");
+    let dir = common::repo_root().join("c-tests/hoster");
+    for e in fs::read_dir(&dir).unwrap().flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if let Some(stem) = name.strip_suffix(".c") {
+            assert!(
+                this.contains(&format!("program(\"hoster\", \"{stem}\")")),
+                "c-tests/hoster/{name} is run by no test of tests/hoster.rs"
+            );
+        }
+    }
+}
