@@ -565,8 +565,13 @@ impl Cluster {
     /// tmp directory over /tmp, then sleeps until killed.
     fn start_holder(&mut self, i: usize) {
         let h = &self.hosts[i];
-        let script = "echo \"$1\" > /proc/sys/kernel/hostname && mount --bind \"$2\" /tmp \
-                      && echo ready && exec sleep infinity";
+        // The project's directories stay visible when they lie under /tmp
+        // (a checkout there, as CI may make): each is bind-mounted into the
+        // host's tmp at the same place before that replaces /tmp.
+        let script = "echo \"$1\" > /proc/sys/kernel/hostname && t=\"$2\" && shift 2 \
+                      && for p in \"$@\"; do r=\"${p#/tmp}\"; mkdir -p \"$t$r\" \
+                      && mount --bind \"$p\" \"$t$r\" || exit 1; done \
+                      && mount --bind \"$t\" /tmp && echo ready && exec sleep infinity";
         let mut child = Command::new("ip")
             .args([
                 "netns",
@@ -581,6 +586,7 @@ impl Cluster {
             .args(["sh", "-c", script, "holder"])
             .arg(&h.spec.name)
             .arg(h.tmp())
+            .args(kept_under_tmp())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -839,6 +845,19 @@ impl Drop for Cluster {
         }
         let _ = fs::remove_file(&script);
     }
+}
+
+/// The project's directories that lie under /tmp (the checkout and cargo's
+/// target tmp dir), outermost first, which hosts must still see.
+fn kept_under_tmp() -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = Vec::new();
+    for p in [env!("CARGO_MANIFEST_DIR"), env!("CARGO_TARGET_TMPDIR")] {
+        let p = Path::new(p);
+        if p.starts_with("/tmp") && p != Path::new("/tmp") && !v.iter().any(|k| p.starts_with(k)) {
+            v.push(p.to_path_buf());
+        }
+    }
+    v
 }
 
 /// Root directory of cluster directories: cargo's per-target tmp dir unless
