@@ -571,7 +571,7 @@ impl Cluster {
         let script = "echo \"$1\" > /proc/sys/kernel/hostname && t=\"$2\" && shift 2 \
                       && for p in \"$@\"; do r=\"${p#/tmp}\"; mkdir -p \"$t$r\" \
                       && mount --bind \"$p\" \"$t$r\" || exit 1; done \
-                      && mount --bind \"$t\" /tmp && echo ready && exec sleep infinity";
+                      && mount --rbind \"$t\" /tmp && echo ready && exec sleep infinity";
         let mut child = Command::new("ip")
             .args([
                 "netns",
