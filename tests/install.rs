@@ -801,8 +801,10 @@ fn usr_local_install_when_ci() {
             .arg("-lpvm3");
         run_build(gcc, &format!("gcc {prog}.c -lpvm3"));
     }
+    // cargo test puts target/<profile> on LD_LIBRARY_PATH: ask as a user's shell would.
     let ldd = Command::new("ldd")
         .arg(sb.dir.join("hello"))
+        .env_remove("LD_LIBRARY_PATH")
         .output()
         .unwrap();
     let ldd = String::from_utf8_lossy(&ldd.stdout);
