@@ -187,12 +187,13 @@ pub unsafe extern "C" fn pvm_getnoresets(tidsp: *mut *mut c_int, ntidsp: *mut c_
     })
 }
 
-/// Starts a daemon with `argv[0..argc]` (`-d<mask>`, `-n<name>`), waits
-/// until it answers and enrolls.
+/// Starts a daemon with `argv[0..argc]` (`-d<mask>`, `-n<name>`, a
+/// hostfile), waits until it answers and enrolls.
 ///
 /// # Returns
-/// PvmOk, PvmDupHost when a daemon runs already, PvmNotImpl for arguments
-/// pvmd3 cannot honour yet (hostfiles), PvmCantStart.
+/// PvmOk, PvmDupHost when a daemon runs already, PvmBadParam for arguments
+/// pvmd3 does not take or a bad hostfile, PvmNoFile for a missing one,
+/// PvmCantStart.
 ///
 /// # Safety
 /// `argv` is NULL or points at `argc` C strings (a NULL entry ends it early).

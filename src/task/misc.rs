@@ -250,6 +250,8 @@ pub fn reg_tracer() -> Result<()> {
 pub struct StartArgs {
     pub debug_mask: Option<u32>,
     pub hostname: Option<String>,
+    /// A hostfile: its hosts are added when the daemon starts.
+    pub hostfile: Option<String>,
 }
 
 /// Parses a debug mask as pvmd3 does: hex with 0x, octal with a leading 0,
@@ -266,8 +268,8 @@ fn parse_mask(s: &str) -> Option<u32> {
 }
 
 /// Parses `pvm_start_pvmd` arguments: `-d<mask>`, `-n<name>` (or `-n
-/// name`). Anything else (hostfiles, other options) is refused with a
-/// message saying why.
+/// name`) and a hostfile, as pvmd3 takes them. Other options are refused
+/// with a message saying why.
 pub fn parse_start_args(args: &[String]) -> std::result::Result<StartArgs, String> {
     let mut out = StartArgs::default();
     let mut it = args.iter();
@@ -288,22 +290,24 @@ pub fn parse_start_args(args: &[String]) -> std::result::Result<StartArgs, Strin
             return Err(format!(
                 "option \"{a}\" is not supported (pvmd3 takes -d<mask> and -n<name>)"
             ));
+        } else if out.hostfile.is_some() {
+            return Err(format!("more than one hostfile (\"{a}\")"));
         } else {
-            return Err(format!(
-                "hostfile \"{a}\": hostfiles need multi-host support, not available yet"
-            ));
+            out.hostfile = Some(a.clone());
         }
     }
     Ok(out)
 }
 
 /// pvm_start_pvmd: starts a daemon with `args` and waits until it answers,
-/// then enrolls. `Err(DupHost)` when a daemon runs already. (`block`
-/// matters only for hostfiles, which are refused.)
+/// then enrolls. `Err(DupHost)` when a daemon runs already. A hostfile's
+/// hosts are added by the daemon before it serves any task, so enrolling
+/// waits for them whatever `block` says (the original returns earlier
+/// without `block`).
 pub fn start_pvmd(args: &[String], _block: bool) -> Result<()> {
     let parsed = parse_start_args(args).map_err(|why| {
         super::report_line(&format!("pvm_start_pvmd(): {why}"));
-        Error::NotImpl
+        Error::BadParam
     })?;
     let mut opts = DaemonOptions::from_env();
     if rt().tid_if_enrolled() > 0
@@ -311,12 +315,26 @@ pub fn start_pvmd(args: &[String], _block: bool) -> Result<()> {
     {
         return Err(Error::DupHost);
     }
+    let hostfile = match &parsed.hostfile {
+        None => None,
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|e| {
+                super::report_line(&format!("pvm_start_pvmd(): {path}: {e}"));
+                Error::NoFile
+            })?;
+            Some(crate::hostfile::Hostfile::parse(&text).map_err(|e| {
+                super::report_line(&format!("pvm_start_pvmd(): {path}: {e}"));
+                Error::BadParam
+            })?)
+        }
+    };
     if let Some(m) = parsed.debug_mask {
         opts.debug_mask = m;
     }
     if let Some(n) = parsed.hostname {
         opts.hostname = n;
     }
+    opts.hostfile = hostfile;
     daemon::prepare_dir(&opts.files).map_err(|_| Error::CantStart)?;
     let files = opts.files.clone();
     daemon::start_background_with(opts)?;
@@ -378,14 +396,22 @@ mod tests {
             s(&["-d0x41", "-nfoo"]).unwrap(),
             StartArgs {
                 debug_mask: Some(0x41),
-                hostname: Some("foo".into())
+                hostname: Some("foo".into()),
+                hostfile: None,
             }
         );
         assert_eq!(s(&["-d41"]).unwrap().debug_mask, Some(41));
         assert_eq!(s(&["-n", "bar"]).unwrap().hostname.as_deref(), Some("bar"));
-        assert!(s(&["/u/jones/pvmd_hosts"])
+        assert_eq!(
+            s(&["-d1", "/u/jones/pvmd_hosts"])
+                .unwrap()
+                .hostfile
+                .as_deref(),
+            Some("/u/jones/pvmd_hosts")
+        );
+        assert!(s(&["a", "b"])
             .unwrap_err()
-            .contains("hostfile"));
+            .contains("more than one hostfile"));
         assert!(s(&["-s"]).unwrap_err().contains("not supported"));
         assert!(s(&["-dzz"]).is_err());
     }
