@@ -7,89 +7,17 @@
 //! its own start.
 
 mod common;
+#[path = "common/machine.rs"]
+mod machine;
 #[path = "common/netns.rs"]
 mod netns;
 
-use netns::{Cluster, HostSpec};
+use netns::HostSpec;
 use std::fs;
-use std::os::unix::fs::symlink;
 use std::path::PathBuf;
-use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-const PVMD3: &str = env!("CARGO_BIN_EXE_pvmd3");
-
-/// A cluster and the bin directory its programs live in; kills every
-/// daemon when dropped.
-struct Machine {
-    c: Cluster,
-    work: PathBuf,
-    bin: PathBuf,
-}
-
-impl Machine {
-    fn new(prefix: &str, specs: &[HostSpec], programs: &[PathBuf]) -> Option<Machine> {
-        let c = netns::require(prefix, specs)?;
-        let work = c.dir().join("work");
-        let bin = work.join("bin");
-        let lib = work.join("lib");
-        fs::create_dir_all(&bin).unwrap();
-        fs::create_dir_all(&lib).unwrap();
-        for name in ["libpvm3.so", "libpvm3.so.3"] {
-            symlink(common::lib_dir().join("libpvm3.so"), lib.join(name)).unwrap();
-        }
-        for src in programs {
-            let mut cmd = Command::new("gcc");
-            cmd.args(["-Wall", "-Wextra", "-Werror", "-I"])
-                .arg(common::include_dir())
-                .arg("-o")
-                .arg(bin.join(src.file_stem().unwrap()))
-                .arg(src)
-                .arg("-L")
-                .arg(&lib)
-                .arg(format!("-Wl,-rpath,{}", lib.display()))
-                .arg("-lpvm3");
-            common::run_build(cmd, &format!("compile {}", src.display()));
-        }
-        Some(Machine { c, work, bin })
-    }
-
-    fn run(&self, host: &str, prog: &str, args: &str, limit: Duration) -> Output {
-        self.c.exec_timeout(
-            host,
-            &format!("{}/{prog} {args} 2>&1", self.bin.display()),
-            limit,
-        )
-    }
-
-    fn log(&self, host: &str) -> String {
-        fs::read_dir(self.c.host(host).tmp())
-            .map(|d| {
-                d.flatten()
-                    .filter(|e| e.file_name().to_string_lossy().starts_with("pvml."))
-                    .map(|e| fs::read_to_string(e.path()).unwrap_or_default())
-                    .collect::<Vec<_>>()
-                    .join("")
-            })
-            .unwrap_or_default()
-    }
-}
-
-impl Drop for Machine {
-    fn drop(&mut self) {
-        for h in self.c.hosts() {
-            self.c.kill_in(&h.spec.name, "pvmd3");
-        }
-    }
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
+use machine::{text, Machine, PVMD3};
 
 fn program(dir: &str, name: &str) -> PathBuf {
     common::repo_root()

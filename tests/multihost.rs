@@ -8,160 +8,19 @@
 //! c-tests/multihost/mh_*.c and examples-c/.
 
 mod common;
+#[path = "common/machine.rs"]
+mod machine;
 #[path = "common/netns.rs"]
 mod netns;
 
-use netns::{Cluster, HostSpec};
+use netns::HostSpec;
 use std::fs;
 use std::io::{BufRead, BufReader};
-use std::os::unix::fs::symlink;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::PathBuf;
+use std::process::Output;
 use std::time::{Duration, Instant};
 
-const PVMD3: &str = env!("CARGO_BIN_EXE_pvmd3");
-
-/// A cluster plus the shared directory its programs live in; stops every
-/// daemon on every host when dropped.
-struct Machine {
-    c: Cluster,
-    work: PathBuf,
-    bin: PathBuf,
-}
-
-impl Machine {
-    /// Creates the hosts and builds `programs` (paths of C files) into a
-    /// bin directory every host sees.
-    fn new(prefix: &str, specs: &[HostSpec], programs: &[PathBuf]) -> Option<Machine> {
-        let c = netns::require(prefix, specs)?;
-        let work = c.dir().join("work");
-        let bin = work.join("bin");
-        let lib = work.join("lib");
-        fs::create_dir_all(&bin).unwrap();
-        fs::create_dir_all(&lib).unwrap();
-        let libdir = common::lib_dir();
-        for name in ["libpvm3.so", "libpvm3.so.3"] {
-            symlink(libdir.join("libpvm3.so"), lib.join(name)).unwrap();
-        }
-        for src in programs {
-            let out = bin.join(src.file_stem().unwrap());
-            let mut cmd = Command::new("gcc");
-            cmd.args(["-Wall", "-Wextra", "-Werror", "-I"])
-                .arg(common::include_dir())
-                .arg("-I")
-                .arg(common::repo_root().join("c-tests"))
-                .arg("-o")
-                .arg(&out)
-                .arg(src)
-                .arg("-L")
-                .arg(&lib)
-                .arg(format!("-Wl,-rpath,{}", lib.display()))
-                .arg("-lpvm3");
-            common::run_build(cmd, &format!("compile {}", src.display()));
-        }
-        Some(Machine { c, work, bin })
-    }
-
-    /// Writes a hostfile (the `*` line sets ep= and dx= for every host).
-    fn hostfile(&self, lines: &[&str]) -> PathBuf {
-        let p = self.work.join("hostfile");
-        let mut text = format!(
-            "# written by tests/multihost.rs\n* ep={} dx={}\n",
-            self.bin.display(),
-            PVMD3
-        );
-        for l in lines {
-            text.push_str(l);
-            text.push('\n');
-        }
-        fs::write(&p, text).unwrap();
-        p
-    }
-
-    /// Starts the master daemon on `host` with `hostfile` (pvmd3 returns
-    /// once the daemon answers; hosts are added before tasks are served).
-    fn start_master(&self, host: &str, hostfile: Option<&Path>) {
-        let hf = hostfile
-            .map(|p| p.display().to_string())
-            .unwrap_or_default();
-        let out = self.c.exec_timeout(
-            host,
-            &format!("{PVMD3} -d1 {hf} </dev/null >/dev/null 2>&1"),
-            Duration::from_secs(30),
-        );
-        assert!(out.status.success(), "pvmd3 on {host} failed: {out:?}");
-    }
-
-    /// Runs a program of bin/ on `host`, bounded.
-    fn run(&self, host: &str, prog: &str, args: &str, limit: Duration) -> Output {
-        self.c.exec_timeout(
-            host,
-            &format!("{}/{prog} {args} 2>&1", self.bin.display()),
-            limit,
-        )
-    }
-
-    /// The master's daemon log (on `host`'s private /tmp).
-    fn log(&self, host: &str) -> String {
-        let h = self.c.host(host);
-        fs::read_dir(h.tmp())
-            .map(|d| {
-                d.flatten()
-                    .filter(|e| e.file_name().to_string_lossy().starts_with("pvml."))
-                    .map(|e| fs::read_to_string(e.path()).unwrap_or_default())
-                    .collect::<Vec<_>>()
-                    .join("")
-            })
-            .unwrap_or_default()
-    }
-
-    /// Pids of pvmd3 processes on `host`.
-    fn daemons_on(&self, host: &str) -> Vec<u32> {
-        self.c
-            .pids_in(host)
-            .into_iter()
-            .filter(|pid| {
-                fs::read(format!("/proc/{pid}/cmdline"))
-                    .map(|c| String::from_utf8_lossy(&c).contains("pvmd3"))
-                    .unwrap_or(false)
-            })
-            .collect()
-    }
-
-    /// Waits up to `limit` until no pvmd3 runs on any host.
-    fn wait_no_daemons(&self, limit: Duration) -> Vec<(String, Vec<u32>)> {
-        let deadline = Instant::now() + limit;
-        loop {
-            let left: Vec<(String, Vec<u32>)> = self
-                .c
-                .hosts()
-                .iter()
-                .map(|h| (h.spec.name.clone(), self.daemons_on(&h.spec.name)))
-                .filter(|(_, v)| !v.is_empty())
-                .collect();
-            if left.is_empty() || Instant::now() > deadline {
-                return left;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-}
-
-impl Drop for Machine {
-    fn drop(&mut self) {
-        for h in self.c.hosts() {
-            self.c.kill_in(&h.spec.name, "pvmd3");
-        }
-    }
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
+use machine::{text, Machine};
 
 fn assert_tap(o: &Output, what: &str, log: &str) {
     let t = text(o);
