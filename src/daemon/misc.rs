@@ -719,19 +719,9 @@ fn pack_sthost(jobs: &[HostJob], secret: &str) -> crate::Result<Vec<u8>> {
 /// The (tid, status) pairs of an `SM_STHOSTACK` message (implied count:
 /// as many as unpack).
 fn unpack_sthostack(frame: &Frame) -> Vec<(i32, String)> {
-    let h = frame.header;
-    let Ok(enc) = Encoding::from_code(h.enc) else {
+    let Some(mut b) = received(frame) else {
         return Vec::new();
     };
-    let info = MsgInfo {
-        src: h.src,
-        dst: h.dst,
-        tag: h.tag,
-        ctx: h.ctx,
-        wid: h.wid,
-        crc: 0,
-    };
-    let mut b = Buffer::from_received_with_encoding(frame.body.clone(), info, enc);
     let mut out = Vec::new();
     loop {
         let mut t = [0i32];
@@ -781,35 +771,26 @@ fn unpack_counted_ints(frame: &Frame) -> Option<Vec<i32>> {
     if !(1..=4096).contains(&n) {
         return None;
     }
-    let h = frame.header;
-    let enc = Encoding::from_code(h.enc).ok()?;
-    let info = MsgInfo {
-        src: h.src,
-        dst: h.dst,
-        tag: h.tag,
-        ctx: h.ctx,
-        wid: h.wid,
-        crc: 0,
-    };
-    let mut b = Buffer::from_received_with_encoding(frame.body.clone(), info, enc);
+    let mut b = received(frame)?;
     let mut v = vec![0i32; n as usize + 1];
     b.unpack(&mut v, n as usize + 1, 1).ok()?;
     Some(v[1..].to_vec())
 }
 
+/// A message frame as a buffer to unpack, in its own encoding (None for an
+/// unknown encoding).
+fn received(frame: &Frame) -> Option<Buffer> {
+    let enc = Encoding::from_code(frame.header.enc).ok()?;
+    Some(Buffer::from_received_with_encoding(
+        frame.body.clone(),
+        MsgInfo::of(&frame.header),
+        enc,
+    ))
+}
+
 /// The first `N` ints of a message body in the frame's encoding.
 fn unpack_ints<const N: usize>(frame: &Frame) -> Option<[i32; N]> {
-    let h = frame.header;
-    let enc = Encoding::from_code(h.enc).ok()?;
-    let info = MsgInfo {
-        src: h.src,
-        dst: h.dst,
-        tag: h.tag,
-        ctx: h.ctx,
-        wid: h.wid,
-        crc: 0,
-    };
-    let mut b = Buffer::from_received_with_encoding(frame.body.clone(), info, enc);
+    let mut b = received(frame)?;
     let mut out = [0i32; N];
     b.unpack(&mut out, N, 1).ok()?;
     Some(out)

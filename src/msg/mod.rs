@@ -110,6 +110,20 @@ pub struct MsgInfo {
     pub crc: i32,
 }
 
+impl MsgInfo {
+    /// The attributes a received frame's header carries (no checksum).
+    pub fn of(h: &crate::wire::Header) -> MsgInfo {
+        MsgInfo {
+            src: h.src,
+            dst: h.dst,
+            tag: h.tag,
+            ctx: h.ctx,
+            wid: h.wid,
+            crc: 0,
+        }
+    }
+}
+
 /// Data packed with `PvmDataInPlace`: read from the user's memory at send
 /// time, not copied at pack time. The FFI layer implements it over a raw
 /// pointer; the core only sees this trait.

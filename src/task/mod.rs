@@ -663,14 +663,7 @@ impl State {
     fn enqueue(&mut self, f: Frame) {
         match f.header.kind {
             Kind::Msg => {
-                let info = MsgInfo {
-                    src: f.header.src,
-                    dst: f.header.dst,
-                    tag: f.header.tag,
-                    ctx: f.header.ctx,
-                    wid: f.header.wid,
-                    crc: 0,
-                };
+                let info = MsgInfo::of(&f.header);
                 let enc = crate::msg::Encoding::from_code(f.header.enc)
                     .unwrap_or(crate::msg::Encoding::Default);
                 let buf = Buffer::from_received_with_encoding(f.body, info, enc);
