@@ -77,6 +77,9 @@ pub enum Ctl {
     /// Slave to master: lines a task of the slave wrote to stdout/stderr
     /// while its output goes to the log (body: tid, the lines as bytes).
     Output = 9,
+    /// Who the resource manager is (body: its tid, 0 for none): a slave
+    /// tells the master, the master every slave.
+    Rm = 10,
 }
 
 impl Ctl {
@@ -93,6 +96,7 @@ impl Ctl {
             7 => TaskGone,
             8 => Siblings,
             9 => Output,
+            10 => Rm,
             _ => return None,
         })
     }

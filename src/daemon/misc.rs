@@ -19,9 +19,7 @@
 //! `SM_STHOST` (`hoster_flush`); its `SM_STHOSTACK` hands each slave's
 //! reply line back to the start machinery of multi.rs.
 //!
-//! A registered resource manager is told of tasks that enroll on their own
-//! (`SM_EXECACK`), of tasks that leave (`SM_TASKX`) and of hosts that leave
-//! (`SM_HOSTX`), from t80000000 as PVM 3.4.6's daemon sends them.
+//! The resource manager's registration is served here and kept by rm.rs.
 //!
 //! This is a child module of `server` (declared there) so it can use the
 //! daemon's state directly.
@@ -38,20 +36,14 @@ use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-/// `SM_TASKX`: a task of the tasker exited or could not start.
-const SM_TASKX: i32 = 0x8004_0001_u32 as i32 + 10;
-/// `SM_SPAWN`: a task's pvm_spawn, to the resource manager (and its answer).
-const SM_SPAWN: i32 = 0x8004_0001_u32 as i32;
-/// `SM_EXECACK`: tasks started (to the resource manager).
-const SM_EXECACK: i32 = 0x8004_0001_u32 as i32 + 2;
-/// `SM_HOSTX`: a host left the machine (to the resource manager).
-const SM_HOSTX: i32 = 0x8004_0001_u32 as i32 + 11;
+use super::rm::{SM_FIRST, SM_TASKX};
+
 /// `SM_STHOST`: start slave daemons (to the hoster).
-const SM_STHOST: i32 = 0x8004_0001_u32 as i32 + 14;
+const SM_STHOST: i32 = SM_FIRST + 14;
 /// `SM_STHOSTACK`: the hoster's results.
-const SM_STHOSTACK: i32 = 0x8004_0001_u32 as i32 + 15;
+const SM_STHOSTACK: i32 = SM_FIRST + 15;
 /// `SM_STTASK`: start a task (to the tasker).
-const SM_STTASK: i32 = 0x8004_0001_u32 as i32 + 16;
+const SM_STTASK: i32 = SM_FIRST + 16;
 
 /// One slave daemon to start, as listed in an `SM_STHOST` message.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -71,7 +63,6 @@ pub(super) struct HostJob {
 pub(super) struct Misc {
     tasker: Option<i32>,
     hoster: Option<i32>,
-    rm: Option<i32>,
     noreset: BTreeSet<i32>,
     /// Tasks handed to the tasker that have not connected yet.
     starting: BTreeSet<i32>,
@@ -81,11 +72,6 @@ pub(super) struct Misc {
     hosted: HashMap<i32, (u64, i32)>,
     /// The last wait id of an `SM_STHOST` message.
     host_wid: i32,
-    /// Spawns handed to the resource manager: wait id → (requester's
-    /// connection, requester tid, the request's wait id).
-    rm_spawns: HashMap<i32, (Token, i32, i32)>,
-    /// The last wait id of an `SM_SPAWN` message.
-    rm_wid: i32,
 }
 
 impl Daemon {
@@ -148,13 +134,30 @@ impl Daemon {
                 }
                 Ok(w.finish())
             }
-            Req::RegTasker | Req::RegHoster | Req::RegRm => {
+            Req::RegRm => {
+                let on = r.int()? != 0;
+                let t = me.ok_or(Error::NoTask)?;
+                self.rm_register(t, on)?;
+                dlog!(
+                    self.log,
+                    Info,
+                    "{} {} resource manager",
+                    tid::fmt(t),
+                    if on {
+                        "registered as"
+                    } else {
+                        "unregistered as"
+                    }
+                );
+                // The master host, as pvm_reg_rm's pvmhostinfo shows it.
+                Ok(self.rm_master_info())
+            }
+            Req::RegTasker | Req::RegHoster => {
                 let on = r.int()? != 0;
                 let t = me.ok_or(Error::NoTask)?;
                 let current = match req {
                     Req::RegTasker => self.misc.tasker,
-                    Req::RegHoster => self.misc.hoster,
-                    _ => self.misc.rm,
+                    _ => self.misc.hoster,
                 };
                 let holder = current.filter(|&h| self.is_connected(h));
                 let new = match (on, holder) {
@@ -168,13 +171,9 @@ impl Daemon {
                         self.misc.tasker = new;
                         "tasker"
                     }
-                    Req::RegHoster => {
+                    _ => {
                         self.misc.hoster = new;
                         "hoster"
-                    }
-                    _ => {
-                        self.misc.rm = new;
-                        "resource manager"
                     }
                 };
                 dlog!(
@@ -188,15 +187,6 @@ impl Daemon {
                         "unregistered as"
                     }
                 );
-                if req == Req::RegRm {
-                    // The master host, as pvm_reg_rm's pvmhostinfo shows it.
-                    return Ok(Writer::new()
-                        .int(self.host)
-                        .str(&self.opts.hostname)
-                        .str(&self.opts.arch)
-                        .int(super::DEFAULT_SPEED)
-                        .finish());
-                }
                 Ok(Vec::new())
             }
             _ => Err(Error::NotImpl),
@@ -441,142 +431,6 @@ impl Daemon {
         }
     }
 
-    /// The live resource manager of this daemon, if any.
-    fn rm(&self) -> Option<(i32, Token)> {
-        let t = self.misc.rm?;
-        let conn = self.tasks.get(t)?.conn?;
-        Some((t, conn))
-    }
-
-    /// Sends the resource manager a notification from the daemon, with
-    /// source t80000000 as PVM 3.4.6 does.
-    fn rm_notify(&mut self, tag: i32, ints: &[i32]) {
-        let Some((rm, conn)) = self.rm() else {
-            return;
-        };
-        let mut b = Buffer::new(Encoding::Default);
-        if b.pack(ints, ints.len(), 1).is_err() {
-            return;
-        }
-        let frame = Frame::new(
-            Header {
-                src: tid::DAEMON_BIT,
-                dst: rm,
-                tag,
-                ..Header::new(Kind::Msg)
-            },
-            b.into_bytes(),
-        );
-        self.send_bytes(conn, frame.to_bytes());
-    }
-
-    /// A Spawn request of local task `parent` (on `token`, wait id `wid`):
-    /// with a resource manager registered (and not the requester) it goes
-    /// to the RM as an `SM_SPAWN` message from the task, as libpvm 3.4.6
-    /// sends it, and true is returned (the reply comes with the RM's
-    /// answer, `rm_spawn_answer`).
-    pub(super) fn rm_takes_spawn(
-        &mut self,
-        token: Token,
-        wid: i32,
-        req: &SpawnRequest,
-        parent: i32,
-    ) -> bool {
-        let Some((rm, conn)) = self.rm() else {
-            return false;
-        };
-        if parent == 0 || parent == rm {
-            return false;
-        }
-        let Ok(body) = pack_sm_spawn(req) else {
-            return false;
-        };
-        self.misc.rm_wid = self.misc.rm_wid.wrapping_add(1).max(1);
-        let rwid = self.misc.rm_wid;
-        self.misc.rm_spawns.insert(rwid, (token, parent, wid));
-        let frame = Frame::new(
-            Header {
-                src: parent,
-                dst: rm,
-                tag: SM_SPAWN,
-                wid: rwid,
-                ..Header::new(Kind::Msg)
-            },
-            body,
-        );
-        self.send_bytes(conn, frame.to_bytes());
-        dlog!(
-            self.log,
-            Debug,
-            "spawn of {} by {} handed to the resource manager {}",
-            req.file,
-            tid::fmt(parent),
-            tid::fmt(rm)
-        );
-        true
-    }
-
-    /// A message on its way: the RM's `SM_SPAWN` answer to a task whose
-    /// spawn it was given becomes that task's Spawn reply (body `int n,
-    /// int tids[n]`, an entry < 0 an error code). Returns whether it was
-    /// consumed.
-    pub(super) fn rm_spawn_answer(&mut self, frame: &Frame) -> bool {
-        let h = frame.header;
-        if h.tag != SM_SPAWN || self.misc.rm != Some(h.src) {
-            return false;
-        }
-        match self.misc.rm_spawns.get(&h.wid) {
-            Some(&(_, parent, _)) if parent == h.dst => {}
-            _ => return false,
-        }
-        let Some((token, _, wid)) = self.misc.rm_spawns.remove(&h.wid) else {
-            return false;
-        };
-        let list = unpack_counted_ints(frame).unwrap_or_default();
-        let mut w = Writer::new();
-        w.int(list.iter().filter(|&&t| t > 0).count() as i32);
-        for t in &list {
-            w.int(*t);
-        }
-        let res = if list.is_empty() {
-            Err(Error::BadMsg)
-        } else {
-            Ok(w.finish())
-        };
-        self.reply(token, Req::Spawn as i32, wid, res);
-        true
-    }
-
-    /// Task `t` enrolled on its own (not spawned): the resource manager
-    /// gets `SM_EXECACK` (int count = 1, int tid), as from PVM 3.4.6.
-    pub(super) fn rm_task_new(&mut self, t: i32) {
-        if self.misc.rm != Some(t) {
-            self.rm_notify(SM_EXECACK, &[1, t]);
-        }
-    }
-
-    /// Task `t` of this daemon left: the resource manager gets `SM_TASKX`
-    /// (tid, status, user s, user µs, system s, system µs — the layout
-    /// the tasker reports; status and times are 0, as PVM 3.4.6 sent for
-    /// enrolled tasks).
-    pub(super) fn rm_task_gone(&mut self, t: i32) {
-        if self.misc.rm != Some(t) {
-            self.rm_notify(SM_TASKX, &[t, 0, 0, 0, 0, 0]);
-            return;
-        }
-        // The resource manager left: spawns it was given fail.
-        let pending: Vec<(Token, i32, i32)> = self.misc.rm_spawns.drain().map(|(_, v)| v).collect();
-        for (token, _, wid) in pending {
-            self.reply(token, Req::Spawn as i32, wid, Err(Error::SysErr));
-        }
-    }
-
-    /// Host `host` (its host part, pvm_config's hi_tid) left the machine:
-    /// the resource manager gets `SM_HOSTX` (int host).
-    pub(super) fn rm_host_gone(&mut self, host: i32) {
-        self.rm_notify(SM_HOSTX, &[host]);
-    }
-
     /// pvm_tickle actions; see docs/PROTOCOL.md.
     fn tickle(&mut self, args: &[i32]) -> Result<Vec<i32>, Error> {
         let how = *args.first().ok_or(Error::BadParam)?;
@@ -743,38 +597,6 @@ fn error_by_name(name: &str) -> Error {
         .filter_map(|k| Error::from_code(-k))
         .find(|e| format!("Pvm{e:?}") == name)
         .unwrap_or(Error::CantStart)
-}
-
-/// The body of an `SM_SPAWN` message (PvmDataDefault), as PVM 3.4.6's
-/// libpvm sends it: string file, int flags, string where, int count, int
-/// nargs, the args, then output tid, context, tag and trace tid, context,
-/// tag (0: pvm6 keeps output settings in the daemon), int nenv, env.
-fn pack_sm_spawn(req: &SpawnRequest) -> crate::Result<Vec<u8>> {
-    let mut b = Buffer::new(Encoding::Default);
-    b.pack_str(req.file.as_bytes())?;
-    b.pack(&[req.flags], 1, 1)?;
-    b.pack_str(req.where_.as_bytes())?;
-    b.pack(&[req.ntask, req.argv.len() as i32], 2, 1)?;
-    for a in &req.argv {
-        b.pack_str(a.as_bytes())?;
-    }
-    b.pack(&[0, 0, 0, 0, 0, 0, req.env.len() as i32], 7, 1)?;
-    for e in &req.env {
-        b.pack_str(e.as_bytes())?;
-    }
-    Ok(b.into_bytes())
-}
-
-/// `int n, int v[n]` from a message body (n at most 4096).
-fn unpack_counted_ints(frame: &Frame) -> Option<Vec<i32>> {
-    let [n] = unpack_ints::<1>(frame)?;
-    if !(1..=4096).contains(&n) {
-        return None;
-    }
-    let mut b = received(frame)?;
-    let mut v = vec![0i32; n as usize + 1];
-    b.unpack(&mut v, n as usize + 1, 1).ok()?;
-    Some(v[1..].to_vec())
 }
 
 /// A message frame as a buffer to unpack, in its own encoding (None for an

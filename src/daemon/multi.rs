@@ -10,6 +10,7 @@
 //! A child module of `server` (declared there) so it can use the daemon's
 //! state directly.
 
+use super::rm::AddAck;
 use super::Daemon;
 use crate::auth::Role;
 use crate::daemon::hosts::{HostEntry, HostTable};
@@ -131,6 +132,8 @@ struct TasksAgg {
 struct AddGroup {
     token: Option<Token>,
     wid: i32,
+    /// For an `SM_ADD` of the resource manager: where the answer goes.
+    rm: Option<AddAck>,
     results: Vec<Option<i32>>,
 }
 
@@ -429,7 +432,7 @@ impl Daemon {
             lines.len()
         );
         let parsed = lines.into_iter().map(Ok).collect();
-        self.add_hosts(None, 0, parsed);
+        self.add_hosts(None, 0, None, parsed);
     }
 
     pub(super) fn open_unix(&mut self) {
@@ -497,15 +500,33 @@ impl Daemon {
                 }
             })
             .collect();
-        self.add_hosts(Some(token), wid, parsed);
+        self.add_hosts(Some(token), wid, None, parsed);
         self.multi.deferred = true;
         Ok(Vec::new())
+    }
+
+    /// Master: the hosts named in the resource manager's `SM_ADD`; the
+    /// answer goes to `ack` (rm.rs `rm_add_done`).
+    pub(super) fn add_hosts_for_rm(&mut self, ack: AddAck, names: &[String]) {
+        let parsed = names
+            .iter()
+            .map(|n| match hostfile::parse_line(n) {
+                Ok(Some(e)) => Ok(hostfile::HostEntry {
+                    opts: e.opts.merged_over(&self.multi.known.defaults),
+                    ..e
+                }
+                .expand(|v| std::env::var(v).ok())),
+                _ => Err(Error::BadParam),
+            })
+            .collect();
+        self.add_hosts(None, 0, Some(ack), parsed);
     }
 
     fn add_hosts(
         &mut self,
         token: Option<Token>,
         wid: i32,
+        rm: Option<AddAck>,
         hosts: Vec<Result<hostfile::HostEntry, Error>>,
     ) {
         let gid = self.multi.id();
@@ -514,6 +535,7 @@ impl Daemon {
             AddGroup {
                 token,
                 wid,
+                rm,
                 results: vec![None; hosts.len()],
             },
         );
@@ -866,6 +888,10 @@ impl Daemon {
         };
         let codes: Vec<i32> = g.results.into_iter().map(|r| r.unwrap_or(0)).collect();
         let ok = codes.iter().filter(|&&c| c > 0).count();
+        if let Some(ack) = g.rm {
+            self.rm_add_done(ack, &codes);
+            return;
+        }
         match g.token {
             Some(tok) => {
                 let mut w = Writer::new();
@@ -938,6 +964,7 @@ impl Daemon {
         let place = ctl_frame(self.dtid, dtid, Ctl::Place, w.finish());
         self.send_link(tok, place.to_bytes());
         self.push_table(Some(host));
+        self.rm_tell_new_host(host);
         self.notify_host_add(&[dtid]);
         self.start_done(id, Ok(host));
     }
@@ -1520,6 +1547,11 @@ impl Daemon {
                     for line in data.split(|&b| b == b'\n') {
                         self.log.task_line(t, line);
                     }
+                }
+            }
+            Some(Ctl::Rm) if peer == self.multi.master || self.multi.is_master => {
+                if let Ok(v) = r.int() {
+                    self.rm_ctl(v);
                 }
             }
             Some(Ctl::Siblings) => {

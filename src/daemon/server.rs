@@ -41,6 +41,9 @@ mod misc;
 #[path = "multi.rs"]
 mod multi;
 
+#[path = "rm.rs"]
+mod rm;
+
 const UNIX_LISTENER: Token = Token(0);
 const TCP_LISTENER: Token = Token(1);
 const FIRST_TOKEN: usize = 2;
@@ -103,6 +106,8 @@ pub struct Daemon {
     output: OutputTable,
     /// Registrations and the no-reset list (misc.rs).
     misc: misc::Misc,
+    /// The resource manager and the requests handed to it (rm.rs).
+    rm: rm::Rm,
     /// The group service (this daemon is the master of a one-host machine).
     groups: Groups,
     /// Links, host table and everything multi-host (multi.rs).
@@ -201,6 +206,7 @@ impl Daemon {
             pending_notes: Vec::new(),
             output: OutputTable::new(),
             misc: misc::Misc::default(),
+            rm: rm::Rm::default(),
             groups: Groups::new(),
             spare_fd: std::fs::File::open("/dev/null").ok(),
             trim_due: false,
@@ -533,12 +539,12 @@ impl Daemon {
     /// Delivers a Msg frame whose sender was checked (or that came over a
     /// daemon link): to this daemon, another host, or a local task.
     fn deliver_frame(&mut self, frame: Frame) {
-        if self.rm_spawn_answer(&frame) {
+        if self.rm_answer(&frame) {
             return;
         }
         let h = frame.header;
         if h.dst == self.dtid || h.dst == self.host {
-            if self.misc_daemon_message(&frame) {
+            if self.rm_daemon_message(&frame) || self.misc_daemon_message(&frame) {
                 return;
             }
             dlog!(
@@ -580,6 +586,10 @@ impl Daemon {
             return;
         }
         if !self.is_remote_token(token) {
+            if self.rm_redirect(token, &frame) {
+                // Answered when the resource manager's answer comes (rm.rs).
+                return;
+            }
             if let Some(host) = self.forward_host(&frame) {
                 self.forward(token, &frame, host);
                 return;
@@ -887,11 +897,6 @@ impl Daemon {
         }
         let parent = self.requester(token).unwrap_or(0);
         let remote = self.is_remote_token(token);
-        if !remote && self.rm_takes_spawn(token, wid, &req, parent) {
-            // Answered when the resource manager's SM_SPAWN comes (misc.rs).
-            self.multi.deferred = true;
-            return Ok(Vec::new());
-        }
         let results: Vec<Result<i32, Error>> = match self.placement(token, &req) {
             Some(plan) if !(plan.len() == 1 && plan[0].0 == self.host) => {
                 return self.spawn_spread(token, wid, body, &req, inherit, plan);
