@@ -102,13 +102,17 @@ pub extern "C" fn pvm_newcontext() -> c_int {
 /// Makes `ctx` the current context; returns the previous one.
 #[no_mangle]
 pub extern "C" fn pvm_setcontext(ctx: c_int) -> c_int {
-    call("pvm_setcontext", || task::setcontext(ctx))
+    let r = call("pvm_setcontext", || task::setcontext(ctx));
+    super::internals::sync();
+    r
 }
 
 /// The current context.
 #[no_mangle]
 pub extern "C" fn pvm_getcontext() -> c_int {
-    call("pvm_getcontext", task::getcontext)
+    let r = call("pvm_getcontext", task::getcontext);
+    super::internals::sync();
+    r
 }
 
 /// Gives context `ctx` back.

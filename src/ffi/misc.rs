@@ -94,11 +94,13 @@ pub unsafe extern "C" fn pvm_gettmask(who: c_int, mask: *mut c_char) -> c_int {
 /// `mask` is NULL or a C string.
 #[no_mangle]
 pub unsafe extern "C" fn pvm_settmask(who: c_int, mask: *mut c_char) -> c_int {
-    call("pvm_settmask", || {
+    let r = call("pvm_settmask", || {
         // SAFETY: the contract above.
         let m = unsafe { cbytes(mask) }?;
         ok(task::settmask(who, m))
-    })
+    });
+    super::internals::sync();
+    r
 }
 
 /// Samples the clock of `host` and its difference from the local clock.
@@ -251,7 +253,7 @@ static RM_HOST: Mutex<Option<Box<RmHost>>> = Mutex::new(None);
 /// `hip` is NULL or writable.
 #[no_mangle]
 pub unsafe extern "C" fn pvm_reg_rm(hip: *mut *mut PvmHostInfo) -> c_int {
-    call("pvm_reg_rm", || {
+    let r = call("pvm_reg_rm", || {
         let (tid, name, arch, speed) = task::reg_rm()?;
         let name = CString::new(name.replace('\0', "")).unwrap_or_default();
         let arch = CString::new(arch.replace('\0', "")).unwrap_or_default();
@@ -270,7 +272,9 @@ pub unsafe extern "C" fn pvm_reg_rm(hip: *mut *mut PvmHostInfo) -> c_int {
         // SAFETY: hip is NULL or writable; the box lives in RM_HOST until the next call.
         unsafe { put(hip, &mut kept.info as *mut PvmHostInfo) };
         Ok(0)
-    })
+    });
+    super::internals::sync();
+    r
 }
 
 /// Registering a tracer is not available: pvm6 produces no trace events

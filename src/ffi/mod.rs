@@ -18,6 +18,7 @@ pub mod fortran_hosts;
 pub mod globals;
 pub mod groups;
 pub mod hosts;
+pub mod internals;
 pub mod mailbox;
 pub mod messaging;
 pub mod misc;

@@ -48,7 +48,9 @@ fn c_string(s: &str) -> CString {
 /// The tid (> 0), or PvmSysErr when no daemon can be reached or started.
 #[no_mangle]
 pub extern "C" fn pvm_mytid() -> c_int {
-    call("pvm_mytid", task::mytid)
+    let r = call("pvm_mytid", task::mytid);
+    super::internals::sync();
+    r
 }
 
 /// Leaves PVM; the process keeps running.
@@ -326,7 +328,9 @@ pub extern "C" fn pvm_getopt(what: c_int) -> c_int {
 /// Sets option `what`; returns its previous value.
 #[no_mangle]
 pub extern "C" fn pvm_setopt(what: c_int, val: c_int) -> c_int {
-    call("pvm_setopt", || task::setopt(what, val))
+    let r = call("pvm_setopt", || task::setopt(what, val));
+    super::internals::sync();
+    r
 }
 
 /// Stops the whole virtual machine.

@@ -396,3 +396,49 @@ pub fn fds() -> Result<Vec<i32>> {
     v.extend(rt().lock().routes.fds());
     Ok(v)
 }
+
+/// What libpvm 3.4 kept in its globals `pvmmyctx` and `pvmctrc` (which
+/// some programs, like Debian's srm.pvm, read directly): the current
+/// context and the settings children get.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Internals {
+    /// The current message context (as pvm_getcontext returns it).
+    pub context: i32,
+    /// Children's trace tid, context, tag, output tid, context, tag, trace
+    /// buffer and trace options, in `struct Pvmtracer` order.
+    pub child: [i32; 8],
+    /// Children's trace mask (pvm_gettmask(PvmTaskChild)).
+    pub child_tmask: String,
+}
+
+/// The [`Internals`] of an enrolled task; None before enrollment (this
+/// never enrolls).
+pub fn internals() -> Option<Internals> {
+    use crate::consts::*;
+    let mut st = rt().lock();
+    if st.mytid <= 0 {
+        return None;
+    }
+    let mut child = [0i32; 8];
+    let which = [
+        PvmTraceTid,
+        PvmTraceContext,
+        PvmTraceCode,
+        PvmOutputTid,
+        PvmOutputContext,
+        PvmOutputCode,
+        PvmTraceBuffer,
+        PvmTraceOptions,
+    ];
+    for (v, w) in child.iter_mut().zip(which) {
+        *v = st.opts.get(w).unwrap_or(0);
+    }
+    let context = st.context;
+    drop(st);
+    let child_tmask = super::misc::gettmask(super::misc::TASK_CHILD).unwrap_or_default();
+    Some(Internals {
+        context,
+        child,
+        child_tmask,
+    })
+}
