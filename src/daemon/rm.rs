@@ -175,7 +175,8 @@ fn sm_request(req: Req, body: &[u8]) -> Option<(i32, Vec<u8>, usize)> {
             let where_ = r.str().ok()?;
             let ntask = r.int().ok()?;
             let argv = r.strs().ok()?;
-            let env = r.strs().ok()?;
+            let mut env = r.strs().ok()?;
+            let inherit = Inherit::read(&mut r).ok()?.unwrap_or_default();
             if !(1..=0x3ffff).contains(&ntask) {
                 // Refused by the daemon itself (PvmBadParam).
                 return None;
@@ -188,11 +189,29 @@ fn sm_request(req: Req, body: &[u8]) -> Option<(i32, Vec<u8>, usize)> {
             for a in &argv {
                 p.str(a);
             }
-            // Output and trace tid, context, tag: pvm6 keeps those in the
-            // daemon, the RM gets zeros.
-            for _ in 0..6 {
-                p.int(0);
+            // The spawner's settings for its children: output and trace
+            // tid, context, tag; and in the environment, as libpvm 3.4.6
+            // adds them, the trace mask, buffer and options and the context.
+            let i = inherit;
+            for v in [
+                i.out_tid,
+                i.out_ctx,
+                i.out_code,
+                i.trace_tid,
+                i.trace_ctx,
+                i.trace_code,
+            ] {
+                p.int(v);
             }
+            let mut add = |name: &str, value: String| {
+                if !env.iter().any(|e| e.starts_with(&format!("{name}="))) {
+                    env.push(format!("{name}={value}"));
+                }
+            };
+            add("PVMTMASK", "@".repeat(crate::task::TMASK_LEN - 1));
+            add("PVMTRCBUF", i.trace_buffer.to_string());
+            add("PVMTRCOPT", i.trace_options.to_string());
+            add("PVMCTX", format!("{:#x}", i.context));
             p.int(env.len() as i32);
             for e in &env {
                 p.str(e);

@@ -61,6 +61,10 @@ unsafe fn pack_typed<T: Scalar>(
     stride: c_int,
     width: usize,
 ) -> Result<c_int> {
+    if stride < 1 && nitem > 0 {
+        // SAFETY: the contract of pack_odd_stride is this function's.
+        return unsafe { pack_odd_stride(p, nitem, stride, width) };
+    }
     let n = span(nitem, stride)?;
     if nitem > 0 && p.is_null() {
         return Err(Error::BadParam);
@@ -101,6 +105,10 @@ unsafe fn unpack_typed<T: Scalar>(
     stride: c_int,
     width: usize,
 ) -> Result<c_int> {
+    if stride < 1 && nitem > 0 {
+        // SAFETY: the contract of unpack_odd_stride is this function's.
+        return unsafe { unpack_odd_stride(p, nitem, stride, width) };
+    }
     let n = span(nitem, stride)?;
     if nitem > 0 && p.is_null() {
         return Err(Error::BadParam);
@@ -119,6 +127,86 @@ unsafe fn unpack_typed<T: Scalar>(
         }
         Ok(0)
     })
+}
+
+/// The element offset of item `i` at `stride` items of `width` scalars
+/// (negative for a negative stride); None on overflow.
+fn item_offset(i: usize, stride: c_int, width: usize) -> Option<isize> {
+    (i as isize)
+        .checked_mul(stride as isize)?
+        .checked_mul(width as isize)
+}
+
+/// Packs with a stride of 0 or below, which PVM 3.4.6 accepts: item `i` is
+/// read at `p + i*stride` (0 packs the same item `nitem` times, a negative
+/// stride walks backwards). The items are copied at once, also with
+/// PvmDataInPlace.
+///
+/// # Safety
+/// `p` is NULL or valid for reads of `width` elements at each item's offset.
+unsafe fn pack_odd_stride<T: Scalar>(
+    p: *const T,
+    nitem: c_int,
+    stride: c_int,
+    width: usize,
+) -> Result<c_int> {
+    if p.is_null() || nitem < 0 {
+        return Err(Error::BadParam);
+    }
+    let n = nitem as usize;
+    let mut items: Vec<T> = Vec::with_capacity(n.checked_mul(width).ok_or(Error::BadParam)?);
+    for i in 0..n {
+        let off = item_offset(i, stride, width).ok_or(Error::BadParam)?;
+        // SAFETY: item i lies at p + off, valid for `width` elements by the
+        // contract (the caller named these items).
+        let item = unsafe { std::slice::from_raw_parts(p.offset(off), width) };
+        items.extend_from_slice(item);
+    }
+    with_bufs(|t| {
+        let b = t.send_buf_mut()?;
+        if width == 2 {
+            b.pack_complex(&items, n, 1)?;
+        } else {
+            b.pack(&items, n, 1)?;
+        }
+        Ok(0)
+    })
+}
+
+/// Unpacks with a stride of 0 or below, as PVM 3.4.6 does: item `i` is
+/// written at `p + i*stride` (with 0 every item goes to the same place and
+/// the last one stays).
+///
+/// # Safety
+/// `p` is NULL or valid for writes of `width` elements at each item's
+/// offset, with no other reference to them.
+unsafe fn unpack_odd_stride<T: Scalar>(
+    p: *mut T,
+    nitem: c_int,
+    stride: c_int,
+    width: usize,
+) -> Result<c_int> {
+    if p.is_null() || nitem < 0 {
+        return Err(Error::BadParam);
+    }
+    let n = nitem as usize;
+    let mut items = vec![T::default(); n.checked_mul(width).ok_or(Error::BadParam)?];
+    with_bufs(|t| {
+        let b = t.recv_buf_mut()?;
+        if width == 2 {
+            b.unpack_complex(&mut items, n, 1)
+        } else {
+            b.unpack(&mut items, n, 1)
+        }
+    })?;
+    for (i, item) in items.chunks(width).enumerate() {
+        let off = item_offset(i, stride, width).ok_or(Error::BadParam)?;
+        // SAFETY: item i lies at p + off, valid and exclusive for `width`
+        // elements by the contract.
+        let dst = unsafe { std::slice::from_raw_parts_mut(p.offset(off), width) };
+        dst.copy_from_slice(item);
+    }
+    Ok(0)
 }
 
 macro_rules! pack_fns {
