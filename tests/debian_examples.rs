@@ -314,3 +314,74 @@ fn bwtest_family() {
         out.assert_stdout_has("Data size: 800000");
     }
 }
+
+/// Debian's simple resource manager, /usr/bin/srm.pvm (it links against
+/// libpvm internals: pvmmyctx, pvmctrc, pvmnametag), serves hello.pvm's
+/// pvm_spawn: the spawn reaches it as SM_SPAWN, it starts hello_other with
+/// SM_EXEC and answers, and it hears of both tasks' exits. Expected lines
+/// are what srm.pvm and hello.pvm print with PVM 3.4.6.
+#[test]
+fn srm_serves_a_spawn() {
+    let Some(sb) = debian_sandbox("deb-srm") else {
+        return;
+    };
+    if !Path::new("/usr/bin/srm.pvm").is_file() || !Path::new("/usr/bin/stdbuf").is_file() {
+        loud_skip("srm_serves_a_spawn", "/usr/bin/srm.pvm or stdbuf is absent");
+        return;
+    }
+    let log = sb.dir.join("srm.out");
+    let read = || fs::read_to_string(&log).unwrap_or_default();
+    let wait_for = |pred: &dyn Fn(&str) -> bool| {
+        for _ in 0..200 {
+            if pred(&read()) {
+                return true;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        false
+    };
+    // srm.pvm writes to a pipe without flushing: line-buffer it.
+    let mut srm = sb.command(Path::new("/usr/bin/stdbuf"));
+    srm.args(["-oL", "/usr/bin/srm.pvm"])
+        .env("LD_LIBRARY_PATH", &sb.lib)
+        .stdout(fs::File::create(&log).expect("srm.out"))
+        .stderr(std::process::Stdio::null());
+    let mut srm = srm.spawn().expect("start srm.pvm");
+    let registered = wait_for(&|s| s.contains("SRM registered as Resource Manager."));
+    let out = registered.then(|| run_debian(&sb, "/usr/bin/hello.pvm", &[]));
+    let exits = wait_for(&|s| s.matches("SM_TASKX").count() >= 2);
+    let _ = srm.kill();
+    let _ = srm.wait();
+    let text = read();
+    assert!(registered, "srm.pvm did not register:\n{text}");
+    let out = out.expect("hello.pvm ran");
+    out.assert_success();
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "two lines\n{}", out.dump());
+    assert_eq!(lines[0], "i'm t40002", "{}", out.dump());
+    assert!(
+        lines[1].starts_with("from t40003: hello, world from "),
+        "greeting line\n{}",
+        out.dump()
+    );
+    assert!(exits, "srm.pvm heard of fewer than two exits:\n{text}");
+    let srm_lines: Vec<&str> = text.lines().collect();
+    let at = srm_lines
+        .iter()
+        .position(|l| *l == "SRM connected as TID=0x40001.")
+        .unwrap_or_else(|| panic!("no connect line:\n{text}"));
+    let rest = &srm_lines[at + 1..];
+    assert!(rest.len() >= 6, "srm.pvm output:\n{text}");
+    assert_eq!(rest[0], "SRM registered as Resource Manager.", "{text}");
+    assert_eq!(
+        rest[1], "PVMd message is SM_EXECACK from t80000000",
+        "{text}"
+    );
+    assert_eq!(rest[2], "PVMd message is SM_SPAWN from t40002", "{text}");
+    assert!(
+        rest[3].starts_with("Host selected: ") && rest[3].len() > "Host selected: ".len(),
+        "{text}"
+    );
+    assert_eq!(rest[4], "PVMd message is SM_TASKX from t80000000", "{text}");
+    assert_eq!(rest[5], "PVMd message is SM_TASKX from t80000000", "{text}");
+}

@@ -439,6 +439,16 @@ impl Daemon {
         }
     }
 
+    /// The task flag PVM 3.4.6's pvm_tasks shows for the resource manager
+    /// (0x100, "is the scheduler"), or 0 for any other task.
+    pub(super) fn rm_flag(&self, t: i32) -> i32 {
+        if self.rm.tid == Some(t) {
+            0x100
+        } else {
+            0
+        }
+    }
+
     /// RegRm of task `t`: registers (`on`) or unregisters it; PvmAlready
     /// while another task is the RM, PvmNoTask when `t` unregisters but is
     /// not the RM.

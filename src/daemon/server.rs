@@ -1107,7 +1107,7 @@ impl Daemon {
             w.int(t.tid)
                 .int(t.ptid.max(0))
                 .int(self.host)
-                .int(t.flags)
+                .int(t.flags | self.rm_flag(t.tid))
                 .str(&t.aout)
                 .int(t.pid);
         }
