@@ -12,6 +12,10 @@
 //! one TCP connection to another daemon (authenticated with src/auth.rs),
 //! and the child module `server/multi.rs` the links, forwarding, slave
 //! startup and failure handling (docs/ARCHITECTURE.md, "Multi-host").
+//! The child modules `server/misc.rs` (tasker, hoster, no-reset list,
+//! tickle) and `server/rm.rs` (the resource manager and its `SM_`
+//! messages) serve the registrations of pvm_reg_tasker, pvm_reg_hoster and
+//! pvm_reg_rm.
 //! [`embedded`] starts a daemon from inside a task's program.
 
 pub mod conn;
