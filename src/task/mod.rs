@@ -72,6 +72,8 @@ pub struct State {
     next_wid: i32,
     /// A thread is reading from the daemon.
     reading: bool,
+    /// Threads waiting on `Runtime::filed` (waking nobody costs a syscall).
+    waiters: u32,
     /// The daemon connection failed; calls fail until re-enrolled.
     broken: bool,
     conn: Option<Arc<Conn>>,
@@ -108,6 +110,7 @@ pub fn rt() -> &'static Runtime {
             matcher: None,
             next_wid: 1,
             reading: false,
+            waiters: 0,
             broken: false,
             conn: None,
             used_spawn_env: false,
@@ -284,6 +287,7 @@ impl Runtime {
                 None => None,
             };
             if st.reading {
+                st.waiters += 1;
                 st = match left {
                     Some(l) => {
                         self.filed
@@ -293,6 +297,7 @@ impl Runtime {
                     }
                     None => self.filed.wait(st).unwrap_or_else(|e| e.into_inner()),
                 };
+                st.waiters -= 1;
                 continue;
             }
             let watch = st.routes.watch().map_err(|_| Error::SysErr)?;
@@ -304,10 +309,10 @@ impl Runtime {
             if let Err(e) = got.and_then(|c| st.absorb(c)) {
                 st.broken = true;
                 st.conn = None;
-                self.filed.notify_all();
+                self.wake_waiters(&st);
                 return Err(e);
             }
-            self.filed.notify_all();
+            self.wake_waiters(&st);
             // Message handlers (mhf.rs) run without the state lock.
             drop(st);
             mhf::run_pending(self);
@@ -343,11 +348,11 @@ impl Runtime {
                 Err(e) => {
                     st.broken = true;
                     st.conn = None;
-                    self.filed.notify_all();
+                    self.wake_waiters(&st);
                     return Err(e);
                 }
             };
-            self.filed.notify_all();
+            self.wake_waiters(&st);
             // Message handlers (mhf.rs) run without the state lock.
             drop(st);
             mhf::run_pending(self);
@@ -519,12 +524,20 @@ impl Runtime {
         blocked.map(|_| ())
     }
 
+    /// Wakes the threads waiting for a filed frame (the caller holds the
+    /// state lock, under which `waiters` changes).
+    fn wake_waiters(&self, st: &State) {
+        if st.waiters > 0 {
+            self.filed.notify_all();
+        }
+    }
+
     /// A link send had to wait and read links meanwhile: file what it read
     /// and wake the reader and the waiters (the data they poll for is gone).
     fn after_blocked_send(&self, st: &mut State) {
         st.absorb_links();
         st.routes.wake_reader();
-        self.filed.notify_all();
+        self.wake_waiters(st);
     }
 
     /// Sends the active send buffer (pvm_send).
@@ -761,7 +774,7 @@ impl Collected {
 /// listener and links, and the wake pipe; reads one frame from the daemon
 /// and whatever the ready links hold.
 fn collect(conn: &Conn, watch: direct::Watch, timeout: Option<Duration>) -> Result<Collected> {
-    use crate::sys::{poll_many, Ready};
+    use crate::sys::Ready;
     use std::os::fd::AsFd;
     let read = Ready {
         read: true,
@@ -770,7 +783,7 @@ fn collect(conn: &Conn, watch: direct::Watch, timeout: Option<Duration>) -> Resu
     let mut set = vec![(conn.as_fd(), read), (watch.wake.as_fd(), read)];
     set.extend(watch.listeners.iter().map(|l| (l.fd(), read)));
     set.extend(watch.links.iter().map(|l| (l.fd(), read)));
-    let ready = poll_many(&set, timeout).map_err(|e| {
+    let ready = spin_then_poll(&set, timeout).map_err(|e| {
         log::debug!("poll failed: {e}");
         Error::SysErr
     })?;
@@ -802,4 +815,49 @@ fn collect(conn: &Conn, watch: direct::Watch, timeout: Option<Duration>) -> Resu
         listeners,
         links,
     })
+}
+
+/// How long a reader polls without sleeping before it blocks: the time a
+/// reply usually takes to come back, so a ping-pong never pays for the
+/// scheduler's wake-up. `PVM6_SPIN_US` sets it in microseconds (0 turns it
+/// off); on a single CPU it is off, since the peer needs that CPU to answer.
+fn spin_budget() -> Duration {
+    static BUDGET: std::sync::OnceLock<Duration> = std::sync::OnceLock::new();
+    *BUDGET.get_or_init(|| {
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let default = if cpus > 1 { 50 } else { 0 };
+        let us = std::env::var("PVM6_SPIN_US")
+            .ok()
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .unwrap_or(default);
+        Duration::from_micros(us.min(10_000))
+    })
+}
+
+/// `poll_many`, but first polling without a timeout for up to the spin
+/// budget (bounded: an idle reader sleeps after it, using no CPU).
+fn spin_then_poll(
+    set: &[(std::os::fd::BorrowedFd<'_>, crate::sys::Ready)],
+    timeout: Option<Duration>,
+) -> std::io::Result<Vec<crate::sys::Ready>> {
+    use crate::sys::poll_many;
+    let spin = spin_budget();
+    if spin.is_zero() || timeout.is_some_and(|t| t.is_zero()) {
+        return poll_many(set, timeout);
+    }
+    let start = Instant::now();
+    let deadline = timeout.map(|t| start + t);
+    let until = start + timeout.map_or(spin, |t| t.min(spin));
+    loop {
+        let ready = poll_many(set, Some(Duration::ZERO))?;
+        if ready.iter().any(|r| r.read || r.write) {
+            return Ok(ready);
+        }
+        let now = Instant::now();
+        if now >= until {
+            return poll_many(set, deadline.map(|d| d.saturating_duration_since(now)));
+        }
+        // Yielding lets a peer that was woken on this CPU answer at once.
+        std::thread::yield_now();
+    }
 }
