@@ -794,3 +794,54 @@ impl Drop for SharedMap {
         unsafe { libc::munmap(self.ptr.cast(), self.len) };
     }
 }
+
+/// How long a reader (a task, or the daemon's event loop) polls without
+/// sleeping before it blocks: about the time a reply takes to come back,
+/// so a ping-pong does not pay for the scheduler's wake-up of an idle CPU.
+/// `PVM6_SPIN_US` sets it in microseconds (0 turns it off); on a single CPU
+/// it is off, since the peer needs that CPU to answer. Bounded: an idle
+/// reader sleeps after it and uses no CPU.
+pub fn spin_budget() -> std::time::Duration {
+    static BUDGET: std::sync::OnceLock<std::time::Duration> = std::sync::OnceLock::new();
+    *BUDGET.get_or_init(|| {
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let default = if cpus > 1 { 50 } else { 0 };
+        let us = std::env::var("PVM6_SPIN_US")
+            .ok()
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .unwrap_or(default);
+        std::time::Duration::from_micros(us.min(10_000))
+    })
+}
+
+/// Waits that may not spin yet: set when a spin found the CPU contended.
+static SPIN_SKIP: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
+/// Whether this wait may spin: there is a budget, and no recent spin found
+/// the CPU wanted by other processes (then the next waits sleep at once,
+/// as spinning would only delay whoever needs this CPU).
+pub fn spin_allowed() -> bool {
+    use std::sync::atomic::Ordering::Relaxed;
+    if spin_budget().is_zero() {
+        return false;
+    }
+    let skip = SPIN_SKIP.load(Relaxed);
+    if skip > 0 {
+        SPIN_SKIP.store(skip - 1, Relaxed);
+        return false;
+    }
+    true
+}
+
+/// One pause of a spin: yields the CPU. Returns false when the yield took
+/// long, i.e. another process was running here: stop spinning, and skip
+/// spinning for the next waits.
+pub fn spin_pause() -> bool {
+    let t = std::time::Instant::now();
+    std::thread::yield_now();
+    if t.elapsed() > std::time::Duration::from_micros(30) {
+        SPIN_SKIP.store(200, std::sync::atomic::Ordering::Relaxed);
+        return false;
+    }
+    true
+}

@@ -370,11 +370,21 @@ pub fn read_frame<R: Read>(r: &mut R) -> io::Result<Option<Frame>> {
     Ok(Some(Frame { header, body }))
 }
 
+/// Bodies from this size on are read straight into their own buffer
+/// (`FrameDecoder::read_from`) instead of through the decoder's.
+const BIG_BODY: usize = 64 * 1024;
+
+/// What a large body reserves before its bytes arrive (a header's length is
+/// only a claim: more is allocated as the bytes really come).
+const BIG_RESERVE: usize = 64 << 20;
+
 /// Incremental frame decoder for non-blocking readers: feed bytes, take frames.
 #[derive(Default)]
 pub struct FrameDecoder {
     buf: Vec<u8>,
     start: usize,
+    /// A large frame being received: its header and the body so far.
+    big: Option<(Header, Vec<u8>)>,
 }
 
 impl FrameDecoder {
@@ -384,7 +394,15 @@ impl FrameDecoder {
     }
 
     /// Appends bytes read from the peer.
-    pub fn feed(&mut self, data: &[u8]) {
+    pub fn feed(&mut self, mut data: &[u8]) {
+        if let Some((h, body)) = &mut self.big {
+            let n = (h.len as usize - body.len()).min(data.len());
+            body.extend_from_slice(&data[..n]);
+            data = &data[n..];
+            if data.is_empty() {
+                return;
+            }
+        }
         if self.start > 0 && self.start == self.buf.len() {
             self.buf.clear();
             self.start = 0;
@@ -394,12 +412,42 @@ impl FrameDecoder {
 
     /// Bytes buffered and not yet taken.
     pub fn pending(&self) -> usize {
-        self.buf.len() - self.start
+        let big = self.big.as_ref().map_or(0, |(_, b)| HEADER_LEN + b.len());
+        self.buf.len() - self.start + big
+    }
+
+    /// Reads what `r` has now (one read): straight into a large frame's
+    /// body when one is incomplete, else through `scratch`. Returns the
+    /// bytes read, 0 at end of stream; errors as `r` gives them (WouldBlock
+    /// when a non-blocking reader has nothing).
+    pub fn read_from<R: Read>(&mut self, mut r: R, scratch: &mut [u8]) -> io::Result<usize> {
+        if let Some((h, body)) = &mut self.big {
+            let need = h.len as usize - body.len();
+            if need > 0 {
+                let before = body.len();
+                // read_to_end fills the spare capacity without zeroing it.
+                let res = r.take(need as u64).read_to_end(body);
+                let got = body.len() - before;
+                return match res {
+                    Err(e) if got == 0 => Err(e),
+                    _ => Ok(got),
+                };
+            }
+        }
+        let n = r.read(scratch)?;
+        self.feed(&scratch[..n]);
+        Ok(n)
     }
 
     /// The next complete frame, `Ok(None)` when more bytes are needed, or an
     /// error for a malformed header (the connection should be closed).
     pub fn next_frame(&mut self) -> Result<Option<Frame>> {
+        if let Some((h, body)) = &self.big {
+            if body.len() < h.len as usize {
+                return Ok(None);
+            }
+            return Ok(self.big.take().map(|(header, body)| Frame { header, body }));
+        }
         let avail = &self.buf[self.start..];
         if avail.len() < HEADER_LEN {
             return Ok(None);
@@ -408,6 +456,14 @@ impl FrameDecoder {
         let header = Header::decode(head)?;
         let total = HEADER_LEN + header.len as usize;
         if avail.len() < total {
+            if header.len as usize >= BIG_BODY {
+                // The rest of a large body goes straight into its own Vec.
+                let mut body = Vec::with_capacity((header.len as usize).min(BIG_RESERVE));
+                body.extend_from_slice(&avail[HEADER_LEN..]);
+                self.buf.clear();
+                self.start = 0;
+                self.big = Some((header, body));
+            }
             return Ok(None);
         }
         let body = avail[HEADER_LEN..total].to_vec();
@@ -537,6 +593,42 @@ mod tests {
         let mut bad = h.encode();
         bad[3] = 99;
         assert_eq!(Header::decode(&bad), Err(Error::BadMsg));
+    }
+
+    #[test]
+    fn decoder_reads_large_bodies_straight_into_place() {
+        let big = Frame::new(
+            Header::new(Kind::Msg),
+            (0..200_000u32).map(|i| i as u8).collect(),
+        );
+        let small = Frame::new(Header::new(Kind::Req), b"after".to_vec());
+        let mut all = small.to_bytes();
+        all.extend(big.to_bytes());
+        all.extend(small.to_bytes());
+        // A reader that hands out at most 7000 bytes a call.
+        struct Dribble<'a>(&'a [u8]);
+        impl Read for Dribble<'_> {
+            fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+                let n = self.0.len().min(out.len()).min(7000);
+                out[..n].copy_from_slice(&self.0[..n]);
+                self.0 = &self.0[n..];
+                Ok(n)
+            }
+        }
+        let mut src = Dribble(&all);
+        let mut d = FrameDecoder::new();
+        let mut scratch = vec![0u8; 4096];
+        let mut got = Vec::new();
+        for _ in 0..10_000 {
+            if d.read_from(&mut src, &mut scratch).unwrap() == 0 {
+                break;
+            }
+            while let Some(f) = d.next_frame().unwrap() {
+                got.push(f);
+            }
+        }
+        assert_eq!(got, vec![small.clone(), big, small]);
+        assert_eq!(d.pending(), 0);
     }
 
     #[test]

@@ -4,7 +4,7 @@
 use crate::wire::{Frame, FrameDecoder};
 use mio::net::UnixStream;
 use std::collections::VecDeque;
-use std::io::{self, Read, Write};
+use std::io::{self, IoSlice, Write};
 
 /// What reading a connection produced.
 pub enum ReadOutcome {
@@ -44,9 +44,10 @@ impl Conn {
     /// WouldBlock), at most `budget` bytes in one go.
     pub fn read_available(&mut self, buf: &mut [u8]) -> ReadOutcome {
         loop {
-            match self.stream.read(buf) {
+            // Large bodies are read straight into place (no copy through `buf`).
+            match self.decoder.read_from(&self.stream, buf) {
                 Ok(0) => return ReadOutcome::Closed,
-                Ok(n) => self.decoder.feed(&buf[..n]),
+                Ok(_) => {}
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return ReadOutcome::Open,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(_) => return ReadOutcome::Closed,
@@ -56,24 +57,45 @@ impl Conn {
 
     /// Queues a frame and writes as much as the socket takes now.
     pub fn send(&mut self, frame: &Frame) -> io::Result<()> {
-        self.queue.push_back(frame.to_bytes());
-        self.flush()
+        self.send_bytes(frame.to_bytes())
+    }
+
+    /// Queues a frame we own: its header and body go out as they are (a
+    /// large body is not copied on its way through the daemon).
+    pub fn send_frame(&mut self, frame: Frame) -> io::Result<()> {
+        self.queue.push_back(frame.header.encode().to_vec());
+        self.send_bytes(frame.body)
     }
 
     /// Queues already encoded frame bytes.
     pub fn send_bytes(&mut self, bytes: Vec<u8>) -> io::Result<()> {
-        self.queue.push_back(bytes);
+        if !bytes.is_empty() {
+            self.queue.push_back(bytes);
+        }
         self.flush()
     }
 
-    /// Writes queued bytes until the queue is empty or the socket is full.
+    /// Writes queued bytes (several queue entries a system call) until the
+    /// queue is empty or the socket is full.
     pub fn flush(&mut self) -> io::Result<()> {
-        while let Some(front) = self.queue.front() {
-            match self.stream.write(&front[self.offset..]) {
+        const BATCH: usize = 16;
+        while !self.queue.is_empty() {
+            let mut iov = [IoSlice::new(&[]); BATCH];
+            let mut k = 0;
+            for (slot, bytes) in iov.iter_mut().zip(self.queue.iter()) {
+                *slot = IoSlice::new(if k == 0 { &bytes[self.offset..] } else { bytes });
+                k += 1;
+            }
+            match self.stream.write_vectored(&iov[..k]) {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                Ok(n) => {
-                    self.offset += n;
-                    if self.offset == front.len() {
+                Ok(mut n) => {
+                    while n > 0 {
+                        let left = self.queue[0].len() - self.offset;
+                        if n < left {
+                            self.offset += n;
+                            break;
+                        }
+                        n -= left;
                         self.queue.pop_front();
                         self.offset = 0;
                     }

@@ -224,8 +224,14 @@ impl Daemon {
         let mut events = Events::with_capacity(256);
         dlog!(self.log, Info, "ready");
         self.multi_start();
+        let spin = sys::spin_budget();
+        // When the last event came: for `spin` after it the loop polls
+        // without sleeping (yielding the CPU), so a message relayed between
+        // two tasks does not wait for this process to be woken.
+        let mut last_event: Option<Instant> = None;
         loop {
             let now = Instant::now();
+            let spinning = last_event.is_some_and(|t| now.duration_since(t) < spin);
             let timeout = match self.halting {
                 Some((due, _)) => Some(due.saturating_duration_since(now).min(multi::TICK)),
                 None if self.multi.active() => Some(multi::TICK),
@@ -233,11 +239,26 @@ impl Daemon {
                 None if self.trim_due => Some(TRIM_AFTER),
                 None => None,
             };
+            let timeout = if spinning {
+                Some(Duration::ZERO)
+            } else {
+                timeout
+            };
             if let Err(e) = self.poll.poll(&mut events, timeout) {
                 if e.kind() == io::ErrorKind::Interrupted {
                     continue;
                 }
                 return Err(e);
+            }
+            if !events.is_empty() {
+                if sys::spin_allowed() {
+                    last_event = Some(Instant::now());
+                }
+            } else if spinning {
+                if !sys::spin_pause() {
+                    last_event = None;
+                }
+                continue;
             }
             if events.is_empty() && self.trim_due {
                 self.trim_due = false;
@@ -570,10 +591,17 @@ impl Daemon {
             );
             return;
         };
-        let bytes = frame.to_bytes();
         match task.conn {
-            Some(c) => self.send_bytes(c, bytes),
-            None => task.held.push_back(bytes),
+            Some(c) => {
+                let failed = self
+                    .conns
+                    .get_mut(&c)
+                    .is_some_and(|conn| conn.send_frame(frame).is_err());
+                if failed {
+                    self.close_conn(c);
+                }
+            }
+            None => task.held.push_back(frame.to_bytes()),
         }
     }
 

@@ -413,6 +413,14 @@ impl Link {
             // Unix links may pass a shared-memory ring's descriptor (`shm`).
             let got = match &self.stream {
                 Stream::Unix(_) => sys::recv_with_fds(self.fd(), &mut rx.buf, &mut rx.fds),
+                // After the handshake, large bodies are read straight into place.
+                Stream::Tcp(t) if rx.auth.is_none() => {
+                    let Rx { decoder, buf, .. } = rx;
+                    match decoder.read_from(t, buf) {
+                        Ok(n) if n > 0 => continue,
+                        other => other,
+                    }
+                }
                 Stream::Tcp(_) => self.stream.read(&mut rx.buf),
             };
             match got {

@@ -817,23 +817,6 @@ fn collect(conn: &Conn, watch: direct::Watch, timeout: Option<Duration>) -> Resu
     })
 }
 
-/// How long a reader polls without sleeping before it blocks: the time a
-/// reply usually takes to come back, so a ping-pong never pays for the
-/// scheduler's wake-up. `PVM6_SPIN_US` sets it in microseconds (0 turns it
-/// off); on a single CPU it is off, since the peer needs that CPU to answer.
-fn spin_budget() -> Duration {
-    static BUDGET: std::sync::OnceLock<Duration> = std::sync::OnceLock::new();
-    *BUDGET.get_or_init(|| {
-        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let default = if cpus > 1 { 50 } else { 0 };
-        let us = std::env::var("PVM6_SPIN_US")
-            .ok()
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .unwrap_or(default);
-        Duration::from_micros(us.min(10_000))
-    })
-}
-
 /// `poll_many`, but first polling without a timeout for up to the spin
 /// budget (bounded: an idle reader sleeps after it, using no CPU).
 fn spin_then_poll(
@@ -841,8 +824,8 @@ fn spin_then_poll(
     timeout: Option<Duration>,
 ) -> std::io::Result<Vec<crate::sys::Ready>> {
     use crate::sys::poll_many;
-    let spin = spin_budget();
-    if spin.is_zero() || timeout.is_some_and(|t| t.is_zero()) {
+    let spin = crate::sys::spin_budget();
+    if timeout.is_some_and(|t| t.is_zero()) || !crate::sys::spin_allowed() {
         return poll_many(set, timeout);
     }
     let start = Instant::now();
@@ -858,6 +841,11 @@ fn spin_then_poll(
             return poll_many(set, deadline.map(|d| d.saturating_duration_since(now)));
         }
         // Yielding lets a peer that was woken on this CPU answer at once.
-        std::thread::yield_now();
+        if !crate::sys::spin_pause() {
+            return poll_many(
+                set,
+                deadline.map(|d| d.saturating_duration_since(Instant::now())),
+            );
+        }
     }
 }
