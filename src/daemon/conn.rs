@@ -3,8 +3,8 @@
 
 use crate::wire::{Frame, FrameDecoder};
 use mio::net::UnixStream;
-use std::collections::VecDeque;
-use std::io::{self, IoSlice, Write};
+use super::outq::OutQueue;
+use std::io;
 
 /// What reading a connection produced.
 pub enum ReadOutcome {
@@ -22,9 +22,8 @@ pub struct Conn {
     pub tid: Option<i32>,
     /// Process id of the peer from SO_PEERCRED.
     pub peer_pid: i32,
-    queue: VecDeque<Vec<u8>>,
-    /// Bytes of the queue's front already written.
-    offset: usize,
+    /// Frames waiting for the socket.
+    out: OutQueue,
 }
 
 impl Conn {
@@ -35,8 +34,7 @@ impl Conn {
             decoder: FrameDecoder::new(),
             tid: None,
             peer_pid,
-            queue: VecDeque::new(),
-            offset: 0,
+            out: OutQueue::default(),
         }
     }
 
@@ -63,53 +61,23 @@ impl Conn {
     /// Queues a frame we own: its header and body go out as they are (a
     /// large body is not copied on its way through the daemon).
     pub fn send_frame(&mut self, frame: Frame) -> io::Result<()> {
-        self.queue.push_back(frame.header.encode().to_vec());
-        self.send_bytes(frame.body)
+        self.out.push_frame(frame);
+        self.flush()
     }
 
     /// Queues already encoded frame bytes.
     pub fn send_bytes(&mut self, bytes: Vec<u8>) -> io::Result<()> {
-        if !bytes.is_empty() {
-            self.queue.push_back(bytes);
-        }
+        self.out.push(bytes);
         self.flush()
     }
 
-    /// Writes queued bytes (several queue entries a system call) until the
-    /// queue is empty or the socket is full.
+    /// Writes queued bytes until the queue is empty or the socket is full.
     pub fn flush(&mut self) -> io::Result<()> {
-        const BATCH: usize = 16;
-        while !self.queue.is_empty() {
-            let mut iov = [IoSlice::new(&[]); BATCH];
-            let mut k = 0;
-            for (slot, bytes) in iov.iter_mut().zip(self.queue.iter()) {
-                *slot = IoSlice::new(if k == 0 { &bytes[self.offset..] } else { bytes });
-                k += 1;
-            }
-            match self.stream.write_vectored(&iov[..k]) {
-                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                Ok(mut n) => {
-                    while n > 0 {
-                        let left = self.queue[0].len() - self.offset;
-                        if n < left {
-                            self.offset += n;
-                            break;
-                        }
-                        n -= left;
-                        self.queue.pop_front();
-                        self.offset = 0;
-                    }
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(())
+        self.out.flush(&mut self.stream).map(|_| ())
     }
 
     /// Bytes waiting to be written.
     pub fn queued(&self) -> usize {
-        self.queue.iter().map(Vec::len).sum::<usize>() - self.offset
+        self.out.len()
     }
 }

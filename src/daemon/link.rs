@@ -6,9 +6,10 @@
 
 use crate::auth::{Acceptor, AuthError, Connector, Role, Secret, Step};
 use crate::wire::{Frame, FrameDecoder};
+use super::outq::OutQueue;
 use mio::net::TcpStream;
 use std::collections::VecDeque;
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::net::SocketAddr;
 use std::time::Instant;
 
@@ -53,8 +54,8 @@ pub struct Link {
     pub deadline: Instant,
     /// Encoded frames waiting for the link to come up.
     pub held: VecDeque<Vec<u8>>,
-    queue: VecDeque<Vec<u8>>,
-    offset: usize,
+    /// Frames waiting for the socket.
+    out: OutQueue,
 }
 
 impl Link {
@@ -114,8 +115,7 @@ impl Link {
             last_tx: now,
             deadline,
             held: VecDeque::new(),
-            queue: VecDeque::new(),
-            offset: 0,
+            out: OutQueue::default(),
         }
     }
 
@@ -144,7 +144,7 @@ impl Link {
             };
             let hello = c.start();
             self.phase = Phase::Proving(c);
-            self.queue.push_back(hello);
+            self.out.push(hello);
         }
         match self.flush() {
             Ok(()) => Event::Nothing,
@@ -160,6 +160,17 @@ impl Link {
         }
         let mut event = Event::Nothing;
         loop {
+            if matches!(self.phase, Phase::Up | Phase::AwaitOk) {
+                // Authenticated: large bodies are read straight into place.
+                match self.decoder.read_from(&self.stream, buf) {
+                    Ok(0) => return Event::Failed("connection closed".into()),
+                    Ok(_) => self.last_rx = Instant::now(),
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => return Event::Failed(format!("read: {e}")),
+                }
+                continue;
+            }
             let n = match self.stream.read(buf) {
                 Ok(0) => return Event::Failed("connection closed".into()),
                 Ok(n) => n,
@@ -174,7 +185,7 @@ impl Link {
                     Ok(Step::NeedMore) => self.phase = Phase::Accepting(a),
                     Ok(Step::Send(b)) => {
                         self.phase = Phase::Accepting(a);
-                        self.queue.push_back(b);
+                        self.out.push(b);
                     }
                     Ok(Step::Done { peer, rest, .. }) => {
                         self.phase = Phase::Up;
@@ -195,11 +206,11 @@ impl Link {
                     Ok(Step::NeedMore) => self.phase = Phase::Proving(c),
                     Ok(Step::Send(b)) => {
                         self.phase = Phase::Proving(c);
-                        self.queue.push_back(b);
+                        self.out.push(b);
                     }
                     Ok(Step::Done { peer, send, rest }) => {
                         self.phase = Phase::AwaitOk;
-                        self.queue.push_back(send);
+                        self.out.push(send);
                         self.decoder.feed(&rest);
                         event = Event::Authenticated {
                             claimed: peer.claimed_id,
@@ -226,11 +237,22 @@ impl Link {
     /// Queues an encoded frame: written now if the link is up, held otherwise.
     pub fn send_bytes(&mut self, bytes: Vec<u8>) -> io::Result<()> {
         if self.is_up() {
-            self.queue.push_back(bytes);
+            self.out.push(bytes);
             self.flush()
         } else {
             self.held.push_back(bytes);
             Ok(())
+        }
+    }
+
+    /// Queues a frame we own (see [`Link::send_bytes`]); its body is not
+    /// copied when the link is up.
+    pub fn send_frame(&mut self, f: Frame) -> io::Result<()> {
+        if self.is_up() {
+            self.out.push_frame(f);
+            self.flush()
+        } else {
+            self.send_bytes(f.to_bytes())
         }
     }
 
@@ -243,35 +265,27 @@ impl Link {
     pub fn set_up(&mut self) -> io::Result<()> {
         self.phase = Phase::Up;
         let held: Vec<Vec<u8>> = self.held.drain(..).collect();
-        self.queue.extend(held);
+        self.out.extend(held);
         self.flush()
     }
 
     /// Writes queued bytes until done or the socket is full.
     pub fn flush(&mut self) -> io::Result<()> {
-        while let Some(front) = self.queue.front() {
-            match self.stream.write(&front[self.offset..]) {
-                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                Ok(n) => {
+        match self.out.flush(&mut self.stream) {
+            Ok(wrote) => {
+                if wrote {
                     self.last_tx = Instant::now();
-                    self.offset += n;
-                    if self.offset == front.len() {
-                        self.queue.pop_front();
-                        self.offset = 0;
-                    }
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
-                Err(e) if e.kind() == io::ErrorKind::NotConnected => return Ok(()),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
+                Ok(())
             }
+            Err(e) if e.kind() == io::ErrorKind::NotConnected => Ok(()),
+            Err(e) => Err(e),
         }
-        Ok(())
     }
 
     /// Whether nothing waits to be written.
     pub fn idle_out(&self) -> bool {
-        self.queue.is_empty()
+        self.out.is_empty()
     }
 }
 

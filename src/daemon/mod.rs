@@ -26,6 +26,7 @@ pub mod link;
 pub mod log;
 pub mod mailbox;
 pub mod notify;
+pub mod outq;
 pub mod output;
 pub mod routes;
 pub mod server;

@@ -1811,12 +1811,27 @@ impl Daemon {
 
     // ---- routing ----------------------------------------------------------
 
-    /// Sends a Msg frame to a task of another host; false when `dst` is not
-    /// another host's.
-    pub(super) fn route_remote(&mut self, frame: &Frame) -> bool {
+    /// Sends a Msg frame to a task of another host; gives the frame back
+    /// when `dst` is not another host's.
+    pub(super) fn route_remote(&mut self, frame: Frame) -> Option<Frame> {
         let host = tid::host_of(frame.header.dst);
         if host == self.host || host == 0 {
-            return false;
+            return Some(frame);
+        }
+        let up = self.multi.by_host.get(&host).copied().filter(|tok| {
+            self.multi.links.get(tok).is_some_and(|l| l.is_up())
+        });
+        if let Some(tok) = up {
+            // The usual case: the body goes out as it is, not copied.
+            let failed = self
+                .multi
+                .links
+                .get_mut(&tok)
+                .is_some_and(|l| l.send_frame(frame).is_err());
+            if failed {
+                self.link_failed(tok, "write failed");
+            }
+            return None;
         }
         if !self.multi.table.contains(host) {
             dlog!(
@@ -1827,10 +1842,10 @@ impl Daemon {
                 tid::fmt(frame.header.src),
                 tid::fmt(frame.header.dst)
             );
-            return true;
+            return None;
         }
         self.send_to_host(host, frame.to_bytes());
-        true
+        None
     }
 
     /// A local task exited: the daemons watching it are told.

@@ -577,9 +577,9 @@ impl Daemon {
             );
             return;
         }
-        if self.route_remote(&frame) {
+        let Some(frame) = self.route_remote(frame) else {
             return;
-        }
+        };
         let Some(task) = self.tasks.get_mut(h.dst) else {
             dlog!(
                 self.log,
@@ -1347,9 +1347,9 @@ impl Daemon {
             },
             note.body,
         );
-        if self.route_remote(&frame) {
+        let Some(frame) = self.route_remote(frame) else {
             return;
-        }
+        };
         let Some(task) = self.tasks.get_mut(note.dst) else {
             dlog!(
                 self.log,
