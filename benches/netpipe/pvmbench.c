@@ -7,8 +7,15 @@
  *   pvmbench spawn N      time spawning N tasks (and until all exited)
  *   pvmbench mem          VmRSS growth (KiB) of enrolling (library state)
  *   pvmbench block        enrol, then block in pvm_recv forever
+ *   pvmbench addhosts NAME...  time one pvm_addhosts call with all NAMEs, and
+ *                         until pvm_config shows every host it added
+ *   pvmbench hosts N SECS wait (at most SECS) until pvm_config shows N hosts
+ *   pvmbench halt         pvm_halt
  *
  * Prints CSV lines: route,packing,bytes,pingpong_usec_oneway,pingpong_MBps,stream_MBps
+ * (addhosts: addhosts,requested,added,call_seconds,config_seconds,hosts_in_config).
+ * Builds against pvm6's pvm3.h and against PVM 3.4.6's (the two-host bench
+ * runs it on both).
  * Not a test: run by benches/netpipe/run.sh (`make bench`).
  */
 #include <pvm3.h>
@@ -65,6 +72,45 @@ static int spawn_many(const char *exe, int n)
 	printf("spawn,%d,%.3f,%.3f\n", got, t1 - t0, now() - t0);
 	free(tids);
 	return got == n && done == n ? 0 : 1;
+}
+
+static int nhosts(void)
+{
+	int nhost = 0, narch = 0;
+	struct pvmhostinfo *hp = NULL;
+	if (pvm_config(&nhost, &narch, &hp) < 0)
+		return -1;
+	return nhost;
+}
+
+/* Polls pvm_config until it shows at least n hosts or secs have passed;
+ * returns the last count seen. */
+static int wait_hosts(int n, double secs)
+{
+	double end = now() + secs;
+	int h = nhosts();
+	while (h < n && now() < end) {
+		usleep(20000);
+		h = nhosts();
+	}
+	return h;
+}
+
+static int add_hosts(char **names, int n)
+{
+	int *infos = calloc(n, sizeof *infos), before = nhosts(), added, i, h;
+	double t0 = now(), t1;
+	if (!infos)
+		return 1;
+	added = pvm_addhosts(names, n, infos);
+	t1 = now();
+	h = wait_hosts(before + (added > 0 ? added : 0), 60);
+	for (i = 0; i < n; i++)
+		if (infos[i] < 0)
+			fprintf(stderr, "pvmbench: pvm_addhosts %s: %d\n", names[i], infos[i]);
+	printf("addhosts,%d,%d,%.3f,%.3f,%d\n", n, added, t1 - t0, now() - t0, h);
+	free(infos);
+	return added == n ? 0 : 1;
 }
 
 static int packing_of(const char *s)
@@ -164,6 +210,21 @@ int main(int argc, char **argv)
 	if (argc > 1 && !strcmp(argv[1], "mem")) {
 		printf("mem,%ld\n", vmrss_kib() - rss0);
 		pvm_exit();
+		return 0;
+	}
+	if (argc > 2 && !strcmp(argv[1], "addhosts")) {
+		int rc = add_hosts(argv + 2, argc - 2);
+		pvm_exit();
+		return rc;
+	}
+	if (argc > 3 && !strcmp(argv[1], "hosts")) {
+		int want = atoi(argv[2]), h = wait_hosts(want, atof(argv[3]));
+		printf("hosts,%d\n", h);
+		pvm_exit();
+		return h >= want ? 0 : 1;
+	}
+	if (argc > 1 && !strcmp(argv[1], "halt")) {
+		pvm_halt();
 		return 0;
 	}
 	if (argc > 1 && !strcmp(argv[1], "block")) {
