@@ -13,6 +13,7 @@
  *   pvmbench halt         pvm_halt
  *
  * Prints CSV lines: route,packing,bytes,pingpong_usec_oneway,pingpong_MBps,stream_MBps
+ * (ping-pong: the best of three trials, as NetPIPE reports its best).
  * (addhosts: addhosts,requested,added,call_seconds,config_seconds,hosts_in_config).
  * Builds against pvm6's pvm3.h and against PVM 3.4.6's (the two-host bench
  * runs it on both).
@@ -169,6 +170,16 @@ static int reps_for(int n)
 	return r;
 }
 
+/* Ping-pong: TRIALS timed runs of trial_reps(n) round trips each; like
+ * NetPIPE, the best trial counts (the others absorb scheduler noise). */
+enum { TRIALS = 3 };
+
+static int trial_reps(int n)
+{
+	int r = reps_for(n) / TRIALS;
+	return r < 10 ? 10 : r;
+}
+
 static void child(void)
 {
 	int par = pvm_parent(), p[3], n;
@@ -181,7 +192,7 @@ static void child(void)
 		return;
 	for (n = 1; n <= p[2]; n = next_size(n)) {
 		int i, reps = reps_for(n);
-		for (i = 0; i < reps + 2; i++) {
+		for (i = 0; i < TRIALS * trial_reps(n) + 2; i++) {
 			recv_bytes(p[1], par, TAG_PING, buf, n);
 			send_bytes(p[1], par, TAG_PING, buf, n);
 		}
@@ -276,18 +287,23 @@ int main(int argc, char **argv)
 		return 1;
 	memset(buf, 'x', max);
 	for (n = 1; n <= max; n = next_size(n)) {
-		int i, reps = reps_for(n);
-		double t0, pp, st;
+		int i, k, reps = reps_for(n), tr = trial_reps(n);
+		double t0, pp = 1e30, st;
 		for (i = 0; i < 2; i++) { /* warm up (and open the direct link) */
 			send_bytes(pk, peer, TAG_PING, buf, n);
 			recv_bytes(pk, peer, TAG_PING, buf, n);
 		}
-		t0 = now();
-		for (i = 0; i < reps; i++) {
-			send_bytes(pk, peer, TAG_PING, buf, n);
-			recv_bytes(pk, peer, TAG_PING, buf, n);
+		for (k = 0; k < TRIALS; k++) {
+			double t;
+			t0 = now();
+			for (i = 0; i < tr; i++) {
+				send_bytes(pk, peer, TAG_PING, buf, n);
+				recv_bytes(pk, peer, TAG_PING, buf, n);
+			}
+			t = (now() - t0) / tr / 2;
+			if (t < pp)
+				pp = t;
 		}
-		pp = (now() - t0) / reps / 2;
 		t0 = now();
 		for (i = 0; i < reps; i++)
 			send_bytes(pk, peer, TAG_STREAM, buf, n);
