@@ -75,8 +75,10 @@ struct Bench {
 }
 
 fn main() {
+    // cargo bench appends `--bench`: the first other argument is the directory.
     let out = std::env::args()
-        .nth(1)
+        .skip(1)
+        .find(|a| !a.starts_with("--"))
         .map(PathBuf::from)
         .unwrap_or_else(|| common::repo_root().join("target/bench"));
     let max: u64 = env_num("MAX", 4 * MIB);
