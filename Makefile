@@ -65,7 +65,9 @@ clean:
 	$(MAKE) -C examples-c clean
 
 # NetPIPE-style latency/bandwidth (every route x packing, Debian's NPpvm on
-# PVM 3.4.6 and on pvm6, NPtcp), spawn/memory/idle-CPU figures: table on
-# stdout, CSV and bandwidth.png in target/bench/. See README "Performance".
+# PVM 3.4.6 and on pvm6, NPtcp), spawn/memory/idle-CPU figures, then the same
+# between two namespace hosts plus 16 hosts added at once (as root, with sshd;
+# skipped with a message otherwise; TWOHOST=0 skips it): table on stdout, CSV,
+# bandwidth.png and bandwidth-twohost.png in target/bench/. See README "Performance".
 bench: build
 	sh benches/netpipe/run.sh

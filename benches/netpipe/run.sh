@@ -2,10 +2,15 @@
 # run.sh - the NetPIPE-style benchmark (`make bench`): pvmbench for every
 # route x packing on one host with pvm6, Debian's NPpvm on PVM 3.4.6 and on
 # pvm6 (LD_LIBRARY_PATH), NPtcp when installed, all in the same run; then
-# spawn/memory/idle-CPU figures. Prints a table of ratios, writes CSV to
-# target/bench/ and draws target/bench/bandwidth.png (benches/netpipe/plot).
+# spawn/memory/idle-CPU figures; then the two-host part (`cargo bench --bench
+# twohost`, benches/netpipe/twohost.rs: namespace hosts with sshd, as root):
+# NPtcp, pvmbench on pvm6 and on PVM 3.4.6, NPpvm on both, adding 16 hosts.
+# Prints a table of ratios, writes CSV to target/bench/ and draws
+# target/bench/bandwidth.png and bandwidth-twohost.png (benches/netpipe/plot).
 # MAX (default 4194304) is the largest message size; SPAWN (default 1000) the
-# number of tasks spawned; QUICK=1 runs only NPpvm and NPtcp. Not a test.
+# number of tasks spawned; ADDHOSTS (default 16) the hosts added at once;
+# QUICK=1 runs only NPpvm and NPtcp on one host; TWOHOST=0 skips the two-host
+# part (TWOHOST=1 keeps it under QUICK=1). Not a test.
 set -u
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 lib="$repo/target/release"
@@ -109,6 +114,24 @@ if command -v NPtcp >/dev/null 2>&1; then
 	wait $rpid
 fi
 
+# --- two hosts (namespace hosts; skipped with a message when not possible) -----
+twohost=${TWOHOST:-1}
+[ "${QUICK:-0}" = 1 ] && twohost=${TWOHOST:-0}
+rm -f "$out"/twohost* "$out/addhosts.csv" "$out/bandwidth-twohost.png"
+if [ "$twohost" = 1 ]; then
+	if command -v cargo >/dev/null 2>&1; then
+		echo "two hosts (namespace hosts with sshd) ..." >&2
+		# Not the one-host part's private directories: the hosts get this
+		# environment, and each has its own /tmp. Bounded as a whole; the
+		# bench removes its namespaces and daemons itself (also when killed).
+		(unset PVM_TMP PVM_ROOT PVM_ARCH; HOME="$real_home" MAX="$max" \
+			timeout -k 30 5400 cargo bench -q --bench twohost -- "$out") > "$out/twohost.txt" \
+			|| echo "two-host benchmark failed (exit $?); see above" >&2
+	else
+		echo "SKIP two-host benchmark: cargo not found" > "$out/twohost.txt"
+	fi
+fi
+
 # --- report --------------------------------------------------------------------
 np() { # $1 file $2 bytes $3 column (2 = Mbps, 3 = seconds): value at that size
 	[ -f "$1" ] && awk -v b="$2" -v c="$3" '$1 == b { v = $c } END { if (v != "") print v }' "$1"
@@ -155,10 +178,15 @@ awk -F, '{ printf "spawn %d tasks: %.2f s until all spawned, %.2f s until all ex
 awk -F, '$1 == "mem" { printf "task library state: %d KiB (VmRSS growth of pvm_mytid)\n", $2 } $1 == "idle_daemon_rss_kib" { printf "idle daemon VmRSS: %d KiB\n", $2 }' "$out/mem.csv"
 awk -F, '{ printf "CPU ticks over 2 s: idle daemon %d, task blocked in pvm_recv %d\n", $3, $5 }' "$out/idle.csv"
 }
+if [ -s "$out/twohost.txt" ]; then
+	echo
+	cat "$out/twohost.txt"
+fi
 for f in nppvm-orig nppvm-pvm6 nptcp; do
 	[ -f "$out/$f.txt" ] && awk -v OFS=, 'BEGIN { print "bytes,Mbps,usec" } NF >= 3 { print $1, $2, $3 * 1e6 }' "$out/$f.txt" > "$out/$f.csv"
 done
 if command -v cargo >/dev/null 2>&1; then
 	HOME="$real_home" CARGO_TARGET_DIR="$repo/target/bench-plot" cargo run --release -q --manifest-path "$repo/benches/netpipe/plot/Cargo.toml" -- "$out" \
-		&& echo "plot: $out/bandwidth.png"
+		&& echo "plot: $out/bandwidth.png" \
+		&& { [ ! -f "$out/bandwidth-twohost.png" ] || echo "plot: $out/bandwidth-twohost.png"; }
 fi
