@@ -1,9 +1,9 @@
 //! One task connection: a non-blocking Unix stream, its frame decoder and
 //! its write queue (so one slow reader never blocks the daemon).
 
+use super::outq::OutQueue;
 use crate::wire::{Frame, FrameDecoder};
 use mio::net::UnixStream;
-use super::outq::OutQueue;
 use std::io;
 
 /// What reading a connection produced.

@@ -4,9 +4,9 @@
 //! the times used for heartbeats. Frames queued before the handshake is done
 //! (and, on an outgoing link, before the peer accepted it) wait in `held`.
 
+use super::outq::OutQueue;
 use crate::auth::{Acceptor, AuthError, Connector, Role, Secret, Step};
 use crate::wire::{Frame, FrameDecoder};
-use super::outq::OutQueue;
 use mio::net::TcpStream;
 use std::collections::VecDeque;
 use std::io::{self, Read};

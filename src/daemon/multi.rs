@@ -1818,9 +1818,12 @@ impl Daemon {
         if host == self.host || host == 0 {
             return Some(frame);
         }
-        let up = self.multi.by_host.get(&host).copied().filter(|tok| {
-            self.multi.links.get(tok).is_some_and(|l| l.is_up())
-        });
+        let up = self
+            .multi
+            .by_host
+            .get(&host)
+            .copied()
+            .filter(|tok| self.multi.links.get(tok).is_some_and(|l| l.is_up()));
         if let Some(tok) = up {
             // The usual case: the body goes out as it is, not copied.
             let failed = self

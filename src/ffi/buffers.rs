@@ -7,7 +7,7 @@
 
 use super::boundary::{call, cbytes, put, slice_mut, span};
 use super::types::PvmMInfo;
-use crate::msg::{Buffer, Encoding, InPlaceSource, Scalar};
+use crate::msg::{Encoding, InPlaceSource, Scalar};
 use crate::task::with_bufs;
 use crate::{Error, Result};
 use std::ffi::{c_char, c_int, c_long, c_short, c_uint, c_ulong, c_ushort};
@@ -527,9 +527,8 @@ pub unsafe extern "C" fn pvm_psend(
             // SAFETY: non-NULL and valid for len items (nbytes bytes) per the contract.
             unsafe { std::slice::from_raw_parts(buf as *const u8, nbytes) }
         };
-        let mut b = Buffer::new(Encoding::Raw);
-        b.pack(bytes, nbytes, 1)?;
-        crate::task::psend(tid, msgtag, &b).map(|()| 0)
+        // The caller's bytes go out as they are (PvmDataRaw), not copied.
+        crate::task::psend(tid, msgtag, bytes).map(|()| 0)
     })
 }
 
@@ -559,8 +558,10 @@ pub unsafe extern "C" fn pvm_precv(
             return Err(Error::BadParam);
         }
         let msg = crate::task::precv_take(tid, msgtag)?;
-        let mut body = msg.to_bytes();
-        if msg.encoding().byte_order() != crate::msg::ByteOrder::NATIVE && size > 1 {
+        let (src, tag) = (msg.info().src, msg.info().tag);
+        let swap = msg.encoding().byte_order() != crate::msg::ByteOrder::NATIVE;
+        let mut body = msg.into_bytes();
+        if swap && size > 1 {
             // Portable (big-endian) data: every element is byte-swapped.
             body.chunks_exact_mut(size).for_each(|c| c.reverse());
         }
@@ -572,8 +573,8 @@ pub unsafe extern "C" fn pvm_precv(
         }
         // SAFETY: out-pointers per the contract.
         unsafe {
-            put(rtid, msg.info().src);
-            put(rtag, msg.info().tag);
+            put(rtid, src);
+            put(rtag, tag);
             put(rlen, body.len() as c_int);
         }
         Ok(0)

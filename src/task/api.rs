@@ -284,11 +284,11 @@ pub fn mcast(dsts: &[i32], tag: i32) -> Result<()> {
 
 /// pvm_psend: sends `buf` (packed by the caller) without touching the
 /// active send buffer.
-pub fn psend(dst: i32, tag: i32, buf: &Buffer) -> Result<()> {
+pub fn psend(dst: i32, tag: i32, body: &[u8]) -> Result<()> {
     if tag < 0 || (!tid::is_task(dst) && !tid::is_daemon(dst)) {
         return Err(Error::BadParam);
     }
-    rt().send_buffer(buf, dst, tag)
+    rt().send_bytes(body, Encoding::Raw.code(), dst, tag, None)
 }
 
 /// pvm_recv: blocks until a matching message arrives; returns its buffer id.

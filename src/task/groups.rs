@@ -12,9 +12,9 @@
 //! with the user's tag in the reserved context `GROUP_CTX`, which no user
 //! receive can match. A frozen group's member list is cached here.
 
-use super::{rt, send_one};
+use super::rt;
 use crate::daemon::groups::{GROUP_CTX, TAG_BARRIER, TAG_FREEZE};
-use crate::msg::{Buffer, Encoding, MsgInfo};
+use crate::msg::Encoding;
 use crate::wire::{Reader, Req, Writer};
 use crate::{Error, Result};
 use std::collections::HashMap;
@@ -235,32 +235,7 @@ pub fn bcast(name: &[u8], tag: i32) -> Result<()> {
 
 /// Sends `bytes` to `dst` with `tag` in the group context.
 fn send_data(dst: i32, tag: i32, bytes: Vec<u8>) -> Result<()> {
-    let r = rt();
-    let conn = r.conn()?;
-    let mut guard = r.lock();
-    let st = &mut *guard;
-    let info = MsgInfo {
-        src: st.mytid,
-        dst,
-        tag,
-        ctx: GROUP_CTX,
-        ..MsgInfo::default()
-    };
-    let buf = Buffer::from_received_with_encoding(bytes, info, Encoding::Raw);
-    let blocked = send_one(
-        &mut st.routes,
-        st.opts.route,
-        &conn,
-        &buf,
-        st.mytid,
-        dst,
-        tag,
-        GROUP_CTX,
-    )?;
-    if blocked {
-        r.after_blocked_send(st);
-    }
-    Ok(())
+    rt().send_bytes(&bytes, Encoding::Raw.code(), dst, tag, Some(GROUP_CTX))
 }
 
 /// Receives the group-context message `tag` from `src`. Fails with

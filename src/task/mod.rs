@@ -41,6 +41,7 @@ use crate::{tid, Error, Result};
 use conn::Conn;
 use direct::{Link, Listener, Routes};
 use std::collections::{HashMap, VecDeque};
+use std::io::IoSlice;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -503,20 +504,35 @@ impl Runtime {
         std::mem::replace(&mut self.lock().matcher, m)
     }
 
-    /// Sends the buffer `buf` to `dst` with `tag` in the current context.
-    pub fn send_buffer(&self, buf: &Buffer, dst: i32, tag: i32) -> Result<()> {
+    /// Sends `body` as one message of encoding `enc` in context `ctx` (the
+    /// current one when None), without a send buffer: pvm_psend's memory
+    /// goes out as it is; the group library's messages use their context.
+    pub fn send_bytes(
+        &self,
+        body: &[u8],
+        enc: i32,
+        dst: i32,
+        tag: i32,
+        ctx: Option<i32>,
+    ) -> Result<()> {
         let conn = self.conn()?;
         let mut guard = self.lock();
         let st = &mut *guard;
+        let slices = [IoSlice::new(body)];
+        let msg = Outgoing {
+            slices: &slices,
+            enc,
+            wid: 0,
+        };
         let blocked = send_one(
             &mut st.routes,
             st.opts.route,
             &conn,
-            buf,
+            &msg,
             st.mytid,
             dst,
             tag,
-            st.context,
+            ctx.unwrap_or(st.context),
         );
         if blocked.as_ref().is_ok_and(|b| *b) {
             self.after_blocked_send(st);
@@ -565,6 +581,15 @@ impl Runtime {
         let ctx = st.context;
         let opt = st.opts.route;
         let buf = st.bufs.get(st.bufs.sbuf()).map_err(|_| Error::NoBuf)?;
+        let mut scratch = Vec::new();
+        let slices = buf.io_slices(&mut scratch);
+        let msg = Outgoing {
+            slices: &slices,
+            enc: buf.encoding().code(),
+            // The buffer's wait id travels with it (pvm_setmwid; a hoster's
+            // SM_STHOSTACK must carry the one of the request).
+            wid: buf.info().wid,
+        };
         let single = dsts.len() == 1;
         let mut blocked = false;
         let mut result = Ok(());
@@ -572,7 +597,7 @@ impl Runtime {
             if d == me && !single {
                 continue;
             }
-            match send_one(&mut st.routes, opt, &conn, buf, me, d, tag, ctx) {
+            match send_one(&mut st.routes, opt, &conn, &msg, me, d, tag, ctx) {
                 Ok(b) => blocked |= b,
                 Err(e) => {
                     result = Err(e);
@@ -707,6 +732,13 @@ impl State {
     }
 }
 
+/// A message on its way out: its body's slices, encoding code and wait id.
+struct Outgoing<'a> {
+    slices: &'a [IoSlice<'a>],
+    enc: i32,
+    wid: i32,
+}
+
 /// Sends one message to `dst`: over a direct link when there is one, else
 /// through the daemon (counted, and with PvmRouteDirect preceded by a link
 /// offer). Runs under the state lock (so route choice, counts and hellos
@@ -716,14 +748,13 @@ fn send_one(
     routes: &mut Routes,
     opt: i32,
     conn: &Conn,
-    buf: &Buffer,
+    msg: &Outgoing<'_>,
     me: i32,
     dst: i32,
     tag: i32,
     ctx: i32,
 ) -> Result<bool> {
-    let mut scratch = Vec::new();
-    let slices = buf.io_slices(&mut scratch);
+    let slices = msg.slices;
     let len: usize = slices.iter().map(|s| s.len()).sum();
     if len > crate::wire::MAX_BODY {
         return Err(Error::Overflow);
@@ -735,25 +766,23 @@ fn send_one(
         dst,
         tag,
         ctx,
-        enc: buf.encoding().code(),
-        // The buffer's wait id travels with it (pvm_setmwid; a hoster's
-        // SM_STHOSTACK must carry the one of the request).
-        wid: buf.info().wid,
+        enc: msg.enc,
+        wid: msg.wid,
     };
     if let Some(link) = routes.route(me, dst, opt, conn) {
-        match link.send(&h, &slices, || routes.links()) {
+        match link.send(&h, slices, || routes.links()) {
             Ok(blocked) => return Ok(blocked),
             Err(e) => {
                 // The peer is gone: the daemon drops the message as it drops
                 // any message to a task that exited (or delivers it, should
                 // the peer still live). The reader closes the link.
                 log::debug!("direct route to {} failed: {e}", tid::fmt(dst));
-                conn.send(&h, &slices)?;
+                conn.send(&h, slices)?;
                 return Ok(true);
             }
         }
     }
-    conn.send(&h, &slices)?;
+    conn.send(&h, slices)?;
     Ok(false)
 }
 
