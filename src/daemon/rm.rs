@@ -683,7 +683,14 @@ impl Daemon {
         if !matches!(h.tag, SM_EXEC | SM_ADD | SM_HANDOFF) {
             return false;
         }
-        if self.rm.tid != Some(h.src) {
+        // A slave passes the RM's SM_ADD on to the master from its own tid
+        // (frames from a slave's link must come from its host).
+        let from_slave = h.tag == SM_ADD
+            && self.multi.is_master
+            && tid::is_daemon(h.src)
+            && h.src != self.dtid
+            && self.rm.tid.is_some();
+        if self.rm.tid != Some(h.src) && !from_slave {
             dlog!(
                 self.log,
                 Warn,
@@ -764,12 +771,20 @@ impl Daemon {
 
     /// `SM_ADD`: the master adds the hosts (`int count, string
     /// names[count]`) and answers `SM_ADDACK`; a slave passes it on to
-    /// the master.
+    /// the master. While another add (a task's or the RM's) is in progress
+    /// the answer is `int PvmAlready` alone, at once (PVM 3.4.6's).
     fn rm_add(&mut self, frame: &Frame) {
         let h = frame.header;
         if !self.multi.is_master {
             let master = self.multi.master;
-            let f = Frame::new(Header { dst: master, ..h }, frame.body.clone());
+            let f = Frame::new(
+                Header {
+                    src: self.dtid,
+                    dst: master,
+                    ..h
+                },
+                frame.body.clone(),
+            );
             self.send_to_host(tid::host_of(master), f.to_bytes());
             return;
         }
@@ -777,11 +792,25 @@ impl Daemon {
             let n = m.count()?;
             m.strs(n)
         });
+        // (Passed on by a slave: the answer goes to the RM itself.)
+        let to = match self.rm.tid {
+            Some(rm) if tid::is_daemon(h.src) => rm,
+            _ => h.src,
+        };
         let ack = AddAck {
-            to: h.src,
+            to,
             wid: h.wid,
             ctx: h.ctx,
         };
+        if self.adding_hosts() {
+            // As PVM 3.4.6: another add is in progress; the answer is the
+            // error alone.
+            dlog!(self.log, Info, "SM_ADD refused: another add is in progress");
+            if let Some(body) = Packer::new().int(Error::Already.code()).finish() {
+                self.rm_send(ack.to, SM_ADDACK, ack.wid, ack.ctx, body);
+            }
+            return;
+        }
         match names {
             Some(n) if !n.is_empty() => self.add_hosts_for_rm(ack, &n),
             _ => {
