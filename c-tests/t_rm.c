@@ -12,7 +12,15 @@
  *             as SM_SPAWN (file, flags, where, count, nargs, args, ...);
  *             the manager places one task by spawning it itself and
  *             answers SM_SPAWN (count, tids) with the request's wait id;
- *             the requester sends the manager what pvm_spawn returned.
+ *             the requester sends the manager what pvm_spawn returned;
+ *   exit3   - spawned: pvm_exit, then exit(3): SM_TASKX carries the wait
+ *             status 0x300 (the daemon reports it once the process is
+ *             reaped), times 0 as PVM 3.4.6 sends them;
+ *   exit5   - spawned: exit(5) without pvm_exit: status 0x500;
+ *   second  - spawned: its pvm_reg_rm while the manager runs goes to the
+ *             manager as SM_SCHED (empty, with a wait id); the manager's
+ *             answer (status, then tid, name, arch, speed of a host) is
+ *             what the call returns; the first answer is PvmDenied.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +36,7 @@
 #define SM_SPAWN (SM_FIRST + 0)
 #define SM_EXECACK (SM_FIRST + 2)
 #define SM_TASKX (SM_FIRST + 10)
+#define SM_SCHED (SM_FIRST + 13)
 
 static int wait_msg(int tag, int secs)
 {
@@ -61,6 +70,61 @@ static int requester_main(const char *prog)
 	return 0;
 }
 
+static int second_main(void)
+{
+	struct pvmhostinfo *hip = NULL;
+	int r[6] = { 0, 0, 0, 0, 0, 0 };
+	if (pvm_mytid() <= 0)
+		return 1;
+	r[0] = pvm_reg_rm(&hip);
+	r[1] = pvm_reg_rm(&hip);
+	if (r[1] == 0 && hip != NULL) {
+		r[2] = hip->hi_tid;
+		r[3] = hip->hi_speed;
+		r[4] = strcmp(hip->hi_name, "somehost") == 0;
+		r[5] = strcmp(hip->hi_arch, "ARCHX") == 0;
+	}
+	pvm_initsend(PvmDataDefault);
+	pvm_pkint(r, 6, 1);
+	pvm_send(pvm_parent(), 8);
+	pvm_exit();
+	return 0;
+}
+
+/* Waits for the SM_TASKX naming task t (others are skipped); fills v. */
+static int taskx_of(int t, int *v)
+{
+	for (int i = 0; i < 10; i++) {
+		int bufid = wait_msg(SM_TASKX, 20);
+		if (bufid <= 0)
+			return bufid;
+		pvm_upkint(v, 6, 1);
+		if (v[0] == t)
+			return bufid;
+	}
+	return 0;
+}
+
+/* Answers the SM_SCHED in bufid with status st (and a host when 0). */
+static int answer_sched(int bufid, int st)
+{
+	struct pvmminfo mi, m2;
+	int sb, hostv[2] = { 0x1234, 777 };
+	pvm_getminfo(bufid, &mi);
+	sb = pvm_initsend(PvmDataDefault);
+	pvm_pkint(&st, 1, 1);
+	if (st == 0) {
+		pvm_pkint(&hostv[0], 1, 1);
+		pvm_pkstr("somehost");
+		pvm_pkstr("ARCHX");
+		pvm_pkint(&hostv[1], 1, 1);
+	}
+	pvm_getminfo(sb, &m2);
+	m2.wid = mi.wid;
+	pvm_setminfo(sb, &m2);
+	return pvm_send(mi.src, SM_SCHED);
+}
+
 int main(int argc, char **argv)
 {
 	struct pvmhostinfo *hip = NULL;
@@ -71,6 +135,17 @@ int main(int argc, char **argv)
 		return short_role();
 	if (argc > 1 && strcmp(argv[1], "requester") == 0)
 		return requester_main(check_basename(argv[0]));
+	if (argc > 1 && strcmp(argv[1], "second") == 0)
+		return second_main();
+	if (argc > 1 && (strcmp(argv[1], "exit3") == 0 || strcmp(argv[1], "exit5") == 0)) {
+		if (pvm_mytid() <= 0)
+			return 1;
+		if (argv[1][4] == '3') {
+			pvm_exit();
+			return 3;
+		}
+		return 5;
+	}
 
 	me = pvm_mytid();
 	CHECK_CMP(me, >, 0, "enrolled");
@@ -177,6 +252,57 @@ int main(int argc, char **argv)
 		CHECK_INT(r[0], 1, "its pvm_spawn returned 1");
 		CHECK_INT(r[1], placed, "the placed task's tid");
 		CHECK_INT(r[2], PvmNoHost, "the refused one's error");
+	}
+
+	/* SM_TASKX carries the exit status of a spawned task. */
+	{
+		char *a3[] = { "exit3", NULL };
+		char *a5[] = { "exit5", NULL };
+		int t3 = 0, t5 = 0;
+		CHECK_INT(pvm_spawn((char *)check_basename(argv[0]), a3, PvmTaskDefault, "", 1, &t3),
+			  1, "spawn a task that exits with 3");
+		memset(v, 0, sizeof v);
+		CHECK_CMP(taskx_of(t3, v), >, 0, "its SM_TASKX");
+		CHECK_INT(v[1], 3 << 8, "wait status of exit(3) after pvm_exit");
+		CHECK(v[2] == 0 && v[3] == 0 && v[4] == 0 && v[5] == 0, "times 0");
+		CHECK_INT(pvm_spawn((char *)check_basename(argv[0]), a5, PvmTaskDefault, "", 1, &t5),
+			  1, "spawn a task that exits with 5");
+		memset(v, 0, sizeof v);
+		CHECK_CMP(taskx_of(t5, v), >, 0, "its SM_TASKX");
+		CHECK_INT(v[1], 5 << 8, "wait status of exit(5) without pvm_exit");
+	}
+
+	/* Another task's pvm_reg_rm comes to the manager as SM_SCHED. */
+	{
+		char *args[] = { "second", NULL };
+		int sec = 0, r[6] = { 0, 0, 0, 0, 0, 0 };
+		struct pvmminfo mi;
+		CHECK_INT(pvm_spawn((char *)check_basename(argv[0]), args, PvmTaskDefault, "", 1, &sec),
+			  1, "spawn a second would-be manager");
+		bufid = wait_msg(SM_SCHED, 20);
+		CHECK_CMP(bufid, >, 0, "SM_SCHED from its pvm_reg_rm");
+		if (bufid > 0) {
+			pvm_getminfo(bufid, &mi);
+			pvm_bufinfo(bufid, &bytes, &tag, &src);
+			CHECK_INT(src, sec, "sent by that task");
+			CHECK_INT(bytes, 0, "empty");
+			CHECK_CMP(mi.wid, >, 0, "with a wait id");
+			CHECK_INT(answer_sched(bufid, PvmDenied), 0, "answered PvmDenied");
+		}
+		bufid = wait_msg(SM_SCHED, 20);
+		CHECK_CMP(bufid, >, 0, "SM_SCHED of its second call");
+		if (bufid > 0)
+			CHECK_INT(answer_sched(bufid, 0), 0, "answered with a host");
+		bufid = wait_msg(8, 20);
+		CHECK_CMP(bufid, >, 0, "it reports");
+		if (bufid > 0)
+			pvm_upkint(r, 6, 1);
+		CHECK_INT(r[0], PvmDenied, "the first pvm_reg_rm returned PvmDenied");
+		CHECK_INT(r[1], 0, "the second returned 0");
+		CHECK_INT(r[2], 0x1234, "with the host tid the manager gave");
+		CHECK_INT(r[3], 777, "its speed");
+		CHECK_INT(r[4], 1, "its name");
+		CHECK_INT(r[5], 1, "its arch");
 	}
 	pvm_exit();
 	return check_done();

@@ -2,13 +2,26 @@
  * rm_mh.c - a resource manager on one host serving tasks of another
  * (tests/rm_multihost.rs).
  *
- *   rm_mh rm N     - registers as resource manager, prints "registered",
- *                    then serves N requests: SM_SPAWN by SM_EXEC to the
- *                    daemon of the requester's host (answering with the
- *                    tids of the SM_EXECACK), SM_ADDHOST by refusing every
- *                    host (PvmNoHost); prints "served <tag> from t<src>".
- *   rm_mh client   - pvm_spawn of one child and pvm_addhosts of one host;
- *                    prints "result <what> <value>" lines.
+ *   rm_mh rm N [add HOST] - registers as resource manager, prints
+ *                    "registered", then serves N requests: SM_SPAWN by
+ *                    SM_EXEC to the daemon of the requester's host
+ *                    (answering with the tids of the SM_EXECACK),
+ *                    SM_ADDHOST by refusing every host (PvmNoHost),
+ *                    SM_CONFIG, SM_TASK and SM_DELHOST with made-up
+ *                    answers, SM_NOTIFY by printing it; prints "served
+ *                    <tag> from t<src>". With "add HOST": sends SM_ADD of
+ *                    HOST to the daemon of the last requester's host and at
+ *                    once another to its own daemon, prints both SM_ADDACKs
+ *                    ("addack <count> <first>"). Then waits for an SM_SCHED
+ *                    (another task's pvm_reg_rm), answers it with the
+ *                    master host, hands off to that task (SM_HANDOFF) and
+ *                    prints "handed off to t<tid>".
+ *   rm_mh client   - pvm_spawn of one child, pvm_addhosts, pvm_config,
+ *                    pvm_tasks, pvm_delhosts and pvm_notify; prints
+ *                    "result <what> <value>" lines.
+ *   rm_mh rm2      - pvm_reg_rm (prints "rm2 registered <rc>"), then
+ *                    answers one SM_CONFIG (3 hosts) as the new manager.
+ *   rm_mh client2  - pvm_config; prints "result config2 <nhost>".
  *   rm_mh child    - sends its parent's tid to its parent.
  */
 #include <stdio.h>
@@ -22,7 +35,15 @@
 #define SM_SPAWN (SM_FIRST + 0)
 #define SM_EXEC (SM_FIRST + 1)
 #define SM_EXECACK (SM_FIRST + 2)
+#define SM_TASK (SM_FIRST + 3)
+#define SM_CONFIG (SM_FIRST + 4)
 #define SM_ADDHOST (SM_FIRST + 5)
+#define SM_DELHOST (SM_FIRST + 6)
+#define SM_ADD (SM_FIRST + 7)
+#define SM_ADDACK (SM_FIRST + 8)
+#define SM_NOTIFY (SM_FIRST + 9)
+#define SM_HANDOFF (SM_FIRST + 12)
+#define SM_SCHED (SM_FIRST + 13)
 
 static int wait_msg(int src, int tag, int secs)
 {
@@ -98,10 +119,102 @@ static void serve_addhost(int src, int wid)
 	pvm_send(src, SM_ADDHOST);
 }
 
-static int rm_main(int n)
+/* SM_CONFIG: nhost made-up hosts. */
+static void serve_config(int src, int wid, int nhost)
+{
+	int v[2] = { 1, 1 }, h[3] = { 0x99000, 4321, 7 };
+	v[0] = nhost;
+	pvm_initsend(PvmDataDefault);
+	pvm_pkint(v, 2, 1);
+	for (int i = 0; i < nhost; i++) {
+		pvm_pkint(&h[0], 1, 1);
+		pvm_pkstr("rmview");
+		pvm_pkstr("RMARCH");
+		pvm_pkint(&h[1], 2, 1);
+	}
+	set_wid(wid);
+	pvm_send(src, SM_CONFIG);
+}
+
+/* SM_TASK: one made-up task. */
+static void serve_task(int src, int wid)
+{
+	int v[4] = { 0, 0x12345, 0, 0x99000 }, f[2] = { 0, 42 };
+	pvm_initsend(PvmDataDefault);
+	pvm_pkint(v, 4, 1);
+	pvm_pkint(&f[0], 1, 1);
+	pvm_pkstr("fake");
+	pvm_pkint(&f[1], 1, 1);
+	set_wid(wid);
+	pvm_send(src, SM_TASK);
+}
+
+/* SM_DELHOST: every host deleted (0). */
+static void serve_delhost(int src, int wid)
+{
+	int n, zero = 0;
+	pvm_upkint(&n, 1, 1);
+	pvm_initsend(PvmDataDefault);
+	pvm_pkint(&n, 1, 1);
+	for (int i = 0; i < n && i < 32; i++)
+		pvm_pkint(&zero, 1, 1);
+	set_wid(wid);
+	pvm_send(src, SM_DELHOST);
+}
+
+/* Two SM_ADDs of `host` at once (to dtid, then to the own daemon). */
+static void add_twice(int dtid, const char *host)
+{
+	int one = 1;
+	for (int k = 0; k < 2; k++) {
+		pvm_initsend(PvmDataDefault);
+		pvm_pkint(&one, 1, 1);
+		pvm_pkstr((char *)host);
+		set_wid(201 + k);
+		pvm_send(k == 0 ? dtid : (int)0x80000000u | pvm_tidtohost(pvm_mytid()), SM_ADD);
+	}
+	for (int k = 0; k < 2; k++) {
+		int b = wait_msg(-1, SM_ADDACK, 90), c = 0, first = 0, narch;
+		if (b <= 0)
+			break;
+		pvm_upkint(&c, 1, 1);
+		if (c > 0) {
+			pvm_upkint(&narch, 1, 1);
+			pvm_upkint(&first, 1, 1);
+		}
+		printf("addack %d %d\n", c, first);
+		fflush(stdout);
+	}
+}
+
+/* Waits for an SM_SCHED, answers it with the master host, hands off. */
+static void hand_off(void)
+{
+	struct pvmminfo mi;
+	int b = wait_msg(-1, SM_SCHED, 60), st = 0, h[2] = { 0x40000, 1000 };
+	if (b <= 0)
+		return;
+	pvm_getminfo(b, &mi);
+	pvm_initsend(PvmDataDefault);
+	pvm_pkint(&st, 1, 1);
+	pvm_pkint(&h[0], 1, 1);
+	pvm_pkstr("master");
+	pvm_pkstr("LINUX64");
+	pvm_pkint(&h[1], 1, 1);
+	set_wid(mi.wid);
+	pvm_send(mi.src, SM_SCHED);
+	pvm_initsend(PvmDataDefault);
+	pvm_pkint(&mi.src, 1, 1);
+	pvm_send((int)0x80000000u | pvm_tidtohost(pvm_mytid()), SM_HANDOFF);
+	printf("handed off to t%x\n", mi.src);
+	fflush(stdout);
+}
+
+static int rm_main(int n, const char *add)
 {
 	struct pvmhostinfo *hip;
 	struct pvmminfo mi;
+	int last = 0;
 	if (pvm_mytid() <= 0)
 		return 1;
 	pvm_setopt(PvmResvTids, 1);
@@ -114,7 +227,30 @@ static int rm_main(int n)
 		if (b <= 0)
 			break;
 		pvm_getminfo(b, &mi);
-		if (mi.tag == SM_SPAWN) {
+		if (mi.tag == SM_CONFIG || mi.tag == SM_TASK || mi.tag == SM_DELHOST ||
+		    mi.tag == SM_NOTIFY)
+			last = mi.src;
+		if (mi.tag == SM_CONFIG) {
+			printf("served SM_CONFIG from t%x\n", mi.src);
+			serve_config(mi.src, mi.wid, 1);
+			k++;
+		} else if (mi.tag == SM_TASK) {
+			int where = -1;
+			pvm_upkint(&where, 1, 1);
+			printf("served SM_TASK from t%x where %d\n", mi.src, where);
+			serve_task(mi.src, mi.wid);
+			k++;
+		} else if (mi.tag == SM_DELHOST) {
+			printf("served SM_DELHOST from t%x\n", mi.src);
+			serve_delhost(mi.src, mi.wid);
+			k++;
+		} else if (mi.tag == SM_NOTIFY) {
+			int v[5] = { 0, 0, 0, 0, 0 };
+			pvm_upkint(v, 5, 1);
+			printf("served SM_NOTIFY from t%x what %d tag %d cnt %d tid t%x\n", mi.src, v[0],
+			       v[2], v[3], v[4]);
+			k++;
+		} else if (mi.tag == SM_SPAWN) {
 			printf("served SM_SPAWN from t%x\n", mi.src);
 			serve_spawn(mi.src, mi.wid);
 			k++;
@@ -125,15 +261,21 @@ static int rm_main(int n)
 		}
 		fflush(stdout);
 	}
+	if (add != NULL && last != 0)
+		add_twice((int)0x80000000u | pvm_tidtohost(last), add);
+	hand_off();
 	pvm_exit();
 	return 0;
 }
 
 static int client_main(const char *self)
 {
-	int tid = 0, n, st = 0, b, parent = 0;
+	int tid = 0, n, st = 0, b, parent = 0, nhost = 0, narch = 0, ntask = 0;
 	char *args[] = { "child", NULL };
 	char *hosts[] = { "nosuchhost.invalid" };
+	char *gone[] = { "node9" };
+	struct pvmhostinfo *hi = NULL;
+	struct pvmtaskinfo *ti = NULL;
 	int me = pvm_mytid();
 	if (me <= 0)
 		return 1;
@@ -147,6 +289,20 @@ static int client_main(const char *self)
 	n = pvm_addhosts(hosts, 1, &st);
 	printf("result addhosts %d\n", n);
 	printf("result addstatus %d\n", st);
+	n = pvm_config(&nhost, &narch, &hi);
+	printf("result config %d\n", n);
+	printf("result confighost %d\n", n == 0 && nhost == 1 && hi != NULL &&
+	       strcmp(hi[0].hi_name, "rmview") == 0 && hi[0].hi_speed == 4321);
+	n = pvm_tasks(0, &ntask, &ti);
+	printf("result tasks %d\n", n);
+	printf("result tasklist %d\n", n == 0 && ntask == 1 && ti != NULL &&
+	       ti[0].ti_tid == 0x12345 && ti[0].ti_pid == 42);
+	st = 1;
+	n = pvm_delhosts(gone, 1, &st);
+	printf("result delhosts %d\n", n);
+	printf("result delstatus %d\n", st);
+	n = pvm_notify(PvmTaskExit, 9, 1, &tid);
+	printf("result notify %d\n", n);
 	pvm_exit();
 	return 0;
 }
@@ -155,9 +311,39 @@ int main(int argc, char **argv)
 {
 	const char *self = strrchr(argv[0], '/') ? strrchr(argv[0], '/') + 1 : argv[0];
 	if (argc > 2 && strcmp(argv[1], "rm") == 0)
-		return rm_main(atoi(argv[2]));
+		return rm_main(atoi(argv[2]), argc > 4 && strcmp(argv[3], "add") == 0 ? argv[4] : NULL);
 	if (argc > 1 && strcmp(argv[1], "client") == 0)
 		return client_main(self);
+	if (argc > 1 && strcmp(argv[1], "rm2") == 0) {
+		struct pvmhostinfo *hip = NULL;
+		struct pvmminfo mi;
+		int b, rc;
+		if (pvm_mytid() <= 0)
+			return 1;
+		pvm_setopt(PvmResvTids, 1);
+		rc = pvm_reg_rm(&hip);
+		printf("rm2 registered %d %s\n", rc, rc == 0 && hip ? hip->hi_name : "-");
+		fflush(stdout);
+		b = wait_msg(-1, SM_CONFIG, 60);
+		if (b > 0) {
+			pvm_getminfo(b, &mi);
+			printf("rm2 served SM_CONFIG from t%x\n", mi.src);
+			serve_config(mi.src, mi.wid, 3);
+		}
+		fflush(stdout);
+		pvm_exit();
+		return 0;
+	}
+	if (argc > 1 && strcmp(argv[1], "client2") == 0) {
+		int nhost = 0, narch = 0, n;
+		struct pvmhostinfo *hi;
+		if (pvm_mytid() <= 0)
+			return 1;
+		n = pvm_config(&nhost, &narch, &hi);
+		printf("result config2 %d\n", n == 0 ? nhost : n);
+		pvm_exit();
+		return 0;
+	}
 	if (argc > 1 && strcmp(argv[1], "child") == 0) {
 		int p;
 		if (pvm_mytid() <= 0)
@@ -169,6 +355,6 @@ int main(int argc, char **argv)
 		pvm_exit();
 		return 0;
 	}
-	fprintf(stderr, "usage: rm_mh rm N | client | child\n");
+	fprintf(stderr, "usage: rm_mh rm N [add HOST] | client | rm2 | client2 | child\n");
 	return 2;
 }

@@ -467,7 +467,7 @@ impl Daemon {
         // (A single task's pvm_addhosts blocks, so a second one in progress
         // is another task's or another thread's; the hostfile's own start
         // at boot has no token and ends before tasks are served.)
-        if self.multi.groups.values().any(|g| g.token.is_some()) {
+        if self.adding_hosts() {
             dlog!(
                 self.log,
                 Info,
@@ -503,6 +503,15 @@ impl Daemon {
         self.add_hosts(Some(token), wid, None, parsed);
         self.multi.deferred = true;
         Ok(Vec::new())
+    }
+
+    /// Whether a task's pvm_addhosts or the resource manager's `SM_ADD` is
+    /// in progress (the hostfile's own adds at boot do not count).
+    pub(super) fn adding_hosts(&self) -> bool {
+        self.multi
+            .groups
+            .values()
+            .any(|g| g.token.is_some() || g.rm.is_some())
     }
 
     /// Master: the hosts named in the resource manager's `SM_ADD`; the

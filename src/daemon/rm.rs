@@ -17,8 +17,12 @@
 //!   (start tasks, answered `SM_EXECACK`), `SM_ADD` (add hosts, answered
 //!   `SM_ADDACK` by the master) and `SM_HANDOFF` (another task becomes the
 //!   RM).
+//! - Another task's pvm_reg_rm while an RM is connected is not served
+//!   either: it goes to the RM as `SM_SCHED`, whose answer (status, then
+//!   the host the caller is to see) is what the call returns.
 //! - The daemons tell the RM of tasks that enroll on their own
-//!   (`SM_EXECACK`), tasks that leave (`SM_TASKX`) and hosts that leave
+//!   (`SM_EXECACK`), tasks that leave (`SM_TASKX`, with the exit status
+//!   once the process of a spawned task is reaped) and hosts that leave
 //!   (`SM_HOSTX`, sent by the master only), from t80000000.
 //!
 //! Formats were measured against PVM 3.4.6's pvmd and libpvm. A child
@@ -32,7 +36,7 @@ use crate::msg::{Buffer, Encoding, MsgInfo};
 use crate::wire::{Frame, Header, Kind, Reader, Req, Writer};
 use crate::{tid, Error};
 use mio::Token;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 /// The first tag of the scheduler messages (PVM 3.4's `SM_FIRST`).
 pub(super) const SM_FIRST: i32 = 0x8004_0001_u32 as i32;
@@ -62,6 +66,8 @@ pub(super) const SM_TASKX: i32 = SM_FIRST + 10;
 pub(super) const SM_HOSTX: i32 = SM_FIRST + 11;
 /// The RM hands its role to another task.
 pub(super) const SM_HANDOFF: i32 = SM_FIRST + 12;
+/// Another task's pvm_reg_rm, to the RM, and the RM's answer.
+pub(super) const SM_SCHED: i32 = SM_FIRST + 13;
 
 /// Largest count accepted in an `SM_` message.
 const MAX_COUNT: i32 = 4096;
@@ -90,6 +96,12 @@ pub(super) struct Rm {
     pending: HashMap<i32, Redirect>,
     /// The last wait id used for a handed-over request.
     last_wid: i32,
+    /// Wait statuses of reaped child processes whose task is still in the
+    /// table (its `SM_TASKX` carries the status).
+    exit_status: HashMap<i32, i32>,
+    /// Tasks that left while their process still ran: their `SM_TASKX`
+    /// waits until it is reaped.
+    taskx_wait: HashSet<i32>,
 }
 
 /// Where an `SM_ADDACK` goes once an `SM_ADD` is done.
@@ -219,6 +231,9 @@ fn sm_request(req: Req, body: &[u8]) -> Option<(i32, Vec<u8>, usize)> {
             Some((SM_SPAWN, p.finish()?, 0))
         }
         Req::Config => Some((SM_CONFIG, p.finish()?, 0)),
+        // pvm_reg_rm of another task: SM_SCHED, empty (unregistering is
+        // the daemon's own business).
+        Req::RegRm if r.int().ok()? != 0 => Some((SM_SCHED, p.finish()?, 0)),
         Req::Tasks => {
             let w = r.int().ok()?;
             Some((SM_TASK, p.int(w).finish()?, 0))
@@ -274,6 +289,7 @@ fn answered_req(tag: i32) -> Option<Req> {
         SM_TASK => Req::Tasks,
         SM_ADDHOST => Req::AddHosts,
         SM_DELHOST => Req::DelHosts,
+        SM_SCHED => Req::RegRm,
         _ => return None,
     })
 }
@@ -364,6 +380,19 @@ fn reply_of(req: Req, m: &mut Items, count: usize) -> Result<Vec<u8>, Error> {
             for c in codes {
                 w.int(c);
             }
+        }
+        Req::RegRm => {
+            // `int status` (< 0: the error pvm_reg_rm returns), then the
+            // host: `int tid, string name, arch, int speed`.
+            let status = m.int().ok_or(bad)?;
+            if status < 0 {
+                return Err(Error::from_code(status).unwrap_or(Error::SysErr));
+            }
+            let (t, name, arch, speed) = (m.int(), m.str(), m.str(), m.int());
+            w.int(t.ok_or(bad)?)
+                .str(&name.ok_or(bad)?)
+                .str(&arch.ok_or(bad)?)
+                .int(speed.ok_or(bad)?);
         }
         _ => return Err(Error::NotImpl),
     }
@@ -654,7 +683,14 @@ impl Daemon {
         if !matches!(h.tag, SM_EXEC | SM_ADD | SM_HANDOFF) {
             return false;
         }
-        if self.rm.tid != Some(h.src) {
+        // A slave passes the RM's SM_ADD on to the master from its own tid
+        // (frames from a slave's link must come from its host).
+        let from_slave = h.tag == SM_ADD
+            && self.multi.is_master
+            && tid::is_daemon(h.src)
+            && h.src != self.dtid
+            && self.rm.tid.is_some();
+        if self.rm.tid != Some(h.src) && !from_slave {
             dlog!(
                 self.log,
                 Warn,
@@ -735,12 +771,20 @@ impl Daemon {
 
     /// `SM_ADD`: the master adds the hosts (`int count, string
     /// names[count]`) and answers `SM_ADDACK`; a slave passes it on to
-    /// the master.
+    /// the master. While another add (a task's or the RM's) is in progress
+    /// the answer is `int PvmAlready` alone, at once (PVM 3.4.6's).
     fn rm_add(&mut self, frame: &Frame) {
         let h = frame.header;
         if !self.multi.is_master {
             let master = self.multi.master;
-            let f = Frame::new(Header { dst: master, ..h }, frame.body.clone());
+            let f = Frame::new(
+                Header {
+                    src: self.dtid,
+                    dst: master,
+                    ..h
+                },
+                frame.body.clone(),
+            );
             self.send_to_host(tid::host_of(master), f.to_bytes());
             return;
         }
@@ -748,11 +792,25 @@ impl Daemon {
             let n = m.count()?;
             m.strs(n)
         });
+        // (Passed on by a slave: the answer goes to the RM itself.)
+        let to = match self.rm.tid {
+            Some(rm) if tid::is_daemon(h.src) => rm,
+            _ => h.src,
+        };
         let ack = AddAck {
-            to: h.src,
+            to,
             wid: h.wid,
             ctx: h.ctx,
         };
+        if self.adding_hosts() {
+            // As PVM 3.4.6: another add is in progress; the answer is the
+            // error alone.
+            dlog!(self.log, Info, "SM_ADD refused: another add is in progress");
+            if let Some(body) = Packer::new().int(Error::Already.code()).finish() {
+                self.rm_send(ack.to, SM_ADDACK, ack.wid, ack.ctx, body);
+            }
+            return;
+        }
         match names {
             Some(n) if !n.is_empty() => self.add_hosts_for_rm(ack, &n),
             _ => {
@@ -833,18 +891,47 @@ impl Daemon {
     }
 
     /// Task `t` of this daemon left: the RM gets `SM_TASKX` (tid, status,
-    /// user s, user µs, system s, system µs; status and times 0, as PVM
-    /// 3.4.6 sent them for enrolled tasks). When `t` was the RM, it is
-    /// forgotten machine-wide and what waited for it fails.
+    /// user s, user µs, system s, system µs), as PVM 3.4.6 sends it: for a
+    /// task the daemon spawned, once its process is reaped, with the wait
+    /// status (`exit(3)` gives 0x300, a signal its number); 0 for a task
+    /// started otherwise; the times always 0 (PVM 3.4.6 sends zeros there
+    /// too). When `t` was the RM, it is forgotten machine-wide and what
+    /// waited for it fails.
     pub(super) fn rm_task_gone(&mut self, t: i32) {
         if self.rm.tid != Some(t) {
-            self.rm_notify(SM_TASKX, &[t, 0, 0, 0, 0, 0]);
+            let status = self.rm.exit_status.remove(&t);
+            if self.rm_tid().is_none() {
+                return;
+            }
+            match status {
+                Some(st) => self.rm_notify(SM_TASKX, &[t, st, 0, 0, 0, 0]),
+                None if self.child_running(t) => {
+                    self.rm.taskx_wait.insert(t);
+                }
+                None => self.rm_notify(SM_TASKX, &[t, 0, 0, 0, 0, 0]),
+            }
             return;
         }
         self.rm.tid = None;
         dlog!(self.log, Info, "resource manager {} left", tid::fmt(t));
         self.rm_fail_pending(t);
         self.rm_announce();
+    }
+
+    /// The process of task `t`, a child of this daemon, was reaped with
+    /// wait status `status`: the `SM_TASKX` waiting for it goes out, or
+    /// the status is kept for when the task leaves the table.
+    pub(super) fn rm_child_exited(&mut self, t: i32, status: i32) {
+        if self.rm.taskx_wait.remove(&t) {
+            self.rm_notify(SM_TASKX, &[t, status, 0, 0, 0, 0]);
+        } else if self.tasks.get(t).is_some() {
+            self.rm.exit_status.insert(t, status);
+        }
+    }
+
+    /// Whether a child process of this daemon runs task `t`.
+    fn child_running(&self, t: i32) -> bool {
+        self.children.values().any(|c| c.tid == t) || self.unwatched.iter().any(|c| c.tid == t)
     }
 
     /// Host `host` (its host part) left the machine: the master tells the
@@ -944,6 +1031,35 @@ mod tests {
         let b = Packer::new().int(1).int(0).finish().unwrap();
         let mut m = Items::of(&msg(SM_DELHOST, b)).unwrap();
         assert_eq!(reply_of(Req::DelHosts, &mut m, 2), Err(Error::OutOfRes));
+    }
+
+    #[test]
+    fn sched_request_and_answer() {
+        let on = Writer::new().int(1).finish();
+        let (tag, body, _) = sm_request(Req::RegRm, &on).unwrap();
+        assert_eq!(tag as u32, 0x8004_000e);
+        assert!(body.is_empty());
+        let off = Writer::new().int(0).finish();
+        assert!(sm_request(Req::RegRm, &off).is_none());
+        let b = Packer::new()
+            .int(0)
+            .int(0x40000)
+            .str("h")
+            .str("A")
+            .int(1000)
+            .finish()
+            .unwrap();
+        let mut m = Items::of(&msg(SM_SCHED, b)).unwrap();
+        let r = reply_of(Req::RegRm, &mut m, 0).unwrap();
+        let mut rd = Reader::new(&r);
+        assert_eq!(rd.int().unwrap(), 0x40000);
+        assert_eq!(rd.str().unwrap(), "h");
+        let b = Packer::new().int(Error::Denied.code()).finish().unwrap();
+        let mut m = Items::of(&msg(SM_SCHED, b)).unwrap();
+        assert_eq!(reply_of(Req::RegRm, &mut m, 0), Err(Error::Denied));
+        let b = Packer::new().int(0).finish().unwrap();
+        let mut m = Items::of(&msg(SM_SCHED, b)).unwrap();
+        assert_eq!(reply_of(Req::RegRm, &mut m, 0), Err(Error::BadMsg));
     }
 
     #[test]

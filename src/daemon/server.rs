@@ -1296,6 +1296,10 @@ impl Daemon {
 
     fn child_gone(&mut self, c: ChildProc, status: Option<std::process::ExitStatus>) {
         let pid = c.child.id() as i32;
+        if let Some(st) = status {
+            use std::os::unix::process::ExitStatusExt;
+            self.rm_child_exited(c.tid, st.into_raw());
+        }
         dlog!(
             self.log,
             Debug,

@@ -3,11 +3,12 @@
 //!
 //! With PvmDataInPlace, typed arrays are not copied at pack time: an
 //! [`InPlaceRef`] remembers where they are and the data is read when the
-//! message is sent, as PVM 3.4 specifies.
+//! message is sent, as PVM 3.4 specifies; only dense data (stride 1) can
+//! stay in place (PvmNotImpl otherwise, as in PVM 3.4.6).
 
 use super::boundary::{call, cbytes, put, slice_mut, span};
 use super::types::PvmMInfo;
-use crate::msg::{Encoding, InPlaceSource, Scalar};
+use crate::msg::{Buffer, Encoding, InPlaceSource, Scalar};
 use crate::task::with_bufs;
 use crate::{Error, Result};
 use std::ffi::{c_char, c_int, c_long, c_short, c_uint, c_ulong, c_ushort};
@@ -75,6 +76,11 @@ unsafe fn pack_typed<T: Scalar>(
             return Ok(0);
         }
         if b.encoding() == Encoding::InPlace {
+            if stride != 1 {
+                // man pvm_pack: in place, only dense data (PvmNotImpl in
+                // PVM 3.4.6).
+                return Err(Error::NotImpl);
+            }
             let src = InPlaceRef {
                 ptr: p.cast(),
                 item: T::SIZE * width,
@@ -139,8 +145,8 @@ fn item_offset(i: usize, stride: c_int, width: usize) -> Option<isize> {
 
 /// Packs with a stride of 0 or below, which PVM 3.4.6 accepts: item `i` is
 /// read at `p + i*stride` (0 packs the same item `nitem` times, a negative
-/// stride walks backwards). The items are copied at once, also with
-/// PvmDataInPlace.
+/// stride walks backwards). With PvmDataInPlace it is PvmNotImpl, as
+/// for every stride other than 1 (PVM 3.4.6).
 ///
 /// # Safety
 /// `p` is NULL or valid for reads of `width` elements at each item's offset.
@@ -164,6 +170,9 @@ unsafe fn pack_odd_stride<T: Scalar>(
     }
     with_bufs(|t| {
         let b = t.send_buf_mut()?;
+        if b.encoding() == Encoding::InPlace {
+            return Err(Error::NotImpl);
+        }
         if width == 2 {
             b.pack_complex(&items, n, 1)?;
         } else {
@@ -372,7 +381,7 @@ pub unsafe extern "C" fn pvm_getminfo(bufid: c_int, info: *mut PvmMInfo) -> c_in
             let b = t.get(bufid)?;
             let i = b.info();
             Ok(PvmMInfo {
-                len: b.len() as c_int,
+                len: b.reported_len() as c_int,
                 ctx: i.ctx,
                 tag: i.tag,
                 wid: i.wid,
@@ -391,10 +400,7 @@ pub unsafe extern "C" fn pvm_getminfo(bufid: c_int, info: *mut PvmMInfo) -> c_in
 /// The `enc` field pvm_getminfo reports, as PVM 3.4 does: a flag for the
 /// portable encoding, the data signature of the host format for raw data.
 fn minfo_encoding(e: Encoding) -> c_int {
-    match e {
-        Encoding::Default | Encoding::Trace => 0x1000_0000,
-        Encoding::Raw | Encoding::InPlace => crate::daemon::DSIG_LINUX64,
-    }
+    e.minfo_code()
 }
 
 /// Sets the header fields (context, tag, wait id, source, destination,
@@ -500,6 +506,48 @@ fn datatype(ty: c_int) -> Result<(usize, usize)> {
     })
 }
 
+/// Up to `max` items of `T` (`width` per item) decoded from the rest of
+/// a portable message, as native bytes.
+fn native_items<T: Scalar>(msg: &mut Buffer, width: usize, max: usize) -> Result<Vec<u8>> {
+    let have = msg.remaining() / (T::XDR_SIZE * width);
+    let n = have.min(max);
+    let mut items = vec![T::default(); n * width];
+    if n > 0 {
+        if width == 2 {
+            msg.unpack_complex(&mut items, n, 1)?;
+        } else {
+            msg.unpack(&mut items, n, 1)?;
+        }
+    }
+    let mut out = vec![0u8; items.len() * T::SIZE];
+    for (o, v) in out.chunks_exact_mut(T::SIZE).zip(&items) {
+        if cfg!(target_endian = "little") {
+            v.put_le(o);
+        } else {
+            v.put_be(o);
+        }
+    }
+    Ok(out)
+}
+
+/// pvm_precv of a portable (PvmDataDefault) message: up to `max` items of
+/// PVM_* type `ty` decoded into native bytes.
+fn portable_items(msg: &mut Buffer, ty: c_int, max: usize) -> Result<Vec<u8>> {
+    match ty {
+        2 => native_items::<i16>(msg, 1, max),
+        9 => native_items::<u16>(msg, 1, max),
+        3 => native_items::<i32>(msg, 1, max),
+        10 => native_items::<u32>(msg, 1, max),
+        4 => native_items::<f32>(msg, 1, max),
+        5 => native_items::<f32>(msg, 2, max),
+        6 => native_items::<f64>(msg, 1, max),
+        7 => native_items::<f64>(msg, 2, max),
+        8 => native_items::<i64>(msg, 1, max),
+        11 => native_items::<u64>(msg, 1, max),
+        _ => Ok(msg.to_bytes()),
+    }
+}
+
 /// Sends `len` items of `datatype` at `buf` to `tid` in one call, without
 /// touching the active send buffer.
 ///
@@ -557,14 +605,17 @@ pub unsafe extern "C" fn pvm_precv(
         if cap > 0 && buf.is_null() {
             return Err(Error::BadParam);
         }
-        let msg = crate::task::precv_take(tid, msgtag)?;
+        let mut msg = crate::task::precv_take(tid, msgtag)?;
+        let total = msg.len();
         let (src, tag) = (msg.info().src, msg.info().tag);
-        let swap = msg.encoding().byte_order() != crate::msg::ByteOrder::NATIVE;
-        let mut body = msg.into_bytes();
-        if swap && size > 1 {
-            // Portable (big-endian) data: every element is byte-swapped.
-            body.chunks_exact_mut(size).for_each(|c| c.reverse());
-        }
+        let body = if msg.encoding().byte_order() != crate::msg::ByteOrder::NATIVE && size > 1 {
+            // Portable data: decoded item by item (PVM 3.4.6 copies the
+            // bytes as they are, leaving the caller encoded data).
+            portable_items(&mut msg, datatype_, len as usize)?
+        } else {
+            // The received body itself, not a copy.
+            msg.into_bytes()
+        };
         let n = body.len().min(cap);
         if n > 0 {
             // SAFETY: room for cap >= n bytes per the contract.
@@ -575,7 +626,7 @@ pub unsafe extern "C" fn pvm_precv(
         unsafe {
             put(rtid, src);
             put(rtag, tag);
-            put(rlen, body.len() as c_int);
+            put(rlen, total as c_int);
         }
         Ok(0)
     })

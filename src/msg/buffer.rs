@@ -9,20 +9,21 @@
 //! buffer that still holds referenced items reads them into the copied
 //! bytes.
 //!
-//! Layout of a message packed with [`Buffer::pack_message`], all integers
-//! 4 bytes in the outer buffer's byte order:
+//! Layout of a message packed with [`Buffer::pack_message`] (PVM 3.4.6's
+//! `pvm_pkmesg`, measured), all integers 4 bytes in the outer buffer's
+//! encoding:
 //!
-//! | offset | field                                   |
-//! |--------|-----------------------------------------|
-//! | 0      | encoding code of the inner message      |
-//! | 4      | tag                                     |
-//! | 8      | context                                 |
-//! | 12     | source tid                              |
-//! | 16     | destination tid                         |
-//! | 20     | wait id                                 |
-//! | 24     | checksum                                |
-//! | 28     | body length `n` (unsigned)              |
-//! | 32     | `n` body bytes, in the inner encoding   |
+//! | offset | field                                                     |
+//! |--------|-----------------------------------------------------------|
+//! | 0      | body length `n`                                           |
+//! | 4      | context                                                   |
+//! | 8      | tag                                                       |
+//! | 12     | wait id                                                   |
+//! | 16     | encoding as pvm_getminfo shows it (0x10000000 portable, the data signature for native) |
+//! | 20     | 0 (PVM 3.4.6 writes 0 here; a checksum is not kept)         |
+//! | 24     | source tid                                                |
+//! | 28     | destination tid                                           |
+//! | 32     | the body in fragments of at most [`PACKED_MSG_FRAG`] bytes (at least one): each a length, then its bytes packed as bytes of the outer buffer (padded to 4 in the portable encoding) |
 
 use std::fmt;
 use std::io::IoSlice;
@@ -33,6 +34,15 @@ use crate::{Error, Result};
 
 /// Size of the header [`Buffer::pack_message`] writes before the body.
 pub const PACKED_MSG_HEADER: usize = 32;
+
+/// Fragment size of a body packed by [`Buffer::pack_message`]: PVM
+/// 3.4.6 keeps bodies in fragments of this many bytes and packs each with
+/// its own length.
+pub const PACKED_MSG_FRAG: usize = 4032;
+
+/// The `enc` of pvm_getminfo (and of a packed message) for the portable
+/// encoding, as PVM 3.4.6 reports it.
+pub const MINFO_PORTABLE: i32 = 0x1000_0000;
 
 /// A referenced (`PvmDataInPlace`) item and where it sits in the body.
 struct InPlaceItem {
@@ -71,8 +81,13 @@ impl Buffer {
     }
 
     /// An arrived message whose body uses encoding `enc`; read cursor at 0.
-    /// Raw and InPlace bodies both decode in native byte order.
+    /// An InPlace body arrives as a Raw one (its items were read when it
+    /// was sent), as in PVM 3.4.6.
     pub fn from_received_with_encoding(body: Vec<u8>, info: MsgInfo, enc: Encoding) -> Buffer {
+        let enc = match enc {
+            Encoding::InPlace => Encoding::Raw,
+            e => e,
+        };
         Buffer {
             enc,
             info,
@@ -105,6 +120,41 @@ impl Buffer {
     /// Whether the body is empty.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// The byte count pvm_bufinfo and pvm_getminfo report: the body length,
+    /// except 0 for a PvmDataInPlace buffer being packed (PVM 3.4.6 counts
+    /// in-place data only once it is sent; the receiver sees it all).
+    pub fn reported_len(&self) -> usize {
+        if self.enc == Encoding::InPlace {
+            0
+        } else {
+            self.len()
+        }
+    }
+
+    /// Whether the body uses the portable (XDR) encoding.
+    fn portable(&self) -> bool {
+        matches!(self.enc, Encoding::Default | Encoding::Trace)
+    }
+
+    /// Encoded size of one element of `T` in this buffer's encoding.
+    fn elem_size<T: Scalar>(&self) -> usize {
+        if self.portable() {
+            T::XDR_SIZE
+        } else {
+            T::SIZE
+        }
+    }
+
+    /// Bytes a run of `n` encoded bytes takes, padding included (the
+    /// portable encoding pads each packed run to 4 bytes).
+    fn run_size(&self, n: usize) -> Option<usize> {
+        if self.portable() {
+            codec::xdr_padded(n)
+        } else {
+            Some(n)
+        }
     }
 
     /// Whether the body still references in-place items.
@@ -164,13 +214,30 @@ impl Buffer {
         if nitem == 0 {
             return Ok(());
         }
+        let portable = self.portable();
+        if portable && T::XDR_SIZE < T::SIZE {
+            // A long that needs more than 32 bits has no portable form.
+            let step = stride * width;
+            let fits = data
+                .chunks(step)
+                .take(nitem)
+                .all(|g| g[..width].iter().all(|v| v.xdr_fits()));
+            if !fits {
+                return Err(Error::Overflow);
+            }
+        }
         let bytes = nitem
             .checked_mul(width)
-            .and_then(|n| n.checked_mul(T::SIZE))
+            .and_then(|n| n.checked_mul(self.elem_size::<T>()))
             .ok_or(Error::NoMem)?;
+        let total = self.run_size(bytes).ok_or(Error::NoMem)?;
         let order = self.order();
-        let out = self.grow(bytes)?;
-        codec::encode(data, nitem, stride, width, order, out);
+        let out = &mut self.grow(total)?[..bytes];
+        if portable {
+            codec::encode_xdr(data, nitem, stride, width, out);
+        } else {
+            codec::encode(data, nitem, stride, width, order, out);
+        }
         Ok(())
     }
 
@@ -211,7 +278,8 @@ impl Buffer {
     }
 
     /// Pack a string given without its NUL: the 4-byte length (bytes plus
-    /// one), the bytes, a NUL. Strings of 4 GiB or more give
+    /// one), the bytes, a NUL (then zeros to a 4-byte boundary in the
+    /// portable encoding). Strings of 4 GiB or more give
     /// [`Error::Overflow`].
     pub fn pack_str(&mut self, s: &[u8]) -> Result<()> {
         let n = s
@@ -220,12 +288,12 @@ impl Buffer {
             .and_then(|n| u32::try_from(n).ok())
             .ok_or(Error::Overflow)?;
         let order = self.order();
-        self.data
-            .try_reserve(s.len() + 5)
-            .map_err(|_| Error::NoMem)?;
+        let run = self.run_size(n as usize).ok_or(Error::Overflow)?;
+        self.data.try_reserve(run + 4).map_err(|_| Error::NoMem)?;
         self.data.extend_from_slice(&codec::u32_bytes(n, order));
         self.data.extend_from_slice(s);
-        self.data.push(0);
+        let end = self.data.len() + run - s.len();
+        self.data.resize(end, 0);
         Ok(())
     }
 
@@ -238,22 +306,32 @@ impl Buffer {
         let order = self.order();
         let i = msg.info;
         let fields = [
-            msg.enc.code() as u32,
-            i.tag as u32,
+            n,
             i.ctx as u32,
+            i.tag as u32,
+            i.wid as u32,
+            msg.enc.minfo_code() as u32,
+            // PVM 3.4.6 writes 0 here whatever the checksum.
+            0,
             i.src as u32,
             i.dst as u32,
-            i.wid as u32,
-            i.crc as u32,
-            n,
         ];
-        self.data
-            .try_reserve(PACKED_MSG_HEADER + body.len())
-            .map_err(|_| Error::NoMem)?;
+        let frags = body.len().div_ceil(PACKED_MSG_FRAG).max(1);
+        let room = PACKED_MSG_HEADER + 4 * frags + body.len() + 3 * frags;
+        self.data.try_reserve(room).map_err(|_| Error::NoMem)?;
         for f in fields {
             self.data.extend_from_slice(&codec::u32_bytes(f, order));
         }
-        self.data.extend_from_slice(&body);
+        let mut rest: &[u8] = &body;
+        for _ in 0..frags {
+            let (frag, tail) = rest.split_at(rest.len().min(PACKED_MSG_FRAG));
+            rest = tail;
+            self.data
+                .extend_from_slice(&codec::u32_bytes(frag.len() as u32, order));
+            self.data.extend_from_slice(frag);
+            let end = self.data.len() + self.run_size(frag.len()).unwrap_or(0) - frag.len();
+            self.data.resize(end, 0);
+        }
         Ok(())
     }
 
@@ -303,13 +381,25 @@ impl Buffer {
         }
         let bytes = nitem
             .checked_mul(width)
-            .and_then(|n| n.checked_mul(T::SIZE))
+            .and_then(|n| n.checked_mul(self.elem_size::<T>()))
             .ok_or(Error::NoData)?;
         let order = self.order();
+        let portable = self.portable();
+        let total = self.run_size(bytes).ok_or(Error::NoData)?;
         let inp = self.peek(bytes)?;
-        codec::decode(inp, nitem, stride, width, order, out);
-        self.pos += bytes;
+        if portable {
+            codec::decode_xdr(inp, nitem, stride, width, out);
+        } else {
+            codec::decode(inp, nitem, stride, width, order, out);
+        }
+        self.skip(total);
         Ok(())
+    }
+
+    /// Moves the cursor over `n` bytes, or to the end when fewer remain
+    /// (padding missing at the very end of a body is forgiven).
+    fn skip(&mut self, n: usize) {
+        self.pos = self.pos.saturating_add(n).min(self.data.len());
     }
 
     /// Unpack `nitem` scalars into `out`, item `i` at `out[i*stride]`
@@ -349,7 +439,8 @@ impl Buffer {
             return Err(Error::BadMsg);
         }
         let s = text.to_vec();
-        self.pos += total;
+        let run = self.run_size(n).ok_or(Error::NoData)?;
+        self.skip(run + 4);
         Ok(s)
     }
 
@@ -359,24 +450,47 @@ impl Buffer {
     /// encoding code.
     pub fn unpack_message(&mut self) -> Result<Buffer> {
         let order = self.order();
+        let word = |b: &[u8]| {
+            let mut w = [0u8; 4];
+            w.copy_from_slice(b);
+            codec::u32_from(w, order)
+        };
         let mut f = [0u32; 8];
         for (k, c) in self.peek(PACKED_MSG_HEADER)?.chunks_exact(4).enumerate() {
-            let mut b = [0u8; 4];
-            b.copy_from_slice(c);
-            f[k] = codec::u32_from(b, order);
+            f[k] = word(c);
         }
-        let enc = Encoding::from_code(f[0] as i32).map_err(|_| Error::BadMsg)?;
-        let n = usize::try_from(f[7]).map_err(|_| Error::NoData)?;
-        let total = PACKED_MSG_HEADER.checked_add(n).ok_or(Error::NoData)?;
-        let body = self.peek(total)?[PACKED_MSG_HEADER..].to_vec();
-        self.pos += total;
+        let enc = Encoding::from_minfo_code(f[4] as i32).ok_or(Error::BadMsg)?;
+        let n = usize::try_from(f[0]).map_err(|_| Error::NoData)?;
+        // The fragments, up to the body length (one, maybe empty, at least).
+        let mut at = PACKED_MSG_HEADER;
+        let mut body = Vec::new();
+        loop {
+            let len = word(self.peek(at + 4)?.get(at..).ok_or(Error::NoData)?);
+            let len = usize::try_from(len).map_err(|_| Error::NoData)?;
+            if len > n - body.len() {
+                return Err(Error::BadMsg);
+            }
+            let start = at + 4;
+            let end = start.checked_add(len).ok_or(Error::NoData)?;
+            body.try_reserve(len).map_err(|_| Error::NoMem)?;
+            body.extend_from_slice(&self.peek(end)?[start..]);
+            let run = self.run_size(len).ok_or(Error::NoData)?;
+            at = start + run.min(self.data.len().saturating_sub(self.pos + start));
+            if body.len() == n {
+                break;
+            }
+            if len == 0 {
+                return Err(Error::BadMsg);
+            }
+        }
+        self.skip(at);
         let info = MsgInfo {
-            tag: f[1] as i32,
-            ctx: f[2] as i32,
-            src: f[3] as i32,
-            dst: f[4] as i32,
-            wid: f[5] as i32,
-            crc: f[6] as i32,
+            ctx: f[1] as i32,
+            tag: f[2] as i32,
+            wid: f[3] as i32,
+            crc: 0,
+            src: f[6] as i32,
+            dst: f[7] as i32,
         };
         Ok(Buffer::from_received_with_encoding(body, info, enc))
     }

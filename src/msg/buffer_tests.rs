@@ -34,11 +34,30 @@ fn received(b: &Buffer) -> Buffer {
     Buffer::from_received_with_encoding(b.to_bytes(), *b.info(), b.encoding())
 }
 
+fn portable(enc: Encoding) -> bool {
+    matches!(enc, Encoding::Default | Encoding::Trace)
+}
+
+/// Bytes `n` elements of `T` take in `enc` (PVM 3.4.6's sizes).
+fn packed_len<T: Scalar>(enc: Encoding, n: usize) -> usize {
+    if portable(enc) {
+        (n * T::XDR_SIZE).div_ceil(4) * 4
+    } else {
+        n * T::SIZE
+    }
+}
+
 fn round_trip<T: Scalar + PartialEq + std::fmt::Debug>(vals: &[T]) {
     for enc in ALL_ENC {
         let mut b = Buffer::new(enc);
+        if portable(enc) && !vals.iter().all(|v| v.xdr_fits()) {
+            // Longs beyond 32 bits have no portable form.
+            assert_eq!(b.pack(vals, vals.len(), 1), Err(Error::Overflow));
+            assert_eq!(b.len(), 0);
+            continue;
+        }
         b.pack(vals, vals.len(), 1).unwrap();
-        assert_eq!(b.len(), vals.len() * T::SIZE);
+        assert_eq!(b.len(), packed_len::<T>(enc, vals.len()), "{enc:?}");
         let mut r = received(&b);
         let mut out = vec![T::default(); vals.len()];
         r.unpack(&mut out, vals.len(), 1).unwrap();
@@ -60,7 +79,9 @@ fn every_scalar_type_round_trips_in_every_encoding() {
     round_trip(&[0i32, -1, i32::MIN, i32::MAX, 0x1234_5678]);
     round_trip(&[0u32, u32::MAX, 0xdead_beef]);
     round_trip(&[0i64, -1, i64::MIN, i64::MAX]);
+    round_trip(&[0i64, -1, i64::from(i32::MIN), i64::from(i32::MAX)]);
     round_trip(&[0u64, u64::MAX, 0x0102_0304_0506_0708]);
+    round_trip(&[0u64, u64::from(u32::MAX), 0x0102_0304]);
     round_trip(&[
         0.0f32,
         -0.0,
@@ -88,13 +109,37 @@ fn nan_bit_patterns_survive() {
 fn default_is_big_endian_and_raw_is_native() {
     let mut d = Buffer::new(Encoding::Default);
     d.pack(&[0x0102_0304i32], 1, 1).unwrap();
-    d.pack(&[0x0506i16], 1, 1).unwrap();
+    d.pack(&[0x0506i16, -2], 2, 1).unwrap();
     d.pack(&[7u8], 1, 1).unwrap();
     d.pack(&[1.0f64], 1, 1).unwrap();
+    d.pack(&[-3i64], 1, 1).unwrap();
+    d.pack(&[0xffffu16], 1, 1).unwrap();
+    // PVM 3.4.6's XDR: shorts and longs as 4-byte words, bytes padded.
     assert_eq!(
         d.to_bytes(),
-        [1, 2, 3, 4, 5, 6, 7, 0x3f, 0xf0, 0, 0, 0, 0, 0, 0]
+        [
+            1, 2, 3, 4, 0, 0, 5, 6, 0xff, 0xff, 0xff, 0xfe, 7, 0, 0, 0, 0x3f, 0xf0, 0, 0, 0, 0, 0,
+            0, 0xff, 0xff, 0xff, 0xfd, 0xff, 0xff, 0xff, 0xff
+        ]
     );
+    let mut back = received(&d);
+    let mut i = [0i32];
+    let mut h = [0i16; 2];
+    let mut c = [0u8];
+    let mut f = [0f64];
+    let mut l = [0i64];
+    let mut u = [0u16];
+    back.unpack(&mut i, 1, 1).unwrap();
+    back.unpack(&mut h, 2, 1).unwrap();
+    back.unpack(&mut c, 1, 1).unwrap();
+    back.unpack(&mut f, 1, 1).unwrap();
+    back.unpack(&mut l, 1, 1).unwrap();
+    back.unpack(&mut u, 1, 1).unwrap();
+    assert_eq!(
+        (i, h, c, f, l, u),
+        ([0x0102_0304], [0x0506, -2], [7], [1.0], [-3], [0xffff])
+    );
+    assert_eq!(back.remaining(), 0);
     let mut r = Buffer::new(Encoding::Raw);
     r.pack(&[0x0102_0304i32], 1, 1).unwrap();
     r.pack(&[0x0506i16], 1, 1).unwrap();
@@ -210,7 +255,8 @@ fn complex_stride_semantics() {
 fn strings_layout_and_round_trip() {
     let mut d = Buffer::new(Encoding::Default);
     d.pack_str(b"hi").unwrap();
-    assert_eq!(d.to_bytes(), [0, 0, 0, 3, b'h', b'i', 0]);
+    // Padded to 4 in the portable encoding (PVM 3.4.6: 8 bytes).
+    assert_eq!(d.to_bytes(), [0, 0, 0, 3, b'h', b'i', 0, 0]);
     let mut r = Buffer::new(Encoding::Raw);
     r.pack_str(b"hi").unwrap();
     let mut want = 3u32.to_ne_bytes().to_vec();
@@ -226,7 +272,9 @@ fn strings_layout_and_round_trip() {
         b.pack_str(&long).unwrap();
         b.pack_str(&odd).unwrap();
         b.pack_str(b"a\0b").unwrap();
-        assert_eq!(b.len(), 5 + 17 + long.len() + 5 + 11 + 8);
+        let str_len = |n: usize| 4 + packed_len::<u8>(enc, n + 1);
+        let want = str_len(0) + str_len(12) + str_len(long.len()) + str_len(6) + str_len(3);
+        assert_eq!(b.len(), want, "{enc:?}");
         let mut r = received(&b);
         assert_eq!(r.unpack_str().unwrap(), b"");
         assert_eq!(r.unpack_str().unwrap(), b"hello, world");
@@ -270,16 +318,22 @@ fn nodata_past_the_end_keeps_the_cursor() {
         b.pack(&[10i32, 20], 2, 1).unwrap();
         b.pack(&[1u8, 2, 3], 3, 1).unwrap();
         let mut r = received(&b);
-        let mut i = [0i32; 3];
-        assert_eq!(r.unpack(&mut i, 3, 1), Err(Error::NoData));
+        let mut i = [0i32; 4];
+        // One int more than the body holds (the padded bytes make a word).
+        let over = if portable(enc) { 4 } else { 3 };
+        assert_eq!(r.unpack(&mut i, over, 1), Err(Error::NoData));
         assert_eq!(r.position(), 0);
-        assert_eq!(i, [0, 0, 0]);
+        assert_eq!(i, [0, 0, 0, 0]);
         r.unpack(&mut i, 2, 1).unwrap();
         assert_eq!(&i[..2], [10, 20]);
         assert_eq!(r.position(), 8);
         let mut d = [0f64];
         assert_eq!(r.unpack(&mut d, 1, 1), Err(Error::NoData));
-        assert_eq!(r.unpack(&mut i, 1, 1), Err(Error::NoData));
+        if !portable(enc) {
+            // (Portably the three bytes take a padded word, which an int
+            // could read.)
+            assert_eq!(r.unpack(&mut i, 1, 1), Err(Error::NoData));
+        }
         assert_eq!(r.unpack_str(), Err(Error::NoData));
         assert_eq!(r.unpack_message().err(), Some(Error::NoData));
         assert_eq!(r.position(), 8);
@@ -288,7 +342,7 @@ fn nodata_past_the_end_keeps_the_cursor() {
         assert_eq!(c, [1, 2, 3]);
         assert_eq!(r.remaining(), 0);
         assert_eq!(r.unpack(&mut c, 1, 1), Err(Error::NoData));
-        assert_eq!(r.position(), 11);
+        assert_eq!(r.position(), 8 + packed_len::<u8>(enc, 3));
     }
 }
 
@@ -308,20 +362,55 @@ fn sample_message(enc: Encoding) -> Buffer {
     m
 }
 
+/// What a received message packed and unpacked again looks like: native
+/// data comes back Raw, trace data Default, and no checksum is kept.
+fn as_unpacked(m: &Buffer) -> Buffer {
+    let enc = match m.encoding() {
+        Encoding::InPlace => Encoding::Raw,
+        Encoding::Trace => Encoding::Default,
+        e => e,
+    };
+    let mut info = *m.info();
+    info.crc = 0;
+    Buffer::from_received_with_encoding(m.to_bytes(), info, enc)
+}
+
 #[test]
 fn pack_message_layout() {
+    // As PVM 3.4.6's pvm_pkmesg: len, ctx, tag, wid, enc, 0, src, dst, then
+    // the body in fragments of 4032 bytes, each with its length.
     let inner = sample_message(Encoding::Raw);
     let mut outer = Buffer::new(Encoding::Default);
     outer.pack_message(&inner).unwrap();
     let bytes = outer.to_bytes();
     let n = inner.len() as u32;
     let mut want = Vec::new();
-    for f in [1u32, 77, 5, 0x40001, 0x40002, 9, (-3i32) as u32, n] {
+    for f in [n, 5, 77, 9, 0x0040_8c41, 0, 0x40001, 0x40002, n] {
         want.extend_from_slice(&f.to_be_bytes());
     }
     want.extend_from_slice(&inner.to_bytes());
+    want.resize(want.len().div_ceil(4) * 4, 0);
     assert_eq!(bytes, want);
-    assert_eq!(outer.len(), PACKED_MSG_HEADER + inner.len());
+    assert_eq!(outer.len(), 36 + inner.len().div_ceil(4) * 4);
+    // A raw outer buffer does not pad; an empty message has one empty
+    // fragment; the sizes PVM 3.4.6's pvm_bufinfo shows.
+    let mut raw = Buffer::new(Encoding::Raw);
+    raw.pack_message(&inner).unwrap();
+    assert_eq!(raw.len(), 36 + inner.len());
+    for (ints, want) in [
+        (0usize, 36usize),
+        (3, 48),
+        (1008, 4068),
+        (1009, 4076),
+        (2017, 8112),
+    ] {
+        let mut m = Buffer::new(Encoding::Default);
+        m.pack(&vec![7i32; ints], ints, 1).unwrap();
+        let mut o = Buffer::new(Encoding::Default);
+        o.pack_message(&m).unwrap();
+        assert_eq!(o.len(), want, "{ints} ints");
+        assert_eq!(received(&o).unpack_message().unwrap(), as_unpacked(&m));
+    }
 }
 
 #[test]
@@ -337,9 +426,7 @@ fn pack_and_unpack_message_give_an_equal_buffer() {
             let mut r = received(&outer);
             assert_eq!(r.unpack_str().unwrap(), b"before");
             let mut got = r.unpack_message().unwrap();
-            assert_eq!(got, inner);
-            assert_eq!(got.encoding(), inner_enc);
-            assert_eq!(*got.info(), *inner.info());
+            assert_eq!(got, as_unpacked(&inner));
             assert_eq!(got.position(), 0);
             // And it decodes in its own encoding.
             let mut ints = [0i32; 3];
@@ -351,7 +438,7 @@ fn pack_and_unpack_message_give_an_equal_buffer() {
             assert_eq!(f, [2.5]);
             let empty = r.unpack_message().unwrap();
             assert!(empty.is_empty());
-            assert_eq!(empty.encoding(), inner_enc);
+            assert_eq!(empty.encoding(), as_unpacked(&inner).encoding());
             let mut s = [0i16];
             r.unpack(&mut s, 1, 1).unwrap();
             assert_eq!(s, [42]);
@@ -368,7 +455,7 @@ fn nested_messages() {
     outer.pack_message(&mid).unwrap();
     let mut got_mid = received(&outer).unpack_message().unwrap();
     assert_eq!(got_mid, mid);
-    assert_eq!(got_mid.unpack_message().unwrap(), inner);
+    assert_eq!(got_mid.unpack_message().unwrap(), as_unpacked(&inner));
 }
 
 #[test]
@@ -384,19 +471,24 @@ fn malformed_packed_messages() {
         assert_eq!(r.unpack_message().err(), Some(Error::NoData), "cut {cut}");
         assert_eq!(r.position(), 0);
     }
-    // Unknown encoding code.
+    // Unknown encoding code (a foreign data signature).
     for code in [3u8, 5, 0xff] {
         let mut bad = good.clone();
-        bad[3] = code;
+        bad[19] = code;
         let mut r = Buffer::from_received(bad, MsgInfo::default());
         assert_eq!(r.unpack_message().err(), Some(Error::BadMsg));
         assert_eq!(r.position(), 0);
     }
-    // Huge length.
+    // Huge lengths: of the body, of the fragment.
     let mut bad = good.clone();
-    bad[28..32].copy_from_slice(&[0xff; 4]);
+    bad[0..4].copy_from_slice(&[0xff; 4]);
     let mut r = Buffer::from_received(bad, MsgInfo::default());
     assert_eq!(r.unpack_message().err(), Some(Error::NoData));
+    let mut bad = good.clone();
+    bad[32..36].copy_from_slice(&[0xff; 4]);
+    let mut r = Buffer::from_received(bad, MsgInfo::default());
+    assert_eq!(r.unpack_message().err(), Some(Error::BadMsg));
+    assert_eq!(r.position(), 0);
 }
 
 #[test]
@@ -639,9 +731,11 @@ fn random_round_trips() {
                     Item::U32((0..n).map(|i| v[i * stride]).collect())
                 }
                 3 => {
+                    // (Portably a long must fit in 32 bits.)
                     let v: Vec<i64> = raw
                         .chunks(8)
                         .map(|c| i64::from_ne_bytes(c.try_into().unwrap()))
+                        .map(|l| if portable(enc) { l >> 33 } else { l })
                         .collect();
                     b.pack(&v[..span], n, stride).unwrap();
                     Item::I64((0..n).map(|i| v[i * stride]).collect())
@@ -665,7 +759,7 @@ fn random_round_trips() {
                 6 => {
                     let s = raw[..n].to_vec();
                     b.pack_str(&s).unwrap();
-                    expect_len += 5;
+                    expect_len += 4 + packed_len::<u8>(enc, n + 1) - n;
                     Item::Str(s)
                 }
                 _ if enc == Encoding::InPlace => {
@@ -679,12 +773,13 @@ fn random_round_trips() {
                 }
             };
             expect_len += match &item {
-                Item::U8(v) | Item::Str(v) | Item::InPlace(v) => v.len(),
-                Item::I16(v) => 2 * v.len(),
-                Item::U32(v) => 4 * v.len(),
-                Item::F32(v) => 4 * v.len(),
-                Item::I64(v) => 8 * v.len(),
-                Item::F64(v) => 8 * v.len(),
+                Item::U8(v) => packed_len::<u8>(enc, v.len()),
+                Item::Str(v) | Item::InPlace(v) => v.len(),
+                Item::I16(v) => packed_len::<i16>(enc, v.len()),
+                Item::U32(v) => packed_len::<u32>(enc, v.len()),
+                Item::F32(v) => packed_len::<f32>(enc, v.len()),
+                Item::I64(v) => packed_len::<i64>(enc, v.len()),
+                Item::F64(v) => packed_len::<f64>(enc, v.len()),
             };
             items.push(item);
         }

@@ -37,10 +37,39 @@ pub trait Scalar: Copy + Default + Send + Sync + 'static {
     fn get_be(inp: &[u8]) -> Self;
     /// Read a little-endian value from `inp` (exactly `SIZE` bytes).
     fn get_le(inp: &[u8]) -> Self;
+    /// Encoded size in the portable encoding (`PvmDataDefault`, XDR as
+    /// PVM 3.4.6 writes it): shorts and longs take 4 bytes there.
+    const XDR_SIZE: usize = Self::SIZE;
+    /// Whether the value survives the portable encoding (a long must fit
+    /// in 32 bits).
+    #[inline(always)]
+    fn xdr_fits(self) -> bool {
+        true
+    }
+    /// Write `self` in the portable encoding into `out` (exactly
+    /// `XDR_SIZE` bytes).
+    #[inline(always)]
+    fn put_xdr(self, out: &mut [u8]) {
+        self.put_be(out)
+    }
+    /// Read a value of the portable encoding from `inp` (exactly
+    /// `XDR_SIZE` bytes).
+    #[inline(always)]
+    fn get_xdr(inp: &[u8]) -> Self {
+        Self::get_be(inp)
+    }
+}
+
+/// A big-endian 4-byte word of the portable encoding.
+#[inline(always)]
+fn xdr_word(inp: &[u8]) -> [u8; 4] {
+    let mut b = [0u8; 4];
+    b.copy_from_slice(inp);
+    b
 }
 
 macro_rules! scalar_impl {
-    ($($t:ty),*) => {$(
+    ($t:ty $(; $($xdr:tt)*)?) => {
         impl Scalar for $t {
             const SIZE: usize = std::mem::size_of::<$t>();
             #[inline(always)]
@@ -63,11 +92,80 @@ macro_rules! scalar_impl {
                 b.copy_from_slice(inp);
                 <$t>::from_le_bytes(b)
             }
+            $($($xdr)*)?
         }
-    )*};
+    };
 }
 
-scalar_impl!(u8, i8, i16, u16, i32, u32, i64, u64, f32, f64);
+scalar_impl!(u8);
+scalar_impl!(i8);
+scalar_impl!(i32);
+scalar_impl!(u32);
+scalar_impl!(f32);
+scalar_impl!(f64);
+// Shorts travel as 4-byte words, sign-extended (an unsigned short too, as
+// PVM 3.4.6 writes it); unpacking keeps the low 16 bits.
+scalar_impl!(i16;
+    const XDR_SIZE: usize = 4;
+    #[inline(always)]
+    fn put_xdr(self, out: &mut [u8]) {
+        out.copy_from_slice(&i32::from(self).to_be_bytes());
+    }
+    #[inline(always)]
+    fn get_xdr(inp: &[u8]) -> Self {
+        i32::from_be_bytes(xdr_word(inp)) as i16
+    }
+);
+scalar_impl!(u16;
+    const XDR_SIZE: usize = 4;
+    #[inline(always)]
+    fn put_xdr(self, out: &mut [u8]) {
+        out.copy_from_slice(&i32::from(self as i16).to_be_bytes());
+    }
+    #[inline(always)]
+    fn get_xdr(inp: &[u8]) -> Self {
+        i32::from_be_bytes(xdr_word(inp)) as u16
+    }
+);
+// Longs travel as 4-byte words, as PVM 3.4.6 writes them on LINUX64; a
+// value that needs more than 32 bits is refused (PvmOverflow) rather than
+// cut. Unpacking sign-extends a long and zero-extends an unsigned long.
+scalar_impl!(i64;
+    const XDR_SIZE: usize = 4;
+    #[inline(always)]
+    fn xdr_fits(self) -> bool {
+        i32::try_from(self).is_ok()
+    }
+    #[inline(always)]
+    fn put_xdr(self, out: &mut [u8]) {
+        out.copy_from_slice(&(self as i32).to_be_bytes());
+    }
+    #[inline(always)]
+    fn get_xdr(inp: &[u8]) -> Self {
+        i64::from(i32::from_be_bytes(xdr_word(inp)))
+    }
+);
+scalar_impl!(u64;
+    const XDR_SIZE: usize = 4;
+    #[inline(always)]
+    fn xdr_fits(self) -> bool {
+        u32::try_from(self).is_ok()
+    }
+    #[inline(always)]
+    fn put_xdr(self, out: &mut [u8]) {
+        out.copy_from_slice(&(self as u32).to_be_bytes());
+    }
+    #[inline(always)]
+    fn get_xdr(inp: &[u8]) -> Self {
+        u64::from(u32::from_be_bytes(xdr_word(inp)))
+    }
+);
+
+/// Rounds `n` up to a multiple of 4: the portable encoding pads every
+/// packed run of bytes (and every string) to a 4-byte boundary.
+pub fn xdr_padded(n: usize) -> Option<usize> {
+    n.checked_add(3).map(|v| v & !3)
+}
 
 /// Number of source elements an array of `nitem` items with `stride`
 /// spans, times `width` elements per item: `(nitem-1)*stride*width + width`
@@ -164,6 +262,38 @@ pub fn decode<T: Scalar>(
     }
 }
 
+/// Like [`encode`] in the portable encoding: each element takes
+/// `T::XDR_SIZE` bytes of `out` (exactly `nitem*width*T::XDR_SIZE`).
+pub fn encode_xdr<T: Scalar>(src: &[T], nitem: usize, stride: usize, width: usize, out: &mut [u8]) {
+    if T::XDR_SIZE == T::SIZE {
+        encode(src, nitem, stride, width, ByteOrder::Big, out);
+        return;
+    }
+    let step = stride * width;
+    let groups = src.chunks(step).take(nitem);
+    for (o, g) in out.chunks_exact_mut(T::XDR_SIZE * width).zip(groups) {
+        for (oo, v) in o.chunks_exact_mut(T::XDR_SIZE).zip(&g[..width]) {
+            v.put_xdr(oo);
+        }
+    }
+}
+
+/// Like [`decode`] from the portable encoding (`T::XDR_SIZE` bytes per
+/// element).
+pub fn decode_xdr<T: Scalar>(inp: &[u8], nitem: usize, stride: usize, width: usize, dst: &mut [T]) {
+    if T::XDR_SIZE == T::SIZE {
+        decode(inp, nitem, stride, width, ByteOrder::Big, dst);
+        return;
+    }
+    let step = stride * width;
+    let groups = dst.chunks_mut(step).take(nitem);
+    for (g, i) in groups.zip(inp.chunks_exact(T::XDR_SIZE * width)) {
+        for (d, ii) in g[..width].iter_mut().zip(i.chunks_exact(T::XDR_SIZE)) {
+            *d = T::get_xdr(ii);
+        }
+    }
+}
+
 /// Encode one `u32` (string and message lengths) in `order`.
 pub fn u32_bytes(v: u32, order: ByteOrder) -> [u8; 4] {
     match order {
@@ -229,6 +359,42 @@ mod tests {
         round(&[u64::MAX], &[0xff; 8]);
         round(&[1.0f32], &[0x3f, 0x80, 0, 0]);
         round(&[-2.0f64], &[0xc0, 0, 0, 0, 0, 0, 0, 0]);
+    }
+
+    #[test]
+    fn portable_layouts_are_pvm_3_4_6s() {
+        // Shorts and longs as 4-byte words; other types as big-endian.
+        let mut out = [0u8; 8];
+        encode_xdr(&[-2i16, 7], 2, 1, 1, &mut out);
+        assert_eq!(out, [0xff, 0xff, 0xff, 0xfe, 0, 0, 0, 7]);
+        let mut back = [0i16; 2];
+        decode_xdr(&out, 2, 1, 1, &mut back);
+        assert_eq!(back, [-2, 7]);
+        encode_xdr(&[0xffffu16, 1], 2, 1, 1, &mut out);
+        assert_eq!(out, [0xff, 0xff, 0xff, 0xff, 0, 0, 0, 1]);
+        let mut back = [0u16; 2];
+        decode_xdr(&out, 2, 1, 1, &mut back);
+        assert_eq!(back, [0xffff, 1]);
+        encode_xdr(&[-5i64, 6], 2, 1, 1, &mut out);
+        assert_eq!(out, [0xff, 0xff, 0xff, 0xfb, 0, 0, 0, 6]);
+        let mut back = [0i64; 2];
+        decode_xdr(&out, 2, 1, 1, &mut back);
+        assert_eq!(back, [-5, 6]);
+        let mut back = [0u64; 2];
+        decode_xdr(&out, 2, 1, 1, &mut back);
+        assert_eq!(back, [0xffff_fffb, 6]);
+        assert!(!(1i64 << 31).xdr_fits() && (-1i64 << 31).xdr_fits());
+        assert!(u64::from(u32::MAX).xdr_fits() && !(1u64 << 32).xdr_fits());
+        // Strided: every second short.
+        let mut out = [0u8; 8];
+        encode_xdr(&[1i16, 9, 2], 2, 2, 1, &mut out);
+        assert_eq!(out, [0, 0, 0, 1, 0, 0, 0, 2]);
+        let mut back = [0i16; 3];
+        decode_xdr(&out, 2, 2, 1, &mut back);
+        assert_eq!(back, [1, 0, 2]);
+        assert_eq!(xdr_padded(0), Some(0));
+        assert_eq!(xdr_padded(5), Some(8));
+        assert_eq!(xdr_padded(usize::MAX), None);
     }
 
     #[test]

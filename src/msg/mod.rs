@@ -4,15 +4,21 @@
 //!
 //! # Encodings (byte layout of a message body)
 //!
-//! No encoding carries type tags or padding: a body is the plain
-//! concatenation of the items packed into it, in packing order.
+//! No encoding carries type tags: a body is the concatenation of the items
+//! packed into it, in packing order. Sizes are PVM 3.4.6's (measured with
+//! pvm_bufinfo on its libpvm3).
 //!
 //! - [`Encoding::Default`] (`PvmDataDefault`, also used for
-//!   [`Encoding::Trace`]): portable, big-endian. `u8` is 1 byte,
-//!   `i16`/`u16` 2 bytes, `i32`/`u32`/`f32` 4 bytes, `i64`/`u64`/`f64` 8
-//!   bytes (floats as their IEEE-754 bit patterns).
-//! - [`Encoding::Raw`] (`PvmDataRaw`): the same layout in the host's native
-//!   byte order (little-endian on x86-64).
+//!   [`Encoding::Trace`]): portable, big-endian, XDR as PVM 3.4.6 writes it
+//!   on LINUX64. `i32`/`u32`/`f32` 4 bytes, `f64` 8 bytes (floats as their
+//!   IEEE-754 bit patterns); `i16`/`u16` 4 bytes each (sign-extended);
+//!   `i64`/`u64` 4 bytes each (a value that needs more than 32 bits is
+//!   refused with [`Error::Overflow`](crate::Error::Overflow)); `u8` 1
+//!   byte each, and every packed run of bytes is padded with zeros to a
+//!   multiple of 4 (unpacking skips the same padding per call).
+//! - [`Encoding::Raw`] (`PvmDataRaw`): the native sizes (2-byte shorts,
+//!   8-byte longs, no padding) in the host's native byte order
+//!   (little-endian on x86-64).
 //! - [`Encoding::InPlace`] (`PvmDataInPlace`): the Raw layout, but items
 //!   packed with [`Buffer::pack_inplace`] are only referenced and read from
 //!   the user's memory when the message is flattened for sending
@@ -21,13 +27,13 @@
 //!
 //! A string is a 4-byte unsigned length (the number of bytes including the
 //! terminating NUL, in the buffer's byte order) followed by the bytes and a
-//! NUL byte.
+//! NUL byte (then padding to 4 in the portable encoding).
 //!
 //! A message packed with [`Buffer::pack_message`] (`pvm_pkmesg`) is eight
-//! 4-byte integers in the outer buffer's byte order — encoding code, tag,
-//! context, source, destination, wait id, checksum, body length — followed
-//! by the inner body bytes exactly as the inner message's own encoding laid
-//! them out. See [`buffer`] for details.
+//! 4-byte integers in the outer buffer's byte order — body length,
+//! context, tag, wait id, encoding, checksum, source, destination — then
+//! the inner body bytes in fragments of 4032 bytes, each with its length,
+//! as PVM 3.4.6 packs it. See [`buffer`] for details.
 //!
 //! Decoders never panic on malformed input: reading past the end gives
 //! [`Error::NoData`](crate::Error::NoData), structurally impossible contents
@@ -82,6 +88,27 @@ impl Encoding {
         match self {
             Encoding::Default | Encoding::Trace => ByteOrder::Big,
             Encoding::Raw | Encoding::InPlace => ByteOrder::NATIVE,
+        }
+    }
+
+    /// The `enc` pvm_getminfo reports for a message of this encoding, as
+    /// PVM 3.4.6 does: a flag for the portable encoding, the host's data
+    /// signature for native data. Also the encoding field of a packed
+    /// message ([`Buffer::pack_message`]).
+    pub fn minfo_code(self) -> i32 {
+        match self {
+            Encoding::Default | Encoding::Trace => buffer::MINFO_PORTABLE,
+            Encoding::Raw | Encoding::InPlace => crate::daemon::DSIG_LINUX64,
+        }
+    }
+
+    /// The encoding of a packed message's encoding field; None for data of
+    /// a foreign host format.
+    pub fn from_minfo_code(c: i32) -> Option<Encoding> {
+        match c {
+            buffer::MINFO_PORTABLE => Some(Encoding::Default),
+            crate::daemon::DSIG_LINUX64 => Some(Encoding::Raw),
+            _ => None,
         }
     }
 

@@ -327,14 +327,15 @@ pub fn with_bufs<R>(f: impl FnOnce(&mut crate::msg::BufferTable) -> Result<R>) -
     f(&mut rt().lock().bufs)
 }
 
-/// pvm_bufinfo: (bytes, tag, source tid) of buffer `id`.
+/// pvm_bufinfo: (bytes, tag, source tid) of buffer `id` (bytes as
+/// [`crate::msg::Buffer::reported_len`] counts them).
 pub fn bufinfo(id: i32) -> Result<(i32, i32, i32)> {
     if id <= 0 {
         return Err(Error::BadParam);
     }
     with_bufs(|t| {
         let b = t.get(id)?;
-        Ok((b.len() as i32, b.info().tag, b.info().src))
+        Ok((b.reported_len() as i32, b.info().tag, b.info().src))
     })
 }
 
