@@ -500,12 +500,12 @@ impl Link {
         let mut tx = self.tx.lock().unwrap_or_else(|e| e.into_inner());
         // A large body goes through the shared-memory ring when it fits.
         let ring_frame = match self.stream {
-            Stream::Unix(_) => tx.place(header, body),
+            Stream::Unix(_) => tx.place(header, body.iter().map(|s| s.len()).sum()),
             Stream::Tcp(_) => None,
         };
         let mut owned: Vec<IoSlice<'_>> = Vec::with_capacity(body.len() + 1);
         match &ring_frame {
-            Some(frame) => owned.push(IoSlice::new(frame)),
+            Some(placed) => owned.push(IoSlice::new(&placed.frame)),
             None => {
                 owned.push(IoSlice::new(&head));
                 owned.extend(
@@ -539,6 +539,10 @@ impl Link {
                     return Err(e);
                 }
             }
+        }
+        if let Some(placed) = &ring_frame {
+            // The peer may already be copying the first chunks out.
+            tx.fill(placed, body);
         }
         Ok(blocked)
     }

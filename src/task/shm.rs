@@ -10,7 +10,11 @@
 //! only doorbell and the only order: for a body placed in the ring the link
 //! carries a small control frame ([`TAG_RING`], or [`TAG_RING_NEW`] with the
 //! descriptor) holding the body's ring position and the message's real
-//! header. The receiver copies the body out when it decodes that frame, so
+//! header. The control frame goes out first and the sender then copies the
+//! body in, publishing its progress (the producer position at
+//! [`COMMITTED_AT`]) every [`CHUNK`]; the receiver copies each chunk out as
+//! soon as it is there, so the two copies of a large body overlap instead
+//! of adding up. The receiver takes the body when it decodes that frame, so
 //! ring bodies and inline frames are taken in exactly the order they were
 //! sent, and the hold-until-count logic of `direct` is unchanged. Waking up
 //! is the socket's readability: nobody polls the ring.
@@ -40,6 +44,24 @@ const CAPACITY: usize = 8 << 20;
 const DATA_AT: usize = 4096;
 /// Size of a control frame's body: position, then the message's header.
 const CTL_LEN: usize = 8 + HEADER_LEN;
+/// Where the producer's position lives (bytes copied in so far), a cache
+/// line away from the consumer's at 0.
+const COMMITTED_AT: usize = 64;
+/// The sender publishes its progress every this many bytes, so the
+/// receiver copies a large body out while the rest is still coming in.
+const CHUNK: usize = 128 * 1024;
+/// How long a receiver waits for a body's bytes without any progress
+/// before it gives the link up (the sender died in the middle of a copy).
+const STALL: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// A body's room in the ring, reserved by [`Tx::place`]: send `frame`,
+/// then copy the body in with [`Tx::fill`].
+pub struct Placed {
+    /// The control frame to write on the link.
+    pub frame: Vec<u8>,
+    /// The body's position in the ring.
+    pos: u64,
+}
 
 /// Whether a frame read from a link refers to a body in the ring.
 pub fn is_ring_frame(f: &Frame) -> bool {
@@ -59,12 +81,12 @@ pub struct Tx {
 }
 
 impl Tx {
-    /// Places a message body in the ring when it is large and fits now;
-    /// returns the control frame to write on the link instead of the
-    /// message (pass [`Tx::fd_to_pass`] with it, then call
-    /// [`Tx::passed`]). None: send the message inline.
-    pub fn place(&mut self, header: &Header, body: &[IoSlice<'_>]) -> Option<Vec<u8>> {
-        let len: usize = body.iter().map(|s| s.len()).sum();
+    /// Reserves room for a message body of `len` bytes when it is large and
+    /// fits now; returns the control frame to write on the link instead of
+    /// the message (pass [`Tx::fd_to_pass`] with it, then call
+    /// [`Tx::passed`]), after which [`Tx::fill`] copies the body in. None:
+    /// send the message inline.
+    pub fn place(&mut self, header: &Header, len: usize) -> Option<Placed> {
         if self.disabled || !(MIN_BODY..=CAPACITY).contains(&len) {
             return None;
         }
@@ -97,18 +119,7 @@ impl Tx {
             return None;
         }
         let pos = self.head;
-        let mut at = pos;
-        for s in body {
-            let mut s: &[u8] = s;
-            while !s.is_empty() {
-                let off = (at % cap) as usize;
-                let n = s.len().min(CAPACITY - off);
-                map.write_at(DATA_AT + off, &s[..n]);
-                s = &s[n..];
-                at += n as u64;
-            }
-        }
-        self.head = at;
+        self.head = pos + len as u64;
         let ctl = Header {
             len: CTL_LEN as u32,
             tag: if self.announced {
@@ -122,7 +133,35 @@ impl Tx {
         frame.extend_from_slice(&ctl.encode());
         frame.extend_from_slice(&pos.to_be_bytes());
         frame.extend_from_slice(&header.encode());
-        Some(frame)
+        Some(Placed { frame, pos })
+    }
+
+    /// Copies the body of a placed message into its room, publishing the
+    /// progress every [`CHUNK`] bytes (the receiver may be copying the
+    /// first chunks out already).
+    pub fn fill(&mut self, placed: &Placed, body: &[IoSlice<'_>]) {
+        let Some((_, map)) = self.ring.as_ref() else {
+            return;
+        };
+        let cap = CAPACITY as u64;
+        let mut at = placed.pos;
+        let mut unpublished = 0;
+        for s in body {
+            let mut s: &[u8] = s;
+            while !s.is_empty() {
+                let off = (at % cap) as usize;
+                let n = s.len().min(CAPACITY - off).min(CHUNK);
+                map.write_at(DATA_AT + off, &s[..n]);
+                s = &s[n..];
+                at += n as u64;
+                unpublished += n;
+                if unpublished >= CHUNK {
+                    map.store(COMMITTED_AT, at);
+                    unpublished = 0;
+                }
+            }
+        }
+        map.store(COMMITTED_AT, at);
     }
 
     /// The ring's descriptor while the peer has not received it yet.
@@ -182,15 +221,31 @@ impl Rx {
             return Err(bad("bad ring message"));
         }
         let cap = CAPACITY as u64;
-        let off = (pos % cap) as usize;
-        let first = len.min(CAPACITY - off);
+        let end = pos + len as u64;
+        let mut at = pos;
         let mut body = Vec::with_capacity(len);
-        if !(map.read_into(DATA_AT + off, first, &mut body)
-            && map.read_into(DATA_AT, len - first, &mut body))
-        {
-            return Err(bad("ring read out of range"));
+        let mut progress = std::time::Instant::now();
+        // The sender may still be copying: take the bytes as they come.
+        while at < end {
+            let ready = map.load(COMMITTED_AT).min(end);
+            if ready <= at {
+                if progress.elapsed() > STALL {
+                    return Err(bad("ring body never completed"));
+                }
+                std::thread::yield_now();
+                continue;
+            }
+            while at < ready {
+                let off = (at % cap) as usize;
+                let n = ((ready - at) as usize).min(CAPACITY - off);
+                if !map.read_into(DATA_AT + off, n, &mut body) {
+                    return Err(bad("ring read out of range"));
+                }
+                at += n as u64;
+            }
+            progress = std::time::Instant::now();
         }
-        map.store(0, pos + len as u64);
+        map.store(0, end);
         Ok(Frame { header, body })
     }
 }
@@ -228,18 +283,16 @@ mod tests {
         let mut rx = Rx::default();
         let mut fds = Vec::new();
         // Small bodies stay inline.
-        assert!(tx
-            .place(&msg_header(10), &[IoSlice::new(&[1; 10])])
-            .is_none());
+        assert!(tx.place(&msg_header(10), 10).is_none());
         // Three 3 MiB bodies: the third wraps around the 8 MiB ring (after
         // the first two were taken) and must come back intact.
         for round in 0..3u8 {
             let a: Vec<u8> = (0..1 << 20).map(|i| (i as u8) ^ round).collect();
             let b = vec![round; 2 << 20];
             let len = a.len() + b.len();
-            let frame = tx
-                .place(&msg_header(len), &[IoSlice::new(&a), IoSlice::new(&b)])
-                .expect("fits");
+            let placed = tx.place(&msg_header(len), len).expect("fits");
+            tx.fill(&placed, &[IoSlice::new(&a), IoSlice::new(&b)]);
+            let frame = placed.frame;
             if let Some(fd) = tx.fd_to_pass() {
                 fds.push(dup(fd));
                 tx.passed();
@@ -258,32 +311,43 @@ mod tests {
     }
 
     #[test]
+    fn receiver_takes_a_body_while_it_is_copied_in() {
+        let mut tx = Tx::default();
+        let len = 5 << 20;
+        let body: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+        let placed = tx.place(&msg_header(len), len).unwrap();
+        let fd = dup(tx.fd_to_pass().unwrap());
+        tx.passed();
+        let f = ctl_frame(&placed.frame);
+        // The receiver starts before a byte is in.
+        let reader = std::thread::spawn(move || {
+            let mut rx = Rx::default();
+            rx.take(&f, &mut vec![fd]).map(|m| m.body)
+        });
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        tx.fill(&placed, &[IoSlice::new(&body)]);
+        assert!(reader.join().unwrap().unwrap() == body);
+    }
+
+    #[test]
     fn full_ring_falls_back_inline() {
         let mut tx = Tx::default();
-        let big = vec![0u8; 3 << 20];
-        assert!(tx
-            .place(&msg_header(big.len()), &[IoSlice::new(&big)])
-            .is_some());
-        assert!(tx
-            .place(&msg_header(big.len()), &[IoSlice::new(&big)])
-            .is_some());
+        let big = 3 << 20;
+        assert!(tx.place(&msg_header(big), big).is_some());
+        assert!(tx.place(&msg_header(big), big).is_some());
         // Nothing was taken: 6 of 8 MiB are in use.
-        assert!(tx
-            .place(&msg_header(big.len()), &[IoSlice::new(&big)])
-            .is_none());
-        let huge = vec![0u8; CAPACITY + 1];
-        assert!(tx
-            .place(&msg_header(huge.len()), &[IoSlice::new(&huge)])
-            .is_none());
+        assert!(tx.place(&msg_header(big), big).is_none());
+        let huge = CAPACITY + 1;
+        assert!(tx.place(&msg_header(huge), huge).is_none());
     }
 
     #[test]
     fn ring_frame_without_descriptor_is_an_error() {
         let mut tx = Tx::default();
         let body = vec![5u8; MIN_BODY];
-        let frame = tx
-            .place(&msg_header(body.len()), &[IoSlice::new(&body)])
-            .unwrap();
+        let placed = tx.place(&msg_header(body.len()), body.len()).unwrap();
+        tx.fill(&placed, &[IoSlice::new(&body)]);
+        let frame = placed.frame;
         let mut rx = Rx::default();
         assert_eq!(
             rx.take(&ctl_frame(&frame), &mut Vec::new())
