@@ -17,7 +17,8 @@
 //! of adding up. The receiver takes the body when it decodes that frame, so
 //! ring bodies and inline frames are taken in exactly the order they were
 //! sent, and the hold-until-count logic of `direct` is unchanged. Waking up
-//! is the socket's readability: nobody polls the ring.
+//! is the socket's readability: nobody waits on the ring except a receiver
+//! already taking a body (bounded by [`STALL`]).
 //!
 //! Ring layout: the first 8 bytes hold the consumer position (bytes taken
 //! so far, written by the receiver); data starts at [`DATA_AT`]. Positions
