@@ -21,7 +21,9 @@
 //! already taking a body (bounded by [`STALL`]).
 //!
 //! Ring layout: the first 8 bytes hold the consumer position (bytes taken
-//! so far, written by the receiver); data starts at [`DATA_AT`]. Positions
+//! so far, written by the receiver), the 8 at [`COMMITTED_AT`] the producer
+//! position (bytes copied in so far, written by the sender); data starts at
+//! [`DATA_AT`]. Positions
 //! grow without bound and wrap modulo the capacity; a body may wrap. When
 //! the ring is empty, the sender starts the next body at the ring's start
 //! (the memory most likely still in cache). A body that does not fit now,
