@@ -845,3 +845,37 @@ pub fn spin_pause() -> bool {
     }
     true
 }
+
+/// Reads up to `max` bytes the socket holds now (non-blocking: `WouldBlock`
+/// when empty) straight into the spare capacity of `v`, without zeroing
+/// it first; appends them and returns their number (0: end of stream).
+pub fn recv_spare(
+    sock: std::os::fd::BorrowedFd<'_>,
+    v: &mut Vec<u8>,
+    max: usize,
+) -> io::Result<usize> {
+    v.try_reserve(max)
+        .map_err(|_| io::Error::from(io::ErrorKind::OutOfMemory))?;
+    let len = v.len();
+    loop {
+        // SAFETY: after the reserve, `v` owns at least `max` writable bytes past `len`; recv
+        // writes at most `max` there and the fd is borrowed, so open.
+        let rc = unsafe {
+            libc::recv(
+                sock.as_raw_fd(),
+                v.as_mut_ptr().add(len).cast(),
+                max,
+                libc::MSG_DONTWAIT,
+            )
+        };
+        if rc >= 0 {
+            // SAFETY: recv initialised exactly `rc` (<= max) bytes past `len`.
+            unsafe { v.set_len(len + rc as usize) };
+            return Ok(rc as usize);
+        }
+        let e = io::Error::last_os_error();
+        if e.kind() != io::ErrorKind::Interrupted {
+            return Err(e);
+        }
+    }
+}

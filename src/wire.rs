@@ -378,6 +378,36 @@ const BIG_BODY: usize = 64 * 1024;
 /// only a claim: more is allocated as the bytes really come).
 const BIG_RESERVE: usize = 64 << 20;
 
+/// A reader that can append to a Vec's spare capacity without zeroing it
+/// first (sockets do: one `recv` straight into place).
+pub trait ReadSpare: Read {
+    /// Appends at most `max` bytes read now to `v`; returns their number.
+    fn read_spare(&mut self, v: &mut Vec<u8>, max: usize) -> io::Result<usize> {
+        let len = v.len();
+        v.resize(len + max.min(64 * 1024), 0);
+        let got = self.read(&mut v[len..]);
+        v.truncate(len + *got.as_ref().unwrap_or(&0));
+        got
+    }
+}
+
+/// Sockets read with one `recv` into the spare capacity.
+macro_rules! read_spare_by_recv {
+    ($($t:ty),*) => {$(
+        impl ReadSpare for &$t {
+            fn read_spare(&mut self, v: &mut Vec<u8>, max: usize) -> io::Result<usize> {
+                crate::sys::recv_spare(std::os::fd::AsFd::as_fd(*self), v, max)
+            }
+        }
+    )*};
+}
+read_spare_by_recv!(
+    std::net::TcpStream,
+    std::os::unix::net::UnixStream,
+    mio::net::TcpStream,
+    mio::net::UnixStream
+);
+
 /// Incremental frame decoder for non-blocking readers: feed bytes, take frames.
 #[derive(Default)]
 pub struct FrameDecoder {
@@ -416,22 +446,20 @@ impl FrameDecoder {
         self.buf.len() - self.start + big
     }
 
+    /// Whether a large body is being read straight into place.
+    pub fn in_large_body(&self) -> bool {
+        self.big.is_some()
+    }
+
     /// Reads what `r` has now (one read): straight into a large frame's
     /// body when one is incomplete, else through `scratch`. Returns the
     /// bytes read, 0 at end of stream; errors as `r` gives them (WouldBlock
     /// when a non-blocking reader has nothing).
-    pub fn read_from<R: Read>(&mut self, mut r: R, scratch: &mut [u8]) -> io::Result<usize> {
+    pub fn read_from<R: ReadSpare>(&mut self, mut r: R, scratch: &mut [u8]) -> io::Result<usize> {
         if let Some((h, body)) = &mut self.big {
             let need = h.len as usize - body.len();
             if need > 0 {
-                let before = body.len();
-                // read_to_end fills the spare capacity without zeroing it.
-                let res = r.take(need as u64).read_to_end(body);
-                let got = body.len() - before;
-                return match res {
-                    Err(e) if got == 0 => Err(e),
-                    _ => Ok(got),
-                };
+                return r.read_spare(body, need.min(BIG_RESERVE));
             }
         }
         let n = r.read(scratch)?;
@@ -607,6 +635,7 @@ mod tests {
         all.extend(small.to_bytes());
         // A reader that hands out at most 7000 bytes a call.
         struct Dribble<'a>(&'a [u8]);
+        impl ReadSpare for &mut Dribble<'_> {}
         impl Read for Dribble<'_> {
             fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
                 let n = self.0.len().min(out.len()).min(7000);

@@ -39,12 +39,17 @@ impl Conn {
     }
 
     /// Reads everything available into the decoder (edge-triggered: until
-    /// WouldBlock), at most `budget` bytes in one go.
+    /// WouldBlock or a short read).
     pub fn read_available(&mut self, buf: &mut [u8]) -> ReadOutcome {
         loop {
             // Large bodies are read straight into place (no copy through `buf`).
             match self.decoder.read_from(&self.stream, buf) {
                 Ok(0) => return ReadOutcome::Closed,
+                // A short read emptied the socket: bytes that come later
+                // raise a new (edge) event, so no read is wasted on WouldBlock.
+                Ok(n) if n < buf.len() && !self.decoder.in_large_body() => {
+                    return ReadOutcome::Open
+                }
                 Ok(_) => {}
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return ReadOutcome::Open,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
