@@ -20,35 +20,9 @@ mod netns;
 
 use netns::HostSpec;
 use std::fs;
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use machine::{text, Machine};
-
-fn program(dir: &str, name: &str) -> PathBuf {
-    common::repo_root()
-        .join("c-tests")
-        .join(dir)
-        .join(format!("{name}.c"))
-}
-
-fn result_of(out: &str, what: &str) -> Option<i32> {
-    out.lines()
-        .find_map(|l| l.strip_prefix(&format!("result {what} ")))
-        .and_then(|v| v.trim().parse().ok())
-}
-
-/// Waits up to `limit` for `path` to contain `what`.
-fn wait_for(path: &PathBuf, what: &str, limit: Duration) -> String {
-    let deadline = Instant::now() + limit;
-    loop {
-        let t = fs::read_to_string(path).unwrap_or_default();
-        if t.contains(what) || Instant::now() > deadline {
-            return t;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
+use machine::{program, result_of, text, wait_for, Machine};
 
 #[test]
 fn a_slaves_requests_go_to_the_resource_manager() {

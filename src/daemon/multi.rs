@@ -1783,20 +1783,23 @@ impl Daemon {
         self.begin_halt(Token(usize::MAX), who);
     }
 
-    /// Master halting: every slave is told to stop too.
-    pub(super) fn halt_slaves(&mut self) {
-        if !self.multi.is_master {
-            return;
-        }
-        let hosts: Vec<i32> = self
-            .multi
+    /// The host fields of every other host of the machine.
+    pub(super) fn other_hosts(&self) -> Vec<i32> {
+        self.multi
             .table
             .hosts
             .iter()
             .map(|h| h.host())
             .filter(|&h| h != self.host)
-            .collect();
-        for h in hosts {
+            .collect()
+    }
+
+    /// Master halting: every slave is told to stop too.
+    pub(super) fn halt_slaves(&mut self) {
+        if !self.multi.is_master {
+            return;
+        }
+        for h in self.other_hosts() {
             let f = ctl_frame(self.dtid, tid::daemon_tid(h), Ctl::Halt, Vec::new());
             self.send_to_host(h, f.to_bytes());
         }
@@ -2106,14 +2109,7 @@ impl Daemon {
 
     /// Tasks(0) on a machine of several hosts: every daemon's list.
     pub(super) fn tasks_all(&mut self, token: Token, wid: i32) -> Option<Result<Vec<u8>, Error>> {
-        let others: Vec<i32> = self
-            .multi
-            .table
-            .hosts
-            .iter()
-            .map(|h| h.host())
-            .filter(|&h| h != self.host)
-            .collect();
+        let others = self.other_hosts();
         if others.is_empty() || self.is_remote_token(token) {
             return None;
         }

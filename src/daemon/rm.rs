@@ -535,15 +535,7 @@ impl Daemon {
     fn rm_announce(&mut self) {
         let v = self.rm.tid.unwrap_or(0);
         if self.multi.is_master {
-            let slaves: Vec<i32> = self
-                .multi
-                .table
-                .hosts
-                .iter()
-                .map(|h| h.host())
-                .filter(|&h| h != self.host)
-                .collect();
-            for h in slaves {
+            for h in self.other_hosts() {
                 self.rm_ctl_to(h, v);
             }
         } else if self.multi.placed {

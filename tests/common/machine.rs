@@ -155,3 +155,30 @@ pub fn text(o: &Output) -> String {
         String::from_utf8_lossy(&o.stderr)
     )
 }
+
+/// A C program of the multi-host tests: c-tests/`dir`/`name`.c.
+pub fn program(dir: &str, name: &str) -> PathBuf {
+    crate::common::repo_root()
+        .join("c-tests")
+        .join(dir)
+        .join(format!("{name}.c"))
+}
+
+/// The value a test program printed as `result <what> <value>`.
+pub fn result_of(out: &str, what: &str) -> Option<i32> {
+    out.lines()
+        .find_map(|l| l.strip_prefix(&format!("result {what} ")))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+/// Waits up to `limit` for the file `path` to contain `what`; its text.
+pub fn wait_for(path: &Path, what: &str, limit: Duration) -> String {
+    let deadline = Instant::now() + limit;
+    loop {
+        let t = fs::read_to_string(path).unwrap_or_default();
+        if t.contains(what) || Instant::now() > deadline {
+            return t;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
