@@ -385,3 +385,81 @@ fn srm_serves_a_spawn() {
     assert_eq!(rest[4], "PVMd message is SM_TASKX from t80000000", "{text}");
     assert_eq!(rest[5], "PVMd message is SM_TASKX from t80000000", "{text}");
 }
+
+#[test]
+fn lmbi_and_gmbi_share_the_mailbox() {
+    let Some(sb) = debian_sandbox("deb-mbi") else {
+        return;
+    };
+    // Two persistent entries that outlive lmbi, then listed by gmbi
+    // (PVM 3.4.6 prints exactly these lines).
+    let out = run_debian(&sb, "/usr/bin/lmbi", &["2", "p", "e"]);
+    out.assert_success();
+    for want in [
+        "lmbi: create 2 mailbox instances with flags set to <1> : <PvmMboxPersistent >.",
+        "lmbi: just inserted entry <t40001lmbi0> at index 0.",
+        "lmbi: just inserted entry <t40001lmbi1> at index 0.",
+    ] {
+        assert!(out.stdout.contains(want), "lacks {want:?}\n{}", out.dump());
+    }
+    let out = run_debian(&sb, "/usr/bin/gmbi", &[]);
+    out.assert_success();
+    for want in [
+        "gmbi: 2 mbox entries returned.",
+        "gmbi: class name: <t40001lmbi0>",
+        "gmbi: class name: <t40001lmbi1>",
+        "\t: indices <0>\towner_tid <t0>\tflags <1> = <PvmMboxPersistent >",
+    ] {
+        assert!(out.stdout.contains(want), "lacks {want:?}\n{}", out.dump());
+    }
+}
+
+#[test]
+fn task0_serves_task1_in_its_own_context() {
+    let Some(sb) = debian_sandbox("deb-ctx") else {
+        return;
+    };
+    let mut server = sb.command(Path::new("/usr/bin/task0"));
+    server
+        .args(["svc", "d"])
+        .env("LD_LIBRARY_PATH", &sb.lib)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let mut server = server.spawn().expect("start task0");
+    // task0 announces its service in the mailbox; task1 finds it there
+    // (tried a bounded number of times while task0 starts).
+    let mut out = run_debian(&sb, "/usr/bin/task1", &["svc"]);
+    for _ in 0..20 {
+        if out.stdout.contains("welcome to my server") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(250));
+        out = run_debian(&sb, "/usr/bin/task1", &["svc"]);
+    }
+    let stop = run_debian(&sb, "/usr/bin/task_end", &["svc", "0"]);
+    for _ in 0..40 {
+        if server.try_wait().ok().flatten().is_some() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let _ = server.kill();
+    let _ = server.wait();
+    out.assert_success();
+    // As with PVM 3.4.6: task1 talks to task0 (t40001) in the context task0
+    // published (0x40001 = 262145), then returns to its own context 0.
+    for want in [
+        "with flags <PvmMboxDefault > tid: 40001 and with context: 262145",
+        "on machine <",
+        "with context 262145.",
+        "from task t40001 welcome to my server - you are service request number 1.",
+    ] {
+        assert!(out.stdout.contains(want), "lacks {want:?}\n{}", out.dump());
+    }
+    assert!(
+        out.stdout.trim_end().ends_with("with context 0."),
+        "task1 ends in its own context\n{}",
+        out.dump()
+    );
+    stop.assert_success();
+}
