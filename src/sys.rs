@@ -72,7 +72,7 @@ pub fn poll_readable(
 }
 use std::fs::File;
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
 
 /// The result of [`fork`]: which side of the fork we are on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -878,4 +878,48 @@ pub fn recv_spare(
             return Err(e);
         }
     }
+}
+
+/// Write end of the pipe `on_signal` writes to (-1: none yet).
+static SIGNAL_PIPE: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(-1);
+
+extern "C" fn on_signal(_: libc::c_int) {
+    let fd = SIGNAL_PIPE.load(std::sync::atomic::Ordering::Relaxed);
+    if fd >= 0 {
+        // SAFETY: errno is thread-local; write(2) is async-signal-safe and the byte lives on
+        // this frame; errno is restored so the interrupted code sees its own.
+        unsafe {
+            let saved = *libc::__errno_location();
+            let byte = 1u8;
+            libc::write(fd, (&byte as *const u8).cast(), 1);
+            *libc::__errno_location() = saved;
+        }
+    }
+}
+
+/// Turns `signals` into bytes on a non-blocking pipe: returns its read end,
+/// which an event loop can watch (a signal arriving while the pipe is full
+/// is not lost: the bytes already there say the same). For the daemon's
+/// SIGTERM and SIGINT. Executed programs get the default actions back.
+pub fn signal_pipe(signals: &[libc::c_int]) -> io::Result<OwnedFd> {
+    let mut fds = [0 as libc::c_int; 2];
+    // SAFETY: fds has room for the two descriptors pipe2 writes.
+    cvt(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_NONBLOCK | libc::O_CLOEXEC) })?;
+    // SAFETY: pipe2 succeeded: both are open descriptors owned by nobody else.
+    let (rx, tx) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    // The write end lives as long as the process (the handler may run at any time).
+    let old = SIGNAL_PIPE.swap(tx.into_raw_fd(), std::sync::atomic::Ordering::Relaxed);
+    if old >= 0 {
+        // SAFETY: `old` was the write end installed by an earlier call, owned by this static.
+        unsafe { libc::close(old) };
+    }
+    for &sig in signals {
+        // SAFETY: sigaction is plain old data; all-zero is "no flags, empty mask".
+        let mut act: libc::sigaction = unsafe { std::mem::zeroed() };
+        act.sa_sigaction = on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t;
+        act.sa_flags = libc::SA_RESTART;
+        // SAFETY: `act` is initialised and the handler only calls async-signal-safe functions.
+        cvt(unsafe { libc::sigaction(sig, &act, std::ptr::null_mut()) })?;
+    }
+    Ok(rx)
 }

@@ -694,3 +694,46 @@ fn our_pvmd3_is_told_from_the_original() {
         )
     );
 }
+
+#[test]
+fn sigterm_halts_like_the_console_halt() {
+    // man pvmd3: a pvmd killed by hand should get SIGTERM "to allow it to
+    // kill the remote pvmds and clean up": its tasks go, and its files.
+    let tmp = TmpDir::new("sigterm");
+    let mut d = Daemon::start(&tmp);
+    let mut a = d.client();
+    a.hello(0);
+    let (n, _) = a.spawn("/bin/sleep", 0, "", 1, &["60"]);
+    assert_eq!(n, 1);
+    let (st, rest) = a.req(Req::Tasks, Writer::new().int(0).finish());
+    assert_eq!(st, 0);
+    let mut r = Reader::new(&rest);
+    let mut pids = vec![];
+    for _ in 0..r.int().unwrap() {
+        for _ in 0..4 {
+            r.int().unwrap();
+        }
+        r.str().unwrap();
+        pids.push(r.int().unwrap());
+    }
+    let pids: Vec<i32> = pids.into_iter().filter(|&p| p > 0).collect();
+    assert_eq!(pids.len(), 1, "the sleep task has a pid");
+    let daemon_pid = d.child.as_ref().unwrap().id() as i32;
+    pvm3::sys::kill(daemon_pid, libc::SIGTERM);
+    assert_eq!(
+        d.wait_exit(TIMEOUT),
+        Some(0),
+        "a clean exit, not death by signal"
+    );
+    for f in [&d.files.sock, &d.files.pid, &d.files.addr] {
+        assert!(!f.exists(), "{} left behind", f.display());
+    }
+    for p in pids {
+        assert!(!pvm3::sys::process_exists(p), "task pid {p} still running");
+    }
+    assert!(
+        log_text(&d.files).contains("halt requested by a signal"),
+        "{}",
+        log_text(&d.files)
+    );
+}

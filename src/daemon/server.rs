@@ -46,6 +46,8 @@ mod rm;
 
 const UNIX_LISTENER: Token = Token(0);
 const TCP_LISTENER: Token = Token(1);
+/// The pipe SIGTERM and SIGINT write to (`sys::signal_pipe`).
+const SIGNALS: Token = Token(usize::MAX - 1);
 const FIRST_TOKEN: usize = 2;
 /// How often children without a pidfd are checked (only while such exist).
 const REAP_INTERVAL: Duration = Duration::from_millis(200);
@@ -117,6 +119,8 @@ pub struct Daemon {
     /// at once, so the client sees the refusal instead of hanging in the
     /// listen queue (see `shed_connections`).
     spare_fd: Option<std::fs::File>,
+    /// Read end of the signal pipe: SIGTERM or SIGINT halts like `halt`.
+    signals: Option<std::fs::File>,
     /// Connections closed since the heap was last trimmed: once the daemon
     /// is quiet for TRIM_AFTER, freed memory goes back to the system.
     trim_due: bool,
@@ -166,6 +170,23 @@ impl Daemon {
         let _ = &mut unix;
         poll.registry()
             .register(&mut tcp, TCP_LISTENER, Interest::READABLE)?;
+        // As PVM 3.4.6's pvmd: SIGTERM (or ^C) kills the tasks and the other
+        // hosts' daemons and cleans up, like the console's halt.
+        let signals = match sys::signal_pipe(&[libc::SIGTERM, libc::SIGINT]) {
+            Ok(fd) => {
+                use std::os::fd::AsRawFd;
+                poll.registry().register(
+                    &mut mio::unix::SourceFd(&fd.as_raw_fd()),
+                    SIGNALS,
+                    Interest::READABLE,
+                )?;
+                Some(std::fs::File::from(fd))
+            }
+            Err(e) => {
+                ::log::warn!("SIGTERM will not halt cleanly: {e}");
+                None
+            }
+        };
         let (local_names, local_addrs) = local_identity(&opts.hostname);
         dlog!(
             log,
@@ -209,6 +230,7 @@ impl Daemon {
             rm: rm::Rm::default(),
             groups: Groups::new(),
             spare_fd: std::fs::File::open("/dev/null").ok(),
+            signals,
             trim_due: false,
         })
     }
@@ -268,6 +290,7 @@ impl Daemon {
                 let token = ev.token();
                 match token {
                     UNIX_LISTENER => self.accept_unix(),
+                    SIGNALS => self.signalled(),
                     TCP_LISTENER => self.accept_tcp(),
                     t if self.conns.contains_key(&t) => {
                         if ev.is_readable() || ev.is_read_closed() || ev.is_error() {
@@ -1508,6 +1531,17 @@ impl Daemon {
     }
 
     // ---- halt -------------------------------------------------------------
+
+    /// SIGTERM or SIGINT arrived: halt as the console's halt does.
+    fn signalled(&mut self) {
+        if let Some(mut pipe) = self.signals.as_ref() {
+            use std::io::Read;
+            let mut sink = [0u8; 64];
+            // Non-blocking: ends with WouldBlock once the pipe is empty.
+            while matches!(pipe.read(&mut sink), Ok(n) if n > 0) {}
+        }
+        self.begin_halt(SIGNALS, "a signal");
+    }
 
     fn begin_halt(&mut self, token: Token, who: &str) {
         if self.halting.is_some() {
