@@ -923,3 +923,17 @@ pub fn signal_pipe(signals: &[libc::c_int]) -> io::Result<OwnedFd> {
     }
     Ok(rx)
 }
+
+/// Waits up to `timeout` for the peer of a connected stream socket to hang
+/// up; whether it has (its end is closed: the process is gone).
+pub fn wait_hangup(sock: std::os::fd::BorrowedFd<'_>, timeout: std::time::Duration) -> bool {
+    let mut p = libc::pollfd {
+        fd: sock.as_raw_fd(),
+        events: libc::POLLRDHUP,
+        revents: 0,
+    };
+    let ms = timeout.as_millis().min(i32::MAX as u128) as libc::c_int;
+    // SAFETY: one valid pollfd for the call; the fd is borrowed, so open.
+    let rc = unsafe { libc::poll(&mut p, 1, ms) };
+    rc > 0 && p.revents & (libc::POLLRDHUP | libc::POLLHUP | libc::POLLERR) != 0
+}

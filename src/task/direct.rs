@@ -459,7 +459,7 @@ impl Link {
             match rx.decoder.next_frame() {
                 Ok(Some(f)) if shm::is_ring_frame(&f) => {
                     let Rx { ring, fds, .. } = &mut *rx;
-                    match ring.take(&f, fds) {
+                    match ring.take(&f, fds, self.fd()) {
                         Ok(m) => frames.push(m),
                         Err(e) => {
                             log::warn!(

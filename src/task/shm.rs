@@ -18,7 +18,8 @@
 //! ring bodies and inline frames are taken in exactly the order they were
 //! sent, and the hold-until-count logic of `direct` is unchanged. Waking up
 //! is the socket's readability: nobody waits on the ring except a receiver
-//! already taking a body (bounded by [`STALL`]).
+//! already taking a body (spinning for [`STALL`], then sleeping in steps
+//! until the bytes come or the sender hangs up).
 //!
 //! Ring layout: the first 8 bytes hold the consumer position (bytes taken
 //! so far, written by the receiver), the 8 at [`COMMITTED_AT`] the producer
@@ -53,9 +54,13 @@ const COMMITTED_AT: usize = 64;
 /// The sender publishes its progress every this many bytes, so the
 /// receiver copies a large body out while the rest is still coming in.
 const CHUNK: usize = 128 * 1024;
-/// How long a receiver waits for a body's bytes without any progress
-/// before it gives the link up (the sender died in the middle of a copy).
-const STALL: std::time::Duration = std::time::Duration::from_secs(10);
+/// How long a receiver spins for a body's next bytes before it waits in
+/// steps of [`STALL_STEP`], watching for the sender to hang up (it died in
+/// the middle of a copy; one stopped by a signal or a debugger is waited
+/// for, so no message is lost).
+const STALL: std::time::Duration = std::time::Duration::from_millis(10);
+/// One wait of a stalled receiver.
+const STALL_STEP: std::time::Duration = std::time::Duration::from_millis(1);
 
 /// A body's room in the ring, reserved by [`Tx::place`]: send `frame`,
 /// then copy the body in with [`Tx::fill`].
@@ -195,7 +200,12 @@ impl Rx {
     /// The message a ring control frame stands for: maps the ring first when
     /// the frame brings it (the first of `fds`, received with the frame's
     /// bytes), then copies the body out and frees its room.
-    pub fn take(&mut self, f: &Frame, fds: &mut Vec<OwnedFd>) -> io::Result<Frame> {
+    pub fn take(
+        &mut self,
+        f: &Frame,
+        fds: &mut Vec<OwnedFd>,
+        link: BorrowedFd<'_>,
+    ) -> io::Result<Frame> {
         if f.header.tag == TAG_RING_NEW {
             if fds.is_empty() {
                 return Err(bad("ring frame without its descriptor"));
@@ -232,10 +242,11 @@ impl Rx {
         while at < end {
             let ready = map.load(COMMITTED_AT).min(end);
             if ready <= at {
-                if progress.elapsed() > STALL {
-                    return Err(bad("ring body never completed"));
+                if progress.elapsed() < STALL {
+                    std::thread::yield_now();
+                } else if sys::wait_hangup(link, STALL_STEP) && map.load(COMMITTED_AT) <= at {
+                    return Err(bad("the sender left in the middle of a ring body"));
                 }
-                std::thread::yield_now();
                 continue;
             }
             while at < ready {
@@ -285,6 +296,7 @@ mod tests {
         let mut tx = Tx::default();
         let mut rx = Rx::default();
         let mut fds = Vec::new();
+        let link = std::os::unix::net::UnixStream::pair().unwrap();
         // Small bodies stay inline.
         assert!(tx.place(&msg_header(10), 10).is_none());
         // Three 3 MiB bodies: the third wraps around the 8 MiB ring (after
@@ -306,7 +318,7 @@ mod tests {
                 f.header.tag,
                 if round == 0 { TAG_RING_NEW } else { TAG_RING }
             );
-            let m = rx.take(&f, &mut fds).unwrap();
+            let m = rx.take(&f, &mut fds, link.0.as_fd()).unwrap();
             assert_eq!(m.header, msg_header(len));
             assert_eq!(&m.body[..a.len()], &a[..]);
             assert!(m.body[a.len()..].iter().all(|&x| x == round));
@@ -322,14 +334,42 @@ mod tests {
         let fd = dup(tx.fd_to_pass().unwrap());
         tx.passed();
         let f = ctl_frame(&placed.frame);
+        let (ours, theirs) = std::os::unix::net::UnixStream::pair().unwrap();
         // The receiver starts before a byte is in.
         let reader = std::thread::spawn(move || {
             let mut rx = Rx::default();
-            rx.take(&f, &mut vec![fd]).map(|m| m.body)
+            rx.take(&f, &mut vec![fd], ours.as_fd()).map(|m| m.body)
         });
         std::thread::sleep(std::time::Duration::from_millis(20));
         tx.fill(&placed, &[IoSlice::new(&body)]);
         assert!(reader.join().unwrap().unwrap() == body);
+        drop(theirs);
+    }
+
+    #[test]
+    fn a_sender_that_hangs_up_mid_body_is_an_error_not_a_hang() {
+        let mut tx = Tx::default();
+        let len = 1 << 20;
+        let placed = tx.place(&msg_header(len), len).unwrap();
+        let fd = dup(tx.fd_to_pass().unwrap());
+        tx.passed();
+        let f = ctl_frame(&placed.frame);
+        let (ours, theirs) = std::os::unix::net::UnixStream::pair().unwrap();
+        let reader = std::thread::spawn(move || {
+            let mut rx = Rx::default();
+            rx.take(&f, &mut vec![fd], ours.as_fd()).map(|m| m.body)
+        });
+        // Half the body, then the sender is gone.
+        let half = vec![1u8; len / 2];
+        let placed_half = Placed {
+            frame: Vec::new(),
+            pos: placed.pos,
+        };
+        tx.fill(&placed_half, &[IoSlice::new(&half)]);
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        drop(theirs);
+        let got = reader.join().unwrap();
+        assert_eq!(got.unwrap_err().kind(), io::ErrorKind::InvalidData);
     }
 
     #[test]
@@ -352,8 +392,9 @@ mod tests {
         tx.fill(&placed, &[IoSlice::new(&body)]);
         let frame = placed.frame;
         let mut rx = Rx::default();
+        let link = std::os::unix::net::UnixStream::pair().unwrap();
         assert_eq!(
-            rx.take(&ctl_frame(&frame), &mut Vec::new())
+            rx.take(&ctl_frame(&frame), &mut Vec::new(), link.0.as_fd())
                 .unwrap_err()
                 .kind(),
             io::ErrorKind::InvalidData
