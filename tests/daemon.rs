@@ -538,6 +538,23 @@ fn stale_socket_of_a_killed_daemon_is_replaced() {
     assert_eq!(pid, d2.child.as_ref().unwrap().id());
 }
 
+/// The pid of every task pvm_tasks(0) lists (0 for the caller, which
+/// connected without being spawned).
+fn task_pids(a: &mut Client) -> Vec<i32> {
+    let (st, rest) = a.req(Req::Tasks, Writer::new().int(0).finish());
+    assert_eq!(st, 0);
+    let mut r = Reader::new(&rest);
+    let mut pids = vec![];
+    for _ in 0..r.int().unwrap() {
+        for _ in 0..4 {
+            r.int().unwrap();
+        }
+        r.str().unwrap();
+        pids.push(r.int().unwrap());
+    }
+    pids
+}
+
 #[test]
 fn halt_removes_files_and_terminates_children() {
     let tmp = TmpDir::new("halt");
@@ -575,17 +592,7 @@ fn halt_removes_files_and_terminates_children() {
     wait_until("TERM ignored", || {
         log_text(&d.files).contains("[t40003] armed\n")
     });
-    let (st, rest) = a.req(Req::Tasks, Writer::new().int(0).finish());
-    assert_eq!(st, 0);
-    let mut r = Reader::new(&rest);
-    let mut pids = vec![];
-    for _ in 0..r.int().unwrap() {
-        for _ in 0..4 {
-            r.int().unwrap();
-        }
-        r.str().unwrap();
-        pids.push(r.int().unwrap());
-    }
+    let pids = task_pids(&mut a);
     assert_eq!(pids.len(), 3);
     let pids: Vec<i32> = pids.into_iter().filter(|&p| p > 0).collect();
     assert_eq!(pids.len(), 2);
@@ -705,18 +712,7 @@ fn sigterm_halts_like_the_console_halt() {
     a.hello(0);
     let (n, _) = a.spawn("/bin/sleep", 0, "", 1, &["60"]);
     assert_eq!(n, 1);
-    let (st, rest) = a.req(Req::Tasks, Writer::new().int(0).finish());
-    assert_eq!(st, 0);
-    let mut r = Reader::new(&rest);
-    let mut pids = vec![];
-    for _ in 0..r.int().unwrap() {
-        for _ in 0..4 {
-            r.int().unwrap();
-        }
-        r.str().unwrap();
-        pids.push(r.int().unwrap());
-    }
-    let pids: Vec<i32> = pids.into_iter().filter(|&p| p > 0).collect();
+    let pids: Vec<i32> = task_pids(&mut a).into_iter().filter(|&p| p > 0).collect();
     assert_eq!(pids.len(), 1, "the sleep task has a pid");
     let daemon_pid = d.child.as_ref().unwrap().id() as i32;
     pvm3::sys::kill(daemon_pid, libc::SIGTERM);

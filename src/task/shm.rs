@@ -325,21 +325,34 @@ mod tests {
         }
     }
 
+    /// A thread taking the body of `placed` (passed the ring's descriptor
+    /// as the first frame does) and the sender's end of their link.
+    fn start_reader(
+        tx: &mut Tx,
+        placed: &Placed,
+    ) -> (
+        std::thread::JoinHandle<io::Result<Vec<u8>>>,
+        std::os::unix::net::UnixStream,
+    ) {
+        let fd = dup(tx.fd_to_pass().unwrap());
+        tx.passed();
+        let f = ctl_frame(&placed.frame);
+        let (ours, theirs) = std::os::unix::net::UnixStream::pair().unwrap();
+        let reader = std::thread::spawn(move || {
+            let mut rx = Rx::default();
+            rx.take(&f, &mut vec![fd], ours.as_fd()).map(|m| m.body)
+        });
+        (reader, theirs)
+    }
+
     #[test]
     fn receiver_takes_a_body_while_it_is_copied_in() {
         let mut tx = Tx::default();
         let len = 5 << 20;
         let body: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
         let placed = tx.place(&msg_header(len), len).unwrap();
-        let fd = dup(tx.fd_to_pass().unwrap());
-        tx.passed();
-        let f = ctl_frame(&placed.frame);
-        let (ours, theirs) = std::os::unix::net::UnixStream::pair().unwrap();
         // The receiver starts before a byte is in.
-        let reader = std::thread::spawn(move || {
-            let mut rx = Rx::default();
-            rx.take(&f, &mut vec![fd], ours.as_fd()).map(|m| m.body)
-        });
+        let (reader, theirs) = start_reader(&mut tx, &placed);
         std::thread::sleep(std::time::Duration::from_millis(20));
         tx.fill(&placed, &[IoSlice::new(&body)]);
         assert!(reader.join().unwrap().unwrap() == body);
@@ -351,14 +364,7 @@ mod tests {
         let mut tx = Tx::default();
         let len = 1 << 20;
         let placed = tx.place(&msg_header(len), len).unwrap();
-        let fd = dup(tx.fd_to_pass().unwrap());
-        tx.passed();
-        let f = ctl_frame(&placed.frame);
-        let (ours, theirs) = std::os::unix::net::UnixStream::pair().unwrap();
-        let reader = std::thread::spawn(move || {
-            let mut rx = Rx::default();
-            rx.take(&f, &mut vec![fd], ours.as_fd()).map(|m| m.body)
-        });
+        let (reader, theirs) = start_reader(&mut tx, &placed);
         // Half the body, then the sender is gone.
         let half = vec![1u8; len / 2];
         let placed_half = Placed {
