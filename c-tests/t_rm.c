@@ -30,13 +30,8 @@
 #include <unistd.h>
 
 #include "pvm3.h"
+#include "pvmproto.h"
 #include "check.h"
-
-#define SM_FIRST ((int)0x80040001)
-#define SM_SPAWN (SM_FIRST + 0)
-#define SM_EXECACK (SM_FIRST + 2)
-#define SM_TASKX (SM_FIRST + 10)
-#define SM_SCHED (SM_FIRST + 13)
 
 static int wait_msg(int tag, int secs)
 {

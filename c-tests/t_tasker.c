@@ -20,12 +20,10 @@
 #include <unistd.h>
 
 #include "pvm3.h"
+#include "pvmproto.h"
 #include "check.h"
 
 /* pvmsdpro.h of PVM 3.4 (not installed with pvm3.h) */
-#define SM_FIRST ((int)0x80040001)
-#define SM_TASKX (SM_FIRST + 10)
-#define SM_STTASK (SM_FIRST + 16)
 
 #define TAG_HELLO 40
 #define TAG_REPORT 41

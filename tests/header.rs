@@ -678,3 +678,77 @@ fn packf_exported_by_libpvm3_so_behaves_the_same() {
         "pvm_packf of libpvm3.so against the test double"
     );
 }
+
+// ---- include/pvmproto.h: the SM_ tags of PVM 3.4.6 ----------------------
+
+/// Every name include/pvmproto.h defines, printed by a C program.
+const PROTO_NAMES: &[&str] = &[
+    "SDPROTOCOL",
+    "SM_FIRST",
+    "SM_SPAWN",
+    "SM_EXEC",
+    "SM_EXECACK",
+    "SM_TASK",
+    "SM_CONFIG",
+    "SM_ADDHOST",
+    "SM_DELHOST",
+    "SM_ADD",
+    "SM_ADDACK",
+    "SM_NOTIFY",
+    "SM_TASKX",
+    "SM_HOSTX",
+    "SM_HANDOFF",
+    "SM_SCHED",
+    "SM_STHOST",
+    "SM_STHOSTACK",
+    "SM_STTASK",
+    "SM_LAST",
+];
+
+/// The values of PROTO_NAMES as `header` (a path) defines them.
+fn proto_values(dir: &Path, tag: &str, header: &Path) -> String {
+    // PVM 3.4.6's pvmproto.h needs its pvm3.h first (ours does not mind).
+    let pvm3 = header.with_file_name("pvm3.h");
+    let mut src = format!(
+        "#include <stdio.h>\n#include \"{}\"\n#include \"{}\"\nint main(void)\n{{\n",
+        pvm3.display(),
+        header.display()
+    );
+    for n in PROTO_NAMES {
+        src.push_str(&format!("\tprintf(\"{n} %d\\n\", (int)({n}));\n"));
+    }
+    src.push_str("\treturn 0;\n}\n");
+    let c = dir.join(format!("{tag}.c"));
+    let exe = dir.join(tag);
+    std::fs::write(&c, src).unwrap();
+    compile(
+        "gcc",
+        &[
+            // The original's headers are not warning-free; ours must be.
+            if tag == "ours" { "-Werror" } else { "-w" },
+            "-Wall",
+            "-Wextra",
+            "-o",
+            exe.to_str().unwrap(),
+            c.to_str().unwrap(),
+        ],
+    );
+    run(&exe)
+}
+
+#[test]
+fn pvmproto_h_gives_the_sm_tags_of_pvm_3_4_6() {
+    let dir = scratch("proto");
+    let ours = proto_values(&dir, "ours", &repo().join("include/pvmproto.h"));
+    assert!(ours.contains("SM_FIRST -2147221503\n"), "{ours}");
+    assert!(ours.contains("SM_STTASK -2147221487\n"), "{ours}");
+    let reference = Path::new("/usr/include/pvmproto.h");
+    if !reference.exists() {
+        eprintln!(
+            "SKIP!!! {} (Debian pvm-dev) is not installed: SM_ tags NOT compared",
+            reference.display()
+        );
+        return;
+    }
+    assert_eq!(ours, proto_values(&dir, "theirs", reference));
+}

@@ -280,6 +280,7 @@ do_install() {
 		note "installing pvm6 into the PVM_ROOT tree $base"
 		put "$srcdir/include/pvm3.h" include/pvm3.h 644
 		put_opt "$srcdir/include/fpvm3.h" include/fpvm3.h 644
+		put "$srcdir/include/pvmproto.h" include/pvmproto.h 644
 		put "$builddir/libpvm3.a" "lib/$ARCH/libpvm3.a" 644
 		put_opt "$builddir/libgpvm3.a" "lib/$ARCH/libgpvm3.a" 644
 		put_opt "$builddir/libfpvm3.a" "lib/$ARCH/libfpvm3.a" 644
@@ -300,6 +301,7 @@ do_install() {
 		note "installing pvm6 under the prefix $base"
 		put "$srcdir/include/pvm3.h" include/pvm3.h 644
 		put_opt "$srcdir/include/fpvm3.h" include/fpvm3.h 644
+		put "$srcdir/include/pvmproto.h" include/pvmproto.h 644
 		put "$builddir/libpvm3.so" "lib/libpvm3.so.$API_VERSION" 755
 		put_link "libpvm3.so.$API_VERSION" lib/libpvm3.so.3
 		put_link libpvm3.so.3 lib/libpvm3.so

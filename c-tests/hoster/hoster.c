@@ -20,11 +20,9 @@
 /* pvm_setmwid is declared under PVM33COMPAT only. */
 int pvm_setmwid(int, int);
 #include "pvm3.h"
+#include "pvmproto.h"
 #include "../check.h"
 
-#define SM_FIRST ((int)0x80040001)
-#define SM_STHOST (SM_FIRST + 14)
-#define SM_STHOSTACK (SM_FIRST + 15)
 #define MAXHOSTS 16
 
 static char *refused[MAXHOSTS];

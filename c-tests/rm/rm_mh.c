@@ -30,20 +30,7 @@
 #include <sys/time.h>
 
 #include "pvm3.h"
-
-#define SM_FIRST ((int)0x80040001)
-#define SM_SPAWN (SM_FIRST + 0)
-#define SM_EXEC (SM_FIRST + 1)
-#define SM_EXECACK (SM_FIRST + 2)
-#define SM_TASK (SM_FIRST + 3)
-#define SM_CONFIG (SM_FIRST + 4)
-#define SM_ADDHOST (SM_FIRST + 5)
-#define SM_DELHOST (SM_FIRST + 6)
-#define SM_ADD (SM_FIRST + 7)
-#define SM_ADDACK (SM_FIRST + 8)
-#define SM_NOTIFY (SM_FIRST + 9)
-#define SM_HANDOFF (SM_FIRST + 12)
-#define SM_SCHED (SM_FIRST + 13)
+#include "pvmproto.h"
 
 static int wait_msg(int src, int tag, int secs)
 {
