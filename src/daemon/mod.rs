@@ -254,8 +254,6 @@ pub fn run(opts: DaemonOptions) -> io::Result<()> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => {}
         Err(e) => return Err(e),
     }
-    let unix = mio::net::UnixListener::bind(&opts.files.sock)?;
-    fs::set_permissions(&opts.files.sock, fs::Permissions::from_mode(0o600))?;
     let tcp = match crate::sys::tcp_listen_dual_stack(opts.port) {
         Ok(l) => l,
         Err(e) => match std::net::TcpListener::bind(("0.0.0.0", opts.port)) {
@@ -274,6 +272,9 @@ pub fn run(opts: DaemonOptions) -> io::Result<()> {
     let tcp_addr = tcp.local_addr()?;
     write_file(&opts.files.pid, &format!("{}\n", std::process::id()))?;
     write_file(&opts.files.addr, &format!("{tcp_addr}\n"))?;
+    // The socket comes last: whoever sees it finds the pid and address files.
+    let unix = mio::net::UnixListener::bind(&opts.files.sock)?;
+    fs::set_permissions(&opts.files.sock, fs::Permissions::from_mode(0o600))?;
     let mut opts = opts;
     if opts.secret.is_none() {
         opts.secret = Some(
