@@ -103,6 +103,19 @@ pub fn is_our_pvmd3(p: &std::path::Path) -> bool {
 /// other descriptors closed) runs the daemon and `_exit`s; the first child
 /// exits at once and is reaped here, so the daemon is nobody's zombie.
 pub fn detach_and_run(opts: DaemonOptions) -> std::io::Result<()> {
+    detach(opts, true)
+}
+
+/// Like [`detach_and_run`] for a slave daemon (`pvmd3 -s`): the grandchild
+/// keeps stdout until the daemon has printed its reply line (then `run`
+/// points stdio at /dev/null), so the remote shell returns only then.
+pub fn detach_slave(opts: DaemonOptions) -> std::io::Result<()> {
+    detach(opts, false)
+}
+
+/// The double fork of both: `quiet` points the grandchild's stdio at
+/// /dev/null before the daemon runs.
+fn detach(opts: DaemonOptions, quiet: bool) -> std::io::Result<()> {
     match sys::fork()? {
         Fork::Parent(pid) => {
             // ECHILD (a SIGCHLD handler of the program reaped it first) is fine.
@@ -118,35 +131,8 @@ pub fn detach_and_run(opts: DaemonOptions) -> std::io::Result<()> {
                 Ok(Fork::Parent(_)) => sys::exit_now(0),
                 Err(_) => sys::exit_now(1),
             }
-            let _ = sys::stdio_to_dev_null();
-            sys::close_fds_from(3);
-            sys::default_sigchld();
-            let code = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(opts))) {
-                Ok(Ok(())) => 0,
-                _ => 1,
-            };
-            sys::exit_now(code)
-        }
-    }
-}
-
-/// Like [`detach_and_run`] for a slave daemon (`pvmd3 -s`): the grandchild
-/// keeps stdout until the daemon has printed its reply line (then `run`
-/// points stdio at /dev/null), so the remote shell returns only then.
-pub fn detach_slave(opts: DaemonOptions) -> std::io::Result<()> {
-    match sys::fork()? {
-        Fork::Parent(pid) => {
-            let _ = sys::wait_pid(pid);
-            Ok(())
-        }
-        Fork::Child => {
-            if sys::setsid().is_err() {
-                sys::exit_now(1);
-            }
-            match sys::fork() {
-                Ok(Fork::Child) => {}
-                Ok(Fork::Parent(_)) => sys::exit_now(0),
-                Err(_) => sys::exit_now(1),
+            if quiet {
+                let _ = sys::stdio_to_dev_null();
             }
             sys::close_fds_from(3);
             sys::default_sigchld();
