@@ -1232,6 +1232,18 @@ impl Daemon {
         }
     }
 
+    /// [`Daemon::send_link`] for a frame we own: its body is not copied
+    /// while the link is up.
+    fn send_link_frame(&mut self, tok: Token, frame: Frame) {
+        let failed = match self.multi.links.get_mut(&tok) {
+            Some(l) => l.send_frame(frame).is_err(),
+            None => false,
+        };
+        if failed {
+            self.link_failed(tok, "write failed");
+        }
+    }
+
     /// Sends a frame to the daemon of `host`, over its link (opened lazily).
     pub(super) fn send_to_host(&mut self, host: i32, bytes: Vec<u8>) {
         if let Some(&tok) = self.multi.by_host.get(&host) {
@@ -1830,24 +1842,6 @@ impl Daemon {
         if host == self.host || host == 0 {
             return Some(frame);
         }
-        let up = self
-            .multi
-            .by_host
-            .get(&host)
-            .copied()
-            .filter(|tok| self.multi.links.get(tok).is_some_and(|l| l.is_up()));
-        if let Some(tok) = up {
-            // The usual case: the body goes out as it is, not copied.
-            let failed = self
-                .multi
-                .links
-                .get_mut(&tok)
-                .is_some_and(|l| l.send_frame(frame).is_err());
-            if failed {
-                self.link_failed(tok, "write failed");
-            }
-            return None;
-        }
         if !self.multi.table.contains(host) {
             dlog!(
                 self.log,
@@ -1859,7 +1853,11 @@ impl Daemon {
             );
             return None;
         }
-        self.send_to_host(host, frame.to_bytes());
+        match self.multi.by_host.get(&host) {
+            // The usual case, as in send_to_host, but the body is not copied.
+            Some(&tok) => self.send_link_frame(tok, frame),
+            None => self.send_to_host(host, frame.to_bytes()),
+        }
         None
     }
 

@@ -512,6 +512,17 @@ impl Daemon {
         }
     }
 
+    /// [`Daemon::send_bytes`] for a frame we own: its body is not copied.
+    fn send_frame(&mut self, token: Token, frame: Frame) {
+        let failed = match self.conns.get_mut(&token) {
+            Some(c) => c.send_frame(frame).is_err(),
+            None => false,
+        };
+        if failed {
+            self.close_conn(token);
+        }
+    }
+
     fn close_conn(&mut self, token: Token) {
         let Some(mut conn) = self.conns.remove(&token) else {
             return;
@@ -615,15 +626,7 @@ impl Daemon {
             return;
         };
         match task.conn {
-            Some(c) => {
-                let failed = self
-                    .conns
-                    .get_mut(&c)
-                    .is_some_and(|conn| conn.send_frame(frame).is_err());
-                if failed {
-                    self.close_conn(c);
-                }
-            }
+            Some(c) => self.send_frame(c, frame),
             None => task.held.push_back(frame.to_bytes()),
         }
     }
