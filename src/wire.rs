@@ -382,13 +382,7 @@ const BIG_RESERVE: usize = 64 << 20;
 /// first (sockets do: one `recv` straight into place).
 pub trait ReadSpare: Read {
     /// Appends at most `max` bytes read now to `v`; returns their number.
-    fn read_spare(&mut self, v: &mut Vec<u8>, max: usize) -> io::Result<usize> {
-        let len = v.len();
-        v.resize(len + max.min(64 * 1024), 0);
-        let got = self.read(&mut v[len..]);
-        v.truncate(len + *got.as_ref().unwrap_or(&0));
-        got
-    }
+    fn read_spare(&mut self, v: &mut Vec<u8>, max: usize) -> io::Result<usize>;
 }
 
 /// Sockets read with one `recv` into the spare capacity.
@@ -635,7 +629,15 @@ mod tests {
         all.extend(small.to_bytes());
         // A reader that hands out at most 7000 bytes a call.
         struct Dribble<'a>(&'a [u8]);
-        impl ReadSpare for &mut Dribble<'_> {}
+        impl ReadSpare for &mut Dribble<'_> {
+            fn read_spare(&mut self, v: &mut Vec<u8>, max: usize) -> io::Result<usize> {
+                let len = v.len();
+                v.resize(len + max.min(64 * 1024), 0);
+                let got = self.read(&mut v[len..]);
+                v.truncate(len + *got.as_ref().unwrap_or(&0));
+                got
+            }
+        }
         impl Read for Dribble<'_> {
             fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
                 let n = self.0.len().min(out.len()).min(7000);
