@@ -409,6 +409,40 @@ pub struct FrameDecoder {
     start: usize,
     /// A large frame being received: its header and the body so far.
     big: Option<(Header, Vec<u8>)>,
+    /// A large frame landing in a receiver's memory ([`Landing`]): its
+    /// header and the bytes landed so far.
+    landing: Option<(Header, usize)>,
+    /// The header of a frame that finished landing, until taken.
+    landed: Option<Header>,
+}
+
+/// A receiver's offer to take the body of one large message straight into
+/// its own memory (pvm_precv's buffer), saving the copy out of a message
+/// buffer. Lives across the reads of one receive call.
+pub struct Landing<'a> {
+    /// Where the body goes; bodies longer than this do not land.
+    pub dst: &'a mut [u8],
+    /// The sender a frame must come from (set per link by its reader).
+    pub peer: i32,
+    /// Whether a message with this header is the one the receiver waits
+    /// for (destination, tag, context, encoding).
+    pub accepts: &'a dyn Fn(&Header) -> bool,
+    /// A body is landing (on one link; no other may start).
+    pub busy: bool,
+    /// The header of the message that landed: the receive is over.
+    pub done: Option<Header>,
+}
+
+impl Landing<'_> {
+    /// Whether a frame with header `h` may start landing now.
+    fn takes(&self, h: &Header) -> bool {
+        !self.busy
+            && self.done.is_none()
+            && h.kind == Kind::Msg
+            && h.src == self.peer
+            && h.len as usize <= self.dst.len()
+            && (self.accepts)(h)
+    }
 }
 
 impl FrameDecoder {
@@ -437,19 +471,60 @@ impl FrameDecoder {
     /// Bytes buffered and not yet taken.
     pub fn pending(&self) -> usize {
         let big = self.big.as_ref().map_or(0, |(_, b)| HEADER_LEN + b.len());
-        self.buf.len() - self.start + big
+        let landing = self.landing.as_ref().map_or(0, |(_, n)| HEADER_LEN + n);
+        self.buf.len() - self.start + big + landing
     }
 
     /// Whether a large body is being read straight into place.
     pub fn in_large_body(&self) -> bool {
-        self.big.is_some()
+        self.big.is_some() || self.landing.is_some()
+    }
+
+    /// Whether a body is landing in a receiver's memory (only that
+    /// receiver's reads, with its [`Landing`], may go on).
+    pub fn is_landing(&self) -> bool {
+        self.landing.is_some()
+    }
+
+    /// The header of the frame that finished landing, once.
+    pub fn take_landed(&mut self) -> Option<Header> {
+        self.landed.take()
     }
 
     /// Reads what `r` has now (one read): straight into a large frame's
     /// body when one is incomplete, else through `scratch`. Returns the
     /// bytes read, 0 at end of stream; errors as `r` gives them (WouldBlock
     /// when a non-blocking reader has nothing).
-    pub fn read_from<R: ReadSpare>(&mut self, mut r: R, scratch: &mut [u8]) -> io::Result<usize> {
+    pub fn read_from<R: ReadSpare>(&mut self, r: R, scratch: &mut [u8]) -> io::Result<usize> {
+        self.read_landing(r, scratch, None)
+    }
+
+    /// [`FrameDecoder::read_from`], letting a large message the `landing`
+    /// receiver accepts go straight into its memory. A landing in progress
+    /// needs that same offer on every read until it is done (`InvalidInput`
+    /// without it); when it finishes, [`FrameDecoder::take_landed`] has its
+    /// header and no frame is decoded for it.
+    pub fn read_landing<R: ReadSpare>(
+        &mut self,
+        mut r: R,
+        scratch: &mut [u8],
+        landing: Option<&mut Landing<'_>>,
+    ) -> io::Result<usize> {
+        if let Some((h, filled)) = &mut self.landing {
+            let Some(to) = landing else {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "a body is landing in another receiver's memory",
+                ));
+            };
+            let len = h.len as usize;
+            let n = r.read(&mut to.dst[*filled..len])?;
+            *filled += n;
+            if *filled == len {
+                self.landed = self.landing.take().map(|(h, _)| h);
+            }
+            return Ok(n);
+        }
         if let Some((h, body)) = &mut self.big {
             let need = h.len as usize - body.len();
             if need > 0 {
@@ -458,12 +533,55 @@ impl FrameDecoder {
         }
         let n = r.read(scratch)?;
         self.feed(&scratch[..n]);
+        if n > 0 {
+            self.go_large(landing);
+        }
         Ok(n)
+    }
+
+    /// When the first frame not yet taken is a large one whose body is still
+    /// incomplete, moves what came of the body out of the decoder's buffer:
+    /// into the receiver's memory when `landing` takes it, else into the
+    /// body's own Vec. The rest then arrives there directly. (A large frame
+    /// behind complete ones is left to [`FrameDecoder::next_frame`].)
+    fn go_large(&mut self, landing: Option<&mut Landing<'_>>) {
+        if self.big.is_some() || self.landing.is_some() {
+            return;
+        }
+        let avail = &self.buf[self.start..];
+        let Some(Ok(head)) = avail.get(..HEADER_LEN).map(<&[u8; HEADER_LEN]>::try_from) else {
+            return;
+        };
+        let Ok(header) = Header::decode(head) else {
+            return; // next_frame reports it
+        };
+        let len = header.len as usize;
+        if len < BIG_BODY || avail.len() >= HEADER_LEN + len {
+            return;
+        }
+        let part = &avail[HEADER_LEN..];
+        match landing {
+            Some(to) if to.takes(&header) => {
+                to.dst[..part.len()].copy_from_slice(part);
+                to.busy = true;
+                self.landing = Some((header, part.len()));
+            }
+            _ => {
+                let mut body = Vec::with_capacity(len.min(BIG_RESERVE));
+                body.extend_from_slice(part);
+                self.big = Some((header, body));
+            }
+        }
+        self.buf.clear();
+        self.start = 0;
     }
 
     /// The next complete frame, `Ok(None)` when more bytes are needed, or an
     /// error for a malformed header (the connection should be closed).
     pub fn next_frame(&mut self) -> Result<Option<Frame>> {
+        if self.landing.is_some() {
+            return Ok(None);
+        }
         if let Some((h, body)) = &self.big {
             if body.len() < h.len as usize {
                 return Ok(None);
@@ -617,6 +735,122 @@ mod tests {
         assert_eq!(Header::decode(&bad), Err(Error::BadMsg));
     }
 
+    /// A reader that hands out at most 7000 bytes a call.
+    struct Dribble<'a>(&'a [u8]);
+    impl ReadSpare for &mut Dribble<'_> {
+        fn read_spare(&mut self, v: &mut Vec<u8>, max: usize) -> io::Result<usize> {
+            let len = v.len();
+            v.resize(len + max.min(64 * 1024), 0);
+            let got = self.read(&mut v[len..]);
+            v.truncate(len + *got.as_ref().unwrap_or(&0));
+            got
+        }
+    }
+    impl Read for Dribble<'_> {
+        fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+            let n = self.0.len().min(out.len()).min(7000);
+            out[..n].copy_from_slice(&self.0[..n]);
+            self.0 = &self.0[n..];
+            Ok(n)
+        }
+    }
+
+    fn msg(src: i32, tag: i32, body: Vec<u8>) -> Frame {
+        let mut h = Header::new(Kind::Msg);
+        h.src = src;
+        h.tag = tag;
+        Frame::new(h, body)
+    }
+
+    #[test]
+    fn decoder_lands_the_accepted_large_body_in_the_receivers_memory() {
+        let body = |seed: u32| (0..200_000u32).map(|i| (i * 7 + seed) as u8).collect();
+        let small = msg(5, 2, b"first".to_vec());
+        let wanted = msg(5, 2, body(1));
+        let other = msg(5, 3, body(2));
+        let mut all = wanted.to_bytes();
+        for f in [&small, &other, &small] {
+            all.extend(f.to_bytes());
+        }
+        let mut src = Dribble(&all);
+        let mut d = FrameDecoder::new();
+        let mut scratch = vec![0u8; 4096];
+        let mut mem = vec![0u8; 300_000];
+        let accepts = |h: &Header| h.tag == 2;
+        let mut landing = Landing {
+            dst: &mut mem,
+            peer: 5,
+            accepts: &accepts,
+            busy: false,
+            done: None,
+        };
+        let mut got = Vec::new();
+        let mut refused = false;
+        for _ in 0..10_000 {
+            if d.is_landing() && !refused {
+                // Only the receiver whose memory it is may go on reading.
+                let e = d.read_landing(&mut src, &mut scratch, None).unwrap_err();
+                assert_eq!(e.kind(), io::ErrorKind::InvalidInput);
+                refused = true;
+            }
+            if d.read_landing(&mut src, &mut scratch, Some(&mut landing))
+                .unwrap()
+                == 0
+            {
+                break;
+            }
+            if let Some(h) = d.take_landed() {
+                landing.busy = false;
+                landing.done = Some(h);
+            }
+            while let Some(f) = d.next_frame().unwrap() {
+                got.push(f);
+            }
+        }
+        assert!(refused);
+        // The frames after it are decoded as usual, the large one of
+        // another tag too (a landing is for one message).
+        assert_eq!(got, vec![small.clone(), other, small]);
+        assert_eq!(landing.done, Some(wanted.header));
+        assert_eq!(&mem[..200_000], &wanted.body[..]);
+        assert_eq!(d.pending(), 0);
+    }
+
+    #[test]
+    fn decoder_lands_nothing_too_long_or_from_another_sender() {
+        for (peer, room) in [(6, 300_000), (5, 100_000)] {
+            let wanted = msg(5, 2, vec![9u8; 200_000]);
+            let all = wanted.to_bytes();
+            let mut src = Dribble(&all);
+            let mut d = FrameDecoder::new();
+            let mut scratch = vec![0u8; 4096];
+            let mut mem = vec![0u8; room];
+            let accepts = |_: &Header| true;
+            let mut landing = Landing {
+                dst: &mut mem,
+                peer,
+                accepts: &accepts,
+                busy: false,
+                done: None,
+            };
+            let mut got = Vec::new();
+            for _ in 0..10_000 {
+                if d.read_landing(&mut src, &mut scratch, Some(&mut landing))
+                    .unwrap()
+                    == 0
+                {
+                    break;
+                }
+                assert!(!d.is_landing() && d.take_landed().is_none());
+                while let Some(f) = d.next_frame().unwrap() {
+                    got.push(f);
+                }
+            }
+            assert_eq!(got, vec![wanted]);
+            assert!(!landing.busy && landing.done.is_none());
+        }
+    }
+
     #[test]
     fn decoder_reads_large_bodies_straight_into_place() {
         let big = Frame::new(
@@ -627,25 +861,6 @@ mod tests {
         let mut all = small.to_bytes();
         all.extend(big.to_bytes());
         all.extend(small.to_bytes());
-        // A reader that hands out at most 7000 bytes a call.
-        struct Dribble<'a>(&'a [u8]);
-        impl ReadSpare for &mut Dribble<'_> {
-            fn read_spare(&mut self, v: &mut Vec<u8>, max: usize) -> io::Result<usize> {
-                let len = v.len();
-                v.resize(len + max.min(64 * 1024), 0);
-                let got = self.read(&mut v[len..]);
-                v.truncate(len + *got.as_ref().unwrap_or(&0));
-                got
-            }
-        }
-        impl Read for Dribble<'_> {
-            fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
-                let n = self.0.len().min(out.len()).min(7000);
-                out[..n].copy_from_slice(&self.0[..n]);
-                self.0 = &self.0[n..];
-                Ok(n)
-            }
-        }
         let mut src = Dribble(&all);
         let mut d = FrameDecoder::new();
         let mut scratch = vec![0u8; 4096];
