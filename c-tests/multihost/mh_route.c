@@ -14,6 +14,12 @@
  * spawned after pvm_catchout(stdout) prints a line that must come back
  * here as "[t...] ..." output; so does a third one on this host.  Each
  * child's line names its working directory (the hostfile's wd=).
+ * On the direct route, pvm_precv of what the child sends with pvm_psend
+ * (large bodies land straight in precv's buffer): bytes and ints intact
+ * with the right tid, tag and length; a buffer too small gets the first
+ * part and the whole length; a small message then a large one from the
+ * same sender come in order; a large message of another tag that comes
+ * first stays queued for its own precv.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,6 +35,9 @@
 #define TAG_BIG 14
 #define TAG_QUIT 18
 #define TAG_DONE 19
+#define TAG_PREQ 20
+#define TAG_PBIG 21
+#define TAG_POTHER 22
 
 #define NSEQ 200
 #define NPING 300
@@ -91,6 +100,28 @@ static int child(void)
 			pvm_initsend(PvmDataRaw);
 			pvm_pkbyte(buf, len, 1);
 			pvm_send(parent, TAG_BIG);
+		} else if (tag == TAG_PREQ) {
+			/* mode, length, seed: what to send back with pvm_psend */
+			int req[3] = { 0, 0, 0 };
+			pvm_upkint(req, 3, 1);
+			int n = req[1] < BIG ? req[1] : BIG;
+			fill_pattern(buf, n, req[2]);
+			if (req[0] == 0) {
+				pvm_psend(parent, TAG_PBIG, buf, n, PVM_BYTE);
+			} else if (req[0] == 1) {
+				pvm_psend(parent, TAG_PBIG, buf, 16, PVM_BYTE);
+				fill_pattern(buf, n, req[2] + 1);
+				pvm_psend(parent, TAG_PBIG, buf, n, PVM_BYTE);
+			} else if (req[0] == 2) {
+				pvm_psend(parent, TAG_POTHER, buf, n, PVM_BYTE);
+				fill_pattern(buf, n, req[2] + 1);
+				pvm_psend(parent, TAG_PBIG, buf, n, PVM_BYTE);
+			} else {
+				int *v = (int *)buf;
+				for (int i = 0; i < n / 4; i++)
+					v[i] = i * 3 + req[2];
+				pvm_psend(parent, TAG_PBIG, buf, n / 4, PVM_INT);
+			}
 		}
 	}
 	pvm_initsend(PvmDataDefault);
@@ -139,6 +170,76 @@ static void timings(int tid, const char *route, char *big, char *back)
 	CHECK(ok && intact, "1 MiB echoes intact");
 	printf("# %s route: round trip %.1f us, 1 MiB echo %.1f MB/s\n", route,
 		(t1 - t0) / NPING * 1e6, 2.0 * NBIG * BIG / (t2 - t1) / 1e6);
+}
+
+/* Asks the child for pvm_psend messages (see child()). */
+static void ask(int tid, int mode, int len, int seed)
+{
+	int req[3] = { mode, len, seed };
+	pvm_initsend(PvmDataDefault);
+	pvm_pkint(req, 3, 1);
+	pvm_send(tid, TAG_PREQ);
+}
+
+/* Whether p holds fill_pattern(n, seed). */
+static int is_pattern(const char *p, int n, int seed)
+{
+	for (int i = 0; i < n; i++)
+		if (p[i] != (char)((i * 7 + seed) & 0xff))
+			return 0;
+	return 1;
+}
+
+/* pvm_precv of what the child sends with pvm_psend over the direct route. */
+static void precv_checks(int tid, char *big, char *back)
+{
+	int rtid = 0, rtag = 0, rlen = 0, ok = 1;
+	double t0 = now();
+	for (int i = 0; i < NBIG && ok; i++) {
+		ask(tid, 0, BIG, i);
+		memset(back, 0, BIG);
+		ok = pvm_precv(tid, TAG_PBIG, back, BIG, PVM_BYTE, &rtid, &rtag, &rlen) == 0 &&
+			rtid == tid && rtag == TAG_PBIG && rlen == BIG && is_pattern(back, BIG, i);
+	}
+	double t1 = now();
+	CHECK(ok, "precv: 1 MiB from psend intact, with tid, tag and length");
+	printf("# direct route: psend/precv 1 MiB %.1f MB/s\n", NBIG * (double)BIG / (t1 - t0) / 1e6);
+
+	ask(tid, 0, BIG, 5);
+	memset(back, 0, BIG);
+	CHECK_INT(pvm_precv(tid, -1, back, BIG / 2, PVM_BYTE, &rtid, &rtag, &rlen), 0,
+		"precv into a buffer half the message's size");
+	CHECK(rlen == BIG && rtag == TAG_PBIG && is_pattern(back, BIG / 2, 5) && back[BIG / 2] == 0,
+		"precv: the first half, the whole length");
+
+	ask(tid, 1, BIG, 7);
+	memset(back, 0, BIG);
+	CHECK_INT(pvm_precv(tid, TAG_PBIG, back, BIG, PVM_BYTE, &rtid, &rtag, &rlen), 0, "precv small");
+	CHECK(rlen == 16 && is_pattern(back, 16, 7), "precv: the small message first");
+	CHECK_INT(pvm_precv(tid, TAG_PBIG, back, BIG, PVM_BYTE, &rtid, &rtag, &rlen), 0, "precv large");
+	CHECK(rlen == BIG && is_pattern(back, BIG, 8), "precv: then the large one");
+
+	ask(tid, 2, BIG, 9);
+	memset(back, 0, BIG);
+	CHECK_INT(pvm_precv(tid, TAG_PBIG, back, BIG, PVM_BYTE, &rtid, &rtag, &rlen), 0,
+		"precv of the second tag");
+	CHECK(rtag == TAG_PBIG && rlen == BIG && is_pattern(back, BIG, 10),
+		"precv: the message of its tag, not the one before it");
+	memset(back, 0, BIG);
+	CHECK_INT(pvm_precv(tid, TAG_POTHER, back, BIG, PVM_BYTE, &rtid, &rtag, &rlen), 0,
+		"precv of the first tag");
+	CHECK(rtag == TAG_POTHER && rlen == BIG && is_pattern(back, BIG, 9),
+		"precv: the other tag's message was kept");
+
+	ask(tid, 3, BIG, 11);
+	int *v = (int *)back;
+	memset(back, 0, BIG);
+	CHECK_INT(pvm_precv(tid, TAG_PBIG, v, BIG / 4, PVM_INT, &rtid, &rtag, &rlen), 0, "precv ints");
+	int ints_ok = rlen == BIG;
+	for (int i = 0; i < BIG / 4 && ints_ok; i++)
+		ints_ok = v[i] == i * 3 + 11;
+	CHECK(ints_ok, "precv: 256 Ki ints intact");
+	(void)big;
 }
 
 static int seq_round(int tid, int from, int to)
@@ -197,6 +298,7 @@ int main(int argc, char **argv)
 	CHECK_INT(fds1, fds0 + 2, "pvm_getfds: TCP listener and link added");
 
 	timings(tid, "direct", big, back);
+	precv_checks(tid, big, back);
 
 	if (wait_file) {
 		printf("# waiting pid %d\n", (int)getpid());

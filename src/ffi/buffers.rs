@@ -6,7 +6,7 @@
 //! message is sent, as PVM 3.4 specifies; only dense data (stride 1) can
 //! stay in place (PvmNotImpl otherwise, as in PVM 3.4.6).
 
-use super::boundary::{call, cbytes, put, slice_mut, span};
+use super::boundary::{call, cbytes, put, span};
 use super::types::PvmMInfo;
 use crate::msg::{Buffer, Encoding, InPlaceSource, Scalar};
 use crate::task::with_bufs;
@@ -605,23 +605,33 @@ pub unsafe extern "C" fn pvm_precv(
         if cap > 0 && buf.is_null() {
             return Err(Error::BadParam);
         }
-        let mut msg = crate::task::precv_take(tid, msgtag)?;
-        let total = msg.len();
-        let (src, tag) = (msg.info().src, msg.info().tag);
-        let body = if msg.encoding().byte_order() != crate::msg::ByteOrder::NATIVE && size > 1 {
-            // Portable data: decoded item by item (PVM 3.4.6 copies the
-            // bytes as they are, leaving the caller encoded data).
-            portable_items(&mut msg, datatype_, len as usize)?
+        let out: &mut [u8] = if cap == 0 {
+            &mut []
         } else {
-            // The received body itself, not a copy.
-            msg.into_bytes()
+            // SAFETY: non-NULL (checked above) and valid for writes of cap
+            // bytes (len items) per the contract, for the whole call.
+            unsafe { std::slice::from_raw_parts_mut(buf as *mut u8, cap) }
         };
-        let n = body.len().min(cap);
-        if n > 0 {
-            // SAFETY: room for cap >= n bytes per the contract.
-            let out = unsafe { slice_mut(buf as *mut u8, n as c_int, 1) }?;
-            out.copy_from_slice(&body[..n]);
-        }
+        let (src, tag, total) = match crate::task::precv_into(tid, msgtag, out, size == 1)? {
+            // A large body arrived straight in the caller's memory.
+            crate::task::Precv::Landed { src, tag, len } => (src, tag, len),
+            crate::task::Precv::Buffer(mut msg) => {
+                let total = msg.len();
+                let (src, tag) = (msg.info().src, msg.info().tag);
+                let body =
+                    if msg.encoding().byte_order() != crate::msg::ByteOrder::NATIVE && size > 1 {
+                        // Portable data: decoded item by item (PVM 3.4.6 copies the
+                        // bytes as they are, leaving the caller encoded data).
+                        portable_items(&mut msg, datatype_, len as usize)?
+                    } else {
+                        // The received body itself, not a copy.
+                        msg.into_bytes()
+                    };
+                let n = body.len().min(cap);
+                out[..n].copy_from_slice(&body[..n]);
+                (src, tag, total)
+            }
+        };
         // SAFETY: out-pointers per the contract.
         unsafe {
             put(rtid, src);

@@ -317,6 +317,12 @@ pub fn precv_take(t: i32, tag: i32) -> Result<Buffer> {
     rt().receive_owned(t, tag)
 }
 
+/// pvm_precv into `dst`: a large body may land there directly
+/// ([`Runtime::receive_into`]).
+pub fn precv_into(t: i32, tag: i32, dst: &mut [u8], bytes_only: bool) -> Result<super::Precv> {
+    rt().receive_into(t, tag, dst, bytes_only)
+}
+
 /// pvm_recvf: installs a matcher (None restores the default); returns the old one.
 pub fn recvf(m: Option<Matcher>) -> Option<Matcher> {
     rt().set_matcher(m)

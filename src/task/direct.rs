@@ -50,7 +50,7 @@ use super::conn::Conn;
 use super::shm;
 use crate::auth::{self, Acceptor, Role, Secret, Step};
 use crate::net::addr::{fmt_sockaddr, parse_sockaddr};
-use crate::wire::{Frame, FrameDecoder, Header, Kind, Reader, Req, Writer};
+use crate::wire::{Frame, FrameDecoder, Header, Kind, Landing, Reader, Req, Writer};
 use crate::{sys, tid};
 use std::collections::{HashMap, VecDeque};
 use std::io::{self, IoSlice, Read, Write};
@@ -400,14 +400,28 @@ impl Link {
 
     /// Reads everything available now into the decoder (never blocks).
     /// While an accepted TCP connection's handshake runs, the bytes go to it.
-    pub fn fill(&self) {
+    /// With `landing` (a receiver waiting for a message this link's peer
+    /// may send), a large matching body on a TCP link lands in the
+    /// receiver's memory; while one lands, reads without it leave the
+    /// link alone.
+    pub fn fill(&self, mut landing: Option<&mut Landing<'_>>) {
         let mut rx = self.rx();
         if rx.closed {
             return;
         }
+        let landing_here = rx.decoder.is_landing();
+        if let Some(l) = landing.as_deref_mut() {
+            l.peer = self.peer.load(Ordering::Relaxed);
+        }
+        let landing = match landing {
+            Some(l) if landing_here || (!l.busy && l.done.is_none()) => Some(l),
+            _ if landing_here => return,
+            _ => None,
+        };
         if rx.buf.is_empty() {
             rx.buf = vec![0u8; READ_CHUNK];
         }
+        let mut landing = landing;
         loop {
             let rx = &mut *rx;
             // Unix links may pass a shared-memory ring's descriptor (`shm`).
@@ -416,7 +430,14 @@ impl Link {
                 // After the handshake, large bodies are read straight into place.
                 Stream::Tcp(t) if rx.auth.is_none() => {
                     let Rx { decoder, buf, .. } = rx;
-                    match decoder.read_from(t, buf) {
+                    let got = decoder.read_landing(t, buf, landing.as_deref_mut());
+                    if let Some(h) = decoder.take_landed() {
+                        if let Some(l) = landing.take() {
+                            l.busy = false;
+                            l.done = Some(h);
+                        }
+                    }
+                    match got {
                         Ok(n) if n > 0 => continue,
                         other => other,
                     }
@@ -445,6 +466,12 @@ impl Link {
                 Err(e) => {
                     log::debug!("link read failed: {e}");
                     rx.closed = true;
+                }
+            }
+            if rx.closed && rx.decoder.is_landing() {
+                log::debug!("direct link ended while a message landed; that message is lost");
+                if let Some(l) = landing {
+                    l.busy = false;
                 }
             }
             return;
@@ -573,10 +600,11 @@ impl Link {
             set.push((self.fd(), sys::Ready::default()));
         }
         set[0].1.write = true;
-        let ready = sys::poll_many(&set, None)?;
+        // Room comes back as the peer reads: soon, on a busy link.
+        let ready = super::spin_then_poll(&set, None)?;
         for (l, r) in readers.iter().zip(&ready) {
             if r.read {
-                l.fill();
+                l.fill(None);
             }
         }
         Ok(())
@@ -634,6 +662,8 @@ pub struct Watch {
     /// The Unix listener and the TCP listener, those that are open.
     pub listeners: Vec<Arc<Listener>>,
     pub links: Vec<Arc<Link>>,
+    /// For each link, whether a message may land from it (`Routes::landable`).
+    pub landable: Vec<bool>,
     pub wake: Arc<UnixStream>,
 }
 
@@ -766,7 +796,9 @@ impl Routes {
         let mut links = self.links();
         links.extend(self.unverified.iter().cloned());
         links.retain(|l| !l.is_closed());
+        let landable = links.iter().map(|l| self.landable(l)).collect();
         Ok(Watch {
+            landable,
             listeners: self
                 .listener
                 .iter()
@@ -880,6 +912,21 @@ impl Routes {
     }
 
     /// Held link messages of `src` that may now be delivered.
+    /// Whether a message on `link` may land straight in a receiver's memory
+    /// (`Link::fill`): the link is its peer's verified one and nothing from
+    /// that peer is held back waiting for daemon-routed messages.
+    pub fn landable(&self, link: &Arc<Link>) -> bool {
+        let peer = link.peer.load(Ordering::Relaxed);
+        let got = self.recv_daemon.get(&peer).copied().unwrap_or(0);
+        peer != 0
+            && !self.draining.contains_key(&peer)
+            && self.peers.get(&peer).is_some_and(|p| {
+                Arc::ptr_eq(&p.link, link)
+                    && p.held.frames.is_empty()
+                    && p.held.need.is_some_and(|n| got >= n)
+            })
+    }
+
     fn release(&mut self, src: i32) -> Vec<Frame> {
         let got = self.recv_daemon.get(&src).copied().unwrap_or(0);
         let due = |h: &Held| h.need.is_some_and(|n| got >= n);
@@ -1151,7 +1198,7 @@ mod tests {
                 .send(&f.header, &[IoSlice::new(&f.body)], Vec::new)
                 .unwrap();
         }
-        l.fill();
+        l.fill(None);
         assert!(
             r.link_frames(&l, B, None).is_empty(),
             "held until 2 came via the daemon"
@@ -1166,8 +1213,8 @@ mod tests {
             .send(&f.header, &[IoSlice::new(&f.body)], Vec::new)
             .unwrap();
         drop(other_side);
-        l.fill();
-        l.fill(); // a short read ends a fill; the next one sees the end of stream
+        l.fill(None);
+        l.fill(None); // a short read ends a fill; the next one sees the end of stream
         let got = r.link_frames(&l, B, None);
         assert_eq!(got.iter().map(num).collect::<Vec<_>>(), vec![12]);
         assert!(r.peers.is_empty(), "closed link forgotten");
@@ -1183,7 +1230,7 @@ mod tests {
             .unwrap()
             .send_hello(A, B, 6, 0)
             .unwrap();
-        l.fill();
+        l.fill(None);
         assert!(r.link_frames(&l, B, None).is_empty());
         assert!(r.peers.is_empty(), "wrong nonce: link dropped");
         // An offer to a task with PvmDontRoute is ignored and not counted.
@@ -1265,7 +1312,7 @@ mod tests {
         wait(&mut acc, &l);
         let link = acc.unverified[0].clone();
         while !link.is_closed() {
-            link.fill();
+            link.fill(None);
             std::thread::sleep(std::time::Duration::from_millis(5));
         }
         assert!(t.join().unwrap(), "connector saw the acceptor's bad MAC");
@@ -1287,7 +1334,7 @@ mod tests {
         let link = acc.unverified[0].clone();
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
         while link.authed.load(Ordering::Relaxed) == 0 && std::time::Instant::now() < deadline {
-            link.fill();
+            link.fill(None);
             std::thread::sleep(std::time::Duration::from_millis(5));
         }
         t.join().unwrap().unwrap();
@@ -1320,8 +1367,8 @@ mod tests {
                 .unwrap();
         }
         drop(a_side);
-        l.fill();
-        l.fill(); // a short read ends a fill; the next one sees the end of stream
+        l.fill(None);
+        l.fill(None); // a short read ends a fill; the next one sees the end of stream
         let got = r.link_frames(&l, B, None);
         assert_eq!(got.iter().map(num).collect::<Vec<_>>(), vec![0, 1, 2]);
         assert!(r.peers.is_empty() && r.unverified.is_empty(), "link gone");
@@ -1355,7 +1402,7 @@ mod tests {
                     },
                 );
                 sys::poll_many(&[ready], Some(std::time::Duration::from_secs(10))).unwrap();
-                l.fill();
+                l.fill(None);
             }
         }
         let b2 = b.clone();

@@ -110,6 +110,11 @@ pub fn del(id: i32) -> Result<()> {
     Ok(())
 }
 
+/// Whether no handler is installed.
+pub fn none() -> bool {
+    table().handlers.is_empty()
+}
+
 /// The installed handlers as (id, src, tag, ctx), in id order (for
 /// `pvmdisplaymhfinfo`).
 pub fn list() -> Vec<(i32, i32, i32, i32)> {

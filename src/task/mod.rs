@@ -36,7 +36,7 @@ pub use options::Options;
 pub use output::{catchout, OutputSink, CATCHOUT_CODE, CATCHOUT_CTX};
 
 use crate::msg::{Buffer, BufferTable, MsgInfo};
-use crate::wire::{Frame, Kind, Reader, Writer};
+use crate::wire::{Frame, Kind, Landing, Reader, Writer};
 use crate::{tid, Error, Result};
 use conn::Conn;
 use direct::{Link, Listener, Routes};
@@ -266,18 +266,45 @@ impl Runtime {
         &self,
         conn: &Arc<Conn>,
         timeout: Option<Duration>,
+        check: impl FnMut(&mut State) -> Option<T>,
+    ) -> Result<Option<T>> {
+        self.wait_landing(conn, timeout, None, check)
+    }
+
+    /// [`Runtime::wait_for`] with a [`Landing`] offered to the direct links
+    /// this thread reads: a body that starts landing is read to its end
+    /// (this thread keeps the reader's role meanwhile, and message handlers
+    /// wait) and then ends the wait, `check` or not.
+    fn wait_landing<T>(
+        &self,
+        conn: &Arc<Conn>,
+        timeout: Option<Duration>,
+        mut landing: Option<&mut Landing<'_>>,
         mut check: impl FnMut(&mut State) -> Option<T>,
     ) -> Result<Option<T>> {
         let deadline = timeout.map(|t| Instant::now() + t);
         let mut st = self.lock();
+        // Whether this thread kept the reader's role for a landing body.
+        let mut holding = false;
         loop {
-            if let Some(v) = check(&mut st) {
-                return Ok(Some(v));
+            let busy = landing.as_ref().is_some_and(|l| l.busy);
+            if landing.as_ref().is_some_and(|l| l.done.is_some()) {
+                return Ok(None);
+            }
+            if !busy {
+                if let Some(v) = check(&mut st) {
+                    return Ok(Some(v));
+                }
             }
             if st.broken {
+                if holding {
+                    st.reading = false;
+                }
                 return Err(Error::SysErr);
             }
             let left = match deadline {
+                // A body that started landing is read to its end.
+                Some(_) if busy => None,
                 Some(d) => {
                     let now = Instant::now();
                     if now >= d {
@@ -287,7 +314,7 @@ impl Runtime {
                 }
                 None => None,
             };
-            if st.reading {
+            if st.reading && !holding {
                 st.waiters += 1;
                 st = match left {
                     Some(l) => {
@@ -301,23 +328,33 @@ impl Runtime {
                 st.waiters -= 1;
                 continue;
             }
-            let watch = st.routes.watch().map_err(|_| Error::SysErr)?;
+            let watch = match st.routes.watch() {
+                Ok(w) => w,
+                Err(_) => {
+                    st.reading = false;
+                    return Err(Error::SysErr);
+                }
+            };
             st.reading = true;
             drop(st);
-            let got = collect(conn, watch, left);
+            let got = collect(conn, watch, left, landing.as_deref_mut());
             st = self.lock();
-            st.reading = false;
+            holding = landing.as_ref().is_some_and(|l| l.busy);
+            st.reading = holding;
             if let Err(e) = got.and_then(|c| st.absorb(c)) {
                 st.broken = true;
                 st.conn = None;
+                st.reading = false;
                 self.wake_waiters(&st);
                 return Err(e);
             }
             self.wake_waiters(&st);
-            // Message handlers (mhf.rs) run without the state lock.
-            drop(st);
-            mhf::run_pending(self);
-            st = self.lock();
+            if !holding {
+                // Message handlers (mhf.rs) run without the state lock.
+                drop(st);
+                mhf::run_pending(self);
+                st = self.lock();
+            }
         }
     }
 
@@ -338,7 +375,7 @@ impl Runtime {
                 st.reading = true;
                 watch = st.routes.watch().map_err(|_| Error::SysErr);
             }
-            let got = watch.and_then(|w| collect(conn, w, Some(Duration::ZERO)));
+            let got = watch.and_then(|w| collect(conn, w, Some(Duration::ZERO), None));
             let mut st = self.lock();
             st.reading = false;
             let more = match got.and_then(|c| {
@@ -497,6 +534,64 @@ impl Runtime {
             st.bufs.take(id).ok()
         })?
         .ok_or(Error::SysErr)
+    }
+
+    /// pvm_precv: the next message from `tid` with `tag` (-1: any) in the
+    /// current context. A large one that comes over a direct TCP link while
+    /// this call waits lands straight in `dst` ([`Precv::Landed`]) when its
+    /// body fits there and its encoding needs no conversion (native byte
+    /// order, or `bytes_only`: the caller takes bytes as they are); any other
+    /// is handed over as a buffer.
+    pub fn receive_into(
+        &self,
+        tid: i32,
+        tag: i32,
+        dst: &mut [u8],
+        bytes_only: bool,
+    ) -> Result<Precv> {
+        if self.lock().matcher.is_some() || !mhf::none() {
+            // A user matcher ranks buffers, a handler may claim the message:
+            // both need it in the buffer table first.
+            return self.receive_owned(tid, tag).map(Precv::Buffer);
+        }
+        // Same argument checks as `receive`, which then never blocks.
+        self.receive(tid, tag, Some(Duration::ZERO), false)?;
+        let conn = self.conn()?;
+        let want = Want { tid, tag };
+        let (me, ctx) = {
+            let st = self.lock();
+            (st.mytid, st.context)
+        };
+        let accepts = move |h: &crate::wire::Header| {
+            h.dst == me
+                && h.ctx == ctx
+                && (want.tid == -1 || want.tid == h.src)
+                && (want.tag == -1 || want.tag == h.tag)
+                && crate::msg::Encoding::from_code(h.enc)
+                    .is_ok_and(|e| bytes_only || e.byte_order() == crate::msg::ByteOrder::NATIVE)
+        };
+        let mut landing = Landing {
+            dst,
+            peer: 0,
+            accepts: &accepts,
+            busy: false,
+            done: None,
+        };
+        let got = self.wait_landing(&conn, None, Some(&mut landing), |st| {
+            let id = st.find_default(want)?;
+            let pos = st.queue.iter().position(|&q| q == id)?;
+            st.queue.remove(pos);
+            st.bufs.take(id).ok()
+        })?;
+        match (got, landing.done) {
+            (Some(msg), _) => Ok(Precv::Buffer(msg)),
+            (None, Some(h)) => Ok(Precv::Landed {
+                src: h.src,
+                tag: h.tag,
+                len: h.len as usize,
+            }),
+            (None, None) => Err(Error::SysErr),
+        }
     }
 
     /// Installs or removes the user's matcher; returns the previous one.
@@ -786,6 +881,14 @@ fn send_one(
     Ok(false)
 }
 
+/// What pvm_precv received ([`Runtime::receive_into`]).
+pub enum Precv {
+    /// The body is in the caller's memory already: `len` bytes from `src`.
+    Landed { src: i32, tag: i32, len: usize },
+    /// Any other message, to be unpacked into the caller's memory.
+    Buffer(Buffer),
+}
+
 /// What one reader round found ready (read without the state lock).
 struct Collected {
     daemon: Option<Result<Frame>>,
@@ -802,7 +905,12 @@ impl Collected {
 /// Waits up to `timeout` for the daemon connection, the direct-route
 /// listener and links, and the wake pipe; reads one frame from the daemon
 /// and whatever the ready links hold.
-fn collect(conn: &Conn, watch: direct::Watch, timeout: Option<Duration>) -> Result<Collected> {
+fn collect(
+    conn: &Conn,
+    watch: direct::Watch,
+    timeout: Option<Duration>,
+    mut landing: Option<&mut Landing<'_>>,
+) -> Result<Collected> {
     use crate::sys::Ready;
     use std::os::fd::AsFd;
     let read = Ready {
@@ -828,16 +936,18 @@ fn collect(conn: &Conn, watch: direct::Watch, timeout: Option<Duration>) -> Resu
         .filter(|(_, r)| r.read)
         .map(|(l, _)| l)
         .collect();
-    let links: Vec<Arc<Link>> = watch
+    let links: Vec<(Arc<Link>, bool)> = watch
         .links
         .into_iter()
+        .zip(watch.landable)
         .zip(&ready[i..])
         .filter(|(_, r)| r.read)
         .map(|(l, _)| l)
         .collect();
-    for l in &links {
-        l.fill();
+    for (l, landable) in &links {
+        l.fill(landing.as_deref_mut().filter(|_| *landable));
     }
+    let links = links.into_iter().map(|(l, _)| l).collect();
     let daemon = ready[0].read.then(|| conn.read_frame());
     Ok(Collected {
         daemon,
