@@ -440,15 +440,8 @@ impl Runtime {
         Some(id)
     }
 
-    /// pvm_recv / pvm_trecv / pvm_nrecv / pvm_probe: `timeout` None blocks,
-    /// Some(0) polls. With `take` false the message stays queued (probe).
-    pub fn receive(
-        &self,
-        tid: i32,
-        tag: i32,
-        timeout: Option<Duration>,
-        take: bool,
-    ) -> Result<i32> {
+    /// The source and tag a receive may ask for (BadParam otherwise).
+    fn check_want(&self, tid: i32, tag: i32) -> Result<()> {
         // t80000000 ("the local pvmd") is where notifications come from.
         if (tid < -1 && tid != tid::DAEMON_BIT)
             || (tid > 0 && !crate::tid::is_task(tid) && !crate::tid::is_daemon(tid)) && tid != 0
@@ -459,6 +452,19 @@ impl Runtime {
         if tag < -1 && self.lock().opts.resv_tids == 0 {
             return Err(Error::BadParam);
         }
+        Ok(())
+    }
+
+    /// pvm_recv / pvm_trecv / pvm_nrecv / pvm_probe: `timeout` None blocks,
+    /// Some(0) polls. With `take` false the message stays queued (probe).
+    pub fn receive(
+        &self,
+        tid: i32,
+        tag: i32,
+        timeout: Option<Duration>,
+        take: bool,
+    ) -> Result<i32> {
+        self.check_want(tid, tag)?;
         let conn = self.conn()?;
         let want = Want { tid, tag };
         if self.lock().matcher.is_none() {
@@ -523,8 +529,9 @@ impl Runtime {
             let _ = st.bufs.set_rbuf(saved);
             return msg;
         }
-        // Same argument checks as `receive`, which then never blocks.
-        self.receive(tid, tag, Some(Duration::ZERO), false)?;
+        // Checked as `receive` does; frames are then read one at a time as
+        // needed, leaving a backlog in the socket (not all in memory).
+        self.check_want(tid, tag)?;
         let conn = self.conn()?;
         let want = Want { tid, tag };
         self.wait_for(&conn, None, |st| {
@@ -554,8 +561,9 @@ impl Runtime {
             // both need it in the buffer table first.
             return self.receive_owned(tid, tag).map(Precv::Buffer);
         }
-        // Same argument checks as `receive`, which then never blocks.
-        self.receive(tid, tag, Some(Duration::ZERO), false)?;
+        // Checked as `receive` does; frames are then read one at a time as
+        // needed, leaving a backlog in the socket (not all in memory).
+        self.check_want(tid, tag)?;
         let conn = self.conn()?;
         let want = Want { tid, tag };
         let (me, ctx) = {
