@@ -348,6 +348,15 @@ pub fn write_frame<W: Write>(w: &mut W, header: &Header, body: &[IoSlice<'_>]) -
 
 /// Reads one whole frame (blocking). `Ok(None)` at a clean end of stream.
 pub fn read_frame<R: Read>(r: &mut R) -> io::Result<Option<Frame>> {
+    read_frame_with(r, Vec::with_capacity)
+}
+
+/// [`read_frame`], with the body read into `body_vec(length)` (an empty
+/// Vec, e.g. a recycled one).
+pub fn read_frame_with<R: Read>(
+    r: &mut R,
+    body_vec: impl FnOnce(usize) -> Vec<u8>,
+) -> io::Result<Option<Frame>> {
     let mut head = [0u8; HEADER_LEN];
     let mut got = 0;
     while got < HEADER_LEN {
@@ -363,7 +372,7 @@ pub fn read_frame<R: Read>(r: &mut R) -> io::Result<Option<Frame>> {
         Header::decode(&head).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
     // Read straight into the body's final Vec, without zeroing it first.
     let len = header.len as usize;
-    let mut body = Vec::with_capacity(len);
+    let mut body = body_vec(len);
     if r.take(len as u64).read_to_end(&mut body)? < len {
         return Err(io::ErrorKind::UnexpectedEof.into());
     }

@@ -629,6 +629,7 @@ pub unsafe extern "C" fn pvm_precv(
                     };
                 let n = body.len().min(cap);
                 out[..n].copy_from_slice(&body[..n]);
+                crate::msg::spare::recycle(body);
                 (src, tag, total)
             }
         };

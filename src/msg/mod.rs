@@ -43,6 +43,7 @@
 
 pub mod buffer;
 pub mod codec;
+pub mod spare;
 pub mod table;
 
 pub use buffer::Buffer;

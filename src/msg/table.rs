@@ -74,7 +74,9 @@ impl BufferTable {
         if id == 0 {
             return Ok(());
         }
-        self.take(id).map(drop)
+        // Its memory may serve the next large message received.
+        self.take(id)
+            .map(|b| super::spare::recycle(b.into_storage()))
     }
 
     /// The buffer `id`.

@@ -143,7 +143,7 @@ impl Conn {
     /// `SysErr`: the daemon is gone.
     pub fn read_frame(&self) -> Result<Frame> {
         let _r = self.read.lock().unwrap_or_else(|e| e.into_inner());
-        match wire::read_frame(&mut &self.stream) {
+        match wire::read_frame_with(&mut &self.stream, crate::msg::spare::body) {
             Ok(Some(f)) => Ok(f),
             Ok(None) => Err(Error::SysErr),
             Err(e) => {

@@ -236,7 +236,7 @@ impl Rx {
         let cap = CAPACITY as u64;
         let end = pos + len as u64;
         let mut at = pos;
-        let mut body = Vec::with_capacity(len);
+        let mut body = crate::msg::spare::body(len);
         let mut progress = std::time::Instant::now();
         // The sender may still be copying: take the bytes as they come.
         while at < end {
