@@ -514,12 +514,6 @@ impl Buffer {
         out
     }
 
-    /// The buffer's own storage (the packed bytes; in-place items, which
-    /// live in the caller's memory, left out), to be reused.
-    pub fn into_storage(self) -> Vec<u8> {
-        self.data
-    }
-
     /// The flattened body, consuming the buffer (no copy unless in-place
     /// items must be read).
     pub fn into_bytes(self) -> Vec<u8> {

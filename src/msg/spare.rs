@@ -1,12 +1,12 @@
 //! One spare message body, kept for the next large receive.
 //!
-//! A program receiving large messages one after the other frees each body
-//! (pvm_freebuf, the next pvm_recv, pvm_precv once it copied it out) about
-//! when the next one arrives; glibc often gives that memory back to the
-//! system (munmap, heap trimming), and the next body then faults every
-//! page in again, which costs about as much as copying it twice. The body
-//! freed last is kept here instead, and the task's next large receive
-//! (from the daemon or a direct link) reuses it.
+//! pvm_precv copies a received body out and drops it about when the next
+//! one arrives; glibc often gives that memory back to the system (munmap,
+//! heap trimming), and the next body then faults every page in again,
+//! which costs about as much as copying it twice. The body pvm_precv is
+//! done with is kept here instead, and the task's next large receive (from
+//! the daemon or a direct link) reuses it. (Buffers freed otherwise go back
+//! to malloc: a task that packs its sends reuses that memory for them.)
 
 use std::sync::Mutex;
 

@@ -74,9 +74,7 @@ impl BufferTable {
         if id == 0 {
             return Ok(());
         }
-        // Its memory may serve the next large message received.
-        self.take(id)
-            .map(|b| super::spare::recycle(b.into_storage()))
+        self.take(id).map(drop)
     }
 
     /// The buffer `id`.
