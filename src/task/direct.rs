@@ -393,6 +393,11 @@ impl Link {
         self.rx.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Whether a message body is landing in a receiver's memory.
+    pub fn is_landing(&self) -> bool {
+        self.rx().decoder.is_landing()
+    }
+
     /// Whether reading ended (nothing more will arrive).
     pub fn is_closed(&self) -> bool {
         self.rx().closed
@@ -400,11 +405,12 @@ impl Link {
 
     /// Reads everything available now into the decoder (never blocks).
     /// While an accepted TCP connection's handshake runs, the bytes go to it.
-    /// With `landing` (a receiver waiting for a message this link's peer
-    /// may send), a large matching body on a TCP link lands in the
-    /// receiver's memory; while one lands, reads without it leave the
-    /// link alone.
-    pub fn fill(&self, mut landing: Option<&mut Landing<'_>>) {
+    /// With `landing` (a receiver waiting for a message) and `may_land`
+    /// (`Routes::landable`), a large matching body on a TCP link lands in
+    /// the receiver's memory; once one started, it is read to its end with
+    /// that landing whatever `may_land` says, and reads without it leave
+    /// the link alone.
+    pub fn fill(&self, mut landing: Option<&mut Landing<'_>>, may_land: bool) {
         let mut rx = self.rx();
         if rx.closed {
             return;
@@ -414,7 +420,7 @@ impl Link {
             l.peer = self.peer.load(Ordering::Relaxed);
         }
         let landing = match landing {
-            Some(l) if landing_here || (!l.busy && l.done.is_none()) => Some(l),
+            Some(l) if landing_here || (may_land && !l.busy && l.done.is_none()) => Some(l),
             _ if landing_here => return,
             _ => None,
         };
@@ -604,7 +610,7 @@ impl Link {
         let ready = super::spin_then_poll(&set, None)?;
         for (l, r) in readers.iter().zip(&ready) {
             if r.read {
-                l.fill(None);
+                l.fill(None, false);
             }
         }
         Ok(())
@@ -1198,7 +1204,7 @@ mod tests {
                 .send(&f.header, &[IoSlice::new(&f.body)], Vec::new)
                 .unwrap();
         }
-        l.fill(None);
+        l.fill(None, false);
         assert!(
             r.link_frames(&l, B, None).is_empty(),
             "held until 2 came via the daemon"
@@ -1213,8 +1219,8 @@ mod tests {
             .send(&f.header, &[IoSlice::new(&f.body)], Vec::new)
             .unwrap();
         drop(other_side);
-        l.fill(None);
-        l.fill(None); // a short read ends a fill; the next one sees the end of stream
+        l.fill(None, false);
+        l.fill(None, false); // a short read ends a fill; the next one sees the end of stream
         let got = r.link_frames(&l, B, None);
         assert_eq!(got.iter().map(num).collect::<Vec<_>>(), vec![12]);
         assert!(r.peers.is_empty(), "closed link forgotten");
@@ -1230,7 +1236,7 @@ mod tests {
             .unwrap()
             .send_hello(A, B, 6, 0)
             .unwrap();
-        l.fill(None);
+        l.fill(None, false);
         assert!(r.link_frames(&l, B, None).is_empty());
         assert!(r.peers.is_empty(), "wrong nonce: link dropped");
         // An offer to a task with PvmDontRoute is ignored and not counted.
@@ -1312,7 +1318,7 @@ mod tests {
         wait(&mut acc, &l);
         let link = acc.unverified[0].clone();
         while !link.is_closed() {
-            link.fill(None);
+            link.fill(None, false);
             std::thread::sleep(std::time::Duration::from_millis(5));
         }
         assert!(t.join().unwrap(), "connector saw the acceptor's bad MAC");
@@ -1334,7 +1340,7 @@ mod tests {
         let link = acc.unverified[0].clone();
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
         while link.authed.load(Ordering::Relaxed) == 0 && std::time::Instant::now() < deadline {
-            link.fill(None);
+            link.fill(None, false);
             std::thread::sleep(std::time::Duration::from_millis(5));
         }
         t.join().unwrap().unwrap();
@@ -1367,8 +1373,8 @@ mod tests {
                 .unwrap();
         }
         drop(a_side);
-        l.fill(None);
-        l.fill(None); // a short read ends a fill; the next one sees the end of stream
+        l.fill(None, false);
+        l.fill(None, false); // a short read ends a fill; the next one sees the end of stream
         let got = r.link_frames(&l, B, None);
         assert_eq!(got.iter().map(num).collect::<Vec<_>>(), vec![0, 1, 2]);
         assert!(r.peers.is_empty() && r.unverified.is_empty(), "link gone");
@@ -1402,7 +1408,7 @@ mod tests {
                     },
                 );
                 sys::poll_many(&[ready], Some(std::time::Duration::from_secs(10))).unwrap();
-                l.fill(None);
+                l.fill(None, false);
             }
         }
         let b2 = b.clone();

@@ -925,6 +925,14 @@ fn collect(
         read: true,
         write: false,
     };
+    if let Some(l) = landing.as_deref_mut() {
+        if l.busy && !watch.links.iter().any(|k| k.is_landing()) {
+            // The link it was landing from is gone (closed and dropped):
+            // that message is lost, as a partial frame of a dead link is.
+            log::debug!("direct link dropped while a message landed; that message is lost");
+            l.busy = false;
+        }
+    }
     let mut set = vec![(conn.as_fd(), read), (watch.wake.as_fd(), read)];
     set.extend(watch.listeners.iter().map(|l| (l.fd(), read)));
     set.extend(watch.links.iter().map(|l| (l.fd(), read)));
@@ -953,7 +961,8 @@ fn collect(
         .map(|(l, _)| l)
         .collect();
     for (l, landable) in &links {
-        l.fill(landing.as_deref_mut().filter(|_| *landable));
+        // A link where a body is landing is always offered the landing, to finish it.
+        l.fill(landing.as_deref_mut(), *landable);
     }
     let links = links.into_iter().map(|(l, _)| l).collect();
     let daemon = ready[0].read.then(|| conn.read_frame());
