@@ -552,7 +552,8 @@ impl FrameDecoder {
     /// incomplete, moves what came of the body out of the decoder's buffer:
     /// into the receiver's memory when `landing` takes it, else into the
     /// body's own Vec. The rest then arrives there directly. (A large frame
-    /// behind complete ones is left to [`FrameDecoder::next_frame`].)
+    /// behind complete ones waits until [`FrameDecoder::next_frame`] took
+    /// those.)
     fn go_large(&mut self, landing: Option<&mut Landing<'_>>) {
         if self.big.is_some() || self.landing.is_some() {
             return;
@@ -605,14 +606,8 @@ impl FrameDecoder {
         let header = Header::decode(head)?;
         let total = HEADER_LEN + header.len as usize;
         if avail.len() < total {
-            if header.len as usize >= BIG_BODY {
-                // The rest of a large body goes straight into its own Vec.
-                let mut body = Vec::with_capacity((header.len as usize).min(BIG_RESERVE));
-                body.extend_from_slice(&avail[HEADER_LEN..]);
-                self.buf.clear();
-                self.start = 0;
-                self.big = Some((header, body));
-            }
+            // The rest of a large body goes straight into its own Vec.
+            self.go_large(None);
             return Ok(None);
         }
         let body = avail[HEADER_LEN..total].to_vec();

@@ -419,7 +419,7 @@ impl Link {
         if let Some(l) = landing.as_deref_mut() {
             l.peer = self.peer.load(Ordering::Relaxed);
         }
-        let landing = match landing {
+        let mut landing = match landing {
             Some(l) if landing_here || (may_land && !l.busy && l.done.is_none()) => Some(l),
             _ if landing_here => return,
             _ => None,
@@ -427,7 +427,6 @@ impl Link {
         if rx.buf.is_empty() {
             rx.buf = vec![0u8; READ_CHUNK];
         }
-        let mut landing = landing;
         loop {
             let rx = &mut *rx;
             // Unix links may pass a shared-memory ring's descriptor (`shm`).
@@ -917,7 +916,6 @@ impl Routes {
         out
     }
 
-    /// Held link messages of `src` that may now be delivered.
     /// Whether a message on `link` may land straight in a receiver's memory
     /// (`Link::fill`): the link is its peer's verified one and nothing from
     /// that peer is held back waiting for daemon-routed messages.
@@ -933,6 +931,7 @@ impl Routes {
             })
     }
 
+    /// Held link messages of `src` that may now be delivered.
     fn release(&mut self, src: i32) -> Vec<Frame> {
         let got = self.recv_daemon.get(&src).copied().unwrap_or(0);
         let due = |h: &Held| h.need.is_some_and(|n| got >= n);
