@@ -3,7 +3,7 @@
 //! points in [`crate::ffi`] call these.
 
 use super::{rt, Matcher};
-use crate::msg::{Buffer, Encoding};
+use crate::msg::Encoding;
 use crate::wire::{Reader, Req, Writer};
 use crate::{tid, Error, Result};
 use std::time::Duration;
@@ -309,12 +309,6 @@ pub fn trecv(t: i32, tag: i32, timeout: Option<Duration>) -> Result<i32> {
 /// pvm_probe: the buffer id of a matching arrived message (left queued), or 0.
 pub fn probe(t: i32, tag: i32) -> Result<i32> {
     rt().receive(t, tag, Some(Duration::ZERO), false)
-}
-
-/// pvm_precv: the next matching message, handed over (the active receive
-/// buffer is left alone).
-pub fn precv_take(t: i32, tag: i32) -> Result<Buffer> {
-    rt().receive_owned(t, tag)
 }
 
 /// pvm_precv into `dst`: a large body may land there directly

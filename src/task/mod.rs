@@ -284,9 +284,8 @@ impl Runtime {
     ) -> Result<Option<T>> {
         let deadline = timeout.map(|t| Instant::now() + t);
         let mut st = self.lock();
-        // Whether this thread kept the reader's role for a landing body.
-        let mut holding = false;
         loop {
+            // A body is landing: this thread kept the reader's role for it.
             let busy = landing.as_ref().is_some_and(|l| l.busy);
             if landing.as_ref().is_some_and(|l| l.done.is_some()) {
                 return Ok(None);
@@ -297,7 +296,7 @@ impl Runtime {
                 }
             }
             if st.broken {
-                if holding {
+                if busy {
                     st.reading = false;
                 }
                 return Err(Error::SysErr);
@@ -314,7 +313,7 @@ impl Runtime {
                 }
                 None => None,
             };
-            if st.reading && !holding {
+            if st.reading && !busy {
                 st.waiters += 1;
                 st = match left {
                     Some(l) => {
@@ -339,8 +338,8 @@ impl Runtime {
             drop(st);
             let got = collect(conn, watch, left, landing.as_deref_mut());
             st = self.lock();
-            holding = landing.as_ref().is_some_and(|l| l.busy);
-            st.reading = holding;
+            let busy = landing.as_ref().is_some_and(|l| l.busy);
+            st.reading = busy;
             if let Err(e) = got.and_then(|c| st.absorb(c)) {
                 st.broken = true;
                 st.conn = None;
@@ -349,7 +348,7 @@ impl Runtime {
                 return Err(e);
             }
             self.wake_waiters(&st);
-            if !holding {
+            if !busy {
                 // Message handlers (mhf.rs) run without the state lock.
                 drop(st);
                 mhf::run_pending(self);
@@ -515,40 +514,15 @@ impl Runtime {
         }
     }
 
-    /// pvm_precv: blocks for a matching message and hands it over, removed
-    /// from the queue and the buffer table, without touching the active
-    /// receive buffer. (Going through the receive buffer, as `receive`
-    /// does, lets concurrent callers free each other's messages.)
-    pub fn receive_owned(&self, tid: i32, tag: i32) -> Result<Buffer> {
-        if self.lock().matcher.is_some() {
-            // A user matcher ranks by buffer id: use the ordinary path.
-            let saved = self.lock().bufs.set_rbuf(0)?;
-            let got = self.receive(tid, tag, None, true);
-            let mut st = self.lock();
-            let msg = got.and_then(|id| st.bufs.take(id));
-            let _ = st.bufs.set_rbuf(saved);
-            return msg;
-        }
-        // Checked as `receive` does; frames are then read one at a time as
-        // needed, leaving a backlog in the socket (not all in memory).
-        self.check_want(tid, tag)?;
-        let conn = self.conn()?;
-        let want = Want { tid, tag };
-        self.wait_for(&conn, None, |st| {
-            let id = st.find_default(want)?;
-            let pos = st.queue.iter().position(|&q| q == id)?;
-            st.queue.remove(pos);
-            st.bufs.take(id).ok()
-        })?
-        .ok_or(Error::SysErr)
-    }
-
     /// pvm_precv: the next message from `tid` with `tag` (-1: any) in the
     /// current context. A large one that comes over a direct TCP link while
     /// this call waits lands straight in `dst` ([`Precv::Landed`]) when its
     /// body fits there and its encoding needs no conversion (native byte
     /// order, or `bytes_only`: the caller takes bytes as they are); any other
-    /// is handed over as a buffer.
+    /// is handed over as a buffer, removed from the queue and the buffer
+    /// table without touching the active receive buffer (going through it,
+    /// as `receive` does, lets concurrent callers free each other's
+    /// messages).
     pub fn receive_into(
         &self,
         tid: i32,
@@ -556,10 +530,14 @@ impl Runtime {
         dst: &mut [u8],
         bytes_only: bool,
     ) -> Result<Precv> {
-        if self.lock().matcher.is_some() || !mhf::none() {
-            // A user matcher ranks buffers, a handler may claim the message:
-            // both need it in the buffer table first.
-            return self.receive_owned(tid, tag).map(Precv::Buffer);
+        if self.lock().matcher.is_some() {
+            // A user matcher ranks by buffer id: use the ordinary path.
+            let saved = self.lock().bufs.set_rbuf(0)?;
+            let got = self.receive(tid, tag, None, true);
+            let mut st = self.lock();
+            let msg = got.and_then(|id| st.bufs.take(id));
+            let _ = st.bufs.set_rbuf(saved);
+            return msg.map(Precv::Buffer);
         }
         // Checked as `receive` does; frames are then read one at a time as
         // needed, leaving a backlog in the socket (not all in memory).
@@ -585,7 +563,10 @@ impl Runtime {
             busy: false,
             done: None,
         };
-        let got = self.wait_landing(&conn, None, Some(&mut landing), |st| {
+        // A message handler may claim the message: it must reach the
+        // buffer table first, so nothing lands while one is installed.
+        let offer = mhf::none().then_some(&mut landing);
+        let got = self.wait_landing(&conn, None, offer, |st| {
             let id = st.find_default(want)?;
             let pos = st.queue.iter().position(|&q| q == id)?;
             st.queue.remove(pos);
