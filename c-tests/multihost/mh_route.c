@@ -191,7 +191,7 @@ static int is_pattern(const char *p, int n, int seed)
 }
 
 /* pvm_precv of what the child sends with pvm_psend over the direct route. */
-static void precv_checks(int tid, char *big, char *back)
+static void precv_checks(int tid, char *back)
 {
 	int rtid = 0, rtag = 0, rlen = 0, ok = 1;
 	double t0 = now();
@@ -239,7 +239,6 @@ static void precv_checks(int tid, char *big, char *back)
 	for (int i = 0; i < BIG / 4 && ints_ok; i++)
 		ints_ok = v[i] == i * 3 + 11;
 	CHECK(ints_ok, "precv: 256 Ki ints intact");
-	(void)big;
 }
 
 static int seq_round(int tid, int from, int to)
@@ -298,7 +297,7 @@ int main(int argc, char **argv)
 	CHECK_INT(fds1, fds0 + 2, "pvm_getfds: TCP listener and link added");
 
 	timings(tid, "direct", big, back);
-	precv_checks(tid, big, back);
+	precv_checks(tid, back);
 
 	if (wait_file) {
 		printf("# waiting pid %d\n", (int)getpid());
