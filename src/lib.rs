@@ -26,6 +26,7 @@ pub mod hostfile;
 pub mod msg;
 pub mod net;
 pub mod paths;
+pub mod ring;
 pub mod sys;
 pub mod task;
 pub mod tid;

@@ -534,6 +534,30 @@ pub fn set_socket_buffers(sock: &impl AsRawFd, bytes: i32) {
     }
 }
 
+/// Copies up to `buf.len()` bytes waiting on the socket without taking
+/// them (MSG_PEEK) and without blocking: `WouldBlock` when there are none,
+/// 0 at end of stream.
+pub fn peek(sock: std::os::fd::BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<usize> {
+    loop {
+        // SAFETY: buf is writable for buf.len() bytes during the call; the fd is borrowed, so open.
+        let rc = unsafe {
+            libc::recv(
+                sock.as_raw_fd(),
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+                libc::MSG_PEEK | libc::MSG_DONTWAIT,
+            )
+        };
+        if rc >= 0 {
+            return Ok(rc as usize);
+        }
+        let e = io::Error::last_os_error();
+        if e.kind() != io::ErrorKind::Interrupted {
+            return Err(e);
+        }
+    }
+}
+
 /// Like [`send_nonblocking`], and passes `fd` (SCM_RIGHTS) with the first
 /// byte written: the peer's [`recv_with_fds`] receives a duplicate of it.
 pub fn send_nonblocking_with_fd(
@@ -786,6 +810,13 @@ impl SharedMap {
             w.store(v, std::sync::atomic::Ordering::Release);
         }
     }
+
+    /// Atomically replaces the u64 at `off` with `v` (sequentially
+    /// consistent) and returns what it held; 0 when out of range.
+    pub fn swap(&self, off: usize, v: u64) -> u64 {
+        self.word(off)
+            .map_or(0, |w| w.swap(v, std::sync::atomic::Ordering::SeqCst))
+    }
 }
 
 impl Drop for SharedMap {
@@ -833,13 +864,19 @@ pub fn spin_allowed() -> bool {
     true
 }
 
+/// A yield longer than this means a process that does not yield (one not
+/// spinning on PVM, or one busy with real work) had this CPU: spinning here
+/// only delays it. Peers that spin yield back within a few microseconds,
+/// and a scheduler's time slice is milliseconds.
+const LONG_YIELD_US: u64 = 200;
+
 /// One pause of a spin: yields the CPU. Returns false when the yield took
 /// long, i.e. another process was running here: stop spinning, and skip
 /// spinning for the next waits.
 pub fn spin_pause() -> bool {
     let t = std::time::Instant::now();
     std::thread::yield_now();
-    if t.elapsed() > std::time::Duration::from_micros(30) {
+    if t.elapsed() > std::time::Duration::from_micros(LONG_YIELD_US) {
         SPIN_SKIP.store(200, std::sync::atomic::Ordering::Relaxed);
         return false;
     }

@@ -80,6 +80,10 @@ pub enum Ctl {
     /// Who the resource manager is (body: its tid, 0 for none): a slave
     /// tells the master, the master every slave.
     Rm = 10,
+    /// On a task's connection whose frames go through shared memory (see
+    /// `crate::ring`): there is something in the ring for you, or room
+    /// again. No body.
+    Doorbell = 11,
 }
 
 impl Ctl {
@@ -97,6 +101,7 @@ impl Ctl {
             8 => Siblings,
             9 => Output,
             10 => Rm,
+            11 => Doorbell,
             _ => return None,
         })
     }

@@ -1,10 +1,18 @@
 //! One task connection: a non-blocking Unix stream, its frame decoder and
-//! its write queue (so one slow reader never blocks the daemon).
+//! its write queue (so one slow reader never blocks the daemon), and the
+//! shared-memory rings the task offered, once taken (`crate::ring`: after
+//! the Connect reply frames go through them; the socket carries frames too
+//! large for a record, each after its marker, and doorbells).
 
 use super::outq::OutQueue;
-use crate::wire::{Frame, FrameDecoder};
+use crate::ring::{self, Bad, Consumer, Dir, Producer, Record};
+use crate::sys::SharedMap;
+use crate::wire::{Ctl, Frame, FrameDecoder, Header, Kind, HEADER_LEN};
 use mio::net::UnixStream;
+use std::collections::VecDeque;
 use std::io;
+use std::os::fd::{AsFd, OwnedFd};
+use std::sync::Arc;
 
 /// What reading a connection produced.
 pub enum ReadOutcome {
@@ -24,6 +32,90 @@ pub struct Conn {
     pub peer_pid: i32,
     /// Frames waiting for the socket.
     out: OutQueue,
+    /// A descriptor passed with the Connect request (the offered rings).
+    pub passed: Option<OwnedFd>,
+    /// The task's rings, once taken.
+    pub rings: Option<Rings>,
+}
+
+/// The daemon's side of a task's rings.
+pub struct Rings {
+    pub map: Arc<SharedMap>,
+    tx: Producer,
+    rx: Consumer,
+    /// Frames to the task go through the ring (set once the Connect reply,
+    /// which goes on the socket, is queued).
+    pub live: bool,
+    /// Frames read from the socket, each waiting for its marker.
+    socket: VecDeque<Frame>,
+    /// A marker was taken and its frame has not come yet.
+    marker_waiting: bool,
+    /// Frames to the task waiting for room in the ring (in order).
+    backlog: VecDeque<Out>,
+}
+
+/// A frame waiting for room: encoded, or owned (a large body not copied).
+enum Out {
+    Bytes(Vec<u8>),
+    Frame(Frame),
+}
+
+impl Out {
+    fn len(&self) -> usize {
+        match self {
+            Out::Bytes(b) => b.len(),
+            Out::Frame(f) => HEADER_LEN + f.body.len(),
+        }
+    }
+}
+
+impl Rings {
+    /// Takes the rings a task offered with its Connect request.
+    pub fn take(fd: OwnedFd) -> io::Result<Rings> {
+        let map = ring::accept(fd.as_fd())?;
+        Ok(Rings {
+            tx: Producer::new(map.clone(), Dir::ToTask),
+            rx: Consumer::new(map.clone(), Dir::ToDaemon),
+            map,
+            live: false,
+            socket: VecDeque::new(),
+            marker_waiting: false,
+            backlog: VecDeque::new(),
+        })
+    }
+
+    /// Whether frames to the task wait for room.
+    pub fn has_backlog(&self) -> bool {
+        !self.backlog.is_empty()
+    }
+}
+
+fn doorbell() -> Vec<u8> {
+    let h = Header {
+        tag: Ctl::Doorbell as i32,
+        ..Header::new(Kind::Ctl)
+    };
+    h.encode().to_vec()
+}
+
+fn is_doorbell(h: &Header) -> bool {
+    h.kind == Kind::Ctl && h.tag == Ctl::Doorbell as i32 && h.len == 0
+}
+
+/// The one frame a record holds.
+fn one_frame(v: &[u8]) -> Result<Frame, Bad> {
+    let hb: &[u8; HEADER_LEN] = v
+        .get(..HEADER_LEN)
+        .and_then(|b| b.try_into().ok())
+        .ok_or(Bad("record shorter than a frame header"))?;
+    let header = Header::decode(hb).map_err(|_| Bad("bad frame header in a record"))?;
+    if header.len as usize != v.len() - HEADER_LEN {
+        return Err(Bad("record length is not its frame's"));
+    }
+    Ok(Frame {
+        header,
+        body: v[HEADER_LEN..].to_vec(),
+    })
 }
 
 impl Conn {
@@ -35,12 +127,17 @@ impl Conn {
             tid: None,
             peer_pid,
             out: OutQueue::default(),
+            passed: None,
+            rings: None,
         }
     }
 
     /// Reads everything available into the decoder (edge-triggered: until
     /// WouldBlock or a short read).
     pub fn read_available(&mut self, buf: &mut [u8]) -> ReadOutcome {
+        if self.tid.is_none() {
+            return self.read_before_connect(buf);
+        }
         loop {
             // Large bodies are read straight into place (no copy through `buf`).
             match self.decoder.read_from(&self.stream, buf) {
@@ -58,6 +155,69 @@ impl Conn {
         }
     }
 
+    /// Before Connect: reads keeping a descriptor passed with the bytes
+    /// (the rings a task offers come with its Connect request).
+    fn read_before_connect(&mut self, buf: &mut [u8]) -> ReadOutcome {
+        loop {
+            let mut fds = Vec::new();
+            match crate::sys::recv_with_fds(self.stream.as_fd(), buf, &mut fds) {
+                Ok(0) => return ReadOutcome::Closed,
+                Ok(n) => {
+                    // One descriptor is kept; any other is closed here.
+                    if let Some(fd) = fds.into_iter().next() {
+                        self.passed = Some(fd);
+                    }
+                    self.decoder.feed(&buf[..n]);
+                    if n < buf.len() {
+                        return ReadOutcome::Open;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return ReadOutcome::Open,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => return ReadOutcome::Closed,
+            }
+        }
+    }
+
+    /// With rings: the frames to handle now, in the order the task sent
+    /// them. `from_socket` are the frames just decoded from the socket
+    /// (doorbells, and frames that wait for their marker in the ring).
+    /// Also moves waiting frames to the task into its ring when room came.
+    /// Without rings: `from_socket` as they are.
+    pub fn take_frames(&mut self, from_socket: Vec<Frame>) -> Result<Vec<Frame>, Bad> {
+        let Some(r) = self.rings.as_mut() else {
+            return Ok(from_socket);
+        };
+        r.socket
+            .extend(from_socket.into_iter().filter(|f| !is_doorbell(&f.header)));
+        let mut out = Vec::new();
+        loop {
+            if r.marker_waiting {
+                match r.socket.pop_front() {
+                    Some(f) => {
+                        out.push(f);
+                        r.marker_waiting = false;
+                    }
+                    None => break,
+                }
+            }
+            match r.rx.pop()? {
+                None => break,
+                Some(Record::Marker) => r.marker_waiting = true,
+                Some(Record::Frames(v)) => out.push(one_frame(&v)?),
+            }
+        }
+        self.flush_backlog()?;
+        // A failed write shows again as the socket's error or hang-up.
+        let _ = self.flush();
+        Ok(out)
+    }
+
+    /// Whether the task's ring holds a record to take.
+    pub fn ring_input(&self) -> bool {
+        self.rings.as_ref().is_some_and(|r| r.rx.has_input())
+    }
+
     /// Queues a frame and writes as much as the socket takes now.
     pub fn send(&mut self, frame: &Frame) -> io::Result<()> {
         self.send_bytes(frame.to_bytes())
@@ -66,14 +226,76 @@ impl Conn {
     /// Queues a frame we own: its header and body go out as they are (a
     /// large body is not copied on its way through the daemon).
     pub fn send_frame(&mut self, frame: Frame) -> io::Result<()> {
+        if self.rings.as_ref().is_some_and(|r| r.live) {
+            return self.send_ring(Out::Frame(frame));
+        }
         self.out.push_frame(frame);
         self.flush()
     }
 
-    /// Queues already encoded frame bytes.
+    /// Queues already encoded frame bytes (one frame).
     pub fn send_bytes(&mut self, bytes: Vec<u8>) -> io::Result<()> {
+        if self.rings.as_ref().is_some_and(|r| r.live) {
+            return self.send_ring(Out::Bytes(bytes));
+        }
         self.out.push(bytes);
         self.flush()
+    }
+
+    fn send_ring(&mut self, frame: Out) -> io::Result<()> {
+        if let Some(r) = self.rings.as_mut() {
+            r.backlog.push_back(frame);
+        }
+        self.flush_backlog()
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
+        self.flush()
+    }
+
+    /// Moves waiting frames to the task into its ring (a large one goes on
+    /// the socket after its marker) while there is room; rings the task
+    /// when it sleeps.
+    fn flush_backlog(&mut self) -> Result<(), Bad> {
+        let Some(r) = self.rings.as_mut() else {
+            return Ok(());
+        };
+        let mut moved = false;
+        let mut asked = false;
+        while let Some(front) = r.backlog.front() {
+            let placed = if ring::fits(front.len()) {
+                let bytes;
+                let parts: [&[u8]; 2] = match front {
+                    Out::Bytes(b) => [b, &[]],
+                    Out::Frame(f) => {
+                        bytes = f.header.encode();
+                        [&bytes, &f.body]
+                    }
+                };
+                r.tx.push_frames(&parts)?
+            } else {
+                r.tx.push_marker()?
+            };
+            if !placed {
+                if asked {
+                    break;
+                }
+                // Room may come between the try and the request: try again once.
+                r.tx.want_room();
+                asked = true;
+                continue;
+            }
+            moved = true;
+            match r.backlog.pop_front() {
+                Some(f) if !ring::fits(f.len()) => match f {
+                    Out::Bytes(b) => self.out.push(b),
+                    Out::Frame(f) => self.out.push_frame(f),
+                },
+                _ => {}
+            }
+        }
+        if moved && r.tx.wake_due() {
+            self.out.push(doorbell());
+        }
+        Ok(())
     }
 
     /// Writes queued bytes until the queue is empty or the socket is full.

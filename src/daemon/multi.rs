@@ -2387,6 +2387,7 @@ impl Daemon {
         };
         let body = self.connect_body(t);
         self.reply(token, Req::Connect as i32, wid, body);
+        self.rings_live(token);
         self.deliver_held(token);
     }
 

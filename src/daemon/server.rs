@@ -11,7 +11,7 @@
 //! remote shells' pipes are sources of the same poll, and a 200 ms tick runs
 //! while any exist (heartbeats, deadlines).
 
-use super::conn::{Conn, ReadOutcome};
+use super::conn::{Conn, ReadOutcome, Rings};
 use super::groups::{self as grp, Groups, Release};
 use super::log::{dlog, DaemonLog};
 use super::mailbox::{Mailbox, Outcome};
@@ -21,8 +21,9 @@ use super::routes::{RouteChange, RouteTable};
 use super::spawn::{self, SpawnRequest};
 use super::task::{Task, TaskTable, TF_CONNECTED, TF_SPAWNED};
 use super::{DaemonOptions, DEFAULT_SPEED, DSIG_LINUX64};
+use crate::sys::SharedMap;
 use crate::wire::{Frame, Header, Kind, Reader, Req, Writer};
-use crate::{sys, tid, Error};
+use crate::{ring, sys, tid, Error};
 use mio::net::{TcpListener, UnixListener};
 use mio::unix::pipe::Receiver;
 use mio::unix::SourceFd;
@@ -32,6 +33,7 @@ use std::io::{self, Read};
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::process::Child;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 // Misc requests (40-49), the tasker and tickle: a child module so it shares this state.
@@ -124,7 +126,16 @@ pub struct Daemon {
     /// Connections closed since the heap was last trimmed: once the daemon
     /// is quiet for TRIM_AFTER, freed memory goes back to the system.
     trim_due: bool,
+    /// Connections whose task's rings were taken (`crate::ring`), and
+    /// their memory, looked at on every turn of the loop.
+    ring_conns: Vec<(Token, Arc<SharedMap>)>,
+    /// Connections with frames waiting for room in their task's ring.
+    ring_backlog: BTreeSet<Token>,
 }
+
+/// Most tasks whose rings one daemon takes (each one is looked at on every
+/// turn of the loop); later tasks use the socket alone.
+const MAX_RING_CONNS: usize = 64;
 
 /// True for "too many open files" (per process or system-wide).
 pub(super) fn out_of_fds(e: &io::Error) -> bool {
@@ -232,6 +243,8 @@ impl Daemon {
             spare_fd: std::fs::File::open("/dev/null").ok(),
             signals,
             trim_due: false,
+            ring_conns: Vec::new(),
+            ring_backlog: BTreeSet::new(),
         })
     }
 
@@ -261,18 +274,31 @@ impl Daemon {
                 None if self.trim_due => Some(TRIM_AFTER),
                 None => None,
             };
-            let timeout = if spinning {
+            let mut timeout = if spinning {
                 Some(Duration::ZERO)
             } else {
                 timeout
             };
-            if let Err(e) = self.poll.poll(&mut events, timeout) {
+            // About to sleep: tasks must ring the socket for what they put
+            // in their rings (and may have just done so).
+            let armed = timeout != Some(Duration::ZERO);
+            if armed && self.arm_rings() {
+                timeout = Some(Duration::ZERO);
+            }
+            let polled = self.poll.poll(&mut events, timeout);
+            if armed {
+                self.disarm_rings();
+            }
+            if let Err(e) = polled {
                 if e.kind() == io::ErrorKind::Interrupted {
                     continue;
                 }
                 return Err(e);
             }
-            if !events.is_empty() {
+            // Rings first: what a task put there came before its socket's
+            // doorbell (frames after their markers are read with the socket).
+            let ring_work = self.serve_rings();
+            if ring_work || !events.is_empty() {
                 if sys::spin_allowed() {
                     last_event = Some(Instant::now());
                 }
@@ -448,10 +474,20 @@ impl Daemon {
     // ---- connections ----------------------------------------------------
 
     fn read_conn(&mut self, token: Token) {
+        self.serve_conn(token, true);
+    }
+
+    /// Reads what the connection's socket (`from_socket`) and rings hold
+    /// and handles the frames in order.
+    fn serve_conn(&mut self, token: Token, from_socket: bool) {
         let Some(conn) = self.conns.get_mut(&token) else {
             return;
         };
-        let outcome = conn.read_available(&mut self.buf);
+        let outcome = if from_socket {
+            conn.read_available(&mut self.buf)
+        } else {
+            ReadOutcome::Open
+        };
         let mut frames = Vec::new();
         let mut bad = None;
         loop {
@@ -459,11 +495,19 @@ impl Daemon {
                 Ok(Some(f)) => frames.push(f),
                 Ok(None) => break,
                 Err(e) => {
-                    bad = Some(e);
+                    bad = Some(e.to_string());
                     break;
                 }
             }
         }
+        let frames = match conn.take_frames(frames) {
+            Ok(f) => f,
+            Err(e) => {
+                bad = Some(e.to_string());
+                Vec::new()
+            }
+        };
+        self.note_backlog(token);
         for f in frames {
             if !self.conns.contains_key(&token) {
                 return;
@@ -503,23 +547,117 @@ impl Daemon {
 
     /// Queues `bytes` on a connection; closes it when the socket failed.
     fn send_bytes(&mut self, token: Token, bytes: Vec<u8>) {
-        let failed = match self.conns.get_mut(&token) {
-            Some(c) => c.send_bytes(bytes).is_err(),
-            None => false,
-        };
-        if failed {
-            self.close_conn(token);
-        }
+        let res = self.conns.get_mut(&token).map(|c| c.send_bytes(bytes));
+        self.sent(token, res);
     }
 
     /// [`Daemon::send_bytes`] for a frame we own: its body is not copied.
     fn send_frame(&mut self, token: Token, frame: Frame) {
-        let failed = match self.conns.get_mut(&token) {
-            Some(c) => c.send_frame(frame).is_err(),
-            None => false,
+        let res = self.conns.get_mut(&token).map(|c| c.send_frame(frame));
+        self.sent(token, res);
+    }
+
+    fn sent(&mut self, token: Token, res: Option<io::Result<()>>) {
+        match res {
+            Some(Err(e)) => {
+                if e.kind() == io::ErrorKind::InvalidData {
+                    // The task broke the rules of its ring (conn.rs).
+                    let who = self.conn_name(token);
+                    dlog!(self.log, Warn, "{e} from {who}; connection closed");
+                }
+                self.close_conn(token);
+            }
+            Some(Ok(())) => self.note_backlog(token),
+            None => {}
+        }
+    }
+
+    /// Keeps `ring_backlog` right for the connection `token`.
+    fn note_backlog(&mut self, token: Token) {
+        let waits = self
+            .conns
+            .get(&token)
+            .and_then(|c| c.rings.as_ref())
+            .is_some_and(|r| r.has_backlog());
+        if waits {
+            self.ring_backlog.insert(token);
+        } else {
+            self.ring_backlog.remove(&token);
+        }
+    }
+
+    /// Takes the rings the task on `token` offered with its Connect request
+    /// (`offered`): true when they were taken.
+    fn take_rings(&mut self, token: Token, offered: bool) -> bool {
+        let room = self.ring_conns.len() < MAX_RING_CONNS;
+        let Some(conn) = self.conns.get_mut(&token) else {
+            return false;
         };
-        if failed {
-            self.close_conn(token);
+        let Some(fd) = conn.passed.take().filter(|_| offered && room) else {
+            return false;
+        };
+        match Rings::take(fd) {
+            Ok(r) => {
+                self.ring_conns.push((token, r.map.clone()));
+                conn.rings = Some(r);
+                true
+            }
+            Err(e) => {
+                dlog!(
+                    self.log,
+                    Warn,
+                    "rings offered by pid {} refused: {e}",
+                    conn.peer_pid
+                );
+                false
+            }
+        }
+    }
+
+    /// The Connect reply to the task on `token` is queued: from now on its
+    /// frames go through its ring, if it has one.
+    fn rings_live(&mut self, token: Token) {
+        if let Some(r) = self.conns.get_mut(&token).and_then(|c| c.rings.as_mut()) {
+            r.live = true;
+        }
+    }
+
+    /// Serves every connection with something in its ring, and those with
+    /// frames waiting for room in theirs (no system call when none has).
+    /// True when a ring had something (frames waiting for a task that does
+    /// not read are not activity).
+    fn serve_rings(&mut self) -> bool {
+        let due: Vec<Token> = self
+            .ring_conns
+            .iter()
+            .filter(|(_, m)| ring::pending(m, ring::Dir::ToDaemon))
+            .map(|(t, _)| *t)
+            .collect();
+        let waiting: Vec<Token> = self
+            .ring_backlog
+            .iter()
+            .filter(|t| !due.contains(t))
+            .copied()
+            .collect();
+        for &t in due.iter().chain(&waiting) {
+            self.serve_conn(t, false);
+        }
+        !due.is_empty()
+    }
+
+    /// Before sleeping: asks every task with rings to ring the socket.
+    /// True: one put something in its ring meanwhile (do not sleep).
+    fn arm_rings(&self) -> bool {
+        let mut came = false;
+        for (_, m) in &self.ring_conns {
+            came |= ring::arm(m, ring::Dir::ToDaemon);
+        }
+        came
+    }
+
+    fn disarm_rings(&self) {
+        for (_, m) in &self.ring_conns {
+            ring::disarm(m, ring::Dir::ToDaemon);
         }
     }
 
@@ -527,6 +665,8 @@ impl Daemon {
         let Some(mut conn) = self.conns.remove(&token) else {
             return;
         };
+        self.ring_conns.retain(|(t, _)| *t != token);
+        self.ring_backlog.remove(&token);
         // Deregistering a socket that is about to be closed cannot matter if it fails.
         let _ = self.poll.registry().deregister(&mut conn.stream);
         self.trim_due = true;
@@ -750,6 +890,7 @@ impl Daemon {
             self.reply(w.token, Req::MboxRecv as i32, w.wid, w.reply);
         }
         if h.tag == Req::Connect as i32 {
+            self.rings_live(token);
             self.deliver_held(token);
         }
         if h.tag == Req::Halt as i32 {
@@ -829,6 +970,7 @@ impl Daemon {
         let pid = r.int()?;
         let spawned = r.int()?;
         let name = r.str()?;
+        let offered = !r.is_empty() && r.int()? == 1;
         if self.conns.get(&token).is_some_and(|c| c.tid.is_some()) {
             return Err(Error::Already);
         }
@@ -862,6 +1004,7 @@ impl Daemon {
         if let Some(c) = self.conns.get_mut(&token) {
             c.tid = Some(t);
         }
+        self.take_rings(token, offered);
         dlog!(
             self.log,
             Debug,
@@ -900,6 +1043,12 @@ impl Daemon {
         for ip in &ips {
             w.str(ip);
         }
+        // Last: whether this task's rings were taken.
+        let rings = task
+            .conn
+            .and_then(|c| self.conns.get(&c))
+            .is_some_and(|c| c.rings.is_some());
+        w.int(rings as i32);
         Ok(w.finish())
     }
 

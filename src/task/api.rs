@@ -393,6 +393,9 @@ pub fn auto_error(func: &str, err: Error) {
 /// and links, if any.
 pub fn fds() -> Result<Vec<i32>> {
     let conn = rt().conn()?;
+    // The program will poll the socket itself for messages: the daemon
+    // must ring it for each one it puts in the shared ring.
+    conn.ring_always();
     let mut v = vec![conn.fd()];
     v.extend(rt().lock().routes.fds());
     Ok(v)

@@ -5,16 +5,23 @@
 //! lock for one whole frame; only one thread at a time reads (the runtime's
 //! `reading` flag decides which, and the read lock backs it up), so frames
 //! are never interleaved. Waiting for input is the runtime's job: it polls
-//! this socket together with the direct-route links (`direct`).
+//! this socket together with the direct-route links (`direct`), and looks at
+//! the shared-memory ring the daemon writes to, when it took the one this
+//! connection offered (`crate::ring`: after the Connect reply, frames go
+//! through the rings; the socket carries the large ones, doorbells and the
+//! end of the connection).
 
 use crate::paths::DaemonFiles;
-use crate::wire::{self, Frame, Header, Kind};
+use crate::ring::{self, Consumer, Dir, Producer, Record};
+use crate::sys::SharedMap;
+use crate::wire::{self, Ctl, Frame, Header, Kind, HEADER_LEN};
 use crate::{Error, Result};
-use std::io::{self, IoSlice};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
+use std::io::{self, IoSlice, Read};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 /// Environment variable naming the tid a spawned task was given.
@@ -47,10 +54,18 @@ impl io::Write for NoSigPipe<'_> {
 /// An open connection to the local daemon.
 pub struct Conn {
     stream: UnixStream,
-    /// Held by a writer for one whole frame.
-    write: Mutex<()>,
-    /// Held by the reader for one whole frame.
-    read: Mutex<()>,
+    /// Held by a writer for one whole frame; the ring to the daemon, once
+    /// it took the rings.
+    write: Mutex<Option<Producer>>,
+    /// Held by the reader for one whole frame; the ring from the daemon.
+    read: Mutex<Option<Consumer>>,
+    /// The rings offered with the Connect request (kept until the reply).
+    offer: Mutex<Option<(OwnedFd, Arc<SharedMap>)>>,
+    /// The rings' memory, set when the daemon took them.
+    rings: OnceLock<Arc<SharedMap>>,
+    /// The program polls the socket itself (pvm_getfds): doorbells are
+    /// taken with every record, so the socket is readable only while one waits.
+    always: AtomicBool,
     /// The daemon directory (private, 0700), where direct-route listeners live.
     dir: PathBuf,
 }
@@ -61,8 +76,11 @@ impl Conn {
         let stream = UnixStream::connect(sock)?;
         Ok(Conn {
             stream,
-            write: Mutex::new(()),
-            read: Mutex::new(()),
+            write: Mutex::new(None),
+            read: Mutex::new(None),
+            offer: Mutex::new(None),
+            rings: OnceLock::new(),
+            always: AtomicBool::new(false),
             dir: sock.parent().map(Path::to_path_buf).unwrap_or_default(),
         })
     }
@@ -117,11 +135,165 @@ impl Conn {
         &self.dir
     }
 
-    /// Sends one frame: the header and `body` slices in one writev.
-    pub fn send(&self, header: &Header, body: &[IoSlice<'_>]) -> Result<()> {
+    /// Sends the Connect request (`body`), offering the daemon the rings
+    /// (their descriptor goes with it; a flag at the end of the body says
+    /// so). Without shared memory the request goes without the offer.
+    pub fn send_connect(&self, body: &[u8]) -> Result<()> {
+        let offer = match ring::create() {
+            Ok(r) => Some(r),
+            Err(e) => {
+                log::debug!("no shared-memory rings for the daemon connection: {e}");
+                None
+            }
+        };
+        let mut body = body.to_vec();
+        body.extend_from_slice(&wire::Writer::new().int(offer.is_some() as i32).finish());
+        let h = Header {
+            len: body.len() as u32,
+            tag: crate::wire::Req::Connect as i32,
+            ..Header::new(Kind::Req)
+        };
+        let Some((fd, map)) = offer else {
+            return self.send(&h, &[IoSlice::new(&body)]);
+        };
         let _w = self.write.lock().unwrap_or_else(|e| e.into_inner());
+        let hdr = h.encode();
+        let all = [&hdr[..], &body[..]].concat();
+        let sent = crate::sys::send_nonblocking_with_fd(
+            self.stream.as_fd(),
+            &[IoSlice::new(&all)],
+            fd.as_fd(),
+        )
+        .and_then(|n| {
+            let mut out = NoSigPipe(self.stream.as_fd());
+            io::Write::write_all(&mut out, &all[n..])
+        });
+        if let Err(e) = sent {
+            log::debug!("write to daemon failed: {e}");
+            return Err(Error::SysErr);
+        }
+        *self.offer.lock().unwrap_or_else(|e| e.into_inner()) = Some((fd, map));
+        Ok(())
+    }
+
+    /// The daemon answered the Connect request: whether it took the rings.
+    /// From now on frames go through them.
+    pub fn connected(&self, rings_taken: bool) {
+        let offer = self.offer.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let Some((_fd, map)) = offer.filter(|_| rings_taken) else {
+            return;
+        };
+        *self.write.lock().unwrap_or_else(|e| e.into_inner()) =
+            Some(Producer::new(map.clone(), Dir::ToDaemon));
+        *self.read.lock().unwrap_or_else(|e| e.into_inner()) =
+            Some(Consumer::new(map.clone(), Dir::ToTask));
+        // Set once: connected() follows the only Connect of this Conn.
+        let _ = self.rings.set(map);
+    }
+
+    /// Whether a record from the daemon waits in the ring (no system call).
+    pub fn has_input(&self) -> bool {
+        self.rings
+            .get()
+            .is_some_and(|m| ring::pending(m, Dir::ToTask))
+    }
+
+    /// Before sleeping in poll on the socket: asks the daemon to ring it
+    /// for the next record. True: one came meanwhile, do not sleep (then
+    /// call [`Conn::disarm`] all the same).
+    pub fn arm(&self) -> bool {
+        self.rings.get().is_some_and(|m| ring::arm(m, Dir::ToTask))
+    }
+
+    /// After sleeping (or instead of it).
+    pub fn disarm(&self) {
+        if let Some(m) = self.rings.get() {
+            ring::disarm(m, Dir::ToTask);
+        }
+    }
+
+    /// The program polls the socket itself (pvm_getfds): from now on the
+    /// daemon rings it after every record it puts in the ring.
+    pub fn ring_always(&self) {
+        if let Some(m) = self.rings.get() {
+            self.always.store(true, Relaxed);
+            ring::ring_always(m, Dir::ToTask);
+        }
+    }
+
+    /// Sends one frame: the header and `body` slices in one writev (or one
+    /// record of the ring).
+    pub fn send(&self, header: &Header, body: &[IoSlice<'_>]) -> Result<()> {
+        let mut w = self.write.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(p) = w.as_mut() {
+            let hdr = header.encode();
+            let total = HEADER_LEN + body.iter().map(|b| b.len()).sum::<usize>();
+            if ring::fits(total) {
+                let mut parts: Vec<&[u8]> = Vec::with_capacity(1 + body.len());
+                parts.push(&hdr);
+                parts.extend(body.iter().map(|b| &**b));
+                self.push_waiting(p, |p| p.push_frames(&parts))?;
+                if p.wake_due() {
+                    self.write_doorbell()?;
+                }
+                return Ok(());
+            }
+            // The frame itself wakes a sleeping daemon.
+            self.push_waiting(p, Producer::push_marker)?;
+        }
         let mut out = NoSigPipe(self.stream.as_fd());
         wire::write_frame(&mut out, header, body).map_err(|e| {
+            log::debug!("write to daemon failed: {e}");
+            Error::SysErr
+        })
+    }
+
+    /// Pushes into the ring to the daemon, waiting for room as a blocking
+    /// write waits for the socket: the daemon always empties it, so room
+    /// comes unless the daemon has gone (the socket hangs up: SysErr).
+    fn push_waiting(
+        &self,
+        p: &mut Producer,
+        mut push: impl FnMut(&mut Producer) -> std::result::Result<bool, ring::Bad>,
+    ) -> Result<()> {
+        let start = Instant::now();
+        loop {
+            match push(p) {
+                Ok(true) => return Ok(()),
+                Ok(false) => {}
+                Err(e) => {
+                    log::warn!("{e} (daemon side)");
+                    return Err(Error::SysErr);
+                }
+            }
+            if start.elapsed() < crate::sys::spin_budget() {
+                std::thread::yield_now();
+                continue;
+            }
+            let hup = crate::sys::Ready {
+                read: false,
+                write: false,
+            };
+            let ready = crate::sys::poll_many(
+                &[(self.stream.as_fd(), hup)],
+                Some(Duration::from_millis(1)),
+            )
+            .map_err(|_| Error::SysErr)?;
+            if ready[0].read {
+                log::debug!("daemon hung up while its ring was full");
+                return Err(Error::SysErr);
+            }
+        }
+    }
+
+    /// Rings the daemon: a body-less control frame on the socket.
+    fn write_doorbell(&self) -> Result<()> {
+        let h = Header {
+            tag: Ctl::Doorbell as i32,
+            ..Header::new(Kind::Ctl)
+        };
+        let mut out = NoSigPipe(self.stream.as_fd());
+        wire::write_frame(&mut out, &h, &[]).map_err(|e| {
             log::debug!("write to daemon failed: {e}");
             Error::SysErr
         })
@@ -142,7 +314,87 @@ impl Conn {
     /// Reads one whole frame (blocking). End of stream or a bad frame is
     /// `SysErr`: the daemon is gone.
     pub fn read_frame(&self) -> Result<Frame> {
-        let _r = self.read.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            if let Some(f) = self.try_read_frame()? {
+                return Ok(f);
+            }
+            if !self.arm() {
+                let read = crate::sys::Ready {
+                    read: true,
+                    write: false,
+                };
+                let r = crate::sys::poll_many(&[(self.stream.as_fd(), read)], None);
+                self.disarm();
+                r.map_err(|_| Error::SysErr)?;
+            } else {
+                self.disarm();
+            }
+        }
+    }
+
+    /// The next frame from the daemon when one is there: from the ring, or
+    /// the socket (where a frame is only read after its marker, and
+    /// doorbells are taken on the way). None: only doorbells were waiting.
+    /// Without rings this blocks for the next frame on the socket.
+    pub fn try_read_frame(&self) -> Result<Option<Frame>> {
+        let mut r = self.read.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(c) = r.as_mut() else {
+            return self.read_socket_frame().map(Some);
+        };
+        let bad = |e: ring::Bad| {
+            log::warn!("{e} (daemon side)");
+            Error::SysErr
+        };
+        if self.always.load(Relaxed) {
+            self.take_doorbells()?;
+        }
+        let mut record = c.pop().map_err(bad)?;
+        if record.is_none() {
+            // Woken by the socket: doorbells (or its end) are there.
+            self.take_doorbells()?;
+            record = c.pop().map_err(bad)?;
+        }
+        if c.room_due() {
+            // Lock order: read, then write (no writer takes the read lock).
+            let _w = self.write.lock().unwrap_or_else(|e| e.into_inner());
+            self.write_doorbell()?;
+        }
+        match record {
+            None => Ok(None),
+            Some(Record::Marker) => loop {
+                let f = self.read_socket_frame()?;
+                if !is_doorbell(&f.header) {
+                    return Ok(Some(f));
+                }
+            },
+            Some(Record::Frames(v)) => one_frame(v).map(Some),
+        }
+    }
+
+    /// Takes the doorbells at the head of the socket, without blocking; a
+    /// frame there is left for its marker. End of stream is SysErr.
+    fn take_doorbells(&self) -> Result<()> {
+        let mut h = [0u8; HEADER_LEN];
+        loop {
+            match crate::sys::peek(self.stream.as_fd(), &mut h) {
+                Ok(0) => return Err(Error::SysErr),
+                Ok(HEADER_LEN) => {}
+                Ok(_) => return Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+                Err(_) => return Err(Error::SysErr),
+            }
+            match Header::decode(&h) {
+                Ok(hd) if is_doorbell(&hd) => {
+                    (&self.stream)
+                        .read_exact(&mut h)
+                        .map_err(|_| Error::SysErr)?;
+                }
+                _ => return Ok(()),
+            }
+        }
+    }
+
+    fn read_socket_frame(&self) -> Result<Frame> {
         match wire::read_frame_with(&mut &self.stream, crate::msg::spare::body) {
             Ok(Some(f)) => Ok(f),
             Ok(None) => Err(Error::SysErr),
@@ -152,4 +404,28 @@ impl Conn {
             }
         }
     }
+}
+
+fn is_doorbell(h: &Header) -> bool {
+    h.kind == Kind::Ctl && h.tag == Ctl::Doorbell as i32 && h.len == 0
+}
+
+/// The one frame a record holds.
+fn one_frame(v: Vec<u8>) -> Result<Frame> {
+    let bad = || {
+        log::warn!("bad frame in the daemon's ring");
+        Error::SysErr
+    };
+    let hb: &[u8; HEADER_LEN] = v
+        .get(..HEADER_LEN)
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(bad)?;
+    let header = Header::decode(hb).map_err(|_| bad())?;
+    if header.len as usize != v.len() - HEADER_LEN {
+        return Err(bad());
+    }
+    Ok(Frame {
+        header,
+        body: v[HEADER_LEN..].to_vec(),
+    })
 }

@@ -606,7 +606,7 @@ impl Link {
         }
         set[0].1.write = true;
         // Room comes back as the peer reads: soon, on a busy link.
-        let ready = super::spin_then_poll(&set, None)?;
+        let ready = super::spin_then_poll(&set, None, None)?;
         for (l, r) in readers.iter().zip(&ready) {
             if r.read {
                 l.fill(None, false);

@@ -170,7 +170,7 @@ impl Runtime {
             .int(spawned_tid)
             .str(&name)
             .finish();
-        conn.send_simple(Kind::Req, crate::wire::Req::Connect as i32, 0, 0, &body)?;
+        conn.send_connect(&body)?;
         // Nothing else can arrive before the reply: we are not enrolled yet.
         let reply = loop {
             let f = conn.read_frame()?;
@@ -208,6 +208,9 @@ impl Runtime {
             }
             v
         };
+        // Last, whether the daemon took the shared-memory rings we offered.
+        let rings_taken = !r.is_empty() && r.int()? == 1;
+        conn.connected(rings_taken);
         let mut st = self.lock();
         if let Some(i) = inherited.filter(|_| spawned_tid != 0 && mytid == spawned_tid) {
             output::apply_inherited(&mut st.opts, &i);
@@ -917,7 +920,7 @@ fn collect(
     let mut set = vec![(conn.as_fd(), read), (watch.wake.as_fd(), read)];
     set.extend(watch.listeners.iter().map(|l| (l.fd(), read)));
     set.extend(watch.links.iter().map(|l| (l.fd(), read)));
-    let ready = spin_then_poll(&set, timeout).map_err(|e| {
+    let ready = spin_then_poll(&set, timeout, Some(conn)).map_err(|e| {
         log::debug!("poll failed: {e}");
         Error::SysErr
     })?;
@@ -946,7 +949,11 @@ fn collect(
         l.fill(landing.as_deref_mut(), *landable);
     }
     let links = links.into_iter().map(|(l, _)| l).collect();
-    let daemon = ready[0].read.then(|| conn.read_frame());
+    let daemon = if ready[0].read || conn.has_input() {
+        conn.try_read_frame().transpose()
+    } else {
+        None
+    };
     Ok(Collected {
         daemon,
         listeners,
@@ -955,34 +962,66 @@ fn collect(
 }
 
 /// `poll_many`, but first polling without a timeout for up to the spin
-/// budget (bounded: an idle reader sleeps after it, using no CPU).
+/// budget (bounded: an idle reader sleeps after it, using no CPU). With
+/// `conn` (its socket first in `set`), a record in its ring from the daemon
+/// counts as that socket being readable, and is looked for without a
+/// system call; before sleeping the daemon is asked to ring the socket.
 fn spin_then_poll(
     set: &[(std::os::fd::BorrowedFd<'_>, crate::sys::Ready)],
     timeout: Option<Duration>,
+    conn: Option<&Conn>,
 ) -> std::io::Result<Vec<crate::sys::Ready>> {
-    use crate::sys::poll_many;
+    use crate::sys::{poll_many, Ready};
+    let ring_ready = || {
+        let mut r = vec![Ready::default(); set.len()];
+        r[0].read = true;
+        r
+    };
+    let has_input = || conn.is_some_and(Conn::has_input);
+    let sleep = |t: Option<Duration>| {
+        if t.is_some_and(|t| t.is_zero()) {
+            return poll_many(set, t);
+        }
+        if let Some(c) = conn {
+            if c.arm() {
+                c.disarm();
+                return Ok(ring_ready());
+            }
+        }
+        let r = poll_many(set, t);
+        if let Some(c) = conn {
+            c.disarm();
+        }
+        r
+    };
     let spin = crate::sys::spin_budget();
     if timeout.is_some_and(|t| t.is_zero()) || !crate::sys::spin_allowed() {
-        return poll_many(set, timeout);
+        if has_input() {
+            return Ok(ring_ready());
+        }
+        return sleep(timeout);
     }
     let start = Instant::now();
     let deadline = timeout.map(|t| start + t);
     let until = start + timeout.map_or(spin, |t| t.min(spin));
     loop {
+        if has_input() {
+            return Ok(ring_ready());
+        }
         let ready = poll_many(set, Some(Duration::ZERO))?;
         if ready.iter().any(|r| r.read || r.write) {
             return Ok(ready);
         }
+        if has_input() {
+            return Ok(ring_ready());
+        }
         let now = Instant::now();
         if now >= until {
-            return poll_many(set, deadline.map(|d| d.saturating_duration_since(now)));
+            return sleep(deadline.map(|d| d.saturating_duration_since(now)));
         }
         // Yielding lets a peer that was woken on this CPU answer at once.
         if !crate::sys::spin_pause() {
-            return poll_many(
-                set,
-                deadline.map(|d| d.saturating_duration_since(Instant::now())),
-            );
+            return sleep(deadline.map(|d| d.saturating_duration_since(Instant::now())));
         }
     }
 }
