@@ -34,6 +34,7 @@
 //! is [`Bad`], and the daemon closes that connection.
 
 use crate::sys::{self, SharedMap};
+use crate::wire::{Ctl, Frame, Header, Kind, HEADER_LEN};
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::atomic::{fence, Ordering::SeqCst};
@@ -344,6 +345,35 @@ pub fn disarm(map: &SharedMap, dir: Dir) {
 /// program polls the socket itself: pvm_getfds).
 pub fn ring_always(map: &SharedMap, dir: Dir) {
     map.store(dir.base() + ALWAYS_AT, 1);
+}
+
+/// The header of a doorbell: a body-less control frame on the socket.
+pub fn doorbell() -> Header {
+    Header {
+        tag: Ctl::Doorbell as i32,
+        ..Header::new(Kind::Ctl)
+    }
+}
+
+/// Whether a frame read from the socket is a doorbell.
+pub fn is_doorbell(h: &Header) -> bool {
+    h.kind == Kind::Ctl && h.tag == Ctl::Doorbell as i32 && h.len == 0
+}
+
+/// The one frame a frame record holds.
+pub fn one_frame(v: &[u8]) -> Result<Frame, Bad> {
+    let hb: &[u8; HEADER_LEN] = v
+        .get(..HEADER_LEN)
+        .and_then(|b| b.try_into().ok())
+        .ok_or(Bad("record shorter than a frame header"))?;
+    let header = Header::decode(hb).map_err(|_| Bad("bad frame header in a record"))?;
+    if header.len as usize != v.len() - HEADER_LEN {
+        return Err(Bad("record length is not its frame's"));
+    }
+    Ok(Frame {
+        header,
+        body: v[HEADER_LEN..].to_vec(),
+    })
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@
 use super::outq::OutQueue;
 use crate::ring::{self, Bad, Consumer, Dir, Producer, Record};
 use crate::sys::SharedMap;
-use crate::wire::{Ctl, Frame, FrameDecoder, Header, Kind, HEADER_LEN};
+use crate::wire::{Frame, FrameDecoder, HEADER_LEN};
 use mio::net::UnixStream;
 use std::collections::VecDeque;
 use std::io;
@@ -90,34 +90,6 @@ impl Rings {
     }
 }
 
-fn doorbell() -> Vec<u8> {
-    let h = Header {
-        tag: Ctl::Doorbell as i32,
-        ..Header::new(Kind::Ctl)
-    };
-    h.encode().to_vec()
-}
-
-fn is_doorbell(h: &Header) -> bool {
-    h.kind == Kind::Ctl && h.tag == Ctl::Doorbell as i32 && h.len == 0
-}
-
-/// The one frame a record holds.
-fn one_frame(v: &[u8]) -> Result<Frame, Bad> {
-    let hb: &[u8; HEADER_LEN] = v
-        .get(..HEADER_LEN)
-        .and_then(|b| b.try_into().ok())
-        .ok_or(Bad("record shorter than a frame header"))?;
-    let header = Header::decode(hb).map_err(|_| Bad("bad frame header in a record"))?;
-    if header.len as usize != v.len() - HEADER_LEN {
-        return Err(Bad("record length is not its frame's"));
-    }
-    Ok(Frame {
-        header,
-        body: v[HEADER_LEN..].to_vec(),
-    })
-}
-
 impl Conn {
     /// A fresh connection.
     pub fn new(stream: UnixStream, peer_pid: i32) -> Conn {
@@ -188,8 +160,11 @@ impl Conn {
         let Some(r) = self.rings.as_mut() else {
             return Ok(from_socket);
         };
-        r.socket
-            .extend(from_socket.into_iter().filter(|f| !is_doorbell(&f.header)));
+        r.socket.extend(
+            from_socket
+                .into_iter()
+                .filter(|f| !ring::is_doorbell(&f.header)),
+        );
         let mut out = Vec::new();
         loop {
             if r.marker_waiting {
@@ -204,7 +179,7 @@ impl Conn {
             match r.rx.pop()? {
                 None => break,
                 Some(Record::Marker) => r.marker_waiting = true,
-                Some(Record::Frames(v)) => out.push(one_frame(&v)?),
+                Some(Record::Frames(v)) => out.push(ring::one_frame(&v)?),
             }
         }
         self.flush_backlog()?;
@@ -293,7 +268,7 @@ impl Conn {
             }
         }
         if moved && r.tx.wake_due() {
-            self.out.push(doorbell());
+            self.out.push(ring::doorbell().encode().to_vec());
         }
         Ok(())
     }

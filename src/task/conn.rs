@@ -14,7 +14,7 @@
 use crate::paths::DaemonFiles;
 use crate::ring::{self, Consumer, Dir, Producer, Record};
 use crate::sys::SharedMap;
-use crate::wire::{self, Ctl, Frame, Header, Kind, HEADER_LEN};
+use crate::wire::{self, Frame, Header, Kind, HEADER_LEN};
 use crate::{Error, Result};
 use std::io::{self, IoSlice, Read};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
@@ -288,12 +288,8 @@ impl Conn {
 
     /// Rings the daemon: a body-less control frame on the socket.
     fn write_doorbell(&self) -> Result<()> {
-        let h = Header {
-            tag: Ctl::Doorbell as i32,
-            ..Header::new(Kind::Ctl)
-        };
         let mut out = NoSigPipe(self.stream.as_fd());
-        wire::write_frame(&mut out, &h, &[]).map_err(|e| {
+        wire::write_frame(&mut out, &ring::doorbell(), &[]).map_err(|e| {
             log::debug!("write to daemon failed: {e}");
             Error::SysErr
         })
@@ -363,11 +359,11 @@ impl Conn {
             None => Ok(None),
             Some(Record::Marker) => loop {
                 let f = self.read_socket_frame()?;
-                if !is_doorbell(&f.header) {
+                if !ring::is_doorbell(&f.header) {
                     return Ok(Some(f));
                 }
             },
-            Some(Record::Frames(v)) => one_frame(v).map(Some),
+            Some(Record::Frames(v)) => ring::one_frame(&v).map(Some).map_err(bad),
         }
     }
 
@@ -384,7 +380,7 @@ impl Conn {
                 Err(_) => return Err(Error::SysErr),
             }
             match Header::decode(&h) {
-                Ok(hd) if is_doorbell(&hd) => {
+                Ok(hd) if ring::is_doorbell(&hd) => {
                     (&self.stream)
                         .read_exact(&mut h)
                         .map_err(|_| Error::SysErr)?;
@@ -404,28 +400,4 @@ impl Conn {
             }
         }
     }
-}
-
-fn is_doorbell(h: &Header) -> bool {
-    h.kind == Kind::Ctl && h.tag == Ctl::Doorbell as i32 && h.len == 0
-}
-
-/// The one frame a record holds.
-fn one_frame(v: Vec<u8>) -> Result<Frame> {
-    let bad = || {
-        log::warn!("bad frame in the daemon's ring");
-        Error::SysErr
-    };
-    let hb: &[u8; HEADER_LEN] = v
-        .get(..HEADER_LEN)
-        .and_then(|b| b.try_into().ok())
-        .ok_or_else(bad)?;
-    let header = Header::decode(hb).map_err(|_| bad())?;
-    if header.len as usize != v.len() - HEADER_LEN {
-        return Err(bad());
-    }
-    Ok(Frame {
-        header,
-        body: v[HEADER_LEN..].to_vec(),
-    })
 }
