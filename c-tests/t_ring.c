@@ -64,6 +64,18 @@ static int wait_msg(int tid, int tag)
 	return pvm_trecv(tid, tag, &tv);
 }
 
+/* select(2) on fd for reading, waiting up to secs seconds. */
+static int readable(int fd, int secs)
+{
+	fd_set rd;
+	struct timeval tv;
+	FD_ZERO(&rd);
+	FD_SET(fd, &rd);
+	tv.tv_sec = secs;
+	tv.tv_usec = 0;
+	return select(fd + 1, &rd, NULL, NULL, &tv);
+}
+
 /* Writes a consumer position far past anything sent into this task's ring
  * from the daemon: the daemon's next message to us finds it out of range. */
 static int corrupt_own_ring(void)
@@ -128,8 +140,6 @@ int main(int argc, char **argv)
 	int kid, cc, i, n, bad, *fds = NULL, nfds, bufid, ok = 0, tag, nhost, narch;
 	char *buf, *want;
 	struct pvmhostinfo *hosts;
-	fd_set rd;
-	struct timeval tv;
 
 	(void)argc;
 	if (pvm_parent() > 0)
@@ -170,25 +180,13 @@ int main(int argc, char **argv)
 
 	nfds = pvm_getfds(&fds);
 	CHECK_CMP(nfds, >=, 1, "pvm_getfds");
-	FD_ZERO(&rd);
-	FD_SET(fds[0], &rd);
-	tv.tv_sec = 0;
-	tv.tv_usec = 0;
-	CHECK_INT(select(fds[0] + 1, &rd, NULL, NULL, &tv), 0, "no message: not readable");
+	CHECK_INT(readable(fds[0], 0), 0, "no message: not readable");
 	pvm_initsend(PvmDataDefault);
 	pvm_send(kid, TAG_PING);
-	FD_ZERO(&rd);
-	FD_SET(fds[0], &rd);
-	tv.tv_sec = WAIT;
-	tv.tv_usec = 0;
-	CHECK_INT(select(fds[0] + 1, &rd, NULL, NULL, &tv), 1, "the answer makes it readable");
+	CHECK_INT(readable(fds[0], WAIT), 1, "the answer makes it readable");
 	bufid = pvm_nrecv(kid, TAG_PONG);
 	CHECK_CMP(bufid, >, 0, "and pvm_nrecv takes it");
-	FD_ZERO(&rd);
-	FD_SET(fds[0], &rd);
-	tv.tv_sec = 0;
-	tv.tv_usec = 0;
-	CHECK_INT(select(fds[0] + 1, &rd, NULL, NULL, &tv), 0, "taken: not readable any more");
+	CHECK_INT(readable(fds[0], 0), 0, "taken: not readable any more");
 
 	pvm_initsend(PvmDataDefault);
 	pvm_send(kid, TAG_CORRUPT);
