@@ -191,6 +191,11 @@ impl Conn {
         let _ = self.rings.set(map);
     }
 
+    /// Whether the daemon took the rings.
+    pub fn has_rings(&self) -> bool {
+        self.rings.get().is_some()
+    }
+
     /// Whether a record from the daemon waits in the ring (no system call).
     pub fn has_input(&self) -> bool {
         self.rings
