@@ -76,14 +76,6 @@ impl Dir {
             Dir::ToTask => RING_LEN,
         }
     }
-
-    fn from_base(base: usize) -> Dir {
-        if base == 0 {
-            Dir::ToDaemon
-        } else {
-            Dir::ToTask
-        }
-    }
 }
 
 /// The other side broke the ring's rules (what it got wrong).
@@ -246,11 +238,6 @@ impl Consumer {
         }
     }
 
-    /// Whether a record waits (a cheap look at the producer's position).
-    pub fn has_input(&self) -> bool {
-        self.map.load(self.base + HEAD_AT) != self.tail
-    }
-
     /// Takes the next record, if one was published.
     pub fn pop(&mut self) -> Result<Option<Record>, Bad> {
         let data = self.base + DATA_AT;
@@ -301,21 +288,6 @@ impl Consumer {
         fence(SeqCst);
         self.map.swap(self.base + WAITING_AT, 0) == 1
     }
-
-    /// See [`arm`].
-    pub fn arm(&self) -> bool {
-        arm(&self.map, Dir::from_base(self.base))
-    }
-
-    /// See [`disarm`].
-    pub fn disarm(&self) {
-        disarm(&self.map, Dir::from_base(self.base))
-    }
-
-    /// See [`ring_always`].
-    pub fn ring_always(&self) {
-        ring_always(&self.map, Dir::from_base(self.base))
-    }
 }
 
 // The consumer's side of ring `dir` seen by other threads of the consumer's
@@ -360,8 +332,9 @@ pub fn is_doorbell(h: &Header) -> bool {
     h.kind == Kind::Ctl && h.tag == Ctl::Doorbell as i32 && h.len == 0
 }
 
-/// The one frame a frame record holds.
-pub fn one_frame(v: &[u8]) -> Result<Frame, Bad> {
+/// The one frame a frame record holds (its body moved to the front of the
+/// record's own buffer: no second allocation).
+pub fn one_frame(mut v: Vec<u8>) -> Result<Frame, Bad> {
     let hb: &[u8; HEADER_LEN] = v
         .get(..HEADER_LEN)
         .and_then(|b| b.try_into().ok())
@@ -370,10 +343,8 @@ pub fn one_frame(v: &[u8]) -> Result<Frame, Bad> {
     if header.len as usize != v.len() - HEADER_LEN {
         return Err(Bad("record length is not its frame's"));
     }
-    Ok(Frame {
-        header,
-        body: v[HEADER_LEN..].to_vec(),
-    })
+    v.drain(..HEADER_LEN);
+    Ok(Frame { header, body: v })
 }
 
 #[cfg(test)]
@@ -462,16 +433,17 @@ mod tests {
 
     #[test]
     fn sleeping_consumer_is_rung_once_and_always_when_asked() {
-        let (mut p, c, _) = pair();
-        assert!(!c.arm(), "nothing there yet");
+        let (mut p, _c, map) = pair();
+        let c = Dir::ToTask;
+        assert!(!arm(&map, c), "nothing there yet");
         p.push_frames(&[b"x"]).unwrap();
         assert!(p.wake_due());
         assert!(!p.wake_due(), "the flag is taken by the first ring");
-        assert!(c.arm(), "input came");
-        c.disarm();
+        assert!(arm(&map, c), "input came");
+        disarm(&map, c);
         p.push_frames(&[b"y"]).unwrap();
         assert!(!p.wake_due(), "an awake consumer is not rung");
-        c.ring_always();
+        ring_always(&map, c);
         p.push_frames(&[b"z"]).unwrap();
         assert!(p.wake_due());
     }

@@ -179,18 +179,13 @@ impl Conn {
             match r.rx.pop()? {
                 None => break,
                 Some(Record::Marker) => r.marker_waiting = true,
-                Some(Record::Frames(v)) => out.push(ring::one_frame(&v)?),
+                Some(Record::Frames(v)) => out.push(ring::one_frame(v)?),
             }
         }
         self.flush_backlog()?;
         // A failed write shows again as the socket's error or hang-up.
         let _ = self.flush();
         Ok(out)
-    }
-
-    /// Whether the task's ring holds a record to take.
-    pub fn ring_input(&self) -> bool {
-        self.rings.as_ref().is_some_and(|r| r.rx.has_input())
     }
 
     /// Queues a frame and writes as much as the socket takes now.
@@ -236,7 +231,9 @@ impl Conn {
         let mut moved = false;
         let mut asked = false;
         while let Some(front) = r.backlog.front() {
-            let placed = if ring::fits(front.len()) {
+            // A frame too large for a record goes on the socket after its marker.
+            let large = !ring::fits(front.len());
+            let placed = if !large {
                 let bytes;
                 let parts: [&[u8]; 2] = match front {
                     Out::Bytes(b) => [b, &[]],
@@ -259,12 +256,10 @@ impl Conn {
                 continue;
             }
             moved = true;
-            match r.backlog.pop_front() {
-                Some(f) if !ring::fits(f.len()) => match f {
-                    Out::Bytes(b) => self.out.push(b),
-                    Out::Frame(f) => self.out.push_frame(f),
-                },
-                _ => {}
+            match r.backlog.pop_front().filter(|_| large) {
+                Some(Out::Bytes(b)) => self.out.push(b),
+                Some(Out::Frame(f)) => self.out.push_frame(f),
+                None => {}
             }
         }
         if moved && r.tx.wake_due() {

@@ -587,20 +587,19 @@ impl Daemon {
     }
 
     /// Takes the rings the task on `token` offered with its Connect request
-    /// (`offered`): true when they were taken.
-    fn take_rings(&mut self, token: Token, offered: bool) -> bool {
+    /// (`offered`), when there is room for them.
+    fn take_rings(&mut self, token: Token, offered: bool) {
         let room = self.ring_conns.len() < MAX_RING_CONNS;
         let Some(conn) = self.conns.get_mut(&token) else {
-            return false;
+            return;
         };
         let Some(fd) = conn.passed.take().filter(|_| offered && room) else {
-            return false;
+            return;
         };
         match Rings::take(fd) {
             Ok(r) => {
                 self.ring_conns.push((token, r.map.clone()));
                 conn.rings = Some(r);
-                true
             }
             Err(e) => {
                 dlog!(
@@ -609,7 +608,6 @@ impl Daemon {
                     "rings offered by pid {} refused: {e}",
                     conn.peer_pid
                 );
-                false
             }
         }
     }

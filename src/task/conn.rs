@@ -168,10 +168,7 @@ impl Conn {
             let mut out = NoSigPipe(self.stream.as_fd());
             io::Write::write_all(&mut out, &all[n..])
         });
-        if let Err(e) = sent {
-            log::debug!("write to daemon failed: {e}");
-            return Err(Error::SysErr);
-        }
+        sent.map_err(write_failed)?;
         *self.offer.lock().unwrap_or_else(|e| e.into_inner()) = Some((fd, map));
         Ok(())
     }
@@ -231,9 +228,9 @@ impl Conn {
     pub fn send(&self, header: &Header, body: &[IoSlice<'_>]) -> Result<()> {
         let mut w = self.write.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(p) = w.as_mut() {
-            let hdr = header.encode();
             let total = HEADER_LEN + body.iter().map(|b| b.len()).sum::<usize>();
             if ring::fits(total) {
+                let hdr = header.encode();
                 let mut parts: Vec<&[u8]> = Vec::with_capacity(1 + body.len());
                 parts.push(&hdr);
                 parts.extend(body.iter().map(|b| &**b));
@@ -246,11 +243,13 @@ impl Conn {
             // The frame itself wakes a sleeping daemon.
             self.push_waiting(p, Producer::push_marker)?;
         }
+        self.write_socket(header, body)
+    }
+
+    /// Writes one frame on the socket (the caller holds the write lock).
+    fn write_socket(&self, header: &Header, body: &[IoSlice<'_>]) -> Result<()> {
         let mut out = NoSigPipe(self.stream.as_fd());
-        wire::write_frame(&mut out, header, body).map_err(|e| {
-            log::debug!("write to daemon failed: {e}");
-            Error::SysErr
-        })
+        wire::write_frame(&mut out, header, body).map_err(write_failed)
     }
 
     /// Pushes into the ring to the daemon, waiting for room as a blocking
@@ -293,11 +292,7 @@ impl Conn {
 
     /// Rings the daemon: a body-less control frame on the socket.
     fn write_doorbell(&self) -> Result<()> {
-        let mut out = NoSigPipe(self.stream.as_fd());
-        wire::write_frame(&mut out, &ring::doorbell(), &[]).map_err(|e| {
-            log::debug!("write to daemon failed: {e}");
-            Error::SysErr
-        })
+        self.write_socket(&ring::doorbell(), &[])
     }
 
     /// Sends a control frame of `kind` with a plain body.
@@ -312,25 +307,14 @@ impl Conn {
         self.send(&h, &[IoSlice::new(body)])
     }
 
-    /// Reads one whole frame (blocking). End of stream or a bad frame is
+    /// Reads one whole frame from the socket (blocking): the Connect reply,
+    /// before any ring (afterwards the runtime's wait and
+    /// [`Conn::try_read_frame`] read). End of stream or a bad frame is
     /// `SysErr`: the daemon is gone.
     pub fn read_frame(&self) -> Result<Frame> {
-        loop {
-            if let Some(f) = self.try_read_frame()? {
-                return Ok(f);
-            }
-            if !self.arm() {
-                let read = crate::sys::Ready {
-                    read: true,
-                    write: false,
-                };
-                let r = crate::sys::poll_many(&[(self.stream.as_fd(), read)], None);
-                self.disarm();
-                r.map_err(|_| Error::SysErr)?;
-            } else {
-                self.disarm();
-            }
-        }
+        debug_assert!(self.rings.get().is_none(), "read_frame after the rings");
+        let _r = self.read.lock().unwrap_or_else(|e| e.into_inner());
+        self.read_socket_frame()
     }
 
     /// The next frame from the daemon when one is there: from the ring, or
@@ -368,7 +352,7 @@ impl Conn {
                     return Ok(Some(f));
                 }
             },
-            Some(Record::Frames(v)) => ring::one_frame(&v).map(Some).map_err(bad),
+            Some(Record::Frames(v)) => ring::one_frame(v).map(Some).map_err(bad),
         }
     }
 
@@ -405,4 +389,10 @@ impl Conn {
             }
         }
     }
+}
+
+/// A write to the daemon failed: it has gone (or hung up).
+fn write_failed(e: io::Error) -> Error {
+    log::debug!("write to daemon failed: {e}");
+    Error::SysErr
 }
