@@ -538,16 +538,31 @@ pub fn set_socket_buffers(sock: &impl AsRawFd, bytes: i32) {
 /// them (MSG_PEEK) and without blocking: `WouldBlock` when there are none,
 /// 0 at end of stream.
 pub fn peek(sock: std::os::fd::BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<usize> {
+    // SAFETY: buf is writable for buf.len() bytes during the call.
+    unsafe {
+        recv_into(
+            sock,
+            buf.as_mut_ptr(),
+            buf.len(),
+            libc::MSG_PEEK | libc::MSG_DONTWAIT,
+        )
+    }
+}
+
+/// recv(2) of up to `len` bytes to `ptr` with `flags`, again when a signal
+/// interrupted it.
+///
+/// # Safety
+/// `ptr` must be valid for writes of `len` bytes for the duration of the call.
+unsafe fn recv_into(
+    sock: std::os::fd::BorrowedFd<'_>,
+    ptr: *mut u8,
+    len: usize,
+    flags: libc::c_int,
+) -> io::Result<usize> {
     loop {
-        // SAFETY: buf is writable for buf.len() bytes during the call; the fd is borrowed, so open.
-        let rc = unsafe {
-            libc::recv(
-                sock.as_raw_fd(),
-                buf.as_mut_ptr().cast(),
-                buf.len(),
-                libc::MSG_PEEK | libc::MSG_DONTWAIT,
-            )
-        };
+        // SAFETY: the caller guarantees ptr..ptr+len is writable; the fd is borrowed, so open.
+        let rc = unsafe { libc::recv(sock.as_raw_fd(), ptr.cast(), len, flags) };
         if rc >= 0 {
             return Ok(rc as usize);
         }
@@ -875,27 +890,11 @@ pub fn recv_spare(
     v.try_reserve(max)
         .map_err(|_| io::Error::from(io::ErrorKind::OutOfMemory))?;
     let len = v.len();
-    loop {
-        // SAFETY: after the reserve, `v` owns at least `max` writable bytes past `len`; recv
-        // writes at most `max` there and the fd is borrowed, so open.
-        let rc = unsafe {
-            libc::recv(
-                sock.as_raw_fd(),
-                v.as_mut_ptr().add(len).cast(),
-                max,
-                libc::MSG_DONTWAIT,
-            )
-        };
-        if rc >= 0 {
-            // SAFETY: recv initialised exactly `rc` (<= max) bytes past `len`.
-            unsafe { v.set_len(len + rc as usize) };
-            return Ok(rc as usize);
-        }
-        let e = io::Error::last_os_error();
-        if e.kind() != io::ErrorKind::Interrupted {
-            return Err(e);
-        }
-    }
+    // SAFETY: after the reserve, `v` owns at least `max` writable bytes past `len`.
+    let n = unsafe { recv_into(sock, v.as_mut_ptr().add(len), max, libc::MSG_DONTWAIT) }?;
+    // SAFETY: recv initialised exactly `n` (<= max) bytes past `len`.
+    unsafe { v.set_len(len + n) };
+    Ok(n)
 }
 
 /// Write end of the pipe `on_signal` writes to (-1: none yet).

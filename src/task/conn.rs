@@ -274,16 +274,7 @@ impl Conn {
                 std::thread::yield_now();
                 continue;
             }
-            let hup = crate::sys::Ready {
-                read: false,
-                write: false,
-            };
-            let ready = crate::sys::poll_many(
-                &[(self.stream.as_fd(), hup)],
-                Some(Duration::from_millis(1)),
-            )
-            .map_err(|_| Error::SysErr)?;
-            if ready[0].read {
+            if crate::sys::wait_hangup(self.stream.as_fd(), Duration::from_millis(1)) {
                 log::debug!("daemon hung up while its ring was full");
                 return Err(Error::SysErr);
             }
