@@ -842,8 +842,10 @@ impl Drop for SharedMap {
 }
 
 /// How long a reader (a task, or the daemon's event loop) polls without
-/// sleeping before it blocks: about the time a reply takes to come back,
-/// so a ping-pong does not pay for the scheduler's wake-up of an idle CPU.
+/// sleeping before it blocks: longer than a reply takes to come back, even
+/// through two daemons between hosts with four processes sharing two CPUs
+/// (50 µs was not: every process then slept between messages), so a
+/// ping-pong does not pay for the scheduler's wake-up of an idle CPU.
 /// `PVM6_SPIN_US` sets it in microseconds (0 turns it off); on a single CPU
 /// it is off, since the peer needs that CPU to answer. Bounded: an idle
 /// reader sleeps after it and uses no CPU.
@@ -851,7 +853,7 @@ pub fn spin_budget() -> std::time::Duration {
     static BUDGET: std::sync::OnceLock<std::time::Duration> = std::sync::OnceLock::new();
     *BUDGET.get_or_init(|| {
         let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let default = if cpus > 1 { 50 } else { 0 };
+        let default = if cpus > 1 { 1000 } else { 0 };
         let us = std::env::var("PVM6_SPIN_US")
             .ok()
             .and_then(|v| v.trim().parse::<u64>().ok())
