@@ -164,14 +164,15 @@ impl Link {
                 // Authenticated: large bodies are read straight into place.
                 match self.decoder.read_from(&self.stream, buf) {
                     Ok(0) => return Event::Failed("connection closed".into()),
-                    // A short read emptied the socket: what comes later
-                    // raises a new (edge) event, so no read is spent on
-                    // WouldBlock (as for task connections).
-                    Ok(n) if n < buf.len() && !self.decoder.in_large_body() => {
+                    Ok(n) => {
                         self.last_rx = Instant::now();
-                        break;
+                        // A short read emptied the socket: what comes later
+                        // raises a new (edge) event, so no read is spent on
+                        // WouldBlock (as for task connections).
+                        if n < buf.len() && !self.decoder.in_large_body() {
+                            break;
+                        }
                     }
-                    Ok(_) => self.last_rx = Instant::now(),
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                     Err(e) => return Event::Failed(format!("read: {e}")),
