@@ -202,6 +202,10 @@ pub enum Role {
     Daemon = 1,
     /// A direct task-to-task route; the claimed id is the connecting task's tid.
     Route = 2,
+    /// A task's feed: its messages for the tasks of the acceptor's host,
+    /// written straight to that host's daemon (src/daemon/feeds.rs); the
+    /// claimed id is the connecting task's tid.
+    Feed = 3,
 }
 
 impl Role {
@@ -210,6 +214,7 @@ impl Role {
         match v {
             1 => Some(Role::Daemon),
             2 => Some(Role::Route),
+            3 => Some(Role::Feed),
             _ => None,
         }
     }
@@ -819,12 +824,13 @@ mod tests {
     }
 
     #[test]
-    fn handshake_succeeds_for_both_roles() {
+    fn handshake_succeeds_for_every_role() {
         let s = Secret::generate().unwrap();
         for (role, id) in [
             (Role::Daemon, 0x8004_0000u32 as i32),
             (Role::Route, 0x40002),
             (Role::Route, -1),
+            (Role::Feed, 0x80003),
         ] {
             let (cp, hello, challenge, proof, ap) = run(&s, &s, role, id);
             let want = Authenticated {
@@ -1019,7 +1025,7 @@ mod tests {
         let mut a = Acceptor::new(&s);
         assert!(matches!(a.feed(b"P6A1\x00"), Err(AuthError::BadRole(0))));
         let mut a = Acceptor::new(&s);
-        assert!(matches!(a.feed(b"P6A1\x03"), Err(AuthError::BadRole(3))));
+        assert!(matches!(a.feed(b"P6A1\x04"), Err(AuthError::BadRole(4))));
         let mut a = Acceptor::new(&s);
         assert!(matches!(
             a.feed(b"P6A1\x01\x00\x01"),

@@ -32,6 +32,11 @@ pub const VERSION: u8 = 1;
 pub const HEADER_LEN: usize = 32;
 /// Largest body accepted from a peer (a bound, not a promise: 4 GiB - 1).
 pub const MAX_BODY: usize = u32::MAX as usize;
+/// Tag of a feed's fence (docs/PROTOCOL.md "Feeds"): a Msg frame from a
+/// task to another host's daemon, through its own, whose body is the count
+/// of frames the task's feed took (two ints, high then low). Negative: no
+/// user message can carry it.
+pub const TAG_FEED_FENCE: i32 = -51;
 
 /// What a frame carries.
 #[repr(u8)]
@@ -153,6 +158,10 @@ pub enum Req {
     RouteDelete = 51,
     /// First frame each side writes on a direct link (never sent to a daemon).
     RouteHello = 52,
+    /// The TCP addresses of another host's daemon (body: its host part or
+    /// daemon tid; reply: the addresses, comma-separated), for a feed
+    /// (docs/PROTOCOL.md "Feeds").
+    DaemonAddr = 53,
     /// pvm_notify registration or cancel (docs/PROTOCOL.md).
     Notify = 30,
     /// The task's own output destination changed (PvmSelfOutputTid & co.).
@@ -212,6 +221,7 @@ impl Req {
             50 => RouteAdd,
             51 => RouteDelete,
             52 => RouteHello,
+            53 => DaemonAddr,
             30 => Notify,
             31 => SetOutput,
             40 => HostSync,

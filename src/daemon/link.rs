@@ -48,6 +48,11 @@ pub struct Link {
     pub peer: i32,
     /// Whether we opened it.
     pub outgoing: bool,
+    /// Whether it is a task's feed (`peer` is then the task's tid): only
+    /// messages for our tasks come on it, and no heartbeats.
+    pub feed: bool,
+    /// Frames delivered from a feed (checked against a fence).
+    pub fed: u64,
     pub last_rx: Instant,
     pub last_tx: Instant,
     /// Deadline of the connect and handshake.
@@ -111,6 +116,8 @@ impl Link {
             decoder: FrameDecoder::new(),
             peer: 0,
             outgoing,
+            feed: false,
+            fed: 0,
             last_rx: now,
             last_tx: now,
             deadline,

@@ -33,6 +33,8 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// How a link that sent an undecodable frame is reported closed.
+const MALFORMED: &str = "malformed frame";
 /// Heartbeat on a link that sent nothing for this long.
 const HEARTBEAT: Duration = Duration::from_secs(1);
 /// A link that received nothing for this long is dead.
@@ -202,6 +204,12 @@ pub(super) struct Multi {
     dx: String,
     /// The remote shells' stdout pipes, by token.
     start_pipes: HashMap<Token, Receiver>,
+    /// Remote tasks whose TaskGone waits for the end of their feed, with
+    /// the time it waits until (src/daemon/feeds.rs).
+    pub gone_waiting: HashMap<i32, Instant>,
+    /// Messages of remote tasks that came through their daemon after a
+    /// fence, held until their feed caught up (src/daemon/feeds.rs).
+    pub feed_holds: super::feeds::Holds,
     /// While a remote Spawn of a spread spawn is served: its origin host.
     sibling_origin: i32,
 }
@@ -257,6 +265,8 @@ impl Multi {
             unix_open: false,
             dx: own_pvmd3(),
             start_pipes: HashMap::new(),
+            gone_waiting: HashMap::new(),
+            feed_holds: Default::default(),
             sibling_origin: 0,
         }
     }
@@ -344,7 +354,7 @@ fn shares_family(theirs: &[SocketAddr]) -> bool {
     addr::pick_family(&addr::local_addresses(), &ips).is_some()
 }
 
-fn ctl_frame(src: i32, dst: i32, code: Ctl, body: Vec<u8>) -> Frame {
+pub(super) fn ctl_frame(src: i32, dst: i32, code: Ctl, body: Vec<u8>) -> Frame {
     Frame::new(
         Header {
             src,
@@ -1135,7 +1145,7 @@ impl Daemon {
                 Ok(Some(f)) => self.link_frame(tok, f),
                 Ok(None) => return,
                 Err(e) => {
-                    self.link_failed(tok, &format!("malformed frame ({e})"));
+                    self.link_failed(tok, &format!("{MALFORMED} ({e})"));
                     return;
                 }
             }
@@ -1156,6 +1166,9 @@ impl Daemon {
             d.drop_link(tok);
             false
         };
+        if role == Role::Feed {
+            return self.feed_authenticated(tok, claimed);
+        }
         if role != Role::Daemon {
             return refuse(self, "not a daemon link");
         }
@@ -1331,6 +1344,10 @@ impl Daemon {
         let Some(link) = self.multi.links.get(&tok) else {
             return;
         };
+        if link.feed {
+            self.feed_closed(tok, why, why.starts_with(MALFORMED));
+            return;
+        }
         let peer = link.peer;
         let addr_s = canon(&link.peer_addr);
         let authenticated =
@@ -1406,7 +1423,14 @@ impl Daemon {
 
     /// A frame arrived on an authenticated link.
     fn link_frame(&mut self, tok: Token, f: Frame) {
-        let peer = self.multi.links.get(&tok).map(|l| l.peer).unwrap_or(0);
+        let Some(link) = self.multi.links.get(&tok) else {
+            return;
+        };
+        if link.feed {
+            self.feed_frame(tok, f);
+            return;
+        }
+        let peer = link.peer;
         let h = f.header;
         // The master relays between slaves that share no address family.
         let to = tid::host_of(h.dst);
@@ -1431,7 +1455,7 @@ impl Daemon {
                     tid::fmt(h.src)
                 );
             }
-            Kind::Msg => self.deliver_frame(f),
+            Kind::Msg => self.link_msg(f),
             Kind::DReq => self.on_dreq(peer, f),
             Kind::DReply => self.on_dreply(f),
             Kind::Req | Kind::Reply => {
@@ -1555,12 +1579,7 @@ impl Daemon {
             }
             Some(Ctl::TaskGone) => {
                 if let Ok(t) = r.int() {
-                    let notes = self.notify.task_exited(t);
-                    self.deliver_all(notes);
-                    if self.multi.is_master {
-                        self.groups_task_gone(t);
-                        self.mbox.task_gone(t);
-                    }
+                    self.task_gone_remote(t);
                 }
             }
             Some(Ctl::Output) if self.multi.is_master => {
@@ -1625,6 +1644,7 @@ impl Daemon {
     /// Every daemon: host `host` is no longer in the machine.
     fn host_gone(&mut self, host: i32) {
         self.rm_host_gone(host);
+        self.feeds_host_gone(host);
         if let Some(tok) = self.multi.by_host.remove(&host) {
             self.drop_link(tok);
         }
@@ -1698,6 +1718,10 @@ impl Daemon {
         let mut beats = Vec::new();
         let mut dead = Vec::new();
         for (tok, l) in &self.multi.links {
+            if l.feed {
+                // Only the task writes on its feed; it ends with the task.
+                continue;
+            }
             if l.is_up() {
                 if now.duration_since(l.last_rx) > DEAD_AFTER {
                     dead.push((*tok, "no heartbeat for 3 s".to_string()));
@@ -1715,6 +1739,7 @@ impl Daemon {
         for (tok, why) in dead {
             self.link_failed(tok, &why);
         }
+        self.feeds_tick(now);
         // Requests another daemon left unanswered too long (its link alive).
         for dwid in overdue(&self.multi.pending, now) {
             let Some(p) = self.multi.pending.get(&dwid) else {

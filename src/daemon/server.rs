@@ -42,6 +42,9 @@ mod misc;
 // Multi-host machines: links, host table, forwarding, slave startup.
 #[path = "multi.rs"]
 mod multi;
+// Tasks of other hosts writing their messages for our tasks to us directly.
+#[path = "feeds.rs"]
+mod feeds;
 
 #[path = "rm.rs"]
 mod rm;
@@ -737,7 +740,10 @@ impl Daemon {
         }
         let h = frame.header;
         if h.dst == self.dtid || h.dst == self.host {
-            if self.rm_daemon_message(&frame) || self.misc_daemon_message(&frame) {
+            if self.feed_fence(&frame)
+                || self.rm_daemon_message(&frame)
+                || self.misc_daemon_message(&frame)
+            {
                 return;
             }
             dlog!(
@@ -806,6 +812,7 @@ impl Daemon {
                 self.req_signal(t, s)
             }),
             Some(Req::Config) => Ok(self.config_body()),
+            Some(Req::DaemonAddr) => self.req_daemon_addr(&mut r),
             Some(Req::Tasks) => r.int().and_then(|w| {
                 if w == 0 {
                     if let Some(res) = self.tasks_all(token, h.wid) {
