@@ -47,6 +47,7 @@
 //! the host's addresses come from the local daemon's Connect reply.
 
 use super::conn::Conn;
+use super::feed::Sent;
 use super::shm;
 use crate::auth::{self, Acceptor, Role, Secret, Step};
 use crate::net::addr::{fmt_sockaddr, parse_sockaddr};
@@ -241,7 +242,7 @@ fn connect(addr: &str, ctx: &TcpCtx<'_>) -> io::Result<Stream> {
 /// The offered address (of the comma-separated `list`) this host reaches:
 /// a family both hosts have, chosen as daemons choose ([`crate::net::pick_family`]).
 /// A link-local IPv6 target takes the zone of our own address it pairs with.
-fn pick_target(list: &str, host: &[SocketAddr]) -> io::Result<SocketAddr> {
+pub(super) fn pick_target(list: &str, host: &[SocketAddr]) -> io::Result<SocketAddr> {
     let offered: Vec<SocketAddr> = list
         .split(',')
         .filter_map(|a| parse_sockaddr(a.trim()).ok())
@@ -696,6 +697,8 @@ pub struct Routes {
     recv_daemon: HashMap<i32, u64>,
     /// Self-pipe that interrupts a reader's poll: (reader's end, writer's end).
     wake: Option<(Arc<UnixStream>, UnixStream)>,
+    /// Our feeds to other hosts' daemons (the default route between hosts).
+    pub feeds: super::feed::Feeds,
 }
 
 /// Sends a RouteAdd/RouteDelete report to the daemon (no reply comes).
@@ -738,6 +741,31 @@ impl Routes {
         None
     }
 
+    /// What opening a feed needs: the machine's secret and this host's
+    /// addresses (None without a secret).
+    pub fn feed_ctx(&self) -> Option<(Secret, Vec<SocketAddr>)> {
+        Some((self.secret.clone()?, self.host.clone()))
+    }
+
+    /// Sends a message frame by the default route: on the feed to the
+    /// destination's host when there is one, through the daemon otherwise
+    /// (after the fence, when the feed was just given up).
+    pub fn send_default(
+        &mut self,
+        conn: &Conn,
+        h: &Header,
+        body: &[IoSlice<'_>],
+    ) -> crate::Result<()> {
+        match self.feeds.send(h, body) {
+            Sent::Fed => Ok(()),
+            Sent::NoFeed | Sent::GaveUp(None, _) => conn.send(h, body),
+            Sent::GaveUp(Some(fence), fb) => {
+                conn.send(&fence, &[IoSlice::new(&fb)])?;
+                conn.send(h, body)
+            }
+        }
+    }
+
     fn offer(&mut self, me: i32, dst: i32, conn: &Conn) -> io::Result<()> {
         let addr = if tid::host_of(dst) == tid::host_of(me) {
             if self.listener.is_none() {
@@ -772,7 +800,7 @@ impl Routes {
             tag: TAG_OFFER,
             ..Header::new(Kind::Msg)
         };
-        conn.send(&h, &[IoSlice::new(&body)])
+        self.send_default(conn, &h, &[IoSlice::new(&body)])
             .map_err(|e| io::Error::other(e.text()))?;
         self.offered.insert(dst, nonce);
         log::debug!("offered a direct route to {}", tid::fmt(dst));

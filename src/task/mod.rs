@@ -16,6 +16,7 @@
 mod api;
 mod conn;
 mod direct;
+mod feed;
 pub mod groups;
 mod hosts;
 mod mailbox;
@@ -603,6 +604,7 @@ impl Runtime {
         ctx: Option<i32>,
     ) -> Result<()> {
         let conn = self.conn()?;
+        self.open_feeds(&[dst]);
         let mut guard = self.lock();
         let st = &mut *guard;
         let slices = [IoSlice::new(body)];
@@ -625,6 +627,53 @@ impl Runtime {
             self.after_blocked_send(st);
         }
         blocked.map(|_| ())
+    }
+
+    /// Opens the feeds (src/task/feed.rs) that messages to `dsts` should
+    /// go on and that were not tried yet, before the send takes the state
+    /// lock: asks our daemon for the other daemon's addresses, connects and
+    /// runs the handshake. A host whose feed cannot be opened is not tried
+    /// again; its messages go through our daemon.
+    fn open_feeds(&self, dsts: &[i32]) {
+        static ENABLED: OnceLock<bool> = OnceLock::new();
+        if !*ENABLED.get_or_init(feed::enabled) {
+            return;
+        }
+        let (me, mut hosts, ctx) = {
+            let st = self.lock();
+            let me = st.mytid;
+            let hosts: Vec<i32> = dsts
+                .iter()
+                .filter_map(|&d| st.routes.feeds.wants(me, d))
+                .collect();
+            if hosts.is_empty() {
+                return;
+            }
+            (me, hosts, st.routes.feed_ctx())
+        };
+        hosts.sort_unstable();
+        hosts.dedup();
+        for host in hosts {
+            let opened = match &ctx {
+                None => Err("no machine secret from the daemon".to_string()),
+                Some((secret, addrs)) => self
+                    .request(
+                        crate::wire::Req::DaemonAddr,
+                        &Writer::new().int(host).finish(),
+                    )
+                    .and_then(|b| Reader::new(&b).str())
+                    .map_err(|e| e.text().to_string())
+                    .and_then(|list| {
+                        feed::open(&list, addrs, secret, me).map_err(|e| format!("{list}: {e}"))
+                    }),
+            };
+            let daemon = tid::fmt(tid::daemon_tid(host));
+            match &opened {
+                Ok(_) => log::debug!("feed to {daemon} open"),
+                Err(e) => log::debug!("no feed to {daemon} ({e}): its messages go through ours"),
+            }
+            self.lock().routes.feeds.settle(host, opened.ok());
+        }
     }
 
     /// Wakes the threads waiting for a filed frame (the caller holds the
@@ -662,6 +711,7 @@ impl Runtime {
             return Err(Error::BadParam);
         }
         let conn = self.conn()?;
+        self.open_feeds(dsts);
         let mut guard = self.lock();
         let st = &mut *guard;
         let me = st.mytid;
@@ -864,12 +914,12 @@ fn send_one(
                 // any message to a task that exited (or delivers it, should
                 // the peer still live). The reader closes the link.
                 log::debug!("direct route to {} failed: {e}", tid::fmt(dst));
-                conn.send(&h, slices)?;
+                routes.send_default(conn, &h, slices)?;
                 return Ok(true);
             }
         }
     }
-    conn.send(&h, slices)?;
+    routes.send_default(conn, &h, slices)?;
     Ok(false)
 }
 
