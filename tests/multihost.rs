@@ -345,7 +345,8 @@ fn unreachable_host_fails_alone_within_its_deadline() {
 /// Run inside a host by `daemon_port_refuses_strangers` (re-executing this
 /// test binary there): attacks the daemon at `MH_ATTACK_ADDR` and prints
 /// what happened. `MH_ATTACK_SECRET` (hex) is the machine's secret, used
-/// only to record a genuine handshake to replay.
+/// to record a genuine handshake to replay and to open feeds that break
+/// the rules.
 #[test]
 #[ignore = "helper run inside a network namespace by daemon_port_refuses_strangers"]
 fn attack_helper() {
@@ -442,6 +443,49 @@ fn attack_helper() {
         ch2 != ch,
         closed(&mut s)
     );
+
+    // 5. Feeds (a task's messages for the daemon's tasks), with the secret:
+    // one claiming a task of the daemon's own host is refused; accepted
+    // ones that send a message under another tid, or a broken frame, are
+    // closed.
+    let feed = |claim: i32| {
+        let mut s = connect();
+        let mut c = Connector::new(&secret, Role::Feed, claim).unwrap();
+        s.write_all(&c.start()).unwrap();
+        let ch = read_challenge(&mut s).unwrap();
+        let Ok(Step::Done { send: proof, .. }) = c.feed(&ch) else {
+            panic!("feed handshake failed");
+        };
+        s.write_all(&proof).unwrap();
+        let mut head = [0u8; pvm3::wire::HEADER_LEN];
+        let ok = s.read_exact(&mut head).is_ok()
+            && pvm3::wire::Header::decode(&head).is_ok_and(|h| {
+                h.kind == pvm3::wire::Kind::Ctl && h.tag == pvm3::wire::Ctl::LinkOk as i32
+            });
+        (s, ok)
+    };
+    let (mut s, ok) = feed(0x40005);
+    println!("feed own-host accepted={ok} closed={}", closed(&mut s));
+    let forged = |src: i32| {
+        pvm3::wire::Frame::new(
+            pvm3::wire::Header {
+                src,
+                dst: 0x40001,
+                tag: 7,
+                ..pvm3::wire::Header::new(pvm3::wire::Kind::Msg)
+            },
+            vec![0, 0, 0, 7],
+        )
+        .to_bytes()
+    };
+    let (mut s, ok) = feed(0x80001);
+    s.write_all(&forged(0x80002)).unwrap();
+    println!("feed other-src accepted={ok} closed={}", closed(&mut s));
+    let (mut s, ok) = feed(0x80001);
+    let mut bad = forged(0x80001);
+    bad[..4].copy_from_slice(b"JUNK");
+    s.write_all(&bad).unwrap();
+    println!("feed broken accepted={ok} closed={}", closed(&mut s));
 }
 
 #[test]
@@ -506,6 +550,9 @@ fn daemon_port_refuses_strangers() {
         "nosecret macfail=true closed=true",
         "genuine closed=true",
         "replay fresh_challenge=true closed=true",
+        "feed own-host accepted=false closed=true",
+        "feed other-src accepted=true closed=true",
+        "feed broken accepted=true closed=true",
     ] {
         assert!(t.contains(want), "helper did not report {want:?}:\n{t}");
     }
@@ -525,6 +572,13 @@ fn daemon_port_refuses_strangers() {
         "the secretless and the replayed proofs must be logged:\n{new}"
     );
     assert!(!new.contains("spawned"), "something was spawned:\n{new}");
+    for want in [
+        "refused feed from ",
+        "feed from t80001 closed: Msg frame from t80002 to t40001 on a feed",
+        "feed from t80001 closed: malformed frame",
+    ] {
+        assert!(new.contains(want), "{want:?} not logged:\n{new}");
+    }
 
     // Now finish the manual start the way an operator would.
     let cmd_line = log
@@ -592,6 +646,127 @@ fn direct_routes_across_hosts_and_remote_output() {
     let line3 = format!("[t{c3}] mh_route child t{c3} on node1 in {wd1} says hello");
     assert!(t.contains(&line3), "master's wd= not applied:\n{t}");
     assert!(!log.contains(&line2), "caught output also logged:\n{log}");
+    halt_all(&m, "node1");
+}
+
+/// The default route between hosts goes on feeds (a task writes its
+/// messages for another host's tasks to that host's daemon): order and
+/// payloads both ways (pvm_send, pvm_mcast, pvm_psend; bodies below and
+/// above a ring record), every message of an exiting task before its exit
+/// notice (pvm_exit and _exit), and the daemons' logs show the feeds.
+/// With PVM6_FEEDS=0 on node1 its messages go through the daemons while
+/// the children's still come on feeds, and the program passes as well.
+#[test]
+fn default_route_across_hosts_on_feeds() {
+    let specs = [HostSpec::v6("node1"), HostSpec::dual("node2")];
+    let Some(m) = Machine::new("mh-feed", &specs, &[mh("mh_feed"), mh("mh_halt")]) else {
+        return;
+    };
+    let hf = m.hostfile(&["node1", "node2"]);
+    m.start_master("node1", Some(&hf));
+    let out = m.run("node1", "mh_feed", "node2", Duration::from_secs(120));
+    let t = text(&out);
+    let log = m.log("node1");
+    assert_tap(&out, "mh_feed", &log);
+    let remote = t
+        .lines()
+        .find_map(|l| l.strip_prefix("# remote child t"))
+        .and_then(|l| l.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no child tid:\n{t}"))
+        .to_string();
+    // The child's messages came to the master daemon on its feed.
+    let want = format!("feed from t{remote} at ");
+    assert!(
+        log.contains(&want),
+        "no {want:?} in the master's log:\n{log}"
+    );
+    assert!(!log.contains("refused feed"), "a feed was refused:\n{log}");
+    // Feeds off in the program on node1: its messages go through the daemons.
+    let out = m.c.exec_timeout(
+        "node1",
+        &format!("PVM6_FEEDS=0 {}/mh_feed node2 2>&1", m.bin.display()),
+        Duration::from_secs(120),
+    );
+    assert_tap(&out, "mh_feed (second run)", &m.log("node1"));
+    halt_all(&m, "node1");
+}
+
+/// A feed that stalls (the receiving host's daemon stopped with SIGSTOP
+/// for about 1.5 s, less than the 3 s after which a silent host is given
+/// up) while a task floods it: after a second without progress the task
+/// gives the feed up and sends the rest through the daemons behind a
+/// fence; every message arrives, in order, and the receiving daemon logs
+/// the fence.
+#[test]
+fn stalled_feed_hands_over_to_the_daemons_in_order() {
+    let specs = [HostSpec::v6("node1"), HostSpec::v6("node2")];
+    let Some(m) = Machine::new("mh-stall", &specs, &[mh("mh_feed"), mh("mh_halt")]) else {
+        return;
+    };
+    let hf = m.hostfile(&["node1", "node2"]);
+    m.start_master("node1", Some(&hf));
+    let go = m.work.join("flood-go");
+    let mut run = m.c.spawn(
+        "node1",
+        &format!(
+            "exec timeout 120 {}/mh_feed node2 -stall {} 2>&1",
+            m.bin.display(),
+            go.display()
+        ),
+    );
+    let mut lines = BufReader::new(run.stdout.take().unwrap()).lines();
+    let mut transcript = String::new();
+    let saw = |lines: &mut std::io::Lines<_>, word: &str, t: &mut String| {
+        for l in lines.by_ref() {
+            let l: String = l.unwrap();
+            t.push_str(&l);
+            t.push('\n');
+            if l == word {
+                return true;
+            }
+        }
+        false
+    };
+    assert!(
+        saw(&mut lines, "# ready", &mut transcript),
+        "mh_feed never got ready:\n{transcript}\n{}",
+        m.log("node1")
+    );
+    let daemons = m.daemons_on("node2");
+    assert_eq!(daemons.len(), 1, "one daemon on node2: {daemons:?}");
+    let signal = |sig: &str| {
+        let ok = std::process::Command::new("kill")
+            .args([sig, &daemons[0].to_string()])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "kill {sig} of node2's daemon failed");
+    };
+    signal("-STOP");
+    let stopped = Instant::now();
+    fs::write(&go, "").unwrap();
+    let flooded = saw(&mut lines, "# flooded", &mut transcript);
+    std::thread::sleep(Duration::from_millis(300));
+    let held = stopped.elapsed();
+    signal("-CONT");
+    assert!(flooded, "no flood:\n{transcript}");
+    for l in lines {
+        transcript.push_str(&l.unwrap());
+        transcript.push('\n');
+    }
+    let status = run.wait().unwrap();
+    let log2 = m.log("node2");
+    assert!(
+        status.success() && !transcript.contains("not ok"),
+        "mh_feed -stall failed ({status}, daemon stopped {held:?}):\n{transcript}\n{log2}"
+    );
+    assert!(
+        log2.contains("feed from t40001 given up after "),
+        "no fence in node2's log:\n{log2}"
+    );
+    for l in log2.lines().filter(|l| l.contains("given up after")) {
+        eprintln!("stall: daemon stopped {held:?}; {l}");
+    }
     halt_all(&m, "node1");
 }
 
