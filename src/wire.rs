@@ -336,18 +336,25 @@ impl Frame {
     }
 }
 
+/// The slices of one frame for a vectored write: the encoded header, then
+/// the body's non-empty slices.
+pub fn frame_slices<'a>(head: &'a [u8], body: &'a [IoSlice<'_>]) -> Vec<IoSlice<'a>> {
+    let mut v = Vec::with_capacity(body.len() + 1);
+    v.push(IoSlice::new(head));
+    v.extend(
+        body.iter()
+            .filter(|s| !s.is_empty())
+            .map(|s| IoSlice::new(s)),
+    );
+    v
+}
+
 /// Writes a header and body slices with as few system calls as possible
 /// (`writev`), looping over short writes. The header's `len` must equal the
 /// total of `body`.
 pub fn write_frame<W: Write>(w: &mut W, header: &Header, body: &[IoSlice<'_>]) -> io::Result<()> {
     let head = header.encode();
-    let mut owned: Vec<IoSlice<'_>> = Vec::with_capacity(body.len() + 1);
-    owned.push(IoSlice::new(&head));
-    owned.extend(
-        body.iter()
-            .filter(|s| !s.is_empty())
-            .map(|s| IoSlice::new(s)),
-    );
+    let mut owned = frame_slices(&head, body);
     let mut slices: &mut [IoSlice<'_>] = &mut owned;
     while !slices.is_empty() {
         let n = match w.write_vectored(slices) {

@@ -536,18 +536,10 @@ impl Link {
             Stream::Unix(_) => tx.place(header, body.iter().map(|s| s.len()).sum()),
             Stream::Tcp(_) => None,
         };
-        let mut owned: Vec<IoSlice<'_>> = Vec::with_capacity(body.len() + 1);
-        match &ring_frame {
-            Some(placed) => owned.push(IoSlice::new(&placed.frame)),
-            None => {
-                owned.push(IoSlice::new(&head));
-                owned.extend(
-                    body.iter()
-                        .filter(|s| !s.is_empty())
-                        .map(|s| IoSlice::new(s)),
-                );
-            }
-        }
+        let mut owned: Vec<IoSlice<'_>> = match &ring_frame {
+            Some(placed) => vec![IoSlice::new(&placed.frame)],
+            None => crate::wire::frame_slices(&head, body),
+        };
         let mut slices: &mut [IoSlice<'_>] = &mut owned;
         let mut blocked = false;
         while !slices.is_empty() {

@@ -131,13 +131,7 @@ impl Feeds {
 /// when it takes none for [`STALL`].
 fn write_frame(stream: &TcpStream, h: &Header, body: &[IoSlice<'_>]) -> io::Result<()> {
     let head = h.encode();
-    let mut owned: Vec<IoSlice<'_>> = Vec::with_capacity(body.len() + 1);
-    owned.push(IoSlice::new(&head));
-    owned.extend(
-        body.iter()
-            .filter(|s| !s.is_empty())
-            .map(|s| IoSlice::new(s)),
-    );
+    let mut owned = crate::wire::frame_slices(&head, body);
     let mut slices: &mut [IoSlice<'_>] = &mut owned;
     let want = [(
         stream.as_fd(),
