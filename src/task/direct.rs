@@ -750,8 +750,8 @@ impl Routes {
     ) -> crate::Result<()> {
         match self.feeds.send(h, body) {
             Sent::Fed => Ok(()),
-            Sent::NoFeed | Sent::GaveUp(None, _) => conn.send(h, body),
-            Sent::GaveUp(Some(fence), fb) => {
+            Sent::NoFeed | Sent::GaveUp(None) => conn.send(h, body),
+            Sent::GaveUp(Some((fence, fb))) => {
                 conn.send(&fence, &[IoSlice::new(&fb)])?;
                 conn.send(h, body)
             }

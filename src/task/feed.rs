@@ -66,9 +66,9 @@ pub enum Sent {
     NoFeed,
     /// On the feed.
     Fed,
-    /// The feed was given up: send the fence (if any) and the message
-    /// through the daemon.
-    GaveUp(Option<Header>, Vec<u8>),
+    /// The feed was given up: send the fence (header and body; none when
+    /// nothing went on the feed) and then the message through the daemon.
+    GaveUp(Option<(Header, Vec<u8>)>),
 }
 
 impl Feeds {
@@ -110,7 +110,7 @@ impl Feeds {
         let frames = feed.frames;
         self.by_host.insert(host, None);
         if frames == 0 {
-            return Sent::GaveUp(None, Vec::new());
+            return Sent::GaveUp(None);
         }
         let body = crate::wire::Writer::new()
             .int((frames >> 32) as i32)
@@ -123,7 +123,7 @@ impl Feeds {
             tag: crate::wire::TAG_FEED_FENCE,
             ..Header::new(Kind::Msg)
         };
-        Sent::GaveUp(Some(fence), body)
+        Sent::GaveUp(Some((fence, body)))
     }
 }
 
@@ -270,15 +270,16 @@ mod tests {
         for _ in 0..100 {
             match f.send(&header(TASK, 2, 4), &[IoSlice::new(&body)]) {
                 Sent::Fed => std::thread::sleep(Duration::from_millis(10)),
-                Sent::GaveUp(fence, fb) => {
-                    gave_up = Some((fence, fb));
+                Sent::GaveUp(fence) => {
+                    gave_up = Some(fence);
                     break;
                 }
                 Sent::NoFeed => panic!("no feed while it was up"),
             }
         }
-        let (fence, fb) = gave_up.expect("the feed was never given up");
-        let fence = fence.expect("frames went on the feed: a fence");
+        let (fence, fb) = gave_up
+            .expect("the feed was never given up")
+            .expect("frames went on the feed: a fence");
         assert_eq!(fence.dst, tid::daemon_tid(tid::host_of(TASK)));
         assert_eq!(fence.tag, crate::wire::TAG_FEED_FENCE);
         let mut r = crate::wire::Reader::new(&fb);
