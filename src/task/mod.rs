@@ -604,8 +604,7 @@ impl Runtime {
         ctx: Option<i32>,
     ) -> Result<()> {
         let conn = self.conn()?;
-        self.open_feeds(&[dst]);
-        let mut guard = self.lock();
+        let mut guard = self.lock_for_send(&[dst]);
         let st = &mut *guard;
         let slices = [IoSlice::new(body)];
         let msg = Outgoing {
@@ -629,28 +628,27 @@ impl Runtime {
         blocked.map(|_| ())
     }
 
-    /// Opens the feeds (src/task/feed.rs) that messages to `dsts` should
-    /// go on and that were not tried yet, before the send takes the state
-    /// lock: asks our daemon for the other daemon's addresses, connects and
-    /// runs the handshake. A host whose feed cannot be opened is not tried
-    /// again; its messages go through our daemon.
-    fn open_feeds(&self, dsts: &[i32]) {
+    /// The state lock for a send to `dsts`. When some of them should go on
+    /// a feed (src/task/feed.rs) not tried yet, the lock is let go while
+    /// those feeds open (our daemon gives the other daemon's addresses, then
+    /// connect and handshake), and taken again. A host whose feed cannot be
+    /// opened is not tried again; its messages go through our daemon.
+    fn lock_for_send(&self, dsts: &[i32]) -> MutexGuard<'_, State> {
         static ENABLED: OnceLock<bool> = OnceLock::new();
+        let st = self.lock();
         if !*ENABLED.get_or_init(feed::enabled) {
-            return;
+            return st;
         }
-        let (me, mut hosts, ctx) = {
-            let st = self.lock();
-            let me = st.mytid;
-            let hosts: Vec<i32> = dsts
-                .iter()
-                .filter_map(|&d| st.routes.feeds.wants(me, d))
-                .collect();
-            if hosts.is_empty() {
-                return;
-            }
-            (me, hosts, st.routes.feed_ctx())
-        };
+        let me = st.mytid;
+        let mut hosts: Vec<i32> = dsts
+            .iter()
+            .filter_map(|&d| st.routes.feeds.wants(me, d))
+            .collect();
+        if hosts.is_empty() {
+            return st;
+        }
+        let ctx = st.routes.feed_ctx();
+        drop(st);
         hosts.sort_unstable();
         hosts.dedup();
         for host in hosts {
@@ -674,6 +672,7 @@ impl Runtime {
             }
             self.lock().routes.feeds.settle(host, opened.ok());
         }
+        self.lock()
     }
 
     /// Wakes the threads waiting for a filed frame (the caller holds the
@@ -711,8 +710,7 @@ impl Runtime {
             return Err(Error::BadParam);
         }
         let conn = self.conn()?;
-        self.open_feeds(dsts);
-        let mut guard = self.lock();
+        let mut guard = self.lock_for_send(dsts);
         let st = &mut *guard;
         let me = st.mytid;
         let ctx = st.context;
