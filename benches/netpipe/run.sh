@@ -4,7 +4,9 @@
 # pvm6 (LD_LIBRARY_PATH), NPtcp when installed, all in the same run; then
 # spawn/memory/idle-CPU figures; then the two-host part (`cargo bench --bench
 # twohost`, benches/netpipe/twohost.rs: namespace hosts with sshd, as root):
-# NPtcp, pvmbench on pvm6 and on PVM 3.4.6, NPpvm on both, adding 16 hosts.
+# NPtcp, pvmbench on pvm6 and on PVM 3.4.6, NPpvm on both, adding 16 hosts;
+# memprobe (the machine alone, no PVM) next to the NPpvm sweeps and around
+# the two-host part.
 # Prints a table of ratios, writes CSV to target/bench/ and draws
 # target/bench/bandwidth.png and bandwidth-twohost.png (benches/netpipe/plot).
 # MAX (default 4194304) is the largest message size; SPAWN (default 1000) the
@@ -46,6 +48,18 @@ mkdir -p "$shim"
 ln -s "$lib/libpvm3.so" "$shim/libpvm3.so.3"
 ln -s "$lib/libgpvm3.so.3" "$shim/libgpvm3.so.3" 2>/dev/null || ln -s "$lib/libpvm3.so" "$shim/libgpvm3.so.3"
 
+# The machine alone (memprobe.c: two plain processes handing 1 and 4 MiB
+# through shared memory), measured next to each NPpvm sweep and around the
+# two-host part: on a virtual machine the rate between two CPUs can change
+# several times over from one minute to the next, and a sweep is only
+# comparable with what the machine gave at that moment.
+probe="$work/memprobe"
+gcc -O2 -Wall -Wextra -Werror -o "$probe" "$repo/benches/netpipe/memprobe.c" || exit 1
+echo "when,placement,bytes,Gbps" > "$out/machine.csv"
+probe_machine() { # $1 = label of the moment
+	"$probe" 0.5 1048576 4194304 | sed "s/^/$1,/" >> "$out/machine.csv"
+}
+
 # --- pvm6: every route x packing --------------------------------------------
 d=$(setup pvm6)
 bench="$d/root/bin/LINUX64/pvmbench"
@@ -70,7 +84,9 @@ netpipe_pvm() { # $1 = output file; environment chosen by the caller
 }
 if command -v NPpvm >/dev/null 2>&1; then
 	echo "NPpvm on pvm6 ..." >&2
+	probe_machine "before NPpvm on pvm6"
 	LD_LIBRARY_PATH="$shim" netpipe_pvm "$out/nppvm-pvm6.txt"
+	probe_machine "after NPpvm on pvm6"
 fi
 # --- scale and cost (pvm6) ---------------------------------------------------
 [ "${QUICK:-0}" = 1 ] || {
@@ -102,7 +118,9 @@ if command -v NPpvm >/dev/null 2>&1 && [ -x /usr/lib/pvm3/lib/pvmd ]; then
 	echo "NPpvm on PVM 3.4.6 ..." >&2
 	/usr/lib/pvm3/lib/pvmd >/dev/null 2>&1 &
 	sleep 1
+	probe_machine "before NPpvm on 3.4.6"
 	netpipe_pvm "$out/nppvm-orig.txt"
+	probe_machine "after NPpvm on 3.4.6"
 	echo halt | timeout 10 /usr/bin/pvm >/dev/null 2>&1
 fi
 if command -v NPtcp >/dev/null 2>&1; then
@@ -121,12 +139,14 @@ rm -f "$out"/twohost* "$out/addhosts.csv" "$out/bandwidth-twohost.png"
 if [ "$twohost" = 1 ]; then
 	if command -v cargo >/dev/null 2>&1; then
 		echo "two hosts (namespace hosts with sshd) ..." >&2
+		probe_machine "before the two-host part"
 		# Not the one-host part's private directories: the hosts get this
 		# environment, and each has its own /tmp. Bounded as a whole; the
 		# bench removes its namespaces and daemons itself (also when killed).
 		(unset PVM_TMP PVM_ROOT PVM_ARCH; HOME="$real_home" MAX="$max" \
 			timeout -k 30 5400 cargo bench -q --bench twohost -- "$out") > "$out/twohost.txt" \
 			|| echo "two-host benchmark failed (exit $?); see above" >&2
+		probe_machine "after the two-host part"
 	else
 		echo "SKIP two-host benchmark: cargo not found" > "$out/twohost.txt"
 	fi
@@ -171,6 +191,14 @@ if [ $orig = yes ]; then
 		"$(ratio "$(np "$out/nppvm-pvm6.txt" 4194304 2)" "$(np "$out/nppvm-orig.txt" 4194304 2)")"
 	echo "(latency ratio: below 1 is faster; bandwidth ratio: above 1 is faster)"
 fi
+echo
+echo "== the machine alone: two processes handing a message through shared memory"
+echo "   (memprobe.c, plain C, one copy in and one out; Gbps one way; same CPU / two CPUs)"
+printf '%-28s %12s %12s %12s %12s\n' "" "1MiB same" "1MiB apart" "4MiB same" "4MiB apart"
+awk -F, 'NR > 1 { if (!($1 in seen)) { seen[$1] = 1; order[++n] = $1 } v[$1 "," $2 "," $3] = $4 }
+	END { for (i = 1; i <= n; i++) { w = order[i]
+		printf "%-28s %12s %12s %12s %12s\n", w, v[w ",same,1048576"], v[w ",apart,1048576"],
+			v[w ",same,4194304"], v[w ",apart,4194304"] } }' "$out/machine.csv"
 [ "${QUICK:-0}" = 1 ] || {
 echo
 echo "== scale and cost"
