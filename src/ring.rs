@@ -344,7 +344,11 @@ pub fn one_frame(mut v: Vec<u8>) -> Result<Frame, Bad> {
         return Err(Bad("record length is not its frame's"));
     }
     v.drain(..HEADER_LEN);
-    Ok(Frame { header, body: v })
+    Ok(Frame {
+        header,
+        body: v,
+        held: None,
+    })
 }
 
 #[cfg(test)]

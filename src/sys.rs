@@ -804,6 +804,18 @@ impl SharedMap {
         true
     }
 
+    /// Copies `dst.len()` bytes from offset `off` into `dst`; false when
+    /// out of range.
+    pub fn read_to(&self, off: usize, dst: &mut [u8]) -> bool {
+        if !self.check(off, dst.len()) {
+            return false;
+        }
+        // SAFETY: off..off+dst.len() lies inside the mapping (checked); `dst` is a distinct,
+        // exclusively borrowed buffer of that length.
+        unsafe { std::ptr::copy_nonoverlapping(self.ptr.add(off), dst.as_mut_ptr(), dst.len()) };
+        true
+    }
+
     fn word(&self, off: usize) -> Option<&std::sync::atomic::AtomicU64> {
         if !self.check(off, 8) || !off.is_multiple_of(8) {
             return None;

@@ -318,13 +318,68 @@ impl Header {
 pub struct Frame {
     pub header: Header,
     pub body: Vec<u8>,
+    /// A message body left where it arrived (in a direct link's
+    /// shared-memory ring, `task::shm`) instead of `body`, which is then
+    /// empty: read when the message is unpacked, its room given back when
+    /// the message is freed.
+    pub held: Option<HeldBody>,
+}
+
+/// A message body held outside the frame ([`Frame::held`]).
+#[derive(Clone)]
+pub struct HeldBody(pub std::sync::Arc<dyn crate::msg::InPlaceSource + Sync>);
+
+impl HeldBody {
+    /// Bytes of the body.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether the body is empty.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl std::fmt::Debug for HeldBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "HeldBody({} bytes)", self.0.len())
+    }
+}
+
+/// Two held bodies are equal when they are the same body.
+impl PartialEq for HeldBody {
+    fn eq(&self, other: &HeldBody) -> bool {
+        std::sync::Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for HeldBody {}
+
+impl crate::msg::InPlaceSource for HeldBody {
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+    fn contiguous(&self) -> Option<&[u8]> {
+        self.0.contiguous()
+    }
+    fn gather(&self, out: &mut Vec<u8>) {
+        self.0.gather(out)
+    }
+    fn read_at(&self, off: usize, dst: &mut [u8]) -> bool {
+        self.0.read_at(off, dst)
+    }
 }
 
 impl Frame {
     /// A frame with `header` (its `len` is set from `body`).
     pub fn new(mut header: Header, body: Vec<u8>) -> Frame {
         header.len = body.len() as u32;
-        Frame { header, body }
+        Frame {
+            header,
+            body,
+            held: None,
+        }
     }
 
     /// Header and body as one byte vector (for queues of non-blocking writers).
@@ -398,7 +453,11 @@ pub fn read_frame_with<R: Read>(
     if r.take(len as u64).read_to_end(&mut body)? < len {
         return Err(io::ErrorKind::UnexpectedEof.into());
     }
-    Ok(Some(Frame { header, body }))
+    Ok(Some(Frame {
+        header,
+        body,
+        held: None,
+    }))
 }
 
 /// Bodies from this size on are read straight into their own buffer
@@ -618,7 +677,11 @@ impl FrameDecoder {
             if body.len() < h.len as usize {
                 return Ok(None);
             }
-            return Ok(self.big.take().map(|(header, body)| Frame { header, body }));
+            return Ok(self.big.take().map(|(header, body)| Frame {
+                header,
+                body,
+                held: None,
+            }));
         }
         let avail = &self.buf[self.start..];
         if avail.len() < HEADER_LEN {
@@ -641,7 +704,11 @@ impl FrameDecoder {
             self.buf.drain(..self.start);
             self.start = 0;
         }
-        Ok(Some(Frame { header, body }))
+        Ok(Some(Frame {
+            header,
+            body,
+            held: None,
+        }))
     }
 }
 

@@ -618,8 +618,13 @@ pub unsafe extern "C" fn pvm_precv(
             crate::task::Precv::Buffer(mut msg) => {
                 let total = msg.len();
                 let (src, tag) = (msg.info().src, msg.info().tag);
-                let body =
-                    if msg.encoding().byte_order() != crate::msg::ByteOrder::NATIVE && size > 1 {
+                let portable =
+                    msg.encoding().byte_order() != crate::msg::ByteOrder::NATIVE && size > 1;
+                if !portable && msg.has_inplace() {
+                    // A body held where it arrived: copied once, straight into `out`.
+                    msg.copy_body_into(out);
+                } else {
+                    let body = if portable {
                         // Portable data: decoded item by item (PVM 3.4.6 copies the
                         // bytes as they are, leaving the caller encoded data).
                         portable_items(&mut msg, datatype_, len as usize)?
@@ -627,9 +632,10 @@ pub unsafe extern "C" fn pvm_precv(
                         // The received body itself, not a copy.
                         msg.into_bytes()
                     };
-                let n = body.len().min(cap);
-                out[..n].copy_from_slice(&body[..n]);
-                crate::msg::spare::recycle(body);
+                    let n = body.len().min(cap);
+                    out[..n].copy_from_slice(&body[..n]);
+                    crate::msg::spare::recycle(body);
+                }
                 (src, tag, total)
             }
         };

@@ -97,6 +97,38 @@ impl Buffer {
         }
     }
 
+    /// An arrived message whose body is held elsewhere (`src`: a direct
+    /// link's shared-memory ring) and is read from there when unpacked;
+    /// encoding as for [`Buffer::from_received_with_encoding`].
+    pub fn from_received_held(src: Box<dyn InPlaceSource>, info: MsgInfo, enc: Encoding) -> Buffer {
+        let mut b = Buffer::from_received_with_encoding(Vec::new(), info, enc);
+        b.inplace.push(InPlaceItem { at: 0, src });
+        b
+    }
+
+    /// The single item a held body consists of (nothing copied in yet).
+    fn held_body(&self) -> Option<&dyn InPlaceSource> {
+        match self.inplace.as_slice() {
+            [item] if item.at == 0 && self.data.is_empty() => Some(&*item.src),
+            _ => None,
+        }
+    }
+
+    /// Copies the whole body into `out` (up to its length); returns the
+    /// body's length. A held body is read straight into `out`.
+    pub fn copy_body_into(&self, out: &mut [u8]) -> usize {
+        let len = self.len();
+        let n = len.min(out.len());
+        if let Some(src) = self.held_body() {
+            if src.read_at(0, &mut out[..n]) {
+                return len;
+            }
+        }
+        let body = self.to_bytes();
+        out[..n].copy_from_slice(&body[..n]);
+        len
+    }
+
     /// The buffer's encoding.
     pub fn encoding(&self) -> Encoding {
         self.enc
@@ -386,6 +418,9 @@ impl Buffer {
         let order = self.order();
         let portable = self.portable();
         let total = self.run_size(bytes).ok_or(Error::NoData)?;
+        if stride == 1 && width == 1 && self.held_body().is_some() {
+            return self.unpack_held(out, nitem, bytes, total);
+        }
         let inp = self.peek(bytes)?;
         if portable {
             codec::decode_xdr(inp, nitem, stride, width, out);
@@ -393,6 +428,52 @@ impl Buffer {
             codec::decode(inp, nitem, stride, width, order, out);
         }
         self.skip(total);
+        Ok(())
+    }
+
+    /// `unpack_groups` of `nitem` contiguous items (`bytes` encoded, `total`
+    /// with padding) from a held body, read piece by piece through a small
+    /// buffer that stays in cache (bytes, the bulk of large messages, go
+    /// straight to `out`), so the body is not copied into the buffer first.
+    fn unpack_held<T: Scalar>(
+        &mut self,
+        out: &mut [T],
+        nitem: usize,
+        bytes: usize,
+        total: usize,
+    ) -> Result<()> {
+        const PIECE: usize = 64 * 1024;
+        let (len, pos, order, portable) = (self.len(), self.pos, self.order(), self.portable());
+        let src = self.held_body().ok_or(Error::NoData)?;
+        if pos.checked_add(bytes).is_none_or(|e| e > len) {
+            return Err(Error::NoData);
+        }
+        if let Some(dst) = T::as_encoded_bytes(&mut out[..nitem]) {
+            if !src.read_at(pos, dst) {
+                return Err(Error::NoData);
+            }
+            self.pos = pos.saturating_add(total).min(len);
+            return Ok(());
+        }
+        let size = bytes / nitem;
+        let per = (PIECE / size).max(1);
+        let mut piece = vec![0u8; per * size];
+        let mut done = 0;
+        while done < nitem {
+            let k = per.min(nitem - done);
+            let inp = &mut piece[..k * size];
+            if !src.read_at(pos + done * size, inp) {
+                return Err(Error::NoData);
+            }
+            let dst = &mut out[done..done + k];
+            if portable {
+                codec::decode_xdr(inp, k, 1, 1, dst);
+            } else {
+                codec::decode(inp, k, 1, 1, order, dst);
+            }
+            done += k;
+        }
+        self.pos = pos.saturating_add(total).min(len);
         Ok(())
     }
 

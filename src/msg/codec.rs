@@ -58,6 +58,12 @@ pub trait Scalar: Copy + Default + Send + Sync + 'static {
     fn get_xdr(inp: &[u8]) -> Self {
         Self::get_be(inp)
     }
+    /// `s` as the bytes it is encoded as, in every encoding and byte order
+    /// (only for bytes themselves), so that decoding is a plain copy.
+    #[inline(always)]
+    fn as_encoded_bytes(_s: &mut [Self]) -> Option<&mut [u8]> {
+        None
+    }
 }
 
 /// A big-endian 4-byte word of the portable encoding.
@@ -97,7 +103,12 @@ macro_rules! scalar_impl {
     };
 }
 
-scalar_impl!(u8);
+scalar_impl!(u8;
+    #[inline(always)]
+    fn as_encoded_bytes(s: &mut [u8]) -> Option<&mut [u8]> {
+        Some(s)
+    }
+);
 scalar_impl!(i8);
 scalar_impl!(i32);
 scalar_impl!(u32);

@@ -167,6 +167,23 @@ pub trait InPlaceSource: Send {
     fn contiguous(&self) -> Option<&[u8]>;
     /// Append the item's bytes to `out` (handles strides).
     fn gather(&self, out: &mut Vec<u8>);
+    /// Copies the item's bytes from `off` on into `dst` (all of it); false
+    /// when they do not reach that far.
+    fn read_at(&self, off: usize, dst: &mut [u8]) -> bool {
+        let end = match off.checked_add(dst.len()) {
+            Some(e) if e <= self.len() => e,
+            _ => return false,
+        };
+        match self.contiguous() {
+            Some(b) => dst.copy_from_slice(&b[off..end]),
+            None => {
+                let mut all = Vec::with_capacity(self.len());
+                self.gather(&mut all);
+                dst.copy_from_slice(&all[off..end]);
+            }
+        }
+        true
+    }
 }
 
 /// An [`InPlaceSource`] over an owned byte vector; useful for tests and for

@@ -839,7 +839,10 @@ impl State {
                 let info = MsgInfo::of(&f.header);
                 let enc = crate::msg::Encoding::from_code(f.header.enc)
                     .unwrap_or(crate::msg::Encoding::Default);
-                let buf = Buffer::from_received_with_encoding(f.body, info, enc);
+                let buf = match f.held {
+                    Some(held) => Buffer::from_received_held(Box::new(held), info, enc),
+                    None => Buffer::from_received_with_encoding(f.body, info, enc),
+                };
                 let id = self.bufs.insert(buf);
                 // A message handler (mhf.rs) takes matching messages instead of the queue.
                 // Group-internal messages (groups.rs) are never handed to handlers.
