@@ -51,6 +51,8 @@ use super::feed::Sent;
 use super::shm;
 use crate::auth::{self, Acceptor, Role, Secret, Step};
 use crate::net::addr::{fmt_sockaddr, parse_sockaddr};
+use crate::ring::{self, Consumer, Dir, Producer, Record};
+use crate::sys::SharedMap;
 use crate::wire::{Frame, FrameDecoder, Header, Kind, Landing, Reader, Req, Writer};
 use crate::{sys, tid};
 use std::collections::{HashMap, VecDeque};
@@ -60,7 +62,7 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 /// Tag of the offer message (negative: no user message can carry it).
 pub const TAG_OFFER: i32 = -50;
@@ -74,6 +76,19 @@ const TCP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 /// handshake, for TCP) this long after it was accepted is closed, the next
 /// time the task reads (a genuine peer sends its hello at once).
 const UNVERIFIED_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Tag of the control frame (body-less, on the socket) that passes a Unix
+/// link's ring for small frames (`crate::ring`) to the peer with SCM_RIGHTS.
+const TAG_SMALL_RING: i32 = -53;
+/// The ring of a Unix link's small frames: the producer's side of the pair
+/// of rings `crate::ring::create` makes (the other one is not used).
+const SMALL_DIR: Dir = Dir::ToDaemon;
+/// How long a sender whose ring to the peer is full waits at a time for
+/// the peer's doorbell before it looks again.
+const ROOM_STEP: std::time::Duration = std::time::Duration::from_millis(1);
+/// The program polls the links' sockets itself (pvm_getfds): peers ring
+/// the socket after every record they put in a link's ring.
+static RING_ALWAYS: AtomicBool = AtomicBool::new(false);
 
 // The route options of pvm_setopt that matter here.
 use super::options::{DONT_ROUTE, ROUTE_DIRECT};
@@ -299,16 +314,43 @@ struct Rx {
     fds: Vec<OwnedFd>,
     /// The peer's shared-memory ring (`shm`; Unix links only).
     ring: shm::Rx,
+    /// The peer's ring of small frames, once its offer came (Unix links).
+    small: Option<Consumer>,
+    /// What was taken from that ring and not given out yet, in order: a
+    /// frame, or None for a marker (the next frame is on the socket).
+    queue: VecDeque<Option<Frame>>,
+    /// Frames read from the socket after the ring's offer, each waiting
+    /// for its marker in `queue`.
+    sock_q: VecDeque<Frame>,
+    /// Frames read from the socket before that offer, not given out yet.
+    pre: VecDeque<Frame>,
     /// An accepted TCP connection's handshake, until it succeeded.
     auth: Option<Box<Acceptor>>,
+}
+
+/// The sending side of a link (held by a writer for one whole frame).
+#[derive(Default)]
+struct Tx {
+    /// Our shared-memory ring for large bodies (`shm`).
+    big: shm::Tx,
+    /// Our ring for small frames, once its descriptor went to the peer.
+    small: Option<Producer>,
+    /// No ring for small frames on this link (TCP, or it could not be made).
+    small_off: bool,
 }
 
 /// One open link (a connected stream socket, non-blocking).
 pub struct Link {
     stream: Stream,
     rx: Mutex<Rx>,
-    /// Held by a writer for one whole frame; our shared-memory ring.
-    tx: Mutex<shm::Tx>,
+    /// Held by a writer for one whole frame; our shared-memory rings.
+    tx: Mutex<Tx>,
+    /// The peer's ring of small frames (also in `Rx`), for looking at it
+    /// without the lock and without a system call.
+    small_in: OnceLock<Arc<SharedMap>>,
+    /// A marker was taken from that ring and its frame is still to be
+    /// read from the socket.
+    want_socket: AtomicBool,
     /// The peer's tid once known (0 before its hello was checked).
     peer: AtomicI32,
     /// A write failed: the peer is gone; do not send here any more.
@@ -323,6 +365,7 @@ pub struct Link {
 impl Link {
     fn new(stream: Stream) -> io::Result<Link> {
         stream.set_nonblocking(true)?;
+        let small_off = !matches!(stream, Stream::Unix(_));
         Ok(Link {
             stream,
             rx: Mutex::new(Rx {
@@ -331,9 +374,18 @@ impl Link {
                 closed: false,
                 fds: Vec::new(),
                 ring: shm::Rx::default(),
+                small: None,
+                queue: VecDeque::new(),
+                sock_q: VecDeque::new(),
+                pre: VecDeque::new(),
                 auth: None,
             }),
-            tx: Mutex::new(shm::Tx::default()),
+            tx: Mutex::new(Tx {
+                small_off,
+                ..Tx::default()
+            }),
+            small_in: OnceLock::new(),
+            want_socket: AtomicBool::new(false),
             peer: AtomicI32::new(0),
             broken: AtomicBool::new(false),
             authed: AtomicI32::new(0),
@@ -485,44 +537,198 @@ impl Link {
     }
 
     /// The complete frames received so far, and whether the link ended.
+    /// Once the peer's ring of small frames came, frames are given out in
+    /// the ring's order, each socket frame in the place of its marker.
     fn take_frames(&self) -> (Vec<Frame>, bool) {
         let mut rx = self.rx();
-        let mut frames = Vec::new();
-        loop {
-            match rx.decoder.next_frame() {
-                Ok(Some(f)) if shm::is_ring_frame(&f) => {
-                    let Rx { ring, fds, .. } = &mut *rx;
-                    match ring.take(&f, fds, self.fd()) {
-                        Ok(m) => frames.push(m),
-                        Err(e) => {
-                            log::warn!(
-                                "bad shared-memory frame on a direct link ({e}); link closed"
-                            );
-                            rx.closed = true;
-                            break;
-                        }
-                    }
-                }
-                Ok(Some(f)) => frames.push(f),
-                Ok(None) => break,
+        self.decode(&mut rx);
+        let mut frames: Vec<Frame> = rx.pre.drain(..).collect();
+        let room_due = self.drain_small(&mut rx);
+        // In the ring's order; a large body's control frame is taken (its
+        // body looked up in the large bodies' ring) only in its turn, after
+        // the one that brought that ring.
+        let Rx {
+            queue,
+            sock_q,
+            ring: big,
+            fds,
+            closed,
+            ..
+        } = &mut *rx;
+        while let Some(item) = queue.front_mut() {
+            let f = match item.take() {
+                Some(f) => f,
+                None => match sock_q.pop_front() {
+                    Some(f) => f,
+                    None => break,
+                },
+            };
+            queue.pop_front();
+            if !shm::is_ring_frame(&f) {
+                frames.push(f);
+                continue;
+            }
+            match big.take(&f, fds, self.fd()) {
+                Ok(m) => frames.push(m),
                 Err(e) => {
-                    log::warn!("malformed frame on a direct link ({e}); link closed");
-                    rx.closed = true;
+                    log::warn!("bad shared-memory frame on a direct link ({e}); link closed");
+                    *closed = true;
+                    queue.clear();
                     break;
                 }
             }
         }
+        self.want_socket
+            .store(!rx.queue.is_empty() && !rx.closed, Ordering::Relaxed);
         let ended = rx.closed;
         if ended {
             rx.buf = Vec::new();
         }
+        drop(rx);
+        if room_due {
+            self.ring_peer();
+        }
         (frames, ended)
+    }
+
+    /// Moves the frames complete in the decoder to `pre` (before the
+    /// peer's ring of small frames came) or `sock_q` (after: each waits for
+    /// its marker); takes the ring's offer and drops doorbells on the way.
+    /// A malformed frame closes the link.
+    fn decode(&self, rx: &mut Rx) {
+        loop {
+            let f = match rx.decoder.next_frame() {
+                Ok(Some(f)) => f,
+                Ok(None) => return,
+                Err(e) => {
+                    log::warn!("malformed frame on a direct link ({e}); link closed");
+                    rx.closed = true;
+                    return;
+                }
+            };
+            let got = if is_small_offer(&f) {
+                self.accept_small(rx).map(|()| None)
+            } else if rx.small.is_some() && ring::is_doorbell(&f.header) {
+                Ok(None)
+            } else if shm::is_ring_frame(&f) && rx.small.is_none() {
+                let Rx { ring, fds, .. } = &mut *rx;
+                ring.take(&f, fds, self.fd()).map(Some)
+            } else {
+                Ok(Some(f))
+            };
+            match got {
+                Ok(Some(f)) if rx.small.is_some() => rx.sock_q.push_back(f),
+                Ok(Some(f)) => rx.pre.push_back(f),
+                Ok(None) => {}
+                Err(e) => {
+                    log::warn!("bad shared-memory frame on a direct link ({e}); link closed");
+                    rx.closed = true;
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Maps the ring of small frames the peer passed with its offer frame
+    /// (the next descriptor received), checked sealed and big enough.
+    fn accept_small(&self, rx: &mut Rx) -> io::Result<()> {
+        let bad = |why: &str| io::Error::new(io::ErrorKind::InvalidData, why.to_string());
+        if rx.small.is_some() || !matches!(self.stream, Stream::Unix(_)) {
+            return Err(bad("second ring for small frames"));
+        }
+        if rx.fds.is_empty() {
+            return Err(bad("ring offer without its descriptor"));
+        }
+        let fd = rx.fds.remove(0);
+        let map = ring::accept(fd.as_fd())?;
+        if RING_ALWAYS.load(Ordering::Relaxed) {
+            ring::ring_always(&map, SMALL_DIR);
+        }
+        rx.small = Some(Consumer::new(map.clone(), SMALL_DIR));
+        // Set once: a second offer is refused above.
+        let _ = self.small_in.set(map);
+        Ok(())
+    }
+
+    /// Moves every record of the peer's ring of small frames into `queue`
+    /// (a malformed one closes the link). Returns whether the peer waits
+    /// for room and must be rung ([`Link::ring_peer`], without `rx`).
+    fn drain_small(&self, rx: &mut Rx) -> bool {
+        let Rx {
+            small,
+            queue,
+            closed,
+            ..
+        } = rx;
+        let Some(c) = small.as_mut() else {
+            return false;
+        };
+        let mut took = false;
+        loop {
+            let item = match c.pop() {
+                Ok(None) => break,
+                Ok(Some(Record::Marker)) => Ok(None),
+                Ok(Some(Record::Frames(v))) => ring::one_frame(v)
+                    .map(Some)
+                    .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string())),
+                Err(e) => Err(io::Error::new(io::ErrorKind::InvalidData, e.to_string())),
+            };
+            took = true;
+            match item {
+                Ok(f) => queue.push_back(f),
+                Err(e) => {
+                    log::warn!("bad shared ring on a direct link ({e}); link closed");
+                    *closed = true;
+                    *small = None;
+                    return false;
+                }
+            }
+        }
+        took && c.room_due()
+    }
+
+    /// Rings the peer (it waits for room in its ring to us), unless a
+    /// writer of ours is busy on the link: then the peer finds the room
+    /// when its wait's step ends ([`ROOM_STEP`]).
+    fn ring_peer(&self) {
+        if let Ok(_tx) = self.tx.try_lock() {
+            let bell = ring::doorbell().encode();
+            if let Err(e) = self.write_all(&mut [IoSlice::new(&bell)], None, Vec::new) {
+                log::debug!("can't ring the peer of a direct link: {e}");
+            }
+        }
+    }
+
+    /// Reads what the link holds now into its decoder and queue, without
+    /// giving anything out (for senders that must keep reading while they
+    /// wait).
+    fn absorb_pending(&self) {
+        let mut rx = self.rx();
+        self.decode(&mut rx);
+        let room_due = self.drain_small(&mut rx);
+        drop(rx);
+        if room_due {
+            self.ring_peer();
+        }
+    }
+
+    /// The peer's ring of small frames, once it came.
+    pub fn small_in(&self) -> Option<&SharedMap> {
+        self.small_in.get().map(|m| &**m)
+    }
+
+    /// Whether a frame announced in the ring waits to be read from the socket.
+    pub fn wants_socket(&self) -> bool {
+        self.want_socket.load(Ordering::Relaxed)
     }
 
     /// Writes one frame. While the socket is full it waits for room and
     /// meanwhile reads every link of `others()` (and this one) into their
     /// decoders, so a peer writing to us at the same time can finish.
     /// Returns whether it had to wait (the caller then files what was read).
+    /// On a Unix link a frame of up to [`ring::MAX_RECORD`] bytes goes
+    /// through our ring of small frames (no system call while the peer is
+    /// awake), a larger one on the socket after a marker in that ring.
     pub fn send(
         &self,
         header: &Header,
@@ -530,29 +736,71 @@ impl Link {
         others: impl Fn() -> Vec<Arc<Link>>,
     ) -> io::Result<bool> {
         let head = header.encode();
-        let mut tx = self.tx.lock().unwrap_or_else(|e| e.into_inner());
+        let mut guard = self.tx.lock().unwrap_or_else(|e| e.into_inner());
+        let tx = &mut *guard;
+        let mut blocked = false;
+        if tx.small.is_none() && !tx.small_off {
+            blocked |= self.offer_small(tx, &others)?;
+        }
         // A large body goes through the shared-memory ring when it fits.
         let ring_frame = match self.stream {
-            Stream::Unix(_) => tx.place(header, body.iter().map(|s| s.len()).sum()),
+            Stream::Unix(_) => tx.big.place(header, body.iter().map(|s| s.len()).sum()),
             Stream::Tcp(_) => None,
         };
         let mut owned: Vec<IoSlice<'_>> = match &ring_frame {
             Some(placed) => vec![IoSlice::new(&placed.frame)],
             None => crate::wire::frame_slices(&head, body),
         };
-        let mut slices: &mut [IoSlice<'_>] = &mut owned;
+        // The large bodies' ring's descriptor goes with its first frame, on the socket.
+        let pass_fd = ring_frame.is_some() && tx.big.fd_to_pass().is_some();
+        if tx.small.is_some() {
+            let total: usize = owned.iter().map(|s| s.len()).sum();
+            if !pass_fd && ring::fits(total) {
+                let parts: Vec<&[u8]> = owned.iter().map(|s| &**s).collect();
+                blocked |= self.push_small(tx, |p| p.push_frames(&parts), &others)?;
+                if tx.small.as_ref().is_some_and(Producer::wake_due) {
+                    let bell = ring::doorbell().encode();
+                    blocked |= self.write_all(&mut [IoSlice::new(&bell)], None, &others)?;
+                }
+                if let Some(placed) = &ring_frame {
+                    // The peer may already be copying the first chunks out.
+                    tx.big.fill(placed, body);
+                }
+                return Ok(blocked);
+            }
+            // The frame itself wakes a peer that sleeps.
+            blocked |= self.push_small(tx, Producer::push_marker, &others)?;
+        }
+        let fd = if pass_fd { tx.big.fd_to_pass() } else { None };
+        blocked |= self.write_all(&mut owned, fd, &others)?;
+        if pass_fd {
+            tx.big.passed();
+        }
+        if let Some(placed) = &ring_frame {
+            tx.big.fill(placed, body);
+        }
+        Ok(blocked)
+    }
+
+    /// Writes the whole of `slices` on the socket, passing `fd` with the
+    /// first bytes; waits for room as [`Link::send`] does. Returns whether
+    /// it had to wait.
+    fn write_all(
+        &self,
+        mut slices: &mut [IoSlice<'_>],
+        mut fd: Option<BorrowedFd<'_>>,
+        others: impl Fn() -> Vec<Arc<Link>>,
+    ) -> io::Result<bool> {
         let mut blocked = false;
         while !slices.is_empty() {
-            let sent = match tx.fd_to_pass().filter(|_| ring_frame.is_some()) {
+            let sent = match fd {
                 Some(fd) => sys::send_nonblocking_with_fd(self.fd(), slices, fd),
                 None => sys::send_nonblocking(self.fd(), slices),
             };
             match sent {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                 Ok(n) => {
-                    if ring_frame.is_some() {
-                        tx.passed();
-                    }
+                    fd = None;
                     IoSlice::advance_slices(&mut slices, n)
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
@@ -565,11 +813,94 @@ impl Link {
                 }
             }
         }
-        if let Some(placed) = &ring_frame {
-            // The peer may already be copying the first chunks out.
-            tx.fill(placed, body);
-        }
         Ok(blocked)
+    }
+
+    /// Makes our ring of small frames and passes it to the peer with a
+    /// body-less control frame; from then on frames go through it. Without
+    /// shared memory the link keeps the socket alone.
+    fn offer_small(&self, tx: &mut Tx, others: impl Fn() -> Vec<Arc<Link>>) -> io::Result<bool> {
+        let (fd, map) = match ring::create() {
+            Ok(r) => r,
+            Err(e) => {
+                log::debug!("no ring for small frames on a direct link: {e}");
+                tx.small_off = true;
+                return Ok(false);
+            }
+        };
+        let offer = Header {
+            tag: TAG_SMALL_RING,
+            ..Header::new(Kind::Ctl)
+        }
+        .encode();
+        let blocked = self.write_all(&mut [IoSlice::new(&offer)], Some(fd.as_fd()), others)?;
+        tx.small = Some(Producer::new(map, SMALL_DIR));
+        Ok(blocked)
+    }
+
+    /// Pushes into our ring of small frames, waiting for room while the
+    /// peer reads; meanwhile every link of `others()` (and this one) is
+    /// read, so a peer that waits for us in the same way can go on. Returns
+    /// whether it had to wait.
+    fn push_small(
+        &self,
+        tx: &mut Tx,
+        mut push: impl FnMut(&mut Producer) -> Result<bool, ring::Bad>,
+        others: impl Fn() -> Vec<Arc<Link>>,
+    ) -> io::Result<bool> {
+        let Some(p) = tx.small.as_mut() else {
+            return Ok(false);
+        };
+        let failed = |e: ring::Bad| {
+            log::warn!("{e} (direct link peer side)");
+            self.broken.store(true, Ordering::Relaxed);
+            io::Error::new(io::ErrorKind::InvalidData, e.to_string())
+        };
+        let mut blocked = false;
+        loop {
+            if push(p).map_err(failed)? {
+                return Ok(blocked);
+            }
+            p.want_room();
+            if push(p).map_err(failed)? {
+                return Ok(blocked);
+            }
+            blocked = true;
+            self.wait_room(&others())?;
+        }
+    }
+
+    /// One wait of a sender for room in its ring to the peer: until the
+    /// peer's doorbell (or [`ROOM_STEP`]), reading every link meanwhile.
+    /// Fails when the peer has gone.
+    fn wait_room(&self, others: &[Arc<Link>]) -> io::Result<()> {
+        let readers: Vec<&Link> = std::iter::once(self)
+            .chain(
+                others
+                    .iter()
+                    .map(|l| &**l)
+                    .filter(|l| !std::ptr::eq(*l, self)),
+            )
+            .filter(|l| !l.is_closed())
+            .collect();
+        if readers.first().is_none_or(|l| !std::ptr::eq(*l, self)) {
+            self.broken.store(true, Ordering::Relaxed);
+            return Err(io::ErrorKind::BrokenPipe.into());
+        }
+        let read = sys::Ready {
+            read: true,
+            write: false,
+        };
+        let set: Vec<(BorrowedFd<'_>, sys::Ready)> =
+            readers.iter().map(|l| (l.fd(), read)).collect();
+        let ready = super::spin_then_poll(&set, Some(ROOM_STEP), None, &[], false)?.0;
+        for (l, r) in readers.iter().zip(&ready) {
+            if r.read {
+                l.fill(None, false);
+            }
+            l.absorb_pending();
+        }
+        Ok(())
     }
 
     fn wait_writable(&self, others: &[Arc<Link>]) -> io::Result<()> {
@@ -599,7 +930,7 @@ impl Link {
         }
         set[0].1.write = true;
         // Room comes back as the peer reads: soon, on a busy link.
-        let ready = super::spin_then_poll(&set, None, None)?;
+        let ready = super::spin_then_poll(&set, None, None, &[], false)?.0;
         for (l, r) in readers.iter().zip(&ready) {
             if r.read {
                 l.fill(None, false);
@@ -624,6 +955,11 @@ impl Link {
         };
         self.send(&h, &[IoSlice::new(&body)], Vec::new).map(|_| ())
     }
+}
+
+/// Whether a frame from a link passes the peer's ring of small frames.
+fn is_small_offer(f: &Frame) -> bool {
+    f.header.kind == Kind::Ctl && f.header.tag == TAG_SMALL_RING && f.header.len == 0
 }
 
 /// Parses a hello body: (nonce, count of messages sent via the daemon).
@@ -864,7 +1200,15 @@ impl Routes {
 
     /// The descriptors a program may select() on besides the daemon's
     /// (pvm_getfds): the listener and every link.
+    /// From now on every peer rings a link's socket after each record it
+    /// puts in the link's ring, so the socket alone says when one came.
     pub fn fds(&self) -> Vec<RawFd> {
+        RING_ALWAYS.store(true, Ordering::Relaxed);
+        for l in self.links().iter().chain(&self.unverified) {
+            if let Some(m) = l.small_in() {
+                ring::ring_always(m, SMALL_DIR);
+            }
+        }
         let mut v: Vec<RawFd> = self
             .listener
             .iter()
@@ -1026,7 +1370,15 @@ impl Routes {
     /// verified connection to a peer, drops a closed link, and returns the
     /// messages that may go to the queue now (in order).
     pub fn link_frames(&mut self, link: &Arc<Link>, me: i32, conn: Option<&Conn>) -> Vec<Frame> {
-        let (frames, ended) = link.take_frames();
+        let (mut frames, mut ended) = link.take_frames();
+        if link.wants_socket() {
+            // A marker came first (the ring is seen before the socket): its
+            // frame is most likely on the socket already.
+            link.fill(None, false);
+            let (more, end) = link.take_frames();
+            frames.extend(more);
+            ended = end;
+        }
         let mut frames = frames.into_iter();
         let mut peer = link.peer.load(Ordering::Relaxed);
         let mut out = Vec::new();
@@ -1447,5 +1799,191 @@ mod tests {
             }
             assert!(body == big);
         }
+    }
+
+    /// A linked pair of Unix links (both ends of one socket pair).
+    fn unix_pair() -> (Arc<Link>, Arc<Link>) {
+        let (x, y) = UnixStream::pair().unwrap();
+        (
+            Arc::new(Link::new(Stream::Unix(x)).unwrap()),
+            Arc::new(Link::new(Stream::Unix(y)).unwrap()),
+        )
+    }
+
+    fn send_msg(l: &Link, tag: i32, body: &[u8]) {
+        let h = Header {
+            len: body.len() as u32,
+            tag,
+            ..Header::new(Kind::Msg)
+        };
+        l.send(&h, &[IoSlice::new(body)], Vec::new).unwrap();
+    }
+
+    fn body_of(f: &Frame) -> Vec<u8> {
+        let mut body = f.body.clone();
+        if let Some(held) = &f.held {
+            crate::msg::InPlaceSource::gather(held, &mut body);
+        }
+        body
+    }
+
+    /// Whether the socket of `l` holds bytes now.
+    fn socket_readable(l: &Link) -> bool {
+        let r = sys::Ready {
+            read: true,
+            write: false,
+        };
+        sys::poll_many(&[(l.fd(), r)], Some(std::time::Duration::ZERO)).unwrap()[0].read
+    }
+
+    /// Reads `l` as a task's reader would (its ring, then its socket,
+    /// sleeping in poll with the ring armed) until `n` frames came.
+    fn read_n(l: &Link, n: usize) -> Vec<Frame> {
+        let _ = env_logger::builder().is_test(true).try_init();
+        let mut got = Vec::new();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while got.len() < n {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "only {} of {n} frames came",
+                got.len()
+            );
+            let (frames, ended) = l.take_frames();
+            got.extend(frames);
+            assert!(
+                !ended || got.len() >= n,
+                "link ended after {} frames",
+                got.len()
+            );
+            if got.len() >= n {
+                break;
+            }
+            let came = l.small_in().is_some_and(|m| ring::arm(m, SMALL_DIR));
+            if !came {
+                let r = sys::Ready {
+                    read: true,
+                    write: false,
+                };
+                sys::poll_many(&[(l.fd(), r)], Some(std::time::Duration::from_millis(50))).unwrap();
+            }
+            if let Some(m) = l.small_in() {
+                ring::disarm(m, SMALL_DIR);
+            }
+            l.fill(None, false);
+        }
+        got
+    }
+
+    #[test]
+    fn small_frames_go_through_the_ring_in_order_with_the_socket_ones() {
+        let (a, b) = unix_pair();
+        // Small, large (the large bodies' ring's first frame carries its
+        // descriptor: socket, after a marker), small, large (its control
+        // frame is a record), and one too large for a record but below the
+        // large bodies' size... there is none: every frame goes by a ring.
+        let large = vec![9u8; 20 << 10];
+        let bodies: Vec<Vec<u8>> = vec![
+            b"one".to_vec(),
+            large.clone(),
+            b"three".to_vec(),
+            large.clone(),
+            vec![5u8; ring::MAX_RECORD - crate::wire::HEADER_LEN],
+        ];
+        for (i, body) in bodies.iter().enumerate() {
+            send_msg(&a, i as i32, body);
+        }
+        let got = read_n(&b, bodies.len());
+        assert_eq!(got.len(), bodies.len());
+        for (i, f) in got.iter().enumerate() {
+            assert_eq!(f.header.tag, i as i32);
+            assert!(body_of(f) == bodies[i], "body {i} differs");
+        }
+        assert!(b.small_in().is_some(), "the peer's ring was taken");
+        assert!(!socket_readable(&b), "nothing left on the socket");
+        // A reader that does not sleep gets small frames without a byte on the socket.
+        send_msg(&a, 7, b"quiet");
+        assert!(!socket_readable(&b));
+        let (f, ended) = b.take_frames();
+        assert!(!ended);
+        assert_eq!(
+            (f.len(), f[0].header.tag, &f[0].body[..]),
+            (1, 7, &b"quiet"[..])
+        );
+        // One that is about to sleep is rung.
+        assert!(!ring::arm(b.small_in().unwrap(), SMALL_DIR));
+        send_msg(&a, 8, b"wake");
+        assert!(socket_readable(&b), "a sleeping reader gets a doorbell");
+        ring::disarm(b.small_in().unwrap(), SMALL_DIR);
+        let got = read_n(&b, 1);
+        assert_eq!((got.len(), got[0].header.tag), (1, 8));
+        // The doorbell is read with the socket's next bytes and dropped.
+        b.fill(None, false);
+        assert!(b.take_frames().0.is_empty(), "a doorbell is not a frame");
+        assert!(!socket_readable(&b));
+    }
+
+    #[test]
+    fn a_full_ring_makes_the_sender_wait_for_the_reader() {
+        // Far more than the ring holds (128 KiB), with the reader slower.
+        let (a, b) = unix_pair();
+        const N: i32 = 5000;
+        let t = std::thread::spawn(move || {
+            for i in 0..N {
+                send_msg(&a, i, &i.to_le_bytes().repeat(25));
+            }
+            a
+        });
+        let mut got = Vec::new();
+        while got.len() < N as usize {
+            got.extend(read_n(&b, 1));
+            if got.len() % 1000 == 0 {
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+        }
+        let _a = t.join().unwrap();
+        for (i, f) in got.iter().enumerate() {
+            assert_eq!(f.header.tag, i as i32);
+            assert_eq!(f.body, (i as i32).to_le_bytes().repeat(25));
+        }
+    }
+
+    #[test]
+    fn two_senders_with_full_rings_both_finish() {
+        // Both ends send more than a ring holds before either reads.
+        let (a, b) = unix_pair();
+        const N: i32 = 4000;
+        let run = |l: Arc<Link>| {
+            std::thread::spawn(move || {
+                for i in 0..N {
+                    send_msg(&l, i, &[1u8; 60]);
+                }
+                read_n(&l, N as usize)
+            })
+        };
+        let (ta, tb) = (run(a), run(b));
+        for t in [ta, tb] {
+            let got = t.join().unwrap();
+            assert!(got
+                .iter()
+                .enumerate()
+                .all(|(i, f)| f.header.tag == i as i32));
+        }
+    }
+
+    #[test]
+    fn a_ring_that_breaks_the_rules_closes_that_link_only() {
+        let (a, b) = unix_pair();
+        let (c, d) = unix_pair();
+        send_msg(&a, 1, b"first");
+        send_msg(&c, 1, b"first");
+        assert_eq!(read_n(&b, 1).len(), 1);
+        assert_eq!(read_n(&d, 1).len(), 1);
+        // The producer's position far beyond what the ring holds.
+        b.small_in().unwrap().store(64, u64::MAX / 2);
+        let (frames, ended) = b.take_frames();
+        assert!(frames.is_empty() && ended, "the bad ring's link is closed");
+        send_msg(&c, 2, b"second");
+        let got = read_n(&d, 1);
+        assert_eq!((got[0].header.tag, &got[0].body[..]), (2, &b"second"[..]));
     }
 }

@@ -971,15 +971,28 @@ fn collect(
     let mut set = vec![(conn.as_fd(), read), (watch.wake.as_fd(), read)];
     set.extend(watch.listeners.iter().map(|l| (l.fd(), read)));
     set.extend(watch.links.iter().map(|l| (l.fd(), read)));
-    let ready = spin_then_poll(&set, timeout, Some(conn)).map_err(|e| {
-        log::debug!("poll failed: {e}");
-        Error::SysErr
-    })?;
+    let i = 2 + watch.listeners.len();
+    let rings: Vec<(usize, &crate::sys::SharedMap)> = watch
+        .links
+        .iter()
+        .enumerate()
+        .filter_map(|(k, l)| l.small_in().map(|m| (i + k, m)))
+        .collect();
+    // Watching only the daemon and links that have rings (their listener
+    // besides, for new links): what comes, comes through the rings.
+    let ring_only = conn.has_rings()
+        && rings.len() == watch.links.len()
+        && !watch.links.iter().any(|l| l.wants_socket());
+    let (ready, polled) =
+        spin_then_poll(&set, timeout, Some(conn), &rings, ring_only).map_err(|e| {
+            log::debug!("poll failed: {e}");
+            Error::SysErr
+        })?;
+    drop(rings);
     drop(set);
     if ready[1].read {
         Routes::drain_wake(&watch.wake);
     }
-    let i = 2 + watch.listeners.len();
     let listeners: Vec<Arc<Listener>> = watch
         .listeners
         .into_iter()
@@ -996,6 +1009,10 @@ fn collect(
         .map(|(l, _)| l)
         .collect();
     for (l, landable) in &links {
+        if !polled && !l.wants_socket() {
+            // Only its ring said so: its socket holds nothing we need.
+            continue;
+        }
         // A link where a body is landing is always offered the landing, to finish it.
         l.fill(landing.as_deref_mut(), *landable);
     }
@@ -1015,61 +1032,95 @@ fn collect(
 /// `poll_many`, but first polling without a timeout for up to the spin
 /// budget (bounded: an idle reader sleeps after it, using no CPU). With
 /// `conn` (its socket first in `set`), a record in its ring from the daemon
-/// counts as that socket being readable, and is looked for without a
-/// system call; before sleeping the daemon is asked to ring the socket.
+/// counts as that socket being readable, and so does a record in the ring
+/// of each of `rings` (a link's ring of small frames: the index of the
+/// link's socket in `set`, and the ring); both are looked for without a
+/// system call, and before sleeping the writers are asked to ring the
+/// sockets. With `ring_only` (everything that comes comes through those
+/// rings) most turns look only at memory. Returns what is ready and
+/// whether it was a poll that said so (false: only rings were looked at).
 fn spin_then_poll(
     set: &[(std::os::fd::BorrowedFd<'_>, crate::sys::Ready)],
     timeout: Option<Duration>,
     conn: Option<&Conn>,
-) -> std::io::Result<Vec<crate::sys::Ready>> {
+    rings: &[(usize, &crate::sys::SharedMap)],
+    ring_only: bool,
+) -> std::io::Result<(Vec<crate::sys::Ready>, bool)> {
+    use crate::ring::{self, Dir};
     use crate::sys::{poll_many, Ready};
+    const LINK: Dir = Dir::ToDaemon;
+    // What the rings hold now, as readiness of their sockets (None: nothing).
     let ring_ready = || {
-        let mut r = vec![Ready::default(); set.len()];
-        r[0].read = true;
-        r
-    };
-    let has_input = || conn.is_some_and(Conn::has_input);
-    let sleep = |t: Option<Duration>| {
-        if t.is_some_and(|t| t.is_zero()) {
-            return poll_many(set, t);
+        let mut r: Option<Vec<Ready>> = None;
+        let mut mark =
+            |i: usize| r.get_or_insert_with(|| vec![Ready::default(); set.len()])[i].read = true;
+        if conn.is_some_and(Conn::has_input) {
+            mark(0);
         }
-        if let Some(c) = conn {
-            if c.arm() {
-                c.disarm();
-                return Ok(ring_ready());
+        for (i, m) in rings {
+            if ring::pending(m, LINK) {
+                mark(*i);
             }
         }
-        let r = poll_many(set, t);
+        r
+    };
+    // A poll's answer, with what the rings hold besides.
+    let with_rings = |mut ready: Vec<Ready>| {
+        if let Some(r) = ring_ready() {
+            for (a, b) in ready.iter_mut().zip(r) {
+                a.read |= b.read;
+            }
+        }
+        ready
+    };
+    let sleep = |t: Option<Duration>| -> std::io::Result<(Vec<Ready>, bool)> {
+        if t.is_some_and(|t| t.is_zero()) {
+            return poll_many(set, t).map(|r| (with_rings(r), true));
+        }
+        let mut came = conn.is_some_and(Conn::arm);
+        for (_, m) in rings {
+            came |= ring::arm(m, LINK);
+        }
+        let r = match came {
+            true => None,
+            false => Some(poll_many(set, t)),
+        };
         if let Some(c) = conn {
             c.disarm();
         }
-        r
+        for (_, m) in rings {
+            ring::disarm(m, LINK);
+        }
+        match r {
+            Some(r) => r.map(|r| (with_rings(r), true)),
+            None => Ok((
+                ring_ready().unwrap_or_else(|| vec![Ready::default(); set.len()]),
+                false,
+            )),
+        }
     };
     let spin = crate::sys::spin_budget();
     if timeout.is_some_and(|t| t.is_zero()) || !crate::sys::spin_allowed() {
-        if has_input() {
-            return Ok(ring_ready());
+        if let Some(r) = ring_ready() {
+            return Ok((r, false));
         }
         return sleep(timeout);
     }
     let start = Instant::now();
     let deadline = timeout.map(|t| start + t);
     let until = start + timeout.map_or(spin, |t| t.min(spin));
-    // Watching only the daemon (its socket and the wake pipe besides): what
-    // comes, comes through the ring, so most turns look only at memory.
-    let ring_only = set.len() == 2 && conn.is_some_and(Conn::has_rings);
     let mut turn = 0u32;
     loop {
-        if has_input() {
-            return Ok(ring_ready());
+        if let Some(r) = ring_ready() {
+            return Ok((r, false));
         }
         if !ring_only || turn.is_multiple_of(8) {
             let ready = poll_many(set, Some(Duration::ZERO))?;
             if ready.iter().any(|r| r.read || r.write) {
-                return Ok(ready);
+                return Ok((with_rings(ready), true));
             }
-            if has_input() {
-                return Ok(ring_ready());
+            if let Some(r) = ring_ready() {
+                return Ok((r, false));
             }
         }
         turn = turn.wrapping_add(1);

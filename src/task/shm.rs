@@ -47,8 +47,10 @@ use std::sync::{Arc, Mutex};
 pub const TAG_RING: i32 = -51;
 /// Same, and the frame carries the ring's descriptor (its first use).
 pub const TAG_RING_NEW: i32 = -52;
-/// Bodies smaller than this go inline (the socket is as fast for them).
-const MIN_BODY: usize = 32 * 1024;
+/// Bodies smaller than this go inline: as one record of the link's ring
+/// of small frames (`crate::ring`) when the frame fits one, so every body
+/// too large for a record comes here and the socket carries none of them.
+const MIN_BODY: usize = crate::ring::MAX_RECORD - HEADER_LEN + 1;
 /// Ring capacity in bytes: two bodies of a little over 4 MiB fit at once
 /// (a 4 MiB ping-pong's message still held while the next one comes).
 const CAPACITY: usize = (8 << 20) + (64 << 10);
