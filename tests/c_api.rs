@@ -51,8 +51,29 @@ macro_rules! c_tests {
 }
 
 c_tests!(
-    t_big, t_buffers, t_env, t_groups, t_held, t_mbox, t_mhf, t_msg, t_notify, t_opts, t_output,
-    t_pack, t_rm, t_rm2, t_ring, t_route, t_sizes, t_start, t_stride, t_task, t_tasker, t_threads
+    t_big,
+    t_buffers,
+    t_direct_ring,
+    t_env,
+    t_groups,
+    t_held,
+    t_mbox,
+    t_mhf,
+    t_msg,
+    t_notify,
+    t_opts,
+    t_output,
+    t_pack,
+    t_rm,
+    t_rm2,
+    t_ring,
+    t_route,
+    t_sizes,
+    t_start,
+    t_stride,
+    t_task,
+    t_tasker,
+    t_threads
 );
 
 #[test]
