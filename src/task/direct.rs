@@ -608,7 +608,9 @@ impl Link {
             };
             let got = if is_small_offer(&f) {
                 self.accept_small(rx).map(|()| None)
-            } else if rx.small.is_some() && ring::is_doorbell(&f.header) {
+            } else if ring::is_doorbell(&f.header) {
+                // Also before the peer's ring came: the peer rings when it
+                // took from ours, whether or not it has sent its own yet.
                 Ok(None)
             } else if shm::is_ring_frame(&f) && rx.small.is_none() {
                 let Rx { ring, fds, .. } = &mut *rx;
@@ -717,9 +719,11 @@ impl Link {
         self.small_in.get().map(|m| &**m)
     }
 
-    /// Whether a frame announced in the ring waits to be read from the socket.
+    /// Whether a frame announced in the ring waits to be read from the
+    /// socket, or the program polls the socket itself (pvm_getfds), which
+    /// must then be emptied of doorbells whenever the ring is read.
     pub fn wants_socket(&self) -> bool {
-        self.want_socket.load(Ordering::Relaxed)
+        self.want_socket.load(Ordering::Relaxed) || RING_ALWAYS.load(Ordering::Relaxed)
     }
 
     /// Writes one frame. While the socket is full it waits for room and
@@ -1208,6 +1212,9 @@ impl Routes {
             if let Some(m) = l.small_in() {
                 ring::ring_always(m, SMALL_DIR);
             }
+            // Doorbells rung before are read now (kept in the decoder, and
+            // dropped there), so a readable socket means a new one.
+            l.fill(None, false);
         }
         let mut v: Vec<RawFd> = self
             .listener
@@ -1920,6 +1927,17 @@ mod tests {
         b.fill(None, false);
         assert!(b.take_frames().0.is_empty(), "a doorbell is not a frame");
         assert!(!socket_readable(&b));
+    }
+
+    #[test]
+    fn a_doorbell_before_the_peers_ring_is_no_frame() {
+        // b rings a (it took from a's ring) before b ever sent a frame.
+        let (a, b) = unix_pair();
+        b.ring_peer();
+        send_msg(&b, 1, b"after");
+        let got = read_n(&a, 1);
+        assert_eq!((got.len(), got[0].header.tag), (1, 1));
+        assert!(!a.is_closed());
     }
 
     #[test]
