@@ -82,7 +82,7 @@ const UNVERIFIED_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1
 const TAG_SMALL_RING: i32 = -53;
 /// The ring of a Unix link's small frames: the producer's side of the pair
 /// of rings `crate::ring::create` makes (the other one is not used).
-const SMALL_DIR: Dir = Dir::ToDaemon;
+pub(super) const SMALL_DIR: Dir = Dir::ToDaemon;
 /// How long a sender whose ring to the peer is full waits at a time for
 /// the peer's doorbell before it looks again.
 const ROOM_STEP: std::time::Duration = std::time::Duration::from_millis(1);
@@ -670,10 +670,8 @@ impl Link {
             let item = match c.pop() {
                 Ok(None) => break,
                 Ok(Some(Record::Marker)) => Ok(None),
-                Ok(Some(Record::Frames(v))) => ring::one_frame(v)
-                    .map(Some)
-                    .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string())),
-                Err(e) => Err(io::Error::new(io::ErrorKind::InvalidData, e.to_string())),
+                Ok(Some(Record::Frames(v))) => ring::one_frame(v).map(Some),
+                Err(e) => Err(e),
             };
             took = true;
             match item {
@@ -723,7 +721,13 @@ impl Link {
     /// socket, or the program polls the socket itself (pvm_getfds), which
     /// must then be emptied of doorbells whenever the ring is read.
     pub fn wants_socket(&self) -> bool {
-        self.want_socket.load(Ordering::Relaxed) || RING_ALWAYS.load(Ordering::Relaxed)
+        self.marker_waits() || RING_ALWAYS.load(Ordering::Relaxed)
+    }
+
+    /// Whether a marker was taken from the ring and its frame is still to
+    /// be read from the socket.
+    fn marker_waits(&self) -> bool {
+        self.want_socket.load(Ordering::Relaxed)
     }
 
     /// Writes one frame. While the socket is full it waits for room and
@@ -878,15 +882,7 @@ impl Link {
     /// peer's doorbell (or [`ROOM_STEP`]), reading every link meanwhile.
     /// Fails when the peer has gone.
     fn wait_room(&self, others: &[Arc<Link>]) -> io::Result<()> {
-        let readers: Vec<&Link> = std::iter::once(self)
-            .chain(
-                others
-                    .iter()
-                    .map(|l| &**l)
-                    .filter(|l| !std::ptr::eq(*l, self)),
-            )
-            .filter(|l| !l.is_closed())
-            .collect();
+        let readers = self.readers(others);
         if readers.first().is_none_or(|l| !std::ptr::eq(*l, self)) {
             self.broken.store(true, Ordering::Relaxed);
             return Err(io::ErrorKind::BrokenPipe.into());
@@ -907,8 +903,10 @@ impl Link {
         Ok(())
     }
 
-    fn wait_writable(&self, others: &[Arc<Link>]) -> io::Result<()> {
-        let readers: Vec<&Link> = std::iter::once(self)
+    /// The links a waiting sender reads: this one first, then `others`
+    /// (without it), those still open.
+    fn readers<'a>(&'a self, others: &'a [Arc<Link>]) -> Vec<&'a Link> {
+        std::iter::once(self)
             .chain(
                 others
                     .iter()
@@ -916,7 +914,11 @@ impl Link {
                     .filter(|l| !std::ptr::eq(*l, self)),
             )
             .filter(|l| !l.is_closed())
-            .collect();
+            .collect()
+    }
+
+    fn wait_writable(&self, others: &[Arc<Link>]) -> io::Result<()> {
+        let readers = self.readers(others);
         let mut set: Vec<(BorrowedFd<'_>, sys::Ready)> = readers
             .iter()
             .map(|l| {
@@ -1378,7 +1380,7 @@ impl Routes {
     /// messages that may go to the queue now (in order).
     pub fn link_frames(&mut self, link: &Arc<Link>, me: i32, conn: Option<&Conn>) -> Vec<Frame> {
         let (mut frames, mut ended) = link.take_frames();
-        if link.wants_socket() {
+        if link.marker_waits() {
             // A marker came first (the ring is seen before the socket): its
             // frame is most likely on the socket already.
             link.fill(None, false);
@@ -1886,8 +1888,7 @@ mod tests {
         let (a, b) = unix_pair();
         // Small, large (the large bodies' ring's first frame carries its
         // descriptor: socket, after a marker), small, large (its control
-        // frame is a record), and one too large for a record but below the
-        // large bodies' size... there is none: every frame goes by a ring.
+        // frame is a record), and the largest frame that fits a record.
         let large = vec![9u8; 20 << 10];
         let bodies: Vec<Vec<u8>> = vec![
             b"one".to_vec(),

@@ -1046,9 +1046,9 @@ fn spin_then_poll(
     rings: &[(usize, &crate::sys::SharedMap)],
     ring_only: bool,
 ) -> std::io::Result<(Vec<crate::sys::Ready>, bool)> {
-    use crate::ring::{self, Dir};
+    use crate::ring;
     use crate::sys::{poll_many, Ready};
-    const LINK: Dir = Dir::ToDaemon;
+    use direct::SMALL_DIR as LINK;
     // What the rings hold now, as readiness of their sockets (None: nothing).
     let ring_ready = || {
         let mut r: Option<Vec<Ready>> = None;
