@@ -13,6 +13,15 @@
  * both processes to the first CPU this process may use, "apart" to the
  * first two (skipped with one CPU). Prints CSV: placement,bytes,Gbps (one
  * way: bytes * 8 over half a round trip).
+ *
+ * Usage: memprobe relay SECONDS
+ * The latency floor of a relay: one word handed back and forth between two
+ * processes ("handoff"), and the same word relayed both ways through a third
+ * process ("relay": A to R to B, B to R to A), as a message routed through a
+ * daemon is. Nobody is pinned (the scheduler places them, as it places a
+ * PVM program and its daemon) and every waiter yields the CPU, as pvm6's
+ * spinning waits do. Prints CSV: handoff,usec and relay,usec (one way: half
+ * a round trip; the best of three trials of SECONDS each).
  */
 #define _GNU_SOURCE
 #include <sched.h>
@@ -130,14 +139,99 @@ static double probe(size_t n, int a, int b, double secs)
 	return n * 8.0 / (t / trips / 2) / 1e9;
 }
 
+/* Serves one leg of a relay: waits for `in` to reach each value in turn
+ * and passes it on in `out`, until `in` turns negative (or 10 s pass). */
+static void pass_on(struct shared *in, struct shared *out)
+{
+	long want;
+	for (want = 1;; want++) {
+		if (wait_turn(in, want, 10) != 0)
+			_exit(0);
+		atomic_store(&out->turn, want);
+	}
+}
+
+/* One-way microseconds of a word's round trips for `secs` seconds, through
+ * a third process when `relay`; < 0 on failure. Slots: 0 A's word out, 1 the
+ * relay's word to B, 2 B's answer, 3 the relay's answer to A (without a
+ * relay B reads slot 0 and A reads slot 2). */
+static double hand(int relay, double secs)
+{
+	struct shared *sh;
+	pid_t kids[3];
+	int nkids = 0, i, status;
+	long k = 0;
+	double t0, t = -1;
+
+	sh = mmap(NULL, 4 * sizeof *sh, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (sh == MAP_FAILED)
+		return -1;
+	for (i = 0; i < 4; i++)
+		atomic_store(&sh[i].turn, 0);
+	/* B answers every word: through the relay's slots, or straight back. */
+	if ((kids[nkids++] = fork()) == 0)
+		pass_on(&sh[relay ? 1 : 0], &sh[2]);
+	if (relay) {
+		/* The relay, one process for both directions as a daemon is. */
+		if ((kids[nkids++] = fork()) == 0) {
+			long want;
+			for (want = 1;; want++) {
+				if (wait_turn(&sh[0], want, 10) != 0)
+					_exit(0);
+				atomic_store(&sh[1].turn, want);
+				if (wait_turn(&sh[2], want, 10) != 0)
+					_exit(0);
+				atomic_store(&sh[3].turn, want);
+			}
+		}
+	}
+	for (i = 0; i < nkids; i++)
+		if (kids[i] < 0)
+			goto out;
+	t0 = now();
+	for (;;) {
+		atomic_store(&sh[0].turn, ++k);
+		if (wait_turn(&sh[relay ? 3 : 2], k, 10) != 0)
+			goto out;
+		if ((k & 1023) == 0 && now() - t0 >= secs)
+			break;
+	}
+	t = (now() - t0) / k / 2 * 1e6;
+out:
+	for (i = 0; i < 4; i++)
+		atomic_store(&sh[i].turn, -1);
+	for (i = 0; i < nkids; i++)
+		if (kids[i] > 0)
+			waitpid(kids[i], &status, 0);
+	munmap(sh, 4 * sizeof *sh);
+	return t;
+}
+
+static int relay_main(double secs)
+{
+	int relay, trial;
+	for (relay = 0; relay <= 1; relay++) {
+		double best = -1;
+		for (trial = 0; trial < 3; trial++) {
+			double t = hand(relay, secs);
+			if (t > 0 && (best < 0 || t < best))
+				best = t;
+		}
+		printf("%s,%.3f\n", relay ? "relay" : "handoff", best);
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	cpu_set_t allowed;
 	int cpus[2], found = 0, c, i;
 	double secs;
 
+	if (argc == 3 && strcmp(argv[1], "relay") == 0)
+		return relay_main(atof(argv[2]));
 	if (argc < 3) {
-		fprintf(stderr, "usage: memprobe SECONDS BYTES...\n");
+		fprintf(stderr, "usage: memprobe SECONDS BYTES... | memprobe relay SECONDS\n");
 		return 2;
 	}
 	secs = atof(argv[1]);

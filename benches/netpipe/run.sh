@@ -59,6 +59,13 @@ echo "when,placement,bytes,Gbps" > "$out/machine.csv"
 probe_machine() { # $1 = label of the moment
 	"$probe" 0.5 1048576 4194304 | sed "s/^/$1,/" >> "$out/machine.csv"
 }
+# The floor of a relay (memprobe relay): a word handed between two processes,
+# and relayed through a third as a daemon relays a message; next to the
+# pvmbench runs, whose daemon route is such a relay.
+echo "when,kind,usec" > "$out/machine-relay.csv"
+probe_relay() { # $1 = label of the moment
+	"$probe" relay 0.3 | sed "s/^/$1,/" >> "$out/machine-relay.csv"
+}
 
 # --- pvm6: every route x packing --------------------------------------------
 d=$(setup pvm6)
@@ -67,12 +74,16 @@ gcc -O2 -Wall -Wextra -Werror -I"$repo/include" -o "$bench" "$repo/benches/netpi
 	-L"$lib" -Wl,-rpath,"$lib" -lpvm3 || exit 1
 use "$d"
 echo "route,packing,bytes,usec,pingpong_MBps,stream_MBps" > "$out/pvm6.csv"
-[ "${QUICK:-0}" = 1 ] || for route in daemon direct; do
+[ "${QUICK:-0}" = 1 ] || {
+probe_relay "before pvmbench"
+for route in daemon direct; do
 	for pk in default raw inplace psend; do
 		echo "pvm6 $route $pk ..." >&2
 		(cd "$d/home" && timeout 600 "$bench" $route $pk "$max") >> "$out/pvm6.csv"
 	done
 done
+probe_relay "after pvmbench"
+}
 
 # --- NPpvm on pvm6 ---------------------------------------------------------
 netpipe_pvm() { # $1 = output file; environment chosen by the caller
@@ -140,6 +151,7 @@ if [ "$twohost" = 1 ]; then
 	if command -v cargo >/dev/null 2>&1; then
 		echo "two hosts (namespace hosts with sshd) ..." >&2
 		probe_machine "before the two-host part"
+		probe_relay "before the two-host part"
 		# Not the one-host part's private directories: the hosts get this
 		# environment, and each has its own /tmp. Bounded as a whole; the
 		# bench removes its namespaces and daemons itself (also when killed).
@@ -200,6 +212,27 @@ awk -F, 'NR > 1 { if (!($1 in seen)) { seen[$1] = 1; order[++n] = $1 } v[$1 "," 
 		printf "%-28s %12s %12s %12s %12s\n", w, v[w ",same,1048576"], v[w ",apart,1048576"],
 			v[w ",same,4194304"], v[w ",apart,4194304"] } }' "$out/machine.csv"
 [ "${QUICK:-0}" = 1 ] || {
+echo
+echo "== the machine alone: a word handed between two processes, and relayed through a third"
+echo "   (memprobe relay, plain C: us one way, sched_yield while waiting, placed by the scheduler)"
+printf '%-28s %12s %12s %12s\n' "" "handoff" "relay" "relay adds"
+awk -F, 'NR > 1 { if (!($1 in seen)) { seen[$1] = 1; order[++n] = $1 } v[$1 "," $2] = $3 }
+	END { for (i = 1; i <= n; i++) { w = order[i]
+		printf "%-28s %12s %12s %12.3f\n", w, v[w ",handoff"], v[w ",relay"], v[w ",relay"] - v[w ",handoff"] } }' \
+	"$out/machine-relay.csv"
+# The least a relay added in this run, on top of pvm6's own direct route: the
+# daemon route's latency if the daemon's own work cost nothing.
+adds=$(awk -F, 'NR > 1 { v[$1 "," $2] = $3; w[$1] = 1 }
+	END { m = ""; for (k in w) if ((k ",relay") in v && (k ",handoff") in v) {
+		d = v[k ",relay"] - v[k ",handoff"]; if (m == "" || d < m) m = d }; print m }' "$out/machine-relay.csv")
+echo "daemon-route / direct-route latency at 1 B, one host: measured, and the floor (direct + least relay"
+echo "addition above) / direct, the ratio of a daemon that did no work at all"
+printf '%-10s %10s %10s %10s %10s\n' packing "direct us" "daemon us" measured floor
+for pk in default raw inplace psend; do
+	dl=$(ours direct $pk 1 4); ml=$(ours daemon $pk 1 4)
+	printf '%-10s %10s %10s %10s %10s\n' $pk "$dl" "$ml" "$(ratio "$ml" "$dl")" \
+		"$(awk -v a="$dl" -v r="$adds" 'BEGIN { if (a == "" || r == "" || a == 0) print "-"; else printf "%.2f", (a + r) / a }')"
+done
 echo
 echo "== scale and cost"
 awk -F, '{ printf "spawn %d tasks: %.2f s until all spawned, %.2f s until all exited\n", $2, $3, $4 }' "$out/spawn.csv"
