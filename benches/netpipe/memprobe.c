@@ -16,12 +16,15 @@
  *
  * Usage: memprobe relay SECONDS
  * The latency floor of a relay: one word handed back and forth between two
- * processes ("handoff"), and the same word relayed both ways through a third
- * process ("relay": A to R to B, B to R to A), as a message routed through a
- * daemon is. Nobody is pinned (the scheduler places them, as it places a
- * PVM program and its daemon) and every waiter yields the CPU, as pvm6's
- * spinning waits do. Prints CSV: handoff,usec and relay,usec (one way: half
- * a round trip; the best of three trials of SECONDS each).
+ * processes ("handoff"), the same word relayed both ways through a third
+ * process ("relay": A to R to B, B to R to A), as a message routed through
+ * the daemon of one host is, and through one relay per direction ("relay2":
+ * A to R2 to B, B to R1 to A), as a message between two hosts passes the
+ * receiving host's daemon. Nobody is pinned (the scheduler places them, as
+ * it places PVM programs and daemons) and every waiter yields the CPU, as
+ * pvm6's spinning waits do. Prints CSV: handoff,usec relay,usec and
+ * relay2,usec (one way: half a round trip; the best of three trials of
+ * SECONDS each).
  */
 #define _GNU_SOURCE
 #include <sched.h>
@@ -152,10 +155,11 @@ static void pass_on(struct shared *in, struct shared *out)
 }
 
 /* One-way microseconds of a word's round trips for `secs` seconds, through
- * a third process when `relay`; < 0 on failure. Slots: 0 A's word out, 1 the
- * relay's word to B, 2 B's answer, 3 the relay's answer to A (without a
- * relay B reads slot 0 and A reads slot 2). */
-static double hand(int relay, double secs)
+ * `relays` other processes (0: none; 1: one for both directions; 2: one per
+ * direction); < 0 on failure. Slots: 0 A's word out, 1 the relayed word to
+ * B, 2 B's answer, 3 the relayed answer to A (without a relay B reads slot 0
+ * and A reads slot 2). */
+static double hand(int relays, double secs)
 {
 	struct shared *sh;
 	pid_t kids[3];
@@ -170,8 +174,13 @@ static double hand(int relay, double secs)
 		atomic_store(&sh[i].turn, 0);
 	/* B answers every word: through the relay's slots, or straight back. */
 	if ((kids[nkids++] = fork()) == 0)
-		pass_on(&sh[relay ? 1 : 0], &sh[2]);
-	if (relay) {
+		pass_on(&sh[relays ? 1 : 0], &sh[2]);
+	if (relays == 2) {
+		if ((kids[nkids++] = fork()) == 0)
+			pass_on(&sh[0], &sh[1]);
+		if ((kids[nkids++] = fork()) == 0)
+			pass_on(&sh[2], &sh[3]);
+	} else if (relays == 1) {
 		/* The relay, one process for both directions as a daemon is. */
 		if ((kids[nkids++] = fork()) == 0) {
 			long want;
@@ -191,7 +200,7 @@ static double hand(int relay, double secs)
 	t0 = now();
 	for (;;) {
 		atomic_store(&sh[0].turn, ++k);
-		if (wait_turn(&sh[relay ? 3 : 2], k, 10) != 0)
+		if (wait_turn(&sh[relays ? 3 : 2], k, 10) != 0)
 			goto out;
 		if ((k & 1023) == 0 && now() - t0 >= secs)
 			break;
@@ -209,15 +218,16 @@ out:
 
 static int relay_main(double secs)
 {
-	int relay, trial;
-	for (relay = 0; relay <= 1; relay++) {
+	static const char *names[] = { "handoff", "relay", "relay2" };
+	int relays, trial;
+	for (relays = 0; relays <= 2; relays++) {
 		double best = -1;
 		for (trial = 0; trial < 3; trial++) {
-			double t = hand(relay, secs);
+			double t = hand(relays, secs);
 			if (t > 0 && (best < 0 || t < best))
 				best = t;
 		}
-		printf("%s,%.3f\n", relay ? "relay" : "handoff", best);
+		printf("%s,%.3f\n", names[relays], best);
 	}
 	return 0;
 }
