@@ -203,7 +203,7 @@ pub fn halt() -> Result<()> {
     let r = rt().request(Req::Halt, &[]).map(|_| ());
     let mut st = rt().lock();
     st.conn = None;
-    st.mytid = 0;
+    st.set_mytid(0);
     r
 }
 
@@ -360,12 +360,7 @@ pub fn perror(msg: &str, errno: i32) {
 /// the task has a tid), as the original's error reports do.
 pub fn report_line(line: &str) {
     use std::io::Write;
-    let me = rt().tid_if_enrolled();
-    let who = if me > 0 {
-        tid::fmt(me)
-    } else {
-        format!("pid{}", std::process::id())
-    };
+    let who = super::logging::who();
     let _ = writeln!(std::io::stderr().lock(), "libpvm [{who}]: {line}");
 }
 

@@ -19,6 +19,7 @@ mod direct;
 mod feed;
 pub mod groups;
 mod hosts;
+pub mod logging;
 mod mailbox;
 pub mod mhf;
 pub mod misc;
@@ -98,29 +99,46 @@ static RUNTIME: OnceLock<Runtime> = OnceLock::new();
 
 /// The runtime of this process.
 pub fn rt() -> &'static Runtime {
-    RUNTIME.get_or_init(|| Runtime {
-        state: Mutex::new(State {
-            mytid: 0,
-            parent: Error::NoParent.code(),
-            dtid: 0,
-            siblings: Vec::new(),
-            bufs: BufferTable::new(),
-            queue: VecDeque::new(),
-            replies: HashMap::new(),
-            context: 0,
-            opts: Options::default(),
-            matcher: None,
-            next_wid: 1,
-            reading: false,
-            waiters: 0,
-            broken: false,
-            conn: None,
-            used_spawn_env: false,
-            routes: Routes::default(),
-        }),
-        filed: Condvar::new(),
-        enroll: Mutex::new(()),
+    RUNTIME.get_or_init(|| {
+        logging::init();
+        Runtime::new()
     })
+}
+
+impl Runtime {
+    fn new() -> Runtime {
+        Runtime {
+            state: Mutex::new(State {
+                mytid: 0,
+                parent: Error::NoParent.code(),
+                dtid: 0,
+                siblings: Vec::new(),
+                bufs: BufferTable::new(),
+                queue: VecDeque::new(),
+                replies: HashMap::new(),
+                context: 0,
+                opts: Options::default(),
+                matcher: None,
+                next_wid: 1,
+                reading: false,
+                waiters: 0,
+                broken: false,
+                conn: None,
+                used_spawn_env: false,
+                routes: Routes::default(),
+            }),
+            filed: Condvar::new(),
+            enroll: Mutex::new(()),
+        }
+    }
+}
+
+impl State {
+    /// Sets our tid (0: not enrolled), also for the library's log lines.
+    pub fn set_mytid(&mut self, t: i32) {
+        self.mytid = t;
+        logging::set_tid(t);
+    }
 }
 
 /// How a receive chooses among queued messages.
@@ -217,7 +235,7 @@ impl Runtime {
             output::apply_inherited(&mut st.opts, &i);
             st.context = i.context;
         }
-        st.mytid = mytid;
+        st.set_mytid(mytid);
         st.parent = parent;
         st.dtid = dtid;
         st.siblings = siblings;
@@ -755,7 +773,7 @@ impl Runtime {
             Err(_) => {
                 let mut st = self.lock();
                 st.broken = false;
-                st.mytid = 0;
+                st.set_mytid(0);
                 return Ok(());
             }
         };
@@ -769,7 +787,7 @@ impl Runtime {
         drop(conn);
         let mut st = self.lock();
         st.conn = None;
-        st.mytid = 0;
+        st.set_mytid(0);
         st.parent = Error::NoParent.code();
         st.siblings.clear();
         st.queue.clear();
