@@ -5,12 +5,7 @@
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    let var = if std::env::var_os("PVM_LOG").is_some() {
-        "PVM_LOG"
-    } else {
-        "RUST_LOG"
-    };
-    env_logger::Builder::from_env(env_logger::Env::new().filter_or(var, "warn")).init();
+    env_logger::Builder::from_env(pvm3::task::logging::env()).init();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let code = pvm3::console::run(&args);
     ExitCode::from(u8::try_from(code).unwrap_or(1))

@@ -32,12 +32,7 @@ fn fail(msg: &str) -> ExitCode {
 }
 
 fn main() -> ExitCode {
-    let var = if std::env::var_os("PVM_LOG").is_some() {
-        "PVM_LOG"
-    } else {
-        "RUST_LOG"
-    };
-    env_logger::Builder::from_env(env_logger::Env::new().filter_or(var, "warn")).init();
+    env_logger::Builder::from_env(pvm3::task::logging::env()).init();
 
     let mut opts = DaemonOptions::from_env();
     opts.log_facade = true;

@@ -39,18 +39,24 @@ fn prefix_of(tid: i32, pid: u32) -> String {
     }
 }
 
+/// Where pvm6's programs (the library, `pvmd3`, `pvm`) take their log
+/// level from: `PVM_LOG`, else `RUST_LOG` (env_logger syntax), else `warn`.
+pub fn env() -> env_logger::Env<'static> {
+    let var = if std::env::var_os("PVM_LOG").is_some() {
+        "PVM_LOG"
+    } else {
+        "RUST_LOG"
+    };
+    env_logger::Env::new().filter_or(var, "warn")
+}
+
 /// Installs the library's logger, once per process (see the module docs).
 pub fn init() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
         use std::io::Write;
-        let var = if std::env::var_os("PVM_LOG").is_some() {
-            "PVM_LOG"
-        } else {
-            "RUST_LOG"
-        };
         // Fails only when the program has a logger already: it keeps its own.
-        let _ = env_logger::Builder::from_env(env_logger::Env::new().filter_or(var, "warn"))
+        let _ = env_logger::Builder::from_env(env())
             .format(|buf, rec| writeln!(buf, "libpvm [{}]: {}", who(), rec.args()))
             .try_init();
     });
