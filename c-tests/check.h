@@ -101,4 +101,19 @@ CHECK_UNUSED static const char *check_basename(const char *argv0)
 	return slash ? slash + 1 : argv0;
 }
 
+/* With pvm3.h included first: pvm_trecv from `tid` (-1: anyone) with
+ * `tag`, waiting at most `secs` seconds (fractions allowed), so that every
+ * wait of a test is bounded. The buffer id, 0 on timeout, < 0 on error. */
+#ifdef _PVM3_H_
+#include <sys/time.h>
+
+CHECK_UNUSED static int wait_msg(int tid, int tag, double secs)
+{
+	struct timeval tv;
+	tv.tv_sec = (long)secs;
+	tv.tv_usec = (long)((secs - (double)tv.tv_sec) * 1e6);
+	return pvm_trecv(tid, tag, &tv);
+}
+#endif
+
 #endif /* PVM6_CHECK_H */

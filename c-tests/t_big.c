@@ -15,14 +15,6 @@
 #define TAG_BIG 51
 #define TAG_BACK 52
 
-static int wait_msg(int tid, int tag, int secs)
-{
-	struct timeval tv;
-	tv.tv_sec = secs;
-	tv.tv_usec = 0;
-	return pvm_trecv(tid, tag, &tv);
-}
-
 /* Fletcher-style 64-bit checksum */
 static uint64_t checksum(const unsigned char *p, size_t n)
 {

@@ -10,14 +10,6 @@
 #include "pvm3.h"
 #include "check.h"
 
-static int wait_msg(int tid, int tag, int secs)
-{
-	struct timeval tv;
-	tv.tv_sec = secs;
-	tv.tv_usec = 0;
-	return pvm_trecv(tid, tag, &tv);
-}
-
 int main(void)
 {
 	int mytid, b1, b2, cc, v, len = -1, tag = -1, src = -1;

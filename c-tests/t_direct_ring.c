@@ -48,14 +48,6 @@ static void fill(char *p, int n, int seed)
 		p[i] = (char)((i * 37 + seed) & 0xff);
 }
 
-static int wait_msg(int tid, int tag)
-{
-	struct timeval tv;
-	tv.tv_sec = WAIT;
-	tv.tv_usec = 0;
-	return pvm_trecv(tid, tag, &tv);
-}
-
 static void send_burst(int to)
 {
 	int i;
@@ -71,7 +63,7 @@ static int recv_burst(int from)
 {
 	int i, n;
 	for (i = 0; i < NBURST; i++)
-		if (wait_msg(from, TAG_BURST) < 0 || pvm_upkint(&n, 1, 1) < 0 || n != i)
+		if (wait_msg(from, TAG_BURST, WAIT) < 0 || pvm_upkint(&n, 1, 1) < 0 || n != i)
 			return i;
 	return -1;
 }
@@ -86,7 +78,7 @@ static int child(void)
 	/* Through the daemon; the parent's answer comes over the link. */
 	pvm_initsend(PvmDataDefault);
 	pvm_send(parent, TAG_HELLO);
-	if (wait_msg(parent, TAG_HELLO) < 0)
+	if (wait_msg(parent, TAG_HELLO, WAIT) < 0)
 		return 1;
 	for (i = 0; i < NMIX; i++) {
 		n = mix_size(i);
@@ -101,11 +93,11 @@ static int child(void)
 	pvm_initsend(PvmDataDefault);
 	pvm_pkint(&bad, 1, 1);
 	pvm_send(parent, TAG_BURST);
-	if (wait_msg(parent, TAG_PING) > 0) {
+	if (wait_msg(parent, TAG_PING, WAIT) > 0) {
 		pvm_initsend(PvmDataDefault);
 		pvm_send(parent, TAG_PONG);
 	}
-	wait_msg(parent, TAG_BYE);
+	wait_msg(parent, TAG_BYE, WAIT);
 	free(buf);
 	pvm_exit();
 	return 0;
@@ -128,7 +120,7 @@ int main(int argc, char **argv)
 	CHECK_INT(cc, 1, "spawned the child");
 	if (cc != 1)
 		return check_done();
-	CHECK_CMP(wait_msg(kid, TAG_HELLO), >, 0, "the child's first message");
+	CHECK_CMP(wait_msg(kid, TAG_HELLO, WAIT), >, 0, "the child's first message");
 	pvm_initsend(PvmDataDefault);
 	pvm_send(kid, TAG_HELLO);
 
@@ -138,7 +130,7 @@ int main(int argc, char **argv)
 	want = malloc(MAXMIX);
 	bad = -1;
 	for (i = 0; i < NMIX && bad < 0; i++) {
-		bufid = wait_msg(kid, -1);
+		bufid = wait_msg(kid, -1, WAIT);
 		tag = n = -1;
 		if (bufid < 0 || pvm_bufinfo(bufid, NULL, &tag, NULL) < 0 || tag != TAG_MIX ||
 		    pvm_upkint(&n, 1, 1) < 0 || n != mix_size(i) || pvm_upkbyte(buf, n, 1) < 0) {
@@ -155,7 +147,7 @@ int main(int argc, char **argv)
 	CHECK_INT(bad, -1, "400 messages of 0 B to 1 MiB (around 16 KiB) in order and intact");
 	CHECK_INT(recv_burst(kid), -1, "the child's 5000 small messages in order");
 	n = -2;
-	if (wait_msg(kid, TAG_BURST) > 0)
+	if (wait_msg(kid, TAG_BURST, WAIT) > 0)
 		pvm_upkint(&n, 1, 1);
 	CHECK_INT(n, -1, "the child got our 5000 in order");
 

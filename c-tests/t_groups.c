@@ -30,14 +30,6 @@
 
 enum { C_JOIN = 1, C_LEAVE, C_BARRIER, C_SUITE, C_BCAST, C_FREEZE, C_EXIT, C_DIE };
 
-static int wait_msg(int tid, int tag, double secs)
-{
-	struct timeval tv;
-	tv.tv_sec = (long)secs;
-	tv.tv_usec = (long)((secs - (double)tv.tv_sec) * 1e6);
-	return pvm_trecv(tid, tag, &tv);
-}
-
 static void command(int tid, int cmd, const char *group, int arg)
 {
 	pvm_initsend(PvmDataDefault);

@@ -33,14 +33,6 @@
 #define NDBL (128 * 1024)
 #define WAIT 30
 
-static int wait_msg(int tid, int tag)
-{
-	struct timeval tv;
-	tv.tv_sec = WAIT;
-	tv.tv_usec = 0;
-	return pvm_trecv(tid, tag, &tv);
-}
-
 static unsigned char byte_at(int i, int seed)
 {
 	return (unsigned char)((i * 13 + seed * 29) & 0xff);
@@ -91,14 +83,14 @@ static int child(void)
 		return 1;
 	pvm_setopt(PvmRoute, PvmRouteDirect);
 	for (round = 0; round < 2; round++) {
-		if (wait_msg(parent, TAG_GO) <= 0)
+		if (wait_msg(parent, TAG_GO, WAIT) <= 0)
 			return 1;
 		for (k = 0; k < NHELD; k++) {
 			pack_one(k % 2 ? PvmDataRaw : PvmDataDefault, round * 100 + k, b, d);
 			pvm_send(parent, TAG_HELD);
 		}
 		if (round == 0) {
-			if (wait_msg(parent, TAG_FWD) <= 0)
+			if (wait_msg(parent, TAG_FWD, WAIT) <= 0)
 				return 1;
 			ok = unpack_one(2, b, d);
 			pvm_initsend(PvmDataDefault);
@@ -109,7 +101,7 @@ static int child(void)
 			pvm_psend(parent, TAG_PRECV, b, NBYTE, PVM_BYTE);
 		}
 	}
-	wait_msg(parent, TAG_QUIT);
+	wait_msg(parent, TAG_QUIT, WAIT);
 	free(b);
 	free(d);
 	return 0;
@@ -140,7 +132,7 @@ int main(int argc, char **argv)
 	pvm_initsend(PvmDataDefault);
 	pvm_send(kid, TAG_GO);
 	for (k = 0; k < NHELD; k++) {
-		bufs[k] = wait_msg(kid, TAG_HELD);
+		bufs[k] = wait_msg(kid, TAG_HELD, WAIT);
 		/* Keep it: the next receive must not free it. */
 		pvm_setrbuf(0);
 	}
@@ -161,7 +153,7 @@ int main(int argc, char **argv)
 	CHECK_INT(cc, 0, "forwarded a held message unread");
 	pvm_setsbuf(0);
 	ok = 0;
-	if (wait_msg(kid, TAG_FWDOK) > 0)
+	if (wait_msg(kid, TAG_FWDOK, WAIT) > 0)
 		pvm_upkint(&ok, 1, 1);
 	CHECK_INT(ok, 1, "the child found the forwarded message intact");
 	pvm_freebuf(pvm_getrbuf());
@@ -200,7 +192,7 @@ int main(int argc, char **argv)
 	pvm_send(kid, TAG_GO);
 	good = 1;
 	for (k = 0; k < NHELD; k++) {
-		if (wait_msg(kid, TAG_HELD) <= 0 || !unpack_one(100 + k, b, d))
+		if (wait_msg(kid, TAG_HELD, WAIT) <= 0 || !unpack_one(100 + k, b, d))
 			good = 0;
 	}
 	CHECK(good, "a second round of large messages arrives intact");

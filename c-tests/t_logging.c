@@ -21,18 +21,10 @@
 #define TAG_ANSWER 2
 #define WAIT 30
 
-static int wait_msg(int tid, int tag)
-{
-	struct timeval tv;
-	tv.tv_sec = WAIT;
-	tv.tv_usec = 0;
-	return pvm_trecv(tid, tag, &tv);
-}
-
 static int child(int parent)
 {
 	int v = 0;
-	if (wait_msg(parent, TAG_HELLO) <= 0)
+	if (wait_msg(parent, TAG_HELLO, WAIT) <= 0)
 		return 1;
 	pvm_upkint(&v, 1, 1);
 	v++;
@@ -66,7 +58,7 @@ int main(void)
 	pvm_initsend(PvmDataDefault);
 	pvm_pkint(&v, 1, 1);
 	CHECK_INT(pvm_send(kid, TAG_HELLO), PvmOk, "pvm_send to the child");
-	CHECK_INT(wait_msg(kid, TAG_ANSWER) > 0, 1, "the child answered");
+	CHECK_INT(wait_msg(kid, TAG_ANSWER, WAIT) > 0, 1, "the child answered");
 	pvm_upkint(&v, 1, 1);
 	pvm_perror("after the route");
 	fflush(stderr);

@@ -68,14 +68,6 @@ static int entries(const char *n, int *owner0, int *flags0)
 	return 0;
 }
 
-static int wait_msg(int tid, int tag, int secs)
-{
-	struct timeval tv;
-	tv.tv_sec = secs;
-	tv.tv_usec = 0;
-	return pvm_trecv(tid, tag, &tv);
-}
-
 static int child_main(int argc, char **argv)
 {
 	int parent = pvm_parent();

@@ -74,14 +74,6 @@ static void send_int(int to, int tag, int v)
 	pvm_send(to, tag);
 }
 
-static int wait_msg(int tid, int tag, int secs)
-{
-	struct timeval tv;
-	tv.tv_sec = secs;
-	tv.tv_usec = 0;
-	return pvm_trecv(tid, tag, &tv);
-}
-
 /* lets libpvm read what has arrived: a short timed receive of a tag nobody sends */
 static void pump(void)
 {

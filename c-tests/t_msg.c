@@ -20,14 +20,6 @@
 
 static int mytid;
 
-static int wait_msg(int tid, int tag, int secs)
-{
-	struct timeval tv;
-	tv.tv_sec = secs;
-	tv.tv_usec = 0;
-	return pvm_trecv(tid, tag, &tv);
-}
-
 static double now(void)
 {
 	struct timeval tv;

@@ -18,14 +18,6 @@
 #define TAG_GO 15
 #define PVMD_SRC ((int)0x80000000u)
 
-static int wait_msg(int tid, int tag, double secs)
-{
-	struct timeval tv;
-	tv.tv_sec = (long)secs;
-	tv.tv_usec = (long)((secs - (double)tv.tv_sec) * 1e6);
-	return pvm_trecv(tid, tag, &tv);
-}
-
 /* receives a notice with `tag` within `secs`; returns its first int, or -1000 */
 static int notice(int tag, double secs, int *src)
 {

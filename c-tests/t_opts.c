@@ -15,14 +15,6 @@
 #define TAG_OUT 77
 #define NPING 300
 
-static int wait_msg(int tid, int tag, int secs)
-{
-	struct timeval tv;
-	tv.tv_sec = secs;
-	tv.tv_usec = 0;
-	return pvm_trecv(tid, tag, &tv);
-}
-
 static int child_main(int argc, char **argv)
 {
 	int parent = pvm_parent();

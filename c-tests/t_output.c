@@ -20,14 +20,6 @@
 #define TAG_OPTS 78
 #define PVMD_SRC ((int)0x80000000u)
 
-static int wait_msg(int tid, int tag, double secs)
-{
-	struct timeval tv;
-	tv.tv_sec = (long)secs;
-	tv.tv_usec = (long)((secs - (double)tv.tv_sec) * 1e6);
-	return pvm_trecv(tid, tag, &tv);
-}
-
 static int spawn_one(const char *self, const char *role)
 {
 	char *args[2];

@@ -56,14 +56,6 @@ static void fill(char *p, int n, int seed)
 		p[i] = (char)((i * 31 + seed) & 0xff);
 }
 
-static int wait_msg(int tid, int tag)
-{
-	struct timeval tv;
-	tv.tv_sec = WAIT;
-	tv.tv_usec = 0;
-	return pvm_trecv(tid, tag, &tv);
-}
-
 /* select(2) on fd for reading, waiting up to secs seconds. */
 static int readable(int fd, int secs)
 {
@@ -159,7 +151,7 @@ int main(int argc, char **argv)
 	want = malloc(MAXMIX);
 	bad = -1;
 	for (i = 0; i < NMIX && bad < 0; i++) {
-		if (wait_msg(kid, -1) < 0 || pvm_bufinfo(pvm_getrbuf(), NULL, &tag, NULL) < 0 ||
+		if (wait_msg(kid, -1, WAIT) < 0 || pvm_bufinfo(pvm_getrbuf(), NULL, &tag, NULL) < 0 ||
 		    tag != TAG_MIX || pvm_upkint(&n, 1, 1) < 0 || n != mix_size(i) ||
 		    pvm_upkbyte(buf, n, 1) < 0) {
 			bad = i;
@@ -172,7 +164,7 @@ int main(int argc, char **argv)
 	CHECK_INT(bad, -1, "400 messages of 0 B to 1 MiB (around 16 KiB) in order and intact");
 	bad = -1;
 	for (i = 0; i < NBURST && bad < 0; i++) {
-		if (wait_msg(kid, TAG_BURST) < 0 || pvm_upkint(&n, 1, 1) < 0 || n != i)
+		if (wait_msg(kid, TAG_BURST, WAIT) < 0 || pvm_upkint(&n, 1, 1) < 0 || n != i)
 			bad = i;
 	}
 	CHECK_INT(bad, -1, "a burst of 5000 small messages in order");
@@ -190,12 +182,12 @@ int main(int argc, char **argv)
 
 	pvm_initsend(PvmDataDefault);
 	pvm_send(kid, TAG_CORRUPT);
-	if (wait_msg(kid, TAG_CORRUPTED) > 0)
+	if (wait_msg(kid, TAG_CORRUPTED, WAIT) > 0)
 		pvm_upkint(&ok, 1, 1);
 	CHECK_INT(ok, 1, "the child found its ring and wrote into it");
 	pvm_initsend(PvmDataDefault);
 	pvm_send(kid, TAG_AFTER);
-	bufid = wait_msg(-1, TAG_EXIT);
+	bufid = wait_msg(-1, TAG_EXIT, WAIT);
 	n = 0;
 	if (bufid > 0)
 		pvm_upkint(&n, 1, 1);

@@ -33,12 +33,6 @@
 #include "pvmproto.h"
 #include "check.h"
 
-static int wait_msg(int tag, int secs)
-{
-	struct timeval tmo = { secs, 0 };
-	return pvm_trecv(-1, tag, &tmo);
-}
-
 static int short_role(void)
 {
 	if (pvm_mytid() <= 0)
@@ -90,7 +84,7 @@ static int second_main(void)
 static int taskx_of(int t, int *v)
 {
 	for (int i = 0; i < 10; i++) {
-		int bufid = wait_msg(SM_TASKX, 20);
+		int bufid = wait_msg(-1, SM_TASKX, 20);
 		if (bufid <= 0)
 			return bufid;
 		pvm_upkint(v, 6, 1);
@@ -155,7 +149,7 @@ int main(int argc, char **argv)
 		_exit(127);
 	}
 	CHECK_CMP(pid, >, 0, "fork");
-	bufid = wait_msg(SM_EXECACK, 20);
+	bufid = wait_msg(-1, SM_EXECACK, 20);
 	CHECK_CMP(bufid, >, 0, "SM_EXECACK for the enrolled task");
 	if (bufid > 0) {
 		pvm_bufinfo(bufid, &bytes, &tag, &src);
@@ -167,7 +161,7 @@ int main(int argc, char **argv)
 		      "a task of this host");
 		child = v[1];
 	}
-	bufid = wait_msg(SM_TASKX, 20);
+	bufid = wait_msg(-1, SM_TASKX, 20);
 	CHECK_CMP(bufid, >, 0, "SM_TASKX when it leaves");
 	if (bufid > 0) {
 		pvm_bufinfo(bufid, &bytes, &tag, &src);
@@ -190,7 +184,7 @@ int main(int argc, char **argv)
 		CHECK_INT(n, 1, "spawn");
 	}
 	for (int i = 0; i < 5; i++) {
-		bufid = wait_msg(SM_TASKX, 20);
+		bufid = wait_msg(-1, SM_TASKX, 20);
 		if (bufid <= 0)
 			break;
 		pvm_upkint(v, 6, 1);
@@ -208,7 +202,7 @@ int main(int argc, char **argv)
 		struct pvmminfo mi;
 		CHECK_INT(pvm_spawn((char *)check_basename(argv[0]), args, PvmTaskDefault, "", 1, &req),
 			  1, "requester spawned (the manager's own spawn is not redirected)");
-		bufid = wait_msg(SM_SPAWN, 20);
+		bufid = wait_msg(-1, SM_SPAWN, 20);
 		CHECK_CMP(bufid, >, 0, "SM_SPAWN from the requester");
 		if (bufid > 0) {
 			pvm_getminfo(bufid, &mi);
@@ -240,7 +234,7 @@ int main(int argc, char **argv)
 			pvm_setminfo(sb, &m2);
 			CHECK_INT(pvm_send(req, SM_SPAWN), 0, "SM_SPAWN answer sent");
 		}
-		bufid = wait_msg(7, 20);
+		bufid = wait_msg(-1, 7, 20);
 		CHECK_CMP(bufid, >, 0, "the requester reports");
 		if (bufid > 0)
 			pvm_upkint(r, 3, 1);
@@ -274,7 +268,7 @@ int main(int argc, char **argv)
 		struct pvmminfo mi;
 		CHECK_INT(pvm_spawn((char *)check_basename(argv[0]), args, PvmTaskDefault, "", 1, &sec),
 			  1, "spawn a second would-be manager");
-		bufid = wait_msg(SM_SCHED, 20);
+		bufid = wait_msg(-1, SM_SCHED, 20);
 		CHECK_CMP(bufid, >, 0, "SM_SCHED from its pvm_reg_rm");
 		if (bufid > 0) {
 			pvm_getminfo(bufid, &mi);
@@ -284,11 +278,11 @@ int main(int argc, char **argv)
 			CHECK_CMP(mi.wid, >, 0, "with a wait id");
 			CHECK_INT(answer_sched(bufid, PvmDenied), 0, "answered PvmDenied");
 		}
-		bufid = wait_msg(SM_SCHED, 20);
+		bufid = wait_msg(-1, SM_SCHED, 20);
 		CHECK_CMP(bufid, >, 0, "SM_SCHED of its second call");
 		if (bufid > 0)
 			CHECK_INT(answer_sched(bufid, 0), 0, "answered with a host");
-		bufid = wait_msg(8, 20);
+		bufid = wait_msg(-1, 8, 20);
 		CHECK_CMP(bufid, >, 0, "it reports");
 		if (bufid > 0)
 			pvm_upkint(r, 6, 1);

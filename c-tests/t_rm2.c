@@ -33,12 +33,6 @@
 #define TAG_RM2 13
 #define TAG_CLIENT2 14
 
-static int wait_msg(int src, int tag, int secs)
-{
-	struct timeval tmo = { secs, 0 };
-	return pvm_trecv(src, tag, &tmo);
-}
-
 /* Sends the active send buffer to dst with tag and wait id wid. */
 static int send_wid(int dst, int tag, int wid)
 {

@@ -44,14 +44,6 @@
 
 static char *big_expect;
 
-static int wait_msg(int tid, int tag)
-{
-	struct timeval tv;
-	tv.tv_sec = WAIT;
-	tv.tv_usec = 0;
-	return pvm_trecv(tid, tag, &tv);
-}
-
 static double now(void)
 {
 	struct timeval tv;
@@ -83,7 +75,7 @@ static int child(int dontroute)
 	if (dontroute)
 		pvm_setopt(PvmRoute, PvmDontRoute);
 	while (running) {
-		int tag, len, src, v, ok, i, bufid = wait_msg(parent, -1);
+		int tag, len, src, v, ok, i, bufid = wait_msg(parent, -1, WAIT);
 		if (bufid <= 0)
 			break;
 		pvm_bufinfo(bufid, &len, &tag, &src);
@@ -118,7 +110,7 @@ static int child(int dontroute)
 				pvm_send(parent, TAG_EXCH);
 			}
 			for (i = 0; i < NEXCH; i++) {
-				if (wait_msg(parent, TAG_EXCH) <= 0) {
+				if (wait_msg(parent, TAG_EXCH, WAIT) <= 0) {
 					ok = 0;
 					break;
 				}
@@ -155,7 +147,7 @@ static int child_both(void)
 		pvm_send(parent, TAG_BOTH);
 	}
 	for (i = 0; i < NBOTH; i++) {
-		if (wait_msg(parent, TAG_BOTH) <= 0) {
+		if (wait_msg(parent, TAG_BOTH, WAIT) <= 0) {
 			inorder = 0;
 			break;
 		}
@@ -166,7 +158,7 @@ static int child_both(void)
 	pvm_initsend(PvmDataDefault);
 	pvm_pkint(&inorder, 1, 1);
 	pvm_send(parent, TAG_BOTHDONE);
-	wait_msg(parent, TAG_QUIT);
+	wait_msg(parent, TAG_QUIT, WAIT);
 	pvm_exit();
 	return 0;
 }
@@ -182,7 +174,7 @@ static double latency(int peer)
 		b = (char)('a' + i % 26);
 		pvm_pkbyte(&b, 1, 1);
 		pvm_send(peer, TAG_PING);
-		if (wait_msg(peer, TAG_PONG) <= 0)
+		if (wait_msg(peer, TAG_PONG, WAIT) <= 0)
 			return -1;
 		pvm_upkbyte(&r, 1, 1);
 		good &= r == b;
@@ -201,7 +193,7 @@ static double bandwidth(int peer, char *buf)
 		pvm_pkint(&i, 1, 1);
 		pvm_pkbyte(buf, BIG, 1);
 		pvm_send(peer, TAG_BIG);
-		if (wait_msg(peer, TAG_BIGACK) <= 0)
+		if (wait_msg(peer, TAG_BIGACK, WAIT) <= 0)
 			return -1;
 		pvm_upkint(&a, 1, 1);
 		ok &= a == 1;
@@ -269,7 +261,7 @@ int main(int argc, char **argv)
 	send_seq(kid, 150, NSEQ);
 	inorder = 1;
 	for (i = 0; i < NSEQ; i++) {
-		if (wait_msg(kid, TAG_ECHO) <= 0) {
+		if (wait_msg(kid, TAG_ECHO, WAIT) <= 0) {
 			inorder = 0;
 			break;
 		}
@@ -301,7 +293,7 @@ int main(int argc, char **argv)
 	}
 	exch_ok = 1;
 	for (i = 0; i < NEXCH; i++) {
-		if (wait_msg(kid, TAG_EXCH) <= 0) {
+		if (wait_msg(kid, TAG_EXCH, WAIT) <= 0) {
 			exch_ok = 0;
 			break;
 		}
@@ -311,7 +303,7 @@ int main(int argc, char **argv)
 	}
 	CHECK(exch_ok, "simultaneous 2 MiB exchange over the link: all data intact");
 	ok = 0;
-	if (wait_msg(kid, TAG_EXCHDONE) > 0)
+	if (wait_msg(kid, TAG_EXCHDONE, WAIT) > 0)
 		pvm_upkint(&ok, 1, 1);
 	CHECK_INT(ok, 1, "the child got the master's 2 MiB messages intact");
 
@@ -339,7 +331,7 @@ int main(int argc, char **argv)
 	}
 	inorder = 1;
 	for (i = 0; i < NBOTH; i++) {
-		if (wait_msg(both, TAG_BOTH) <= 0) {
+		if (wait_msg(both, TAG_BOTH, WAIT) <= 0) {
 			inorder = 0;
 			break;
 		}
@@ -349,7 +341,7 @@ int main(int argc, char **argv)
 	}
 	CHECK(inorder, "mutual PvmRouteDirect: child's messages in order");
 	ok = 0;
-	if (wait_msg(both, TAG_BOTHDONE) > 0)
+	if (wait_msg(both, TAG_BOTHDONE, WAIT) > 0)
 		pvm_upkint(&ok, 1, 1);
 	CHECK_INT(ok, 1, "mutual PvmRouteDirect: master's messages in order");
 	CHECK(wait_fds(4), "mutual PvmRouteDirect: exactly one more link");

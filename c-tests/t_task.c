@@ -31,14 +31,6 @@ static void on_usr1(int sig)
 }
 
 /* wait for a message, at most `secs` seconds; returns the buffer id or <= 0 */
-static int wait_msg(int tid, int tag, int secs)
-{
-	struct timeval tv;
-	tv.tv_sec = secs;
-	tv.tv_usec = 0;
-	return pvm_trecv(tid, tag, &tv);
-}
-
 static int child_main(int argc, char **argv)
 {
 	int parent = pvm_parent();

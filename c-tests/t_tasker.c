@@ -31,14 +31,6 @@
 #define NWORK 3
 #define MAXARG 16
 
-static int wait_msg(int tid, int tag, int secs)
-{
-	struct timeval tv;
-	tv.tv_sec = secs;
-	tv.tv_usec = 0;
-	return pvm_trecv(tid, tag, &tv);
-}
-
 static int worker_main(void)
 {
 	int v[3];
