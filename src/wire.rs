@@ -22,6 +22,7 @@
 //! [`Reader`]: big-endian i32s and length-prefixed byte strings.
 
 use crate::{Error, Result};
+use std::collections::VecDeque;
 use std::io::{self, IoSlice, Read, Write};
 
 /// Magic number at the start of every frame.
@@ -495,6 +496,10 @@ read_spare_by_recv!(
 /// Incremental frame decoder for non-blocking readers: feed bytes, take frames.
 #[derive(Default)]
 pub struct FrameDecoder {
+    /// Complete frames, in order, before `big`, a landing and `buf`'s
+    /// bytes: large ones read into their own Vec, small ones set apart
+    /// from `buf` as they came whole.
+    ready: VecDeque<Frame>,
     buf: Vec<u8>,
     start: usize,
     /// A large frame being received: its header and the body so far.
@@ -504,6 +509,8 @@ pub struct FrameDecoder {
     landing: Option<(Header, usize)>,
     /// The header of a frame that finished landing, until taken.
     landed: Option<Header>,
+    /// Whether the last read got less than it asked for.
+    short: bool,
 }
 
 /// A receiver's offer to take the body of one large message straight into
@@ -547,12 +554,15 @@ impl FrameDecoder {
             let n = (h.len as usize - body.len()).min(data.len());
             body.extend_from_slice(&data[..n]);
             data = &data[n..];
+            self.settle_big();
             if data.is_empty() {
                 return;
             }
         }
-        if self.start > 0 && self.start == self.buf.len() {
-            self.buf.clear();
+        // What was taken goes before the buffer grows (cheap: what is left
+        // is shorter).
+        if self.start > 0 && self.buf.len() - self.start <= self.start {
+            self.buf.drain(..self.start);
             self.start = 0;
         }
         self.buf.extend_from_slice(data);
@@ -560,14 +570,86 @@ impl FrameDecoder {
 
     /// Bytes buffered and not yet taken.
     pub fn pending(&self) -> usize {
+        let ready: usize = self.ready.iter().map(|f| HEADER_LEN + f.body.len()).sum();
         let big = self.big.as_ref().map_or(0, |(_, b)| HEADER_LEN + b.len());
         let landing = self.landing.as_ref().map_or(0, |(_, n)| HEADER_LEN + n);
-        self.buf.len() - self.start + big + landing
+        ready + self.buf.len() - self.start + big + landing
     }
 
-    /// Whether a large body is being read straight into place.
-    pub fn in_large_body(&self) -> bool {
-        self.big.is_some() || self.landing.is_some()
+    /// Whether reading on would complete something: a large body is still
+    /// incomplete, or no whole frame is there to take. A reader that may
+    /// leave bytes in its socket (polling it level-triggered) stops when
+    /// this is false, so what the peer sends beyond waits there, not in
+    /// memory, and the next large body may land in its receiver's memory.
+    pub fn wants_more(&self) -> bool {
+        if self.landing.is_some() {
+            return true;
+        }
+        if let Some((h, body)) = &self.big {
+            return body.len() < h.len as usize;
+        }
+        if !self.ready.is_empty() || self.landed.is_some() {
+            return false;
+        }
+        match self.header_at(self.start) {
+            Ok(Some(h)) => self.buf.len() - self.start < HEADER_LEN + h.len as usize,
+            Ok(None) => true,
+            Err(_) => false, // next_frame reports it
+        }
+    }
+
+    /// The header of the frame at `at` in the buffer, once it all came
+    /// (`Ok(None)` before); an error when it is malformed.
+    fn header_at(&self, at: usize) -> Result<Option<Header>> {
+        match self.buf.get(at..at + HEADER_LEN) {
+            Some(head) => Header::decode(head.try_into().map_err(|_| Error::BadMsg)?).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// The frame at the buffer's start, once it all came.
+    fn take_buffered(&mut self) -> Result<Option<Frame>> {
+        let Some(header) = self.header_at(self.start)? else {
+            return Ok(None);
+        };
+        let (from, to) = (
+            self.start + HEADER_LEN,
+            self.start + HEADER_LEN + header.len as usize,
+        );
+        let Some(body) = self.buf.get(from..to) else {
+            return Ok(None);
+        };
+        let body = body.to_vec();
+        self.start = to;
+        Ok(Some(Frame {
+            header,
+            body,
+            held: None,
+        }))
+    }
+
+    /// Moves a large frame whose body is complete to the ready ones.
+    fn settle_big(&mut self) {
+        if self
+            .big
+            .as_ref()
+            .is_some_and(|(h, body)| body.len() >= h.len as usize)
+        {
+            if let Some((header, body)) = self.big.take() {
+                self.ready.push_back(Frame {
+                    header,
+                    body,
+                    held: None,
+                });
+            }
+        }
+    }
+
+    /// Whether the last read ([`FrameDecoder::read_landing`]) got less
+    /// than it asked for: the socket had no more then, and an
+    /// edge-triggered reader may wait for its next event.
+    pub fn drained(&self) -> bool {
+        self.short
     }
 
     /// Whether a body is landing in a receiver's memory (only that
@@ -609,6 +691,7 @@ impl FrameDecoder {
             };
             let len = h.len as usize;
             let n = r.read(&mut to.dst[*filled..len])?;
+            self.short = n < len - *filled;
             *filled += n;
             if *filled == len {
                 self.landed = self.landing.take().map(|(h, _)| h);
@@ -616,12 +699,14 @@ impl FrameDecoder {
             return Ok(n);
         }
         if let Some((h, body)) = &mut self.big {
-            let need = h.len as usize - body.len();
-            if need > 0 {
-                return r.read_spare(body, need.min(BIG_RESERVE));
-            }
+            let ask = (h.len as usize - body.len()).min(BIG_RESERVE);
+            let n = r.read_spare(body, ask)?;
+            self.short = n < ask;
+            self.settle_big();
+            return Ok(n);
         }
         let n = r.read(scratch)?;
+        self.short = n < scratch.len();
         self.feed(&scratch[..n]);
         if n > 0 {
             self.go_large(landing);
@@ -629,30 +714,39 @@ impl FrameDecoder {
         Ok(n)
     }
 
-    /// When the first frame not yet taken is a large one whose body is still
-    /// incomplete, moves what came of the body out of the decoder's buffer:
+    /// Sets the complete frames in the decoder's buffer apart; when a large
+    /// frame's body is incomplete behind them, moves what came of it out:
     /// into the receiver's memory when `landing` takes it, else into the
-    /// body's own Vec. The rest then arrives there directly. (A large frame
-    /// behind complete ones waits until [`FrameDecoder::next_frame`] took
-    /// those.)
+    /// body's own Vec; the rest then arrives there directly. A message
+    /// lands only when no frame is in front of it (they are taken in order,
+    /// and one of them may be the one the receiver waits for).
     fn go_large(&mut self, landing: Option<&mut Landing<'_>>) {
         if self.big.is_some() || self.landing.is_some() {
             return;
         }
-        let avail = &self.buf[self.start..];
-        let Some(Ok(head)) = avail.get(..HEADER_LEN).map(<&[u8; HEADER_LEN]>::try_from) else {
-            return;
-        };
-        let Ok(header) = Header::decode(head) else {
-            return; // next_frame reports it
+        // Complete frames are set apart, in order, up to the first one
+        // still incomplete: so no byte is looked at twice however long the
+        // reader goes on before taking frames.
+        let header = loop {
+            let Ok(Some(header)) = self.header_at(self.start) else {
+                return; // more to come, or malformed (next_frame reports it)
+            };
+            let len = header.len as usize;
+            if self.buf.len() - self.start >= HEADER_LEN + len {
+                if let Ok(Some(f)) = self.take_buffered() {
+                    self.ready.push_back(f);
+                }
+                continue;
+            }
+            if len < BIG_BODY {
+                return;
+            }
+            break header;
         };
         let len = header.len as usize;
-        if len < BIG_BODY || avail.len() >= HEADER_LEN + len {
-            return;
-        }
-        let part = &avail[HEADER_LEN..];
+        let part = &self.buf[self.start + HEADER_LEN..];
         match landing {
-            Some(to) if to.takes(&header) => {
+            Some(to) if self.ready.is_empty() && to.takes(&header) => {
                 to.dst[..part.len()].copy_from_slice(part);
                 to.busy = true;
                 self.landing = Some((header, part.len()));
@@ -670,33 +764,19 @@ impl FrameDecoder {
     /// The next complete frame, `Ok(None)` when more bytes are needed, or an
     /// error for a malformed header (the connection should be closed).
     pub fn next_frame(&mut self) -> Result<Option<Frame>> {
-        if self.landing.is_some() {
+        if let Some(f) = self.ready.pop_front() {
+            return Ok(Some(f));
+        }
+        if self.landing.is_some() || self.big.is_some() {
             return Ok(None);
         }
-        if let Some((h, body)) = &self.big {
-            if body.len() < h.len as usize {
-                return Ok(None);
+        let Some(frame) = self.take_buffered()? else {
+            if self.header_at(self.start)?.is_some() {
+                // The rest of a large body goes straight into its own Vec.
+                self.go_large(None);
             }
-            return Ok(self.big.take().map(|(header, body)| Frame {
-                header,
-                body,
-                held: None,
-            }));
-        }
-        let avail = &self.buf[self.start..];
-        if avail.len() < HEADER_LEN {
             return Ok(None);
-        }
-        let head: &[u8; HEADER_LEN] = avail[..HEADER_LEN].try_into().map_err(|_| Error::BadMsg)?;
-        let header = Header::decode(head)?;
-        let total = HEADER_LEN + header.len as usize;
-        if avail.len() < total {
-            // The rest of a large body goes straight into its own Vec.
-            self.go_large(None);
-            return Ok(None);
-        }
-        let body = avail[HEADER_LEN..total].to_vec();
-        self.start += total;
+        };
         if self.start == self.buf.len() {
             self.buf.clear();
             self.start = 0;
@@ -704,11 +784,7 @@ impl FrameDecoder {
             self.buf.drain(..self.start);
             self.start = 0;
         }
-        Ok(Some(Frame {
-            header,
-            body,
-            held: None,
-        }))
+        Ok(Some(frame))
     }
 }
 
@@ -968,6 +1044,63 @@ mod tests {
         }
         assert_eq!(got, vec![small.clone(), big, small]);
         assert_eq!(d.pending(), 0);
+    }
+
+    #[test]
+    fn large_bodies_keep_their_own_vecs_when_frames_are_not_taken_between_reads() {
+        // A reader that goes on reading (the daemon's edge-triggered one)
+        // before taking frames: each large body still goes straight into
+        // its own Vec, small frames in front of a large one are set apart,
+        // and the frames come out in the order they were sent.
+        let big = |seed: u32| {
+            Frame::new(
+                Header::new(Kind::Msg),
+                (0..150_000u32).map(|i| (i * 3 + seed) as u8).collect(),
+            )
+        };
+        let small = Frame::new(Header::new(Kind::Req), b"s".to_vec());
+        let sent = vec![big(1), big(2), small.clone(), big(3), small.clone(), small];
+        let all: Vec<u8> = sent.iter().flat_map(|f| f.to_bytes()).collect();
+        let mut src = Dribble(&all);
+        let mut d = FrameDecoder::new();
+        let mut scratch = vec![0u8; 4096];
+        let mut most_buffered = 0;
+        while d.read_from(&mut src, &mut scratch).unwrap() > 0 {
+            most_buffered = most_buffered.max(d.buf.len());
+        }
+        assert!(
+            most_buffered < 8192,
+            "{most_buffered} bytes went through the buffer"
+        );
+        let mut got = Vec::new();
+        while let Some(f) = d.next_frame().unwrap() {
+            got.push(f);
+        }
+        assert_eq!(got, sent);
+        assert_eq!(d.pending(), 0);
+    }
+
+    #[test]
+    fn wants_more_until_a_frame_is_whole() {
+        let f = msg(5, 2, vec![7u8; 100_000]);
+        let bytes = f.to_bytes();
+        let mut d = FrameDecoder::new();
+        assert!(d.wants_more());
+        let mut src = Dribble(&bytes);
+        let mut scratch = vec![0u8; 4096];
+        let mut reads = 0;
+        while d.wants_more() {
+            assert!(d.read_from(&mut src, &mut scratch).unwrap() > 0);
+            reads += 1;
+        }
+        assert!(reads > 1);
+        assert_eq!(d.next_frame().unwrap(), Some(f));
+        assert!(d.wants_more());
+        // A whole small frame: nothing more is needed to take it.
+        d.feed(&msg(5, 3, b"x".to_vec()).to_bytes()[..HEADER_LEN]);
+        assert!(d.wants_more());
+        d.feed(b"x");
+        assert!(!d.wants_more());
     }
 
     #[test]

@@ -116,9 +116,7 @@ impl Conn {
                 Ok(0) => return ReadOutcome::Closed,
                 // A short read emptied the socket: bytes that come later
                 // raise a new (edge) event, so no read is wasted on WouldBlock.
-                Ok(n) if n < buf.len() && !self.decoder.in_large_body() => {
-                    return ReadOutcome::Open
-                }
+                Ok(_) if self.decoder.drained() => return ReadOutcome::Open,
                 Ok(_) => {}
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return ReadOutcome::Open,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}

@@ -171,12 +171,12 @@ impl Link {
                 // Authenticated: large bodies are read straight into place.
                 match self.decoder.read_from(&self.stream, buf) {
                     Ok(0) => return Event::Failed("connection closed".into()),
-                    Ok(n) => {
+                    Ok(_) => {
                         self.last_rx = Instant::now();
                         // A short read emptied the socket: what comes later
                         // raises a new (edge) event, so no read is spent on
                         // WouldBlock (as for task connections).
-                        if n < buf.len() && !self.decoder.in_large_body() {
+                        if self.decoder.drained() {
                             break;
                         }
                     }

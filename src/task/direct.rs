@@ -70,6 +70,10 @@ pub const TAG_OFFER: i32 = -50;
 const OFFER_VERSION: i32 = 1;
 /// Bytes read from a link per system call.
 const READ_CHUNK: usize = 256 * 1024;
+/// Bytes read per system call on a TCP link while a receiver offers its
+/// memory and nothing is landing yet: a small message comes whole, and of
+/// a large one at most this much is copied into place instead of landing.
+const LANDING_PEEK: usize = 16 * 1024;
 /// Bound on connecting to a peer's TCP listener and on the handshake.
 const TCP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 /// An accepted connection that has not presented a valid hello (after the
@@ -486,17 +490,26 @@ impl Link {
             let got = match &self.stream {
                 Stream::Unix(_) => sys::recv_with_fds(self.fd(), &mut rx.buf, &mut rx.fds),
                 // After the handshake, large bodies are read straight into place.
+                // Reading stops once something is complete: what the peer
+                // sent beyond stays in the socket (its flow control holds
+                // a fast sender back) and may land at the next receive.
                 Stream::Tcp(t) if rx.auth.is_none() => {
                     let Rx { decoder, buf, .. } = rx;
-                    let got = decoder.read_landing(t, buf, landing.as_deref_mut());
+                    let scratch = match &landing {
+                        Some(l) if !l.busy => &mut buf[..LANDING_PEEK],
+                        _ => &mut buf[..],
+                    };
+                    let got = decoder.read_landing(t, scratch, landing.as_deref_mut());
                     if let Some(h) = decoder.take_landed() {
                         if let Some(l) = landing.take() {
                             l.busy = false;
                             l.done = Some(h);
                         }
+                        return;
                     }
                     match got {
-                        Ok(n) if n > 0 => continue,
+                        Ok(n) if n > 0 && decoder.wants_more() && !decoder.drained() => continue,
+                        Ok(n) if n > 0 => return,
                         other => other,
                     }
                 }
@@ -1811,6 +1824,55 @@ mod tests {
     }
 
     /// A linked pair of Unix links (both ends of one socket pair).
+    #[test]
+    fn a_tcp_reader_stops_once_a_message_landed() {
+        // Large messages sent at once on a TCP link: the one a receiver
+        // waits for lands in its memory, and reading stops there (the rest
+        // stays in the socket, nothing piles up in the decoder); the rest
+        // then come in order.
+        const PEER: i32 = 0x80001;
+        let lis = TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut a = TcpStream::connect(lis.local_addr().unwrap()).unwrap();
+        let link = Link::new(Stream::Tcp(lis.accept().unwrap().0)).unwrap();
+        link.peer.store(PEER, Ordering::Relaxed);
+        let body = |i: u32| -> Vec<u8> { (0..200_000u32).map(|k| (k * 5 + i) as u8).collect() };
+        let writer = std::thread::spawn(move || {
+            for i in 0..4 {
+                let h = Header {
+                    src: PEER,
+                    tag: 5,
+                    len: 200_000,
+                    ..Header::new(Kind::Msg)
+                };
+                crate::wire::write_frame(&mut a, &h, &[IoSlice::new(&body(i))]).unwrap();
+            }
+            a
+        });
+        let mut mem = vec![0u8; 300_000];
+        let accepts = |h: &Header| h.tag == 5;
+        let mut landing = Landing {
+            dst: &mut mem,
+            peer: 0,
+            accepts: &accepts,
+            busy: false,
+            done: None,
+        };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while landing.done.is_none() {
+            assert!(std::time::Instant::now() < deadline, "nothing landed");
+            link.fill(Some(&mut landing), true);
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        assert_eq!(landing.done.map(|h| h.len), Some(200_000));
+        assert_eq!(&mem[..200_000], &body(0)[..]);
+        assert_eq!(link.rx().decoder.pending(), 0, "read on after the landing");
+        let rest = read_n(&link, 3);
+        let _a = writer.join().unwrap();
+        for (i, f) in rest.iter().enumerate() {
+            assert_eq!(f.body, body(i as u32 + 1), "message {}", i + 1);
+        }
+    }
+
     fn unix_pair() -> (Arc<Link>, Arc<Link>) {
         let (x, y) = UnixStream::pair().unwrap();
         (
