@@ -635,7 +635,10 @@ fn direct_routes_across_hosts_and_remote_output() {
     let t = text(&out);
     let log = m.log("node1");
     assert_tap(&out, "mh_route", &log);
-    for l in t.lines().filter(|l| l.contains(" route: ")) {
+    for l in t
+        .lines()
+        .filter(|l| l.contains(" route: ") || l.contains("resident memory"))
+    {
         eprintln!("mh_route {l}");
     }
     let child = |what: &str| {
