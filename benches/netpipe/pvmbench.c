@@ -4,6 +4,9 @@
  * echoing peer (on the same host, or on host HOST when given).
  *
  *   pvmbench ROUTE PACKING [MAX [HOST]]
+ *                         (environment, for profiling one size: PVMBENCH_MIN,
+ *                         the first size, default 1; PVMBENCH_REPS, a
+ *                         multiplier of the repetitions, default 1)
  *   pvmbench spawn N      time spawning N tasks (and until all exited)
  *   pvmbench mem          VmRSS growth (KiB) of enrolling (library state)
  *   pvmbench block        enrol, then block in pvm_recv forever
@@ -165,6 +168,9 @@ static int next_size(int n)
 	return (n & (n - 1)) == 0 ? n + n / 2 : n / 3 * 4;
 }
 
+/* PVMBENCH_REPS; the peer gets it with the parameters. */
+static int reps_x = 1;
+
 static int reps_for(int n)
 {
 	int r = (64 << 20) / (n > 0 ? n : 1);
@@ -172,7 +178,13 @@ static int reps_for(int n)
 		r = 2000;
 	if (r < 20)
 		r = 20;
-	return r;
+	return r * reps_x;
+}
+
+static int env_int(const char *name, int dflt)
+{
+	const char *v = getenv(name);
+	return v && atoi(v) > 0 ? atoi(v) : dflt;
 }
 
 /* Ping-pong: TRIALS timed runs of trial_reps(n) round trips each; like
@@ -187,15 +199,16 @@ static int trial_reps(int n)
 
 static void child(void)
 {
-	int par = pvm_parent(), p[3], n;
+	int par = pvm_parent(), p[5], n;
 	char *buf;
 	pvm_recv(par, TAG_PARAM);
-	pvm_upkint(p, 3, 1); /* direct, packing, max */
+	pvm_upkint(p, 5, 1); /* direct, packing, max, first size, reps_x */
+	reps_x = p[4];
 	set_route(p[0]);
 	buf = calloc(1, p[2] > 0 ? p[2] : 1);
 	if (!buf)
 		return;
-	for (n = 1; n <= p[2]; n = next_size(n)) {
+	for (n = p[3]; n <= p[2]; n = next_size(n)) {
 		int i, reps = reps_for(n);
 		for (i = 0; i < TRIALS * trial_reps(n) + 2; i++) {
 			recv_bytes(p[1], par, TAG_PING, buf, n);
@@ -210,7 +223,7 @@ static void child(void)
 
 int main(int argc, char **argv)
 {
-	int direct, pk, max = 4 << 20, peer, n, p[3];
+	int direct, pk, max = 4 << 20, peer, n, p[5], first = env_int("PVMBENCH_MIN", 1);
 	char exe[4096], *buf;
 	ssize_t len;
 
@@ -284,14 +297,16 @@ int main(int argc, char **argv)
 	p[0] = direct;
 	p[1] = pk;
 	p[2] = max;
+	p[3] = first;
+	p[4] = reps_x = env_int("PVMBENCH_REPS", 1);
 	pvm_initsend(PvmDataDefault);
-	pvm_pkint(p, 3, 1);
+	pvm_pkint(p, 5, 1);
 	pvm_send(peer, TAG_PARAM);
 	buf = calloc(1, max);
 	if (!buf)
 		return 1;
 	memset(buf, 'x', max);
-	for (n = 1; n <= max; n = next_size(n)) {
+	for (n = first; n <= max; n = next_size(n)) {
 		int i, k, reps = reps_for(n), tr = trial_reps(n);
 		double t0, pp = 1e30, st;
 		for (i = 0; i < 2; i++) { /* warm up (and open the direct link) */

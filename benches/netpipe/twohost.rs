@@ -18,7 +18,9 @@
 //! `twohost-nptcp.csv`, `twohost-nppvm-{pvm6,orig}.csv` (`bytes,Mbps,usec`),
 //! `addhosts.csv` and `twohost-summary.csv` (the ratios); prints the
 //! table. Environment: `MAX` (largest message, default 4194304), `ADDHOSTS`
-//! (hosts added at once, default 16). When the machine cannot make
+//! (hosts added at once, default 16); for a quick look while working,
+//! `ONLY` (say `tcp,direct/psend,daemon/default`: just those pvmbench runs,
+//! NPtcp only when `tcp` is there, no NPpvm) and `ORIG=0` (PVM 3.4.6 not measured). When the machine cannot make
 //! namespace hosts (not root, no sshd, ...) it says so and exits 0; every
 //! namespace and daemon goes when it ends (the harness's drop, or its
 //! watchdog when this process is killed).
@@ -72,6 +74,8 @@ struct Bench {
     /// pvmbench built against pvm6 and (if installed) against PVM 3.4.6.
     pb6: PathBuf,
     pb_orig: Option<PathBuf>,
+    /// `ONLY`'s `route/packing` pairs; empty: all of them, and NPpvm.
+    only: Vec<String>,
 }
 
 fn main() {
@@ -117,7 +121,8 @@ fn main() {
     );
     let pb6 = m.bin.join("pvmbench");
     compile(&pb6, true, &m.work.join("lib"));
-    let pb_orig = Path::new(ORIG_PVMD).exists().then(|| {
+    let want_orig = std::env::var("ORIG").map_or(true, |v| v != "0");
+    let pb_orig = (want_orig && Path::new(ORIG_PVMD).exists()).then(|| {
         let p = m.bin.join("pvmbench-orig");
         compile(&p, false, Path::new("/"));
         p
@@ -129,6 +134,12 @@ fn main() {
         add,
         pb6,
         pb_orig,
+        only: std::env::var("ONLY")
+            .unwrap_or_default()
+            .split(',')
+            .filter(|s| !s.is_empty())
+            .map(String::from)
+            .collect(),
     };
     b.run();
 }
@@ -276,12 +287,16 @@ impl Bench {
     fn run(&self) {
         let load0 = load_average();
         eprintln!("twohost: load average {load0}");
-        let tcp = self.raw_tcp();
+        let tcp = if self.only.is_empty() || self.only.iter().any(|o| o == "tcp") {
+            self.raw_tcp()
+        } else {
+            Curve::new()
+        };
         let pvm6 = self.pvm6();
         let orig = match &self.pb_orig {
             Some(pb) => self.orig(pb),
             None => {
-                eprintln!("twohost: {ORIG_PVMD} not installed: PVM 3.4.6 not measured");
+                eprintln!("twohost: {ORIG_PVMD} not installed or ORIG=0: PVM 3.4.6 not measured");
                 Measured::default()
             }
         };
@@ -365,6 +380,9 @@ impl Bench {
         eprintln!("twohost: {what}: {}", r.addhosts.as_deref().unwrap_or("?"));
         for route in ROUTES {
             for pk in PACKINGS {
+                if !self.only.is_empty() && !self.only.contains(&format!("{route}/{pk}")) {
+                    continue;
+                }
                 eprintln!("twohost: {what} pvmbench {route} {pk} node1 -> node2 ...");
                 let o = self.on_node1(
                     &format!("'{}' {route} {pk} {} node2", pb.display(), self.max),
@@ -373,7 +391,7 @@ impl Bench {
                 r.points.extend(parse_points(&o));
             }
         }
-        if have("NPpvm") {
+        if have("NPpvm") && self.only.is_empty() {
             eprintln!("twohost: {what}: NPpvm node1 -> node2 ...");
             r.nppvm = self.nppvm(ld_path);
         }
