@@ -97,6 +97,10 @@ fn main() -> Result<(), Box<dyn Error>> {
             netpipe(&dir.join("twohost-nptcp.csv")),
         ),
         (
+            "pvm6 direct, psend/precv".into(),
+            pvmbench(&two6, "direct", "psend", 1.0),
+        ),
+        (
             "pvm6 direct, InPlace".into(),
             pvmbench(&two6, "direct", "inplace", 1.0),
         ),
@@ -158,6 +162,7 @@ fn draw(out: &Path, title: &str, series: Vec<Series>) -> Result<(), Box<dyn Erro
         MAGENTA,
         CYAN,
         RGBColor(230, 140, 0),
+        RGBColor(120, 60, 160),
     ];
     for ((label, points), color) in series.into_iter().zip(colors) {
         chart
