@@ -112,7 +112,8 @@ impl Conn {
         }
         loop {
             // Large bodies are read straight into place (no copy through `buf`).
-            match self.decoder.read_from(&self.stream, buf) {
+            let chunk = buf.len().min(crate::wire::READ_STEP);
+            match self.decoder.read_from(&self.stream, &mut buf[..chunk]) {
                 Ok(0) => return ReadOutcome::Closed,
                 // A short read emptied the socket: bytes that come later
                 // raise a new (edge) event, so no read is wasted on WouldBlock.

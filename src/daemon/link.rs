@@ -13,10 +13,6 @@ use std::io::{self, Read};
 use std::net::SocketAddr;
 use std::time::Instant;
 
-/// Bytes read per system call outside a large body (read whole into
-/// place), as a task reads its TCP links (`task::direct`).
-const TCP_READ: usize = 16 * 1024;
-
 /// Where a link is in its life.
 pub enum Phase {
     /// Outgoing, the TCP connect is in progress.
@@ -173,7 +169,7 @@ impl Link {
         loop {
             if matches!(self.phase, Phase::Up | Phase::AwaitOk) {
                 // Authenticated: large bodies are read straight into place.
-                let chunk = buf.len().min(TCP_READ);
+                let chunk = buf.len().min(crate::wire::READ_STEP);
                 match self.decoder.read_from(&self.stream, &mut buf[..chunk]) {
                     Ok(0) => return Event::Failed("connection closed".into()),
                     Ok(_) => {

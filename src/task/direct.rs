@@ -70,12 +70,6 @@ pub const TAG_OFFER: i32 = -50;
 const OFFER_VERSION: i32 = 1;
 /// Bytes read from a link per system call.
 const READ_CHUNK: usize = 256 * 1024;
-/// Bytes a task reads from a TCP link per system call, outside a large
-/// body (which is read whole into place). A small message comes whole; of
-/// a large one at most this much goes through the decoder's buffer. Reads
-/// of up to `READ_CHUNK` made 512 KiB messages with pvm_recv between two
-/// hosts take 181-191 µs one way instead of 81-102 µs (InPlace, 2-CPU VM).
-const TCP_READ: usize = 16 * 1024;
 /// Bound on connecting to a peer's TCP listener and on the handshake.
 const TCP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 /// An accepted connection that has not presented a valid hello (after the
@@ -497,7 +491,11 @@ impl Link {
                 // a fast sender back) and may land at the next receive.
                 Stream::Tcp(t) if rx.auth.is_none() => {
                     let Rx { decoder, buf, .. } = rx;
-                    let got = decoder.read_landing(t, &mut buf[..TCP_READ], landing.as_deref_mut());
+                    let got = decoder.read_landing(
+                        t,
+                        &mut buf[..crate::wire::READ_STEP],
+                        landing.as_deref_mut(),
+                    );
                     if let Some(h) = decoder.take_landed() {
                         if let Some(l) = landing.take() {
                             l.busy = false;
