@@ -568,12 +568,7 @@ impl FrameDecoder {
                 return;
             }
         }
-        // What was taken goes before the buffer grows (cheap: what is left
-        // is shorter).
-        if self.start > 0 && self.buf.len() - self.start <= self.start {
-            self.buf.drain(..self.start);
-            self.start = 0;
-        }
+        self.reclaim();
         self.buf.extend_from_slice(data);
     }
 
@@ -635,6 +630,16 @@ impl FrameDecoder {
             body,
             held: None,
         }))
+    }
+
+    /// Drops the bytes already taken from the buffer once what is left is
+    /// no longer than they are: each byte is moved at most as often as
+    /// bytes were taken before it, and the buffer never grows by them.
+    fn reclaim(&mut self) {
+        if self.start > 0 && self.buf.len() - self.start <= self.start {
+            self.buf.drain(..self.start);
+            self.start = 0;
+        }
     }
 
     /// Moves a large frame whose body is complete to the ready ones.
@@ -786,13 +791,7 @@ impl FrameDecoder {
             }
             return Ok(None);
         };
-        if self.start == self.buf.len() {
-            self.buf.clear();
-            self.start = 0;
-        } else if self.start > (1 << 20) && self.start * 2 > self.buf.len() {
-            self.buf.drain(..self.start);
-            self.start = 0;
-        }
+        self.reclaim();
         Ok(Some(frame))
     }
 }

@@ -1819,7 +1819,6 @@ mod tests {
         }
     }
 
-    /// A linked pair of Unix links (both ends of one socket pair).
     #[test]
     fn a_tcp_reader_stops_once_a_message_landed() {
         // Large messages sent at once on a TCP link: the one a receiver
@@ -1869,6 +1868,7 @@ mod tests {
         }
     }
 
+    /// A linked pair of Unix links (both ends of one socket pair).
     fn unix_pair() -> (Arc<Link>, Arc<Link>) {
         let (x, y) = UnixStream::pair().unwrap();
         (
