@@ -1112,6 +1112,78 @@ mod tests {
     }
 
     #[test]
+    fn frames_come_out_in_order_however_reads_and_takes_interleave() {
+        // Seeded runs: small and large frames, reads of random sizes,
+        // frames taken (or not) between reads, and a receiver that from a
+        // random read on offers its memory for one tag until a message
+        // lands there. Every frame comes out once, in the order sent,
+        // either as a frame or as the landing it was.
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = move |n: u64| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x % n
+        };
+        let mut landed = 0;
+        for _ in 0..60 {
+            let sent: Vec<Frame> = (0..12)
+                .map(|i| {
+                    let len = match next(3) {
+                        0 => next(40) as usize,
+                        1 => next(20_000) as usize,
+                        _ => BIG_BODY + next(150_000) as usize,
+                    };
+                    let body = (0..len).map(|k| (k as u32 * 7 + i) as u8).collect();
+                    msg(5, 1 + next(2) as i32, body)
+                })
+                .collect();
+            let all: Vec<u8> = sent.iter().flat_map(|f| f.to_bytes()).collect();
+            let mut src = Dribble(&all);
+            let mut d = FrameDecoder::new();
+            let mut scratch = vec![0u8; 1 + next(70_000) as usize];
+            let mut mem = vec![0u8; 250_000];
+            let accepts = |h: &Header| h.tag == 2;
+            let mut got: Vec<Frame> = Vec::new();
+            let mut offered = false;
+            loop {
+                let mut landing = Landing {
+                    dst: &mut mem,
+                    peer: 5,
+                    accepts: &accepts,
+                    busy: d.is_landing(),
+                    done: None,
+                };
+                // A landing in progress needs its receiver on every read.
+                offered = d.is_landing() || offered || next(3) == 0;
+                let read = d.read_landing(&mut src, &mut scratch, offered.then_some(&mut landing));
+                let n = read.unwrap();
+                if let Some(h) = d.take_landed() {
+                    let len = h.len as usize;
+                    got.push(Frame::new(h, landing.dst[..len].to_vec()));
+                    offered = false;
+                    landed += 1;
+                }
+                if n == 0 || next(3) != 0 {
+                    while let Some(f) = d.next_frame().unwrap() {
+                        got.push(f);
+                    }
+                }
+                if n == 0 {
+                    break;
+                }
+            }
+            assert_eq!(got.len(), sent.len());
+            for (i, (g, s)) in got.iter().zip(&sent).enumerate() {
+                assert_eq!(g.header, s.header, "frame {i}");
+                assert!(g.body == s.body, "frame {i}: body differs");
+            }
+            assert_eq!(d.pending(), 0);
+        }
+        assert!(landed > 10, "only {landed} landings");
+    }
+
+    #[test]
     fn decoder_handles_split_and_joined_frames() {
         let f1 = Frame::new(Header::new(Kind::Msg), b"hello".to_vec());
         let f2 = Frame::new(Header::new(Kind::Req), vec![]);
