@@ -68,7 +68,8 @@ use std::sync::{Arc, Mutex, OnceLock};
 pub const TAG_OFFER: i32 = -50;
 /// Version of the offer body.
 const OFFER_VERSION: i32 = 1;
-/// Bytes read from a link per system call.
+/// Bytes read from a Unix link per system call (TCP links read
+/// `wire::READ_STEP` at a time).
 const READ_CHUNK: usize = 256 * 1024;
 /// Bound on connecting to a peer's TCP listener and on the handshake.
 const TCP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
@@ -478,7 +479,11 @@ impl Link {
             _ => None,
         };
         if rx.buf.is_empty() {
-            rx.buf = vec![0u8; READ_CHUNK];
+            let size = match self.stream {
+                Stream::Unix(_) => READ_CHUNK,
+                Stream::Tcp(_) => crate::wire::READ_STEP,
+            };
+            rx.buf = vec![0u8; size];
         }
         loop {
             let rx = &mut *rx;
@@ -491,11 +496,7 @@ impl Link {
                 // a fast sender back) and may land at the next receive.
                 Stream::Tcp(t) if rx.auth.is_none() => {
                     let Rx { decoder, buf, .. } = rx;
-                    let got = decoder.read_landing(
-                        t,
-                        &mut buf[..crate::wire::READ_STEP],
-                        landing.as_deref_mut(),
-                    );
+                    let got = decoder.read_landing(t, buf, landing.as_deref_mut());
                     if let Some(h) = decoder.take_landed() {
                         if let Some(l) = landing.take() {
                             l.busy = false;
