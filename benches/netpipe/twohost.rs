@@ -74,6 +74,9 @@ struct Bench {
     /// pvmbench built against pvm6 and (if installed) against PVM 3.4.6.
     pb6: PathBuf,
     pb_orig: Option<PathBuf>,
+    /// tcprelay (benches/netpipe/tcprelay.c): the route's shapes over TCP
+    /// with relays that do no work.
+    relay: PathBuf,
     /// `ONLY`'s `route/packing` pairs; empty: all of them, and NPpvm.
     only: Vec<String>,
 }
@@ -121,6 +124,12 @@ fn main() {
     );
     let pb6 = m.bin.join("pvmbench");
     compile(&pb6, true, &m.work.join("lib"));
+    let relay = m.bin.join("tcprelay");
+    let mut cc = Command::new("gcc");
+    cc.args(["-O2", "-Wall", "-Wextra", "-Werror", "-o"])
+        .arg(&relay)
+        .arg(common::repo_root().join("benches/netpipe/tcprelay.c"));
+    common::run_build(cc, "compile tcprelay");
     let want_orig = std::env::var("ORIG").map_or(true, |v| v != "0");
     let pb_orig = (want_orig && Path::new(ORIG_PVMD).exists()).then(|| {
         let p = m.bin.join("pvmbench-orig");
@@ -134,6 +143,7 @@ fn main() {
         add,
         pb6,
         pb_orig,
+        relay,
         only: std::env::var("ONLY")
             .unwrap_or_default()
             .split(',')
@@ -292,6 +302,7 @@ impl Bench {
         } else {
             Curve::new()
         };
+        let mut shapes = self.tcp_relay("before");
         let pvm6 = self.pvm6();
         let orig = match &self.pb_orig {
             Some(pb) => self.orig(pb),
@@ -300,8 +311,56 @@ impl Bench {
                 Measured::default()
             }
         };
+        shapes.extend(self.tcp_relay("after"));
+        self.save_shapes(&shapes);
         let load1 = load_average();
-        self.report(&tcp, &pvm6, &orig, &load0, &load1);
+        self.report(&tcp, &pvm6, &orig, &shapes, &load0, &load1);
+    }
+
+    /// tcprelay between node1 and node2 (IPv6): `(moment, shape, µs one
+    /// way)` for the shapes direct, feeds and onelink.
+    fn tcp_relay(&self, moment: &str) -> Vec<(String, String, f64)> {
+        eprintln!("twohost: tcprelay node1 -> node2 ({moment}) ...");
+        let (h1, h2) = (self.m.c.host("node1"), self.m.c.host("node2"));
+        let (Some(a1), Some(a2)) = (h1.addr6, h2.addr6) else {
+            return Vec::new();
+        };
+        let mut cmd = Command::new("timeout");
+        cmd.arg("120")
+            .arg(&self.relay)
+            .arg(Path::new("/run/netns").join(&h1.ns))
+            .arg(Path::new("/run/netns").join(&h2.ns))
+            .arg(a2.to_string())
+            .arg(a1.to_string())
+            .arg("3");
+        let o = match cmd.output() {
+            Ok(o) => o,
+            Err(e) => {
+                eprintln!("twohost: cannot run tcprelay: {e}");
+                return Vec::new();
+            }
+        };
+        let err = String::from_utf8_lossy(&o.stderr);
+        if !o.status.success() || !err.trim().is_empty() {
+            eprintln!("twohost: tcprelay: {}\n{err}", o.status);
+        }
+        String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .skip(1)
+            .filter_map(|l| {
+                let (shape, us) = l.split_once(',')?;
+                Some((moment.to_string(), shape.to_string(), us.parse().ok()?))
+            })
+            .collect()
+    }
+
+    fn save_shapes(&self, shapes: &[(String, String, f64)]) {
+        let mut csv = String::from("moment,shape,usec\n");
+        for (m, s, us) in shapes {
+            let _ = writeln!(csv, "{m},{s},{us:.3}");
+        }
+        let f = self.out.join("twohost-relay.csv");
+        fs::write(&f, csv).unwrap_or_else(|e| panic!("cannot write {}: {e}", f.display()));
     }
 
     /// NPtcp between node1 and node2 (IPv4).
@@ -541,40 +600,31 @@ impl Bench {
         })
     }
 
-    /// The least a relay of `kind` (memprobe relay: "relay", "relay2")
-    /// added to a hand-off in run.sh's probes of this run, in µs.
-    fn relay_adds(&self, kind: &str) -> Option<f64> {
-        let text = fs::read_to_string(self.out.join("machine-relay.csv")).ok()?;
-        let mut by_moment: Vec<(&str, Option<f64>, Option<f64>)> = Vec::new();
-        for l in text.lines().skip(1) {
-            let f: Vec<&str> = l.split(',').collect();
-            let (Some(&when), Some(&k), Some(v)) = (
-                f.first(),
-                f.get(1),
-                f.get(2).and_then(|v| v.parse::<f64>().ok()),
-            ) else {
-                continue;
-            };
-            let i = match by_moment.iter().position(|m| m.0 == when) {
-                Some(i) => i,
-                None => {
-                    by_moment.push((when, None, None));
-                    by_moment.len() - 1
-                }
-            };
-            if k == "handoff" {
-                by_moment[i].1 = Some(v);
-            } else if k == kind {
-                by_moment[i].2 = Some(v);
-            }
-        }
-        by_moment
+    /// The least tcprelay's `shape` added to its direct shape at one
+    /// moment of this run, in µs.
+    fn shape_adds(shapes: &[(String, String, f64)], shape: &str) -> Option<f64> {
+        let of = |moment: &str, want: &str| {
+            shapes
+                .iter()
+                .find(|(m, s, _)| m == moment && s == want)
+                .map(|x| x.2)
+        };
+        shapes
             .iter()
-            .filter_map(|(_, h, r)| Some(r.as_ref()? - h.as_ref()?))
+            .filter(|(_, s, _)| s == shape)
+            .filter_map(|(m, _, us)| Some(us - of(m, "direct")?))
             .reduce(f64::min)
     }
 
-    fn report(&self, tcp: &Curve, pvm6: &Measured, orig: &Measured, load0: &str, load1: &str) {
+    fn report(
+        &self,
+        tcp: &Curve,
+        pvm6: &Measured,
+        orig: &Measured,
+        shapes: &[(String, String, f64)],
+        load0: &str,
+        load1: &str,
+    ) {
         let mut t = String::new();
         let mut summary = String::from("metric,value,target\n");
         let _ = writeln!(
@@ -711,15 +761,20 @@ impl Bench {
         let _ = writeln!(
             t,
             "\n== daemon-route / direct-route one-way latency at 1 B (target <= 2); floor: (direct \
-             + the least a relay per direction added in memprobe relay) / direct, the ratio of a \
-             receiving daemon that did no work at all"
+             + what relays that do no work add over TCP, tcprelay's feeds shape: one connection \
+             per direction, as pvm6's feeds) / direct, the ratio of daemons that did no work at \
+             all; one-link: the same with one relay and one connection both ways"
         );
+        for (m, shape, us) in shapes {
+            let _ = writeln!(t, "tcprelay {m:<6} {shape:<8} {us:>6.2} us one way");
+        }
         let _ = writeln!(
             t,
-            "{:<10} {:>10} {:>10} {:>10}",
-            "packing", "one host", "two hosts", "2h floor"
+            "{:<10} {:>10} {:>10} {:>10} {:>10}",
+            "packing", "one host", "two hosts", "2h floor", "one-link"
         );
-        let adds = self.relay_adds("relay2");
+        let feeds = Self::shape_adds(shapes, "feeds");
+        let onelink = Self::shape_adds(shapes, "onelink");
         for pk in PACKINGS {
             let one = ratio(
                 self.one_host_latency("daemon", pk),
@@ -727,13 +782,15 @@ impl Bench {
             );
             let lat = |route| at(&curve_of(&pvm6.points, route, pk), 1).map(|p| p.1);
             let two = ratio(lat("daemon"), lat("direct"));
-            let floor = lat("direct").zip(adds).map(|(d, a)| (d + a) / d);
+            let with = |adds: Option<f64>| lat("direct").zip(adds).map(|(d, a)| (d + a) / d);
+            let (floor, one_link) = (with(feeds), with(onelink));
             let _ = writeln!(
                 t,
-                "{pk:<10} {:>10} {:>10} {:>10}",
+                "{pk:<10} {:>10} {:>10} {:>10} {:>10}",
                 show(one, 2),
                 show(two, 2),
-                show(floor, 2)
+                show(floor, 2),
+                show(one_link, 2)
             );
             let _ = writeln!(
                 summary,
@@ -749,6 +806,11 @@ impl Bench {
                 summary,
                 "daemon/direct latency 1 B two hosts floor ({pk}),{},-",
                 show(floor, 3)
+            );
+            let _ = writeln!(
+                summary,
+                "daemon/direct latency 1 B two hosts one-link model ({pk}),{},-",
+                show(one_link, 3)
             );
         }
 
