@@ -534,6 +534,19 @@ pub fn set_socket_buffers(sock: &impl AsRawFd, bytes: i32) {
     }
 }
 
+/// Bytes written on a TCP socket that its peer's kernel has not
+/// acknowledged yet (TIOCOUTQ); 0 when that cannot be told.
+pub fn unacked_bytes(sock: &impl AsRawFd) -> usize {
+    let mut n: libc::c_int = 0;
+    // SAFETY: the caller owns the socket; TIOCOUTQ writes one c_int to `n`, which lives across the call.
+    let r = unsafe { libc::ioctl(sock.as_raw_fd(), libc::TIOCOUTQ, &mut n as *mut libc::c_int) };
+    if r == 0 {
+        n.max(0) as usize
+    } else {
+        0
+    }
+}
+
 /// Copies up to `buf.len()` bytes waiting on the socket without taking
 /// them (MSG_PEEK) and without blocking: `WouldBlock` when there are none,
 /// 0 at end of stream.

@@ -90,6 +90,10 @@ pub enum Ctl {
     /// `crate::ring`): there is something in the ring for you, or room
     /// again. No body.
     Doorbell = 11,
+    /// Daemon to one of its tasks: the task in the body (a tid of another
+    /// host) has a feed into this daemon, so messages for it sent through
+    /// this daemon go back on that feed (docs/PROTOCOL.md "Feeds").
+    ReplyVia = 12,
 }
 
 impl Ctl {
@@ -108,6 +112,7 @@ impl Ctl {
             9 => Output,
             10 => Rm,
             11 => Doorbell,
+            12 => ReplyVia,
             _ => return None,
         })
     }

@@ -667,9 +667,10 @@ fn direct_routes_across_hosts_and_remote_output() {
 /// messages for another host's tasks to that host's daemon): order and
 /// payloads both ways (pvm_send, pvm_mcast, pvm_psend; bodies below and
 /// above a ring record), every message of an exiting task before its exit
-/// notice (pvm_exit and _exit), and the daemons' logs show the feeds.
-/// With PVM6_FEEDS=0 on node1 its messages go through the daemons while
-/// the children's still come on feeds, and the program passes as well.
+/// notice (pvm_exit and _exit), and the daemons' logs show the feed and
+/// that the children's answers went back on it (they opened none). With
+/// PVM6_FEEDS=0 on node1 its messages go through the daemons while the
+/// children's come on feeds of their own, and the program passes as well.
 #[test]
 fn default_route_across_hosts_on_feeds() {
     let specs = [HostSpec::v6("node1"), HostSpec::dual("node2")];
@@ -688,11 +689,26 @@ fn default_route_across_hosts_on_feeds() {
         .and_then(|l| l.split_whitespace().next())
         .unwrap_or_else(|| panic!("no child tid:\n{t}"))
         .to_string();
-    // The child's messages came to the master daemon on its feed.
-    let want = format!("feed from t{remote} at ");
+    // Our messages came to node2's daemon on our feed, and the children's
+    // went back on it: they answer what came that way, so they opened no
+    // feed of their own.
+    let parent = t
+        .lines()
+        .find_map(|l| l.strip_prefix("# parent t"))
+        .and_then(|l| l.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no parent tid:\n{t}"))
+        .to_string();
+    let log2 = m.log("node2");
+    for want in [
+        format!("feed from t{parent} at "),
+        format!("messages for t{parent} go back on its feed"),
+    ] {
+        assert!(log2.contains(&want), "no {want:?} in node2's log:\n{log2}");
+    }
+    let theirs = format!("feed from t{remote} at ");
     assert!(
-        log.contains(&want),
-        "no {want:?} in the master's log:\n{log}"
+        !log.contains(&theirs),
+        "the child opened a feed of its own:\n{log}"
     );
     assert!(!log.contains("refused feed"), "a feed was refused:\n{log}");
     // Feeds off in the program on node1: its messages go through the daemons.

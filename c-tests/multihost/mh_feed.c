@@ -8,7 +8,8 @@
  *    daemon ring record holds), sent without waiting, some with pvm_mcast to
  *    the child and to a second child on this host, some with pvm_psend; it
  *    checks their numbers and contents and sends NSEQ numbered ones back the
- *    same ways, which we check too.  Both children report their tids.
+ *    same ways, which we check too (they go back on our feed through the
+ *    child's daemon).  We print our tid and the children's.
  * 2. Exit order: NEXIT children on <host>, each watched with
  *    pvm_notify(PvmTaskExit), send NBURST messages and leave at once, half
  *    with pvm_exit, half with _exit (no pvm_exit: their kernel closes the
@@ -262,6 +263,7 @@ int main(int argc, char **argv)
 		  "child spawned on the other host");
 	CHECK_INT(pvm_spawn("mh_feed", a_local, PvmTaskHost, ".", 1, &local), 1,
 		  "child spawned on this host");
+	printf("# parent t%x\n", me);
 	printf("# remote child t%x local child t%x\n", remote, local);
 	CHECK(pvm_tidtohost(remote) != pvm_tidtohost(me), "the child is on another host");
 	char *buf = malloc(200000);

@@ -7,7 +7,7 @@
  * the daemons, switches to PvmRouteDirect and sends NSEQ/2 more without
  * waiting: the child checks it got them in order and echoes each (its
  * echoes switch to the link too); the master checks the echoes' order,
- * that pvm_getfds grew by the TCP listener and the link, and times the
+ * that pvm_getfds grew by the feed, then by the TCP listener and the link, and times the
  * direct route.  With [file]: prints "# waiting" and waits in pvm_trecv
  * (up to 60 s) for <file> to exist (a test attacks the listener meanwhile),
  * checking that no message arrived and that the link still works.  A second child
@@ -317,9 +317,13 @@ int main(int argc, char **argv)
 	printf("# child t%x\n", tid);
 	printf("# me t%x\n", me);
 	char *big = malloc(BIG), *back = malloc(BIG);
-	int fds0 = pvm_getfds(&(int *){ NULL });
+	int fds_start = pvm_getfds(&(int *){ NULL });
 
 	timings(tid, "daemon", big, back);
+	/* The default route opened a feed to the child's host, on which the
+	 * child's answers come back: pvm_getfds lists it. */
+	int fds0 = pvm_getfds(&(int *){ NULL });
+	CHECK_INT(fds0, fds_start + 1, "pvm_getfds: the feed added");
 
 	/* Order across the switch-over, both ways. */
 	for (int i = 0; i < NSEQ / 2; i++) {

@@ -25,6 +25,21 @@
 //! fence are held until the feed has delivered that many frames or ended
 //! (at most [`HOLD_WAIT`]), so they cannot overtake the feed's.
 //!
+//! Back on the feed: a message that one of our tasks sends through us to a
+//! task whose feed is up here goes back on that feed, so a ping-pong
+//! between two hosts passes one daemon both ways, on one TCP connection
+//! whose answers carry the acknowledgements. When we deliver a message from
+//! a feed to one of our tasks, we first tell that task (Ctl ReplyVia) that
+//! its messages to the feed's task may come through us; it then sends them
+//! through us, unless it already sent that task something another way. A
+//! remote task that a message of ours reached over a daemon link keeps
+//! that way ([`Returns::linked`]), so one pair's order holds. Our task's
+//! exit reaches other daemons as a TaskGone on a daemon link: it waits
+//! until what the feeds back to that host carried has been acknowledged by
+//! their tasks' kernels (at most [`GONE_WAIT`]); the task reads its feeds
+//! before it files what its daemon gives it, so its last messages precede
+//! its exit notices there too.
+//!
 //! A child module of `server` (declared there), like `multi`.
 
 use super::multi::ctl_frame;
@@ -35,7 +50,7 @@ use crate::net::addr::fmt_sockaddr;
 use crate::wire::{Ctl, Frame, Kind, Reader, Writer};
 use crate::{tid, Error};
 use mio::Token;
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::{Duration, Instant};
 
 /// Longest a TaskGone waits for the end of the task's feed.
@@ -69,6 +84,7 @@ impl Daemon {
         }
         link.feed = true;
         link.peer = claimed;
+        self.multi.returns.by_task.insert(claimed, tok);
         let ok = ctl_frame(self.dtid, claimed, Ctl::LinkOk, Vec::new());
         link.held.push_front(ok.to_bytes());
         if link.set_up().is_err() {
@@ -100,6 +116,7 @@ impl Daemon {
             self.feed_closed(tok, &why, true);
             return;
         }
+        self.offer_return(peer, h.dst);
         self.deliver_frame(f);
         let fed = self.multi.links.get_mut(&tok).map_or(0, |l| {
             l.fed += 1;
@@ -180,6 +197,96 @@ impl Daemon {
     fn drop_feed(&mut self, tok: Token) {
         if let Some(mut l) = self.multi.links.remove(&tok) {
             let _ = self.poll.registry().deregister(&mut l.stream);
+            self.multi.returns.forget(l.peer, tok);
+        }
+    }
+
+    /// Before a message from feed task `t` reaches our task `to`: `to` is
+    /// told (once) that its messages for `t` may come through us, unless
+    /// messages for `t` go over a daemon link.
+    fn offer_return(&mut self, t: i32, to: i32) {
+        let r = &self.multi.returns;
+        if r.linked.contains(&t) || r.told.contains(&(t, to)) {
+            return;
+        }
+        let f = ctl_frame(self.dtid, to, Ctl::ReplyVia, Writer::new().int(t).finish());
+        // Ahead of the message, also while the task is not connected yet.
+        let conn = match self.tasks.get_mut(to) {
+            Some(task) => match task.conn {
+                Some(c) => Some(c),
+                None => {
+                    task.held.push_back(f.to_bytes());
+                    None
+                }
+            },
+            None => return,
+        };
+        self.multi.returns.told.insert((t, to));
+        if let Some(c) = conn {
+            self.send_frame(c, f);
+        }
+    }
+
+    /// A message for remote task `dst`: on `dst`'s feed when it has one up
+    /// here and no message for it went over a daemon link (given back
+    /// otherwise, `dst` then keeping the daemon links).
+    pub(super) fn route_back(&mut self, frame: Frame) -> Option<Frame> {
+        let dst = frame.header.dst;
+        let r = &mut self.multi.returns;
+        match r.by_task.get(&dst) {
+            Some(&tok) if !r.linked.contains(&dst) => {
+                if r.used.insert(tok) {
+                    dlog!(
+                        self.log,
+                        Debug,
+                        "messages for {} go back on its feed",
+                        tid::fmt(dst)
+                    );
+                }
+                self.send_link_frame(tok, frame);
+                None
+            }
+            _ => {
+                if tid::is_task(dst) {
+                    r.linked.insert(dst);
+                }
+                Some(frame)
+            }
+        }
+    }
+
+    /// Sends our task's TaskGone frame `bytes` to the daemon of `host`, once
+    /// what feeds back to that host's tasks carried has been acknowledged
+    /// (at most [`GONE_WAIT`]).
+    pub(super) fn send_gone(&mut self, host: i32, bytes: Vec<u8>) {
+        if self.multi.returns.gone.is_empty() && !self.returns_in_flight(host) {
+            self.send_to_host(host, bytes);
+            return;
+        }
+        let until = Instant::now() + GONE_WAIT;
+        self.multi.returns.gone.push_back((host, bytes, until));
+    }
+
+    /// Whether a feed that carried messages back to a task of `host` may
+    /// still hold some on their way.
+    fn returns_in_flight(&self, host: i32) -> bool {
+        self.multi.returns.used.iter().any(|tok| {
+            self.multi
+                .links
+                .get(tok)
+                .is_some_and(|l| tid::host_of(l.peer) == host && l.in_flight())
+        })
+    }
+
+    /// Sends the TaskGones that waited and may go now, in order.
+    pub(super) fn returns_tick(&mut self, now: Instant) {
+        while let Some(&(host, _, until)) = self.multi.returns.gone.front() {
+            if now < until && self.returns_in_flight(host) {
+                return;
+            }
+            if let Some((host, bytes, _)) = self.multi.returns.gone.pop_front() {
+                self.send_to_host(host, bytes);
+            }
         }
     }
 
@@ -300,6 +407,38 @@ impl Daemon {
         let entry = self.multi.table.by_tid(host).ok_or(Error::NoHost)?;
         let list: Vec<String> = entry.addrs.iter().map(fmt_sockaddr).collect();
         Ok(Writer::new().str(&list.join(",")).finish())
+    }
+}
+
+/// Messages going back on feeds (see the module's documentation).
+#[derive(Default)]
+pub(super) struct Returns {
+    /// The feeds that are up, by their task.
+    by_task: HashMap<i32, Token>,
+    /// Remote tasks a message went to over a daemon link: they keep that way.
+    linked: HashSet<i32>,
+    /// (feed task, our task) pairs where ours was told ReplyVia.
+    told: HashSet<(i32, i32)>,
+    /// Feeds that carried messages back.
+    used: HashSet<Token>,
+    /// Our tasks' TaskGones waiting for feeds back to that host: (host,
+    /// frame, until when), in order.
+    gone: VecDeque<(i32, Vec<u8>, Instant)>,
+}
+
+impl Returns {
+    /// Feed `tok` of task `t` is gone.
+    fn forget(&mut self, t: i32, tok: Token) {
+        if self.by_task.get(&t) == Some(&tok) {
+            self.by_task.remove(&t);
+        }
+        self.used.remove(&tok);
+        self.told.retain(|&(ft, _)| ft != t);
+    }
+
+    /// Whether TaskGones wait (the loop then looks again soon).
+    pub fn waiting(&self) -> bool {
+        !self.gone.is_empty()
     }
 }
 

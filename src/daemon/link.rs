@@ -272,6 +272,12 @@ impl Link {
         }
     }
 
+    /// Whether bytes written on it may not have reached the peer's kernel
+    /// yet: queued here, or sent and not acknowledged.
+    pub fn in_flight(&self) -> bool {
+        !self.out.is_empty() || !self.held.is_empty() || crate::sys::unacked_bytes(&self.stream) > 0
+    }
+
     /// Queues a frame (see [`Link::send_bytes`]).
     pub fn send(&mut self, f: &Frame) -> io::Result<()> {
         self.send_bytes(f.to_bytes())

@@ -210,6 +210,8 @@ pub(super) struct Multi {
     /// Messages of remote tasks that came through their daemon after a
     /// fence, held until their feed caught up (src/daemon/feeds.rs).
     pub feed_holds: super::feeds::Holds,
+    /// Messages going back on feeds (src/daemon/feeds.rs).
+    pub returns: super::feeds::Returns,
     /// While a remote Spawn of a spread spawn is served: its origin host.
     sibling_origin: i32,
 }
@@ -267,6 +269,7 @@ impl Multi {
             start_pipes: HashMap::new(),
             gone_waiting: HashMap::new(),
             feed_holds: Default::default(),
+            returns: Default::default(),
             sibling_origin: 0,
         }
     }
@@ -1247,7 +1250,7 @@ impl Daemon {
 
     /// [`Daemon::send_link`] for a frame we own: its body is not copied
     /// while the link is up.
-    fn send_link_frame(&mut self, tok: Token, frame: Frame) {
+    pub(super) fn send_link_frame(&mut self, tok: Token, frame: Frame) {
         let failed = match self.multi.links.get_mut(&tok) {
             Some(l) => l.send_frame(frame).is_err(),
             None => false,
@@ -1878,6 +1881,7 @@ impl Daemon {
             );
             return None;
         }
+        let frame = self.route_back(frame)?;
         match self.multi.by_host.get(&host) {
             // The usual case, as in send_to_host, but the body is not copied.
             Some(&tok) => self.send_link_frame(tok, frame),
@@ -1902,7 +1906,7 @@ impl Daemon {
                     Ctl::TaskGone,
                     Writer::new().int(t).finish(),
                 );
-                self.send_to_host(h, g.to_bytes());
+                self.send_gone(h, g.to_bytes());
             }
         }
         self.multi.sib_pending.remove(&t);

@@ -56,6 +56,8 @@ const SIGNALS: Token = Token(usize::MAX - 1);
 const FIRST_TOKEN: usize = 2;
 /// How often children without a pidfd are checked (only while such exist).
 const REAP_INTERVAL: Duration = Duration::from_millis(200);
+/// How often TaskGones waiting for feeds' acknowledgements look again.
+const RETURNS_POLL: Duration = Duration::from_millis(1);
 /// Quiet time after connections closed before freed memory is returned.
 const TRIM_AFTER: Duration = Duration::from_millis(500);
 /// Most tasks one Spawn request may ask for.
@@ -279,6 +281,9 @@ impl Daemon {
             };
             let mut timeout = if spinning {
                 Some(Duration::ZERO)
+            } else if self.multi.returns.waiting() {
+                // TaskGones wait for feeds' acknowledgements: look again soon.
+                Some(timeout.map_or(RETURNS_POLL, |t| t.min(RETURNS_POLL)))
             } else {
                 timeout
             };
@@ -341,6 +346,9 @@ impl Daemon {
                 }
             }
             self.reap_unwatched();
+            if self.multi.returns.waiting() {
+                self.returns_tick(Instant::now());
+            }
             if self.multi.active() {
                 self.multi_tick();
             }

@@ -1015,6 +1015,8 @@ pub struct Watch {
     /// For each link, whether a message may land from it (`Routes::landable`).
     pub landable: Vec<bool>,
     pub wake: Arc<UnixStream>,
+    /// The reading sides of our feeds (src/task/feed.rs).
+    pub feeds: Vec<Arc<super::feed::FeedRx>>,
 }
 
 /// The direct-route state of a task (part of the runtime's `State`, so every
@@ -1184,6 +1186,7 @@ impl Routes {
                 .collect(),
             links,
             wake,
+            feeds: self.feeds.receivers(),
         })
     }
 
@@ -1215,7 +1218,7 @@ impl Routes {
     }
 
     /// The descriptors a program may select() on besides the daemon's
-    /// (pvm_getfds): the listener and every link.
+    /// (pvm_getfds): the listener, every link and every feed.
     /// From now on every peer rings a link's socket after each record it
     /// puts in the link's ring, so the socket alone says when one came.
     pub fn fds(&self) -> Vec<RawFd> {
@@ -1242,6 +1245,8 @@ impl Routes {
         links.sort();
         v.extend(links.into_iter().map(|(_, fd)| fd));
         v.extend(self.unverified.iter().map(|l| l.fd().as_raw_fd()));
+        // Our feeds, on which our daemon's peers may send messages back.
+        v.extend(self.feeds.receivers().iter().map(|f| f.fd().as_raw_fd()));
         v
     }
 

@@ -26,14 +26,25 @@
 //! has delivered that many or ended: one pair's order holds across the
 //! switch.
 
+//!
+//! Back on the feed: the daemon may send us, on our feed, the messages its
+//! tasks send us through it (src/daemon/feeds.rs), so a feed is read too
+//! ([`FeedRx`], watched with the direct links). When the daemon tells us
+//! (Ctl ReplyVia) that a task of another host has a feed into it, our
+//! messages for that task go through our daemon instead of a feed of ours,
+//! unless we already sent it something ([`Feeds::reply_via`]): one pair's
+//! messages keep one way.
+
 use crate::auth::{self, Role, Secret};
 use crate::sys;
 use crate::tid;
-use crate::wire::{Ctl, Header, Kind, HEADER_LEN};
-use std::collections::HashMap;
+use crate::wire::{Ctl, Frame, FrameDecoder, Header, Kind, HEADER_LEN};
+use std::collections::{HashMap, HashSet};
 use std::io::{self, IoSlice, Read};
 use std::net::{Shutdown, SocketAddr, TcpStream};
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, BorrowedFd};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// Bound on connecting, the handshake and the daemon's LinkOk.
@@ -43,9 +54,105 @@ pub const STALL: Duration = Duration::from_secs(1);
 
 /// One open feed.
 struct Feed {
-    stream: TcpStream,
+    rx: Arc<FeedRx>,
     /// Whole frames written on it.
     frames: u64,
+}
+
+impl Drop for Feed {
+    fn drop(&mut self) {
+        // The daemon sees the end now, even while a reader still holds `rx`.
+        let _ = self.rx.stream.shutdown(Shutdown::Both);
+    }
+}
+
+/// The reading side of a feed: what the daemon sends back on it. Read by
+/// whichever thread reads (without the state lock), like a direct link.
+pub struct FeedRx {
+    stream: TcpStream,
+    /// Our tid, the only destination of what comes.
+    me: i32,
+    /// The host of the daemon at the other end.
+    host: i32,
+    decoder: Mutex<FrameDecoder>,
+    closed: AtomicBool,
+}
+
+impl FeedRx {
+    /// The socket, for poll.
+    pub fn fd(&self) -> BorrowedFd<'_> {
+        self.stream.as_fd()
+    }
+
+    /// Whether it ended (it is then no longer watched).
+    pub fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Relaxed)
+    }
+
+    /// Reads what the socket holds now and returns the whole messages for
+    /// our task. A frame that is not a message to us, or bytes that do not
+    /// decode, end the feed's reading side (the daemon sends nothing else).
+    pub fn take(&self) -> Vec<Frame> {
+        let me = self.me;
+        let mut out = Vec::new();
+        if self.is_closed() {
+            return out;
+        }
+        let mut d = self.decoder.lock().unwrap_or_else(|e| e.into_inner());
+        let mut scratch = [0u8; crate::wire::READ_STEP];
+        let mut ended = false;
+        loop {
+            match d.read_from(&self.stream, &mut scratch) {
+                Ok(0) => {
+                    ended = true;
+                    break;
+                }
+                Ok(_) if d.drained() => break,
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(_) => {
+                    ended = true;
+                    break;
+                }
+            }
+        }
+        loop {
+            match d.next_frame() {
+                Ok(Some(f)) => {
+                    let h = f.header;
+                    // From a task of that host, from a daemon (output
+                    // caught with pvm_catchout), or relayed by that daemon.
+                    let fits = h.kind == Kind::Msg && h.dst == me;
+                    if !fits {
+                        log::warn!(
+                            "{:?} frame from {} to {} on the feed to {}: reading it ends",
+                            h.kind,
+                            tid::fmt(h.src),
+                            tid::fmt(h.dst),
+                            tid::fmt(tid::daemon_tid(self.host))
+                        );
+                        ended = true;
+                        break;
+                    }
+                    out.push(f);
+                }
+                Ok(None) => break,
+                Err(_) => {
+                    log::warn!(
+                        "malformed frame on the feed to {}: reading it ends",
+                        tid::fmt(tid::daemon_tid(self.host))
+                    );
+                    ended = true;
+                    break;
+                }
+            }
+        }
+        if ended {
+            self.closed.store(true, Ordering::Relaxed);
+        }
+        out
+    }
 }
 
 /// Our feeds, by host part. `None`: that host's messages go through our
@@ -53,6 +160,11 @@ struct Feed {
 #[derive(Default)]
 pub struct Feeds {
     by_host: HashMap<i32, Option<Feed>>,
+    /// Tasks of other hosts with a feed into our daemon whose messages from
+    /// us go through it (Ctl ReplyVia came before we sent them anything).
+    via_daemon: HashSet<i32>,
+    /// Tasks of hosts we tried a feed to that we sent something.
+    sent: HashSet<i32>,
 }
 
 /// Whether feeds are used (`PVM6_FEEDS=0` turns them off).
@@ -77,25 +189,63 @@ impl Feeds {
     pub fn wants(&self, me: i32, dst: i32) -> Option<i32> {
         let host = tid::host_of(dst);
         let other = tid::is_task(dst) && me != 0 && host != tid::host_of(me);
-        (other && !self.by_host.contains_key(&host)).then_some(host)
+        let ours = other && !self.via_daemon.contains(&dst);
+        (ours && !self.by_host.contains_key(&host)).then_some(host)
     }
 
-    /// Records the outcome of opening a feed to `host`, unless another
+    /// Records the outcome of opening a feed to `host` for task `me`, unless another
     /// thread did first (its outcome stays: messages may have followed it).
-    pub fn settle(&mut self, host: i32, stream: Option<TcpStream>) {
+    pub fn settle(&mut self, host: i32, me: i32, stream: Option<TcpStream>) {
+        // Read when ready, written with waits of our own (write_frame): a
+        // feed that cannot be made non-blocking is not used.
+        let stream = stream.filter(|s| s.set_nonblocking(true).is_ok());
         self.by_host
             .entry(host)
-            .or_insert(stream.map(|stream| Feed { stream, frames: 0 }));
+            .or_insert(stream.map(|stream| Feed {
+                rx: Arc::new(FeedRx {
+                    stream,
+                    me,
+                    host,
+                    decoder: Mutex::new(FrameDecoder::new()),
+                    closed: AtomicBool::new(false),
+                }),
+                frames: 0,
+            }));
+    }
+
+    /// Our daemon says task `t` (of another host) has a feed into it: our
+    /// messages for `t` go through our daemon from now on, unless we sent
+    /// `t` something already (they keep the way they took).
+    pub fn reply_via(&mut self, t: i32) {
+        if tid::is_task(t) && !self.sent.contains(&t) {
+            self.via_daemon.insert(t);
+        }
+    }
+
+    /// The reading sides of the open feeds.
+    pub fn receivers(&self) -> Vec<Arc<FeedRx>> {
+        self.by_host
+            .values()
+            .flatten()
+            .filter(|f| !f.rx.is_closed())
+            .map(|f| f.rx.clone())
+            .collect()
     }
 
     /// Writes a message frame on the feed to its destination's host. Only
     /// messages to tasks go on feeds; those to a daemon go through ours.
     pub fn send(&mut self, h: &Header, body: &[IoSlice<'_>]) -> Sent {
         let host = tid::host_of(h.dst);
+        if self.via_daemon.contains(&h.dst) {
+            return Sent::NoFeed;
+        }
+        if tid::is_task(h.dst) && self.by_host.contains_key(&host) {
+            self.sent.insert(h.dst);
+        }
         let Some(Some(feed)) = self.by_host.get_mut(&host).filter(|_| tid::is_task(h.dst)) else {
             return Sent::NoFeed;
         };
-        let Err(e) = write_frame(&feed.stream, h, body) else {
+        let Err(e) = write_frame(&feed.rx.stream, h, body) else {
             feed.frames += 1;
             return Sent::Fed;
         };
@@ -106,7 +256,7 @@ impl Feeds {
         );
         // What the feed still holds reaches the daemon, then its end; a
         // frame cut short is dropped there (this one goes again below).
-        let _ = feed.stream.shutdown(Shutdown::Write);
+        let _ = feed.rx.stream.shutdown(Shutdown::Write);
         let frames = feed.frames;
         self.by_host.insert(host, None);
         if frames == 0 {
@@ -190,6 +340,7 @@ pub fn open(list: &str, host: &[SocketAddr], secret: &Secret, me: i32) -> io::Re
 mod tests {
     use super::*;
     use crate::wire::{Frame, FrameDecoder};
+    use std::io::Write;
     use std::net::TcpListener;
 
     const ME: i32 = 0x40001;
@@ -213,7 +364,7 @@ mod tests {
         let (rx, _) = l.accept().unwrap();
         let mut f = Feeds::default();
         assert_eq!(f.wants(ME, TASK), Some(tid::host_of(TASK)));
-        f.settle(tid::host_of(TASK), Some(tx));
+        f.settle(tid::host_of(TASK), ME, Some(tx));
         (f, rx)
     }
 
@@ -254,6 +405,86 @@ mod tests {
         };
         assert_eq!((got.header.dst, got.header.tag), (TASK, 7));
         assert_eq!(got.body, body);
+    }
+
+    #[test]
+    fn reply_via_sends_through_the_daemon_unless_sent_already() {
+        let (mut f, _rx) = feeds();
+        let body = [5u8; 2];
+        // Told before we sent it anything: through the daemon, and no feed
+        // of ours is opened for it.
+        f.reply_via(0x80003);
+        assert!(matches!(
+            f.send(&header(0x80003, 1, 2), &[IoSlice::new(&body)]),
+            Sent::NoFeed
+        ));
+        f.reply_via(0xc0001);
+        assert_eq!(f.wants(ME, 0xc0001), None, "no feed for it");
+        assert_eq!(f.wants(ME, 0xc0002), Some(0xc0000), "its host's others");
+        // Told after we sent it something: it keeps our feed.
+        assert!(matches!(
+            f.send(&header(TASK, 1, 2), &[IoSlice::new(&body)]),
+            Sent::Fed
+        ));
+        f.reply_via(TASK);
+        assert!(matches!(
+            f.send(&header(TASK, 2, 2), &[IoSlice::new(&body)]),
+            Sent::Fed
+        ));
+        f.reply_via(DAEMON);
+        assert!(matches!(
+            f.send(&header(DAEMON, 3, 2), &[IoSlice::new(&body)]),
+            Sent::NoFeed
+        ));
+    }
+
+    /// Frames the daemon writes back: messages to us come out of `take`,
+    /// whole, in order; anything else ends the feed's reading side.
+    #[test]
+    fn messages_come_back_on_the_feed() {
+        let (f, mut rx) = feeds();
+        let back = |src: i32, dst: i32, tag: i32, body: &[u8]| {
+            let h = Header {
+                len: body.len() as u32,
+                src,
+                dst,
+                tag,
+                ..Header::new(Kind::Msg)
+            };
+            let mut v = h.encode().to_vec();
+            v.extend_from_slice(body);
+            v
+        };
+        let r = f.receivers();
+        assert_eq!(r.len(), 1);
+        let big = vec![7u8; 300_000];
+        let mut bytes = back(TASK, ME, 1, b"one");
+        bytes.extend(back(0x80000000u32 as i32, ME, 2, &big));
+        rx.write_all(&bytes).unwrap();
+        let mut got = Vec::new();
+        for _ in 0..1000 {
+            got.extend(r[0].take());
+            if got.len() == 2 {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        assert_eq!(got.len(), 2, "both messages came");
+        assert_eq!((got[0].header.tag, &got[0].body[..]), (1, &b"one"[..]));
+        assert_eq!((got[1].header.tag, got[1].body.len()), (2, big.len()));
+        assert!(got[1].body == big);
+        assert!(!r[0].is_closed());
+        // A message for another task: the reading side ends.
+        rx.write_all(&back(TASK, 0x40002, 3, b"x")).unwrap();
+        for _ in 0..1000 {
+            assert!(r[0].take().is_empty());
+            if r[0].is_closed() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        assert!(r[0].is_closed());
+        assert!(f.receivers().is_empty(), "no longer watched");
     }
 
     #[test]

@@ -688,7 +688,10 @@ impl Runtime {
                 Ok(_) => log::debug!("feed to {daemon} open"),
                 Err(e) => log::debug!("no feed to {daemon} ({e}): its messages go through ours"),
             }
-            self.lock().routes.feeds.settle(host, opened.ok());
+            let mut st = self.lock();
+            st.routes.feeds.settle(host, me, opened.ok());
+            // A reader waiting now watches the new feed from its next round.
+            st.routes.wake_reader();
         }
         self.lock()
     }
@@ -813,6 +816,11 @@ impl State {
             Kind::Reply => {
                 self.replies.insert(f.header.wid, f);
             }
+            Kind::Ctl if f.header.tag == crate::wire::Ctl::ReplyVia as i32 => {
+                if let Ok(t) = Reader::new(&f.body).int() {
+                    self.routes.feeds.reply_via(t);
+                }
+            }
             Kind::Req | Kind::DReq | Kind::DReply | Kind::Ctl => {
                 log::debug!("ignoring {:?} frame from daemon", f.header.kind)
             }
@@ -830,6 +838,11 @@ impl State {
             for f in self.routes.link_frames(&l, self.mytid, conn.as_deref()) {
                 self.enqueue(f);
             }
+        }
+        // What came back on feeds first: it was there before anything the
+        // daemon gives with it (src/daemon/feeds.rs, exit notices).
+        for f in c.feeds {
+            self.file(f);
         }
         match c.daemon {
             Some(Ok(f)) => self.file(f),
@@ -955,11 +968,16 @@ struct Collected {
     daemon: Option<Result<Frame>>,
     listeners: Vec<Arc<Listener>>,
     links: Vec<Arc<Link>>,
+    /// Messages that came back on feeds.
+    feeds: Vec<Frame>,
 }
 
 impl Collected {
     fn is_empty(&self) -> bool {
-        self.daemon.is_none() && self.listeners.is_empty() && self.links.is_empty()
+        self.daemon.is_none()
+            && self.listeners.is_empty()
+            && self.links.is_empty()
+            && self.feeds.is_empty()
     }
 }
 
@@ -989,7 +1007,9 @@ fn collect(
     let mut set = vec![(conn.as_fd(), read), (watch.wake.as_fd(), read)];
     set.extend(watch.listeners.iter().map(|l| (l.fd(), read)));
     set.extend(watch.links.iter().map(|l| (l.fd(), read)));
+    set.extend(watch.feeds.iter().map(|f| (f.fd(), read)));
     let i = 2 + watch.listeners.len();
+    let j = i + watch.links.len();
     let rings: Vec<(usize, &crate::sys::SharedMap)> = watch
         .links
         .iter()
@@ -999,6 +1019,7 @@ fn collect(
     // Watching only the daemon and links that have rings (their listener
     // besides, for new links): what comes, comes through the rings.
     let ring_only = conn.has_rings()
+        && watch.feeds.is_empty()
         && rings.len() == watch.links.len()
         && !watch.links.iter().any(|l| l.wants_socket());
     let (ready, polled) =
@@ -1022,7 +1043,7 @@ fn collect(
         .links
         .into_iter()
         .zip(watch.landable)
-        .zip(&ready[i..])
+        .zip(&ready[i..j])
         .filter(|(_, r)| r.read)
         .map(|(l, _)| l)
         .collect();
@@ -1040,10 +1061,20 @@ fn collect(
     } else {
         None
     };
+    // Feeds are read after the daemon's frame: what a feed brought before
+    // that frame was made is then in hand too.
+    let feeds = watch
+        .feeds
+        .iter()
+        .zip(&ready[j..])
+        .filter(|(_, r)| r.read || daemon.is_some())
+        .flat_map(|(f, _)| f.take())
+        .collect();
     Ok(Collected {
         daemon,
         listeners,
         links,
+        feeds,
     })
 }
 
