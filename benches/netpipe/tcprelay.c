@@ -15,11 +15,13 @@
  *   feeds    A writes on a connection to R2 (host 2), which hands the frame
  *            to B through shared memory; B writes on a connection to R1
  *            (host 1), which hands it to A: each connection carries one
- *            direction, as pvm6's feeds do (the daemon of the receiving
- *            host relays), so every frame needs an ACK of its own;
+ *            direction (the daemon of the receiving host relays), as
+ *            pvm6's feeds did before they carried answers back, so every
+ *            frame needs an ACK of its own and four processes spin;
  *   onelink  A and R2 on one connection both ways, R2 handing frames to
  *            and from B through shared memory: one relay for both
- *            directions, whose connection carries the ACKs on the answers.
+ *            directions, whose connection carries the ACKs on the answers,
+ *            as pvm6's feeds do (src/daemon/feeds.rs).
  *
  * Every waiter polls without blocking and yields the CPU between polls, as
  * pvm6's spinning waits do; nobody is pinned. Prints CSV: shape,usec (one

@@ -761,9 +761,10 @@ impl Bench {
         let _ = writeln!(
             t,
             "\n== daemon-route / direct-route one-way latency at 1 B (target <= 2); floor: (direct \
-             + what relays that do no work add over TCP, tcprelay's feeds shape: one connection \
-             per direction, as pvm6's feeds) / direct, the ratio of daemons that did no work at \
-             all; one-link: the same with one relay and one connection both ways"
+             + what a relay that does no work adds over TCP, tcprelay's onelink shape: one relay \
+             for both directions on one connection, as pvm6's feeds carry answers back) / \
+             direct, the ratio of a daemon that did no work at all; per-dir: the same with a \
+             relay and a connection per direction (tcprelay's feeds shape)"
         );
         for (m, shape, us) in shapes {
             let _ = writeln!(t, "tcprelay {m:<6} {shape:<8} {us:>6.2} us one way");
@@ -771,10 +772,10 @@ impl Bench {
         let _ = writeln!(
             t,
             "{:<10} {:>10} {:>10} {:>10} {:>10}",
-            "packing", "one host", "two hosts", "2h floor", "one-link"
+            "packing", "one host", "two hosts", "2h floor", "per-dir"
         );
-        let feeds = Self::shape_adds(shapes, "feeds");
         let onelink = Self::shape_adds(shapes, "onelink");
+        let per_dir = Self::shape_adds(shapes, "feeds");
         for pk in PACKINGS {
             let one = ratio(
                 self.one_host_latency("daemon", pk),
@@ -783,14 +784,14 @@ impl Bench {
             let lat = |route| at(&curve_of(&pvm6.points, route, pk), 1).map(|p| p.1);
             let two = ratio(lat("daemon"), lat("direct"));
             let with = |adds: Option<f64>| lat("direct").zip(adds).map(|(d, a)| (d + a) / d);
-            let (floor, one_link) = (with(feeds), with(onelink));
+            let (floor, per_dir) = (with(onelink), with(per_dir));
             let _ = writeln!(
                 t,
                 "{pk:<10} {:>10} {:>10} {:>10} {:>10}",
                 show(one, 2),
                 show(two, 2),
                 show(floor, 2),
-                show(one_link, 2)
+                show(per_dir, 2)
             );
             let _ = writeln!(
                 summary,
@@ -809,8 +810,8 @@ impl Bench {
             );
             let _ = writeln!(
                 summary,
-                "daemon/direct latency 1 B two hosts one-link model ({pk}),{},-",
-                show(one_link, 3)
+                "daemon/direct latency 1 B two hosts per-direction model ({pk}),{},-",
+                show(per_dir, 3)
             );
         }
 
