@@ -16,15 +16,13 @@
  *
  * Usage: memprobe relay SECONDS
  * The latency floor of a relay: one word handed back and forth between two
- * processes ("handoff"), the same word relayed both ways through a third
- * process ("relay": A to R to B, B to R to A), as a message routed through
- * the daemon of one host is, and through one relay per direction ("relay2":
- * A to R2 to B, B to R1 to A), as a message between two hosts passes the
- * receiving host's daemon. Nobody is pinned (the scheduler places them, as
- * it places PVM programs and daemons) and every waiter yields the CPU, as
- * pvm6's spinning waits do. Prints CSV: handoff,usec relay,usec and
- * relay2,usec (one way: half a round trip; the best of three trials of
- * SECONDS each).
+ * processes ("handoff"), and the same word relayed both ways through a
+ * third process ("relay": A to R to B, B to R to A), as a message routed
+ * through the daemon of one host is (between hosts, tcprelay.c measures
+ * the same over TCP). Nobody is pinned (the scheduler places them, as it
+ * places PVM programs and daemons) and every waiter yields the CPU, as
+ * pvm6's spinning waits do. Prints CSV: handoff,usec and relay,usec (one
+ * way: half a round trip; the best of three trials of SECONDS each).
  */
 #define _GNU_SOURCE
 #include <sched.h>
@@ -155,14 +153,14 @@ static void pass_on(struct shared *in, struct shared *out)
 }
 
 /* One-way microseconds of a word's round trips for `secs` seconds, through
- * `relays` other processes (0: none; 1: one for both directions; 2: one per
- * direction); < 0 on failure. Slots: 0 A's word out, 1 the relayed word to
- * B, 2 B's answer, 3 the relayed answer to A (without a relay B reads slot 0
- * and A reads slot 2). */
+ * `relays` other processes (0: none; 1: one for both directions); < 0 on
+ * failure. Slots: 0 A's word out, 1 the relayed word to B, 2 B's answer, 3
+ * the relayed answer to A (without a relay B reads slot 0 and A reads slot
+ * 2). */
 static double hand(int relays, double secs)
 {
 	struct shared *sh;
-	pid_t kids[3];
+	pid_t kids[2];
 	int nkids = 0, i, status;
 	long k = 0;
 	double t0, t = -1;
@@ -175,12 +173,7 @@ static double hand(int relays, double secs)
 	/* B answers every word: through the relay's slots, or straight back. */
 	if ((kids[nkids++] = fork()) == 0)
 		pass_on(&sh[relays ? 1 : 0], &sh[2]);
-	if (relays == 2) {
-		if ((kids[nkids++] = fork()) == 0)
-			pass_on(&sh[0], &sh[1]);
-		if ((kids[nkids++] = fork()) == 0)
-			pass_on(&sh[2], &sh[3]);
-	} else if (relays == 1) {
+	if (relays == 1) {
 		/* The relay, one process for both directions as a daemon is. */
 		if ((kids[nkids++] = fork()) == 0) {
 			long want;
@@ -218,9 +211,9 @@ out:
 
 static int relay_main(double secs)
 {
-	static const char *names[] = { "handoff", "relay", "relay2" };
+	static const char *names[] = { "handoff", "relay" };
 	int relays, trial;
-	for (relays = 0; relays <= 2; relays++) {
+	for (relays = 0; relays <= 1; relays++) {
 		double best = -1;
 		for (trial = 0; trial < 3; trial++) {
 			double t = hand(relays, secs);

@@ -213,14 +213,13 @@ awk -F, 'NR > 1 { if (!($1 in seen)) { seen[$1] = 1; order[++n] = $1 } v[$1 "," 
 			v[w ",same,4194304"], v[w ",apart,4194304"] } }' "$out/machine.csv"
 [ "${QUICK:-0}" = 1 ] || {
 echo
-echo "== the machine alone: a word handed between two processes, relayed through a third (one"
-echo "   host's daemon), and through one relay per direction (the receiving host's daemon, two hosts)"
+echo "== the machine alone: a word handed between two processes, and relayed through a third"
+echo "   (as one host's daemon relays a message)"
 echo "   (memprobe relay, plain C: us one way, sched_yield while waiting, placed by the scheduler)"
-printf '%-28s %10s %10s %10s %10s %10s\n' "" "handoff" "relay" "adds" "relay2" "adds"
+printf '%-28s %10s %10s %10s\n' "" "handoff" "relay" "adds"
 awk -F, 'NR > 1 { if (!($1 in seen)) { seen[$1] = 1; order[++n] = $1 } v[$1 "," $2] = $3 }
 	END { for (i = 1; i <= n; i++) { w = order[i]; h = v[w ",handoff"]
-		printf "%-28s %10s %10s %10.3f %10s %10.3f\n", w, h, v[w ",relay"], v[w ",relay"] - h,
-			v[w ",relay2"], v[w ",relay2"] - h } }' "$out/machine-relay.csv"
+		printf "%-28s %10s %10s %10.3f\n", w, h, v[w ",relay"], v[w ",relay"] - h } }' "$out/machine-relay.csv"
 # The least a relay added in this run, on top of pvm6's own direct route: the
 # daemon route's latency if the daemon's own work cost nothing.
 adds=$(awk -F, 'NR > 1 { v[$1 "," $2] = $3; w[$1] = 1 }
