@@ -179,6 +179,11 @@ impl Daemon {
     /// waited for it is handled.
     pub(super) fn feed_closed(&mut self, tok: Token, why: &str, bad: bool) {
         let peer = self.multi.links.get(&tok).map_or(0, |l| l.peer);
+        // A task that gave its feed up still reads it until it closes:
+        // what waits here for it goes first (as far as the socket takes).
+        if let Some(l) = self.multi.links.get_mut(&tok).filter(|_| !bad) {
+            let _ = l.flush();
+        }
         self.drop_feed(tok);
         let level = if bad {
             log::Level::Warn

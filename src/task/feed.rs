@@ -57,12 +57,16 @@ struct Feed {
     rx: Arc<FeedRx>,
     /// Whole frames written on it.
     frames: u64,
+    /// Given up: its writing side is shut, and it is read until its end.
+    draining: bool,
 }
 
 impl Drop for Feed {
     fn drop(&mut self) {
         // The daemon sees the end now, even while a reader still holds `rx`.
-        let _ = self.rx.stream.shutdown(Shutdown::Both);
+        if !self.draining {
+            let _ = self.rx.stream.shutdown(Shutdown::Both);
+        }
     }
 }
 
@@ -165,6 +169,9 @@ pub struct Feeds {
     via_daemon: HashSet<i32>,
     /// Tasks of hosts we tried a feed to that we sent something.
     sent: HashSet<i32>,
+    /// Feeds given up, still read: what the daemon sent back before it saw
+    /// their end still comes.
+    draining: Vec<Arc<FeedRx>>,
 }
 
 /// Whether feeds are used (`PVM6_FEEDS=0` turns them off).
@@ -210,6 +217,7 @@ impl Feeds {
                     closed: AtomicBool::new(false),
                 }),
                 frames: 0,
+                draining: false,
             }));
     }
 
@@ -227,8 +235,10 @@ impl Feeds {
         self.by_host
             .values()
             .flatten()
-            .filter(|f| !f.rx.is_closed())
-            .map(|f| f.rx.clone())
+            .map(|f| &f.rx)
+            .chain(&self.draining)
+            .filter(|rx| !rx.is_closed())
+            .cloned()
             .collect()
     }
 
@@ -256,8 +266,12 @@ impl Feeds {
         );
         // What the feed still holds reaches the daemon, then its end; a
         // frame cut short is dropped there (this one goes again below).
+        // What the daemon sent back is read until it closes its side.
         let _ = feed.rx.stream.shutdown(Shutdown::Write);
+        feed.draining = true;
         let frames = feed.frames;
+        self.draining.retain(|rx| !rx.is_closed());
+        self.draining.push(feed.rx.clone());
         self.by_host.insert(host, None);
         if frames == 0 {
             return Sent::GaveUp(None);
@@ -485,6 +499,52 @@ mod tests {
         }
         assert!(r[0].is_closed());
         assert!(f.receivers().is_empty(), "no longer watched");
+    }
+
+    /// A feed whose daemon stops reading is given up, but what the daemon
+    /// had sent back before still comes out of it.
+    #[test]
+    fn a_feed_given_up_is_read_until_its_end() {
+        let (mut f, mut rx) = feeds();
+        let h = Header {
+            len: 4,
+            src: TASK,
+            dst: ME,
+            tag: 9,
+            ..Header::new(Kind::Msg)
+        };
+        let mut back = h.encode().to_vec();
+        back.extend_from_slice(b"back");
+        rx.write_all(&back).unwrap();
+        // rx never reads: the writes stall once the buffers are full.
+        let big = vec![3u8; 1 << 20];
+        let mut gave_up = false;
+        for i in 0..64 {
+            match f.send(&header(TASK, i, big.len()), &[IoSlice::new(&big)]) {
+                Sent::Fed => {}
+                Sent::GaveUp(_) => {
+                    gave_up = true;
+                    break;
+                }
+                Sent::NoFeed => panic!("no feed while it was up"),
+            }
+        }
+        assert!(gave_up, "64 MiB went into a socket nobody reads");
+        let r = f.receivers();
+        assert_eq!(r.len(), 1, "still read");
+        let got = r[0].take();
+        assert_eq!(got.len(), 1);
+        assert_eq!((got[0].header.tag, &got[0].body[..]), (9, &b"back"[..]));
+        // The daemon closes its side: the feed is read no more.
+        drop(rx);
+        for _ in 0..1000 {
+            r[0].take();
+            if r[0].is_closed() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        assert!(f.receivers().is_empty());
     }
 
     #[test]
