@@ -683,21 +683,19 @@ fn default_route_across_hosts_on_feeds() {
     let t = text(&out);
     let log = m.log("node1");
     assert_tap(&out, "mh_feed", &log);
-    let remote = t
-        .lines()
-        .find_map(|l| l.strip_prefix("# remote child t"))
-        .and_then(|l| l.split_whitespace().next())
-        .unwrap_or_else(|| panic!("no child tid:\n{t}"))
-        .to_string();
+    // The tid the program printed after `prefix`.
+    let tid_after = |prefix: &str| {
+        t.lines()
+            .find_map(|l| l.strip_prefix(prefix))
+            .and_then(|l| l.split_whitespace().next())
+            .unwrap_or_else(|| panic!("no {prefix:?} line:\n{t}"))
+            .to_string()
+    };
+    let remote = tid_after("# remote child t");
     // Our messages came to node2's daemon on our feed, and the children's
     // went back on it: they answer what came that way, so they opened no
     // feed of their own.
-    let parent = t
-        .lines()
-        .find_map(|l| l.strip_prefix("# parent t"))
-        .and_then(|l| l.split_whitespace().next())
-        .unwrap_or_else(|| panic!("no parent tid:\n{t}"))
-        .to_string();
+    let parent = tid_after("# parent t");
     let log2 = m.log("node2");
     for want in [
         format!("feed from t{parent} at "),
