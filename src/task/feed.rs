@@ -371,6 +371,17 @@ mod tests {
         }
     }
 
+    /// The bytes of a message frame the daemon writes back on a feed.
+    fn back(src: i32, dst: i32, tag: i32, body: &[u8]) -> Vec<u8> {
+        let h = Header {
+            src,
+            dst,
+            tag,
+            ..Header::new(Kind::Msg)
+        };
+        Frame::new(h, body.to_vec()).to_bytes()
+    }
+
     /// A feed to host 0x80000 whose far end is `rx`.
     fn feeds() -> (Feeds, TcpStream) {
         let l = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -457,18 +468,6 @@ mod tests {
     #[test]
     fn messages_come_back_on_the_feed() {
         let (f, mut rx) = feeds();
-        let back = |src: i32, dst: i32, tag: i32, body: &[u8]| {
-            let h = Header {
-                len: body.len() as u32,
-                src,
-                dst,
-                tag,
-                ..Header::new(Kind::Msg)
-            };
-            let mut v = h.encode().to_vec();
-            v.extend_from_slice(body);
-            v
-        };
         let r = f.receivers();
         assert_eq!(r.len(), 1);
         let big = vec![7u8; 300_000];
@@ -506,16 +505,7 @@ mod tests {
     #[test]
     fn a_feed_given_up_is_read_until_its_end() {
         let (mut f, mut rx) = feeds();
-        let h = Header {
-            len: 4,
-            src: TASK,
-            dst: ME,
-            tag: 9,
-            ..Header::new(Kind::Msg)
-        };
-        let mut back = h.encode().to_vec();
-        back.extend_from_slice(b"back");
-        rx.write_all(&back).unwrap();
+        rx.write_all(&back(TASK, ME, 9, b"back")).unwrap();
         // rx never reads: the writes stall once the buffers are full.
         let big = vec![3u8; 1 << 20];
         let mut gave_up = false;
