@@ -91,10 +91,12 @@ impl Daemon {
                 }
                 let now = SystemTime::now()
                     .duration_since(UNIX_EPOCH)
-                    .unwrap_or_default();
+                    .map(|d| d.as_micros() as i64)
+                    .unwrap_or(0)
+                    + self.opts.clock_skew_us;
                 Ok(Writer::new()
-                    .int(now.as_secs() as i32)
-                    .int(now.subsec_micros() as i32)
+                    .int(now.div_euclid(1_000_000) as i32)
+                    .int(now.rem_euclid(1_000_000) as i32)
                     .finish())
             }
             Req::Tickle => {
