@@ -204,9 +204,10 @@ pub fn hostsync(host: i32) -> Result<(i64, i64)> {
 }
 
 /// pvm_tickle: asks the daemon for a debugging action; `args[0]` is the
-/// action (see docs/PROTOCOL.md), the rest its arguments. Returns the results.
+/// action (see docs/PROTOCOL.md), the rest its arguments (1 to 10 values in
+/// all, as PVM 3.4.6 takes them). Returns the results.
 pub fn tickle(args: &[i32]) -> Result<Vec<i32>> {
-    if args.is_empty() {
+    if args.is_empty() || args.len() > 10 {
         return Err(Error::BadParam);
     }
     let mut w = Writer::new();
