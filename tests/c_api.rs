@@ -68,6 +68,7 @@ c_tests!(
     t_held,
     t_hostsync,
     t_logging,
+    t_longs,
     t_mbox,
     t_mhf,
     t_msg,
