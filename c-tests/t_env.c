@@ -34,7 +34,7 @@ static int child_main(void)
 
 int main(int argc, char **argv)
 {
-	int me, rc, child = 0, n, i, found, nres, res[4], args[4];
+	int me, rc, child = 0, n, i, found, nres, res[4], args[12];
 	int *tids = NULL;
 	char mask[MASKLEN + 8], want[MASKLEN], s1[64], s2[128], s3[64];
 	struct timeval clk, delta, now, tv;
@@ -120,9 +120,30 @@ int main(int argc, char **argv)
 	CHECK_INT(nres, 0, "tickle 6 gives no result");
 	args[0] = 2;
 	CHECK_INT(pvm_tickle(1, args, &nres, res), 0, "tickle 2 (dump tasks)");
+	/* PVM 3.4.6's pvmd logs an action it does not know and answers with
+	 * no results; so do 0 (heap), 7 (nopax) and 100 (shared memory). */
 	args[0] = 4242;
-	CHECK_INT(pvm_tickle(1, args, &nres, res), PvmBadParam, "tickle unknown: PvmBadParam");
+	nres = -1;
+	CHECK_INT(pvm_tickle(1, args, &nres, res), 0, "tickle unknown: PvmOk, as PVM 3.4.6");
+	CHECK_INT(nres, 0, "tickle unknown gives no result");
+	args[0] = -1;
+	nres = -1;
+	CHECK_INT(pvm_tickle(1, args, &nres, res), 0, "tickle -1: PvmOk");
+	CHECK_INT(nres, 0, "tickle -1 gives no result");
+	args[0] = 7;
+	args[1] = 3;
+	nres = -1;
+	CHECK_INT(pvm_tickle(2, args, &nres, res), 0, "tickle 7 (nopax)");
+	CHECK_INT(nres, 0, "tickle 7 gives no result");
+	args[0] = 8;
+	args[1] = 0x123;
+	nres = -1;
+	res[0] = -1;
+	CHECK_INT(pvm_tickle(2, args, &nres, res), 0, "tickle 8 (fail a host) of no host");
+	CHECK_INT(nres, 1, "tickle 8 gives one result");
+	CHECK_INT(res[0], 0, "tickle 8: no host failed");
 	CHECK_INT(pvm_tickle(0, args, &nres, res), PvmBadParam, "tickle without an action: PvmBadParam");
+	CHECK_INT(pvm_tickle(11, args, &nres, res), PvmBadParam, "tickle with 11 values: PvmBadParam");
 
 	/* ---- no-reset list ---- */
 	n = -1;

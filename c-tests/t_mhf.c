@@ -121,7 +121,9 @@ int main(int argc, char **argv)
 
 	/* ---- error codes ---- */
 	id1 = pvm_addmhf(-1, TAG_H, -1, h_count);
-	CHECK_CMP(id1, >=, 0, "addmhf returns an id");
+	/* PVM 3.4.6's library installs nine handlers of its own when it
+	 * enrolls (ids 0-8); a program's first handler gets 9 */
+	CHECK_INT(id1, 9, "first handler id of an enrolled task is 9, as in PVM 3.4.6");
 	CHECK_INT(pvm_addmhf(-1, TAG_H, -1, h_count), PvmExists, "same src/tag/ctx twice: PvmExists");
 	CHECK_INT(pvm_addmhf(-1, TAG_H, -1, h_free_self), PvmExists, "same triple, other function: PvmExists");
 	CHECK_INT(pvm_delmhf(-1), PvmBadParam, "delmhf(-1): PvmBadParam");
@@ -186,6 +188,7 @@ int main(int argc, char **argv)
 	/* ---- source takes part in matching ---- */
 	id3 = pvm_addmhf(me + 1000, TAG_PLAIN + 200, -1, h_count);
 	CHECK_CMP(id3, >=, 0, "addmhf for another source");
+	CHECK_INT(id3, 11, "ids count up: the third handler is 11");
 	send_int(me, TAG_PLAIN + 200, 12);
 	rc = wait_msg(-1, TAG_PLAIN + 200, 10);
 	CHECK_CMP(rc, >, 0, "message from another source than the handler's: received");
@@ -212,6 +215,7 @@ int main(int argc, char **argv)
 	/* ---- messages from another task, handled inside a blocking recv ---- */
 	count = 0;
 	id1 = pvm_addmhf(-1, TAG_CHILD, -1, h_count);
+	CHECK_INT(id1, 9, "the lowest free id is reused");
 	CHECK_INT(pvm_spawn((char *)check_basename(argv[0]), NULL, PvmTaskDefault, "", 1, &child), 1, "spawned the sender");
 	rc = wait_msg(child, TAG_DONE, 20);
 	CHECK_CMP(rc, >, 0, "sender finished");
@@ -220,10 +224,24 @@ int main(int argc, char **argv)
 	CHECK_INT(last_value, 103, "last child payload");
 	CHECK_INT(pvm_nrecv(-1, TAG_CHILD), 0, "none of them was queued");
 
+	CHECK_INT(id4, 12, "the fourth handler is 12");
+	CHECK_INT(pvm_delmhf(id1), 0, "delmhf of the child handler");
+	/* pvm_exit removes the program's handlers, as PVM 3.4.6's does; their
+	 * ids are reused, the most recently freed first: 10, 11, 12 (freed by
+	 * pvm_exit), then 9 (freed before) */
+	pvm_exit();
+	CHECK_INT(pvm_delmhf(id2), PvmNotFound, "pvm_exit removed the handlers");
+	CHECK_INT(pvm_addmhf(-1, TAG_H, -1, h_count), 10, "after pvm_exit: id 10 again");
+	CHECK_INT(pvm_addmhf(-1, TAG_H + 1, -1, h_count), 11, "then 11");
+	CHECK_INT(pvm_addmhf(-1, TAG_H + 2, -1, h_count), 12, "then 12");
+	CHECK_INT(pvm_addmhf(-1, TAG_H + 3, -1, h_count), 9, "then 9");
+	CHECK_INT(pvm_addmhf(-1, TAG_H + 4, -1, h_count), 13, "then a new one, 13");
+	id1 = pvm_addmhf(-1, TAG_H + 5, -1, h_count);
+	id2 = pvm_addmhf(-1, TAG_H + 6, -1, h_count);
+	CHECK(id1 == 14 && id2 == 15, "14 and 15");
 	pvm_delmhf(id1);
 	pvm_delmhf(id2);
-	pvm_delmhf(id3);
-	pvm_delmhf(id4);
-	pvm_exit();
+	CHECK_INT(pvm_addmhf(-1, TAG_H + 7, -1, h_count), 15, "the most recently freed id first (15)");
+	CHECK_INT(pvm_addmhf(-1, TAG_H + 8, -1, h_count), 14, "then 14");
 	return check_done();
 }

@@ -23,8 +23,17 @@ fn run_c_test(name: &str, link: Link) {
     } else {
         RUN_TIMEOUT
     };
-    let out = sb.run(&sb.bin.join(name), &[], timeout);
+    let mut cmd = sb.command(&sb.bin.join(name));
+    if name == "t_hostsync" {
+        // The autostarted daemon answers pvm_hostsync 2.5 s ahead.
+        cmd.env("PVM6_CLOCK_SKEW_US", "2500000");
+    }
+    let out = sb.run_command(cmd, timeout);
     out.assert_tap_ok();
+    if name == "t_hostsync" {
+        out.assert_stdout_has("# daemon clock offset 2500000 us\n");
+        out.assert_stdout_has("delta -2.5 s is { -3, ~500000 }\n");
+    }
     if name == "t_ring" {
         // The daemon says why it dropped the task that corrupted its ring.
         assert!(
@@ -57,7 +66,9 @@ c_tests!(
     t_env,
     t_groups,
     t_held,
+    t_hostsync,
     t_logging,
+    t_longs,
     t_mbox,
     t_mhf,
     t_msg,

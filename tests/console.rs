@@ -362,6 +362,145 @@ fn trace_and_bad_arguments_fail_clearly() {
     assert!(usage.stderr.contains("usage: pvm"), "{}", usage.dump());
 }
 
+/// `tickle how [args]` as PVM 3.4.6's console has it (results in
+/// parentheses, actions written to the pvmd log, unknown actions logged
+/// with no result), and `ps` showing the H and T letters of a task
+/// registered as hoster and tasker.
+#[test]
+fn tickle_and_ps_flag_letters() {
+    let sb = Sandbox::new("console-tickle");
+    let roles = sb.bin.join("roles");
+    sb.compile(
+        &common::repo_root().join("tests/c/roles.c"),
+        &roles,
+        common::Link::Shared,
+    );
+    // The hoster/tasker runs by hand (it starts the daemon); the console
+    // attaches once it said it registered.
+    let roles_out = sb.out.join("roles.out");
+    let mut child = sb
+        .command(&roles)
+        .stdin(Stdio::null())
+        .stdout(fs::File::create(&roles_out).expect("roles stdout"))
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("run roles");
+    let deadline = Instant::now() + TIMEOUT;
+    let flag = loop {
+        let text = fs::read_to_string(&roles_out).unwrap_or_default();
+        if let Some(f) = text.strip_prefix("ready ") {
+            break f.trim().to_string();
+        }
+        if let Some(st) = child.try_wait().expect("try_wait") {
+            panic!("roles exited with {st} before it was ready: {text}");
+        }
+        assert!(Instant::now() < deadline, "roles never ready");
+        thread::sleep(Duration::from_millis(20));
+    };
+    // pvm_tasks' ti_flag: connected (4), hoster (0x200), tasker (0x400).
+    assert_eq!(flag, "604", "roles' own ti_flag");
+
+    let input = "\
+ps -a
+ps -axl
+tickle 5
+tickle 6 0x3
+tickle 5
+tickle 6 0
+tickle 4242
+tickle 1
+tickle 2
+tickle 4
+tickle 9 1
+tickle 0
+tickle 7 3
+tickle 100
+tickle 8 0x123
+tickle 8 0x40000
+help tickle
+help
+";
+    let out = console(&sb, &[], input);
+    let _ = child.kill();
+    let _ = child.wait();
+    out.assert_success();
+    let so = &out.stdout;
+    let dump = out.dump();
+
+    // ps: PVM 3.4.6 prints this task as `604/T,H,c -` (its FLAG column
+    // right-aligned in 9 characters).
+    let rows = lines_matching(so, |l| l.contains(" 604/T,H,c -"));
+    assert_eq!(
+        rows.len(),
+        2,
+        "ps -a and ps -axl show the roles task: {dump}"
+    );
+    assert!(
+        rows[0].ends_with("    40001 604/T,H,c -           "),
+        "{dump}"
+    );
+    assert!(rows[1].contains("    40001        - "), "{dump}");
+    let cons = lines_matching(so, |l| l.contains("   (cons)"));
+    assert_eq!(cons.len(), 1, "{dump}");
+    assert!(cons[0].ends_with("       4/c -           "), "{dump}");
+
+    // tickle's results, in order: mask 0, set, mask 3, set, unknown (no
+    // result, no error), 1/2/4/9/0/7/100 (to the log), host failure of no
+    // host and of the console's own host (result 0 each).
+    let results: Vec<&str> = lines_matching(so, |l| l.starts_with('(') && l.ends_with(')'));
+    assert_eq!(
+        results,
+        [
+            "( 0 )", "( )", "( 3 )", "( )", "( )", "( )", "( )", "( )", "( )", "( )", "( )", "( )",
+            "( 0 )", "( 0 )"
+        ],
+        "{dump}"
+    );
+    let log = &out.log;
+    assert!(log.contains("debug mask is 0x3"), "{dump}");
+    assert!(log.contains("tickle: don't know #4242"), "{dump}");
+    assert!(log.contains("host table: 1 host(s)"), "{dump}");
+    assert!(log.contains("task table: 2 task(s)"), "{dump}");
+    assert!(log.contains("mailbox: "), "{dump}");
+    assert!(log.contains("stats: "), "{dump}");
+    assert!(log.contains("tickle #8: no such host 123"), "{dump}");
+    assert!(log.contains("tickle #8: can't fail "), "{dump}");
+
+    // help tickle explains it; the command list leaves it out, as the
+    // original's does.
+    assert!(
+        so.contains(
+            "tickle      Ask the pvmd for a debugging action\nSyntax:  tickle how [ arg ... ]\n"
+        ),
+        "{dump}"
+    );
+    assert!(so.contains("  6 mask     set the debug mask"), "{dump}");
+    assert!(
+        !so.contains("\n  tickle "),
+        "tickle not in the list: {dump}"
+    );
+
+    // Wrong arguments: the original's `wrong #args`, and a bad number.
+    let bad = console(
+        &sb,
+        &[],
+        "tickle\ntickle 1 2 3 4 5 6 7 8 9 10 11\ntickle x\necho ok\n",
+    );
+    assert_eq!(bad.code(), 1, "{}", bad.dump());
+    assert_eq!(
+        bad.stderr.matches("tickle: wrong #args").count(),
+        2,
+        "{}",
+        bad.dump()
+    );
+    assert!(
+        bad.stderr.contains("tickle: bad number \"x\""),
+        "{}",
+        bad.dump()
+    );
+    assert!(bad.stdout.ends_with("ok\n"), "{}", bad.dump());
+}
+
 #[test]
 fn daemon_gone_and_restart() {
     let sb = Sandbox::new("console-gone");

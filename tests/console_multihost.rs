@@ -3,8 +3,8 @@
 //! node1 takes a hostfile on its command line naming node2 and node3
 //! (IPv6-only hosts), `conf` shows three hosts, `spawn -3 -> hello` shows
 //! three greetings with the `[1:tid]` framing, `ps -a` lists tasks of the
-//! three hosts, `delete` removes a host, and `halt` leaves no pvmd on any
-//! host.
+//! three hosts, `delete` removes a host, `tickle 8` fails another, and
+//! `halt` leaves no pvmd on any host.
 //!
 //! Needs the multi-host daemon (`task::addhosts` / `task::delhosts`); until
 //! that merges those calls answer PvmNotImpl and this test fails at `conf`.
@@ -190,8 +190,19 @@ fn hostfile_conf_spawn_ps_delete_halt_over_ipv6() {
         .filter_map(|l| l.split_whitespace().next())
         .collect();
     assert!(hosts_with_sleep.len() >= 2, "{dump}");
+    // node2's pvmd tid (the DTID column of conf), for `tickle 8` below.
+    let node2_dtid = out
+        .lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>())
+        .find(|f| f.len() == 5 && f[0] == "node2")
+        .map(|f| f[1].to_string())
+        .expect("node2 in conf");
 
-    let (rc, out, err) = console(&c, &w, "node1", "", "delete node3\nconf\nhalt\n");
+    // delete node3; then `tickle 8` fails node2 as if it had crashed (PVM
+    // 3.4.6's host-failure test): result 1, node2 leaves the machine and
+    // its pvmd, having lost the master, exits.
+    let input = format!("delete node3\nconf\ntickle 8 0x{node2_dtid}\nconf\nhalt\n");
+    let (rc, out, err) = console(&c, &w, "node1", "", &input);
     let dump = format!("status {rc}\n--- out+err ---\n{out}\n--- stderr ---\n{err}");
     assert_eq!(rc, 0, "{dump}");
     assert!(out.contains("1 successful\n"), "{dump}");
@@ -200,6 +211,8 @@ fn hostfile_conf_spawn_ps_delete_halt_over_ipv6() {
         "{dump}"
     );
     assert!(out.contains("2 hosts, 1 data format\n"), "{dump}");
+    assert!(out.contains("\n( 1 )\n"), "tickle 8 failed node2: {dump}");
+    assert!(out.contains("1 host, 1 data format\n"), "{dump}");
 
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {

@@ -414,6 +414,25 @@ fn run_ftest(name: &str) -> RunOutput {
     sb.run(&exe, &[], RUN_TIMEOUT)
 }
 
+/// [`run_ftest`] with extra environment variables (seen by the daemon the
+/// program starts, too).
+fn run_ftest_env(name: &str, env: &[(&str, &str)]) -> RunOutput {
+    let sb = fortran_sandbox(name);
+    let dir = repo_root().join("f-tests");
+    let exe = sb.bin.join(name);
+    gfortran(
+        &sb,
+        &[dir.join(format!("{name}.f")), dir.join("tap.f")],
+        &[&repo_root().join("include"), &dir],
+        &exe,
+    );
+    let mut cmd = sb.command(&exe);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    sb.run_command(cmd, RUN_TIMEOUT)
+}
+
 #[test]
 fn f_basic() {
     if !have_gfortran("f_basic") {
@@ -447,6 +466,17 @@ fn f_spawn() {
         out.assert_stdout_has(&format!("[{tid}] child {n} here\n"));
         out.assert_stdout_has(&format!("[{tid}] EOF\n"));
     }
+}
+
+#[test]
+fn f_hostsync() {
+    if !have_gfortran("f_hostsync") {
+        return;
+    }
+    // The daemon's clock answers 1.25 s behind: delta is +1.25 s.
+    let out = run_ftest_env("t_fhostsync", &[("PVM6_CLOCK_SKEW_US", "-1250000")]);
+    out.assert_tap_ok();
+    out.assert_stdout_has("# 12 passed, 0 failed\n");
 }
 
 #[test]

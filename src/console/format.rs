@@ -6,8 +6,20 @@
 use crate::task::{HostInfo, MboxClass, TaskInfo};
 use crate::{tid, Error};
 
-/// Task flag bits and the letters `ps` shows for them, in display order.
-const FLAG_LETTERS: &[(i32, &str)] = &[(0x4, "c"), (0x2, "f")];
+/// Task flag bits (`ti_flag`, PVM 3.4.6's task states) and the letters
+/// `ps` shows for them, in display order (highest bit first): tasker,
+/// hoster, resource manager, shared-memory deadlock, connection closing,
+/// waiting for authentication, connected, started by its pvmd.
+const FLAG_LETTERS: &[(i32, &str)] = &[
+    (0x400, "T"),
+    (0x200, "H"),
+    (0x100, "R"),
+    (0x20, "s"),
+    (0x10, "o"),
+    (0x8, "a"),
+    (0x4, "c"),
+    (0x2, "f"),
+];
 
 /// `conf`: `N host(s), M data format(s)`, the header and one line per host.
 pub fn conf(narch: i32, hosts: &[HostInfo]) -> String {
@@ -40,14 +52,20 @@ pub fn conf(narch: i32, hosts: &[HostInfo]) -> String {
     s
 }
 
-/// The FLAG column: hex value, `/`, the letters of the known bits.
+/// The FLAG column: hex value, then `/` and the letters of the bits set,
+/// comma-separated (`6/c,f`); the hex value alone when no lettered bit is
+/// set (`0`, `1`), as PVM 3.4.6's console prints it.
 pub fn flag(f: i32) -> String {
     let letters: Vec<&str> = FLAG_LETTERS
         .iter()
         .filter(|(b, _)| f & b != 0)
         .map(|(_, l)| *l)
         .collect();
-    format!("{:x}/{}", f, letters.join(","))
+    if letters.is_empty() {
+        format!("{f:x}")
+    } else {
+        format!("{:x}/{}", f, letters.join(","))
+    }
 }
 
 /// The `ps` header line.
@@ -73,6 +91,9 @@ pub fn ps_row(host: &str, t: &TaskInfo, me: i32, long: bool) -> String {
     if long {
         let ptid = if t.ptid == 0 {
             "-".to_string()
+        } else if t.ptid == me {
+            // A child of the console, as the original marks it.
+            "(cons)".to_string()
         } else {
             format!("{:x}", t.ptid)
         };
@@ -94,6 +115,17 @@ pub fn ps_row(host: &str, t: &TaskInfo, me: i32, long: bool) -> String {
             cmd
         )
     }
+}
+
+/// The results of `tickle`, as PVM 3.4.6's console prints them: `( )`
+/// for none, `( 3 )` for the debug mask.
+pub fn tickle(results: &[i32]) -> String {
+    let mut s = String::from("(");
+    for v in results {
+        s.push_str(&format!(" {v}"));
+    }
+    s.push_str(" )\n");
+    s
 }
 
 /// One `pstat` line: `t   40002  run` or the error's text.
@@ -302,6 +334,39 @@ mod tests {
             true,
         ));
         assert_eq!(l, ORIG_PS_LONG);
+    }
+
+    #[test]
+    fn flag_letters_as_pvm346() {
+        // PVM 3.4.6's console, `ps -axl` with a task registered as hoster
+        // and tasker (pvm_reg_hoster, pvm_reg_tasker) and the console itself.
+        const ORIG: &str = "                    HOST      TID     PTID    PID   FLAG 0x COMMAND
+                      vm    40001        -  19264 604/T,H,c -           
+                      vm   (cons)        -  19316       4/c -           
+";
+        let mut l = ps_header(true);
+        l.push_str(&ps_row("vm", &task(0x40001, 0, 0x604, "", 19264), 0, true));
+        l.push_str(&ps_row(
+            "vm",
+            &task(0x40002, 0, 4, "", 19316),
+            0x40002,
+            true,
+        ));
+        assert_eq!(l, ORIG);
+        // Every letter the original shows, highest bit first; no letter: the
+        // hex value alone (the original cuts the trailing '/').
+        assert_eq!(flag(0x736), "736/T,H,R,s,o,c,f");
+        assert_eq!(flag(0x10c), "10c/R,a,c");
+        assert_eq!(flag(0x6), "6/c,f");
+        assert_eq!(flag(0), "0");
+        assert_eq!(flag(0x41), "41");
+    }
+
+    #[test]
+    fn tickle_results_as_pvm346() {
+        assert_eq!(tickle(&[]), "( )\n");
+        assert_eq!(tickle(&[3]), "( 3 )\n");
+        assert_eq!(tickle(&[0, -1]), "( 0 -1 )\n");
     }
 
     #[test]

@@ -131,8 +131,14 @@ pub const COMMANDS: &[Entry] = &[
             "  PTID    parent's task id",
             "  PID     process id",
             "  FLAG    status, in hex and as letters:",
-            "            c  connected to its pvmd",
             "            f  started by its pvmd",
+            "            c  connected to its pvmd",
+            "            a  waiting for authorization (never in pvm6)",
+            "            o  connection being closed (never in pvm6)",
+            "            s  deadlocked on shared pages (never in pvm6)",
+            "            H  the hoster",
+            "            R  the resource manager",
+            "            T  the tasker",
             "  COMMAND executable",
         ],
     },
@@ -205,6 +211,27 @@ pub const COMMANDS: &[Entry] = &[
         ],
     },
     Entry {
+        name: "tickle",
+        summary: "Ask the pvmd for a debugging action",
+        usage: &[
+            "tickle how [ arg ... ]",
+            "Prints the results in parentheses: ( ) for none. Numbers are decimal, or hex with 0x.",
+            "How:",
+            "  0          dump the heap (nothing to dump in pvm6)",
+            "  1          write the host table to the pvmd log",
+            "  2          write the task table to the pvmd log",
+            "  3          write the tasks waiting for the tasker to the log",
+            "  4          write the message mailbox to the log",
+            "  5          show the debug mask",
+            "  6 mask     set the debug mask (non-zero: debug messages in the log)",
+            "  7 num      set nopax (no effect in pvm6: no packet windows)",
+            "  8 dtid     fail that host, as if it had crashed (master only)",
+            "  9 [rst]    write the pvmd's statistics to the log",
+            "  100        dump shared memory (nothing to dump in pvm6)",
+            "An action the pvmd does not know is logged; the result is ( ).",
+        ],
+    },
+    Entry {
         name: "trace",
         summary: "Set or show the trace event mask (not available in pvm6)",
         usage: &["trace [ ... ]"],
@@ -251,7 +278,9 @@ pub fn command_help(name: &str) -> Option<String> {
 /// The command list `help` prints.
 pub fn overview() -> String {
     let mut s = String::from("Commands are:\n");
-    for e in COMMANDS {
+    // `tickle` is a debugging command: like PVM 3.4.6's console, the list
+    // leaves it out, `help tickle` explains it.
+    for e in COMMANDS.iter().filter(|e| e.name != "tickle") {
         s.push_str(&format!("  {:<12}{}\n", e.name, e.summary));
     }
     s

@@ -542,6 +542,10 @@ impl Console {
                 }
             }
             C::Spawn(s) => self.spawn(&s),
+            C::Tickle(args) => match task::tickle(&args) {
+                Ok(res) => self.out(&format::tickle(&res)),
+                Err(e) => self.call_failed("pvm_tickle", e),
+            },
             C::Trace(_) => self.error(
                 "trace: tracing is not implemented in pvm6 (PvmNotImpl; see docs/COMPATIBILITY.md)",
             ),

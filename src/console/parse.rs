@@ -119,6 +119,8 @@ pub enum Command {
         tids: Vec<i32>,
     },
     Spawn(SpawnSpec),
+    /// `tickle how [arg ...]`: pvm_tickle with 1 to 10 numbers.
+    Tickle(Vec<i32>),
     Trace(Vec<String>),
     Unalias(Vec<String>),
     Unexport(Vec<String>),
@@ -368,6 +370,12 @@ pub fn parse_words(words: &[String]) -> Result<Command, ParseError> {
             tids: tids("sig", &args[1..])?,
         },
         "spawn" => C::Spawn(parse_spawn(args)?),
+        "tickle" if n == 0 || n > 10 => return Err(WrongArgs("tickle")),
+        "tickle" => C::Tickle(
+            args.iter()
+                .map(|a| parse_int(a).ok_or_else(|| Bad("tickle", format!("bad number \"{a}\""))))
+                .collect::<Result<_, _>>()?,
+        ),
         "trace" => C::Trace(strings()),
         "unalias" if n == 0 => return Err(WrongArgs("unalias")),
         "unalias" => C::Unalias(strings()),

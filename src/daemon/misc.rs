@@ -91,10 +91,12 @@ impl Daemon {
                 }
                 let now = SystemTime::now()
                     .duration_since(UNIX_EPOCH)
-                    .unwrap_or_default();
+                    .map(|d| d.as_micros() as i64)
+                    .unwrap_or(0)
+                    + self.opts.clock_skew_us;
                 Ok(Writer::new()
-                    .int(now.as_secs() as i32)
-                    .int(now.subsec_micros() as i32)
+                    .int(now.div_euclid(1_000_000) as i32)
+                    .int(now.rem_euclid(1_000_000) as i32)
                     .finish())
             }
             Req::Tickle => {
@@ -431,23 +433,68 @@ impl Daemon {
         }
     }
 
-    /// pvm_tickle actions; see docs/PROTOCOL.md.
+    /// The `ti_flag` bits of task `t`'s registrations (pvm_tasks, the
+    /// console's `ps`): resource manager `R`, hoster `H`, tasker `T`.
+    pub(super) fn role_flags(&self, t: i32) -> i32 {
+        let mut f = self.rm_flag(t);
+        if self.misc.hoster == Some(t) {
+            f |= crate::daemon::task::TF_HOSTER;
+        }
+        if self.misc.tasker == Some(t) {
+            f |= crate::daemon::task::TF_TASKER;
+        }
+        f
+    }
+
+    /// pvm_tickle actions, numbered as PVM 3.4.6's pvmd numbers them (man
+    /// pvm_tickle, the console's `help tickle`); see docs/PROTOCOL.md. `args`
+    /// holds 1 to 10 values; missing arguments count as 0, as in PVM 3.4.6.
+    /// Like PVM 3.4.6, an action pvm6 has nothing to act on, or does not
+    /// know, is logged and answered with no results (no error).
     fn tickle(&mut self, args: &[i32]) -> Result<Vec<i32>, Error> {
         let how = *args.first().ok_or(Error::BadParam)?;
+        let arg = |i: usize| args.get(i).copied().unwrap_or(0);
         dlog!(self.log, Info, "tickle #{how} {:?}", &args[1..]);
         match how {
-            1 => {
+            0 => {
                 dlog!(
                     self.log,
                     Info,
-                    "host table: 1 host; host {} {} arch {} speed {} dsig 0x{:x} daemon {}",
-                    tid::fmt(self.host),
-                    self.opts.hostname,
-                    self.opts.arch,
-                    super::DEFAULT_SPEED,
-                    super::DSIG_LINUX64,
-                    tid::fmt(self.dtid)
+                    "tickle #0: no heap dump (pvm6 has no allocator of its own)"
                 );
+                Ok(Vec::new())
+            }
+            1 => {
+                let lines: Vec<String> = self
+                    .multi
+                    .table
+                    .hosts
+                    .iter()
+                    .map(|h| {
+                        let addrs: Vec<String> = h.addrs.iter().map(|a| a.to_string()).collect();
+                        format!(
+                            "host {} {} arch {} speed {} dsig 0x{:x} daemon {} addrs [{}]",
+                            tid::fmt(h.host()),
+                            h.name,
+                            h.arch,
+                            h.speed,
+                            h.dsig,
+                            tid::fmt(h.dtid()),
+                            addrs.join(" ")
+                        )
+                    })
+                    .collect();
+                dlog!(
+                    self.log,
+                    Info,
+                    "host table: {} host(s), version {}, master {}",
+                    lines.len(),
+                    self.multi.table.version,
+                    tid::fmt(self.multi.master)
+                );
+                for l in lines {
+                    dlog!(self.log, Info, "  {l}");
+                }
                 Ok(Vec::new())
             }
             2 => {
@@ -493,9 +540,34 @@ impl Daemon {
                 );
                 Ok(Vec::new())
             }
+            4 => {
+                let classes = self.mbox.info(b"");
+                dlog!(
+                    self.log,
+                    Info,
+                    "mailbox: {} class(es), {} request(s) waiting",
+                    classes.len(),
+                    self.mbox.waiting()
+                );
+                for c in classes {
+                    let entries: Vec<String> = c
+                        .entries
+                        .iter()
+                        .map(|(i, owner, flags)| format!("{i}:{}/0x{flags:x}", tid::fmt(*owner)))
+                        .collect();
+                    dlog!(
+                        self.log,
+                        Info,
+                        "  \"{}\" {}",
+                        String::from_utf8_lossy(&c.name),
+                        entries.join(" ")
+                    );
+                }
+                Ok(Vec::new())
+            }
             5 => Ok(vec![self.opts.debug_mask as i32]),
             6 => {
-                let mask = *args.get(1).ok_or(Error::BadParam)?;
+                let mask = arg(1);
                 self.opts.debug_mask = mask as u32;
                 self.log = super::DaemonLog::open(
                     &self.opts.files.log,
@@ -505,6 +577,43 @@ impl Daemon {
                 );
                 dlog!(self.log, Info, "debug mask is 0x{mask:x}");
                 Ok(Vec::new())
+            }
+            7 => {
+                dlog!(
+                    self.log,
+                    Info,
+                    "tickle #7: nopax {} has no effect (pvm6's daemons talk over TCP, no packet windows)",
+                    arg(1)
+                );
+                Ok(Vec::new())
+            }
+            8 => {
+                // Host failure test: the host of tid arg(1) is removed as if
+                // it had failed (its link closes, notify(HostDelete) fires).
+                let target = self
+                    .multi
+                    .table
+                    .by_tid(arg(1))
+                    .map(|h| (h.host(), h.name.clone()));
+                match target {
+                    Some((h, name)) if h != self.host && self.multi.is_master => {
+                        dlog!(self.log, Info, "tickle #8: failing {name}");
+                        self.remove_host(h, "failed (pvm_tickle 8)");
+                        Ok(vec![1])
+                    }
+                    Some((_, name)) => {
+                        dlog!(
+                            self.log,
+                            Info,
+                            "tickle #8: can't fail {name} (this host, or not the master)"
+                        );
+                        Ok(vec![0])
+                    }
+                    None => {
+                        dlog!(self.log, Info, "tickle #8: no such host {:x}", arg(1));
+                        Ok(vec![0])
+                    }
+                }
             }
             9 => {
                 dlog!(
@@ -519,14 +628,18 @@ impl Daemon {
                 );
                 Ok(Vec::new())
             }
-            // Heap dump (0), mailbox dump (4), packet-loss test (7), host
-            // failure test (8) and shared-memory dump (100) have nothing to
-            // act on in this daemon.
-            0 | 4 | 7 | 8 | 100 => {
-                dlog!(self.log, Info, "tickle #{how} is not available in pvm6");
-                Err(Error::NotImpl)
+            100 => {
+                dlog!(
+                    self.log,
+                    Info,
+                    "tickle #100: no shared-memory tables to dump (pvm6 uses per-task rings)"
+                );
+                Ok(Vec::new())
             }
-            _ => Err(Error::BadParam),
+            _ => {
+                dlog!(self.log, Info, "tickle: don't know #{how}");
+                Ok(Vec::new())
+            }
         }
     }
 }

@@ -93,11 +93,16 @@ pub struct DaemonOptions {
     pub hostfile: Option<crate::hostfile::Hostfile>,
     /// `$PVM_RSH` (the remote shell starting slaves; `ssh` when unset).
     pub rsh: String,
+    /// `$PVM6_CLOCK_SKEW_US`: microseconds added to the clock this daemon
+    /// reports to pvm_hostsync (0 when unset). A test and debugging knob: it
+    /// makes one host look like another whose clock runs ahead (positive) or
+    /// behind; nothing else in the daemon uses it.
+    pub clock_skew_us: i64,
 }
 
 impl DaemonOptions {
     /// Options from the environment: PVM_TMP, PVM_VMID, PVM6_PORT, PVM_ROOT,
-    /// PVM_ARCH, HOME, PVM_PATH.
+    /// PVM_ARCH, HOME, PVM_PATH, PVM_RSH, PVM6_CLOCK_SKEW_US.
     pub fn from_env() -> DaemonOptions {
         let port = std::env::var("PVM6_PORT")
             .ok()
@@ -122,6 +127,10 @@ impl DaemonOptions {
             slave: None,
             hostfile: None,
             rsh: startup::rsh_program(std::env::var("PVM_RSH").ok()),
+            clock_skew_us: std::env::var("PVM6_CLOCK_SKEW_US")
+                .ok()
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or(0),
         }
     }
 

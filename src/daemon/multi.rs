@@ -1635,7 +1635,7 @@ impl Daemon {
     }
 
     /// Master: host `host` leaves the machine (failed or deleted).
-    fn remove_host(&mut self, host: i32, why: &str) {
+    pub(super) fn remove_host(&mut self, host: i32, why: &str) {
         if self.multi.table.remove(host).is_none() {
             return;
         }

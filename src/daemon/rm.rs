@@ -472,7 +472,7 @@ impl Daemon {
     /// (0x100, "is the scheduler"), or 0 for any other task.
     pub(super) fn rm_flag(&self, t: i32) -> i32 {
         if self.rm.tid == Some(t) {
-            0x100
+            crate::daemon::task::TF_RM
         } else {
             0
         }

@@ -20,7 +20,7 @@ use super::output::{Dest, Inherit, OutputTable};
 use super::routes::{RouteChange, RouteTable};
 use super::spawn::{self, SpawnRequest};
 use super::task::{Task, TaskTable, TF_CONNECTED, TF_SPAWNED};
-use super::{DaemonOptions, DEFAULT_SPEED, DSIG_LINUX64};
+use super::{DaemonOptions, DEFAULT_SPEED};
 use crate::sys::SharedMap;
 use crate::wire::{Frame, Header, Kind, Reader, Req, Writer};
 use crate::{ring, sys, tid, Error};
@@ -1323,7 +1323,7 @@ impl Daemon {
             w.int(t.tid)
                 .int(t.ptid.max(0))
                 .int(self.host)
-                .int(t.flags | self.rm_flag(t.tid))
+                .int(t.flags | self.role_flags(t.tid))
                 .str(&t.aout)
                 .int(t.pid);
         }

@@ -9,6 +9,15 @@ use std::collections::{BTreeMap, VecDeque};
 pub const TF_SPAWNED: i32 = 0x2;
 /// `ti_flag` bit: the task is connected to the daemon (shown as `c`).
 pub const TF_CONNECTED: i32 = 0x4;
+/// `ti_flag` bit: the task is the resource manager (shown as `R`).
+pub const TF_RM: i32 = 0x100;
+/// `ti_flag` bit: the task is the hoster (shown as `H`).
+pub const TF_HOSTER: i32 = 0x200;
+/// `ti_flag` bit: the task is the tasker of its daemon (shown as `T`).
+pub const TF_TASKER: i32 = 0x400;
+// PVM 3.4.6's other bits (0x8 `a` waiting for authentication, 0x10 `o`
+// connection being closed, 0x20 `s` shared-memory deadlock) name states
+// pvm6's daemon has no such moment for; it never sets them.
 
 /// One task of this host.
 #[derive(Debug)]

@@ -136,6 +136,11 @@ pub unsafe extern "C" fn pvm_hostsync(
 /// `argp[1..narg]` its arguments; results go to `resp`, their count to
 /// `*nresp`.
 ///
+/// # Returns
+/// PvmOk (also for an action the daemon does not know: it logs it and
+/// gives no results, as PVM 3.4.6's does), PvmBadParam when `narg` is not
+/// 1 to 10.
+///
 /// # Safety
 /// `argp` points at `narg` ints; `nresp` is NULL or writable; `resp` is NULL
 /// or has room for the results (at most 1 for the actions pvmd3 knows).
@@ -147,7 +152,7 @@ pub unsafe extern "C" fn pvm_tickle(
     resp: *mut c_int,
 ) -> c_int {
     call("pvm_tickle", || {
-        if narg < 1 || argp.is_null() {
+        if !(1..=10).contains(&narg) || argp.is_null() {
             return Err(Error::BadParam);
         }
         // SAFETY: argp holds narg ints by the contract.

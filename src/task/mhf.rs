@@ -16,6 +16,13 @@
 //! caller's send and receive buffers are saved before and restored after
 //! (when they still exist), and the message is freed unless the handler
 //! freed it already.
+//!
+//! Handler ids are PVM 3.4.6's: counted from 0, the most recently freed id
+//! is reused first, else the next never used one. PVM 3.4.6's library
+//! installs nine handlers of its own (ids 0-8) when the task enrolls; pvm6 has none
+//! but takes nine ids then ([`enrolled`]), so an enrolled program's first
+//! handler is 9 as with the original (ids it never sees). pvm_exit removes
+//! the program's handlers ([`exit`]), not those nine.
 
 use super::Runtime;
 use crate::msg::MsgInfo;
@@ -44,9 +51,19 @@ impl Handler {
     }
 }
 
+/// How many handlers PVM 3.4.6's library installs for itself when a task
+/// enrolls (their ids are taken here too; see the module doc).
+const LIBRARY_HANDLERS: usize = 9;
+
 #[derive(Default)]
 struct Table {
     handlers: Vec<Handler>,
+    /// Ids taken in place of PVM 3.4.6's own handlers.
+    reserved: Vec<i32>,
+    /// Freed ids, the most recently freed last (reused first).
+    free: Vec<i32>,
+    /// The next id never handed out.
+    next: i32,
     /// Claimed messages waiting for their handler: (buffer id, handler).
     pending: VecDeque<(i32, HandlerFn)>,
     /// A thread is running handlers.
@@ -55,6 +72,9 @@ struct Table {
 
 static TABLE: Mutex<Table> = Mutex::new(Table {
     handlers: Vec::new(),
+    reserved: Vec::new(),
+    free: Vec::new(),
+    next: 0,
     pending: VecDeque::new(),
     running: false,
 });
@@ -68,6 +88,37 @@ fn table() -> MutexGuard<'static, Table> {
     TABLE.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+impl Table {
+    /// A free id: the most recently freed, else the next new one.
+    fn alloc(&mut self) -> i32 {
+        self.free.pop().unwrap_or_else(|| {
+            self.next += 1;
+            self.next - 1
+        })
+    }
+}
+
+/// The task enrolled: takes the ids of PVM 3.4.6's own handlers, once (a
+/// task enrolling again after pvm_exit still holds them).
+pub(super) fn enrolled() {
+    let mut t = table();
+    if t.reserved.is_empty() {
+        for _ in 0..LIBRARY_HANDLERS {
+            let id = t.alloc();
+            t.reserved.push(id);
+        }
+    }
+}
+
+/// pvm_exit: removes the program's handlers (highest id first, so the
+/// lowest is reused first).
+pub(super) fn exit() {
+    let mut t = table();
+    let mut ids: Vec<i32> = t.handlers.drain(..).map(|h| h.id).collect();
+    ids.sort_unstable_by(|a, b| b.cmp(a));
+    t.free.extend(ids);
+}
+
 /// pvm_addmhf: installs `func` for messages from `src` with `tag` in
 /// context `ctx` (each -1 for any). Returns the handler id;
 /// `Err(Exists)` when a handler with the same three values exists.
@@ -79,11 +130,7 @@ pub fn add(src: i32, tag: i32, ctx: i32, func: HandlerFn) -> Result<i32> {
     {
         return Err(Error::Exists);
     }
-    // Lowest free id from 1 (ids of deleted handlers are reused).
-    let mut id = 1;
-    while t.handlers.iter().any(|h| h.id == id) {
-        id += 1;
-    }
+    let id = t.alloc();
     t.handlers.push(Handler {
         id,
         src,
@@ -94,19 +141,23 @@ pub fn add(src: i32, tag: i32, ctx: i32, func: HandlerFn) -> Result<i32> {
     Ok(id)
 }
 
-/// pvm_delmhf: removes handler `id`. `Err(BadParam)` for a negative id,
-/// `Err(NotFound)` for an unknown one.
+/// pvm_delmhf: removes handler `id`; its id is the next one handed out.
+/// `Err(BadParam)` for a negative id, `Err(NotFound)` for an unknown one.
+/// One of the ids taken at enrollment can be deleted too (PVM 3.4.6 lets
+/// a program delete its library's handlers the same way).
 pub fn del(id: i32) -> Result<()> {
     if id < 0 {
         return Err(Error::BadParam);
     }
     let mut t = table();
-    let pos = t
-        .handlers
-        .iter()
-        .position(|h| h.id == id)
-        .ok_or(Error::NotFound)?;
-    t.handlers.remove(pos);
+    if let Some(pos) = t.handlers.iter().position(|h| h.id == id) {
+        t.handlers.remove(pos);
+    } else if let Some(pos) = t.reserved.iter().position(|&r| r == id) {
+        t.reserved.remove(pos);
+    } else {
+        return Err(Error::NotFound);
+    }
+    t.free.push(id);
     Ok(())
 }
 

@@ -188,8 +188,10 @@ fn now_micros() -> i64 {
 }
 
 /// pvm_hostsync: the clock of host `host` (a host or daemon tid) and its
-/// difference from the local clock (remote minus the mean of the local
-/// samples before and after), both in microseconds.
+/// difference from the local clock, both in microseconds. The difference is
+/// PVM 3.4.6's: the mean of the local samples taken before and after the
+/// request minus the remote clock, so a remote clock running ahead gives a
+/// negative delta.
 pub fn hostsync(host: i32) -> Result<(i64, i64)> {
     let before = now_micros();
     let reply = rt().request(Req::HostSync, &Writer::new().int(host).finish())?;
@@ -198,13 +200,14 @@ pub fn hostsync(host: i32) -> Result<(i64, i64)> {
     let sec = i64::from(r.int()?);
     let usec = i64::from(r.int()?);
     let remote = sec * 1_000_000 + usec;
-    Ok((remote, remote - (before + after) / 2))
+    Ok((remote, (before + after) / 2 - remote))
 }
 
 /// pvm_tickle: asks the daemon for a debugging action; `args[0]` is the
-/// action (see docs/PROTOCOL.md), the rest its arguments. Returns the results.
+/// action (see docs/PROTOCOL.md), the rest its arguments (1 to 10 values in
+/// all, as PVM 3.4.6 takes them). Returns the results.
 pub fn tickle(args: &[i32]) -> Result<Vec<i32>> {
-    if args.is_empty() {
+    if args.is_empty() || args.len() > 10 {
         return Err(Error::BadParam);
     }
     let mut w = Writer::new();

@@ -242,6 +242,7 @@ impl Runtime {
         st.routes.set_host(secret, host_addrs);
         st.broken = false;
         st.conn = Some(conn.clone());
+        mhf::enrolled();
         log::debug!("enrolled as {}", tid::fmt(mytid));
         Ok(conn)
     }
@@ -796,6 +797,7 @@ impl Runtime {
         st.queue.clear();
         st.replies.clear();
         mhf::drop_pending(&mut st);
+        mhf::exit();
         r.map(|_| ())
     }
 }
