@@ -50,7 +50,7 @@ use super::conn::Conn;
 use super::feed::Sent;
 use super::shm;
 use crate::auth::{self, Acceptor, Role, Secret, Step};
-use crate::net::addr::{fmt_sockaddr, parse_sockaddr};
+use crate::net::addr::{fmt_sockaddr, parse_sockaddr_zone};
 use crate::ring::{self, Consumer, Dir, Producer, Record};
 use crate::sys::SharedMap;
 use crate::wire::{Frame, FrameDecoder, Header, Kind, Landing, Reader, Req, Writer};
@@ -259,9 +259,10 @@ fn connect(addr: &str, ctx: &TcpCtx<'_>) -> io::Result<Stream> {
 /// a family both hosts have, chosen as daemons choose ([`crate::net::pick_family`]).
 /// A link-local IPv6 target takes the zone of our own address it pairs with.
 pub(super) fn pick_target(list: &str, host: &[SocketAddr]) -> io::Result<SocketAddr> {
+    // Zones are the offering host's interface names: ours comes below.
     let offered: Vec<SocketAddr> = list
         .split(',')
-        .filter_map(|a| parse_sockaddr(a.trim()).ok())
+        .filter_map(|a| parse_sockaddr_zone(a.trim()).ok().map(|(sa, _)| sa))
         .collect();
     let ours: Vec<IpAddr> = host.iter().map(|a| a.ip()).collect();
     let theirs: Vec<IpAddr> = offered.iter().map(|a| a.ip()).collect();
