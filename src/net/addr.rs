@@ -190,10 +190,9 @@ pub fn split_where(w: &str) -> (&str, Option<&str>) {
     // ':' that is an IPv6 literal (the first ':' never is: "fd42" alone is
     // not one).
     let cut = w
-        .match_indices(':')
+        .rmatch_indices(':')
         .map(|(i, _)| i)
-        .filter(|&i| is_bare_v6(&w[..i]))
-        .last();
+        .find(|&i| is_bare_v6(&w[..i]));
     if let Some(i) = cut {
         return (&w[..i], Some(&w[i + 1..]));
     }
