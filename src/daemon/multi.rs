@@ -320,9 +320,9 @@ fn own_pvmd3() -> String {
         .unwrap_or_else(|| "pvmd3".into())
 }
 
-/// `[addr]:port` with IPv4-mapped addresses shown as IPv4.
+/// `[addr%zone]:port` with IPv4-mapped addresses shown as IPv4.
 fn canon(sa: &SocketAddr) -> String {
-    fmt_sockaddr(&SocketAddr::new(sa.ip().to_canonical(), sa.port()))
+    fmt_sockaddr(&with_port(*sa, sa.port()))
 }
 
 /// `sa` at `port`, IPv4-mapped addresses as IPv4, keeping the scope id of
