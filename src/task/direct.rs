@@ -1680,6 +1680,24 @@ mod tests {
         );
         let none: Vec<SocketAddr> = vec!["[fe80::2]:7000".parse().unwrap()];
         assert!(pick_target("10.0.0.1:1", &none).is_err());
+        // A link-local offer carries the offering host's zone (an interface
+        // this host need not have): ours, of the address it pairs with, is
+        // used instead.
+        let ll: Vec<SocketAddr> = vec![SocketAddr::V6(std::net::SocketAddrV6::new(
+            "fe80::2".parse().unwrap(),
+            7000,
+            0,
+            7,
+        ))];
+        assert_eq!(
+            pick_target("[fe80::1%nosuchif9]:4000", &ll).unwrap(),
+            SocketAddr::V6(std::net::SocketAddrV6::new(
+                "fe80::1".parse().unwrap(),
+                4000,
+                0,
+                7
+            ))
+        );
     }
 
     #[test]
