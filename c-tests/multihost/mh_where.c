@@ -2,7 +2,7 @@
  * mh_where: hosts named by their address literals.  Run with the expected
  * number of hosts as argv[1] and, as argv[2], how to name the host it
  * deletes at the end ("bare" or "bracket"; an IPv4 literal or a name is
- * always given as it is).
+ * always given as it is), or "keep" to delete none.
  *
  * For every host of pvm_config it spawns a copy of itself with PvmTaskHost,
  * naming the host as pvm_config does, in brackets (IPv6), and followed by
@@ -116,6 +116,7 @@ int main(int argc, char **argv)
 		return child(argc > 2 && strcmp(argv[2], "ring") == 0);
 	int want = argc > 1 ? atoi(argv[1]) : 1;
 	int del_bracket = argc > 2 && strcmp(argv[2], "bracket") == 0;
+	int keep = argc > 2 && strcmp(argv[2], "keep") == 0;
 	char *prog = strrchr(argv[0], '/') ? strrchr(argv[0], '/') + 1 : argv[0];
 	int me = pvm_mytid();
 	CHECK_CMP(me, >, 0, "enrolled");
@@ -203,7 +204,7 @@ int main(int argc, char **argv)
 	CHECK_INT(tid, PvmNoHost, "PvmNoHost for an unknown literal");
 
 	/* Delete the last host by its literal, with a notify on it. */
-	if (nhost > 1) {
+	if (nhost > 1 && !keep) {
 		int last = nhost - 1;
 		char w[300];
 		snprintf(w, sizeof w, del_bracket && is_v6(hosts[last]) ? "[%s]" : "%s",
