@@ -712,6 +712,39 @@ mod tests {
     }
 
     #[test]
+    fn where_split_holds_for_many_generated_texts() {
+        // Texts from the characters that matter, by a fixed xorshift.
+        let alphabet = b":[]%/.fe80d1a2eth0x";
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        for _ in 0..20_000 {
+            let mut t = String::new();
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            for k in 0..(x % 24) {
+                let r = (x >> (k * 2 % 60)) as usize;
+                t.push(alphabet[(r + k as usize * 7) % alphabet.len()] as char);
+            }
+            let (host, dir) = split_where(&t);
+            assert!(t.contains(host), "{t:?}");
+            if let Some(d) = dir {
+                let head = t.strip_suffix(d).and_then(|h| h.strip_suffix(':'));
+                assert!(head.is_some(), "{t:?} -> {host:?} {d:?}");
+                // What was split off joins back.
+                let head = head.unwrap();
+                assert!(head == host || head == format!("[{host}]"), "{t:?}");
+            } else {
+                assert!(t == host || t == format!("[{host}]"), "{t:?}");
+            }
+            // A host with colons out of brackets is always a whole IPv6
+            // literal, never a piece of one.
+            if host.contains(':') && !t.starts_with('[') {
+                assert!(is_bare_v6(host), "{t:?} -> {host:?}");
+            }
+        }
+    }
+
+    #[test]
     fn same_host_compares_names_and_literals() {
         assert!(same_host("Node2", "node2"));
         assert!(same_host("[fd42::2]", "fd42::2"));
