@@ -131,6 +131,20 @@ pub fn hostname(data: &[u8]) {
     if let Ok(a) = crate::net::parse_sockaddr(&text) {
         let _ = crate::net::fmt_sockaddr(&a);
     }
+    // pvm_spawn's `where`: the parts are pieces of the text, and a host
+    // with a directory joins back to what was split.
+    let (host, dir) = crate::net::split_where(&text);
+    assert!(text.contains(host), "{text:?}: host {host:?}");
+    if let Some(d) = dir {
+        assert!(text.ends_with(d), "{text:?}: dir {d:?}");
+        assert!(
+            text.strip_suffix(d)
+                .and_then(|t| t.strip_suffix(':'))
+                .is_some(),
+            "{text:?}: no ':' before {d:?}"
+        );
+    }
+    let _ = crate::net::same_host(&text, host);
 }
 
 fn fuzz_secret() -> crate::auth::Secret {

@@ -732,7 +732,10 @@ impl Console {
         let where_ = if let Some(h) = o.host_tid {
             tid::host_of(h)
         } else if let Some(n) = &o.host_name {
-            match hosts.iter().find(|h| &h.name == n) {
+            match hosts
+                .iter()
+                .find(|h| crate::net::addr::same_host(n, &h.name))
+            {
                 Some(h) => tid::host_of(h.tid),
                 None => {
                     self.error(&format!("ps: {n}: {}", Error::NoHost.text()));

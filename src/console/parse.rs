@@ -421,13 +421,13 @@ fn parse_ps(args: &[String]) -> Result<PsOpts, ParseError> {
 }
 
 /// A bare IPv6 literal (`fd00::2`, `fe80::1%eth0`) gets brackets, so that
-/// its colons are not taken for the `:dir` separator of `where`.
+/// its colons are not taken for the `:dir` separator of `where`. Anything
+/// else (`fd00::2:/tmp` included) is passed on as written: pvm_spawn's
+/// `where` takes every form (see [`crate::net::addr::split_where`]).
 fn bracket_v6(w: &str) -> String {
-    let addr = w.split('%').next().unwrap_or(w);
-    if addr.parse::<std::net::Ipv6Addr>().is_ok() {
-        format!("[{w}]")
-    } else {
-        w.to_string()
+    match crate::net::addr::HostName::parse(w) {
+        Ok(crate::net::addr::HostName::V6 { .. }) if !w.starts_with('[') => format!("[{w}]"),
+        _ => w.to_string(),
     }
 }
 
@@ -675,6 +675,22 @@ mod tests {
             panic!()
         };
         assert_eq!(s.where_.as_deref(), Some("[fd00::2]:/tmp"));
+        for (opt, want) in [
+            ("-fe80::1%eth0:/tmp", "fe80::1%eth0:/tmp"),
+            ("-fd00::2:/tmp", "fd00::2:/tmp"),
+            ("-fe80::1%eth0", "[fe80::1%eth0]"),
+            ("-10.0.0.3:/tmp", "10.0.0.3:/tmp"),
+        ] {
+            let Command::Spawn(s) = parse_line(&format!("spawn {opt} prog")).unwrap() else {
+                panic!()
+            };
+            assert_eq!(s.where_.as_deref(), Some(want), "{opt}");
+            let (host, dir) = crate::net::addr::split_where(want);
+            assert!(
+                !host.contains('/') && dir.is_none_or(|d| d == "/tmp"),
+                "{opt}"
+            );
+        }
         assert_eq!(
             parse_line("spawn").unwrap_err(),
             ParseError::WrongArgs("spawn")

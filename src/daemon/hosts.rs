@@ -6,7 +6,7 @@
 //! and freed indices are reused only after the numbers wrap, like tids).
 //! Pure data: no I/O.
 
-use crate::net::addr::{fmt_sockaddr, parse_sockaddr};
+use crate::net::addr::{fmt_sockaddr, parse_sockaddr_zone, same_host, LocalAddr, ZoneMap};
 use crate::tid;
 use crate::wire::{Reader, Writer};
 use crate::{Error, Result};
@@ -69,16 +69,11 @@ impl HostTable {
         self.by_tid(t).is_some()
     }
 
-    /// The entry named `name` (case-insensitive), by name as added.
+    /// The entry named `name`, by name as added: names without regard to
+    /// case, address literals by value, bare or bracketed (see
+    /// [`same_host`]).
     pub fn by_name(&self, name: &str) -> Option<&HostEntry> {
-        let bare = name
-            .trim()
-            .strip_prefix('[')
-            .and_then(|s| s.strip_suffix(']'))
-            .unwrap_or(name.trim());
-        self.hosts
-            .iter()
-            .find(|e| e.name.eq_ignore_ascii_case(bare))
+        self.hosts.iter().find(|e| same_host(name, &e.name))
     }
 
     /// A free host index, counting up from the last one given and wrapping
@@ -125,11 +120,23 @@ impl HostTable {
         }
     }
 
-    /// Reads a table written by [`HostTable::encode`].
+    /// Reads a table written by [`HostTable::encode`], zones of link-local
+    /// addresses taken as names of this host's interfaces (an address whose
+    /// zone is no interface here is left out).
     pub fn decode(r: &mut Reader<'_>) -> Result<HostTable> {
+        HostTable::decode_for(r, 0, &[])
+    }
+
+    /// Reads a table the master wrote, for host index `me` with interfaces
+    /// `locals`: the zones of link-local addresses (the master's interface
+    /// names) become this host's scope ids by a [`ZoneMap`] learnt from
+    /// how the table lists `me`'s own addresses. Addresses that cannot be
+    /// placed here are left out.
+    pub fn decode_for(r: &mut Reader<'_>, me: i32, locals: &[LocalAddr]) -> Result<HostTable> {
         let version = r.int()?;
         let n = r.count(24)?;
         let mut hosts = Vec::with_capacity(n);
+        let mut raw = Vec::with_capacity(n);
         for _ in 0..n {
             let index = r.int()?;
             if !(1..=tid::MAX_HOSTS).contains(&index) {
@@ -139,19 +146,32 @@ impl HostTable {
             let arch = r.str()?;
             let speed = r.int()?;
             let dsig = r.int()?;
-            let addrs = r
+            let addrs: Vec<(SocketAddr, Option<String>)> = r
                 .strs()?
                 .iter()
-                .filter_map(|s| parse_sockaddr(s).ok())
+                .filter_map(|s| parse_sockaddr_zone(s).ok())
                 .collect();
+            raw.push(addrs);
             hosts.push(HostEntry {
                 index,
                 name,
                 arch,
                 speed,
                 dsig,
-                addrs,
+                addrs: Vec::new(),
             });
+        }
+        let mine: &[(SocketAddr, Option<String>)] = hosts
+            .iter()
+            .position(|h| h.index == me)
+            .map(|i| raw[i].as_slice())
+            .unwrap_or(&[]);
+        let zones = ZoneMap::new(mine, locals);
+        for (h, addrs) in hosts.iter_mut().zip(&raw) {
+            h.addrs = addrs
+                .iter()
+                .filter_map(|(sa, z)| zones.localize(*sa, z.as_deref()))
+                .collect();
         }
         hosts.sort_by_key(|h| h.index);
         Ok(HostTable {
@@ -219,6 +239,104 @@ mod tests {
         assert_eq!(t.by_tid(0x80080000u32 as i32).unwrap().name, "fd00::2");
         assert_eq!(t.by_tid(0x80001).unwrap().index, 2);
         assert!(!t.contains(0xc0000));
+    }
+
+    fn ll(addr: &str, ifname: &str, scope_id: u32) -> LocalAddr {
+        LocalAddr {
+            addr: addr.parse().unwrap(),
+            ifname: ifname.into(),
+            scope_id,
+            v6: true,
+            link_local: true,
+            loopback: false,
+        }
+    }
+
+    /// A table as the master writes it: zones are the master's interface
+    /// names (`mst0`, which no host here has).
+    fn master_table() -> Vec<u8> {
+        let mut w = Writer::new();
+        w.int(7).int(3);
+        for (i, name, addrs) in [
+            (1, "node1", vec!["[fe80::1%mst0]:4000", "[fd00::1]:4000"]),
+            (2, "fe80::2%mst0", vec!["[fe80::2%mst0]:5000"]),
+            (
+                3,
+                "fe80::3%mst0",
+                vec!["[fe80::3%mst0]:6000", "[fe80::33%9]:6000"],
+            ),
+        ] {
+            let addrs: Vec<String> = addrs.into_iter().map(String::from).collect();
+            w.int(i).str(name).str("LINUX64").int(1000).int(0x408c41);
+            w.strs(&addrs);
+        }
+        w.finish()
+    }
+
+    fn scopes(t: &HostTable, index: i32) -> Vec<(String, u32)> {
+        t.hosts[index as usize - 1]
+            .addrs
+            .iter()
+            .map(|a| match a {
+                SocketAddr::V6(a) => (a.ip().to_string(), a.scope_id()),
+                SocketAddr::V4(a) => (a.ip().to_string(), 0),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn link_local_zones_become_this_hosts_interfaces() {
+        let body = master_table();
+        // Host 2 has fe80::2 on its interface 42 (and another link, 43):
+        // the master's mst0 is our 42, for every host of the table.
+        let locals = [ll("fe80::2", "lan0", 42), ll("fe80::99", "lan1", 43)];
+        let t = HostTable::decode_for(&mut Reader::new(&body), 2, &locals).unwrap();
+        assert_eq!(
+            scopes(&t, 1),
+            vec![("fe80::1".into(), 42), ("fd00::1".into(), 0)]
+        );
+        assert_eq!(scopes(&t, 2), vec![("fe80::2".into(), 42)]);
+        // mst0 learnt; the zone "9" (the master's interface number) is not,
+        // and we have two links: that address is left out.
+        assert_eq!(scopes(&t, 3), vec![("fe80::3".into(), 42)]);
+        assert_eq!(t.hosts[2].name, "fe80::3%mst0");
+        // Nothing learnt (we are reached by a routable address), one link:
+        // every link-local address goes to it.
+        let locals = [ll("fe80::77", "only0", 5)];
+        let t = HostTable::decode_for(&mut Reader::new(&body), 2, &locals).unwrap();
+        assert_eq!(
+            scopes(&t, 3),
+            vec![("fe80::3".into(), 5), ("fe80::33".into(), 5)]
+        );
+        // Nothing learnt, two links, zones naming no interface here: the
+        // link-local addresses are left out, the others kept.
+        let locals = [ll("fe80::77", "a0", 5), ll("fe80::78", "b0", 6)];
+        let t = HostTable::decode_for(&mut Reader::new(&body), 2, &locals).unwrap();
+        assert_eq!(scopes(&t, 1), vec![("fd00::1".into(), 0)]);
+        assert!(scopes(&t, 2).is_empty());
+    }
+
+    #[test]
+    fn names_match_in_every_literal_spelling() {
+        let mut t = HostTable::new(entry(1, "Node1", 1000));
+        t.insert(entry(2, "fd42::2", 1000));
+        t.insert(entry(3, "10.42.0.3", 1000));
+        t.insert(entry(4, "fe80::4%eth0", 1000));
+        for (given, index) in [
+            ("node1", 1),
+            ("fd42::2", 2),
+            ("[fd42::2]", 2),
+            ("FD42:0:0::2", 2),
+            ("10.42.0.3", 3),
+            ("fe80::4%eth0", 4),
+            ("[fe80::4%eth0]", 4),
+            ("fe80::4", 4),
+        ] {
+            assert_eq!(t.by_name(given).map(|e| e.index), Some(index), "{given}");
+        }
+        for given in ["fd42::3", "10.42.0.33", "fe80::4%eth1", "[node1]x", ""] {
+            assert!(t.by_name(given).is_none(), "{given}");
+        }
     }
 
     #[test]

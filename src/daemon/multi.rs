@@ -145,7 +145,9 @@ struct Start {
     slot: usize,
     index: i32,
     name: String,
-    ips: Vec<IpAddr>,
+    /// Its addresses (port 0), from its name; link-local ones with the
+    /// scope id of our interface that reaches them.
+    ips: Vec<SocketAddr>,
     child: Option<Child>,
     pipe: Option<Token>,
     partial: Vec<u8>,
@@ -318,9 +320,21 @@ fn own_pvmd3() -> String {
         .unwrap_or_else(|| "pvmd3".into())
 }
 
-/// `[addr]:port` with IPv4-mapped addresses shown as IPv4.
+/// `[addr%zone]:port` with IPv4-mapped addresses shown as IPv4.
 fn canon(sa: &SocketAddr) -> String {
-    fmt_sockaddr(&SocketAddr::new(sa.ip().to_canonical(), sa.port()))
+    fmt_sockaddr(&with_port(*sa, sa.port()))
+}
+
+/// `sa` at `port`, IPv4-mapped addresses as IPv4, keeping the scope id of
+/// an IPv6 address (a link-local address is unusable without it).
+fn with_port(sa: SocketAddr, port: u16) -> SocketAddr {
+    match sa {
+        SocketAddr::V6(mut a) if a.ip().to_ipv4_mapped().is_none() => {
+            a.set_port(port);
+            SocketAddr::V6(a)
+        }
+        other => SocketAddr::new(other.ip().to_canonical(), port),
+    }
 }
 
 /// Orders the addresses of a peer for connecting: the pair `pick_family`
@@ -597,8 +611,8 @@ impl Daemon {
         }
         let reach = e.opts.ip.clone().unwrap_or_else(|| name.clone());
         let hn = HostName::parse(&reach).map_err(|_| Error::BadParam)?;
-        let ips: Vec<IpAddr> = match addr::resolve(&hn, 0) {
-            Ok(v) => v.iter().map(|a| a.ip()).collect(),
+        let ips: Vec<SocketAddr> = match addr::resolve(&hn, 0) {
+            Ok(v) => v,
             Err(err) => {
                 dlog!(self.log, Info, "add {name}: {err}");
                 return Err(Error::NoHost);
@@ -607,7 +621,7 @@ impl Daemon {
         let dup = self.multi.table.hosts.iter().any(|h| {
             h.addrs.iter().any(|a| {
                 ips.iter()
-                    .any(|i| i.to_canonical() == a.ip().to_canonical())
+                    .any(|i| i.ip().to_canonical() == a.ip().to_canonical())
             })
         });
         if dup {
@@ -824,7 +838,7 @@ impl Daemon {
                 st.candidates = order_addrs(
                     &st.ips
                         .iter()
-                        .map(|ip| SocketAddr::new(*ip, reply.port))
+                        .map(|a| with_port(*a, reply.port))
                         .collect::<Vec<_>>(),
                 );
                 st.reply = Some(reply);
@@ -947,12 +961,9 @@ impl Daemon {
         let Some(link) = self.multi.links.get(&tok) else {
             return;
         };
-        let mut addrs = vec![SocketAddr::new(
-            link.peer_addr.ip().to_canonical(),
-            reply.port,
-        )];
+        let mut addrs = vec![with_port(link.peer_addr, reply.port)];
         for ip in &st.ips {
-            let a = SocketAddr::new(ip.to_canonical(), reply.port);
+            let a = with_port(*ip, reply.port);
             if !addrs.contains(&a) {
                 addrs.push(a);
             }
@@ -1531,7 +1542,7 @@ impl Daemon {
             }
             Some(Ctl::Place) if peer == self.multi.master && !self.multi.is_master => {
                 let index = r.int().unwrap_or(0);
-                match HostTable::decode(&mut r) {
+                match HostTable::decode_for(&mut r, index, &addr::local_interfaces()) {
                     Ok(t) if index == tid::host_index(self.host) => {
                         self.multi.by_host.insert(tid::host_of(peer), tok);
                         self.multi.table = t;
@@ -1553,7 +1564,8 @@ impl Daemon {
                 }
             }
             Some(Ctl::Table) if peer == self.multi.master && !self.multi.is_master => {
-                if let Ok(t) = HostTable::decode(&mut r) {
+                let me = tid::host_index(self.host);
+                if let Ok(t) = HostTable::decode_for(&mut r, me, &addr::local_interfaces()) {
                     self.apply_table(t);
                 }
             }

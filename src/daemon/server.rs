@@ -1361,7 +1361,9 @@ impl Daemon {
             .strip_prefix('[')
             .and_then(|s| s.strip_suffix(']'))
             .unwrap_or(n);
-        if let Ok(ip) = bare.parse::<IpAddr>() {
+        // A zone only says which link leads there: the address decides.
+        let addr = bare.split_once('%').map_or(bare, |(a, _)| a);
+        if let Ok(ip) = addr.parse::<IpAddr>() {
             let ip = match ip {
                 IpAddr::V6(v6) => v6
                     .to_ipv4_mapped()

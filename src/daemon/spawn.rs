@@ -32,21 +32,12 @@ pub struct SpawnRequest {
     pub env: Vec<String>,
 }
 
-/// Splits `where` into the host (or arch) part and an optional working
-/// directory given after ':' (`"host:/dir"`, `":/dir"`). A bracketed IPv6
-/// address (`"[::1]:/dir"`) keeps its colons.
+/// Splits `where` into the host (or arch) part, without brackets, and an
+/// optional working directory given after ':' (`"host:/dir"`, `":/dir"`,
+/// `"[fd42::2]:/dir"`; a bare IPv6 address keeps its colons). See
+/// [`crate::net::addr::split_where`].
 pub fn split_where(w: &str) -> (&str, Option<&str>) {
-    if let Some(rest) = w.strip_prefix('[') {
-        if let Some(end) = rest.find(']') {
-            let host = &w[..end + 2];
-            let after = &w[end + 2..];
-            return (host, after.strip_prefix(':'));
-        }
-    }
-    match w.find(':') {
-        Some(i) => (&w[..i], Some(&w[i + 1..])),
-        None => (w, None),
-    }
+    crate::net::addr::split_where(w)
 }
 
 /// Whether this host is selected by `flags`/`host_or_arch`.
@@ -170,8 +161,9 @@ mod tests {
         assert_eq!(split_where("vm"), ("vm", None));
         assert_eq!(split_where("vm:/tmp"), ("vm", Some("/tmp")));
         assert_eq!(split_where(":/tmp"), ("", Some("/tmp")));
-        assert_eq!(split_where("[::1]:/x"), ("[::1]", Some("/x")));
-        assert_eq!(split_where("[::1]"), ("[::1]", None));
+        assert_eq!(split_where("[::1]:/x"), ("::1", Some("/x")));
+        assert_eq!(split_where("[::1]"), ("::1", None));
+        assert_eq!(split_where("fd42::2"), ("fd42::2", None));
     }
 
     #[test]

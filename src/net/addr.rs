@@ -147,6 +147,85 @@ impl FromStr for HostName {
     }
 }
 
+/// Whether `s` is an IPv6 literal, bare, with an optional `%zone`.
+fn is_bare_v6(s: &str) -> bool {
+    s.contains(':') && parse_v6_zone(s).is_ok()
+}
+
+/// Splits a `where` string of pvm_spawn (or any host argument that may
+/// carry a working directory) into the host and the directory after `:`.
+/// The host comes back without brackets; `None` means no `:` was given.
+///
+/// | text | host | dir |
+/// |------|------|-----|
+/// | `node2`, `10.0.0.3` | as is | `None` |
+/// | `node2:/tmp`, `10.0.0.3:sub` | before the first `:` | after it |
+/// | `[fd42::2]`, `[fe80::1%eth0]` | inside the brackets | `None` |
+/// | `[fd42::2]:/tmp` | inside the brackets | `/tmp` |
+/// | `fd42::2`, `fe80::1%eth0` (bare IPv6) | all of it | `None` |
+/// | `fd42::2:/tmp` (bare IPv6, then `:dir`) | the longest IPv6 prefix | the rest |
+/// | `:/tmp` | empty | `/tmp` |
+///
+/// A text that is an IPv6 literal as a whole is always a host: `fd42::2:5`
+/// is the address `fd42::2:5`, never `fd42::2` with directory `5`; bracket
+/// the address to give it a relative directory (`[fd42::2]:5`).
+pub fn split_where(w: &str) -> (&str, Option<&str>) {
+    if let Some(rest) = w.strip_prefix('[') {
+        if let Some(end) = rest.find(']') {
+            let after = &rest[end + 1..];
+            if after.is_empty() {
+                return (&rest[..end], None);
+            }
+            if let Some(dir) = after.strip_prefix(':') {
+                return (&rest[..end], Some(dir));
+            }
+        }
+        // A malformed bracket: left whole, for the host lookup to refuse.
+        return (w, None);
+    }
+    if is_bare_v6(w) {
+        return (w, None);
+    }
+    // A bare IPv6 address followed by ":dir": the longest prefix before a
+    // ':' that is an IPv6 literal (the first ':' never is: "fd42" alone is
+    // not one).
+    let cut = w
+        .rmatch_indices(':')
+        .map(|(i, _)| i)
+        .find(|&i| is_bare_v6(&w[..i]));
+    if let Some(i) = cut {
+        return (&w[..i], Some(&w[i + 1..]));
+    }
+    match w.split_once(':') {
+        Some((h, d)) => (h, Some(d)),
+        None => (w, None),
+    }
+}
+
+/// Whether the host text `given` (as a user writes it: a name, or a literal
+/// bare or bracketed, in any spelling) names the host known as `known`
+/// (a name as added, e.g. from pvm_config). Names compare without regard
+/// to case; literals by value (`FD42:0::2` is `fd42::2`). A zone must match
+/// when both carry one; an address given without a zone matches the same
+/// address with any zone.
+pub fn same_host(given: &str, known: &str) -> bool {
+    let strip = |s: &str| -> String {
+        let s = s.trim();
+        s.strip_prefix('[')
+            .and_then(|t| t.strip_suffix(']'))
+            .unwrap_or(s)
+            .to_string()
+    };
+    let (g, k) = (strip(given), strip(known));
+    match (HostName::parse(&g), HostName::parse(&k)) {
+        (Ok(HostName::V4(a)), Ok(HostName::V4(b))) => a == b,
+        (Ok(HostName::V6 { addr: a, zone: za }), Ok(HostName::V6 { addr: b, zone: zb })) => {
+            a == b && (za.is_none() || zb.is_none() || za == zb)
+        }
+        _ => !g.is_empty() && g.eq_ignore_ascii_case(&k),
+    }
+}
+
 /// The scope id of zone `zone`: a number as is, else the index of the
 /// interface of that name.
 fn zone_to_scope(zone: &str) -> io::Result<u32> {
@@ -208,6 +287,18 @@ pub fn fmt_sockaddr(sa: &SocketAddr) -> String {
 /// `[v6%zone]:port` (zone an interface name or a number). Names are not
 /// resolved here.
 pub fn parse_sockaddr(s: &str) -> io::Result<SocketAddr> {
+    let (mut sa, zone) = parse_sockaddr_zone(s)?;
+    if let (SocketAddr::V6(a), Some(z)) = (&mut sa, zone) {
+        a.set_scope_id(zone_to_scope(&z)?);
+    }
+    Ok(sa)
+}
+
+/// Like [`parse_sockaddr`], but the zone is returned as written instead of
+/// being looked up among this host's interfaces (the address comes back
+/// with scope id 0): for addresses another host wrote, whose zones name
+/// *its* interfaces (see [`ZoneMap`]).
+pub fn parse_sockaddr_zone(s: &str) -> io::Result<(SocketAddr, Option<String>)> {
     let bad = |why: &str| io::Error::new(io::ErrorKind::InvalidInput, format!("{why}: \"{s}\""));
     let (host, port) = s
         .rsplit_once(':')
@@ -223,15 +314,86 @@ pub fn parse_sockaddr(s: &str) -> io::Result<SocketAddr> {
             .strip_suffix(']')
             .ok_or_else(|| bad("bad bracketed address"))?;
         let (addr, zone) = parse_v6_zone(inner).map_err(|e| bad(&e))?;
-        let scope = match zone {
-            Some(z) => zone_to_scope(&z)?,
-            None => 0,
-        };
-        return Ok(SocketAddr::V6(SocketAddrV6::new(addr, port, 0, scope)));
+        return Ok((SocketAddr::V6(SocketAddrV6::new(addr, port, 0, 0)), zone));
     }
     let v4 =
         Ipv4Addr::from_str(host).map_err(|_| bad("bad socket address (IPv6 needs brackets)"))?;
-    Ok(SocketAddr::V4(SocketAddrV4::new(v4, port)))
+    Ok((SocketAddr::V4(SocketAddrV4::new(v4, port)), None))
+}
+
+/// Turns the zones of link-local addresses written by another host (the
+/// names of *its* interfaces, as in `[fe80::7%eth1]:port`) into scope ids
+/// of this host. A zone is only meaningful on the host that wrote it: the
+/// master's `eth1` may be this host's `enp3s0`.
+///
+/// The mapping is learnt from this host's own addresses as the other side
+/// wrote them: if it lists our `fe80::5` with zone `eth1`, its `eth1` is the
+/// link our `fe80::5` is on, so every address it puts on `eth1` is reached
+/// through that interface of ours. A zone not learnt that way goes to our
+/// only interface with an IPv6 link-local address, if there is just one
+/// (a host on one link reaches every link-local peer through it); failing
+/// that, to our interface of the same name; else the address is
+/// unusable here. A link-local address written without a zone goes to our
+/// only link-local interface too.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ZoneMap {
+    learnt: Vec<(String, u32)>,
+    only: Option<u32>,
+}
+
+impl ZoneMap {
+    /// The map for `mine` (this host's addresses as the other side wrote
+    /// them, zones as written) and `locals` (this host's interfaces).
+    pub fn new(mine: &[(SocketAddr, Option<String>)], locals: &[LocalAddr]) -> ZoneMap {
+        let mut learnt: Vec<(String, u32)> = Vec::new();
+        for (sa, zone) in mine {
+            let Some(z) = zone else { continue };
+            let local = locals
+                .iter()
+                .find(|l| l.v6 && l.link_local && l.addr == sa.ip() && l.scope_id != 0);
+            if let Some(l) = local {
+                if !learnt.iter().any(|(n, _)| n == z) {
+                    learnt.push((z.clone(), l.scope_id));
+                }
+            }
+        }
+        let mut scopes: Vec<u32> = locals
+            .iter()
+            .filter(|l| l.v6 && l.link_local && !l.loopback && l.scope_id != 0)
+            .map(|l| l.scope_id)
+            .collect();
+        scopes.sort_unstable();
+        scopes.dedup();
+        ZoneMap {
+            learnt,
+            only: (scopes.len() == 1).then(|| scopes[0]),
+        }
+    }
+
+    /// Our scope id for the other side's zone `zone`, if we have one.
+    pub fn scope(&self, zone: &str) -> Option<u32> {
+        if let Some((_, s)) = self.learnt.iter().find(|(n, _)| n == zone) {
+            return Some(*s);
+        }
+        // A number is another host's interface index: meaningless here.
+        self.only.or_else(|| sys::if_name_to_index(zone))
+    }
+
+    /// `sa` with its zone (as the other side wrote it) turned into our
+    /// scope id; `None` when it is a scoped address we cannot place.
+    pub fn localize(&self, sa: SocketAddr, zone: Option<&str>) -> Option<SocketAddr> {
+        match (sa, zone) {
+            (SocketAddr::V6(mut a), Some(z)) => {
+                a.set_scope_id(self.scope(z)?);
+                Some(SocketAddr::V6(a))
+            }
+            (SocketAddr::V6(mut a), None) if a.ip().is_unicast_link_local() => {
+                a.set_scope_id(self.only?);
+                Some(SocketAddr::V6(a))
+            }
+            (sa, _) => Some(sa),
+        }
+    }
 }
 
 /// How far an address reaches, best first for choosing a peer address.
@@ -514,6 +676,105 @@ mod tests {
             assert_eq!(HostName::parse(&h.to_string()).unwrap(), h);
             assert_eq!(h.is_literal(), !matches!(h, HostName::Name(_)));
         }
+    }
+
+    #[test]
+    fn where_splits_host_and_directory_in_every_form() {
+        for (w, host, dir) in [
+            ("node2", "node2", None),
+            ("node2:/tmp", "node2", Some("/tmp")),
+            ("node2:sub/dir", "node2", Some("sub/dir")),
+            ("node2:", "node2", Some("")),
+            ("10.42.0.3", "10.42.0.3", None),
+            ("10.42.0.3:/tmp", "10.42.0.3", Some("/tmp")),
+            ("[fd42::2]", "fd42::2", None),
+            ("[fd42::2]:/tmp", "fd42::2", Some("/tmp")),
+            ("[fd42::2]:rel", "fd42::2", Some("rel")),
+            ("[fe80::1%eth0]:/a:b", "fe80::1%eth0", Some("/a:b")),
+            ("fd42::2", "fd42::2", None),
+            ("fd42::4", "fd42::4", None),
+            ("fe80::1%eth0", "fe80::1%eth0", None),
+            ("::1", "::1", None),
+            ("fd42::2:5", "fd42::2:5", None),
+            ("fd42::2:/tmp", "fd42::2", Some("/tmp")),
+            ("fd42::2:/a:b", "fd42::2", Some("/a:b")),
+            ("fe80::1%eth0:/tmp", "fe80::1%eth0", Some("/tmp")),
+            ("::ffff:10.0.0.1:/x", "::ffff:10.0.0.1", Some("/x")),
+            (":/tmp", "", Some("/tmp")),
+            ("", "", None),
+            ("LINUX64", "LINUX64", None),
+            ("LINUX64:/tmp", "LINUX64", Some("/tmp")),
+            ("[fd42::2", "[fd42::2", None),
+            ("[fd42::2]x", "[fd42::2]x", None),
+        ] {
+            assert_eq!(split_where(w), (host, dir), "{w:?}");
+        }
+    }
+
+    #[test]
+    fn where_split_holds_for_many_generated_texts() {
+        // Texts from the characters that matter, by a fixed xorshift.
+        let alphabet = b":[]%/.fe80d1a2eth0x";
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        for _ in 0..20_000 {
+            let mut t = String::new();
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            for k in 0..(x % 24) {
+                let r = (x >> (k * 2 % 60)) as usize;
+                t.push(alphabet[(r + k as usize * 7) % alphabet.len()] as char);
+            }
+            let (host, dir) = split_where(&t);
+            assert!(t.contains(host), "{t:?}");
+            if let Some(d) = dir {
+                let head = t.strip_suffix(d).and_then(|h| h.strip_suffix(':'));
+                assert!(head.is_some(), "{t:?} -> {host:?} {d:?}");
+                // What was split off joins back.
+                let head = head.unwrap();
+                assert!(head == host || head == format!("[{host}]"), "{t:?}");
+            } else {
+                assert!(t == host || t == format!("[{host}]"), "{t:?}");
+            }
+            // A host with colons out of brackets is always a whole IPv6
+            // literal, never a piece of one.
+            if host.contains(':') && !t.starts_with('[') {
+                assert!(is_bare_v6(host), "{t:?} -> {host:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn same_host_compares_names_and_literals() {
+        assert!(same_host("Node2", "node2"));
+        assert!(same_host("[fd42::2]", "fd42::2"));
+        assert!(same_host("FD42:0::2", "fd42::2"));
+        assert!(same_host(" fd42::2 ", "fd42::2"));
+        assert!(same_host("10.42.0.3", "10.42.0.3"));
+        assert!(same_host("fe80::1%eth0", "fe80::1%eth0"));
+        assert!(same_host("[fe80::1%eth0]", "fe80::1%eth0"));
+        assert!(same_host("fe80::1", "fe80::1%eth0"));
+        assert!(!same_host("fe80::1%eth1", "fe80::1%eth0"));
+        assert!(!same_host("fd42::3", "fd42::2"));
+        assert!(!same_host("10.42.0.30", "10.42.0.3"));
+        assert!(!same_host("node2", "node3"));
+        assert!(!same_host("", ""));
+        assert!(!same_host("[node2]", "node2x"));
+    }
+
+    #[test]
+    fn sockaddr_zone_is_kept_as_written() {
+        let (sa, z) = parse_sockaddr_zone("[fe80::1%nosuchif0]:80").unwrap();
+        assert_eq!(
+            sa,
+            SocketAddr::V6(SocketAddrV6::new(v6("fe80::1"), 80, 0, 0))
+        );
+        assert_eq!(z.as_deref(), Some("nosuchif0"));
+        let (sa, z) = parse_sockaddr_zone("10.0.0.1:9").unwrap();
+        assert_eq!(sa, "10.0.0.1:9".parse().unwrap());
+        assert_eq!(z, None);
+        assert!(parse_sockaddr_zone("[fe80::1%]:80").is_err());
+        assert!(parse_sockaddr_zone("fd42::1:80").is_err());
     }
 
     #[test]

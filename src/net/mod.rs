@@ -5,6 +5,6 @@
 pub mod addr;
 
 pub use addr::{
-    fmt_sockaddr, local_addresses, local_interfaces, parse_sockaddr, pick_family, resolve,
-    AddrClass, HostName, LocalAddr,
+    fmt_sockaddr, local_addresses, local_interfaces, parse_sockaddr, parse_sockaddr_zone,
+    pick_family, resolve, same_host, split_where, AddrClass, HostName, LocalAddr, ZoneMap,
 };

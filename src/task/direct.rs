@@ -50,7 +50,7 @@ use super::conn::Conn;
 use super::feed::Sent;
 use super::shm;
 use crate::auth::{self, Acceptor, Role, Secret, Step};
-use crate::net::addr::{fmt_sockaddr, parse_sockaddr};
+use crate::net::addr::{fmt_sockaddr, parse_sockaddr_zone};
 use crate::ring::{self, Consumer, Dir, Producer, Record};
 use crate::sys::SharedMap;
 use crate::wire::{Frame, FrameDecoder, Header, Kind, Landing, Reader, Req, Writer};
@@ -259,9 +259,10 @@ fn connect(addr: &str, ctx: &TcpCtx<'_>) -> io::Result<Stream> {
 /// a family both hosts have, chosen as daemons choose ([`crate::net::pick_family`]).
 /// A link-local IPv6 target takes the zone of our own address it pairs with.
 pub(super) fn pick_target(list: &str, host: &[SocketAddr]) -> io::Result<SocketAddr> {
+    // Zones are the offering host's interface names: ours comes below.
     let offered: Vec<SocketAddr> = list
         .split(',')
-        .filter_map(|a| parse_sockaddr(a.trim()).ok())
+        .filter_map(|a| parse_sockaddr_zone(a.trim()).ok().map(|(sa, _)| sa))
         .collect();
     let ours: Vec<IpAddr> = host.iter().map(|a| a.ip()).collect();
     let theirs: Vec<IpAddr> = offered.iter().map(|a| a.ip()).collect();
@@ -1679,6 +1680,24 @@ mod tests {
         );
         let none: Vec<SocketAddr> = vec!["[fe80::2]:7000".parse().unwrap()];
         assert!(pick_target("10.0.0.1:1", &none).is_err());
+        // A link-local offer carries the offering host's zone (an interface
+        // this host need not have): ours, of the address it pairs with, is
+        // used instead.
+        let ll: Vec<SocketAddr> = vec![SocketAddr::V6(std::net::SocketAddrV6::new(
+            "fe80::2".parse().unwrap(),
+            7000,
+            0,
+            7,
+        ))];
+        assert_eq!(
+            pick_target("[fe80::1%nosuchif9]:4000", &ll).unwrap(),
+            SocketAddr::V6(std::net::SocketAddrV6::new(
+                "fe80::1".parse().unwrap(),
+                4000,
+                0,
+                7
+            ))
+        );
     }
 
     #[test]

@@ -46,7 +46,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 /// Every namespace, `/etc/netns` entry and directory of this harness starts
 /// with this, followed by `.<pid>.<seq>.`; stale-cleanup keys on it.
 const TAG: &str = "pvm6t";
-/// The interface name of a host's link, inside its namespace.
+/// The interface name of a host's link, inside its namespace, unless its
+/// spec names another ([`HostSpec::with_if`]).
 const HOST_IF: &str = "eth0";
 /// Default bound of [`Cluster::exec`].
 const EXEC_TIMEOUT: Duration = Duration::from_secs(60);
@@ -84,6 +85,8 @@ pub struct HostSpec {
     pub name: String,
     pub v6: bool,
     pub v4: bool,
+    /// The name of its link inside the host (`eth0` unless set).
+    pub ifname: String,
 }
 
 impl HostSpec {
@@ -93,6 +96,7 @@ impl HostSpec {
             name: name.into(),
             v6: true,
             v4: false,
+            ifname: HOST_IF.into(),
         }
     }
     /// An IPv4-only host (IPv6 disabled on its link; `::1` stays).
@@ -101,7 +105,15 @@ impl HostSpec {
             name: name.into(),
             v6: false,
             v4: true,
+            ifname: HOST_IF.into(),
         }
+    }
+    /// The same host with its link called `ifname` (at most 15
+    /// characters) instead of eth0: link-local zones then differ between
+    /// hosts, as on real machines.
+    pub fn with_if(mut self, ifname: impl Into<String>) -> HostSpec {
+        self.ifname = ifname.into();
+        self
     }
     /// A dual-stack host.
     pub fn dual(name: impl Into<String>) -> HostSpec {
@@ -109,6 +121,7 @@ impl HostSpec {
             name: name.into(),
             v6: true,
             v4: true,
+            ifname: HOST_IF.into(),
         }
     }
 }
@@ -121,6 +134,10 @@ pub struct Host {
     pub ns: String,
     pub addr6: Option<Ipv6Addr>,
     pub addr4: Option<Ipv4Addr>,
+    /// The link-local address the kernel gave its link (fe80::/64, from
+    /// the link's MAC), for hosts with IPv6; reached as `<addr>%eth0` from
+    /// the other hosts (see [`Host::link_local`]). sshd listens on it.
+    pub ll6: Option<Ipv6Addr>,
     /// Its directory in the cluster directory (sshd config, keys, log, tmp).
     pub dir: PathBuf,
     /// The process holding its UTS and mount namespaces; everything run in
@@ -131,6 +148,19 @@ pub struct Host {
 }
 
 impl Host {
+    /// `fe80::...%IF`: how this host names its own link-local address, and
+    /// how another host whose link has the same name (eth0 by default)
+    /// names it; see [`Host::link_local_from`].
+    pub fn link_local(&self) -> Option<String> {
+        self.ll6.map(|a| format!("{a}%{}", self.spec.ifname))
+    }
+
+    /// `fe80::...%IF` with the zone of host `from`'s link: how `from`
+    /// names this host by its link-local address.
+    pub fn link_local_from(&self, from: &Host) -> Option<String> {
+        self.ll6.map(|a| format!("{a}%{}", from.spec.ifname))
+    }
+
     /// The host's private `/tmp`, as seen from outside the host.
     pub fn tmp(&self) -> PathBuf {
         self.dir.join("tmp")
@@ -263,6 +293,7 @@ impl Cluster {
                     Ipv6Addr::new(s[0], s[1], s[2], 0, 0, 0, 0, n)
                 }),
                 addr4: spec.v4.then(|| Ipv4Addr::new(198, 18, 0, n as u8)),
+                ll6: None,
                 dir: hdir,
                 holder: 0,
                 port: format!("p{n}"),
@@ -277,6 +308,9 @@ impl Cluster {
                 }
                 panic!("{e}");
             }
+        }
+        for i in 0..c.hosts.len() {
+            c.hosts[i].ll6 = c.read_link_local(i);
         }
         c.write_hosts_files();
         for i in 0..c.hosts.len() {
@@ -437,12 +471,14 @@ impl Cluster {
     /// Takes `host`'s own interface down (`ip link set eth0 down` in the
     /// host): its addresses stay, its routes go, nothing gets in or out.
     pub fn link_down(&self, host: &str) {
-        must_ip(&["-n", &self.host(host).ns, "link", "set", HOST_IF, "down"]);
+        let h = self.host(host);
+        must_ip(&["-n", &h.ns, "link", "set", &h.spec.ifname, "down"]);
     }
 
     /// Brings `host`'s interface back up (routes return with it).
     pub fn link_up(&self, host: &str) {
-        must_ip(&["-n", &self.host(host).ns, "link", "set", HOST_IF, "up"]);
+        let h = self.host(host);
+        must_ip(&["-n", &h.ns, "link", "set", &h.spec.ifname, "up"]);
     }
 
     /// Pulls `host`'s cable: its switch port goes down, the host keeps its
@@ -488,11 +524,11 @@ impl Cluster {
     /// the host, plus loopback and addresses.
     fn make_link(&self, i: usize) -> Result<(), String> {
         let h = &self.hosts[i];
+        let hif = h.spec.ifname.as_str();
         let sw = self.tag.as_str();
         ip(&["netns", "add", &h.ns])?;
         ip(&[
-            "-n", sw, "link", "add", &h.port, "type", "veth", "peer", "name", HOST_IF, "netns",
-            &h.ns,
+            "-n", sw, "link", "add", &h.port, "type", "veth", "peer", "name", hif, "netns", &h.ns,
         ])?;
         ip(&["-n", sw, "link", "set", &h.port, "master", "br0", "up"])?;
         ip(&["-n", &h.ns, "link", "set", "lo", "up"])?;
@@ -500,11 +536,16 @@ impl Cluster {
         // all on the link of an IPv4-only host.
         sysctl(
             &h.ns,
-            &format!("net.ipv6.conf.{HOST_IF}.keep_addr_on_down"),
+            &format!("net.ipv6.conf.{hif}.keep_addr_on_down"),
             "1",
         )?;
         if !h.spec.v6 {
-            sysctl(&h.ns, &format!("net.ipv6.conf.{HOST_IF}.disable_ipv6"), "1")?;
+            sysctl(&h.ns, &format!("net.ipv6.conf.{hif}.disable_ipv6"), "1")?;
+        } else {
+            // No duplicate address detection: the link-local address the
+            // kernel makes when the link comes up is usable at once (sshd
+            // binds it right away); the switch is ours, nothing collides.
+            sysctl(&h.ns, &format!("net.ipv6.conf.{hif}.accept_dad"), "0")?;
         }
         if let Some(a) = h.addr6 {
             // nodad: usable at once (sshd binds it right away).
@@ -515,23 +556,48 @@ impl Cluster {
                 "add",
                 &format!("{a}/64"),
                 "dev",
-                HOST_IF,
+                hif,
                 "nodad",
             ])?;
         }
         if let Some(a) = h.addr4 {
-            ip(&[
-                "-n",
-                &h.ns,
-                "addr",
-                "add",
-                &format!("{a}/24"),
-                "dev",
-                HOST_IF,
-            ])?;
+            ip(&["-n", &h.ns, "addr", "add", &format!("{a}/24"), "dev", hif])?;
         }
-        ip(&["-n", &h.ns, "link", "set", HOST_IF, "up"])?;
+        ip(&["-n", &h.ns, "link", "set", hif, "up"])?;
         Ok(())
+    }
+
+    /// The link-local address of host `i`'s link, once the kernel made it
+    /// (up to 5 s after the link came up); `None` for IPv4-only hosts.
+    fn read_link_local(&self, i: usize) -> Option<Ipv6Addr> {
+        let h = &self.hosts[i];
+        let hif = h.spec.ifname.as_str();
+        if !h.spec.v6 {
+            return None;
+        }
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let out = ip(&[
+                "-n", &h.ns, "-6", "-o", "addr", "show", "dev", hif, "scope", "link",
+            ])
+            .unwrap_or_default();
+            let found = out
+                .lines()
+                .filter(|l| !l.contains("tentative"))
+                .filter_map(|l| {
+                    let mut w = l.split_whitespace();
+                    w.find(|x| *x == "inet6")?;
+                    w.next()?.split('/').next()?.parse::<Ipv6Addr>().ok()
+                })
+                .find(|a| a.is_unicast_link_local());
+            if found.is_some() {
+                return found;
+            }
+            if Instant::now() > deadline {
+                panic!("no link-local address on {} of {}: {out}", hif, h.spec.name);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     /// `/etc/netns/<ns>/hosts` (every host's names) and `resolv.conf` (a
@@ -636,6 +702,13 @@ impl Cluster {
             let mut names = vec![h.spec.name.clone()];
             names.extend(h.addr6.map(|a| a.to_string()));
             names.extend(h.addr4.map(|a| a.to_string()));
+            // Its link-local address as each host names it (the zone is
+            // the client's own link).
+            for n in self.hosts.iter().filter_map(|from| h.link_local_from(from)) {
+                if !names.contains(&n) {
+                    names.push(n);
+                }
+            }
             known += &format!("{} {}\n", names.join(","), pubkey.join(" "));
 
             let mut listen = String::from("ListenAddress 127.0.0.1\nListenAddress ::1\n");
@@ -643,6 +716,9 @@ impl Cluster {
                 listen += &format!("ListenAddress {a}\n");
             }
             if let Some(a) = h.addr4 {
+                listen += &format!("ListenAddress {a}\n");
+            }
+            if let Some(a) = h.link_local() {
                 listen += &format!("ListenAddress {a}\n");
             }
             let cfg = format!(
