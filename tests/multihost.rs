@@ -946,6 +946,28 @@ fn route_listener_refuses_strangers() {
     halt_all(&m, "node1");
 }
 
+/// Issue "Fidelity" 1, the daemon's side: `pvmd3 hostfile` whose `*` line
+/// sets ep= and which names the master itself (node1). The programs live
+/// only in that ep= directory, so a task runs on node1 only when the master
+/// took the options of its own line: one task per host by PvmTaskHost, then
+/// one per host by default placement from a task on node3.
+#[test]
+fn pvmd3_hostfile_master_takes_its_own_line() {
+    let specs = [
+        HostSpec::v6("node1"),
+        HostSpec::v6("node2"),
+        HostSpec::v6("node3"),
+    ];
+    let Some(m) = Machine::new("mh-own", &specs, &[mh("mh_every"), mh("mh_halt")]) else {
+        return;
+    };
+    let hf = m.hostfile(&["node1", "node2", "node3"]);
+    m.start_master("node1", Some(&hf));
+    let out = m.run("node1", "mh_every", "3", Duration::from_secs(90));
+    assert_tap(&out, "mh_every", &m.log("node1"));
+    halt_all(&m, "node1");
+}
+
 #[test]
 fn every_multihost_program_is_used() {
     let this = include_str!("multihost.rs");
