@@ -968,6 +968,52 @@ fn pvmd3_hostfile_master_takes_its_own_line() {
     halt_all(&m, "node1");
 }
 
+/// pvm_start_pvmd(argc, argv, block) with pvmd3's options and a hostfile
+/// whose node3 takes 2 s to start (its dx= sleeps first): with block the
+/// call returns once the hosts are in (pvm_config then answers at once);
+/// without it the call returns as soon as the daemon listens, and the
+/// first PVM call waits for the hosts instead. Both end with three hosts.
+#[test]
+fn pvm_start_pvmd_block_waits_for_the_hostfile() {
+    let specs = [
+        HostSpec::v6("node1"),
+        HostSpec::v6("node2"),
+        HostSpec::v6("node3"),
+    ];
+    let Some(m) = Machine::new("mh-start", &specs, &[mh("mh_start"), mh("mh_halt")]) else {
+        return;
+    };
+    let slow = m.work.join("slow-pvmd3");
+    fs::write(
+        &slow,
+        format!("#!/bin/sh\nsleep 2\nexec {} \"$@\"\n", machine::PVMD3),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(&slow, fs::Permissions::from_mode(0o755)).unwrap();
+    let hf = m.hostfile(&["node2", &format!("node3 dx={}", slow.display())]);
+    for block in [1, 0] {
+        let out = m.run(
+            "node1",
+            "mh_start",
+            &format!("{block} {} 3", hf.display()),
+            Duration::from_secs(60),
+        );
+        let log = m.log("node1");
+        assert_tap(&out, &format!("mh_start block={block}"), &log);
+        let t = text(&out);
+        let start = machine::result_of(&t, "start_ms").unwrap();
+        let config = machine::result_of(&t, "config_ms").unwrap();
+        eprintln!("block={block}: pvm_start_pvmd {start} ms, then pvm_config {config} ms");
+        if block == 1 {
+            assert!(start >= 1900 && config < 1000, "block=1:\n{t}");
+        } else {
+            assert!(start < 1500 && start + config >= 1900, "block=0:\n{t}");
+        }
+        halt_all(&m, "node1");
+    }
+}
+
 #[test]
 fn every_multihost_program_is_used() {
     let this = include_str!("multihost.rs");

@@ -70,6 +70,11 @@ pub fn parse_args(args: &[String]) -> Result<Options, String> {
             if m.is_empty() {
                 return Err("-d needs a mask (-d<mask>)".into());
             }
+            if crate::daemon::parse_debug_mask(m).is_none() {
+                return Err(format!(
+                    "bad debug mask \"{m}\" (hex 0x.., octal 0.. or decimal)"
+                ));
+            }
             o.debug_mask = Some(m.to_string());
         } else if let Some(n) = a.strip_prefix("-n") {
             let n = if n.is_empty() {
