@@ -1014,6 +1014,58 @@ fn pvm_start_pvmd_block_waits_for_the_hostfile() {
     }
 }
 
+/// Issue "Fidelity" 3, VMID: two machines of one user on the same two
+/// hosts, PVM_VMID=red and PVM_VMID=blue, both mastered on node1 with the
+/// same hostfile. The slaves on node2 inherit their master's VMID (the
+/// remote login has none), so both start, each machine sees its two hosts
+/// and runs a task on each, and halting one leaves the other whole.
+#[test]
+fn two_machines_of_one_user_by_vmid() {
+    let specs = [HostSpec::v6("node1"), HostSpec::v6("node2")];
+    let Some(m) = Machine::new("mh-vmid", &specs, &[mh("mh_every"), mh("mh_halt")]) else {
+        return;
+    };
+    let hf = m.hostfile(&["node1", "node2"]);
+    for id in ["red", "blue"] {
+        let out = m.c.exec_timeout(
+            "node1",
+            &format!(
+                "PVM_VMID={id} {} -d8 {} </dev/null 2>&1",
+                machine::PVMD3,
+                hf.display()
+            ),
+            Duration::from_secs(60),
+        );
+        assert!(out.status.success(), "master {id}: {}", text(&out));
+    }
+    let run_in = |id: &str, prog: &str, args: &str| {
+        m.c.exec_timeout(
+            "node1",
+            &format!("PVM_VMID={id} {}/{prog} {args} 2>&1", m.bin.display()),
+            Duration::from_secs(60),
+        )
+    };
+    for id in ["red", "blue"] {
+        let out = run_in(id, "mh_every", "2");
+        assert_tap(&out, &format!("mh_every in machine {id}"), &m.log("node1"));
+    }
+    let dirs = m.c.exec("node2", "ls -d /tmp/pvm6.*");
+    let dirs = text(&dirs);
+    assert!(
+        dirs.contains(".red") && dirs.contains(".blue"),
+        "node2 has a daemon of each machine: {dirs}\n--- log ---\n{}",
+        m.log("node1")
+    );
+    let out = run_in("red", "mh_halt", "");
+    assert_tap(&out, "mh_halt of red", &m.log("node1"));
+    let out = run_in("blue", "mh_every", "2");
+    assert_tap(&out, "blue after red halted", &m.log("node1"));
+    let out = run_in("blue", "mh_halt", "");
+    assert_tap(&out, "mh_halt of blue", &m.log("node1"));
+    let left = m.wait_no_daemons(Duration::from_secs(10));
+    assert!(left.is_empty(), "daemons left after both halts: {left:?}");
+}
+
 #[test]
 fn every_multihost_program_is_used() {
     let this = include_str!("multihost.rs");

@@ -93,6 +93,9 @@ pub struct DaemonOptions {
     pub hostfile: Option<crate::hostfile::Hostfile>,
     /// `$PVM_RSH` (the remote shell starting slaves; `ssh` when unset).
     pub rsh: String,
+    /// `$PVM_VMID`: the virtual machine id (part of `files`); slaves this
+    /// master starts join the same one.
+    pub vmid: Option<String>,
 }
 
 impl DaemonOptions {
@@ -122,6 +125,7 @@ impl DaemonOptions {
             slave: None,
             hostfile: None,
             rsh: startup::rsh_program(std::env::var("PVM_RSH").ok()),
+            vmid: std::env::var("PVM_VMID").ok().filter(|v| !v.is_empty()),
         }
     }
 
@@ -157,6 +161,23 @@ impl DaemonOptions {
         }
         if let Some(sp) = a.speed {
             self.speed = sp;
+        }
+        if let Some(id) = &a.vmid {
+            // The master's machine, not the one the remote login names:
+            // its files, and the PVM_VMID its tasks find it by.
+            let tmp = self
+                .files
+                .dir
+                .parent()
+                .map(PathBuf::from)
+                .unwrap_or_else(paths::tmp_dir);
+            let id = Some(id.as_str()).filter(|i| !i.is_empty());
+            self.files = DaemonFiles::new(&tmp, crate::sys::uid(), id);
+            self.vmid = id.map(str::to_string);
+            self.env.retain(|(k, _)| k != "PVM_VMID");
+            if let Some(i) = id {
+                self.env.push(("PVM_VMID".into(), i.into()));
+            }
         }
         self.slave = Some(a.clone());
     }

@@ -625,6 +625,7 @@ impl Daemon {
             &name,
             self.opts.debug_mask,
             self.opts.pvm_root.as_ref(),
+            self.opts.vmid.as_deref(),
             &e.opts,
         );
         let dx = e.opts.dx.clone().unwrap_or_else(|| self.multi.dx.clone());

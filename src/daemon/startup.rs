@@ -37,6 +37,10 @@ pub struct SlaveArgs {
     pub port: Option<u16>,
     /// `sp=`: relative speed.
     pub speed: Option<i32>,
+    /// The virtual machine id the slave joins (`id=` of its line, else the
+    /// master's `$PVM_VMID`); `Some("")` for the machine without an id,
+    /// whatever `$PVM_VMID` the remote login sets.
+    pub vmid: Option<String>,
 }
 
 /// Quotes `s` for a POSIX shell (single quotes).
@@ -68,6 +72,9 @@ impl SlaveArgs {
         if let Some(s) = self.speed {
             v.push(format!("sp={s}"));
         }
+        if let Some(id) = &self.vmid {
+            v.push(format!("vmid={id}"));
+        }
         v
     }
 
@@ -96,6 +103,12 @@ impl SlaveArgs {
                 "bx" => a.bx = Some(v.to_string()),
                 "po" => a.port = Some(num(v)? as u16),
                 "sp" => a.speed = Some(num(v)? as i32),
+                "vmid" => {
+                    if v.contains('/') || v == "." || v == ".." {
+                        return Err(format!("bad virtual machine id in \"{w}\""));
+                    }
+                    a.vmid = Some(v.to_string());
+                }
                 _ => return Err(format!("unknown slave argument \"{w}\"")),
             }
         }
@@ -108,13 +121,15 @@ impl SlaveArgs {
         Ok(a)
     }
 
-    /// The slave arguments for host `name` with hostfile options `o`.
+    /// The slave arguments for host `name` with hostfile options `o`, in
+    /// the machine of the master's VMID `vmid` (unless `o` has `id=`).
     pub fn for_host(
         index: i32,
         master: i32,
         name: &str,
         debug: u32,
         root: Option<&PathBuf>,
+        vmid: Option<&str>,
         o: &HostOpts,
     ) -> SlaveArgs {
         SlaveArgs {
@@ -128,6 +143,12 @@ impl SlaveArgs {
             bx: o.bx.clone(),
             port: o.po,
             speed: o.sp,
+            vmid: Some(
+                o.id.clone()
+                    .filter(|i| !i.is_empty())
+                    .or_else(|| vmid.map(str::to_string))
+                    .unwrap_or_default(),
+            ),
         }
     }
 }
@@ -214,12 +235,31 @@ mod tests {
             bx: None,
             port: Some(4711),
             speed: Some(2000),
+            vmid: Some("blue".into()),
         };
         assert_eq!(SlaveArgs::parse(&a.to_words()).unwrap(), a);
         let cmd = remote_command("/x/pvmd3", &a);
         assert!(cmd.starts_with("exec '/x/pvmd3' -s 'index=3' 'master=0x80040000'"));
         assert!(cmd.contains("'root=/opt/pvm root'"));
         assert!(SlaveArgs::parse(&["index=1".into()]).is_err());
+        let mut none = a.clone();
+        none.vmid = Some(String::new());
+        assert_eq!(SlaveArgs::parse(&none.to_words()).unwrap(), none);
+        let mut w = a.to_words();
+        w.push("vmid=../x".into());
+        assert!(SlaveArgs::parse(&w).is_err());
+    }
+
+    #[test]
+    fn slaves_inherit_the_vmid_unless_their_line_has_id() {
+        let mut o = HostOpts::default();
+        let a = SlaveArgs::for_host(2, 0x80040000u32 as i32, "n2", 0, None, Some("red"), &o);
+        assert_eq!(a.vmid.as_deref(), Some("red"));
+        let a = SlaveArgs::for_host(2, 0x80040000u32 as i32, "n2", 0, None, None, &o);
+        assert_eq!(a.vmid.as_deref(), Some(""));
+        o.id = Some("green".into());
+        let a = SlaveArgs::for_host(2, 0x80040000u32 as i32, "n2", 0, None, Some("red"), &o);
+        assert_eq!(a.vmid.as_deref(), Some("green"));
     }
 
     #[test]
