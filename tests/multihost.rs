@@ -1066,6 +1066,101 @@ fn two_machines_of_one_user_by_vmid() {
     assert!(left.is_empty(), "daemons left after both halts: {left:?}");
 }
 
+/// Issue "Fidelity" 3, dx= default (man pvmd3: `$PVM_ROOT/lib/pvmd`, or
+/// `$PVM_DPATH`): hosts without dx= start the daemon their login
+/// environment names when it is pvm6's, else the master's own. The remote
+/// shell here sends node2 a PVM_DPATH, node3 a PVM_ROOT, node4 a PVM_ROOT
+/// whose lib/pvmd is not pvm6's; each of the first two records that it ran.
+/// All four hosts then run a task (mh_every).
+#[test]
+fn dx_default_is_the_remotes_pvmd() {
+    use std::os::unix::fs::PermissionsExt;
+    let specs = [
+        HostSpec::v6("node1"),
+        HostSpec::v6("node2"),
+        HostSpec::v6("node3"),
+        HostSpec::v6("node4"),
+    ];
+    let Some(m) = Machine::new("mh-dx", &specs, &[mh("mh_every"), mh("mh_halt")]) else {
+        return;
+    };
+    let script = |p: &std::path::Path, body: &str| {
+        fs::create_dir_all(p.parent().unwrap()).unwrap();
+        fs::write(p, format!("#!/bin/sh\n{body}\n")).unwrap();
+        fs::set_permissions(p, fs::Permissions::from_mode(0o755)).unwrap();
+    };
+    let dpath = m.work.join("dpath-pvmd");
+    script(
+        &dpath,
+        &format!(
+            "# pvm6\necho dpath >/tmp/dx-used\nexec {} \"$@\"",
+            machine::PVMD3
+        ),
+    );
+    let root = m.work.join("root3");
+    script(
+        &root.join("lib/pvmd"),
+        &format!(
+            "# pvm6\necho root >/tmp/dx-used\nexec {} \"$@\"",
+            machine::PVMD3
+        ),
+    );
+    let other = m.work.join("other");
+    script(
+        &other.join("lib/pvmd"),
+        "echo original >/tmp/dx-used\nexit 1",
+    );
+    let rsh = m.work.join("rsh-env");
+    script(
+        &rsh,
+        &format!(
+            "unset PVM_ROOT PVM_DPATH\n\
+             case \" $* \" in\n\
+             *\" node2 \"*) PVM_DPATH={dpath}; export PVM_DPATH;;\n\
+             *\" node3 \"*) PVM_ROOT={root}; export PVM_ROOT;;\n\
+             *\" node4 \"*) PVM_ROOT={other}; export PVM_ROOT;;\n\
+             esac\n\
+             exec {ssh} -o SendEnv=PVM_DPATH -o SendEnv=PVM_ROOT \"$@\"",
+            dpath = dpath.display(),
+            root = root.display(),
+            other = other.display(),
+            ssh = m.c.ssh_command().display(),
+        ),
+    );
+    let hf = m.work.join("hostfile-nodx");
+    fs::write(
+        &hf,
+        format!("* ep={}\nnode1\nnode2\nnode3\nnode4\n", m.bin.display()),
+    )
+    .unwrap();
+    let out = m.c.exec_timeout(
+        "node1",
+        &format!(
+            "PVM_RSH={} {} -d8 {} </dev/null 2>&1",
+            rsh.display(),
+            machine::PVMD3,
+            hf.display()
+        ),
+        Duration::from_secs(60),
+    );
+    assert!(out.status.success(), "master: {}", text(&out));
+    let out = m.run("node1", "mh_every", "4", Duration::from_secs(90));
+    assert_tap(&out, "mh_every on four hosts", &m.log("node1"));
+    let used = |h: &str| {
+        text(&m.c.exec(h, "cat /tmp/dx-used 2>/dev/null"))
+            .trim()
+            .to_string()
+    };
+    assert_eq!(used("node2"), "dpath", "node2 ran $PVM_DPATH");
+    assert_eq!(used("node3"), "root", "node3 ran $PVM_ROOT/lib/pvmd");
+    assert_eq!(
+        used("node4"),
+        "",
+        "node4 did not run a lib/pvmd that is not pvm6's"
+    );
+    halt_all(&m, "node1");
+}
+
 #[test]
 fn every_multihost_program_is_used() {
     let this = include_str!("multihost.rs");

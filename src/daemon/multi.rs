@@ -628,8 +628,11 @@ impl Daemon {
             self.opts.vmid.as_deref(),
             &e.opts,
         );
-        let dx = e.opts.dx.clone().unwrap_or_else(|| self.multi.dx.clone());
-        let cmd = startup::remote_command(&dx, &args);
+        // No dx=: the remote's $PVM_DPATH or $PVM_ROOT/lib/pvmd, else ours.
+        let cmd = match &e.opts.dx {
+            Some(dx) => startup::remote_command(dx, &args),
+            None => startup::remote_command_default_dx(&self.multi.dx, &args),
+        };
         let id = self.multi.id();
         let mut st = Start {
             group: gid,

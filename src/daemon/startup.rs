@@ -163,6 +163,31 @@ pub fn remote_command(dx: &str, args: &SlaveArgs) -> String {
     s
 }
 
+/// The shell script that picks the daemon on a host whose line has no
+/// `dx=` (man pvmd3: `$PVM_ROOT/lib/pvmd`, or `$PVM_DPATH`): in the remote
+/// login's environment, `$PVM_DPATH`, else `$PVM_ROOT/lib/pvmd`, each only
+/// when it is executable and pvm6's (its bytes hold "pvm6": our pvmd3, or
+/// the lib/pvmd script `make install` puts in a PVM_ROOT tree; PVM 3.4's
+/// own daemon speaks another protocol), else `$1`, the master's own daemon
+/// path (so a host without PVM_ROOT works when the path is shared).
+pub const PICK_DAEMON: &str = "d=$1; shift; for c in \"${PVM_DPATH:-}\" \"${PVM_ROOT:+$PVM_ROOT/lib/pvmd}\"; do if [ -n \"$c\" ] && [ -f \"$c\" ] && [ -x \"$c\" ] && grep -qsF pvm6 \"$c\"; then d=$c; break; fi; done; exec \"$d\" \"$@\"";
+
+/// The remote command line for a host without `dx=`: `/bin/sh` runs
+/// [`PICK_DAEMON`] with the master's daemon path `fallback` and the slave's
+/// arguments (whatever the login shell is, csh included).
+pub fn remote_command_default_dx(fallback: &str, args: &SlaveArgs) -> String {
+    let mut s = format!(
+        "exec /bin/sh -c {} pvmd {} -s",
+        shell_quote(PICK_DAEMON),
+        shell_quote(fallback)
+    );
+    for w in args.to_words() {
+        s.push(' ');
+        s.push_str(&shell_quote(&w));
+    }
+    s
+}
+
 /// The line a ready slave prints.
 pub fn reply_line(port: u16, arch: &str, speed: i32, dsig: i32) -> String {
     format!("pvm6 {LINK_PROTOCOL} {port} {arch} {speed} {dsig:#x}")
@@ -260,6 +285,68 @@ mod tests {
         o.id = Some("green".into());
         let a = SlaveArgs::for_host(2, 0x80040000u32 as i32, "n2", 0, None, Some("red"), &o);
         assert_eq!(a.vmid.as_deref(), Some("green"));
+    }
+
+    /// Runs the default-dx command with `sh -c` in an environment `env`
+    /// (a fake `pvmd` prints its path and arguments); what it printed.
+    fn pick(env: &[(&str, &str)], fallback: &str) -> String {
+        let a = SlaveArgs {
+            index: 2,
+            master: 0x80040000u32 as i32,
+            name: "n2".into(),
+            ..SlaveArgs::default()
+        };
+        let cmd = remote_command_default_dx(fallback, &a);
+        let out = std::process::Command::new("/bin/sh")
+            .arg("-c")
+            .arg(&cmd)
+            .env_clear()
+            .env("PATH", "/usr/bin:/bin")
+            .envs(env.iter().copied())
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    #[test]
+    fn default_dx_prefers_the_remotes_pvm6_daemon() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("pvm6-dx-{}", std::process::id()));
+        let root = dir.join("root");
+        std::fs::create_dir_all(root.join("lib")).unwrap();
+        let fake = |p: &std::path::Path, what: &str, ours: bool| {
+            let mark = if ours { "# pvm6\n" } else { "# another pvmd\n" };
+            std::fs::write(p, format!("#!/bin/sh\n{mark}echo {what} \"$@\"\n")).unwrap();
+            std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755)).unwrap();
+        };
+        let master = dir.join("master-pvmd3");
+        let dpath = dir.join("dpath-pvmd");
+        let other = dir.join("other-root");
+        std::fs::create_dir_all(other.join("lib")).unwrap();
+        fake(&master, "master", true);
+        fake(&dpath, "dpath", true);
+        fake(&root.join("lib/pvmd"), "root", true);
+        fake(&other.join("lib/pvmd"), "original", false);
+        let m = master.to_str().unwrap();
+        let r = root.to_str().unwrap();
+        let d = dpath.to_str().unwrap();
+        let args = "-s index=2 master=0x80040000 name=n2 debug=0x0\n";
+        assert_eq!(pick(&[], m), format!("master {args}"));
+        assert_eq!(pick(&[("PVM_ROOT", r)], m), format!("root {args}"));
+        assert_eq!(
+            pick(&[("PVM_ROOT", r), ("PVM_DPATH", d)], m),
+            format!("dpath {args}")
+        );
+        // Not executable, missing, or not pvm6's: the master's path.
+        assert_eq!(
+            pick(&[("PVM_DPATH", "/nonexistent")], m),
+            format!("master {args}")
+        );
+        assert_eq!(
+            pick(&[("PVM_ROOT", other.to_str().unwrap())], m),
+            format!("master {args}")
+        );
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
