@@ -1161,6 +1161,176 @@ fn dx_default_is_the_remotes_pvmd() {
     halt_all(&m, "node1");
 }
 
+/// A command run on a pseudo-terminal (util-linux `script`) inside a host,
+/// its output collected as it comes, its input typed by the test.
+struct Pty {
+    child: std::process::Child,
+    out: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
+}
+
+impl Pty {
+    fn start(m: &Machine, host: &str, cmdline: &str) -> Pty {
+        use std::io::Read;
+        use std::process::Stdio;
+        let mut child =
+            m.c.command(host, "script")
+                .args(["-qfec", cmdline, "/dev/null"])
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("run script(1)");
+        let out = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let mut so = child.stdout.take().unwrap();
+        let sink = out.clone();
+        std::thread::spawn(move || {
+            let mut b = [0u8; 512];
+            while let Ok(n) = so.read(&mut b) {
+                if n == 0 {
+                    break;
+                }
+                sink.lock().unwrap().extend_from_slice(&b[..n]);
+            }
+        });
+        Pty { child, out }
+    }
+
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.out.lock().unwrap()).into_owned()
+    }
+
+    /// Waits until the output contains `what`; the output so far.
+    fn wait_for(&self, what: &str, limit: Duration) -> String {
+        let end = Instant::now() + limit;
+        loop {
+            let t = self.text();
+            if t.contains(what) {
+                return t;
+            }
+            assert!(Instant::now() < end, "no {what:?} on the terminal:\n{t}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn type_line(&mut self, line: &str) {
+        use std::io::Write;
+        let stdin = self.child.stdin.as_mut().unwrap();
+        stdin.write_all(format!("{line}\n").as_bytes()).unwrap();
+        stdin.flush().unwrap();
+    }
+
+    /// Waits for the command to end; its exit status.
+    fn wait(&mut self, limit: Duration) -> Option<i32> {
+        let end = Instant::now() + limit;
+        while Instant::now() < end {
+            if let Some(st) = self.child.try_wait().unwrap() {
+                return st.code();
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        None
+    }
+}
+
+/// Issue "Fidelity" 3, so=ms (man pvmd3, MANUAL STARTUP): `pvmd3
+/// hostfile` on a terminal prints the command to type on node2, the test
+/// types it there (in node2's namespace) and types the slave's reply line
+/// back; pvmd3 says "Thanks", returns once node2 is in, and a task runs on
+/// both hosts.
+#[test]
+fn so_ms_manual_startup_on_the_terminal() {
+    let specs = [HostSpec::v6("node1"), HostSpec::v6("node2")];
+    let Some(m) = Machine::new("mh-ms", &specs, &[mh("mh_every"), mh("mh_halt")]) else {
+        return;
+    };
+    let hf = m.hostfile(&["node1", "node2 so=ms"]);
+    let mut pty = Pty::start(
+        &m,
+        "node1",
+        &format!("{} -d8 {}", machine::PVMD3, hf.display()),
+    );
+    let t = pty.wait_for("Type response: ", Duration::from_secs(30));
+    assert!(t.contains("*** Manual startup ***"), "{t}");
+    let cmd = t
+        .split("Login to \"node2\" and type:")
+        .nth(1)
+        .and_then(|r| r.trim_start_matches(['\r', '\n']).lines().next())
+        .map(|l| l.trim_end_matches('\r').to_string())
+        .unwrap_or_else(|| panic!("no command shown:\n{t}"));
+    let out = m.c.exec_timeout("node2", &cmd, Duration::from_secs(30));
+    let reply = text(&out)
+        .lines()
+        .find(|l| l.starts_with("pvm6 "))
+        .unwrap_or_else(|| panic!("the slave printed no reply: {}", text(&out)))
+        .to_string();
+    pty.type_line(&reply);
+    pty.wait_for("Thanks", Duration::from_secs(30));
+    assert_eq!(
+        pty.wait(Duration::from_secs(30)),
+        Some(0),
+        "pvmd3 returns once node2 is in:\n{}",
+        pty.text()
+    );
+    let out = m.run("node1", "mh_every", "2", Duration::from_secs(60));
+    assert_tap(&out, "mh_every after a manual start", &m.log("node1"));
+    halt_all(&m, "node1");
+}
+
+/// Issue "Fidelity" 3, so=pw: `pvmd3 hostfile` on a terminal asks
+/// `Password (node2:<login>): ` with echo off; the password typed reaches
+/// ssh through its askpass helper (the remote shell here records what the
+/// helper says, then logs in with its key as usual); node2 joins.
+#[test]
+fn so_pw_asks_the_password_on_the_terminal() {
+    use std::os::unix::fs::PermissionsExt;
+    let specs = [HostSpec::v6("node1"), HostSpec::v6("node2")];
+    let Some(m) = Machine::new("mh-pw", &specs, &[mh("mh_every"), mh("mh_halt")]) else {
+        return;
+    };
+    let rsh = m.work.join("rsh-askpass");
+    fs::write(
+        &rsh,
+        format!(
+            "#!/bin/sh\n\"$SSH_ASKPASS\" 'password?' >/tmp/askpass-said 2>&1\nexec {} \"$@\"\n",
+            m.c.ssh_command().display()
+        ),
+    )
+    .unwrap();
+    fs::set_permissions(&rsh, fs::Permissions::from_mode(0o755)).unwrap();
+    let hf = m.hostfile(&["node1", "node2 so=pw"]);
+    let mut pty = Pty::start(
+        &m,
+        "node1",
+        &format!(
+            "PVM_RSH={} {} -d8 {}",
+            rsh.display(),
+            machine::PVMD3,
+            hf.display()
+        ),
+    );
+    pty.wait_for("Password (node2:", Duration::from_secs(30));
+    let t = pty.wait_for("): ", Duration::from_secs(5));
+    assert!(t.contains("Password (node2:root): "), "{t}");
+    pty.type_line("s3cret-pw");
+    assert_eq!(
+        pty.wait(Duration::from_secs(30)),
+        Some(0),
+        "pvmd3 returns once node2 is in:\n{}",
+        pty.text()
+    );
+    assert!(
+        !pty.text().contains("s3cret-pw"),
+        "the password was echoed:\n{}",
+        pty.text()
+    );
+    let said = text(&m.c.exec("node1", "cat /tmp/askpass-said"));
+    assert_eq!(said.trim(), "s3cret-pw", "what ssh's askpass helper gave");
+    let out = m.run("node1", "mh_every", "2", Duration::from_secs(60));
+    assert_tap(&out, "mh_every after so=pw", &m.log("node1"));
+    halt_all(&m, "node1");
+}
+
 #[test]
 fn every_multihost_program_is_used() {
     let this = include_str!("multihost.rs");

@@ -16,7 +16,8 @@
 //! Logging: `PVM_LOG` (or `RUST_LOG`) filters the messages printed to
 //! stderr; the daemon's own log is `$PVM_TMP/pvml.<uid>`.
 
-use pvm3::daemon::{self, DaemonOptions, MasterArgs};
+use pvm3::daemon::{self, DaemonOptions, Dialog, MasterArgs};
+use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -51,6 +52,18 @@ fn main() -> ExitCode {
         Err(e) => return fail(&e),
     };
     args.apply(&mut opts, hostfile);
+    // so=pw / so=ms lines: the dialogs of man pvmd3 on this terminal.
+    let asks = opts.hostfile.as_ref().is_some_and(|h| {
+        h.hosts
+            .iter()
+            .any(|e| !e.no_start && (e.opts.so_pw || e.opts.manual))
+    });
+    let on_terminal = std::io::stdin().is_terminal();
+    opts.dialog = match (on_terminal, args.foreground, asks) {
+        (true, true, _) => Dialog::Foreground,
+        (true, false, true) => Dialog::Detached,
+        _ => Dialog::Off,
+    };
 
     if args.foreground {
         return match daemon::run(opts) {
@@ -70,10 +83,18 @@ fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
     let files = opts.files.clone();
+    let dialog = opts.dialog;
     if let Err(e) = daemon::embedded::detach_and_run(opts) {
         return fail(&format!("can't detach: {e}"));
     }
     if daemon::wait_ready(&files, Duration::from_secs(10)) {
+        if dialog == Dialog::Detached {
+            // The daemon has the terminal for its questions: give it back
+            // to the shell only once the hostfile's hosts are in (the
+            // daemon serves tasks only then).
+            let _ = pvm3::task::mytid();
+            let _ = pvm3::task::exit();
+        }
         ExitCode::SUCCESS
     } else {
         fail(&format!(

@@ -52,6 +52,21 @@ pub const DEFAULT_SPEED: i32 = 1000;
 /// How long tasks get after SIGTERM at halt before they are sent SIGKILL.
 pub const HALT_GRACE: Duration = Duration::from_secs(2);
 
+/// Whether the master daemon may talk with the user on its terminal
+/// (stdin, stderr) for `so=pw` and `so=ms` (man pvmd3).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Dialog {
+    /// No terminal: `so=ms` goes through files, `so=pw` is not asked.
+    #[default]
+    Off,
+    /// `pvmd3 -f` on a terminal: dialogs for as long as the daemon runs.
+    Foreground,
+    /// `pvmd3 hostfile` on a terminal: the detached daemon keeps the
+    /// terminal until its hostfile's hosts are in (pvmd3 waits until then),
+    /// then lets it go.
+    Detached,
+}
+
 /// Everything the daemon needs to know, read once before it starts (so a
 /// daemon forked inside a program never reads the live environment).
 #[derive(Clone, Debug)]
@@ -96,6 +111,8 @@ pub struct DaemonOptions {
     /// `$PVM_VMID`: the virtual machine id (part of `files`); slaves this
     /// master starts join the same one.
     pub vmid: Option<String>,
+    /// Terminal dialogs for so=pw / so=ms.
+    pub dialog: Dialog,
 }
 
 impl DaemonOptions {
@@ -126,6 +143,7 @@ impl DaemonOptions {
             hostfile: None,
             rsh: startup::rsh_program(std::env::var("PVM_RSH").ok()),
             vmid: std::env::var("PVM_VMID").ok().filter(|v| !v.is_empty()),
+            dialog: Dialog::Off,
         }
     }
 
