@@ -266,7 +266,9 @@ fn same_host(name: &str, me: &str) -> bool {
                 .any(|a| a.to_canonical() == ip);
     }
     let short = |s: &str| s.split('.').next().unwrap_or("").to_ascii_lowercase();
-    name.eq_ignore_ascii_case(me) || short(name) == short(me)
+    name.eq_ignore_ascii_case(me)
+        || short(name) == short(me)
+        || name.eq_ignore_ascii_case("localhost")
 }
 
 /// A host line (hostfile syntax) for `e`, its options merged with the
@@ -1148,6 +1150,19 @@ mod tests {
         assert!(parse_args(&s(&["-z"])).is_err());
         assert!(parse_args(&s(&["a", "b"])).is_err());
         assert!(parse_args(&s(&["-d"])).is_err());
+    }
+
+    #[test]
+    fn the_masters_own_line_is_recognised() {
+        assert!(same_host("node1", "node1"));
+        assert!(same_host("NODE1.example.org", "node1"));
+        assert!(same_host("node1", "node1.example.org"));
+        assert!(same_host("localhost", "node1"));
+        assert!(same_host("::1", "node1"));
+        assert!(same_host("[::1]", "node1"));
+        assert!(same_host("127.0.0.1", "node1"));
+        assert!(!same_host("node2", "node1"));
+        assert!(!same_host("2001:db8::99", "node1"));
     }
 
     #[test]
