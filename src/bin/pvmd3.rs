@@ -91,7 +91,9 @@ fn main() -> ExitCode {
         if dialog == Dialog::Detached {
             // The daemon has the terminal for its questions: give it back
             // to the shell only once the hostfile's hosts are in (the
-            // daemon serves tasks only then).
+            // daemon serves tasks only then). Never start another daemon
+            // for that (this process has no other threads yet).
+            std::env::set_var("PVM6_NOAUTOSTART", "1");
             let _ = pvm3::task::mytid();
             let _ = pvm3::task::exit();
         }
