@@ -1,5 +1,6 @@
 /*
- * pvm_start_pvmd before any other PVM call: argument errors, a hostfile
+ * pvm_start_pvmd before any other PVM call: argument errors (pvmd3's
+ * own parser: -s, -v and a mask pvmd3 refuses are refused), a hostfile
  * (its deferred `&` host is remembered, not started), PvmDupHost once a
  * daemon runs.
  */
@@ -12,6 +13,9 @@ int main(void)
 {
 	char path[512], missing[512];
 	char *bad_opt[] = { "-x", NULL };
+	char *slave_opt[] = { "-s", NULL };
+	char *version_opt[] = { "-v", NULL };
+	char *hex_without_0x[] = { "-dff", NULL };
 	char *no_file[] = { missing, NULL };
 	char *good[] = { "-d0", path, NULL };
 	const char *home = getenv("HOME");
@@ -30,6 +34,10 @@ int main(void)
 
 	pvm_setopt(PvmAutoErr, 0);
 	CHECK_INT(pvm_start_pvmd(1, bad_opt, 1), PvmBadParam, "an option pvmd3 does not take");
+	CHECK_INT(pvm_start_pvmd(1, slave_opt, 1), PvmBadParam, "-s: a slave cannot be started so");
+	CHECK_INT(pvm_start_pvmd(1, version_opt, 1), PvmBadParam, "-v starts nothing");
+	CHECK_INT(pvm_start_pvmd(1, hex_without_0x, 1), PvmBadParam,
+		"-dff: hex needs 0x, as pvmd3 -d takes it");
 	CHECK_INT(pvm_start_pvmd(1, no_file, 1), PvmNoFile, "a missing hostfile");
 	CHECK_INT(pvm_start_pvmd(2, good, 1), 0, "start with -d0 and a hostfile");
 	me = pvm_mytid();

@@ -72,7 +72,7 @@ pub fn poll_readable(
 }
 use std::fs::File;
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
 
 /// The result of [`fork`]: which side of the fork we are on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -245,6 +245,24 @@ pub fn stdio_to_dev_null() -> io::Result<()> {
         unsafe { libc::close(fd) };
     }
     Ok(())
+}
+
+/// Turns the terminal on `fd` echoing on or off; returns whether it echoed
+/// before. `Err` when `fd` is not a terminal.
+pub fn set_echo(fd: BorrowedFd<'_>, on: bool) -> io::Result<bool> {
+    // SAFETY: termios is plain data; zeroed is a valid value to be filled in.
+    let mut t: libc::termios = unsafe { std::mem::zeroed() };
+    // SAFETY: the descriptor is borrowed (open for the call), t is a valid termios.
+    cvt(unsafe { libc::tcgetattr(fd.as_raw_fd(), &mut t) })?;
+    let was = t.c_lflag & libc::ECHO != 0;
+    if on {
+        t.c_lflag |= libc::ECHO;
+    } else {
+        t.c_lflag &= !libc::ECHO;
+    }
+    // SAFETY: as above; t holds the attributes just read with ECHO changed.
+    cvt(unsafe { libc::tcsetattr(fd.as_raw_fd(), libc::TCSANOW, &t) })?;
+    Ok(was)
 }
 
 /// Closes every descriptor from `first` up (close_range, or a loop where the

@@ -165,10 +165,9 @@ fn hostfile_conf_spawn_ps_delete_halt_over_ipv6() {
     );
     let dump = format!("status {rc}\n--- out+err ---\n{out}\n--- stderr ---\n{err}");
     assert_eq!(rc, 0, "{dump}");
-    assert!(
-        out.contains("2 successful\n"),
-        "hostfile hosts added: {dump}"
-    );
+    // The console started the daemon with the hostfile: the daemon added
+    // the hosts (as `pvmd3 hostfile`), nothing is reported missing.
+    assert!(!out.contains("not added"), "hostfile hosts added: {dump}");
     assert!(out.contains("3 hosts, 1 data format\n"), "{dump}");
     for h in ["node1", "node2", "node3"] {
         assert!(
@@ -228,4 +227,126 @@ fn hostfile_conf_spawn_ps_delete_halt_over_ipv6() {
         std::thread::sleep(Duration::from_millis(200));
     }
     let _ = fs::remove_dir_all(&w.dir);
+}
+
+/// Builds c-tests/multihost/`name`.c into `dir` against the world's library.
+fn build_into(w: &World, name: &str, dir: &Path) -> PathBuf {
+    fs::create_dir_all(dir).expect("create program dir");
+    let out = dir.join(name);
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut cc = Command::new("gcc");
+    cc.args(["-Wall", "-Wextra", "-Werror", "-O2", "-I"])
+        .arg(repo.join("include"))
+        .arg("-I")
+        .arg(repo.join("c-tests"))
+        .arg("-o")
+        .arg(&out)
+        .arg(repo.join("c-tests/multihost").join(format!("{name}.c")))
+        .arg("-L")
+        .arg(w.dir.join("lib"))
+        .arg(format!("-Wl,-rpath,{}", w.dir.join("lib").display()))
+        .arg("-lpvm3");
+    run(cc, &format!("compile {name}"));
+    out
+}
+
+/// Issue "Fidelity" 1: `pvm hostfile` on node1 with `* ep=DIR` and node1's
+/// own line. The program lives only in DIR (not in PVM_ROOT's or HOME's
+/// bin), so a task runs on node1 only when the master took the options of
+/// its own line; one task per host by PvmTaskHost, then one per host by
+/// default placement from a task on a remote host. A second console then
+/// finds the daemon running and says that the own line's options apply
+/// only when it starts pvmd.
+fn console_hostfile_reaches_every_host(prefix: &str, specs: &[HostSpec]) {
+    let Some(c) = netns::require(prefix, specs) else {
+        return;
+    };
+    let w = world(prefix);
+    let some_dir = w.dir.join("some").join("dir");
+    let prog = build_into(&w, "mh_every", &some_dir);
+    let hostfile = w.dir.join("hostfile");
+    fs::write(
+        &hostfile,
+        format!(
+            "* ep={dir} dx={pvmd3}\nnode1\nnode2\nnode3\n",
+            dir = some_dir.display(),
+            pvmd3 = env!("CARGO_BIN_EXE_pvmd3"),
+        ),
+    )
+    .expect("write hostfile");
+    let (rc, out, err) = console(&c, &w, "node1", &hostfile.display().to_string(), "conf\n");
+    let dump = format!("status {rc}\n--- out+err ---\n{out}\n--- stderr ---\n{err}");
+    assert_eq!(rc, 0, "{dump}");
+    assert!(out.contains("3 hosts, 1 data format\n"), "{dump}");
+    assert!(!out.contains("already running"), "{dump}");
+
+    let run = c.exec_timeout(
+        "node1",
+        &format!(
+            "cd {dir} && HOME={home} PVM_ROOT={root} PVM_ARCH=LINUX64 {prog} 3 2>&1",
+            dir = w.dir.display(),
+            home = w.home.display(),
+            root = w.root.display(),
+            prog = prog.display(),
+        ),
+        LIMIT,
+    );
+    let t = format!(
+        "{}{}",
+        String::from_utf8_lossy(&run.stdout),
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert!(
+        run.status.success() && !t.contains("not ok") && t.contains("ok "),
+        "mh_every on the console's machine:\n{t}"
+    );
+
+    let (rc, out, err) = console(
+        &c,
+        &w,
+        "node1",
+        &hostfile.display().to_string(),
+        "conf\nhalt\n",
+    );
+    let dump = format!("status {rc}\n--- out+err ---\n{out}\n--- stderr ---\n{err}");
+    assert_eq!(rc, 0, "{dump}");
+    assert!(out.contains("pvmd already running.\n"), "{dump}");
+    assert!(
+        out.contains("pvm: options of hostfile line \"node1\" ignored"),
+        "{dump}"
+    );
+    assert!(out.contains("3 hosts, 1 data format\n"), "{dump}");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while ["node1", "node2", "node3"]
+        .iter()
+        .any(|h| !daemons_in(&c, h).is_empty())
+    {
+        assert!(Instant::now() < deadline, "pvmds left after halt");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let _ = fs::remove_dir_all(&w.dir);
+}
+
+#[test]
+fn console_hostfile_master_line_ipv6() {
+    console_hostfile_reaches_every_host(
+        "con-own6",
+        &[
+            HostSpec::v6("node1"),
+            HostSpec::v6("node2"),
+            HostSpec::v6("node3"),
+        ],
+    );
+}
+
+#[test]
+fn console_hostfile_master_line_dual_stack() {
+    console_hostfile_reaches_every_host(
+        "con-own-dual",
+        &[
+            HostSpec::dual("node1"),
+            HostSpec::dual("node2"),
+            HostSpec::dual("node3"),
+        ],
+    );
 }

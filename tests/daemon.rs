@@ -495,16 +495,21 @@ fn two_daemons_at_once_leave_one() {
     let mut c2 = pvmd3(&tmp).arg("-f").spawn().unwrap();
     let end = Instant::now() + TIMEOUT;
     let (loser, survivor) = loop {
-        if let Some(st) = c1.try_wait().unwrap() {
-            break (st, c2);
+        if c1.try_wait().unwrap().is_some() {
+            break (c1, c2);
         }
-        if let Some(st) = c2.try_wait().unwrap() {
-            break (st, c1);
+        if c2.try_wait().unwrap().is_some() {
+            break (c2, c1);
         }
         assert!(Instant::now() < end, "neither daemon stepped back");
         std::thread::sleep(Duration::from_millis(10));
     };
-    assert_eq!(loser.code(), Some(0));
+    // The one that lost the lock says so (man pvmd3's "pvmd already
+    // running?") and fails, instead of ending silently with 0.
+    let out = loser.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("pvmd already running?"), "{err}");
     let d = Daemon {
         child: Some(survivor),
         files: tmp.files(),
@@ -516,6 +521,37 @@ fn two_daemons_at_once_leave_one() {
         .parse()
         .unwrap();
     assert_eq!(pid, d.child.as_ref().unwrap().id());
+    assert_eq!(d.client().hello(0).0, 0x40001);
+}
+
+/// `pvmd3 -f` (and `pvmd3`) with a daemon running: the message names the
+/// running daemon's pid; -f fails, the detaching form succeeds (the daemon
+/// it would start answers already). A debug mask man pvmd3 does not allow
+/// is refused.
+#[test]
+fn second_pvmd3_says_a_daemon_runs() {
+    let tmp = TmpDir::new("second");
+    let d = Daemon::start(&tmp);
+    let pid = d.child.as_ref().unwrap().id();
+    let out = pvmd3(&tmp).arg("-f").output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!(
+            "is held by another pvmd (pid {pid}): pvmd already running?"
+        )),
+        "{err}"
+    );
+    let out = pvmd3(&tmp).output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!("pvmd already running (pid {pid})")),
+        "{err}"
+    );
+    let out = pvmd3(&tmp).args(["-f", "-dff"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("bad debug mask \"ff\""));
     assert_eq!(d.client().hello(0).0, 0x40001);
 }
 

@@ -946,6 +946,391 @@ fn route_listener_refuses_strangers() {
     halt_all(&m, "node1");
 }
 
+/// Issue "Fidelity" 1, the daemon's side: `pvmd3 hostfile` whose `*` line
+/// sets ep= and which names the master itself (node1). The programs live
+/// only in that ep= directory, so a task runs on node1 only when the master
+/// took the options of its own line: one task per host by PvmTaskHost, then
+/// one per host by default placement from a task on node3.
+#[test]
+fn pvmd3_hostfile_master_takes_its_own_line() {
+    let specs = [
+        HostSpec::v6("node1"),
+        HostSpec::v6("node2"),
+        HostSpec::v6("node3"),
+    ];
+    let Some(m) = Machine::new("mh-own", &specs, &[mh("mh_every"), mh("mh_halt")]) else {
+        return;
+    };
+    let hf = m.hostfile(&["node1", "node2", "node3"]);
+    m.start_master("node1", Some(&hf));
+    let out = m.run("node1", "mh_every", "3", Duration::from_secs(90));
+    assert_tap(&out, "mh_every", &m.log("node1"));
+    halt_all(&m, "node1");
+}
+
+/// pvm_start_pvmd(argc, argv, block) with pvmd3's options and a hostfile
+/// whose node3 takes 2 s to start (its dx= sleeps first): with block the
+/// call returns once the hosts are in (pvm_config then answers at once);
+/// without it the call returns as soon as the daemon listens, and the
+/// first PVM call waits for the hosts instead. Both end with three hosts.
+#[test]
+fn pvm_start_pvmd_block_waits_for_the_hostfile() {
+    let specs = [
+        HostSpec::v6("node1"),
+        HostSpec::v6("node2"),
+        HostSpec::v6("node3"),
+    ];
+    let Some(m) = Machine::new("mh-start", &specs, &[mh("mh_start"), mh("mh_halt")]) else {
+        return;
+    };
+    let slow = m.work.join("slow-pvmd3");
+    fs::write(
+        &slow,
+        format!("#!/bin/sh\nsleep 2\nexec {} \"$@\"\n", machine::PVMD3),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(&slow, fs::Permissions::from_mode(0o755)).unwrap();
+    let hf = m.hostfile(&["node2", &format!("node3 dx={}", slow.display())]);
+    for block in [1, 0] {
+        let out = m.run(
+            "node1",
+            "mh_start",
+            &format!("{block} {} 3", hf.display()),
+            Duration::from_secs(60),
+        );
+        let log = m.log("node1");
+        assert_tap(&out, &format!("mh_start block={block}"), &log);
+        let t = text(&out);
+        let start = machine::result_of(&t, "start_ms").unwrap();
+        let config = machine::result_of(&t, "config_ms").unwrap();
+        eprintln!("block={block}: pvm_start_pvmd {start} ms, then pvm_config {config} ms");
+        if block == 1 {
+            assert!(start >= 1900 && config < 1000, "block=1:\n{t}");
+        } else {
+            assert!(start < 1500 && start + config >= 1900, "block=0:\n{t}");
+        }
+        halt_all(&m, "node1");
+    }
+}
+
+/// Issue "Fidelity" 3, VMID: two machines of one user on the same two
+/// hosts, PVM_VMID=red and PVM_VMID=blue, both mastered on node1 with the
+/// same hostfile. The slaves on node2 inherit their master's VMID (the
+/// remote login has none), so both start, each machine sees its two hosts
+/// and runs a task on each, and halting one leaves the other whole.
+#[test]
+fn two_machines_of_one_user_by_vmid() {
+    let specs = [HostSpec::v6("node1"), HostSpec::v6("node2")];
+    let Some(m) = Machine::new("mh-vmid", &specs, &[mh("mh_every"), mh("mh_halt")]) else {
+        return;
+    };
+    let hf = m.hostfile(&["node1", "node2"]);
+    for id in ["red", "blue"] {
+        let out = m.c.exec_timeout(
+            "node1",
+            &format!(
+                "PVM_VMID={id} {} -d8 {} </dev/null 2>&1",
+                machine::PVMD3,
+                hf.display()
+            ),
+            Duration::from_secs(60),
+        );
+        assert!(out.status.success(), "master {id}: {}", text(&out));
+    }
+    let run_in = |id: &str, prog: &str, args: &str| {
+        m.c.exec_timeout(
+            "node1",
+            &format!("PVM_VMID={id} {}/{prog} {args} 2>&1", m.bin.display()),
+            Duration::from_secs(60),
+        )
+    };
+    for id in ["red", "blue"] {
+        let out = run_in(id, "mh_every", "2");
+        assert_tap(&out, &format!("mh_every in machine {id}"), &m.log("node1"));
+    }
+    let dirs = m.c.exec("node2", "ls -d /tmp/pvm6.*");
+    let dirs = text(&dirs);
+    assert!(
+        dirs.contains(".red") && dirs.contains(".blue"),
+        "node2 has a daemon of each machine: {dirs}\n--- log ---\n{}",
+        m.log("node1")
+    );
+    let out = run_in("red", "mh_halt", "");
+    assert_tap(&out, "mh_halt of red", &m.log("node1"));
+    let out = run_in("blue", "mh_every", "2");
+    assert_tap(&out, "blue after red halted", &m.log("node1"));
+    let out = run_in("blue", "mh_halt", "");
+    assert_tap(&out, "mh_halt of blue", &m.log("node1"));
+    let left = m.wait_no_daemons(Duration::from_secs(10));
+    assert!(left.is_empty(), "daemons left after both halts: {left:?}");
+}
+
+/// Issue "Fidelity" 3, dx= default (man pvmd3: `$PVM_ROOT/lib/pvmd`, or
+/// `$PVM_DPATH`): hosts without dx= start the daemon their login
+/// environment names when it is pvm6's, else the master's own. The remote
+/// shell here sends node2 a PVM_DPATH, node3 a PVM_ROOT, node4 a PVM_ROOT
+/// whose lib/pvmd is not pvm6's; each of the first two records that it ran.
+/// All four hosts then run a task (mh_every).
+#[test]
+fn dx_default_is_the_remotes_pvmd() {
+    use std::os::unix::fs::PermissionsExt;
+    let specs = [
+        HostSpec::v6("node1"),
+        HostSpec::v6("node2"),
+        HostSpec::v6("node3"),
+        HostSpec::v6("node4"),
+    ];
+    let Some(m) = Machine::new("mh-dx", &specs, &[mh("mh_every"), mh("mh_halt")]) else {
+        return;
+    };
+    let script = |p: &std::path::Path, body: &str| {
+        fs::create_dir_all(p.parent().unwrap()).unwrap();
+        fs::write(p, format!("#!/bin/sh\n{body}\n")).unwrap();
+        fs::set_permissions(p, fs::Permissions::from_mode(0o755)).unwrap();
+    };
+    let dpath = m.work.join("dpath-pvmd");
+    script(
+        &dpath,
+        &format!(
+            "# pvm6\necho dpath >/tmp/dx-used\nexec {} \"$@\"",
+            machine::PVMD3
+        ),
+    );
+    let root = m.work.join("root3");
+    script(
+        &root.join("lib/pvmd"),
+        &format!(
+            "# pvm6\necho root >/tmp/dx-used\nexec {} \"$@\"",
+            machine::PVMD3
+        ),
+    );
+    let other = m.work.join("other");
+    script(
+        &other.join("lib/pvmd"),
+        "echo original >/tmp/dx-used\nexit 1",
+    );
+    let rsh = m.work.join("rsh-env");
+    script(
+        &rsh,
+        &format!(
+            "unset PVM_ROOT PVM_DPATH\n\
+             case \" $* \" in\n\
+             *\" node2 \"*) PVM_DPATH={dpath}; export PVM_DPATH;;\n\
+             *\" node3 \"*) PVM_ROOT={root}; export PVM_ROOT;;\n\
+             *\" node4 \"*) PVM_ROOT={other}; export PVM_ROOT;;\n\
+             esac\n\
+             exec {ssh} -o SendEnv=PVM_DPATH -o SendEnv=PVM_ROOT \"$@\"",
+            dpath = dpath.display(),
+            root = root.display(),
+            other = other.display(),
+            ssh = m.c.ssh_command().display(),
+        ),
+    );
+    let hf = m.work.join("hostfile-nodx");
+    fs::write(
+        &hf,
+        format!("* ep={}\nnode1\nnode2\nnode3\nnode4\n", m.bin.display()),
+    )
+    .unwrap();
+    let out = m.c.exec_timeout(
+        "node1",
+        &format!(
+            "PVM_RSH={} {} -d8 {} </dev/null 2>&1",
+            rsh.display(),
+            machine::PVMD3,
+            hf.display()
+        ),
+        Duration::from_secs(60),
+    );
+    assert!(out.status.success(), "master: {}", text(&out));
+    let out = m.run("node1", "mh_every", "4", Duration::from_secs(90));
+    assert_tap(&out, "mh_every on four hosts", &m.log("node1"));
+    let used = |h: &str| {
+        text(&m.c.exec(h, "cat /tmp/dx-used 2>/dev/null"))
+            .trim()
+            .to_string()
+    };
+    assert_eq!(used("node2"), "dpath", "node2 ran $PVM_DPATH");
+    assert_eq!(used("node3"), "root", "node3 ran $PVM_ROOT/lib/pvmd");
+    assert_eq!(
+        used("node4"),
+        "",
+        "node4 did not run a lib/pvmd that is not pvm6's"
+    );
+    halt_all(&m, "node1");
+}
+
+/// A command run on a pseudo-terminal (util-linux `script`) inside a host,
+/// its output collected as it comes, its input typed by the test.
+struct Pty {
+    child: std::process::Child,
+    out: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
+}
+
+impl Pty {
+    fn start(m: &Machine, host: &str, cmdline: &str) -> Pty {
+        use std::io::Read;
+        use std::process::Stdio;
+        let mut child =
+            m.c.command(host, "script")
+                .args(["-qfec", cmdline, "/dev/null"])
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("run script(1)");
+        let out = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let mut so = child.stdout.take().unwrap();
+        let sink = out.clone();
+        std::thread::spawn(move || {
+            let mut b = [0u8; 512];
+            while let Ok(n) = so.read(&mut b) {
+                if n == 0 {
+                    break;
+                }
+                sink.lock().unwrap().extend_from_slice(&b[..n]);
+            }
+        });
+        Pty { child, out }
+    }
+
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.out.lock().unwrap()).into_owned()
+    }
+
+    /// Waits until the output contains `what`; the output so far.
+    fn wait_for(&self, what: &str, limit: Duration) -> String {
+        let end = Instant::now() + limit;
+        loop {
+            let t = self.text();
+            if t.contains(what) {
+                return t;
+            }
+            assert!(Instant::now() < end, "no {what:?} on the terminal:\n{t}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn type_line(&mut self, line: &str) {
+        use std::io::Write;
+        let stdin = self.child.stdin.as_mut().unwrap();
+        stdin.write_all(format!("{line}\n").as_bytes()).unwrap();
+        stdin.flush().unwrap();
+    }
+
+    /// Waits for the command to end; its exit status.
+    fn wait(&mut self, limit: Duration) -> Option<i32> {
+        let end = Instant::now() + limit;
+        while Instant::now() < end {
+            if let Some(st) = self.child.try_wait().unwrap() {
+                return st.code();
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        None
+    }
+}
+
+/// Issue "Fidelity" 3, so=ms (man pvmd3, MANUAL STARTUP): `pvmd3
+/// hostfile` on a terminal prints the command to type on node2, the test
+/// types it there (in node2's namespace) and types the slave's reply line
+/// back; pvmd3 says "Thanks", returns once node2 is in, and a task runs on
+/// both hosts.
+#[test]
+fn so_ms_manual_startup_on_the_terminal() {
+    let specs = [HostSpec::v6("node1"), HostSpec::v6("node2")];
+    let Some(m) = Machine::new("mh-ms", &specs, &[mh("mh_every"), mh("mh_halt")]) else {
+        return;
+    };
+    let hf = m.hostfile(&["node1", "node2 so=ms"]);
+    let mut pty = Pty::start(
+        &m,
+        "node1",
+        &format!("{} -d8 {}", machine::PVMD3, hf.display()),
+    );
+    let t = pty.wait_for("Type response: ", Duration::from_secs(30));
+    assert!(t.contains("*** Manual startup ***"), "{t}");
+    let cmd = t
+        .split("Login to \"node2\" and type:")
+        .nth(1)
+        .and_then(|r| r.trim_start_matches(['\r', '\n']).lines().next())
+        .map(|l| l.trim_end_matches('\r').to_string())
+        .unwrap_or_else(|| panic!("no command shown:\n{t}"));
+    let out = m.c.exec_timeout("node2", &cmd, Duration::from_secs(30));
+    let reply = text(&out)
+        .lines()
+        .find(|l| l.starts_with("pvm6 "))
+        .unwrap_or_else(|| panic!("the slave printed no reply: {}", text(&out)))
+        .to_string();
+    pty.type_line(&reply);
+    pty.wait_for("Thanks", Duration::from_secs(30));
+    assert_eq!(
+        pty.wait(Duration::from_secs(30)),
+        Some(0),
+        "pvmd3 returns once node2 is in:\n{}",
+        pty.text()
+    );
+    let out = m.run("node1", "mh_every", "2", Duration::from_secs(60));
+    assert_tap(&out, "mh_every after a manual start", &m.log("node1"));
+    halt_all(&m, "node1");
+}
+
+/// Issue "Fidelity" 3, so=pw: `pvmd3 hostfile` on a terminal asks
+/// `Password (node2:<login>): ` with echo off; the password typed reaches
+/// ssh through its askpass helper (the remote shell here records what the
+/// helper says, then logs in with its key as usual); node2 joins.
+#[test]
+fn so_pw_asks_the_password_on_the_terminal() {
+    use std::os::unix::fs::PermissionsExt;
+    let specs = [HostSpec::v6("node1"), HostSpec::v6("node2")];
+    let Some(m) = Machine::new("mh-pw", &specs, &[mh("mh_every"), mh("mh_halt")]) else {
+        return;
+    };
+    let rsh = m.work.join("rsh-askpass");
+    fs::write(
+        &rsh,
+        format!(
+            "#!/bin/sh\n\"$SSH_ASKPASS\" 'password?' >/tmp/askpass-said 2>&1\nexec {} \"$@\"\n",
+            m.c.ssh_command().display()
+        ),
+    )
+    .unwrap();
+    fs::set_permissions(&rsh, fs::Permissions::from_mode(0o755)).unwrap();
+    let hf = m.hostfile(&["node1", "node2 so=pw"]);
+    let mut pty = Pty::start(
+        &m,
+        "node1",
+        &format!(
+            "PVM_RSH={} {} -d8 {}",
+            rsh.display(),
+            machine::PVMD3,
+            hf.display()
+        ),
+    );
+    pty.wait_for("Password (node2:", Duration::from_secs(30));
+    let t = pty.wait_for("): ", Duration::from_secs(5));
+    assert!(t.contains("Password (node2:root): "), "{t}");
+    pty.type_line("s3cret-pw");
+    assert_eq!(
+        pty.wait(Duration::from_secs(30)),
+        Some(0),
+        "pvmd3 returns once node2 is in:\n{}",
+        pty.text()
+    );
+    assert!(
+        !pty.text().contains("s3cret-pw"),
+        "the password was echoed:\n{}",
+        pty.text()
+    );
+    let said = text(&m.c.exec("node1", "cat /tmp/askpass-said"));
+    assert_eq!(said.trim(), "s3cret-pw", "what ssh's askpass helper gave");
+    let out = m.run("node1", "mh_every", "2", Duration::from_secs(60));
+    assert_tap(&out, "mh_every after so=pw", &m.log("node1"));
+    halt_all(&m, "node1");
+}
+
 #[test]
 fn every_multihost_program_is_used() {
     // The tests of hosts named by literals (tests/host_literals.rs) run

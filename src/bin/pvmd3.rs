@@ -1,30 +1,25 @@
 //! pvmd3: the PVM daemon of one host.
 //!
 //! `pvmd3 [-d<mask>] [-n<name>] [-f] [-v] [hostfile]`: `-d` sets the debug mask
-//! (hex 0x.., octal 0.. or decimal; non-zero also logs debug messages),
-//! `-n` an alternate host name, `-f` keeps the daemon in the foreground;
-//! otherwise it detaches and this process exits once the daemon answers.
-//! `-v` prints the version. A hostfile (man pvmd3) names the hosts to add at
-//! start (`&` ones are only remembered). `pvmd3 -s key=value ...` is the
+//! (hex 0x.., octal 0.. or decimal, as man pvmd3; non-zero also logs debug
+//! messages), `-n` an alternate host name, `-f` keeps the daemon in the
+//! foreground; otherwise it detaches and this process exits once the daemon
+//! answers. `-v` prints the version. A hostfile (man pvmd3) names the hosts
+//! to add at start (`&` ones are only remembered); the master takes the
+//! options of its own line. The options are parsed by
+//! `daemon::MasterArgs`, which `pvm_start_pvmd` uses too. When a daemon of
+//! this user (and `$PVM_VMID`) runs already, `pvmd3` says so on stderr:
+//! with `-f` it exits 1, else 0 (the running daemon answers, which is what
+//! a program starting one needs). `pvmd3 -s key=value ...` is the
 //! private form the master runs on another host to start a slave (see
 //! `daemon::startup`; it reads the machine's secret from stdin first).
-//! Logging: `PVM_LOG`
-//! (or `RUST_LOG`) filters the messages printed to stderr; the daemon's own
-//! log is `$PVM_TMP/pvml.<uid>`.
+//! Logging: `PVM_LOG` (or `RUST_LOG`) filters the messages printed to
+//! stderr; the daemon's own log is `$PVM_TMP/pvml.<uid>`.
 
-use pvm3::daemon::{self, DaemonOptions};
+use pvm3::daemon::{self, DaemonOptions, Dialog, MasterArgs};
+use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::time::Duration;
-
-fn parse_mask(s: &str) -> Option<u32> {
-    if let Some(h) = s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
-        u32::from_str_radix(h, 16).ok()
-    } else if s.len() > 1 && s.starts_with('0') {
-        u32::from_str_radix(&s[1..], 8).ok()
-    } else {
-        s.parse().ok()
-    }
-}
 
 fn fail(msg: &str) -> ExitCode {
     eprintln!("pvmd: {msg}");
@@ -40,50 +35,37 @@ fn main() -> ExitCode {
     if argv.first().map(String::as_str) == Some("-s") {
         return slave(opts, &argv[1..]);
     }
-    let mut foreground = false;
-    let mut args = std::env::args().skip(1);
-    while let Some(a) = args.next() {
-        if a == "-f" {
-            foreground = true;
-        } else if a == "-v" || a == "--version" {
-            println!(
-                "{} {}",
-                daemon::embedded::PVMD3_MARKER,
-                env!("CARGO_PKG_VERSION")
-            );
-            return ExitCode::SUCCESS;
-        } else if let Some(m) = a.strip_prefix("-d") {
-            match parse_mask(m) {
-                Some(v) => opts.debug_mask = v,
-                None => return fail(&format!("bad debug mask \"{m}\"")),
-            }
-        } else if let Some(n) = a.strip_prefix("-n") {
-            let name = if n.is_empty() {
-                args.next().unwrap_or_default()
-            } else {
-                n.to_string()
-            };
-            if name.is_empty() {
-                return fail("-n needs a host name");
-            }
-            opts.hostname = name;
-        } else if a.starts_with('-') && a.len() > 1 {
-            return fail(&format!(
-                "unknown option \"{a}\"; usage: pvmd3 [-d<mask>] [-n<name>] [-f] [-v] [hostfile]"
-            ));
-        } else {
-            let text = match std::fs::read_to_string(&a) {
-                Ok(t) => t,
-                Err(e) => return fail(&format!("can't read hostfile \"{a}\": {e}")),
-            };
-            match pvm3::hostfile::Hostfile::parse(&text) {
-                Ok(hf) => opts.hostfile = Some(hf),
-                Err(e) => return fail(&format!("{a}: {e}")),
-            }
-        }
+    let args = match MasterArgs::parse(&argv) {
+        Ok(a) => a,
+        Err(e) => return fail(&e),
+    };
+    if args.version {
+        println!(
+            "{} {}",
+            daemon::embedded::PVMD3_MARKER,
+            env!("CARGO_PKG_VERSION")
+        );
+        return ExitCode::SUCCESS;
     }
+    let hostfile = match args.read_hostfile() {
+        Ok(h) => h,
+        Err(e) => return fail(&e),
+    };
+    args.apply(&mut opts, hostfile);
+    // so=pw / so=ms lines: the dialogs of man pvmd3 on this terminal.
+    let asks = opts.hostfile.as_ref().is_some_and(|h| {
+        h.hosts
+            .iter()
+            .any(|e| !e.no_start && (e.opts.so_pw || e.opts.manual))
+    });
+    let on_terminal = std::io::stdin().is_terminal();
+    opts.dialog = match (on_terminal, args.foreground, asks) {
+        (true, true, _) => Dialog::Foreground,
+        (true, false, true) => Dialog::Detached,
+        _ => Dialog::Off,
+    };
 
-    if foreground {
+    if args.foreground {
         return match daemon::run(opts) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => fail(&e.to_string()),
@@ -93,11 +75,28 @@ fn main() -> ExitCode {
     if let Err(e) = daemon::prepare_dir(&opts.files) {
         return fail(&e.to_string());
     }
+    if std::os::unix::net::UnixStream::connect(&opts.files.sock).is_ok() {
+        let pid = std::fs::read_to_string(&opts.files.pid)
+            .map(|p| format!(" (pid {})", p.trim()))
+            .unwrap_or_default();
+        eprintln!("pvmd: pvmd already running{pid}; this one is not started");
+        return ExitCode::SUCCESS;
+    }
     let files = opts.files.clone();
+    let dialog = opts.dialog;
     if let Err(e) = daemon::embedded::detach_and_run(opts) {
         return fail(&format!("can't detach: {e}"));
     }
     if daemon::wait_ready(&files, Duration::from_secs(10)) {
+        if dialog == Dialog::Detached {
+            // The daemon has the terminal for its questions: give it back
+            // to the shell only once the hostfile's hosts are in (the
+            // daemon serves tasks only then). Never start another daemon
+            // for that (this process has no other threads yet).
+            std::env::set_var("PVM6_NOAUTOSTART", "1");
+            let _ = pvm3::task::mytid();
+            let _ = pvm3::task::exit();
+        }
         ExitCode::SUCCESS
     } else {
         fail(&format!(

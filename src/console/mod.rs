@@ -70,6 +70,11 @@ pub fn parse_args(args: &[String]) -> Result<Options, String> {
             if m.is_empty() {
                 return Err("-d needs a mask (-d<mask>)".into());
             }
+            if crate::daemon::parse_debug_mask(m).is_none() {
+                return Err(format!(
+                    "bad debug mask \"{m}\" (hex 0x.., octal 0.. or decimal)"
+                ));
+            }
             o.debug_mask = Some(m.to_string());
         } else if let Some(n) = a.strip_prefix("-n") {
             let n = if n.is_empty() {
@@ -162,13 +167,19 @@ pub fn run(args: &[String]) -> i32 {
         me: 0,
         in_reset: false,
     };
-    if let Err(msg) = con.attach(&opts) {
-        stderr_text(&format!("pvm: {msg}\n"));
-        return 2;
-    }
+    let started = match con.attach(&opts) {
+        Ok(s) => s,
+        Err(msg) => {
+            stderr_text(&format!("pvm: {msg}\n"));
+            return 2;
+        }
+    };
     let receiver = con.shared.start_receiver();
     if let Some(hf) = &opts.hostfile {
-        con.add_hostfile(hf);
+        match started {
+            Started::WithHostfile => con.check_hostfile(hf),
+            Started::Attached => con.add_hostfile(hf),
+        }
     }
     let mut flow = Flow::Continue;
     let rc = paths_rc();
@@ -242,6 +253,24 @@ fn wait_process_gone(pid: u32, limit: Duration) -> bool {
     false
 }
 
+/// Whether hostfile name `name` is the master `me` (the daemon skips the
+/// line naming its own host; names may be given with or without a domain).
+fn same_host(name: &str, me: &str) -> bool {
+    let bare = name.trim_start_matches('[').trim_end_matches(']');
+    let bare = bare.split('%').next().unwrap_or(bare);
+    if let Ok(ip) = bare.parse::<std::net::IpAddr>() {
+        let ip = ip.to_canonical();
+        return ip.is_loopback()
+            || crate::net::addr::local_addresses()
+                .iter()
+                .any(|a| a.to_canonical() == ip);
+    }
+    let short = |s: &str| s.split('.').next().unwrap_or("").to_ascii_lowercase();
+    name.eq_ignore_ascii_case(me)
+        || short(name) == short(me)
+        || name.eq_ignore_ascii_case("localhost")
+}
+
 /// A host line (hostfile syntax) for `e`, its options merged with the
 /// defaults it was read with.
 pub fn host_line(e: &HostEntry) -> String {
@@ -270,10 +299,23 @@ pub fn host_line(e: &HostEntry) -> String {
     s
 }
 
+/// How the console found its daemon.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Started {
+    /// It started the daemon, with the hostfile when one was given (the
+    /// daemon then added its hosts and took the master's own line).
+    WithHostfile,
+    /// A daemon was running already.
+    Attached,
+}
+
 impl Console {
-    /// Attaches to the running daemon or starts one; enrolls.
-    fn attach(&mut self, opts: &Options) -> Result<(), String> {
+    /// Attaches to the running daemon or starts one (as `pvmd3 [-d] [-n]
+    /// [hostfile]` would, so the master takes its own hostfile line and the
+    /// `*` options before it); enrolls.
+    fn attach(&mut self, opts: &Options) -> Result<Started, String> {
         let files = DaemonFiles::current();
+        let mut started = Started::Attached;
         if daemon_running(&files) {
             stderr_text("pvmd already running.\n");
             if opts.debug_mask.is_some() || opts.name.is_some() {
@@ -287,12 +329,50 @@ impl Console {
             if let Some(n) = &opts.name {
                 args.push(format!("-n{n}"));
             }
+            if let Some(hf) = &opts.hostfile {
+                args.push(hf.display().to_string());
+            }
             match task::start_pvmd(&args, true) {
-                Ok(()) | Err(Error::DupHost) => {}
+                Ok(()) => started = Started::WithHostfile,
+                // Another program started one meanwhile: attach to it.
+                Err(Error::DupHost) => stderr_text("pvmd already running.\n"),
                 Err(e) => return Err(format!("cannot start pvmd: {}", e.text())),
             }
         }
-        self.enroll()
+        self.enroll()?;
+        Ok(started)
+    }
+
+    /// After starting the daemon with a hostfile: says which of its hosts
+    /// (not `&`, not this host) are not in the machine; the daemon's log
+    /// tells why.
+    fn check_hostfile(&mut self, path: &Path) {
+        let Ok(text) = std::fs::read_to_string(path) else {
+            return;
+        };
+        let Ok(hf) = hostfile::Hostfile::parse(&text) else {
+            return;
+        };
+        let Ok((_, hosts)) = task::config() else {
+            return;
+        };
+        let me = hosts.first().map(|h| h.name.clone()).unwrap_or_default();
+        let missing: Vec<&str> = hf
+            .hosts
+            .iter()
+            .filter(|e| !e.no_start)
+            .filter(|e| !hosts.iter().any(|h| h.name.eq_ignore_ascii_case(&e.name)))
+            .filter(|e| !same_host(&e.name, &me))
+            .map(|e| e.name.as_str())
+            .collect();
+        if !missing.is_empty() {
+            self.error(&format!(
+                "pvm: hostfile {}: not added: {} (see {})",
+                path.display(),
+                missing.join(" "),
+                DaemonFiles::current().log.display()
+            ));
+        }
     }
 
     fn enroll(&mut self) -> Result<(), String> {
@@ -329,10 +409,21 @@ impl Console {
         let known: Vec<String> = task::config()
             .map(|(_, h)| h.into_iter().map(|h| h.name).collect())
             .unwrap_or_default();
+        let me = known.first().cloned().unwrap_or_default();
+        if let Some(own) = hf
+            .hosts
+            .iter()
+            .find(|e| same_host(&e.name, &me) && !e.opts.is_empty())
+        {
+            stderr_text(&format!(
+                "pvm: options of hostfile line \"{}\" ignored: they apply when pvm starts pvmd\n",
+                own.name
+            ));
+        }
         let entries: Vec<&HostEntry> = hf
             .hosts
             .iter()
-            .filter(|e| !e.no_start && !known.contains(&e.name))
+            .filter(|e| !e.no_start && !known.contains(&e.name) && !same_host(&e.name, &me))
             .collect();
         if entries.is_empty() {
             return;
@@ -1066,6 +1157,19 @@ mod tests {
         assert!(parse_args(&s(&["-z"])).is_err());
         assert!(parse_args(&s(&["a", "b"])).is_err());
         assert!(parse_args(&s(&["-d"])).is_err());
+    }
+
+    #[test]
+    fn the_masters_own_line_is_recognised() {
+        assert!(same_host("node1", "node1"));
+        assert!(same_host("NODE1.example.org", "node1"));
+        assert!(same_host("node1", "node1.example.org"));
+        assert!(same_host("localhost", "node1"));
+        assert!(same_host("::1", "node1"));
+        assert!(same_host("[::1]", "node1"));
+        assert!(same_host("127.0.0.1", "node1"));
+        assert!(!same_host("node2", "node1"));
+        assert!(!same_host("2001:db8::99", "node1"));
     }
 
     #[test]

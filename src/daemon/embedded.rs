@@ -103,7 +103,10 @@ pub fn is_our_pvmd3(p: &std::path::Path) -> bool {
 /// other descriptors closed) runs the daemon and `_exit`s; the first child
 /// exits at once and is reaped here, so the daemon is nobody's zombie.
 pub fn detach_and_run(opts: DaemonOptions) -> std::io::Result<()> {
-    detach(opts, true)
+    // A master with terminal dialogs keeps stdio until its hostfile's hosts
+    // are in (it lets them go itself).
+    let quiet = opts.dialog != super::Dialog::Detached;
+    detach(opts, quiet)
 }
 
 /// Like [`detach_and_run`] for a slave daemon (`pvmd3 -s`): the grandchild

@@ -52,6 +52,21 @@ pub const DEFAULT_SPEED: i32 = 1000;
 /// How long tasks get after SIGTERM at halt before they are sent SIGKILL.
 pub const HALT_GRACE: Duration = Duration::from_secs(2);
 
+/// Whether the master daemon may talk with the user on its terminal
+/// (stdin, stderr) for `so=pw` and `so=ms` (man pvmd3).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Dialog {
+    /// No terminal: `so=ms` goes through files, `so=pw` is not asked.
+    #[default]
+    Off,
+    /// `pvmd3 -f` on a terminal: dialogs for as long as the daemon runs.
+    Foreground,
+    /// `pvmd3 hostfile` on a terminal: the detached daemon keeps the
+    /// terminal until its hostfile's hosts are in (pvmd3 waits until then),
+    /// then lets it go.
+    Detached,
+}
+
 /// Everything the daemon needs to know, read once before it starts (so a
 /// daemon forked inside a program never reads the live environment).
 #[derive(Clone, Debug)]
@@ -98,6 +113,11 @@ pub struct DaemonOptions {
     /// makes one host look like another whose clock runs ahead (positive) or
     /// behind; nothing else in the daemon uses it.
     pub clock_skew_us: i64,
+    /// `$PVM_VMID`: the virtual machine id (part of `files`); slaves this
+    /// master starts join the same one.
+    pub vmid: Option<String>,
+    /// Terminal dialogs for so=pw / so=ms.
+    pub dialog: Dialog,
 }
 
 impl DaemonOptions {
@@ -131,6 +151,8 @@ impl DaemonOptions {
                 .ok()
                 .and_then(|v| v.trim().parse().ok())
                 .unwrap_or(0),
+            vmid: std::env::var("PVM_VMID").ok().filter(|v| !v.is_empty()),
+            dialog: Dialog::Off,
         }
     }
 
@@ -167,7 +189,118 @@ impl DaemonOptions {
         if let Some(sp) = a.speed {
             self.speed = sp;
         }
+        if let Some(id) = &a.vmid {
+            // The master's machine, not the one the remote login names:
+            // its files, and the PVM_VMID its tasks find it by.
+            let tmp = self
+                .files
+                .dir
+                .parent()
+                .map(PathBuf::from)
+                .unwrap_or_else(paths::tmp_dir);
+            let id = Some(id.as_str()).filter(|i| !i.is_empty());
+            self.files = DaemonFiles::new(&tmp, crate::sys::uid(), id);
+            self.vmid = id.map(str::to_string);
+            self.env.retain(|(k, _)| k != "PVM_VMID");
+            if let Some(i) = id {
+                self.env.push(("PVM_VMID".into(), i.into()));
+            }
+        }
         self.slave = Some(a.clone());
+    }
+}
+
+/// Parses a debug mask as man pvmd3 gives it: hexadecimal with `0x`, octal
+/// with a leading `0`, else decimal. One function for `pvmd3 -d`,
+/// `pvm -d` and `pvm_start_pvmd`. `None` for anything else (`ff`, `0x`,
+/// `09`, a sign, a value over 32 bits).
+pub fn parse_debug_mask(s: &str) -> Option<u32> {
+    let digits_in = |t: &str, radix: u32| !t.is_empty() && t.chars().all(|c| c.is_digit(radix));
+    if let Some(h) = s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
+        digits_in(h, 16).then(|| u32::from_str_radix(h, 16).ok())?
+    } else if s.len() > 1 && s.starts_with('0') {
+        digits_in(&s[1..], 8).then(|| u32::from_str_radix(&s[1..], 8).ok())?
+    } else {
+        digits_in(s, 10).then(|| s.parse().ok())?
+    }
+}
+
+/// The options of the master daemon's command line (`pvmd3 [-d<mask>]
+/// [-n<name>] [-f] [-v] [hostfile]`), parsed by one function for pvmd3 and
+/// for `pvm_start_pvmd`'s argv. The slave form (`-s ...`) is not parsed
+/// here.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MasterArgs {
+    /// `-d<mask>`.
+    pub debug_mask: Option<u32>,
+    /// `-n<name>` or `-n name`.
+    pub hostname: Option<String>,
+    /// `-f`: stay in the foreground.
+    pub foreground: bool,
+    /// `-v` / `--version`.
+    pub version: bool,
+    /// The hostfile's path.
+    pub hostfile: Option<String>,
+}
+
+/// The usage line of the master's options.
+pub const MASTER_USAGE: &str = "pvmd3 [-d<mask>] [-n<name>] [-f] [-v] [hostfile]";
+
+impl MasterArgs {
+    /// Parses `args` (without the program name). Errors say what is wrong.
+    pub fn parse(args: &[String]) -> Result<MasterArgs, String> {
+        let mut out = MasterArgs::default();
+        let mut it = args.iter();
+        while let Some(a) = it.next() {
+            if a == "-f" {
+                out.foreground = true;
+            } else if a == "-v" || a == "--version" {
+                out.version = true;
+            } else if let Some(m) = a.strip_prefix("-d") {
+                out.debug_mask =
+                    Some(parse_debug_mask(m).ok_or_else(|| format!("bad debug mask \"{m}\""))?);
+            } else if let Some(n) = a.strip_prefix("-n") {
+                let name = if n.is_empty() {
+                    it.next().cloned().unwrap_or_default()
+                } else {
+                    n.to_string()
+                };
+                if name.is_empty() {
+                    return Err("-n needs a host name".into());
+                }
+                out.hostname = Some(name);
+            } else if a.starts_with('-') && a.len() > 1 {
+                return Err(format!("unknown option \"{a}\"; usage: {MASTER_USAGE}"));
+            } else if out.hostfile.is_some() {
+                return Err(format!("more than one hostfile (\"{a}\")"));
+            } else {
+                out.hostfile = Some(a.clone());
+            }
+        }
+        Ok(out)
+    }
+
+    /// Reads and parses the hostfile, if one was given.
+    pub fn read_hostfile(&self) -> Result<Option<crate::hostfile::Hostfile>, String> {
+        let Some(path) = &self.hostfile else {
+            return Ok(None);
+        };
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("can't read hostfile \"{path}\": {e}"))?;
+        crate::hostfile::Hostfile::parse(&text)
+            .map(Some)
+            .map_err(|e| format!("{path}: {e}"))
+    }
+
+    /// Applies the options to `opts` (the hostfile given parsed).
+    pub fn apply(&self, opts: &mut DaemonOptions, hostfile: Option<crate::hostfile::Hostfile>) {
+        if let Some(m) = self.debug_mask {
+            opts.debug_mask = m;
+        }
+        if let Some(n) = &self.hostname {
+            opts.hostname = n.clone();
+        }
+        opts.hostfile = hostfile;
     }
 }
 
@@ -233,8 +366,9 @@ impl Drop for Held {
     }
 }
 
-/// Runs the daemon until it is halted. Returns `Ok(())` at once, doing
-/// nothing, when another live daemon holds the lock.
+/// Runs the daemon until it is halted. When another live daemon holds the
+/// lock it returns at once, doing nothing, with an error of kind
+/// `AlreadyExists` whose text names the lock and the other daemon's pid.
 pub fn run(opts: DaemonOptions) -> io::Result<()> {
     crate::sys::ignore_sigpipe();
     prepare_dir(&opts.files)?;
@@ -248,10 +382,17 @@ pub fn run(opts: DaemonOptions) -> io::Result<()> {
         if opts.slave.is_some() {
             slave_report("error a pvm6 daemon already runs on this host for this user");
         }
-        if opts.log_facade {
-            ::log::info!("pvmd: another daemon holds {}", opts.files.lock.display());
-        }
-        return Ok(());
+        let pid = fs::read_to_string(&opts.files.pid)
+            .ok()
+            .map(|p| format!(" (pid {})", p.trim()))
+            .unwrap_or_default();
+        return Err(io::Error::new(
+            io::ErrorKind::AlreadyExists,
+            format!(
+                "{} is held by another pvmd{pid}: pvmd already running?",
+                opts.files.lock.display()
+            ),
+        ));
     }
     // From here on the lock is ours: any socket file left is a dead daemon's.
     let held = Held {
@@ -327,4 +468,44 @@ fn write_file(path: &std::path::Path, text: &str) -> io::Result<()> {
         .mode(0o600)
         .open(path)?;
     f.write_all(text.as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_masks_as_man_pvmd3_gives_them() {
+        assert_eq!(parse_debug_mask("0x41"), Some(0x41));
+        assert_eq!(parse_debug_mask("0X1f"), Some(0x1f));
+        assert_eq!(parse_debug_mask("041"), Some(0o41));
+        assert_eq!(parse_debug_mask("41"), Some(41));
+        assert_eq!(parse_debug_mask("0"), Some(0));
+        assert_eq!(parse_debug_mask("0xffffffff"), Some(u32::MAX));
+        for bad in ["", "ff", "0x", "09", "-1", "+1", "0x100000000", "1 "] {
+            assert_eq!(parse_debug_mask(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn master_args() {
+        let p =
+            |v: &[&str]| MasterArgs::parse(&v.iter().map(|x| x.to_string()).collect::<Vec<_>>());
+        let a = p(&["-d0x8", "-n", "node1", "-f", "hosts"]).unwrap();
+        assert_eq!(
+            a,
+            MasterArgs {
+                debug_mask: Some(8),
+                hostname: Some("node1".into()),
+                foreground: true,
+                version: false,
+                hostfile: Some("hosts".into()),
+            }
+        );
+        assert!(p(&["-v"]).unwrap().version);
+        assert!(p(&["-dff"]).unwrap_err().contains("bad debug mask"));
+        assert!(p(&["-n"]).is_err());
+        assert!(p(&["-q"]).unwrap_err().contains("usage"));
+        assert!(p(&["a", "b"]).is_err());
+    }
 }

@@ -156,6 +156,16 @@ struct Start {
     candidates: VecDeque<SocketAddr>,
     link: Option<Token>,
     reply: Option<startup::Reply>,
+    /// The remote shell command, while it waits for a terminal dialog.
+    shell: Option<Shell>,
+}
+
+/// How a slave's remote shell is run: `$PVM_RSH [-l lo] reach cmd`.
+#[derive(Clone)]
+struct Shell {
+    reach: String,
+    lo: Option<String>,
+    cmd: String,
 }
 
 /// Frames for a host that has no link yet.
@@ -216,6 +226,8 @@ pub(super) struct Multi {
     pub returns: super::feeds::Returns,
     /// While a remote Spawn of a spread spawn is served: its origin host.
     sibling_origin: i32,
+    /// so=pw / so=ms questions on the master's terminal.
+    pub dialogs: super::dialog::Dialogs,
 }
 
 impl Multi {
@@ -273,6 +285,7 @@ impl Multi {
             feed_holds: Default::default(),
             returns: Default::default(),
             sibling_origin: 0,
+            dialogs: Default::default(),
         }
     }
 
@@ -287,6 +300,11 @@ impl Multi {
 
     pub fn is_link(&self, t: Token) -> bool {
         self.links.contains_key(&t)
+    }
+
+    /// Whether start `id` is still in progress.
+    pub fn start_waits(&self, id: u64) -> bool {
+        self.starts.contains_key(&id)
     }
 
     pub fn is_start_pipe(&self, t: Token) -> bool {
@@ -318,6 +336,24 @@ fn own_pvmd3() -> String {
     crate::daemon::embedded::pvmd3_executable()
         .map(|p| p.display().to_string())
         .unwrap_or_else(|| "pvmd3".into())
+}
+
+/// This user's login name (`$USER`, `$LOGNAME`), for the password prompt.
+fn login_name() -> String {
+    ["USER", "LOGNAME"]
+        .iter()
+        .find_map(|v| std::env::var(v).ok().filter(|s| !s.is_empty()))
+        .or_else(|| {
+            let uid = crate::sys::uid().to_string();
+            std::fs::read_to_string("/etc/passwd")
+                .ok()?
+                .lines()
+                .find_map(|l| {
+                    let f: Vec<&str> = l.split(':').collect();
+                    (f.len() > 2 && f[2] == uid).then(|| f[0].to_string())
+                })
+        })
+        .unwrap_or_else(|| format!("uid {}", crate::sys::uid()))
 }
 
 /// `[addr%zone]:port` with IPv4-mapped addresses shown as IPv4.
@@ -639,10 +675,14 @@ impl Daemon {
             &name,
             self.opts.debug_mask,
             self.opts.pvm_root.as_ref(),
+            self.opts.vmid.as_deref(),
             &e.opts,
         );
-        let dx = e.opts.dx.clone().unwrap_or_else(|| self.multi.dx.clone());
-        let cmd = startup::remote_command(&dx, &args);
+        // No dx=: the remote's $PVM_DPATH or $PVM_ROOT/lib/pvmd, else ours.
+        let cmd = match &e.opts.dx {
+            Some(dx) => startup::remote_command(dx, &args),
+            None => startup::remote_command_default_dx(&self.multi.dx, &args),
+        };
         let id = self.multi.id();
         let mut st = Start {
             group: gid,
@@ -658,7 +698,28 @@ impl Daemon {
             candidates: VecDeque::new(),
             link: None,
             reply: None,
+            shell: None,
         };
+        let dialog = self.opts.dialog != super::super::Dialog::Off;
+        if e.opts.manual && dialog {
+            // man pvmd3 MANUAL STARTUP, on the master's terminal. The slave
+            // reads the machine's secret first, so the command carries it.
+            let line = format!(
+                "echo {} | {}",
+                self.multi.secret.to_hex(),
+                cmd.strip_prefix("exec ").unwrap_or(&cmd)
+            );
+            st.deadline = Instant::now() + MANUAL_TIMEOUT;
+            self.multi.starts.insert(id, st);
+            self.dialog_ask(
+                id,
+                super::dialog::Ask::Manual {
+                    host: name,
+                    cmd: line,
+                },
+            );
+            return Ok(());
+        }
         if e.opts.manual {
             let secret_file = self.opts.files.dir.join("pvmd.secret");
             let reply_file = self.opts.files.dir.join(format!("reply.{name}"));
@@ -701,11 +762,77 @@ impl Daemon {
             self.multi.starts.insert(id, st);
             return Ok(());
         }
+        st.shell = Some(Shell {
+            reach: reach.clone(),
+            lo: e.opts.lo.clone(),
+            cmd,
+        });
+        if e.opts.so_pw && dialog {
+            let login = e.opts.lo.clone().unwrap_or_else(login_name);
+            st.deadline = Instant::now() + MANUAL_TIMEOUT;
+            self.multi.starts.insert(id, st);
+            self.dialog_ask(
+                id,
+                super::dialog::Ask::Password {
+                    prompt: format!("Password ({reach}:{login}): "),
+                },
+            );
+            return Ok(());
+        }
+        if e.opts.so_pw {
+            dlog!(
+                self.log,
+                Warn,
+                "add {name}: so=pw, but the master has no terminal to ask on (start it as `pvmd3 hostfile` or `pvmd3 -f hostfile` on a terminal); starting without a password"
+            );
+        }
+        self.multi.starts.insert(id, st);
+        if let Err(err) = self.spawn_shell(id, None) {
+            self.multi.starts.remove(&id);
+            return Err(err);
+        }
+        Ok(())
+    }
+
+    /// Runs the remote shell of start `id` (its `shell`), with `password`
+    /// for ssh's askpass when the user typed one (so=pw).
+    pub(super) fn spawn_shell(&mut self, id: u64, password: Option<String>) -> Result<(), Error> {
+        let Some(sh) = self
+            .multi
+            .starts
+            .get_mut(&id)
+            .and_then(|st| st.shell.take())
+        else {
+            return Err(Error::CantStart);
+        };
+        let name = self.multi.starts[&id].name.clone();
+        let Shell { reach, lo, cmd } = sh;
         let mut c = Command::new(&self.opts.rsh);
-        if let Some(lo) = &e.opts.lo {
+        if let Some(lo) = &lo {
             c.arg("-l").arg(lo);
         }
         c.arg(&reach).arg(&cmd);
+        if let Some(pw) = password {
+            let askpass = self.opts.files.dir.join("askpass");
+            let script = "#!/bin/sh\nprintf '%s\\n' \"$PVM6_PASSWORD\"\n";
+            if let Err(err) = write_private(&askpass, script).and_then(|()| {
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::set_permissions(&askpass, std::fs::Permissions::from_mode(0o700))
+            }) {
+                dlog!(
+                    self.log,
+                    Warn,
+                    "add {name}: can't write {}: {err}",
+                    askpass.display()
+                );
+                return Err(Error::CantStart);
+            }
+            // ssh asks the helper, which prints the password from its
+            // environment (readable by this user only), never a file.
+            c.env("SSH_ASKPASS", &askpass)
+                .env("SSH_ASKPASS_REQUIRE", "force")
+                .env("PVM6_PASSWORD", pw);
+        }
         let log_err = std::fs::OpenOptions::new()
             .append(true)
             .create(true)
@@ -747,13 +874,16 @@ impl Daemon {
                     .register(&mut rx, tok, Interest::READABLE)
                     .is_ok()
             {
-                st.pipe = Some(tok);
+                if let Some(st) = self.multi.starts.get_mut(&id) {
+                    st.pipe = Some(tok);
+                }
                 self.multi.pipe_start.insert(tok, id);
                 self.multi.start_pipes.insert(tok, rx);
             }
         }
-        st.child = Some(child);
-        self.multi.starts.insert(id, st);
+        if let Some(st) = self.multi.starts.get_mut(&id) {
+            st.child = Some(child);
+        }
         Ok(())
     }
 
@@ -945,6 +1075,7 @@ impl Daemon {
                     codes.len(),
                     self.multi.table.hosts.len()
                 );
+                self.dialogs_release();
                 self.open_unix();
             }
         }

@@ -42,6 +42,9 @@ mod misc;
 // Multi-host machines: links, host table, forwarding, slave startup.
 #[path = "multi.rs"]
 mod multi;
+
+#[path = "dialog.rs"]
+mod dialog;
 // Tasks of other hosts writing their messages for our tasks to us directly.
 #[path = "feeds.rs"]
 mod feeds;
@@ -325,6 +328,7 @@ impl Daemon {
                 match token {
                     UNIX_LISTENER => self.accept_unix(),
                     SIGNALS => self.signalled(),
+                    dialog::DIALOG => self.dialog_event(),
                     TCP_LISTENER => self.accept_tcp(),
                     t if self.conns.contains_key(&t) => {
                         if ev.is_readable() || ev.is_read_closed() || ev.is_error() {

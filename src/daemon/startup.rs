@@ -37,6 +37,10 @@ pub struct SlaveArgs {
     pub port: Option<u16>,
     /// `sp=`: relative speed.
     pub speed: Option<i32>,
+    /// The virtual machine id the slave joins (`id=` of its line, else the
+    /// master's `$PVM_VMID`); `Some("")` for the machine without an id,
+    /// whatever `$PVM_VMID` the remote login sets.
+    pub vmid: Option<String>,
 }
 
 /// Quotes `s` for a POSIX shell (single quotes).
@@ -68,6 +72,9 @@ impl SlaveArgs {
         if let Some(s) = self.speed {
             v.push(format!("sp={s}"));
         }
+        if let Some(id) = &self.vmid {
+            v.push(format!("vmid={id}"));
+        }
         v
     }
 
@@ -96,6 +103,12 @@ impl SlaveArgs {
                 "bx" => a.bx = Some(v.to_string()),
                 "po" => a.port = Some(num(v)? as u16),
                 "sp" => a.speed = Some(num(v)? as i32),
+                "vmid" => {
+                    if v.contains('/') || v == "." || v == ".." {
+                        return Err(format!("bad virtual machine id in \"{w}\""));
+                    }
+                    a.vmid = Some(v.to_string());
+                }
                 _ => return Err(format!("unknown slave argument \"{w}\"")),
             }
         }
@@ -108,13 +121,15 @@ impl SlaveArgs {
         Ok(a)
     }
 
-    /// The slave arguments for host `name` with hostfile options `o`.
+    /// The slave arguments for host `name` with hostfile options `o`, in
+    /// the machine of the master's VMID `vmid` (unless `o` has `id=`).
     pub fn for_host(
         index: i32,
         master: i32,
         name: &str,
         debug: u32,
         root: Option<&PathBuf>,
+        vmid: Option<&str>,
         o: &HostOpts,
     ) -> SlaveArgs {
         SlaveArgs {
@@ -128,6 +143,12 @@ impl SlaveArgs {
             bx: o.bx.clone(),
             port: o.po,
             speed: o.sp,
+            vmid: Some(
+                o.id.clone()
+                    .filter(|i| !i.is_empty())
+                    .or_else(|| vmid.map(str::to_string))
+                    .unwrap_or_default(),
+            ),
         }
     }
 }
@@ -135,6 +156,31 @@ impl SlaveArgs {
 /// The remote command line: `exec DX -s key=value ...`, every word quoted.
 pub fn remote_command(dx: &str, args: &SlaveArgs) -> String {
     let mut s = format!("exec {} -s", shell_quote(dx));
+    for w in args.to_words() {
+        s.push(' ');
+        s.push_str(&shell_quote(&w));
+    }
+    s
+}
+
+/// The shell script that picks the daemon on a host whose line has no
+/// `dx=` (man pvmd3: `$PVM_ROOT/lib/pvmd`, or `$PVM_DPATH`): in the remote
+/// login's environment, `$PVM_DPATH`, else `$PVM_ROOT/lib/pvmd`, each only
+/// when it is executable and pvm6's (its bytes hold "pvm6": our pvmd3, or
+/// the lib/pvmd script `make install` puts in a PVM_ROOT tree; PVM 3.4's
+/// own daemon speaks another protocol), else `$1`, the master's own daemon
+/// path (so a host without PVM_ROOT works when the path is shared).
+pub const PICK_DAEMON: &str = "d=$1; shift; for c in \"${PVM_DPATH:-}\" \"${PVM_ROOT:+$PVM_ROOT/lib/pvmd}\"; do if [ -n \"$c\" ] && [ -f \"$c\" ] && [ -x \"$c\" ] && grep -qsF pvm6 \"$c\"; then d=$c; break; fi; done; exec \"$d\" \"$@\"";
+
+/// The remote command line for a host without `dx=`: `/bin/sh` runs
+/// [`PICK_DAEMON`] with the master's daemon path `fallback` and the slave's
+/// arguments (whatever the login shell is, csh included).
+pub fn remote_command_default_dx(fallback: &str, args: &SlaveArgs) -> String {
+    let mut s = format!(
+        "exec /bin/sh -c {} pvmd {} -s",
+        shell_quote(PICK_DAEMON),
+        shell_quote(fallback)
+    );
     for w in args.to_words() {
         s.push(' ');
         s.push_str(&shell_quote(&w));
@@ -214,12 +260,93 @@ mod tests {
             bx: None,
             port: Some(4711),
             speed: Some(2000),
+            vmid: Some("blue".into()),
         };
         assert_eq!(SlaveArgs::parse(&a.to_words()).unwrap(), a);
         let cmd = remote_command("/x/pvmd3", &a);
         assert!(cmd.starts_with("exec '/x/pvmd3' -s 'index=3' 'master=0x80040000'"));
         assert!(cmd.contains("'root=/opt/pvm root'"));
         assert!(SlaveArgs::parse(&["index=1".into()]).is_err());
+        let mut none = a.clone();
+        none.vmid = Some(String::new());
+        assert_eq!(SlaveArgs::parse(&none.to_words()).unwrap(), none);
+        let mut w = a.to_words();
+        w.push("vmid=../x".into());
+        assert!(SlaveArgs::parse(&w).is_err());
+    }
+
+    #[test]
+    fn slaves_inherit_the_vmid_unless_their_line_has_id() {
+        let mut o = HostOpts::default();
+        let a = SlaveArgs::for_host(2, 0x80040000u32 as i32, "n2", 0, None, Some("red"), &o);
+        assert_eq!(a.vmid.as_deref(), Some("red"));
+        let a = SlaveArgs::for_host(2, 0x80040000u32 as i32, "n2", 0, None, None, &o);
+        assert_eq!(a.vmid.as_deref(), Some(""));
+        o.id = Some("green".into());
+        let a = SlaveArgs::for_host(2, 0x80040000u32 as i32, "n2", 0, None, Some("red"), &o);
+        assert_eq!(a.vmid.as_deref(), Some("green"));
+    }
+
+    /// Runs the default-dx command with `sh -c` in an environment `env`
+    /// (a fake `pvmd` prints its path and arguments); what it printed.
+    fn pick(env: &[(&str, &str)], fallback: &str) -> String {
+        let a = SlaveArgs {
+            index: 2,
+            master: 0x80040000u32 as i32,
+            name: "n2".into(),
+            ..SlaveArgs::default()
+        };
+        let cmd = remote_command_default_dx(fallback, &a);
+        let out = std::process::Command::new("/bin/sh")
+            .arg("-c")
+            .arg(&cmd)
+            .env_clear()
+            .env("PATH", "/usr/bin:/bin")
+            .envs(env.iter().copied())
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    #[test]
+    fn default_dx_prefers_the_remotes_pvm6_daemon() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("pvm6-dx-{}", std::process::id()));
+        let root = dir.join("root");
+        std::fs::create_dir_all(root.join("lib")).unwrap();
+        let fake = |p: &std::path::Path, what: &str, ours: bool| {
+            let mark = if ours { "# pvm6\n" } else { "# another pvmd\n" };
+            std::fs::write(p, format!("#!/bin/sh\n{mark}echo {what} \"$@\"\n")).unwrap();
+            std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755)).unwrap();
+        };
+        let master = dir.join("master-pvmd3");
+        let dpath = dir.join("dpath-pvmd");
+        let other = dir.join("other-root");
+        std::fs::create_dir_all(other.join("lib")).unwrap();
+        fake(&master, "master", true);
+        fake(&dpath, "dpath", true);
+        fake(&root.join("lib/pvmd"), "root", true);
+        fake(&other.join("lib/pvmd"), "original", false);
+        let m = master.to_str().unwrap();
+        let r = root.to_str().unwrap();
+        let d = dpath.to_str().unwrap();
+        let args = "-s index=2 master=0x80040000 name=n2 debug=0x0\n";
+        assert_eq!(pick(&[], m), format!("master {args}"));
+        assert_eq!(pick(&[("PVM_ROOT", r)], m), format!("root {args}"));
+        assert_eq!(
+            pick(&[("PVM_ROOT", r), ("PVM_DPATH", d)], m),
+            format!("dpath {args}")
+        );
+        // Not executable, missing, or not pvm6's: the master's path.
+        assert_eq!(
+            pick(&[("PVM_DPATH", "/nonexistent")], m),
+            format!("master {args}")
+        );
+        assert_eq!(
+            pick(&[("PVM_ROOT", other.to_str().unwrap())], m),
+            format!("master {args}")
+        );
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

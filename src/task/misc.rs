@@ -248,66 +248,35 @@ pub fn reg_tracer() -> Result<()> {
     Err(Error::NotImpl)
 }
 
-/// What `pvm_start_pvmd`'s arguments ask for.
-#[derive(Debug, Default, PartialEq, Eq)]
-pub struct StartArgs {
-    pub debug_mask: Option<u32>,
-    pub hostname: Option<String>,
-    /// A hostfile: its hosts are added when the daemon starts.
-    pub hostfile: Option<String>,
-}
-
-/// Parses a debug mask as pvmd3 does: hex with 0x, octal with a leading 0,
-/// else decimal. PVM's own pvmd reads `-d` as hex; pvmd3 here also takes
-/// plain hex digits when they cannot be decimal.
-fn parse_mask(s: &str) -> Option<u32> {
-    if let Some(h) = s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
-        u32::from_str_radix(h, 16).ok()
-    } else if s.len() > 1 && s.starts_with('0') {
-        u32::from_str_radix(&s[1..], 8).ok()
-    } else {
-        s.parse().ok().or_else(|| u32::from_str_radix(s, 16).ok())
+/// Parses `pvm_start_pvmd`'s arguments: pvmd3's own options, by the same
+/// function (`daemon::MasterArgs`): `-d<mask>`, `-n<name>` (or `-n name`),
+/// `-f` (accepted; the daemon runs detached from the program either way)
+/// and a hostfile. `-v` and the slave forms `-s`/`-S` are refused with a
+/// message saying why.
+pub fn parse_start_args(args: &[String]) -> std::result::Result<daemon::MasterArgs, String> {
+    if let Some(a) = args
+        .iter()
+        .find(|a| a.starts_with("-s") || a.starts_with("-S"))
+    {
+        return Err(format!(
+            "option \"{a}\" starts a slave daemon; pvm_start_pvmd starts a master"
+        ));
     }
-}
-
-/// Parses `pvm_start_pvmd` arguments: `-d<mask>`, `-n<name>` (or `-n
-/// name`) and a hostfile, as pvmd3 takes them. Other options are refused
-/// with a message saying why.
-pub fn parse_start_args(args: &[String]) -> std::result::Result<StartArgs, String> {
-    let mut out = StartArgs::default();
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        if let Some(m) = a.strip_prefix("-d") {
-            out.debug_mask = Some(parse_mask(m).ok_or(format!("bad debug mask \"{m}\""))?);
-        } else if let Some(n) = a.strip_prefix("-n") {
-            let name = if n.is_empty() {
-                it.next().cloned().unwrap_or_default()
-            } else {
-                n.to_string()
-            };
-            if name.is_empty() {
-                return Err("-n needs a host name".into());
-            }
-            out.hostname = Some(name);
-        } else if a.starts_with('-') {
-            return Err(format!(
-                "option \"{a}\" is not supported (pvmd3 takes -d<mask> and -n<name>)"
-            ));
-        } else if out.hostfile.is_some() {
-            return Err(format!("more than one hostfile (\"{a}\")"));
-        } else {
-            out.hostfile = Some(a.clone());
-        }
+    let parsed = daemon::MasterArgs::parse(args)?;
+    if parsed.version {
+        return Err("option -v prints pvmd3's version; it starts no daemon".into());
     }
-    Ok(out)
+    Ok(parsed)
 }
 
-/// pvm_start_pvmd: starts a daemon with `args` and waits until it answers,
-/// then enrolls. `Err(DupHost)` when a daemon runs already. A hostfile's
-/// hosts are added by the daemon before it serves any task, so enrolling
-/// waits for them whatever `block` says (the original returns earlier
-/// without `block`).
-pub fn start_pvmd(args: &[String], _block: bool) -> Result<()> {
+/// pvm_start_pvmd: starts a master daemon with `args` (as `pvmd3 args`
+/// would: a hostfile's hosts are added and the master takes its own line).
+/// `Err(DupHost)` when a daemon runs already. With `block`, returns once
+/// every host of the hostfile not marked `&` has been started (or failed)
+/// and the caller is enrolled; without it, returns as soon as the daemon
+/// listens (the hosts are still being added; the caller's first PVM call
+/// then waits until they are).
+pub fn start_pvmd(args: &[String], block: bool) -> Result<()> {
     let parsed = parse_start_args(args).map_err(|why| {
         super::report_line(&format!("pvm_start_pvmd(): {why}"));
         Error::BadParam
@@ -318,32 +287,29 @@ pub fn start_pvmd(args: &[String], _block: bool) -> Result<()> {
     {
         return Err(Error::DupHost);
     }
-    let hostfile = match &parsed.hostfile {
-        None => None,
-        Some(path) => {
-            let text = std::fs::read_to_string(path).map_err(|e| {
-                super::report_line(&format!("pvm_start_pvmd(): {path}: {e}"));
-                Error::NoFile
-            })?;
-            Some(crate::hostfile::Hostfile::parse(&text).map_err(|e| {
-                super::report_line(&format!("pvm_start_pvmd(): {path}: {e}"));
-                Error::BadParam
-            })?)
+    let hostfile = parsed.read_hostfile().map_err(|why| {
+        super::report_line(&format!("pvm_start_pvmd(): {why}"));
+        if parsed
+            .hostfile
+            .as_ref()
+            .is_some_and(|p| !std::path::Path::new(p).is_file())
+        {
+            Error::NoFile
+        } else {
+            Error::BadParam
         }
-    };
-    if let Some(m) = parsed.debug_mask {
-        opts.debug_mask = m;
-    }
-    if let Some(n) = parsed.hostname {
-        opts.hostname = n;
-    }
-    opts.hostfile = hostfile;
+    })?;
+    parsed.apply(&mut opts, hostfile);
     daemon::prepare_dir(&opts.files).map_err(|_| Error::CantStart)?;
     let files = opts.files.clone();
     daemon::start_background_with(opts)?;
     if !daemon::wait_ready(&files, Duration::from_secs(15)) {
         return Err(Error::CantStart);
     }
+    if !block {
+        return Ok(());
+    }
+    // The daemon serves tasks only once its hostfile's hosts are in.
     rt().mytid().map(|_| ())
 }
 
@@ -395,16 +361,14 @@ mod tests {
     #[test]
     fn start_args() {
         let s = |v: &[&str]| parse_start_args(&v.iter().map(|x| x.to_string()).collect::<Vec<_>>());
-        assert_eq!(
-            s(&["-d0x41", "-nfoo"]).unwrap(),
-            StartArgs {
-                debug_mask: Some(0x41),
-                hostname: Some("foo".into()),
-                hostfile: None,
-            }
-        );
+        let a = s(&["-d0x41", "-nfoo"]).unwrap();
+        assert_eq!(a.debug_mask, Some(0x41));
+        assert_eq!(a.hostname.as_deref(), Some("foo"));
+        assert_eq!(a.hostfile, None);
         assert_eq!(s(&["-d41"]).unwrap().debug_mask, Some(41));
+        assert_eq!(s(&["-d041"]).unwrap().debug_mask, Some(0o41));
         assert_eq!(s(&["-n", "bar"]).unwrap().hostname.as_deref(), Some("bar"));
+        assert!(s(&["-f"]).unwrap().foreground);
         assert_eq!(
             s(&["-d1", "/u/jones/pvmd_hosts"])
                 .unwrap()
@@ -415,7 +379,12 @@ mod tests {
         assert!(s(&["a", "b"])
             .unwrap_err()
             .contains("more than one hostfile"));
-        assert!(s(&["-s"]).unwrap_err().contains("not supported"));
+        assert!(s(&["-s"]).unwrap_err().contains("slave"));
+        assert!(s(&["-S"]).unwrap_err().contains("slave"));
+        assert!(s(&["-v"]).unwrap_err().contains("version"));
+        assert!(s(&["-x"]).unwrap_err().contains("unknown option"));
+        // As pvmd3: hex needs 0x (the drifted copy took "ff").
+        assert!(s(&["-dff"]).is_err());
         assert!(s(&["-dzz"]).is_err());
     }
 }
