@@ -291,3 +291,34 @@ fn slurm_is_removed_after_a_panic() {
     );
     left.assert_gone();
 }
+
+/// Slurm 22.05 on IPv6-only hosts, with `CommunicationParameters=EnableIPv6`
+/// (the way pvm6's own daemons talk).
+#[test]
+fn ipv6_only_slurm_runs_steps() {
+    let s = match slurm::SlurmCluster::new_ipv6_only("slurm6", 2) {
+        Ok(s) => s,
+        Err(skip) => {
+            netns::report_skip("Slurm test `slurm6`", &skip);
+            return;
+        }
+    };
+    say(&format!(
+        "slurm_harness: IPv6-only: Slurm up in {:?}",
+        s.bringup_time()
+    ));
+    assert!(s.net().hosts().iter().all(|h| h.addr4.is_none()));
+    let out = s.exec_ok("node2", "srun -N2 hostname");
+    assert_eq!(lines_sorted(&out), vec!["node1", "node2"]);
+    let out = s.exec_ok(
+        "node1",
+        "salloc -N2 sh -c 'echo \"$SLURM_JOB_NODELIST\"; srun --overlap -N2 hostname | sort'",
+    );
+    let v: Vec<&str> = out.lines().collect();
+    assert_eq!(v.len(), 3, "salloc printed {out:?}");
+    assert_eq!(hostlist::expand(v[0]).unwrap(), vec!["node1", "node2"]);
+    assert_eq!(v[1..], ["node1", "node2"]);
+    let left = Leftovers::of(&s);
+    drop(s);
+    left.assert_gone();
+}

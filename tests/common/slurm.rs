@@ -141,10 +141,29 @@ impl SlurmCluster {
     /// documentation). `Err(Skip)` when something is not installed; panics,
     /// after removing what it started, when Slurm does not come up.
     pub fn new(prefix: &str, nodes: usize) -> Result<SlurmCluster, Skip> {
+        Self::with_family(prefix, nodes, false)
+    }
+
+    /// As [`new`](Self::new) but the hosts have IPv6 only, and slurm.conf
+    /// says `CommunicationParameters=EnableIPv6`.
+    pub fn new_ipv6_only(prefix: &str, nodes: usize) -> Result<SlurmCluster, Skip> {
+        Self::with_family(prefix, nodes, true)
+    }
+
+    fn with_family(prefix: &str, nodes: usize, v6_only: bool) -> Result<SlurmCluster, Skip> {
         assert!((1..=64).contains(&nodes), "1 to 64 nodes");
         prerequisites()?;
         let names: Vec<String> = (1..=nodes).map(|i| format!("node{i}")).collect();
-        let specs: Vec<HostSpec> = names.iter().map(HostSpec::dual).collect();
+        let specs: Vec<HostSpec> = names
+            .iter()
+            .map(|n| {
+                if v6_only {
+                    HostSpec::v6(n)
+                } else {
+                    HostSpec::dual(n)
+                }
+            })
+            .collect();
         let net = Cluster::new(prefix, &specs)?;
 
         let started = Instant::now();
@@ -165,7 +184,7 @@ impl SlurmCluster {
             net,
         };
         // From here on a panic drops `s`, which stops and removes everything.
-        s.write_files();
+        s.write_files(v6_only);
         s.start_munged();
         s.start_slurmctld();
         for n in s.nodes.clone() {
@@ -301,7 +320,7 @@ impl SlurmCluster {
         pids
     }
 
-    fn write_files(&self) {
+    fn write_files(&self, v6_only: bool) {
         fs::create_dir_all(self.dir.join("ctld/state")).unwrap();
         for n in &self.nodes {
             fs::create_dir_all(self.dir.join(n).join("spool")).unwrap();
@@ -342,6 +361,7 @@ impl SlurmCluster {
              JobAcctGatherType=jobacct_gather/none\n\
              AccountingStorageType=accounting_storage/none\n\
              SlurmdParameters=config_overrides\n\
+             {ipv6}\
              KillWait=2\n\
              InactiveLimit=0\n\
              StateSaveLocation={state}\n\
@@ -357,6 +377,11 @@ impl SlurmCluster {
             state = self.l("ctld/state"),
             ctld = self.l("ctld"),
             base = self.link.display(),
+            ipv6 = if v6_only {
+                "CommunicationParameters=EnableIPv6\n"
+            } else {
+                ""
+            },
         );
         fs::write(self.dir.join("slurm.conf"), conf).unwrap();
         // Beside slurm.conf, where Slurm looks for it. This machine mounts
