@@ -384,9 +384,16 @@ impl SlurmCluster {
             },
         );
         fs::write(self.dir.join("slurm.conf"), conf).unwrap();
-        // Beside slurm.conf, where Slurm looks for it. This machine mounts
-        // cgroups in hybrid mode, where Slurm's autodetection fails.
-        fs::write(self.dir.join("cgroup.conf"), "CgroupPlugin=cgroup/v1\n").unwrap();
+        // Beside slurm.conf, where Slurm looks for it. slurmd will not start
+        // without a cgroup plugin (even with proctrack/linuxproc and
+        // task/none), and its autodetection fails where cgroups are mounted
+        // in hybrid mode (v1 controllers beside an unused v2 hierarchy):
+        // name the plugin after what /sys/fs/cgroup is.
+        fs::write(
+            self.dir.join("cgroup.conf"),
+            format!("CgroupPlugin={}\n", cgroup_plugin()),
+        )
+        .unwrap();
         fs::write(self.dir.join("plugstack.conf"), "").unwrap();
     }
 
@@ -546,6 +553,21 @@ fn is_holder(pid: u32) -> bool {
     fs::read(format!("/proc/{pid}/cmdline"))
         .map(|c| String::from_utf8_lossy(&c).replace('\0', " ").trim() == "sleep infinity")
         .unwrap_or(false)
+}
+
+/// `cgroup/v2` when /sys/fs/cgroup is the unified (v2) hierarchy itself,
+/// else `cgroup/v1` (legacy or hybrid mounts: a tmpfs of v1 controllers).
+fn cgroup_plugin() -> &'static str {
+    let unified = Command::new("stat")
+        .args(["-f", "-c", "%T", "/sys/fs/cgroup"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "cgroup2fs")
+        .unwrap_or(false);
+    if unified {
+        "cgroup/v2"
+    } else {
+        "cgroup/v1"
+    }
 }
 
 fn set_mode(path: &Path, mode: u32) {
