@@ -23,6 +23,7 @@ pub mod error;
 pub mod ffi;
 pub mod fuzzing;
 pub mod hostfile;
+pub mod launch;
 pub mod msg;
 pub mod net;
 pub mod paths;
