@@ -14,6 +14,7 @@
 //! names follow the C functions they serve (`spawn` for `pvm_spawn`, ...).
 
 mod api;
+pub mod compat;
 mod conn;
 mod direct;
 mod feed;
@@ -243,6 +244,14 @@ impl Runtime {
         st.broken = false;
         st.conn = Some(conn.clone());
         log::debug!("enrolled as {}", tid::fmt(mytid));
+        logging::debug(compat::debug::TASK, || {
+            format!(
+                "enrolled as {}, parent {}, daemon {}",
+                tid::fmt(mytid),
+                tid::fmt(parent),
+                tid::fmt(dtid)
+            )
+        });
         Ok(conn)
     }
 
