@@ -65,12 +65,14 @@ pub fn reset(me: i32, kill: bool, class: Option<&[u8]>, index: i32) -> Result<us
 
 /// The tid to which PVM 3.4's group tools (pvm_gstat, pvmgroups) send their
 /// requests (`gs_getgstid`): the group service lives in the master daemon,
-/// so this is the master's daemon tid (the first host of pvm_config).
+/// so this is the master daemon as pvm_config names it (the first entry's
+/// tid, a bare host part such as 0x40000: positive, as the tools expect of
+/// a group server's tid).
 pub fn group_server_tid() -> Result<i32> {
     let (_, hosts) = api::config()?;
     hosts
         .first()
-        .map(|h| h.tid)
-        .filter(|&t| tid::is_daemon(t))
+        .map(|h| tid::host_of(h.tid))
+        .filter(|&t| tid::is_host(t))
         .ok_or(Error::SysErr)
 }

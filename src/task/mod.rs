@@ -474,7 +474,11 @@ impl Runtime {
     fn check_want(&self, tid: i32, tag: i32) -> Result<()> {
         // t80000000 ("the local pvmd") is where notifications come from.
         if (tid < -1 && tid != tid::DAEMON_BIT)
-            || (tid > 0 && !crate::tid::is_task(tid) && !crate::tid::is_daemon(tid)) && tid != 0
+            || (tid > 0
+                && !crate::tid::is_task(tid)
+                && !crate::tid::is_daemon(tid)
+                && !crate::tid::is_host(tid))
+                && tid != 0
         {
             return Err(Error::BadParam);
         }
@@ -734,7 +738,7 @@ impl Runtime {
         }
         if let Some(&bad) = dsts
             .iter()
-            .find(|&&t| !tid::is_task(t) && !tid::is_daemon(t))
+            .find(|&&t| !tid::is_task(t) && !tid::is_daemon(t) && !tid::is_host(t))
         {
             log::debug!("bad destination {}", tid::fmt(bad));
             return Err(Error::BadParam);
