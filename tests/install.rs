@@ -453,7 +453,8 @@ fn classic_tree_builds_distribution_examples() {
     let def = make_vars(&fs::read_to_string(root.join("conf/LINUX64.def")).unwrap());
     let direct = sb.dir.join("direct");
     fs::create_dir_all(&direct).unwrap();
-    for prog in ["hello", "hello_other", "master1", "slave1"] {
+    // ptest (it writes libpvm's `pvmdebmask`) has no aimk target: cc alone.
+    for prog in ["hello", "hello_other", "master1", "slave1", "ptest"] {
         let mut args = vec![
             format!("-I{}", root.join("include").display()),
             examples.join(format!("{prog}.c")).display().to_string(),
@@ -477,6 +478,26 @@ fn classic_tree_builds_distribution_examples() {
     }
     assert_hello(&sb.run(&direct.join("hello"), &[], RUN));
     assert_master1(&sb.run(&direct.join("master1"), &[], RUN));
+    // two copies of ptest, started by hand as it expects, two iterations
+    let ptest = direct.join("ptest");
+    let second = {
+        let mut c = sb.command(&ptest);
+        c.args(["2", "0", "2", "1"])
+            .stdout(fs::File::create(sb.dir.join("ptest2.out")).unwrap())
+            .stderr(std::process::Stdio::null());
+        c.spawn().expect("start ptest")
+    };
+    let out = sb.run(&ptest, &["2", "0", "2", "1"], RUN);
+    let mut second = second;
+    let _ = second.wait();
+    let both = out.stdout.clone() + &fs::read_to_string(sb.dir.join("ptest2.out")).unwrap();
+    assert_eq!(
+        both.matches("Data validated from all tasks!").count(),
+        2,
+        "node 0 validates both iterations\n{both}\n{}",
+        out.dump()
+    );
+    assert_eq!(both.matches("understands 2 processes").count(), 2, "{both}");
     sb.stop_daemon();
 
     // Fortran, when libfpvm3 is there and a compiler is
