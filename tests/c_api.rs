@@ -57,6 +57,7 @@ c_tests!(
     t_env,
     t_groups,
     t_held,
+    t_internals,
     t_logging,
     t_mbox,
     t_mhf,

@@ -127,6 +127,12 @@ fn debian_console_on_pvm6() {
     cmd.env("LD_LIBRARY_PATH", &sb.lib).current_dir(&sb.dir);
     let out = sb.run_command(cmd, RUN_TIMEOUT);
     out.assert_success();
+    // It starts the daemon itself (nothing ran before), as with PVM 3.4.6.
+    assert!(
+        !out.stdout.contains("pvmd already running"),
+        "the console's option calls must not start the daemon\n{}",
+        out.dump()
+    );
     out.assert_stdout_has("1 host, 1 data format\n");
     out.assert_stdout_has("LINUX64");
     out.assert_stdout_has("1 successful\n");

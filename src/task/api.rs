@@ -293,7 +293,14 @@ pub fn getopt(what: i32) -> Result<i32> {
 /// pvm_setopt: returns the previous value. A change of the task's own
 /// output destination (PvmSelfOutput*) is told to the daemon.
 pub fn setopt(what: i32, val: i32) -> Result<i32> {
-    if !super::output::moves_own_output(what) {
+    // As in PVM 3.4.6, the daemon is told (and the task enrolled) only
+    // when the task's own output has or gets a destination: PVM's console
+    // sets PvmSelfOutputTid to -1 before it starts the daemon.
+    let local_only = {
+        let st = rt().lock();
+        st.opts.self_output_tid <= 0 && (what != crate::consts::PvmSelfOutputTid || val <= 0)
+    };
+    if !super::output::moves_own_output(what) || local_only {
         let old = rt().lock().opts.set(what, val)?;
         super::misc::option_changed(what, old, val)?;
         return Ok(old);
