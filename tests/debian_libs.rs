@@ -8,12 +8,18 @@
 //! - Debian's console /usr/bin/pvm: conf, spawn -> with output, ps, halt;
 //! - Debian's pvm_gstat and pvmgroups with pvm6's thin libgpvm3: the list
 //!   of pvm6's (daemon-served) groups, and the dump in the daemon log;
-//! - the distribution's ptest.c, unchanged (it writes `pvmdebmask`).
+//! - the distribution's ptest.c, unchanged (it writes `pvmdebmask`);
+//! - across three namespace hosts: Debian's libgpvm3 and pvmgs with the
+//!   group members spread over the hosts, and pvm_gstat on a slave host.
 //!
 //! Each test skips loudly when Debian's packages are missing, and fails
 //! under CI=true.
 
 mod common;
+#[path = "common/machine.rs"]
+mod machine;
+#[path = "common/netns.rs"]
+mod netns;
 
 use common::{include_dir, repo_root, run_build, Sandbox, RUN_TIMEOUT};
 use std::fs;
@@ -304,4 +310,143 @@ fn ptest_builds_unchanged_and_runs() {
             assert_eq!(sends + receives, 0, "no debug lines without a mask\n{err}");
         }
     }
+}
+
+/// Debian's libgpvm3 and pvmgs on a three-host pvm6 machine: deb_groups
+/// spawns its members by default placement (over the hosts), pvmgs starts
+/// wherever the spawn puts it (through a wrapper in the spawn path that
+/// gives it pvm6's libpvm3, as a system with only libpvm3.so.3 replaced
+/// would); then pvm_gstat on a slave host lists a group of pvm6's.
+#[test]
+fn debian_group_programs_across_hosts() {
+    if !installed(
+        "debian_group_programs_across_hosts",
+        &[
+            DEBIAN_GPVM,
+            "/usr/bin/pvmgs",
+            "/usr/bin/pvm_gstat",
+            "/usr/include/pvm3.h",
+        ],
+    ) {
+        return;
+    }
+    let specs = [
+        netns::HostSpec::v6("node1"),
+        netns::HostSpec::v6("node2"),
+        netns::HostSpec::v6("node3"),
+    ];
+    let halt = repo_root().join("c-tests/multihost/mh_halt.c");
+    let Some(m) = machine::Machine::new("deb-gs", &specs, &[halt]) else {
+        return;
+    };
+    let lib = m.work.join("lib"); // ours only (Machine::new)
+    let mut gcc = Command::new("gcc");
+    gcc.args(["-Wall", "-Wextra", "-Werror", "-I/usr/include", "-o"])
+        .arg(m.bin.join("deb_groups"))
+        .arg(c_source("deb_groups.c"))
+        .arg("-L")
+        .arg(&lib)
+        .arg(format!("-Wl,-rpath,{}", lib.display()))
+        .args(["-lgpvm3", "-lpvm3"]);
+    run_build(gcc, "compile deb_groups.c against Debian's libgpvm3");
+    let wrapper = m.bin.join("pvmgs");
+    fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\nLD_LIBRARY_PATH={} exec /usr/bin/pvmgs \"$@\"\n",
+            lib.display()
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(&wrapper, fs::Permissions::from_mode(0o755)).unwrap();
+    // pvm6's thin libgpvm3 beside ours, for hold and pvm_gstat
+    let lib2 = m.work.join("lib2");
+    fs::create_dir_all(&lib2).unwrap();
+    symlink(
+        common::lib_dir().join("libpvm3.so"),
+        lib2.join("libpvm3.so.3"),
+    )
+    .unwrap();
+    symlink(
+        common::gpvm3_dir().join("libgpvm3.so.3"),
+        lib2.join("libgpvm3.so.3"),
+    )
+    .unwrap();
+    symlink(lib2.join("libpvm3.so.3"), lib2.join("libpvm3.so")).unwrap();
+    symlink(lib2.join("libgpvm3.so.3"), lib2.join("libgpvm3.so")).unwrap();
+    let mut gcc = Command::new("gcc");
+    gcc.args(["-Wall", "-Wextra", "-Werror", "-I"])
+        .arg(include_dir())
+        .arg("-o")
+        .arg(m.bin.join("hold"))
+        .arg(c_source("hold.c"))
+        .arg("-L")
+        .arg(&lib2)
+        .arg(format!("-Wl,-rpath,{}", lib2.display()))
+        .args(["-lgpvm3", "-lpvm3"]);
+    run_build(gcc, "compile hold.c");
+
+    let hf = m.hostfile(&["node1", "node2", "node3"]);
+    // The daemon (whose environment spawned tasks get) and deb_groups
+    // without cargo's LD_LIBRARY_PATH: target/release has pvm6's thin
+    // libgpvm3.so.3, which would take the place of Debian's.
+    let started = m.c.exec_timeout(
+        "node1",
+        &format!(
+            "env -u LD_LIBRARY_PATH {} -d1 {} </dev/null >/dev/null 2>&1",
+            machine::PVMD3,
+            hf.display()
+        ),
+        Duration::from_secs(30),
+    );
+    assert!(started.status.success(), "pvmd3 on node1: {started:?}");
+    let out = m.c.exec_timeout(
+        "node1",
+        &format!("env -u LD_LIBRARY_PATH {}/deb_groups 2>&1", m.bin.display()),
+        Duration::from_secs(90),
+    );
+    let t = machine::text(&out);
+    let log = format!(
+        "{}\n--- node2 ---\n{}\n--- node3 ---\n{}",
+        m.log("node1"),
+        m.log("node2"),
+        m.log("node3")
+    );
+    assert!(
+        out.status.success(),
+        "deb_groups failed ({}):\n{t}\n{log}",
+        out.status
+    );
+    assert!(t.contains("sum at instance 0: 10\n"), "{t}\n{log}");
+    for inst in 0..4 {
+        let want = format!("member: inst {inst} size 4 bcast 4242 lookup ok\n");
+        assert!(t.contains(&want), "lacks {want:?}\n{t}\n{log}");
+    }
+    assert!(t.contains("served by pvmgs: yes\n"), "{t}\n{log}");
+
+    let gstat = m.c.exec_timeout(
+        "node2",
+        &format!(
+            "{bin}/hold gstat-group > /tmp/hold.out 2>&1 & \
+             for i in 1 2 3 4 5 6 7 8 9 10; do grep -q joined /tmp/hold.out && break; sleep 0.5; done; \
+             LD_LIBRARY_PATH={lib2} /usr/bin/pvm_gstat; rc=$?; kill $!; exit $rc",
+            bin = m.bin.display(),
+            lib2 = lib2.display()
+        ),
+        Duration::from_secs(60),
+    );
+    let g = machine::text(&gstat);
+    assert!(gstat.status.success(), "pvm_gstat on node2:\n{g}\n{log}");
+    assert!(
+        g.contains("group: gstat-group, size: 1,  barrier_count 0, barrier_reached 0\n"),
+        "{g}"
+    );
+    // its one member is a task of node2 (host part 0x80000)
+    assert!(g.contains("0 0x8000"), "{g}");
+
+    let out = m.run("node1", "mh_halt", "", Duration::from_secs(30));
+    assert!(out.status.success(), "halt: {}", machine::text(&out));
+    let left = m.wait_no_daemons(Duration::from_secs(10));
+    assert!(left.is_empty(), "daemons left after pvm_halt: {left:?}");
 }
