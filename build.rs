@@ -8,6 +8,14 @@ fn main() {
     // libpvm3.so carries SONAME libpvm3.so.3 like PVM 3.4.6's library.
     println!("cargo:rustc-cdylib-link-arg=-Wl,-soname,libpvm3.so.3");
     println!("cargo:rerun-if-changed=build.rs");
+    // What it exports is an allow-list: PVM 3.4.6's symbols that pvm6
+    // implements and nothing of pvm6's own (tests/symbols.rs).
+    let map = Path::new(env!("CARGO_MANIFEST_DIR")).join("c/libpvm3.map");
+    println!(
+        "cargo:rustc-cdylib-link-arg=-Wl,--version-script={}",
+        map.display()
+    );
+    println!("cargo:rerun-if-changed=c/libpvm3.map");
 
     // The C-variadic functions; src/ffi/varargs.rs exports them.
     cc::Build::new()

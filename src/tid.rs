@@ -41,6 +41,12 @@ pub fn is_daemon(tid: i32) -> bool {
     tid & DAEMON_BIT != 0 && tid & LOCAL_MASK == 0 && tid & HOST_MASK != 0
 }
 
+/// Whether `tid` is a bare host part (`0x40000`): how pvm_config names a
+/// host's daemon; a message to it goes to that daemon.
+pub fn is_host(tid: i32) -> bool {
+    tid > 0 && tid & !HOST_MASK == 0
+}
+
 /// Whether `tid` can name a task: a host field and a local field, no daemon bit.
 pub fn is_task(tid: i32) -> bool {
     tid > 0 && tid & HOST_MASK != 0 && tid & LOCAL_MASK != 0 && tid & !(HOST_MASK | LOCAL_MASK) == 0

@@ -67,6 +67,7 @@ c_tests!(
     t_groups,
     t_held,
     t_hostsync,
+    t_internals,
     t_logging,
     t_longs,
     t_mbox,

@@ -130,9 +130,48 @@ fn sync_count(count: i32, size: usize) -> Result<usize> {
     }
 }
 
+/// One group as PVM 3.4's group server lists it (its `GSLS` answer, which
+/// pvm_gstat prints).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Listing {
+    pub name: Vec<u8>,
+    /// Members.
+    pub size: i32,
+    /// Tid of each instance number from 0 up to the highest, -1 where none.
+    pub tids: Vec<i32>,
+    /// The count of the barrier in progress (0: none).
+    pub barrier_count: i32,
+    /// The members waiting in it, in arrival order.
+    pub waiting: Vec<i32>,
+}
+
 impl Groups {
     pub fn new() -> Groups {
         Groups::default()
+    }
+
+    /// Every group, by name.
+    pub fn listing(&self) -> Vec<Listing> {
+        self.groups
+            .iter()
+            .map(|(name, g)| {
+                let top = g.members.keys().next_back().map_or(0, |&i| i + 1);
+                let tids = (0..top)
+                    .map(|i| g.members.get(&i).copied().unwrap_or(-1))
+                    .collect();
+                let (barrier_count, waiting) = g
+                    .barrier
+                    .as_ref()
+                    .map_or((0, Vec::new()), |b| (b.count as i32, b.waiting.clone()));
+                Listing {
+                    name: name.clone(),
+                    size: g.members.len() as i32,
+                    tids,
+                    barrier_count,
+                    waiting,
+                }
+            })
+            .collect()
     }
 
     /// Serves group request `req` from task `from` (0 when not enrolled).
@@ -370,6 +409,25 @@ mod tests {
     const B: i32 = 0x40002;
     const C: i32 = 0x40003;
     const D: i32 = 0x40004;
+
+    #[test]
+    fn listing_shows_instances_holes_and_barrier_waiters() {
+        let mut g = Groups::new();
+        for t in [0x40001, 0x40002, 0x40003] {
+            must(&mut g, Req::GroupJoin, t, &[], "grp");
+        }
+        must(&mut g, Req::GroupLeave, 0x40002, &[], "grp");
+        must(&mut g, Req::GroupBarrier, 0x40003, &[2], "grp");
+        let l = g.listing();
+        assert_eq!(l.len(), 1);
+        assert_eq!(l[0].name, b"grp");
+        assert_eq!(l[0].size, 2);
+        assert_eq!(l[0].tids, [0x40001, -1, 0x40003]);
+        assert_eq!(
+            (l[0].barrier_count, l[0].waiting.clone()),
+            (2, vec![0x40003])
+        );
+    }
 
     #[test]
     fn instances_are_the_lowest_free() {

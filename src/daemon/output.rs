@@ -11,7 +11,8 @@
 //!   (stdout and stderr both, not split into lines);
 //! - at the end of output, `(tid, 0)`.
 //!
-//! Without a destination (tid 0) output goes to the daemon log, line by line.
+//! Without a destination (tid 0, or negative: PVM 3.4's console sets -1)
+//! output goes to the daemon log, line by line.
 
 use super::notify::{Note, PVMD_SRC};
 use crate::msg::{Buffer, Encoding};
@@ -156,7 +157,7 @@ impl OutputTable {
                 pipes,
             },
         );
-        if dest.tid == 0 {
+        if dest.tid <= 0 {
             return Vec::new();
         }
         let p = ptid.max(0);
@@ -182,7 +183,7 @@ impl OutputTable {
     /// when it belongs in the log.
     pub fn data(&self, t: i32, data: &[u8]) -> Option<Note> {
         let e = self.tasks.get(&t)?;
-        if e.dest.tid == 0 || data.is_empty() {
+        if e.dest.tid <= 0 || data.is_empty() {
             return None;
         }
         Some(Self::note(e.dest, pack_output(t, data.len() as i32, data)))
@@ -190,7 +191,7 @@ impl OutputTable {
 
     /// Whether task `t`'s output goes to a task.
     pub fn captured(&self, t: i32) -> bool {
-        self.tasks.get(&t).is_some_and(|e| e.dest.tid != 0)
+        self.tasks.get(&t).is_some_and(|e| e.dest.tid > 0)
     }
 
     /// One of task `t`'s pipes closed; at the last one the entry goes and
@@ -202,7 +203,7 @@ impl OutputTable {
             return None;
         }
         let e = self.tasks.remove(&t)?;
-        (e.dest.tid != 0).then(|| Self::note(e.dest, pack_output(t, 0, &[])))
+        (e.dest.tid > 0).then(|| Self::note(e.dest, pack_output(t, 0, &[])))
     }
 
     /// Forgets a task that never had pipes or whose pipes are gone.

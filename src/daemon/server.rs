@@ -52,6 +52,9 @@ mod feeds;
 #[path = "rm.rs"]
 mod rm;
 
+#[path = "gstools.rs"]
+mod gstools;
+
 const UNIX_LISTENER: Token = Token(0);
 const TCP_LISTENER: Token = Token(1);
 /// The pipe SIGTERM and SIGINT write to (`sys::signal_pipe`).
@@ -755,6 +758,7 @@ impl Daemon {
             if self.feed_fence(&frame)
                 || self.rm_daemon_message(&frame)
                 || self.misc_daemon_message(&frame)
+                || self.group_tool_message(&frame)
             {
                 return;
             }

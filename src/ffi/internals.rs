@@ -5,8 +5,13 @@
 //! - `struct Pvmtracer pvmctrc`: the trace and output settings children
 //!   get (`struct Pvmtracer` of pvmtev.h: eight ints, then a 36-byte
 //!   trace mask);
+//! - `struct Pvmtracer pvmtrc`: the task's own trace and output settings
+//!   (Debian's libgpvm3.so.3 reads it);
 //! - `char *pvmnametag(int tag, int *found)`: the name of a reserved
 //!   protocol tag (`TM_`, `DM_`, `TC_`, `SM_`), or the tag in decimal.
+//!
+//! The other internals of PVM 3.4's libpvm that programs and PVM's own
+//! libraries reference are in [`super::lpvm`] and [`super::trace`].
 //!
 //! The two data symbols mirror the runtime's state: [`sync`] refreshes them
 //! after the calls that can change it (enrollment, pvm_setopt,
@@ -64,29 +69,62 @@ pub static pvmctrc: Pvmtracer = Pvmtracer {
     tmask: [const { AtomicU8::new(0) }; TMASK_BYTES],
 };
 
-/// Refreshes [`pvmmyctx`] and [`pvmctrc`] from the runtime (nothing
-/// before enrollment; never enrolls).
+/// The task's own trace and output settings, read by C as `extern struct
+/// Pvmtracer pvmtrc` (Debian's libgpvm3 reads it in its trace macros: with
+/// `trctid` 0, no tracer, it generates no events).
+///
+/// SAFETY of the layout: as [`pvmctrc`].
+#[no_mangle]
+#[allow(non_upper_case_globals)]
+pub static pvmtrc: Pvmtracer = Pvmtracer {
+    trctid: AtomicI32::new(0),
+    trcctx: AtomicI32::new(0),
+    trctag: AtomicI32::new(0),
+    outtid: AtomicI32::new(0),
+    outctx: AtomicI32::new(0),
+    outtag: AtomicI32::new(0),
+    trcbuf: AtomicI32::new(0),
+    trcopt: AtomicI32::new(0),
+    tmask: [const { AtomicU8::new(0) }; TMASK_BYTES],
+};
+
+impl Pvmtracer {
+    /// Stores the eight settings and the mask (NUL-terminated, cut to fit).
+    fn fill(&self, vals: [i32; 8], mask: &str) {
+        let fields = [
+            &self.trctid,
+            &self.trcctx,
+            &self.trctag,
+            &self.outtid,
+            &self.outctx,
+            &self.outtag,
+            &self.trcbuf,
+            &self.trcopt,
+        ];
+        for (f, v) in fields.iter().zip(vals) {
+            f.store(v, Ordering::Relaxed);
+        }
+        let m = mask.as_bytes();
+        for (k, b) in self.tmask.iter().enumerate() {
+            let v = if k < TMASK_BYTES - 1 {
+                m.get(k).copied().unwrap_or(0)
+            } else {
+                0
+            };
+            b.store(v, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Refreshes [`pvmmyctx`], [`pvmctrc`] and [`pvmtrc`] from the runtime
+/// (nothing before enrollment; never enrolls).
 pub fn sync() {
     let Some(i) = task::internals() else {
         return;
     };
     pvmmyctx.store(i.context, Ordering::Relaxed);
-    let c = &pvmctrc;
-    let fields = [
-        &c.trctid, &c.trcctx, &c.trctag, &c.outtid, &c.outctx, &c.outtag, &c.trcbuf, &c.trcopt,
-    ];
-    for (f, v) in fields.iter().zip(i.child) {
-        f.store(v, Ordering::Relaxed);
-    }
-    let m = i.child_tmask.as_bytes();
-    for (k, b) in c.tmask.iter().enumerate() {
-        let v = if k < TMASK_BYTES - 1 {
-            m.get(k).copied().unwrap_or(0)
-        } else {
-            0
-        };
-        b.store(v, Ordering::Relaxed);
-    }
+    pvmctrc.fill(i.child, &i.child_tmask);
+    pvmtrc.fill(i.own, &i.own_tmask);
 }
 
 /// Names of the task-daemon tags, from `TM_CONNECT` (0x80010001) on.

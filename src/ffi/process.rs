@@ -10,6 +10,7 @@ use super::types::{PvmHostInfo, PvmTaskInfo};
 use crate::task;
 use crate::Error;
 use std::ffi::{c_char, c_int, CString};
+use std::sync::atomic::Ordering;
 use std::sync::Mutex;
 
 /// Strings and arrays handed out to C, kept until replaced.
@@ -322,13 +323,28 @@ pub extern "C" fn pvmgettmp() -> *mut c_char {
 /// The value of option `what`.
 #[no_mangle]
 pub extern "C" fn pvm_getopt(what: c_int) -> c_int {
-    call("pvm_getopt", || task::getopt(what))
+    call("pvm_getopt", || {
+        let v = task::getopt(what)?;
+        // The debug mask is `pvmdebmask`, which a program may also write.
+        Ok(if what == crate::consts::PvmDebugMask {
+            super::lpvm::pvmdebmask.load(Ordering::Relaxed)
+        } else {
+            v
+        })
+    })
 }
 
 /// Sets option `what`; returns its previous value.
 #[no_mangle]
 pub extern "C" fn pvm_setopt(what: c_int, val: c_int) -> c_int {
-    let r = call("pvm_setopt", || task::setopt(what, val));
+    let r = call("pvm_setopt", || {
+        let old = task::setopt(what, val)?;
+        if what != crate::consts::PvmDebugMask {
+            return Ok(old);
+        }
+        // The debug mask is `pvmdebmask` (a program may also write it).
+        Ok(super::lpvm::pvmdebmask.swap(val, Ordering::Relaxed))
+    });
     super::internals::sync();
     r
 }

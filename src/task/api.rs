@@ -2,6 +2,8 @@
 //! task's identity. Buffer packing lives in [`crate::msg`]; the C entry
 //! points in [`crate::ffi`] call these.
 
+use super::compat::debug as dbg;
+use super::logging::debug;
 use super::{rt, Matcher};
 use crate::msg::Encoding;
 use crate::wire::{Reader, Req, Writer};
@@ -36,7 +38,34 @@ pub fn mytid() -> Result<i32> {
 
 /// pvm_exit.
 pub fn exit() -> Result<()> {
+    debug(dbg::TASK, || "pvm_exit()".into());
     rt().exit()
+}
+
+/// Debug line for a message taken by a receive call (buffer `id`, 0: none).
+fn received(call: &str, id: i32) {
+    if id > 0 && super::logging::debugging(dbg::MESSAGE) {
+        if let Ok((len, tag, src)) = bufinfo(id) {
+            debug(dbg::MESSAGE, || {
+                format!(
+                    "{call}() got message src {} tag {tag} len {len} (buffer {id})",
+                    tid::fmt(src)
+                )
+            });
+        }
+    }
+}
+
+/// Debug line for a message sent by `call`.
+fn sent(call: &str, dsts: &[i32], tag: i32) {
+    debug(dbg::MESSAGE, || {
+        let to: Vec<String> = dsts.iter().map(|&t| tid::fmt(t)).collect();
+        format!(
+            "{call}() dst {} tag {tag} ctx {}",
+            to.join(","),
+            rt().lock().context
+        )
+    });
 }
 
 /// pvm_parent: the parent's tid, `Err(NoParent)` without one.
@@ -198,9 +227,15 @@ pub fn tasks(where_: i32) -> Result<Vec<TaskInfo>> {
         .collect()
 }
 
-/// pvm_halt: stops the whole machine.
+/// pvm_halt: stops the whole machine. The daemon closing the connection
+/// before its reply is the expected outcome (PVM 3.4.6's pvm_halt returns
+/// 0 then), so that is success too.
 pub fn halt() -> Result<()> {
-    let r = rt().request(Req::Halt, &[]).map(|_| ());
+    rt().mytid()?;
+    let r = match rt().request(Req::Halt, &[]) {
+        Ok(_) | Err(Error::SysErr) => Ok(()),
+        Err(e) => Err(e),
+    };
     let mut st = rt().lock();
     st.conn = None;
     st.set_mytid(0);
@@ -258,7 +293,14 @@ pub fn getopt(what: i32) -> Result<i32> {
 /// pvm_setopt: returns the previous value. A change of the task's own
 /// output destination (PvmSelfOutput*) is told to the daemon.
 pub fn setopt(what: i32, val: i32) -> Result<i32> {
-    if !super::output::moves_own_output(what) {
+    // As in PVM 3.4.6, the daemon is told (and the task enrolled) only
+    // when the task's own output has or gets a destination: PVM's console
+    // sets PvmSelfOutputTid to -1 before it starts the daemon.
+    let local_only = {
+        let st = rt().lock();
+        st.opts.self_output_tid <= 0 && (what != crate::consts::PvmSelfOutputTid || val <= 0)
+    };
+    if !super::output::moves_own_output(what) || local_only {
         let old = rt().lock().opts.set(what, val)?;
         super::misc::option_changed(what, old, val)?;
         return Ok(old);
@@ -274,12 +316,16 @@ pub fn setopt(what: i32, val: i32) -> Result<i32> {
 
 /// pvm_send of the active send buffer.
 pub fn send(dst: i32, tag: i32) -> Result<()> {
-    rt().send(dst, tag)
+    rt().send(dst, tag)?;
+    sent("pvm_send", &[dst], tag);
+    Ok(())
 }
 
 /// pvm_mcast of the active send buffer.
 pub fn mcast(dsts: &[i32], tag: i32) -> Result<()> {
-    rt().mcast(dsts, tag)
+    rt().mcast(dsts, tag)?;
+    sent("pvm_mcast", dsts, tag);
+    Ok(())
 }
 
 /// pvm_psend: sends `buf` (packed by the caller) without touching the
@@ -288,22 +334,30 @@ pub fn psend(dst: i32, tag: i32, body: &[u8]) -> Result<()> {
     if tag < 0 || (!tid::is_task(dst) && !tid::is_daemon(dst)) {
         return Err(Error::BadParam);
     }
-    rt().send_bytes(body, Encoding::Raw.code(), dst, tag, None)
+    rt().send_bytes(body, Encoding::Raw.code(), dst, tag, None)?;
+    sent("pvm_psend", &[dst], tag);
+    Ok(())
 }
 
 /// pvm_recv: blocks until a matching message arrives; returns its buffer id.
 pub fn recv(t: i32, tag: i32) -> Result<i32> {
-    rt().receive(t, tag, None, true)
+    let id = rt().receive(t, tag, None, true)?;
+    received("pvm_recv", id);
+    Ok(id)
 }
 
 /// pvm_nrecv: a matching message's buffer id, or 0 when none has arrived.
 pub fn nrecv(t: i32, tag: i32) -> Result<i32> {
-    rt().receive(t, tag, Some(Duration::ZERO), true)
+    let id = rt().receive(t, tag, Some(Duration::ZERO), true)?;
+    received("pvm_nrecv", id);
+    Ok(id)
 }
 
 /// pvm_trecv: like recv, but gives up (0) after `timeout` (None: forever).
 pub fn trecv(t: i32, tag: i32, timeout: Option<Duration>) -> Result<i32> {
-    rt().receive(t, tag, timeout, true)
+    let id = rt().receive(t, tag, timeout, true)?;
+    received("pvm_trecv", id);
+    Ok(id)
 }
 
 /// pvm_probe: the buffer id of a matching arrived message (left queued), or 0.
@@ -408,6 +462,12 @@ pub struct Internals {
     pub child: [i32; 8],
     /// Children's trace mask (pvm_gettmask(PvmTaskChild)).
     pub child_tmask: String,
+    /// The task's own trace tid, context, tag, output tid, context, tag,
+    /// trace buffer and trace options (the `PvmSelf*` options), in
+    /// `struct Pvmtracer` order.
+    pub own: [i32; 8],
+    /// The task's own trace mask (pvm_gettmask(PvmTaskSelf)).
+    pub own_tmask: String,
 }
 
 /// The [`Internals`] of an enrolled task; None before enrollment (this
@@ -432,12 +492,29 @@ pub fn internals() -> Option<Internals> {
     for (v, w) in child.iter_mut().zip(which) {
         *v = st.opts.get(w).unwrap_or(0);
     }
+    let mut own = [0i32; 8];
+    let which = [
+        PvmSelfTraceTid,
+        PvmSelfTraceContext,
+        PvmSelfTraceCode,
+        PvmSelfOutputTid,
+        PvmSelfOutputContext,
+        PvmSelfOutputCode,
+        PvmSelfTraceBuffer,
+        PvmSelfTraceOptions,
+    ];
+    for (v, w) in own.iter_mut().zip(which) {
+        *v = st.opts.get(w).unwrap_or(0);
+    }
     let context = st.context;
     drop(st);
     let child_tmask = super::misc::gettmask(super::misc::TASK_CHILD).unwrap_or_default();
+    let own_tmask = super::misc::gettmask(super::misc::TASK_SELF).unwrap_or_default();
     Some(Internals {
         context,
         child,
         child_tmask,
+        own,
+        own_tmask,
     })
 }

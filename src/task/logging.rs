@@ -21,9 +21,28 @@ use std::sync::Once;
 /// This task's tid for log lines; 0 while not enrolled.
 static TID: AtomicI32 = AtomicI32::new(0);
 
-/// Records the task's tid (0: not enrolled) for the lines' prefix.
+/// Records the task's tid (0: not enrolled) for the lines' prefix, and
+/// publishes it to C as PVM 3.4's `pvmmytid`.
 pub fn set_tid(t: i32) {
     TID.store(t, Ordering::Relaxed);
+    crate::ffi::lpvm::publish_tid(t);
+}
+
+/// Whether the debug mask (`pvmdebmask`, PvmDebugMask) has `bit` set.
+pub fn debugging(bit: i32) -> bool {
+    crate::ffi::lpvm::pvmdebmask.load(Ordering::Relaxed) & bit != 0
+}
+
+/// A debug line on stderr, `libpvm [t40001]: <text>`, when the debug mask
+/// (set by a program through `pvmdebmask` or pvm_setopt(PvmDebugMask))
+/// has `bit` set ([`super::compat::debug`]). Written directly, not through
+/// the `log` facade, so that no log level has to be set for it.
+pub fn debug(bit: i32, text: impl FnOnce() -> String) {
+    if debugging(bit) {
+        use std::io::Write;
+        let line = format!("libpvm [{}]: {}\n", who(), text());
+        let _ = std::io::stderr().lock().write_all(line.as_bytes());
+    }
 }
 
 /// Who is speaking: `t40001`, or `pid1234` before enrollment.

@@ -87,7 +87,20 @@ pub fn putinfo(name: &[u8], bufid: i32, flags: i32) -> Result<i32> {
         let b = st.bufs.get(bufid).map_err(|_| Error::NoSuchBuf)?;
         (b.encoding(), b.to_bytes())
     };
-    put_body(name, flags, -1, enc, &body)
+    let r = put_body(name, flags, -1, enc, &body);
+    mbox_debug("pvm_putinfo", name, &r);
+    r
+}
+
+/// Debug line (mask bit 0x8000) for a mailbox call and its outcome.
+fn mbox_debug(call: &str, name: &[u8], r: &Result<i32>) {
+    super::logging::debug(super::compat::debug::MBOX, || {
+        let name = String::from_utf8_lossy(name);
+        match r {
+            Ok(v) => format!("{call}() class \"{name}\": {v}"),
+            Err(e) => format!("{call}() class \"{name}\": {}", e.text()),
+        }
+    });
 }
 
 /// pvm_recvinfo: a copy of the entry `<name, index>` (see the
@@ -97,7 +110,13 @@ pub fn recvinfo(name: &[u8], index: i32, flags: i32) -> Result<i32> {
     if index < 0 || flags < 0 {
         return Err(Error::BadParam);
     }
-    let c = recv_copy(name, index, flags)?;
+    let c = recv_copy(name, index, flags);
+    mbox_debug(
+        "pvm_recvinfo",
+        name,
+        &c.as_ref().map(|_| index).map_err(|e| *e),
+    );
+    let c = c?;
     let me = rt().mytid()?;
     let info = MsgInfo {
         src: c.src,
@@ -115,8 +134,11 @@ pub fn delinfo(name: &[u8], index: i32, flags: i32) -> Result<i32> {
         return Err(Error::BadParam);
     }
     let req = Writer::new().bytes(name).int(index).int(flags).finish();
-    let reply = rt().request(Req::MboxDel, &req)?;
-    Reader::new(&reply).int()
+    let r = rt()
+        .request(Req::MboxDel, &req)
+        .and_then(|reply| Reader::new(&reply).int());
+    mbox_debug("pvm_delinfo", name, &r);
+    r
 }
 
 /// pvm_getmboxinfo: the classes whose names contain `pattern` (`*`

@@ -14,6 +14,7 @@
 //! names follow the C functions they serve (`spawn` for `pvm_spawn`, ...).
 
 mod api;
+pub mod compat;
 mod conn;
 mod direct;
 mod feed;
@@ -244,6 +245,14 @@ impl Runtime {
         st.conn = Some(conn.clone());
         mhf::enrolled();
         log::debug!("enrolled as {}", tid::fmt(mytid));
+        logging::debug(compat::debug::TASK, || {
+            format!(
+                "enrolled as {}, parent {}, daemon {}",
+                tid::fmt(mytid),
+                tid::fmt(parent),
+                tid::fmt(dtid)
+            )
+        });
         Ok(conn)
     }
 
@@ -466,7 +475,11 @@ impl Runtime {
     fn check_want(&self, tid: i32, tag: i32) -> Result<()> {
         // t80000000 ("the local pvmd") is where notifications come from.
         if (tid < -1 && tid != tid::DAEMON_BIT)
-            || (tid > 0 && !crate::tid::is_task(tid) && !crate::tid::is_daemon(tid)) && tid != 0
+            || (tid > 0
+                && !crate::tid::is_task(tid)
+                && !crate::tid::is_daemon(tid)
+                && !crate::tid::is_host(tid))
+                && tid != 0
         {
             return Err(Error::BadParam);
         }
@@ -726,7 +739,7 @@ impl Runtime {
         }
         if let Some(&bad) = dsts
             .iter()
-            .find(|&&t| !tid::is_task(t) && !tid::is_daemon(t))
+            .find(|&&t| !tid::is_task(t) && !tid::is_daemon(t) && !tid::is_host(t))
         {
             log::debug!("bad destination {}", tid::fmt(bad));
             return Err(Error::BadParam);

@@ -167,7 +167,10 @@ impl Options {
             TRACE_OPTIONS | SELF_TRACE_OPTIONS => (0..=3).contains(&val),
             FRAG_SIZE => (MIN_FRAG..=MAX_FRAG).contains(&val),
             POLL_TYPE => val == 1 || val == 2,
-            OUTPUT_TID | TRACE_TID | SELF_OUTPUT_TID | SELF_TRACE_TID => val >= 0,
+            OUTPUT_TID | TRACE_TID => val >= 0,
+            // PVM 3.4.6 takes any value for the task's own destinations;
+            // its console sets -1 (no destination, like 0).
+            SELF_OUTPUT_TID | SELF_TRACE_TID => true,
             TRACE_BUFFER | SELF_TRACE_BUFFER | POLL_TIME => val >= 0,
             _ => true,
         };
