@@ -60,11 +60,18 @@ fn v4_v6_and_dual_hosts_with_bindv6only() {
         );
         // Every check ran (3 + 4 per host + 3 + 1 + 1 per host).
         let oks = t.lines().filter(|l| l.starts_with("ok ")).count();
-        assert_eq!(oks, 1 + 2 * 2 + 2 * 4 + 1 + 2 + 1, "checks of mh_stack on {from}:\n{t}");
+        assert_eq!(
+            oks,
+            1 + 2 * 2 + 2 * 4 + 1 + 2 + 1,
+            "checks of mh_stack on {from}:\n{t}"
+        );
     }
     let out = m.run("node1", "mh_halt", "", Duration::from_secs(30));
     let t = text(&out);
-    assert!(out.status.success() && !t.contains("not ok"), "mh_halt:\n{t}");
+    assert!(
+        out.status.success() && !t.contains("not ok"),
+        "mh_halt:\n{t}"
+    );
     let left = m.wait_no_daemons(Duration::from_secs(10));
     assert!(left.is_empty(), "daemons left after pvm_halt: {left:?}");
 }

@@ -664,7 +664,7 @@ impl Daemon {
             let reply_file = self.opts.files.dir.join(format!("reply.{name}"));
             let _ = std::fs::remove_file(&reply_file);
             if let Err(err) =
-                write_private(&secret_file, &format!("{}\n", self.multi.secret.to_hex()))
+                crate::os::write_private(&secret_file, &format!("{}\n", self.multi.secret.to_hex()))
             {
                 dlog!(
                     self.log,
@@ -2451,18 +2451,6 @@ impl Daemon {
         self.send_to_host(rr.host, f.to_bytes());
         true
     }
-}
-
-/// Writes a 0600 file.
-fn write_private(path: &std::path::Path, text: &str) -> io::Result<()> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut f = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(true)
-        .write(true)
-        .mode(0o600)
-        .open(path)?;
-    f.write_all(text.as_bytes())
 }
 
 #[cfg(test)]
