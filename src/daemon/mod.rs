@@ -263,20 +263,14 @@ pub fn run(opts: DaemonOptions) -> io::Result<()> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => {}
         Err(e) => return Err(e),
     }
-    let tcp = match crate::os::tcp_listen_dual_stack(opts.port) {
+    let tcp = match crate::os::tcp_listen(opts.port, true) {
         Ok(l) => l,
-        Err(e) => match std::net::TcpListener::bind(("0.0.0.0", opts.port)) {
-            Ok(l) => {
-                l.set_nonblocking(true)?;
-                l
+        Err(e) => {
+            if opts.slave.is_some() {
+                slave_report(&format!("error can't listen on port {}: {e}", opts.port));
             }
-            Err(_) => {
-                if opts.slave.is_some() {
-                    slave_report(&format!("error can't listen on port {}: {e}", opts.port));
-                }
-                return Err(e);
-            }
-        },
+            return Err(e);
+        }
     };
     let tcp_addr = tcp.local_addr()?;
     crate::os::write_private(&opts.files.pid, &format!("{}\n", std::process::id()))?;

@@ -1064,7 +1064,7 @@ impl Daemon {
         host: i32,
         deadline: Instant,
     ) -> io::Result<Token> {
-        let mut stream = mio::net::TcpStream::connect(addr)?;
+        let mut stream = mio::net::TcpStream::from_std(crate::os::tcp_connect_nonblocking(addr)?);
         let tok = self.token();
         self.poll
             .registry()

@@ -29,7 +29,7 @@ pub use ifaddrs::{if_index_to_name, if_name_to_index, interface_addresses, IfAdd
 pub use mem::{sealed_memfd, sealed_size, trim_heap, SharedMap};
 pub use net::{
     peek, recv_spare, send_nonblocking, send_nosignal, set_socket_buffers, tcp_connect,
-    tcp_listen_any, tcp_listen_dual_stack, unacked_bytes,
+    tcp_connect_nonblocking, tcp_listen, tcp_listen_dual_stack, unacked_bytes,
 };
 pub use poll::{poll_many, poll_readable, wait_hangup, Ready};
 pub use proc::{

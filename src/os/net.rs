@@ -33,13 +33,14 @@ pub fn tcp_listen_dual_stack(port: u16) -> io::Result<TcpListener> {
     listen(SocketAddr::from((Ipv6Addr::UNSPECIFIED, port)), false)
 }
 
-/// A listener on an ephemeral port of every interface: dual-stack `[::]`
-/// (IPV6_V6ONLY off, as [`tcp_listen_dual_stack`]) when `ipv6`, else — or
-/// when the host has no IPv6 at all — `0.0.0.0`. Non-blocking.
-pub fn tcp_listen_any(ipv6: bool) -> io::Result<TcpListener> {
-    let any4 = SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0));
+/// A listener on `port` (0: an ephemeral one) of every interface:
+/// dual-stack `[::]` (as [`tcp_listen_dual_stack`]) when `ipv6`, else — or
+/// when the host has no IPv6 at all — `0.0.0.0`. Non-blocking. When both
+/// fail, the error is the dual-stack one.
+pub fn tcp_listen(port: u16, ipv6: bool) -> io::Result<TcpListener> {
+    let any4 = SocketAddr::from((Ipv4Addr::UNSPECIFIED, port));
     if ipv6 {
-        tcp_listen_dual_stack(0).or_else(|_| listen(any4, false))
+        tcp_listen_dual_stack(port).or_else(|e| listen(any4, false).map_err(|_| e))
     } else {
         listen(any4, false)
     }
@@ -51,6 +52,21 @@ pub fn tcp_connect(addr: SocketAddr, timeout: Duration) -> io::Result<TcpStream>
     let sock = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
     sock.set_tcp_nodelay(true)?;
     sock.connect_timeout(&SockAddr::from(addr), timeout)?;
+    Ok(sock.into())
+}
+
+/// A non-blocking TCP connection to `addr`, under way (an event loop
+/// learns it is up when the socket turns writable), close-on-exec, with
+/// TCP_NODELAY on.
+pub fn tcp_connect_nonblocking(addr: SocketAddr) -> io::Result<TcpStream> {
+    let sock = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    sock.set_nonblocking(true)?;
+    sock.set_tcp_nodelay(true)?;
+    match sock.connect(&SockAddr::from(addr)) {
+        Ok(()) => {}
+        Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {}
+        Err(e) => return Err(e),
+    }
     Ok(sock.into())
 }
 

@@ -134,7 +134,7 @@ impl Listener {
     /// IPv6 is unavailable) `0.0.0.0`. The address offered lists `host` (this host's addresses
     /// as the host table has them) with the listener's port, comma-separated.
     fn open_tcp(host: &[SocketAddr]) -> io::Result<Listener> {
-        let sock = os::tcp_listen_any(host.iter().any(|a| a.is_ipv6()))?;
+        let sock = os::tcp_listen(0, host.iter().any(|a| a.is_ipv6()))?;
         let bound = sock.local_addr()?;
         let port = bound.port();
         let listed: Vec<String> = host
