@@ -1,11 +1,11 @@
 //! The operating-system module: every system call the core makes that the
 //! standard library does not wrap, behind safe functions. Most go through
 //! crates made for it — socket2 for sockets and their options, rustix for
-//! the rest of the system calls (SCM_RIGHTS, peer credentials, memfd and
-//! seals, poll, pidfd, processes) — and what no such crate offers safely is
-//! written here with a `SAFETY` comment on each `unsafe` block (fork for the
-//! embedded daemon, the signal pipe's handler, TIOCOUTQ, getifaddrs, the
-//! shared mapping of the rings). With `ffi/`, this is the only module
+//! the rest of the system calls (SCM_RIGHTS, memfd and seals, poll, pidfd,
+//! processes) — and what no such crate offers safely is written here with a
+//! `SAFETY` comment on each `unsafe` block (fork for the embedded daemon,
+//! the signal pipe's handler, SO_PEERCRED, TIOCOUTQ, getifaddrs, the shared
+//! mapping of the rings). With `ffi/`, this is the only module
 //! allowed `unsafe` (the crate root denies it everywhere else).
 //!
 //! By concern: [`net`] (TCP listeners and connections, socket options,

@@ -27,6 +27,11 @@ pub fn kill(pid: i32, sig: i32) -> bool {
     }
     match Signal::from_named_raw(sig) {
         Some(s) => rustix::process::kill_process(pid, s).is_ok(),
+        // A real-time signal: rustix names none of them safely.
+        None if (libc::SIGRTMIN()..=libc::SIGRTMAX()).contains(&sig) => {
+            // SAFETY: kill takes plain integers; the pid is positive and the signal a real-time one.
+            unsafe { libc::kill(pid.as_raw_nonzero().get(), sig) == 0 }
+        }
         None => false,
     }
 }

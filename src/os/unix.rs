@@ -1,5 +1,5 @@
-//! Unix-socket plumbing through rustix: descriptors passed with SCM_RIGHTS
-//! and the peer's credentials (SO_PEERCRED).
+//! Unix-socket plumbing: descriptors passed with SCM_RIGHTS (rustix) and
+//! the peer's credentials (SO_PEERCRED, by hand).
 
 use rustix::net::{
     RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags, SendAncillaryBuffer,
@@ -7,15 +7,37 @@ use rustix::net::{
 };
 use std::io::{self, IoSlice, IoSliceMut};
 use std::mem::MaybeUninit;
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
 
 /// Most descriptors taken from one receive.
 const MAX_FDS: usize = 8;
 
 /// Credentials of the peer of a connected Unix socket: (pid, uid, gid).
-pub fn peer_cred(sock: &impl AsFd) -> io::Result<(i32, u32, u32)> {
-    let c = rustix::net::sockopt::socket_peercred(sock)?;
-    Ok((c.pid.as_raw_nonzero().get(), c.uid.as_raw(), c.gid.as_raw()))
+/// The pid is 0 when the peer's process is not visible in our pid
+/// namespace. By hand: rustix's `socket_peercred` holds the pid in a
+/// non-zero type, which that 0 would break.
+pub fn peer_cred(sock: &impl AsRawFd) -> io::Result<(i32, u32, u32)> {
+    let mut cred = libc::ucred {
+        pid: 0,
+        uid: 0,
+        gid: 0,
+    };
+    let mut len = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
+    // SAFETY: `cred` is a valid, writable ucred and `len` holds its exact size, as SO_PEERCRED requires;
+    // the fd stays open for the duration of the call because `sock` is borrowed.
+    let rc = unsafe {
+        libc::getsockopt(
+            sock.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_PEERCRED,
+            (&mut cred as *mut libc::ucred).cast(),
+            &mut len,
+        )
+    };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok((cred.pid, cred.uid, cred.gid))
 }
 
 /// Like [`super::send_nonblocking`], and passes `fd` (SCM_RIGHTS) with the
