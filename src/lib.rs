@@ -14,21 +14,30 @@
 //! - [`daemon`]: pvmd, the per-host daemon.
 //! - [`msg`], [`wire`], [`tid`], [`error`]: the shared vocabulary.
 //! - [`auth`]: the handshake that authenticates TCP connections.
+//! - [`os`]: the operating system (sockets, descriptor passing, shared
+//!   memory, processes, signals), through socket2 and rustix.
+//!
+//! `unsafe` is denied everywhere but in [`ffi`] and [`os`], and every
+//! `unsafe` block there states why it is sound (`// SAFETY:`): the lints
+//! `unsafe_code` and `clippy::undocumented_unsafe_blocks` are set in
+//! Cargo.toml's `[lints]`, so they hold for every target.
 
 pub mod auth;
 pub mod console;
 pub mod consts;
 pub mod daemon;
 pub mod error;
+#[allow(unsafe_code)]
 pub mod ffi;
 pub mod fuzzing;
 pub mod hostfile;
 pub mod launch;
 pub mod msg;
 pub mod net;
+#[allow(unsafe_code)]
+pub mod os;
 pub mod paths;
 pub mod ring;
-pub mod sys;
 pub mod task;
 pub mod tid;
 pub mod wire;

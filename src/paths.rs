@@ -83,7 +83,7 @@ impl DaemonFiles {
     /// The files for the current user and environment.
     pub fn current() -> DaemonFiles {
         let vmid = env::var("PVM_VMID").ok().filter(|v| !v.is_empty());
-        DaemonFiles::new(&tmp_dir(), crate::sys::uid(), vmid.as_deref())
+        DaemonFiles::new(&tmp_dir(), crate::os::uid(), vmid.as_deref())
     }
 }
 

@@ -33,7 +33,7 @@
 //! from the other (it is another process's memory): anything out of range
 //! is [`Bad`], and the daemon closes that connection.
 
-use crate::sys::{self, SharedMap};
+use crate::os::{self, SharedMap};
 use crate::wire::{Ctl, Frame, Header, Kind, HEADER_LEN};
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
@@ -99,7 +99,7 @@ pub enum Record {
 
 /// Creates the pair of rings a task offers its daemon.
 pub fn create() -> io::Result<(OwnedFd, Arc<SharedMap>)> {
-    let fd = sys::sealed_memfd("pvm6-conn", MAP_LEN)?;
+    let fd = os::sealed_memfd("pvm6-conn", MAP_LEN)?;
     let map = SharedMap::map(fd.as_fd(), MAP_LEN)?;
     Ok((fd, Arc::new(map)))
 }
@@ -107,7 +107,7 @@ pub fn create() -> io::Result<(OwnedFd, Arc<SharedMap>)> {
 /// Maps the pair of rings a task offered (checked sealed and big enough, so
 /// the mapping can never fault).
 pub fn accept(fd: BorrowedFd<'_>) -> io::Result<Arc<SharedMap>> {
-    if sys::sealed_size(fd)? < MAP_LEN {
+    if os::sealed_size(fd)? < MAP_LEN {
         return Err(io::Error::new(io::ErrorKind::InvalidData, "ring too small"));
     }
     Ok(Arc::new(SharedMap::map(fd, MAP_LEN)?))

@@ -495,7 +495,7 @@ macro_rules! read_spare_by_recv {
     ($($t:ty),*) => {$(
         impl ReadSpare for &$t {
             fn read_spare(&mut self, v: &mut Vec<u8>, max: usize) -> io::Result<usize> {
-                crate::sys::recv_spare(std::os::fd::AsFd::as_fd(*self), v, max)
+                crate::os::recv_spare(std::os::fd::AsFd::as_fd(*self), v, max)
             }
         }
     )*};

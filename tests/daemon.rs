@@ -32,7 +32,7 @@ impl TmpDir {
         TmpDir(p)
     }
     fn files(&self) -> DaemonFiles {
-        DaemonFiles::new(&self.0, pvm3::sys::uid(), None)
+        DaemonFiles::new(&self.0, pvm3::os::uid(), None)
     }
 }
 
@@ -254,7 +254,7 @@ fn connect_config_and_tasks() {
         HOST,
         "pvm_config shows the host part, like the original's 40000"
     );
-    assert_eq!(r.str().unwrap(), pvm3::sys::hostname());
+    assert_eq!(r.str().unwrap(), pvm3::os::hostname());
     assert_eq!(r.str().unwrap(), pvm3::paths::ARCH);
     assert_eq!(r.int().unwrap(), 1000);
     assert_eq!(r.int().unwrap(), 0x0040_8c41);
@@ -288,7 +288,7 @@ fn connect_config_and_tasks() {
     assert_eq!(a.status(Req::Pstat, DTID), 0);
     assert_eq!(a.status(Req::Pstat, 0x40077), Error::NoTask.code());
     let mstat = |c: &mut Client, n: &str| c.req(Req::Mstat, Writer::new().str(n).finish()).0;
-    assert_eq!(mstat(&mut a, &pvm3::sys::hostname()), 0);
+    assert_eq!(mstat(&mut a, &pvm3::os::hostname()), 0);
     assert_eq!(mstat(&mut a, "localhost"), 0);
     assert_eq!(mstat(&mut a, "127.0.0.1"), 0);
     assert_eq!(mstat(&mut a, "no-such-host.invalid"), Error::NoHost.code());
@@ -643,7 +643,7 @@ fn halt_removes_files_and_terminates_children() {
         assert!(!f.exists(), "{} left behind", f.display());
     }
     for p in pids {
-        assert!(!pvm3::sys::process_exists(p), "task pid {p} still running");
+        assert!(!pvm3::os::process_exists(p), "task pid {p} still running");
     }
 }
 
@@ -713,7 +713,7 @@ fn detached_pvmd3_and_embedded_runner_start_a_daemon() {
         .unwrap();
     assert_ne!(pid as u32, std::process::id());
     assert_eq!(c.req(Req::Halt, vec![]).0, 0);
-    wait_until("embedded daemon gone", || !pvm3::sys::process_exists(pid));
+    wait_until("embedded daemon gone", || !pvm3::os::process_exists(pid));
     assert!(!tmp2.files().sock.exists());
 }
 
@@ -751,7 +751,7 @@ fn sigterm_halts_like_the_console_halt() {
     let pids: Vec<i32> = task_pids(&mut a).into_iter().filter(|&p| p > 0).collect();
     assert_eq!(pids.len(), 1, "the sleep task has a pid");
     let daemon_pid = d.child.as_ref().unwrap().id() as i32;
-    pvm3::sys::kill(daemon_pid, libc::SIGTERM);
+    pvm3::os::kill(daemon_pid, libc::SIGTERM);
     assert_eq!(
         d.wait_exit(TIMEOUT),
         Some(0),
@@ -761,7 +761,7 @@ fn sigterm_halts_like_the_console_halt() {
         assert!(!f.exists(), "{} left behind", f.display());
     }
     for p in pids {
-        assert!(!pvm3::sys::process_exists(p), "task pid {p} still running");
+        assert!(!pvm3::os::process_exists(p), "task pid {p} still running");
     }
     assert!(
         log_text(&d.files).contains("halt requested by a signal"),

@@ -36,7 +36,7 @@ impl Daemon {
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        let files = DaemonFiles::new(&tmp, pvm3::sys::uid(), None);
+        let files = DaemonFiles::new(&tmp, pvm3::os::uid(), None);
         assert!(
             pvm3::daemon::wait_ready(&files, TIMEOUT),
             "daemon did not come up"

@@ -8,6 +8,9 @@
 //! and cleans up on drop. The C programs are c-tests/hardening/hd_*.c;
 //! docs/HARDENING.md describes every test.
 
+// prlimit(2) on a daemon and geteuid: libc calls no safe crate of ours wraps.
+#![allow(unsafe_code)]
+
 mod common;
 
 use common::{repo_root, Link, RunOutput, Sandbox};

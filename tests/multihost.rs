@@ -1338,6 +1338,7 @@ fn every_multihost_program_is_used() {
     let this = [
         include_str!("multihost.rs"),
         include_str!("host_literals.rs"),
+        include_str!("bindv6only.rs"),
     ]
     .concat();
     let dir = common::repo_root().join("c-tests/multihost");
@@ -1346,7 +1347,7 @@ fn every_multihost_program_is_used() {
         if let Some(stem) = name.strip_suffix(".c") {
             assert!(
                 this.contains(&format!("mh(\"{stem}\")")),
-                "c-tests/multihost/{name} is run by no test of tests/multihost.rs or tests/host_literals.rs"
+                "c-tests/multihost/{name} is run by no test of tests/multihost.rs, tests/host_literals.rs or tests/bindv6only.rs"
             );
         }
     }

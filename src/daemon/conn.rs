@@ -5,8 +5,8 @@
 //! large for a record, each after its marker, and doorbells).
 
 use super::outq::OutQueue;
+use crate::os::SharedMap;
 use crate::ring::{self, Bad, Consumer, Dir, Producer, Record};
-use crate::sys::SharedMap;
 use crate::wire::{Frame, FrameDecoder, HEADER_LEN};
 use mio::net::UnixStream;
 use std::collections::VecDeque;
@@ -131,7 +131,7 @@ impl Conn {
     fn read_before_connect(&mut self, buf: &mut [u8]) -> ReadOutcome {
         loop {
             let mut fds = Vec::new();
-            match crate::sys::recv_with_fds(self.stream.as_fd(), buf, &mut fds) {
+            match crate::os::recv_with_fds(self.stream.as_fd(), buf, &mut fds) {
                 Ok(0) => return ReadOutcome::Closed,
                 Ok(n) => {
                     // One descriptor is kept; any other is closed here.

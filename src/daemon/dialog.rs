@@ -96,7 +96,7 @@ impl Daemon {
                     "*** Manual startup ***\nLogin to \"{host}\" and type:\n{cmd}\nType response: "
                 )),
                 Ask::Password { prompt } => {
-                    let _ = crate::sys::set_echo(std::io::stdin().as_fd(), false);
+                    let _ = crate::os::set_echo(std::io::stdin().as_fd(), false);
                     say(prompt);
                 }
             }
@@ -149,7 +149,7 @@ impl Daemon {
             };
             match (ask, line) {
                 (Ask::Password { .. }, pw) => {
-                    let _ = crate::sys::set_echo(std::io::stdin().as_fd(), true);
+                    let _ = crate::os::set_echo(std::io::stdin().as_fd(), true);
                     say("\n");
                     match pw {
                         Some(pw) if self.multi.start_waits(id) => {
@@ -209,7 +209,7 @@ impl Daemon {
         if self.opts.dialog == Dialog::Detached {
             self.opts.dialog = Dialog::Off;
             self.multi.dialogs.reader = None;
-            let _ = crate::sys::stdio_to_dev_null();
+            let _ = crate::os::stdio_to_dev_null();
         }
     }
 }

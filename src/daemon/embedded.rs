@@ -28,8 +28,8 @@
 //!   of the program runs twice.
 
 use super::{run, DaemonOptions};
+use crate::os::{self, Fork};
 use crate::paths::DaemonFiles;
-use crate::sys::{self, Fork};
 use crate::{Error, Result};
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
@@ -119,31 +119,31 @@ pub fn detach_slave(opts: DaemonOptions) -> std::io::Result<()> {
 /// The double fork of both: `quiet` points the grandchild's stdio at
 /// /dev/null before the daemon runs.
 fn detach(opts: DaemonOptions, quiet: bool) -> std::io::Result<()> {
-    match sys::fork()? {
+    match os::fork()? {
         Fork::Parent(pid) => {
             // ECHILD (a SIGCHLD handler of the program reaped it first) is fine.
-            let _ = sys::wait_pid(pid);
+            let _ = os::wait_pid(pid);
             Ok(())
         }
         Fork::Child => {
-            if sys::setsid().is_err() {
-                sys::exit_now(1);
+            if os::setsid().is_err() {
+                os::exit_now(1);
             }
-            match sys::fork() {
+            match os::fork() {
                 Ok(Fork::Child) => {}
-                Ok(Fork::Parent(_)) => sys::exit_now(0),
-                Err(_) => sys::exit_now(1),
+                Ok(Fork::Parent(_)) => os::exit_now(0),
+                Err(_) => os::exit_now(1),
             }
             if quiet {
-                let _ = sys::stdio_to_dev_null();
+                let _ = os::stdio_to_dev_null();
             }
-            sys::close_fds_from(3);
-            sys::default_sigchld();
+            os::close_fds_from(3);
+            os::default_sigchld();
             let code = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(opts))) {
                 Ok(Ok(())) => 0,
                 _ => 1,
             };
-            sys::exit_now(code)
+            os::exit_now(code)
         }
     }
 }

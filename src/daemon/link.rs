@@ -107,7 +107,7 @@ impl Link {
     ) -> Link {
         // Latency matters more than packet count for requests and replies.
         let _ = stream.set_nodelay(true);
-        crate::sys::set_socket_buffers(&stream, 4 << 20);
+        crate::os::set_socket_buffers(&stream, 4 << 20);
         let now = Instant::now();
         Link {
             stream,
@@ -275,7 +275,7 @@ impl Link {
     /// Whether bytes written on it may not have reached the peer's kernel
     /// yet: queued here, or sent and not acknowledged.
     pub fn in_flight(&self) -> bool {
-        !self.out.is_empty() || !self.held.is_empty() || crate::sys::unacked_bytes(&self.stream) > 0
+        !self.out.is_empty() || !self.held.is_empty() || crate::os::unacked_bytes(&self.stream) > 0
     }
 
     /// Queues a frame (see [`Link::send_bytes`]).

@@ -132,7 +132,7 @@ impl DaemonOptions {
             files: DaemonFiles::current(),
             port,
             debug_mask: 0,
-            hostname: crate::sys::hostname(),
+            hostname: crate::os::hostname(),
             arch: paths::arch(),
             pvm_root: paths::pvm_root(),
             home: paths::home(),
@@ -199,7 +199,7 @@ impl DaemonOptions {
                 .map(PathBuf::from)
                 .unwrap_or_else(paths::tmp_dir);
             let id = Some(id.as_str()).filter(|i| !i.is_empty());
-            self.files = DaemonFiles::new(&tmp, crate::sys::uid(), id);
+            self.files = DaemonFiles::new(&tmp, crate::os::uid(), id);
             self.vmid = id.map(str::to_string);
             self.env.retain(|(k, _)| k != "PVM_VMID");
             if let Some(i) = id {
@@ -342,7 +342,7 @@ pub fn prepare_dir(files: &DaemonFiles) -> io::Result<()> {
     if !meta.file_type().is_dir() {
         return refuse("not a directory");
     }
-    if meta.uid() != crate::sys::uid() {
+    if meta.uid() != crate::os::uid() {
         return refuse("owned by another user");
     }
     if meta.permissions().mode() & 0o077 != 0 {
@@ -370,7 +370,7 @@ impl Drop for Held {
 /// lock it returns at once, doing nothing, with an error of kind
 /// `AlreadyExists` whose text names the lock and the other daemon's pid.
 pub fn run(opts: DaemonOptions) -> io::Result<()> {
-    crate::sys::ignore_sigpipe();
+    crate::os::ignore_sigpipe();
     prepare_dir(&opts.files)?;
     let lock = OpenOptions::new()
         .create(true)
@@ -378,7 +378,7 @@ pub fn run(opts: DaemonOptions) -> io::Result<()> {
         .write(true)
         .mode(0o600)
         .open(&opts.files.lock)?;
-    if !crate::sys::try_lock_exclusive(&lock)? {
+    if !crate::os::try_lock_exclusive(&lock)? {
         if opts.slave.is_some() {
             slave_report("error a pvm6 daemon already runs on this host for this user");
         }
@@ -404,24 +404,18 @@ pub fn run(opts: DaemonOptions) -> io::Result<()> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => {}
         Err(e) => return Err(e),
     }
-    let tcp = match crate::sys::tcp_listen_dual_stack(opts.port) {
+    let tcp = match crate::os::tcp_listen(opts.port, true) {
         Ok(l) => l,
-        Err(e) => match std::net::TcpListener::bind(("0.0.0.0", opts.port)) {
-            Ok(l) => {
-                l.set_nonblocking(true)?;
-                l
+        Err(e) => {
+            if opts.slave.is_some() {
+                slave_report(&format!("error can't listen on port {}: {e}", opts.port));
             }
-            Err(_) => {
-                if opts.slave.is_some() {
-                    slave_report(&format!("error can't listen on port {}: {e}", opts.port));
-                }
-                return Err(e);
-            }
-        },
+            return Err(e);
+        }
     };
     let tcp_addr = tcp.local_addr()?;
-    write_file(&opts.files.pid, &format!("{}\n", std::process::id()))?;
-    write_file(&opts.files.addr, &format!("{tcp_addr}\n"))?;
+    crate::os::write_private(&opts.files.pid, &format!("{}\n", std::process::id()))?;
+    crate::os::write_private(&opts.files.addr, &format!("{tcp_addr}\n"))?;
     // The socket comes last: whoever sees it finds the pid and address files.
     let unix = mio::net::UnixListener::bind(&opts.files.sock)?;
     fs::set_permissions(&opts.files.sock, fs::Permissions::from_mode(0o600))?;
@@ -457,17 +451,7 @@ fn slave_report(line: &str) {
     let _ = writeln!(out, "{line}");
     let _ = out.flush();
     drop(out);
-    let _ = crate::sys::stdio_to_dev_null();
-}
-
-fn write_file(path: &std::path::Path, text: &str) -> io::Result<()> {
-    let mut f = OpenOptions::new()
-        .create(true)
-        .truncate(true)
-        .write(true)
-        .mode(0o600)
-        .open(path)?;
-    f.write_all(text.as_bytes())
+    let _ = crate::os::stdio_to_dev_null();
 }
 
 #[cfg(test)]

@@ -344,7 +344,7 @@ fn login_name() -> String {
         .iter()
         .find_map(|v| std::env::var(v).ok().filter(|s| !s.is_empty()))
         .or_else(|| {
-            let uid = crate::sys::uid().to_string();
+            let uid = crate::os::uid().to_string();
             std::fs::read_to_string("/etc/passwd")
                 .ok()?
                 .lines()
@@ -353,7 +353,7 @@ fn login_name() -> String {
                     (f.len() > 2 && f[2] == uid).then(|| f[0].to_string())
                 })
         })
-        .unwrap_or_else(|| format!("uid {}", crate::sys::uid()))
+        .unwrap_or_else(|| format!("uid {}", crate::os::uid()))
 }
 
 /// `[addr%zone]:port` with IPv4-mapped addresses shown as IPv4.
@@ -725,7 +725,7 @@ impl Daemon {
             let reply_file = self.opts.files.dir.join(format!("reply.{name}"));
             let _ = std::fs::remove_file(&reply_file);
             if let Err(err) =
-                write_private(&secret_file, &format!("{}\n", self.multi.secret.to_hex()))
+                crate::os::write_private(&secret_file, &format!("{}\n", self.multi.secret.to_hex()))
             {
                 dlog!(
                     self.log,
@@ -815,7 +815,7 @@ impl Daemon {
         if let Some(pw) = password {
             let askpass = self.opts.files.dir.join("askpass");
             let script = "#!/bin/sh\nprintf '%s\\n' \"$PVM6_PASSWORD\"\n";
-            if let Err(err) = write_private(&askpass, script).and_then(|()| {
+            if let Err(err) = crate::os::write_private(&askpass, script).and_then(|()| {
                 use std::os::unix::fs::PermissionsExt;
                 std::fs::set_permissions(&askpass, std::fs::Permissions::from_mode(0o700))
             }) {
@@ -1195,7 +1195,7 @@ impl Daemon {
         host: i32,
         deadline: Instant,
     ) -> io::Result<Token> {
-        let mut stream = mio::net::TcpStream::connect(addr)?;
+        let mut stream = mio::net::TcpStream::from_std(crate::os::tcp_connect_nonblocking(addr)?);
         let tok = self.token();
         self.poll
             .registry()
@@ -2582,18 +2582,6 @@ impl Daemon {
         self.send_to_host(rr.host, f.to_bytes());
         true
     }
-}
-
-/// Writes a 0600 file.
-fn write_private(path: &std::path::Path, text: &str) -> io::Result<()> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut f = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(true)
-        .write(true)
-        .mode(0o600)
-        .open(path)?;
-    f.write_all(text.as_bytes())
 }
 
 #[cfg(test)]

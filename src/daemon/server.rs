@@ -21,9 +21,9 @@ use super::routes::{RouteChange, RouteTable};
 use super::spawn::{self, SpawnRequest};
 use super::task::{Task, TaskTable, TF_CONNECTED, TF_SPAWNED};
 use super::{DaemonOptions, DEFAULT_SPEED};
-use crate::sys::SharedMap;
+use crate::os::SharedMap;
 use crate::wire::{Frame, Header, Kind, Reader, Req, Writer};
-use crate::{ring, sys, tid, Error};
+use crate::{os, ring, tid, Error};
 use mio::net::{TcpListener, UnixListener};
 use mio::unix::pipe::Receiver;
 use mio::unix::SourceFd;
@@ -57,7 +57,7 @@ mod gstools;
 
 const UNIX_LISTENER: Token = Token(0);
 const TCP_LISTENER: Token = Token(1);
-/// The pipe SIGTERM and SIGINT write to (`sys::signal_pipe`).
+/// The pipe SIGTERM and SIGINT write to (`os::signal_pipe`).
 const SIGNALS: Token = Token(usize::MAX - 1);
 const FIRST_TOKEN: usize = 2;
 /// How often children without a pidfd are checked (only while such exist).
@@ -194,7 +194,7 @@ impl Daemon {
             .register(&mut tcp, TCP_LISTENER, Interest::READABLE)?;
         // As PVM 3.4.6's pvmd: SIGTERM (or ^C) kills the tasks and the other
         // hosts' daemons and cleans up, like the console's halt.
-        let signals = match sys::signal_pipe(&[libc::SIGTERM, libc::SIGINT]) {
+        let signals = match os::signal_pipe(&[libc::SIGTERM, libc::SIGINT]) {
             Ok(fd) => {
                 use std::os::fd::AsRawFd;
                 poll.registry().register(
@@ -270,7 +270,7 @@ impl Daemon {
         let mut events = Events::with_capacity(256);
         dlog!(self.log, Info, "ready");
         self.multi_start();
-        let spin = sys::spin_budget();
+        let spin = os::spin_budget();
         // When the last event came: for `spin` after it the loop polls
         // without sleeping (yielding the CPU), so a message relayed between
         // two tasks does not wait for this process to be woken.
@@ -313,18 +313,18 @@ impl Daemon {
             // doorbell (frames after their markers are read with the socket).
             let ring_work = self.serve_rings();
             if ring_work || !events.is_empty() {
-                if sys::spin_allowed() {
+                if os::spin_allowed() {
                     last_event = Some(Instant::now());
                 }
             } else if spinning {
-                if !sys::spin_pause() {
+                if !os::spin_pause() {
                     last_event = None;
                 }
                 continue;
             }
             if events.is_empty() && self.trim_due {
                 self.trim_due = false;
-                sys::trim_heap();
+                os::trim_heap();
             }
             for ev in events.iter() {
                 let token = ev.token();
@@ -401,7 +401,7 @@ impl Daemon {
         loop {
             match self.unix.accept() {
                 Ok((mut stream, _)) => {
-                    let (pid, uid) = match sys::peer_cred(&stream) {
+                    let (pid, uid) = match os::peer_cred(&stream) {
                         Ok((pid, uid, _)) => (pid, uid),
                         Err(e) => {
                             dlog!(
@@ -412,7 +412,7 @@ impl Daemon {
                             continue;
                         }
                     };
-                    if uid != sys::uid() {
+                    if uid != os::uid() {
                         dlog!(
                             self.log,
                             Warn,
@@ -1245,7 +1245,7 @@ impl Daemon {
             );
             npipes = 1;
         }
-        let pidfd = sys::pidfd_open(pid).ok();
+        let pidfd = os::pidfd_open(pid).ok();
         let proc_ = ChildProc {
             tid: t,
             child,
@@ -1295,7 +1295,7 @@ impl Daemon {
             return Err(Error::BadParam);
         }
         let task = self.tasks.get(t).ok_or(Error::NoTask)?;
-        if task.pid <= 0 || !sys::kill(task.pid, sig) {
+        if task.pid <= 0 || !os::kill(task.pid, sig) {
             return Err(Error::DSysErr);
         }
         dlog!(
@@ -1529,7 +1529,7 @@ impl Daemon {
 
     fn signal_children(&mut self, sig: i32) {
         for c in self.children.values().chain(self.unwatched.iter()) {
-            sys::kill(c.child.id() as i32, sig);
+            os::kill(c.child.id() as i32, sig);
         }
     }
 
@@ -1727,7 +1727,7 @@ impl Daemon {
         let requester = self.conns.get(&token).and_then(|c| c.tid);
         for t in self.tasks.tasks.values() {
             if Some(t.tid) != requester && t.pid > 0 {
-                sys::kill(t.pid, libc::SIGTERM);
+                os::kill(t.pid, libc::SIGTERM);
             }
         }
         self.signal_children(libc::SIGTERM);

@@ -160,8 +160,8 @@ pub fn strtoi(text: &[u8]) -> i32 {
 /// `p` is NULL or a NUL-terminated string.
 #[no_mangle]
 pub unsafe extern "C" fn pvmstrtoi(p: *const c_char) -> c_int {
-    // SAFETY: NULL or NUL-terminated per the contract above.
     guard("pvmstrtoi", 0, || {
+        // SAFETY: NULL or NUL-terminated per the contract above.
         unsafe { cbytes(p) }.map(strtoi).unwrap_or(0)
     })
 }

@@ -5,14 +5,14 @@
 //! local addresses and choosing a common address family with a peer.
 //!
 //! Everything here is safe code; the OS calls (`getifaddrs`,
-//! `if_nametoindex`, `if_indextoname`) live in [`crate::sys`].
+//! `if_nametoindex`, `if_indextoname`) live in [`crate::os`].
 
 use std::fmt;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6, ToSocketAddrs};
 use std::str::FromStr;
 
-use crate::sys;
+use crate::os;
 
 /// A host as written by a user: a DNS name or an address literal.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -232,7 +232,7 @@ fn zone_to_scope(zone: &str) -> io::Result<u32> {
     if let Ok(n) = zone.parse::<u32>() {
         return Ok(n);
     }
-    sys::if_name_to_index(zone).ok_or_else(|| {
+    os::if_name_to_index(zone).ok_or_else(|| {
         io::Error::new(
             io::ErrorKind::NotFound,
             format!("no network interface \"{zone}\""),
@@ -276,7 +276,7 @@ pub fn fmt_sockaddr(sa: &SocketAddr) -> String {
         SocketAddr::V4(a) => format!("{}:{}", a.ip(), a.port()),
         SocketAddr::V6(a) if a.scope_id() != 0 => {
             let zone =
-                sys::if_index_to_name(a.scope_id()).unwrap_or_else(|| a.scope_id().to_string());
+                os::if_index_to_name(a.scope_id()).unwrap_or_else(|| a.scope_id().to_string());
             format!("[{}%{}]:{}", a.ip(), zone, a.port())
         }
         SocketAddr::V6(a) => format!("[{}]:{}", a.ip(), a.port()),
@@ -376,7 +376,7 @@ impl ZoneMap {
             return Some(*s);
         }
         // A number is another host's interface index: meaningless here.
-        self.only.or_else(|| sys::if_name_to_index(zone))
+        self.only.or_else(|| os::if_name_to_index(zone))
     }
 
     /// `sa` with its zone (as the other side wrote it) turned into our
@@ -474,7 +474,7 @@ impl LocalAddr {
 /// without loopback addresses unless the host has nothing else. Empty when
 /// `getifaddrs` fails.
 pub fn local_interfaces() -> Vec<LocalAddr> {
-    let all = match sys::interface_addresses() {
+    let all = match os::interface_addresses() {
         Ok(v) => v,
         Err(e) => {
             log::warn!("getifaddrs: {e}");
@@ -485,7 +485,7 @@ pub fn local_interfaces() -> Vec<LocalAddr> {
 }
 
 /// The policy of [`local_interfaces`], separated from the OS call.
-fn select_local(all: Vec<sys::IfAddr>) -> Vec<LocalAddr> {
+fn select_local(all: Vec<os::IfAddr>) -> Vec<LocalAddr> {
     let mut v: Vec<LocalAddr> = all
         .into_iter()
         .filter(|i| i.up && AddrClass::of(&i.addr) != AddrClass::Unusable)
@@ -798,7 +798,7 @@ mod tests {
             }
             ref other => panic!("{other:?}"),
         }
-        let lo_idx = sys::if_name_to_index("lo").expect("loopback interface lo");
+        let lo_idx = os::if_name_to_index("lo").expect("loopback interface lo");
         let h = HostName::parse("[fe80::1%lo]").unwrap();
         match resolve(&h, 9).unwrap()[..] {
             [SocketAddr::V6(a)] => assert_eq!(a.scope_id(), lo_idx),
@@ -827,7 +827,7 @@ mod tests {
         assert_eq!(fmt_sockaddr(&a), "192.0.2.7:80");
         let a: SocketAddr = "[2001:db8::7]:4000".parse().unwrap();
         assert_eq!(fmt_sockaddr(&a), "[2001:db8::7]:4000");
-        let lo_idx = sys::if_name_to_index("lo").unwrap();
+        let lo_idx = os::if_name_to_index("lo").unwrap();
         let a = SocketAddr::V6(SocketAddrV6::new(v6("fe80::1"), 5, 0, lo_idx));
         assert_eq!(fmt_sockaddr(&a), "[fe80::1%lo]:5");
         // an index no interface has prints as a number
@@ -837,7 +837,7 @@ mod tests {
 
     #[test]
     fn socket_address_round_trips() {
-        let lo_idx = sys::if_name_to_index("lo").unwrap();
+        let lo_idx = os::if_name_to_index("lo").unwrap();
         let addrs = [
             SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 1), 0)),
             SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::new(255, 255, 255, 255), 65535)),
@@ -987,8 +987,8 @@ mod tests {
         );
     }
 
-    fn ifa(name: &str, addr: &str, scope: u32, loopback: bool, up: bool) -> sys::IfAddr {
-        sys::IfAddr {
+    fn ifa(name: &str, addr: &str, scope: u32, loopback: bool, up: bool) -> os::IfAddr {
+        os::IfAddr {
             name: name.into(),
             addr: ip(addr),
             scope_id: scope,

@@ -11,9 +11,9 @@
 //! through the rings; the socket carries the large ones, doorbells and the
 //! end of the connection).
 
+use crate::os::SharedMap;
 use crate::paths::DaemonFiles;
 use crate::ring::{self, Consumer, Dir, Producer, Record};
-use crate::sys::SharedMap;
 use crate::wire::{self, Frame, Header, Kind, HEADER_LEN};
 use crate::{Error, Result};
 use std::io::{self, IoSlice, Read};
@@ -41,10 +41,10 @@ struct NoSigPipe<'a>(BorrowedFd<'a>);
 
 impl io::Write for NoSigPipe<'_> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        crate::sys::send_nosignal(self.0, &[IoSlice::new(buf)])
+        crate::os::send_nosignal(self.0, &[IoSlice::new(buf)])
     }
     fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        crate::sys::send_nosignal(self.0, bufs)
+        crate::os::send_nosignal(self.0, bufs)
     }
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
@@ -159,7 +159,7 @@ impl Conn {
         let _w = self.write.lock().unwrap_or_else(|e| e.into_inner());
         let hdr = h.encode();
         let all = [&hdr[..], &body[..]].concat();
-        let sent = crate::sys::send_nonblocking_with_fd(
+        let sent = crate::os::send_nonblocking_with_fd(
             self.stream.as_fd(),
             &[IoSlice::new(&all)],
             fd.as_fd(),
@@ -270,11 +270,11 @@ impl Conn {
                     return Err(Error::SysErr);
                 }
             }
-            if start.elapsed() < crate::sys::spin_budget() {
+            if start.elapsed() < crate::os::spin_budget() {
                 std::thread::yield_now();
                 continue;
             }
-            if crate::sys::wait_hangup(self.stream.as_fd(), Duration::from_millis(1)) {
+            if crate::os::wait_hangup(self.stream.as_fd(), Duration::from_millis(1)) {
                 log::debug!("daemon hung up while its ring was full");
                 return Err(Error::SysErr);
             }
@@ -352,7 +352,7 @@ impl Conn {
     fn take_doorbells(&self) -> Result<()> {
         let mut h = [0u8; HEADER_LEN];
         loop {
-            match crate::sys::peek(self.stream.as_fd(), &mut h) {
+            match crate::os::peek(self.stream.as_fd(), &mut h) {
                 Ok(0) => return Err(Error::SysErr),
                 Ok(HEADER_LEN) => {}
                 Ok(_) => return Ok(()),

@@ -51,13 +51,13 @@ use super::feed::Sent;
 use super::shm;
 use crate::auth::{self, Acceptor, Role, Secret, Step};
 use crate::net::addr::{fmt_sockaddr, parse_sockaddr_zone};
+use crate::os::SharedMap;
 use crate::ring::{self, Consumer, Dir, Producer, Record};
-use crate::sys::SharedMap;
 use crate::wire::{Frame, FrameDecoder, Header, Kind, Landing, Reader, Req, Writer};
-use crate::{sys, tid};
+use crate::{os, tid};
 use std::collections::{HashMap, VecDeque};
 use std::io::{self, IoSlice, Read, Write};
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
+use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
@@ -127,19 +127,14 @@ impl Listener {
         })
     }
 
-    /// Listens on a TCP port of every interface: `[::]` (dual-stack) when
-    /// the host has an IPv6 address, else (or when IPv6 is unavailable)
-    /// `0.0.0.0`. The address offered lists `host` (this host's addresses
+    /// Listens on a TCP port of every interface: `[::]` (dual-stack, with
+    /// IPV6_V6ONLY switched off explicitly: a host with
+    /// `net.ipv6.bindv6only=1` still takes the IPv4 connections its IPv4
+    /// addresses invite) when the host has an IPv6 address, else (or when
+    /// IPv6 is unavailable) `0.0.0.0`. The address offered lists `host` (this host's addresses
     /// as the host table has them) with the listener's port, comma-separated.
     fn open_tcp(host: &[SocketAddr]) -> io::Result<Listener> {
-        let any6 = SocketAddr::from((Ipv6Addr::UNSPECIFIED, 0));
-        let any4 = SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0));
-        let sock = if host.iter().any(|a| a.is_ipv6()) {
-            TcpListener::bind(any6).or_else(|_| TcpListener::bind(any4))?
-        } else {
-            TcpListener::bind(any4)?
-        };
-        sock.set_nonblocking(true)?;
+        let sock = os::tcp_listen(0, host.iter().any(|a| a.is_ipv6()))?;
         let bound = sock.local_addr()?;
         let port = bound.port();
         let listed: Vec<String> = host
@@ -248,8 +243,7 @@ fn connect(addr: &str, ctx: &TcpCtx<'_>) -> io::Result<Stream> {
         .secret
         .ok_or_else(|| io::Error::other("no machine secret from the daemon"))?;
     let target = pick_target(list, ctx.host)?;
-    let mut s = TcpStream::connect_timeout(&target, TCP_TIMEOUT)?;
-    s.set_nodelay(true)?;
+    let mut s = os::tcp_connect(target, TCP_TIMEOUT)?;
     auth::connect_blocking(&mut s, secret, Role::Route, ctx.me, TCP_TIMEOUT)
         .map_err(|e| io::Error::new(io::ErrorKind::PermissionDenied, format!("{e:?}")))?;
     Ok(Stream::Tcp(s))
@@ -295,8 +289,8 @@ fn verify_peer(stream: &Stream) -> io::Result<()> {
     let Stream::Unix(stream) = stream else {
         return Ok(());
     };
-    let (_, uid, _) = sys::peer_cred(stream)?;
-    if uid != sys::uid() {
+    let (_, uid, _) = os::peer_cred(stream)?;
+    if uid != os::uid() {
         return Err(io::Error::new(
             io::ErrorKind::PermissionDenied,
             format!("link peer has uid {uid}"),
@@ -428,7 +422,7 @@ impl Link {
         let (send, rest) = out;
         if !send.is_empty() {
             // A handshake message is small: a fresh socket takes it whole.
-            let sent = sys::send_nonblocking(self.fd(), &[IoSlice::new(&send)]);
+            let sent = os::send_nonblocking(self.fd(), &[IoSlice::new(&send)]);
             if !matches!(sent, Ok(n) if n == send.len()) {
                 return fail(rx, "can't answer".into());
             }
@@ -490,7 +484,7 @@ impl Link {
             let rx = &mut *rx;
             // Unix links may pass a shared-memory ring's descriptor (`shm`).
             let got = match &self.stream {
-                Stream::Unix(_) => sys::recv_with_fds(self.fd(), &mut rx.buf, &mut rx.fds),
+                Stream::Unix(_) => os::recv_with_fds(self.fd(), &mut rx.buf, &mut rx.fds),
                 // After the handshake, large bodies are read straight into place.
                 // Reading stops once something is complete: what the peer
                 // sent beyond stays in the socket (its flow control holds
@@ -813,8 +807,8 @@ impl Link {
         let mut blocked = false;
         while !slices.is_empty() {
             let sent = match fd {
-                Some(fd) => sys::send_nonblocking_with_fd(self.fd(), slices, fd),
-                None => sys::send_nonblocking(self.fd(), slices),
+                Some(fd) => os::send_nonblocking_with_fd(self.fd(), slices, fd),
+                None => os::send_nonblocking(self.fd(), slices),
             };
             match sent {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
@@ -898,11 +892,11 @@ impl Link {
             self.broken.store(true, Ordering::Relaxed);
             return Err(io::ErrorKind::BrokenPipe.into());
         }
-        let read = sys::Ready {
+        let read = os::Ready {
             read: true,
             write: false,
         };
-        let set: Vec<(BorrowedFd<'_>, sys::Ready)> =
+        let set: Vec<(BorrowedFd<'_>, os::Ready)> =
             readers.iter().map(|l| (l.fd(), read)).collect();
         let ready = super::spin_then_poll(&set, Some(ROOM_STEP), None, &[], false)?.0;
         for (l, r) in readers.iter().zip(&ready) {
@@ -930,12 +924,12 @@ impl Link {
 
     fn wait_writable(&self, others: &[Arc<Link>]) -> io::Result<()> {
         let readers = self.readers(others);
-        let mut set: Vec<(BorrowedFd<'_>, sys::Ready)> = readers
+        let mut set: Vec<(BorrowedFd<'_>, os::Ready)> = readers
             .iter()
             .map(|l| {
                 (
                     l.fd(),
-                    sys::Ready {
+                    os::Ready {
                         read: true,
                         write: false,
                     },
@@ -943,7 +937,7 @@ impl Link {
             })
             .collect();
         if set.is_empty() {
-            set.push((self.fd(), sys::Ready::default()));
+            set.push((self.fd(), os::Ready::default()));
         }
         set[0].1.write = true;
         // Room comes back as the peer reads: soon, on a busy link.
@@ -1133,7 +1127,9 @@ impl Routes {
             self.tcp_listener.as_ref().map(|l| l.addr.clone())
         }
         .unwrap_or_default();
-        let nonce = u64::from_ne_bytes(sys::random_bytes::<8>()?) | 1;
+        let mut nonce = [0u8; 8];
+        getrandom::fill(&mut nonce).map_err(|e| io::Error::other(e.to_string()))?;
+        let nonce = u64::from_ne_bytes(nonce) | 1;
         let body = Writer::new()
             .int(OFFER_VERSION)
             .str(&addr)
@@ -1816,12 +1812,12 @@ mod tests {
                 }
                 let ready = (
                     l.fd(),
-                    sys::Ready {
+                    os::Ready {
                         read: true,
                         write: false,
                     },
                 );
-                sys::poll_many(&[ready], Some(std::time::Duration::from_secs(10))).unwrap();
+                os::poll_many(&[ready], Some(std::time::Duration::from_secs(10))).unwrap();
                 l.fill(None, false);
             }
         }
@@ -1921,11 +1917,11 @@ mod tests {
 
     /// Whether the socket of `l` holds bytes now.
     fn socket_readable(l: &Link) -> bool {
-        let r = sys::Ready {
+        let r = os::Ready {
             read: true,
             write: false,
         };
-        sys::poll_many(&[(l.fd(), r)], Some(std::time::Duration::ZERO)).unwrap()[0].read
+        os::poll_many(&[(l.fd(), r)], Some(std::time::Duration::ZERO)).unwrap()[0].read
     }
 
     /// Reads `l` as a task's reader would (its ring, then its socket,
@@ -1952,11 +1948,11 @@ mod tests {
             }
             let came = l.small_in().is_some_and(|m| ring::arm(m, SMALL_DIR));
             if !came {
-                let r = sys::Ready {
+                let r = os::Ready {
                     read: true,
                     write: false,
                 };
-                sys::poll_many(&[(l.fd(), r)], Some(std::time::Duration::from_millis(50))).unwrap();
+                os::poll_many(&[(l.fd(), r)], Some(std::time::Duration::from_millis(50))).unwrap();
             }
             if let Some(m) = l.small_in() {
                 ring::disarm(m, SMALL_DIR);

@@ -36,7 +36,7 @@
 //! messages keep one way.
 
 use crate::auth::{self, Role, Secret};
-use crate::sys;
+use crate::os;
 use crate::tid;
 use crate::wire::{Ctl, Frame, FrameDecoder, Header, Kind, HEADER_LEN};
 use std::collections::{HashMap, HashSet};
@@ -299,18 +299,18 @@ fn write_frame(stream: &TcpStream, h: &Header, body: &[IoSlice<'_>]) -> io::Resu
     let mut slices: &mut [IoSlice<'_>] = &mut owned;
     let want = [(
         stream.as_fd(),
-        sys::Ready {
+        os::Ready {
             read: false,
             write: true,
         },
     )];
     while !slices.is_empty() {
-        match sys::send_nonblocking(stream.as_fd(), slices) {
+        match os::send_nonblocking(stream.as_fd(), slices) {
             Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
             Ok(n) => IoSlice::advance_slices(&mut slices, n),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                if !sys::poll_many(&want, Some(STALL))?[0].write {
+                if !os::poll_many(&want, Some(STALL))?[0].write {
                     return Err(io::Error::new(
                         io::ErrorKind::TimedOut,
                         format!("nothing taken for {} s", STALL.as_secs()),
@@ -328,8 +328,7 @@ fn write_frame(stream: &TcpStream, h: &Header, body: &[IoSlice<'_>]) -> io::Resu
 /// address family as direct routes do; `host` are our own addresses.
 pub fn open(list: &str, host: &[SocketAddr], secret: &Secret, me: i32) -> io::Result<TcpStream> {
     let target = super::direct::pick_target(list, host)?;
-    let mut s = TcpStream::connect_timeout(&target, OPEN_TIMEOUT)?;
-    s.set_nodelay(true)?;
+    let mut s = crate::os::tcp_connect(target, OPEN_TIMEOUT)?;
     auth::connect_blocking(&mut s, secret, Role::Feed, me, OPEN_TIMEOUT)
         .map_err(|e| io::Error::new(io::ErrorKind::PermissionDenied, format!("{e:?}")))?;
     // The daemon accepts with a LinkOk frame, or closes the connection.
@@ -346,7 +345,7 @@ pub fn open(list: &str, host: &[SocketAddr], secret: &Secret, me: i32) -> io::Re
         ));
     }
     s.set_read_timeout(None)?;
-    sys::set_socket_buffers(&s, 4 << 20);
+    os::set_socket_buffers(&s, 4 << 20);
     Ok(s)
 }
 

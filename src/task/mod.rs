@@ -1005,7 +1005,7 @@ fn collect(
     timeout: Option<Duration>,
     mut landing: Option<&mut Landing<'_>>,
 ) -> Result<Collected> {
-    use crate::sys::Ready;
+    use crate::os::Ready;
     use std::os::fd::AsFd;
     let read = Ready {
         read: true,
@@ -1025,7 +1025,7 @@ fn collect(
     set.extend(watch.feeds.iter().map(|f| (f.fd(), read)));
     let i = 2 + watch.listeners.len();
     let j = i + watch.links.len();
-    let rings: Vec<(usize, &crate::sys::SharedMap)> = watch
+    let rings: Vec<(usize, &crate::os::SharedMap)> = watch
         .links
         .iter()
         .enumerate()
@@ -1104,14 +1104,14 @@ fn collect(
 /// rings) most turns look only at memory. Returns what is ready and
 /// whether it was a poll that said so (false: only rings were looked at).
 fn spin_then_poll(
-    set: &[(std::os::fd::BorrowedFd<'_>, crate::sys::Ready)],
+    set: &[(std::os::fd::BorrowedFd<'_>, crate::os::Ready)],
     timeout: Option<Duration>,
     conn: Option<&Conn>,
-    rings: &[(usize, &crate::sys::SharedMap)],
+    rings: &[(usize, &crate::os::SharedMap)],
     ring_only: bool,
-) -> std::io::Result<(Vec<crate::sys::Ready>, bool)> {
+) -> std::io::Result<(Vec<crate::os::Ready>, bool)> {
+    use crate::os::{poll_many, Ready};
     use crate::ring;
-    use crate::sys::{poll_many, Ready};
     use direct::SMALL_DIR as LINK;
     // What the rings hold now, as readiness of their sockets (None: nothing).
     let ring_ready = || {
@@ -1163,8 +1163,8 @@ fn spin_then_poll(
             )),
         }
     };
-    let spin = crate::sys::spin_budget();
-    if timeout.is_some_and(|t| t.is_zero()) || !crate::sys::spin_allowed() {
+    let spin = crate::os::spin_budget();
+    if timeout.is_some_and(|t| t.is_zero()) || !crate::os::spin_allowed() {
         if let Some(r) = ring_ready() {
             return Ok((r, false));
         }
@@ -1193,7 +1193,7 @@ fn spin_then_poll(
             return sleep(deadline.map(|d| d.saturating_duration_since(now)));
         }
         // Yielding lets a peer that was woken on this CPU answer at once.
-        if !crate::sys::spin_pause() {
+        if !crate::os::spin_pause() {
             return sleep(deadline.map(|d| d.saturating_duration_since(Instant::now())));
         }
     }

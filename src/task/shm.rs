@@ -36,7 +36,7 @@
 //! or is small, goes inline through the socket as before: the sender never
 //! waits for ring space, so the link's deadlock avoidance still holds.
 
-use crate::sys::{self, SharedMap};
+use crate::os::{self, SharedMap};
 use crate::wire::{Frame, Header, Kind, HEADER_LEN};
 use std::collections::VecDeque;
 use std::io::{self, IoSlice};
@@ -112,7 +112,7 @@ impl Tx {
             return None;
         }
         if self.ring.is_none() {
-            match sys::sealed_memfd("pvm6-ring", DATA_AT + CAPACITY)
+            match os::sealed_memfd("pvm6-ring", DATA_AT + CAPACITY)
                 .and_then(|fd| SharedMap::map(fd.as_fd(), DATA_AT + CAPACITY).map(|m| (fd, m)))
             {
                 Ok(r) => self.ring = Some(r),
@@ -316,7 +316,7 @@ impl Rx {
                 return Err(bad("ring frame without its descriptor"));
             }
             let fd = fds.remove(0);
-            let size = sys::sealed_size(fd.as_fd())?;
+            let size = os::sealed_size(fd.as_fd())?;
             if size != DATA_AT + CAPACITY {
                 return Err(bad("ring of unexpected size"));
             }
@@ -357,7 +357,7 @@ impl Rx {
         while seen < end {
             if progress.elapsed() < STALL {
                 std::thread::yield_now();
-            } else if sys::wait_hangup(link, STALL_STEP) && map.load(COMMITTED_AT) <= seen {
+            } else if os::wait_hangup(link, STALL_STEP) && map.load(COMMITTED_AT) <= seen {
                 return Err(bad("the sender left in the middle of a ring body"));
             }
             let now = map.load(COMMITTED_AT);
