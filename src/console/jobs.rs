@@ -13,6 +13,7 @@
 //! end of output, `[1] finished` when the last task of the job ended. The
 //! begin announcements are not printed.
 
+use crate::sync::Locked;
 use crate::task;
 use crate::tid;
 use std::collections::{BTreeMap, BTreeSet};
@@ -102,7 +103,7 @@ pub struct Shared {
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
+    m.locked()
 }
 
 impl Shared {

@@ -36,6 +36,7 @@ use super::boundary::{guard, put};
 use super::misc::CHandler;
 use super::types::{PvmHostInfo, PvmMboxInfo, PvmTaskInfo};
 use super::{buffers, mailbox, messaging, misc, notify, process};
+use crate::sync::Locked;
 use crate::{Error, Result};
 use std::ffi::{c_char, c_int, c_long, c_short, c_void, CString};
 use std::sync::{Mutex, MutexGuard};
@@ -164,7 +165,7 @@ unsafe fn ctext(p: *const c_char) -> Vec<u8> {
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
+    m.locked()
 }
 
 // ---- process control --------------------------------------------------------

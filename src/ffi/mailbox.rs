@@ -10,6 +10,7 @@
 
 use super::boundary::{call_quiet, cbytes, fail, put};
 use super::types::PvmMboxInfo;
+use crate::sync::Locked;
 use crate::task;
 use crate::{Error, Result};
 use std::ffi::{c_char, c_int, CString};
@@ -101,7 +102,7 @@ pub unsafe extern "C" fn pvm_getmboxinfo(
         // SAFETY: the contract above.
         let p = unsafe { cbytes(pattern) }?;
         let list = task::getmboxinfo(p)?;
-        let mut h = HANDED.lock().unwrap_or_else(|e| e.into_inner());
+        let mut h = HANDED.locked();
         h.names = list
             .iter()
             .map(|c| CString::new(c.name.clone()).unwrap_or_default())

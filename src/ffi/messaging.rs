@@ -2,6 +2,7 @@
 //! the receive matcher.
 
 use super::boundary::{call, guard, ok, put, slice};
+use crate::sync::Locked;
 use crate::task;
 use crate::Error;
 use std::ffi::c_int;
@@ -80,7 +81,7 @@ static MATCHER: Mutex<MatchFn> = Mutex::new(None);
 #[no_mangle]
 pub unsafe extern "C" fn pvm_recvf(new: MatchFn) -> MatchFn {
     guard("pvm_recvf", None, || {
-        let mut m = MATCHER.lock().unwrap_or_else(|e| e.into_inner());
+        let mut m = MATCHER.locked();
         let old = std::mem::replace(&mut *m, new);
         task::recvf(new.map(|f| {
             let matcher: task::Matcher = std::sync::Arc::new(move |bufid, tid, tag| {
@@ -133,7 +134,7 @@ static FDS: Mutex<Vec<c_int>> = Mutex::new(Vec::new());
 pub unsafe extern "C" fn pvm_getfds(fds: *mut *mut c_int) -> c_int {
     call("pvm_getfds", || {
         let list = task::fds()?;
-        let mut g = FDS.lock().unwrap_or_else(|e| e.into_inner());
+        let mut g = FDS.locked();
         *g = list;
         // SAFETY: out-pointer per the contract; the pointer is into the static FDS vector,
         // which is replaced only by the next call (the documented lifetime).

@@ -7,6 +7,7 @@
 
 use super::boundary::{call, cbytes, cstr, guard, ok, put};
 use super::types::PvmHostInfo;
+use crate::sync::Locked;
 use crate::task::{self, mhf};
 use crate::Error;
 use std::ffi::{c_char, c_int, CString};
@@ -182,7 +183,7 @@ static NORESETS: Mutex<Vec<c_int>> = Mutex::new(Vec::new());
 pub unsafe extern "C" fn pvm_getnoresets(tidsp: *mut *mut c_int, ntidsp: *mut c_int) -> c_int {
     call("pvm_getnoresets", || {
         let tids = task::getnoresets()?;
-        let mut kept = NORESETS.lock().unwrap_or_else(|e| e.into_inner());
+        let mut kept = NORESETS.locked();
         *kept = tids;
         // SAFETY: out-pointers are NULL or writable by the contract; the
         // array stays alive in NORESETS until the next call.
@@ -269,7 +270,7 @@ pub unsafe extern "C" fn pvm_reg_rm(hip: *mut *mut PvmHostInfo) -> c_int {
             hi_speed: speed,
             hi_dsig: crate::daemon::DSIG_LINUX64,
         };
-        let mut slot = RM_HOST.lock().unwrap_or_else(|e| e.into_inner());
+        let mut slot = RM_HOST.locked();
         let kept = slot.insert(Box::new(RmHost {
             info,
             _strings: (name, arch),

@@ -7,6 +7,7 @@
 
 use super::boundary::{argv, call, call_quiet, cstr, cstr_opt, guard, ok, put, slice_mut};
 use super::types::{PvmHostInfo, PvmTaskInfo};
+use crate::sync::Locked;
 use crate::task;
 use crate::Error;
 use std::ffi::{c_char, c_int, CString};
@@ -36,7 +37,7 @@ static HANDED: Mutex<Handed> = Mutex::new(Handed {
 });
 
 fn handed() -> std::sync::MutexGuard<'static, Handed> {
-    HANDED.lock().unwrap_or_else(|e| e.into_inner())
+    HANDED.locked()
 }
 
 fn c_string(s: &str) -> CString {
@@ -294,7 +295,7 @@ static RSH: Mutex<Option<CString>> = Mutex::new(None);
 static TMP: Mutex<Option<CString>> = Mutex::new(None);
 
 fn keep(slot: &Mutex<Option<CString>>, v: String) -> *mut c_char {
-    let mut g = slot.lock().unwrap_or_else(|e| e.into_inner());
+    let mut g = slot.locked();
     *g = Some(c_string(&v));
     g.as_ref()
         .map_or(std::ptr::null_mut(), |c| c.as_ptr() as *mut c_char)

@@ -8,6 +8,7 @@
 //! the daemon or a direct link) reuses it. (Buffers freed otherwise go back
 //! to malloc: a task that packs its sends reuses that memory for them.)
 
+use crate::sync::Locked;
 use std::sync::Mutex;
 
 /// Bodies from this size on are worth keeping.
@@ -25,7 +26,7 @@ impl Spare {
 
     fn body(&self, len: usize) -> Vec<u8> {
         if len >= MIN {
-            let mut s = self.0.lock().unwrap_or_else(|e| e.into_inner());
+            let mut s = self.0.locked();
             if s.capacity() >= len && s.capacity() / 2 <= len {
                 return std::mem::take(&mut *s);
             }
@@ -36,7 +37,7 @@ impl Spare {
     fn recycle(&self, mut v: Vec<u8>) {
         if (MIN..=MAX).contains(&v.capacity()) {
             v.clear();
-            *self.0.lock().unwrap_or_else(|e| e.into_inner()) = v;
+            *self.0.locked() = v;
         }
     }
 }

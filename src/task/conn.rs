@@ -14,6 +14,7 @@
 use crate::os::SharedMap;
 use crate::paths::DaemonFiles;
 use crate::ring::{self, Consumer, Dir, Producer, Record};
+use crate::sync::Locked;
 use crate::wire::{self, Frame, Header, Kind, HEADER_LEN};
 use crate::{Error, Result};
 use std::io::{self, IoSlice, Read};
@@ -156,7 +157,7 @@ impl Conn {
         let Some((fd, map)) = offer else {
             return self.send(&h, &[IoSlice::new(&body)]);
         };
-        let _w = self.write.lock().unwrap_or_else(|e| e.into_inner());
+        let _w = self.write.locked();
         let hdr = h.encode();
         let all = [&hdr[..], &body[..]].concat();
         let sent = crate::os::send_nonblocking_with_fd(
@@ -169,21 +170,19 @@ impl Conn {
             io::Write::write_all(&mut out, &all[n..])
         });
         sent.map_err(write_failed)?;
-        *self.offer.lock().unwrap_or_else(|e| e.into_inner()) = Some((fd, map));
+        *self.offer.locked() = Some((fd, map));
         Ok(())
     }
 
     /// The daemon answered the Connect request: whether it took the rings.
     /// From now on frames go through them.
     pub fn connected(&self, rings_taken: bool) {
-        let offer = self.offer.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let offer = self.offer.locked().take();
         let Some((_fd, map)) = offer.filter(|_| rings_taken) else {
             return;
         };
-        *self.write.lock().unwrap_or_else(|e| e.into_inner()) =
-            Some(Producer::new(map.clone(), Dir::ToDaemon));
-        *self.read.lock().unwrap_or_else(|e| e.into_inner()) =
-            Some(Consumer::new(map.clone(), Dir::ToTask));
+        *self.write.locked() = Some(Producer::new(map.clone(), Dir::ToDaemon));
+        *self.read.locked() = Some(Consumer::new(map.clone(), Dir::ToTask));
         // Set once: connected() follows the only Connect of this Conn.
         let _ = self.rings.set(map);
     }
@@ -226,7 +225,7 @@ impl Conn {
     /// Sends one frame: the header and `body` slices in one writev (or one
     /// record of the ring).
     pub fn send(&self, header: &Header, body: &[IoSlice<'_>]) -> Result<()> {
-        let mut w = self.write.lock().unwrap_or_else(|e| e.into_inner());
+        let mut w = self.write.locked();
         if let Some(p) = w.as_mut() {
             let total = HEADER_LEN + body.iter().map(|b| b.len()).sum::<usize>();
             if ring::fits(total) {
@@ -304,7 +303,7 @@ impl Conn {
     /// `SysErr`: the daemon is gone.
     pub fn read_frame(&self) -> Result<Frame> {
         debug_assert!(self.rings.get().is_none(), "read_frame after the rings");
-        let _r = self.read.lock().unwrap_or_else(|e| e.into_inner());
+        let _r = self.read.locked();
         self.read_socket_frame()
     }
 
@@ -313,7 +312,7 @@ impl Conn {
     /// doorbells are taken on the way). None: only doorbells were waiting.
     /// Without rings this blocks for the next frame on the socket.
     pub fn try_read_frame(&self) -> Result<Option<Frame>> {
-        let mut r = self.read.lock().unwrap_or_else(|e| e.into_inner());
+        let mut r = self.read.locked();
         let Some(c) = r.as_mut() else {
             return self.read_socket_frame().map(Some);
         };
@@ -332,7 +331,7 @@ impl Conn {
         }
         if c.room_due() {
             // Lock order: read, then write (no writer takes the read lock).
-            let _w = self.write.lock().unwrap_or_else(|e| e.into_inner());
+            let _w = self.write.locked();
             self.write_doorbell()?;
         }
         match record {

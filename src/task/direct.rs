@@ -93,6 +93,7 @@ static RING_ALWAYS: AtomicBool = AtomicBool::new(false);
 
 // The route options of pvm_setopt that matter here.
 use super::options::{DONT_ROUTE, ROUTE_DIRECT};
+use crate::sync::Locked;
 
 /// A listening socket: Unix (same host) or TCP (other hosts).
 enum ListenSock {
@@ -439,7 +440,7 @@ impl Link {
     }
 
     fn rx(&self) -> std::sync::MutexGuard<'_, Rx> {
-        self.rx.lock().unwrap_or_else(|e| e.into_inner())
+        self.rx.locked()
     }
 
     /// Whether a message body is landing in a receiver's memory.
@@ -749,7 +750,7 @@ impl Link {
         others: impl Fn() -> Vec<Arc<Link>>,
     ) -> io::Result<bool> {
         let head = header.encode();
-        let mut guard = self.tx.lock().unwrap_or_else(|e| e.into_inner());
+        let mut guard = self.tx.locked();
         let tx = &mut *guard;
         let mut blocked = false;
         if tx.small.is_none() && !tx.small_off {

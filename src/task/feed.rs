@@ -37,6 +37,7 @@
 
 use crate::auth::{self, Role, Secret};
 use crate::os;
+use crate::sync::Locked;
 use crate::tid;
 use crate::wire::{Ctl, Frame, FrameDecoder, Header, Kind, HEADER_LEN};
 use std::collections::{HashMap, HashSet};
@@ -102,7 +103,7 @@ impl FeedRx {
         if self.is_closed() {
             return out;
         }
-        let mut d = self.decoder.lock().unwrap_or_else(|e| e.into_inner());
+        let mut d = self.decoder.locked();
         let mut scratch = [0u8; crate::wire::READ_STEP];
         let mut ended = false;
         loop {

@@ -15,6 +15,7 @@
 use super::rt;
 use crate::daemon::groups::{GROUP_CTX, TAG_BARRIER, TAG_FREEZE};
 use crate::msg::Encoding;
+use crate::sync::Locked;
 use crate::wire::{Reader, Req, Writer};
 use crate::{Error, Result};
 use std::collections::HashMap;
@@ -61,18 +62,18 @@ type FrozenCache = HashMap<Vec<u8>, Vec<(i32, i32)>>;
 pub type Combine<'a> = dyn FnMut(&mut [u8], &[u8]) -> Result<()> + 'a;
 
 fn cached(name: &[u8]) -> Option<Vec<(i32, i32)>> {
-    let g = FROZEN.lock().unwrap_or_else(|e| e.into_inner());
+    let g = FROZEN.locked();
     g.as_ref().and_then(|m| m.get(name).cloned())
 }
 
 fn cache(name: &[u8], members: &[(i32, i32)]) {
-    let mut g = FROZEN.lock().unwrap_or_else(|e| e.into_inner());
+    let mut g = FROZEN.locked();
     g.get_or_insert_with(HashMap::new)
         .insert(name.to_vec(), members.to_vec());
 }
 
 fn uncache(name: &[u8]) {
-    let mut g = FROZEN.lock().unwrap_or_else(|e| e.into_inner());
+    let mut g = FROZEN.locked();
     if let Some(m) = g.as_mut() {
         m.remove(name);
     }

@@ -26,6 +26,7 @@
 
 use super::Runtime;
 use crate::msg::MsgInfo;
+use crate::sync::Locked;
 use crate::{Error, Result};
 use std::cell::Cell;
 use std::collections::VecDeque;
@@ -85,7 +86,7 @@ thread_local! {
 }
 
 fn table() -> MutexGuard<'static, Table> {
-    TABLE.lock().unwrap_or_else(|e| e.into_inner())
+    TABLE.locked()
 }
 
 impl Table {

@@ -10,6 +10,7 @@
 
 use super::rt;
 use crate::daemon::{self, DaemonOptions};
+use crate::sync::Locked;
 use crate::wire::{Reader, Req, Writer};
 use crate::{Error, Result};
 use std::sync::Mutex;
@@ -57,7 +58,7 @@ static MASKS: Mutex<Masks> = Mutex::new(Masks {
 });
 
 fn masks() -> std::sync::MutexGuard<'static, Masks> {
-    MASKS.lock().unwrap_or_else(|e| e.into_inner())
+    MASKS.locked()
 }
 
 /// A mask as stored: at most TMASK_LEN - 1 characters, padded with '@'.

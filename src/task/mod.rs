@@ -39,6 +39,7 @@ pub use options::Options;
 pub use output::{catchout, OutputSink, CATCHOUT_CODE, CATCHOUT_CTX};
 
 use crate::msg::{Buffer, BufferTable, MsgInfo};
+use crate::sync::Locked;
 use crate::wire::{Frame, Kind, Landing, Reader, Writer};
 use crate::{tid, Error, Result};
 use conn::Conn;
@@ -152,7 +153,7 @@ struct Want {
 impl Runtime {
     /// Locks the state (a panic in another thread does not poison PVM).
     pub fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+        self.state.locked()
     }
 
     /// Our tid, or 0 when not enrolled (never connects).
@@ -166,7 +167,7 @@ impl Runtime {
         if let Some(c) = self.connected()? {
             return Ok(c);
         }
-        let _g = self.enroll.lock().unwrap_or_else(|e| e.into_inner());
+        let _g = self.enroll.locked();
         if let Some(c) = self.connected()? {
             return Ok(c);
         }

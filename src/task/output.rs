@@ -17,6 +17,7 @@ use super::{report_line, rt, Runtime, State};
 use crate::daemon::notify::PVMD_SRC;
 use crate::daemon::output::Inherit;
 use crate::msg::{Buffer, MsgInfo};
+use crate::sync::Locked;
 use crate::task::conn::Conn;
 use crate::task::options::Options;
 use crate::wire::{Frame, Req, Writer};
@@ -59,7 +60,7 @@ static CATCH: Mutex<Catch> = Mutex::new(Catch {
 });
 
 fn catch() -> MutexGuard<'static, Catch> {
-    CATCH.lock().unwrap_or_else(|e| e.into_inner())
+    CATCH.locked()
 }
 
 /// pvm_catchout: `Some(sink)` collects the output of children spawned from

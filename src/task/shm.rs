@@ -37,6 +37,7 @@
 //! waits for ring space, so the link's deadlock avoidance still holds.
 
 use crate::os::{self, SharedMap};
+use crate::sync::Locked;
 use crate::wire::{Frame, Header, Kind, HEADER_LEN};
 use std::collections::VecDeque;
 use std::io::{self, IoSlice};
@@ -286,7 +287,7 @@ impl crate::msg::InPlaceSource for Lease {
 impl Drop for Lease {
     fn drop(&mut self) {
         let end = self.pos + self.len as u64;
-        let mut held = self.ring.held.lock().unwrap_or_else(|e| e.into_inner());
+        let mut held = self.ring.held.locked();
         if let Some(e) = held.iter_mut().find(|e| e.0 == end) {
             e.1 = true;
         }
@@ -366,10 +367,7 @@ impl Rx {
                 progress = std::time::Instant::now();
             }
         }
-        ring.held
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push_back((end, false));
+        ring.held.locked().push_back((end, false));
         self.last_end = end;
         let lease = Lease {
             ring: Arc::clone(ring),
