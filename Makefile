@@ -77,6 +77,6 @@ clean:
 # PVM 3.4.6 and on pvm6, NPtcp), spawn/memory/idle-CPU figures, then the same
 # between two namespace hosts plus 16 hosts added at once (as root, with sshd;
 # skipped with a message otherwise; TWOHOST=0 skips it): table on stdout, CSV,
-# bandwidth.png and bandwidth-twohost.png in target/bench/. See README "Performance".
+# bandwidth.png and bandwidth-twohost.png in target/bench/. See docs/PERFORMANCE.md.
 bench: build
 	sh benches/netpipe/run.sh
