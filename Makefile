@@ -6,7 +6,7 @@ CARGO ?= cargo
 LIBDIR := target/release
 DEMO_TMP := $(CURDIR)/target/demo
 
-.PHONY: all build demo check test lint clean install uninstall bench-groups bench
+.PHONY: all build demo setup check test lint clean install uninstall bench-groups bench
 
 all: build
 
@@ -34,7 +34,16 @@ lint:
 	$(CARGO) fmt --check
 	$(CARGO) clippy --all-targets -- -D warnings
 
-check: build lint
+# What the tests need beyond cargo, gcc and make (tools/debian-packages):
+# installed by tools/setup.sh as root, else named in a banner, and the tests
+# that need it skip loudly.  Silent when nothing is missing.
+setup:
+	sh tools/setup.sh
+
+check:
+	sh tools/setup.sh
+	$(MAKE) build
+	$(MAKE) lint
 	$(CARGO) test --release
 
 test: check
@@ -68,6 +77,6 @@ clean:
 # PVM 3.4.6 and on pvm6, NPtcp), spawn/memory/idle-CPU figures, then the same
 # between two namespace hosts plus 16 hosts added at once (as root, with sshd;
 # skipped with a message otherwise; TWOHOST=0 skips it): table on stdout, CSV,
-# bandwidth.png and bandwidth-twohost.png in target/bench/. See README "Performance".
+# bandwidth.png and bandwidth-twohost.png in target/bench/. See docs/PERFORMANCE.md.
 bench: build
 	sh benches/netpipe/run.sh

@@ -867,3 +867,125 @@ fn usr_local_install_when_ci() {
     );
     assert!(!ldconfig_has_ours(), "ldconfig ran after uninstall");
 }
+
+// ------------------------------------------------------------------ plain cargo build
+
+/// A build directory as a plain `cargo build --release` leaves it: the
+/// libraries and the daemon, no libgpvm3.a / libfpvm3.a (`make build` makes
+/// those).
+fn stage_cargo_only_build(sb: &Sandbox) -> PathBuf {
+    let dir = sb.dir.join("cargo-build");
+    fs::create_dir_all(&dir).expect("build dir");
+    let libs = lib_dir();
+    symlink(libs.join("libpvm3.so"), dir.join("libpvm3.so")).expect("link .so");
+    symlink(libs.join("libpvm3.a"), dir.join("libpvm3.a")).expect("link .a");
+    symlink(env!("CARGO_BIN_EXE_pvmd3"), dir.join("pvmd3")).expect("link pvmd3");
+    dir
+}
+
+/// Issue "Fidelity" 7: `make install PVM_ROOT=...` from a build directory
+/// without libfpvm3.a and libgpvm3.a installs them anyway (made as `make
+/// build` makes them), so `gfortran ... -lfpvm3 -lgpvm3 -lpvm3` against the
+/// tree links pvm6 alone (not the system's libfpvm3.a, which gave multiple
+/// definitions) and the program runs.
+#[test]
+fn install_after_plain_cargo_build_links_fortran() {
+    let sb = Sandbox::new("inst-cargo");
+    let build = stage_cargo_only_build(&sb);
+    let root = sb.dir.join("pvm3");
+    let out = make(&[
+        "install".into(),
+        arg("PVM_ROOT", &root),
+        arg("BUILDDIR", &build),
+    ]);
+    assert!(
+        out.contains("made what") && out.contains("libfpvm3.a"),
+        "install says it made the thin libraries: {out}"
+    );
+    let lib = root.join("lib/LINUX64");
+    for name in ["libfpvm3.a", "libgpvm3.a"] {
+        assert_file(&lib.join(name), 0o644);
+        assert_eq!(
+            fs::read(lib.join(name)).unwrap(),
+            b"!<arch>\n",
+            "{name}: the thin archive (the code is in libpvm3.a)"
+        );
+    }
+    assert_file(&root.join("include/fpvm3.h"), 0o644);
+    assert!(
+        !build.join("libfpvm3.a").exists(),
+        "install does not write into the build directory"
+    );
+    let manifest = fs::read_to_string(root.join("pvm6/install-manifest")).unwrap();
+    assert!(
+        manifest.contains("file lib/LINUX64/libfpvm3.a\n"),
+        "{manifest}"
+    );
+
+    let fc_ok = Command::new("gfortran")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !fc_ok {
+        if matches!(std::env::var("CI").as_deref(), Ok("true") | Ok("1")) {
+            panic!("gfortran is required under CI (sh tools/setup.sh installs it)");
+        }
+        loud_skip(
+            "install_after_plain_cargo_build_links_fortran",
+            "gfortran is not installed (sh tools/setup.sh): the Fortran link is not checked",
+        );
+    } else {
+        // the classic link line, static, against the installed tree only
+        let ftests = repo_root().join("f-tests");
+        let exe = sb.out.join("t_fbasic");
+        let mut fc = Command::new("gfortran");
+        fc.args(["-fallow-argument-mismatch", "-w"])
+            .arg(format!("-I{}", root.join("include").display()))
+            .arg(format!("-I{}", ftests.display()))
+            .arg(ftests.join("t_fbasic.f"))
+            .arg(ftests.join("tap.f"))
+            .arg("-o")
+            .arg(&exe)
+            .arg(format!("-L{}", lib.display()))
+            .args(["-lfpvm3", "-lgpvm3", "-lpvm3"])
+            .args(NATIVE_LIBS);
+        run_build(
+            fc,
+            "gfortran t_fbasic.f -lfpvm3 -lgpvm3 -lpvm3 against the tree",
+        );
+        sb.run(&exe, &[], RUN).assert_tap_ok();
+        sb.stop_daemon();
+    }
+
+    make(&["uninstall".into(), arg("PVM_ROOT", &root)]);
+    assert_eq!(
+        snapshot(&root),
+        BTreeMap::new(),
+        "uninstall removes everything install put there"
+    );
+}
+
+/// Without libpvm3.a (nothing built yet) install refuses, naming `make build`,
+/// and installs nothing.
+#[test]
+fn install_without_a_build_names_make_build() {
+    let sb = Sandbox::new("inst-nobuild");
+    let build = sb.dir.join("empty-build");
+    fs::create_dir_all(&build).unwrap();
+    let root = sb.dir.join("pvm3");
+    let out = Command::new("make")
+        .arg("-s")
+        .arg("-C")
+        .arg(repo_root())
+        .args(["install", &arg("PVM_ROOT", &root), &arg("BUILDDIR", &build)])
+        .env_remove("PVM_ROOT")
+        .output()
+        .expect("run make");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "install without a build must fail");
+    assert!(
+        err.contains("libpvm3.a is missing: run 'make build'"),
+        "the refusal names the command to run: {err}"
+    );
+    assert!(!root.exists(), "nothing installed");
+}

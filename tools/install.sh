@@ -26,9 +26,15 @@
 #   LDCONFIG  the command run after a PREFIX (un)install as root without
 #             DESTDIR (default ldconfig; LDCONFIG=true skips it)
 #
-# Required in BUILDDIR: libpvm3.a, pvmd3 and, for PREFIX, libpvm3.so.
-# Installed when present: pvm (console), pvmgs, libgpvm3.a, libgpvm3.so,
-# libfpvm3.a, and <source>/include/fpvm3.h.
+# Required in BUILDDIR: libpvm3.a, pvmd3 and, for PREFIX, libpvm3.so; when
+# one is missing, install stops and names the command to run (make build).
+# Installed when present: pvm (console), pvmgs, libgpvm3.so, and
+# <source>/include/fpvm3.h.  libgpvm3.a and libfpvm3.a are always installed:
+# taken from BUILDDIR, or made here as `make build` makes them (empty
+# archives, tools/mkthinlib.sh: the group and Fortran code is in libpvm3)
+# when BUILDDIR has none, e.g. after a plain `cargo build --release`;
+# without them a `-lfpvm3 -lgpvm3 -lpvm3` link line would take another
+# PVM's libfpvm3.a from the system's directories.
 #
 # Everything installed is listed in a manifest (pvm6/install-manifest in a
 # PVM_ROOT tree, share/pvm6/install-manifest under a PREFIX); uninstall
@@ -256,11 +262,28 @@ do_install() {
 	need="$builddir/libpvm3.a $builddir/pvmd3 $srcdir/include/pvm3.h"
 	[ "$mode" = prefix ] && need="$need $builddir/libpvm3.so"
 	for f in $need; do
-		[ -f "$f" ] || die "$f is missing: run 'make build' (cargo build --release) first"
+		[ -f "$f" ] || die "$f is missing: run 'make build' in $srcdir first (as yourself), then install again"
 	done
-	for f in pvm pvmgs libgpvm3.a libfpvm3.a; do
+	for f in pvm pvmgs; do
 		[ -f "$builddir/$f" ] || note "note: $builddir/$f not built: not installed"
 	done
+	# the thin libraries: BUILDDIR's, or made in a directory of our own (the
+	# build directory may not be ours to write to when root installs)
+	thindir=
+	gpvm_a=$builddir/libgpvm3.a
+	fpvm_a=$builddir/libfpvm3.a
+	if [ ! -f "$gpvm_a" ] || [ ! -f "$fpvm_a" ]; then
+		thindir=$(mktemp -d)
+		[ -f "$gpvm_a" ] || {
+			sh "$srcdir/tools/mkthinlib.sh" "$thindir" gpvm3
+			gpvm_a=$thindir/libgpvm3.a
+		}
+		[ -f "$fpvm_a" ] || {
+			sh "$srcdir/tools/mkthinlib.sh" "$thindir" fpvm3
+			fpvm_a=$thindir/libfpvm3.a
+		}
+		note "made what $builddir lacks of libgpvm3.a, libfpvm3.a (empty archives: the code is in libpvm3; 'make build' makes them too)"
+	fi
 	[ -f "$srcdir/include/fpvm3.h" ] || note "note: $srcdir/include/fpvm3.h absent: not installed"
 
 	if [ ! -d "$base" ]; then
@@ -269,7 +292,7 @@ do_install() {
 	tpl=$srcdir/tools/pvm-root
 	# if a step fails, what was installed so far is still listed, so that
 	# uninstall can remove it
-	trap 'if [ -n "$new_entries" ]; then write_manifest; fi' EXIT
+	trap 'if [ -n "$new_entries" ]; then write_manifest; fi; if [ -n "$thindir" ]; then rm -rf -- "$thindir"; fi' EXIT
 
 	# optional: put_opt SRC REL MODE installs SRC only if it exists
 	put_opt() {
@@ -282,8 +305,8 @@ do_install() {
 		put_opt "$srcdir/include/fpvm3.h" include/fpvm3.h 644
 		put "$srcdir/include/pvmproto.h" include/pvmproto.h 644
 		put "$builddir/libpvm3.a" "lib/$ARCH/libpvm3.a" 644
-		put_opt "$builddir/libgpvm3.a" "lib/$ARCH/libgpvm3.a" 644
-		put_opt "$builddir/libfpvm3.a" "lib/$ARCH/libfpvm3.a" 644
+		put "$gpvm_a" "lib/$ARCH/libgpvm3.a" 644
+		put "$fpvm_a" "lib/$ARCH/libfpvm3.a" 644
 		put "$builddir/pvmd3" "lib/$ARCH/pvmd3" 755
 		put "$tpl/pvmd" lib/pvmd 755
 		put "$tpl/pvmgetarch" lib/pvmgetarch 755
@@ -315,8 +338,8 @@ do_install() {
 			put_link "libgpvm3.so.$API_VERSION" lib/libgpvm3.so.3
 			put_link libgpvm3.so.3 lib/libgpvm3.so
 		fi
-		put_opt "$builddir/libgpvm3.a" lib/libgpvm3.a 644
-		put_opt "$builddir/libfpvm3.a" lib/libfpvm3.a 644
+		put "$gpvm_a" lib/libgpvm3.a 644
+		put "$fpvm_a" lib/libfpvm3.a 644
 		put "$builddir/pvmd3" bin/pvmd3 755
 		put "$tpl/pvmgetarch" bin/pvmgetarch 755
 		if [ -f "$builddir/pvm" ]; then
@@ -334,6 +357,7 @@ do_install() {
 	write_manifest
 	new_entries=
 	trap - EXIT
+	if [ -n "$thindir" ]; then rm -rf -- "$thindir"; fi
 	note "manifest: $manifest"
 	run_ldconfig
 }

@@ -456,9 +456,15 @@ fn wait_gone(pid: u32, limit: Duration) -> bool {
     false
 }
 
-/// Prints a loud skip notice on stderr.
+/// Prints a loud skip notice on stderr: written to the process's stderr
+/// directly, not through `eprintln!`, which the test runner captures and
+/// hides for tests that pass.
 pub fn loud_skip(test: &str, why: &str) {
-    eprintln!("\n*****************************************************************");
-    eprintln!("SKIP {test}: {why}");
-    eprintln!("*****************************************************************\n");
+    use std::io::Write;
+    let notice = format!(
+        "\n*****************************************************************\n\
+         SKIP {test}: {why}\n\
+         *****************************************************************\n\n"
+    );
+    let _ = std::io::stderr().write_all(notice.as_bytes());
 }

@@ -1025,7 +1025,8 @@ pub fn prerequisites() -> Result<(), Skip> {
     Ok(())
 }
 
-fn find_program(name: &str) -> Option<PathBuf> {
+/// Where `name` is: the first match in PATH, /usr/sbin, /usr/bin, /sbin, /bin.
+pub fn find_program(name: &str) -> Option<PathBuf> {
     let path = std::env::var("PATH").unwrap_or_default();
     let found = path
         .split(':')
