@@ -294,7 +294,7 @@ fn make_check_and_ci_run_the_setup_first() {
 #[test]
 fn every_program_the_tests_start_is_listed() {
     const ESSENTIAL: &[&str] = &[
-        "sh", "tar", "chmod", "timeout", "stdbuf", "ldd", "ldconfig",
+        "sh", "tar", "chmod", "stat", "timeout", "stdbuf", "ldd", "ldconfig",
         "cat", // the toolchain that runs the tests
         "cargo",
     ];
