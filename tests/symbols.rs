@@ -483,3 +483,75 @@ fn what_debians_libraries_and_tools_need_is_ours() {
         assert!(lacking.is_empty(), "{user} needs {lacking:?} from libpvm3");
     }
 }
+
+const DEBIAN_FLIB: &str = "/usr/lib/x86_64-linux-gnu/libfpvm3.a";
+
+/// Functions of Debian's libfpvm3.a that pvm6 does not export, and why.
+const FORTRAN_ABSENT: &[(&str, &str)] = &[
+    (
+        "ctofstr",
+        "string copy helper of PVM 3.4's Fortran wrappers, called only by them",
+    ),
+    (
+        "ftocstr",
+        "string copy helper of PVM 3.4's Fortran wrappers, called only by them",
+    ),
+];
+
+/// The Fortran interface has no header to compare prototypes with
+/// (tests/prototypes.rs), so its reference is Debian's libfpvm3.a: every
+/// function it defines is exported by pvm6's libpvm3.so (where pvm6's
+/// Fortran entry points live; its libfpvm3.a is an empty archive for the
+/// link line), and pvm6 exports no Fortran-style `pvm*_` name it lacks.
+#[test]
+fn every_debian_fortran_function_is_ours() {
+    if !debian_installed("every_debian_fortran_function_is_ours", &[DEBIAN_FLIB]) {
+        return;
+    }
+    let out = Command::new("nm")
+        .args(["--defined-only", DEBIAN_FLIB])
+        .output()
+        .expect("run nm");
+    assert!(out.status.success(), "nm {DEBIAN_FLIB}: {out:?}");
+    let theirs: std::collections::BTreeSet<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| {
+            let mut w = l.split_whitespace().rev();
+            let name = w.next()?;
+            (w.next()? == "T").then(|| name.to_string())
+        })
+        .collect();
+    assert!(
+        theirs.len() > 60,
+        "only {} functions in {DEBIAN_FLIB}",
+        theirs.len()
+    );
+    let syms = dynamic_symbols();
+    let absent: BTreeMap<&str, &str> = FORTRAN_ABSENT.iter().copied().collect();
+    let missing: Vec<&String> = theirs
+        .iter()
+        .filter(|n| syms.get(n.as_str()) != Some(&'T') && !absent.contains_key(n.as_str()))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "functions of Debian's libfpvm3.a that libpvm3.so does not export as T: {missing:?}"
+    );
+    let extra: Vec<&String> = syms
+        .keys()
+        .filter(|n| n.starts_with("pvm") && n.ends_with('_') && !theirs.contains(*n))
+        .collect();
+    assert!(
+        extra.is_empty(),
+        "Fortran-style exports Debian's libfpvm3.a does not have: {extra:?}"
+    );
+    for name in absent.keys() {
+        assert!(
+            theirs.contains(*name),
+            "{name} listed absent, not in {DEBIAN_FLIB}"
+        );
+        assert!(
+            !syms.contains_key(*name),
+            "{name} listed absent but exported"
+        );
+    }
+}
