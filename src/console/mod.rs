@@ -234,8 +234,6 @@ fn new_editor() -> rustyline::Result<Editor> {
     Ok(ed)
 }
 
-/// Whether a daemon answers on this user's socket.
-
 impl Console {
     /// Reads commands from a terminal, with line editing and history.
     fn interactive(&mut self, ed: &mut Editor) -> Flow {

@@ -4,6 +4,7 @@
 
 use super::*;
 
+/// Whether a daemon answers on this user's socket.
 pub(super) fn daemon_running(files: &DaemonFiles) -> bool {
     std::os::unix::net::UnixStream::connect(&files.sock).is_ok()
 }
