@@ -3,9 +3,9 @@
 //! to libgpvm3), the data symbols pvm_errno / pvm_nerr / pvm_errlist, and the
 //! SONAME libpvm3.so.3; that the export list is exactly the allow-list
 //! c/libpvm3.map; and, against Debian's PVM 3.4.6 when installed, that every
-//! symbol its libpvm3.so.3 exports is ours or listed here as deliberately
-//! absent with the reason, and that every libpvm3 symbol Debian's libgpvm3,
-//! console and tools need is ours.
+//! symbol its libpvm3.so.3 exports is ours or listed as deliberately
+//! absent with the reason (tests/abi/abidiff.expected), and that every
+//! libpvm3 symbol Debian's libgpvm3, console and tools need is ours.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -228,163 +228,35 @@ fn exports_are_exactly_the_allow_list() {
     );
 }
 
-/// Symbols of Debian's libpvm3.so.3 that pvm6's does not export, and why.
-const ABSENT: &[(&str, &[&str])] = &[
-    (
-        "PVM 3.4's message, fragment, wait-context, task-connection and \
-         trace-buffer machinery: pvm6 has its own; only PVM's own pvmd \
-         (Debian's /usr/bin/pvmd) links against them, and pvm6 has its own daemon",
-        &[
-            "check_for_exit",
-            "check_routeadd",
-            "check_routedelete",
-            "da_new",
-            "da_ref",
-            "da_unref",
-            "enc_trc_fin",
-            "enc_trc_hdr",
-            "errnamecode",
-            "fr_new",
-            "fr_snew",
-            "fr_unref",
-            "mesg_input",
-            "midtobuf",
-            "mroute",
-            "msendrecv",
-            "ogm_complete",
-            "pmsg_decmore",
-            "pmsg_dump",
-            "pmsg_extend",
-            "pmsg_new",
-            "pmsg_pack",
-            "pmsg_packbody",
-            "pmsg_setenc",
-            "pmsg_setlen",
-            "pmsg_unpack",
-            "pmsg_unref",
-            "post_routedelete",
-            "pvm_fd_add",
-            "pvm_fd_delete",
-            "pvm_inprecv",
-            "pvm_tc_noop",
-            "pvm_tc_settmask",
-            "pvm_tc_settrace",
-            "pvm_tc_settrcbuf",
-            "pvm_tc_settrcopt",
-            "pvm_tc_siblings",
-            "pvmgetdsig",
-            "pvmmboxclasses",
-            "pvmmcast",
-            "pvmmidh",
-            "pvmmidhsiz",
-            "pvmrbuf",
-            "pvmrxlist",
-            "pvmsbuf",
-            "pvmtrcdesc",
-            "pvmtrcmp",
-            "pvmtrcsavekind",
-            "pvmtrcsbf",
-            "pvmtrcsbfsave",
-            "pvmtrctmp",
-            "pvmtrcztv",
-            "pvmupkstralloc",
-            "tev_init",
-            "tobuf_dump",
-            "ttpcb_creat",
-            "ttpcb_dead",
-            "ttpcb_delete",
-            "ttpcb_dump",
-            "ttpcb_dumpall",
-            "ttpcb_find",
-            "ttpcb_new",
-            "umbuf_dump",
-            "umbuf_free",
-            "umbuf_list",
-            "umbuf_new",
-            "wait_delete",
-            "wait_dump",
-            "wait_dumpall",
-            "wait_find",
-            "wait_get",
-            "wait_init",
-            "wait_new",
-            "waitlist",
-        ],
-    ),
-    (
-        "PVM 3.4's allocator wrappers (with its debugging allocator): no Debian \
-         binary or library calls them; memory the library hands out is its own",
-        &[
-            "i_choke",
-            "i_free",
-            "i_malloc",
-            "i_realloc",
-            "pvm_alloc",
-            "pvm_free",
-            "pvm_realloc",
-        ],
-    ),
-    (
-        "helpers of PVM 3.4's pvmd and startup code (IPv4 socket addresses, \
-         its log file, its byte packing, its environment lists): only Debian's \
-         pvmd references them",
-        &[
-            "debug_flags",
-            "hex_inadport",
-            "inadport_decimal",
-            "inadport_hex",
-            "print_fdset",
-            "pvmbailout",
-            "pvmchkuid",
-            "pvmcopyenv",
-            "pvmcrcappend",
-            "pvmdsockfile",
-            "pvmenvinsert",
-            "pvmfreeenv",
-            "pvmget16",
-            "pvmget32",
-            "pvmget8",
-            "pvmgethome",
-            "pvmgetpvmd",
-            "pvmgetroot",
-            "pvmhdump",
-            "pvmlogerror",
-            "pvmlogperror",
-            "pvmlogprintf",
-            "pvmmatchstring",
-            "pvmput16",
-            "pvmput32",
-            "pvmput8",
-            "pvmsettaskname",
-            "pvmtmpnam",
-            "pvmxtoi",
-            "vpvmlogprintf",
-        ],
-    ),
-    (
-        "libpvm state kept in pvm6's runtime and read through the API \
-         (pvm_getopt, pvm_parent, pvm_siblings, pvm_getnoresets): no Debian \
-         binary or library reads these; a copy C could write would not steer anything",
-        &[
-            "pvm_useruid",
-            "pvmautoerr",
-            "pvmfrgsiz",
-            "pvmmydsig",
-            "pvmmyptid",
-            "pvmmytaskname",
-            "pvmmyupid",
-            "pvmnoreset",
-            "pvmnoresetindex",
-            "pvmnsibs",
-            "pvmrescode",
-            "pvmrouteopt",
-            "pvmschedtid",
-            "pvmshowtaskid",
-            "pvmsibtids",
-            "pvmudpmtu",
-        ],
-    ),
-];
+/// Symbols of Debian's libpvm3.so.3 that pvm6's does not export, and why:
+/// the `removed` groups of tests/abi/abidiff.expected (shared with
+/// tests/abidiff.rs), as name -> reason.
+fn absent() -> BTreeMap<String, String> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/abi/abidiff.expected");
+    let text = std::fs::read_to_string(&path).expect("read tests/abi/abidiff.expected");
+    let mut out = BTreeMap::new();
+    let mut reason: Option<String> = None;
+    for line in text
+        .lines()
+        .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
+    {
+        if line.starts_with(char::is_whitespace) {
+            if let Some(why) = &reason {
+                for name in line.split_whitespace() {
+                    out.insert(name.to_string(), why.clone());
+                }
+            }
+        } else {
+            reason = line.strip_prefix("removed:").map(|r| r.trim().to_string());
+        }
+    }
+    assert!(
+        out.len() > 100,
+        "too few removed names in {}",
+        path.display()
+    );
+    out
+}
 
 const DEBIAN_LIB: &str = "/usr/lib/x86_64-linux-gnu/libpvm3.so.3";
 
@@ -434,19 +306,16 @@ fn every_debian_export_is_ours_or_deliberately_absent() {
         return;
     }
     let ours: std::collections::BTreeSet<String> = dynamic_symbols().into_keys().collect();
-    let absent: BTreeMap<&str, &str> = ABSENT
-        .iter()
-        .flat_map(|(why, names)| names.iter().map(move |n| (*n, *why)))
-        .collect();
+    let absent = absent();
     let unexplained: Vec<String> = nm_names(DEBIAN_LIB, true)
         .into_iter()
-        .filter(|n| !ours.contains(n) && !absent.contains_key(n.as_str()))
+        .filter(|n| !ours.contains(n) && !absent.contains_key(n))
         .collect();
     assert!(
         unexplained.is_empty(),
         "exported by Debian's libpvm3.so.3, neither ours nor listed as absent: {unexplained:?}"
     );
-    let listed_but_ours: Vec<&&str> = absent.keys().filter(|n| ours.contains(**n)).collect();
+    let listed_but_ours: Vec<&String> = absent.keys().filter(|n| ours.contains(*n)).collect();
     assert!(
         listed_but_ours.is_empty(),
         "listed as absent but exported: {listed_but_ours:?}"
@@ -481,5 +350,77 @@ fn what_debians_libraries_and_tools_need_is_ours() {
             .filter(|n| (theirs.contains(n) || gpvm.contains(n)) && !ours.contains(n))
             .collect();
         assert!(lacking.is_empty(), "{user} needs {lacking:?} from libpvm3");
+    }
+}
+
+const DEBIAN_FLIB: &str = "/usr/lib/x86_64-linux-gnu/libfpvm3.a";
+
+/// Functions of Debian's libfpvm3.a that pvm6 does not export, and why.
+const FORTRAN_ABSENT: &[(&str, &str)] = &[
+    (
+        "ctofstr",
+        "string copy helper of PVM 3.4's Fortran wrappers, called only by them",
+    ),
+    (
+        "ftocstr",
+        "string copy helper of PVM 3.4's Fortran wrappers, called only by them",
+    ),
+];
+
+/// The Fortran interface has no header to compare prototypes with
+/// (tests/prototypes.rs), so its reference is Debian's libfpvm3.a: every
+/// function it defines is exported by pvm6's libpvm3.so (where pvm6's
+/// Fortran entry points live; its libfpvm3.a is an empty archive for the
+/// link line), and pvm6 exports no Fortran-style `pvm*_` name it lacks.
+#[test]
+fn every_debian_fortran_function_is_ours() {
+    if !debian_installed("every_debian_fortran_function_is_ours", &[DEBIAN_FLIB]) {
+        return;
+    }
+    let out = Command::new("nm")
+        .args(["--defined-only", DEBIAN_FLIB])
+        .output()
+        .expect("run nm");
+    assert!(out.status.success(), "nm {DEBIAN_FLIB}: {out:?}");
+    let theirs: std::collections::BTreeSet<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| {
+            let mut w = l.split_whitespace().rev();
+            let name = w.next()?;
+            (w.next()? == "T").then(|| name.to_string())
+        })
+        .collect();
+    assert!(
+        theirs.len() > 60,
+        "only {} functions in {DEBIAN_FLIB}",
+        theirs.len()
+    );
+    let syms = dynamic_symbols();
+    let absent: BTreeMap<&str, &str> = FORTRAN_ABSENT.iter().copied().collect();
+    let missing: Vec<&String> = theirs
+        .iter()
+        .filter(|n| syms.get(n.as_str()) != Some(&'T') && !absent.contains_key(n.as_str()))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "functions of Debian's libfpvm3.a that libpvm3.so does not export as T: {missing:?}"
+    );
+    let extra: Vec<&String> = syms
+        .keys()
+        .filter(|n| n.starts_with("pvm") && n.ends_with('_') && !theirs.contains(*n))
+        .collect();
+    assert!(
+        extra.is_empty(),
+        "Fortran-style exports Debian's libfpvm3.a does not have: {extra:?}"
+    );
+    for name in absent.keys() {
+        assert!(
+            theirs.contains(*name),
+            "{name} listed absent, not in {DEBIAN_FLIB}"
+        );
+        assert!(
+            !syms.contains_key(*name),
+            "{name} listed absent but exported"
+        );
     }
 }

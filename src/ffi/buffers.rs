@@ -218,42 +218,272 @@ unsafe fn unpack_odd_stride<T: Scalar>(
     Ok(0)
 }
 
-macro_rules! pack_fns {
-    ($( $pk:ident, $upk:ident, $cty:ty, $rty:ty, $width:expr; )*) => {$(
-        /// Packs `nitem` items at `stride` into the active send buffer.
-        ///
-        /// # Safety
-        /// `xp` is valid for `(nitem-1)*stride+1` items.
-        #[no_mangle]
-        pub unsafe extern "C" fn $pk(xp: *mut $cty, nitem: c_int, stride: c_int) -> c_int {
-            // SAFETY: forwarded contract; $cty and $rty have the same size and layout.
-            call(stringify!($pk), || unsafe { pack_typed(xp as *const $rty, nitem, stride, $width) })
-        }
+// The typed pack and unpack entry points, written out one by one (not by a
+// macro) so that tests/prototypes.rs, which reads the Rust code with
+// cbindgen, sees and checks each signature against pvm3.h.
 
-        /// Unpacks `nitem` items at `stride` from the active receive buffer.
-        ///
-        /// # Safety
-        /// `xp` is valid for writes of `(nitem-1)*stride+1` items.
-        #[no_mangle]
-        pub unsafe extern "C" fn $upk(xp: *mut $cty, nitem: c_int, stride: c_int) -> c_int {
-            // SAFETY: forwarded contract; $cty and $rty have the same size and layout.
-            call(stringify!($upk), || unsafe { unpack_typed(xp as *mut $rty, nitem, stride, $width) })
-        }
-    )*};
+/// Packs `nitem` bytes at `stride` into the active send buffer.
+///
+/// # Safety
+/// `xp` is valid for `(nitem-1)*stride+1` items.
+#[no_mangle]
+pub unsafe extern "C" fn pvm_pkbyte(xp: *mut c_char, nitem: c_int, stride: c_int) -> c_int {
+    // SAFETY: forwarded contract (c_char and u8 have one size and layout).
+    call("pvm_pkbyte", || unsafe {
+        pack_typed::<u8>(xp.cast_const().cast(), nitem, stride, 1)
+    })
 }
 
-pack_fns! {
-    pvm_pkbyte, pvm_upkbyte, c_char, u8, 1;
-    pvm_pkshort, pvm_upkshort, c_short, i16, 1;
-    pvm_pkushort, pvm_upkushort, c_ushort, u16, 1;
-    pvm_pkint, pvm_upkint, c_int, i32, 1;
-    pvm_pkuint, pvm_upkuint, c_uint, u32, 1;
-    pvm_pklong, pvm_upklong, c_long, i64, 1;
-    pvm_pkulong, pvm_upkulong, c_ulong, u64, 1;
-    pvm_pkfloat, pvm_upkfloat, f32, f32, 1;
-    pvm_pkdouble, pvm_upkdouble, f64, f64, 1;
-    pvm_pkcplx, pvm_upkcplx, f32, f32, 2;
-    pvm_pkdcplx, pvm_upkdcplx, f64, f64, 2;
+/// Unpacks `nitem` bytes at `stride` from the active receive buffer.
+///
+/// # Safety
+/// `xp` is valid for writes of `(nitem-1)*stride+1` items.
+#[no_mangle]
+pub unsafe extern "C" fn pvm_upkbyte(xp: *mut c_char, nitem: c_int, stride: c_int) -> c_int {
+    // SAFETY: forwarded contract (c_char and u8 have one size and layout).
+    call("pvm_upkbyte", || unsafe {
+        unpack_typed::<u8>(xp.cast(), nitem, stride, 1)
+    })
+}
+
+/// Packs `nitem` shorts at `stride` into the active send buffer.
+///
+/// # Safety
+/// `xp` is valid for `(nitem-1)*stride+1` items.
+#[no_mangle]
+pub unsafe extern "C" fn pvm_pkshort(xp: *mut c_short, nitem: c_int, stride: c_int) -> c_int {
+    // SAFETY: forwarded contract (c_short and i16 have one size and layout).
+    call("pvm_pkshort", || unsafe {
+        pack_typed::<i16>(xp.cast_const().cast(), nitem, stride, 1)
+    })
+}
+
+/// Unpacks `nitem` shorts at `stride` from the active receive buffer.
+///
+/// # Safety
+/// `xp` is valid for writes of `(nitem-1)*stride+1` items.
+#[no_mangle]
+pub unsafe extern "C" fn pvm_upkshort(xp: *mut c_short, nitem: c_int, stride: c_int) -> c_int {
+    // SAFETY: forwarded contract (c_short and i16 have one size and layout).
+    call("pvm_upkshort", || unsafe {
+        unpack_typed::<i16>(xp.cast(), nitem, stride, 1)
+    })
+}
+
+/// Packs `nitem` unsigned shorts at `stride` into the active send buffer.
+///
+/// # Safety
+/// `xp` is valid for `(nitem-1)*stride+1` items.
+#[no_mangle]
+pub unsafe extern "C" fn pvm_pkushort(xp: *mut c_ushort, nitem: c_int, stride: c_int) -> c_int {
+    // SAFETY: forwarded contract (c_ushort and u16 have one size and layout).
+    call("pvm_pkushort", || unsafe {
+        pack_typed::<u16>(xp.cast_const().cast(), nitem, stride, 1)
+    })
+}
+
+/// Unpacks `nitem` unsigned shorts at `stride` from the active receive buffer.
+///
+/// # Safety
+/// `xp` is valid for writes of `(nitem-1)*stride+1` items.
+#[no_mangle]
+pub unsafe extern "C" fn pvm_upkushort(xp: *mut c_ushort, nitem: c_int, stride: c_int) -> c_int {
+    // SAFETY: forwarded contract (c_ushort and u16 have one size and layout).
+    call("pvm_upkushort", || unsafe {
+        unpack_typed::<u16>(xp.cast(), nitem, stride, 1)
+    })
+}
+
+/// Packs `nitem` ints at `stride` into the active send buffer.
+///
+/// # Safety
+/// `xp` is valid for `(nitem-1)*stride+1` items.
+#[no_mangle]
+pub unsafe extern "C" fn pvm_pkint(xp: *mut c_int, nitem: c_int, stride: c_int) -> c_int {
+    // SAFETY: forwarded contract (c_int and i32 have one size and layout).
+    call("pvm_pkint", || unsafe {
+        pack_typed::<i32>(xp.cast_const().cast(), nitem, stride, 1)
+    })
+}
+
+/// Unpacks `nitem` ints at `stride` from the active receive buffer.
+///
+/// # Safety
+/// `xp` is valid for writes of `(nitem-1)*stride+1` items.
+#[no_mangle]
+pub unsafe extern "C" fn pvm_upkint(xp: *mut c_int, nitem: c_int, stride: c_int) -> c_int {
+    // SAFETY: forwarded contract (c_int and i32 have one size and layout).
+    call("pvm_upkint", || unsafe {
+        unpack_typed::<i32>(xp.cast(), nitem, stride, 1)
+    })
+}
+
+/// Packs `nitem` unsigned ints at `stride` into the active send buffer.
+///
+/// # Safety
+/// `xp` is valid for `(nitem-1)*stride+1` items.
+#[no_mangle]
+pub unsafe extern "C" fn pvm_pkuint(xp: *mut c_uint, nitem: c_int, stride: c_int) -> c_int {
+    // SAFETY: forwarded contract (c_uint and u32 have one size and layout).
+    call("pvm_pkuint", || unsafe {
+        pack_typed::<u32>(xp.cast_const().cast(), nitem, stride, 1)
+    })
+}
+
+/// Unpacks `nitem` unsigned ints at `stride` from the active receive buffer.
+///
+/// # Safety
+/// `xp` is valid for writes of `(nitem-1)*stride+1` items.
+#[no_mangle]
+pub unsafe extern "C" fn pvm_upkuint(xp: *mut c_uint, nitem: c_int, stride: c_int) -> c_int {
+    // SAFETY: forwarded contract (c_uint and u32 have one size and layout).
+    call("pvm_upkuint", || unsafe {
+        unpack_typed::<u32>(xp.cast(), nitem, stride, 1)
+    })
+}
+
+/// Packs `nitem` longs at `stride` into the active send buffer.
+///
+/// # Safety
+/// `xp` is valid for `(nitem-1)*stride+1` items.
+#[no_mangle]
+pub unsafe extern "C" fn pvm_pklong(xp: *mut c_long, nitem: c_int, stride: c_int) -> c_int {
+    // SAFETY: forwarded contract (c_long and i64 have one size and layout).
+    call("pvm_pklong", || unsafe {
+        pack_typed::<i64>(xp.cast_const().cast(), nitem, stride, 1)
+    })
+}
+
+/// Unpacks `nitem` longs at `stride` from the active receive buffer.
+///
+/// # Safety
+/// `xp` is valid for writes of `(nitem-1)*stride+1` items.
+#[no_mangle]
+pub unsafe extern "C" fn pvm_upklong(xp: *mut c_long, nitem: c_int, stride: c_int) -> c_int {
+    // SAFETY: forwarded contract (c_long and i64 have one size and layout).
+    call("pvm_upklong", || unsafe {
+        unpack_typed::<i64>(xp.cast(), nitem, stride, 1)
+    })
+}
+
+/// Packs `nitem` unsigned longs at `stride` into the active send buffer.
+///
+/// # Safety
+/// `xp` is valid for `(nitem-1)*stride+1` items.
+#[no_mangle]
+pub unsafe extern "C" fn pvm_pkulong(xp: *mut c_ulong, nitem: c_int, stride: c_int) -> c_int {
+    // SAFETY: forwarded contract (c_ulong and u64 have one size and layout).
+    call("pvm_pkulong", || unsafe {
+        pack_typed::<u64>(xp.cast_const().cast(), nitem, stride, 1)
+    })
+}
+
+/// Unpacks `nitem` unsigned longs at `stride` from the active receive buffer.
+///
+/// # Safety
+/// `xp` is valid for writes of `(nitem-1)*stride+1` items.
+#[no_mangle]
+pub unsafe extern "C" fn pvm_upkulong(xp: *mut c_ulong, nitem: c_int, stride: c_int) -> c_int {
+    // SAFETY: forwarded contract (c_ulong and u64 have one size and layout).
+    call("pvm_upkulong", || unsafe {
+        unpack_typed::<u64>(xp.cast(), nitem, stride, 1)
+    })
+}
+
+/// Packs `nitem` floats at `stride` into the active send buffer.
+///
+/// # Safety
+/// `xp` is valid for `(nitem-1)*stride+1` items.
+#[no_mangle]
+pub unsafe extern "C" fn pvm_pkfloat(xp: *mut f32, nitem: c_int, stride: c_int) -> c_int {
+    // SAFETY: forwarded contract.
+    call("pvm_pkfloat", || unsafe {
+        pack_typed::<f32>(xp, nitem, stride, 1)
+    })
+}
+
+/// Unpacks `nitem` floats at `stride` from the active receive buffer.
+///
+/// # Safety
+/// `xp` is valid for writes of `(nitem-1)*stride+1` items.
+#[no_mangle]
+pub unsafe extern "C" fn pvm_upkfloat(xp: *mut f32, nitem: c_int, stride: c_int) -> c_int {
+    // SAFETY: forwarded contract.
+    call("pvm_upkfloat", || unsafe {
+        unpack_typed::<f32>(xp, nitem, stride, 1)
+    })
+}
+
+/// Packs `nitem` doubles at `stride` into the active send buffer.
+///
+/// # Safety
+/// `xp` is valid for `(nitem-1)*stride+1` items.
+#[no_mangle]
+pub unsafe extern "C" fn pvm_pkdouble(xp: *mut f64, nitem: c_int, stride: c_int) -> c_int {
+    // SAFETY: forwarded contract.
+    call("pvm_pkdouble", || unsafe {
+        pack_typed::<f64>(xp, nitem, stride, 1)
+    })
+}
+
+/// Unpacks `nitem` doubles at `stride` from the active receive buffer.
+///
+/// # Safety
+/// `xp` is valid for writes of `(nitem-1)*stride+1` items.
+#[no_mangle]
+pub unsafe extern "C" fn pvm_upkdouble(xp: *mut f64, nitem: c_int, stride: c_int) -> c_int {
+    // SAFETY: forwarded contract.
+    call("pvm_upkdouble", || unsafe {
+        unpack_typed::<f64>(xp, nitem, stride, 1)
+    })
+}
+
+/// Packs `nitem` complex floats (pairs) at `stride` into the active send buffer.
+///
+/// # Safety
+/// `xp` is valid for `(nitem-1)*stride+1` items.
+#[no_mangle]
+pub unsafe extern "C" fn pvm_pkcplx(xp: *mut f32, nitem: c_int, stride: c_int) -> c_int {
+    // SAFETY: forwarded contract.
+    call("pvm_pkcplx", || unsafe {
+        pack_typed::<f32>(xp, nitem, stride, 2)
+    })
+}
+
+/// Unpacks `nitem` complex floats (pairs) at `stride` from the active receive buffer.
+///
+/// # Safety
+/// `xp` is valid for writes of `(nitem-1)*stride+1` items.
+#[no_mangle]
+pub unsafe extern "C" fn pvm_upkcplx(xp: *mut f32, nitem: c_int, stride: c_int) -> c_int {
+    // SAFETY: forwarded contract.
+    call("pvm_upkcplx", || unsafe {
+        unpack_typed::<f32>(xp, nitem, stride, 2)
+    })
+}
+
+/// Packs `nitem` complex doubles (pairs) at `stride` into the active send buffer.
+///
+/// # Safety
+/// `xp` is valid for `(nitem-1)*stride+1` items.
+#[no_mangle]
+pub unsafe extern "C" fn pvm_pkdcplx(xp: *mut f64, nitem: c_int, stride: c_int) -> c_int {
+    // SAFETY: forwarded contract.
+    call("pvm_pkdcplx", || unsafe {
+        pack_typed::<f64>(xp, nitem, stride, 2)
+    })
+}
+
+/// Unpacks `nitem` complex doubles (pairs) at `stride` from the active receive buffer.
+///
+/// # Safety
+/// `xp` is valid for writes of `(nitem-1)*stride+1` items.
+#[no_mangle]
+pub unsafe extern "C" fn pvm_upkdcplx(xp: *mut f64, nitem: c_int, stride: c_int) -> c_int {
+    // SAFETY: forwarded contract.
+    call("pvm_upkdcplx", || unsafe {
+        unpack_typed::<f64>(xp, nitem, stride, 2)
+    })
 }
 
 /// Packs a NUL-terminated string.

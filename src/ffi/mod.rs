@@ -13,8 +13,6 @@
 pub mod boundary;
 pub mod buffers;
 pub mod fortran;
-pub mod fortran_groups;
-pub mod fortran_hosts;
 pub mod globals;
 pub mod groups;
 pub mod hosts;

@@ -2,134 +2,34 @@
 //! pvmfreduce) and the reduction functions `pvmmax_`, `pvmmin_`, `pvmsum_`,
 //! `pvmproduct_` that Fortran programs pass to pvmfreduce.
 //!
-//! Conventions as in `fortran.rs`: arguments by reference, hidden string
+//! Conventions as in `mod.rs`: arguments by reference, hidden string
 //! lengths last, `info` (or the result argument) stored on every path.
 //! Group names longer than 31 characters (PVM 3.4.6's buffer) give
 //! `PvmBadParam`. Each wrapper calls the C entry point of the group library
-//! (`pvm_joingroup`, ...), declared here by its pvm3.h signature and resolved
-//! by the linker inside libpvm3, so errors are reported as for C callers.
+//! (`pvm_joingroup`, ...), so errors are reported as for C callers.
 //! pvmfreduce hands the Fortran function on unchanged: the C reduction
 //! functions take only pointers, so a Fortran SUBROUTINE
 //! `f(datatype, x, y, num, info)` is called correctly, and `pvmsum` etc.
 //! jump to `PvmSum` etc. Data type codes are the C ones (fpvm3.h's INTEGER4
 //! is PVM_INT, ...).
-//!
-//! Built only when the group library is part of the crate (`pub mod
-//! fortran_groups;` in `ffi/mod.rs`).
 
-use super::boundary::guard;
-use super::fortran::{FLen, MAX_GROUP};
-use crate::{Error, Result};
+use super::{arg, fcstr, ret, FLen, MAX_GROUP};
+use crate::ffi::groups::{
+    pvm_barrier, pvm_bcast, pvm_freezegroup, pvm_gather, pvm_getinst, pvm_gettid, pvm_gsize,
+    pvm_joingroup, pvm_lvgroup, pvm_reduce, pvm_scatter, PvmMax, PvmMin, PvmProduct, PvmSum,
+    ReduceFn,
+};
+use crate::Result;
 use std::ffi::{c_char, c_int, c_void, CString};
 
-/// The C reduction function type of pvm_reduce.
-pub type ReduceFn =
-    Option<unsafe extern "C" fn(*mut c_int, *mut c_void, *mut c_void, *mut c_int, *mut c_int)>;
-
-#[allow(non_snake_case)]
-extern "C" {
-    fn pvm_joingroup(group: *mut c_char) -> c_int;
-    fn pvm_lvgroup(group: *mut c_char) -> c_int;
-    fn pvm_gettid(group: *mut c_char, inum: c_int) -> c_int;
-    fn pvm_getinst(group: *mut c_char, tid: c_int) -> c_int;
-    fn pvm_gsize(group: *mut c_char) -> c_int;
-    fn pvm_barrier(group: *mut c_char, count: c_int) -> c_int;
-    fn pvm_bcast(group: *mut c_char, msgtag: c_int) -> c_int;
-    fn pvm_freezegroup(group: *mut c_char, size: c_int) -> c_int;
-    fn pvm_reduce(
-        func: ReduceFn,
-        data: *mut c_void,
-        count: c_int,
-        datatype: c_int,
-        msgtag: c_int,
-        group: *mut c_char,
-        root: c_int,
-    ) -> c_int;
-    fn pvm_gather(
-        result: *mut c_void,
-        data: *mut c_void,
-        count: c_int,
-        datatype: c_int,
-        msgtag: c_int,
-        group: *mut c_char,
-        root: c_int,
-    ) -> c_int;
-    fn pvm_scatter(
-        result: *mut c_void,
-        data: *mut c_void,
-        count: c_int,
-        datatype: c_int,
-        msgtag: c_int,
-        group: *mut c_char,
-        root: c_int,
-    ) -> c_int;
-    fn PvmMax(
-        datatype: *mut c_int,
-        x: *mut c_void,
-        y: *mut c_void,
-        num: *mut c_int,
-        info: *mut c_int,
-    );
-    fn PvmMin(
-        datatype: *mut c_int,
-        x: *mut c_void,
-        y: *mut c_void,
-        num: *mut c_int,
-        info: *mut c_int,
-    );
-    fn PvmSum(
-        datatype: *mut c_int,
-        x: *mut c_void,
-        y: *mut c_void,
-        num: *mut c_int,
-        info: *mut c_int,
-    );
-    fn PvmProduct(
-        datatype: *mut c_int,
-        x: *mut c_void,
-        y: *mut c_void,
-        num: *mut c_int,
-        info: *mut c_int,
-    );
-}
-
-/// A group name argument as a C string; too long or NULL is `BadParam`.
+/// A group name argument as a C string; longer than PVM 3.4.6's 31
+/// characters, or NULL, is `BadParam`.
 ///
 /// # Safety
 /// `p` is NULL or valid for reads of `len` bytes.
 unsafe fn group_name(p: *const c_char, len: FLen) -> Result<CString> {
-    if p.is_null() {
-        return Err(Error::BadParam);
-    }
-    // SAFETY: non-NULL and `len` readable bytes by the caller's contract.
-    let raw = unsafe { std::slice::from_raw_parts(p as *const u8, len) };
-    let t = super::fortran::ftext(raw, MAX_GROUP).ok_or(Error::BadParam)?;
-    CString::new(t).map_err(|_| Error::BadParam)
-}
-
-/// Reads an INTEGER argument; NULL is `BadParam`.
-///
-/// # Safety
-/// `p` is NULL or valid for a read of one int.
-unsafe fn arg(p: *const c_int) -> Result<c_int> {
-    if p.is_null() {
-        Err(Error::BadParam)
-    } else {
-        // SAFETY: non-NULL and readable by the caller's contract.
-        Ok(unsafe { p.read() })
-    }
-}
-
-/// Runs `body` and stores its value or error code in `out`.
-///
-/// # Safety
-/// `out` is NULL or valid for a write of one int.
-unsafe fn ret(name: &str, out: *mut c_int, body: impl FnOnce() -> Result<c_int>) {
-    let v = guard(name, Error::SysErr.code(), || {
-        body().unwrap_or_else(|e| e.code())
-    });
     // SAFETY: forwarded contract.
-    unsafe { super::boundary::put(out, v) };
+    unsafe { fcstr(p, len, MAX_GROUP) }
 }
 
 /// `call pvmfjoingroup(group, inum)`: joins `group`; `inum` is the instance number or an error.
@@ -284,7 +184,7 @@ pub unsafe extern "C" fn pvmffreezegroup_(
 /// what the C call's man page says.
 #[no_mangle]
 pub unsafe extern "C" fn pvmfreduce_(
-    func: ReduceFn,
+    func: Option<ReduceFn>,
     data: *mut c_void,
     count: *const c_int,
     datatype: *const c_int,
