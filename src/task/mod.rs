@@ -8,7 +8,8 @@
 //! others through a condition variable. So several threads may call PVM at
 //! once, and a thread blocked in `pvm_recv` does not stop another from
 //! sending. The reader waits on the daemon connection and, for direct
-//! routes (`direct`), on the task's links and listener too (one poll).
+//! routes (`route`, `link`, `transport`), on the task's links and listener too
+//! (one poll; `reader`).
 //!
 //! The public functions here are the safe API the C entry points call; their
 //! names follow the C functions they serve (`spawn` for `pvm_spawn`, ...).
@@ -99,6 +100,17 @@ pub struct Runtime {
     filed: Condvar,
     /// Serialises enrollment (connecting and the Connect request).
     enroll: Mutex<()>,
+    /// Whether feeds to other hosts' daemons may be used (read once from
+    /// the environment, at the first send that could take one).
+    feeds_enabled: OnceLock<bool>,
+    /// Output collection of children (pvm_catchout; `output`).
+    catch: Mutex<output::Catch>,
+    /// Message handlers (pvm_addmhf; `mhf`).
+    mhf: Mutex<mhf::Table>,
+    /// Trace masks (pvm_settmask; `misc`).
+    masks: Mutex<misc::Masks>,
+    /// Members of frozen groups (`groups`).
+    frozen: Mutex<Option<groups::FrozenCache>>,
 }
 
 static RUNTIME: OnceLock<Runtime> = OnceLock::new();
@@ -135,6 +147,11 @@ impl Runtime {
             }),
             filed: Condvar::new(),
             enroll: Mutex::new(()),
+            feeds_enabled: OnceLock::new(),
+            catch: Mutex::default(),
+            mhf: Mutex::default(),
+            masks: Mutex::default(),
+            frozen: Mutex::new(None),
         }
     }
 }
@@ -332,9 +349,8 @@ impl Runtime {
     /// connect and handshake), and taken again. A host whose feed cannot be
     /// opened is not tried again; its messages go through our daemon.
     fn lock_for_send(&self, dsts: &[i32]) -> MutexGuard<'_, State> {
-        static ENABLED: OnceLock<bool> = OnceLock::new();
         let st = self.lock();
-        if !*ENABLED.get_or_init(feed::enabled) {
+        if !*self.feeds_enabled.get_or_init(feed::enabled) {
             return st;
         }
         let me = st.mytid;
