@@ -693,7 +693,8 @@ impl Link {
         };
         let set: Vec<(BorrowedFd<'_>, os::Ready)> =
             readers.iter().map(|l| (l.fd(), read)).collect();
-        let ready = super::reader::spin_then_poll(&set, Some(ROOM_STEP), None, &[], false)?.0;
+        let ready =
+            super::spin::spin_then_poll(&set, Some(ROOM_STEP), None, &[], SMALL_DIR, false)?.0;
         for (l, r) in readers.iter().zip(&ready) {
             if r.read {
                 l.fill(None, false);
@@ -736,7 +737,7 @@ impl Link {
         }
         set[0].1.write = true;
         // Room comes back as the peer reads: soon, on a busy link.
-        let ready = super::reader::spin_then_poll(&set, None, None, &[], false)?.0;
+        let ready = super::spin::spin_then_poll(&set, None, None, &[], SMALL_DIR, false)?.0;
         for (l, r) in readers.iter().zip(&ready) {
             if r.read {
                 l.fill(None, false);

@@ -32,6 +32,7 @@ mod reader;
 mod recvq;
 mod route;
 mod shm;
+mod spin;
 mod transport;
 
 pub use api::*;
