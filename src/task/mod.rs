@@ -505,10 +505,9 @@ struct Outgoing<'a> {
     wid: i32,
 }
 
-/// Sends one message to `dst`: over a direct link when there is one, else
-/// through the daemon (counted, and with PvmRouteDirect preceded by a link
-/// offer). Runs under the state lock (so route choice, counts and hellos
-/// agree). Returns whether a link send had to wait (and read links meanwhile).
+/// Sends one message to `dst` by the route [`Routes::send`] chooses. Runs
+/// under the state lock (so route choice, counts and hellos agree). Returns
+/// whether a link send had to wait (and read links meanwhile).
 #[allow(clippy::too_many_arguments)]
 fn send_one(
     routes: &mut Routes,
@@ -535,19 +534,5 @@ fn send_one(
         enc: msg.enc,
         wid: msg.wid,
     };
-    if let Some(link) = routes.route(me, dst, opt, conn) {
-        match link.send(&h, slices, || routes.links()) {
-            Ok(blocked) => return Ok(blocked),
-            Err(e) => {
-                // The peer is gone: the daemon drops the message as it drops
-                // any message to a task that exited (or delivers it, should
-                // the peer still live). The reader closes the link.
-                log::debug!("direct route to {} failed: {e}", tid::fmt(dst));
-                routes.send_default(conn, &h, slices)?;
-                return Ok(true);
-            }
-        }
-    }
-    routes.send_default(conn, &h, slices)?;
-    Ok(false)
+    routes.send(conn, me, opt, &h, slices)
 }

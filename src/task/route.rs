@@ -132,7 +132,7 @@ pub struct Routes {
     /// Self-pipe that interrupts a reader's poll: (reader's end, writer's end).
     wake: Option<(Arc<UnixStream>, UnixStream)>,
     /// Our feeds to other hosts' daemons (the default route between hosts).
-    pub feeds: super::feed::Feeds,
+    pub(super) feeds: super::feed::Feeds,
     /// The program polls the links' sockets itself (pvm_getfds, [`Routes::fds`]):
     /// every link, and every link made later, asks its peer to ring the
     /// socket after each record it puts in the link's ring.
@@ -160,7 +160,7 @@ impl Routes {
     /// The link to use for a message to `dst`, or None for the daemon route
     /// (the send is then counted). With PvmRouteDirect the first send to a
     /// task also offers it a link (through `conn`, before the message).
-    pub fn route(&mut self, me: i32, dst: i32, opt: i32, conn: &Conn) -> Option<Arc<Link>> {
+    fn route(&mut self, me: i32, dst: i32, opt: i32, conn: &Conn) -> Option<Arc<Link>> {
         if !tid::is_task(dst) || dst == me {
             return None;
         }
@@ -185,15 +185,42 @@ impl Routes {
         Some((self.secret.clone()?, self.host.clone()))
     }
 
+    /// Sends one message frame (header `h` from `me`, body `body`) by the
+    /// route it takes: the direct link to `h.dst` when there is one (with
+    /// PvmRouteDirect in `opt`, sends to a task we have no link with are
+    /// counted and preceded by an offer), else the default route
+    /// ([`Routes::send_default`]). Runs under the state lock, so route
+    /// choice, counts and hellos agree. Returns whether a link send had to
+    /// wait (and read links meanwhile).
+    pub fn send(
+        &mut self,
+        conn: &Conn,
+        me: i32,
+        opt: i32,
+        h: &Header,
+        body: &[IoSlice<'_>],
+    ) -> crate::Result<bool> {
+        if let Some(link) = self.route(me, h.dst, opt, conn) {
+            match link.send(h, body, || self.links()) {
+                Ok(blocked) => return Ok(blocked),
+                Err(e) => {
+                    // The peer is gone: the daemon drops the message as it drops
+                    // any message to a task that exited (or delivers it, should
+                    // the peer still live). The reader closes the link.
+                    log::debug!("direct route to {} failed: {e}", tid::fmt(h.dst));
+                    self.send_default(conn, h, body)?;
+                    return Ok(true);
+                }
+            }
+        }
+        self.send_default(conn, h, body)?;
+        Ok(false)
+    }
+
     /// Sends a message frame by the default route: on the feed to the
     /// destination's host when there is one, through the daemon otherwise
     /// (after the fence, when the feed was just given up).
-    pub fn send_default(
-        &mut self,
-        conn: &Conn,
-        h: &Header,
-        body: &[IoSlice<'_>],
-    ) -> crate::Result<()> {
+    fn send_default(&mut self, conn: &Conn, h: &Header, body: &[IoSlice<'_>]) -> crate::Result<()> {
         match self.feeds.send(h, body) {
             Sent::Fed => Ok(()),
             Sent::NoFeed | Sent::GaveUp(None) => conn.send(h, body),
