@@ -5,7 +5,7 @@
 //! lock for one whole frame; only one thread at a time reads (the runtime's
 //! `reading` flag decides which, and the read lock backs it up), so frames
 //! are never interleaved. Waiting for input is the runtime's job: it polls
-//! this socket together with the direct-route links (`direct`), and looks at
+//! this socket together with the direct-route links (`route`), and looks at
 //! the shared-memory ring the daemon writes to, when it took the one this
 //! connection offered (`crate::ring`: after the Connect reply, frames go
 //! through the rings; the socket carries the large ones, doorbells and the

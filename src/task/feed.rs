@@ -328,7 +328,7 @@ fn write_frame(stream: &TcpStream, h: &Header, body: &[IoSlice<'_>]) -> io::Resu
 /// addresses, comma-separated, as DaemonAddr gives them), choosing the
 /// address family as direct routes do; `host` are our own addresses.
 pub fn open(list: &str, host: &[SocketAddr], secret: &Secret, me: i32) -> io::Result<TcpStream> {
-    let target = super::direct::pick_target(list, host)?;
+    let target = super::transport::pick_target(list, host)?;
     let mut s = crate::os::tcp_connect(target, OPEN_TIMEOUT)?;
     auth::connect_blocking(&mut s, secret, Role::Feed, me, OPEN_TIMEOUT)
         .map_err(|e| io::Error::new(io::ErrorKind::PermissionDenied, format!("{e:?}")))?;

@@ -19,7 +19,6 @@ use crate::sync::Locked;
 use crate::wire::{Reader, Req, Writer};
 use crate::{Error, Result};
 use std::collections::HashMap;
-use std::sync::Mutex;
 use std::time::Duration;
 
 /// PVM data type codes (pvm3.h) the collective calls accept.
@@ -51,29 +50,27 @@ pub fn type_size(datatype: i32) -> Result<usize> {
 }
 
 /// Member lists of frozen groups (instance, tid), cached after
-/// pvm_freezegroup or the first call that saw the group frozen.
-static FROZEN: Mutex<Option<FrozenCache>> = Mutex::new(None);
-
-/// Group name -> (instance, tid) of each member.
-type FrozenCache = HashMap<Vec<u8>, Vec<(i32, i32)>>;
+/// pvm_freezegroup or the first call that saw the group frozen; group name
+/// -> (instance, tid) of each member. Lives in the runtime ([`super::rt`]).
+pub(super) type FrozenCache = HashMap<Vec<u8>, Vec<(i32, i32)>>;
 
 /// The combining step of pvm_reduce: `x` (the root's values) combined with
 /// `y` (one member's values) into `x`.
 pub type Combine<'a> = dyn FnMut(&mut [u8], &[u8]) -> Result<()> + 'a;
 
 fn cached(name: &[u8]) -> Option<Vec<(i32, i32)>> {
-    let g = FROZEN.locked();
+    let g = super::rt().frozen.locked();
     g.as_ref().and_then(|m| m.get(name).cloned())
 }
 
 fn cache(name: &[u8], members: &[(i32, i32)]) {
-    let mut g = FROZEN.locked();
+    let mut g = super::rt().frozen.locked();
     g.get_or_insert_with(HashMap::new)
         .insert(name.to_vec(), members.to_vec());
 }
 
 fn uncache(name: &[u8]) {
-    let mut g = FROZEN.locked();
+    let mut g = super::rt().frozen.locked();
     if let Some(m) = g.as_mut() {
         m.remove(name);
     }

@@ -30,7 +30,7 @@ use crate::sync::Locked;
 use crate::{Error, Result};
 use std::cell::Cell;
 use std::collections::VecDeque;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, MutexGuard};
 
 /// A handler: called with the buffer id of the message; its return value is
 /// ignored, as in PVM.
@@ -56,8 +56,9 @@ impl Handler {
 /// enrolls (their ids are taken here too; see the module doc).
 const LIBRARY_HANDLERS: usize = 9;
 
+/// The message handlers (pvm_addmhf); lives in the runtime ([`super::rt`]).
 #[derive(Default)]
-struct Table {
+pub(super) struct Table {
     handlers: Vec<Handler>,
     /// Ids taken in place of PVM 3.4.6's own handlers.
     reserved: Vec<i32>,
@@ -71,22 +72,13 @@ struct Table {
     running: bool,
 }
 
-static TABLE: Mutex<Table> = Mutex::new(Table {
-    handlers: Vec::new(),
-    reserved: Vec::new(),
-    free: Vec::new(),
-    next: 0,
-    pending: VecDeque::new(),
-    running: false,
-});
-
 thread_local! {
     /// This thread is inside a handler.
     static IN_HANDLER: Cell<bool> = const { Cell::new(false) };
 }
 
 fn table() -> MutexGuard<'static, Table> {
-    TABLE.locked()
+    super::rt().mhf.locked()
 }
 
 impl Table {

@@ -13,7 +13,6 @@ use crate::daemon::{self, DaemonOptions};
 use crate::sync::Locked;
 use crate::wire::{Reader, Req, Writer};
 use crate::{Error, Result};
-use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// Size of a `Pvmtmask` (pvmtev.h: a NUL-terminated string of 35 characters).
@@ -47,18 +46,15 @@ pub fn empty_tmask() -> String {
     "@".repeat(TMASK_LEN - 1)
 }
 
-struct Masks {
+/// The trace masks (pvm_settmask); live in the runtime ([`super::rt`]).
+#[derive(Default)]
+pub(super) struct Masks {
     own: Option<String>,
     child: Option<String>,
 }
 
-static MASKS: Mutex<Masks> = Mutex::new(Masks {
-    own: None,
-    child: None,
-});
-
 fn masks() -> std::sync::MutexGuard<'static, Masks> {
-    MASKS.locked()
+    super::rt().masks.locked()
 }
 
 /// A mask as stored: at most TMASK_LEN - 1 characters, padded with '@'.

@@ -23,7 +23,7 @@ use crate::task::options::Options;
 use crate::wire::{Frame, Req, Writer};
 use crate::{tid, Result};
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, MutexGuard};
 
 /// The message tag pvm_catchout sets as PvmOutputCode (PVM 3.4.6's value).
 pub const CATCHOUT_CODE: i32 = 0x8003_0005_u32 as i32;
@@ -44,8 +44,9 @@ struct Child {
     partial: Vec<u8>,
 }
 
+/// Output collection (pvm_catchout); lives in the runtime ([`super::rt`]).
 #[derive(Default)]
-struct Catch {
+pub(super) struct Catch {
     sink: Option<Box<dyn OutputSink>>,
     /// Collection on (pvm_exit waits for the children).
     active: bool,
@@ -53,14 +54,8 @@ struct Catch {
     children: BTreeMap<i32, Child>,
 }
 
-static CATCH: Mutex<Catch> = Mutex::new(Catch {
-    sink: None,
-    active: false,
-    children: BTreeMap::new(),
-});
-
 fn catch() -> MutexGuard<'static, Catch> {
-    CATCH.locked()
+    rt().catch.locked()
 }
 
 /// pvm_catchout: `Some(sink)` collects the output of children spawned from
@@ -244,6 +239,7 @@ mod tests {
     use super::*;
     use crate::daemon::output::pack_output;
     use crate::wire::{Header, Kind};
+    use std::sync::Mutex;
 
     struct Vecsink(Arc<Mutex<Vec<u8>>>);
     impl OutputSink for Vecsink {

@@ -1,0 +1,782 @@
+//! Link I/O of the direct routes: one [`Link`] over a connected [`Stream`]
+//! reads frames into its decoder (without the state lock; whoever holds it
+//! takes them out), lands large bodies straight into a receive buffer,
+//! passes small frames through a shared ring (Unix links) and large bodies
+//! through shared memory (`super::shm`), writes frames (reading every link
+//! meanwhile so two senders never block each other), and writes and parses
+//! the hello. Which link a message takes is [`super::route`]'s business.
+
+use super::shm;
+use super::transport::Stream;
+use crate::auth::{Acceptor, Role, Secret, Step};
+use crate::os::SharedMap;
+use crate::ring::{self, Consumer, Dir, Producer, Record};
+use crate::wire::{Frame, FrameDecoder, Header, Kind, Landing, Reader, Req, Writer};
+use crate::{os, tid};
+use std::collections::VecDeque;
+use std::io::{self, IoSlice};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+
+/// Bytes read from a Unix link per system call (TCP links read
+/// `wire::READ_STEP` at a time).
+const READ_CHUNK: usize = 256 * 1024;
+
+/// Tag of the control frame (body-less, on the socket) that passes a Unix
+/// link's ring for small frames (`crate::ring`) to the peer with SCM_RIGHTS.
+const TAG_SMALL_RING: i32 = -53;
+/// The ring of a Unix link's small frames: the producer's side of the pair
+/// of rings `crate::ring::create` makes (the other one is not used).
+pub(super) const SMALL_DIR: Dir = Dir::ToDaemon;
+/// How long a sender whose ring to the peer is full waits at a time for
+/// the peer's doorbell before it looks again.
+const ROOM_STEP: std::time::Duration = std::time::Duration::from_millis(1);
+
+use crate::sync::Locked;
+
+/// Received bytes of a link, decoded into frames by whoever holds the
+/// state lock.
+struct Rx {
+    decoder: FrameDecoder,
+    buf: Vec<u8>,
+    /// End of stream, a read error or a malformed frame: nothing more comes.
+    closed: bool,
+    /// Descriptors received with the bytes (a shared-memory ring's).
+    fds: Vec<OwnedFd>,
+    /// The peer's shared-memory ring (`shm`; Unix links only).
+    ring: shm::Rx,
+    /// The peer's ring of small frames, once its offer came (Unix links).
+    small: Option<Consumer>,
+    /// What was taken from that ring and not given out yet, in order: a
+    /// frame, or None for a marker (the next frame is on the socket).
+    queue: VecDeque<Option<Frame>>,
+    /// Frames read from the socket after the ring's offer, each waiting
+    /// for its marker in `queue`.
+    sock_q: VecDeque<Frame>,
+    /// Frames read from the socket before that offer, not given out yet.
+    pre: VecDeque<Frame>,
+    /// An accepted TCP connection's handshake, until it succeeded.
+    auth: Option<Box<Acceptor>>,
+}
+
+/// The sending side of a link (held by a writer for one whole frame).
+#[derive(Default)]
+struct Tx {
+    /// Our shared-memory ring for large bodies (`shm`).
+    big: shm::Tx,
+    /// Our ring for small frames, once its descriptor went to the peer.
+    small: Option<Producer>,
+    /// No ring for small frames on this link (TCP, or it could not be made).
+    small_off: bool,
+}
+
+/// One open link (a connected stream socket, non-blocking).
+pub struct Link {
+    stream: Stream,
+    rx: Mutex<Rx>,
+    /// Held by a writer for one whole frame; our shared-memory rings.
+    tx: Mutex<Tx>,
+    /// The peer's ring of small frames (also in `Rx`), for looking at it
+    /// without the lock and without a system call.
+    small_in: OnceLock<Arc<SharedMap>>,
+    /// A marker was taken from that ring and its frame is still to be
+    /// read from the socket.
+    want_socket: AtomicBool,
+    /// The peer's tid once known (0 before its hello was checked).
+    peer: AtomicI32,
+    /// A write failed: the peer is gone; do not send here any more.
+    broken: AtomicBool,
+    /// The tid an accepted TCP connection proved (by the handshake) it
+    /// speaks for; 0 for Unix links and before the handshake.
+    authed: AtomicI32,
+    /// The program polls the links' sockets itself (pvm_getfds): peers
+    /// ring the socket after every record they put in this link's ring.
+    ring_always: AtomicBool,
+    /// When the link was made.
+    opened: std::time::Instant,
+}
+
+impl Link {
+    /// A link over `stream`; `ring_always`: see [`Link::set_ring_always`].
+    pub(super) fn new(stream: Stream, ring_always: bool) -> io::Result<Link> {
+        stream.set_nonblocking(true)?;
+        let small_off = !matches!(stream, Stream::Unix(_));
+        Ok(Link {
+            stream,
+            rx: Mutex::new(Rx {
+                decoder: FrameDecoder::new(),
+                buf: Vec::new(),
+                closed: false,
+                fds: Vec::new(),
+                ring: shm::Rx::default(),
+                small: None,
+                queue: VecDeque::new(),
+                sock_q: VecDeque::new(),
+                pre: VecDeque::new(),
+                auth: None,
+            }),
+            tx: Mutex::new(Tx {
+                small_off,
+                ..Tx::default()
+            }),
+            small_in: OnceLock::new(),
+            want_socket: AtomicBool::new(false),
+            peer: AtomicI32::new(0),
+            broken: AtomicBool::new(false),
+            authed: AtomicI32::new(0),
+            ring_always: AtomicBool::new(ring_always),
+            opened: std::time::Instant::now(),
+        })
+    }
+
+    /// An accepted TCP connection: its bytes go to the handshake first.
+    pub(super) fn accepted_tcp(
+        stream: Stream,
+        secret: &Secret,
+        ring_always: bool,
+    ) -> io::Result<Link> {
+        let l = Link::new(stream, ring_always)?;
+        l.rx().auth = Some(Box::new(Acceptor::new(secret)));
+        Ok(l)
+    }
+
+    /// Feeds received bytes to a pending handshake. Returns what belongs to
+    /// the frame decoder (bytes after the handshake), or None while the
+    /// handshake goes on; a failure closes the link (logged).
+    fn feed_auth(&self, rx: &mut Rx, input: &[u8]) -> Option<Vec<u8>> {
+        let acceptor = rx.auth.as_mut()?;
+        let fail = |rx: &mut Rx, why: String| {
+            log::warn!("direct link refused: authentication failed ({why})");
+            rx.closed = true;
+            rx.auth = None;
+            None
+        };
+        let out = match acceptor.feed(input) {
+            Ok(Step::NeedMore) => return None,
+            Ok(Step::Send(out)) => (out, None),
+            Ok(Step::Done { peer, send, rest }) => {
+                if peer.role != Role::Route || !tid::is_task(peer.claimed_id) {
+                    return fail(rx, format!("{:?} {}", peer.role, peer.claimed_id));
+                }
+                self.authed.store(peer.claimed_id, Ordering::Relaxed);
+                (send, Some(rest))
+            }
+            Err(e) => return fail(rx, format!("{e:?}")),
+        };
+        let (send, rest) = out;
+        if !send.is_empty() {
+            // A handshake message is small: a fresh socket takes it whole.
+            let sent = os::send_nonblocking(self.fd(), &[IoSlice::new(&send)]);
+            if !matches!(sent, Ok(n) if n == send.len()) {
+                return fail(rx, "can't answer".into());
+            }
+        }
+        if rest.is_some() {
+            rx.auth = None;
+        }
+        rest
+    }
+
+    /// The socket's descriptor.
+    /// The peer's tid once its hello was checked (0 before).
+    pub(super) fn peer(&self) -> i32 {
+        self.peer.load(Ordering::Relaxed)
+    }
+
+    pub(super) fn set_peer(&self, tid: i32) {
+        self.peer.store(tid, Ordering::Relaxed);
+    }
+
+    /// Whether a write failed (the peer is gone).
+    pub(super) fn is_broken(&self) -> bool {
+        self.broken.load(Ordering::Relaxed)
+    }
+
+    pub(super) fn set_broken(&self) {
+        self.broken.store(true, Ordering::Relaxed);
+    }
+
+    /// The tid an accepted TCP connection proved it speaks for (0 for Unix
+    /// links and before the handshake).
+    pub(super) fn authed(&self) -> i32 {
+        self.authed.load(Ordering::Relaxed)
+    }
+
+    /// Whether the link is a Unix socket (same host; the peer's uid was checked).
+    pub(super) fn is_unix(&self) -> bool {
+        matches!(self.stream, Stream::Unix(_))
+    }
+
+    /// Bytes in the decoder not yet made into a frame.
+    #[cfg(test)]
+    pub(super) fn decoder_pending(&self) -> usize {
+        self.rx().decoder.pending()
+    }
+
+    /// When the link was made.
+    pub(super) fn opened(&self) -> std::time::Instant {
+        self.opened
+    }
+
+    /// From now on the peer rings the socket after every record it puts in
+    /// our ring of small frames (the program polls the socket itself:
+    /// pvm_getfds), so a readable socket alone says when one came.
+    pub(super) fn set_ring_always(&self) {
+        self.ring_always.store(true, Ordering::Relaxed);
+        if let Some(m) = self.small_in() {
+            ring::ring_always(m, SMALL_DIR);
+        }
+    }
+
+    pub fn fd(&self) -> BorrowedFd<'_> {
+        self.stream.as_fd()
+    }
+
+    fn rx(&self) -> std::sync::MutexGuard<'_, Rx> {
+        self.rx.locked()
+    }
+
+    /// Whether a message body is landing in a receiver's memory.
+    pub fn is_landing(&self) -> bool {
+        self.rx().decoder.is_landing()
+    }
+
+    /// Whether reading ended (nothing more will arrive).
+    pub fn is_closed(&self) -> bool {
+        self.rx().closed
+    }
+
+    /// Reads everything available now into the decoder (never blocks).
+    /// While an accepted TCP connection's handshake runs, the bytes go to it.
+    /// With `landing` (a receiver waiting for a message) and `may_land`
+    /// (`Routes::landable`), a large matching body on a TCP link lands in
+    /// the receiver's memory; once one started, it is read to its end with
+    /// that landing whatever `may_land` says, and reads without it leave
+    /// the link alone.
+    pub fn fill(&self, mut landing: Option<&mut Landing<'_>>, may_land: bool) {
+        let mut rx = self.rx();
+        if rx.closed {
+            return;
+        }
+        let landing_here = rx.decoder.is_landing();
+        if let Some(l) = landing.as_deref_mut() {
+            l.peer = self.peer.load(Ordering::Relaxed);
+        }
+        let mut landing = match landing {
+            Some(l) if landing_here || (may_land && !l.busy && l.done.is_none()) => Some(l),
+            _ if landing_here => return,
+            _ => None,
+        };
+        if rx.buf.is_empty() {
+            let size = match self.stream {
+                Stream::Unix(_) => READ_CHUNK,
+                Stream::Tcp(_) => crate::wire::READ_STEP,
+            };
+            rx.buf = vec![0u8; size];
+        }
+        loop {
+            let rx = &mut *rx;
+            // Unix links may pass a shared-memory ring's descriptor (`shm`).
+            let got = match &self.stream {
+                Stream::Unix(_) => os::recv_with_fds(self.fd(), &mut rx.buf, &mut rx.fds),
+                // After the handshake, large bodies are read straight into place.
+                // Reading stops once something is complete: what the peer
+                // sent beyond stays in the socket (its flow control holds
+                // a fast sender back) and may land at the next receive.
+                Stream::Tcp(t) if rx.auth.is_none() => {
+                    let Rx { decoder, buf, .. } = rx;
+                    let got = decoder.read_landing(t, buf, landing.as_deref_mut());
+                    if let Some(h) = decoder.take_landed() {
+                        if let Some(l) = landing.take() {
+                            l.busy = false;
+                            l.done = Some(h);
+                        }
+                        return;
+                    }
+                    match got {
+                        Ok(n) if n > 0 && decoder.wants_more() && !decoder.drained() => continue,
+                        Ok(n) if n > 0 => return,
+                        other => other,
+                    }
+                }
+                Stream::Tcp(_) => self.stream.read(&mut rx.buf),
+            };
+            match got {
+                Ok(0) => rx.closed = true,
+                Ok(n) => {
+                    if rx.auth.is_some() {
+                        let input = rx.buf[..n].to_vec();
+                        match self.feed_auth(rx, &input) {
+                            Some(rest) => rx.decoder.feed(&rest),
+                            None if rx.closed => return,
+                            None => {}
+                        }
+                    } else {
+                        rx.decoder.feed(&rx.buf[..n]);
+                    }
+                    if n == rx.buf.len() {
+                        continue;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) => {
+                    log::debug!("link read failed: {e}");
+                    rx.closed = true;
+                }
+            }
+            if rx.closed && rx.decoder.is_landing() {
+                log::debug!("direct link ended while a message landed; that message is lost");
+                if let Some(l) = landing {
+                    l.busy = false;
+                }
+            }
+            return;
+        }
+    }
+
+    /// The complete frames received so far, and whether the link ended.
+    /// Once the peer's ring of small frames came, frames are given out in
+    /// the ring's order, each socket frame in the place of its marker.
+    pub(super) fn take_frames(&self) -> (Vec<Frame>, bool) {
+        let mut rx = self.rx();
+        self.decode(&mut rx);
+        let mut frames: Vec<Frame> = rx.pre.drain(..).collect();
+        let room_due = self.drain_small(&mut rx);
+        // In the ring's order; a large body's control frame is taken (its
+        // body looked up in the large bodies' ring) only in its turn, after
+        // the one that brought that ring.
+        let Rx {
+            queue,
+            sock_q,
+            ring: big,
+            fds,
+            closed,
+            ..
+        } = &mut *rx;
+        while let Some(item) = queue.front_mut() {
+            let f = match item.take() {
+                Some(f) => f,
+                None => match sock_q.pop_front() {
+                    Some(f) => f,
+                    None => break,
+                },
+            };
+            queue.pop_front();
+            if !shm::is_ring_frame(&f) {
+                frames.push(f);
+                continue;
+            }
+            match big.take(&f, fds, self.fd()) {
+                Ok(m) => frames.push(m),
+                Err(e) => {
+                    log::warn!("bad shared-memory frame on a direct link ({e}); link closed");
+                    *closed = true;
+                    queue.clear();
+                    break;
+                }
+            }
+        }
+        self.want_socket
+            .store(!rx.queue.is_empty() && !rx.closed, Ordering::Relaxed);
+        let ended = rx.closed;
+        if ended {
+            rx.buf = Vec::new();
+        }
+        drop(rx);
+        if room_due {
+            self.ring_peer();
+        }
+        (frames, ended)
+    }
+
+    /// Moves the frames complete in the decoder to `pre` (before the
+    /// peer's ring of small frames came) or `sock_q` (after: each waits for
+    /// its marker); takes the ring's offer and drops doorbells on the way.
+    /// A malformed frame closes the link.
+    fn decode(&self, rx: &mut Rx) {
+        loop {
+            let f = match rx.decoder.next_frame() {
+                Ok(Some(f)) => f,
+                Ok(None) => return,
+                Err(e) => {
+                    log::warn!("malformed frame on a direct link ({e}); link closed");
+                    rx.closed = true;
+                    return;
+                }
+            };
+            let got = if is_small_offer(&f) {
+                self.accept_small(rx).map(|()| None)
+            } else if ring::is_doorbell(&f.header) {
+                // Also before the peer's ring came: the peer rings when it
+                // took from ours, whether or not it has sent its own yet.
+                Ok(None)
+            } else if shm::is_ring_frame(&f) && rx.small.is_none() {
+                let Rx { ring, fds, .. } = &mut *rx;
+                ring.take(&f, fds, self.fd()).map(Some)
+            } else {
+                Ok(Some(f))
+            };
+            match got {
+                Ok(Some(f)) if rx.small.is_some() => rx.sock_q.push_back(f),
+                Ok(Some(f)) => rx.pre.push_back(f),
+                Ok(None) => {}
+                Err(e) => {
+                    log::warn!("bad shared-memory frame on a direct link ({e}); link closed");
+                    rx.closed = true;
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Maps the ring of small frames the peer passed with its offer frame
+    /// (the next descriptor received), checked sealed and big enough.
+    fn accept_small(&self, rx: &mut Rx) -> io::Result<()> {
+        let bad = |why: &str| io::Error::new(io::ErrorKind::InvalidData, why.to_string());
+        if rx.small.is_some() || !matches!(self.stream, Stream::Unix(_)) {
+            return Err(bad("second ring for small frames"));
+        }
+        if rx.fds.is_empty() {
+            return Err(bad("ring offer without its descriptor"));
+        }
+        let fd = rx.fds.remove(0);
+        let map = ring::accept(fd.as_fd())?;
+        if self.ring_always.load(Ordering::Relaxed) {
+            ring::ring_always(&map, SMALL_DIR);
+        }
+        rx.small = Some(Consumer::new(map.clone(), SMALL_DIR));
+        // Set once: a second offer is refused above.
+        let _ = self.small_in.set(map);
+        Ok(())
+    }
+
+    /// Moves every record of the peer's ring of small frames into `queue`
+    /// (a malformed one closes the link). Returns whether the peer waits
+    /// for room and must be rung ([`Link::ring_peer`], without `rx`).
+    fn drain_small(&self, rx: &mut Rx) -> bool {
+        let Rx {
+            small,
+            queue,
+            closed,
+            ..
+        } = rx;
+        let Some(c) = small.as_mut() else {
+            return false;
+        };
+        let mut took = false;
+        loop {
+            let item = match c.pop() {
+                Ok(None) => break,
+                Ok(Some(Record::Marker)) => Ok(None),
+                Ok(Some(Record::Frames(v))) => ring::one_frame(v).map(Some),
+                Err(e) => Err(e),
+            };
+            took = true;
+            match item {
+                Ok(f) => queue.push_back(f),
+                Err(e) => {
+                    log::warn!("bad shared ring on a direct link ({e}); link closed");
+                    *closed = true;
+                    *small = None;
+                    return false;
+                }
+            }
+        }
+        took && c.room_due()
+    }
+
+    /// Rings the peer (it waits for room in its ring to us), unless a
+    /// writer of ours is busy on the link: then the peer finds the room
+    /// when its wait's step ends ([`ROOM_STEP`]).
+    pub(super) fn ring_peer(&self) {
+        if let Ok(_tx) = self.tx.try_lock() {
+            let bell = ring::doorbell().encode();
+            if let Err(e) = self.write_all(&mut [IoSlice::new(&bell)], None, Vec::new) {
+                log::debug!("can't ring the peer of a direct link: {e}");
+            }
+        }
+    }
+
+    /// Reads what the link holds now into its decoder and queue, without
+    /// giving anything out (for senders that must keep reading while they
+    /// wait).
+    fn absorb_pending(&self) {
+        let mut rx = self.rx();
+        self.decode(&mut rx);
+        let room_due = self.drain_small(&mut rx);
+        drop(rx);
+        if room_due {
+            self.ring_peer();
+        }
+    }
+
+    /// The peer's ring of small frames, once it came.
+    pub fn small_in(&self) -> Option<&SharedMap> {
+        self.small_in.get().map(|m| &**m)
+    }
+
+    /// Whether a frame announced in the ring waits to be read from the
+    /// socket, or the program polls the socket itself (pvm_getfds), which
+    /// must then be emptied of doorbells whenever the ring is read.
+    pub fn wants_socket(&self) -> bool {
+        self.marker_waits() || self.ring_always.load(Ordering::Relaxed)
+    }
+
+    /// Whether a marker was taken from the ring and its frame is still to
+    /// be read from the socket.
+    pub(super) fn marker_waits(&self) -> bool {
+        self.want_socket.load(Ordering::Relaxed)
+    }
+
+    /// Writes one frame. While the socket is full it waits for room and
+    /// meanwhile reads every link of `others()` (and this one) into their
+    /// decoders, so a peer writing to us at the same time can finish.
+    /// Returns whether it had to wait (the caller then files what was read).
+    /// On a Unix link a frame of up to [`ring::MAX_RECORD`] bytes goes
+    /// through our ring of small frames (no system call while the peer is
+    /// awake), a larger one on the socket after a marker in that ring.
+    pub fn send(
+        &self,
+        header: &Header,
+        body: &[IoSlice<'_>],
+        others: impl Fn() -> Vec<Arc<Link>>,
+    ) -> io::Result<bool> {
+        let head = header.encode();
+        let mut guard = self.tx.locked();
+        let tx = &mut *guard;
+        let mut blocked = false;
+        if tx.small.is_none() && !tx.small_off {
+            blocked |= self.offer_small(tx, &others)?;
+        }
+        // A large body goes through the shared-memory ring when it fits.
+        let ring_frame = match self.stream {
+            Stream::Unix(_) => tx.big.place(header, body.iter().map(|s| s.len()).sum()),
+            Stream::Tcp(_) => None,
+        };
+        let mut owned: Vec<IoSlice<'_>> = match &ring_frame {
+            Some(placed) => vec![IoSlice::new(&placed.frame)],
+            None => crate::wire::frame_slices(&head, body),
+        };
+        // The large bodies' ring's descriptor goes with its first frame, on the socket.
+        let pass_fd = ring_frame.is_some() && tx.big.fd_to_pass().is_some();
+        if tx.small.is_some() {
+            let total: usize = owned.iter().map(|s| s.len()).sum();
+            if !pass_fd && ring::fits(total) {
+                let parts: Vec<&[u8]> = owned.iter().map(|s| &**s).collect();
+                blocked |= self.push_small(tx, |p| p.push_frames(&parts), &others)?;
+                if tx.small.as_ref().is_some_and(Producer::wake_due) {
+                    let bell = ring::doorbell().encode();
+                    blocked |= self.write_all(&mut [IoSlice::new(&bell)], None, &others)?;
+                }
+                if let Some(placed) = &ring_frame {
+                    // The peer may already be copying the first chunks out.
+                    tx.big.fill(placed, body);
+                }
+                return Ok(blocked);
+            }
+            // The frame itself wakes a peer that sleeps.
+            blocked |= self.push_small(tx, Producer::push_marker, &others)?;
+        }
+        let fd = if pass_fd { tx.big.fd_to_pass() } else { None };
+        blocked |= self.write_all(&mut owned, fd, &others)?;
+        if pass_fd {
+            tx.big.passed();
+        }
+        if let Some(placed) = &ring_frame {
+            tx.big.fill(placed, body);
+        }
+        Ok(blocked)
+    }
+
+    /// Writes the whole of `slices` on the socket, passing `fd` with the
+    /// first bytes; waits for room as [`Link::send`] does. Returns whether
+    /// it had to wait.
+    fn write_all(
+        &self,
+        mut slices: &mut [IoSlice<'_>],
+        mut fd: Option<BorrowedFd<'_>>,
+        others: impl Fn() -> Vec<Arc<Link>>,
+    ) -> io::Result<bool> {
+        let mut blocked = false;
+        while !slices.is_empty() {
+            let sent = match fd {
+                Some(fd) => os::send_nonblocking_with_fd(self.fd(), slices, fd),
+                None => os::send_nonblocking(self.fd(), slices),
+            };
+            match sent {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => {
+                    fd = None;
+                    IoSlice::advance_slices(&mut slices, n)
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    blocked = true;
+                    self.wait_writable(&others())?;
+                }
+                Err(e) => {
+                    self.broken.store(true, Ordering::Relaxed);
+                    return Err(e);
+                }
+            }
+        }
+        Ok(blocked)
+    }
+
+    /// Makes our ring of small frames and passes it to the peer with a
+    /// body-less control frame; from then on frames go through it. Without
+    /// shared memory the link keeps the socket alone.
+    fn offer_small(&self, tx: &mut Tx, others: impl Fn() -> Vec<Arc<Link>>) -> io::Result<bool> {
+        let (fd, map) = match ring::create() {
+            Ok(r) => r,
+            Err(e) => {
+                log::debug!("no ring for small frames on a direct link: {e}");
+                tx.small_off = true;
+                return Ok(false);
+            }
+        };
+        let offer = Header {
+            tag: TAG_SMALL_RING,
+            ..Header::new(Kind::Ctl)
+        }
+        .encode();
+        let blocked = self.write_all(&mut [IoSlice::new(&offer)], Some(fd.as_fd()), others)?;
+        tx.small = Some(Producer::new(map, SMALL_DIR));
+        Ok(blocked)
+    }
+
+    /// Pushes into our ring of small frames, waiting for room while the
+    /// peer reads; meanwhile every link of `others()` (and this one) is
+    /// read, so a peer that waits for us in the same way can go on. Returns
+    /// whether it had to wait.
+    fn push_small(
+        &self,
+        tx: &mut Tx,
+        mut push: impl FnMut(&mut Producer) -> Result<bool, ring::Bad>,
+        others: impl Fn() -> Vec<Arc<Link>>,
+    ) -> io::Result<bool> {
+        let Some(p) = tx.small.as_mut() else {
+            return Ok(false);
+        };
+        let failed = |e: ring::Bad| {
+            log::warn!("{e} (direct link peer side)");
+            self.broken.store(true, Ordering::Relaxed);
+            io::Error::new(io::ErrorKind::InvalidData, e.to_string())
+        };
+        let mut blocked = false;
+        loop {
+            if push(p).map_err(failed)? {
+                return Ok(blocked);
+            }
+            p.want_room();
+            if push(p).map_err(failed)? {
+                return Ok(blocked);
+            }
+            blocked = true;
+            self.wait_room(&others())?;
+        }
+    }
+
+    /// One wait of a sender for room in its ring to the peer: until the
+    /// peer's doorbell (or [`ROOM_STEP`]), reading every link meanwhile.
+    /// Fails when the peer has gone.
+    fn wait_room(&self, others: &[Arc<Link>]) -> io::Result<()> {
+        let readers = self.readers(others);
+        if readers.first().is_none_or(|l| !std::ptr::eq(*l, self)) {
+            self.broken.store(true, Ordering::Relaxed);
+            return Err(io::ErrorKind::BrokenPipe.into());
+        }
+        let read = os::Ready {
+            read: true,
+            write: false,
+        };
+        let set: Vec<(BorrowedFd<'_>, os::Ready)> =
+            readers.iter().map(|l| (l.fd(), read)).collect();
+        let ready =
+            super::spin::spin_then_poll(&set, Some(ROOM_STEP), None, &[], SMALL_DIR, false)?.0;
+        for (l, r) in readers.iter().zip(&ready) {
+            if r.read {
+                l.fill(None, false);
+            }
+            l.absorb_pending();
+        }
+        Ok(())
+    }
+
+    /// The links a waiting sender reads: this one first, then `others`
+    /// (without it), those still open.
+    fn readers<'a>(&'a self, others: &'a [Arc<Link>]) -> Vec<&'a Link> {
+        std::iter::once(self)
+            .chain(
+                others
+                    .iter()
+                    .map(|l| &**l)
+                    .filter(|l| !std::ptr::eq(*l, self)),
+            )
+            .filter(|l| !l.is_closed())
+            .collect()
+    }
+
+    fn wait_writable(&self, others: &[Arc<Link>]) -> io::Result<()> {
+        let readers = self.readers(others);
+        let mut set: Vec<(BorrowedFd<'_>, os::Ready)> = readers
+            .iter()
+            .map(|l| {
+                (
+                    l.fd(),
+                    os::Ready {
+                        read: true,
+                        write: false,
+                    },
+                )
+            })
+            .collect();
+        if set.is_empty() {
+            set.push((self.fd(), os::Ready::default()));
+        }
+        set[0].1.write = true;
+        // Room comes back as the peer reads: soon, on a busy link.
+        let ready = super::spin::spin_then_poll(&set, None, None, &[], SMALL_DIR, false)?.0;
+        for (l, r) in readers.iter().zip(&ready) {
+            if r.read {
+                l.fill(None, false);
+            }
+        }
+        Ok(())
+    }
+
+    pub(super) fn send_hello(&self, me: i32, peer: i32, nonce: u64, count: u64) -> io::Result<()> {
+        let body = Writer::new()
+            .int((nonce >> 32) as i32)
+            .int(nonce as i32)
+            .int((count >> 32) as i32)
+            .int(count as i32)
+            .finish();
+        let h = Header {
+            len: body.len() as u32,
+            src: me,
+            dst: peer,
+            tag: Req::RouteHello as i32,
+            ..Header::new(Kind::Req)
+        };
+        self.send(&h, &[IoSlice::new(&body)], Vec::new).map(|_| ())
+    }
+}
+
+/// Whether a frame from a link passes the peer's ring of small frames.
+pub(super) fn is_small_offer(f: &Frame) -> bool {
+    f.header.kind == Kind::Ctl && f.header.tag == TAG_SMALL_RING && f.header.len == 0
+}
+
+/// Parses a hello body: (nonce, count of messages sent via the daemon).
+pub(super) fn parse_hello(f: &Frame) -> Option<(u64, u64)> {
+    if f.header.kind != Kind::Req || f.header.tag != Req::RouteHello as i32 {
+        return None;
+    }
+    let mut r = Reader::new(&f.body);
+    let mut word = || r.int().ok().map(|v| v as u32 as u64);
+    let nonce = (word()? << 32) | word()?;
+    let count = (word()? << 32) | word()?;
+    Some((nonce, count))
+}
