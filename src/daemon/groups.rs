@@ -28,14 +28,7 @@ use crate::wire::{Reader, Req, Writer};
 use crate::{Error, Result};
 use std::collections::BTreeMap;
 
-/// Context of every group-internal message (barrier and freeze releases,
-/// reduce/gather/scatter data). Negative, so pvm_setcontext can never make
-/// it current and no user receive, probe or message handler sees them.
-pub const GROUP_CTX: i32 = -0x7006;
-/// Tag of the daemon's barrier-release message (body: status, group name).
-pub const TAG_BARRIER: i32 = -70;
-/// Tag of the daemon's freeze-release message (body: status, group name).
-pub const TAG_FREEZE: i32 = -71;
+pub use crate::wire::vocabulary::{GROUP_CTX, TAG_BARRIER, TAG_FREEZE};
 
 /// A message the daemon sends to a member: tag, status and group name.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -239,10 +239,10 @@ impl Daemon {
         let mut argv = vec![path.clone()];
         argv.extend(launch.args.iter().map(|a| a.to_string_lossy().into_owned()));
         let mut env = req.env.clone();
-        env.push(format!("{}={t}", crate::task::ENV_TID));
+        env.push(format!("{}={t}", crate::wire::vocabulary::ENV_TID));
         env.push(format!(
             "{}={}",
-            crate::task::ENV_SOCK,
+            crate::wire::vocabulary::ENV_SOCK,
             self.opts.files.sock.display()
         ));
         if cwd != self.opts.home {

@@ -44,9 +44,6 @@ use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsE
 use std::path::PathBuf;
 use std::time::Duration;
 
-/// Data signature of little-endian x86-64 (LINUX64) hosts, as PVM 3.4.6's
-/// pvmd reports it in pvm_config (`conf` in the console shows 0x00408c41).
-pub const DSIG_LINUX64: i32 = 0x0040_8c41;
 /// Relative speed reported for this host (PVM's default).
 pub const DEFAULT_SPEED: i32 = 1000;
 /// How long tasks get after SIGTERM at halt before they are sent SIGKILL.
@@ -433,7 +430,7 @@ pub fn run(opts: DaemonOptions) -> io::Result<()> {
             tcp_addr.port(),
             &opts.arch,
             opts.speed,
-            DSIG_LINUX64,
+            crate::wire::vocabulary::DSIG_LINUX64,
         ));
     }
     let mut daemon =

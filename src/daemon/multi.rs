@@ -19,9 +19,9 @@ use crate::daemon::log::dlog;
 use crate::daemon::output::Inherit;
 use crate::daemon::spawn::{self, SpawnRequest};
 use crate::daemon::startup::{self, SlaveArgs};
-use crate::daemon::DSIG_LINUX64;
 use crate::hostfile;
 use crate::net::addr::{self, fmt_sockaddr, HostName};
+use crate::wire::vocabulary::DSIG_LINUX64;
 use crate::wire::{Ctl, Frame, Header, Kind, Reader, Req, Writer};
 use crate::{tid, Error};
 use mio::unix::pipe::Receiver;
@@ -2344,7 +2344,7 @@ impl Daemon {
         if self.is_remote_token(token) || self.multi.table.hosts.len() < 2 {
             return None;
         }
-        let (host_or_arch, _) = spawn::split_where(&req.where_);
+        let (host_or_arch, _) = crate::net::split_where(&req.where_);
         let flags = req.flags;
         let hosts = &self.multi.table.hosts;
         let mut chosen: Vec<usize> = if flags & spawn::TASK_HOST != 0 {

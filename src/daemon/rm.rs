@@ -220,7 +220,10 @@ fn sm_request(req: Req, body: &[u8]) -> Option<(i32, Vec<u8>, usize)> {
                     env.push(format!("{name}={value}"));
                 }
             };
-            add("PVMTMASK", "@".repeat(crate::task::TMASK_LEN - 1));
+            add(
+                "PVMTMASK",
+                "@".repeat(crate::wire::vocabulary::TMASK_LEN - 1),
+            );
             add("PVMTRCBUF", i.trace_buffer.to_string());
             add("PVMTRCOPT", i.trace_options.to_string());
             add("PVMCTX", format!("{:#x}", i.context));

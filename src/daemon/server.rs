@@ -1128,7 +1128,7 @@ impl Daemon {
             Some(_) => self.spawn_here(parent, &req, inherit),
             None if remote => self.spawn_here(parent, &req, inherit),
             None => {
-                let (host_or_arch, _) = spawn::split_where(&req.where_);
+                let (host_or_arch, _) = crate::net::split_where(&req.where_);
                 let selected =
                     spawn::host_selected(req.flags, host_or_arch, &self.opts.arch, |h| {
                         self.is_local_name(h)
@@ -1176,7 +1176,7 @@ impl Daemon {
         } else {
             parent
         };
-        let (_, dir) = spawn::split_where(&req.where_);
+        let (_, dir) = crate::net::split_where(&req.where_);
         let n = req.ntask as usize;
         let mut results: Vec<Result<i32, Error>> = Vec::with_capacity(n);
         match spawn::resolve(req, &self.opts) {

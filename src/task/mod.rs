@@ -209,7 +209,7 @@ impl Runtime {
         let dtid = r.int()?;
         let n = r.count(4)?;
         let siblings = (0..n).map(|_| r.int()).collect::<Result<Vec<_>>>()?;
-        let inherited = crate::daemon::output::Inherit::read(&mut r)?;
+        let inherited = crate::wire::output::Inherit::read(&mut r)?;
         // Then, for direct routes across hosts: the machine's secret and
         // this host's addresses (optional: absent from older daemons).
         let secret = if r.is_empty() {
@@ -894,7 +894,7 @@ impl State {
                 // A message handler (mhf.rs) takes matching messages instead of the queue.
                 // Group-internal messages (groups.rs) are never handed to handlers.
                 if self.bufs.get(id).is_ok_and(|b| {
-                    b.info().ctx != crate::daemon::groups::GROUP_CTX && mhf::claim(id, b.info())
+                    b.info().ctx != crate::wire::vocabulary::GROUP_CTX && mhf::claim(id, b.info())
                 }) {
                     return;
                 }
