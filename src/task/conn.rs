@@ -98,7 +98,7 @@ impl Conn {
             return Err(Error::SysErr);
         }
         log::debug!("no daemon at {}, starting one", files.sock.display());
-        crate::daemon::start_background()?;
+        crate::daemon::embedded::start_background()?;
         let deadline = Instant::now() + START_TIMEOUT;
         let mut pause = Duration::from_millis(2);
         loop {

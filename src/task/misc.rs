@@ -9,7 +9,7 @@
 //! own from there. Nothing produces trace events (see docs/COMPATIBILITY.md).
 
 use super::rt;
-use crate::daemon::{self, DaemonOptions};
+use crate::daemon::embedded::{self as daemon, DaemonOptions};
 use crate::sync::Locked;
 use crate::wire::{Reader, Req, Writer};
 use crate::{Error, Result};
