@@ -91,21 +91,6 @@ pub struct Groups {
     groups: BTreeMap<Vec<u8>, Group>,
 }
 
-/// The requests this module serves.
-pub fn is_group_request(req: Req) -> bool {
-    matches!(
-        req,
-        Req::GroupJoin
-            | Req::GroupLeave
-            | Req::GroupTid
-            | Req::GroupInst
-            | Req::GroupSize
-            | Req::GroupBarrier
-            | Req::GroupMembers
-            | Req::GroupFreeze
-    )
-}
-
 fn name_of(r: &mut Reader<'_>) -> Result<Vec<u8>> {
     let n = r.bytes()?;
     if n.is_empty() {

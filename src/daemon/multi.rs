@@ -22,7 +22,7 @@ use crate::daemon::startup::{self, SlaveArgs};
 use crate::hostfile;
 use crate::net::addr::{self, fmt_sockaddr, HostName};
 use crate::wire::vocabulary::DSIG_LINUX64;
-use crate::wire::{Ctl, Frame, Header, Kind, Reader, Req, Writer};
+use crate::wire::{ctl_frame, Ctl, Frame, Header, Kind, Reader, Req, Writer};
 use crate::{tid, Error};
 use mio::unix::pipe::Receiver;
 use mio::{Interest, Token};
@@ -405,18 +405,6 @@ fn order_addrs(theirs: &[SocketAddr]) -> VecDeque<SocketAddr> {
 fn shares_family(theirs: &[SocketAddr]) -> bool {
     let ips: Vec<IpAddr> = theirs.iter().map(|a| a.ip()).collect();
     addr::pick_family(&addr::local_addresses(), &ips).is_some()
-}
-
-pub(super) fn ctl_frame(src: i32, dst: i32, code: Ctl, body: Vec<u8>) -> Frame {
-    Frame::new(
-        Header {
-            src,
-            dst,
-            tag: code as i32,
-            ..Header::new(Kind::Ctl)
-        },
-        body,
-    )
 }
 
 impl Daemon {

@@ -231,6 +231,19 @@ pub fn read_frame_with<R: Read>(
     }))
 }
 
+/// A daemon control frame (`Kind::Ctl`, `tag` the [`Ctl`] code).
+pub fn ctl_frame(src: i32, dst: i32, code: Ctl, body: Vec<u8>) -> Frame {
+    Frame::new(
+        Header {
+            src,
+            dst,
+            tag: code as i32,
+            ..Header::new(Kind::Ctl)
+        },
+        body,
+    )
+}
+
 impl crate::msg::MsgInfo {
     /// The attributes a received frame's header carries (no checksum).
     pub fn of(h: &Header) -> crate::msg::MsgInfo {
