@@ -42,7 +42,7 @@
 //!
 //! A child module of `server` (declared there), like `multi`.
 
-use super::Daemon;
+use super::server::Daemon;
 use crate::daemon::link::Phase;
 use crate::daemon::log::dlog;
 use crate::net::addr::fmt_sockaddr;

@@ -24,7 +24,8 @@
 //! This is a child module of `server` (declared there) so it can use the
 //! daemon's state directly.
 
-use super::{Daemon, Task, TF_SPAWNED};
+use super::server::Daemon;
+use super::task::{Task, TF_SPAWNED};
 use crate::daemon::log::dlog;
 use crate::daemon::output::Inherit;
 use crate::daemon::spawn::{Launch, SpawnRequest};
@@ -569,7 +570,7 @@ impl Daemon {
             6 => {
                 let mask = arg(1);
                 self.opts.debug_mask = mask as u32;
-                self.log = super::DaemonLog::open(
+                self.log = super::log::DaemonLog::open(
                     &self.opts.files.log,
                     self.dtid,
                     mask != 0,

@@ -19,15 +19,21 @@
 //! [`embedded`] starts a daemon from inside a task's program.
 
 pub mod conn;
+mod dialog;
 pub mod embedded;
+mod feeds;
 pub mod groups;
+mod gstools;
 pub mod hosts;
 pub mod link;
 pub mod log;
 pub mod mailbox;
+mod misc;
+mod multi;
 pub mod notify;
 pub mod output;
 pub mod outq;
+mod rm;
 pub mod routes;
 pub mod server;
 pub mod spawn;

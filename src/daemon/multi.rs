@@ -11,7 +11,7 @@
 //! state directly.
 
 use super::rm::AddAck;
-use super::Daemon;
+use super::server::Daemon;
 use crate::auth::Role;
 use crate::daemon::hosts::{HostEntry, HostTable};
 use crate::daemon::link::{Event, Link};
@@ -450,7 +450,7 @@ impl Daemon {
             if self.is_local_name(&e.name) {
                 // The master's own line: its options apply to this daemon.
                 if let Some(ep) = &e.opts.ep {
-                    self.opts.search_path = super::super::split_path(ep, &self.opts.home);
+                    self.opts.search_path = super::split_path(ep, &self.opts.home);
                 }
                 if let Some(sp) = e.opts.sp {
                     self.opts.speed = sp;
@@ -492,7 +492,7 @@ impl Daemon {
         }
         match self.poll.registry().register(
             &mut self.unix,
-            super::UNIX_LISTENER,
+            super::server::UNIX_LISTENER,
             Interest::READABLE,
         ) {
             Ok(()) => self.multi.unix_open = true,
@@ -688,7 +688,7 @@ impl Daemon {
             reply: None,
             shell: None,
         };
-        let dialog = self.opts.dialog != super::super::Dialog::Off;
+        let dialog = self.opts.dialog != super::Dialog::Off;
         if e.opts.manual && dialog {
             // man pvmd3 MANUAL STARTUP, on the master's terminal. The slave
             // reads the machine's secret first, so the command carries it.
@@ -1220,7 +1220,7 @@ impl Daemon {
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) if super::out_of_fds(&e) => {
+                Err(e) if super::server::out_of_fds(&e) => {
                     self.shed_connections(false, &e);
                     return;
                 }

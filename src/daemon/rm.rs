@@ -28,7 +28,7 @@
 //! Formats were measured against PVM 3.4.6's pvmd and libpvm. A child
 //! module of `server` (declared there) so it can use the daemon's state.
 
-use super::Daemon;
+use super::server::Daemon;
 use crate::daemon::log::dlog;
 use crate::daemon::output::Inherit;
 use crate::daemon::spawn::SpawnRequest;

@@ -20,7 +20,8 @@ use super::output::{Dest, Inherit, OutputTable};
 use super::routes::{RouteChange, RouteTable};
 use super::spawn::{self, SpawnRequest};
 use super::task::{Task, TaskTable, TF_CONNECTED, TF_SPAWNED};
-use super::{DaemonOptions, DEFAULT_SPEED};
+use super::DaemonOptions;
+use super::{dialog, misc, multi, rm};
 use crate::os::SharedMap;
 use crate::wire::{Frame, Header, Kind, Reader, Req, Writer};
 use crate::{os, ring, tid, Error};
@@ -37,116 +38,100 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 // Misc requests (40-49), the tasker and tickle: a child module so it shares this state.
-#[path = "misc.rs"]
-mod misc;
 // Multi-host machines: links, host table, forwarding, slave startup.
-#[path = "multi.rs"]
-mod multi;
-
-#[path = "dialog.rs"]
-mod dialog;
 // Tasks of other hosts writing their messages for our tasks to us directly.
-#[path = "feeds.rs"]
-mod feeds;
-
-#[path = "rm.rs"]
-mod rm;
-
-#[path = "gstools.rs"]
-mod gstools;
-
-const UNIX_LISTENER: Token = Token(0);
-const TCP_LISTENER: Token = Token(1);
+pub(super) const UNIX_LISTENER: Token = Token(0);
+pub(super) const TCP_LISTENER: Token = Token(1);
 /// The pipe SIGTERM and SIGINT write to (`os::signal_pipe`).
-const SIGNALS: Token = Token(usize::MAX - 1);
-const FIRST_TOKEN: usize = 2;
+pub(super) const SIGNALS: Token = Token(usize::MAX - 1);
+pub(super) const FIRST_TOKEN: usize = 2;
 /// How often children without a pidfd are checked (only while such exist).
-const REAP_INTERVAL: Duration = Duration::from_millis(200);
+pub(super) const REAP_INTERVAL: Duration = Duration::from_millis(200);
 /// How often TaskGones waiting for feeds' acknowledgements look again.
-const RETURNS_POLL: Duration = Duration::from_millis(1);
+pub(super) const RETURNS_POLL: Duration = Duration::from_millis(1);
 /// Quiet time after connections closed before freed memory is returned.
-const TRIM_AFTER: Duration = Duration::from_millis(500);
+pub(super) const TRIM_AFTER: Duration = Duration::from_millis(500);
 /// Most tasks one Spawn request may ask for.
-const MAX_NTASK: i32 = tid::LOCAL_MASK;
+pub(super) const MAX_NTASK: i32 = tid::LOCAL_MASK;
 
 /// A spawned task's output pipe.
-struct Pipe {
-    tid: i32,
-    rx: Receiver,
-    partial: Vec<u8>,
+pub(super) struct Pipe {
+    pub(super) tid: i32,
+    pub(super) rx: Receiver,
+    pub(super) partial: Vec<u8>,
 }
 
 /// A child process of the daemon.
-struct ChildProc {
-    tid: i32,
-    child: Child,
-    pidfd: Option<OwnedFd>,
+pub(super) struct ChildProc {
+    pub(super) tid: i32,
+    pub(super) child: Child,
+    pub(super) pidfd: Option<OwnedFd>,
 }
 
 /// The daemon's state.
 pub struct Daemon {
-    opts: DaemonOptions,
-    log: DaemonLog,
-    poll: Poll,
-    unix: UnixListener,
-    tcp: TcpListener,
-    conns: HashMap<Token, Conn>,
-    pipes: HashMap<Token, Pipe>,
+    pub(super) opts: DaemonOptions,
+    pub(super) log: DaemonLog,
+    pub(super) poll: Poll,
+    pub(super) unix: UnixListener,
+    pub(super) tcp: TcpListener,
+    pub(super) conns: HashMap<Token, Conn>,
+    pub(super) pipes: HashMap<Token, Pipe>,
     /// Children watched by a pidfd (keyed by the pidfd's token).
-    children: HashMap<Token, ChildProc>,
+    pub(super) children: HashMap<Token, ChildProc>,
     /// Children without a pidfd, checked every REAP_INTERVAL.
-    unwatched: Vec<ChildProc>,
-    tasks: TaskTable,
+    pub(super) unwatched: Vec<ChildProc>,
+    pub(super) tasks: TaskTable,
     /// The message mailbox (pvm_putinfo & co.).
-    mbox: Mailbox,
-    next_token: usize,
-    contexts: BTreeSet<i32>,
-    next_ctx: i32,
+    pub(super) mbox: Mailbox,
+    pub(super) next_token: usize,
+    pub(super) contexts: BTreeSet<i32>,
+    pub(super) next_ctx: i32,
     /// Host part of this host's tids (0x40000).
-    host: i32,
+    pub(super) host: i32,
     /// The daemon's own tid (0x80040000).
-    dtid: i32,
-    local_names: Vec<String>,
-    local_addrs: Vec<IpAddr>,
+    pub(super) dtid: i32,
+    pub(super) local_names: Vec<String>,
+    pub(super) local_addrs: Vec<IpAddr>,
     /// Set once halting: when the next escalation is due, and whether SIGKILL was sent.
-    halting: Option<(Instant, bool)>,
-    buf: Vec<u8>,
+    pub(super) halting: Option<(Instant, bool)>,
+    pub(super) buf: Vec<u8>,
     /// Direct routes between tasks, as they report them (routes.rs).
-    routes: RouteTable,
+    pub(super) routes: RouteTable,
     /// pvm_notify registrations.
-    notify: NotifyTable,
+    pub(super) notify: NotifyTable,
     /// Notices caused by the request being handled, sent after its reply.
-    pending_notes: Vec<Note>,
+    pub(super) pending_notes: Vec<Note>,
     /// Where spawned tasks' output goes.
-    output: OutputTable,
+    pub(super) output: OutputTable,
     /// Registrations and the no-reset list (misc.rs).
-    misc: misc::Misc,
+    pub(super) misc: misc::Misc,
     /// The resource manager and the requests handed to it (rm.rs).
-    rm: rm::Rm,
+    pub(super) rm: rm::Rm,
     /// The group service (this daemon is the master of a one-host machine).
-    groups: Groups,
+    pub(super) groups: Groups,
     /// Links, host table and everything multi-host (multi.rs).
-    multi: multi::Multi,
+    pub(super) multi: multi::Multi,
     /// A descriptor held in reserve (/dev/null): when the table is full,
     /// closing it lets the daemon accept a pending connection and close it
     /// at once, so the client sees the refusal instead of hanging in the
     /// listen queue (see `shed_connections`).
-    spare_fd: Option<std::fs::File>,
+    pub(super) spare_fd: Option<std::fs::File>,
     /// Read end of the signal pipe: SIGTERM or SIGINT halts like `halt`.
-    signals: Option<std::fs::File>,
+    pub(super) signals: Option<std::fs::File>,
     /// Connections closed since the heap was last trimmed: once the daemon
     /// is quiet for TRIM_AFTER, freed memory goes back to the system.
-    trim_due: bool,
+    pub(super) trim_due: bool,
     /// Connections whose task's rings were taken (`crate::ring`), and
     /// their memory, looked at on every turn of the loop.
-    ring_conns: Vec<(Token, Arc<SharedMap>)>,
+    pub(super) ring_conns: Vec<(Token, Arc<SharedMap>)>,
     /// Connections with frames waiting for room in their task's ring.
-    ring_backlog: BTreeSet<Token>,
+    pub(super) ring_backlog: BTreeSet<Token>,
 }
 
 /// Most tasks whose rings one daemon takes (each one is looked at on every
 /// turn of the loop); later tasks use the socket alone.
-const MAX_RING_CONNS: usize = 64;
+pub(super) const MAX_RING_CONNS: usize = 64;
 
 /// True for "too many open files" (per process or system-wide).
 pub(super) fn out_of_fds(e: &io::Error) -> bool {
@@ -259,7 +244,7 @@ impl Daemon {
         })
     }
 
-    fn token(&mut self) -> Token {
+    pub(super) fn token(&mut self) -> Token {
         let t = Token(self.next_token);
         self.next_token += 1;
         t
@@ -382,7 +367,7 @@ impl Daemon {
     }
 
     /// Last output of children, last replies, and a final log line.
-    fn finish(&mut self) {
+    pub(super) fn finish(&mut self) {
         let pipes: Vec<Token> = self.pipes.keys().copied().collect();
         for t in pipes {
             self.read_pipe(t, true);
@@ -397,7 +382,7 @@ impl Daemon {
 
     // ---- listeners ------------------------------------------------------
 
-    fn accept_unix(&mut self) {
+    pub(super) fn accept_unix(&mut self) {
         loop {
             match self.unix.accept() {
                 Ok((mut stream, _)) => {
@@ -485,19 +470,19 @@ impl Daemon {
         );
     }
 
-    fn accept_tcp(&mut self) {
+    pub(super) fn accept_tcp(&mut self) {
         self.accept_links();
     }
 
     // ---- connections ----------------------------------------------------
 
-    fn read_conn(&mut self, token: Token) {
+    pub(super) fn read_conn(&mut self, token: Token) {
         self.serve_conn(token, true);
     }
 
     /// Reads what the connection's socket (`from_socket`) and rings hold
     /// and handles the frames in order.
-    fn serve_conn(&mut self, token: Token, from_socket: bool) {
+    pub(super) fn serve_conn(&mut self, token: Token, from_socket: bool) {
         let Some(conn) = self.conns.get_mut(&token) else {
             return;
         };
@@ -545,7 +530,7 @@ impl Daemon {
         }
     }
 
-    fn conn_name(&self, token: Token) -> String {
+    pub(super) fn conn_name(&self, token: Token) -> String {
         match self.conns.get(&token) {
             Some(Conn { tid: Some(t), .. }) => tid::fmt(*t),
             Some(c) => format!("pid {}", c.peer_pid),
@@ -553,7 +538,7 @@ impl Daemon {
         }
     }
 
-    fn flush_conn(&mut self, token: Token) {
+    pub(super) fn flush_conn(&mut self, token: Token) {
         let failed = match self.conns.get_mut(&token) {
             Some(c) => c.flush().is_err(),
             None => false,
@@ -564,18 +549,18 @@ impl Daemon {
     }
 
     /// Queues `bytes` on a connection; closes it when the socket failed.
-    fn send_bytes(&mut self, token: Token, bytes: Vec<u8>) {
+    pub(super) fn send_bytes(&mut self, token: Token, bytes: Vec<u8>) {
         let res = self.conns.get_mut(&token).map(|c| c.send_bytes(bytes));
         self.sent(token, res);
     }
 
     /// [`Daemon::send_bytes`] for a frame we own: its body is not copied.
-    fn send_frame(&mut self, token: Token, frame: Frame) {
+    pub(super) fn send_frame(&mut self, token: Token, frame: Frame) {
         let res = self.conns.get_mut(&token).map(|c| c.send_frame(frame));
         self.sent(token, res);
     }
 
-    fn sent(&mut self, token: Token, res: Option<io::Result<()>>) {
+    pub(super) fn sent(&mut self, token: Token, res: Option<io::Result<()>>) {
         match res {
             Some(Err(e)) => {
                 if e.kind() == io::ErrorKind::InvalidData {
@@ -591,7 +576,7 @@ impl Daemon {
     }
 
     /// Keeps `ring_backlog` right for the connection `token`.
-    fn note_backlog(&mut self, token: Token) {
+    pub(super) fn note_backlog(&mut self, token: Token) {
         let waits = self
             .conns
             .get(&token)
@@ -606,7 +591,7 @@ impl Daemon {
 
     /// Takes the rings the task on `token` offered with its Connect request
     /// (`offered`), when there is room for them.
-    fn take_rings(&mut self, token: Token, offered: bool) {
+    pub(super) fn take_rings(&mut self, token: Token, offered: bool) {
         let room = self.ring_conns.len() < MAX_RING_CONNS;
         let Some(conn) = self.conns.get_mut(&token) else {
             return;
@@ -632,7 +617,7 @@ impl Daemon {
 
     /// The Connect reply to the task on `token` is queued: from now on its
     /// frames go through its ring, if it has one.
-    fn rings_live(&mut self, token: Token) {
+    pub(super) fn rings_live(&mut self, token: Token) {
         if let Some(r) = self.conns.get_mut(&token).and_then(|c| c.rings.as_mut()) {
             r.live = true;
         }
@@ -642,7 +627,7 @@ impl Daemon {
     /// frames waiting for room in theirs (no system call when none has).
     /// True when a ring had something (frames waiting for a task that does
     /// not read are not activity).
-    fn serve_rings(&mut self) -> bool {
+    pub(super) fn serve_rings(&mut self) -> bool {
         let due: Vec<Token> = self
             .ring_conns
             .iter()
@@ -663,7 +648,7 @@ impl Daemon {
 
     /// Before sleeping: asks every task with rings to ring the socket.
     /// True: one put something in its ring meanwhile (do not sleep).
-    fn arm_rings(&self) -> bool {
+    pub(super) fn arm_rings(&self) -> bool {
         let mut came = false;
         for (_, m) in &self.ring_conns {
             came |= ring::arm(m, ring::Dir::ToDaemon);
@@ -671,13 +656,13 @@ impl Daemon {
         came
     }
 
-    fn disarm_rings(&self) {
+    pub(super) fn disarm_rings(&self) {
         for (_, m) in &self.ring_conns {
             ring::disarm(m, ring::Dir::ToDaemon);
         }
     }
 
-    fn close_conn(&mut self, token: Token) {
+    pub(super) fn close_conn(&mut self, token: Token) {
         let Some(mut conn) = self.conns.remove(&token) else {
             return;
         };
@@ -713,7 +698,7 @@ impl Daemon {
         }
     }
 
-    fn handle_frame(&mut self, token: Token, frame: Frame) {
+    pub(super) fn handle_frame(&mut self, token: Token, frame: Frame) {
         match frame.header.kind {
             Kind::Msg => self.route(token, frame),
             Kind::Req => self.request(token, frame),
@@ -731,7 +716,7 @@ impl Daemon {
 
     // ---- message routing ------------------------------------------------
 
-    fn route(&mut self, token: Token, frame: Frame) {
+    pub(super) fn route(&mut self, token: Token, frame: Frame) {
         let h = frame.header;
         let from = self.conns.get(&token).and_then(|c| c.tid);
         if from != Some(h.src) {
@@ -749,7 +734,7 @@ impl Daemon {
 
     /// Delivers a Msg frame whose sender was checked (or that came over a
     /// daemon link): to this daemon, another host, or a local task.
-    fn deliver_frame(&mut self, frame: Frame) {
+    pub(super) fn deliver_frame(&mut self, frame: Frame) {
         if self.rm_answer(&frame) {
             return;
         }
@@ -793,7 +778,7 @@ impl Daemon {
 
     // ---- requests -------------------------------------------------------
 
-    fn request(&mut self, token: Token, frame: Frame) {
+    pub(super) fn request(&mut self, token: Token, frame: Frame) {
         let h = frame.header;
         if let Some(req @ (Req::RouteAdd | Req::RouteDelete)) = Req::from_i32(h.tag) {
             self.route_report(token, req, &frame.body);
@@ -922,7 +907,13 @@ impl Daemon {
 
     /// Sends the reply to request `tag`/`wid` on `token`: the status, then
     /// the body of a success.
-    fn reply(&mut self, token: Token, tag: i32, wid: i32, result: Result<Vec<u8>, Error>) {
+    pub(super) fn reply(
+        &mut self,
+        token: Token,
+        tag: i32,
+        wid: i32,
+        result: Result<Vec<u8>, Error>,
+    ) {
         let body = match result {
             Ok(mut rest) => {
                 let mut b = Writer::new().int(0).finish();
@@ -936,7 +927,7 @@ impl Daemon {
 
     /// Sends a reply whose body (status first) is ready: to a local
     /// connection, or back to the daemon a remote request came from.
-    fn reply_raw(&mut self, token: Token, tag: i32, wid: i32, body: Vec<u8>) {
+    pub(super) fn reply_raw(&mut self, token: Token, tag: i32, wid: i32, body: Vec<u8>) {
         if self.reply_remote(token, tag, body.clone()) {
             return;
         }
@@ -956,7 +947,7 @@ impl Daemon {
 
     /// RouteAdd/RouteDelete: a task reports a direct link opened or closed
     /// (no reply).
-    fn route_report(&mut self, token: Token, req: Req, body: &[u8]) {
+    pub(super) fn route_report(&mut self, token: Token, req: Req, body: &[u8]) {
         let from = self.conns.get(&token).and_then(|c| c.tid);
         match self.routes.request(from, req, body) {
             Ok(Some(RouteChange::Added(a, b))) => {
@@ -987,7 +978,11 @@ impl Daemon {
         }
     }
 
-    fn req_connect(&mut self, token: Token, r: &mut Reader<'_>) -> Result<Vec<u8>, Error> {
+    pub(super) fn req_connect(
+        &mut self,
+        token: Token,
+        r: &mut Reader<'_>,
+    ) -> Result<Vec<u8>, Error> {
         let pid = r.int()?;
         let spawned = r.int()?;
         let name = r.str()?;
@@ -1036,7 +1031,7 @@ impl Daemon {
     }
 
     /// The Connect reply body of task `t` (after the status).
-    fn connect_body(&self, t: i32) -> Result<Vec<u8>, Error> {
+    pub(super) fn connect_body(&self, t: i32) -> Result<Vec<u8>, Error> {
         let task = self.tasks.get(t).ok_or(Error::NoTask)?;
         let ptid = if task.ptid == 0 {
             Error::NoParent.code()
@@ -1074,7 +1069,7 @@ impl Daemon {
     }
 
     /// Hands a newly connected task the messages that arrived before it.
-    fn deliver_held(&mut self, token: Token) {
+    pub(super) fn deliver_held(&mut self, token: Token) {
         let Some(t) = self.conns.get(&token).and_then(|c| c.tid) else {
             return;
         };
@@ -1087,7 +1082,7 @@ impl Daemon {
         }
     }
 
-    fn req_exit(&mut self, token: Token) -> Result<Vec<u8>, Error> {
+    pub(super) fn req_exit(&mut self, token: Token) -> Result<Vec<u8>, Error> {
         let t = self
             .conns
             .get_mut(&token)
@@ -1100,7 +1095,7 @@ impl Daemon {
         Ok(Vec::new())
     }
 
-    fn req_spawn(
+    pub(super) fn req_spawn(
         &mut self,
         token: Token,
         wid: i32,
@@ -1165,7 +1160,7 @@ impl Daemon {
     }
 
     /// Starts the `ntask` tasks of `req` on this host, for `parent`.
-    fn spawn_here(
+    pub(super) fn spawn_here(
         &mut self,
         parent: i32,
         req: &SpawnRequest,
@@ -1203,7 +1198,7 @@ impl Daemon {
         results
     }
 
-    fn start_task(
+    pub(super) fn start_task(
         &mut self,
         req: &SpawnRequest,
         launch: &spawn::Launch,
@@ -1290,7 +1285,7 @@ impl Daemon {
         Ok(t)
     }
 
-    fn req_signal(&mut self, t: i32, sig: i32) -> Result<Vec<u8>, Error> {
+    pub(super) fn req_signal(&mut self, t: i32, sig: i32) -> Result<Vec<u8>, Error> {
         if !tid::is_task(t) {
             return Err(Error::BadParam);
         }
@@ -1308,12 +1303,12 @@ impl Daemon {
         Ok(Vec::new())
     }
 
-    fn req_tasks(&self, where_: i32) -> Result<Vec<u8>, Error> {
+    pub(super) fn req_tasks(&self, where_: i32) -> Result<Vec<u8>, Error> {
         self.tasks_body(where_)
     }
 
     /// The task list for `where_` (0, this host, or a local task).
-    fn tasks_body(&self, where_: i32) -> Result<Vec<u8>, Error> {
+    pub(super) fn tasks_body(&self, where_: i32) -> Result<Vec<u8>, Error> {
         let list: Vec<&Task> = if where_ == 0 || where_ == self.host || where_ == self.dtid {
             self.tasks.tasks.values().collect()
         } else if tid::is_daemon(where_)
@@ -1338,7 +1333,7 @@ impl Daemon {
         Ok(w.finish())
     }
 
-    fn req_pstat(&self, t: i32) -> Result<Vec<u8>, Error> {
+    pub(super) fn req_pstat(&self, t: i32) -> Result<Vec<u8>, Error> {
         if t == self.dtid || t == self.host {
             return Ok(Vec::new());
         }
@@ -1348,7 +1343,7 @@ impl Daemon {
         self.tasks.get(t).map(|_| Vec::new()).ok_or(Error::NoTask)
     }
 
-    fn req_new_context(&mut self) -> Result<Vec<u8>, Error> {
+    pub(super) fn req_new_context(&mut self) -> Result<Vec<u8>, Error> {
         for _ in 0..tid::LOCAL_MASK {
             let n = self.next_ctx;
             self.next_ctx = if n >= tid::LOCAL_MASK { 1 } else { n + 1 };
@@ -1363,7 +1358,7 @@ impl Daemon {
 
     /// Whether `name` denotes this host: its name (short or full),
     /// "localhost", ".", or one of its addresses.
-    fn is_local_name(&self, name: &str) -> bool {
+    pub(super) fn is_local_name(&self, name: &str) -> bool {
         let n = name.trim();
         let bare = n
             .strip_prefix('[')
@@ -1389,7 +1384,7 @@ impl Daemon {
 
     // ---- children and their output -------------------------------------
 
-    fn read_pipe(&mut self, token: Token, finishing: bool) {
+    pub(super) fn read_pipe(&mut self, token: Token, finishing: bool) {
         let Some(pipe) = self.pipes.get_mut(&token) else {
             return;
         };
@@ -1443,7 +1438,7 @@ impl Daemon {
 
     /// Reads what task `t`'s pipes hold now, so that its last output is
     /// passed on before it counts as gone.
-    fn drain_pipes_of(&mut self, t: i32) {
+    pub(super) fn drain_pipes_of(&mut self, t: i32) {
         let tokens: Vec<Token> = self
             .pipes
             .iter()
@@ -1455,7 +1450,7 @@ impl Daemon {
         }
     }
 
-    fn check_child(&mut self, token: Token) {
+    pub(super) fn check_child(&mut self, token: Token) {
         let Some(c) = self.children.get_mut(&token) else {
             return;
         };
@@ -1476,7 +1471,7 @@ impl Daemon {
         }
     }
 
-    fn reap_unwatched(&mut self) {
+    pub(super) fn reap_unwatched(&mut self) {
         let mut i = 0;
         while i < self.unwatched.len() {
             let status = match self.unwatched[i].child.try_wait() {
@@ -1492,7 +1487,7 @@ impl Daemon {
         }
     }
 
-    fn child_gone(&mut self, c: ChildProc, status: Option<std::process::ExitStatus>) {
+    pub(super) fn child_gone(&mut self, c: ChildProc, status: Option<std::process::ExitStatus>) {
         let pid = c.child.id() as i32;
         if let Some(st) = status {
             use std::os::unix::process::ExitStatusExt;
@@ -1527,7 +1522,7 @@ impl Daemon {
         self.drain_pipes_of(c.tid);
     }
 
-    fn signal_children(&mut self, sig: i32) {
+    pub(super) fn signal_children(&mut self, sig: i32) {
         for c in self.children.values().chain(self.unwatched.iter()) {
             os::kill(c.child.id() as i32, sig);
         }
@@ -1537,7 +1532,7 @@ impl Daemon {
 
     /// Sends a daemon-made message (notification, output) like a routed
     /// one: to the task's connection, held until it connects, or dropped.
-    fn deliver(&mut self, note: Note) {
+    pub(super) fn deliver(&mut self, note: Note) {
         let frame = Frame::new(
             Header {
                 src: note.src,
@@ -1568,7 +1563,7 @@ impl Daemon {
         }
     }
 
-    fn deliver_all(&mut self, notes: Vec<Note>) {
+    pub(super) fn deliver_all(&mut self, notes: Vec<Note>) {
         for n in notes {
             self.deliver(n);
         }
@@ -1576,7 +1571,7 @@ impl Daemon {
 
     /// Task `t` left (exit, closed connection, process gone): its last
     /// output is read, then its TaskExit notifications go out.
-    fn task_gone(&mut self, t: i32) {
+    pub(super) fn task_gone(&mut self, t: i32) {
         self.drain_pipes_of(t);
         self.output.forget(t);
         self.multi_task_gone(t);
@@ -1611,14 +1606,18 @@ impl Daemon {
         self.deliver_releases(released);
     }
 
-    fn deliver_releases(&mut self, released: Vec<Release>) {
+    pub(super) fn deliver_releases(&mut self, released: Vec<Release>) {
         let dtid = self.dtid;
         for r in released {
             self.deliver(release_note(dtid, r));
         }
     }
 
-    fn req_notify(&mut self, token: Token, r: &mut Reader<'_>) -> Result<Vec<u8>, Error> {
+    pub(super) fn req_notify(
+        &mut self,
+        token: Token,
+        r: &mut Reader<'_>,
+    ) -> Result<Vec<u8>, Error> {
         let owner = self.requester(token).ok_or(Error::NoTask)?;
         let what = r.int()?;
         let tag = r.int()?;
@@ -1658,7 +1657,11 @@ impl Daemon {
         Ok(Vec::new())
     }
 
-    fn req_set_output(&mut self, token: Token, r: &mut Reader<'_>) -> Result<Vec<u8>, Error> {
+    pub(super) fn req_set_output(
+        &mut self,
+        token: Token,
+        r: &mut Reader<'_>,
+    ) -> Result<Vec<u8>, Error> {
         let t = self
             .conns
             .get(&token)
@@ -1708,7 +1711,7 @@ impl Daemon {
     // ---- halt -------------------------------------------------------------
 
     /// SIGTERM or SIGINT arrived: halt as the console's halt does.
-    fn signalled(&mut self) {
+    pub(super) fn signalled(&mut self) {
         if let Some(mut pipe) = self.signals.as_ref() {
             use std::io::Read;
             let mut sink = [0u8; 64];
@@ -1718,7 +1721,7 @@ impl Daemon {
         self.begin_halt(SIGNALS, "a signal");
     }
 
-    fn begin_halt(&mut self, token: Token, who: &str) {
+    pub(super) fn begin_halt(&mut self, token: Token, who: &str) {
         if self.halting.is_some() {
             return;
         }
