@@ -1,5 +1,8 @@
-//! Forwarding between hosts: messages for tasks of other hosts, requests served by another daemon (DReq/DReply), remote TaskExit watches, task lists and spawns spread over hosts.
-//! (Part of the daemon's multi-host side; its state is [`super::multi::Multi`].)
+//! Forwarding between hosts: messages for tasks of other hosts, requests served
+//! by another daemon (DReq/DReply), remote TaskExit watches, task lists and
+//! spawns spread over hosts.
+//! (Part of the daemon's multi-host side; its state is
+//! [`super::multi::Multi`].)
 
 use super::multi::{
     forward_deadline, master_only, Pending, PendingKind, RemoteReq, SpawnAgg, TasksAgg,

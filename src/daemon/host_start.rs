@@ -1,5 +1,8 @@
-//! The host table's growth: starting slaves (ssh/rsh or a hoster, the manual and password dialogs, the reply line), adding them to the machine and deleting hosts (pvm_addhosts, pvm_delhosts).
-//! (Part of the daemon's multi-host side; its state is [`super::multi::Multi`].)
+//! The host table's growth: starting slaves (ssh/rsh or a hoster, the manual
+//! and password dialogs, the reply line), adding them to the machine and
+//! deleting hosts (pvm_addhosts, pvm_delhosts).
+//! (Part of the daemon's multi-host side; its state is
+//! [`super::multi::Multi`].)
 
 use super::multi::{
     canon, login_name, order_addrs, with_port, AddGroup, Shell, Start, MANUAL_TIMEOUT,

@@ -1,5 +1,8 @@
-//! Links to other daemons: connecting, accepting and authenticating them, reading their frames and control codes, sending to a host (lazily linked), and a link's failure.
-//! (Part of the daemon's multi-host side; its state is [`super::multi::Multi`].)
+//! Links to other daemons: connecting, accepting and authenticating them,
+//! reading their frames and control codes, sending to a host (lazily linked),
+//! and a link's failure.
+//! (Part of the daemon's multi-host side; its state is
+//! [`super::multi::Multi`].)
 
 use super::multi::{
     canon, order_addrs, shares_family, Waiting, LINK_SETUP, MALFORMED, RETRY, WAIT_FOR_LINK,

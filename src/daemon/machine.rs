@@ -1,5 +1,7 @@
-//! The machine as a whole: applying a pushed host table, a host's removal, the heartbeat tick (liveness, timeouts, retries) and halting the slaves.
-//! (Part of the daemon's multi-host side; its state is [`super::multi::Multi`].)
+//! The machine as a whole: applying a pushed host table, a host's removal, the
+//! heartbeat tick (liveness, timeouts, retries) and halting the slaves.
+//! (Part of the daemon's multi-host side; its state is
+//! [`super::multi::Multi`].)
 
 use super::multi::{overdue, PendingKind, DEAD_AFTER, FORWARD_TIMEOUT, HEARTBEAT, TICK};
 use super::server::Daemon;

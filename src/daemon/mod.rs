@@ -18,7 +18,9 @@
 //! pvm_reg_rm.
 //! [`embedded`] starts a daemon from inside a task's program.
 
+mod children;
 pub mod conn;
+mod delivery;
 mod dialog;
 pub mod embedded;
 mod feeds;
@@ -37,6 +39,7 @@ mod multi;
 pub mod notify;
 pub mod output;
 pub mod outq;
+mod requests;
 mod rm;
 pub mod routes;
 pub mod server;
