@@ -37,7 +37,7 @@ use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use super::rm::{SM_FIRST, SM_TASKX};
+use super::sm::{SM_FIRST, SM_TASKX};
 
 /// `SM_STHOST`: start slave daemons (to the hoster).
 const SM_STHOST: i32 = SM_FIRST + 14;

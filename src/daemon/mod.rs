@@ -43,6 +43,7 @@ mod requests;
 mod rm;
 pub mod routes;
 pub mod server;
+mod sm;
 pub mod spawn;
 pub mod startup;
 pub mod task;
