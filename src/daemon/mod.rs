@@ -2,20 +2,22 @@
 //! socket, pid and address files) and shut-down around the event loop in
 //! [`server`].
 //!
-//! Structure: [`server::Daemon`] owns the poll loop, the connections
-//! ([`conn`]), the task table ([`task`]), the spawner ([`spawn`]) and the log
-//! ([`log`]); the message mailbox is [`mailbox`], the table of direct routes
-//! tasks report is [`routes`], the group service [`groups`]. This host is
-//! host 1 (host part 0x40000, daemon tid t80040000) unless it is a slave of
-//! a multi-host machine (`pvmd3 -s`, see [`startup`]), whose index the
-//! master chose. Multi-host machines: [`hosts`] is the host table, [`link`]
-//! one TCP connection to another daemon (authenticated with src/auth.rs),
-//! and the child module `server/multi.rs` the links, forwarding, slave
-//! startup and failure handling (docs/ARCHITECTURE.md, "Multi-host").
-//! The child modules `server/misc.rs` (tasker, hoster, no-reset list,
-//! tickle) and `server/rm.rs` (the resource manager and its `SM_`
-//! messages) serve the registrations of pvm_reg_tasker, pvm_reg_hoster and
-//! pvm_reg_rm.
+//! Structure (docs/ARCHITECTURE.md, "Daemon", has the table): [`server::Daemon`]
+//! holds the state and runs the poll loop over the connections ([`conn`]);
+//! its work is split by concern into `impl Daemon` blocks: requests.rs (the
+//! dispatch by request code), children.rs (pipes, exits, signals),
+//! delivery.rs (notifications, releases, host and route events), misc.rs
+//! (tasker, hoster, no-reset list, tickle), rm.rs and sm.rs (the resource
+//! manager and its `SM_` messages), gstools.rs. Tables with their own
+//! methods: [`task`], [`mailbox`], [`routes`], [`groups`], [`notify`],
+//! [`output`]. This host is host 1 (host part 0x40000, daemon tid
+//! t80040000) unless it is a slave of a multi-host machine (`pvmd3 -s`, see
+//! [`startup`]), whose index the master chose. Multi-host machines: [`hosts`]
+//! is the host table, [`link`] one TCP connection to another daemon
+//! (authenticated with src/auth.rs); multi.rs holds the multi-host state,
+//! worked on by host_start.rs (slave start-up), links.rs, machine.rs
+//! (heartbeat tick, host removal), forward.rs and feeds.rs
+//! (docs/ARCHITECTURE.md, "Multi-host").
 //! [`embedded`] starts a daemon from inside a task's program.
 
 mod children;
