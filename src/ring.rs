@@ -14,7 +14,7 @@
 //! ([`MAX_RECORD`]) go on it, each announced by a marker record in the ring
 //! so that the reader takes ring and socket frames in the order they were
 //! sent; a reader about to sleep raises its `sleeping` flag, and a writer
-//! that finds it raised sends a [`Ctl::Doorbell`](crate::wire::Ctl) frame
+//! that finds it raised sends a `Ctl::Doorbell` (wire) frame
 //! on the socket (so sleeping is still a plain poll of the socket); and the
 //! socket's end tells either side that the other has gone. A consumer that
 //! asked for it (`pvm_getfds`: the program polls the socket itself) gets a
@@ -34,7 +34,6 @@
 //! is [`Bad`], and the daemon closes that connection.
 
 use crate::os::{self, SharedMap};
-use crate::wire::{Ctl, Frame, Header, Kind, HEADER_LEN};
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::atomic::{fence, Ordering::SeqCst};
@@ -317,38 +316,6 @@ pub fn disarm(map: &SharedMap, dir: Dir) {
 /// program polls the socket itself: pvm_getfds).
 pub fn ring_always(map: &SharedMap, dir: Dir) {
     map.store(dir.base() + ALWAYS_AT, 1);
-}
-
-/// The header of a doorbell: a body-less control frame on the socket.
-pub fn doorbell() -> Header {
-    Header {
-        tag: Ctl::Doorbell as i32,
-        ..Header::new(Kind::Ctl)
-    }
-}
-
-/// Whether a frame read from the socket is a doorbell.
-pub fn is_doorbell(h: &Header) -> bool {
-    h.kind == Kind::Ctl && h.tag == Ctl::Doorbell as i32 && h.len == 0
-}
-
-/// The one frame a frame record holds (its body moved to the front of the
-/// record's own buffer: no second allocation).
-pub fn one_frame(mut v: Vec<u8>) -> Result<Frame, Bad> {
-    let hb: &[u8; HEADER_LEN] = v
-        .get(..HEADER_LEN)
-        .and_then(|b| b.try_into().ok())
-        .ok_or(Bad("record shorter than a frame header"))?;
-    let header = Header::decode(hb).map_err(|_| Bad("bad frame header in a record"))?;
-    if header.len as usize != v.len() - HEADER_LEN {
-        return Err(Bad("record length is not its frame's"));
-    }
-    v.drain(..HEADER_LEN);
-    Ok(Frame {
-        header,
-        body: v,
-        held: None,
-    })
 }
 
 #[cfg(test)]

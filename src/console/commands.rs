@@ -281,7 +281,7 @@ impl Console {
             flags |= TASK_DEBUG;
         }
         if let Some(w) = &s.where_ {
-            let (place, _) = crate::daemon::spawn::split_where(w);
+            let (place, _) = crate::net::split_where(w);
             if !place.is_empty() {
                 let is_arch = !s.force_host
                     && task::config()

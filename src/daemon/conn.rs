@@ -7,7 +7,7 @@
 use super::outq::OutQueue;
 use crate::os::SharedMap;
 use crate::ring::{self, Bad, Consumer, Dir, Producer, Record};
-use crate::wire::{Frame, FrameDecoder, HEADER_LEN};
+use crate::wire::{self, Frame, FrameDecoder, HEADER_LEN};
 use mio::net::UnixStream;
 use std::collections::VecDeque;
 use std::io;
@@ -162,7 +162,7 @@ impl Conn {
         r.socket.extend(
             from_socket
                 .into_iter()
-                .filter(|f| !ring::is_doorbell(&f.header)),
+                .filter(|f| !wire::is_doorbell(&f.header)),
         );
         let mut out = Vec::new();
         loop {
@@ -178,7 +178,7 @@ impl Conn {
             match r.rx.pop()? {
                 None => break,
                 Some(Record::Marker) => r.marker_waiting = true,
-                Some(Record::Frames(v)) => out.push(ring::one_frame(v)?),
+                Some(Record::Frames(v)) => out.push(wire::one_frame(v)?),
             }
         }
         self.flush_backlog()?;
@@ -262,7 +262,7 @@ impl Conn {
             }
         }
         if moved && r.tx.wake_due() {
-            self.out.push(ring::doorbell().encode().to_vec());
+            self.out.push(wire::doorbell().encode().to_vec());
         }
         Ok(())
     }

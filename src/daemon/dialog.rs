@@ -8,7 +8,7 @@
 //! question (so nothing typed after the last question is taken from the
 //! shell), which wakes the event loop through a `mio::Waker`.
 
-use super::Daemon;
+use super::server::Daemon;
 use crate::daemon::log::dlog;
 use crate::daemon::Dialog;
 use crate::Error;

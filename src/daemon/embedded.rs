@@ -27,7 +27,10 @@
 //!   and the process ends with `_exit`, so no atexit handler or stdio buffer
 //!   of the program runs twice.
 
-use super::{run, DaemonOptions};
+use super::run;
+// What a program needs to start a daemon (pvm_start_pvmd): the one door
+// from the task runtime into the daemon (tests/layers.rs).
+pub use super::{prepare_dir, DaemonOptions, MasterArgs};
 use crate::os::{self, Fork};
 use crate::paths::DaemonFiles;
 use crate::{Error, Result};

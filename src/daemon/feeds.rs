@@ -42,11 +42,11 @@
 //!
 //! A child module of `server` (declared there), like `multi`.
 
-use super::multi::ctl_frame;
-use super::Daemon;
+use super::server::Daemon;
 use crate::daemon::link::Phase;
 use crate::daemon::log::dlog;
 use crate::net::addr::fmt_sockaddr;
+use crate::wire::ctl_frame;
 use crate::wire::{Ctl, Frame, Kind, Reader, Writer};
 use crate::{tid, Error};
 use mio::Token;

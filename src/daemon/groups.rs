@@ -28,14 +28,7 @@ use crate::wire::{Reader, Req, Writer};
 use crate::{Error, Result};
 use std::collections::BTreeMap;
 
-/// Context of every group-internal message (barrier and freeze releases,
-/// reduce/gather/scatter data). Negative, so pvm_setcontext can never make
-/// it current and no user receive, probe or message handler sees them.
-pub const GROUP_CTX: i32 = -0x7006;
-/// Tag of the daemon's barrier-release message (body: status, group name).
-pub const TAG_BARRIER: i32 = -70;
-/// Tag of the daemon's freeze-release message (body: status, group name).
-pub const TAG_FREEZE: i32 = -71;
+pub use crate::wire::vocabulary::{GROUP_CTX, TAG_BARRIER, TAG_FREEZE};
 
 /// A message the daemon sends to a member: tag, status and group name.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -96,21 +89,6 @@ impl Group {
 #[derive(Debug, Default)]
 pub struct Groups {
     groups: BTreeMap<Vec<u8>, Group>,
-}
-
-/// The requests this module serves.
-pub fn is_group_request(req: Req) -> bool {
-    matches!(
-        req,
-        Req::GroupJoin
-            | Req::GroupLeave
-            | Req::GroupTid
-            | Req::GroupInst
-            | Req::GroupSize
-            | Req::GroupBarrier
-            | Req::GroupMembers
-            | Req::GroupFreeze
-    )
 }
 
 fn name_of(r: &mut Reader<'_>) -> Result<Vec<u8>> {

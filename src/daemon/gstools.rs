@@ -15,7 +15,7 @@
 //!
 //! This is a child module of `server` (declared there).
 
-use super::Daemon;
+use super::server::Daemon;
 use crate::daemon::log::dlog;
 use crate::daemon::notify::Note;
 use crate::msg::{Buffer, Encoding};

@@ -24,11 +24,12 @@
 //! This is a child module of `server` (declared there) so it can use the
 //! daemon's state directly.
 
-use super::{Daemon, Task, TF_SPAWNED};
+use super::server::Daemon;
+use super::task::{Task, TF_SPAWNED};
 use crate::daemon::log::dlog;
-use crate::daemon::output::Inherit;
 use crate::daemon::spawn::{Launch, SpawnRequest};
 use crate::msg::{Buffer, Encoding, MsgInfo};
+use crate::wire::output::Inherit;
 use crate::wire::{Frame, Header, Kind, Reader, Req, Writer};
 use crate::{tid, Error};
 use mio::Token;
@@ -36,7 +37,7 @@ use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use super::rm::{SM_FIRST, SM_TASKX};
+use super::sm::{SM_FIRST, SM_TASKX};
 
 /// `SM_STHOST`: start slave daemons (to the hoster).
 const SM_STHOST: i32 = SM_FIRST + 14;
@@ -239,10 +240,10 @@ impl Daemon {
         let mut argv = vec![path.clone()];
         argv.extend(launch.args.iter().map(|a| a.to_string_lossy().into_owned()));
         let mut env = req.env.clone();
-        env.push(format!("{}={t}", crate::task::ENV_TID));
+        env.push(format!("{}={t}", crate::wire::vocabulary::ENV_TID));
         env.push(format!(
             "{}={}",
-            crate::task::ENV_SOCK,
+            crate::wire::vocabulary::ENV_SOCK,
             self.opts.files.sock.display()
         ));
         if cwd != self.opts.home {
@@ -569,7 +570,7 @@ impl Daemon {
             6 => {
                 let mask = arg(1);
                 self.opts.debug_mask = mask as u32;
-                self.log = super::DaemonLog::open(
+                self.log = super::log::DaemonLog::open(
                     &self.opts.files.log,
                     self.dtid,
                     mask != 0,

@@ -2,34 +2,50 @@
 //! socket, pid and address files) and shut-down around the event loop in
 //! [`server`].
 //!
-//! Structure: [`server::Daemon`] owns the poll loop, the connections
-//! ([`conn`]), the task table ([`task`]), the spawner ([`spawn`]) and the log
-//! ([`log`]); the message mailbox is [`mailbox`], the table of direct routes
-//! tasks report is [`routes`], the group service [`groups`]. This host is
-//! host 1 (host part 0x40000, daemon tid t80040000) unless it is a slave of
-//! a multi-host machine (`pvmd3 -s`, see [`startup`]), whose index the
-//! master chose. Multi-host machines: [`hosts`] is the host table, [`link`]
-//! one TCP connection to another daemon (authenticated with src/auth.rs),
-//! and the child module `server/multi.rs` the links, forwarding, slave
-//! startup and failure handling (docs/ARCHITECTURE.md, "Multi-host").
-//! The child modules `server/misc.rs` (tasker, hoster, no-reset list,
-//! tickle) and `server/rm.rs` (the resource manager and its `SM_`
-//! messages) serve the registrations of pvm_reg_tasker, pvm_reg_hoster and
-//! pvm_reg_rm.
+//! Structure (docs/ARCHITECTURE.md, "Daemon", has the table): [`server::Daemon`]
+//! holds the state and runs the poll loop over the connections ([`conn`]);
+//! its work is split by concern into `impl Daemon` blocks: requests.rs (the
+//! dispatch by request code), children.rs (pipes, exits, signals),
+//! delivery.rs (notifications, releases, host and route events), misc.rs
+//! (tasker, hoster, no-reset list, tickle), rm.rs and sm.rs (the resource
+//! manager and its `SM_` messages), gstools.rs. Tables with their own
+//! methods: [`task`], [`mailbox`], [`routes`], [`groups`], [`notify`],
+//! [`output`]. This host is host 1 (host part 0x40000, daemon tid
+//! t80040000) unless it is a slave of a multi-host machine (`pvmd3 -s`, see
+//! [`startup`]), whose index the master chose. Multi-host machines: [`hosts`]
+//! is the host table, [`link`] one TCP connection to another daemon
+//! (authenticated with src/auth.rs); multi.rs holds the multi-host state,
+//! worked on by host_start.rs (slave start-up), links.rs, machine.rs
+//! (heartbeat tick, host removal), forward.rs and feeds.rs
+//! (docs/ARCHITECTURE.md, "Multi-host").
 //! [`embedded`] starts a daemon from inside a task's program.
 
+mod children;
 pub mod conn;
+mod delivery;
+mod dialog;
 pub mod embedded;
+mod feeds;
+mod forward;
 pub mod groups;
+mod gstools;
+mod host_start;
 pub mod hosts;
 pub mod link;
+mod links;
 pub mod log;
+mod machine;
 pub mod mailbox;
+mod misc;
+mod multi;
 pub mod notify;
 pub mod output;
 pub mod outq;
+mod requests;
+mod rm;
 pub mod routes;
 pub mod server;
+mod sm;
 pub mod spawn;
 pub mod startup;
 pub mod task;
@@ -44,9 +60,6 @@ use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsE
 use std::path::PathBuf;
 use std::time::Duration;
 
-/// Data signature of little-endian x86-64 (LINUX64) hosts, as PVM 3.4.6's
-/// pvmd reports it in pvm_config (`conf` in the console shows 0x00408c41).
-pub const DSIG_LINUX64: i32 = 0x0040_8c41;
 /// Relative speed reported for this host (PVM's default).
 pub const DEFAULT_SPEED: i32 = 1000;
 /// How long tasks get after SIGTERM at halt before they are sent SIGKILL.
@@ -433,7 +446,7 @@ pub fn run(opts: DaemonOptions) -> io::Result<()> {
             tcp_addr.port(),
             &opts.arch,
             opts.speed,
-            DSIG_LINUX64,
+            crate::wire::vocabulary::DSIG_LINUX64,
         ));
     }
     let mut daemon =

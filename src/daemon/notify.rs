@@ -25,23 +25,9 @@ use crate::msg::{Buffer, Encoding};
 use crate::{tid, Error};
 use std::collections::BTreeSet;
 
-/// `PvmTaskExit`.
-pub const TASK_EXIT: i32 = 1;
-/// `PvmHostDelete`.
-pub const HOST_DELETE: i32 = 2;
-/// `PvmHostAdd`.
-pub const HOST_ADD: i32 = 3;
-/// `PvmRouteAdd`.
-pub const ROUTE_ADD: i32 = 4;
-/// `PvmRouteDelete`.
-pub const ROUTE_DELETE: i32 = 5;
-/// `PvmNotifyCancel`, or-ed into the kind.
-pub const CANCEL: i32 = 256;
-
-/// The source tid of daemon-made notifications and output messages: PVM
-/// 3.4.6's pvmd sends them as `TIDPVMD` (0x80000000, "the local pvmd"),
-/// not as its own host's daemon tid.
-pub const PVMD_SRC: i32 = tid::DAEMON_BIT;
+pub use crate::wire::vocabulary::{
+    CANCEL, HOST_ADD, HOST_DELETE, PVMD_SRC, ROUTE_ADD, ROUTE_DELETE, TASK_EXIT,
+};
 
 /// A message to deliver.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -32,14 +32,6 @@ pub struct SpawnRequest {
     pub env: Vec<String>,
 }
 
-/// Splits `where` into the host (or arch) part, without brackets, and an
-/// optional working directory given after ':' (`"host:/dir"`, `":/dir"`,
-/// `"[fd42::2]:/dir"`; a bare IPv6 address keeps its colons). See
-/// [`crate::net::addr::split_where`].
-pub fn split_where(w: &str) -> (&str, Option<&str>) {
-    crate::net::addr::split_where(w)
-}
-
 /// Whether this host is selected by `flags`/`host_or_arch`.
 /// `is_local` tells whether a name denotes this host.
 pub fn host_selected(
@@ -158,12 +150,12 @@ mod tests {
 
     #[test]
     fn where_splits_host_and_directory() {
-        assert_eq!(split_where("vm"), ("vm", None));
-        assert_eq!(split_where("vm:/tmp"), ("vm", Some("/tmp")));
-        assert_eq!(split_where(":/tmp"), ("", Some("/tmp")));
-        assert_eq!(split_where("[::1]:/x"), ("::1", Some("/x")));
-        assert_eq!(split_where("[::1]"), ("::1", None));
-        assert_eq!(split_where("fd42::2"), ("fd42::2", None));
+        assert_eq!(crate::net::split_where("vm"), ("vm", None));
+        assert_eq!(crate::net::split_where("vm:/tmp"), ("vm", Some("/tmp")));
+        assert_eq!(crate::net::split_where(":/tmp"), ("", Some("/tmp")));
+        assert_eq!(crate::net::split_where("[::1]:/x"), ("::1", Some("/x")));
+        assert_eq!(crate::net::split_where("[::1]"), ("::1", None));
+        assert_eq!(crate::net::split_where("fd42::2"), ("fd42::2", None));
     }
 
     #[test]

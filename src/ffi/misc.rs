@@ -268,7 +268,7 @@ pub unsafe extern "C" fn pvm_reg_rm(hip: *mut *mut PvmHostInfo) -> c_int {
             hi_name: name.as_ptr() as *mut c_char,
             hi_arch: arch.as_ptr() as *mut c_char,
             hi_speed: speed,
-            hi_dsig: crate::daemon::DSIG_LINUX64,
+            hi_dsig: crate::wire::vocabulary::DSIG_LINUX64,
         };
         let mut slot = RM_HOST.locked();
         let kept = slot.insert(Box::new(RmHost {

@@ -52,6 +52,10 @@ pub use table::BufferTable;
 
 use crate::{Error, Result};
 
+/// Data signature of little-endian x86-64 (LINUX64) hosts, as PVM 3.4.6's
+/// pvmd reports it in pvm_config (`conf` in the console shows 0x00408c41).
+pub const DSIG_LINUX64: i32 = 0x0040_8c41;
+
 /// Message encoding, as passed to `pvm_mkbuf`/`pvm_initsend`. The
 /// discriminants are PVM's codes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -99,7 +103,7 @@ impl Encoding {
     pub fn minfo_code(self) -> i32 {
         match self {
             Encoding::Default | Encoding::Trace => buffer::MINFO_PORTABLE,
-            Encoding::Raw | Encoding::InPlace => crate::daemon::DSIG_LINUX64,
+            Encoding::Raw | Encoding::InPlace => DSIG_LINUX64,
         }
     }
 
@@ -108,7 +112,7 @@ impl Encoding {
     pub fn from_minfo_code(c: i32) -> Option<Encoding> {
         match c {
             buffer::MINFO_PORTABLE => Some(Encoding::Default),
-            crate::daemon::DSIG_LINUX64 => Some(Encoding::Raw),
+            DSIG_LINUX64 => Some(Encoding::Raw),
             _ => None,
         }
     }
@@ -136,20 +140,6 @@ pub struct MsgInfo {
     pub wid: i32,
     /// Checksum.
     pub crc: i32,
-}
-
-impl MsgInfo {
-    /// The attributes a received frame's header carries (no checksum).
-    pub fn of(h: &crate::wire::Header) -> MsgInfo {
-        MsgInfo {
-            src: h.src,
-            dst: h.dst,
-            tag: h.tag,
-            ctx: h.ctx,
-            wid: h.wid,
-            crc: 0,
-        }
-    }
 }
 
 /// Data packed with `PvmDataInPlace`: read from the user's memory at send

@@ -25,12 +25,7 @@ use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-/// Environment variable naming the tid a spawned task was given.
-pub const ENV_TID: &str = "PVM6_TID";
-/// Environment variable naming the socket of the daemon that spawned us.
-pub const ENV_SOCK: &str = "PVM6_SOCK";
-/// Set to 1 to keep the original behaviour: no autostart of a daemon.
-pub const ENV_NOAUTOSTART: &str = "PVM6_NOAUTOSTART";
+pub use crate::wire::vocabulary::{ENV_NOAUTOSTART, ENV_SOCK, ENV_TID};
 
 /// How long a program waits for a daemon it started to accept connections.
 const START_TIMEOUT: Duration = Duration::from_secs(15);
@@ -103,7 +98,7 @@ impl Conn {
             return Err(Error::SysErr);
         }
         log::debug!("no daemon at {}, starting one", files.sock.display());
-        crate::daemon::start_background()?;
+        crate::daemon::embedded::start_background()?;
         let deadline = Instant::now() + START_TIMEOUT;
         let mut pause = Duration::from_millis(2);
         loop {
@@ -282,7 +277,7 @@ impl Conn {
 
     /// Rings the daemon: a body-less control frame on the socket.
     fn write_doorbell(&self) -> Result<()> {
-        self.write_socket(&ring::doorbell(), &[])
+        self.write_socket(&wire::doorbell(), &[])
     }
 
     /// Sends a control frame of `kind` with a plain body.
@@ -338,11 +333,11 @@ impl Conn {
             None => Ok(None),
             Some(Record::Marker) => loop {
                 let f = self.read_socket_frame()?;
-                if !ring::is_doorbell(&f.header) {
+                if !wire::is_doorbell(&f.header) {
                     return Ok(Some(f));
                 }
             },
-            Some(Record::Frames(v)) => ring::one_frame(v).map(Some).map_err(bad),
+            Some(Record::Frames(v)) => wire::one_frame(v).map(Some).map_err(bad),
         }
     }
 
@@ -359,7 +354,7 @@ impl Conn {
                 Err(_) => return Err(Error::SysErr),
             }
             match Header::decode(&h) {
-                Ok(hd) if ring::is_doorbell(&hd) => {
+                Ok(hd) if wire::is_doorbell(&hd) => {
                     (&self.stream)
                         .read_exact(&mut h)
                         .map_err(|_| Error::SysErr)?;

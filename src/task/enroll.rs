@@ -60,7 +60,7 @@ impl Runtime {
         let dtid = r.int()?;
         let n = r.count(4)?;
         let siblings = (0..n).map(|_| r.int()).collect::<Result<Vec<_>>>()?;
-        let inherited = crate::daemon::output::Inherit::read(&mut r)?;
+        let inherited = crate::wire::output::Inherit::read(&mut r)?;
         // Then, for direct routes across hosts: the machine's secret and
         // this host's addresses (optional: absent from older daemons).
         let secret = if r.is_empty() {

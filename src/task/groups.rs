@@ -13,9 +13,9 @@
 //! receive can match. A frozen group's member list is cached here.
 
 use super::rt;
-use crate::daemon::groups::{GROUP_CTX, TAG_BARRIER, TAG_FREEZE};
 use crate::msg::Encoding;
 use crate::sync::Locked;
+use crate::wire::vocabulary::{GROUP_CTX, TAG_BARRIER, TAG_FREEZE};
 use crate::wire::{Reader, Req, Writer};
 use crate::{Error, Result};
 use std::collections::HashMap;

@@ -408,7 +408,7 @@ impl Link {
             };
             let got = if is_small_offer(&f) {
                 self.accept_small(rx).map(|()| None)
-            } else if ring::is_doorbell(&f.header) {
+            } else if crate::wire::is_doorbell(&f.header) {
                 // Also before the peer's ring came: the peer rings when it
                 // took from ours, whether or not it has sent its own yet.
                 Ok(None)
@@ -470,7 +470,7 @@ impl Link {
             let item = match c.pop() {
                 Ok(None) => break,
                 Ok(Some(Record::Marker)) => Ok(None),
-                Ok(Some(Record::Frames(v))) => ring::one_frame(v).map(Some),
+                Ok(Some(Record::Frames(v))) => crate::wire::one_frame(v).map(Some),
                 Err(e) => Err(e),
             };
             took = true;
@@ -492,7 +492,7 @@ impl Link {
     /// when its wait's step ends ([`ROOM_STEP`]).
     pub(super) fn ring_peer(&self) {
         if let Ok(_tx) = self.tx.try_lock() {
-            let bell = ring::doorbell().encode();
+            let bell = crate::wire::doorbell().encode();
             if let Err(e) = self.write_all(&mut [IoSlice::new(&bell)], None, Vec::new) {
                 log::debug!("can't ring the peer of a direct link: {e}");
             }
@@ -567,7 +567,7 @@ impl Link {
                 let parts: Vec<&[u8]> = owned.iter().map(|s| &**s).collect();
                 blocked |= self.push_small(tx, |p| p.push_frames(&parts), &others)?;
                 if tx.small.as_ref().is_some_and(Producer::wake_due) {
-                    let bell = ring::doorbell().encode();
+                    let bell = crate::wire::doorbell().encode();
                     blocked |= self.write_all(&mut [IoSlice::new(&bell)], None, &others)?;
                 }
                 if let Some(placed) = &ring_frame {

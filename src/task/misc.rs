@@ -9,16 +9,13 @@
 //! own from there. Nothing produces trace events (see docs/COMPATIBILITY.md).
 
 use super::rt;
-use crate::daemon::{self, DaemonOptions};
+use crate::daemon::embedded::{self as daemon, DaemonOptions};
 use crate::sync::Locked;
 use crate::wire::{Reader, Req, Writer};
 use crate::{Error, Result};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-/// Size of a `Pvmtmask` (pvmtev.h: a NUL-terminated string of 35 characters).
-pub const TMASK_LEN: usize = 36;
-/// Environment variable carrying the trace mask to a spawned task.
-pub const ENV_TMASK: &str = "PVMTMASK";
+pub use crate::wire::vocabulary::{ENV_TMASK, TMASK_LEN};
 /// `pvm_gettmask`/`pvm_settmask`: the calling task's mask.
 pub const TASK_SELF: i32 = 0;
 /// `pvm_gettmask`/`pvm_settmask`: the mask given to tasks spawned from now on.

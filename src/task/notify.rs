@@ -3,7 +3,7 @@
 //! ordinary messages (see `daemon::notify`).
 
 use super::rt;
-use crate::daemon::notify::{CANCEL, HOST_ADD, HOST_DELETE, ROUTE_ADD, ROUTE_DELETE, TASK_EXIT};
+use crate::wire::vocabulary::{CANCEL, HOST_ADD, HOST_DELETE, ROUTE_ADD, ROUTE_DELETE, TASK_EXIT};
 use crate::wire::{Req, Writer};
 use crate::{tid, Error, Result};
 

@@ -14,12 +14,12 @@
 //! began has ended its output, unless pvm_catchout(0) turned collection off.
 
 use super::{report_line, rt, Runtime, State};
-use crate::daemon::notify::PVMD_SRC;
-use crate::daemon::output::Inherit;
 use crate::msg::{Buffer, MsgInfo};
 use crate::sync::Locked;
 use crate::task::conn::Conn;
 use crate::task::options::Options;
+use crate::wire::output::Inherit;
+use crate::wire::vocabulary::PVMD_SRC;
 use crate::wire::{Frame, Req, Writer};
 use crate::{tid, Result};
 use std::collections::BTreeMap;
@@ -237,7 +237,7 @@ pub(super) fn wait_children(runtime: &Runtime, conn: &Arc<Conn>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::daemon::output::pack_output;
+    use crate::wire::output::pack_output;
     use crate::wire::{Header, Kind};
     use std::sync::Mutex;
 

@@ -265,7 +265,7 @@ impl State {
                 // A message handler (mhf.rs) takes matching messages instead of the queue.
                 // Group-internal messages (groups.rs) are never handed to handlers.
                 if self.bufs.get(id).is_ok_and(|b| {
-                    b.info().ctx != crate::daemon::groups::GROUP_CTX && mhf::claim(id, b.info())
+                    b.info().ctx != crate::wire::vocabulary::GROUP_CTX && mhf::claim(id, b.info())
                 }) {
                     return;
                 }

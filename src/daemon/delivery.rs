@@ -1,0 +1,221 @@
+//! What the daemon sends on its own: notifications (pvm_notify), group
+//! releases, output settings, route and host events, and halting.
+
+use super::groups::Release;
+use super::log::dlog;
+use super::notify::{Note, NotifyRequest};
+use super::output::Dest;
+use super::server::{release_note, Daemon, LocalWorld, SIGNALS};
+use crate::wire::{Frame, Header, Kind, Reader, Req};
+use crate::{os, tid, Error};
+use mio::Token;
+use std::time::Instant;
+
+impl Daemon {
+    /// Sends a daemon-made message (notification, output) like a routed
+    /// one: to the task's connection, held until it connects, or dropped.
+    pub(super) fn deliver(&mut self, note: Note) {
+        let frame = Frame::new(
+            Header {
+                src: note.src,
+                dst: note.dst,
+                tag: note.tag,
+                ctx: note.ctx,
+                enc: crate::msg::Encoding::Default.code(),
+                ..Header::new(Kind::Msg)
+            },
+            note.body,
+        );
+        let Some(frame) = self.route_remote(frame) else {
+            return;
+        };
+        let Some(task) = self.tasks.get_mut(note.dst) else {
+            dlog!(
+                self.log,
+                Debug,
+                "notice tag {} to unknown task {} dropped",
+                note.tag,
+                tid::fmt(note.dst)
+            );
+            return;
+        };
+        match task.conn {
+            Some(c) => self.send_bytes(c, frame.to_bytes()),
+            None => task.held.push_back(frame.to_bytes()),
+        }
+    }
+
+    pub(super) fn deliver_all(&mut self, notes: Vec<Note>) {
+        for n in notes {
+            self.deliver(n);
+        }
+    }
+
+    /// Task `t` left (exit, closed connection, process gone): its last
+    /// output is read, then its TaskExit notifications go out.
+    pub(super) fn task_gone(&mut self, t: i32) {
+        self.drain_pipes_of(t);
+        self.output.forget(t);
+        self.multi_task_gone(t);
+        self.rm_task_gone(t);
+        let notes = self.notify.task_exited(t);
+        self.deliver_all(notes);
+        let released = self.groups.task_gone(t);
+        self.deliver_releases(released);
+    }
+
+    /// Serves a group request (70-77) of task `from`: the reply is returned
+    /// (sent through the generic reply path), barrier and freeze releases
+    /// go out after it as messages to the waiting tids. Takes no connection,
+    /// so a request forwarded from another host's daemon is served alike.
+    pub fn group_request(&mut self, req: Req, from: i32, body: &[u8]) -> Result<Vec<u8>, Error> {
+        let (res, released) = self.groups.request(req, from, &mut Reader::new(body));
+        let dtid = self.dtid;
+        self.pending_notes
+            .extend(released.into_iter().map(|r| release_note(dtid, r)));
+        res
+    }
+
+    /// Task `t` of another host is gone: it leaves its groups.
+    pub fn groups_task_gone(&mut self, t: i32) {
+        let released = self.groups.task_gone(t);
+        self.deliver_releases(released);
+    }
+
+    /// Host `host` (host part) failed: its tasks leave their groups.
+    pub fn groups_host_gone(&mut self, host: i32) {
+        let released = self.groups.host_gone(host);
+        self.deliver_releases(released);
+    }
+
+    pub(super) fn deliver_releases(&mut self, released: Vec<Release>) {
+        let dtid = self.dtid;
+        for r in released {
+            self.deliver(release_note(dtid, r));
+        }
+    }
+
+    pub(super) fn req_notify(
+        &mut self,
+        token: Token,
+        r: &mut Reader<'_>,
+    ) -> Result<Vec<u8>, Error> {
+        let owner = self.requester(token).ok_or(Error::NoTask)?;
+        let what = r.int()?;
+        let tag = r.int()?;
+        let ctx = r.int()?;
+        let cnt = r.int()?;
+        let n = r.count(4)?;
+        let tids = (0..n).map(|_| r.int()).collect::<Result<Vec<_>, _>>()?;
+        let req = NotifyRequest {
+            what,
+            tag,
+            ctx,
+            cnt,
+            tids,
+        };
+        let world = LocalWorld {
+            tasks: &self.tasks,
+            host: self.host,
+            table: &self.multi.table,
+        };
+        let now = self.notify.request(owner, &req, &world)?;
+        if what == super::notify::TASK_EXIT {
+            // Remote tasks are watched at their daemons, which report exits.
+            let remote: Vec<i32> = req.tids.clone();
+            self.watch_remote(&remote);
+        }
+        dlog!(
+            self.log,
+            Debug,
+            "notify {what:#x} tag {tag} from {}: {} now, {} held",
+            tid::fmt(owner),
+            now.len(),
+            self.notify.len()
+        );
+        // Replied first, so the caller's pvm_notify has returned when the
+        // notices it caused arrive (they follow the reply on the socket).
+        self.pending_notes.extend(now);
+        Ok(Vec::new())
+    }
+
+    pub(super) fn req_set_output(
+        &mut self,
+        token: Token,
+        r: &mut Reader<'_>,
+    ) -> Result<Vec<u8>, Error> {
+        let t = self
+            .conns
+            .get(&token)
+            .and_then(|c| c.tid)
+            .ok_or(Error::NoTask)?;
+        let dest = Dest {
+            tid: r.int()?,
+            code: r.int()?,
+            ctx: r.int()?,
+        };
+        self.output.set_dest(t, dest);
+        Ok(Vec::new())
+    }
+
+    /// Host `dtid` left the machine: PvmHostDelete notifications (for the
+    /// host table of multi-host machines).
+    pub fn notify_host_delete(&mut self, dtid: i32) {
+        let notes = self.notify.host_deleted(dtid);
+        self.deliver_all(notes);
+    }
+
+    /// Hosts `dtids` joined the machine: PvmHostAdd notifications.
+    pub fn notify_host_add(&mut self, dtids: &[i32]) {
+        let notes = self.notify.hosts_added(dtids);
+        self.deliver_all(notes);
+    }
+
+    /// A direct route between tasks `a` and `b` opened (fds unknown to the
+    /// daemon are -1): PvmRouteAdd notifications to both ends.
+    pub fn route_added(&mut self, a: i32, b: i32) {
+        self.route_added_fds(a, -1, b, -1);
+    }
+
+    /// As [`Daemon::route_added`], with the descriptor each end uses.
+    pub fn route_added_fds(&mut self, a: i32, fd_a: i32, b: i32, fd_b: i32) {
+        let notes = self.notify.route_added(a, fd_a, b, fd_b);
+        self.deliver_all(notes);
+    }
+
+    /// The direct route between tasks `a` and `b` closed: PvmRouteDelete
+    /// notifications.
+    pub fn route_deleted(&mut self, a: i32, b: i32) {
+        let notes = self.notify.route_deleted(a, b);
+        self.deliver_all(notes);
+    }
+
+    // ---- halt -------------------------------------------------------------
+
+    /// SIGTERM or SIGINT arrived: halt as the console's halt does.
+    pub(super) fn signalled(&mut self) {
+        if let Some(mut pipe) = self.signals.as_ref() {
+            use std::io::Read;
+            let mut sink = [0u8; 64];
+            // Non-blocking: ends with WouldBlock once the pipe is empty.
+            while matches!(pipe.read(&mut sink), Ok(n) if n > 0) {}
+        }
+        self.begin_halt(SIGNALS, "a signal");
+    }
+
+    pub(super) fn begin_halt(&mut self, token: Token, who: &str) {
+        if self.halting.is_some() {
+            return;
+        }
+        dlog!(self.log, Info, "halt requested by {who}, halting");
+        self.halt_slaves();
+        let requester = self.conns.get(&token).and_then(|c| c.tid);
+        for t in self.tasks.tasks.values() {
+            if Some(t.tid) != requester && t.pid > 0 {
+                os::kill(t.pid, libc::SIGTERM);
+            }
+        }
+        self.signal_children(libc::SIGTERM);
+        self.halting = Some((Instant::now() + self.opts.halt_grace, false));
+    }
+}

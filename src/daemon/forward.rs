@@ -1,0 +1,608 @@
+//! Forwarding between hosts: messages for tasks of other hosts, requests served
+//! by another daemon (DReq/DReply), remote TaskExit watches, task lists and
+//! spawns spread over hosts.
+//! (Part of the daemon's multi-host side; its state is
+//! [`super::multi::Multi`].)
+
+use super::multi::{
+    forward_deadline, master_only, Pending, PendingKind, RemoteReq, SpawnAgg, TasksAgg,
+    FORWARD_TIMEOUT,
+};
+use super::server::Daemon;
+use crate::daemon::log::dlog;
+use crate::daemon::spawn::{self, SpawnRequest};
+use crate::net::addr::HostName;
+use crate::wire::output::Inherit;
+use crate::wire::{ctl_frame, Ctl, Frame, Header, Kind, Reader, Req, Writer};
+use crate::{tid, Error};
+use mio::Token;
+use std::collections::BTreeSet;
+use std::net::IpAddr;
+use std::time::Instant;
+
+impl Daemon {
+    /// Sends a Msg frame to a task of another host; gives the frame back
+    /// when `dst` is not another host's.
+    pub(super) fn route_remote(&mut self, frame: Frame) -> Option<Frame> {
+        let host = tid::host_of(frame.header.dst);
+        if host == self.host || host == 0 {
+            return Some(frame);
+        }
+        if !self.multi.table.contains(host) {
+            dlog!(
+                self.log,
+                Info,
+                "message tag {} from {} to {} dropped: no such host",
+                frame.header.tag,
+                tid::fmt(frame.header.src),
+                tid::fmt(frame.header.dst)
+            );
+            return None;
+        }
+        let frame = self.route_back(frame)?;
+        match self.multi.by_host.get(&host) {
+            // The usual case, as in send_to_host, but the body is not copied.
+            Some(&tok) => self.send_link_frame(tok, frame),
+            None => self.send_to_host(host, frame.to_bytes()),
+        }
+        None
+    }
+
+    /// A local task exited: the daemons watching it are told.
+    pub(super) fn multi_task_gone(&mut self, t: i32) {
+        let mut tell = self.multi.watchers.remove(&t).unwrap_or_default();
+        if !self.multi.is_master && self.multi.placed {
+            // The master's services (groups, mailbox) forget the task too.
+            tell.insert(tid::host_of(self.multi.master));
+        }
+        {
+            let ws = tell;
+            for h in ws {
+                let g = ctl_frame(
+                    self.dtid,
+                    tid::daemon_tid(h),
+                    Ctl::TaskGone,
+                    Writer::new().int(t).finish(),
+                );
+                self.send_gone(h, g.to_bytes());
+            }
+        }
+        self.multi.sib_pending.remove(&t);
+        self.multi.deferred_connect.remove(&t);
+    }
+
+    /// After a Notify(TaskExit) registration: remote tids are watched at
+    /// their daemons.
+    pub(super) fn watch_remote(&mut self, tids: &[i32]) {
+        for &t in tids {
+            let h = tid::host_of(t);
+            if self.other_host(h) {
+                let f = ctl_frame(
+                    self.dtid,
+                    tid::daemon_tid(h),
+                    Ctl::Watch,
+                    Writer::new().int(t).finish(),
+                );
+                self.send_to_host(h, f.to_bytes());
+            }
+        }
+    }
+
+    // ---- forwarding ---------------------------------------------------------
+
+    /// The host that must serve request `frame` of a local task, if not this one.
+    pub(super) fn forward_host(&self, frame: &Frame) -> Option<i32> {
+        let code = frame.header.tag;
+        if master_only(code) && !self.multi.is_master {
+            return Some(tid::host_of(self.multi.master));
+        }
+        let mut r = Reader::new(&frame.body);
+        let target = match Req::from_i32(code) {
+            Some(Req::Kill | Req::SendSig | Req::Pstat | Req::HostSync) => r.int().ok()?,
+            Some(Req::Tasks) => r.int().ok().filter(|&w| w != 0)?,
+            _ => return None,
+        };
+        let host = tid::host_of(target);
+        self.other_host(host).then_some(host)
+    }
+
+    /// Forwards a local task's request to the daemon of `host`.
+    pub(super) fn forward(&mut self, token: Token, frame: &Frame, host: i32) {
+        let from = self.requester(token).unwrap_or(0);
+        let h = frame.header;
+        let dwid = self.multi.dwid();
+        self.multi.pending.insert(
+            dwid,
+            Pending {
+                host,
+                kind: PendingKind::Forward {
+                    token,
+                    tag: h.tag,
+                    wid: h.wid,
+                },
+                deadline: forward_deadline(h.tag, &frame.body, Instant::now()),
+            },
+        );
+        self.send_dreq(host, from, h.tag, dwid, 0, frame.body.clone());
+    }
+
+    pub(super) fn send_dreq(
+        &mut self,
+        host: i32,
+        from: i32,
+        tag: i32,
+        dwid: i32,
+        enc: i32,
+        body: Vec<u8>,
+    ) {
+        let f = Frame::new(
+            Header {
+                src: from,
+                dst: tid::daemon_tid(host),
+                tag,
+                wid: dwid,
+                enc,
+                ..Header::new(Kind::DReq)
+            },
+            body,
+        );
+        self.send_to_host(host, f.to_bytes());
+    }
+
+    /// A request from a task of another host.
+    pub(super) fn on_dreq(&mut self, peer: i32, f: Frame) {
+        let h = f.header;
+        let tok = self.token();
+        // The requester's host (the link's peer, unless the master relayed it).
+        let origin = if tid::host_of(h.src) != 0 {
+            tid::host_of(h.src)
+        } else {
+            tid::host_of(peer)
+        };
+        self.multi.remote.insert(
+            tok,
+            RemoteReq {
+                host: origin,
+                dwid: h.wid,
+                tid: h.src,
+            },
+        );
+        let allowed = matches!(
+            Req::from_i32(h.tag),
+            Some(
+                Req::Spawn
+                    | Req::Kill
+                    | Req::SendSig
+                    | Req::Tasks
+                    | Req::Pstat
+                    | Req::HostSync
+                    | Req::Halt
+                    | Req::MboxPut
+                    | Req::MboxRecv
+                    | Req::MboxDel
+                    | Req::MboxInfo
+                    | Req::NoReset
+                    | Req::GetNoResets
+                    | Req::AddHosts
+                    | Req::DelHosts
+            )
+        ) || (70..=79).contains(&h.tag);
+        if !allowed {
+            self.reply(tok, h.tag, h.wid, Err(Error::NotImpl));
+            return;
+        }
+        if h.tag == Req::Spawn as i32 && h.enc == 1 {
+            self.multi.sibling_origin = origin;
+        }
+        let req = Frame::new(
+            Header {
+                kind: Kind::Req,
+                enc: 0,
+                ..h
+            },
+            f.body,
+        );
+        self.request(tok, req);
+        self.multi.sibling_origin = 0;
+    }
+
+    /// A reply from another daemon.
+    pub(super) fn on_dreply(&mut self, f: Frame) {
+        self.dreply_arrived(f.header.wid, f.body);
+    }
+
+    pub(super) fn dreply_arrived(&mut self, dwid: i32, body: Vec<u8>) {
+        let Some(p) = self.multi.pending.remove(&dwid) else {
+            return;
+        };
+        match p.kind {
+            PendingKind::Forward { token, tag, wid } => self.reply_raw(token, tag, wid, body),
+            PendingKind::SpawnPart { agg, slots } => {
+                let mut r = Reader::new(&body);
+                let status = r.int().unwrap_or(Error::BadMsg.code());
+                let mut vals = Vec::new();
+                if status >= 0 && r.int().is_ok() {
+                    vals = (0..slots.len())
+                        .map(|_| r.int().unwrap_or(Error::BadMsg.code()))
+                        .collect();
+                }
+                if let Some(a) = self.multi.spawn_aggs.get_mut(&agg) {
+                    for (i, s) in slots.iter().enumerate() {
+                        a.results[*s] = Some(if status < 0 { status } else { vals[i] });
+                    }
+                }
+                self.spawn_agg_check(agg);
+            }
+            PendingKind::TasksPart { agg } => {
+                let mut r = Reader::new(&body);
+                if let Some(a) = self.multi.tasks_aggs.get_mut(&agg) {
+                    if r.int().unwrap_or(-1) == 0 {
+                        if let Ok(n) = r.int() {
+                            a.count += n;
+                            a.entries.extend_from_slice(&body[8..]);
+                        }
+                    }
+                    a.remaining -= 1;
+                }
+                self.tasks_agg_check(agg);
+            }
+        }
+    }
+
+    // ---- host-aware requests ------------------------------------------------
+
+    /// Config: the host table.
+    pub(super) fn config_body(&self) -> Vec<u8> {
+        let mut w = Writer::new();
+        let hosts = &self.multi.table.hosts;
+        let mut archs: Vec<&str> = hosts.iter().map(|h| h.arch.as_str()).collect();
+        archs.sort();
+        archs.dedup();
+        w.int(hosts.len() as i32).int(archs.len() as i32);
+        for h in hosts {
+            w.int(h.host())
+                .str(&h.name)
+                .str(&h.arch)
+                .int(h.speed)
+                .int(h.dsig);
+        }
+        w.finish()
+    }
+
+    /// Mstat: whether `name` is a host of the machine.
+    pub(super) fn host_known(&self, name: &str) -> bool {
+        self.is_local_name(name) || self.host_by_name(name).is_some()
+    }
+
+    /// The host part of the host `name` denotes (name as added, an
+    /// address of it, or this host's names).
+    pub(super) fn host_by_name(&self, name: &str) -> Option<i32> {
+        if self.is_local_name(name) {
+            return Some(self.host);
+        }
+        if let Some(e) = self.multi.table.by_name(name) {
+            return Some(e.host());
+        }
+        let ip = HostName::parse(name.trim()).ok().and_then(|h| match h {
+            HostName::V4(a) => Some(IpAddr::V4(a)),
+            HostName::V6 { addr, .. } => Some(IpAddr::V6(addr)),
+            HostName::Name(_) => None,
+        })?;
+        self.multi
+            .table
+            .hosts
+            .iter()
+            .find(|e| {
+                e.addrs
+                    .iter()
+                    .any(|a| a.ip().to_canonical() == ip.to_canonical())
+            })
+            .map(|e| e.host())
+    }
+
+    /// Tasks(0) on a machine of several hosts: every daemon's list.
+    pub(super) fn tasks_all(&mut self, token: Token, wid: i32) -> Option<Result<Vec<u8>, Error>> {
+        let others = self.other_hosts();
+        if others.is_empty() || self.is_remote_token(token) {
+            return None;
+        }
+        let local = match self.tasks_body(self.host) {
+            Ok(b) => b,
+            Err(e) => return Some(Err(e)),
+        };
+        let agg = self.multi.id();
+        let count = Reader::new(&local).int().unwrap_or(0);
+        self.multi.tasks_aggs.insert(
+            agg,
+            TasksAgg {
+                token,
+                wid,
+                count,
+                entries: local[4..].to_vec(),
+                remaining: others.len(),
+            },
+        );
+        let from = self.requester(token).unwrap_or(0);
+        for h in others {
+            let dwid = self.multi.dwid();
+            self.multi.pending.insert(
+                dwid,
+                Pending {
+                    host: h,
+                    kind: PendingKind::TasksPart { agg },
+                    deadline: Some(Instant::now() + FORWARD_TIMEOUT),
+                },
+            );
+            let body = Writer::new().int(tid::daemon_tid(h)).finish();
+            self.send_dreq(h, from, Req::Tasks as i32, dwid, 0, body);
+        }
+        self.multi.deferred = true;
+        Some(Ok(Vec::new()))
+    }
+
+    pub(super) fn tasks_agg_check(&mut self, agg: u64) {
+        if self
+            .multi
+            .tasks_aggs
+            .get(&agg)
+            .is_none_or(|a| a.remaining > 0)
+        {
+            return;
+        }
+        let Some(a) = self.multi.tasks_aggs.remove(&agg) else {
+            return;
+        };
+        let mut body = Writer::new().int(0).int(a.count).finish();
+        body.extend_from_slice(&a.entries);
+        self.reply_raw(a.token, Req::Tasks as i32, a.wid, body);
+    }
+
+    /// Where the tasks of a Spawn go: per host of the table, a count.
+    /// `None` means "all here, as on one host".
+    pub(super) fn placement(
+        &mut self,
+        token: Token,
+        req: &SpawnRequest,
+    ) -> Option<Vec<(i32, usize)>> {
+        if self.is_remote_token(token) || self.multi.table.hosts.len() < 2 {
+            return None;
+        }
+        let (host_or_arch, _) = crate::net::split_where(&req.where_);
+        let flags = req.flags;
+        let hosts = &self.multi.table.hosts;
+        let mut chosen: Vec<usize> = if flags & spawn::TASK_HOST != 0 {
+            let h = self.host_by_name(host_or_arch);
+            (0..hosts.len())
+                .filter(|&i| Some(hosts[i].host()) == h)
+                .collect()
+        } else if flags & spawn::TASK_ARCH != 0 {
+            (0..hosts.len())
+                .filter(|&i| hosts[i].arch == host_or_arch)
+                .collect()
+        } else {
+            (0..hosts.len()).collect()
+        };
+        if flags & (spawn::TASK_HOST | spawn::TASK_ARCH) != 0 && flags & spawn::HOST_COMPL != 0 {
+            chosen = (0..hosts.len()).filter(|i| !chosen.contains(i)).collect();
+        }
+        if chosen.is_empty() {
+            return Some(Vec::new());
+        }
+        let n = req.ntask as usize;
+        let counts = self
+            .multi
+            .table
+            .spread(&chosen, n, self.multi.rr % chosen.len());
+        self.multi.rr = self.multi.rr.wrapping_add(n);
+        Some(
+            chosen
+                .iter()
+                .zip(counts)
+                .filter(|(_, c)| *c > 0)
+                .map(|(&i, c)| (hosts[i].host(), c))
+                .collect(),
+        )
+    }
+
+    /// A Spawn placed on other hosts (maybe this one too). Returns the
+    /// reply now (all on one remote host: forwarded as is) or defers it.
+    pub(super) fn spawn_spread(
+        &mut self,
+        token: Token,
+        wid: i32,
+        frame_body: &[u8],
+        req: &SpawnRequest,
+        inherit: Inherit,
+        plan: Vec<(i32, usize)>,
+    ) -> Result<Vec<u8>, Error> {
+        let n = req.ntask as usize;
+        if plan.is_empty() {
+            let mut w = Writer::new();
+            w.int(0);
+            for _ in 0..n {
+                w.int(Error::NoHost.code());
+            }
+            return Ok(w.finish());
+        }
+        let from = self.requester(token).unwrap_or(0);
+        if plan.len() == 1 && plan[0].0 != self.host {
+            let host = plan[0].0;
+            let dwid = self.multi.dwid();
+            self.multi.pending.insert(
+                dwid,
+                Pending {
+                    host,
+                    kind: PendingKind::Forward {
+                        token,
+                        tag: Req::Spawn as i32,
+                        wid,
+                    },
+                    deadline: Some(Instant::now() + FORWARD_TIMEOUT),
+                },
+            );
+            self.send_dreq(host, from, Req::Spawn as i32, dwid, 0, frame_body.to_vec());
+            self.multi.deferred = true;
+            return Ok(Vec::new());
+        }
+        let agg = self.multi.id();
+        self.multi.spawn_aggs.insert(
+            agg,
+            SpawnAgg {
+                token,
+                wid,
+                results: vec![None; n],
+                hosts: BTreeSet::new(),
+            },
+        );
+        let mut slot = 0;
+        for (host, count) in plan {
+            let slots: Vec<usize> = (slot..slot + count).collect();
+            slot += count;
+            if host == self.host {
+                let sub = SpawnRequest {
+                    ntask: count as i32,
+                    ..req.clone()
+                };
+                let res = self.spawn_here(from, &sub, inherit);
+                for (i, r) in slots.iter().zip(res) {
+                    if let Ok(t) = r {
+                        self.multi.sib_pending.insert(t, self.host);
+                    }
+                    if let Some(a) = self.multi.spawn_aggs.get_mut(&agg) {
+                        a.results[*i] = Some(r.unwrap_or_else(|e| e.code()));
+                    }
+                }
+            } else {
+                let mut w = Writer::new();
+                w.str(&req.file)
+                    .int(req.flags)
+                    .str(&req.where_)
+                    .int(count as i32)
+                    .strs(&req.argv)
+                    .strs(&req.env);
+                inherit.write(&mut w);
+                let dwid = self.multi.dwid();
+                self.multi.pending.insert(
+                    dwid,
+                    Pending {
+                        host,
+                        kind: PendingKind::SpawnPart { agg, slots },
+                        deadline: Some(Instant::now() + FORWARD_TIMEOUT),
+                    },
+                );
+                if let Some(a) = self.multi.spawn_aggs.get_mut(&agg) {
+                    a.hosts.insert(host);
+                }
+                // enc 1: the sibling list follows in a Siblings control frame.
+                self.send_dreq(host, from, Req::Spawn as i32, dwid, 1, w.finish());
+            }
+        }
+        self.multi.deferred = true;
+        self.spawn_agg_check(agg);
+        Ok(Vec::new())
+    }
+
+    pub(super) fn spawn_agg_check(&mut self, agg: u64) {
+        if self
+            .multi
+            .spawn_aggs
+            .get(&agg)
+            .is_none_or(|a| a.results.iter().any(Option::is_none))
+        {
+            return;
+        }
+        let Some(a) = self.multi.spawn_aggs.remove(&agg) else {
+            return;
+        };
+        let results: Vec<i32> = a.results.iter().map(|r| r.unwrap_or(0)).collect();
+        let started: Vec<i32> = results.iter().copied().filter(|&t| t > 0).collect();
+        let mut w = Writer::new();
+        w.int(started.len() as i32);
+        for t in &started {
+            w.int(*t);
+        }
+        let sib = w.finish();
+        for h in a.hosts {
+            if self.multi.table.contains(h) {
+                let f = ctl_frame(self.dtid, tid::daemon_tid(h), Ctl::Siblings, sib.clone());
+                self.send_to_host(h, f.to_bytes());
+            }
+        }
+        self.set_siblings(&started);
+        let mut w = Writer::new();
+        w.int(started.len() as i32);
+        for r in &results {
+            w.int(*r);
+        }
+        self.reply(a.token, Req::Spawn as i32, a.wid, Ok(w.finish()));
+    }
+
+    /// The full sibling list of a spread spawn: local tasks of it learn it
+    /// and the Connect replies held for it go out.
+    pub(super) fn set_siblings(&mut self, list: &[i32]) {
+        for &t in list {
+            if tid::host_of(t) != self.host {
+                continue;
+            }
+            if let Some(task) = self.tasks.get_mut(t) {
+                task.siblings = list.to_vec();
+            }
+            self.multi.sib_pending.remove(&t);
+            self.release_connect(t);
+        }
+    }
+
+    /// Marks tasks just spawned for a remote spread spawn as waiting for
+    /// their sibling list.
+    pub(super) fn mark_sibling_wait(&mut self, started: &[i32]) {
+        let origin = self.multi.sibling_origin;
+        if origin != 0 {
+            for &t in started {
+                self.multi.sib_pending.insert(t, origin);
+            }
+        }
+    }
+
+    /// Whether the Connect of the task on `token` must wait for its
+    /// sibling list (then it is answered by [`Daemon::release_connect`]).
+    pub(super) fn connect_waits(&mut self, token: Token, wid: i32) -> bool {
+        let Some(t) = self.conns.get(&token).and_then(|c| c.tid) else {
+            return false;
+        };
+        if self.multi.sib_pending.contains_key(&t) {
+            self.multi.deferred_connect.insert(t, (token, wid));
+            return true;
+        }
+        false
+    }
+
+    pub(super) fn release_connect(&mut self, t: i32) {
+        let Some((token, wid)) = self.multi.deferred_connect.remove(&t) else {
+            return;
+        };
+        let body = self.connect_body(t);
+        self.reply(token, Req::Connect as i32, wid, body);
+        self.rings_live(token);
+        self.deliver_held(token);
+    }
+
+    /// Sends a reply for a remote request served under pseudo token `token`.
+    /// Returns false when `token` is not one.
+    pub(super) fn reply_remote(&mut self, token: Token, tag: i32, body: Vec<u8>) -> bool {
+        let Some(rr) = self.multi.remote.remove(&token) else {
+            return false;
+        };
+        let f = Frame::new(
+            Header {
+                src: self.dtid,
+                dst: rr.tid,
+                tag,
+                wid: rr.dwid,
+                ..Header::new(Kind::DReply)
+            },
+            body,
+        );
+        self.send_to_host(rr.host, f.to_bytes());
+        true
+    }
+}

@@ -1,0 +1,265 @@
+//! The machine as a whole: applying a pushed host table, a host's removal, the
+//! heartbeat tick (liveness, timeouts, retries) and halting the slaves.
+//! (Part of the daemon's multi-host side; its state is
+//! [`super::multi::Multi`].)
+
+use super::multi::{overdue, PendingKind, DEAD_AFTER, FORWARD_TIMEOUT, HEARTBEAT, TICK};
+use super::server::Daemon;
+use crate::daemon::hosts::HostTable;
+use crate::daemon::log::dlog;
+use crate::wire::{ctl_frame, Ctl, Req, Writer};
+use crate::{tid, Error};
+use mio::Token;
+use std::time::Instant;
+
+impl Daemon {
+    /// Slave: the master's new table; hosts gone are removed here too.
+    pub(super) fn apply_table(&mut self, t: HostTable) {
+        if t.version <= self.multi.table.version && self.multi.placed {
+            return;
+        }
+        let old: Vec<i32> = self.multi.table.hosts.iter().map(|h| h.host()).collect();
+        let new: Vec<i32> = t.hosts.iter().map(|h| h.host()).collect();
+        self.multi.table = t;
+        for h in old.iter().filter(|h| !new.contains(h)) {
+            self.host_gone(*h);
+        }
+        let added: Vec<i32> = new
+            .iter()
+            .filter(|h| !old.contains(h))
+            .map(|h| tid::daemon_tid(*h))
+            .collect();
+        if !added.is_empty() {
+            self.notify_host_add(&added);
+        }
+    }
+
+    /// Master: host `host` leaves the machine (failed or deleted).
+    pub(super) fn remove_host(&mut self, host: i32, why: &str) {
+        if self.multi.table.remove(host).is_none() {
+            return;
+        }
+        dlog!(self.log, Info, "host {} removed: {why}", tid::fmt(host));
+        self.push_table(None);
+        self.host_gone(host);
+    }
+
+    /// Every daemon: host `host` is no longer in the machine.
+    pub(super) fn host_gone(&mut self, host: i32) {
+        self.rm_host_gone(host);
+        self.feeds_host_gone(host);
+        if let Some(tok) = self.multi.by_host.remove(&host) {
+            self.drop_link(tok);
+        }
+        if self.multi.is_master {
+            // Its tasks leave their groups (a barrier waiting on them fails)
+            // and their mailbox entries go.
+            self.groups_host_gone(host);
+            self.mbox.host_gone(host);
+        }
+        if let Some(w) = self.multi.waiting.remove(&host) {
+            dlog!(
+                self.log,
+                Info,
+                "{} frame(s) for {} dropped",
+                w.frames.len(),
+                tid::fmt(host)
+            );
+        }
+        // Requests waiting for that daemon fail.
+        let dead: Vec<i32> = self
+            .multi
+            .pending
+            .iter()
+            .filter(|(_, p)| p.host == host)
+            .map(|(k, _)| *k)
+            .collect();
+        for dwid in dead {
+            let code = match self.multi.pending.get(&dwid).map(|p| &p.kind) {
+                Some(PendingKind::Forward { tag, .. })
+                    if [Req::Pstat as i32, Req::Kill as i32, Req::SendSig as i32].contains(tag) =>
+                {
+                    Error::NoTask
+                }
+                _ => Error::NoHost,
+            };
+            let body = Writer::new().int(code.code()).finish();
+            self.dreply_arrived(dwid, body);
+        }
+        self.multi.remote.retain(|_, r| r.host != host);
+        for w in self.multi.watchers.values_mut() {
+            w.remove(&host);
+        }
+        let orphans: Vec<i32> = self
+            .multi
+            .sib_pending
+            .iter()
+            .filter(|(_, o)| **o == host)
+            .map(|(t, _)| *t)
+            .collect();
+        for t in orphans {
+            self.multi.sib_pending.remove(&t);
+            self.release_connect(t);
+        }
+        let dtid = tid::daemon_tid(host);
+        self.notify_host_delete(dtid);
+        for t in self.notify.exit_targets_on(host) {
+            let notes = self.notify.task_exited(t);
+            self.deliver_all(notes);
+        }
+    }
+
+    // ---- heartbeat and deadlines -------------------------------------------
+
+    /// Heartbeats, dead links, start deadlines, lazy-link retries.
+    pub(super) fn multi_tick(&mut self) {
+        let now = Instant::now();
+        if now.duration_since(self.multi.last_tick) < TICK / 2 {
+            return;
+        }
+        self.multi.last_tick = now;
+        let mut beats = Vec::new();
+        let mut dead = Vec::new();
+        for (tok, l) in &self.multi.links {
+            if l.feed {
+                // Only the task writes on its feed; it ends with the task.
+                continue;
+            }
+            if l.is_up() {
+                if now.duration_since(l.last_rx) > DEAD_AFTER {
+                    dead.push((*tok, "no heartbeat for 3 s".to_string()));
+                } else if now.duration_since(l.last_tx) >= HEARTBEAT && l.idle_out() {
+                    beats.push((*tok, l.peer));
+                }
+            } else if now > l.deadline {
+                dead.push((*tok, "handshake timed out".to_string()));
+            }
+        }
+        for (tok, peer) in beats {
+            let f = ctl_frame(self.dtid, peer, Ctl::Heartbeat, Vec::new());
+            self.send_link(tok, f.to_bytes());
+        }
+        for (tok, why) in dead {
+            self.link_failed(tok, &why);
+        }
+        self.feeds_tick(now);
+        // Requests another daemon left unanswered too long (its link alive).
+        for dwid in overdue(&self.multi.pending, now) {
+            let Some(p) = self.multi.pending.get(&dwid) else {
+                continue;
+            };
+            let tag = match p.kind {
+                PendingKind::Forward { tag, .. } => tag,
+                PendingKind::SpawnPart { .. } => Req::Spawn as i32,
+                PendingKind::TasksPart { .. } => Req::Tasks as i32,
+            };
+            let host = p.host;
+            dlog!(
+                self.log,
+                Warn,
+                "request {tag} to {} unanswered for {} s: failed (PvmHostFail)",
+                tid::fmt(tid::daemon_tid(host)),
+                FORWARD_TIMEOUT.as_secs()
+            );
+            let body = Writer::new().int(Error::HostFail.code()).finish();
+            self.dreply_arrived(dwid, body);
+        }
+        // Starts past their deadline; manual starts whose reply file appeared.
+        let ids: Vec<u64> = self.multi.starts.keys().copied().collect();
+        for id in ids {
+            let Some(st) = self.multi.starts.get(&id) else {
+                continue;
+            };
+            if now > st.deadline {
+                let name = st.name.clone();
+                dlog!(self.log, Warn, "add {name}: no answer within the deadline");
+                self.start_done(id, Err(Error::CantStart));
+                continue;
+            }
+            if let (Some(f), None) = (st.manual.clone(), st.reply.as_ref()) {
+                if let Ok(text) = std::fs::read_to_string(&f) {
+                    if let Some(line) = text.lines().next().filter(|_| text.ends_with('\n')) {
+                        let line = line.to_string();
+                        self.start_line(id, &line);
+                    }
+                }
+            }
+        }
+        // Lazy links: retry or give up.
+        let hosts: Vec<i32> = self.multi.waiting.keys().copied().collect();
+        for h in hosts {
+            let Some(w) = self.multi.waiting.get(&h) else {
+                continue;
+            };
+            if now > w.deadline {
+                let n = w.frames.len();
+                self.multi.waiting.remove(&h);
+                dlog!(
+                    self.log,
+                    Warn,
+                    "no link to {}: {n} frame(s) dropped",
+                    tid::fmt(h)
+                );
+            } else if now >= w.next_try && !self.multi.by_host.contains_key(&h) {
+                if let Some(e) = self.multi.table.by_tid(h).cloned() {
+                    self.try_link(&e);
+                }
+            }
+        }
+        self.multi
+            .reap
+            .retain_mut(|c| matches!(c.try_wait(), Ok(None)));
+        if let Some(d) = self.multi.slave_deadline {
+            if now > d {
+                dlog!(self.log, Warn, "the master never connected; exiting");
+                self.multi.slave_deadline = None;
+                self.halt_now("no master");
+            }
+        }
+    }
+
+    /// Stops this daemon (tasks killed) without a requester.
+    pub(super) fn halt_now(&mut self, who: &str) {
+        self.begin_halt(Token(usize::MAX), who);
+    }
+
+    /// The host fields of every other host of the machine.
+    pub(super) fn other_hosts(&self) -> Vec<i32> {
+        self.multi
+            .table
+            .hosts
+            .iter()
+            .map(|h| h.host())
+            .filter(|&h| h != self.host)
+            .collect()
+    }
+
+    /// Master halting: every slave is told to stop too.
+    pub(super) fn halt_slaves(&mut self) {
+        if !self.multi.is_master {
+            return;
+        }
+        for h in self.other_hosts() {
+            let f = ctl_frame(self.dtid, tid::daemon_tid(h), Ctl::Halt, Vec::new());
+            self.send_to_host(h, f.to_bytes());
+        }
+        for (tok, st) in self.multi.starts.iter_mut() {
+            let _ = tok;
+            if let Some(c) = st.child.as_mut() {
+                let _ = c.kill();
+            }
+        }
+    }
+
+    /// Writes what links still hold (at exit).
+    pub(super) fn flush_links(&mut self) {
+        for l in self.multi.links.values_mut() {
+            let _ = l.flush();
+        }
+        for c in self.multi.reap.iter_mut() {
+            let _ = c.try_wait();
+        }
+    }
+
+    // ---- routing ----------------------------------------------------------
+}
