@@ -1,15 +1,31 @@
-//! Data symbols libpvm3 exports to C: `pvm_errno`, `pvm_nerr` and
-//! `pvm_errlist`, and the helpers the FFI layer uses to set and read
-//! `pvm_errno`.
+//! The FFI layer's process-wide state, in one place.
 //!
-//! All three live in writable data (nm shows `B`/`D`), as in PVM 3.4, because
-//! C declares them as plain mutable objects (`extern int pvm_errno;`,
-//! `extern char *pvm_errlist[];`).
+//! Two groups:
+//!
+//! - The data symbols libpvm3 exports to C: `pvm_errno`, `pvm_nerr` and
+//!   `pvm_errlist`, and the helpers the FFI layer uses to set and read
+//!   `pvm_errno`. All three live in writable data (nm shows `B`/`D`), as in
+//!   PVM 3.4, because C declares them as plain mutable objects
+//!   (`extern int pvm_errno;`, `extern char *pvm_errlist[];`).
+//! - Storage behind what the C and Fortran entry points hand out or keep
+//!   between calls: tables and strings returned to C stay valid until the
+//!   next call of the same function (as in PVM 3.4, whose library keeps them
+//!   in its own statics), and the Fortran calls that deliver one item per call
+//!   keep their cursor. This state is per process because the C API is: a
+//!   pointer handed to one thread may be read by another. Each item sits
+//!   behind a `Mutex`, so concurrent calls never see a half-written table.
+//!
+//! The task's own state (identity, buffers, routes, handlers) is not here but
+//! in the runtime singleton `task::rt()`; see docs/ARCHITECTURE.md.
 
+use super::messaging::MatchFn;
+use super::types::{PvmHostInfo, PvmMboxInfo, PvmTaskInfo};
 use crate::error::ERROR_TEXTS;
 use std::cell::UnsafeCell;
+use std::ffi::CString;
 use std::os::raw::{c_char, c_int};
 use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::Mutex;
 
 /// Code of the last failing PVM call, read by C as `extern int pvm_errno`.
 ///
@@ -119,6 +135,149 @@ pub fn set_errno(code: i32) {
 pub fn errno() -> i32 {
     pvm_errno.load(Ordering::Relaxed)
 }
+
+// ---------------------------------------------------------------------------
+// Storage handed to C, valid until the next call of the same function.
+// ---------------------------------------------------------------------------
+
+/// Host and task tables handed out by pvm_config, pvm_tasks and
+/// pvm_siblings, with the strings their pointers point into.
+#[derive(Default)]
+pub(crate) struct Handed {
+    pub(crate) hosts: Vec<PvmHostInfo>,
+    pub(crate) host_strings: Vec<CString>,
+    pub(crate) tasks: Vec<PvmTaskInfo>,
+    pub(crate) task_strings: Vec<CString>,
+    pub(crate) siblings: Vec<c_int>,
+}
+
+// SAFETY: the raw pointers inside point into the CStrings kept beside them;
+// nothing is shared across threads without the mutex.
+unsafe impl Send for Handed {}
+
+/// The tables of [`Handed`] (`process.rs`): each replaced by the next call of
+/// its function, so C may read the previous one until then.
+pub(crate) static HANDED: Mutex<Handed> = Mutex::new(Handed {
+    hosts: Vec::new(),
+    host_strings: Vec::new(),
+    tasks: Vec::new(),
+    task_strings: Vec::new(),
+    siblings: Vec::new(),
+});
+
+/// The mailbox classes last handed out by pvm_getmboxinfo, with the storage
+/// their pointers point into.
+pub(crate) struct MboxHanded {
+    pub(crate) infos: Vec<PvmMboxInfo>,
+    pub(crate) names: Vec<CString>,
+    /// Per class: indices, owners, flags.
+    pub(crate) arrays: Vec<[Vec<c_int>; 3]>,
+}
+
+// SAFETY: the raw pointers in `infos` point into `names` and `arrays`, which
+// are kept beside them and only touched under the mutex.
+unsafe impl Send for MboxHanded {}
+
+/// pvm_getmboxinfo's classes (`mailbox.rs`), valid until its next call.
+pub(crate) static MBOX_HANDED: Mutex<MboxHanded> = Mutex::new(MboxHanded {
+    infos: Vec::new(),
+    names: Vec::new(),
+    arrays: Vec::new(),
+});
+
+/// The string pvmgetrsh last returned (`process.rs`), valid until its next
+/// call.
+pub(crate) static RSH: Mutex<Option<CString>> = Mutex::new(None);
+
+/// The string pvmgettmp last returned (`process.rs`), valid until its
+/// next call.
+pub(crate) static TMP: Mutex<Option<CString>> = Mutex::new(None);
+
+/// The tids handed out by pvm_getnoresets (`misc.rs`), kept until the next
+/// call.
+pub(crate) static NORESETS: Mutex<Vec<c_int>> = Mutex::new(Vec::new());
+
+/// The master host handed out by pvm_reg_rm, with its strings.
+pub(crate) struct RmHost {
+    pub(crate) info: PvmHostInfo,
+    pub(crate) _strings: (CString, CString),
+}
+
+// SAFETY: the pointers in `info` point into the CStrings kept beside them;
+// access goes through the mutex.
+unsafe impl Send for RmHost {}
+
+/// pvm_reg_rm's `*hip` (`misc.rs`), boxed so its address stays put until the
+/// next call replaces it.
+pub(crate) static RM_HOST: Mutex<Option<Box<RmHost>>> = Mutex::new(None);
+
+/// The C matching function pvm_recvf installed (`messaging.rs`): kept only
+/// to return it as the previous one on the next call; the runtime holds its
+/// own wrapper.
+pub(crate) static MATCHER: Mutex<MatchFn> = Mutex::new(None);
+
+/// The descriptors pvm_getfds last handed out (`messaging.rs`), valid until
+/// its next call.
+pub(crate) static FDS: Mutex<Vec<c_int>> = Mutex::new(Vec::new());
+
+// ---------------------------------------------------------------------------
+// Fortran cursors: calls that deliver one item per call and walk a snapshot.
+// ---------------------------------------------------------------------------
+
+/// One host of pvmfconfig's snapshot: (dtid, name, arch, speed).
+pub(crate) type HostRow = (c_int, Vec<u8>, Vec<u8>, c_int);
+
+/// Host table snapshot pvmfconfig walks through, one host per call.
+pub(crate) struct HostCycle {
+    /// Hosts of the snapshot; empty when no cycle is running.
+    pub(crate) hosts: Vec<HostRow>,
+    pub(crate) narch: c_int,
+    pub(crate) next: usize,
+}
+
+/// pvmfconfig's cursor (`fortran/process.rs`).
+pub(crate) static HOST_CYCLE: Mutex<HostCycle> = Mutex::new(HostCycle {
+    hosts: Vec::new(),
+    narch: 0,
+    next: 0,
+});
+
+/// One task of pvmftasks' snapshot: (tid, ptid, host, flag, a.out).
+pub(crate) type TaskRow = (c_int, c_int, c_int, c_int, Vec<u8>);
+
+/// Task table snapshot pvmftasks walks through, one task per call.
+pub(crate) struct TaskCycle {
+    /// Tasks of the snapshot; empty when no cycle is running.
+    pub(crate) tasks: Vec<TaskRow>,
+    pub(crate) next: usize,
+}
+
+/// pvmftasks' cursor (`fortran/process.rs`).
+pub(crate) static TASK_CYCLE: Mutex<TaskCycle> = Mutex::new(TaskCycle {
+    tasks: Vec::new(),
+    next: 0,
+});
+
+/// The sibling list (or the error code) fetched by the first pvmfsiblings
+/// call (`fortran/process.rs`); later calls index into it.
+pub(crate) static SIBLINGS: Mutex<Option<std::result::Result<Vec<c_int>, c_int>>> =
+    Mutex::new(None);
+
+/// One mailbox class as pvmfgetmboxinfo hands it out.
+pub(crate) type MboxClass = (Vec<u8>, Vec<c_int>, Vec<c_int>, Vec<c_int>);
+
+/// Mailbox classes pvmfgetmboxinfo walks through, one per call.
+pub(crate) struct MboxCycle {
+    /// None: no cycle running; Some(list): the snapshot being walked.
+    pub(crate) classes: Option<Vec<MboxClass>>,
+    pub(crate) next: usize,
+}
+
+/// pvmfgetmboxinfo's cursor (`fortran/mailbox.rs`).
+pub(crate) static MBOX_CYCLE: Mutex<MboxCycle> = Mutex::new(MboxCycle {
+    classes: None,
+    next: 0,
+});
 
 #[cfg(test)]
 mod tests {

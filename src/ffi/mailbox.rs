@@ -9,12 +9,12 @@
 //! next pvm_getmboxinfo call.
 
 use super::boundary::{call_quiet, cbytes, fail, put};
+use super::globals::{MboxHanded, MBOX_HANDED};
 use super::types::PvmMboxInfo;
 use crate::sync::Locked;
 use crate::task;
 use crate::{Error, Result};
 use std::ffi::{c_char, c_int, CString};
-use std::sync::Mutex;
 
 /// Runs `body`; answers are quiet, other errors reported (see the module docs).
 fn mbox_call(name: &str, body: impl FnOnce() -> Result<c_int>) -> c_int {
@@ -25,25 +25,6 @@ fn mbox_call(name: &str, body: impl FnOnce() -> Result<c_int>) -> c_int {
         r => r,
     })
 }
-
-/// The classes last handed out by pvm_getmboxinfo, with the storage their
-/// pointers point into.
-struct Handed {
-    infos: Vec<PvmMboxInfo>,
-    names: Vec<CString>,
-    /// Per class: indices, owners, flags.
-    arrays: Vec<[Vec<c_int>; 3]>,
-}
-
-// SAFETY: the raw pointers in `infos` point into `names` and `arrays`, which
-// are kept beside them and only touched under the mutex.
-unsafe impl Send for Handed {}
-
-static HANDED: Mutex<Handed> = Mutex::new(Handed {
-    infos: Vec::new(),
-    names: Vec::new(),
-    arrays: Vec::new(),
-});
 
 /// Stores a copy of message buffer `bufid` in the mailbox under `name`;
 /// returns the entry's index.
@@ -102,7 +83,7 @@ pub unsafe extern "C" fn pvm_getmboxinfo(
         // SAFETY: the contract above.
         let p = unsafe { cbytes(pattern) }?;
         let list = task::getmboxinfo(p)?;
-        let mut h = HANDED.locked();
+        let mut h = MBOX_HANDED.locked();
         h.names = list
             .iter()
             .map(|c| CString::new(c.name.clone()).unwrap_or_default())
@@ -111,7 +92,7 @@ pub unsafe extern "C" fn pvm_getmboxinfo(
             .into_iter()
             .map(|c| [c.indices, c.owners, c.flags])
             .collect();
-        let Handed {
+        let MboxHanded {
             infos,
             names,
             arrays,
@@ -127,7 +108,7 @@ pub unsafe extern "C" fn pvm_getmboxinfo(
                 mi_flags: fl.as_mut_ptr(),
             })
             .collect();
-        // SAFETY: out-pointers per the contract; the array lives in HANDED until the next call.
+        // SAFETY: out-pointers per the contract; the array lives in MBOX_HANDED until the next call.
         unsafe {
             put(nclasses, infos.len() as c_int);
             put(classes, infos.as_mut_ptr());

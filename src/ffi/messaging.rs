@@ -2,11 +2,11 @@
 //! the receive matcher.
 
 use super::boundary::{call, guard, ok, put, slice};
+use super::globals::{FDS, MATCHER};
 use crate::sync::Locked;
 use crate::task;
 use crate::Error;
 use std::ffi::c_int;
-use std::sync::Mutex;
 use std::time::Duration;
 
 /// Sends the active send buffer to `tid` with `msgtag`.
@@ -70,8 +70,6 @@ pub extern "C" fn pvm_probe(tid: c_int, msgtag: c_int) -> c_int {
 /// A C matching function for pvm_recvf.
 pub type MatchFn = Option<unsafe extern "C" fn(c_int, c_int, c_int) -> c_int>;
 
-static MATCHER: Mutex<MatchFn> = Mutex::new(None);
-
 /// Installs `new` as the receive matcher (NULL restores the default);
 /// returns the previous one (NULL for the default).
 ///
@@ -121,8 +119,6 @@ pub extern "C" fn pvm_getcontext() -> c_int {
 pub extern "C" fn pvm_freecontext(ctx: c_int) -> c_int {
     call("pvm_freecontext", || ok(task::freecontext(ctx)))
 }
-
-static FDS: Mutex<Vec<c_int>> = Mutex::new(Vec::new());
 
 /// The descriptors a program can select() on for incoming messages: the
 /// daemon connection, then the direct-route listener and links. Returns

@@ -6,12 +6,13 @@
 //! `lpvmerr` and `pvmdisplaymhfinfo`.
 
 use super::boundary::{call, cbytes, cstr, guard, ok, put};
+use super::globals::{RmHost, NORESETS, RM_HOST};
 use super::types::PvmHostInfo;
 use crate::sync::Locked;
 use crate::task::{self, mhf};
 use crate::Error;
 use std::ffi::{c_char, c_int, CString};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 /// A C message handler: `int handler(int mid)`.
 pub type CHandler = extern "C" fn(c_int) -> c_int;
@@ -171,9 +172,6 @@ pub unsafe extern "C" fn pvm_tickle(
     })
 }
 
-/// The tids handed out by pvm_getnoresets, kept until the next call.
-static NORESETS: Mutex<Vec<c_int>> = Mutex::new(Vec::new());
-
 /// The tasks that set PvmNoReset: `*tidsp` points at `*ntidsp` tids (owned
 /// by the library, valid until the next call).
 ///
@@ -239,18 +237,6 @@ pub extern "C" fn pvm_reg_tasker() -> c_int {
 pub extern "C" fn pvm_reg_hoster() -> c_int {
     call("pvm_reg_hoster", || ok(task::reg_hoster()))
 }
-
-/// The master host handed out by pvm_reg_rm, with its strings.
-struct RmHost {
-    info: PvmHostInfo,
-    _strings: (CString, CString),
-}
-
-// SAFETY: the pointers in `info` point into the CStrings kept beside them;
-// access goes through the mutex.
-unsafe impl Send for RmHost {}
-
-static RM_HOST: Mutex<Option<Box<RmHost>>> = Mutex::new(None);
 
 /// Registers the calling task as the resource manager; `*hip` is set to
 /// the master host (owned by the library).

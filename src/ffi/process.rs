@@ -6,6 +6,7 @@
 //! of the same function, as in PVM 3.4.
 
 use super::boundary::{argv, call, call_quiet, cstr, cstr_opt, guard, ok, put, slice_mut};
+use super::globals::{Handed, HANDED, RSH, TMP};
 use super::types::{PvmHostInfo, PvmTaskInfo};
 use crate::sync::Locked;
 use crate::task;
@@ -13,32 +14,6 @@ use crate::Error;
 use std::ffi::{c_char, c_int, CString};
 use std::sync::atomic::Ordering;
 use std::sync::Mutex;
-
-/// Strings and arrays handed out to C, kept until replaced.
-#[derive(Default)]
-struct Handed {
-    hosts: Vec<PvmHostInfo>,
-    host_strings: Vec<CString>,
-    tasks: Vec<PvmTaskInfo>,
-    task_strings: Vec<CString>,
-    siblings: Vec<c_int>,
-}
-
-// SAFETY: the raw pointers inside point into the CStrings kept beside them;
-// nothing is shared across threads without the mutex.
-unsafe impl Send for Handed {}
-
-static HANDED: Mutex<Handed> = Mutex::new(Handed {
-    hosts: Vec::new(),
-    host_strings: Vec::new(),
-    tasks: Vec::new(),
-    task_strings: Vec::new(),
-    siblings: Vec::new(),
-});
-
-fn handed() -> std::sync::MutexGuard<'static, Handed> {
-    HANDED.locked()
-}
 
 fn c_string(s: &str) -> CString {
     CString::new(s.replace('\0', "")).unwrap_or_default()
@@ -252,7 +227,8 @@ pub unsafe extern "C" fn pvm_archcode(arch: *mut c_char) -> c_int {
     })
 }
 
-static VERSION: &std::ffi::CStr = c"3.4.6";
+/// Compile-time data, not state: a `const` (the literal itself is static).
+const VERSION: &std::ffi::CStr = c"3.4.6";
 
 /// The PVM version string, "3.4.6".
 #[no_mangle]
@@ -291,8 +267,9 @@ pub extern "C" fn pvm_strerror() -> *mut c_char {
     })
 }
 
-static RSH: Mutex<Option<CString>> = Mutex::new(None);
-static TMP: Mutex<Option<CString>> = Mutex::new(None);
+fn handed() -> std::sync::MutexGuard<'static, Handed> {
+    HANDED.locked()
+}
 
 fn keep(slot: &Mutex<Option<CString>>, v: String) -> *mut c_char {
     let mut g = slot.locked();

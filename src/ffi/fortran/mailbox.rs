@@ -2,6 +2,7 @@
 //! `mod.rs`).
 
 use super::*;
+use crate::ffi::globals::MBOX_CYCLE;
 use crate::ffi::mailbox;
 use crate::ffi::types::PvmMboxInfo;
 use std::ffi::{c_char, c_int};
@@ -80,21 +81,6 @@ pub unsafe extern "C" fn pvmfdelinfo_(
         })
     }
 }
-
-/// One mailbox class as pvmfgetmboxinfo hands it out.
-type MboxClass = (Vec<u8>, Vec<c_int>, Vec<c_int>, Vec<c_int>);
-
-/// Mailbox classes pvmfgetmboxinfo walks through, one per call.
-struct MboxCycle {
-    /// None: no cycle running; Some(list): the snapshot being walked.
-    classes: Option<Vec<MboxClass>>,
-    next: usize,
-}
-
-static MBOX_CYCLE: Mutex<MboxCycle> = Mutex::new(MboxCycle {
-    classes: None,
-    next: 0,
-});
 
 /// `call pvmfgetmboxinfo(pattern, name, nclasses, nentries, indices,
 /// owners, flags, info)`: one mailbox class matching `pattern` per call:

@@ -3,6 +3,7 @@
 //! `mod.rs`).
 
 use super::*;
+use crate::ffi::globals::{HOST_CYCLE, SIBLINGS, TASK_CYCLE};
 use crate::ffi::misc::CHandler;
 use crate::ffi::types::{PvmHostInfo, PvmTaskInfo};
 use crate::ffi::{misc, notify, process};
@@ -208,20 +209,6 @@ pub unsafe extern "C" fn pvmfsetopt_(what: *const c_int, val: *const c_int, oldv
     }
 }
 
-/// Host table snapshot pvmfconfig walks through, one host per call.
-struct HostCycle {
-    /// Hosts of the snapshot; empty when no cycle is running.
-    hosts: Vec<(c_int, Vec<u8>, Vec<u8>, c_int)>,
-    narch: c_int,
-    next: usize,
-}
-
-static HOST_CYCLE: Mutex<HostCycle> = Mutex::new(HostCycle {
-    hosts: Vec::new(),
-    narch: 0,
-    next: 0,
-});
-
 /// `call pvmfconfig(nhost, narch, dtid, name, arch, speed, info)`: one host
 /// per call. The first call of a cycle takes a snapshot of the machine;
 /// `nhost` and the hosts stay those of the snapshot until the last one has
@@ -287,18 +274,6 @@ pub unsafe extern "C" fn pvmfconfig_(
     }
 }
 
-/// Task table snapshot pvmftasks walks through, one task per call.
-struct TaskCycle {
-    /// (tid, ptid, host, flag, a.out); empty when no cycle is running.
-    tasks: Vec<(c_int, c_int, c_int, c_int, Vec<u8>)>,
-    next: usize,
-}
-
-static TASK_CYCLE: Mutex<TaskCycle> = Mutex::new(TaskCycle {
-    tasks: Vec::new(),
-    next: 0,
-});
-
 /// `call pvmftasks(where, ntask, tid, ptid, dtid, flag, aout, info)`: one
 /// task per call, cycling like pvmfconfig (`ntask = -1` restarts).
 ///
@@ -359,9 +334,6 @@ pub unsafe extern "C" fn pvmftasks_(
         })
     }
 }
-
-/// The sibling list, fetched by the first pvmfsiblings call.
-static SIBLINGS: Mutex<Option<std::result::Result<Vec<c_int>, c_int>>> = Mutex::new(None);
 
 /// `call pvmfsiblings(ntids, index, sibling)`: `ntids` is the number of
 /// tasks spawned together with this one (or an error code); `sibling` the
