@@ -78,7 +78,7 @@ impl Daemon {
     /// Asks the next question whose start still waits.
     fn dialog_next(&mut self) {
         while let Some((id, ask)) = self.multi.dialogs.queue.pop_front() {
-            if !self.multi.start_waits(id) {
+            if !self.starting.start_waits(id) {
                 continue;
             }
             if self.multi.dialogs.reader.is_none() {
@@ -152,7 +152,7 @@ impl Daemon {
                     let _ = crate::os::set_echo(std::io::stdin().as_fd(), true);
                     say("\n");
                     match pw {
-                        Some(pw) if self.multi.start_waits(id) => {
+                        Some(pw) if self.starting.start_waits(id) => {
                             if let Err(e) = self.spawn_shell(id, Some(pw)) {
                                 self.start_done(id, Err(e));
                             }
@@ -163,7 +163,7 @@ impl Daemon {
                 }
                 (Ask::Manual { host, cmd }, Some(l)) => {
                     let l = l.trim().to_string();
-                    if !self.multi.start_waits(id) {
+                    if !self.starting.start_waits(id) {
                         say("(that host's start has timed out)\n");
                     } else if l.is_empty() {
                         // An empty line: ask again.

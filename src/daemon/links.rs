@@ -340,11 +340,8 @@ impl Daemon {
             .unwrap_or_default();
         let was_current = self.multi.by_host.get(&tid::host_of(peer)) == Some(&tok);
         self.drop_link(tok);
-        if let Some(id) = self.multi.link_start.remove(&tok) {
+        if let Some(id) = self.starting.link_closed(tok) {
             dlog!(self.log, Info, "link to new host at {addr_s}: {why}");
-            if let Some(st) = self.multi.starts.get_mut(&id) {
-                st.link = None;
-            }
             self.start_connect(id);
             return;
         }
@@ -497,7 +494,7 @@ impl Daemon {
                     self.link_failed(tok, "write failed");
                     return;
                 }
-                if let Some(&id) = self.multi.link_start.get(&tok) {
+                if let Some(id) = self.starting.start_of_link(tok) {
                     self.start_linked(id, tok);
                 } else {
                     let host = tid::host_of(peer);

@@ -164,27 +164,7 @@ impl Daemon {
             let body = Writer::new().int(Error::HostFail.code()).finish();
             self.dreply_arrived(dwid, body);
         }
-        // Starts past their deadline; manual starts whose reply file appeared.
-        let ids: Vec<u64> = self.multi.starts.keys().copied().collect();
-        for id in ids {
-            let Some(st) = self.multi.starts.get(&id) else {
-                continue;
-            };
-            if now > st.deadline {
-                let name = st.name.clone();
-                dlog!(self.log, Warn, "add {name}: no answer within the deadline");
-                self.start_done(id, Err(Error::CantStart));
-                continue;
-            }
-            if let (Some(f), None) = (st.manual.clone(), st.reply.as_ref()) {
-                if let Ok(text) = std::fs::read_to_string(&f) {
-                    if let Some(line) = text.lines().next().filter(|_| text.ends_with('\n')) {
-                        let line = line.to_string();
-                        self.start_line(id, &line);
-                    }
-                }
-            }
-        }
+        self.starts_tick(now);
         // Lazy links: retry or give up.
         let hosts: Vec<i32> = self.multi.waiting.keys().copied().collect();
         for h in hosts {
@@ -206,9 +186,7 @@ impl Daemon {
                 }
             }
         }
-        self.multi
-            .reap
-            .retain_mut(|c| matches!(c.try_wait(), Ok(None)));
+        self.starting.reap_exited();
         if let Some(d) = self.multi.slave_deadline {
             if now > d {
                 dlog!(self.log, Warn, "the master never connected; exiting");
@@ -243,12 +221,7 @@ impl Daemon {
             let f = ctl_frame(self.dtid, tid::daemon_tid(h), Ctl::Halt, Vec::new());
             self.send_to_host(h, f.to_bytes());
         }
-        for (tok, st) in self.multi.starts.iter_mut() {
-            let _ = tok;
-            if let Some(c) = st.child.as_mut() {
-                let _ = c.kill();
-            }
-        }
+        self.starting.kill_shells();
     }
 
     /// Writes what links still hold (at exit).
@@ -256,9 +229,7 @@ impl Daemon {
         for l in self.multi.links.values_mut() {
             let _ = l.flush();
         }
-        for c in self.multi.reap.iter_mut() {
-            let _ = c.try_wait();
-        }
+        self.starting.reap_exited();
     }
 
     // ---- routing ----------------------------------------------------------
