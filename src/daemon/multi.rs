@@ -203,8 +203,6 @@ pub(super) struct Multi {
     pub(super) dx: String,
     /// While a remote Spawn of a spread spawn is served: its origin host.
     pub(super) sibling_origin: i32,
-    /// so=pw / so=ms questions on the master's terminal.
-    pub dialogs: super::dialog::Dialogs,
 }
 
 impl Multi {
@@ -253,7 +251,6 @@ impl Multi {
             unix_open: false,
             dx: own_pvmd3(),
             sibling_origin: 0,
-            dialogs: Default::default(),
         }
     }
 

@@ -113,6 +113,9 @@ pub struct Daemon {
     /// Slaves being started and the AddHosts they answer (host_start.rs;
     /// private state).
     pub(super) starting: super::host_start::HostStarts,
+    /// so=pw / so=ms questions on the master's terminal (dialog.rs;
+    /// private state).
+    pub(super) dialogs: dialog::Dialogs,
     /// Feeds of other hosts' tasks (feeds.rs; private state).
     pub(super) feeds: super::feeds::Feeds,
     /// A descriptor held in reserve (/dev/null): when the table is full,
@@ -214,6 +217,7 @@ impl Daemon {
             multi,
             feeds: Default::default(),
             starting: Default::default(),
+            dialogs: Default::default(),
             opts,
             log,
             poll,
