@@ -1,8 +1,9 @@
 //! Forwarding between hosts: messages for tasks of other hosts, requests served
 //! by another daemon (DReq/DReply), remote TaskExit watches, task lists and
 //! spawns spread over hosts.
-//! (Part of the daemon's multi-host side; its state is
-//! [`super::multi::Multi`].)
+//! (Part of the daemon's multi-host side; its state is in
+//! [`super::multi::Multi`], except [`Spreads`], whose fields only this
+//! file reaches.)
 
 use super::multi::{
     forward_deadline, master_only, Pending, PendingKind, RemoteReq, SpawnAgg, TasksAgg,
@@ -16,9 +17,21 @@ use crate::wire::output::Inherit;
 use crate::wire::{ctl_frame, Ctl, Frame, Header, Kind, Reader, Req, Writer};
 use crate::{tid, Error};
 use mio::Token;
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::net::IpAddr;
 use std::time::Instant;
+
+/// Spawns and task lists spread over hosts being gathered, and Connects
+/// waiting for their task's sibling list. Its fields are private to this
+/// file.
+#[derive(Default)]
+pub(super) struct Spreads {
+    spawn_aggs: HashMap<u64, SpawnAgg>,
+    tasks_aggs: HashMap<u64, TasksAgg>,
+    /// Connects answered once the task's sibling list is in: (token, wid)
+    /// by task.
+    deferred_connect: HashMap<i32, (Token, i32)>,
+}
 
 impl Daemon {
     /// Sends a Msg frame to a task of another host; gives the frame back
@@ -68,7 +81,7 @@ impl Daemon {
             }
         }
         self.multi.sib_pending.remove(&t);
-        self.multi.deferred_connect.remove(&t);
+        self.spreads.deferred_connect.remove(&t);
     }
 
     /// After a Notify(TaskExit) registration: remote tids are watched at
@@ -226,7 +239,7 @@ impl Daemon {
                         .map(|_| r.int().unwrap_or(Error::BadMsg.code()))
                         .collect();
                 }
-                if let Some(a) = self.multi.spawn_aggs.get_mut(&agg) {
+                if let Some(a) = self.spreads.spawn_aggs.get_mut(&agg) {
                     for (i, s) in slots.iter().enumerate() {
                         a.results[*s] = Some(if status < 0 { status } else { vals[i] });
                     }
@@ -235,7 +248,7 @@ impl Daemon {
             }
             PendingKind::TasksPart { agg } => {
                 let mut r = Reader::new(&body);
-                if let Some(a) = self.multi.tasks_aggs.get_mut(&agg) {
+                if let Some(a) = self.spreads.tasks_aggs.get_mut(&agg) {
                     if r.int().unwrap_or(-1) == 0 {
                         if let Ok(n) = r.int() {
                             a.count += n;
@@ -312,7 +325,7 @@ impl Daemon {
         };
         let agg = self.multi.id();
         let count = Reader::new(&local).int().unwrap_or(0);
-        self.multi.tasks_aggs.insert(
+        self.spreads.tasks_aggs.insert(
             agg,
             TasksAgg {
                 token,
@@ -342,14 +355,14 @@ impl Daemon {
 
     pub(super) fn tasks_agg_check(&mut self, agg: u64) {
         if self
-            .multi
+            .spreads
             .tasks_aggs
             .get(&agg)
             .is_none_or(|a| a.remaining > 0)
         {
             return;
         }
-        let Some(a) = self.multi.tasks_aggs.remove(&agg) else {
+        let Some(a) = self.spreads.tasks_aggs.remove(&agg) else {
             return;
         };
         let mut body = Writer::new().int(0).int(a.count).finish();
@@ -445,7 +458,7 @@ impl Daemon {
             return Ok(Vec::new());
         }
         let agg = self.multi.id();
-        self.multi.spawn_aggs.insert(
+        self.spreads.spawn_aggs.insert(
             agg,
             SpawnAgg {
                 token,
@@ -468,7 +481,7 @@ impl Daemon {
                     if let Ok(t) = r {
                         self.multi.sib_pending.insert(t, self.host);
                     }
-                    if let Some(a) = self.multi.spawn_aggs.get_mut(&agg) {
+                    if let Some(a) = self.spreads.spawn_aggs.get_mut(&agg) {
                         a.results[*i] = Some(r.unwrap_or_else(|e| e.code()));
                     }
                 }
@@ -490,7 +503,7 @@ impl Daemon {
                         deadline: Some(Instant::now() + FORWARD_TIMEOUT),
                     },
                 );
-                if let Some(a) = self.multi.spawn_aggs.get_mut(&agg) {
+                if let Some(a) = self.spreads.spawn_aggs.get_mut(&agg) {
                     a.hosts.insert(host);
                 }
                 // enc 1: the sibling list follows in a Siblings control frame.
@@ -504,14 +517,14 @@ impl Daemon {
 
     pub(super) fn spawn_agg_check(&mut self, agg: u64) {
         if self
-            .multi
+            .spreads
             .spawn_aggs
             .get(&agg)
             .is_none_or(|a| a.results.iter().any(Option::is_none))
         {
             return;
         }
-        let Some(a) = self.multi.spawn_aggs.remove(&agg) else {
+        let Some(a) = self.spreads.spawn_aggs.remove(&agg) else {
             return;
         };
         let results: Vec<i32> = a.results.iter().map(|r| r.unwrap_or(0)).collect();
@@ -570,14 +583,14 @@ impl Daemon {
             return false;
         };
         if self.multi.sib_pending.contains_key(&t) {
-            self.multi.deferred_connect.insert(t, (token, wid));
+            self.spreads.deferred_connect.insert(t, (token, wid));
             return true;
         }
         false
     }
 
     pub(super) fn release_connect(&mut self, t: i32) {
-        let Some((token, wid)) = self.multi.deferred_connect.remove(&t) else {
+        let Some((token, wid)) = self.spreads.deferred_connect.remove(&t) else {
             return;
         };
         let body = self.connect_body(t);

@@ -185,11 +185,8 @@ pub(super) struct Multi {
     pub(super) pending: HashMap<i32, Pending>,
     pub remote: HashMap<Token, RemoteReq>,
     pub(super) watchers: HashMap<i32, BTreeSet<i32>>,
-    pub(super) spawn_aggs: HashMap<u64, SpawnAgg>,
-    pub(super) tasks_aggs: HashMap<u64, TasksAgg>,
     /// Local tasks whose sibling list is still being gathered, by origin host.
     pub(super) sib_pending: HashMap<i32, i32>,
-    pub(super) deferred_connect: HashMap<i32, (Token, i32)>,
     pub(super) rr: usize,
     pub(super) last_tick: Instant,
     pub(super) slave_deadline: Option<Instant>,
@@ -238,10 +235,7 @@ impl Multi {
             pending: HashMap::new(),
             remote: HashMap::new(),
             watchers: HashMap::new(),
-            spawn_aggs: HashMap::new(),
-            tasks_aggs: HashMap::new(),
             sib_pending: HashMap::new(),
-            deferred_connect: HashMap::new(),
             rr: 0,
             last_tick: Instant::now(),
             slave_deadline: slave

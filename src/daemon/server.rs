@@ -116,6 +116,8 @@ pub struct Daemon {
     /// so=pw / so=ms questions on the master's terminal (dialog.rs;
     /// private state).
     pub(super) dialogs: dialog::Dialogs,
+    /// Spawns and task lists spread over hosts (forward.rs; private state).
+    pub(super) spreads: super::forward::Spreads,
     /// Feeds of other hosts' tasks (feeds.rs; private state).
     pub(super) feeds: super::feeds::Feeds,
     /// A descriptor held in reserve (/dev/null): when the table is full,
@@ -218,6 +220,7 @@ impl Daemon {
             feeds: Default::default(),
             starting: Default::default(),
             dialogs: Default::default(),
+            spreads: Default::default(),
             opts,
             log,
             poll,
