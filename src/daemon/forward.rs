@@ -1,12 +1,12 @@
 //! Forwarding between hosts: messages for tasks of other hosts, requests served
 //! by another daemon (DReq/DReply), remote TaskExit watches, task lists and
 //! spawns spread over hosts.
-//! (Part of the daemon's multi-host side; its state is in
-//! [`super::multi::Multi`], except [`Spreads`], whose fields only this
-//! file reaches.)
+//! (Part of the daemon's multi-host side.) Its state is [`Forwards`] and
+//! [`Spreads`], fields of the daemon whose fields only this file reaches;
+//! the request ids come from [`super::multi::Multi`].
 
 use super::multi::{
-    forward_deadline, master_only, Pending, PendingKind, RemoteReq, SpawnAgg, TasksAgg,
+    forward_deadline, master_only, overdue, Pending, PendingKind, RemoteReq, SpawnAgg, TasksAgg,
     FORWARD_TIMEOUT,
 };
 use super::server::Daemon;
@@ -21,6 +21,37 @@ use std::collections::{BTreeSet, HashMap};
 use std::net::IpAddr;
 use std::time::Instant;
 
+/// Requests served by other daemons, remote requests served here, remote
+/// TaskExit watches. Its fields are private to this file.
+#[derive(Default)]
+pub(super) struct Forwards {
+    /// Requests being answered elsewhere, by daemon request id.
+    pending: HashMap<i32, Pending>,
+    /// Remote tasks' requests served here, by pseudo token.
+    remote: HashMap<Token, RemoteReq>,
+    /// Hosts watching a local task's exit, by task.
+    watchers: HashMap<i32, BTreeSet<i32>>,
+    /// Local tasks whose sibling list is still being gathered, by origin host.
+    sib_pending: HashMap<i32, i32>,
+}
+
+impl Forwards {
+    /// The task whose request is served under pseudo token `token`.
+    pub(super) fn remote_tid(&self, token: Token) -> Option<i32> {
+        self.remote.get(&token).map(|r| r.tid)
+    }
+
+    /// Whether `token` is a remote task's request served here.
+    pub(super) fn is_remote(&self, token: Token) -> bool {
+        self.remote.contains_key(&token)
+    }
+
+    /// Host `host` watches the exit of our task `t`.
+    pub(super) fn watch(&mut self, t: i32, host: i32) {
+        self.watchers.entry(t).or_default().insert(host);
+    }
+}
+
 /// Spawns and task lists spread over hosts being gathered, and Connects
 /// waiting for their task's sibling list. Its fields are private to this
 /// file.
@@ -34,6 +65,72 @@ pub(super) struct Spreads {
 }
 
 impl Daemon {
+    /// Host `host` left: the requests waiting for its daemon fail, its
+    /// requests and watches here are forgotten, Connects waiting for its
+    /// sibling lists are answered.
+    pub(super) fn forwards_host_gone(&mut self, host: i32) {
+        // Requests waiting for that daemon fail.
+        let dead: Vec<i32> = self
+            .forwards
+            .pending
+            .iter()
+            .filter(|(_, p)| p.host == host)
+            .map(|(k, _)| *k)
+            .collect();
+        for dwid in dead {
+            let code = match self.forwards.pending.get(&dwid).map(|p| &p.kind) {
+                Some(PendingKind::Forward { tag, .. })
+                    if [Req::Pstat as i32, Req::Kill as i32, Req::SendSig as i32].contains(tag) =>
+                {
+                    Error::NoTask
+                }
+                _ => Error::NoHost,
+            };
+            let body = Writer::new().int(code.code()).finish();
+            self.dreply_arrived(dwid, body);
+        }
+        self.forwards.remote.retain(|_, r| r.host != host);
+        for w in self.forwards.watchers.values_mut() {
+            w.remove(&host);
+        }
+        let orphans: Vec<i32> = self
+            .forwards
+            .sib_pending
+            .iter()
+            .filter(|(_, o)| **o == host)
+            .map(|(t, _)| *t)
+            .collect();
+        for t in orphans {
+            self.forwards.sib_pending.remove(&t);
+            self.release_connect(t);
+        }
+    }
+
+    /// Requests another daemon left unanswered too long (its link alive)
+    /// fail.
+    pub(super) fn forwards_tick(&mut self, now: Instant) {
+        for dwid in overdue(&self.forwards.pending, now) {
+            let Some(p) = self.forwards.pending.get(&dwid) else {
+                continue;
+            };
+            let tag = match p.kind {
+                PendingKind::Forward { tag, .. } => tag,
+                PendingKind::SpawnPart { .. } => Req::Spawn as i32,
+                PendingKind::TasksPart { .. } => Req::Tasks as i32,
+            };
+            let host = p.host;
+            dlog!(
+                self.log,
+                Warn,
+                "request {tag} to {} unanswered for {} s: failed (PvmHostFail)",
+                tid::fmt(tid::daemon_tid(host)),
+                FORWARD_TIMEOUT.as_secs()
+            );
+            let body = Writer::new().int(Error::HostFail.code()).finish();
+            self.dreply_arrived(dwid, body);
+        }
+    }
+
     /// Sends a Msg frame to a task of another host; gives the frame back
     /// when `dst` is not another host's.
     pub(super) fn route_remote(&mut self, frame: Frame) -> Option<Frame> {
@@ -63,7 +160,7 @@ impl Daemon {
 
     /// A local task exited: the daemons watching it are told.
     pub(super) fn multi_task_gone(&mut self, t: i32) {
-        let mut tell = self.multi.watchers.remove(&t).unwrap_or_default();
+        let mut tell = self.forwards.watchers.remove(&t).unwrap_or_default();
         if !self.multi.is_master && self.multi.placed {
             // The master's services (groups, mailbox) forget the task too.
             tell.insert(tid::host_of(self.multi.master));
@@ -80,7 +177,7 @@ impl Daemon {
                 self.send_gone(h, g.to_bytes());
             }
         }
-        self.multi.sib_pending.remove(&t);
+        self.forwards.sib_pending.remove(&t);
         self.spreads.deferred_connect.remove(&t);
     }
 
@@ -124,7 +221,7 @@ impl Daemon {
         let from = self.requester(token).unwrap_or(0);
         let h = frame.header;
         let dwid = self.multi.dwid();
-        self.multi.pending.insert(
+        self.forwards.pending.insert(
             dwid,
             Pending {
                 host,
@@ -172,7 +269,7 @@ impl Daemon {
         } else {
             tid::host_of(peer)
         };
-        self.multi.remote.insert(
+        self.forwards.remote.insert(
             tok,
             RemoteReq {
                 host: origin,
@@ -225,7 +322,7 @@ impl Daemon {
     }
 
     pub(super) fn dreply_arrived(&mut self, dwid: i32, body: Vec<u8>) {
-        let Some(p) = self.multi.pending.remove(&dwid) else {
+        let Some(p) = self.forwards.pending.remove(&dwid) else {
             return;
         };
         match p.kind {
@@ -338,7 +435,7 @@ impl Daemon {
         let from = self.requester(token).unwrap_or(0);
         for h in others {
             let dwid = self.multi.dwid();
-            self.multi.pending.insert(
+            self.forwards.pending.insert(
                 dwid,
                 Pending {
                     host: h,
@@ -441,7 +538,7 @@ impl Daemon {
         if plan.len() == 1 && plan[0].0 != self.host {
             let host = plan[0].0;
             let dwid = self.multi.dwid();
-            self.multi.pending.insert(
+            self.forwards.pending.insert(
                 dwid,
                 Pending {
                     host,
@@ -479,7 +576,7 @@ impl Daemon {
                 let res = self.spawn_here(from, &sub, inherit);
                 for (i, r) in slots.iter().zip(res) {
                     if let Ok(t) = r {
-                        self.multi.sib_pending.insert(t, self.host);
+                        self.forwards.sib_pending.insert(t, self.host);
                     }
                     if let Some(a) = self.spreads.spawn_aggs.get_mut(&agg) {
                         a.results[*i] = Some(r.unwrap_or_else(|e| e.code()));
@@ -495,7 +592,7 @@ impl Daemon {
                     .strs(&req.env);
                 inherit.write(&mut w);
                 let dwid = self.multi.dwid();
-                self.multi.pending.insert(
+                self.forwards.pending.insert(
                     dwid,
                     Pending {
                         host,
@@ -560,7 +657,7 @@ impl Daemon {
             if let Some(task) = self.tasks.get_mut(t) {
                 task.siblings = list.to_vec();
             }
-            self.multi.sib_pending.remove(&t);
+            self.forwards.sib_pending.remove(&t);
             self.release_connect(t);
         }
     }
@@ -571,7 +668,7 @@ impl Daemon {
         let origin = self.multi.sibling_origin;
         if origin != 0 {
             for &t in started {
-                self.multi.sib_pending.insert(t, origin);
+                self.forwards.sib_pending.insert(t, origin);
             }
         }
     }
@@ -582,7 +679,7 @@ impl Daemon {
         let Some(t) = self.conns.get(&token).and_then(|c| c.tid) else {
             return false;
         };
-        if self.multi.sib_pending.contains_key(&t) {
+        if self.forwards.sib_pending.contains_key(&t) {
             self.spreads.deferred_connect.insert(t, (token, wid));
             return true;
         }
@@ -602,7 +699,7 @@ impl Daemon {
     /// Sends a reply for a remote request served under pseudo token `token`.
     /// Returns false when `token` is not one.
     pub(super) fn reply_remote(&mut self, token: Token, tag: i32, body: Vec<u8>) -> bool {
-        let Some(rr) = self.multi.remote.remove(&token) else {
+        let Some(rr) = self.forwards.remote.remove(&token) else {
             return false;
         };
         let f = Frame::new(

@@ -538,11 +538,7 @@ impl Daemon {
             Some(Ctl::Watch) => {
                 if let Ok(t) = r.int() {
                     if self.tasks.get(t).is_some() {
-                        self.multi
-                            .watchers
-                            .entry(t)
-                            .or_default()
-                            .insert(tid::host_of(sender));
+                        self.forwards.watch(t, tid::host_of(sender));
                     } else {
                         let g = ctl_frame(
                             self.dtid,

@@ -3,12 +3,12 @@
 //! (Part of the daemon's multi-host side; its state is
 //! [`super::multi::Multi`].)
 
-use super::multi::{overdue, PendingKind, DEAD_AFTER, FORWARD_TIMEOUT, HEARTBEAT, TICK};
+use super::multi::{DEAD_AFTER, HEARTBEAT, TICK};
 use super::server::Daemon;
 use crate::daemon::hosts::HostTable;
 use crate::daemon::log::dlog;
-use crate::wire::{ctl_frame, Ctl, Req, Writer};
-use crate::{tid, Error};
+use crate::tid;
+use crate::wire::{ctl_frame, Ctl};
 use mio::Token;
 use std::time::Instant;
 
@@ -66,41 +66,7 @@ impl Daemon {
                 tid::fmt(host)
             );
         }
-        // Requests waiting for that daemon fail.
-        let dead: Vec<i32> = self
-            .multi
-            .pending
-            .iter()
-            .filter(|(_, p)| p.host == host)
-            .map(|(k, _)| *k)
-            .collect();
-        for dwid in dead {
-            let code = match self.multi.pending.get(&dwid).map(|p| &p.kind) {
-                Some(PendingKind::Forward { tag, .. })
-                    if [Req::Pstat as i32, Req::Kill as i32, Req::SendSig as i32].contains(tag) =>
-                {
-                    Error::NoTask
-                }
-                _ => Error::NoHost,
-            };
-            let body = Writer::new().int(code.code()).finish();
-            self.dreply_arrived(dwid, body);
-        }
-        self.multi.remote.retain(|_, r| r.host != host);
-        for w in self.multi.watchers.values_mut() {
-            w.remove(&host);
-        }
-        let orphans: Vec<i32> = self
-            .multi
-            .sib_pending
-            .iter()
-            .filter(|(_, o)| **o == host)
-            .map(|(t, _)| *t)
-            .collect();
-        for t in orphans {
-            self.multi.sib_pending.remove(&t);
-            self.release_connect(t);
-        }
+        self.forwards_host_gone(host);
         let dtid = tid::daemon_tid(host);
         self.notify_host_delete(dtid);
         for t in self.notify.exit_targets_on(host) {
@@ -143,27 +109,7 @@ impl Daemon {
             self.link_failed(tok, &why);
         }
         self.feeds_tick(now);
-        // Requests another daemon left unanswered too long (its link alive).
-        for dwid in overdue(&self.multi.pending, now) {
-            let Some(p) = self.multi.pending.get(&dwid) else {
-                continue;
-            };
-            let tag = match p.kind {
-                PendingKind::Forward { tag, .. } => tag,
-                PendingKind::SpawnPart { .. } => Req::Spawn as i32,
-                PendingKind::TasksPart { .. } => Req::Tasks as i32,
-            };
-            let host = p.host;
-            dlog!(
-                self.log,
-                Warn,
-                "request {tag} to {} unanswered for {} s: failed (PvmHostFail)",
-                tid::fmt(tid::daemon_tid(host)),
-                FORWARD_TIMEOUT.as_secs()
-            );
-            let body = Writer::new().int(Error::HostFail.code()).finish();
-            self.dreply_arrived(dwid, body);
-        }
+        self.forwards_tick(now);
         self.starts_tick(now);
         // Lazy links: retry or give up.
         let hosts: Vec<i32> = self.multi.waiting.keys().copied().collect();

@@ -182,11 +182,6 @@ pub(super) struct Multi {
     pub(super) waiting: HashMap<i32, Waiting>,
     pub(super) next_id: u64,
     pub(super) next_dwid: i32,
-    pub(super) pending: HashMap<i32, Pending>,
-    pub remote: HashMap<Token, RemoteReq>,
-    pub(super) watchers: HashMap<i32, BTreeSet<i32>>,
-    /// Local tasks whose sibling list is still being gathered, by origin host.
-    pub(super) sib_pending: HashMap<i32, i32>,
     pub(super) rr: usize,
     pub(super) last_tick: Instant,
     pub(super) slave_deadline: Option<Instant>,
@@ -232,10 +227,6 @@ impl Multi {
             waiting: HashMap::new(),
             next_id: 1,
             next_dwid: 1,
-            pending: HashMap::new(),
-            remote: HashMap::new(),
-            watchers: HashMap::new(),
-            sib_pending: HashMap::new(),
             rr: 0,
             last_tick: Instant::now(),
             slave_deadline: slave
@@ -361,12 +352,12 @@ impl Daemon {
     pub(super) fn requester(&self, token: Token) -> Option<i32> {
         match self.conns.get(&token) {
             Some(c) => c.tid,
-            None => self.multi.remote.get(&token).map(|r| r.tid),
+            None => self.forwards.remote_tid(token),
         }
     }
 
     pub(super) fn is_remote_token(&self, token: Token) -> bool {
-        self.multi.remote.contains_key(&token)
+        self.forwards.is_remote(token)
     }
 
     /// Whether host part `host` is another host of the machine.

@@ -116,6 +116,9 @@ pub struct Daemon {
     /// so=pw / so=ms questions on the master's terminal (dialog.rs;
     /// private state).
     pub(super) dialogs: dialog::Dialogs,
+    /// Requests forwarded to other daemons and served for them (forward.rs;
+    /// private state).
+    pub(super) forwards: super::forward::Forwards,
     /// Spawns and task lists spread over hosts (forward.rs; private state).
     pub(super) spreads: super::forward::Spreads,
     /// Feeds of other hosts' tasks (feeds.rs; private state).
@@ -221,6 +224,7 @@ impl Daemon {
             starting: Default::default(),
             dialogs: Default::default(),
             spreads: Default::default(),
+            forwards: Default::default(),
             opts,
             log,
             poll,
