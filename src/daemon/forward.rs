@@ -62,6 +62,10 @@ pub(super) struct Spreads {
     /// Connects answered once the task's sibling list is in: (token, wid)
     /// by task.
     deferred_connect: HashMap<i32, (Token, i32)>,
+    /// Where the next spread spawn starts among the chosen hosts.
+    rr: usize,
+    /// While a remote Spawn of a spread spawn is served: its origin host.
+    sibling_origin: i32,
 }
 
 impl Daemon {
@@ -302,7 +306,7 @@ impl Daemon {
             return;
         }
         if h.tag == Req::Spawn as i32 && h.enc == 1 {
-            self.multi.sibling_origin = origin;
+            self.spreads.sibling_origin = origin;
         }
         let req = Frame::new(
             Header {
@@ -313,7 +317,7 @@ impl Daemon {
             f.body,
         );
         self.request(tok, req);
-        self.multi.sibling_origin = 0;
+        self.spreads.sibling_origin = 0;
     }
 
     /// A reply from another daemon.
@@ -502,8 +506,8 @@ impl Daemon {
         let counts = self
             .multi
             .table
-            .spread(&chosen, n, self.multi.rr % chosen.len());
-        self.multi.rr = self.multi.rr.wrapping_add(n);
+            .spread(&chosen, n, self.spreads.rr % chosen.len());
+        self.spreads.rr = self.spreads.rr.wrapping_add(n);
         Some(
             chosen
                 .iter()
@@ -665,7 +669,7 @@ impl Daemon {
     /// Marks tasks just spawned for a remote spread spawn as waiting for
     /// their sibling list.
     pub(super) fn mark_sibling_wait(&mut self, started: &[i32]) {
-        let origin = self.multi.sibling_origin;
+        let origin = self.spreads.sibling_origin;
         if origin != 0 {
             for &t in started {
                 self.forwards.sib_pending.insert(t, origin);

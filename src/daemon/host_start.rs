@@ -6,7 +6,7 @@
 //! the loop and the machine's tick ask it through its methods.
 
 use super::multi::{
-    canon, login_name, order_addrs, with_port, AddGroup, Shell, Start, MANUAL_TIMEOUT,
+    canon, login_name, order_addrs, own_pvmd3, with_port, AddGroup, Shell, Start, MANUAL_TIMEOUT,
 };
 use super::rm::AddAck;
 use super::server::Daemon;
@@ -27,8 +27,11 @@ use std::time::{Duration, Instant};
 
 /// Slaves being started and the AddHosts requests they answer. Its fields
 /// are private to this file.
-#[derive(Default)]
 pub(super) struct HostStarts {
+    /// `&` hosts of the hostfile, and its defaults for later additions.
+    known: hostfile::Hostfile,
+    /// The daemon executable to run on other hosts.
+    dx: String,
     /// The starts in progress, by start id.
     starts: HashMap<u64, Start>,
     /// The remote shells' stdout pipes to their start id.
@@ -45,6 +48,20 @@ pub(super) struct HostStarts {
 }
 
 impl HostStarts {
+    /// The state for a daemon with `opts`.
+    pub(super) fn new(opts: &super::DaemonOptions) -> HostStarts {
+        HostStarts {
+            known: opts.hostfile.clone().unwrap_or_default(),
+            dx: own_pvmd3(),
+            starts: HashMap::new(),
+            pipe_start: HashMap::new(),
+            start_pipes: HashMap::new(),
+            link_start: HashMap::new(),
+            groups: HashMap::new(),
+            reap: Vec::new(),
+        }
+    }
+
     /// Whether the loop needs its tick for starts or shells to reap.
     pub(super) fn active(&self) -> bool {
         !self.starts.is_empty() || !self.reap.is_empty()
@@ -120,7 +137,7 @@ impl Daemon {
     /// hosts (holding back local tasks until they are in), a slave waits
     /// for its master.
     pub(super) fn multi_start(&mut self) {
-        let hf = self.multi.known.clone();
+        let hf = self.starting.known.clone();
         let mut lines = Vec::new();
         for e in &hf.hosts {
             if self.is_local_name(&e.name) {
@@ -210,11 +227,11 @@ impl Daemon {
             .iter()
             .map(|l| match hostfile::parse_line(l) {
                 Ok(Some(e)) => {
-                    let e = match self.multi.known.find(&e.name) {
+                    let e = match self.starting.known.find(&e.name) {
                         // A host known from the hostfile (`&`) keeps its options.
                         Some(k) if e.opts.is_empty() => k.clone(),
                         _ => hostfile::HostEntry {
-                            opts: e.opts.merged_over(&self.multi.known.defaults),
+                            opts: e.opts.merged_over(&self.starting.known.defaults),
                             ..e
                         },
                     };
@@ -248,7 +265,7 @@ impl Daemon {
             .iter()
             .map(|n| match hostfile::parse_line(n) {
                 Ok(Some(e)) => Ok(hostfile::HostEntry {
-                    opts: e.opts.merged_over(&self.multi.known.defaults),
+                    opts: e.opts.merged_over(&self.starting.known.defaults),
                     ..e
                 }
                 .expand(|v| std::env::var(v).ok())),
@@ -350,7 +367,7 @@ impl Daemon {
         // No dx=: the remote's $PVM_DPATH or $PVM_ROOT/lib/pvmd, else ours.
         let cmd = match &e.opts.dx {
             Some(dx) => startup::remote_command(dx, &args),
-            None => startup::remote_command_default_dx(&self.multi.dx, &args),
+            None => startup::remote_command_default_dx(&self.starting.dx, &args),
         };
         let id = self.multi.id();
         let mut st = Start {

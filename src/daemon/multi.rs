@@ -15,7 +15,6 @@ use super::server::Daemon;
 use crate::daemon::hosts::{HostEntry, HostTable};
 use crate::daemon::link::Link;
 use crate::daemon::startup::{self};
-use crate::hostfile;
 use crate::net::addr::{self, fmt_sockaddr};
 use crate::tid;
 use crate::wire::vocabulary::DSIG_LINUX64;
@@ -182,19 +181,13 @@ pub(super) struct Multi {
     pub(super) waiting: HashMap<i32, Waiting>,
     pub(super) next_id: u64,
     pub(super) next_dwid: i32,
-    pub(super) rr: usize,
     pub(super) last_tick: Instant,
     pub(super) slave_deadline: Option<Instant>,
-    /// `&` hosts of the hostfile, and its defaults for later additions.
-    pub(super) known: hostfile::Hostfile,
     /// Set by a handler whose reply is sent later.
     pub deferred: bool,
     /// Whether the Unix listener is being served (a master holds it back
     /// while its hostfile's hosts start).
     pub unix_open: bool,
-    pub(super) dx: String,
-    /// While a remote Spawn of a spread spawn is served: its origin host.
-    pub(super) sibling_origin: i32,
 }
 
 impl Multi {
@@ -227,15 +220,11 @@ impl Multi {
             waiting: HashMap::new(),
             next_id: 1,
             next_dwid: 1,
-            rr: 0,
             last_tick: Instant::now(),
             slave_deadline: slave
                 .map(|_| Instant::now() + Duration::from_secs(startup::START_TIMEOUT_SECS)),
-            known: opts.hostfile.clone().unwrap_or_default(),
             deferred: false,
             unix_open: false,
-            dx: own_pvmd3(),
-            sibling_origin: 0,
         }
     }
 

@@ -218,10 +218,11 @@ impl Daemon {
             opts.files.sock.display()
         );
         let multi = multi::Multi::new(&opts, host, tcp_addr.port());
+        let starting = super::host_start::HostStarts::new(&opts);
         Ok(Daemon {
             multi,
             feeds: Default::default(),
-            starting: Default::default(),
+            starting,
             dialogs: Default::default(),
             spreads: Default::default(),
             forwards: Default::default(),
