@@ -69,21 +69,21 @@ fn say(text: &str) {
 impl Daemon {
     /// Queues a question for start `id`.
     pub(super) fn dialog_ask(&mut self, id: u64, ask: Ask) {
-        self.multi.dialogs.queue.push_back((id, ask));
-        if self.multi.dialogs.current.is_none() {
+        self.dialogs.queue.push_back((id, ask));
+        if self.dialogs.current.is_none() {
             self.dialog_next();
         }
     }
 
     /// Asks the next question whose start still waits.
     fn dialog_next(&mut self) {
-        while let Some((id, ask)) = self.multi.dialogs.queue.pop_front() {
-            if !self.multi.start_waits(id) {
+        while let Some((id, ask)) = self.dialogs.queue.pop_front() {
+            if !self.starting.start_waits(id) {
                 continue;
             }
-            if self.multi.dialogs.reader.is_none() {
+            if self.dialogs.reader.is_none() {
                 match self.dialog_reader() {
-                    Ok(r) => self.multi.dialogs.reader = Some(r),
+                    Ok(r) => self.dialogs.reader = Some(r),
                     Err(e) => {
                         dlog!(self.log, Warn, "no terminal dialog: {e}");
                         self.start_done(id, Err(Error::CantStart));
@@ -100,10 +100,10 @@ impl Daemon {
                     say(prompt);
                 }
             }
-            if let Some(r) = &self.multi.dialogs.reader {
+            if let Some(r) = &self.dialogs.reader {
                 let _ = r.ask.send(());
             }
-            self.multi.dialogs.current = Some((id, ask));
+            self.dialogs.current = Some((id, ask));
             return;
         }
     }
@@ -137,14 +137,14 @@ impl Daemon {
     /// The reader has a line (or end of input) for the current question.
     pub(super) fn dialog_event(&mut self) {
         loop {
-            let got = match &self.multi.dialogs.reader {
+            let got = match &self.dialogs.reader {
                 Some(r) => r.lines.try_recv(),
                 None => return,
             };
             let Ok(line) = got else {
                 return;
             };
-            let Some((id, ask)) = self.multi.dialogs.current.take() else {
+            let Some((id, ask)) = self.dialogs.current.take() else {
                 continue;
             };
             match (ask, line) {
@@ -152,7 +152,7 @@ impl Daemon {
                     let _ = crate::os::set_echo(std::io::stdin().as_fd(), true);
                     say("\n");
                     match pw {
-                        Some(pw) if self.multi.start_waits(id) => {
+                        Some(pw) if self.starting.start_waits(id) => {
                             if let Err(e) = self.spawn_shell(id, Some(pw)) {
                                 self.start_done(id, Err(e));
                             }
@@ -163,13 +163,13 @@ impl Daemon {
                 }
                 (Ask::Manual { host, cmd }, Some(l)) => {
                     let l = l.trim().to_string();
-                    if !self.multi.start_waits(id) {
+                    if !self.starting.start_waits(id) {
                         say("(that host's start has timed out)\n");
                     } else if l.is_empty() {
                         // An empty line: ask again.
                         say("Type response: ");
-                        self.multi.dialogs.current = Some((id, Ask::Manual { host, cmd }));
-                        if let Some(r) = &self.multi.dialogs.reader {
+                        self.dialogs.current = Some((id, Ask::Manual { host, cmd }));
+                        if let Some(r) = &self.dialogs.reader {
                             let _ = r.ask.send(());
                         }
                         return;
@@ -194,9 +194,9 @@ impl Daemon {
             Warn,
             "end of input on the terminal: so=pw / so=ms hosts not started"
         );
-        self.multi.dialogs.reader = None;
+        self.dialogs.reader = None;
         self.start_done(id, Err(Error::CantStart));
-        let rest: Vec<u64> = self.multi.dialogs.queue.drain(..).map(|(i, _)| i).collect();
+        let rest: Vec<u64> = self.dialogs.queue.drain(..).map(|(i, _)| i).collect();
         for i in rest {
             self.start_done(i, Err(Error::CantStart));
         }
@@ -208,7 +208,7 @@ impl Daemon {
     pub(super) fn dialogs_release(&mut self) {
         if self.opts.dialog == Dialog::Detached {
             self.opts.dialog = Dialog::Off;
-            self.multi.dialogs.reader = None;
+            self.dialogs.reader = None;
             let _ = crate::os::stdio_to_dev_null();
         }
     }

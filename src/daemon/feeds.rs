@@ -40,7 +40,9 @@
 //! before it files what its daemon gives it, so its last messages precede
 //! its exit notices there too.
 //!
-//! A child module of `server` (declared there), like `multi`.
+//! The state is [`Feeds`], a field of the daemon that only this file
+//! reaches (its fields are private); the loop asks it
+//! [`Feeds::returns_waiting`].
 
 use super::server::Daemon;
 use crate::daemon::link::Phase;
@@ -84,7 +86,7 @@ impl Daemon {
         }
         link.feed = true;
         link.peer = claimed;
-        self.multi.returns.by_task.insert(claimed, tok);
+        self.feeds.returns.by_task.insert(claimed, tok);
         let ok = ctl_frame(self.dtid, claimed, Ctl::LinkOk, Vec::new());
         link.held.push_front(ok.to_bytes());
         if link.set_up().is_err() {
@@ -122,7 +124,7 @@ impl Daemon {
             l.fed += 1;
             l.fed
         });
-        let go = self.multi.feed_holds.fed(peer, fed);
+        let go = self.feeds.holds.fed(peer, fed);
         self.deliver_each(go);
     }
 
@@ -135,7 +137,7 @@ impl Daemon {
     /// A message from another daemon's link: held while its sender's
     /// fence waits for the feed, delivered otherwise.
     pub(super) fn link_msg(&mut self, f: Frame) {
-        if let Some(f) = self.multi.feed_holds.offer(f) {
+        if let Some(f) = self.feeds.holds.offer(f) {
             self.deliver_frame(f);
         }
     }
@@ -164,13 +166,13 @@ impl Daemon {
             tid::fmt(t),
             fed.map_or_else(|| "all".to_string(), |n| n.to_string())
         );
-        self.multi.feed_holds.fence(t, upto, fed, Instant::now());
+        self.feeds.holds.fence(t, upto, fed, Instant::now());
         true
     }
 
     /// Delivers what waited behind task `t`'s fence.
     fn release_hold(&mut self, t: i32) {
-        let go = self.multi.feed_holds.release(t);
+        let go = self.feeds.holds.release(t);
         self.deliver_each(go);
     }
 
@@ -193,8 +195,8 @@ impl Daemon {
         let text = format!("feed from {} closed: {why}", tid::fmt(peer));
         self.log.msg(level, &text);
         self.release_hold(peer);
-        if self.multi.gone_waiting.contains_key(&peer) && self.feed_of(peer).is_none() {
-            self.multi.gone_waiting.remove(&peer);
+        if self.feeds.gone_waiting.contains_key(&peer) && self.feed_of(peer).is_none() {
+            self.feeds.gone_waiting.remove(&peer);
             self.task_gone_fire(peer);
         }
     }
@@ -202,7 +204,7 @@ impl Daemon {
     fn drop_feed(&mut self, tok: Token) {
         if let Some(mut l) = self.multi.links.remove(&tok) {
             let _ = self.poll.registry().deregister(&mut l.stream);
-            self.multi.returns.forget(l.peer, tok);
+            self.feeds.returns.forget(l.peer, tok);
         }
     }
 
@@ -210,7 +212,7 @@ impl Daemon {
     /// told (once) that its messages for `t` may come through us, unless
     /// messages for `t` go over a daemon link.
     fn offer_return(&mut self, t: i32, to: i32) {
-        let r = &self.multi.returns;
+        let r = &self.feeds.returns;
         if r.linked.contains(&t) || r.told.contains(&(t, to)) {
             return;
         }
@@ -226,7 +228,7 @@ impl Daemon {
             },
             None => return,
         };
-        self.multi.returns.told.insert((t, to));
+        self.feeds.returns.told.insert((t, to));
         if let Some(c) = conn {
             self.send_frame(c, f);
         }
@@ -237,7 +239,7 @@ impl Daemon {
     /// otherwise, `dst` then keeping the daemon links).
     pub(super) fn route_back(&mut self, frame: Frame) -> Option<Frame> {
         let dst = frame.header.dst;
-        let r = &mut self.multi.returns;
+        let r = &mut self.feeds.returns;
         match r.by_task.get(&dst) {
             Some(&tok) if !r.linked.contains(&dst) => {
                 if r.used.insert(tok) {
@@ -264,18 +266,18 @@ impl Daemon {
     /// what feeds back to that host's tasks carried has been acknowledged
     /// (at most [`GONE_WAIT`]).
     pub(super) fn send_gone(&mut self, host: i32, bytes: Vec<u8>) {
-        if self.multi.returns.gone.is_empty() && !self.returns_in_flight(host) {
+        if self.feeds.returns.gone.is_empty() && !self.returns_in_flight(host) {
             self.send_to_host(host, bytes);
             return;
         }
         let until = Instant::now() + GONE_WAIT;
-        self.multi.returns.gone.push_back((host, bytes, until));
+        self.feeds.returns.gone.push_back((host, bytes, until));
     }
 
     /// Whether a feed that carried messages back to a task of `host` may
     /// still hold some on their way.
     fn returns_in_flight(&self, host: i32) -> bool {
-        self.multi.returns.used.iter().any(|tok| {
+        self.feeds.returns.used.iter().any(|tok| {
             self.multi
                 .links
                 .get(tok)
@@ -285,11 +287,11 @@ impl Daemon {
 
     /// Sends the TaskGones that waited and may go now, in order.
     pub(super) fn returns_tick(&mut self, now: Instant) {
-        while let Some(&(host, _, until)) = self.multi.returns.gone.front() {
+        while let Some(&(host, _, until)) = self.feeds.returns.gone.front() {
             if now < until && self.returns_in_flight(host) {
                 return;
             }
-            if let Some((host, bytes, _)) = self.multi.returns.gone.pop_front() {
+            if let Some((host, bytes, _)) = self.feeds.returns.gone.pop_front() {
                 self.send_to_host(host, bytes);
             }
         }
@@ -322,7 +324,7 @@ impl Daemon {
             self.link_event(tok, true, false);
         }
         if self.feed_of(t).is_some() {
-            self.multi
+            self.feeds
                 .gone_waiting
                 .insert(t, Instant::now() + GONE_WAIT);
             return;
@@ -345,7 +347,7 @@ impl Daemon {
     /// that waited long enough for their feeds are handled (the feed is
     /// closed: its task is gone).
     pub(super) fn feeds_tick(&mut self, now: Instant) {
-        let late = self.multi.feed_holds.overdue(now);
+        let late = self.feeds.holds.overdue(now);
         for t in late {
             dlog!(
                 self.log,
@@ -357,14 +359,14 @@ impl Daemon {
             self.release_hold(t);
         }
         let due: Vec<i32> = self
-            .multi
+            .feeds
             .gone_waiting
             .iter()
             .filter(|(_, &d)| now >= d)
             .map(|(&t, _)| t)
             .collect();
         for t in due {
-            self.multi.gone_waiting.remove(&t);
+            self.feeds.gone_waiting.remove(&t);
             while let Some(tok) = self.feed_of(t) {
                 self.drop_feed(tok);
             }
@@ -393,10 +395,10 @@ impl Daemon {
         for tok in toks {
             self.drop_feed(tok);
         }
-        self.multi
+        self.feeds
             .gone_waiting
             .retain(|&t, _| tid::host_of(t) != host);
-        let held = self.multi.feed_holds.tasks(|t| tid::host_of(t) == host);
+        let held = self.feeds.holds.tasks(|t| tid::host_of(t) == host);
         for t in held {
             self.release_hold(t);
         }
@@ -415,9 +417,31 @@ impl Daemon {
     }
 }
 
+/// The feeds' state: held messages, messages going back, TaskGones
+/// waiting for feeds to end. Its fields are private to this file.
+#[derive(Default)]
+pub(super) struct Feeds {
+    /// Remote tasks whose TaskGone waits for the end of their feed, with
+    /// the time it waits until.
+    gone_waiting: HashMap<i32, Instant>,
+    /// Messages of remote tasks that came through their daemon after a
+    /// fence, held until their feed caught up.
+    holds: Holds,
+    /// Messages going back on feeds.
+    returns: Returns,
+}
+
+impl Feeds {
+    /// Whether TaskGones of our tasks wait for feeds (the loop then looks
+    /// again soon).
+    pub(super) fn returns_waiting(&self) -> bool {
+        self.returns.waiting()
+    }
+}
+
 /// Messages going back on feeds (see the module's documentation).
 #[derive(Default)]
-pub(super) struct Returns {
+struct Returns {
     /// The feeds that are up, by their task.
     by_task: HashMap<i32, Token>,
     /// Remote tasks a message went to over a daemon link: they keep that way.
@@ -450,7 +474,7 @@ impl Returns {
 /// Messages of remote tasks held behind their fences (sans IO: the daemon
 /// feeds it what happens and delivers what it gives back).
 #[derive(Default)]
-pub(super) struct Holds {
+struct Holds {
     by_task: HashMap<i32, Hold>,
 }
 

@@ -1,11 +1,12 @@
 //! Forwarding between hosts: messages for tasks of other hosts, requests served
 //! by another daemon (DReq/DReply), remote TaskExit watches, task lists and
 //! spawns spread over hosts.
-//! (Part of the daemon's multi-host side; its state is
-//! [`super::multi::Multi`].)
+//! (Part of the daemon's multi-host side.) Its state is [`Forwards`] and
+//! [`Spreads`], fields of the daemon whose fields only this file reaches;
+//! the request ids come from [`super::multi::Multi`].
 
 use super::multi::{
-    forward_deadline, master_only, Pending, PendingKind, RemoteReq, SpawnAgg, TasksAgg,
+    forward_deadline, master_only, overdue, Pending, PendingKind, RemoteReq, SpawnAgg, TasksAgg,
     FORWARD_TIMEOUT,
 };
 use super::server::Daemon;
@@ -16,11 +17,124 @@ use crate::wire::output::Inherit;
 use crate::wire::{ctl_frame, Ctl, Frame, Header, Kind, Reader, Req, Writer};
 use crate::{tid, Error};
 use mio::Token;
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::net::IpAddr;
 use std::time::Instant;
 
+/// Requests served by other daemons, remote requests served here, remote
+/// TaskExit watches. Its fields are private to this file.
+#[derive(Default)]
+pub(super) struct Forwards {
+    /// Requests being answered elsewhere, by daemon request id.
+    pending: HashMap<i32, Pending>,
+    /// Remote tasks' requests served here, by pseudo token.
+    remote: HashMap<Token, RemoteReq>,
+    /// Hosts watching a local task's exit, by task.
+    watchers: HashMap<i32, BTreeSet<i32>>,
+    /// Local tasks whose sibling list is still being gathered, by origin host.
+    sib_pending: HashMap<i32, i32>,
+}
+
+impl Forwards {
+    /// The task whose request is served under pseudo token `token`.
+    pub(super) fn remote_tid(&self, token: Token) -> Option<i32> {
+        self.remote.get(&token).map(|r| r.tid)
+    }
+
+    /// Whether `token` is a remote task's request served here.
+    pub(super) fn is_remote(&self, token: Token) -> bool {
+        self.remote.contains_key(&token)
+    }
+
+    /// Host `host` watches the exit of our task `t`.
+    pub(super) fn watch(&mut self, t: i32, host: i32) {
+        self.watchers.entry(t).or_default().insert(host);
+    }
+}
+
+/// Spawns and task lists spread over hosts being gathered, and Connects
+/// waiting for their task's sibling list. Its fields are private to this
+/// file.
+#[derive(Default)]
+pub(super) struct Spreads {
+    spawn_aggs: HashMap<u64, SpawnAgg>,
+    tasks_aggs: HashMap<u64, TasksAgg>,
+    /// Connects answered once the task's sibling list is in: (token, wid)
+    /// by task.
+    deferred_connect: HashMap<i32, (Token, i32)>,
+    /// Where the next spread spawn starts among the chosen hosts.
+    rr: usize,
+    /// While a remote Spawn of a spread spawn is served: its origin host.
+    sibling_origin: i32,
+}
+
 impl Daemon {
+    /// Host `host` left: the requests waiting for its daemon fail, its
+    /// requests and watches here are forgotten, Connects waiting for its
+    /// sibling lists are answered.
+    pub(super) fn forwards_host_gone(&mut self, host: i32) {
+        // Requests waiting for that daemon fail.
+        let dead: Vec<i32> = self
+            .forwards
+            .pending
+            .iter()
+            .filter(|(_, p)| p.host == host)
+            .map(|(k, _)| *k)
+            .collect();
+        for dwid in dead {
+            let code = match self.forwards.pending.get(&dwid).map(|p| &p.kind) {
+                Some(PendingKind::Forward { tag, .. })
+                    if [Req::Pstat as i32, Req::Kill as i32, Req::SendSig as i32].contains(tag) =>
+                {
+                    Error::NoTask
+                }
+                _ => Error::NoHost,
+            };
+            let body = Writer::new().int(code.code()).finish();
+            self.dreply_arrived(dwid, body);
+        }
+        self.forwards.remote.retain(|_, r| r.host != host);
+        for w in self.forwards.watchers.values_mut() {
+            w.remove(&host);
+        }
+        let orphans: Vec<i32> = self
+            .forwards
+            .sib_pending
+            .iter()
+            .filter(|(_, o)| **o == host)
+            .map(|(t, _)| *t)
+            .collect();
+        for t in orphans {
+            self.forwards.sib_pending.remove(&t);
+            self.release_connect(t);
+        }
+    }
+
+    /// Requests another daemon left unanswered too long (its link alive)
+    /// fail.
+    pub(super) fn forwards_tick(&mut self, now: Instant) {
+        for dwid in overdue(&self.forwards.pending, now) {
+            let Some(p) = self.forwards.pending.get(&dwid) else {
+                continue;
+            };
+            let tag = match p.kind {
+                PendingKind::Forward { tag, .. } => tag,
+                PendingKind::SpawnPart { .. } => Req::Spawn as i32,
+                PendingKind::TasksPart { .. } => Req::Tasks as i32,
+            };
+            let host = p.host;
+            dlog!(
+                self.log,
+                Warn,
+                "request {tag} to {} unanswered for {} s: failed (PvmHostFail)",
+                tid::fmt(tid::daemon_tid(host)),
+                FORWARD_TIMEOUT.as_secs()
+            );
+            let body = Writer::new().int(Error::HostFail.code()).finish();
+            self.dreply_arrived(dwid, body);
+        }
+    }
+
     /// Sends a Msg frame to a task of another host; gives the frame back
     /// when `dst` is not another host's.
     pub(super) fn route_remote(&mut self, frame: Frame) -> Option<Frame> {
@@ -50,7 +164,7 @@ impl Daemon {
 
     /// A local task exited: the daemons watching it are told.
     pub(super) fn multi_task_gone(&mut self, t: i32) {
-        let mut tell = self.multi.watchers.remove(&t).unwrap_or_default();
+        let mut tell = self.forwards.watchers.remove(&t).unwrap_or_default();
         if !self.multi.is_master && self.multi.placed {
             // The master's services (groups, mailbox) forget the task too.
             tell.insert(tid::host_of(self.multi.master));
@@ -67,8 +181,8 @@ impl Daemon {
                 self.send_gone(h, g.to_bytes());
             }
         }
-        self.multi.sib_pending.remove(&t);
-        self.multi.deferred_connect.remove(&t);
+        self.forwards.sib_pending.remove(&t);
+        self.spreads.deferred_connect.remove(&t);
     }
 
     /// After a Notify(TaskExit) registration: remote tids are watched at
@@ -111,7 +225,7 @@ impl Daemon {
         let from = self.requester(token).unwrap_or(0);
         let h = frame.header;
         let dwid = self.multi.dwid();
-        self.multi.pending.insert(
+        self.forwards.pending.insert(
             dwid,
             Pending {
                 host,
@@ -159,7 +273,7 @@ impl Daemon {
         } else {
             tid::host_of(peer)
         };
-        self.multi.remote.insert(
+        self.forwards.remote.insert(
             tok,
             RemoteReq {
                 host: origin,
@@ -192,7 +306,7 @@ impl Daemon {
             return;
         }
         if h.tag == Req::Spawn as i32 && h.enc == 1 {
-            self.multi.sibling_origin = origin;
+            self.spreads.sibling_origin = origin;
         }
         let req = Frame::new(
             Header {
@@ -203,7 +317,7 @@ impl Daemon {
             f.body,
         );
         self.request(tok, req);
-        self.multi.sibling_origin = 0;
+        self.spreads.sibling_origin = 0;
     }
 
     /// A reply from another daemon.
@@ -212,7 +326,7 @@ impl Daemon {
     }
 
     pub(super) fn dreply_arrived(&mut self, dwid: i32, body: Vec<u8>) {
-        let Some(p) = self.multi.pending.remove(&dwid) else {
+        let Some(p) = self.forwards.pending.remove(&dwid) else {
             return;
         };
         match p.kind {
@@ -226,7 +340,7 @@ impl Daemon {
                         .map(|_| r.int().unwrap_or(Error::BadMsg.code()))
                         .collect();
                 }
-                if let Some(a) = self.multi.spawn_aggs.get_mut(&agg) {
+                if let Some(a) = self.spreads.spawn_aggs.get_mut(&agg) {
                     for (i, s) in slots.iter().enumerate() {
                         a.results[*s] = Some(if status < 0 { status } else { vals[i] });
                     }
@@ -235,7 +349,7 @@ impl Daemon {
             }
             PendingKind::TasksPart { agg } => {
                 let mut r = Reader::new(&body);
-                if let Some(a) = self.multi.tasks_aggs.get_mut(&agg) {
+                if let Some(a) = self.spreads.tasks_aggs.get_mut(&agg) {
                     if r.int().unwrap_or(-1) == 0 {
                         if let Ok(n) = r.int() {
                             a.count += n;
@@ -312,7 +426,7 @@ impl Daemon {
         };
         let agg = self.multi.id();
         let count = Reader::new(&local).int().unwrap_or(0);
-        self.multi.tasks_aggs.insert(
+        self.spreads.tasks_aggs.insert(
             agg,
             TasksAgg {
                 token,
@@ -325,7 +439,7 @@ impl Daemon {
         let from = self.requester(token).unwrap_or(0);
         for h in others {
             let dwid = self.multi.dwid();
-            self.multi.pending.insert(
+            self.forwards.pending.insert(
                 dwid,
                 Pending {
                     host: h,
@@ -342,14 +456,14 @@ impl Daemon {
 
     pub(super) fn tasks_agg_check(&mut self, agg: u64) {
         if self
-            .multi
+            .spreads
             .tasks_aggs
             .get(&agg)
             .is_none_or(|a| a.remaining > 0)
         {
             return;
         }
-        let Some(a) = self.multi.tasks_aggs.remove(&agg) else {
+        let Some(a) = self.spreads.tasks_aggs.remove(&agg) else {
             return;
         };
         let mut body = Writer::new().int(0).int(a.count).finish();
@@ -392,8 +506,8 @@ impl Daemon {
         let counts = self
             .multi
             .table
-            .spread(&chosen, n, self.multi.rr % chosen.len());
-        self.multi.rr = self.multi.rr.wrapping_add(n);
+            .spread(&chosen, n, self.spreads.rr % chosen.len());
+        self.spreads.rr = self.spreads.rr.wrapping_add(n);
         Some(
             chosen
                 .iter()
@@ -428,7 +542,7 @@ impl Daemon {
         if plan.len() == 1 && plan[0].0 != self.host {
             let host = plan[0].0;
             let dwid = self.multi.dwid();
-            self.multi.pending.insert(
+            self.forwards.pending.insert(
                 dwid,
                 Pending {
                     host,
@@ -445,7 +559,7 @@ impl Daemon {
             return Ok(Vec::new());
         }
         let agg = self.multi.id();
-        self.multi.spawn_aggs.insert(
+        self.spreads.spawn_aggs.insert(
             agg,
             SpawnAgg {
                 token,
@@ -466,9 +580,9 @@ impl Daemon {
                 let res = self.spawn_here(from, &sub, inherit);
                 for (i, r) in slots.iter().zip(res) {
                     if let Ok(t) = r {
-                        self.multi.sib_pending.insert(t, self.host);
+                        self.forwards.sib_pending.insert(t, self.host);
                     }
-                    if let Some(a) = self.multi.spawn_aggs.get_mut(&agg) {
+                    if let Some(a) = self.spreads.spawn_aggs.get_mut(&agg) {
                         a.results[*i] = Some(r.unwrap_or_else(|e| e.code()));
                     }
                 }
@@ -482,7 +596,7 @@ impl Daemon {
                     .strs(&req.env);
                 inherit.write(&mut w);
                 let dwid = self.multi.dwid();
-                self.multi.pending.insert(
+                self.forwards.pending.insert(
                     dwid,
                     Pending {
                         host,
@@ -490,7 +604,7 @@ impl Daemon {
                         deadline: Some(Instant::now() + FORWARD_TIMEOUT),
                     },
                 );
-                if let Some(a) = self.multi.spawn_aggs.get_mut(&agg) {
+                if let Some(a) = self.spreads.spawn_aggs.get_mut(&agg) {
                     a.hosts.insert(host);
                 }
                 // enc 1: the sibling list follows in a Siblings control frame.
@@ -504,14 +618,14 @@ impl Daemon {
 
     pub(super) fn spawn_agg_check(&mut self, agg: u64) {
         if self
-            .multi
+            .spreads
             .spawn_aggs
             .get(&agg)
             .is_none_or(|a| a.results.iter().any(Option::is_none))
         {
             return;
         }
-        let Some(a) = self.multi.spawn_aggs.remove(&agg) else {
+        let Some(a) = self.spreads.spawn_aggs.remove(&agg) else {
             return;
         };
         let results: Vec<i32> = a.results.iter().map(|r| r.unwrap_or(0)).collect();
@@ -547,7 +661,7 @@ impl Daemon {
             if let Some(task) = self.tasks.get_mut(t) {
                 task.siblings = list.to_vec();
             }
-            self.multi.sib_pending.remove(&t);
+            self.forwards.sib_pending.remove(&t);
             self.release_connect(t);
         }
     }
@@ -555,10 +669,10 @@ impl Daemon {
     /// Marks tasks just spawned for a remote spread spawn as waiting for
     /// their sibling list.
     pub(super) fn mark_sibling_wait(&mut self, started: &[i32]) {
-        let origin = self.multi.sibling_origin;
+        let origin = self.spreads.sibling_origin;
         if origin != 0 {
             for &t in started {
-                self.multi.sib_pending.insert(t, origin);
+                self.forwards.sib_pending.insert(t, origin);
             }
         }
     }
@@ -569,15 +683,15 @@ impl Daemon {
         let Some(t) = self.conns.get(&token).and_then(|c| c.tid) else {
             return false;
         };
-        if self.multi.sib_pending.contains_key(&t) {
-            self.multi.deferred_connect.insert(t, (token, wid));
+        if self.forwards.sib_pending.contains_key(&t) {
+            self.spreads.deferred_connect.insert(t, (token, wid));
             return true;
         }
         false
     }
 
     pub(super) fn release_connect(&mut self, t: i32) {
-        let Some((token, wid)) = self.multi.deferred_connect.remove(&t) else {
+        let Some((token, wid)) = self.spreads.deferred_connect.remove(&t) else {
             return;
         };
         let body = self.connect_body(t);
@@ -589,7 +703,7 @@ impl Daemon {
     /// Sends a reply for a remote request served under pseudo token `token`.
     /// Returns false when `token` is not one.
     pub(super) fn reply_remote(&mut self, token: Token, tag: i32, body: Vec<u8>) -> bool {
-        let Some(rr) = self.multi.remote.remove(&token) else {
+        let Some(rr) = self.forwards.remote.remove(&token) else {
             return false;
         };
         let f = Frame::new(

@@ -1,11 +1,12 @@
 //! The host table's growth: starting slaves (ssh/rsh or a hoster, the manual
 //! and password dialogs, the reply line), adding them to the machine and
 //! deleting hosts (pvm_addhosts, pvm_delhosts).
-//! (Part of the daemon's multi-host side; its state is
-//! [`super::multi::Multi`].)
+//! (Part of the daemon's multi-host side.) Its state is [`HostStarts`], a
+//! field of the daemon whose fields only this file reaches; the links,
+//! the loop and the machine's tick ask it through its methods.
 
 use super::multi::{
-    canon, login_name, order_addrs, with_port, AddGroup, Shell, Start, MANUAL_TIMEOUT,
+    canon, login_name, order_addrs, own_pvmd3, with_port, AddGroup, Shell, Start, MANUAL_TIMEOUT,
 };
 use super::rm::AddAck;
 use super::server::Daemon;
@@ -18,18 +19,125 @@ use crate::wire::{ctl_frame, Ctl, Reader, Req, Writer};
 use crate::{tid, Error};
 use mio::unix::pipe::Receiver;
 use mio::{Interest, Token};
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// Slaves being started and the AddHosts requests they answer. Its fields
+/// are private to this file.
+pub(super) struct HostStarts {
+    /// `&` hosts of the hostfile, and its defaults for later additions.
+    known: hostfile::Hostfile,
+    /// The daemon executable to run on other hosts.
+    dx: String,
+    /// The starts in progress, by start id.
+    starts: HashMap<u64, Start>,
+    /// The remote shells' stdout pipes to their start id.
+    pipe_start: HashMap<Token, u64>,
+    /// The remote shells' stdout pipes, by token.
+    start_pipes: HashMap<Token, Receiver>,
+    /// Links of slaves being started (not in the link table's `by_host`
+    /// yet), to their start id.
+    link_start: HashMap<Token, u64>,
+    /// The AddHosts requests (or the hostfile at start) in progress.
+    groups: HashMap<u64, AddGroup>,
+    /// Children (remote shells) to reap.
+    reap: Vec<Child>,
+}
+
+impl HostStarts {
+    /// The state for a daemon with `opts`.
+    pub(super) fn new(opts: &super::DaemonOptions) -> HostStarts {
+        HostStarts {
+            known: opts.hostfile.clone().unwrap_or_default(),
+            dx: own_pvmd3(),
+            starts: HashMap::new(),
+            pipe_start: HashMap::new(),
+            start_pipes: HashMap::new(),
+            link_start: HashMap::new(),
+            groups: HashMap::new(),
+            reap: Vec::new(),
+        }
+    }
+
+    /// Whether the loop needs its tick for starts or shells to reap.
+    pub(super) fn active(&self) -> bool {
+        !self.starts.is_empty() || !self.reap.is_empty()
+    }
+
+    /// Whether start `id` is still in progress.
+    pub(super) fn start_waits(&self, id: u64) -> bool {
+        self.starts.contains_key(&id)
+    }
+
+    /// Whether `t` is a remote shell's stdout pipe.
+    pub(super) fn is_start_pipe(&self, t: Token) -> bool {
+        self.pipe_start.contains_key(&t)
+    }
+
+    /// The start whose link is `tok`, if it is one.
+    pub(super) fn start_of_link(&self, tok: Token) -> Option<u64> {
+        self.link_start.get(&tok).copied()
+    }
+
+    /// Link `tok` closed: if it was a start's, that start has no link now;
+    /// returns the start.
+    pub(super) fn link_closed(&mut self, tok: Token) -> Option<u64> {
+        let id = self.link_start.remove(&tok)?;
+        if let Some(st) = self.starts.get_mut(&id) {
+            st.link = None;
+        }
+        Some(id)
+    }
+
+    /// Kills the remote shells of the starts in progress (halt).
+    pub(super) fn kill_shells(&mut self) {
+        for st in self.starts.values_mut() {
+            if let Some(c) = st.child.as_mut() {
+                let _ = c.kill();
+            }
+        }
+    }
+
+    /// Reaps the remote shells that exited.
+    pub(super) fn reap_exited(&mut self) {
+        self.reap.retain_mut(|c| matches!(c.try_wait(), Ok(None)));
+    }
+}
+
 impl Daemon {
+    /// The machine's tick for starts: those past their deadline fail;
+    /// manual starts whose reply file appeared go on.
+    pub(super) fn starts_tick(&mut self, now: Instant) {
+        let ids: Vec<u64> = self.starting.starts.keys().copied().collect();
+        for id in ids {
+            let Some(st) = self.starting.starts.get(&id) else {
+                continue;
+            };
+            if now > st.deadline {
+                let name = st.name.clone();
+                dlog!(self.log, Warn, "add {name}: no answer within the deadline");
+                self.start_done(id, Err(Error::CantStart));
+                continue;
+            }
+            if let (Some(f), None) = (st.manual.clone(), st.reply.as_ref()) {
+                if let Ok(text) = std::fs::read_to_string(&f) {
+                    if let Some(line) = text.lines().next().filter(|_| text.ends_with('\n')) {
+                        let line = line.to_string();
+                        self.start_line(id, &line);
+                    }
+                }
+            }
+        }
+    }
+
     /// Called once when the loop starts: a master starts its hostfile's
     /// hosts (holding back local tasks until they are in), a slave waits
     /// for its master.
     pub(super) fn multi_start(&mut self) {
-        let hf = self.multi.known.clone();
+        let hf = self.starting.known.clone();
         let mut lines = Vec::new();
         for e in &hf.hosts {
             if self.is_local_name(&e.name) {
@@ -119,11 +227,11 @@ impl Daemon {
             .iter()
             .map(|l| match hostfile::parse_line(l) {
                 Ok(Some(e)) => {
-                    let e = match self.multi.known.find(&e.name) {
+                    let e = match self.starting.known.find(&e.name) {
                         // A host known from the hostfile (`&`) keeps its options.
                         Some(k) if e.opts.is_empty() => k.clone(),
                         _ => hostfile::HostEntry {
-                            opts: e.opts.merged_over(&self.multi.known.defaults),
+                            opts: e.opts.merged_over(&self.starting.known.defaults),
                             ..e
                         },
                     };
@@ -144,7 +252,7 @@ impl Daemon {
     /// Whether a task's pvm_addhosts or the resource manager's `SM_ADD` is
     /// in progress (the hostfile's own adds at boot do not count).
     pub(super) fn adding_hosts(&self) -> bool {
-        self.multi
+        self.starting
             .groups
             .values()
             .any(|g| g.token.is_some() || g.rm.is_some())
@@ -157,7 +265,7 @@ impl Daemon {
             .iter()
             .map(|n| match hostfile::parse_line(n) {
                 Ok(Some(e)) => Ok(hostfile::HostEntry {
-                    opts: e.opts.merged_over(&self.multi.known.defaults),
+                    opts: e.opts.merged_over(&self.starting.known.defaults),
                     ..e
                 }
                 .expand(|v| std::env::var(v).ok())),
@@ -175,7 +283,7 @@ impl Daemon {
         hosts: Vec<Result<hostfile::HostEntry, Error>>,
     ) {
         let gid = self.multi.id();
-        self.multi.groups.insert(
+        self.starting.groups.insert(
             gid,
             AddGroup {
                 token,
@@ -216,7 +324,7 @@ impl Daemon {
         if self.is_local_name(&name)
             || self.multi.table.by_name(&name).is_some()
             || self
-                .multi
+                .starting
                 .starts
                 .values()
                 .any(|s| s.name.eq_ignore_ascii_case(&name))
@@ -241,7 +349,7 @@ impl Daemon {
         if dup {
             return Err(Error::DupHost);
         }
-        let reserved: Vec<i32> = self.multi.starts.values().map(|s| s.index).collect();
+        let reserved: Vec<i32> = self.starting.starts.values().map(|s| s.index).collect();
         let index = self
             .multi
             .table
@@ -259,7 +367,7 @@ impl Daemon {
         // No dx=: the remote's $PVM_DPATH or $PVM_ROOT/lib/pvmd, else ours.
         let cmd = match &e.opts.dx {
             Some(dx) => startup::remote_command(dx, &args),
-            None => startup::remote_command_default_dx(&self.multi.dx, &args),
+            None => startup::remote_command_default_dx(&self.starting.dx, &args),
         };
         let id = self.multi.id();
         let mut st = Start {
@@ -288,7 +396,7 @@ impl Daemon {
                 cmd.strip_prefix("exec ").unwrap_or(&cmd)
             );
             st.deadline = Instant::now() + MANUAL_TIMEOUT;
-            self.multi.starts.insert(id, st);
+            self.starting.starts.insert(id, st);
             self.dialog_ask(
                 id,
                 super::dialog::Ask::Manual {
@@ -323,7 +431,7 @@ impl Daemon {
             );
             st.manual = Some(reply_file);
             st.deadline = Instant::now() + MANUAL_TIMEOUT;
-            self.multi.starts.insert(id, st);
+            self.starting.starts.insert(id, st);
             return Ok(());
         }
         // A registered hoster starts the slave instead (misc.rs).
@@ -337,7 +445,7 @@ impl Daemon {
             command: cmd.clone(),
         };
         if self.hoster_take(id, job) {
-            self.multi.starts.insert(id, st);
+            self.starting.starts.insert(id, st);
             return Ok(());
         }
         st.shell = Some(Shell {
@@ -348,7 +456,7 @@ impl Daemon {
         if e.opts.so_pw && dialog {
             let login = e.opts.lo.clone().unwrap_or_else(login_name);
             st.deadline = Instant::now() + MANUAL_TIMEOUT;
-            self.multi.starts.insert(id, st);
+            self.starting.starts.insert(id, st);
             self.dialog_ask(
                 id,
                 super::dialog::Ask::Password {
@@ -364,9 +472,9 @@ impl Daemon {
                 "add {name}: so=pw, but the master has no terminal to ask on (start it as `pvmd3 hostfile` or `pvmd3 -f hostfile` on a terminal); starting without a password"
             );
         }
-        self.multi.starts.insert(id, st);
+        self.starting.starts.insert(id, st);
         if let Err(err) = self.spawn_shell(id, None) {
-            self.multi.starts.remove(&id);
+            self.starting.starts.remove(&id);
             return Err(err);
         }
         Ok(())
@@ -376,14 +484,14 @@ impl Daemon {
     /// for ssh's askpass when the user typed one (so=pw).
     pub(super) fn spawn_shell(&mut self, id: u64, password: Option<String>) -> Result<(), Error> {
         let Some(sh) = self
-            .multi
+            .starting
             .starts
             .get_mut(&id)
             .and_then(|st| st.shell.take())
         else {
             return Err(Error::CantStart);
         };
-        let name = self.multi.starts[&id].name.clone();
+        let name = self.starting.starts[&id].name.clone();
         let Shell { reach, lo, cmd } = sh;
         let mut c = Command::new(&self.opts.rsh);
         if let Some(lo) = &lo {
@@ -452,14 +560,14 @@ impl Daemon {
                     .register(&mut rx, tok, Interest::READABLE)
                     .is_ok()
             {
-                if let Some(st) = self.multi.starts.get_mut(&id) {
+                if let Some(st) = self.starting.starts.get_mut(&id) {
                     st.pipe = Some(tok);
                 }
-                self.multi.pipe_start.insert(tok, id);
-                self.multi.start_pipes.insert(tok, rx);
+                self.starting.pipe_start.insert(tok, id);
+                self.starting.start_pipes.insert(tok, rx);
             }
         }
-        if let Some(st) = self.multi.starts.get_mut(&id) {
+        if let Some(st) = self.starting.starts.get_mut(&id) {
             st.child = Some(child);
         }
         Ok(())
@@ -467,12 +575,12 @@ impl Daemon {
 
     /// The remote shell's stdout of a start is readable.
     pub(super) fn start_pipe_event(&mut self, tok: Token) {
-        let Some(&id) = self.multi.pipe_start.get(&tok) else {
+        let Some(&id) = self.starting.pipe_start.get(&tok) else {
             return;
         };
         let mut eof = false;
         let mut data = Vec::new();
-        if let Some(rx) = self.multi.start_pipes.get_mut(&tok) {
+        if let Some(rx) = self.starting.start_pipes.get_mut(&tok) {
             let mut buf = [0u8; 1024];
             loop {
                 match rx.read(&mut buf) {
@@ -491,7 +599,7 @@ impl Daemon {
             }
         }
         let line = {
-            let Some(st) = self.multi.starts.get_mut(&id) else {
+            let Some(st) = self.starting.starts.get_mut(&id) else {
                 self.close_start_pipe(tok);
                 return;
             };
@@ -512,12 +620,12 @@ impl Daemon {
         if eof {
             self.close_start_pipe(tok);
             let no_reply = self
-                .multi
+                .starting
                 .starts
                 .get(&id)
                 .is_some_and(|s| s.reply.is_none());
             if no_reply {
-                let name = self.multi.starts[&id].name.clone();
+                let name = self.starting.starts[&id].name.clone();
                 dlog!(
                     self.log,
                     Warn,
@@ -529,15 +637,15 @@ impl Daemon {
     }
 
     pub(super) fn close_start_pipe(&mut self, tok: Token) {
-        self.multi.pipe_start.remove(&tok);
-        if let Some(mut rx) = self.multi.start_pipes.remove(&tok) {
+        self.starting.pipe_start.remove(&tok);
+        if let Some(mut rx) = self.starting.start_pipes.remove(&tok) {
             let _ = self.poll.registry().deregister(&mut rx);
         }
     }
 
     /// The slave's reply line arrived: connect to it.
     pub(super) fn start_line(&mut self, id: u64, line: &str) {
-        let Some(st) = self.multi.starts.get_mut(&id) else {
+        let Some(st) = self.starting.starts.get_mut(&id) else {
             return;
         };
         let name = st.name.clone();
@@ -563,7 +671,7 @@ impl Daemon {
     /// Connects to the next candidate address of a start.
     pub(super) fn start_connect(&mut self, id: u64) {
         loop {
-            let Some(st) = self.multi.starts.get_mut(&id) else {
+            let Some(st) = self.starting.starts.get_mut(&id) else {
                 return;
             };
             let Some(a) = st.candidates.pop_front() else {
@@ -580,8 +688,8 @@ impl Daemon {
             let deadline = st.deadline;
             match self.connect_link(a, tid::host_tid(index), deadline) {
                 Ok(tok) => {
-                    self.multi.link_start.insert(tok, id);
-                    if let Some(st) = self.multi.starts.get_mut(&id) {
+                    self.starting.link_start.insert(tok, id);
+                    if let Some(st) = self.starting.starts.get_mut(&id) {
                         st.link = Some(tok);
                     }
                     return;
@@ -593,7 +701,7 @@ impl Daemon {
 
     /// The end of a start: the host's tid or an error, into its group.
     pub(super) fn start_done(&mut self, id: u64, res: Result<i32, Error>) {
-        let Some(mut st) = self.multi.starts.remove(&id) else {
+        let Some(mut st) = self.starting.starts.remove(&id) else {
             return;
         };
         if let Some(tok) = st.pipe.take() {
@@ -603,11 +711,11 @@ impl Daemon {
             if res.is_err() {
                 let _ = ch.kill();
             }
-            self.multi.reap.push(ch);
+            self.starting.reap.push(ch);
         }
         if res.is_err() {
             if let Some(tok) = st.link.take() {
-                self.multi.link_start.remove(&tok);
+                self.starting.link_start.remove(&tok);
                 self.drop_link(tok);
             }
         }
@@ -618,7 +726,7 @@ impl Daemon {
     }
 
     pub(super) fn group_result(&mut self, gid: u64, slot: usize, res: Result<i32, Error>) {
-        let Some(g) = self.multi.groups.get_mut(&gid) else {
+        let Some(g) = self.starting.groups.get_mut(&gid) else {
             return;
         };
         if let Some(s) = g.results.get_mut(slot) {
@@ -627,7 +735,7 @@ impl Daemon {
         if g.results.iter().any(Option::is_none) {
             return;
         }
-        let Some(g) = self.multi.groups.remove(&gid) else {
+        let Some(g) = self.starting.groups.remove(&gid) else {
             return;
         };
         let codes: Vec<i32> = g.results.into_iter().map(|r| r.unwrap_or(0)).collect();
@@ -661,7 +769,7 @@ impl Daemon {
 
     /// A start's link is up: the host joins the machine.
     pub(super) fn start_linked(&mut self, id: u64, tok: Token) {
-        let Some(st) = self.multi.starts.get(&id) else {
+        let Some(st) = self.starting.starts.get(&id) else {
             return;
         };
         let Some(reply) = st.reply.clone() else {
@@ -696,7 +804,7 @@ impl Daemon {
             tid::fmt(dtid),
             canon(&link.peer_addr)
         );
-        self.multi.link_start.remove(&tok);
+        self.starting.link_start.remove(&tok);
         self.multi.by_host.insert(host, tok);
         self.multi.table.insert(entry);
         // The new slave learns its place first, then everyone the new table.

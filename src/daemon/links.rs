@@ -340,11 +340,8 @@ impl Daemon {
             .unwrap_or_default();
         let was_current = self.multi.by_host.get(&tid::host_of(peer)) == Some(&tok);
         self.drop_link(tok);
-        if let Some(id) = self.multi.link_start.remove(&tok) {
+        if let Some(id) = self.starting.link_closed(tok) {
             dlog!(self.log, Info, "link to new host at {addr_s}: {why}");
-            if let Some(st) = self.multi.starts.get_mut(&id) {
-                st.link = None;
-            }
             self.start_connect(id);
             return;
         }
@@ -497,7 +494,7 @@ impl Daemon {
                     self.link_failed(tok, "write failed");
                     return;
                 }
-                if let Some(&id) = self.multi.link_start.get(&tok) {
+                if let Some(id) = self.starting.start_of_link(tok) {
                     self.start_linked(id, tok);
                 } else {
                     let host = tid::host_of(peer);
@@ -541,11 +538,7 @@ impl Daemon {
             Some(Ctl::Watch) => {
                 if let Ok(t) = r.int() {
                     if self.tasks.get(t).is_some() {
-                        self.multi
-                            .watchers
-                            .entry(t)
-                            .or_default()
-                            .insert(tid::host_of(sender));
+                        self.forwards.watch(t, tid::host_of(sender));
                     } else {
                         let g = ctl_frame(
                             self.dtid,

@@ -3,12 +3,12 @@
 //! (Part of the daemon's multi-host side; its state is
 //! [`super::multi::Multi`].)
 
-use super::multi::{overdue, PendingKind, DEAD_AFTER, FORWARD_TIMEOUT, HEARTBEAT, TICK};
+use super::multi::{DEAD_AFTER, HEARTBEAT, TICK};
 use super::server::Daemon;
 use crate::daemon::hosts::HostTable;
 use crate::daemon::log::dlog;
-use crate::wire::{ctl_frame, Ctl, Req, Writer};
-use crate::{tid, Error};
+use crate::tid;
+use crate::wire::{ctl_frame, Ctl};
 use mio::Token;
 use std::time::Instant;
 
@@ -66,41 +66,7 @@ impl Daemon {
                 tid::fmt(host)
             );
         }
-        // Requests waiting for that daemon fail.
-        let dead: Vec<i32> = self
-            .multi
-            .pending
-            .iter()
-            .filter(|(_, p)| p.host == host)
-            .map(|(k, _)| *k)
-            .collect();
-        for dwid in dead {
-            let code = match self.multi.pending.get(&dwid).map(|p| &p.kind) {
-                Some(PendingKind::Forward { tag, .. })
-                    if [Req::Pstat as i32, Req::Kill as i32, Req::SendSig as i32].contains(tag) =>
-                {
-                    Error::NoTask
-                }
-                _ => Error::NoHost,
-            };
-            let body = Writer::new().int(code.code()).finish();
-            self.dreply_arrived(dwid, body);
-        }
-        self.multi.remote.retain(|_, r| r.host != host);
-        for w in self.multi.watchers.values_mut() {
-            w.remove(&host);
-        }
-        let orphans: Vec<i32> = self
-            .multi
-            .sib_pending
-            .iter()
-            .filter(|(_, o)| **o == host)
-            .map(|(t, _)| *t)
-            .collect();
-        for t in orphans {
-            self.multi.sib_pending.remove(&t);
-            self.release_connect(t);
-        }
+        self.forwards_host_gone(host);
         let dtid = tid::daemon_tid(host);
         self.notify_host_delete(dtid);
         for t in self.notify.exit_targets_on(host) {
@@ -143,48 +109,8 @@ impl Daemon {
             self.link_failed(tok, &why);
         }
         self.feeds_tick(now);
-        // Requests another daemon left unanswered too long (its link alive).
-        for dwid in overdue(&self.multi.pending, now) {
-            let Some(p) = self.multi.pending.get(&dwid) else {
-                continue;
-            };
-            let tag = match p.kind {
-                PendingKind::Forward { tag, .. } => tag,
-                PendingKind::SpawnPart { .. } => Req::Spawn as i32,
-                PendingKind::TasksPart { .. } => Req::Tasks as i32,
-            };
-            let host = p.host;
-            dlog!(
-                self.log,
-                Warn,
-                "request {tag} to {} unanswered for {} s: failed (PvmHostFail)",
-                tid::fmt(tid::daemon_tid(host)),
-                FORWARD_TIMEOUT.as_secs()
-            );
-            let body = Writer::new().int(Error::HostFail.code()).finish();
-            self.dreply_arrived(dwid, body);
-        }
-        // Starts past their deadline; manual starts whose reply file appeared.
-        let ids: Vec<u64> = self.multi.starts.keys().copied().collect();
-        for id in ids {
-            let Some(st) = self.multi.starts.get(&id) else {
-                continue;
-            };
-            if now > st.deadline {
-                let name = st.name.clone();
-                dlog!(self.log, Warn, "add {name}: no answer within the deadline");
-                self.start_done(id, Err(Error::CantStart));
-                continue;
-            }
-            if let (Some(f), None) = (st.manual.clone(), st.reply.as_ref()) {
-                if let Ok(text) = std::fs::read_to_string(&f) {
-                    if let Some(line) = text.lines().next().filter(|_| text.ends_with('\n')) {
-                        let line = line.to_string();
-                        self.start_line(id, &line);
-                    }
-                }
-            }
-        }
+        self.forwards_tick(now);
+        self.starts_tick(now);
         // Lazy links: retry or give up.
         let hosts: Vec<i32> = self.multi.waiting.keys().copied().collect();
         for h in hosts {
@@ -206,9 +132,7 @@ impl Daemon {
                 }
             }
         }
-        self.multi
-            .reap
-            .retain_mut(|c| matches!(c.try_wait(), Ok(None)));
+        self.starting.reap_exited();
         if let Some(d) = self.multi.slave_deadline {
             if now > d {
                 dlog!(self.log, Warn, "the master never connected; exiting");
@@ -243,12 +167,7 @@ impl Daemon {
             let f = ctl_frame(self.dtid, tid::daemon_tid(h), Ctl::Halt, Vec::new());
             self.send_to_host(h, f.to_bytes());
         }
-        for (tok, st) in self.multi.starts.iter_mut() {
-            let _ = tok;
-            if let Some(c) = st.child.as_mut() {
-                let _ = c.kill();
-            }
-        }
+        self.starting.kill_shells();
     }
 
     /// Writes what links still hold (at exit).
@@ -256,9 +175,7 @@ impl Daemon {
         for l in self.multi.links.values_mut() {
             let _ = l.flush();
         }
-        for c in self.multi.reap.iter_mut() {
-            let _ = c.try_wait();
-        }
+        self.starting.reap_exited();
     }
 
     // ---- routing ----------------------------------------------------------

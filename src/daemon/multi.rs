@@ -15,12 +15,10 @@ use super::server::Daemon;
 use crate::daemon::hosts::{HostEntry, HostTable};
 use crate::daemon::link::Link;
 use crate::daemon::startup::{self};
-use crate::hostfile;
 use crate::net::addr::{self, fmt_sockaddr};
 use crate::tid;
 use crate::wire::vocabulary::DSIG_LINUX64;
 use crate::wire::{Reader, Req};
-use mio::unix::pipe::Receiver;
 use mio::Token;
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
@@ -180,49 +178,16 @@ pub(super) struct Multi {
     pub links: HashMap<Token, Link>,
     /// Link token by peer host part.
     pub(super) by_host: HashMap<i32, Token>,
-    /// Links of slaves being started (not in `by_host` yet), to their start id.
-    pub(super) link_start: HashMap<Token, u64>,
     pub(super) waiting: HashMap<i32, Waiting>,
-    pub(super) starts: HashMap<u64, Start>,
-    pub(super) pipe_start: HashMap<Token, u64>,
-    pub(super) groups: HashMap<u64, AddGroup>,
     pub(super) next_id: u64,
     pub(super) next_dwid: i32,
-    pub(super) pending: HashMap<i32, Pending>,
-    pub remote: HashMap<Token, RemoteReq>,
-    pub(super) watchers: HashMap<i32, BTreeSet<i32>>,
-    pub(super) spawn_aggs: HashMap<u64, SpawnAgg>,
-    pub(super) tasks_aggs: HashMap<u64, TasksAgg>,
-    /// Local tasks whose sibling list is still being gathered, by origin host.
-    pub(super) sib_pending: HashMap<i32, i32>,
-    pub(super) deferred_connect: HashMap<i32, (Token, i32)>,
-    pub(super) rr: usize,
     pub(super) last_tick: Instant,
     pub(super) slave_deadline: Option<Instant>,
-    /// `&` hosts of the hostfile, and its defaults for later additions.
-    pub(super) known: hostfile::Hostfile,
-    /// Children (remote shells) to reap.
-    pub(super) reap: Vec<Child>,
     /// Set by a handler whose reply is sent later.
     pub deferred: bool,
     /// Whether the Unix listener is being served (a master holds it back
     /// while its hostfile's hosts start).
     pub unix_open: bool,
-    pub(super) dx: String,
-    /// The remote shells' stdout pipes, by token.
-    pub(super) start_pipes: HashMap<Token, Receiver>,
-    /// Remote tasks whose TaskGone waits for the end of their feed, with
-    /// the time it waits until (src/daemon/feeds.rs).
-    pub gone_waiting: HashMap<i32, Instant>,
-    /// Messages of remote tasks that came through their daemon after a
-    /// fence, held until their feed caught up (src/daemon/feeds.rs).
-    pub feed_holds: super::feeds::Holds,
-    /// Messages going back on feeds (src/daemon/feeds.rs).
-    pub returns: super::feeds::Returns,
-    /// While a remote Spawn of a spread spawn is served: its origin host.
-    pub(super) sibling_origin: i32,
-    /// so=pw / so=ms questions on the master's terminal.
-    pub dialogs: super::dialog::Dialogs,
 }
 
 impl Multi {
@@ -252,58 +217,24 @@ impl Multi {
             placed: slave.is_none(),
             links: HashMap::new(),
             by_host: HashMap::new(),
-            link_start: HashMap::new(),
             waiting: HashMap::new(),
-            starts: HashMap::new(),
-            pipe_start: HashMap::new(),
-            groups: HashMap::new(),
             next_id: 1,
             next_dwid: 1,
-            pending: HashMap::new(),
-            remote: HashMap::new(),
-            watchers: HashMap::new(),
-            spawn_aggs: HashMap::new(),
-            tasks_aggs: HashMap::new(),
-            sib_pending: HashMap::new(),
-            deferred_connect: HashMap::new(),
-            rr: 0,
             last_tick: Instant::now(),
             slave_deadline: slave
                 .map(|_| Instant::now() + Duration::from_secs(startup::START_TIMEOUT_SECS)),
-            known: opts.hostfile.clone().unwrap_or_default(),
-            reap: Vec::new(),
             deferred: false,
             unix_open: false,
-            dx: own_pvmd3(),
-            start_pipes: HashMap::new(),
-            gone_waiting: HashMap::new(),
-            feed_holds: Default::default(),
-            returns: Default::default(),
-            sibling_origin: 0,
-            dialogs: Default::default(),
         }
     }
 
     /// Whether the loop needs its tick (anything multi-host going on).
     pub fn active(&self) -> bool {
-        !self.links.is_empty()
-            || !self.starts.is_empty()
-            || !self.waiting.is_empty()
-            || !self.reap.is_empty()
-            || self.slave_deadline.is_some()
+        !self.links.is_empty() || !self.waiting.is_empty() || self.slave_deadline.is_some()
     }
 
     pub fn is_link(&self, t: Token) -> bool {
         self.links.contains_key(&t)
-    }
-
-    /// Whether start `id` is still in progress.
-    pub fn start_waits(&self, id: u64) -> bool {
-        self.starts.contains_key(&id)
-    }
-
-    pub fn is_start_pipe(&self, t: Token) -> bool {
-        self.pipe_start.contains_key(&t)
     }
 
     pub(super) fn id(&mut self) -> u64 {
@@ -410,12 +341,12 @@ impl Daemon {
     pub(super) fn requester(&self, token: Token) -> Option<i32> {
         match self.conns.get(&token) {
             Some(c) => c.tid,
-            None => self.multi.remote.get(&token).map(|r| r.tid),
+            None => self.forwards.remote_tid(token),
         }
     }
 
     pub(super) fn is_remote_token(&self, token: Token) -> bool {
-        self.multi.remote.contains_key(&token)
+        self.forwards.is_remote(token)
     }
 
     /// Whether host part `host` is another host of the machine.

@@ -110,6 +110,19 @@ pub struct Daemon {
     pub(super) groups: Groups,
     /// Links, host table and everything multi-host (multi.rs).
     pub(super) multi: multi::Multi,
+    /// Slaves being started and the AddHosts they answer (host_start.rs;
+    /// private state).
+    pub(super) starting: super::host_start::HostStarts,
+    /// so=pw / so=ms questions on the master's terminal (dialog.rs;
+    /// private state).
+    pub(super) dialogs: dialog::Dialogs,
+    /// Requests forwarded to other daemons and served for them (forward.rs;
+    /// private state).
+    pub(super) forwards: super::forward::Forwards,
+    /// Spawns and task lists spread over hosts (forward.rs; private state).
+    pub(super) spreads: super::forward::Spreads,
+    /// Feeds of other hosts' tasks (feeds.rs; private state).
+    pub(super) feeds: super::feeds::Feeds,
     /// A descriptor held in reserve (/dev/null): when the table is full,
     /// closing it lets the daemon accept a pending connection and close it
     /// at once, so the client sees the refusal instead of hanging in the
@@ -205,8 +218,14 @@ impl Daemon {
             opts.files.sock.display()
         );
         let multi = multi::Multi::new(&opts, host, tcp_addr.port());
+        let starting = super::host_start::HostStarts::new(&opts);
         Ok(Daemon {
             multi,
+            feeds: Default::default(),
+            starting,
+            dialogs: Default::default(),
+            spreads: Default::default(),
+            forwards: Default::default(),
             opts,
             log,
             poll,
@@ -263,14 +282,14 @@ impl Daemon {
             let spinning = last_event.is_some_and(|t| now.duration_since(t) < spin);
             let timeout = match self.halting {
                 Some((due, _)) => Some(due.saturating_duration_since(now).min(multi::TICK)),
-                None if self.multi.active() => Some(multi::TICK),
+                None if (self.multi.active() || self.starting.active()) => Some(multi::TICK),
                 None if !self.unwatched.is_empty() => Some(REAP_INTERVAL),
                 None if self.trim_due => Some(TRIM_AFTER),
                 None => None,
             };
             let mut timeout = if spinning {
                 Some(Duration::ZERO)
-            } else if self.multi.returns.waiting() {
+            } else if self.feeds.returns_waiting() {
                 // TaskGones wait for feeds' acknowledgements: look again soon.
                 Some(timeout.map_or(RETURNS_POLL, |t| t.min(RETURNS_POLL)))
             } else {
@@ -329,17 +348,17 @@ impl Daemon {
                         ev.is_readable() || ev.is_read_closed() || ev.is_error(),
                         ev.is_writable(),
                     ),
-                    t if self.multi.is_start_pipe(t) => self.start_pipe_event(t),
+                    t if self.starting.is_start_pipe(t) => self.start_pipe_event(t),
                     t if self.pipes.contains_key(&t) => self.read_pipe(t, false),
                     t if self.children.contains_key(&t) => self.check_child(t),
                     _ => {}
                 }
             }
             self.reap_unwatched();
-            if self.multi.returns.waiting() {
+            if self.feeds.returns_waiting() {
                 self.returns_tick(Instant::now());
             }
-            if self.multi.active() {
+            if self.multi.active() || self.starting.active() {
                 self.multi_tick();
             }
             if let Some((due, killed)) = self.halting {
