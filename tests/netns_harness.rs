@@ -320,19 +320,28 @@ fn link_down_and_unplug_fail_ssh_in_bounded_time_and_recover() {
     c.restart_sshd("beta");
     reach(true, "after restart_sshd");
 
-    // kill_in reaches processes started over ssh, not only local ones.
+    // kill_in reaches processes started over ssh, not only local ones. The
+    // hosts share the machine's pid namespace, so pgrep sees every process:
+    // the sleep's argument carries this test's pid, which no other run has.
+    let sleeper = format!("sleep 300.{}", std::process::id());
     let out = c.exec(
         "alpha",
-        "\"$PVM_RSH\" beta 'nohup sleep 300 >/dev/null 2>&1 &'",
+        &format!("\"$PVM_RSH\" beta 'nohup {sleeper} >/dev/null 2>&1 &'"),
     );
     assert!(out.status.success(), "{}", stderr(&out));
-    assert_eq!(c.exec_ok("beta", "pgrep -fxc 'sleep 300'").trim(), "1");
-    assert_eq!(c.kill_in("beta", "sleep 300"), 1);
+    assert_eq!(
+        c.exec_ok("beta", &format!("pgrep -fxc '{sleeper}'")).trim(),
+        "1"
+    );
+    assert_eq!(c.kill_in("beta", &sleeper), 1);
     let gone = (0..50).any(|_| {
         std::thread::sleep(Duration::from_millis(50));
-        c.exec("beta", "pgrep -fx 'sleep 300'").status.code() == Some(1)
+        c.exec("beta", &format!("pgrep -fx '{sleeper}'"))
+            .status
+            .code()
+            == Some(1)
     });
-    assert!(gone, "sleep 300 survived kill_in");
+    assert!(gone, "{sleeper} survived kill_in");
 }
 
 #[test]
