@@ -8,6 +8,8 @@
 //! libpvm3 symbol Debian's libgpvm3, console and tools need is ours.
 
 use std::collections::BTreeMap;
+mod common;
+
 use std::path::PathBuf;
 use std::process::Command;
 
@@ -194,27 +196,10 @@ fn soname_is_libpvm3_so_3() {
     );
 }
 
-/// The names the allow-list c/libpvm3.map makes global.
-fn allow_list() -> std::collections::BTreeSet<String> {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("c/libpvm3.map");
-    let text = std::fs::read_to_string(&path).expect("read c/libpvm3.map");
-    let global = text
-        .split("global:")
-        .nth(1)
-        .and_then(|g| g.split("local:").next())
-        .expect("a global: section before local:");
-    global
-        .split(';')
-        .map(str::trim)
-        .filter(|w| !w.is_empty() && !w.starts_with("/*"))
-        .map(String::from)
-        .collect()
-}
-
 #[test]
 fn exports_are_exactly_the_allow_list() {
     let ours: std::collections::BTreeSet<String> = dynamic_symbols().into_keys().collect();
-    let allowed = allow_list();
+    let allowed = common::export_allow_list();
     let extra: Vec<&String> = ours.difference(&allowed).collect();
     let lacking: Vec<&String> = allowed.difference(&ours).collect();
     assert!(

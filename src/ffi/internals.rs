@@ -57,17 +57,7 @@ pub struct Pvmtracer {
 /// Rust writes it only atomically.
 #[no_mangle]
 #[allow(non_upper_case_globals)]
-pub static pvmctrc: Pvmtracer = Pvmtracer {
-    trctid: AtomicI32::new(0),
-    trcctx: AtomicI32::new(0),
-    trctag: AtomicI32::new(0),
-    outtid: AtomicI32::new(0),
-    outctx: AtomicI32::new(0),
-    outtag: AtomicI32::new(0),
-    trcbuf: AtomicI32::new(0),
-    trcopt: AtomicI32::new(0),
-    tmask: [const { AtomicU8::new(0) }; TMASK_BYTES],
-};
+pub static pvmctrc: Pvmtracer = Pvmtracer::off();
 
 /// The task's own trace and output settings, read by C as `extern struct
 /// Pvmtracer pvmtrc` (Debian's libgpvm3 reads it in its trace macros: with
@@ -76,19 +66,24 @@ pub static pvmctrc: Pvmtracer = Pvmtracer {
 /// SAFETY of the layout: as [`pvmctrc`].
 #[no_mangle]
 #[allow(non_upper_case_globals)]
-pub static pvmtrc: Pvmtracer = Pvmtracer {
-    trctid: AtomicI32::new(0),
-    trcctx: AtomicI32::new(0),
-    trctag: AtomicI32::new(0),
-    outtid: AtomicI32::new(0),
-    outctx: AtomicI32::new(0),
-    outtag: AtomicI32::new(0),
-    trcbuf: AtomicI32::new(0),
-    trcopt: AtomicI32::new(0),
-    tmask: [const { AtomicU8::new(0) }; TMASK_BYTES],
-};
+pub static pvmtrc: Pvmtracer = Pvmtracer::off();
 
 impl Pvmtracer {
+    /// No tracer and no output destination: every setting 0, an empty mask.
+    const fn off() -> Pvmtracer {
+        Pvmtracer {
+            trctid: AtomicI32::new(0),
+            trcctx: AtomicI32::new(0),
+            trctag: AtomicI32::new(0),
+            outtid: AtomicI32::new(0),
+            outctx: AtomicI32::new(0),
+            outtag: AtomicI32::new(0),
+            trcbuf: AtomicI32::new(0),
+            trcopt: AtomicI32::new(0),
+            tmask: [const { AtomicU8::new(0) }; TMASK_BYTES],
+        }
+    }
+
     /// Stores the eight settings and the mask (NUL-terminated, cut to fit).
     fn fill(&self, vals: [i32; 8], mask: &str) {
         let fields = [

@@ -38,6 +38,24 @@ pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// The names the export allow-list `c/libpvm3.map` (the version script)
+/// makes global.
+pub fn export_allow_list() -> std::collections::BTreeSet<String> {
+    let path = repo_root().join("c/libpvm3.map");
+    let text = fs::read_to_string(&path).expect("read c/libpvm3.map");
+    let global = text
+        .split("global:")
+        .nth(1)
+        .and_then(|g| g.split("local:").next())
+        .expect("a global: section before local:");
+    global
+        .split(';')
+        .map(str::trim)
+        .filter(|w| !w.is_empty() && !w.starts_with("/*"))
+        .map(String::from)
+        .collect()
+}
+
 /// Directory holding the project's `pvm3.h`.
 pub fn include_dir() -> PathBuf {
     let dir = repo_root().join("include");
