@@ -49,6 +49,7 @@ mod sm;
 pub mod spawn;
 pub mod startup;
 pub mod task;
+mod trace;
 
 pub use embedded::{start_background, start_background_with, wait_ready};
 

@@ -108,6 +108,8 @@ pub struct Daemon {
     pub(super) rm: rm::Rm,
     /// The group service (this daemon is the master of a one-host machine).
     pub(super) groups: Groups,
+    /// The registered tracer and the daemon's trace events (trace.rs).
+    pub(super) tracing: super::trace::Tracing,
     /// Links, host table and everything multi-host (multi.rs).
     pub(super) multi: multi::Multi,
     /// Slaves being started and the AddHosts they answer (host_start.rs;
@@ -253,6 +255,7 @@ impl Daemon {
             misc: misc::Misc::default(),
             rm: rm::Rm::default(),
             groups: Groups::new(),
+            tracing: super::trace::Tracing::new(),
             spare_fd: std::fs::File::open("/dev/null").ok(),
             signals,
             trim_due: false,

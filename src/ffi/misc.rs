@@ -269,22 +269,43 @@ pub unsafe extern "C" fn pvm_reg_rm(hip: *mut *mut PvmHostInfo) -> c_int {
     r
 }
 
-/// Registering a tracer is not available: pvm6 produces no trace events
-/// (docs/COMPATIBILITY.md).
+/// Makes the caller the machine's tracer (first call) or gives the role
+/// up (next call), as man pvm_reg_tracer says: tasks that start from then
+/// on send their trace events with context `tctx` and tag `ttag`, and their
+/// output with `octx` and `otag`, to the caller; `tmask`, `tbuf` and
+/// `topt` are their trace mask, buffer and options (docs/TRACING.md).
 ///
-/// # Returns
-/// PvmNotImpl.
+/// # Safety
+/// `tmask` is NULL (an empty mask) or a C string.
 #[no_mangle]
-pub extern "C" fn pvm_reg_tracer(
-    _tctx: c_int,
-    _ttag: c_int,
-    _octx: c_int,
-    _otag: c_int,
-    _tmask: *mut c_char,
-    _tbuf: c_int,
-    _topt: c_int,
+pub unsafe extern "C" fn pvm_reg_tracer(
+    tctx: c_int,
+    ttag: c_int,
+    octx: c_int,
+    otag: c_int,
+    tmask: *mut c_char,
+    tbuf: c_int,
+    topt: c_int,
 ) -> c_int {
-    call("pvm_reg_tracer", || ok(task::reg_tracer()))
+    let tev = super::trace::Tev::top(task::trace::ev::REG_TRACER);
+    // SAFETY: the contract above.
+    let mask = unsafe { super::boundary::cbytes(tmask) }.unwrap_or(b"");
+    if let Some(t) = &tev {
+        use task::trace::{did, Val};
+        t.entry(&[
+            (did::TRC, Val::Int(tctx)),
+            (did::TRT, Val::Int(ttag)),
+            (did::TRX, Val::Int(octx)),
+            (did::TRO, Val::Int(otag)),
+            (did::TRM, Val::Str(mask)),
+            (did::TRB, Val::Int(tbuf)),
+            (did::TRL, Val::Int(topt)),
+        ]);
+    }
+    let cc = call("pvm_reg_tracer", || {
+        ok(task::reg_tracer(tctx, ttag, octx, otag, mask, tbuf, topt))
+    });
+    super::trace::Tev::cc(tev, cc)
 }
 
 /// Reports error `code` of function `name` as libpvm does:

@@ -12,6 +12,7 @@
 
 pub mod boundary;
 pub mod buffers;
+pub mod pack;
 pub mod fortran;
 pub mod globals;
 pub mod groups;
