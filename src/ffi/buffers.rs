@@ -6,6 +6,8 @@
 use super::boundary::{call, put, span};
 use super::types::PvmMInfo;
 use crate::msg::{Buffer, Encoding, Scalar};
+use super::trace::Tev;
+use crate::task::trace::{did, ev, Field, Val};
 use crate::task::with_bufs;
 use crate::{Error, Result};
 use std::ffi::c_int;
@@ -13,48 +15,69 @@ use std::ffi::c_int;
 /// Creates a buffer with `encoding`; returns its id.
 #[no_mangle]
 pub extern "C" fn pvm_mkbuf(encoding: c_int) -> c_int {
-    call("pvm_mkbuf", || {
+    let tev = Tev::top(ev::MKBUF);
+    traced_in(&tev, &[(did::ME, Val::Int(encoding))]);
+    let r = call("pvm_mkbuf", || {
         let enc = Encoding::from_code(encoding)?;
         with_bufs(|t| Ok(t.mkbuf(enc)))
-    })
+    });
+    traced_out(tev, did::MB, r)
 }
 
 /// Frees buffer `bufid`.
 #[no_mangle]
 pub extern "C" fn pvm_freebuf(bufid: c_int) -> c_int {
-    call("pvm_freebuf", || {
+    let tev = Tev::top(ev::FREEBUF);
+    traced_in(&tev, &[(did::MB, Val::Int(bufid))]);
+    let r = call("pvm_freebuf", || {
         with_bufs(|t| t.freebuf(bufid)).map(|()| 0)
-    })
+    });
+    Tev::cc(tev, r)
 }
 
 /// Clears the send buffer and makes a new one with `encoding`.
 #[no_mangle]
 pub extern "C" fn pvm_initsend(encoding: c_int) -> c_int {
-    call("pvm_initsend", || crate::task::initsend(encoding))
+    let tev = Tev::top(ev::INITSEND);
+    traced_in(&tev, &[(did::ME, Val::Int(encoding))]);
+    let r = call("pvm_initsend", || crate::task::initsend(encoding));
+    traced_out(tev, did::MSB, r)
 }
 
 /// The active send buffer's id (0 when none).
 #[no_mangle]
 pub extern "C" fn pvm_getsbuf() -> c_int {
-    call("pvm_getsbuf", || with_bufs(|t| Ok(t.sbuf())))
+    let tev = Tev::top(ev::GETSBUF);
+    traced_in(&tev, &[]);
+    let r = call("pvm_getsbuf", || with_bufs(|t| Ok(t.sbuf())));
+    traced_out(tev, did::MSB, r)
 }
 
 /// The active receive buffer's id (0 when none).
 #[no_mangle]
 pub extern "C" fn pvm_getrbuf() -> c_int {
-    call("pvm_getrbuf", || with_bufs(|t| Ok(t.rbuf())))
+    let tev = Tev::top(ev::GETRBUF);
+    traced_in(&tev, &[]);
+    let r = call("pvm_getrbuf", || with_bufs(|t| Ok(t.rbuf())));
+    traced_out(tev, did::MRB, r)
 }
 
 /// Makes `bufid` the send buffer; returns the previous one.
 #[no_mangle]
 pub extern "C" fn pvm_setsbuf(bufid: c_int) -> c_int {
-    call("pvm_setsbuf", || with_bufs(|t| t.set_sbuf(bufid)))
+    let tev = Tev::top(ev::SETSBUF);
+    traced_in(&tev, &[(did::MB, Val::Int(bufid))]);
+    let r = call("pvm_setsbuf", || with_bufs(|t| t.set_sbuf(bufid)));
+    traced_out(tev, did::MSB, r)
 }
 
 /// Makes `bufid` the receive buffer; returns the previous one.
 #[no_mangle]
 pub extern "C" fn pvm_setrbuf(bufid: c_int) -> c_int {
-    call("pvm_setrbuf", || with_bufs(|t| t.set_rbuf(bufid)))
+    let tev = Tev::top(ev::SETRBUF);
+    traced_in(&tev, &[(did::MB, Val::Int(bufid))]);
+    let r = call("pvm_setrbuf", || with_bufs(|t| t.set_rbuf(bufid)));
+    traced_out(tev, did::MRB, r)
 }
 
 /// Length, tag and source of buffer `bufid`.
@@ -68,8 +91,12 @@ pub unsafe extern "C" fn pvm_bufinfo(
     msgtag: *mut c_int,
     tid: *mut c_int,
 ) -> c_int {
-    call("pvm_bufinfo", || {
+    let tev = Tev::top(ev::BUFINFO);
+    traced_in(&tev, &[(did::MB, Val::Int(bufid))]);
+    let mut got = (-1, -1, -1);
+    let cc = call("pvm_bufinfo", || {
         let (len, tag, src) = crate::task::bufinfo(bufid)?;
+        got = (len, tag, src);
         // SAFETY: out-pointers per the contract.
         unsafe {
             put(bytes, len);
@@ -77,7 +104,16 @@ pub unsafe extern "C" fn pvm_bufinfo(
             put(tid, src);
         }
         Ok(0)
-    })
+    });
+    if let Some(t) = tev {
+        t.exit(&[
+            (did::CC, Val::Int(cc)),
+            (did::INB, Val::Int(got.0)),
+            (did::IMC, Val::Int(got.1)),
+            (did::IST, Val::Int(got.2)),
+        ]);
+    }
+    cc
 }
 
 /// The header fields of buffer `bufid`.
@@ -274,7 +310,19 @@ pub unsafe extern "C" fn pvm_psend(
     len: c_int,
     datatype_: c_int,
 ) -> c_int {
-    call("pvm_psend", || {
+    let tev = Tev::top(ev::PSEND);
+    traced_in(
+        &tev,
+        &[
+            (did::DST, Val::Int(tid)),
+            (did::MC, Val::Int(msgtag)),
+            (did::MCX, Val::Int(super::trace::context())),
+            (did::PDA, Val::Long(buf as usize as i64)),
+            (did::PC, Val::Int(len)),
+            (did::PDT, Val::Int(datatype_)),
+        ],
+    );
+    let cc = call("pvm_psend", || {
         let (size, width) = datatype(datatype_)?;
         let nbytes = span(len, 1)?
             .checked_mul(size * width)
@@ -290,7 +338,8 @@ pub unsafe extern "C" fn pvm_psend(
         };
         // The caller's bytes go out as they are (PvmDataRaw), not copied.
         crate::task::psend(tid, msgtag, bytes).map(|()| 0)
-    })
+    });
+    Tev::cc(tev, cc)
 }
 
 /// Receives a message into `buf` (at most `len` items of `datatype`)
@@ -310,7 +359,20 @@ pub unsafe extern "C" fn pvm_precv(
     rtag: *mut c_int,
     rlen: *mut c_int,
 ) -> c_int {
-    call("pvm_precv", || {
+    let tev = Tev::top(ev::PRECV);
+    traced_in(
+        &tev,
+        &[
+            (did::RST, Val::Int(tid)),
+            (did::RMC, Val::Int(msgtag)),
+            (did::RCX, Val::Int(super::trace::context())),
+            (did::PDA, Val::Long(buf as usize as i64)),
+            (did::PC, Val::Int(len)),
+            (did::PDT, Val::Int(datatype_)),
+        ],
+    );
+    let mut got = (-1, -1, -1);
+    let cc = call("pvm_precv", || {
         let (size, width) = datatype(datatype_)?;
         let cap = span(len, 1)?
             .checked_mul(size * width)
@@ -358,6 +420,32 @@ pub unsafe extern "C" fn pvm_precv(
             put(rtag, tag);
             put(rlen, total as c_int);
         }
+        got = (src, tag, total as c_int);
         Ok(0)
-    })
+    });
+    if let Some(t) = tev {
+        t.exit(&[
+            (did::CC, Val::Int(cc)),
+            (did::MNB, Val::Int(got.2)),
+            (did::MC, Val::Int(got.1)),
+            (did::MCX, Val::Int(super::trace::context())),
+            (did::SRC, Val::Int(got.0)),
+        ]);
+    }
+    cc
+}
+
+/// The entry event of a traced buffer call.
+fn traced_in(tev: &Option<Tev>, fields: &[Field<'_>]) {
+    if let Some(t) = tev {
+        t.entry(fields);
+    }
+}
+
+/// The exit event of a traced buffer call: its result as `id`.
+fn traced_out(tev: Option<Tev>, id: i32, r: c_int) -> c_int {
+    if let Some(t) = tev {
+        t.exit(&[(id, Val::Int(r))]);
+    }
+    r
 }

@@ -148,6 +148,60 @@ impl Drop for Tev {
     }
 }
 
+/// The active send buffer's length in bytes (0 without one).
+pub fn sbuf_bytes() -> c_int {
+    task::with_bufs(|t| {
+        let id = t.sbuf();
+        Ok(t.get(id).map(|b| b.reported_len() as c_int).unwrap_or(0))
+    })
+    .unwrap_or(0)
+}
+
+/// The current message context.
+pub fn context() -> c_int {
+    task::getcontext().unwrap_or(0)
+}
+
+/// (bytes, tag, context, source) of buffer `id`; -1s when there is none.
+pub fn msg_info(id: c_int) -> [c_int; 4] {
+    if id <= 0 {
+        return [-1; 4];
+    }
+    task::with_bufs(|t| {
+        let b = t.get(id)?;
+        let i = b.info();
+        Ok([b.reported_len() as c_int, i.tag, i.ctx, i.src])
+    })
+    .unwrap_or([-1; 4])
+}
+
+/// The exit event of a receive call that returned buffer `id` (MB, MNB,
+/// MC, MCX, SRC).
+pub fn recv_exit(tev: Option<Tev>, id: c_int) -> c_int {
+    if let Some(t) = tev {
+        let [n, tag, ctx, src] = msg_info(id);
+        t.exit(&[
+            (did::MB, Val::Int(id)),
+            (did::MNB, Val::Int(n)),
+            (did::MC, Val::Int(tag)),
+            (did::MCX, Val::Int(ctx)),
+            (did::SRC, Val::Int(src)),
+        ]);
+    }
+    id
+}
+
+/// The entry event of a receive call (RST, RMC, RCX).
+pub fn recv_entry(tev: &Option<Tev>, tid: c_int, tag: c_int) {
+    if let Some(t) = tev {
+        t.entry(&[
+            (did::RST, Val::Int(tid)),
+            (did::RMC, Val::Int(tag)),
+            (did::RCX, Val::Int(context())),
+        ]);
+    }
+}
+
 /// `struct timeval` of the C library (two longs on LP64).
 #[repr(C)]
 #[derive(Clone, Copy)]

@@ -309,6 +309,12 @@ pub(super) fn settings_from_env(o: &mut super::Options) {
         o.self_trace_options = t;
         o.trace_options = t;
     }
+    // A task started traced passes its mask on to its children.
+    if let Ok(m) = std::env::var(super::misc::ENV_TMASK) {
+        if super::misc::gettmask(super::misc::TASK_CHILD).is_ok_and(|c| c == super::misc::empty_tmask()) {
+            let _ = super::misc::settmask(super::misc::TASK_CHILD, m.as_bytes());
+        }
+    }
 }
 
 /// `$PVMTRCBUF`: the trace buffer a tracer gives the tasks it traces.
