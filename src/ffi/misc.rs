@@ -9,6 +9,8 @@ use super::boundary::{call, cbytes, cstr, guard, ok, put};
 use super::globals::{RmHost, NORESETS, RM_HOST};
 use super::types::PvmHostInfo;
 use crate::sync::Locked;
+use super::trace::Tev;
+use crate::task::trace::{did, ev, Val};
 use crate::task::{self, mhf};
 use crate::Error;
 use std::ffi::{c_char, c_int, CString};
@@ -25,12 +27,24 @@ pub type CHandler = extern "C" fn(c_int) -> c_int;
 /// values exists, PvmBadParam for a NULL function.
 #[no_mangle]
 pub extern "C" fn pvm_addmhf(src: c_int, tag: c_int, ctx: c_int, func: Option<CHandler>) -> c_int {
-    call("pvm_addmhf", || {
+    let tev = Tev::top(ev::ADDMHF);
+    if let Some(t) = &tev {
+        t.entry(&[
+            (did::RST, Val::Int(src)),
+            (did::RMC, Val::Int(tag)),
+            (did::RCX, Val::Int(ctx)),
+        ]);
+    }
+    let r = call("pvm_addmhf", || {
         let f = func.ok_or(Error::BadParam)?;
         // Calling a C function pointer is safe to express: the program
         // handed it in for exactly this call signature.
         mhf::add(src, tag, ctx, Arc::new(move |mid| f(mid)))
-    })
+    });
+    if let Some(t) = tev {
+        t.exit(&[(did::MHI, Val::Int(r))]);
+    }
+    r
 }
 
 /// Removes message handler `mhid`.
@@ -39,7 +53,11 @@ pub extern "C" fn pvm_addmhf(src: c_int, tag: c_int, ctx: c_int, func: Option<CH
 /// PvmOk, PvmBadParam for a negative id, PvmNotFound for an unknown one.
 #[no_mangle]
 pub extern "C" fn pvm_delmhf(mhid: c_int) -> c_int {
-    call("pvm_delmhf", || ok(mhf::del(mhid)))
+    let tev = Tev::top(ev::DELMHF);
+    if let Some(t) = &tev {
+        t.entry(&[(did::MHI, Val::Int(mhid))]);
+    }
+    Tev::cc(tev, call("pvm_delmhf", || ok(mhf::del(mhid))))
 }
 
 /// Adds `name` to `$PVM_EXPORT`.
@@ -287,11 +305,10 @@ pub unsafe extern "C" fn pvm_reg_tracer(
     tbuf: c_int,
     topt: c_int,
 ) -> c_int {
-    let tev = super::trace::Tev::top(task::trace::ev::REG_TRACER);
+    let tev = Tev::top(ev::REG_TRACER);
     // SAFETY: the contract above.
     let mask = unsafe { super::boundary::cbytes(tmask) }.unwrap_or(b"");
     if let Some(t) = &tev {
-        use task::trace::{did, Val};
         t.entry(&[
             (did::TRC, Val::Int(tctx)),
             (did::TRT, Val::Int(ttag)),
@@ -305,7 +322,7 @@ pub unsafe extern "C" fn pvm_reg_tracer(
     let cc = call("pvm_reg_tracer", || {
         ok(task::reg_tracer(tctx, ttag, octx, otag, mask, tbuf, topt))
     });
-    super::trace::Tev::cc(tev, cc)
+    Tev::cc(tev, cc)
 }
 
 /// Reports error `code` of function `name` as libpvm does:

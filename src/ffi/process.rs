@@ -315,11 +315,19 @@ pub unsafe extern "C" fn pvm_siblings(tids: *mut *mut c_int) -> c_int {
 /// `arch` is a C string.
 #[no_mangle]
 pub unsafe extern "C" fn pvm_archcode(arch: *mut c_char) -> c_int {
-    call("pvm_archcode", || {
+    let tev = Tev::top(ev::ARCHCODE);
+    let r = call("pvm_archcode", || {
         // SAFETY: the contract above.
         let a = unsafe { cstr(arch) }?;
+        if let Some(t) = &tev {
+            t.entry(&[(did::AN, Val::Str(a.as_bytes()))]);
+        }
         task::archcode(&a)
-    })
+    });
+    if let Some(t) = tev {
+        t.exit(&[(did::AC, Val::Int(r))]);
+    }
+    r
 }
 
 /// Compile-time data, not state: a `const` (the literal itself is static).

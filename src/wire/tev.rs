@@ -19,6 +19,9 @@ pub mod ev {
     pub const BARRIER: i32 = 1;
     pub const BCAST: i32 = 2;
     pub const BUFINFO: i32 = 3;
+    pub const ARCHCODE: i32 = 78;
+    pub const ADDMHF: i32 = 103;
+    pub const DELMHF: i32 = 104;
     pub const CONFIG: i32 = 4;
     pub const DELHOSTS: i32 = 6;
     pub const EXIT: i32 = 7;
@@ -79,6 +82,8 @@ pub mod ev {
 /// Semantic data identifiers of pvmtev.h (`TEV_DID_*`).
 #[allow(missing_docs)]
 pub mod did {
+    pub const AN: i32 = 0;
+    pub const AC: i32 = 1;
     pub const CC: i32 = 4;
     pub const CN: i32 = 5;
     pub const CI: i32 = 6;
@@ -109,6 +114,7 @@ pub mod did {
     pub const MTS: i32 = 52;
     pub const MTU: i32 = 53;
     pub const MRB: i32 = 55;
+    pub const MHI: i32 = 58;
     pub const MSB: i32 = 56;
     pub const ME: i32 = 57;
     pub const NE: i32 = 62;
