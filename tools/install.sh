@@ -305,6 +305,7 @@ do_install() {
 		put "$srcdir/include/pvm3.h" include/pvm3.h 644
 		put_opt "$srcdir/include/fpvm3.h" include/fpvm3.h 644
 		put "$srcdir/include/pvmproto.h" include/pvmproto.h 644
+		put "$srcdir/include/pvmtev.h" include/pvmtev.h 644
 		put "$builddir/libpvm3.a" "lib/$ARCH/libpvm3.a" 644
 		put "$gpvm_a" "lib/$ARCH/libgpvm3.a" 644
 		put "$fpvm_a" "lib/$ARCH/libfpvm3.a" 644
@@ -328,6 +329,7 @@ do_install() {
 		put "$srcdir/include/pvm3.h" include/pvm3.h 644
 		put_opt "$srcdir/include/fpvm3.h" include/fpvm3.h 644
 		put "$srcdir/include/pvmproto.h" include/pvmproto.h 644
+		put "$srcdir/include/pvmtev.h" include/pvmtev.h 644
 		put "$builddir/libpvm3.so" "lib/libpvm3.so.$API_VERSION" 755
 		put_link "libpvm3.so.$API_VERSION" lib/libpvm3.so.3
 		put_link libpvm3.so.3 lib/libpvm3.so
