@@ -129,7 +129,11 @@ fn dest_of(i: &Inherit) -> Option<Dest> {
 impl Daemon {
     /// RegTracer of task `from`: registers it (int 1, settings) or gives
     /// the role up (int 0). Another tracer already registered: PvmAlready.
-    pub(super) fn req_reg_tracer(&mut self, from: i32, r: &mut Reader<'_>) -> Result<Vec<u8>, Error> {
+    pub(super) fn req_reg_tracer(
+        &mut self,
+        from: i32,
+        r: &mut Reader<'_>,
+    ) -> Result<Vec<u8>, Error> {
         let on = r.int()? != 0;
         let current = self.tracing.tracer.as_ref().map(|t| t.tid);
         if !on {
@@ -248,7 +252,10 @@ mod tests {
             opt: 1,
         });
         tr.fill(&mut i, Some(&mut env));
-        assert_eq!((i.trace_tid, i.trace_code, i.trace_buffer), (0x40001, 99, 4096));
+        assert_eq!(
+            (i.trace_tid, i.trace_code, i.trace_buffer),
+            (0x40001, 99, 4096)
+        );
         assert_eq!((i.out_tid, i.out_code), (0x40001, 98));
         assert_eq!(env, vec!["PVMTMASK=ABC", "PVMTRCBUF=4096", "PVMTRCOPT=1"]);
         let mut own = Inherit {

@@ -4,9 +4,9 @@
 //! packing calls are in pack.rs.
 
 use super::boundary::{call, put, span};
+use super::trace::Tev;
 use super::types::PvmMInfo;
 use crate::msg::{Buffer, Encoding, Scalar};
-use super::trace::Tev;
 use crate::task::trace::{did, ev, Field, Val};
 use crate::task::with_bufs;
 use crate::{Error, Result};

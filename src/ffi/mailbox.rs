@@ -10,9 +10,9 @@
 
 use super::boundary::{call_quiet, cbytes, fail, put};
 use super::globals::{MboxHanded, MBOX_HANDED};
+use super::trace::Tev;
 use super::types::PvmMboxInfo;
 use crate::sync::Locked;
-use super::trace::Tev;
 use crate::task;
 use crate::task::trace::{did, ev, Val};
 use crate::{Error, Result};

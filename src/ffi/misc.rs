@@ -7,9 +7,9 @@
 
 use super::boundary::{call, cbytes, cstr, guard, ok, put};
 use super::globals::{RmHost, NORESETS, RM_HOST};
+use super::trace::Tev;
 use super::types::PvmHostInfo;
 use crate::sync::Locked;
-use super::trace::Tev;
 use crate::task::trace::{did, ev, Val};
 use crate::task::{self, mhf};
 use crate::Error;
@@ -406,12 +406,6 @@ mod tests {
         assert_eq!(pvm_delmhf(id), 0);
         assert_eq!(pvm_delmhf(id), Error::NotFound.code());
         assert_eq!(pvm_delmhf(-3), Error::BadParam.code());
-    }
-
-    #[test]
-    fn reg_tracer_is_not_implemented() {
-        let rc = pvm_reg_tracer(0, 0, 0, 0, std::ptr::null_mut(), 0, 0);
-        assert_eq!(rc, Error::NotImpl.code());
     }
 
     #[test]

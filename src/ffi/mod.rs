@@ -12,7 +12,6 @@
 
 pub mod boundary;
 pub mod buffers;
-pub mod pack;
 pub mod fortran;
 pub mod globals;
 pub mod groups;
@@ -23,6 +22,7 @@ pub mod mailbox;
 pub mod messaging;
 pub mod misc;
 pub mod notify;
+pub mod pack;
 pub mod process;
 pub mod trace;
 pub mod types;

@@ -10,7 +10,7 @@
 use super::boundary::{call, cbytes, span};
 use super::trace::Tev;
 use crate::msg::{Encoding, InPlaceSource, Scalar};
-use crate::task::trace::{did, Val};
+use crate::task::trace::{did, ev, Val};
 use crate::task::with_bufs;
 use crate::{Error, Result};
 use std::ffi::{c_char, c_int, c_long, c_short, c_uint, c_ulong, c_ushort};
@@ -18,7 +18,13 @@ use std::ffi::{c_char, c_int, c_long, c_short, c_uint, c_ulong, c_ushort};
 /// Runs a typed pack or unpack as traced call `kind` (pvmtev.h's
 /// `TEV_PK*`/`TEV_UPK*`): the data address, count and stride go in, the
 /// condition code out.
-fn traced(kind: c_int, addr: usize, nitem: c_int, stride: c_int, body: impl FnOnce() -> c_int) -> c_int {
+fn traced(
+    kind: c_int,
+    addr: usize,
+    nitem: c_int,
+    stride: c_int,
+    body: impl FnOnce() -> c_int,
+) -> c_int {
     let tev = Tev::top(kind);
     if let Some(t) = &tev {
         t.entry(&[
@@ -38,7 +44,6 @@ fn traced_str(kind: c_int, addr: usize, body: impl FnOnce() -> c_int) -> c_int {
     }
     Tev::cc(tev, body())
 }
-
 
 /// User memory packed with PvmDataInPlace.
 struct InPlaceRef {
@@ -255,11 +260,11 @@ unsafe fn unpack_odd_stride<T: Scalar>(
 /// `xp` is valid for `(nitem-1)*stride+1` items.
 #[no_mangle]
 pub unsafe extern "C" fn pvm_pkbyte(xp: *mut c_char, nitem: c_int, stride: c_int) -> c_int {
-    // SAFETY: forwarded contract (c_char and u8 have one size and layout).
-    traced(31, xp as usize, nitem, stride, || {
+    traced(ev::PKBYTE, xp as usize, nitem, stride, || {
+        // SAFETY: forwarded contract (c_char and u8 have one size and layout).
         call("pvm_pkbyte", || unsafe {
-        pack_typed::<u8>(xp.cast_const().cast(), nitem, stride, 1)
-    })
+            pack_typed::<u8>(xp.cast_const().cast(), nitem, stride, 1)
+        })
     })
 }
 
@@ -269,11 +274,11 @@ pub unsafe extern "C" fn pvm_pkbyte(xp: *mut c_char, nitem: c_int, stride: c_int
 /// `xp` is valid for writes of `(nitem-1)*stride+1` items.
 #[no_mangle]
 pub unsafe extern "C" fn pvm_upkbyte(xp: *mut c_char, nitem: c_int, stride: c_int) -> c_int {
-    // SAFETY: forwarded contract (c_char and u8 have one size and layout).
-    traced(58, xp as usize, nitem, stride, || {
+    traced(ev::UPKBYTE, xp as usize, nitem, stride, || {
+        // SAFETY: forwarded contract (c_char and u8 have one size and layout).
         call("pvm_upkbyte", || unsafe {
-        unpack_typed::<u8>(xp.cast(), nitem, stride, 1)
-    })
+            unpack_typed::<u8>(xp.cast(), nitem, stride, 1)
+        })
     })
 }
 
@@ -283,11 +288,11 @@ pub unsafe extern "C" fn pvm_upkbyte(xp: *mut c_char, nitem: c_int, stride: c_in
 /// `xp` is valid for `(nitem-1)*stride+1` items.
 #[no_mangle]
 pub unsafe extern "C" fn pvm_pkshort(xp: *mut c_short, nitem: c_int, stride: c_int) -> c_int {
-    // SAFETY: forwarded contract (c_short and i16 have one size and layout).
-    traced(40, xp as usize, nitem, stride, || {
+    traced(ev::PKSHORT, xp as usize, nitem, stride, || {
+        // SAFETY: forwarded contract (c_short and i16 have one size and layout).
         call("pvm_pkshort", || unsafe {
-        pack_typed::<i16>(xp.cast_const().cast(), nitem, stride, 1)
-    })
+            pack_typed::<i16>(xp.cast_const().cast(), nitem, stride, 1)
+        })
     })
 }
 
@@ -297,11 +302,11 @@ pub unsafe extern "C" fn pvm_pkshort(xp: *mut c_short, nitem: c_int, stride: c_i
 /// `xp` is valid for writes of `(nitem-1)*stride+1` items.
 #[no_mangle]
 pub unsafe extern "C" fn pvm_upkshort(xp: *mut c_short, nitem: c_int, stride: c_int) -> c_int {
-    // SAFETY: forwarded contract (c_short and i16 have one size and layout).
-    traced(67, xp as usize, nitem, stride, || {
+    traced(ev::UPKSHORT, xp as usize, nitem, stride, || {
+        // SAFETY: forwarded contract (c_short and i16 have one size and layout).
         call("pvm_upkshort", || unsafe {
-        unpack_typed::<i16>(xp.cast(), nitem, stride, 1)
-    })
+            unpack_typed::<i16>(xp.cast(), nitem, stride, 1)
+        })
     })
 }
 
@@ -311,11 +316,11 @@ pub unsafe extern "C" fn pvm_upkshort(xp: *mut c_short, nitem: c_int, stride: c_
 /// `xp` is valid for `(nitem-1)*stride+1` items.
 #[no_mangle]
 pub unsafe extern "C" fn pvm_pkushort(xp: *mut c_ushort, nitem: c_int, stride: c_int) -> c_int {
-    // SAFETY: forwarded contract (c_ushort and u16 have one size and layout).
-    traced(41, xp as usize, nitem, stride, || {
+    traced(ev::PKUSHORT, xp as usize, nitem, stride, || {
+        // SAFETY: forwarded contract (c_ushort and u16 have one size and layout).
         call("pvm_pkushort", || unsafe {
-        pack_typed::<u16>(xp.cast_const().cast(), nitem, stride, 1)
-    })
+            pack_typed::<u16>(xp.cast_const().cast(), nitem, stride, 1)
+        })
     })
 }
 
@@ -325,11 +330,11 @@ pub unsafe extern "C" fn pvm_pkushort(xp: *mut c_ushort, nitem: c_int, stride: c
 /// `xp` is valid for writes of `(nitem-1)*stride+1` items.
 #[no_mangle]
 pub unsafe extern "C" fn pvm_upkushort(xp: *mut c_ushort, nitem: c_int, stride: c_int) -> c_int {
-    // SAFETY: forwarded contract (c_ushort and u16 have one size and layout).
-    traced(68, xp as usize, nitem, stride, || {
+    traced(ev::UPKUSHORT, xp as usize, nitem, stride, || {
+        // SAFETY: forwarded contract (c_ushort and u16 have one size and layout).
         call("pvm_upkushort", || unsafe {
-        unpack_typed::<u16>(xp.cast(), nitem, stride, 1)
-    })
+            unpack_typed::<u16>(xp.cast(), nitem, stride, 1)
+        })
     })
 }
 
@@ -339,11 +344,11 @@ pub unsafe extern "C" fn pvm_upkushort(xp: *mut c_ushort, nitem: c_int, stride: 
 /// `xp` is valid for `(nitem-1)*stride+1` items.
 #[no_mangle]
 pub unsafe extern "C" fn pvm_pkint(xp: *mut c_int, nitem: c_int, stride: c_int) -> c_int {
-    // SAFETY: forwarded contract (c_int and i32 have one size and layout).
-    traced(36, xp as usize, nitem, stride, || {
+    traced(ev::PKINT, xp as usize, nitem, stride, || {
+        // SAFETY: forwarded contract (c_int and i32 have one size and layout).
         call("pvm_pkint", || unsafe {
-        pack_typed::<i32>(xp.cast_const().cast(), nitem, stride, 1)
-    })
+            pack_typed::<i32>(xp.cast_const().cast(), nitem, stride, 1)
+        })
     })
 }
 
@@ -353,11 +358,11 @@ pub unsafe extern "C" fn pvm_pkint(xp: *mut c_int, nitem: c_int, stride: c_int) 
 /// `xp` is valid for writes of `(nitem-1)*stride+1` items.
 #[no_mangle]
 pub unsafe extern "C" fn pvm_upkint(xp: *mut c_int, nitem: c_int, stride: c_int) -> c_int {
-    // SAFETY: forwarded contract (c_int and i32 have one size and layout).
-    traced(63, xp as usize, nitem, stride, || {
+    traced(ev::UPKINT, xp as usize, nitem, stride, || {
+        // SAFETY: forwarded contract (c_int and i32 have one size and layout).
         call("pvm_upkint", || unsafe {
-        unpack_typed::<i32>(xp.cast(), nitem, stride, 1)
-    })
+            unpack_typed::<i32>(xp.cast(), nitem, stride, 1)
+        })
     })
 }
 
@@ -367,11 +372,11 @@ pub unsafe extern "C" fn pvm_upkint(xp: *mut c_int, nitem: c_int, stride: c_int)
 /// `xp` is valid for `(nitem-1)*stride+1` items.
 #[no_mangle]
 pub unsafe extern "C" fn pvm_pkuint(xp: *mut c_uint, nitem: c_int, stride: c_int) -> c_int {
-    // SAFETY: forwarded contract (c_uint and u32 have one size and layout).
-    traced(37, xp as usize, nitem, stride, || {
+    traced(ev::PKUINT, xp as usize, nitem, stride, || {
+        // SAFETY: forwarded contract (c_uint and u32 have one size and layout).
         call("pvm_pkuint", || unsafe {
-        pack_typed::<u32>(xp.cast_const().cast(), nitem, stride, 1)
-    })
+            pack_typed::<u32>(xp.cast_const().cast(), nitem, stride, 1)
+        })
     })
 }
 
@@ -381,11 +386,11 @@ pub unsafe extern "C" fn pvm_pkuint(xp: *mut c_uint, nitem: c_int, stride: c_int
 /// `xp` is valid for writes of `(nitem-1)*stride+1` items.
 #[no_mangle]
 pub unsafe extern "C" fn pvm_upkuint(xp: *mut c_uint, nitem: c_int, stride: c_int) -> c_int {
-    // SAFETY: forwarded contract (c_uint and u32 have one size and layout).
-    traced(64, xp as usize, nitem, stride, || {
+    traced(ev::UPKUINT, xp as usize, nitem, stride, || {
+        // SAFETY: forwarded contract (c_uint and u32 have one size and layout).
         call("pvm_upkuint", || unsafe {
-        unpack_typed::<u32>(xp.cast(), nitem, stride, 1)
-    })
+            unpack_typed::<u32>(xp.cast(), nitem, stride, 1)
+        })
     })
 }
 
@@ -395,11 +400,11 @@ pub unsafe extern "C" fn pvm_upkuint(xp: *mut c_uint, nitem: c_int, stride: c_in
 /// `xp` is valid for `(nitem-1)*stride+1` items.
 #[no_mangle]
 pub unsafe extern "C" fn pvm_pklong(xp: *mut c_long, nitem: c_int, stride: c_int) -> c_int {
-    // SAFETY: forwarded contract (c_long and i64 have one size and layout).
-    traced(38, xp as usize, nitem, stride, || {
+    traced(ev::PKLONG, xp as usize, nitem, stride, || {
+        // SAFETY: forwarded contract (c_long and i64 have one size and layout).
         call("pvm_pklong", || unsafe {
-        pack_typed::<i64>(xp.cast_const().cast(), nitem, stride, 1)
-    })
+            pack_typed::<i64>(xp.cast_const().cast(), nitem, stride, 1)
+        })
     })
 }
 
@@ -409,11 +414,11 @@ pub unsafe extern "C" fn pvm_pklong(xp: *mut c_long, nitem: c_int, stride: c_int
 /// `xp` is valid for writes of `(nitem-1)*stride+1` items.
 #[no_mangle]
 pub unsafe extern "C" fn pvm_upklong(xp: *mut c_long, nitem: c_int, stride: c_int) -> c_int {
-    // SAFETY: forwarded contract (c_long and i64 have one size and layout).
-    traced(65, xp as usize, nitem, stride, || {
+    traced(ev::UPKLONG, xp as usize, nitem, stride, || {
+        // SAFETY: forwarded contract (c_long and i64 have one size and layout).
         call("pvm_upklong", || unsafe {
-        unpack_typed::<i64>(xp.cast(), nitem, stride, 1)
-    })
+            unpack_typed::<i64>(xp.cast(), nitem, stride, 1)
+        })
     })
 }
 
@@ -423,11 +428,11 @@ pub unsafe extern "C" fn pvm_upklong(xp: *mut c_long, nitem: c_int, stride: c_in
 /// `xp` is valid for `(nitem-1)*stride+1` items.
 #[no_mangle]
 pub unsafe extern "C" fn pvm_pkulong(xp: *mut c_ulong, nitem: c_int, stride: c_int) -> c_int {
-    // SAFETY: forwarded contract (c_ulong and u64 have one size and layout).
-    traced(39, xp as usize, nitem, stride, || {
+    traced(ev::PKULONG, xp as usize, nitem, stride, || {
+        // SAFETY: forwarded contract (c_ulong and u64 have one size and layout).
         call("pvm_pkulong", || unsafe {
-        pack_typed::<u64>(xp.cast_const().cast(), nitem, stride, 1)
-    })
+            pack_typed::<u64>(xp.cast_const().cast(), nitem, stride, 1)
+        })
     })
 }
 
@@ -437,11 +442,11 @@ pub unsafe extern "C" fn pvm_pkulong(xp: *mut c_ulong, nitem: c_int, stride: c_i
 /// `xp` is valid for writes of `(nitem-1)*stride+1` items.
 #[no_mangle]
 pub unsafe extern "C" fn pvm_upkulong(xp: *mut c_ulong, nitem: c_int, stride: c_int) -> c_int {
-    // SAFETY: forwarded contract (c_ulong and u64 have one size and layout).
-    traced(66, xp as usize, nitem, stride, || {
+    traced(ev::UPKULONG, xp as usize, nitem, stride, || {
+        // SAFETY: forwarded contract (c_ulong and u64 have one size and layout).
         call("pvm_upkulong", || unsafe {
-        unpack_typed::<u64>(xp.cast(), nitem, stride, 1)
-    })
+            unpack_typed::<u64>(xp.cast(), nitem, stride, 1)
+        })
     })
 }
 
@@ -451,11 +456,11 @@ pub unsafe extern "C" fn pvm_upkulong(xp: *mut c_ulong, nitem: c_int, stride: c_
 /// `xp` is valid for `(nitem-1)*stride+1` items.
 #[no_mangle]
 pub unsafe extern "C" fn pvm_pkfloat(xp: *mut f32, nitem: c_int, stride: c_int) -> c_int {
-    // SAFETY: forwarded contract.
-    traced(35, xp as usize, nitem, stride, || {
+    traced(ev::PKFLOAT, xp as usize, nitem, stride, || {
+        // SAFETY: forwarded contract.
         call("pvm_pkfloat", || unsafe {
-        pack_typed::<f32>(xp, nitem, stride, 1)
-    })
+            pack_typed::<f32>(xp, nitem, stride, 1)
+        })
     })
 }
 
@@ -465,11 +470,11 @@ pub unsafe extern "C" fn pvm_pkfloat(xp: *mut f32, nitem: c_int, stride: c_int) 
 /// `xp` is valid for writes of `(nitem-1)*stride+1` items.
 #[no_mangle]
 pub unsafe extern "C" fn pvm_upkfloat(xp: *mut f32, nitem: c_int, stride: c_int) -> c_int {
-    // SAFETY: forwarded contract.
-    traced(62, xp as usize, nitem, stride, || {
+    traced(ev::UPKFLOAT, xp as usize, nitem, stride, || {
+        // SAFETY: forwarded contract.
         call("pvm_upkfloat", || unsafe {
-        unpack_typed::<f32>(xp, nitem, stride, 1)
-    })
+            unpack_typed::<f32>(xp, nitem, stride, 1)
+        })
     })
 }
 
@@ -479,11 +484,11 @@ pub unsafe extern "C" fn pvm_upkfloat(xp: *mut f32, nitem: c_int, stride: c_int)
 /// `xp` is valid for `(nitem-1)*stride+1` items.
 #[no_mangle]
 pub unsafe extern "C" fn pvm_pkdouble(xp: *mut f64, nitem: c_int, stride: c_int) -> c_int {
-    // SAFETY: forwarded contract.
-    traced(34, xp as usize, nitem, stride, || {
+    traced(ev::PKDOUBLE, xp as usize, nitem, stride, || {
+        // SAFETY: forwarded contract.
         call("pvm_pkdouble", || unsafe {
-        pack_typed::<f64>(xp, nitem, stride, 1)
-    })
+            pack_typed::<f64>(xp, nitem, stride, 1)
+        })
     })
 }
 
@@ -493,11 +498,11 @@ pub unsafe extern "C" fn pvm_pkdouble(xp: *mut f64, nitem: c_int, stride: c_int)
 /// `xp` is valid for writes of `(nitem-1)*stride+1` items.
 #[no_mangle]
 pub unsafe extern "C" fn pvm_upkdouble(xp: *mut f64, nitem: c_int, stride: c_int) -> c_int {
-    // SAFETY: forwarded contract.
-    traced(61, xp as usize, nitem, stride, || {
+    traced(ev::UPKDOUBLE, xp as usize, nitem, stride, || {
+        // SAFETY: forwarded contract.
         call("pvm_upkdouble", || unsafe {
-        unpack_typed::<f64>(xp, nitem, stride, 1)
-    })
+            unpack_typed::<f64>(xp, nitem, stride, 1)
+        })
     })
 }
 
@@ -507,11 +512,11 @@ pub unsafe extern "C" fn pvm_upkdouble(xp: *mut f64, nitem: c_int, stride: c_int
 /// `xp` is valid for `(nitem-1)*stride+1` items.
 #[no_mangle]
 pub unsafe extern "C" fn pvm_pkcplx(xp: *mut f32, nitem: c_int, stride: c_int) -> c_int {
-    // SAFETY: forwarded contract.
-    traced(32, xp as usize, nitem, stride, || {
+    traced(ev::PKCPLX, xp as usize, nitem, stride, || {
+        // SAFETY: forwarded contract.
         call("pvm_pkcplx", || unsafe {
-        pack_typed::<f32>(xp, nitem, stride, 2)
-    })
+            pack_typed::<f32>(xp, nitem, stride, 2)
+        })
     })
 }
 
@@ -521,11 +526,11 @@ pub unsafe extern "C" fn pvm_pkcplx(xp: *mut f32, nitem: c_int, stride: c_int) -
 /// `xp` is valid for writes of `(nitem-1)*stride+1` items.
 #[no_mangle]
 pub unsafe extern "C" fn pvm_upkcplx(xp: *mut f32, nitem: c_int, stride: c_int) -> c_int {
-    // SAFETY: forwarded contract.
-    traced(59, xp as usize, nitem, stride, || {
+    traced(ev::UPKCPLX, xp as usize, nitem, stride, || {
+        // SAFETY: forwarded contract.
         call("pvm_upkcplx", || unsafe {
-        unpack_typed::<f32>(xp, nitem, stride, 2)
-    })
+            unpack_typed::<f32>(xp, nitem, stride, 2)
+        })
     })
 }
 
@@ -535,11 +540,11 @@ pub unsafe extern "C" fn pvm_upkcplx(xp: *mut f32, nitem: c_int, stride: c_int) 
 /// `xp` is valid for `(nitem-1)*stride+1` items.
 #[no_mangle]
 pub unsafe extern "C" fn pvm_pkdcplx(xp: *mut f64, nitem: c_int, stride: c_int) -> c_int {
-    // SAFETY: forwarded contract.
-    traced(33, xp as usize, nitem, stride, || {
+    traced(ev::PKDCPLX, xp as usize, nitem, stride, || {
+        // SAFETY: forwarded contract.
         call("pvm_pkdcplx", || unsafe {
-        pack_typed::<f64>(xp, nitem, stride, 2)
-    })
+            pack_typed::<f64>(xp, nitem, stride, 2)
+        })
     })
 }
 
@@ -549,11 +554,11 @@ pub unsafe extern "C" fn pvm_pkdcplx(xp: *mut f64, nitem: c_int, stride: c_int) 
 /// `xp` is valid for writes of `(nitem-1)*stride+1` items.
 #[no_mangle]
 pub unsafe extern "C" fn pvm_upkdcplx(xp: *mut f64, nitem: c_int, stride: c_int) -> c_int {
-    // SAFETY: forwarded contract.
-    traced(60, xp as usize, nitem, stride, || {
+    traced(ev::UPKDCPLX, xp as usize, nitem, stride, || {
+        // SAFETY: forwarded contract.
         call("pvm_upkdcplx", || unsafe {
-        unpack_typed::<f64>(xp, nitem, stride, 2)
-    })
+            unpack_typed::<f64>(xp, nitem, stride, 2)
+        })
     })
 }
 
@@ -563,19 +568,21 @@ pub unsafe extern "C" fn pvm_upkdcplx(xp: *mut f64, nitem: c_int, stride: c_int)
 /// `cp` is a C string.
 #[no_mangle]
 pub unsafe extern "C" fn pvm_pkstr(cp: *mut c_char) -> c_int {
-    traced_str(42, cp as usize, || call("pvm_pkstr", || {
-        // SAFETY: the contract above.
-        let s = unsafe { cbytes(cp) }?;
-        with_bufs(|t| {
-            let b = t.send_buf_mut()?;
-            // man pvm_pkstr: strings cannot be packed in place.
-            if b.encoding() == Encoding::InPlace {
-                return Err(Error::NotImpl);
-            }
-            b.pack_str(s)
+    traced_str(ev::PKSTR, cp as usize, || {
+        call("pvm_pkstr", || {
+            // SAFETY: the contract above.
+            let s = unsafe { cbytes(cp) }?;
+            with_bufs(|t| {
+                let b = t.send_buf_mut()?;
+                // man pvm_pkstr: strings cannot be packed in place.
+                if b.encoding() == Encoding::InPlace {
+                    return Err(Error::NotImpl);
+                }
+                b.pack_str(s)
+            })
+            .map(|()| 0)
         })
-        .map(|()| 0)
-    }))
+    })
 }
 
 /// Unpacks a string into `cp`, NUL-terminated.
@@ -584,17 +591,18 @@ pub unsafe extern "C" fn pvm_pkstr(cp: *mut c_char) -> c_int {
 /// `cp` has room for the string and its NUL (the PVM contract).
 #[no_mangle]
 pub unsafe extern "C" fn pvm_upkstr(cp: *mut c_char) -> c_int {
-    traced_str(69, cp as usize, || call("pvm_upkstr", || {
-        if cp.is_null() {
-            return Err(Error::BadParam);
-        }
-        let s = with_bufs(|t| t.recv_buf_mut()?.unpack_str())?;
-        // SAFETY: room for s.len()+1 bytes by the contract above; regions do not overlap.
-        unsafe {
-            std::ptr::copy_nonoverlapping(s.as_ptr(), cp.cast::<u8>(), s.len());
-            *cp.add(s.len()) = 0;
-        }
-        Ok(0)
-    }))
+    traced_str(ev::UPKSTR, cp as usize, || {
+        call("pvm_upkstr", || {
+            if cp.is_null() {
+                return Err(Error::BadParam);
+            }
+            let s = with_bufs(|t| t.recv_buf_mut()?.unpack_str())?;
+            // SAFETY: room for s.len()+1 bytes by the contract above; regions do not overlap.
+            unsafe {
+                std::ptr::copy_nonoverlapping(s.as_ptr(), cp.cast::<u8>(), s.len());
+                *cp.add(s.len()) = 0;
+            }
+            Ok(0)
+        })
+    })
 }
-

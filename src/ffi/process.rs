@@ -7,9 +7,9 @@
 
 use super::boundary::{argv, call, call_quiet, cstr, cstr_opt, guard, ok, put, slice_mut};
 use super::globals::{Handed, HANDED, RSH, TMP};
+use super::trace::Tev;
 use super::types::{PvmHostInfo, PvmTaskInfo};
 use crate::sync::Locked;
-use super::trace::Tev;
 use crate::task;
 use crate::task::trace::{did, ev, Val};
 use crate::Error;
@@ -90,7 +90,10 @@ pub unsafe extern "C" fn pvm_spawn(
         if let Some(t) = &tev {
             t.entry(&[
                 (did::SE, Val::Str(file.as_bytes())),
-                (did::SW, Val::Str(where_.as_deref().unwrap_or("").as_bytes())),
+                (
+                    did::SW,
+                    Val::Str(where_.as_deref().unwrap_or("").as_bytes()),
+                ),
                 (did::SF, Val::Int(flags)),
                 (did::SC, Val::Int(ntask)),
             ]);

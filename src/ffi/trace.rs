@@ -27,9 +27,11 @@
 //! the task's own `PvmSelfTrace*` settings); with no tracer nothing is
 //! called at all, and with one no event is generated either.
 
-use std::cell::UnsafeCell;
 use crate::task;
 use crate::task::trace::{did, Field, Val};
+use std::cell::UnsafeCell;
+#[cfg(test)]
+use std::ffi::CStr;
 use std::ffi::{c_char, c_int, c_void};
 use std::sync::atomic::Ordering;
 use std::sync::atomic::{AtomicI32, AtomicPtr};

@@ -303,11 +303,11 @@ pub fn setopt(what: i32, val: i32) -> Result<i32> {
     };
     if !super::output::moves_own_output(what) || local_only {
         let old = {
-        let mut st = rt().lock();
-        let old = st.opts.set(what, val)?;
-        super::trace::rearm(&st);
-        old
-    };
+            let mut st = rt().lock();
+            let old = st.opts.set(what, val)?;
+            super::trace::rearm(&st);
+            old
+        };
         super::misc::option_changed(what, old, val)?;
         return Ok(old);
     }

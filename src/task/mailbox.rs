@@ -46,7 +46,13 @@ fn check_name(name: &[u8]) -> Result<()> {
 }
 
 /// Sends a put of `body`; `exact` >= 0 asks for exactly that index.
-pub(super) fn put_body(name: &[u8], flags: i32, exact: i32, enc: Encoding, body: &[u8]) -> Result<i32> {
+pub(super) fn put_body(
+    name: &[u8],
+    flags: i32,
+    exact: i32,
+    enc: Encoding,
+    body: &[u8],
+) -> Result<i32> {
     let req = Writer::new()
         .bytes(name)
         .int(flags)

@@ -34,8 +34,8 @@
 
 use super::{rt, State};
 use crate::msg::{Buffer, Encoding};
-pub use crate::wire::tev::*;
 use crate::sync::Locked;
+pub use crate::wire::tev::*;
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
@@ -228,13 +228,7 @@ pub fn event(kind: i32, exit: bool, fields: &[Field<'_>]) {
 }
 
 fn send(c: &Cfg, body: &[u8]) {
-    if let Err(e) = rt().send_bytes(
-        body,
-        Encoding::Default.code(),
-        c.tid,
-        c.code,
-        Some(c.ctx),
-    ) {
+    if let Err(e) = rt().send_bytes(body, Encoding::Default.code(), c.tid, c.code, Some(c.ctx)) {
         log::debug!("trace event to {} not sent: {e:?}", crate::tid::fmt(c.tid));
     }
 }
@@ -300,7 +294,11 @@ pub fn flush() {
 /// Takes `$PVMTRCBUF` and `$PVMTRCOPT` (set by a spawn under a tracer) as
 /// the task's own trace buffer and options, and its children's.
 pub(super) fn settings_from_env(o: &mut super::Options) {
-    let num = |n: &str| std::env::var(n).ok().and_then(|v| v.trim().parse::<i32>().ok());
+    let num = |n: &str| {
+        std::env::var(n)
+            .ok()
+            .and_then(|v| v.trim().parse::<i32>().ok())
+    };
     if let Some(b) = num(ENV_TRCBUF) {
         o.self_trace_buffer = b;
         o.trace_buffer = b;
@@ -311,7 +309,9 @@ pub(super) fn settings_from_env(o: &mut super::Options) {
     }
     // A task started traced passes its mask on to its children.
     if let Ok(m) = std::env::var(super::misc::ENV_TMASK) {
-        if super::misc::gettmask(super::misc::TASK_CHILD).is_ok_and(|c| c == super::misc::empty_tmask()) {
+        if super::misc::gettmask(super::misc::TASK_CHILD)
+            .is_ok_and(|c| c == super::misc::empty_tmask())
+        {
             let _ = super::misc::settmask(super::misc::TASK_CHILD, m.as_bytes());
         }
     }
@@ -444,6 +444,9 @@ mod tests {
         assert_eq!(di[1], 47 | ENTRY);
         assert_eq!(di[2], 5);
         assert_eq!(&di[5..], &[did::MC, DATA_INT, 5, mark::DESC_END]);
-        assert_eq!(ints(&r), vec![mark::RECORD, 47 | ENTRY, 5, mark::RECORD_END]);
+        assert_eq!(
+            ints(&r),
+            vec![mark::RECORD, 47 | ENTRY, 5, mark::RECORD_END]
+        );
     }
 }

@@ -11,7 +11,6 @@ pub const ENTRY: i32 = 0x4000;
 /// `TEV_EVENT_EXIT`.
 pub const EXIT: i32 = 0x8000;
 
-
 /// Event ids of pvmtev.h (`TEV_*`).
 #[allow(missing_docs)]
 pub mod ev {
@@ -46,6 +45,24 @@ pub mod ev {
     pub const PKBYTE: i32 = 31;
     pub const PKINT: i32 = 36;
     pub const PKSTR: i32 = 42;
+    pub const PKCPLX: i32 = 32;
+    pub const UPKCPLX: i32 = 59;
+    pub const PKDCPLX: i32 = 33;
+    pub const UPKDCPLX: i32 = 60;
+    pub const PKDOUBLE: i32 = 34;
+    pub const UPKDOUBLE: i32 = 61;
+    pub const PKFLOAT: i32 = 35;
+    pub const UPKFLOAT: i32 = 62;
+    pub const PKUINT: i32 = 37;
+    pub const UPKUINT: i32 = 64;
+    pub const PKLONG: i32 = 38;
+    pub const UPKLONG: i32 = 65;
+    pub const PKULONG: i32 = 39;
+    pub const UPKULONG: i32 = 66;
+    pub const PKSHORT: i32 = 40;
+    pub const UPKSHORT: i32 = 67;
+    pub const PKUSHORT: i32 = 41;
+    pub const UPKUSHORT: i32 = 68;
     pub const PROBE: i32 = 43;
     pub const PSTAT: i32 = 44;
     pub const RECV: i32 = 45;
@@ -188,10 +205,10 @@ pub mod mark {
 }
 
 /// Data types (`TEV_DATA_*`).
-const DATA_INT: i32 = 6;
-const DATA_LONG: i32 = 8;
-const DATA_STRING: i32 = 12;
-const DATA_ARRAY: i32 = 0x80;
+pub const DATA_INT: i32 = 6;
+pub const DATA_LONG: i32 = 8;
+pub const DATA_STRING: i32 = 12;
+pub const DATA_ARRAY: i32 = 0x80;
 
 /// One value of an event.
 #[derive(Clone, Copy, Debug)]
@@ -294,7 +311,14 @@ pub fn pk_event(b: &mut Buffer, id: i32, name: &[u8], desc: bool, fields: &[Fiel
     for f in fields {
         pk_field(b, desc, f);
     }
-    pk_int(b, if desc { mark::DESC_END } else { mark::RECORD_END });
+    pk_int(
+        b,
+        if desc {
+            mark::DESC_END
+        } else {
+            mark::RECORD_END
+        },
+    );
 }
 
 /// pvmtev.h's TEV_MAX + 1.

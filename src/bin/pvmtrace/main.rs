@@ -106,7 +106,11 @@ fn run(a: Args) -> Result<(), String> {
         );
         for t in &m.tasks {
             let calls = m.slices.iter().filter(|s| s.tid == t.tid).count();
-            println!("  {:<24} parent t{:x}  {calls} calls", m.label(t), t.ptid.max(0));
+            println!(
+                "  {:<24} parent t{:x}  {calls} calls",
+                m.label(t),
+                t.ptid.max(0)
+            );
         }
     }
     Ok(())

@@ -52,7 +52,12 @@ pub fn default_size(m: &Model) -> (u32, u32) {
 type Res = Result<(), Box<dyn std::error::Error>>;
 
 /// Draws `m` on `root`.
-fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, m: &Model, title: &str, text: bool) -> Res
+fn draw<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    m: &Model,
+    title: &str,
+    text: bool,
+) -> Res
 where
     DB::ErrorType: 'static,
 {
@@ -140,8 +145,15 @@ where
         let mut lx = w as i32 - 420;
         for (name, c) in items {
             root.draw(&Rectangle::new([(lx, 14), (lx + 14, 26)], c.filled()))?;
-            root.draw(&Rectangle::new([(lx, 14), (lx + 14, 26)], BLACK.stroke_width(1)))?;
-            root.draw(&Text::new(name, (lx + 18, 12), ("sans-serif", 13).into_font()))?;
+            root.draw(&Rectangle::new(
+                [(lx, 14), (lx + 14, 26)],
+                BLACK.stroke_width(1),
+            ))?;
+            root.draw(&Text::new(
+                name,
+                (lx + 18, 12),
+                ("sans-serif", 13).into_font(),
+            ))?;
             lx += 100;
         }
     }
