@@ -3,29 +3,25 @@
 //! themselves in PVM's trace macros), the console `pvm` and `tracer`
 //! (they read the event and data-identifier tables).
 //!
-//! pvm6 does not generate trace events yet (tracing is a later issue).
-//! What is here is what a program linked against PVM 3.4 needs to run
-//! with tracing off:
+//! pvm6's own calls make their events in Rust (`Tev` below, and
+//! src/task/trace.rs); these are what C code compiled against PVM 3.4's
+//! trace macros reaches:
 //!
 //! - `int pvmtoplvl` (1: the caller is at the top level of a PVM call; a
-//!   library call that wraps other calls sets it to 0 meanwhile, as PVM's
-//!   `TEV_EXCLUSIVE` macro does, and restores it);
+//!   traced call sets it to 0 meanwhile, as PVM's `TEV_EXCLUSIVE` macro
+//!   does, and restores it, so calls made inside it are not traced);
 //! - `struct pvmtrcencvec *pvmtrccodef`: the encoders PVM's `TEV_PACK_*`
 //!   macros call; they are only reached after `tev_begin` accepted an
-//!   event, which it never does here, and pack nothing;
-//! - `int tev_begin(int kind, int entry_exit)`: starts an event: 0 (none
-//!   started); `int tev_fin(void)`: ends one: 0; `int tev_do_trace(int,
-//!   int)`: whether to trace: 0; `void tev_flush(int)`: no buffered events
-//!   to send;
+//!   event, which it does not (events of C libraries are not produced:
+//!   docs/COMPATIBILITY.md), and pack nothing;
+//! - `int tev_begin(int kind, int entry_exit)`: 0 (no event started);
+//!   `int tev_fin(void)`: 0; `int tev_do_trace(int, int)`: 0;
+//!   `void tev_flush(int)`: sends the task's buffered events (or its
+//!   timing or profiling summary) to its tracer;
 //! - `struct Pvmtevinfo pvmtevinfo[TEV_MAX + 1]`: the event names of
 //!   pvmtev.h (`addhosts` .. `user_defined`), with zero marks and counts;
 //! - `struct Pvmtevdid pvmtevdidlist[TEV_DID_MAX + 1]`: the semantic data
 //!   identifiers (`AN` "PVM Architecture Name" ..).
-//!
-//! PVM's macros call `tev_begin` only when `pvmtrc.trctid` names a tracer
-//! other than the task itself (src/ffi/internals.rs keeps `pvmtrc` equal to
-//! the task's own `PvmSelfTrace*` settings); with no tracer nothing is
-//! called at all, and with one no event is generated either.
 
 use crate::task;
 use crate::task::trace::{did, Field, Val};
@@ -91,9 +87,11 @@ pub extern "C" fn tev_do_trace(_kind: c_int, _entry_exit: c_int) -> c_int {
     0
 }
 
-/// Sends the buffered events to the tracer: none are buffered.
+/// Sends the task's buffered trace events to its tracer.
 #[no_mangle]
-pub extern "C" fn tev_flush(_force: c_int) {}
+pub extern "C" fn tev_flush(_force: c_int) {
+    super::boundary::guard("tev_flush", (), task::trace::flush);
+}
 
 /// One traced call (PVM's `TEV_DECLS` / `TEV_EXCLUSIVE`): made by
 /// [`Tev::top`] only when the task traces and the call is at the top level
