@@ -160,14 +160,12 @@ fn original_trace(launch_c: &Path) -> String {
         },
         "launcher against Debian's libpvm3",
     );
-    let env: Vec<(&str, &Path)> = vec![
-        ("PVM_TMP", &tmp),
-        ("HOME", &home),
-        ("PVM_ROOT", &root),
-    ];
+    let env: Vec<(&str, &Path)> = vec![("PVM_TMP", &tmp), ("HOME", &home), ("PVM_ROOT", &root)];
     let extra = [("PVM_ARCH", "LINUX64"), ("PVM_ALLOW_ROOT", "1")];
     let mut pvmd = Command::new("/usr/bin/pvmd");
-    pvmd.env_clear().env("PATH", "/usr/bin:/bin").current_dir(&dir);
+    pvmd.env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .current_dir(&dir);
     for (k, v) in &env {
         pvmd.env(k, v);
     }
@@ -179,7 +177,9 @@ fn original_trace(launch_c: &Path) -> String {
         .stderr(Stdio::null())
         .spawn()
         .expect("start Debian's pvmd");
-    let uid = fs::metadata(&home).map(|m| std::os::unix::fs::MetadataExt::uid(&m)).unwrap();
+    let uid = fs::metadata(&home)
+        .map(|m| std::os::unix::fs::MetadataExt::uid(&m))
+        .unwrap();
     let addr = tmp.join(format!("pvmd.{uid}"));
     let deadline = Instant::now() + Duration::from_secs(20);
     while !addr.exists() && Instant::now() < deadline {
@@ -188,7 +188,9 @@ fn original_trace(launch_c: &Path) -> String {
     let trace = dir.join("orig.trf");
     let tracer = Tracer::start(&env, &extra, &dir, &trace);
     let mut run = Command::new(&launch);
-    run.env_clear().env("PATH", "/usr/bin:/bin").current_dir(&dir);
+    run.env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .current_dir(&dir);
     for (k, v) in &env {
         run.env(k, v);
     }
