@@ -7,6 +7,10 @@ use super::hostlist;
 use super::pbs;
 use std::fmt;
 
+/// The mailbox class where the master puts [`Allocation::describe`] of the
+/// allocation it built the machine from (the console's `conf` shows it).
+pub const MBOX_CLASS: &str = "pvm6.allocation";
+
 /// How slave daemons are started.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Launcher {
@@ -184,7 +188,6 @@ pub fn srun_args(job: &str, nodes: &[String], program: &str, args: &[String]) ->
         "--kill-on-bad-exit=0",
         "--ntasks-per-node=1",
         "--cpus-per-task=1",
-        "--mem=0",
     ]
     .iter()
     .map(|s| s.to_string())
