@@ -50,9 +50,8 @@ fn a_slow_resolver_delays_nothing_else() {
         "nameserver 127.0.0.1\noptions timeout:30 attempts:1\n",
     )
     .unwrap();
-    let mut dns = m
-        .c
-        .spawn("node1", &format!("exec {}/slowdns 10", m.bin.display()));
+    let mut dns =
+        m.c.spawn("node1", &format!("exec {}/slowdns 10", m.bin.display()));
     let mut ready = String::new();
     BufReader::new(dns.stdout.take().unwrap())
         .read_line(&mut ready)

@@ -800,6 +800,7 @@ impl Daemon {
                     let f = ctl_frame(self.dtid, tid::daemon_tid(h), Ctl::Halt, Vec::new());
                     self.send_to_host(h, f.to_bytes());
                     dlog!(self.log, Info, "host {n} deleted");
+                    self.step_host_deleted(h);
                     self.remove_host(h, "deleted");
                     0
                 }
@@ -817,4 +818,3 @@ impl Daemon {
 
     // ---- links --------------------------------------------------------------
 }
-

@@ -18,7 +18,11 @@ use std::process::{Child, Command, Stdio};
 impl Daemon {
     /// Runs the remote shell of start `id` (its `shell`), with `password`
     /// for ssh's askpass when the user typed one (so=pw).
-    pub(in crate::daemon) fn spawn_shell(&mut self, id: u64, password: Option<String>) -> Result<(), Error> {
+    pub(in crate::daemon) fn spawn_shell(
+        &mut self,
+        id: u64,
+        password: Option<String>,
+    ) -> Result<(), Error> {
         let Some(sh) = self
             .starting
             .starts
@@ -78,7 +82,12 @@ impl Daemon {
             input: format!("{}\n", self.multi.secret.to_hex()),
         };
         if let Err(err) = self.submit_work(job) {
-            dlog!(self.log, Warn, "add {name}: can't run {}: {err}", self.opts.rsh);
+            dlog!(
+                self.log,
+                Warn,
+                "add {name}: can't run {}: {err}",
+                self.opts.rsh
+            );
             return Err(Error::CantStart);
         }
         Ok(())
@@ -103,7 +112,12 @@ impl Daemon {
         let mut child = match res {
             Ok(ch) => ch,
             Err(err) => {
-                dlog!(self.log, Warn, "add {name}: can't run {}: {err}", self.opts.rsh);
+                dlog!(
+                    self.log,
+                    Warn,
+                    "add {name}: can't run {}: {err}",
+                    self.opts.rsh
+                );
                 self.start_done(id, Err(Error::CantStart));
                 return;
             }
@@ -275,5 +289,4 @@ impl Daemon {
             }
         }
     }
-
 }

@@ -185,7 +185,10 @@ impl Daemon {
                 continue;
             }
             let nodes: Vec<String> = qs.iter().map(|q| q.node.clone()).collect();
-            let map: Vec<String> = qs.iter().map(|q| format!("{}:{}", q.node, q.index)).collect();
+            let map: Vec<String> = qs
+                .iter()
+                .map(|q| format!("{}:{}", q.node, q.index))
+                .collect();
             let mut words = argv[1..].to_vec();
             words.push(format!("hosts={}", map.join(",")));
             let sargs = alloc::srun_args(&job, &nodes, &argv[0], &words);
@@ -193,7 +196,11 @@ impl Daemon {
             c.args(&sargs);
             // Memory options of the job's environment would clash with the
             // step's own; the step takes the job's defaults.
-            for v in ["SLURM_MEM_PER_CPU", "SLURM_MEM_PER_NODE", "SLURM_MEM_PER_GPU"] {
+            for v in [
+                "SLURM_MEM_PER_CPU",
+                "SLURM_MEM_PER_NODE",
+                "SLURM_MEM_PER_GPU",
+            ] {
                 c.env_remove(v);
             }
             let log_err = std::fs::OpenOptions::new()
@@ -305,7 +312,7 @@ impl Daemon {
     }
 
     /// The step ended (srun exited, or never ran): its waiting starts fail;
-    /// if its hosts are still in the machine, the machine halts with it.
+    /// if it had started hosts not deleted since, the machine halts with it.
     fn step_ended(&mut self, sid: u64) {
         let Some(mut s) = self.starting.steps.remove(&sid) else {
             return;
@@ -326,13 +333,9 @@ impl Daemon {
                 }
             }
         }
-        let live = self
-            .multi
-            .table
-            .hosts
-            .iter()
-            .any(|h| s.hosts.contains(&h.host()));
-        if live && self.halting.is_none() {
+        // Its slaves may have gone first (Slurm ends the tasks, then srun):
+        // any host it started that pvm_delhosts did not delete counts.
+        if !s.hosts.is_empty() && self.halting.is_none() {
             dlog!(
                 self.log,
                 Warn,
@@ -340,6 +343,14 @@ impl Daemon {
                 s.nodes
             );
             self.begin_halt(SIGNALS, "the end of the Slurm step");
+        }
+    }
+
+    /// Host `host` was deleted on purpose (pvm_delhosts): its step's end
+    /// no longer concerns the machine.
+    pub(super) fn step_host_deleted(&mut self, host: i32) {
+        for s in self.starting.steps.values_mut() {
+            s.hosts.retain(|&h| h != host);
         }
     }
 
