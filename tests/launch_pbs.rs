@@ -47,7 +47,10 @@ fn the_node_file_is_the_hostfile_and_its_slots_the_placement() {
         out.status.success() && !t.contains("not ok"),
         "ln_place failed:\n{t}\n--- master log ---\n{log}"
     );
-    let mut speeds: Vec<&str> = t.lines().filter(|l| l.starts_with("result speed ")).collect();
+    let mut speeds: Vec<&str> = t
+        .lines()
+        .filter(|l| l.starts_with("result speed "))
+        .collect();
     speeds.sort();
     assert_eq!(
         speeds,
@@ -62,7 +65,11 @@ fn the_node_file_is_the_hostfile_and_its_slots_the_placement() {
     on.sort();
     assert_eq!(
         on,
-        ["result on node1 1", "result on node2 2", "result on node3 3"],
+        [
+            "result on node1 1",
+            "result on node2 2",
+            "result on node3 3"
+        ],
         "{t}"
     );
     // Started with the remote shell (the harness's ssh wrapper).
@@ -71,7 +78,10 @@ fn the_node_file_is_the_hostfile_and_its_slots_the_placement() {
         log.contains(&format!("add node2: {rsh} node2")),
         "node2 not started with {rsh}:\n{log}"
     );
-    assert!(log.contains("building the machine from PBS job 17.server"), "{log}");
+    assert!(
+        log.contains("building the machine from PBS job 17.server"),
+        "{log}"
+    );
     let conf = m.c.exec_ok("node1", &format!("echo conf | {CONSOLE}"));
     assert!(
         conf.contains(&format!(

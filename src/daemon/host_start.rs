@@ -11,6 +11,7 @@
 
 mod shell;
 mod step;
+mod tree;
 mod work;
 
 pub(super) use work::WORK;
@@ -82,6 +83,12 @@ pub(super) struct HostStarts {
     start_step: HashMap<u64, u64>,
     /// Speeds the master gives hosts itself (a step's hosts: their CPUs).
     speeds: HashMap<u64, i32>,
+    /// When each start began, and when its reply line came (for the log:
+    /// where start-up time goes).
+    began: HashMap<u64, Instant>,
+    replied: HashMap<u64, Instant>,
+    /// Tree start-up (`PVM6_TREE`).
+    tree: tree::Tree,
 }
 
 impl HostStarts {
@@ -98,6 +105,14 @@ impl HostStarts {
             step_wait: HashMap::new(),
             start_step: HashMap::new(),
             speeds: HashMap::new(),
+            began: HashMap::new(),
+            replied: HashMap::new(),
+            tree: tree::Tree::from_env(
+                opts.env
+                    .iter()
+                    .find(|(k, _)| k == "PVM6_TREE")
+                    .and_then(|(_, v)| v.to_str()),
+            ),
             known: opts.hostfile.clone().unwrap_or_default(),
             dx: own_pvmd3(),
             starts: HashMap::new(),
@@ -121,7 +136,9 @@ impl HostStarts {
 
     /// Whether `t` is a remote shell's stdout pipe.
     pub(super) fn is_start_pipe(&self, t: Token) -> bool {
-        self.pipe_start.contains_key(&t) || self.step_pipes.contains_key(&t)
+        self.pipe_start.contains_key(&t)
+            || self.step_pipes.contains_key(&t)
+            || self.tree.is_relay_pipe(t)
     }
 
     /// The start whose link is `tok`, if it is one.
@@ -414,6 +431,7 @@ impl Daemon {
         let reach = e.opts.ip.clone().unwrap_or_else(|| name.clone());
         let hn = HostName::parse(&reach).map_err(|_| Error::BadParam)?;
         let id = self.multi.id();
+        self.starting.began.insert(id, Instant::now());
         if !matches!(hn, HostName::Name(_)) {
             // A literal: nothing to look up.
             let ips = addr::resolve(&hn, 0);
@@ -626,6 +644,10 @@ impl Daemon {
             );
         }
         self.starting.starts.insert(id, st);
+        if self.starting.tree.fanout > 0 {
+            self.tree_queue(id);
+            return Ok(());
+        }
         if let Err(err) = self.spawn_shell(id, None) {
             self.starting.starts.remove(&id);
             return Err(err);
@@ -639,6 +661,10 @@ impl Daemon {
             return;
         };
         self.starting.speeds.remove(&id);
+        self.starting.began.remove(&id);
+        self.starting.replied.remove(&id);
+        self.tree_release(id);
+        self.starting.tree.forget(id);
         if let Some(step) = self.starting.start_step.remove(&id) {
             self.step_start_done(step, st.index, &res);
         }
@@ -738,14 +764,25 @@ impl Daemon {
         };
         let host = entry.host();
         let dtid = entry.dtid();
+        let tree = match self.starting.tree.round_of(id) {
+            Some(r) => format!(", tree round {r}"),
+            None => String::new(),
+        };
+        let now = Instant::now();
+        let secs = |t: Option<&Instant>| t.map_or(0.0, |t| now.duration_since(*t).as_secs_f64());
+        let (total, linked) = (
+            secs(self.starting.began.get(&id)),
+            secs(self.starting.replied.get(&id)),
+        );
         dlog!(
             self.log,
             Info,
-            "host {} ({}) added as {} at {}",
+            "host {} ({}) added as {} at {} in {total:.3} s ({:.3} s to its reply line, {linked:.3} s to link{tree})",
             entry.name,
             reply.arch,
             tid::fmt(dtid),
-            canon(&link.peer_addr)
+            canon(&link.peer_addr),
+            total - linked
         );
         self.starting.link_start.remove(&tok);
         self.multi.by_host.insert(host, tok);
@@ -756,6 +793,8 @@ impl Daemon {
         self.multi.table.encode(&mut w);
         let place = ctl_frame(self.dtid, dtid, Ctl::Place, w.finish());
         self.send_link(tok, place.to_bytes());
+        // Tree start-up: the new slave starts others from now on.
+        self.tree_joined(id, host);
         self.push_table(Some(host));
         self.rm_tell_new_host(host);
         self.notify_host_add(&[dtid]);

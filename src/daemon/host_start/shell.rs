@@ -100,6 +100,10 @@ impl Daemon {
             self.step_spawned(id, res);
             return;
         }
+        if self.starting.tree.is_relay(id) {
+            self.relay_spawned(id, res);
+            return;
+        }
         let Some(st) = self.starting.starts.get(&id) else {
             // The start ended meanwhile (deadline, halt): its shell goes too.
             if let Ok(mut ch) = res {
@@ -158,6 +162,10 @@ impl Daemon {
     pub(in crate::daemon) fn start_pipe_event(&mut self, tok: Token) {
         if self.starting.step_pipes.contains_key(&tok) {
             self.step_pipe_event(tok);
+            return;
+        }
+        if self.starting.tree.is_relay_pipe(tok) {
+            self.relay_pipe_event(tok);
             return;
         }
         let Some(&id) = self.starting.pipe_start.get(&tok) else {
@@ -236,6 +244,8 @@ impl Daemon {
 
     /// The slave's reply line arrived: connect to it.
     pub(in crate::daemon) fn start_line(&mut self, id: u64, line: &str) {
+        // The remote shell's work is done: its starter may take another.
+        self.tree_release(id);
         let Some(st) = self.starting.starts.get_mut(&id) else {
             return;
         };
@@ -250,6 +260,7 @@ impl Daemon {
                 );
                 st.reply = Some(reply);
                 dlog!(self.log, Debug, "add {name}: slave says \"{line}\"");
+                self.starting.replied.insert(id, std::time::Instant::now());
                 self.start_connect(id);
             }
             Err(e) => {
