@@ -8,9 +8,11 @@
 //! - one `pvm_addhosts` call adding `ADDHOSTS` hosts (default 64) on pvm6
 //!   (pvmd3 over IPv6) and on PVM 3.4.6 (Debian's pvmd), seconds until the
 //!   call returns and until pvm_config lists them all;
-//! - the tree start-up's rounds for `TREE` hosts (default 256): pvm6 with
-//!   `PVM6_TREE=k` on the namespace hosts when there are that many, and the
-//!   plan of `pvm3::launch::tree` otherwise (what the daemon would run).
+//! - the same with the tree start-up (`PVM6_TREE=FANOUT`, default 4): the
+//!   time and the rounds the hosts joined in (from the master's log);
+//! - the tree's rounds for 1 .. `TREE` hosts (default 256), from the plan
+//!   of `pvm3::launch::tree` (each started daemon starting FANOUT more per
+//!   round), against the master alone, FANOUT at a time.
 //!
 //! Prints a table with the ratios against PVM 3.4.6 and writes
 //! `startup.csv` into the output directory (first argument, default
@@ -90,7 +92,44 @@ fn parse_add(out: &str) -> Option<Add> {
     })
 }
 
+/// Where pvm6's start-up time went, from the master's log lines `host ...
+/// added ... in T s (R s to its reply line, L s to link)`: printed as the
+/// median and the largest of each.
+fn phases(log: &str) {
+    let mut t = Vec::new();
+    let mut r = Vec::new();
+    let mut l = Vec::new();
+    for line in log.lines().filter(|l| l.contains(" added as ")) {
+        let Some(rest) = line.split(" in ").last() else {
+            continue;
+        };
+        let nums: Vec<f64> = rest
+            .split(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .filter_map(|w| w.parse().ok())
+            .collect();
+        if let [a, b, c] = nums[..] {
+            t.push(a);
+            r.push(b);
+            l.push(c);
+        }
+    }
+    let stat = |v: &mut Vec<f64>| {
+        v.sort_by(|a, b| a.total_cmp(b));
+        match v.len() {
+            0 => "-".to_string(),
+            n => format!("median {:.3} s, largest {:.3} s", v[n / 2], v[n - 1]),
+        }
+    };
+    eprintln!(
+        "startup: pvm6 per host: whole start {}; to the reply line {}; reply to link {}",
+        stat(&mut t),
+        stat(&mut r),
+        stat(&mut l)
+    );
+}
+
 struct Bench {
+    out: PathBuf,
     m: Machine,
     add: usize,
     pb6: PathBuf,
@@ -129,13 +168,32 @@ impl Bench {
         self.on_node1(&script, ADD_LIMIT).1
     }
 
-    fn pvm6(&self) -> Option<Add> {
+    /// pvm6's pvm_addhosts; with `tree` > 0 the master runs with
+    /// PVM6_TREE=tree. Also returns the tree rounds the hosts joined in.
+    fn pvm6(&self, tree: usize) -> (Option<Add>, Vec<usize>) {
         let hf = self.m.hostfile(&["node1"]);
-        self.m.start_master("node1", Some(&hf));
+        let o = self.m.c.exec_timeout(
+            "node1",
+            &format!(
+                "PVM6_TREE={tree} {} -d1 {} </dev/null >/dev/null 2>&1",
+                machine::PVMD3,
+                hf.display()
+            ),
+            Duration::from_secs(30),
+        );
+        assert!(o.status.success(), "pvmd3 on node1 failed: {o:?}");
         let (out, _) = self.on_node1(
             &format!("'{}' addhosts {}", self.pb6.display(), self.names()),
             ADD_LIMIT,
         );
+        let log = self.m.log("node1");
+        fs::write(self.out.join(format!("startup-pvm6-tree{tree}-log.txt")), &log).unwrap();
+        phases(&log);
+        let rounds: Vec<usize> = log
+            .lines()
+            .filter_map(|l| l.split("tree round ").nth(1))
+            .filter_map(|r| r.trim_end_matches(')').parse().ok())
+            .collect();
         let _ = self.on_node1(
             &format!("'{}' halt >/dev/null 2>&1", self.pb6.display()),
             Duration::from_secs(30),
@@ -146,7 +204,13 @@ impl Bench {
                 self.m.c.kill_in(&h.spec.name, "pvmd3");
             }
         }
-        parse_add(&out)
+        // Each start appends to the same log: start the next with a fresh one.
+        for e in fs::read_dir(self.m.c.host("node1").tmp()).into_iter().flatten().flatten() {
+            if e.file_name().to_string_lossy().starts_with("pvml.") {
+                let _ = fs::remove_file(e.path());
+            }
+        }
+        (parse_add(&out), rounds)
     }
 
     fn orig(&self, pb: &Path) -> Option<Add> {
@@ -274,6 +338,7 @@ fn main() {
         p
     });
     let b = Bench {
+        out: out.clone(),
         m,
         add,
         pb6,
@@ -284,7 +349,9 @@ fn main() {
     let floor_all = b.floor(add);
     let floor5 = b.floor(5);
     eprintln!("startup: pvm6 pvm_addhosts of {add} hosts ...");
-    let p6 = b.pvm6();
+    let (p6, _) = b.pvm6(0);
+    eprintln!("startup: pvm6 with PVM6_TREE={fanout}, pvm_addhosts of {add} hosts ...");
+    let (p6t, rounds) = b.pvm6(fanout);
     let orig = b.pb_orig.as_ref().and_then(|pb| {
         eprintln!("startup: PVM 3.4.6 pvm_addhosts of {add} hosts ...");
         b.orig(pb)
@@ -319,6 +386,25 @@ fn main() {
         None => "no result".into(),
     };
     let _ = writeln!(report, "pvm6      {}", fmt(&p6));
+    let mut hist = std::collections::BTreeMap::new();
+    for r in &rounds {
+        *hist.entry(*r).or_insert(0) += 1;
+    }
+    let _ = writeln!(
+        report,
+        "pvm6 tree {} (PVM6_TREE={fanout}; hosts per round {:?}, {} rounds)",
+        fmt(&p6t),
+        hist,
+        hist.keys().max().copied().unwrap_or(0)
+    );
+    if let Some(a) = &p6t {
+        let _ = writeln!(csv, "addhosts_pvm6_tree{fanout},{add},{:.3},", a.config);
+        let _ = writeln!(
+            csv,
+            "tree_rounds_measured,{add},{},",
+            hist.keys().max().copied().unwrap_or(0)
+        );
+    }
     let _ = writeln!(report, "PVM 3.4.6 {}", fmt(&orig));
     if let (Some(a), Some(o)) = (&p6, &orig) {
         let r = a.config / o.config;

@@ -41,6 +41,8 @@ use work::{Job, Workers};
 struct Lookup {
     group: u64,
     slot: usize,
+    /// The host index it will have.
+    index: i32,
     entry: hostfile::HostEntry,
     deadline: Instant,
 }
@@ -432,10 +434,19 @@ impl Daemon {
         let hn = HostName::parse(&reach).map_err(|_| Error::BadParam)?;
         let id = self.multi.id();
         self.starting.began.insert(id, Instant::now());
+        // Indices follow the request's order, whatever order lookups end in.
+        let reserved: Vec<i32> = (self.starting.starts.values().map(|s| s.index))
+            .chain(self.starting.lookups.values().map(|l| l.index))
+            .collect();
+        let index = self
+            .multi
+            .table
+            .alloc_index(&reserved)
+            .ok_or(Error::OutOfRes)?;
         if !matches!(hn, HostName::Name(_)) {
             // A literal: nothing to look up.
             let ips = addr::resolve(&hn, 0);
-            return self.start_resolved(id, gid, slot, e, ips);
+            return self.start_resolved(id, gid, slot, index, e, ips);
         }
         // The lookup may wait on a slow resolver: off the loop (work.rs),
         // the start goes on in `looked_up`.
@@ -444,6 +455,7 @@ impl Daemon {
             Lookup {
                 group: gid,
                 slot,
+                index,
                 entry: e,
                 deadline: Instant::now() + Duration::from_secs(startup::START_TIMEOUT_SECS),
             },
@@ -462,7 +474,7 @@ impl Daemon {
             return; // past its deadline already
         };
         let (gid, slot) = (l.group, l.slot);
-        if let Err(e) = self.start_resolved(id, gid, slot, l.entry, res) {
+        if let Err(e) = self.start_resolved(id, gid, slot, l.index, l.entry, res) {
             self.group_result(gid, slot, Err(e));
         }
         self.lookups_settled(gid);
@@ -489,6 +501,7 @@ impl Daemon {
         id: u64,
         gid: u64,
         slot: usize,
+        index: i32,
         e: hostfile::HostEntry,
         ips: std::io::Result<Vec<SocketAddr>>,
     ) -> Result<(), Error> {
@@ -513,12 +526,6 @@ impl Daemon {
         if dup {
             return Err(Error::DupHost);
         }
-        let reserved: Vec<i32> = self.starting.starts.values().map(|s| s.index).collect();
-        let index = self
-            .multi
-            .table
-            .alloc_index(&reserved)
-            .ok_or(Error::OutOfRes)?;
         let args = SlaveArgs::for_host(
             index,
             self.dtid,
