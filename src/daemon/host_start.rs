@@ -9,6 +9,7 @@
 //! (work.rs) and come back as loop events. The manual and password
 //! dialogs are dialog.rs's, the hoster misc.rs's.
 
+mod boot;
 mod shell;
 mod step;
 mod tree;
@@ -30,7 +31,7 @@ use crate::net::addr::{self, HostName};
 use crate::wire::{ctl_frame, Ctl, Reader, Req, Writer};
 use crate::{tid, Error};
 use mio::unix::pipe::Receiver;
-use mio::{Interest, Token};
+use mio::Token;
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::process::Child;
@@ -180,117 +181,6 @@ impl HostStarts {
 }
 
 impl Daemon {
-    /// The machine's tick for starts: those past their deadline fail;
-    /// manual starts whose reply file appeared go on.
-    pub(super) fn starts_tick(&mut self, now: Instant) {
-        let late: Vec<u64> = self
-            .starting
-            .lookups
-            .iter()
-            .filter(|(_, l)| now > l.deadline)
-            .map(|(id, _)| *id)
-            .collect();
-        for id in late {
-            if let Some(l) = self.starting.lookups.remove(&id) {
-                dlog!(
-                    self.log,
-                    Warn,
-                    "add {}: its name's lookup did not end within the deadline",
-                    l.entry.name
-                );
-                self.group_result(l.group, l.slot, Err(Error::CantStart));
-                self.lookups_settled(l.group);
-            }
-        }
-        let ids: Vec<u64> = self.starting.starts.keys().copied().collect();
-        for id in ids {
-            let Some(st) = self.starting.starts.get(&id) else {
-                continue;
-            };
-            if now > st.deadline {
-                let name = st.name.clone();
-                dlog!(self.log, Warn, "add {name}: no answer within the deadline");
-                self.start_done(id, Err(Error::CantStart));
-                continue;
-            }
-            if let (Some(f), None) = (st.manual.clone(), st.reply.as_ref()) {
-                if let Ok(text) = std::fs::read_to_string(&f) {
-                    if let Some(line) = text.lines().next().filter(|_| text.ends_with('\n')) {
-                        let line = line.to_string();
-                        self.start_line(id, &line);
-                    }
-                }
-            }
-        }
-    }
-
-    /// Called once when the loop starts: a master starts its hostfile's
-    /// hosts (holding back local tasks until they are in), a slave waits
-    /// for its master.
-    pub(super) fn multi_start(&mut self) {
-        if self.multi.is_master {
-            self.alloc_machine();
-        }
-        let hf = self.starting.known.clone();
-        let mut lines = Vec::new();
-        for e in &hf.hosts {
-            if self.is_local_name(&e.name) {
-                // The master's own line: its options apply to this daemon.
-                if let Some(ep) = &e.opts.ep {
-                    self.opts.search_path = super::split_path(ep, &self.opts.home);
-                }
-                if let Some(sp) = e.opts.sp {
-                    self.opts.speed = sp;
-                    if let Some(me) = self.multi.table.hosts.first_mut() {
-                        me.speed = sp;
-                    }
-                }
-                // wd= and bx= as a slave applies them (DaemonOptions::apply_slave):
-                // tasks start in wd (relative to $HOME), PvmTaskDebug runs bx.
-                if let Some(wd) = &e.opts.wd {
-                    self.opts.home = self.opts.home.join(wd);
-                }
-                if let Some(bx) = &e.opts.bx {
-                    self.opts.debugger = Some(std::path::PathBuf::from(bx));
-                }
-                continue;
-            }
-            if !e.no_start {
-                lines.push(e.clone());
-            }
-        }
-        if lines.is_empty() {
-            self.open_unix();
-            return;
-        }
-        dlog!(
-            self.log,
-            Info,
-            "starting {} host(s) of the hostfile",
-            lines.len()
-        );
-        let parsed = lines.into_iter().map(Ok).collect();
-        self.add_hosts(None, 0, None, parsed);
-    }
-
-    pub(super) fn open_unix(&mut self) {
-        if self.multi.unix_open {
-            return;
-        }
-        match self.poll.registry().register(
-            &mut self.unix,
-            super::server::UNIX_LISTENER,
-            Interest::READABLE,
-        ) {
-            Ok(()) => self.multi.unix_open = true,
-            Err(e) => dlog!(self.log, Error, "can't watch the task socket: {e}"),
-        }
-        // Connections that queued meanwhile are waiting in the backlog.
-        self.accept_unix();
-    }
-
-    // ---- adding hosts -----------------------------------------------------
-
     /// AddHosts (master): host lines in hostfile syntax.
     pub(super) fn req_add_hosts(
         &mut self,

@@ -14,6 +14,7 @@ use mio::unix::pipe::Receiver;
 use mio::{Interest, Token};
 use std::io::{self, Read};
 use std::process::{Child, Command, Stdio};
+use std::time::Instant;
 
 impl Daemon {
     /// Runs the remote shell of start `id` (its `shell`), with `password`
@@ -300,4 +301,49 @@ impl Daemon {
             }
         }
     }
+
+    /// The machine's tick for starts: those past their deadline fail;
+    /// manual starts whose reply file appeared go on.
+    pub(in crate::daemon) fn starts_tick(&mut self, now: Instant) {
+        let late: Vec<u64> = self
+            .starting
+            .lookups
+            .iter()
+            .filter(|(_, l)| now > l.deadline)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in late {
+            if let Some(l) = self.starting.lookups.remove(&id) {
+                dlog!(
+                    self.log,
+                    Warn,
+                    "add {}: its name's lookup did not end within the deadline",
+                    l.entry.name
+                );
+                self.group_result(l.group, l.slot, Err(Error::CantStart));
+                self.lookups_settled(l.group);
+            }
+        }
+        let ids: Vec<u64> = self.starting.starts.keys().copied().collect();
+        for id in ids {
+            let Some(st) = self.starting.starts.get(&id) else {
+                continue;
+            };
+            if now > st.deadline {
+                let name = st.name.clone();
+                dlog!(self.log, Warn, "add {name}: no answer within the deadline");
+                self.start_done(id, Err(Error::CantStart));
+                continue;
+            }
+            if let (Some(f), None) = (st.manual.clone(), st.reply.as_ref()) {
+                if let Ok(text) = std::fs::read_to_string(&f) {
+                    if let Some(line) = text.lines().next().filter(|_| text.ends_with('\n')) {
+                        let line = line.to_string();
+                        self.start_line(id, &line);
+                    }
+                }
+            }
+        }
+    }
+
 }
