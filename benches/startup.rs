@@ -107,7 +107,7 @@ fn phases(log: &str) {
             .split(|c: char| !(c.is_ascii_digit() || c == '.'))
             .filter_map(|w| w.parse().ok())
             .collect();
-        if let [a, b, c] = nums[..] {
+        if let [a, b, c, ..] = nums[..] {
             t.push(a);
             r.push(b);
             l.push(c);
@@ -187,7 +187,11 @@ impl Bench {
             ADD_LIMIT,
         );
         let log = self.m.log("node1");
-        fs::write(self.out.join(format!("startup-pvm6-tree{tree}-log.txt")), &log).unwrap();
+        fs::write(
+            self.out.join(format!("startup-pvm6-tree{tree}-log.txt")),
+            &log,
+        )
+        .unwrap();
         phases(&log);
         let rounds: Vec<usize> = log
             .lines()
@@ -205,7 +209,11 @@ impl Bench {
             }
         }
         // Each start appends to the same log: start the next with a fresh one.
-        for e in fs::read_dir(self.m.c.host("node1").tmp()).into_iter().flatten().flatten() {
+        for e in fs::read_dir(self.m.c.host("node1").tmp())
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
             if e.file_name().to_string_lossy().starts_with("pvml.") {
                 let _ = fs::remove_file(e.path());
             }

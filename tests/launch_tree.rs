@@ -66,3 +66,68 @@ fn slaves_start_slaves() {
     );
     eprintln!("tree rounds {rounds:?}");
 }
+
+/// A slave that cannot reach the other hosts (its remote shell fails):
+/// the master starts those hosts itself, and every host still joins.
+#[test]
+fn hosts_a_slave_cannot_start_are_started_by_the_master() {
+    let specs: Vec<HostSpec> = (1..=4).map(|i| HostSpec::v6(format!("node{i}"))).collect();
+    let src = common::repo_root().join("c-tests/launch/ln_place.c");
+    let Some(m) = Machine::new("ln-tree2", &specs, &[src]) else {
+        return;
+    };
+    // The slaves' daemon: pvmd3 with a remote shell that always fails.
+    let fail = m.work.join("fail-rsh");
+    std::fs::write(&fail, "#!/bin/sh\necho 'no ssh from here' >&2\nexit 1\n").unwrap();
+    let dx = m.work.join("slave-pvmd3");
+    std::fs::write(
+        &dx,
+        format!(
+            "#!/bin/sh\nPVM_RSH='{}' exec {PVMD3} \"$@\"\n",
+            fail.display()
+        ),
+    )
+    .unwrap();
+    let _ = std::process::Command::new("chmod")
+        .arg("755")
+        .arg(&fail)
+        .arg(&dx)
+        .status();
+    let hf = m.work.join("hostfile-tree");
+    std::fs::write(
+        &hf,
+        format!(
+            "* ep={} dx={}\nnode2\nnode3\nnode4\n",
+            m.bin.display(),
+            dx.display()
+        ),
+    )
+    .unwrap();
+    let o = m.c.exec_timeout(
+        "node1",
+        &format!(
+            "PVM6_TREE=1 {PVMD3} -d1 {} </dev/null >/dev/null 2>&1",
+            hf.display()
+        ),
+        Duration::from_secs(60),
+    );
+    assert!(o.status.success(), "pvmd3: {o:?}");
+    let out = m.run("node1", "ln_place", "4", Duration::from_secs(60));
+    let t = text(&out);
+    let log = m.log("node1");
+    assert!(
+        out.status.success() && !t.contains("not ok") && t.contains("result nhost 4"),
+        "ln_place:\n{t}\n{log}"
+    );
+    let rounds: Vec<usize> = log
+        .lines()
+        .filter_map(|l| l.split("tree round ").nth(1))
+        .filter_map(|r| r.trim_end_matches(')').parse().ok())
+        .collect();
+    assert_eq!(rounds, [1, 1, 1], "the master started them all:\n{log}");
+    if log.contains("could not start it") {
+        assert!(log.contains("starting it from here"), "{log}");
+    } else {
+        eprintln!("(no slave was asked: the master kept up alone)");
+    }
+}

@@ -345,5 +345,4 @@ impl Daemon {
             }
         }
     }
-
 }

@@ -30,6 +30,10 @@ pub(in crate::daemon) struct Tree {
     starter: HashMap<u64, (i32, usize)>,
     /// The round of each host started this way.
     rounds: HashMap<i32, usize>,
+    /// Starts a slave could not run (its remote shell failed there): the
+    /// master runs them itself; and the slaves that failed so.
+    master_only: std::collections::HashSet<u64>,
+    no_relay: std::collections::HashSet<i32>,
     /// Slave side: remote shells run for the master, by local id, and
     /// their stdout pipes.
     relays: HashMap<u64, Relay>,
@@ -95,11 +99,12 @@ impl Daemon {
             let mut starter = None;
             if busy(0, &self.starting.tree) < f {
                 starter = Some(0);
-            } else {
+            } else if !self.starting.tree.master_only.contains(&id) {
                 for e in &self.multi.table.hosts {
                     let h = e.host();
                     if h != self.host
                         && self.multi.by_host.contains_key(&h)
+                        && !self.starting.tree.no_relay.contains(&h)
                         && busy(h, &self.starting.tree) < f
                     {
                         starter = Some(h);
@@ -128,11 +133,13 @@ impl Daemon {
                 }
                 continue;
             }
+            // The shell stays with the start: if the slave cannot run it,
+            // the master will.
             let Some(Shell { reach, lo, cmd }) = self
                 .starting
                 .starts
-                .get_mut(&id)
-                .and_then(|st| st.shell.take())
+                .get(&id)
+                .and_then(|st| st.shell.clone())
             else {
                 self.start_done(id, Err(Error::CantStart));
                 continue;
@@ -186,10 +193,34 @@ impl Daemon {
             .starter
             .get(&id)
             .is_some_and(|&(h, _)| h == from);
-        if ours {
-            self.tree_release(id);
-            self.start_line(id, &line);
+        if !ours {
+            return;
         }
+        self.tree_release(id);
+        if line.starts_with("pvm6 error") {
+            // The slave could not reach it (no remote shell to other hosts
+            // there, say): the master tries it itself, and gives that slave
+            // no more starts.
+            let name = self
+                .starting
+                .starts
+                .get(&id)
+                .map(|st| st.name.clone())
+                .unwrap_or_default();
+            dlog!(
+                self.log,
+                Warn,
+                "add {name}: {} could not start it ({line}); starting it from here",
+                tid::fmt(peer)
+            );
+            self.starting.tree.no_relay.insert(from);
+            self.starting.tree.master_only.insert(id);
+            self.starting.tree.starter.remove(&id);
+            self.starting.tree.queue.push_front(id);
+            self.tree_dispatch();
+            return;
+        }
+        self.start_line(id, &line);
     }
 
     /// Slave: the master asks it to run a remote shell.
