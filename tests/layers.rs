@@ -25,19 +25,11 @@ const LAYERS: &[&[&str]] = &[
 
 /// Arrows that go up and are allowed, each with its reason: (from, the
 /// path prefix it may use).
-const EXCEPTIONS: &[(&str, &str, &str)] = &[
-    (
-        "task",
-        "daemon::embedded",
-        "starting the embedded daemon (and the options it takes)",
-    ),
-    (
-        "task",
-        "ffi::lpvm",
-        "PVM 3.4's C-visible globals pvmmytid and pvmdebmask, which the task \
-         writes and reads: #[no_mangle] statics, so in ffi (unsafe code)",
-    ),
-];
+const EXCEPTIONS: &[(&str, &str, &str)] = &[(
+    "task",
+    "daemon::embedded",
+    "starting the embedded daemon (and the options it takes)",
+)];
 
 /// Arrows down that are narrow: allowed only through the paths listed in
 /// [`EXCEPTIONS`] (task runs on the daemon's protocol, not on its code).
