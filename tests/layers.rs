@@ -558,3 +558,38 @@ fn daemon_components_keep_their_fields_private() {
         bad.join("\n")
     );
 }
+
+/// docs/ARCHITECTURE.md lists every arrow between top-level modules, in a
+/// block after the line that names this test; the list must be the code's.
+#[test]
+fn the_documented_arrows_are_the_codes() {
+    let doc =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/ARCHITECTURE.md"))
+            .unwrap();
+    let at = doc
+        .find("the_documented_arrows_are_the_codes")
+        .expect("docs/ARCHITECTURE.md lists the arrows (see this test)");
+    let block = doc[at..].split("```").nth(1).expect("a ``` block after it");
+    let mut documented: BTreeSet<(String, String)> = BTreeSet::new();
+    for line in block.lines().filter(|l| l.contains("->")) {
+        let (from, tos) = line.split_once("->").unwrap();
+        for to in tos.split_whitespace() {
+            documented.insert((from.trim().to_string(), to.to_string()));
+        }
+    }
+    let code: BTreeSet<(String, String)> = arrows().into_keys().collect();
+    let mut by_from: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for (f, t) in &code {
+        by_from.entry(f).or_default().push(t);
+    }
+    let listing: Vec<String> = by_from
+        .iter()
+        .map(|(f, ts)| format!("{f:<9}-> {}", ts.join(" ")))
+        .collect();
+    assert_eq!(
+        documented,
+        code,
+        "docs/ARCHITECTURE.md's arrows differ from the code's, which are:\n{}",
+        listing.join("\n")
+    );
+}

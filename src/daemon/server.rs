@@ -80,7 +80,7 @@ pub struct Daemon {
     pub(super) tasks: TaskTable,
     /// The message mailbox (pvm_putinfo & co.).
     pub(super) mbox: Mailbox,
-    pub(super) next_token: usize,
+    next_token: usize,
     pub(super) contexts: BTreeSet<i32>,
     pub(super) next_ctx: i32,
     /// Host part of this host's tids (0x40000).
@@ -125,12 +125,12 @@ pub struct Daemon {
     /// closing it lets the daemon accept a pending connection and close it
     /// at once, so the client sees the refusal instead of hanging in the
     /// listen queue (see `shed_connections`).
-    pub(super) spare_fd: Option<std::fs::File>,
+    spare_fd: Option<std::fs::File>,
     /// Read end of the signal pipe: SIGTERM or SIGINT halts like `halt`.
     pub(super) signals: Option<std::fs::File>,
     /// Connections closed since the heap was last trimmed: once the daemon
     /// is quiet for TRIM_AFTER, freed memory goes back to the system.
-    pub(super) trim_due: bool,
+    trim_due: bool,
     /// Connections whose task's rings were taken (`crate::ring`), looked
     /// at on every turn of the loop (rings.rs; private state).
     pub(super) rings: super::rings::RingConns,
