@@ -541,14 +541,8 @@ impl Daemon {
             );
         }
         self.starting.starts.insert(id, st);
-        if self.starting.tree.fanout > 0 {
-            self.tree_queue(id);
-            return Ok(());
-        }
-        if let Err(err) = self.spawn_shell(id, None) {
-            self.starting.starts.remove(&id);
-            return Err(err);
-        }
+        // The master or (tree start-up) a slave runs it when one has room.
+        self.tree_queue(id);
         Ok(())
     }
 

@@ -6,7 +6,7 @@
 //! as usual. A host started by a host of round r is in round r + 1 (the
 //! master's own are round 1), so N hosts take about log(N)/log(F + 1)
 //! sequential rounds. Without `PVM6_TREE` the master runs every remote
-//! shell itself, all at once.
+//! shell itself, [`MASTER_SHELLS`] at once.
 
 use super::super::multi::Shell;
 use super::super::server::Daemon;
@@ -17,6 +17,12 @@ use crate::{tid, Error};
 use mio::Token;
 use std::collections::HashMap;
 use std::process::{Child, Command, Stdio};
+
+/// Remote shells the master runs at once without the tree: more at once
+/// only slow each other down where the hosts share the master's CPUs (64
+/// at once on two CPUs let some miss the 30 s start deadline), and a start
+/// waiting here has not begun its deadline yet.
+const MASTER_SHELLS: usize = 16;
 
 /// The master's side: the queue of starts waiting for a starter.
 #[derive(Default)]
@@ -67,6 +73,9 @@ impl Tree {
 
     /// The round of start `id` (tree start-up only).
     pub(super) fn round_of(&self, id: u64) -> Option<usize> {
+        if self.fanout == 0 {
+            return None;
+        }
         self.starter.get(&id).map(|&(_, r)| r)
     }
 
@@ -86,7 +95,9 @@ impl Daemon {
     /// Hands queued starts to starters with room: the master first, then
     /// the slaves in the table.
     pub(super) fn tree_dispatch(&mut self) {
-        let f = self.starting.tree.fanout.max(1);
+        let fanout = self.starting.tree.fanout;
+        // Without the tree the master alone runs them, MASTER_SHELLS at once.
+        let f = if fanout > 0 { fanout } else { MASTER_SHELLS };
         loop {
             let Some(&id) = self.starting.tree.queue.front() else {
                 return;
@@ -99,7 +110,7 @@ impl Daemon {
             let mut starter = None;
             if busy(0, &self.starting.tree) < f {
                 starter = Some(0);
-            } else if !self.starting.tree.master_only.contains(&id) {
+            } else if fanout > 0 && !self.starting.tree.master_only.contains(&id) {
                 for e in &self.multi.table.hosts {
                     let h = e.host();
                     if h != self.host
