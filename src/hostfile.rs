@@ -37,6 +37,9 @@ pub struct HostOpts {
     pub id: Option<String>,
     /// `po=PORT` (pvm6 extension): fixed TCP port of the slave daemon.
     pub po: Option<u16>,
+    /// `launcher=ssh|slurm|auto` (pvm6 extension): how the slave is
+    /// started (docs/LAUNCH.md); `None` follows `$PVM6_LAUNCHER`.
+    pub launcher: Option<crate::launch::alloc::Launcher>,
 }
 
 /// One host of a hostfile.
@@ -109,6 +112,7 @@ impl HostOpts {
             ip: pick(&self.ip, &defaults.ip),
             id: pick(&self.id, &defaults.id),
             po: self.po.or(defaults.po),
+            launcher: self.launcher.or(defaults.launcher),
         }
     }
 
@@ -350,6 +354,11 @@ fn parse_opts<'a>(
                     })?;
                 o.po = Some(po);
             }
+            "launcher" => {
+                let l = crate::launch::alloc::Launcher::parse(val)
+                    .map_err(|e| err(format!("bad value in \"{f}\": {e}")))?;
+                o.launcher = Some(l);
+            }
             _ => return Err(err(format!("unknown option \"{f}\""))),
         }
     }
@@ -491,7 +500,7 @@ cubie.misc.edu
     #[test]
     fn every_option() {
         let line = "h dx=/opt/pvmd ep=/a:/b wd=/tmp/w sp=2500 bx=/usr/bin/gdb \
-                    ip=h-eth1 id=vm7 po=40001 lo=me so=pw so=ms";
+                    ip=h-eth1 id=vm7 po=40001 lo=me so=pw so=ms launcher=slurm";
         let e = parse_line(line).unwrap().unwrap();
         assert_eq!(
             e.opts,
@@ -507,6 +516,7 @@ cubie.misc.edu
                 ip: s("h-eth1"),
                 id: s("vm7"),
                 po: Some(40001),
+                launcher: Some(crate::launch::alloc::Launcher::Slurm),
             }
         );
         assert_eq!(e.line, 1);
@@ -704,6 +714,10 @@ cubie.misc.edu
                 "bad value in \"sp=fast\" (an integer 1..1000000 expected)",
             ),
             ("h po=0", "bad value in \"po=0\" (a port 1..65535 expected)"),
+            (
+                "h launcher=tm",
+                "bad value in \"launcher=tm\": unknown launcher \"tm\" (ssh, slurm or auto expected)",
+            ),
             (
                 "h po=70000",
                 "bad value in \"po=70000\" (a port 1..65535 expected)",

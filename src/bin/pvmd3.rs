@@ -108,16 +108,24 @@ fn main() -> ExitCode {
 
 /// `pvmd3 -s ...`: a slave daemon started by a master. Reads the secret
 /// line from stdin, then detaches; the detached daemon prints its one
-/// reply line on stdout once it listens and closes its stdio.
+/// reply line on stdout once it listens and closes its stdio. Started by
+/// a launcher's step (`hosts=`), it stays in the foreground.
 fn slave(mut opts: DaemonOptions, words: &[String]) -> ExitCode {
     use std::io::BufRead;
-    let args = match daemon::startup::SlaveArgs::parse(words) {
+    let mut args = match daemon::startup::SlaveArgs::parse(words) {
         Ok(a) => a,
         Err(e) => {
             println!("pvm6 error {e}");
             return fail(&e);
         }
     };
+    // A launcher's step (`hosts=`): this node's line of it. Slurm names the
+    // node in SLURMD_NODENAME; else the host name.
+    let me = std::env::var("SLURMD_NODENAME").unwrap_or_else(|_| opts.hostname.clone());
+    if let Err(e) = args.pick(&me) {
+        println!("pvm6 error {e}");
+        return fail(&e);
+    }
     let mut line = String::new();
     if std::io::stdin().lock().read_line(&mut line).is_err() {
         println!("pvm6 error no secret on stdin");
@@ -135,6 +143,14 @@ fn slave(mut opts: DaemonOptions, words: &[String]) -> ExitCode {
     if let Err(e) = daemon::prepare_dir(&opts.files) {
         println!("pvm6 error {e}");
         return fail(&e.to_string());
+    }
+    if args.hosts.is_some() {
+        // In a step the daemon stays the step's task: when the step or
+        // the allocation ends, the batch system ends it and its tasks.
+        return match daemon::run(opts) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => fail(&e.to_string()),
+        };
     }
     match daemon::embedded::detach_slave(opts) {
         Ok(()) => ExitCode::SUCCESS,

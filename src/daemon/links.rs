@@ -484,6 +484,11 @@ impl Daemon {
         };
         match Ctl::from_i32(f.header.tag) {
             Some(Ctl::Heartbeat) => {}
+            // Tree start-up (host_start/tree.rs).
+            Some(Ctl::StartHost) if peer == self.multi.master && !self.multi.is_master => {
+                self.relay_start(&mut r)
+            }
+            Some(Ctl::Started) if self.multi.is_master => self.relay_started(peer, &mut r),
             Some(Ctl::LinkOk) => {
                 let failed = self
                     .multi

@@ -440,15 +440,20 @@ pub fn run(opts: DaemonOptions) -> io::Result<()> {
                 .map_err(|e| io::Error::other(format!("no secret: {e}")))?,
         );
     }
-    if opts.slave.is_some() {
+    if let Some(a) = &opts.slave {
         // The master reads this line through the remote shell; closing our
-        // stdio then lets the remote shell (and ssh) end.
-        slave_report(&startup::reply_line(
+        // stdio then lets the remote shell (and ssh) end. In a launcher's
+        // step (many slaves, one stdout) it says which slave it is.
+        let line = startup::reply_line(
             tcp_addr.port(),
             &opts.arch,
             opts.speed,
             crate::wire::vocabulary::DSIG_LINUX64,
-        ));
+        );
+        match a.hosts {
+            Some(_) => slave_report(&format!("@{} {line}", a.index)),
+            None => slave_report(&line),
+        }
     }
     let mut daemon =
         server::Daemon::new(opts, unix, mio::net::TcpListener::from_std(tcp), tcp_addr)?;

@@ -325,6 +325,7 @@ impl Daemon {
                     UNIX_LISTENER => self.accept_unix(),
                     SIGNALS => self.signalled(),
                     dialog::DIALOG => self.dialog_event(),
+                    super::host_start::WORK => self.work_event(),
                     TCP_LISTENER => self.accept_tcp(),
                     t if self.conns.contains_key(&t) => {
                         if ev.is_readable() || ev.is_read_closed() || ev.is_error() {

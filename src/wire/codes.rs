@@ -55,6 +55,13 @@ pub enum Ctl {
     /// host) has a feed into this daemon, so messages for it sent through
     /// this daemon go back on that feed (docs/PROTOCOL.md "Feeds").
     ReplyVia = 12,
+    /// Master to a slave (tree start-up, docs/LAUNCH.md): run the remote
+    /// shell for a host and relay its reply line (body: start id, host to
+    /// reach, login or "", remote command).
+    StartHost = 13,
+    /// Slave to master: the reply line of a StartHost (body: start id, the
+    /// line; `pvm6 error ...` when the remote shell gave none).
+    Started = 14,
 }
 
 impl Ctl {
@@ -74,6 +81,8 @@ impl Ctl {
             10 => Rm,
             11 => Doorbell,
             12 => ReplyVia,
+            13 => StartHost,
+            14 => Started,
             _ => return None,
         })
     }
