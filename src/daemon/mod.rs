@@ -56,7 +56,7 @@ use crate::paths::{self, DaemonFiles};
 use std::ffi::OsString;
 use std::fs::{self, DirBuilder, File, OpenOptions};
 use std::io::{self, Write};
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -345,23 +345,9 @@ pub fn prepare_dir(files: &DaemonFiles) -> io::Result<()> {
             ))
         }
     }
-    let meta = fs::symlink_metadata(&files.dir)?;
-    let refuse = |why: &str| {
-        Err(io::Error::new(
-            io::ErrorKind::PermissionDenied,
-            format!("refusing to use {}: {why}", files.dir.display()),
-        ))
-    };
-    if !meta.file_type().is_dir() {
-        return refuse("not a directory");
-    }
-    if meta.uid() != crate::os::uid() {
-        return refuse("owned by another user");
-    }
-    if meta.permissions().mode() & 0o077 != 0 {
-        return refuse("group or others have access (must be mode 0700)");
-    }
-    Ok(())
+    // Never chmod or chown a directory found there: one we did not make
+    // this way (another user's, a link, open to others) is refused.
+    paths::check_private_dir(&files.dir)
 }
 
 /// The files a running daemon holds; removed again when it ends.
@@ -372,7 +358,8 @@ struct Held {
 
 impl Drop for Held {
     fn drop(&mut self) {
-        for p in [&self.files.sock, &self.files.pid, &self.files.addr] {
+        let secret = self.files.dir.join("pvmd.secret");
+        for p in [&self.files.sock, &self.files.pid, &self.files.addr, &secret] {
             // Already gone is fine; nothing else can be done about a failure here.
             let _ = fs::remove_file(p);
         }

@@ -181,7 +181,13 @@ impl Daemon {
     ) -> io::Result<Daemon> {
         let host = tid::host_tid(opts.host_index);
         let dtid = tid::daemon_tid(host);
-        let mut log = DaemonLog::open(&opts.files.log, dtid, opts.debug_mask != 0, opts.log_facade);
+        let mut log = DaemonLog::open(
+            &opts.files.log,
+            &opts.files.fallback_log(),
+            dtid,
+            opts.debug_mask != 0,
+            opts.log_facade,
+        );
         let poll = Poll::new()?;
         // The Unix listener is watched from the loop's start (multi_start),
         // after a master's hostfile hosts are in.
