@@ -20,6 +20,7 @@
 //! (docs/ARCHITECTURE.md, "Multi-host").
 //! [`embedded`] starts a daemon from inside a task's program.
 
+pub mod bounds;
 mod children;
 pub mod conn;
 mod delivery;
@@ -131,6 +132,12 @@ pub struct DaemonOptions {
     pub vmid: Option<String>,
     /// Terminal dialogs for so=pw / so=ms.
     pub dialog: Dialog,
+    /// The largest message body accepted (`$PVM6_MAX_MESSAGE`, `pvmd3
+    /// -m<size>`; [`crate::wire::DEFAULT_MAX_MESSAGE`] when unset). Local
+    /// tasks learn it with their Connect reply and refuse larger sends.
+    pub max_message: usize,
+    /// The bounds on queues and connections (docs/HARDENING.md "Bounds").
+    pub bounds: bounds::Bounds,
 }
 
 impl DaemonOptions {
@@ -166,6 +173,8 @@ impl DaemonOptions {
                 .unwrap_or(0),
             vmid: std::env::var("PVM_VMID").ok().filter(|v| !v.is_empty()),
             dialog: Dialog::Off,
+            max_message: crate::wire::max_message_from_env(),
+            bounds: bounds::Bounds::from_env(),
         }
     }
 
@@ -252,12 +261,14 @@ pub struct MasterArgs {
     pub foreground: bool,
     /// `-v` / `--version`.
     pub version: bool,
+    /// `-m<size>`: the largest message body (bytes, or with k, m, g).
+    pub max_message: Option<usize>,
     /// The hostfile's path.
     pub hostfile: Option<String>,
 }
 
 /// The usage line of the master's options.
-pub const MASTER_USAGE: &str = "pvmd3 [-d<mask>] [-n<name>] [-f] [-v] [hostfile]";
+pub const MASTER_USAGE: &str = "pvmd3 [-d<mask>] [-n<name>] [-m<size>] [-f] [-v] [hostfile]";
 
 impl MasterArgs {
     /// Parses `args` (without the program name). Errors say what is wrong.
@@ -272,6 +283,19 @@ impl MasterArgs {
             } else if let Some(m) = a.strip_prefix("-d") {
                 out.debug_mask =
                     Some(parse_debug_mask(m).ok_or_else(|| format!("bad debug mask \"{m}\""))?);
+            } else if let Some(m) = a.strip_prefix("-m") {
+                let m = if m.is_empty() {
+                    it.next().cloned().unwrap_or_default()
+                } else {
+                    m.to_string()
+                };
+                out.max_message = Some(crate::wire::parse_size(&m).ok_or_else(|| {
+                    format!(
+                        "bad message size \"{m}\" (bytes, or with k, m, g; from {} to {})",
+                        crate::wire::MIN_MAX_MESSAGE,
+                        crate::wire::MAX_BODY
+                    )
+                })?);
             } else if let Some(n) = a.strip_prefix("-n") {
                 let name = if n.is_empty() {
                     it.next().cloned().unwrap_or_default()
@@ -312,6 +336,9 @@ impl MasterArgs {
         }
         if let Some(n) = &self.hostname {
             opts.hostname = n.clone();
+        }
+        if let Some(m) = self.max_message {
+            opts.max_message = m;
         }
         opts.hostfile = hostfile;
     }
@@ -483,10 +510,15 @@ mod tests {
                 hostname: Some("node1".into()),
                 foreground: true,
                 version: false,
+                max_message: None,
                 hostfile: Some("hosts".into()),
             }
         );
         assert!(p(&["-v"]).unwrap().version);
+        assert_eq!(p(&["-m64m"]).unwrap().max_message, Some(64 << 20));
+        assert_eq!(p(&["-m", "2G"]).unwrap().max_message, Some(2 << 30));
+        assert!(p(&["-m1k"]).unwrap_err().contains("bad message size"));
+        assert!(p(&["-mfoo"]).is_err());
         assert!(p(&["-dff"]).unwrap_err().contains("bad debug mask"));
         assert!(p(&["-n"]).is_err());
         assert!(p(&["-q"]).unwrap_err().contains("usage"));

@@ -138,6 +138,8 @@ pub struct Daemon {
     pub(super) ring_conns: Vec<(Token, Arc<SharedMap>)>,
     /// Connections with frames waiting for room in their task's ring.
     pub(super) ring_backlog: BTreeSet<Token>,
+    /// Back-pressure, TCP admission and refusal lines (bounds.rs).
+    pub(super) pacing: super::bounds::Pacing,
 }
 
 /// Most tasks whose rings one daemon takes (each one is looked at on every
@@ -264,6 +266,7 @@ impl Daemon {
             trim_due: false,
             ring_conns: Vec::new(),
             ring_backlog: BTreeSet::new(),
+            pacing: Default::default(),
         })
     }
 
@@ -292,6 +295,10 @@ impl Daemon {
                 None if !self.unwatched.is_empty() => Some(REAP_INTERVAL),
                 None if self.trim_due => Some(TRIM_AFTER),
                 None => None,
+            };
+            let timeout = match (timeout, self.pacing_timeout()) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
             };
             let mut timeout = if spinning {
                 Some(Duration::ZERO)
@@ -360,6 +367,9 @@ impl Daemon {
                     _ => {}
                 }
             }
+            self.resume_paced();
+            self.accept_if_deferred();
+            self.refusals_tick();
             self.reap_unwatched();
             if self.feeds.returns_waiting() {
                 self.returns_tick(Instant::now());
@@ -438,7 +448,8 @@ impl Daemon {
                         continue;
                     }
                     dlog!(self.log, Debug, "connection from pid {pid}");
-                    self.conns.insert(token, Conn::new(stream, pid));
+                    self.conns
+                        .insert(token, Conn::new(stream, pid, self.opts.max_message));
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -506,6 +517,26 @@ impl Daemon {
     /// Reads what the connection's socket (`from_socket`) and rings hold
     /// and handles the frames in order.
     pub(super) fn serve_conn(&mut self, token: Token, from_socket: bool) {
+        if self.paused(token)
+            && !(from_socket
+                && self
+                    .conns
+                    .get(&token)
+                    .is_some_and(|c| os::wait_hangup(std::os::fd::AsFd::as_fd(&c.stream), Duration::ZERO)))
+        {
+            // Not read while its last message's queue is over the cap
+            // (bounds.rs); a task that hung up is read to its end. What
+            // waits for it still goes out.
+            let bad = self.conns.get_mut(&token).map(|c| c.push_out());
+            if let Some(Err(e)) = bad {
+                let who = self.conn_name(token);
+                dlog!(self.log, Warn, "{e} from {who}; connection closed");
+                self.close_conn(token);
+            } else {
+                self.note_backlog(token);
+            }
+            return;
+        }
         let Some(conn) = self.conns.get_mut(&token) else {
             return;
         };
@@ -542,11 +573,21 @@ impl Daemon {
         }
         if let Some(e) = bad {
             let who = self.conn_name(token);
-            dlog!(
-                self.log,
-                Warn,
-                "malformed frame from {who} ({e}); connection closed"
-            );
+            let over = self.conns.get(&token).and_then(|c| c.decoder.oversize());
+            match over {
+                Some(n) => dlog!(
+                    self.log,
+                    Warn,
+                    "frame of {n} bytes from {who} is over the largest message ({} bytes, {} or pvmd3 -m); connection closed",
+                    self.opts.max_message,
+                    crate::wire::ENV_MAX_MESSAGE
+                ),
+                None => dlog!(
+                    self.log,
+                    Warn,
+                    "malformed frame from {who} ({e}); connection closed"
+                ),
+            }
             self.close_conn(token);
         } else if matches!(outcome, ReadOutcome::Closed) {
             self.close_conn(token);
@@ -654,7 +695,7 @@ impl Daemon {
         let due: Vec<Token> = self
             .ring_conns
             .iter()
-            .filter(|(_, m)| ring::pending(m, ring::Dir::ToDaemon))
+            .filter(|(t, m)| ring::pending(m, ring::Dir::ToDaemon) && !self.paused(*t))
             .map(|(t, _)| *t)
             .collect();
         let waiting: Vec<Token> = self
@@ -673,8 +714,9 @@ impl Daemon {
     /// True: one put something in its ring meanwhile (do not sleep).
     pub(super) fn arm_rings(&self) -> bool {
         let mut came = false;
-        for (_, m) in &self.ring_conns {
-            came |= ring::arm(m, ring::Dir::ToDaemon);
+        for (t, m) in &self.ring_conns {
+            // A paused task's records wait (bounds.rs): not a reason to wake.
+            came |= ring::arm(m, ring::Dir::ToDaemon) && !self.paused(*t);
         }
         came
     }
@@ -753,6 +795,7 @@ impl Daemon {
             return;
         }
         self.deliver_frame(frame);
+        self.pace(token, h.dst);
     }
 
     /// Delivers a Msg frame whose sender was checked (or that came over a
