@@ -519,10 +519,9 @@ impl Daemon {
     pub(super) fn serve_conn(&mut self, token: Token, from_socket: bool) {
         if self.paused(token)
             && !(from_socket
-                && self
-                    .conns
-                    .get(&token)
-                    .is_some_and(|c| os::wait_hangup(std::os::fd::AsFd::as_fd(&c.stream), Duration::ZERO)))
+                && self.conns.get(&token).is_some_and(|c| {
+                    os::wait_hangup(std::os::fd::AsFd::as_fd(&c.stream), Duration::ZERO)
+                }))
         {
             // Not read while its last message's queue is over the cap
             // (bounds.rs); a task that hung up is read to its end. What
