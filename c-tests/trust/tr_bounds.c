@@ -76,6 +76,7 @@ static int put(int dst, int i, char *b, int len)
 
 static int child(int n, int len, int sleep_s)
 {
+	pvm_mytid(); /* connected, then not reading */
 	sleep(sleep_s);
 	int good = take(pvm_parent(), n, len);
 	pvm_initsend(PvmDataDefault);

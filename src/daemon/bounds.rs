@@ -72,9 +72,9 @@ pub struct Bounds {
     /// ... of them from one address or IPv6 /64
     /// (`$PVM6_MAX_HANDSHAKES_PER_ADDR`).
     pub handshakes_per_addr: usize,
-    /// Descriptors kept for local tasks (`$PVM6_FD_RESERVE`; default a
-    /// quarter of RLIMIT_NOFILE, between 16 and 1024).
-    pub fd_reserve: usize,
+    /// Descriptors kept for local tasks (`$PVM6_FD_RESERVE`; when unset, a
+    /// quarter of the RLIMIT_NOFILE of the moment, between 16 and 1024).
+    pub fd_reserve: Option<usize>,
 }
 
 impl Bounds {
@@ -96,11 +96,15 @@ impl Bounds {
             queue_cap,
             handshakes: num(ENV_HANDSHAKES, DEFAULT_HANDSHAKES),
             handshakes_per_addr: num(ENV_HANDSHAKES_PER_ADDR, DEFAULT_HANDSHAKES_PER_ADDR),
-            fd_reserve: num(
-                ENV_FD_RESERVE,
-                (crate::os::nofile_limit() / 4).clamp(16, 1024),
-            ),
+            fd_reserve: std::env::var(ENV_FD_RESERVE)
+                .ok()
+                .and_then(|v| v.trim().parse().ok()),
         }
+    }
+
+    /// The descriptors kept for local tasks under the limit `nofile`.
+    pub fn fd_reserve_under(&self, nofile: usize) -> usize {
+        self.fd_reserve.unwrap_or((nofile / 4).clamp(16, 1024))
     }
 }
 
@@ -322,10 +326,10 @@ impl Daemon {
             + self.pipes.len()
             + self.children.len();
         let limit = crate::os::nofile_limit();
-        if used + b.fd_reserve + 1 > limit {
+        let reserve = b.fd_reserve_under(limit);
+        if used.saturating_add(reserve + 1) > limit {
             return Admit::No(format!(
-                "{used} of {limit} descriptors in use, {} kept for local tasks",
-                b.fd_reserve
+                "{used} of {limit} descriptors in use, {reserve} kept for local tasks"
             ));
         }
         let key = AddrKey::of(peer);
@@ -441,7 +445,9 @@ mod tests {
     fn bounds_from_the_environment() {
         let b = Bounds::from_env();
         assert!(b.queue_cap >= crate::wire::MIN_MAX_MESSAGE);
-        assert!(b.fd_reserve >= 16);
+        assert!(b.fd_reserve_under(100) >= 16);
+        assert_eq!(Bounds { fd_reserve: None, ..b }.fd_reserve_under(20_000), 1024);
+        assert_eq!(Bounds { fd_reserve: None, ..b }.fd_reserve_under(100), 25);
         assert!(b.handshakes_per_addr <= b.handshakes || b.handshakes > 0);
     }
 }
