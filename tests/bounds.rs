@@ -32,8 +32,16 @@ impl Box_ {
     fn new(name: &str, env: &[(&'static str, &str)]) -> Box_ {
         let sb = Sandbox::new(name);
         let c = |dir: &str, n: &str| repo_root().join("c-tests").join(dir).join(format!("{n}.c"));
-        sb.compile(&c("hardening", "hd_ping"), &sb.bin.join("hd_ping"), Link::Shared);
-        sb.compile(&c("trust", "tr_bounds"), &sb.bin.join("tr_bounds"), Link::Shared);
+        sb.compile(
+            &c("hardening", "hd_ping"),
+            &sb.bin.join("hd_ping"),
+            Link::Shared,
+        );
+        sb.compile(
+            &c("trust", "tr_bounds"),
+            &sb.bin.join("tr_bounds"),
+            Link::Shared,
+        );
         Box_ {
             sb,
             env: env.iter().map(|(k, v)| (*k, v.to_string())).collect(),
@@ -181,7 +189,10 @@ fn eight_connections_claiming_4_gib_frames() {
                 let (closed, sent, took) = j.join().unwrap();
                 eprintln!("claimer: {sent} bytes taken before the daemon hung up ({took:?})");
                 assert!(closed, "a claiming connection was not dropped");
-                assert!(sent < 64 << 20, "the daemon read {sent} bytes of a refused frame");
+                assert!(
+                    sent < 64 << 20,
+                    "the daemon read {sent} bytes of a refused frame"
+                );
             }
         })
     });
@@ -189,7 +200,10 @@ fn eight_connections_claiming_4_gib_frames() {
         "eight 4 GiB claims: daemon VmRSS idle {idle} KiB, peak {peak} KiB (+{} KiB)",
         peak.saturating_sub(idle)
     );
-    assert!(peak < idle + 16 * 1024, "daemon grew from {idle} to {peak} KiB");
+    assert!(
+        peak < idle + 16 * 1024,
+        "daemon grew from {idle} to {peak} KiB"
+    );
     let log = b.sb.daemon_log();
     assert_eq!(
         log.matches("frame of 4294967295 bytes from pid").count(),
@@ -219,7 +233,10 @@ fn largest_message_at_the_sender() {
         .sb
         .daemon_log()
         .contains("frame of 2097152 bytes from pid")));
-    assert!(b.sb.daemon_log().contains("(1048576 bytes, PVM6_MAX_MESSAGE or pvmd3 -m)"));
+    assert!(b
+        .sb
+        .daemon_log()
+        .contains("(1048576 bytes, PVM6_MAX_MESSAGE or pvmd3 -m)"));
 }
 
 #[test]
@@ -230,7 +247,9 @@ fn a_slow_receiver_makes_its_sender_wait() {
     let pid = b.pid();
     let idle = rss_kib(pid);
     // 200 messages of 1 MiB to a child that sleeps 4 s before it reads.
-    let (out, peak) = peak_rss(pid, || b.run("tr_bounds", &["slow", "200", "1024", "4"], 180));
+    let (out, peak) = peak_rss(pid, || {
+        b.run("tr_bounds", &["slow", "200", "1024", "4"], 180)
+    });
     out.assert_tap_ok();
     let send_s: f64 = out
         .stdout
@@ -267,7 +286,11 @@ fn idle_and_garbage_tcp_connections() {
         let idle: Vec<_> = (0..500)
             .filter_map(|_| std::net::TcpStream::connect(&target).ok())
             .collect();
-        assert!(idle.len() >= 400, "only {} idle connections made", idle.len());
+        assert!(
+            idle.len() >= 400,
+            "only {} idle connections made",
+            idle.len()
+        );
         // 25 000 garbage connections, from four threads.
         let worst = std::thread::scope(|s| {
             for _ in 0..4 {
@@ -294,7 +317,10 @@ fn idle_and_garbage_tcp_connections() {
         worst
     });
     let flood = t0.elapsed();
-    assert!(worst < RTT_BOUND_MS, "round trip {worst} ms during the flood");
+    assert!(
+        worst < RTT_BOUND_MS,
+        "round trip {worst} ms during the flood"
+    );
     // Everything is released.
     assert!(
         eventually(Duration::from_secs(20), || fd_count(pid) <= fds0 + 2),
@@ -319,9 +345,15 @@ fn idle_and_garbage_tcp_connections() {
          {suppressed} counted only), fds {fds0} -> {}",
         fd_count(pid)
     );
-    assert!(suppressed + lines as u64 >= 20_000, "refusals not all counted:\n{log}");
+    assert!(
+        suppressed + lines as u64 >= 20_000,
+        "refusals not all counted:\n{log}"
+    );
     assert!(grown < 64 * 1024, "the log grew by {grown} bytes");
-    assert!(peak < idle_rss + 32 * 1024, "daemon grew from {idle_rss} to {peak} KiB");
+    assert!(
+        peak < idle_rss + 32 * 1024,
+        "daemon grew from {idle_rss} to {peak} KiB"
+    );
 }
 
 /// Sets a process's RLIMIT_NOFILE soft limit; restores it on drop.
@@ -337,14 +369,16 @@ impl NofileLimit {
             rlim_max: 0,
         };
         // SAFETY: a null new limit only reads into the live struct `old`.
-        let rc = unsafe { libc::prlimit(pid as i32, libc::RLIMIT_NOFILE, std::ptr::null(), &mut old) };
+        let rc =
+            unsafe { libc::prlimit(pid as i32, libc::RLIMIT_NOFILE, std::ptr::null(), &mut old) };
         assert_eq!(rc, 0);
         let new = libc::rlimit {
             rlim_cur: soft,
             rlim_max: old.rlim_max,
         };
         // SAFETY: both pointers are to live rlimit structs of this frame.
-        let rc = unsafe { libc::prlimit(pid as i32, libc::RLIMIT_NOFILE, &new, std::ptr::null_mut()) };
+        let rc =
+            unsafe { libc::prlimit(pid as i32, libc::RLIMIT_NOFILE, &new, std::ptr::null_mut()) };
         assert_eq!(rc, 0, "prlimit: {}", std::io::Error::last_os_error());
         NofileLimit { pid, old }
     }
@@ -389,7 +423,10 @@ fn tcp_connections_leave_descriptors_for_local_tasks() {
     eprintln!(
         "120 idle TCP connections under a 100-descriptor limit: daemon holds {held} descriptors, local round trips worst {worst:.1} ms"
     );
-    assert!(held <= 100 - 20, "the reserve was not kept: {held} descriptors");
+    assert!(
+        held <= 100 - 20,
+        "the reserve was not kept: {held} descriptors"
+    );
     assert!(worst < RTT_BOUND_MS);
     assert!(b.sb.daemon_log().contains("kept for local tasks"));
     drop(idle);

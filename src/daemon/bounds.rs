@@ -446,8 +446,22 @@ mod tests {
         let b = Bounds::from_env();
         assert!(b.queue_cap >= crate::wire::MIN_MAX_MESSAGE);
         assert!(b.fd_reserve_under(100) >= 16);
-        assert_eq!(Bounds { fd_reserve: None, ..b }.fd_reserve_under(20_000), 1024);
-        assert_eq!(Bounds { fd_reserve: None, ..b }.fd_reserve_under(100), 25);
+        assert_eq!(
+            Bounds {
+                fd_reserve: None,
+                ..b
+            }
+            .fd_reserve_under(20_000),
+            1024
+        );
+        assert_eq!(
+            Bounds {
+                fd_reserve: None,
+                ..b
+            }
+            .fd_reserve_under(100),
+            25
+        );
         assert!(b.handshakes_per_addr <= b.handshakes || b.handshakes > 0);
     }
 }

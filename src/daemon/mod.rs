@@ -28,6 +28,8 @@ mod dialog;
 pub mod embedded;
 mod feeds;
 mod forward;
+#[doc(hidden)]
+pub mod fuzz;
 pub mod groups;
 mod gstools;
 mod host_start;

@@ -19,6 +19,8 @@ pub mod compat;
 mod conn;
 mod enroll;
 mod feed;
+#[doc(hidden)]
+pub mod fuzz;
 pub mod groups;
 mod hosts;
 mod link;
