@@ -273,7 +273,7 @@ fn a_slow_receiver_makes_its_sender_wait() {
 
 #[test]
 fn idle_and_garbage_tcp_connections() {
-    let b = Box_::new("bd-flood", &[]);
+    let b = Box_::new("bd-flood", &[("PVM6_LISTEN", "1")]);
     b.ping(1);
     let pid = b.pid();
     let target = b.tcp_target();
@@ -356,6 +356,26 @@ fn idle_and_garbage_tcp_connections() {
     );
 }
 
+#[test]
+fn a_one_host_machine_listens_only_once_a_host_is_added() {
+    let b = Box_::new("bd-listen", &[("PVM_RSH", "/bin/false")]);
+    b.ping(1);
+    let target = b.tcp_target();
+    let e = std::net::TcpStream::connect(&target).unwrap_err();
+    assert_eq!(e.kind(), std::io::ErrorKind::ConnectionRefused, "{e}");
+    // pvm_addhosts (here of a host the remote shell cannot reach): from
+    // then on the port listens, the same one pvmd.addr names.
+    let out = b.run("tr_bounds", &["add", "198.51.100.7"], 60);
+    out.assert_tap_ok();
+    assert!(
+        std::net::TcpStream::connect(&target).is_ok(),
+        "not listening after an add"
+    );
+    let log = b.sb.daemon_log();
+    assert!(log.contains("listening on TCP port"), "{log}");
+    assert_eq!(b.tcp_target(), target);
+}
+
 /// Sets a process's RLIMIT_NOFILE soft limit; restores it on drop.
 struct NofileLimit {
     pid: u32,
@@ -406,6 +426,7 @@ fn tcp_connections_leave_descriptors_for_local_tasks() {
     let b = Box_::new(
         "bd-reserve",
         &[
+            ("PVM6_LISTEN", "1"),
             ("PVM6_MAX_HANDSHAKES", "10000"),
             ("PVM6_MAX_HANDSHAKES_PER_ADDR", "10000"),
         ],

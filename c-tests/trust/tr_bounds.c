@@ -13,6 +13,8 @@
  *                            sends took) and the child's verdict
  *   tr_bounds self N KIB     sends N messages of KIB KiB to itself before
  *                            receiving any, then receives and checks them
+ *   tr_bounds add HOST       pvm_addhosts(HOST), which must fail (the tests
+ *                            give it a host the remote shell cannot reach)
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -134,6 +136,13 @@ int main(int argc, char **argv)
 			pvm_upkint(&good, 1, 1);
 		CHECK_INT(good, n, "the child got every message, in order, intact");
 		free(b);
+	} else if (strcmp(argv[1], "add") == 0) {
+		int info = 0;
+		char *hosts[] = { argv[2] };
+		pvm_setopt(PvmAutoErr, 0);
+		int cc = pvm_addhosts(hosts, 1, &info);
+		printf("# addhosts %d info %d\n", cc, info);
+		CHECK_CMP(info, <, 0, "the unreachable host is not added");
 	} else if (strcmp(argv[1], "self") == 0) {
 		int n = atoi(argv[2]), len = atoi(argv[3]) * 1024;
 		char *b = malloc(len);

@@ -124,6 +124,9 @@ pub enum Sink {
 /// The daemon's state for its bounds.
 #[derive(Default)]
 pub struct Pacing {
+    /// The TCP port listens (a one-host machine's only binds it until a
+    /// host is added).
+    listening: bool,
     /// Task connections not read from (each has `Conn::waits_on`).
     paused: Vec<Token>,
     /// When each TCP connection still in its handshake was accepted.
@@ -162,6 +165,14 @@ pub enum Admit {
 }
 
 impl Pacing {
+    /// The state of a daemon whose TCP port listens already or not.
+    pub fn listening(listening: bool) -> Pacing {
+        Pacing {
+            listening,
+            ..Pacing::default()
+        }
+    }
+
     /// Whether refusal lines are counted and not yet reported.
     pub fn pending(&self) -> bool {
         self.suppressed > 0
@@ -275,6 +286,43 @@ impl Daemon {
     }
 
     // ---- TCP admission ---------------------------------------------------
+
+    /// Starts listening on the TCP port when this daemon needs it: hosts
+    /// are being added, it has others in its machine, or links. Until then
+    /// (a one-host machine) nothing is accepted from the network: the port
+    /// is bound (its number is in pvmd.addr) and refuses connections.
+    pub(super) fn listen_when_needed(&mut self) {
+        if self.pacing.listening {
+            return;
+        }
+        let needed = self.starting.active()
+            || self.multi.table.hosts.len() > 1
+            || !self.multi.links.is_empty()
+            || self.opts.slave.is_some();
+        if !needed {
+            return;
+        }
+        let res = crate::os::start_listening(&self.tcp).and_then(|()| {
+            self.poll.registry().register(
+                &mut self.tcp,
+                super::server::TCP_LISTENER,
+                mio::Interest::READABLE,
+            )
+        });
+        match res {
+            Ok(()) => {
+                self.pacing.listening = true;
+                let port = self.tcp.local_addr().map(|a| a.port()).unwrap_or(0);
+                dlog!(
+                    self.log,
+                    Info,
+                    "listening on TCP port {port} (hosts are being added)"
+                );
+                self.accept_links();
+            }
+            Err(e) => dlog!(self.log, Error, "can't listen on the TCP port: {e}"),
+        }
+    }
 
     /// Before accepting TCP connections: whether a handshake may start
     /// now. At the cap, the oldest handshake in progress for at least

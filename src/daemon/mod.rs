@@ -433,7 +433,16 @@ pub fn run(opts: DaemonOptions) -> io::Result<()> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => {}
         Err(e) => return Err(e),
     }
-    let tcp = match crate::os::tcp_listen(opts.port, true) {
+    // A one-host machine does not listen on TCP until it needs to (a host
+    // is added: bounds.rs); the port is taken now all the same, so the
+    // address file is right from the start.
+    let listen_now = opts.slave.is_some() || opts.hostfile.is_some() || listen_always();
+    let open = if listen_now {
+        crate::os::tcp_listen
+    } else {
+        crate::os::tcp_bind
+    };
+    let tcp = match open(opts.port, true) {
         Ok(l) => l,
         Err(e) => {
             if opts.slave.is_some() {
@@ -471,6 +480,14 @@ pub fn run(opts: DaemonOptions) -> io::Result<()> {
     drop(daemon);
     drop(held);
     result
+}
+
+/// `$PVM6_LISTEN=1`: listen on TCP from the start, even as a one-host
+/// machine (other hosts' tools, tests of the port).
+pub const ENV_LISTEN: &str = "PVM6_LISTEN";
+
+fn listen_always() -> bool {
+    std::env::var(ENV_LISTEN).is_ok_and(|v| v.trim() == "1")
 }
 
 /// Writes a slave's one line to stdout, then points stdio at /dev/null.

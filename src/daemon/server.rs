@@ -194,8 +194,13 @@ impl Daemon {
         // The Unix listener is watched from the loop's start (multi_start),
         // after a master's hostfile hosts are in.
         let _ = &mut unix;
-        poll.registry()
-            .register(&mut tcp, TCP_LISTENER, Interest::READABLE)?;
+        // Watched once it listens (bounds.rs: a one-host machine listens
+        // only when it needs to).
+        let listening = os::is_listening(&tcp);
+        if listening {
+            poll.registry()
+                .register(&mut tcp, TCP_LISTENER, Interest::READABLE)?;
+        }
         // As PVM 3.4.6's pvmd: SIGTERM (or ^C) kills the tasks and the other
         // hosts' daemons and cleans up, like the console's halt.
         let signals = match os::signal_pipe(&[libc::SIGTERM, libc::SIGINT]) {
@@ -266,7 +271,7 @@ impl Daemon {
             trim_due: false,
             ring_conns: Vec::new(),
             ring_backlog: BTreeSet::new(),
-            pacing: Default::default(),
+            pacing: super::bounds::Pacing::listening(listening),
         })
     }
 
@@ -281,6 +286,7 @@ impl Daemon {
         let mut events = Events::with_capacity(256);
         dlog!(self.log, Info, "ready");
         self.multi_start();
+        self.listen_when_needed();
         let spin = os::spin_budget();
         // When the last event came: for `spin` after it the loop polls
         // without sleeping (yielding the CPU), so a message relayed between
@@ -367,6 +373,7 @@ impl Daemon {
                     _ => {}
                 }
             }
+            self.listen_when_needed();
             self.resume_paced();
             self.accept_if_deferred();
             self.refusals_tick();
