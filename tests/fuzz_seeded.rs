@@ -115,7 +115,7 @@ fn seeded_fuzz_of_every_target() {
                 if *name != "requests" {
                     return target(&input);
                 }
-                if s.is_none() || n % 200 == 0 {
+                if s.is_none() || n.is_multiple_of(200) {
                     *s = pvm3::daemon::fuzz::Session::new();
                 }
                 if let Some(s) = s.as_mut() {

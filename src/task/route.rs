@@ -671,6 +671,24 @@ impl Routes {
     }
 }
 
+/// Whether `f`, the first frame on a connection accepted by task `me`, is a
+/// hello it may accept: (nonce, count) when it is a RouteHello for `me`
+/// whose nonce is the one `offered` to its claimed source (non-zero), on a
+/// connection that source may use (`may_claim`: a Unix socket in our
+/// private directory, or a TCP connection authenticated as that tid), from
+/// a task not `known` as a peer already. Fuzzed (`crate::fuzzing`).
+pub(super) fn hello_ok(
+    f: &Frame,
+    me: i32,
+    may_claim: bool,
+    offered: Option<u64>,
+    known: bool,
+) -> Option<(u64, u64)> {
+    parse_hello(f).filter(|(nonce, _)| {
+        may_claim && f.header.dst == me && *nonce != 0 && offered == Some(*nonce) && !known
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1221,22 +1239,4 @@ mod tests {
         let got = read_n(&d, 1);
         assert_eq!((got[0].header.tag, &got[0].body[..]), (2, &b"second"[..]));
     }
-}
-
-/// Whether `f`, the first frame on a connection accepted by task `me`, is a
-/// hello it may accept: (nonce, count) when it is a RouteHello for `me`
-/// whose nonce is the one `offered` to its claimed source (non-zero), on a
-/// connection that source may use (`may_claim`: a Unix socket in our
-/// private directory, or a TCP connection authenticated as that tid), from
-/// a task not `known` as a peer already. Fuzzed (`crate::fuzzing`).
-pub(super) fn hello_ok(
-    f: &Frame,
-    me: i32,
-    may_claim: bool,
-    offered: Option<u64>,
-    known: bool,
-) -> Option<(u64, u64)> {
-    parse_hello(f).filter(|(nonce, _)| {
-        may_claim && f.header.dst == me && *nonce != 0 && offered == Some(*nonce) && !known
-    })
 }
