@@ -45,6 +45,7 @@ pub mod notify;
 pub mod output;
 pub mod outq;
 mod requests;
+mod rings;
 mod rm;
 pub mod routes;
 pub mod server;
