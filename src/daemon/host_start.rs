@@ -576,6 +576,11 @@ impl Daemon {
         }
         if let Some(f) = st.manual.take() {
             let _ = std::fs::remove_file(f);
+            // The secret has been read (the slave replied) or is no longer
+            // wanted: it does not stay on disk (issue 28).
+            if !self.starting.starts.values().any(|s| s.manual.is_some()) {
+                let _ = std::fs::remove_file(self.opts.files.dir.join("pvmd.secret"));
+            }
         }
         self.group_result(st.group, st.slot, res);
     }

@@ -305,6 +305,11 @@ impl Link {
         }
     }
 
+    /// Bytes waiting to be written (the senders' back-pressure, bounds.rs).
+    pub fn queued(&self) -> usize {
+        self.out.len()
+    }
+
     /// Whether nothing waits to be written.
     pub fn idle_out(&self) -> bool {
         self.out.is_empty()

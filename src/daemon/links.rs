@@ -37,6 +37,7 @@ impl Daemon {
         let mut link = Link::outgoing(stream, addr, &self.multi.secret, self.dtid, deadline)
             .map_err(|e| io::Error::other(e.to_string()))?;
         link.peer = tid::daemon_tid(host);
+        link.decoder.set_limit(self.link_body_limit());
         self.multi.links.insert(tok, link);
         Ok(tok)
     }
@@ -44,8 +45,15 @@ impl Daemon {
     /// Accepts pending TCP connections (each starts its handshake).
     pub(super) fn accept_links(&mut self) {
         loop {
+            if !self.tcp_room() {
+                return; // bounds.rs: accepted again when a handshake ends
+            }
             match self.tcp.accept() {
                 Ok((mut stream, peer)) => {
+                    if let super::bounds::Admit::No(why) = self.admit_tcp(&peer) {
+                        self.refused(&format!("refused connection from {}: {why}", canon(&peer)));
+                        continue;
+                    }
                     let tok = self.token();
                     if let Err(e) = self.poll.registry().register(
                         &mut stream,
@@ -55,14 +63,16 @@ impl Daemon {
                         dlog!(self.log, Error, "can't watch TCP connection: {e}");
                         continue;
                     }
-                    let link = Link::incoming(
+                    let mut link = Link::incoming(
                         stream,
                         peer,
                         &self.multi.secret,
                         Instant::now() + LINK_SETUP,
                     );
+                    link.decoder.set_limit(self.link_body_limit());
                     dlog!(self.log, Debug, "TCP connection from {}", canon(&peer));
                     self.multi.links.insert(tok, link);
+                    self.handshake_started(tok, &peer);
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -346,7 +356,7 @@ impl Daemon {
             return;
         }
         if !authenticated && !outgoing {
-            dlog!(self.log, Warn, "refused connection from {addr_s}: {why}");
+            self.refused(&format!("refused connection from {addr_s}: {why}"));
             return;
         }
         if !was_current {

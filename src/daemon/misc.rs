@@ -571,6 +571,7 @@ impl Daemon {
                 self.opts.debug_mask = mask as u32;
                 self.log = super::log::DaemonLog::open(
                     &self.opts.files.log,
+                    &self.opts.files.fallback_log(),
                     self.dtid,
                     mask != 0,
                     self.opts.log_facade,

@@ -20,6 +20,7 @@
 //! (docs/ARCHITECTURE.md, "Multi-host").
 //! [`embedded`] starts a daemon from inside a task's program.
 
+pub mod bounds;
 mod children;
 pub mod conn;
 mod delivery;
@@ -27,6 +28,8 @@ mod dialog;
 pub mod embedded;
 mod feeds;
 mod forward;
+#[doc(hidden)]
+pub mod fuzz;
 pub mod groups;
 mod gstools;
 mod host_start;
@@ -57,7 +60,7 @@ use crate::paths::{self, DaemonFiles};
 use std::ffi::OsString;
 use std::fs::{self, DirBuilder, File, OpenOptions};
 use std::io::{self, Write};
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -132,6 +135,12 @@ pub struct DaemonOptions {
     pub vmid: Option<String>,
     /// Terminal dialogs for so=pw / so=ms.
     pub dialog: Dialog,
+    /// The largest message body accepted (`$PVM6_MAX_MESSAGE`, `pvmd3
+    /// -m<size>`; [`crate::wire::DEFAULT_MAX_MESSAGE`] when unset). Local
+    /// tasks learn it with their Connect reply and refuse larger sends.
+    pub max_message: usize,
+    /// The bounds on queues and connections (docs/HARDENING.md "Bounds").
+    pub bounds: bounds::Bounds,
 }
 
 impl DaemonOptions {
@@ -167,6 +176,8 @@ impl DaemonOptions {
                 .unwrap_or(0),
             vmid: std::env::var("PVM_VMID").ok().filter(|v| !v.is_empty()),
             dialog: Dialog::Off,
+            max_message: crate::wire::max_message_from_env(),
+            bounds: bounds::Bounds::from_env(),
         }
     }
 
@@ -253,12 +264,14 @@ pub struct MasterArgs {
     pub foreground: bool,
     /// `-v` / `--version`.
     pub version: bool,
+    /// `-m<size>`: the largest message body (bytes, or with k, m, g).
+    pub max_message: Option<usize>,
     /// The hostfile's path.
     pub hostfile: Option<String>,
 }
 
 /// The usage line of the master's options.
-pub const MASTER_USAGE: &str = "pvmd3 [-d<mask>] [-n<name>] [-f] [-v] [hostfile]";
+pub const MASTER_USAGE: &str = "pvmd3 [-d<mask>] [-n<name>] [-m<size>] [-f] [-v] [hostfile]";
 
 impl MasterArgs {
     /// Parses `args` (without the program name). Errors say what is wrong.
@@ -273,6 +286,19 @@ impl MasterArgs {
             } else if let Some(m) = a.strip_prefix("-d") {
                 out.debug_mask =
                     Some(parse_debug_mask(m).ok_or_else(|| format!("bad debug mask \"{m}\""))?);
+            } else if let Some(m) = a.strip_prefix("-m") {
+                let m = if m.is_empty() {
+                    it.next().cloned().unwrap_or_default()
+                } else {
+                    m.to_string()
+                };
+                out.max_message = Some(crate::wire::parse_size(&m).ok_or_else(|| {
+                    format!(
+                        "bad message size \"{m}\" (bytes, or with k, m, g; from {} to {})",
+                        crate::wire::MIN_MAX_MESSAGE,
+                        crate::wire::MAX_BODY
+                    )
+                })?);
             } else if let Some(n) = a.strip_prefix("-n") {
                 let name = if n.is_empty() {
                     it.next().cloned().unwrap_or_default()
@@ -314,6 +340,9 @@ impl MasterArgs {
         if let Some(n) = &self.hostname {
             opts.hostname = n.clone();
         }
+        if let Some(m) = self.max_message {
+            opts.max_message = m;
+        }
         opts.hostfile = hostfile;
     }
 }
@@ -346,23 +375,9 @@ pub fn prepare_dir(files: &DaemonFiles) -> io::Result<()> {
             ))
         }
     }
-    let meta = fs::symlink_metadata(&files.dir)?;
-    let refuse = |why: &str| {
-        Err(io::Error::new(
-            io::ErrorKind::PermissionDenied,
-            format!("refusing to use {}: {why}", files.dir.display()),
-        ))
-    };
-    if !meta.file_type().is_dir() {
-        return refuse("not a directory");
-    }
-    if meta.uid() != crate::os::uid() {
-        return refuse("owned by another user");
-    }
-    if meta.permissions().mode() & 0o077 != 0 {
-        return refuse("group or others have access (must be mode 0700)");
-    }
-    Ok(())
+    // Never chmod or chown a directory found there: one we did not make
+    // this way (another user's, a link, open to others) is refused.
+    paths::check_private_dir(&files.dir)
 }
 
 /// The files a running daemon holds; removed again when it ends.
@@ -373,7 +388,8 @@ struct Held {
 
 impl Drop for Held {
     fn drop(&mut self) {
-        for p in [&self.files.sock, &self.files.pid, &self.files.addr] {
+        let secret = self.files.dir.join("pvmd.secret");
+        for p in [&self.files.sock, &self.files.pid, &self.files.addr, &secret] {
             // Already gone is fine; nothing else can be done about a failure here.
             let _ = fs::remove_file(p);
         }
@@ -418,7 +434,16 @@ pub fn run(opts: DaemonOptions) -> io::Result<()> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => {}
         Err(e) => return Err(e),
     }
-    let tcp = match crate::os::tcp_listen(opts.port, true) {
+    // A one-host machine does not listen on TCP until it needs to (a host
+    // is added: bounds.rs); the port is taken now all the same, so the
+    // address file is right from the start.
+    let listen_now = opts.slave.is_some() || opts.hostfile.is_some() || listen_always();
+    let open = if listen_now {
+        crate::os::tcp_listen
+    } else {
+        crate::os::tcp_bind
+    };
+    let tcp = match open(opts.port, true) {
         Ok(l) => l,
         Err(e) => {
             if opts.slave.is_some() {
@@ -463,6 +488,14 @@ pub fn run(opts: DaemonOptions) -> io::Result<()> {
     result
 }
 
+/// `$PVM6_LISTEN=1`: listen on TCP from the start, even as a one-host
+/// machine (other hosts' tools, tests of the port).
+pub const ENV_LISTEN: &str = "PVM6_LISTEN";
+
+fn listen_always() -> bool {
+    std::env::var(ENV_LISTEN).is_ok_and(|v| v.trim() == "1")
+}
+
 /// Writes a slave's one line to stdout, then points stdio at /dev/null.
 fn slave_report(line: &str) {
     let mut out = io::stdout().lock();
@@ -502,10 +535,15 @@ mod tests {
                 hostname: Some("node1".into()),
                 foreground: true,
                 version: false,
+                max_message: None,
                 hostfile: Some("hosts".into()),
             }
         );
         assert!(p(&["-v"]).unwrap().version);
+        assert_eq!(p(&["-m64m"]).unwrap().max_message, Some(64 << 20));
+        assert_eq!(p(&["-m", "2G"]).unwrap().max_message, Some(2 << 30));
+        assert!(p(&["-m1k"]).unwrap_err().contains("bad message size"));
+        assert!(p(&["-mfoo"]).is_err());
         assert!(p(&["-dff"]).unwrap_err().contains("bad debug mask"));
         assert!(p(&["-n"]).is_err());
         assert!(p(&["-q"]).unwrap_err().contains("usage"));

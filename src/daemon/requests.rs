@@ -306,6 +306,9 @@ impl Daemon {
             .and_then(|c| self.conns.get(&c))
             .is_some_and(|c| c.rings.is_some());
         w.int(rings as i32);
+        // Then the largest message body this daemon takes (bounds.rs): the
+        // library refuses larger sends itself.
+        w.str(&self.opts.max_message.to_string());
         Ok(w.finish())
     }
 

@@ -92,7 +92,8 @@ impl Daemon {
             .rings
             .conns
             .iter()
-            .filter(|(_, m)| ring::pending(m, ring::Dir::ToDaemon))
+            // A paused task's records wait (bounds.rs): not work now.
+            .filter(|(t, m)| ring::pending(m, ring::Dir::ToDaemon) && !self.paused(*t))
             .map(|(t, _)| *t)
             .collect();
         let waiting: Vec<Token> = self
@@ -112,8 +113,9 @@ impl Daemon {
     /// True: one put something in its ring meanwhile (do not sleep).
     pub(super) fn arm_rings(&self) -> bool {
         let mut came = false;
-        for (_, m) in &self.rings.conns {
-            came |= ring::arm(m, ring::Dir::ToDaemon);
+        for (t, m) in &self.rings.conns {
+            // A paused task's records wait (bounds.rs): not a reason to wake.
+            came |= ring::arm(m, ring::Dir::ToDaemon) && !self.paused(*t);
         }
         came
     }

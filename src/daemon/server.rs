@@ -134,6 +134,9 @@ pub struct Daemon {
     /// Connections whose task's rings were taken (`crate::ring`), looked
     /// at on every turn of the loop (rings.rs; private state).
     pub(super) rings: super::rings::RingConns,
+    /// Back-pressure, TCP admission, listening and refusal lines
+    /// (bounds.rs; private state).
+    pub(super) pacing: super::bounds::Pacing,
 }
 
 /// True for "too many open files" (per process or system-wide).
@@ -173,13 +176,24 @@ impl Daemon {
     ) -> io::Result<Daemon> {
         let host = tid::host_tid(opts.host_index);
         let dtid = tid::daemon_tid(host);
-        let mut log = DaemonLog::open(&opts.files.log, dtid, opts.debug_mask != 0, opts.log_facade);
+        let mut log = DaemonLog::open(
+            &opts.files.log,
+            &opts.files.fallback_log(),
+            dtid,
+            opts.debug_mask != 0,
+            opts.log_facade,
+        );
         let poll = Poll::new()?;
         // The Unix listener is watched from the loop's start (multi_start),
         // after a master's hostfile hosts are in.
         let _ = &mut unix;
-        poll.registry()
-            .register(&mut tcp, TCP_LISTENER, Interest::READABLE)?;
+        // Watched once it listens (bounds.rs: a one-host machine listens
+        // only when it needs to).
+        let listening = os::is_listening(&tcp);
+        if listening {
+            poll.registry()
+                .register(&mut tcp, TCP_LISTENER, Interest::READABLE)?;
+        }
         // As PVM 3.4.6's pvmd: SIGTERM (or ^C) kills the tasks and the other
         // hosts' daemons and cleans up, like the console's halt.
         let signals = match os::signal_pipe(&[libc::SIGTERM, libc::SIGINT]) {
@@ -249,6 +263,7 @@ impl Daemon {
             signals,
             trim_due: false,
             rings: Default::default(),
+            pacing: super::bounds::Pacing::listening(listening),
         })
     }
 
@@ -263,6 +278,7 @@ impl Daemon {
         let mut events = Events::with_capacity(256);
         dlog!(self.log, Info, "ready");
         self.multi_start();
+        self.listen_when_needed();
         let spin = os::spin_budget();
         // When the last event came: for `spin` after it the loop polls
         // without sleeping (yielding the CPU), so a message relayed between
@@ -277,6 +293,10 @@ impl Daemon {
                 None if !self.unwatched.is_empty() => Some(REAP_INTERVAL),
                 None if self.trim_due => Some(TRIM_AFTER),
                 None => None,
+            };
+            let timeout = match (timeout, self.pacing_timeout()) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
             };
             let mut timeout = if spinning {
                 Some(Duration::ZERO)
@@ -346,6 +366,10 @@ impl Daemon {
                     _ => {}
                 }
             }
+            self.listen_when_needed();
+            self.resume_paced();
+            self.accept_if_deferred();
+            self.refusals_tick();
             self.reap_unwatched();
             if self.feeds.returns_waiting() {
                 self.returns_tick(Instant::now());
@@ -424,7 +448,8 @@ impl Daemon {
                         continue;
                     }
                     dlog!(self.log, Debug, "connection from pid {pid}");
-                    self.conns.insert(token, Conn::new(stream, pid));
+                    self.conns
+                        .insert(token, Conn::new(stream, pid, self.opts.max_message));
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -492,6 +517,25 @@ impl Daemon {
     /// Reads what the connection's socket (`from_socket`) and rings hold
     /// and handles the frames in order.
     pub(super) fn serve_conn(&mut self, token: Token, from_socket: bool) {
+        if self.paused(token)
+            && !(from_socket
+                && self.conns.get(&token).is_some_and(|c| {
+                    os::wait_hangup(std::os::fd::AsFd::as_fd(&c.stream), Duration::ZERO)
+                }))
+        {
+            // Not read while its last message's queue is over the cap
+            // (bounds.rs); a task that hung up is read to its end. What
+            // waits for it still goes out.
+            let bad = self.conns.get_mut(&token).map(|c| c.push_out());
+            if let Some(Err(e)) = bad {
+                let who = self.conn_name(token);
+                dlog!(self.log, Warn, "{e} from {who}; connection closed");
+                self.close_conn(token);
+            } else {
+                self.note_backlog(token);
+            }
+            return;
+        }
         let Some(conn) = self.conns.get_mut(&token) else {
             return;
         };
@@ -528,11 +572,21 @@ impl Daemon {
         }
         if let Some(e) = bad {
             let who = self.conn_name(token);
-            dlog!(
-                self.log,
-                Warn,
-                "malformed frame from {who} ({e}); connection closed"
-            );
+            let over = self.conns.get(&token).and_then(|c| c.decoder.oversize());
+            match over {
+                Some(n) => dlog!(
+                    self.log,
+                    Warn,
+                    "frame of {n} bytes from {who} is over the largest message ({} bytes, {} or pvmd3 -m); connection closed",
+                    self.opts.max_message,
+                    crate::wire::ENV_MAX_MESSAGE
+                ),
+                None => dlog!(
+                    self.log,
+                    Warn,
+                    "malformed frame from {who} ({e}); connection closed"
+                ),
+            }
             self.close_conn(token);
         } else if matches!(outcome, ReadOutcome::Closed) {
             self.close_conn(token);
@@ -651,6 +705,7 @@ impl Daemon {
             return;
         }
         self.deliver_frame(frame);
+        self.pace(token, h.dst);
     }
 
     /// Delivers a Msg frame whose sender was checked (or that came over a

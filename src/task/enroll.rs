@@ -82,8 +82,17 @@ impl Runtime {
         };
         // Last, whether the daemon took the shared-memory rings we offered.
         let rings_taken = !r.is_empty() && r.int()? == 1;
+        // Then the largest message body the daemon takes.
+        let max_message = if r.is_empty() {
+            None
+        } else {
+            r.str()?.parse::<usize>().ok()
+        };
         conn.connected(rings_taken);
         let mut st = self.lock();
+        if let Some(m) = max_message {
+            st.max_message = m;
+        }
         if let Some(i) = inherited.filter(|_| spawned_tid != 0 && mytid == spawned_tid) {
             output::apply_inherited(&mut st.opts, &i);
             st.context = i.context;

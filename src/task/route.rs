@@ -590,18 +590,18 @@ impl Routes {
         out
     }
 
-    /// Checks the hello of an accepted connection; the peer's tid, or 0
+    /// Checks the hello of an accepted connection (see [`hello_ok`]); the peer's tid, or 0
     /// when it is refused.
     fn accept_hello(&mut self, link: &Arc<Link>, f: &Frame, me: i32, conn: Option<&Conn>) -> i32 {
         let from = f.header.src;
         let authed = link.authed();
-        let ok = parse_hello(f).filter(|(nonce, _)| {
-            (link.is_unix() || authed == from)
-                && f.header.dst == me
-                && *nonce != 0
-                && self.offered.get(&from) == Some(nonce)
-                && !self.peers.contains_key(&from)
-        });
+        let ok = hello_ok(
+            f,
+            me,
+            link.is_unix() || authed == from,
+            self.offered.get(&from).copied(),
+            self.peers.contains_key(&from),
+        );
         let Some((nonce, count)) = ok else {
             // Someone knew the listener but not the nonce offered to that
             // tid (or replayed an old one): say so where the user sees it,
@@ -669,6 +669,24 @@ impl Routes {
             ..Routes::default()
         };
     }
+}
+
+/// Whether `f`, the first frame on a connection accepted by task `me`, is a
+/// hello it may accept: (nonce, count) when it is a RouteHello for `me`
+/// whose nonce is the one `offered` to its claimed source (non-zero), on a
+/// connection that source may use (`may_claim`: a Unix socket in our
+/// private directory, or a TCP connection authenticated as that tid), from
+/// a task not `known` as a peer already. Fuzzed (`crate::fuzzing`).
+pub(super) fn hello_ok(
+    f: &Frame,
+    me: i32,
+    may_claim: bool,
+    offered: Option<u64>,
+    known: bool,
+) -> Option<(u64, u64)> {
+    parse_hello(f).filter(|(nonce, _)| {
+        may_claim && f.header.dst == me && *nonce != 0 && offered == Some(*nonce) && !known
+    })
 }
 
 #[cfg(test)]
