@@ -135,6 +135,16 @@ impl Daemon {
         }
     }
 
+    /// Host `host` spoke again after a silence: the requests it owes get
+    /// their full time again from now (a stall is not a failure to serve).
+    pub(super) fn forwards_resumed(&mut self, host: i32, now: Instant) {
+        for p in self.forwards.pending.values_mut() {
+            if p.host == host && p.deadline.is_some() {
+                p.deadline = Some(now + FORWARD_TIMEOUT);
+            }
+        }
+    }
+
     /// Sends a Msg frame to a task of another host; gives the frame back
     /// when `dst` is not another host's.
     pub(super) fn route_remote(&mut self, frame: Frame) -> Option<Frame> {
@@ -154,9 +164,9 @@ impl Daemon {
             return None;
         }
         let frame = self.route_back(frame)?;
-        match self.multi.by_host.get(&host) {
+        match self.links.of_host(host) {
             // The usual case, as in send_to_host, but the body is not copied.
-            Some(&tok) => self.send_link_frame(tok, frame),
+            Some(tok) => self.send_link_frame(tok, frame),
             None => self.send_to_host(host, frame.to_bytes()),
         }
         None

@@ -775,7 +775,7 @@ impl Daemon {
         let Some(reply) = st.reply.clone() else {
             return;
         };
-        let Some(link) = self.multi.links.get(&tok) else {
+        let Some(link) = self.links.get(tok) else {
             return;
         };
         let mut addrs = vec![with_port(link.peer_addr, reply.port)];
@@ -805,7 +805,7 @@ impl Daemon {
             canon(&link.peer_addr)
         );
         self.starting.link_start.remove(&tok);
-        self.multi.by_host.insert(host, tok);
+        self.links.bind(host, tok);
         self.multi.table.insert(entry);
         // The new slave learns its place first, then everyone the new table.
         let mut w = Writer::new();
