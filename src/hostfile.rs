@@ -10,6 +10,9 @@ use crate::net::addr::HostName;
 
 /// Lowest and highest relative speed `sp=` accepts.
 pub const SPEED_RANGE: std::ops::RangeInclusive<i32> = 1..=1_000_000;
+/// The values `to=` accepts (seconds; the daemon raises one below its
+/// minimum to that minimum).
+pub const TIMEOUT_RANGE: std::ops::RangeInclusive<u32> = 1..=86_400;
 
 /// The options of one host line (or of a `*` defaults line). `None`/`false`
 /// means "not given": the daemon then uses its built-in default.
@@ -37,6 +40,10 @@ pub struct HostOpts {
     pub id: Option<String>,
     /// `po=PORT` (pvm6 extension): fixed TCP port of the slave daemon.
     pub po: Option<u16>,
+    /// `to=SECONDS` (pvm6 extension): the machine's host timeout, how long
+    /// a silent daemon is only suspected before it is declared dead. Read
+    /// from the `*` line or the master's own line (docs/HOSTFILE.md).
+    pub to: Option<u32>,
 }
 
 /// One host of a hostfile.
@@ -109,6 +116,7 @@ impl HostOpts {
             ip: pick(&self.ip, &defaults.ip),
             id: pick(&self.id, &defaults.id),
             po: self.po.or(defaults.po),
+            to: self.to.or(defaults.to),
         }
     }
 
@@ -349,6 +357,18 @@ fn parse_opts<'a>(
                         err(format!("bad value in \"{f}\" (a port 1..65535 expected)"))
                     })?;
                 o.po = Some(po);
+            }
+            "to" => {
+                let to = val
+                    .bytes()
+                    .all(|b| b.is_ascii_digit())
+                    .then(|| val.parse::<u32>().ok())
+                    .flatten()
+                    .filter(|v| TIMEOUT_RANGE.contains(v))
+                    .ok_or_else(|| {
+                        err(format!("bad value in \"{f}\" (seconds 1..86400 expected)"))
+                    })?;
+                o.to = Some(to);
             }
             _ => return Err(err(format!("unknown option \"{f}\""))),
         }

@@ -27,7 +27,10 @@ impl Console {
 
     pub(super) fn conf(&mut self) {
         match task::config() {
-            Ok((narch, hosts)) => self.out(&format::conf(narch, &hosts)),
+            Ok((narch, hosts)) => {
+                let (timeout, suspects) = task::host_suspicions().unwrap_or_default();
+                self.out(&format::conf_suspects(narch, &hosts, timeout, &suspects))
+            }
             Err(e) => self.call_failed("pvm_config", e),
         }
     }

@@ -390,6 +390,21 @@ impl Daemon {
                 .int(h.speed)
                 .int(h.dsig);
         }
+        // After the hosts (pvm_config reads no further): the host timeout
+        // and the hosts this daemon suspects, with how long they are silent.
+        let now = Instant::now();
+        let suspects: Vec<(i32, u32)> = hosts
+            .iter()
+            .filter_map(|h| {
+                let since = self.links.suspected(h.dtid())?;
+                Some((h.dtid(), now.duration_since(since).as_secs() as u32))
+            })
+            .collect();
+        w.int(self.links.dead_after().as_secs() as i32)
+            .int(suspects.len() as i32);
+        for (t, secs) in suspects {
+            w.int(t).int(secs as i32);
+        }
         w.finish()
     }
 

@@ -44,6 +44,9 @@ pub struct HostTable {
     pub version: i32,
     /// Hosts by ascending index.
     pub hosts: Vec<HostEntry>,
+    /// The machine's host timeout in seconds, as the master set it (0 in a
+    /// table from a master that did not say).
+    pub timeout: u32,
     /// Next index to try (master only).
     next_index: i32,
 }
@@ -54,6 +57,7 @@ impl HostTable {
         HostTable {
             version: 1,
             hosts: vec![me],
+            timeout: 0,
             next_index: 2,
         }
     }
@@ -106,7 +110,8 @@ impl HostTable {
     }
 
     /// The table as a control body: version, count, then per host index,
-    /// name, arch, speed, dsig, and the list of addresses (`[v6]:port` text).
+    /// name, arch, speed, dsig, and the list of addresses (`[v6]:port`
+    /// text); then the host timeout in seconds.
     pub fn encode(&self, w: &mut Writer) {
         w.int(self.version).int(self.hosts.len() as i32);
         for e in &self.hosts {
@@ -118,6 +123,7 @@ impl HostTable {
             let addrs: Vec<String> = e.addrs.iter().map(fmt_sockaddr).collect();
             w.strs(&addrs);
         }
+        w.int(self.timeout as i32);
     }
 
     /// Reads a table written by [`HostTable::encode`], zones of link-local
@@ -174,9 +180,11 @@ impl HostTable {
                 .collect();
         }
         hosts.sort_by_key(|h| h.index);
+        let timeout = r.int().map_or(0, |t| t.max(0) as u32);
         Ok(HostTable {
             version,
             hosts,
+            timeout,
             next_index: 2,
         })
     }

@@ -43,8 +43,21 @@ pub(super) const RETRY: Duration = Duration::from_secs(1);
 pub(super) const TICK: Duration = Duration::from_millis(200);
 
 /// The host timeout for `secs` seconds, kept at or above [`MIN_DEAD_AFTER`].
-pub(super) fn dead_after(secs: u64) -> Duration {
-    Duration::from_secs(secs).max(MIN_DEAD_AFTER)
+pub(super) fn dead_after(secs: u32) -> Duration {
+    Duration::from_secs(secs.into()).max(MIN_DEAD_AFTER)
+}
+
+/// A master's host timeout at start: `pvmd3 -t`, else `to=` on its
+/// hostfile's `*` line, else `$PVM6_HOST_TIMEOUT`, else 60 s (the master's
+/// own hostfile line may set it later, [`Daemon::set_host_timeout`]). A
+/// slave takes the master's from the host table.
+pub(super) fn machine_timeout(opts: &super::DaemonOptions) -> Duration {
+    let from_file = opts.hostfile.as_ref().and_then(|h| h.defaults.to);
+    let secs = match (opts.host_timeout_arg, from_file) {
+        (false, Some(t)) => Some(t),
+        _ => opts.host_timeout,
+    };
+    secs.map_or(DEFAULT_DEAD_AFTER, dead_after)
 }
 
 /// Frames for a host that has no link yet.
@@ -93,7 +106,7 @@ impl Links {
             by_host: HashMap::new(),
             waiting: HashMap::new(),
             suspects: HashMap::new(),
-            dead_after: dead_after.max(MIN_DEAD_AFTER),
+            dead_after,
             last_tick: Instant::now(),
         }
     }
@@ -286,6 +299,20 @@ impl Links {
 }
 
 impl Daemon {
+    /// The machine's host timeout becomes `secs` seconds (at least
+    /// [`MIN_DEAD_AFTER`]): a master's own hostfile line, or a slave's
+    /// table from the master. The master's table carries it to the slaves.
+    pub(super) fn set_host_timeout(&mut self, secs: u32) {
+        let d = dead_after(secs);
+        if d != self.links.dead_after() {
+            dlog!(self.log, Info, "host timeout {} s", d.as_secs());
+        }
+        self.links.set_dead_after(d);
+        if self.multi.is_master {
+            self.multi.table.timeout = d.as_secs() as u32;
+        }
+    }
+
     /// Opens an outgoing link to `addr` expecting host `host`.
     pub(super) fn connect_link(
         &mut self,
@@ -323,7 +350,7 @@ impl Daemon {
                         stream,
                         peer,
                         &self.multi.secret,
-                        Instant::now() + self.links.setup_time(),
+                        Instant::now() + LINK_SETUP,
                     );
                     dlog!(self.log, Debug, "TCP connection from {}", canon(&peer));
                     self.links.insert(tok, link);
@@ -743,7 +770,11 @@ impl Daemon {
                 match HostTable::decode_for(&mut r, index, &addr::local_interfaces()) {
                     Ok(t) if index == tid::host_index(self.host) => {
                         self.links.bind(tid::host_of(peer), tok);
+                        let timeout = t.timeout;
                         self.multi.table = t;
+                        if timeout > 0 {
+                            self.set_host_timeout(timeout);
+                        }
                         self.multi.placed = true;
                         self.multi.slave_deadline = None;
                         dlog!(

@@ -20,7 +20,11 @@ impl Daemon {
         }
         let old: Vec<i32> = self.multi.table.hosts.iter().map(|h| h.host()).collect();
         let new: Vec<i32> = t.hosts.iter().map(|h| h.host()).collect();
+        let timeout = t.timeout;
         self.multi.table = t;
+        if timeout > 0 {
+            self.set_host_timeout(timeout);
+        }
         for h in old.iter().filter(|h| !new.contains(h)) {
             self.host_gone(*h);
         }

@@ -131,6 +131,13 @@ pub struct DaemonOptions {
     pub vmid: Option<String>,
     /// Terminal dialogs for so=pw / so=ms.
     pub dialog: Dialog,
+    /// The machine's host timeout in seconds (`pvmd3 -t`, else
+    /// `$PVM6_HOST_TIMEOUT`); a master's hostfile `to=` comes between the
+    /// two (see `daemon::links::machine_timeout`).
+    pub host_timeout: Option<u32>,
+    /// Whether `host_timeout` came from `pvmd3 -t` (it then beats the
+    /// hostfile's `to=`).
+    pub host_timeout_arg: bool,
 }
 
 impl DaemonOptions {
@@ -166,6 +173,10 @@ impl DaemonOptions {
                 .unwrap_or(0),
             vmid: std::env::var("PVM_VMID").ok().filter(|v| !v.is_empty()),
             dialog: Dialog::Off,
+            host_timeout: std::env::var("PVM6_HOST_TIMEOUT")
+                .ok()
+                .and_then(|v| v.trim().parse().ok()),
+            host_timeout_arg: false,
         }
     }
 
@@ -254,10 +265,12 @@ pub struct MasterArgs {
     pub version: bool,
     /// The hostfile's path.
     pub hostfile: Option<String>,
+    /// `-t<seconds>`: the machine's host timeout (pvm6 extension).
+    pub timeout: Option<u32>,
 }
 
 /// The usage line of the master's options.
-pub const MASTER_USAGE: &str = "pvmd3 [-d<mask>] [-n<name>] [-f] [-v] [hostfile]";
+pub const MASTER_USAGE: &str = "pvmd3 [-d<mask>] [-n<name>] [-t<seconds>] [-f] [-v] [hostfile]";
 
 impl MasterArgs {
     /// Parses `args` (without the program name). Errors say what is wrong.
@@ -282,6 +295,18 @@ impl MasterArgs {
                     return Err("-n needs a host name".into());
                 }
                 out.hostname = Some(name);
+            } else if let Some(t) = a.strip_prefix("-t") {
+                let t = if t.is_empty() {
+                    it.next().cloned().unwrap_or_default()
+                } else {
+                    t.to_string()
+                };
+                out.timeout = Some(
+                    t.parse()
+                        .ok()
+                        .filter(|v| crate::hostfile::TIMEOUT_RANGE.contains(v))
+                        .ok_or_else(|| format!("bad timeout \"{t}\" (seconds 1..86400)"))?,
+                );
             } else if a.starts_with('-') && a.len() > 1 {
                 return Err(format!("unknown option \"{a}\"; usage: {MASTER_USAGE}"));
             } else if out.hostfile.is_some() {
@@ -312,6 +337,10 @@ impl MasterArgs {
         }
         if let Some(n) = &self.hostname {
             opts.hostname = n.clone();
+        }
+        if let Some(t) = self.timeout {
+            opts.host_timeout = Some(t);
+            opts.host_timeout_arg = true;
         }
         opts.hostfile = hostfile;
     }

@@ -181,12 +181,14 @@ impl Multi {
         };
         debug_assert_eq!(me.host(), host);
         let slave = opts.slave.as_ref();
+        let mut table = HostTable::new(me);
+        table.timeout = super::links::machine_timeout(opts).as_secs() as u32;
         Multi {
             secret: opts
                 .secret
                 .clone()
                 .unwrap_or_else(|| crate::auth::Secret::from_bytes([0; crate::auth::SECRET_LEN])),
-            table: HostTable::new(me),
+            table,
             master: slave.map(|s| s.master).unwrap_or(tid::daemon_tid(host)),
             is_master: slave.is_none(),
             placed: slave.is_none(),

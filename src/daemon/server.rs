@@ -223,7 +223,7 @@ impl Daemon {
         let multi = multi::Multi::new(&opts, host, tcp_addr.port());
         let starting = super::host_start::HostStarts::new(&opts);
         Ok(Daemon {
-            links: super::links::Links::new(std::time::Duration::from_secs(3)),
+            links: super::links::Links::new(super::links::machine_timeout(&opts)),
             multi,
             feeds: Default::default(),
             starting,
