@@ -290,3 +290,158 @@ fn stalled_daemons_lose_nothing() {
     let left = m.wait_no_daemons(Duration::from_secs(10));
     assert!(left.is_empty(), "daemons left after pvm_halt: {left:?}");
 }
+
+/// A ping-pong pair running from `runner` until stopped.
+struct Pong {
+    child: std::process::Child,
+    lines: Lines,
+    stop: PathBuf,
+}
+
+impl Pong {
+    fn start(m: &Machine, runner: &str, pairs: &[&str], tag: &str) -> Pong {
+        let stop = m.work.join(format!("stop-{tag}"));
+        let mut child = m.c.spawn(
+            runner,
+            &format!(
+                "exec timeout 300 {}/sv_pong {} {} 2>&1",
+                m.bin.display(),
+                stop.display(),
+                pairs.join(" ")
+            ),
+        );
+        let mut lines = Lines::of(&mut child);
+        assert!(
+            lines.wait_for("ready", Duration::from_secs(60)),
+            "sv_pong never got ready:\n{}\n{}",
+            lines.transcript,
+            m.log("node1")
+        );
+        Pong { child, lines, stop }
+    }
+
+    /// Stops the pairs; returns the transcript (asserting nothing was lost).
+    fn finish(mut self, what: &str) -> String {
+        fs::write(&self.stop, "").unwrap();
+        let ended = self.lines.wait_for("<end>", Duration::from_secs(120));
+        let status = self.child.wait().unwrap();
+        let t = self.lines.transcript.clone();
+        for l in t.lines().filter(|l| l.starts_with("pair ")) {
+            eprintln!("{what}: {l}");
+        }
+        assert!(
+            ended && status.success() && !t.contains("not ok"),
+            "ping-pong across {what} failed ({status}):\n{t}"
+        );
+        t
+    }
+}
+
+/// One master kill: sv_take on `coord` (with a member on `other`) watches
+/// a task of `victim` and its host; `victim`'s daemon is killed (-9) while
+/// a ping-pong runs. Returns how long the notices took.
+fn kill_phase(
+    m: &Machine,
+    coord: &str,
+    other: &str,
+    victim: &str,
+    after: usize,
+    fresh: &str,
+    keeps: &[&str],
+) -> Duration {
+    let mut child = m.c.spawn(
+        coord,
+        &format!(
+            "exec timeout 300 {}/sv_take {victim} {other} {after} '{fresh}' {} 2>&1",
+            m.bin.display(),
+            keeps.join(" ")
+        ),
+    );
+    let mut lines = Lines::of(&mut child);
+    assert!(
+        lines.wait_for("ready", Duration::from_secs(60)),
+        "sv_take never got ready:\n{}\n{}",
+        lines.transcript,
+        m.log(coord)
+    );
+    let killed = Instant::now();
+    assert!(m.c.kill_in(victim, "pvmd3") >= 1, "no pvmd3 on {victim}");
+    let notified = lines.wait_for("notified", Duration::from_secs(160));
+    let took = killed.elapsed();
+    let ended = lines.wait_for("<end>", Duration::from_secs(120));
+    let status = child.wait().unwrap();
+    let t = lines.transcript.clone();
+    assert!(
+        notified && ended && status.success() && !t.contains("not ok"),
+        "sv_take after the loss of {victim} failed ({status}):\n{t}\n--- {coord}'s log ---\n{}\n--- {other}'s log ---\n{}",
+        m.log(coord),
+        m.log(other)
+    );
+    eprintln!("master {victim} killed: notices after {took:?}");
+    took
+}
+
+#[test]
+fn master_killed_twice_the_machine_goes_on() {
+    let specs = [
+        HostSpec::v6("node1"),
+        HostSpec::v6("node2"),
+        HostSpec::v6("node3"),
+        HostSpec::v6("node4"),
+        HostSpec::v6("node5"),
+    ];
+    let programs = [mh("sv_pong"), mh("sv_take"), mh("mh_hosts"), mh("mh_halt")];
+    let Some(m) = Machine::new("sv-kill", &specs, &programs) else {
+        return;
+    };
+    let hf = m.hostfile(&["node1", "node2", "node3", "node4"]);
+    m.start_master("node1", Some(&hf));
+    let out = m.run("node1", "mh_hosts", "4", Duration::from_secs(60));
+    assert!(out.status.success(), "mh_hosts 4: {}", text(&out));
+    let t0 = Instant::now();
+    // The master (node1) is killed during a ping-pong on node2/node3; node2
+    // (next in the table) takes over; node5 is added afterwards.
+    let pong = Pong::start(&m, "node2", &["node2", "node3"], "kill1");
+    let fresh = format!("node5 ep={} dx={}", m.bin.display(), machine::PVMD3);
+    let first = kill_phase(&m, "node2", "node3", "node1", 3, &fresh, &[]);
+    pong.finish("the first master kill");
+    let log2 = m.log("node2");
+    assert!(
+        log2.contains("master of the machine now (epoch 2)"),
+        "node2 did not take over:\n{log2}"
+    );
+    // A console started on a surviving host attaches to the new master.
+    let con = m.c.exec_timeout(
+        "node1",
+        &format!(
+            "printf 'conf\\nquit\\n' | $PVM_RSH node3 {} 2>&1",
+            env!("CARGO_BIN_EXE_pvm")
+        ),
+        Duration::from_secs(30),
+    );
+    let con = text(&con);
+    assert!(
+        con.contains("4 hosts") && con.contains("node5") && !con.contains("node1 "),
+        "console on node3 after the take-over:\n{con}"
+    );
+    // The new master (node2) is killed in turn; node3 takes over.
+    let pong = Pong::start(&m, "node3", &["node3", "node4"], "kill2");
+    let second = kill_phase(&m, "node3", "node4", "node2", 3, "-", &["keep-node1"]);
+    pong.finish("the second master kill");
+    let log3 = m.log("node3");
+    assert!(
+        log3.contains("master of the machine now (epoch 3)"),
+        "node3 did not take over:\n{log3}"
+    );
+    eprintln!(
+        "two master kills survived in {:?} (notices {first:?}, {second:?})",
+        t0.elapsed()
+    );
+    // No host index (so no tid) given twice: node5 got a new one.
+    let out = m.run("node3", "mh_hosts", "3", Duration::from_secs(60));
+    assert!(out.status.success(), "mh_hosts 3 on node3: {}", text(&out));
+    let out = m.run("node3", "mh_halt", "", Duration::from_secs(30));
+    assert!(out.status.success(), "mh_halt: {}", text(&out));
+    let left = m.wait_no_daemons(Duration::from_secs(10));
+    assert!(left.is_empty(), "daemons left after pvm_halt: {left:?}");
+}

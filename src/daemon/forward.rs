@@ -33,6 +33,9 @@ pub(super) struct Forwards {
     watchers: HashMap<i32, BTreeSet<i32>>,
     /// Local tasks whose sibling list is still being gathered, by origin host.
     sib_pending: HashMap<i32, i32>,
+    /// Requests for the master held while it is being replaced (served
+    /// once this daemon follows the new master, or is it).
+    for_master: Vec<(Token, Frame)>,
 }
 
 impl Forwards {
@@ -135,6 +138,14 @@ impl Daemon {
         }
     }
 
+    /// A new master is known (or this daemon is it): the requests held
+    /// for the master meanwhile are handled again.
+    pub(super) fn forwards_new_master(&mut self) {
+        for (token, frame) in std::mem::take(&mut self.forwards.for_master) {
+            self.request(token, frame);
+        }
+    }
+
     /// Host `host` spoke again after a silence: the requests it owes get
     /// their full time again from now (a stall is not a failure to serve).
     pub(super) fn forwards_resumed(&mut self, host: i32, now: Instant) {
@@ -232,6 +243,10 @@ impl Daemon {
 
     /// Forwards a local task's request to the daemon of `host`.
     pub(super) fn forward(&mut self, token: Token, frame: &Frame, host: i32) {
+        if self.succession_pending() && host == tid::host_of(self.multi.master) {
+            self.forwards.for_master.push((token, frame.clone()));
+            return;
+        }
         let from = self.requester(token).unwrap_or(0);
         let h = frame.header;
         let dwid = self.multi.dwid();

@@ -128,6 +128,42 @@ impl Groups {
         Groups::default()
     }
 
+    /// The state a successor keeps (daemon/succession.rs): every group's
+    /// name, frozen and defunct flags and members. Barriers and freezes in
+    /// progress are not part of it: their calls wait at the master and fail
+    /// with it.
+    pub fn snapshot(&self, w: &mut Writer) {
+        w.int(self.groups.len() as i32);
+        for (name, g) in &self.groups {
+            w.bytes(name)
+                .int(i32::from(g.frozen))
+                .int(i32::from(g.defunct))
+                .int(g.members.len() as i32);
+            for (&inst, &t) in &g.members {
+                w.int(inst).int(t);
+            }
+        }
+    }
+
+    /// The groups of a [`Groups::snapshot`].
+    pub fn restore(r: &mut Reader<'_>) -> Result<Groups> {
+        let mut groups = BTreeMap::new();
+        for _ in 0..r.count(16)? {
+            let name = r.bytes()?.to_vec();
+            let mut g = Group {
+                frozen: r.int()? != 0,
+                defunct: r.int()? != 0,
+                ..Group::default()
+            };
+            for _ in 0..r.count(8)? {
+                let inst = r.int()?;
+                g.members.insert(inst, r.int()?);
+            }
+            groups.insert(name, g);
+        }
+        Ok(Groups { groups })
+    }
+
     /// Every group, by name.
     pub fn listing(&self) -> Vec<Listing> {
         self.groups

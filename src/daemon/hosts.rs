@@ -47,6 +47,10 @@ pub struct HostTable {
     /// The machine's host timeout in seconds, as the master set it (0 in a
     /// table from a master that did not say).
     pub timeout: u32,
+    /// The master's epoch: 1 for the master that started the machine, one
+    /// more at each take-over by a successor (docs/PROTOCOL.md
+    /// "Succession"); anything from an older epoch is refused.
+    pub epoch: i32,
     /// Next index to try (master only).
     next_index: i32,
 }
@@ -58,6 +62,7 @@ impl HostTable {
             version: 1,
             hosts: vec![me],
             timeout: 0,
+            epoch: 1,
             next_index: 2,
         }
     }
@@ -101,6 +106,18 @@ impl HostTable {
         self.version += 1;
     }
 
+    /// The host that takes over when the master `master` is lost: the next
+    /// one in the table after it (by index, wrapping round).
+    pub fn successor_of(&self, master: i32) -> Option<i32> {
+        let m = tid::host_index(tid::host_of(master));
+        let others = self.hosts.iter().filter(|e| e.index != m);
+        others
+            .clone()
+            .find(|e| e.index > m)
+            .or_else(|| others.min_by_key(|e| e.index))
+            .map(|e| e.host())
+    }
+
     /// Removes the host with host part of `t`; bumps the version if it was there.
     pub fn remove(&mut self, t: i32) -> Option<HostEntry> {
         let h = tid::host_of(t);
@@ -111,7 +128,8 @@ impl HostTable {
 
     /// The table as a control body: version, count, then per host index,
     /// name, arch, speed, dsig, and the list of addresses (`[v6]:port`
-    /// text); then the host timeout in seconds.
+    /// text); then the host timeout in seconds, the epoch and the next
+    /// host index to try (so a successor never gives an index again).
     pub fn encode(&self, w: &mut Writer) {
         w.int(self.version).int(self.hosts.len() as i32);
         for e in &self.hosts {
@@ -123,7 +141,9 @@ impl HostTable {
             let addrs: Vec<String> = e.addrs.iter().map(fmt_sockaddr).collect();
             w.strs(&addrs);
         }
-        w.int(self.timeout as i32);
+        w.int(self.timeout as i32)
+            .int(self.epoch)
+            .int(self.next_index);
     }
 
     /// Reads a table written by [`HostTable::encode`], zones of link-local
@@ -181,11 +201,14 @@ impl HostTable {
         }
         hosts.sort_by_key(|h| h.index);
         let timeout = r.int().map_or(0, |t| t.max(0) as u32);
+        let epoch = r.int().unwrap_or(1);
+        let next_index = r.int().unwrap_or(2).clamp(2, tid::MAX_HOSTS);
         Ok(HostTable {
             version,
             hosts,
             timeout,
-            next_index: 2,
+            epoch,
+            next_index,
         })
     }
 

@@ -41,6 +41,9 @@ pub(super) const WAIT_FOR_LINK: Duration = Duration::from_secs(10);
 pub(super) const RETRY: Duration = Duration::from_secs(1);
 /// Tick of the loop while multi-host work is going on.
 pub(super) const TICK: Duration = Duration::from_millis(200);
+/// How the death of a silent peer is reported (a link that failed for
+/// another reason closed or broke: a death that is certain).
+pub(super) const SILENT: &str = "no answer for";
 
 /// The host timeout for `secs` seconds, kept at or above [`MIN_DEAD_AFTER`].
 pub(super) fn dead_after(secs: u32) -> Duration {
@@ -82,6 +85,9 @@ pub(super) struct Tick {
     pub expired: Vec<(i32, usize)>,
     /// Hosts whose lazy link should be tried again.
     pub retry: Vec<i32>,
+    /// This daemon itself did not run for this long, longer than the host
+    /// timeout: the others have declared it dead.
+    pub stalled: Option<Duration>,
 }
 
 /// The connections to other daemons (and the feeds of other hosts' tasks)
@@ -97,6 +103,9 @@ pub(super) struct Links {
     /// The machine's host timeout.
     dead_after: Duration,
     last_tick: Instant,
+    /// Whether links existed at the last tick (the loop then ticks every
+    /// [`TICK`], so a longer gap means this process did not run).
+    was_active: bool,
 }
 
 impl Links {
@@ -108,6 +117,7 @@ impl Links {
             suspects: HashMap::new(),
             dead_after,
             last_tick: Instant::now(),
+            was_active: false,
         }
     }
 
@@ -190,6 +200,22 @@ impl Links {
         WAIT_FOR_LINK.max(self.dead_after)
     }
 
+    /// Whether host `host` has a link up that is not suspected.
+    pub(super) fn hears_from(&self, host: i32) -> bool {
+        self.by_host
+            .get(&host)
+            .and_then(|t| self.conns.get(t))
+            .is_some_and(|l| l.is_up() && !self.suspects.contains_key(&l.peer))
+    }
+
+    /// How long this daemon did not run, when that came close to the host
+    /// timeout (within two heartbeats): its peers may have declared it
+    /// dead meanwhile, so a link closing now is not their death but its own.
+    pub(super) fn woke_after_stall(&self, now: Instant) -> Option<Duration> {
+        let gap = now.duration_since(self.last_tick);
+        (self.was_active && gap + 2 * HEARTBEAT > self.dead_after).then_some(gap)
+    }
+
     /// Since when peer daemon `dtid` is silent, if it is suspected.
     pub(super) fn suspected(&self, dtid: i32) -> Option<Instant> {
         self.suspects.get(&dtid).copied()
@@ -239,11 +265,16 @@ impl Links {
     /// given up or to retry; `None` when the last tick was less than half a
     /// [`TICK`] ago.
     pub(super) fn tick(&mut self, now: Instant) -> Option<Tick> {
-        if now.duration_since(self.last_tick) < TICK / 2 {
+        let gap = now.duration_since(self.last_tick);
+        if gap < TICK / 2 {
             return None;
         }
+        let mut t = Tick {
+            stalled: (self.was_active && gap > self.dead_after).then_some(gap),
+            ..Tick::default()
+        };
         self.last_tick = now;
-        let mut t = Tick::default();
+        self.was_active = !self.conns.is_empty();
         for (tok, l) in &self.conns {
             if l.feed {
                 // Only the task writes on its feed; it ends with the task.
@@ -258,10 +289,8 @@ impl Links {
             let silent = now.duration_since(l.last_rx);
             let current = self.by_host.get(&tid::host_of(l.peer)) == Some(tok);
             if silent > self.dead_after {
-                t.dead.push((
-                    *tok,
-                    format!("no answer for {} s", self.dead_after.as_secs()),
-                ));
+                t.dead
+                    .push((*tok, format!("{SILENT} {} s", self.dead_after.as_secs())));
                 continue;
             }
             if current {
@@ -603,6 +632,10 @@ impl Daemon {
         }
         let peer = link.peer;
         let addr_s = canon(&link.peer_addr);
+        if let Some(gap) = self.links.woke_after_stall(Instant::now()) {
+            self.stalled_out(gap);
+            return;
+        }
         let authenticated =
             link.is_up() || matches!(link.phase, crate::daemon::link::Phase::AwaitOk);
         let outgoing = link.outgoing;
@@ -633,13 +666,7 @@ impl Daemon {
         }
         let host = tid::host_of(peer);
         if !self.multi.is_master && peer == self.multi.master {
-            dlog!(
-                self.log,
-                Warn,
-                "lost the master {} ({why}); killing tasks, exiting",
-                tid::fmt(peer)
-            );
-            self.halt_now("loss of the master");
+            self.master_lost(why);
             return;
         }
         if self.multi.is_master && self.multi.table.contains(host) {
@@ -649,6 +676,18 @@ impl Daemon {
                 "lost host {} at {addr_s}: {why}",
                 tid::fmt(peer)
             );
+            if why.starts_with(SILENT) && !self.master_keeps_quorum(host) {
+                dlog!(
+                    self.log,
+                    Warn,
+                    "this master no longer hears from half of the machine; \
+                     the majority goes on without it: killing tasks, exiting"
+                );
+                // Not a halt of the machine: the slaves are not told.
+                self.multi.is_master = false;
+                self.halt_now("loss of the majority");
+                return;
+            }
             self.remove_host(host, why);
             return;
         }
@@ -751,6 +790,9 @@ impl Daemon {
         };
         match Ctl::from_i32(f.header.tag) {
             Some(Ctl::Heartbeat) => {}
+            Some(c @ (Ctl::Replica | Ctl::ReplicaAck | Ctl::Claim | Ctl::Follow)) => {
+                self.on_succession_ctl(c, sender, &mut r);
+            }
             Some(Ctl::LinkOk) => {
                 let failed = self.links.get_mut(tok).is_some_and(|l| l.set_up().is_err());
                 if failed {

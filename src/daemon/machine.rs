@@ -91,10 +91,15 @@ impl Daemon {
             resumed,
             expired,
             retry,
+            stalled,
         }) = self.links.tick(now)
         else {
             return;
         };
+        if let Some(gap) = stalled {
+            self.stalled_out(gap);
+            return;
+        }
         for peer in suspected {
             dlog!(
                 self.log,
@@ -121,6 +126,7 @@ impl Daemon {
         for (tok, why) in dead {
             self.link_failed(tok, &why);
         }
+        self.succession_tick(now);
         self.feeds_tick(now);
         self.forwards_tick(now);
         self.starts_tick(now);
@@ -152,6 +158,26 @@ impl Daemon {
     /// master, hosts being started).
     pub(super) fn ticking(&self) -> bool {
         self.links.active() || self.multi.active() || self.starting.active()
+    }
+
+    /// This daemon did not run for `gap` (stopped, swapped out), about as
+    /// long as the host timeout: the machine has gone on without it (a
+    /// successor took the master's place, or the master removed this
+    /// host). It halts its tasks and exits without telling anyone.
+    pub(super) fn stalled_out(&mut self, gap: std::time::Duration) {
+        if self.halting.is_some() {
+            return;
+        }
+        dlog!(
+            self.log,
+            Warn,
+            "this daemon did not run for {:.1} s (host timeout {} s): the machine has gone on \
+             without it; killing tasks, exiting",
+            gap.as_secs_f64(),
+            self.links.dead_after().as_secs()
+        );
+        self.multi.is_master = false;
+        self.halt_now("a stall longer than the host timeout");
     }
 
     /// Stops this daemon (tasks killed) without a requester.

@@ -148,6 +148,49 @@ impl Mailbox {
         Mailbox::default()
     }
 
+    /// The state a successor keeps (daemon/succession.rs): every class and
+    /// its entries. Waiting pvm_recvinfo calls are not part of it: they
+    /// wait at the master and fail with it.
+    pub fn snapshot(&self, w: &mut crate::wire::Writer) {
+        w.int(self.classes.len() as i32);
+        for c in &self.classes {
+            w.bytes(&c.name).int(c.entries.len() as i32);
+            for (&i, e) in &c.entries {
+                w.int(i)
+                    .int(e.owner)
+                    .int(e.src)
+                    .int(e.flags)
+                    .int(e.enc)
+                    .bytes(&e.body);
+            }
+        }
+    }
+
+    /// The mailbox of a [`Mailbox::snapshot`].
+    pub fn restore(r: &mut crate::wire::Reader<'_>) -> Result<Mailbox> {
+        let mut classes = Vec::new();
+        for _ in 0..r.count(8)? {
+            let name = r.bytes()?.to_vec();
+            let mut entries = BTreeMap::new();
+            for _ in 0..r.count(24)? {
+                let i = r.int()?;
+                let e = Entry {
+                    owner: r.int()?,
+                    src: r.int()?,
+                    flags: r.int()?,
+                    enc: r.int()?,
+                    body: r.bytes()?.to_vec(),
+                };
+                entries.insert(i, e);
+            }
+            classes.push(Class { name, entries });
+        }
+        Ok(Mailbox {
+            classes,
+            ..Mailbox::default()
+        })
+    }
+
     fn class(&self, name: &[u8]) -> Option<&Class> {
         self.classes.iter().find(|c| c.name == name)
     }

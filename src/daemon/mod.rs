@@ -48,6 +48,7 @@ pub mod server;
 mod sm;
 pub mod spawn;
 pub mod startup;
+mod succession;
 pub mod task;
 
 pub use embedded::{start_background, start_background_with, wait_ready};

@@ -163,6 +163,9 @@ pub(super) struct Multi {
     /// Whether the Unix listener is being served (a master holds it back
     /// while its hostfile's hosts start).
     pub unix_open: bool,
+    /// Replicas to the successor, the copy of the master's state, a
+    /// take-over in progress (succession.rs; private state).
+    pub(super) succ: super::succession::Succession,
 }
 
 impl Multi {
@@ -198,6 +201,7 @@ impl Multi {
                 .map(|_| Instant::now() + Duration::from_secs(startup::START_TIMEOUT_SECS)),
             deferred: false,
             unix_open: false,
+            succ: Default::default(),
         }
     }
 

@@ -55,6 +55,15 @@ pub enum Ctl {
     /// host) has a feed into this daemon, so messages for it sent through
     /// this daemon go back on that feed (docs/PROTOCOL.md "Feeds").
     ReplyVia = 12,
+    /// Master to its successor: the master-only state (body: sequence
+    /// number, then the snapshot; docs/PROTOCOL.md "Succession").
+    Replica = 13,
+    /// Successor to master: the replica with this sequence number is kept.
+    ReplicaAck = 14,
+    /// A successor taking over: follow me (body: the new epoch).
+    Claim = 15,
+    /// Answer to a Claim: following (body: the epoch).
+    Follow = 16,
 }
 
 impl Ctl {
@@ -74,6 +83,10 @@ impl Ctl {
             10 => Rm,
             11 => Doorbell,
             12 => ReplyVia,
+            13 => Replica,
+            14 => ReplicaAck,
+            15 => Claim,
+            16 => Follow,
             _ => return None,
         })
     }
