@@ -141,6 +141,52 @@ impl HostOpts {
     pub fn is_empty(&self) -> bool {
         *self == HostOpts::default()
     }
+
+    /// The options as hostfile words, each after a space (` lo=joe sp=2`).
+    pub fn words(&self) -> String {
+        let mut s = String::new();
+        let mut opt = |k: &str, v: Option<String>| {
+            if let Some(v) = v {
+                s.push_str(&format!(" {k}={v}"));
+            }
+        };
+        opt("lo", self.lo.clone());
+        opt("so", self.so_pw.then(|| "pw".to_string()));
+        opt("so", self.manual.then(|| "ms".to_string()));
+        opt("dx", self.dx.clone());
+        opt("ep", self.ep.clone());
+        opt("wd", self.wd.clone());
+        opt("sp", self.sp.map(|v| v.to_string()));
+        opt("bx", self.bx.clone());
+        opt("ip", self.ip.clone());
+        opt("id", self.id.clone());
+        opt("po", self.po.map(|v| v.to_string()));
+        opt("to", self.to.map(|v| v.to_string()));
+        s
+    }
+}
+
+impl Hostfile {
+    /// The hostfile as text that parses back to it: the `*` line of its
+    /// defaults, then every host line (`&` and `$` kept). The daemon ships
+    /// it to the master's successor, which adds hosts with the same
+    /// defaults.
+    pub fn to_text(&self) -> String {
+        let mut s = String::new();
+        if !self.defaults.is_empty() {
+            s.push_str(&format!("*{}\n", self.defaults.words()));
+        }
+        for e in &self.hosts {
+            if e.no_start {
+                s.push('&');
+            }
+            if e.overload_ok {
+                s.push('$');
+            }
+            s.push_str(&format!("{}{}\n", e.name, e.opts.words()));
+        }
+        s
+    }
 }
 
 impl HostEntry {
@@ -291,6 +337,30 @@ fn parse_fields(raw: &str, lineno: usize) -> Result<Line, HostfileError> {
         overload_ok,
         line: lineno,
     }))
+}
+
+#[cfg(test)]
+mod survive_tests {
+    use super::*;
+
+    #[test]
+    fn to_is_seconds_and_text_parses_back() {
+        let hf = Hostfile::parse("* lo=joe to=45\nnode2 sp=2\n&node3 ep=/x\n$node4\n").unwrap();
+        assert_eq!(hf.defaults.to, Some(45));
+        assert_eq!(hf.hosts[0].opts.to, Some(45));
+        let back = Hostfile::parse(&hf.to_text()).unwrap();
+        assert_eq!(back.defaults, hf.defaults);
+        let strip = |h: &Hostfile| {
+            h.hosts
+                .iter()
+                .map(|e| (e.name.clone(), e.opts.clone(), e.no_start, e.overload_ok))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(strip(&back), strip(&hf));
+        for bad in ["h to=0", "h to=x", "h to=86401", "h to=-1"] {
+            assert!(parse(bad).is_err(), "{bad}");
+        }
+    }
 }
 
 fn parse_opts<'a>(
@@ -511,7 +581,7 @@ cubie.misc.edu
     #[test]
     fn every_option() {
         let line = "h dx=/opt/pvmd ep=/a:/b wd=/tmp/w sp=2500 bx=/usr/bin/gdb \
-                    ip=h-eth1 id=vm7 po=40001 lo=me so=pw so=ms";
+                    ip=h-eth1 id=vm7 po=40001 lo=me so=pw so=ms to=30";
         let e = parse_line(line).unwrap().unwrap();
         assert_eq!(
             e.opts,
@@ -527,6 +597,7 @@ cubie.misc.edu
                 ip: s("h-eth1"),
                 id: s("vm7"),
                 po: Some(40001),
+                to: Some(30),
             }
         );
         assert_eq!(e.line, 1);

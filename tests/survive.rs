@@ -1,11 +1,15 @@
-//! The machine survives (issue 27): a stalled daemon is suspected, not
-//! declared dead, and loses nothing (SIGSTOP of the master's daemon and of a
-//! slave's, longer than the heartbeat, shorter than the host timeout). On
-//! namespace hosts with real sshds (tests/common/netns.rs), with the C
-//! program c-tests/multihost/sv_pong.c. The scenarios build their own
-//! clusters, so cargo runs them in parallel. The slave whose link goes down
-//! (declared dead after the host timeout, not before) is
-//! tests/multihost.rs `link_down_on_a_slave`.
+//! The machine survives (issue 27; docs/PROTOCOL.md "Liveness" and
+//! "Succession"): a stalled daemon is suspected, not declared dead, and
+//! loses nothing (SIGSTOP of the master's daemon and of a slave's, longer
+//! than the heartbeat, shorter than the host timeout); the master killed
+//! (twice) is replaced by its successor and the machine goes on; a
+//! partition leaves the majority going and the minority halted, and the
+//! halted host can be added again. On namespace hosts with real sshds
+//! (tests/common/netns.rs), with the C programs c-tests/multihost/sv_pong.c
+//! (ping-pong pairs) and sv_take.c (what a program sees of a loss). Each
+//! scenario builds its own cluster, so cargo runs them in parallel. The
+//! slave whose link goes down (declared dead after the host timeout, not
+//! before) is tests/multihost.rs `link_down_on_a_slave`.
 
 mod common;
 #[path = "common/machine.rs"]
@@ -441,6 +445,93 @@ fn master_killed_twice_the_machine_goes_on() {
     let out = m.run("node3", "mh_hosts", "3", Duration::from_secs(60));
     assert!(out.status.success(), "mh_hosts 3 on node3: {}", text(&out));
     let out = m.run("node3", "mh_halt", "", Duration::from_secs(30));
+    assert!(out.status.success(), "mh_halt: {}", text(&out));
+    let left = m.wait_no_daemons(Duration::from_secs(10));
+    assert!(left.is_empty(), "daemons left after pvm_halt: {left:?}");
+}
+
+#[test]
+fn partition_the_majority_goes_on() {
+    let specs = [
+        HostSpec::v6("node1"),
+        HostSpec::v6("node2"),
+        HostSpec::v6("node3"),
+        HostSpec::v6("node4"),
+    ];
+    let programs = [mh("sv_pong"), mh("mh_hosts"), mh("mh_halt")];
+    let Some(m) = Machine::new("sv-part", &specs, &programs) else {
+        return;
+    };
+    // A short host timeout (to=6): the partition is decided after 6 s of
+    // silence.
+    let star = format!("* ep={} dx={} to=6", m.bin.display(), machine::PVMD3);
+    let hf = m.hostfile(&[&star, "node1", "node2", "node3", "node4"]);
+    m.start_master("node1", Some(&hf));
+    let out = m.run("node1", "mh_hosts", "4", Duration::from_secs(60));
+    assert!(out.status.success(), "mh_hosts 4: {}", text(&out));
+    let pong = Pong::start(&m, "node2", &["node2", "node3", "node3", "node4"], "part");
+    // The master is cut off from the three others.
+    let cut = Instant::now();
+    m.c.link_down("node1");
+    let deadline = Instant::now() + Duration::from_secs(40);
+    while !m.daemons_on("node1").is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let halted = cut.elapsed();
+    let log1 = m.log("node1");
+    assert!(
+        m.daemons_on("node1").is_empty(),
+        "the master alone did not halt:\n{log1}"
+    );
+    assert!(
+        log1.contains("no longer hears from half of the machine"),
+        "the minority master's log:\n{log1}"
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !m
+        .log("node2")
+        .contains("master of the machine now (epoch 2)")
+        && Instant::now() < deadline
+    {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let took = cut.elapsed();
+    let log2 = m.log("node2");
+    assert!(
+        log2.contains("master of the machine now (epoch 2)"),
+        "node2 did not take over:\n{log2}"
+    );
+    eprintln!("partition: the master alone halted after {halted:?}; node2 took over by {took:?}");
+    // The three go on: the pairs lost nothing, pvm_config lists three.
+    let t = pong.finish("the partition");
+    assert!(
+        t.contains("hosts 3\n"),
+        "pvm_config after the partition:\n{t}"
+    );
+    // Healed: the halted host is added again (from the new master's host).
+    m.c.link_up("node1");
+    let con = m.c.exec_timeout(
+        "node2",
+        &format!(
+            "printf 'add node1\\nconf\\nquit\\n' | {} 2>&1",
+            env!("CARGO_BIN_EXE_pvm")
+        ),
+        Duration::from_secs(60),
+    );
+    let con = text(&con);
+    assert!(
+        con.contains("4 hosts") && con.contains("node1 "),
+        "node1 added again after the heal:\n{con}\n{}",
+        m.log("node2")
+    );
+    let out = m.run("node2", "mh_hosts", "4", Duration::from_secs(60));
+    assert!(
+        out.status.success(),
+        "mh_hosts 4 after the heal: {}\n--- node2's log ---\n{}",
+        text(&out),
+        m.log("node2")
+    );
+    let out = m.run("node2", "mh_halt", "", Duration::from_secs(30));
     assert!(out.status.success(), "mh_halt: {}", text(&out));
     let left = m.wait_no_daemons(Duration::from_secs(10));
     assert!(left.is_empty(), "daemons left after pvm_halt: {left:?}");

@@ -425,6 +425,32 @@ mod tests {
     const D: i32 = 0x40004;
 
     #[test]
+    fn snapshot_keeps_members_and_flags_not_barriers() {
+        let mut g = Groups::new();
+        must(&mut g, Req::GroupJoin, A, &[], "g");
+        must(&mut g, Req::GroupJoin, B, &[], "g");
+        must(&mut g, Req::GroupJoin, C, &[], "h");
+        must(&mut g, Req::GroupLeave, A, &[], "g");
+        must(&mut g, Req::GroupBarrier, C, &[2], "h");
+        let mut w = Writer::new();
+        g.snapshot(&mut w);
+        let body = w.finish();
+        let back = Groups::restore(&mut Reader::new(&body)).unwrap();
+        let names = |l: Vec<Listing>| {
+            l.into_iter()
+                .map(|x| (x.name, x.tids, x.barrier_count))
+                .collect::<Vec<_>>()
+        };
+        let want: Vec<_> = names(g.listing())
+            .into_iter()
+            .map(|(n, t, _)| (n, t, 0))
+            .collect();
+        assert_eq!(names(back.listing()), want);
+        // B keeps instance 1 with the hole at 0.
+        assert_eq!(back.listing()[0].tids, vec![-1, B]);
+    }
+
+    #[test]
     fn listing_shows_instances_holes_and_barrier_waiters() {
         let mut g = Groups::new();
         for t in [0x40001, 0x40002, 0x40003] {

@@ -48,6 +48,17 @@ pub(super) struct HostStarts {
 }
 
 impl HostStarts {
+    /// The hostfile's `&` hosts and defaults (a master ships them to its
+    /// successor, succession.rs).
+    pub(super) fn known(&self) -> &hostfile::Hostfile {
+        &self.known
+    }
+
+    /// Takes the `&` hosts and defaults of the master this daemon replaces.
+    pub(super) fn set_known(&mut self, known: hostfile::Hostfile) {
+        self.known = known;
+    }
+
     /// The state for a daemon with `opts`.
     pub(super) fn new(opts: &super::DaemonOptions) -> HostStarts {
         HostStarts {

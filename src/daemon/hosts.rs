@@ -272,6 +272,35 @@ mod tests {
         assert!(!t.contains(0xc0000));
     }
 
+    #[test]
+    fn table_carries_timeout_epoch_and_next_index_and_names_the_successor() {
+        let mut t = HostTable::new(entry(1, "node1", 1000));
+        for i in [2, 3, 4] {
+            let e = entry(t.alloc_index(&[]).unwrap(), &format!("node{i}"), 1000);
+            t.insert(e);
+        }
+        t.timeout = 45;
+        t.epoch = 3;
+        let mut w = Writer::new();
+        t.encode(&mut w);
+        let body = w.finish();
+        let mut back = HostTable::decode(&mut Reader::new(&body)).unwrap();
+        assert_eq!((back.timeout, back.epoch), (45, 3));
+        // A successor never gives an index again (the next is 5).
+        assert_eq!(back.alloc_index(&[]), Some(5));
+        // The next host after the master, wrapping round.
+        let d = |i: i32| tid::daemon_tid(tid::host_tid(i));
+        assert_eq!(t.successor_of(d(1)), Some(tid::host_tid(2)));
+        assert_eq!(t.successor_of(d(3)), Some(tid::host_tid(4)));
+        assert_eq!(t.successor_of(d(4)), Some(tid::host_tid(1)));
+        t.remove(tid::host_tid(2));
+        assert_eq!(t.successor_of(d(1)), Some(tid::host_tid(3)));
+        // A table of a master that said nothing more.
+        let old = Writer::new().int(1).int(0).finish();
+        let o = HostTable::decode(&mut Reader::new(&old)).unwrap();
+        assert_eq!((o.timeout, o.epoch), (0, 1));
+    }
+
     fn ll(addr: &str, ifname: &str, scope_id: u32) -> LocalAddr {
         LocalAddr {
             addr: addr.parse().unwrap(),

@@ -504,6 +504,29 @@ mod tests {
     }
 
     #[test]
+    fn snapshot_restores_entries_without_waiters() {
+        let mut m = Mailbox::new();
+        assert_eq!(put(&mut m, A, "keep", PE, 7), Ok(0));
+        assert_eq!(put(&mut m, B, "multi", MI, 8), Ok(0));
+        assert_eq!(put(&mut m, B, "multi", MI, 9), Ok(1));
+        let mut w = crate::wire::Writer::new();
+        m.snapshot(&mut w);
+        let body = w.finish();
+        let mut back = Mailbox::restore(&mut crate::wire::Reader::new(&body)).unwrap();
+        assert_eq!(back.info(b""), m.info(b""));
+        assert_eq!(body_of(&mut back, "multi", 1), Ok((1, 9)));
+        // The copy behaves as the original: A's host goes, its persistent
+        // entry stays without an owner.
+        back.host_gone(0x40000);
+        assert_eq!(back.info(b"keep")[0].entries, vec![(0, 0, PE)]);
+        assert_eq!(back.waiting(), 0);
+    }
+
+    fn body_of(m: &mut Mailbox, name: &str, index: i32) -> Result<(i32, u8)> {
+        body(m, B, name, index, 0)
+    }
+
+    #[test]
     fn default_entry_is_replaced_by_owner_denied_to_others() {
         let mut m = Mailbox::new();
         assert_eq!(put(&mut m, A, "x", 0, 1), Ok(0));

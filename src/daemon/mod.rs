@@ -527,8 +527,12 @@ mod tests {
                 foreground: true,
                 version: false,
                 hostfile: Some("hosts".into()),
+                timeout: None,
             }
         );
+        assert_eq!(p(&["-t30"]).unwrap().timeout, Some(30));
+        assert_eq!(p(&["-t", "90"]).unwrap().timeout, Some(90));
+        assert!(p(&["-t0"]).unwrap_err().contains("bad timeout"));
         assert!(p(&["-v"]).unwrap().version);
         assert!(p(&["-dff"]).unwrap_err().contains("bad debug mask"));
         assert!(p(&["-n"]).is_err());

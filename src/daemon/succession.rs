@@ -60,8 +60,17 @@ pub(super) struct Succession {
     orphan_until: Option<Instant>,
 }
 
+/// What a replica holds.
+struct State {
+    groups: Groups,
+    mbox: Mailbox,
+    noresets: Vec<i32>,
+    /// The master's hostfile (`&` hosts, `*` defaults) as text.
+    known: String,
+}
+
 /// The master-only state as a replica body.
-fn snapshot(groups: &Groups, mbox: &Mailbox, noresets: &[i32]) -> Vec<u8> {
+fn snapshot(groups: &Groups, mbox: &Mailbox, noresets: &[i32], known: &str) -> Vec<u8> {
     let mut w = Writer::new();
     groups.snapshot(&mut w);
     mbox.snapshot(&mut w);
@@ -69,17 +78,24 @@ fn snapshot(groups: &Groups, mbox: &Mailbox, noresets: &[i32]) -> Vec<u8> {
     for &t in noresets {
         w.int(t);
     }
+    w.str(known);
     w.finish()
 }
 
 /// The parts of a replica body.
-fn restore(body: &[u8]) -> crate::Result<(Groups, Mailbox, Vec<i32>)> {
+fn restore(body: &[u8]) -> crate::Result<State> {
     let mut r = Reader::new(body);
     let groups = Groups::restore(&mut r)?;
     let mbox = Mailbox::restore(&mut r)?;
     let n = r.count(4)?;
     let noresets = (0..n).map(|_| r.int()).collect::<crate::Result<Vec<_>>>()?;
-    Ok((groups, mbox, noresets))
+    let known = r.str()?;
+    Ok(State {
+        groups,
+        mbox,
+        noresets,
+        known,
+    })
 }
 
 impl Daemon {
@@ -103,7 +119,8 @@ impl Daemon {
             self.multi.succ.shipped_to = None;
             return;
         };
-        let body = snapshot(&self.groups, &self.mbox, &self.misc.noresets());
+        let known = self.starting.known().to_text();
+        let body = snapshot(&self.groups, &self.mbox, &self.misc.noresets(), &known);
         let s = &mut self.multi.succ;
         if !force && s.shipped_to == Some(succ) && s.last_body == body {
             return;
@@ -118,6 +135,14 @@ impl Daemon {
         let mut w = Writer::new();
         w.int(s.seq).bytes(&body);
         s.last_body = body;
+        dlog!(
+            self.log,
+            Debug,
+            "replica {} ({} bytes) to {}",
+            s.seq,
+            s.last_body.len(),
+            tid::fmt(succ)
+        );
         let f = ctl_frame(self.dtid, tid::daemon_tid(succ), Ctl::Replica, w.finish());
         self.send_to_host(succ, f.to_bytes());
     }
@@ -126,11 +151,12 @@ impl Daemon {
     /// leaving its groups, say) reaches the successor within a second.
     pub(super) fn succession_tick(&mut self, now: Instant) {
         if self.multi.is_master {
-            let due = self
-                .multi
-                .succ
-                .last_sent
-                .is_none_or(|t| now.duration_since(t) >= REPLICA_EVERY);
+            // A new successor (a host added or lost) gets its copy at once;
+            // otherwise a change is looked for every second.
+            let s = &self.multi.succ;
+            let due = s.shipped_to != self.multi.table.successor_of(self.dtid)
+                || s.last_sent
+                    .is_none_or(|t| now.duration_since(t) >= REPLICA_EVERY);
             if due {
                 self.multi.succ.last_sent = Some(now);
                 self.replicate(false);
@@ -171,6 +197,7 @@ impl Daemon {
                 let (Ok(seq), Ok(body)) = (r.int(), r.bytes()) else {
                     return;
                 };
+                dlog!(self.log, Debug, "replica {seq} ({} bytes) kept", body.len());
                 self.multi.succ.copy = Some((seq, body.to_vec()));
                 let ack = ctl_frame(
                     self.dtid,
@@ -353,10 +380,13 @@ impl Daemon {
         self.multi.table.epoch = epoch;
         self.multi.succ.orphan_until = None;
         match self.multi.succ.copy.take().map(|(_, b)| restore(&b)) {
-            Some(Ok((groups, mbox, noresets))) => {
-                self.groups = groups;
-                self.mbox = mbox;
-                self.misc.set_noresets(&noresets);
+            Some(Ok(st)) => {
+                self.groups = st.groups;
+                self.mbox = st.mbox;
+                self.misc.set_noresets(&st.noresets);
+                if let Ok(h) = crate::hostfile::Hostfile::parse(&st.known) {
+                    self.starting.set_known(h);
+                }
             }
             Some(Err(e)) => dlog!(self.log, Error, "the master's replica is unreadable: {e}"),
             None => dlog!(self.log, Warn, "no replica of the master's state came"),
