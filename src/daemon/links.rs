@@ -632,6 +632,11 @@ impl Daemon {
         }
         let peer = link.peer;
         let addr_s = canon(&link.peer_addr);
+        if self.is_probe(tok) {
+            let answered = !matches!(link.phase, crate::daemon::link::Phase::Connecting(_));
+            self.probe_result(answered, false, why);
+            return;
+        }
         if let Some(gap) = self.links.woke_after_stall(Instant::now()) {
             self.stalled_out(gap);
             return;
@@ -801,6 +806,8 @@ impl Daemon {
                 }
                 if let Some(id) = self.starting.start_of_link(tok) {
                     self.start_linked(id, tok);
+                } else if self.is_probe(tok) {
+                    self.probe_result(true, true, "");
                 } else {
                     let host = tid::host_of(peer);
                     dlog!(self.log, Debug, "link to {} up", tid::fmt(peer));

@@ -30,6 +30,8 @@ const ORPHAN_GRACE: Duration = Duration::from_secs(5);
 const CLAIM_WAIT: Duration = Duration::from_secs(10);
 /// Between replicas sent from the tick when nothing else sent one.
 const REPLICA_EVERY: Duration = Duration::from_secs(1);
+/// How long the probe of a master whose link closed may take to connect.
+const PROBE_TIME: Duration = Duration::from_secs(3);
 
 /// A successor's claim waiting for a majority.
 struct Claim {
@@ -58,6 +60,8 @@ pub(super) struct Succession {
     // Any slave.
     /// A slave whose master is lost waits for a claim until then.
     orphan_until: Option<Instant>,
+    /// The connection probing the master after its link closed.
+    probe: Option<mio::Token>,
 }
 
 /// What a replica holds.
@@ -238,11 +242,81 @@ impl Daemon {
     }
 
     /// A slave lost the link to its master (`why`: a silence, or a closed
-    /// or failed connection, which is a death). The successor takes over;
-    /// the others wait for its claim.
+    /// or failed connection). A closed connection is first checked with a
+    /// probe of the master's port ([`Daemon::probe_result`]): a refusal
+    /// means its daemon is gone, a connection that the master accepts
+    /// means it is alive (and dropped this host, or lost the link only).
     pub(super) fn master_lost(&mut self, why: &str) {
+        if why.starts_with(SILENT) {
+            self.master_gone(why, true);
+            return;
+        }
+        let host = tid::host_of(self.multi.master);
+        let target = self
+            .multi
+            .table
+            .by_tid(host)
+            .and_then(|e| super::multi::order_addrs(&e.addrs).front().copied());
+        let probe =
+            target.and_then(|a| self.connect_link(a, host, Instant::now() + PROBE_TIME).ok());
+        match probe {
+            Some(tok) => {
+                dlog!(
+                    self.log,
+                    Info,
+                    "link to the master {} closed ({why}); probing its port",
+                    tid::fmt(self.multi.master)
+                );
+                self.multi.succ.probe = Some(tok);
+            }
+            None => self.master_gone(why, false),
+        }
+    }
+
+    /// Whether link `tok` is the probe of the master.
+    pub(super) fn is_probe(&self, tok: mio::Token) -> bool {
+        self.multi.succ.probe == Some(tok)
+    }
+
+    /// The probe of the master ended: `answered` when its port accepted
+    /// the connection (the master's daemon runs), `accepted` when it also
+    /// took this daemon back (the probe is the master's link from now on).
+    pub(super) fn probe_result(&mut self, answered: bool, accepted: bool, why: &str) {
+        let Some(tok) = self.multi.succ.probe.take() else {
+            return;
+        };
+        let master = self.multi.master;
+        if accepted {
+            dlog!(
+                self.log,
+                Info,
+                "linked to the master {} again",
+                tid::fmt(master)
+            );
+            self.links.bind(tid::host_of(master), tok);
+            return;
+        }
+        self.drop_link(tok);
+        if answered {
+            dlog!(
+                self.log,
+                Warn,
+                "the master {} runs but dropped this host ({why}); killing tasks, exiting",
+                tid::fmt(master)
+            );
+            self.halt_now("removal by the master");
+        } else if why.contains("timed out") {
+            // Nothing answers: the host is down or cut off, as for a silence.
+            self.master_gone("its host does not answer", true);
+        } else {
+            self.master_gone(&format!("its port: {why}"), false);
+        }
+    }
+
+    /// The master is gone (`silent`: it may be alive behind a partition).
+    /// The successor takes over; the others wait for its claim.
+    fn master_gone(&mut self, why: &str, silent: bool) {
         let old = self.multi.master;
-        let silent = why.starts_with(SILENT);
         let succ = self.multi.table.successor_of(old);
         if succ == Some(self.host) {
             dlog!(
@@ -341,6 +415,9 @@ impl Daemon {
         self.multi.table.epoch = epoch;
         self.multi.succ.orphan_until = None;
         self.multi.succ.claim = None;
+        if let Some(tok) = self.multi.succ.probe.take() {
+            self.drop_link(tok);
+        }
         // The old master's link (a stalled one may still be open) is closed:
         // nothing of its epoch is taken any more.
         if old != from {
