@@ -513,8 +513,7 @@ impl Daemon {
             2 => {
                 let lines: Vec<String> = self
                     .tasks
-                    .tasks
-                    .values()
+                    .iter()
                     .map(|t| {
                         format!(
                             "task {} parent {} pid {} flag 0x{:x} {} held {} {}",
@@ -634,7 +633,7 @@ impl Daemon {
                     Info,
                     "stats: {} connection(s), {} task(s), {} child process(es), {} output pipe(s), {} context(s) allocated",
                     self.conns.len(),
-                    self.tasks.tasks.len(),
+                    self.tasks.len(),
                     self.children.len() + self.unwatched.len(),
                     self.pipes.len(),
                     self.contexts.len()

@@ -42,6 +42,7 @@ pub mod notify;
 pub mod output;
 pub mod outq;
 mod requests;
+mod rings;
 mod rm;
 pub mod routes;
 pub mod server;
