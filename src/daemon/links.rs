@@ -145,6 +145,10 @@ impl Links {
     /// Takes link `t` out (and out of `by_host` if it served its peer).
     pub(super) fn remove(&mut self, t: Token) -> Option<Link> {
         let l = self.conns.remove(&t)?;
+        if self.conns.is_empty() {
+            // The loop may stop ticking now: a later gap is no stall.
+            self.was_active = false;
+        }
         let host = tid::host_of(l.peer);
         if self.by_host.get(&host) == Some(&t) {
             self.by_host.remove(&host);

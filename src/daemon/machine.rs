@@ -155,9 +155,12 @@ impl Daemon {
     }
 
     /// Whether the loop needs its tick (links, a slave waiting for its
-    /// master, hosts being started).
+    /// master or for a successor's claim, hosts being started).
     pub(super) fn ticking(&self) -> bool {
-        self.links.active() || self.multi.active() || self.starting.active()
+        self.links.active()
+            || self.multi.active()
+            || self.succession_pending()
+            || self.starting.active()
     }
 
     /// This daemon did not run for `gap` (stopped, swapped out), about as

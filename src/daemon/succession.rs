@@ -23,8 +23,9 @@ use crate::wire::{ctl_frame, Ctl, Reader, Writer};
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-/// How long a slave that lost its master waits for the successor's claim,
-/// beyond the host timeout (the successor may see the loss that much later).
+/// How long a slave that lost its master waits for the successor's claim
+/// (after a death it saw at once, the host timeout more: the successor may
+/// see the loss only by silence).
 const ORPHAN_GRACE: Duration = Duration::from_secs(5);
 /// How long a successor gathers answers to its claim after silence.
 const CLAIM_WAIT: Duration = Duration::from_secs(10);
@@ -331,7 +332,14 @@ impl Daemon {
         if self.multi.succ.orphan_until.is_some() {
             return;
         }
-        let wait = self.links.dead_after() + ORPHAN_GRACE;
+        // After a silence the successor sees the loss about when we do
+        // (the master's heartbeats reach all alike); after a death seen at
+        // once here it may need up to the host timeout.
+        let wait = if silent {
+            ORPHAN_GRACE
+        } else {
+            self.links.dead_after() + ORPHAN_GRACE
+        };
         dlog!(
             self.log,
             Warn,
