@@ -258,6 +258,13 @@ fn connect_config_and_tasks() {
     assert_eq!(r.str().unwrap(), pvm3::paths::ARCH);
     assert_eq!(r.int().unwrap(), 1000);
     assert_eq!(r.int().unwrap(), 0x0040_8c41);
+    // After the hosts: the host timeout (60 s unless set) and the hosts the
+    // daemon suspects (none); pvm_config reads no further.
+    let timeout = std::env::var("PVM6_HOST_TIMEOUT")
+        .ok()
+        .and_then(|v| v.parse::<i32>().ok())
+        .map_or(60, |t| t.max(5));
+    assert_eq!((r.int().unwrap(), r.int().unwrap()), (timeout, 0));
     assert!(r.is_empty());
 
     // Tasks: all, by host (both spellings), one, unknown.

@@ -1,8 +1,9 @@
 //! pvmd3: the PVM daemon of one host.
 //!
-//! `pvmd3 [-d<mask>] [-n<name>] [-f] [-v] [hostfile]`: `-d` sets the debug mask
-//! (hex 0x.., octal 0.. or decimal, as man pvmd3; non-zero also logs debug
-//! messages), `-n` an alternate host name, `-f` keeps the daemon in the
+//! `pvmd3 [-d<mask>] [-n<name>] [-t<seconds>] [-f] [-v] [hostfile]`: `-d`
+//! sets the debug mask (hex 0x.., octal 0.. or decimal, as man pvmd3;
+//! non-zero also logs debug messages), `-n` an alternate host name, `-t`
+//! the machine's host timeout (docs/PROTOCOL.md "Liveness"), `-f` keeps the daemon in the
 //! foreground; otherwise it detaches and this process exits once the daemon
 //! answers. `-v` prints the version. A hostfile (man pvmd3) names the hosts
 //! to add at start (`&` ones are only remembered); the master takes the

@@ -28,7 +28,8 @@ impl Console {
     pub(super) fn conf(&mut self) {
         match task::config() {
             Ok((narch, hosts)) => {
-                self.out(&format::conf(narch, &hosts));
+                let (timeout, suspects) = task::host_suspicions().unwrap_or_default();
+                self.out(&format::conf_suspects(narch, &hosts, timeout, &suspects));
                 // A machine made from a batch job's allocation says which
                 // (the master's mailbox entry, docs/LAUNCH.md).
                 if let Some(a) = self.mailbox_text(crate::launch::alloc::MBOX_CLASS) {

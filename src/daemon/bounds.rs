@@ -186,7 +186,7 @@ impl Daemon {
     fn sink_bytes(&self, sink: Sink) -> Option<usize> {
         match sink {
             Sink::Conn(t) => self.conns.get(&t).map(Conn::queued),
-            Sink::Link(t) => self.multi.links.get(&t).map(|l| l.queued()),
+            Sink::Link(t) => self.links.get(t).map(|l| l.queued()),
         }
     }
 
@@ -196,7 +196,7 @@ impl Daemon {
         if host == self.host || host == 0 {
             return self.tasks.get(dst).and_then(|t| t.conn).map(Sink::Conn);
         }
-        self.multi.by_host.get(&host).copied().map(Sink::Link)
+        self.links.of_host(host).map(Sink::Link)
     }
 
     /// After the message of the task on `token` for `dst` was delivered:
@@ -297,7 +297,7 @@ impl Daemon {
         }
         let needed = self.starting.active()
             || self.multi.table.hosts.len() > 1
-            || !self.multi.links.is_empty()
+            || !self.links.is_empty()
             || self.opts.slave.is_some();
         if !needed {
             return;
@@ -355,10 +355,10 @@ impl Daemon {
 
     /// Drops handshakes that ended (the link is up, failed or gone).
     fn forget_handshakes(&mut self) {
-        let links = &self.multi.links;
+        let links = &self.links;
         self.pacing.handshaking.retain(|t, _| {
             links
-                .get(t)
+                .get(*t)
                 .is_some_and(|l| matches!(l.phase, super::link::Phase::Accepting(_)))
         });
     }
@@ -368,11 +368,8 @@ impl Daemon {
     /// tasks). The caller closes it otherwise, with [`Daemon::refused`].
     pub(super) fn admit_tcp(&mut self, peer: &SocketAddr) -> Admit {
         let b = self.opts.bounds;
-        let used = OWN_FDS
-            + self.conns.len()
-            + self.multi.links.len()
-            + self.pipes.len()
-            + self.children.len();
+        let used =
+            OWN_FDS + self.conns.len() + self.links.len() + self.pipes.len() + self.children.len();
         let limit = crate::os::nofile_limit();
         let reserve = b.fd_reserve_under(limit);
         if used.saturating_add(reserve + 1) > limit {

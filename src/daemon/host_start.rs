@@ -95,6 +95,17 @@ pub(super) struct HostStarts {
 }
 
 impl HostStarts {
+    /// The hostfile's `&` hosts and defaults (a master ships them to its
+    /// successor, succession.rs).
+    pub(super) fn known(&self) -> &hostfile::Hostfile {
+        &self.known
+    }
+
+    /// Takes the `&` hosts and defaults of the master this daemon replaces.
+    pub(super) fn set_known(&mut self, known: hostfile::Hostfile) {
+        self.known = known;
+    }
+
     /// The state for a daemon with `opts`.
     pub(super) fn new(opts: &super::DaemonOptions) -> HostStarts {
         let (launcher, alloc) = step::from_env(&opts.env);
@@ -635,7 +646,7 @@ impl Daemon {
         let Some(reply) = st.reply.clone() else {
             return;
         };
-        let Some(link) = self.multi.links.get(&tok) else {
+        let Some(link) = self.links.get(tok) else {
             return;
         };
         let mut addrs = vec![with_port(link.peer_addr, reply.port)];
@@ -681,7 +692,7 @@ impl Daemon {
             total - linked
         );
         self.starting.link_start.remove(&tok);
-        self.multi.by_host.insert(host, tok);
+        self.links.bind(host, tok);
         self.multi.table.insert(entry);
         // The new slave learns its place first, then everyone the new table.
         let mut w = Writer::new();

@@ -75,6 +75,18 @@ pub(super) struct Misc {
     host_wid: i32,
 }
 
+impl Misc {
+    /// The no-reset list (the master's, which a successor keeps).
+    pub(super) fn noresets(&self) -> Vec<i32> {
+        self.noreset.iter().copied().collect()
+    }
+
+    /// Replaces the no-reset list (a successor taking over).
+    pub(super) fn set_noresets(&mut self, list: &[i32]) {
+        self.noreset = list.iter().copied().collect();
+    }
+}
+
 impl Daemon {
     /// Serves a request of the misc range for the task on `token`.
     pub(super) fn misc_request(

@@ -52,6 +52,7 @@ pub mod server;
 mod sm;
 pub mod spawn;
 pub mod startup;
+mod succession;
 pub mod task;
 
 pub use embedded::{start_background, start_background_with, wait_ready};
@@ -141,6 +142,13 @@ pub struct DaemonOptions {
     pub max_message: usize,
     /// The bounds on queues and connections (docs/HARDENING.md "Bounds").
     pub bounds: bounds::Bounds,
+    /// The machine's host timeout in seconds (`pvmd3 -t`, else
+    /// `$PVM6_HOST_TIMEOUT`); a master's hostfile `to=` comes between the
+    /// two (see `daemon::links::machine_timeout`).
+    pub host_timeout: Option<u32>,
+    /// Whether `host_timeout` came from `pvmd3 -t` (it then beats the
+    /// hostfile's `to=`).
+    pub host_timeout_arg: bool,
 }
 
 impl DaemonOptions {
@@ -178,6 +186,10 @@ impl DaemonOptions {
             dialog: Dialog::Off,
             max_message: crate::wire::max_message_from_env(),
             bounds: bounds::Bounds::from_env(),
+            host_timeout: std::env::var("PVM6_HOST_TIMEOUT")
+                .ok()
+                .and_then(|v| v.trim().parse().ok()),
+            host_timeout_arg: false,
         }
     }
 
@@ -268,10 +280,13 @@ pub struct MasterArgs {
     pub max_message: Option<usize>,
     /// The hostfile's path.
     pub hostfile: Option<String>,
+    /// `-t<seconds>`: the machine's host timeout (pvm6 extension).
+    pub timeout: Option<u32>,
 }
 
 /// The usage line of the master's options.
-pub const MASTER_USAGE: &str = "pvmd3 [-d<mask>] [-n<name>] [-m<size>] [-f] [-v] [hostfile]";
+pub const MASTER_USAGE: &str =
+    "pvmd3 [-d<mask>] [-n<name>] [-m<size>] [-t<seconds>] [-f] [-v] [hostfile]";
 
 impl MasterArgs {
     /// Parses `args` (without the program name). Errors say what is wrong.
@@ -309,6 +324,18 @@ impl MasterArgs {
                     return Err("-n needs a host name".into());
                 }
                 out.hostname = Some(name);
+            } else if let Some(t) = a.strip_prefix("-t") {
+                let t = if t.is_empty() {
+                    it.next().cloned().unwrap_or_default()
+                } else {
+                    t.to_string()
+                };
+                out.timeout = Some(
+                    t.parse()
+                        .ok()
+                        .filter(|v| crate::hostfile::TIMEOUT_RANGE.contains(v))
+                        .ok_or_else(|| format!("bad timeout \"{t}\" (seconds 1..86400)"))?,
+                );
             } else if a.starts_with('-') && a.len() > 1 {
                 return Err(format!("unknown option \"{a}\"; usage: {MASTER_USAGE}"));
             } else if out.hostfile.is_some() {
@@ -342,6 +369,10 @@ impl MasterArgs {
         }
         if let Some(m) = self.max_message {
             opts.max_message = m;
+        }
+        if let Some(t) = self.timeout {
+            opts.host_timeout = Some(t);
+            opts.host_timeout_arg = true;
         }
         opts.hostfile = hostfile;
     }
@@ -537,8 +568,12 @@ mod tests {
                 version: false,
                 max_message: None,
                 hostfile: Some("hosts".into()),
+                timeout: None,
             }
         );
+        assert_eq!(p(&["-t30"]).unwrap().timeout, Some(30));
+        assert_eq!(p(&["-t", "90"]).unwrap().timeout, Some(90));
+        assert!(p(&["-t0"]).unwrap_err().contains("bad timeout"));
         assert!(p(&["-v"]).unwrap().version);
         assert_eq!(p(&["-m64m"]).unwrap().max_message, Some(64 << 20));
         assert_eq!(p(&["-m", "2G"]).unwrap().max_message, Some(2 << 30));

@@ -127,6 +127,8 @@ impl Daemon {
                 Err(Error::NotImpl)
             }
         };
+        // The successor's copy is sent before any task is told (succession.rs).
+        self.replicate_after(h.tag);
         // A handler that answers later (forwarded parts, host starts) set this.
         if !std::mem::take(&mut self.multi.deferred) {
             self.reply(token, h.tag, h.wid, result);

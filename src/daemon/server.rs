@@ -20,7 +20,7 @@ use super::output::OutputTable;
 use super::routes::RouteTable;
 use super::task::TaskTable;
 use super::DaemonOptions;
-use super::{dialog, misc, multi, rm};
+use super::{dialog, links, misc, multi, rm};
 use crate::wire::{Frame, Kind};
 use crate::{os, tid};
 use mio::net::{TcpListener, UnixListener};
@@ -106,8 +106,11 @@ pub struct Daemon {
     pub(super) rm: rm::Rm,
     /// The group service (this daemon is the master of a one-host machine).
     pub(super) groups: Groups,
-    /// Links, host table and everything multi-host (multi.rs).
+    /// Host table, master/slave identity, request ids (multi.rs).
     pub(super) multi: multi::Multi,
+    /// Connections to other daemons and their liveness (links.rs;
+    /// private state).
+    pub(super) links: super::links::Links,
     /// Slaves being started and the AddHosts they answer (host_start.rs;
     /// private state).
     pub(super) starting: super::host_start::HostStarts,
@@ -226,6 +229,7 @@ impl Daemon {
         let multi = multi::Multi::new(&opts, host, tcp_addr.port());
         let starting = super::host_start::HostStarts::new(&opts);
         Ok(Daemon {
+            links: super::links::Links::new(super::links::machine_timeout(&opts)),
             multi,
             feeds: Default::default(),
             starting,
@@ -288,8 +292,8 @@ impl Daemon {
             let now = Instant::now();
             let spinning = last_event.is_some_and(|t| now.duration_since(t) < spin);
             let timeout = match self.halting {
-                Some((due, _)) => Some(due.saturating_duration_since(now).min(multi::TICK)),
-                None if (self.multi.active() || self.starting.active()) => Some(multi::TICK),
+                Some((due, _)) => Some(due.saturating_duration_since(now).min(links::TICK)),
+                None if self.ticking() => Some(links::TICK),
                 None if !self.unwatched.is_empty() => Some(REAP_INTERVAL),
                 None if self.trim_due => Some(TRIM_AFTER),
                 None => None,
@@ -355,7 +359,7 @@ impl Daemon {
                             self.flush_conn(t);
                         }
                     }
-                    t if self.multi.is_link(t) => self.link_event(
+                    t if self.links.is_link(t) => self.link_event(
                         t,
                         ev.is_readable() || ev.is_read_closed() || ev.is_error(),
                         ev.is_writable(),
@@ -374,7 +378,7 @@ impl Daemon {
             if self.feeds.returns_waiting() {
                 self.returns_tick(Instant::now());
             }
-            if self.multi.active() || self.starting.active() {
+            if self.ticking() {
                 self.multi_tick();
             }
             if let Some((due, killed)) = self.halting {

@@ -62,6 +62,15 @@ pub enum Ctl {
     /// Slave to master: the reply line of a StartHost (body: start id, the
     /// line; `pvm6 error ...` when the remote shell gave none).
     Started = 14,
+    /// Master to its successor: the master-only state (body: sequence
+    /// number, then the snapshot; docs/PROTOCOL.md "Succession").
+    Replica = 15,
+    /// Successor to master: the replica with this sequence number is kept.
+    ReplicaAck = 16,
+    /// A successor taking over: follow me (body: the new epoch).
+    Claim = 17,
+    /// Answer to a Claim: following (body: the epoch).
+    Follow = 18,
 }
 
 impl Ctl {
@@ -83,6 +92,10 @@ impl Ctl {
             12 => ReplyVia,
             13 => StartHost,
             14 => Started,
+            15 => Replica,
+            16 => ReplicaAck,
+            17 => Claim,
+            18 => Follow,
             _ => return None,
         })
     }

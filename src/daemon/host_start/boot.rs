@@ -22,6 +22,9 @@ impl Daemon {
                 if let Some(ep) = &e.opts.ep {
                     self.opts.search_path = crate::daemon::split_path(ep, &self.opts.home);
                 }
+                if let Some(to) = e.opts.to.filter(|_| !self.opts.host_timeout_arg) {
+                    self.set_host_timeout(to);
+                }
                 if let Some(sp) = e.opts.sp {
                     self.opts.speed = sp;
                     if let Some(me) = self.multi.table.hosts.first_mut() {

@@ -114,7 +114,7 @@ impl Daemon {
                 for e in &self.multi.table.hosts {
                     let h = e.host();
                     if h != self.host
-                        && self.multi.by_host.contains_key(&h)
+                        && self.links.of_host(h).is_some()
                         && !self.starting.tree.no_relay.contains(&h)
                         && busy(h, &self.starting.tree) < f
                     {
