@@ -17,7 +17,7 @@ const LAYERS: &[&[&str]] = &[
     &["daemon"],
     &["wire"],
     &[
-        "msg", "ring", "auth", "net", "hostfile", "launch", "paths", "tid", "error", "consts",
+        "msg", "ring", "auth", "seal", "net", "hostfile", "launch", "paths", "tid", "error", "consts",
         "sync",
     ],
     &["os"],
