@@ -37,6 +37,9 @@ pub struct HostOpts {
     pub id: Option<String>,
     /// `po=PORT` (pvm6 extension): fixed TCP port of the slave daemon.
     pub po: Option<u16>,
+    /// `protect=LEVEL` (pvm6 extension, `*` lines only): how the machine's
+    /// links between hosts are protected (`encrypted`, `integrity`, `none`).
+    pub protect: Option<crate::seal::Level>,
 }
 
 /// One host of a hostfile.
@@ -109,6 +112,7 @@ impl HostOpts {
             ip: pick(&self.ip, &defaults.ip),
             id: pick(&self.id, &defaults.id),
             po: self.po.or(defaults.po),
+            protect: self.protect.or(defaults.protect),
         }
     }
 
@@ -276,6 +280,11 @@ fn parse_fields(raw: &str, lineno: usize) -> Result<Line, HostfileError> {
     }
     let host = HostName::parse(first).map_err(err)?;
     let opts = parse_opts(fields, &err)?;
+    if opts.protect.is_some() {
+        return Err(err(
+            "protect= is one per machine: give it on a \"*\" line".to_string()
+        ));
+    }
     Ok(Line::Host(HostEntry {
         name: host.to_string(),
         opts,
@@ -349,6 +358,13 @@ fn parse_opts<'a>(
                         err(format!("bad value in \"{f}\" (a port 1..65535 expected)"))
                     })?;
                 o.po = Some(po);
+            }
+            "protect" => {
+                o.protect = Some(crate::seal::Level::parse(val).ok_or_else(|| {
+                    err(format!(
+                        "bad value in \"{f}\" (encrypted, integrity or none expected)"
+                    ))
+                })?);
             }
             _ => return Err(err(format!("unknown option \"{f}\""))),
         }
@@ -507,6 +523,7 @@ cubie.misc.edu
                 ip: s("h-eth1"),
                 id: s("vm7"),
                 po: Some(40001),
+                protect: None,
             }
         );
         assert_eq!(e.line, 1);
@@ -534,6 +551,27 @@ cubie.misc.edu
         assert_eq!(
             parse_line("h ip=$MYIP").unwrap().unwrap().opts.ip,
             s("$MYIP")
+        );
+    }
+
+    #[test]
+    fn protect_is_one_per_machine_on_a_star_line() {
+        use crate::seal::Level;
+        let h = Hostfile::parse("* protect=integrity\nh1\n").unwrap();
+        assert_eq!(h.defaults.protect, Some(Level::Integrity));
+        let h = Hostfile::parse("* protect=NONE lo=me\nh1\n").unwrap();
+        assert_eq!(h.defaults.protect, Some(Level::None));
+        assert_eq!(Hostfile::parse("h1\n").unwrap().defaults.protect, None);
+        let e = Hostfile::parse("h1 protect=none\n").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "hostfile line 1: protect= is one per machine: give it on a \"*\" line"
+        );
+        let e = Hostfile::parse("* protect=weak\n").unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("encrypted, integrity or none expected"),
+            "{e}"
         );
     }
 

@@ -40,6 +40,28 @@ pub const HEAD_LEN: usize = 4;
 pub const TAG_LEN: usize = 16;
 /// What a record adds to the bytes it carries.
 pub const OVERHEAD: usize = HEAD_LEN + TAG_LEN;
+/// Bytes a blocking writer seals at a time (a few records): what it holds
+/// beyond the message it sends.
+pub const WINDOW: usize = 4 * CHUNK;
+
+/// The bytes `off..off + len` of the concatenation of `parts`, as slices.
+pub fn window<'a>(parts: &[&'a [u8]], mut off: usize, mut len: usize) -> Vec<&'a [u8]> {
+    let mut out = Vec::new();
+    for p in parts {
+        if len == 0 {
+            break;
+        }
+        if off >= p.len() {
+            off -= p.len();
+            continue;
+        }
+        let take = (p.len() - off).min(len);
+        out.push(&p[off..off + take]);
+        len -= take;
+        off = 0;
+    }
+    out
+}
 
 /// How the frames of a TCP connection between hosts are protected.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -188,9 +210,11 @@ impl Sealer {
             }
             let seq = self.next()?;
             let tag = match self.level {
-                Level::Integrity => self
-                    .key
-                    .seal_in_place_separate_tag(nonce(seq), Aad::from(&out[head..]), &mut []),
+                Level::Integrity => self.key.seal_in_place_separate_tag(
+                    nonce(seq),
+                    Aad::from(&out[head..]),
+                    &mut [],
+                ),
                 _ => {
                     let (len, data) = out[head..].split_at_mut(HEAD_LEN);
                     self.key
@@ -239,11 +263,7 @@ impl Opener {
     /// decrypted in place) and passes their bytes to `sink`, in order; an
     /// incomplete record at the end is kept for the next call. After an
     /// error nothing more is passed on, now or later.
-    pub fn open(
-        &mut self,
-        input: &mut [u8],
-        mut sink: impl FnMut(&[u8]),
-    ) -> Result<(), SealError> {
+    pub fn open(&mut self, input: &mut [u8], mut sink: impl FnMut(&[u8])) -> Result<(), SealError> {
         if self.failed {
             return Err(SealError::Failed);
         }
@@ -389,7 +409,11 @@ pub fn derive(secret: &[u8], b: &Binding<'_>, connector: bool) -> Option<Keys> {
     let prk = hkdf::Salt::new(hkdf::HKDF_SHA256, SALT).extract(secret);
     let to_a = direction_key(&prk, TO_ACCEPTOR, b);
     let to_c = direction_key(&prk, TO_CONNECTOR, b);
-    let (tx, rx) = if connector { (to_a, to_c) } else { (to_c, to_a) };
+    let (tx, rx) = if connector {
+        (to_a, to_c)
+    } else {
+        (to_c, to_a)
+    };
     Some(Keys {
         tx: Sealer {
             key: tx,
@@ -432,6 +456,16 @@ mod tests {
 
     fn data(n: usize) -> Vec<u8> {
         (0..n).map(|i| (i * 7 + i / 251) as u8).collect()
+    }
+
+    #[test]
+    fn windows_of_parts() {
+        let parts: [&[u8]; 3] = [b"abc", b"", b"defgh"];
+        assert_eq!(window(&parts, 0, 8).concat(), b"abcdefgh");
+        assert_eq!(window(&parts, 2, 3).concat(), b"cde");
+        assert_eq!(window(&parts, 3, 5).concat(), b"defgh");
+        assert_eq!(window(&parts, 7, 9).concat(), b"h");
+        assert!(window(&parts, 8, 1).is_empty());
     }
 
     #[test]
@@ -479,10 +513,16 @@ mod tests {
                 let sealed = c.tx.sealed(&parts).unwrap();
                 assert_eq!(sealed.len(), n + n.div_ceil(CHUNK) * OVERHEAD, "{n}");
                 if level == Level::Encrypted && n >= 32 {
-                    assert!(!sealed.windows(32).any(|w| w == &msg[..32]), "not encrypted");
+                    assert!(
+                        !sealed.windows(32).any(|w| w == &msg[..32]),
+                        "not encrypted"
+                    );
                 }
                 if level == Level::Integrity {
-                    assert_eq!(&sealed[HEAD_LEN..HEAD_LEN + n.min(CHUNK)], &msg[..n.min(CHUNK)]);
+                    assert_eq!(
+                        &sealed[HEAD_LEN..HEAD_LEN + n.min(CHUNK)],
+                        &msg[..n.min(CHUNK)]
+                    );
                 }
                 // Fed in odd pieces, the bytes come out whole and in order.
                 for step in [1usize, 3, 4, 19, 4096, CHUNK + OVERHEAD, usize::MAX] {

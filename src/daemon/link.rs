@@ -3,9 +3,16 @@
 //! src/auth.rs run before any frame, the frame decoder, the write queue and
 //! the times used for heartbeats. Frames queued before the handshake is done
 //! (and, on an outgoing link, before the peer accepted it) wait in `held`.
+//!
+//! After the handshake every byte is a record of src/seal.rs (unless the
+//! machine's level is `none`): frames are sealed as they are queued and
+//! opened as they are read; a record that fails to open ends the link
+//! ([`Event::Failed`] with a reason starting [`REFUSED`]) and nothing of it
+//! reaches the decoder.
 
 use super::outq::OutQueue;
 use crate::auth::{Acceptor, AuthError, Connector, Role, Secret, Step};
+use crate::seal::{Keys, Level, Opener, Sealer};
 use crate::wire::{Frame, FrameDecoder};
 use mio::net::TcpStream;
 use std::collections::VecDeque;
@@ -61,7 +68,14 @@ pub struct Link {
     pub held: VecDeque<Vec<u8>>,
     /// Frames waiting for the socket.
     out: OutQueue,
+    /// Seals what we send once the handshake is done (None: level none).
+    sealer: Option<Sealer>,
+    /// Opens what we receive once the handshake is done.
+    opener: Option<Opener>,
 }
+
+/// How the reason of a link ended by a record that failed to open starts.
+pub const REFUSED: &str = "refused protected frame";
 
 impl Link {
     /// An accepted connection; the handshake starts with the peer's Hello.
@@ -69,12 +83,13 @@ impl Link {
         stream: TcpStream,
         peer_addr: SocketAddr,
         secret: &Secret,
+        level: Level,
         deadline: Instant,
     ) -> Link {
         Link::new(
             stream,
             peer_addr,
-            Phase::Accepting(Box::new(Acceptor::new(secret))),
+            Phase::Accepting(Box::new(Acceptor::new(secret, level))),
             false,
             deadline,
         )
@@ -86,9 +101,10 @@ impl Link {
         peer_addr: SocketAddr,
         secret: &Secret,
         me: i32,
+        level: Level,
         deadline: Instant,
     ) -> Result<Link, AuthError> {
-        let c = Connector::new(secret, Role::Daemon, me)?;
+        let c = Connector::new(secret, Role::Daemon, me, level)?;
         Ok(Link::new(
             stream,
             peer_addr,
@@ -123,7 +139,54 @@ impl Link {
             deadline,
             held: VecDeque::new(),
             out: OutQueue::default(),
+            sealer: None,
+            opener: None,
         }
+    }
+
+    /// The handshake gave the connection's keys (None: level none).
+    fn keyed(&mut self, keys: Option<Keys>) {
+        if let Some(k) = keys {
+            self.sealer = Some(k.tx);
+            self.opener = Some(k.rx);
+        }
+    }
+
+    /// Bytes received after the handshake: opened (when protected) into
+    /// the frame decoder.
+    fn received(&mut self, data: &mut [u8]) -> Result<(), String> {
+        match &mut self.opener {
+            None => {
+                self.decoder.feed(data);
+                Ok(())
+            }
+            Some(o) => {
+                let d = &mut self.decoder;
+                o.open(data, |plain| {
+                    let _ = d.feed_landing(plain, None);
+                })
+                .map_err(|e| format!("{REFUSED}: {e}"))
+            }
+        }
+    }
+
+    /// Frame bytes as they go on the socket: sealed when protected.
+    fn sealed(&mut self, parts: &[&[u8]]) -> io::Result<Vec<u8>> {
+        match &mut self.sealer {
+            None => Ok(parts.concat()),
+            Some(s) => s.sealed(parts).map_err(io::Error::other),
+        }
+    }
+
+    /// Queues encoded frame bytes for the socket (the link is up).
+    fn queue(&mut self, bytes: Vec<u8>) -> io::Result<()> {
+        if self.sealer.is_some() {
+            let b = self.sealed(&[&bytes])?;
+            self.out.push(b);
+        } else {
+            self.out.push(bytes);
+        }
+        Ok(())
     }
 
     /// Whether frames flow.
@@ -167,6 +230,24 @@ impl Link {
         }
         let mut event = Event::Nothing;
         loop {
+            if matches!(self.phase, Phase::Up | Phase::AwaitOk) && self.opener.is_some() {
+                // Protected: records are read through `buf` and opened.
+                let n = match self.stream.read(buf) {
+                    Ok(0) => return Event::Failed("connection closed".into()),
+                    Ok(n) => n,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) => return Event::Failed(format!("read: {e}")),
+                };
+                self.last_rx = Instant::now();
+                if let Err(why) = self.received(&mut buf[..n]) {
+                    return Event::Failed(why);
+                }
+                if n < buf.len() {
+                    break;
+                }
+                continue;
+            }
             if matches!(self.phase, Phase::Up | Phase::AwaitOk) {
                 // Authenticated: large bodies are read straight into place.
                 let chunk = buf.len().min(crate::wire::READ_STEP);
@@ -203,9 +284,12 @@ impl Link {
                         self.phase = Phase::Accepting(a);
                         self.out.push(b);
                     }
-                    Ok(Step::Done { peer, rest, .. }) => {
+                    Ok(Step::Done { peer, mut rest, .. }) => {
                         self.phase = Phase::Up;
-                        self.decoder.feed(&rest);
+                        self.keyed(a.take_keys());
+                        if let Err(why) = self.received(&mut rest) {
+                            return Event::Failed(why);
+                        }
                         event = Event::Authenticated {
                             claimed: peer.claimed_id,
                             role: peer.role,
@@ -224,10 +308,18 @@ impl Link {
                         self.phase = Phase::Proving(c);
                         self.out.push(b);
                     }
-                    Ok(Step::Done { peer, send, rest }) => {
+                    Ok(Step::Done {
+                        peer,
+                        send,
+                        mut rest,
+                    }) => {
                         self.phase = Phase::AwaitOk;
+                        // The Proof goes as it is; what follows is sealed.
                         self.out.push(send);
-                        self.decoder.feed(&rest);
+                        self.keyed(c.take_keys());
+                        if let Err(why) = self.received(&mut rest) {
+                            return Event::Failed(why);
+                        }
                         event = Event::Authenticated {
                             claimed: peer.claimed_id,
                             role: peer.role,
@@ -239,8 +331,12 @@ impl Link {
                     }
                 },
                 other => {
+                    // Not reached: an authenticated link reads above.
                     self.phase = other;
-                    self.decoder.feed(data);
+                    let mut d = data.to_vec();
+                    if let Err(why) = self.received(&mut d) {
+                        return Event::Failed(why);
+                    }
                 }
             }
         }
@@ -253,7 +349,7 @@ impl Link {
     /// Queues an encoded frame: written now if the link is up, held otherwise.
     pub fn send_bytes(&mut self, bytes: Vec<u8>) -> io::Result<()> {
         if self.is_up() {
-            self.out.push(bytes);
+            self.queue(bytes)?;
             self.flush()
         } else {
             self.held.push_back(bytes);
@@ -264,7 +360,11 @@ impl Link {
     /// Queues a frame we own (see [`Link::send_bytes`]); its body is not
     /// copied when the link is up.
     pub fn send_frame(&mut self, f: Frame) -> io::Result<()> {
-        if self.is_up() {
+        if self.is_up() && self.sealer.is_some() {
+            let b = self.sealed(&[&f.header.encode(), &f.body])?;
+            self.out.push(b);
+            self.flush()
+        } else if self.is_up() {
             self.out.push_frame(f);
             self.flush()
         } else {
@@ -287,7 +387,9 @@ impl Link {
     pub fn set_up(&mut self) -> io::Result<()> {
         self.phase = Phase::Up;
         let held: Vec<Vec<u8>> = self.held.drain(..).collect();
-        self.out.extend(held);
+        for b in held {
+            self.queue(b)?;
+        }
         self.flush()
     }
 

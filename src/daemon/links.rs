@@ -34,8 +34,15 @@ impl Daemon {
         self.poll
             .registry()
             .register(&mut stream, tok, Interest::READABLE | Interest::WRITABLE)?;
-        let mut link = Link::outgoing(stream, addr, &self.multi.secret, self.dtid, deadline)
-            .map_err(|e| io::Error::other(e.to_string()))?;
+        let mut link = Link::outgoing(
+            stream,
+            addr,
+            &self.multi.secret,
+            self.dtid,
+            self.multi.protect,
+            deadline,
+        )
+        .map_err(|e| io::Error::other(e.to_string()))?;
         link.peer = tid::daemon_tid(host);
         self.multi.links.insert(tok, link);
         Ok(tok)
@@ -59,6 +66,7 @@ impl Daemon {
                         stream,
                         peer,
                         &self.multi.secret,
+                        self.multi.protect,
                         Instant::now() + LINK_SETUP,
                     );
                     dlog!(self.log, Debug, "TCP connection from {}", canon(&peer));

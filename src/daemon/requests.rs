@@ -306,6 +306,9 @@ impl Daemon {
             .and_then(|c| self.conns.get(&c))
             .is_some_and(|c| c.rings.is_some());
         w.int(rings as i32);
+        // Then how links between hosts are protected (src/seal.rs), for the
+        // task's direct routes and feeds.
+        w.int(i32::from(self.multi.protect.code()));
         Ok(w.finish())
     }
 

@@ -41,6 +41,8 @@ pub struct SlaveArgs {
     /// master's `$PVM_VMID`); `Some("")` for the machine without an id,
     /// whatever `$PVM_VMID` the remote login sets.
     pub vmid: Option<String>,
+    /// The machine's protection level of links between hosts (src/seal.rs).
+    pub protect: Option<crate::seal::Level>,
 }
 
 /// Quotes `s` for a POSIX shell (single quotes).
@@ -75,6 +77,9 @@ impl SlaveArgs {
         if let Some(id) = &self.vmid {
             v.push(format!("vmid={id}"));
         }
+        if let Some(l) = self.protect {
+            v.push(format!("protect={l}"));
+        }
         v
     }
 
@@ -108,6 +113,12 @@ impl SlaveArgs {
                         return Err(format!("bad virtual machine id in \"{w}\""));
                     }
                     a.vmid = Some(v.to_string());
+                }
+                "protect" => {
+                    a.protect = Some(
+                        crate::seal::Level::parse(v)
+                            .ok_or_else(|| format!("bad protection level in \"{w}\""))?,
+                    )
                 }
                 _ => return Err(format!("unknown slave argument \"{w}\"")),
             }
@@ -149,6 +160,7 @@ impl SlaveArgs {
                     .or_else(|| vmid.map(str::to_string))
                     .unwrap_or_default(),
             ),
+            protect: None,
         }
     }
 }
@@ -261,8 +273,15 @@ mod tests {
             port: Some(4711),
             speed: Some(2000),
             vmid: Some("blue".into()),
+            protect: Some(crate::seal::Level::Integrity),
         };
         assert_eq!(SlaveArgs::parse(&a.to_words()).unwrap(), a);
+        assert!(a.to_words().contains(&"protect=integrity".to_string()));
+        let mut w = a.to_words();
+        w.push("protect=weak".into());
+        assert!(SlaveArgs::parse(&w)
+            .unwrap_err()
+            .contains("protection level"));
         let cmd = remote_command("/x/pvmd3", &a);
         assert!(cmd.starts_with("exec '/x/pvmd3' -s 'index=3' 'master=0x80040000'"));
         assert!(cmd.contains("'root=/opt/pvm root'"));

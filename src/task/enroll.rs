@@ -82,6 +82,12 @@ impl Runtime {
         };
         // Last, whether the daemon took the shared-memory rings we offered.
         let rings_taken = !r.is_empty() && r.int()? == 1;
+        // Then how links to other hosts are protected (encrypted when absent).
+        let level = if r.is_empty() {
+            crate::seal::Level::default()
+        } else {
+            crate::seal::Level::from_code(r.int()? as u8).unwrap_or_default()
+        };
         conn.connected(rings_taken);
         let mut st = self.lock();
         if let Some(i) = inherited.filter(|_| spawned_tid != 0 && mytid == spawned_tid) {
@@ -93,6 +99,7 @@ impl Runtime {
         st.dtid = dtid;
         st.siblings = siblings;
         st.routes.set_host(secret, host_addrs);
+        st.routes.set_level(level);
         st.broken = false;
         st.conn = Some(conn.clone());
         mhf::enrolled();
