@@ -43,6 +43,10 @@ pub enum Event {
     Authenticated { claimed: i32, role: Role },
     /// The link failed (closed, error, bad handshake with its reason).
     Failed(String),
+    /// A daemon link refused a protected record (the reason starts with
+    /// [`REFUSED`]): nothing of it was delivered; the daemon tells the peer
+    /// and lets the link drain ([`Link::drain`]) while it re-links.
+    Refused(String),
 }
 
 /// A TCP connection of the daemon.
@@ -72,6 +76,9 @@ pub struct Link {
     sealer: Option<Sealer>,
     /// Opens what we receive once the handshake is done.
     opener: Option<Opener>,
+    /// Ended after a refused record: what comes is read and dropped, and
+    /// nothing more is sent, until the peer closes ([`Link::drain`]).
+    draining: bool,
 }
 
 /// How the reason of a link ended by a record that failed to open starts.
@@ -141,6 +148,50 @@ impl Link {
             out: OutQueue::default(),
             sealer: None,
             opener: None,
+            draining: false,
+        }
+    }
+
+    /// The link refused a record and told the peer (its last frame was
+    /// queued): from now on what arrives is dropped unread and nothing is
+    /// sent; it ends when the peer closes (or goes quiet for the heartbeat
+    /// bound), quietly.
+    pub fn drain(&mut self) {
+        self.draining = true;
+        self.held.clear();
+        self.opener = None;
+        self.decoder = FrameDecoder::new();
+    }
+
+    /// Whether the link is draining after a refused record.
+    pub fn is_draining(&self) -> bool {
+        self.draining
+    }
+
+    /// Reads and drops what arrives on a draining link.
+    fn drain_read(&mut self, buf: &mut [u8]) -> Event {
+        loop {
+            match self.stream.read(buf) {
+                Ok(0) => return Event::Failed("closed after a refused frame".into()),
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Event::Failed(format!("read: {e}")),
+            }
+        }
+        match self.flush() {
+            Ok(()) => Event::Nothing,
+            Err(e) => Event::Failed(format!("write: {e}")),
+        }
+    }
+
+    /// What a refused record means for this link: a feed just ends; a
+    /// daemon link is drained and replaced.
+    fn refused_event(&self, why: String) -> Event {
+        if self.feed {
+            Event::Failed(why)
+        } else {
+            Event::Refused(why)
         }
     }
 
@@ -228,6 +279,9 @@ impl Link {
         if let Phase::Connecting(_) = self.phase {
             return self.writable();
         }
+        if self.draining {
+            return self.drain_read(buf);
+        }
         let mut event = Event::Nothing;
         loop {
             if matches!(self.phase, Phase::Up | Phase::AwaitOk) && self.opener.is_some() {
@@ -241,7 +295,7 @@ impl Link {
                 };
                 self.last_rx = Instant::now();
                 if let Err(why) = self.received(&mut buf[..n]) {
-                    return Event::Failed(why);
+                    return self.refused_event(why);
                 }
                 if n < buf.len() {
                     break;
@@ -288,6 +342,7 @@ impl Link {
                         self.phase = Phase::Up;
                         self.keyed(a.take_keys());
                         if let Err(why) = self.received(&mut rest) {
+                            // Not known as a daemon's link yet: refused outright.
                             return Event::Failed(why);
                         }
                         event = Event::Authenticated {
@@ -318,7 +373,7 @@ impl Link {
                         self.out.push(send);
                         self.keyed(c.take_keys());
                         if let Err(why) = self.received(&mut rest) {
-                            return Event::Failed(why);
+                            return self.refused_event(why);
                         }
                         event = Event::Authenticated {
                             claimed: peer.claimed_id,
@@ -335,7 +390,7 @@ impl Link {
                     self.phase = other;
                     let mut d = data.to_vec();
                     if let Err(why) = self.received(&mut d) {
-                        return Event::Failed(why);
+                        return self.refused_event(why);
                     }
                 }
             }
@@ -348,6 +403,9 @@ impl Link {
 
     /// Queues an encoded frame: written now if the link is up, held otherwise.
     pub fn send_bytes(&mut self, bytes: Vec<u8>) -> io::Result<()> {
+        if self.draining {
+            return Ok(());
+        }
         if self.is_up() {
             self.queue(bytes)?;
             self.flush()
@@ -360,6 +418,9 @@ impl Link {
     /// Queues a frame we own (see [`Link::send_bytes`]); its body is not
     /// copied when the link is up.
     pub fn send_frame(&mut self, f: Frame) -> io::Result<()> {
+        if self.draining {
+            return Ok(());
+        }
         if self.is_up() && self.sealer.is_some() {
             let b = self.sealed(&[&f.header.encode(), &f.body])?;
             self.out.push(b);

@@ -104,6 +104,10 @@ impl Daemon {
                     self.link_failed(tok, &why);
                     return;
                 }
+                Event::Refused(why) => {
+                    self.link_refused(tok, &why);
+                    return;
+                }
                 Event::Authenticated { claimed, role } => {
                     if !self.link_authenticated(tok, claimed, role) {
                         return;
@@ -286,7 +290,7 @@ impl Daemon {
     /// Tries to open a link to `entry` (frames wait in `waiting`).
     pub(super) fn try_link(&mut self, entry: &HostEntry) {
         let host = entry.host();
-        if self.multi.by_host.contains_key(&host) || !self.multi.placed {
+        if self.multi.by_host.contains_key(&host) || !self.multi.placed || !self.may_link(host) {
             return;
         }
         for a in order_addrs(&entry.addrs) {
@@ -331,6 +335,12 @@ impl Daemon {
         let Some(link) = self.multi.links.get(&tok) else {
             return;
         };
+        if link.is_draining() {
+            // It refused a protected frame (logged then): now that it is
+            // gone, a new link may be opened.
+            self.drained(tok);
+            return;
+        }
         if link.feed {
             self.feed_closed(tok, why, why.starts_with(MALFORMED));
             return;
@@ -492,6 +502,7 @@ impl Daemon {
         };
         match Ctl::from_i32(f.header.tag) {
             Some(Ctl::Heartbeat) => {}
+            Some(Ctl::Relink) => self.relink_asked(tok, peer),
             Some(Ctl::LinkOk) => {
                 let failed = self
                     .multi

@@ -41,6 +41,7 @@ mod multi;
 pub mod notify;
 pub mod output;
 pub mod outq;
+mod protect;
 mod requests;
 mod rm;
 pub mod routes;

@@ -55,6 +55,10 @@ pub enum Ctl {
     /// host) has a feed into this daemon, so messages for it sent through
     /// this daemon go back on that feed (docs/PROTOCOL.md "Feeds").
     ReplyVia = 12,
+    /// Daemon to daemon, the last frame on a protected link: I refused a
+    /// frame of yours (src/seal.rs) and end this link; close it and send
+    /// on a new one. No body.
+    Relink = 13,
 }
 
 impl Ctl {
@@ -74,6 +78,7 @@ impl Ctl {
             10 => Rm,
             11 => Doorbell,
             12 => ReplyVia,
+            13 => Relink,
             _ => return None,
         })
     }
