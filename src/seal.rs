@@ -13,9 +13,13 @@
 //!
 //! * [`Level::Encrypted`] (the default): `data` is AES-256-GCM ciphertext,
 //!   `tag` its tag; the 4 length bytes are the additional data.
-//! * [`Level::Integrity`]: `data` is the plaintext, `tag` is AES-256-GCM's
-//!   tag over nothing with `len | data` as additional data (GMAC): the bytes
-//!   can be read on the path but not changed.
+//! * [`Level::Integrity`]: `data` is the plaintext, `tag` is
+//!   ChaCha20-Poly1305's tag of an empty plaintext with `len | data` as
+//!   additional data (Poly1305 under a one-time key per record): the bytes
+//!   can be read on the path but not changed. (Poly1305 authenticates
+//!   additional data faster than GCM's GHASH does in `ring`, 5.0 against
+//!   2.7 Gbit/s sealed and opened here; AES-256-GCM encryption itself, with
+//!   VAES and VPCLMULQDQ, runs faster still: see `seal_speed`.)
 //! * [`Level::None`]: no records; frames go as they are (the handshake still
 //!   runs).
 //!
@@ -25,7 +29,7 @@
 //! stays bounded on both sides: a sender seals a large body chunk by chunk,
 //! a receiver never holds more than one record of ciphertext.
 
-use ring::aead::{self, Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM};
+use ring::aead::{self, Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM, CHACHA20_POLY1305};
 use ring::hkdf;
 use std::fmt;
 
@@ -393,9 +397,13 @@ fn direction_key(prk: &hkdf::Prk, label: &[u8], b: &Binding<'_>) -> LessSafeKey 
     let level = [b.level.code(), b.role];
     let id = b.claimed_id.to_le_bytes();
     let info: [&[u8]; 5] = [label, b.nonce_c, b.nonce_a, &level, &id];
+    let alg = match b.level {
+        Level::Integrity => &CHACHA20_POLY1305,
+        _ => &AES_256_GCM,
+    };
     // The output length is the algorithm's key length, always accepted.
     let okm = prk
-        .expand(&info, &AES_256_GCM)
+        .expand(&info, alg)
         .expect("HKDF output of one key length");
     LessSafeKey::new(UnboundKey::from(okm))
 }
@@ -456,6 +464,26 @@ mod tests {
 
     fn data(n: usize) -> Vec<u8> {
         (0..n).map(|i| (i * 7 + i / 251) as u8).collect()
+    }
+
+    /// Sealing and opening speed on this machine (not a check; run with
+    /// `cargo test --release --lib seal_speed -- --ignored --nocapture`).
+    #[test]
+    #[ignore = "a measurement, not a check"]
+    fn seal_speed() {
+        for level in [Level::Encrypted, Level::Integrity] {
+            let (mut c, mut a) = pair(level);
+            let msg = data(1 << 20);
+            let t0 = std::time::Instant::now();
+            let mut n = 0usize;
+            while t0.elapsed() < std::time::Duration::from_millis(500) {
+                let mut s = c.tx.sealed(&[&msg]).unwrap();
+                a.rx.open(&mut s, |_| {}).unwrap();
+                n += 1;
+            }
+            let gbps = (n as f64 * 8.0 * (1 << 20) as f64) / t0.elapsed().as_secs_f64() / 1e9;
+            println!("{level}: seal + open of 1 MiB: {gbps:.1} Gbit/s");
+        }
     }
 
     #[test]
