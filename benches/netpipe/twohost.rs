@@ -399,34 +399,56 @@ impl Bench {
             t,
             "\n== protection levels of links between hosts (pvm6, same run; NPtcp as above)"
         );
+        // On a busy machine the one-byte point alone is at the mercy of
+        // the scheduler; the least one-way time of 1..16 B (the same cost
+        // for every small size) is shown beside it.
+        let small = |c: &Curve| c.iter().filter(|p| p.0 <= 16).map(|p| p.2).reduce(f64::min);
         let _ = writeln!(
             t,
-            "{:<10} {:<7} {:<8} {:>9} {:>9} {:>8} {:>8}",
-            "level", "route", "packing", "lat1B us", "1MiB Gbps", "lat/TCP", "1MiB/TCP"
+            "{:<10} {:<7} {:<8} {:>9} {:>9} {:>9} {:>8} {:>8} {:>8}",
+            "level",
+            "route",
+            "packing",
+            "lat1B us",
+            "<=16B us",
+            "1MiB Gbps",
+            "lat/TCP",
+            "<=16/TCP",
+            "1MiB/TCP"
         );
         let tl = at(tcp, 1).map(|p| p.1);
+        let ts = small(tcp);
         let t1 = at(tcp, MIB).map(|p| p.0);
         let _ = writeln!(
             t,
-            "{:<10} {:<7} {:<8} {:>9} {:>9}",
+            "{:<10} {:<7} {:<8} {:>9} {:>9} {:>9}",
             "NPtcp",
             "-",
             "-",
             show(tl, 1),
+            show(ts, 1),
             show(t1, 2)
         );
         for (level, points) in levels {
             for (route, pk) in LEVEL_RUNS {
                 let c = curve_of(points, route, pk);
                 let l = at(&c, 1).map(|p| p.1);
+                let sm = small(&c);
                 let b1 = at(&c, MIB).map(|p| p.0);
                 let _ = writeln!(
                     t,
-                    "{level:<10} {route:<7} {pk:<8} {:>9} {:>9} {:>8} {:>8}",
+                    "{level:<10} {route:<7} {pk:<8} {:>9} {:>9} {:>9} {:>8} {:>8} {:>8}",
                     show(l, 1),
+                    show(sm, 1),
                     show(b1, 2),
                     show(ratio(l, tl), 2),
+                    show(ratio(sm, ts), 2),
                     show(ratio(b1, t1), 2)
+                );
+                let _ = writeln!(
+                    summary,
+                    "{level} {route}/{pk} latency 1-16 B (least) / TCP,{},-",
+                    show(ratio(sm, ts), 3)
                 );
                 let _ = writeln!(
                     summary,
@@ -454,6 +476,7 @@ impl Bench {
                 .iter()
                 .filter_map(|c| at(c, 1).map(|p| p.1))
                 .reduce(f64::min);
+            let lat_small = direct.iter().filter_map(small).reduce(f64::min);
             for (name, r, goal, ok) in [
                 (
                     "encrypted bandwidth / TCP at 1 MiB",
@@ -466,6 +489,12 @@ impl Bench {
                     ratio(lat, tl),
                     "<= 1.2",
                     ratio(lat, tl).is_some_and(|r| r <= 1.2),
+                ),
+                (
+                    "encrypted latency / TCP, least of 1-16 B",
+                    ratio(lat_small, ts),
+                    "<= 1.2",
+                    ratio(lat_small, ts).is_some_and(|r| r <= 1.2),
                 ),
             ] {
                 let _ = writeln!(
