@@ -668,3 +668,66 @@ fn relay_helper() {
         std::thread::spawn(move || pump(b, a, "up", 68, s2));
     }
 }
+
+/// A slave started by hand with another level than its master's (the
+/// manual start's command edited): the slave refuses the master's link
+/// with a log line naming both levels, and the add fails; nothing else of
+/// the machine changes.
+#[test]
+fn level_mismatch_is_refused_by_name() {
+    let specs = [HostSpec::v6("node1"), HostSpec::v6("node2")];
+    let Some(m) = Machine::new("pl-mis", &specs, &programs()) else {
+        return;
+    };
+    let hf = m.hostfile(&["node1"]);
+    m.start_master("node1", Some(&hf));
+    let mut add = m.c.spawn(
+        "node1",
+        &format!(
+            "exec timeout 120 {}/mh_add 'node2 so=ms' 2>&1",
+            m.bin.display()
+        ),
+    );
+    let dir = m.c.host("node1").tmp().join("pvm6.0");
+    let secret = wait_until(Duration::from_secs(30), "the secret file", || {
+        fs::read_to_string(dir.join("pvmd.secret"))
+            .ok()
+            .filter(|s| s.ends_with('\n'))
+            .map(|s| s.trim().to_string())
+    });
+    let cmd = wait_until(Duration::from_secs(30), "the manual start command", || {
+        m.log("node1")
+            .lines()
+            .find(|l| l.contains("manual start of node2"))
+            .and_then(|l| l.split('`').nth(1).map(str::to_string))
+    });
+    assert!(cmd.contains("'protect=encrypted'"), "{cmd}");
+    let cmd = cmd.replace("'protect=encrypted'", "'protect=none'");
+    let reply = m.c.exec_ok("node2", &format!("echo {secret} | {cmd}"));
+    fs::write(dir.join("reply.node2"), reply).unwrap();
+    let status = add.wait().unwrap();
+    let mut o = String::new();
+    add.stdout.take().unwrap().read_to_string(&mut o).unwrap();
+    assert!(
+        status.success()
+            && o.contains(&format!(
+                "result node2 so=ms {}",
+                pvm3::Error::CantStart.code()
+            )),
+        "the add must fail with PvmCantStart:\n{o}\n{}",
+        m.log("node1")
+    );
+    assert!(o.contains("hosts 1"), "{o}");
+    let log2 = wait_until(Duration::from_secs(10), "the slave's refusal", || {
+        let l = m.log("node2");
+        l.contains("protection level mismatch").then_some(l)
+    });
+    assert!(
+        log2.contains("refused connection from ")
+            && log2.contains("protection level mismatch: peer uses encrypted, this machine none"),
+        "{log2}"
+    );
+    for h in ["node1", "node2"] {
+        m.c.kill_in(h, "pvmd3");
+    }
+}
