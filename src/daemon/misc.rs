@@ -501,8 +501,7 @@ impl Daemon {
             2 => {
                 let lines: Vec<String> = self
                     .tasks
-                    .tasks
-                    .values()
+                    .iter()
                     .map(|t| {
                         format!(
                             "task {} parent {} pid {} flag 0x{:x} {} held {} {}",
@@ -622,7 +621,7 @@ impl Daemon {
                     Info,
                     "stats: {} connection(s), {} task(s), {} child process(es), {} output pipe(s), {} context(s) allocated",
                     self.conns.len(),
-                    self.tasks.tasks.len(),
+                    self.tasks.len(),
                     self.children.len() + self.unwatched.len(),
                     self.pipes.len(),
                     self.contexts.len()

@@ -43,6 +43,7 @@ pub mod output;
 pub mod outq;
 mod protect;
 mod requests;
+mod rings;
 mod rm;
 pub mod routes;
 pub mod server;

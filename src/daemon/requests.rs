@@ -554,7 +554,7 @@ impl Daemon {
     /// The task list for `where_` (0, this host, or a local task).
     pub(super) fn tasks_body(&self, where_: i32) -> Result<Vec<u8>, Error> {
         let list: Vec<&Task> = if where_ == 0 || where_ == self.host || where_ == self.dtid {
-            self.tasks.tasks.values().collect()
+            self.tasks.iter().collect()
         } else if tid::is_daemon(where_)
             || (where_ > 0 && where_ & tid::LOCAL_MASK == 0 && where_ & tid::HOST_MASK != 0)
         {

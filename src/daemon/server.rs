@@ -11,7 +11,7 @@
 //! remote shells' pipes are sources of the same poll, and a 200 ms tick runs
 //! while any exist (heartbeats, deadlines).
 
-use super::conn::{Conn, ReadOutcome, Rings};
+use super::conn::{Conn, ReadOutcome};
 use super::groups::{self as grp, Groups, Release};
 use super::log::{dlog, DaemonLog};
 use super::mailbox::Mailbox;
@@ -21,9 +21,8 @@ use super::routes::RouteTable;
 use super::task::TaskTable;
 use super::DaemonOptions;
 use super::{dialog, misc, multi, rm};
-use crate::os::SharedMap;
 use crate::wire::{Frame, Kind};
-use crate::{os, ring, tid};
+use crate::{os, tid};
 use mio::net::{TcpListener, UnixListener};
 use mio::unix::pipe::Receiver;
 use mio::{Events, Interest, Poll, Token};
@@ -32,7 +31,6 @@ use std::io;
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::os::fd::OwnedFd;
 use std::process::Child;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 // Misc requests (40-49), the tasker and tickle: a child module so it shares this state.
@@ -82,7 +80,7 @@ pub struct Daemon {
     pub(super) tasks: TaskTable,
     /// The message mailbox (pvm_putinfo & co.).
     pub(super) mbox: Mailbox,
-    pub(super) next_token: usize,
+    next_token: usize,
     pub(super) contexts: BTreeSet<i32>,
     pub(super) next_ctx: i32,
     /// Host part of this host's tids (0x40000).
@@ -127,22 +125,16 @@ pub struct Daemon {
     /// closing it lets the daemon accept a pending connection and close it
     /// at once, so the client sees the refusal instead of hanging in the
     /// listen queue (see `shed_connections`).
-    pub(super) spare_fd: Option<std::fs::File>,
+    spare_fd: Option<std::fs::File>,
     /// Read end of the signal pipe: SIGTERM or SIGINT halts like `halt`.
     pub(super) signals: Option<std::fs::File>,
     /// Connections closed since the heap was last trimmed: once the daemon
     /// is quiet for TRIM_AFTER, freed memory goes back to the system.
-    pub(super) trim_due: bool,
-    /// Connections whose task's rings were taken (`crate::ring`), and
-    /// their memory, looked at on every turn of the loop.
-    pub(super) ring_conns: Vec<(Token, Arc<SharedMap>)>,
-    /// Connections with frames waiting for room in their task's ring.
-    pub(super) ring_backlog: BTreeSet<Token>,
+    trim_due: bool,
+    /// Connections whose task's rings were taken (`crate::ring`), looked
+    /// at on every turn of the loop (rings.rs; private state).
+    pub(super) rings: super::rings::RingConns,
 }
-
-/// Most tasks whose rings one daemon takes (each one is looked at on every
-/// turn of the loop); later tasks use the socket alone.
-pub(super) const MAX_RING_CONNS: usize = 64;
 
 /// True for "too many open files" (per process or system-wide).
 pub(super) fn out_of_fds(e: &io::Error) -> bool {
@@ -256,8 +248,7 @@ impl Daemon {
             spare_fd: std::fs::File::open("/dev/null").ok(),
             signals,
             trim_due: false,
-            ring_conns: Vec::new(),
-            ring_backlog: BTreeSet::new(),
+            rings: Default::default(),
         })
     }
 
@@ -592,99 +583,11 @@ impl Daemon {
         }
     }
 
-    /// Keeps `ring_backlog` right for the connection `token`.
-    pub(super) fn note_backlog(&mut self, token: Token) {
-        let waits = self
-            .conns
-            .get(&token)
-            .and_then(|c| c.rings.as_ref())
-            .is_some_and(|r| r.has_backlog());
-        if waits {
-            self.ring_backlog.insert(token);
-        } else {
-            self.ring_backlog.remove(&token);
-        }
-    }
-
-    /// Takes the rings the task on `token` offered with its Connect request
-    /// (`offered`), when there is room for them.
-    pub(super) fn take_rings(&mut self, token: Token, offered: bool) {
-        let room = self.ring_conns.len() < MAX_RING_CONNS;
-        let Some(conn) = self.conns.get_mut(&token) else {
-            return;
-        };
-        let Some(fd) = conn.passed.take().filter(|_| offered && room) else {
-            return;
-        };
-        match Rings::take(fd) {
-            Ok(r) => {
-                self.ring_conns.push((token, r.map.clone()));
-                conn.rings = Some(r);
-            }
-            Err(e) => {
-                dlog!(
-                    self.log,
-                    Warn,
-                    "rings offered by pid {} refused: {e}",
-                    conn.peer_pid
-                );
-            }
-        }
-    }
-
-    /// The Connect reply to the task on `token` is queued: from now on its
-    /// frames go through its ring, if it has one.
-    pub(super) fn rings_live(&mut self, token: Token) {
-        if let Some(r) = self.conns.get_mut(&token).and_then(|c| c.rings.as_mut()) {
-            r.live = true;
-        }
-    }
-
-    /// Serves every connection with something in its ring, and those with
-    /// frames waiting for room in theirs (no system call when none has).
-    /// True when a ring had something (frames waiting for a task that does
-    /// not read are not activity).
-    pub(super) fn serve_rings(&mut self) -> bool {
-        let due: Vec<Token> = self
-            .ring_conns
-            .iter()
-            .filter(|(_, m)| ring::pending(m, ring::Dir::ToDaemon))
-            .map(|(t, _)| *t)
-            .collect();
-        let waiting: Vec<Token> = self
-            .ring_backlog
-            .iter()
-            .filter(|t| !due.contains(t))
-            .copied()
-            .collect();
-        for &t in due.iter().chain(&waiting) {
-            self.serve_conn(t, false);
-        }
-        !due.is_empty()
-    }
-
-    /// Before sleeping: asks every task with rings to ring the socket.
-    /// True: one put something in its ring meanwhile (do not sleep).
-    pub(super) fn arm_rings(&self) -> bool {
-        let mut came = false;
-        for (_, m) in &self.ring_conns {
-            came |= ring::arm(m, ring::Dir::ToDaemon);
-        }
-        came
-    }
-
-    pub(super) fn disarm_rings(&self) {
-        for (_, m) in &self.ring_conns {
-            ring::disarm(m, ring::Dir::ToDaemon);
-        }
-    }
-
     pub(super) fn close_conn(&mut self, token: Token) {
         let Some(mut conn) = self.conns.remove(&token) else {
             return;
         };
-        self.ring_conns.retain(|(t, _)| *t != token);
-        self.ring_backlog.remove(&token);
+        self.rings.remove(token);
         // Deregistering a socket that is about to be closed cannot matter if it fails.
         let _ = self.poll.registry().deregister(&mut conn.stream);
         self.trim_due = true;

@@ -14,8 +14,12 @@
 //! (sealed memfds and their shared mappings), [`proc`] (processes, fork,
 //! pidfds, the daemon's lock and private files), [`signal`] (dispositions
 //! and the signal pipe), [`ifaddrs`] (local interfaces and their
-//! addresses), [`spin`] (how long a reader spins before it sleeps).
+//! addresses), [`spin`] (how long a reader spins before it sleeps);
+//! and [`cvars`], the two C-visible variables of libpvm the task runtime
+//! reads and writes (`pvmmytid`, `pvmdebmask`: `#[no_mangle]` is unsafe
+//! code, and the runtime may not import `ffi`).
 
+pub mod cvars;
 pub mod ifaddrs;
 pub mod mem;
 pub mod net;
