@@ -105,6 +105,9 @@ impl Daemon {
                     return;
                 }
                 Event::Refused(why) => {
+                    // Whole frames before the refused record opened: they
+                    // count; nothing of the refused record does.
+                    self.link_frames(tok);
                     self.link_refused(tok, &why);
                     return;
                 }

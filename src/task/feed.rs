@@ -133,9 +133,9 @@ impl FeedRx {
                                 tid::fmt(tid::daemon_tid(self.host))
                             );
                             let _ = stream.shutdown(Shutdown::Both);
+                            // Whole frames before the refused record are
+                            // delivered below; nothing of that record is.
                             ended = true;
-                            // Nothing of what came in is delivered.
-                            *d = FrameDecoder::new();
                             break;
                         }
                         Ok(n)

@@ -436,6 +436,9 @@ impl Link {
     /// the library's other reports about direct links).
     fn refused(&self, rx: &mut Rx, why: &str, landing: Option<&mut Landing<'_>>) {
         use std::io::Write;
+        // Frames completed before the refused record came from records
+        // that opened: they are delivered; what the refused one began is not.
+        self.decode(rx);
         rx.closed = true;
         rx.decoder = FrameDecoder::new();
         if let Some(l) = landing {
@@ -915,4 +918,122 @@ pub(super) fn parse_hello(f: &Frame) -> Option<(u64, u64)> {
     let nonce = (word()? << 32) | word()?;
     let count = (word()? << 32) | word()?;
     Some((nonce, count))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::{connect_blocking, Role, Secret};
+    use std::io::Write;
+    use std::net::{TcpListener, TcpStream};
+    use std::time::Duration;
+
+    const A: i32 = 0x40001;
+    const B: i32 = 0x80001;
+
+    /// An accepted direct TCP link (the acceptor's side, as a task holds
+    /// it) and the connector's raw socket with its keys.
+    fn pair(level: Level) -> (Link, TcpStream, Option<Keys>) {
+        let secret = Secret::from_bytes([5; crate::auth::SECRET_LEN]);
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap();
+        let s2 = secret.clone();
+        let t = std::thread::spawn(move || {
+            let mut c = TcpStream::connect(addr).unwrap();
+            let session =
+                connect_blocking(&mut c, &s2, Role::Route, B, level, Duration::from_secs(5))
+                    .unwrap();
+            (c, session.keys)
+        });
+        let (a, _) = l.accept().unwrap();
+        let link = Link::accepted_tcp(Stream::Tcp(a), &secret, level, false).unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while link.authed() == 0 && std::time::Instant::now() < deadline {
+            link.fill(None, false);
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        assert_eq!(link.authed(), B);
+        let (c, keys) = t.join().unwrap();
+        (link, c, keys)
+    }
+
+    fn msg(tag: i32, body: &[u8]) -> Vec<u8> {
+        Frame::new(
+            Header {
+                src: B,
+                dst: A,
+                tag,
+                ..Header::new(Kind::Msg)
+            },
+            body.to_vec(),
+        )
+        .to_bytes()
+    }
+
+    fn frames_until(link: &Link, n: usize) -> (Vec<Frame>, bool) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        let mut got = Vec::new();
+        loop {
+            link.fill(None, false);
+            let (f, ended) = link.take_frames();
+            got.extend(f);
+            if got.len() >= n || ended || std::time::Instant::now() > deadline {
+                return (got, ended);
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+
+    #[test]
+    fn sealed_frames_arrive_and_a_tampered_one_ends_the_link() {
+        for level in [Level::Encrypted, Level::Integrity] {
+            let (link, mut c, keys) = pair(level);
+            let mut k = keys.expect("keys at a protected level");
+            // Two frames, one larger than a record, arrive whole.
+            let big = vec![0x5a; 3 * crate::seal::CHUNK + 7];
+            let mut out = k.tx.sealed(&[&msg(1, b"hello")]).unwrap();
+            out.extend(k.tx.sealed(&[&msg(2, &big)]).unwrap());
+            c.write_all(&out).unwrap();
+            let (got, ended) = frames_until(&link, 2);
+            assert!(!ended, "{level}");
+            assert_eq!(got.len(), 2, "{level}");
+            assert_eq!(got[0].body, b"hello");
+            assert_eq!(got[1].body, big);
+            // One flipped byte: nothing of that frame, or after it, comes;
+            // the link ends.
+            let mut bad = k.tx.sealed(&[&msg(3, b"tampered")]).unwrap();
+            bad[10] ^= 1;
+            bad.extend(k.tx.sealed(&[&msg(4, b"after")]).unwrap());
+            c.write_all(&bad).unwrap();
+            let (got, ended) = frames_until(&link, 1);
+            assert!(ended && got.is_empty(), "{level}: {} frame(s)", got.len());
+        }
+    }
+
+    #[test]
+    fn replayed_and_clear_frames_end_the_link() {
+        let (link, mut c, keys) = pair(Level::Encrypted);
+        let mut k = keys.unwrap();
+        let rec = k.tx.sealed(&[&msg(1, b"once")]).unwrap();
+        c.write_all(&rec).unwrap();
+        c.write_all(&rec).unwrap();
+        let (got, ended) = frames_until(&link, 2);
+        assert!(ended, "replay not refused");
+        assert_eq!(got.len(), 1, "only the first copy is delivered");
+        // A frame in the clear after the handshake.
+        let (link, mut c, _) = pair(Level::Encrypted);
+        c.write_all(&msg(1, b"clear")).unwrap();
+        let (got, ended) = frames_until(&link, 1);
+        assert!(ended && got.is_empty());
+    }
+
+    #[test]
+    fn level_none_carries_clear_frames() {
+        let (link, mut c, keys) = pair(Level::None);
+        assert!(keys.is_none());
+        c.write_all(&msg(9, b"plain")).unwrap();
+        let (got, ended) = frames_until(&link, 1);
+        assert!(!ended);
+        assert_eq!(got[0].body, b"plain");
+    }
 }
