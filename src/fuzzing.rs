@@ -27,6 +27,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("slave_reply", slave_reply),
     ("route_hello", route_hello),
     ("requests", requests),
+    ("seal_opener", seal_opener),
 ];
 
 /// Frames as a daemon or a task reads them from a socket: the bytes are
@@ -159,10 +160,12 @@ fn fuzz_secret() -> crate::auth::Secret {
 /// The accepting side of the TCP handshake, fed by an unknown peer: it may
 /// fail, but never authenticate without the secret.
 pub fn auth_acceptor(data: &[u8]) {
-    let mut a = crate::auth::Acceptor::new(&fuzz_secret());
     let Some((&split, rest)) = data.split_first() else {
         return;
     };
+    // The acceptor's protection level: the Hello must name the same one.
+    let level = crate::seal::Level::from_code(split % 3 + 1).unwrap_or_default();
+    let mut a = crate::auth::Acceptor::new(&fuzz_secret(), level);
     for piece in rest.chunks(usize::from(split % 50) + 1) {
         match a.feed(piece) {
             Ok(crate::auth::Step::Done { .. }) => panic!("authenticated a peer without the secret"),
@@ -174,8 +177,12 @@ pub fn auth_acceptor(data: &[u8]) {
 
 /// The connecting side, answered by an unknown peer.
 pub fn auth_connector(data: &[u8]) {
-    let Ok(mut c) = crate::auth::Connector::new(&fuzz_secret(), crate::auth::Role::Daemon, 0x40001)
-    else {
+    let Ok(mut c) = crate::auth::Connector::new(
+        &fuzz_secret(),
+        crate::auth::Role::Daemon,
+        0x40001,
+        crate::seal::Level::Encrypted,
+    ) else {
         return;
     };
     let _ = c.start();
@@ -293,6 +300,40 @@ pub fn ring(data: &[u8]) {
                 let _ = tx.wake_due();
             }
             _ => {}
+        }
+    }
+}
+
+/// A protected link's receiving side (src/seal.rs) after a handshake,
+/// fed bytes by someone without the keys: it may refuse them (the link then
+/// ends), but never passes a byte on, and never holds more than a record.
+pub fn seal_opener(data: &[u8]) {
+    let Some((&split, rest)) = data.split_first() else {
+        return;
+    };
+    let level = if split & 0x80 == 0 {
+        crate::seal::Level::Encrypted
+    } else {
+        crate::seal::Level::Integrity
+    };
+    let binding = crate::seal::Binding {
+        nonce_c: &[1; 32],
+        nonce_a: &[2; 32],
+        level,
+        role: 1,
+        claimed_id: 0x4_0000,
+    };
+    let Some(mut keys) = crate::seal::derive(&[7u8; 32], &binding, false) else {
+        return;
+    };
+    for piece in rest.chunks(usize::from(split % 64) + 1) {
+        let mut p = piece.to_vec();
+        let r = keys
+            .rx
+            .open(&mut p, |b| panic!("opened {} forged byte(s)", b.len()));
+        assert!(keys.rx.pending() <= crate::seal::CHUNK + crate::seal::OVERHEAD);
+        if r.is_err() {
+            return;
         }
     }
 }

@@ -47,6 +47,9 @@ pub struct HostOpts {
     /// a silent daemon is only suspected before it is declared dead. Read
     /// from the `*` line or the master's own line (docs/HOSTFILE.md).
     pub to: Option<u32>,
+    /// `protect=LEVEL` (pvm6 extension, `*` lines only): how the machine's
+    /// links between hosts are protected (`encrypted`, `integrity`, `none`).
+    pub protect: Option<crate::seal::Level>,
 }
 
 /// One host of a hostfile.
@@ -121,6 +124,7 @@ impl HostOpts {
             po: self.po.or(defaults.po),
             launcher: self.launcher.or(defaults.launcher),
             to: self.to.or(defaults.to),
+            protect: self.protect.or(defaults.protect),
         }
     }
 
@@ -334,6 +338,11 @@ fn parse_fields(raw: &str, lineno: usize) -> Result<Line, HostfileError> {
     }
     let host = HostName::parse(first).map_err(err)?;
     let opts = parse_opts(fields, &err)?;
+    if opts.protect.is_some() {
+        return Err(err(
+            "protect= is one per machine: give it on a \"*\" line".to_string()
+        ));
+    }
     Ok(Line::Host(HostEntry {
         name: host.to_string(),
         opts,
@@ -448,6 +457,13 @@ fn parse_opts<'a>(
                         err(format!("bad value in \"{f}\" (seconds 1..86400 expected)"))
                     })?;
                 o.to = Some(to);
+            }
+            "protect" => {
+                o.protect = Some(crate::seal::Level::parse(val).ok_or_else(|| {
+                    err(format!(
+                        "bad value in \"{f}\" (encrypted, integrity or none expected)"
+                    ))
+                })?);
             }
             _ => return Err(err(format!("unknown option \"{f}\""))),
         }
@@ -608,6 +624,7 @@ cubie.misc.edu
                 po: Some(40001),
                 launcher: Some(crate::launch::alloc::Launcher::Slurm),
                 to: Some(30),
+                protect: None,
             }
         );
         assert_eq!(e.line, 1);
@@ -635,6 +652,27 @@ cubie.misc.edu
         assert_eq!(
             parse_line("h ip=$MYIP").unwrap().unwrap().opts.ip,
             s("$MYIP")
+        );
+    }
+
+    #[test]
+    fn protect_is_one_per_machine_on_a_star_line() {
+        use crate::seal::Level;
+        let h = Hostfile::parse("* protect=integrity\nh1\n").unwrap();
+        assert_eq!(h.defaults.protect, Some(Level::Integrity));
+        let h = Hostfile::parse("* protect=NONE lo=me\nh1\n").unwrap();
+        assert_eq!(h.defaults.protect, Some(Level::None));
+        assert_eq!(Hostfile::parse("h1\n").unwrap().defaults.protect, None);
+        let e = Hostfile::parse("h1 protect=none\n").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "hostfile line 1: protect= is one per machine: give it on a \"*\" line"
+        );
+        let e = Hostfile::parse("* protect=weak\n").unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("encrypted, integrity or none expected"),
+            "{e}"
         );
     }
 

@@ -21,8 +21,8 @@ const LAYERS: &[&[&str]] = &[
     &["daemon"],
     &["wire"],
     &[
-        "msg", "ring", "auth", "net", "hostfile", "launch", "paths", "tid", "error", "consts",
-        "sync",
+        "msg", "ring", "auth", "seal", "net", "hostfile", "launch", "paths", "tid", "error",
+        "consts", "sync",
     ],
     &["os"],
 ];

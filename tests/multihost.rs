@@ -371,6 +371,7 @@ fn unreachable_host_fails_alone_within_its_deadline() {
 #[ignore = "helper run inside a network namespace by daemon_port_refuses_strangers"]
 fn attack_helper() {
     use pvm3::auth::{Connector, Role, Secret, Step, CHALLENGE_LEN};
+    use pvm3::seal::Level;
     use std::io::{Read, Write};
     use std::net::TcpStream;
     let Ok(addr) = std::env::var("MH_ATTACK_ADDR") else {
@@ -429,6 +430,7 @@ fn attack_helper() {
         &Secret::generate().unwrap(),
         Role::Daemon,
         0x80080000u32 as i32,
+        Level::Encrypted,
     )
     .unwrap();
     s.write_all(&c.start()).unwrap();
@@ -441,7 +443,13 @@ fn attack_helper() {
 
     // 3. A genuine handshake, recorded.
     let mut s = connect();
-    let mut c = Connector::new(&secret, Role::Daemon, 0x80080000u32 as i32).unwrap();
+    let mut c = Connector::new(
+        &secret,
+        Role::Daemon,
+        0x80080000u32 as i32,
+        Level::Encrypted,
+    )
+    .unwrap();
     let hello = c.start();
     s.write_all(&hello).unwrap();
     let ch = read_challenge(&mut s).unwrap();
@@ -468,23 +476,32 @@ fn attack_helper() {
     // one claiming a task of the daemon's own host is refused; accepted
     // ones that send a message under another tid, or a broken frame, are
     // closed.
+    // The frames after the handshake are sealed (src/seal.rs): this
+    // attacker has the secret, so it seals what it sends.
     let feed = |claim: i32| {
         let mut s = connect();
-        let mut c = Connector::new(&secret, Role::Feed, claim).unwrap();
+        let mut c = Connector::new(&secret, Role::Feed, claim, Level::Encrypted).unwrap();
         s.write_all(&c.start()).unwrap();
         let ch = read_challenge(&mut s).unwrap();
         let Ok(Step::Done { send: proof, .. }) = c.feed(&ch) else {
             panic!("feed handshake failed");
         };
         s.write_all(&proof).unwrap();
-        let mut head = [0u8; pvm3::wire::HEADER_LEN];
-        let ok = s.read_exact(&mut head).is_ok()
-            && pvm3::wire::Header::decode(&head).is_ok_and(|h| {
+        let mut keys = c.take_keys().unwrap();
+        let mut rec = [0u8; pvm3::wire::HEADER_LEN + pvm3::seal::OVERHEAD];
+        let mut head = Vec::new();
+        let ok = s.read_exact(&mut rec).is_ok()
+            && keys
+                .rx
+                .open(&mut rec, |b| head.extend_from_slice(b))
+                .is_ok()
+            && head.len() == pvm3::wire::HEADER_LEN
+            && pvm3::wire::Header::decode(head[..].try_into().unwrap()).is_ok_and(|h| {
                 h.kind == pvm3::wire::Kind::Ctl && h.tag == pvm3::wire::Ctl::LinkOk as i32
             });
-        (s, ok)
+        (s, ok, keys)
     };
-    let (mut s, ok) = feed(0x40005);
+    let (mut s, ok, _) = feed(0x40005);
     println!("feed own-host accepted={ok} closed={}", closed(&mut s));
     let forged = |src: i32| {
         pvm3::wire::Frame::new(
@@ -498,13 +515,14 @@ fn attack_helper() {
         )
         .to_bytes()
     };
-    let (mut s, ok) = feed(0x80001);
-    s.write_all(&forged(0x80002)).unwrap();
+    let (mut s, ok, mut k) = feed(0x80001);
+    s.write_all(&k.tx.sealed(&[&forged(0x80002)]).unwrap())
+        .unwrap();
     println!("feed other-src accepted={ok} closed={}", closed(&mut s));
-    let (mut s, ok) = feed(0x80001);
+    let (mut s, ok, mut k) = feed(0x80001);
     let mut bad = forged(0x80001);
     bad[..4].copy_from_slice(b"JUNK");
-    s.write_all(&bad).unwrap();
+    s.write_all(&k.tx.sealed(&[&bad]).unwrap()).unwrap();
     println!("feed broken accepted={ok} closed={}", closed(&mut s));
 }
 
@@ -825,6 +843,7 @@ fn stalled_feed_hands_over_to_the_daemons_in_order() {
 #[ignore = "helper run inside a network namespace by route_listener_refuses_strangers"]
 fn route_attack_helper() {
     use pvm3::auth::{Connector, Role, Secret, CHALLENGE_LEN};
+    use pvm3::seal::Level;
     use std::io::{Read, Write};
     use std::net::TcpStream;
     let Ok(addr) = std::env::var("MH_ROUTE_ADDR") else {
@@ -863,7 +882,13 @@ fn route_attack_helper() {
     s.write_all(&forged).unwrap();
     println!("garbage closed={}", closed(&mut s));
     let mut s = connect();
-    let mut c = Connector::new(&Secret::generate().unwrap(), Role::Route, claimed).unwrap();
+    let mut c = Connector::new(
+        &Secret::generate().unwrap(),
+        Role::Route,
+        claimed,
+        Level::Encrypted,
+    )
+    .unwrap();
     s.write_all(&c.start()).unwrap();
     let mut ch = vec![0u8; CHALLENGE_LEN];
     s.read_exact(&mut ch).unwrap();

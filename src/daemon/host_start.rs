@@ -427,7 +427,7 @@ impl Daemon {
         if dup {
             return Err(Error::DupHost);
         }
-        let args = SlaveArgs::for_host(
+        let mut args = SlaveArgs::for_host(
             index,
             self.dtid,
             &name,
@@ -436,6 +436,7 @@ impl Daemon {
             self.opts.vmid.as_deref(),
             &e.opts,
         );
+        args.protect = Some(self.multi.protect);
         // No dx=: the remote's $PVM_DPATH or $PVM_ROOT/lib/pvmd, else ours.
         let cmd = match &e.opts.dx {
             Some(dx) => startup::remote_command(dx, &args),

@@ -367,8 +367,15 @@ impl Daemon {
         self.poll
             .registry()
             .register(&mut stream, tok, Interest::READABLE | Interest::WRITABLE)?;
-        let mut link = Link::outgoing(stream, addr, &self.multi.secret, self.dtid, deadline)
-            .map_err(|e| io::Error::other(e.to_string()))?;
+        let mut link = Link::outgoing(
+            stream,
+            addr,
+            &self.multi.secret,
+            self.dtid,
+            self.multi.protect,
+            deadline,
+        )
+        .map_err(|e| io::Error::other(e.to_string()))?;
         link.peer = tid::daemon_tid(host);
         link.decoder.set_limit(self.link_body_limit());
         self.links.insert(tok, link);
@@ -400,6 +407,7 @@ impl Daemon {
                         stream,
                         peer,
                         &self.multi.secret,
+                        self.multi.protect,
                         Instant::now() + LINK_SETUP,
                     );
                     link.decoder.set_limit(self.link_body_limit());
@@ -437,6 +445,13 @@ impl Daemon {
                 Event::Nothing => {}
                 Event::Failed(why) => {
                     self.link_failed(tok, &why);
+                    return;
+                }
+                Event::Refused(why) => {
+                    // Whole frames before the refused record opened: they
+                    // count; nothing of the refused record does.
+                    self.link_frames(tok);
+                    self.link_refused(tok, &why);
                     return;
                 }
                 Event::Authenticated { claimed, role } => {
@@ -609,7 +624,7 @@ impl Daemon {
     /// Tries to open a link to `entry` (frames wait in `waiting`).
     pub(super) fn try_link(&mut self, entry: &HostEntry) {
         let host = entry.host();
-        if self.links.of_host(host).is_some() || !self.multi.placed {
+        if self.links.of_host(host).is_some() || !self.multi.placed || !self.may_link(host) {
             return;
         }
         for a in order_addrs(&entry.addrs) {
@@ -649,6 +664,12 @@ impl Daemon {
         let Some(link) = self.links.get(tok) else {
             return;
         };
+        if link.is_draining() {
+            // It refused a protected frame (logged then): now that it is
+            // gone, a new link may be opened.
+            self.drained(tok);
+            return;
+        }
         if link.feed {
             self.feed_closed(tok, why, why.starts_with(MALFORMED));
             return;
@@ -826,6 +847,7 @@ impl Daemon {
             Some(c @ (Ctl::Replica | Ctl::ReplicaAck | Ctl::Claim | Ctl::Follow)) => {
                 self.on_succession_ctl(c, sender, &mut r);
             }
+            Some(Ctl::Relink) => self.relink_asked(tok, peer),
             Some(Ctl::LinkOk) => {
                 let failed = self.links.get_mut(tok).is_some_and(|l| l.set_up().is_err());
                 if failed {

@@ -44,6 +44,7 @@ mod multi;
 pub mod notify;
 pub mod output;
 pub mod outq;
+mod protect;
 mod requests;
 mod rings;
 mod rm;
@@ -122,6 +123,10 @@ pub struct DaemonOptions {
     pub secret: Option<crate::auth::Secret>,
     /// Set for a slave daemon (`pvmd3 -s`).
     pub slave: Option<startup::SlaveArgs>,
+    /// Protection of the TCP links between hosts (src/seal.rs): a master's
+    /// from its hostfile's `protect=`, else `$PVM6_PROTECT` (an unknown
+    /// value counts as the default, encrypted); a slave's from its master.
+    pub protect: crate::seal::Level,
     /// A master's hostfile: its hosts are added at start (`&` ones remembered).
     pub hostfile: Option<crate::hostfile::Hostfile>,
     /// `$PVM_RSH` (the remote shell starting slaves; `ssh` when unset).
@@ -176,6 +181,10 @@ impl DaemonOptions {
             debugger: None,
             secret: None,
             slave: None,
+            protect: crate::seal::Level::from_env()
+                .ok()
+                .flatten()
+                .unwrap_or_default(),
             hostfile: None,
             rsh: startup::rsh_program(std::env::var("PVM_RSH").ok()),
             clock_skew_us: std::env::var("PVM6_CLOCK_SKEW_US")
@@ -213,6 +222,9 @@ impl DaemonOptions {
         }
         if let Some(ep) = &a.ep {
             self.search_path = split_path(ep, &self.home);
+        }
+        if let Some(l) = a.protect {
+            self.protect = l;
         }
         if let Some(wd) = &a.wd {
             self.home = self.home.join(wd);
@@ -373,6 +385,9 @@ impl MasterArgs {
         if let Some(t) = self.timeout {
             opts.host_timeout = Some(t);
             opts.host_timeout_arg = true;
+        }
+        if let Some(l) = hostfile.as_ref().and_then(|h| h.defaults.protect) {
+            opts.protect = l;
         }
         opts.hostfile = hostfile;
     }

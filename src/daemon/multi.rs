@@ -151,6 +151,8 @@ pub(super) struct Shell {
 /// The multi-host state of a daemon.
 pub(super) struct Multi {
     pub secret: crate::auth::Secret,
+    /// How links between hosts are protected (the same on every host).
+    pub protect: crate::seal::Level,
     pub table: HostTable,
     pub master: i32,
     pub is_master: bool,
@@ -191,6 +193,7 @@ impl Multi {
                 .secret
                 .clone()
                 .unwrap_or_else(|| crate::auth::Secret::from_bytes([0; crate::auth::SECRET_LEN])),
+            protect: opts.protect,
             table,
             master: slave.map(|s| s.master).unwrap_or(tid::daemon_tid(host)),
             is_master: slave.is_none(),

@@ -311,6 +311,9 @@ impl Daemon {
         // Then the largest message body this daemon takes (bounds.rs): the
         // library refuses larger sends itself.
         w.str(&self.opts.max_message.to_string());
+        // Then how links between hosts are protected (src/seal.rs), for the
+        // task's direct routes and feeds.
+        w.int(i32::from(self.multi.protect.code()));
         Ok(w.finish())
     }
 

@@ -47,6 +47,8 @@ pub struct SlaveArgs {
     /// in the foreground (the step is its lifetime) and prefixes its reply
     /// line with `@INDEX `.
     pub hosts: Option<Vec<(String, i32)>>,
+    /// The machine's protection level of links between hosts (src/seal.rs).
+    pub protect: Option<crate::seal::Level>,
 }
 
 /// Quotes `s` for a POSIX shell (single quotes).
@@ -84,6 +86,9 @@ impl SlaveArgs {
         if let Some(h) = &self.hosts {
             let m: Vec<String> = h.iter().map(|(n, i)| format!("{n}:{i}")).collect();
             v.push(format!("hosts={}", m.join(",")));
+        }
+        if let Some(l) = self.protect {
+            v.push(format!("protect={l}"));
         }
         v
     }
@@ -144,6 +149,12 @@ impl SlaveArgs {
                     }
                     a.hosts = Some(m);
                 }
+                "protect" => {
+                    a.protect = Some(
+                        crate::seal::Level::parse(v)
+                            .ok_or_else(|| format!("bad protection level in \"{w}\""))?,
+                    )
+                }
                 _ => return Err(format!("unknown slave argument \"{w}\"")),
             }
         }
@@ -190,6 +201,7 @@ impl SlaveArgs {
                     .unwrap_or_default(),
             ),
             hosts: None,
+            protect: None,
         }
     }
 }
@@ -303,6 +315,7 @@ mod tests {
             speed: Some(2000),
             vmid: Some("blue".into()),
             hosts: None,
+            protect: Some(crate::seal::Level::Integrity),
         };
         assert_eq!(SlaveArgs::parse(&a.to_words()).unwrap(), a);
         // Step mode: one command for many nodes, each picks its own line.
@@ -320,6 +333,13 @@ mod tests {
         assert!(p.pick("node9").unwrap_err().contains("node9"));
         w.push("hosts=:2".into());
         assert!(SlaveArgs::parse(&w).is_err());
+        assert_eq!(SlaveArgs::parse(&a.to_words()).unwrap(), a);
+        assert!(a.to_words().contains(&"protect=integrity".to_string()));
+        let mut w = a.to_words();
+        w.push("protect=weak".into());
+        assert!(SlaveArgs::parse(&w)
+            .unwrap_err()
+            .contains("protection level"));
         let cmd = remote_command("/x/pvmd3", &a);
         assert!(cmd.starts_with("exec '/x/pvmd3' -s 'index=3' 'master=0x80040000'"));
         assert!(cmd.contains("'root=/opt/pvm root'"));

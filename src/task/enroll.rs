@@ -88,6 +88,12 @@ impl Runtime {
         } else {
             r.str()?.parse::<usize>().ok()
         };
+        // Then how links to other hosts are protected (encrypted when absent).
+        let level = if r.is_empty() {
+            crate::seal::Level::default()
+        } else {
+            crate::seal::Level::from_code(r.int()? as u8).unwrap_or_default()
+        };
         conn.connected(rings_taken);
         let mut st = self.lock();
         if let Some(m) = max_message {
@@ -102,6 +108,7 @@ impl Runtime {
         st.dtid = dtid;
         st.siblings = siblings;
         st.routes.set_host(secret, host_addrs);
+        st.routes.set_level(level);
         st.broken = false;
         st.conn = Some(conn.clone());
         mhf::enrolled();

@@ -274,7 +274,7 @@ impl Runtime {
         for host in hosts {
             let opened = match &ctx {
                 None => Err("no machine secret from the daemon".to_string()),
-                Some((secret, addrs)) => self
+                Some((secret, addrs, level)) => self
                     .request(
                         crate::wire::Req::DaemonAddr,
                         &Writer::new().int(host).finish(),
@@ -282,7 +282,8 @@ impl Runtime {
                     .and_then(|b| Reader::new(&b).str())
                     .map_err(|e| e.text().to_string())
                     .and_then(|list| {
-                        feed::open(&list, addrs, secret, me).map_err(|e| format!("{list}: {e}"))
+                        feed::open(&list, addrs, secret, me, *level)
+                            .map_err(|e| format!("{list}: {e}"))
                     }),
             };
             let daemon = tid::fmt(tid::daemon_tid(host));

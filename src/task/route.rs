@@ -118,6 +118,8 @@ pub struct Routes {
     secret: Option<Secret>,
     /// This host's addresses as the host table has them (Connect reply).
     host: Vec<SocketAddr>,
+    /// How links to other hosts are protected (Connect reply).
+    level: crate::seal::Level,
     peers: HashMap<i32, Peer>,
     /// Accepted connections whose hello has not arrived yet.
     unverified: Vec<Arc<Link>>,
@@ -157,6 +159,12 @@ impl Routes {
         self.host = host;
     }
 
+    /// Takes the machine's protection level of links between hosts (from
+    /// the daemon's Connect reply).
+    pub fn set_level(&mut self, level: crate::seal::Level) {
+        self.level = level;
+    }
+
     /// The link to use for a message to `dst`, or None for the daemon route
     /// (the send is then counted). With PvmRouteDirect the first send to a
     /// task also offers it a link (through `conn`, before the message).
@@ -181,8 +189,8 @@ impl Routes {
 
     /// What opening a feed needs: the machine's secret and this host's
     /// addresses (None without a secret).
-    pub fn feed_ctx(&self) -> Option<(Secret, Vec<SocketAddr>)> {
-        Some((self.secret.clone()?, self.host.clone()))
+    pub fn feed_ctx(&self) -> Option<(Secret, Vec<SocketAddr>, crate::seal::Level)> {
+        Some((self.secret.clone()?, self.host.clone(), self.level))
     }
 
     /// Sends one message frame (header `h` from `me`, body `body`) by the
@@ -398,7 +406,7 @@ impl Routes {
                 let peer = t.peer_addr().map(|a| fmt_sockaddr(&a)).unwrap_or_default();
                 log::debug!("direct-route TCP connection from {peer}");
                 match &self.secret {
-                    Some(secret) => Link::accepted_tcp(s, secret, self.ring_always),
+                    Some(secret) => Link::accepted_tcp(s, secret, self.level, self.ring_always),
                     None => Err(io::Error::other("no machine secret")),
                 }
             }
@@ -487,10 +495,15 @@ impl Routes {
             secret: self.secret.as_ref(),
             host: &self.host,
             me,
+            level: self.level,
         };
         let link = connect(&addr, &ctx)
-            .and_then(|s| verify_peer(&s).map(|()| s))
-            .and_then(|s| Link::new(s, self.ring_always))
+            .and_then(|(s, keys)| verify_peer(&s).map(|()| (s, keys)))
+            .and_then(|(s, keys)| {
+                let l = Link::new(s, self.ring_always)?;
+                l.set_keys(keys);
+                Ok(l)
+            })
             .and_then(|l| l.send_hello(me, from, nonce, count).map(|()| l));
         match link {
             Ok(l) => {
@@ -877,6 +890,7 @@ mod tests {
                 secret: Some(&wrong),
                 host: &h1,
                 me: B,
+                level: Default::default(),
             };
             connect(&addr, &ctx).is_err()
         });
@@ -898,6 +912,7 @@ mod tests {
                 secret: Some(&s2),
                 host: &host,
                 me: B,
+                level: Default::default(),
             };
             connect(&addr, &ctx).map(|_| ())
         });

@@ -71,6 +71,10 @@ pub enum Ctl {
     Claim = 17,
     /// Answer to a Claim: following (body: the epoch).
     Follow = 18,
+    /// Daemon to daemon, the last frame on a protected link: I refused a
+    /// frame of yours (src/seal.rs) and end this link; close it and send
+    /// on a new one. No body.
+    Relink = 19,
 }
 
 impl Ctl {
@@ -96,6 +100,7 @@ impl Ctl {
             16 => ReplicaAck,
             17 => Claim,
             18 => Follow,
+            19 => Relink,
             _ => return None,
         })
     }

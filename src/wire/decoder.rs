@@ -157,6 +157,41 @@ impl FrameDecoder {
         self.buf.extend_from_slice(data);
     }
 
+    /// Appends bytes that came otherwise than by [`FrameDecoder::read_from`]
+    /// (opened from a protected link's records, src/seal.rs), a large body
+    /// going into its own Vec, or into the `landing` receiver's memory when
+    /// it takes that message, as `read_landing` does. A landing in progress
+    /// needs that same offer (`InvalidInput` without it).
+    pub fn feed_landing(
+        &mut self,
+        mut data: &[u8],
+        mut landing: Option<&mut Landing<'_>>,
+    ) -> io::Result<()> {
+        if let Some((h, filled)) = &mut self.landing {
+            let Some(to) = landing.as_deref_mut() else {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "a body is landing in another receiver's memory",
+                ));
+            };
+            let len = h.len as usize;
+            let n = (len - *filled).min(data.len());
+            to.dst[*filled..*filled + n].copy_from_slice(&data[..n]);
+            *filled += n;
+            data = &data[n..];
+            if *filled == len {
+                self.landed = self.landing.take().map(|(h, _)| h);
+            }
+        }
+        if data.is_empty() {
+            return Ok(());
+        }
+        self.feed(data);
+        // One landing per receive: none after a body landed.
+        self.go_large(landing.filter(|_| self.landed.is_none()));
+        Ok(())
+    }
+
     /// Bytes buffered and not yet taken.
     pub fn pending(&self) -> usize {
         let ready: usize = self.ready.iter().map(|f| HEADER_LEN + f.body.len()).sum();
