@@ -6,7 +6,7 @@ CARGO ?= cargo
 LIBDIR := target/release
 DEMO_TMP := $(CURDIR)/target/demo
 
-.PHONY: all build demo setup check test lint clean install uninstall bench-groups bench
+.PHONY: all build demo setup check test lint clean install uninstall bench-groups bench bench-startup
 
 all: build
 
@@ -80,3 +80,11 @@ clean:
 # bandwidth.png and bandwidth-twohost.png in target/bench/. See docs/PERFORMANCE.md.
 bench: build
 	sh benches/netpipe/run.sh
+	$(MAKE) bench-startup
+
+# Start-up: one pvm_addhosts of 64 namespace hosts on pvm6 (plain and with
+# the tree start-up) and on PVM 3.4.6, the ssh floor, the tree's rounds for
+# up to 256 hosts (as root, with sshd; STARTUP=0 skips it): table on stdout,
+# target/bench/startup.csv. See docs/LAUNCH.md "Start-up speed".
+bench-startup: build
+	@if [ "$${STARTUP:-1}" = 1 ]; then cargo bench -q --bench startup -- target/bench; fi

@@ -10,13 +10,21 @@
 //! Messages (all sizes fixed; integers little-endian like frame headers):
 //!
 //! ```text
-//! Hello     C -> A  44 bytes  magic "P6A1" | role u8 | 3 zero bytes | claimed id i32 | nonce_c[32]
+//! Hello     C -> A  44 bytes  magic "P6A1" | role u8 | level u8 | 2 zero bytes | claimed id i32 | nonce_c[32]
 //! Challenge A -> C  68 bytes  magic "P6A1" | nonce_a[32] | mac_a[32]
 //! Proof     C -> A  32 bytes  mac_c[32]
 //!
-//! mac_a = HMAC-SHA256(secret, "pvm6 accept"  | nonce_c | nonce_a | role | claimed id)
-//! mac_c = HMAC-SHA256(secret, "pvm6 connect" | nonce_a | nonce_c | role | claimed id)
+//! mac_a = HMAC-SHA256(secret, "pvm6 accept"  | nonce_c | nonce_a | role | level | claimed id)
+//! mac_c = HMAC-SHA256(secret, "pvm6 connect" | nonce_a | nonce_c | role | level | claimed id)
 //! ```
+//!
+//! `level` is the protection level of the frames that follow
+//! ([`crate::seal::Level`]: 1 encrypted, 2 integrity, 3 none). The acceptor
+//! refuses a Hello whose level is not its own ([`AuthError::LevelMismatch`]),
+//! and both MACs cover it, so no one on the path can lower it. Once the
+//! handshake succeeded, both ends derive the connection's keys from the
+//! secret, both nonces, the level, role and id ([`crate::seal::derive`]);
+//! [`Acceptor::take_keys`] and [`Connector::take_keys`] hand them over.
 //!
 //! The connector checks `mac_a` before it answers (so it never proves
 //! anything to a peer without the secret) and the acceptor checks `mac_c`;
@@ -24,9 +32,10 @@
 //! be replayed because every acceptor draws a fresh `nonce_a`. Garbage is
 //! rejected at the first wrong byte, and the acceptor never holds more than
 //! [`MAX_BUFFERED`] bytes. The handshake authenticates the peer at connection
-//! time only: it does not encrypt or protect the frames that follow.
+//! time only; the frames that follow are protected by [`crate::seal`].
 //! See docs/PROTOCOL.md, "Authentication (TCP connections)".
 
+use crate::seal::{self, Keys, Level};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use std::fmt;
@@ -68,6 +77,10 @@ pub enum AuthError {
     BadRole(u8),
     /// The Hello's reserved bytes are not zero.
     BadReserved,
+    /// The Hello names no known protection level.
+    BadLevel(u8),
+    /// The peer asks for another protection level than ours.
+    LevelMismatch { ours: Level, theirs: Level },
     /// The peer sent more bytes than this step of the handshake allows.
     TooLong,
     /// The peer's MAC is wrong: it does not know the secret (or replayed an
@@ -94,6 +107,11 @@ impl fmt::Display for AuthError {
             AuthError::BadMagic => write!(f, "peer does not speak the pvm6 handshake"),
             AuthError::BadRole(r) => write!(f, "unknown connection role {r}"),
             AuthError::BadReserved => write!(f, "reserved handshake bytes are not zero"),
+            AuthError::BadLevel(l) => write!(f, "unknown protection level {l}"),
+            AuthError::LevelMismatch { ours, theirs } => write!(
+                f,
+                "protection level mismatch: peer uses {theirs}, this machine {ours}"
+            ),
             AuthError::TooLong => write!(f, "peer sent more than the handshake allows"),
             AuthError::BadMac => write!(f, "peer failed to prove knowledge of the secret"),
             AuthError::Closed => write!(f, "peer closed the connection during the handshake"),
@@ -174,6 +192,11 @@ impl Secret {
         Ok(Secret(out))
     }
 
+    /// The keys of one end of a connection whose handshake succeeded.
+    fn session_keys(&self, b: &seal::Binding<'_>, connector: bool) -> Option<Keys> {
+        seal::derive(&self.0, b, connector)
+    }
+
     fn keyed(&self) -> HmacSha256 {
         // HMAC takes keys of any length, so this cannot fail.
         <HmacSha256 as Mac>::new_from_slice(&self.0).expect("HMAC accepts any key length")
@@ -247,22 +270,23 @@ pub enum Step {
     },
 }
 
-/// HMAC over `label | first nonce | second nonce | role | claimed id`,
-/// not yet finalised.
-fn mac_over(
-    key: &HmacSha256,
-    label: &[u8],
-    first: &[u8],
-    second: &[u8],
+/// What both MACs of a handshake cover besides the nonces.
+#[derive(Clone, Copy)]
+struct Claim {
     role: Role,
+    level: Level,
     id: i32,
-) -> HmacSha256 {
+}
+
+/// HMAC over `label | first nonce | second nonce | role | level | claimed id`,
+/// not yet finalised.
+fn mac_over(key: &HmacSha256, label: &[u8], first: &[u8], second: &[u8], c: Claim) -> HmacSha256 {
     let mut m = key.clone();
     m.update(label);
     m.update(first);
     m.update(second);
-    m.update(&[role as u8]);
-    m.update(&id.to_le_bytes());
+    m.update(&[c.role as u8, c.level.code()]);
+    m.update(&c.id.to_le_bytes());
     m
 }
 
@@ -271,7 +295,8 @@ fn check_hello_byte(pos: usize, b: u8) -> Result<(), AuthError> {
     match pos {
         0..=3 if b != MAGIC[pos] => Err(AuthError::BadMagic),
         4 if Role::from_u8(b).is_none() => Err(AuthError::BadRole(b)),
-        5..=7 if b != 0 => Err(AuthError::BadReserved),
+        5 if Level::from_code(b).is_none() => Err(AuthError::BadLevel(b)),
+        6..=7 if b != 0 => Err(AuthError::BadReserved),
         _ => Ok(()),
     }
 }
@@ -301,6 +326,8 @@ enum AcceptState {
     Proof {
         expect: HmacSha256,
         peer: Authenticated,
+        /// The connection's keys, handed over once the Proof checks.
+        keys: Option<Box<Keys>>,
         buf: [u8; PROOF_LEN],
         len: usize,
     },
@@ -317,19 +344,31 @@ enum AcceptState {
 /// callers that prefer to read exactly that many.
 pub struct Acceptor {
     key: HmacSha256,
+    secret: Secret,
+    level: Level,
     state: AcceptState,
+    keys: Option<Box<Keys>>,
 }
 
 impl Acceptor {
-    /// An acceptor waiting for a Hello.
-    pub fn new(secret: &Secret) -> Acceptor {
+    /// An acceptor waiting for a Hello; it takes connectors of `level` only.
+    pub fn new(secret: &Secret, level: Level) -> Acceptor {
         Acceptor {
             key: secret.keyed(),
+            secret: secret.clone(),
+            level,
             state: AcceptState::Hello {
                 buf: [0; HELLO_LEN],
                 len: 0,
             },
+            keys: None,
         }
+    }
+
+    /// The connection's keys once the handshake is done (None for
+    /// [`Level::None`], before, and after the first call).
+    pub fn take_keys(&mut self) -> Option<Keys> {
+        self.keys.take().map(|k| *k)
     }
 
     /// Bytes still missing from the message being read (0 once finished).
@@ -350,7 +389,11 @@ impl Acceptor {
         Ok(step)
     }
 
-    fn advance(&self, state: AcceptState, input: &[u8]) -> Result<(AcceptState, Step), AuthError> {
+    fn advance(
+        &mut self,
+        state: AcceptState,
+        input: &[u8],
+    ) -> Result<(AcceptState, Step), AuthError> {
         match state {
             AcceptState::Hello { mut buf, mut len } => {
                 let took = fill(&mut buf, &mut len, input, check_hello_byte)?;
@@ -361,20 +404,38 @@ impl Acceptor {
                     return Ok((AcceptState::Hello { buf, len }, Step::NeedMore));
                 }
                 let role = Role::from_u8(buf[4]).ok_or(AuthError::BadRole(buf[4]))?;
+                let level = Level::from_code(buf[5]).ok_or(AuthError::BadLevel(buf[5]))?;
+                if level != self.level {
+                    return Err(AuthError::LevelMismatch {
+                        ours: self.level,
+                        theirs: level,
+                    });
+                }
                 let claimed_id = i32::from_le_bytes([buf[8], buf[9], buf[10], buf[11]]);
                 let nonce_c = &buf[12..HELLO_LEN];
                 let nonce_a: [u8; NONCE_LEN] = random_bytes()?;
-                let mac_a = mac_over(&self.key, ACCEPT_LABEL, nonce_c, &nonce_a, role, claimed_id)
+                let claim = Claim {
+                    role,
+                    level,
+                    id: claimed_id,
+                };
+                let mac_a = mac_over(&self.key, ACCEPT_LABEL, nonce_c, &nonce_a, claim)
                     .finalize()
                     .into_bytes();
-                let expect = mac_over(
-                    &self.key,
-                    CONNECT_LABEL,
-                    &nonce_a,
-                    nonce_c,
-                    role,
-                    claimed_id,
-                );
+                let expect = mac_over(&self.key, CONNECT_LABEL, &nonce_a, nonce_c, claim);
+                let keys = self
+                    .secret
+                    .session_keys(
+                        &seal::Binding {
+                            nonce_c,
+                            nonce_a: &nonce_a,
+                            level,
+                            role: role as u8,
+                            claimed_id,
+                        },
+                        false,
+                    )
+                    .map(Box::new);
                 let mut challenge = Vec::with_capacity(CHALLENGE_LEN);
                 challenge.extend_from_slice(&MAGIC);
                 challenge.extend_from_slice(&nonce_a);
@@ -382,6 +443,7 @@ impl Acceptor {
                 let next = AcceptState::Proof {
                     expect,
                     peer: Authenticated { role, claimed_id },
+                    keys,
                     buf: [0; PROOF_LEN],
                     len: 0,
                 };
@@ -390,6 +452,7 @@ impl Acceptor {
             AcceptState::Proof {
                 expect,
                 peer,
+                keys,
                 mut buf,
                 mut len,
             } => {
@@ -398,12 +461,14 @@ impl Acceptor {
                     let next = AcceptState::Proof {
                         expect,
                         peer,
+                        keys,
                         buf,
                         len,
                     };
                     return Ok((next, Step::NeedMore));
                 }
                 expect.verify_slice(&buf).map_err(|_| AuthError::BadMac)?;
+                self.keys = keys;
                 let step = Step::Done {
                     peer,
                     send: Vec::new(),
@@ -444,22 +509,40 @@ enum ConnectState {
 /// until [`Step::Done`], whose `send` (the Proof) must still be written.
 pub struct Connector {
     key: HmacSha256,
+    secret: Secret,
     role: Role,
+    level: Level,
     claimed_id: i32,
     nonce_c: [u8; NONCE_LEN],
     state: ConnectState,
+    keys: Option<Box<Keys>>,
 }
 
 impl Connector {
-    /// A connector declaring `role` and `claimed_id`, with a fresh nonce.
-    pub fn new(secret: &Secret, role: Role, claimed_id: i32) -> Result<Connector, AuthError> {
+    /// A connector declaring `role`, `claimed_id` and protection `level`,
+    /// with a fresh nonce.
+    pub fn new(
+        secret: &Secret,
+        role: Role,
+        claimed_id: i32,
+        level: Level,
+    ) -> Result<Connector, AuthError> {
         Ok(Connector {
             key: secret.keyed(),
+            secret: secret.clone(),
             role,
+            level,
             claimed_id,
             nonce_c: random_bytes()?,
             state: ConnectState::New,
+            keys: None,
         })
+    }
+
+    /// The connection's keys once the handshake is done (None for
+    /// [`Level::None`], before, and after the first call).
+    pub fn take_keys(&mut self) -> Option<Keys> {
+        self.keys.take().map(|k| *k)
     }
 
     /// The Hello to send first. Calling it again returns the same bytes and
@@ -474,7 +557,8 @@ impl Connector {
         let mut hello = Vec::with_capacity(HELLO_LEN);
         hello.extend_from_slice(&MAGIC);
         hello.push(self.role as u8);
-        hello.extend_from_slice(&[0, 0, 0]);
+        hello.push(self.level.code());
+        hello.extend_from_slice(&[0, 0]);
         hello.extend_from_slice(&self.claimed_id.to_le_bytes());
         hello.extend_from_slice(&self.nonce_c);
         hello
@@ -499,7 +583,7 @@ impl Connector {
     }
 
     fn advance(
-        &self,
+        &mut self,
         state: ConnectState,
         input: &[u8],
     ) -> Result<(ConnectState, Step), AuthError> {
@@ -522,13 +606,31 @@ impl Connector {
         let nonce_a = &buf[4..4 + NONCE_LEN];
         let mac_a = &buf[4 + NONCE_LEN..];
         let (role, id) = (self.role, self.claimed_id);
-        mac_over(&self.key, ACCEPT_LABEL, &self.nonce_c, nonce_a, role, id)
+        let claim = Claim {
+            role,
+            level: self.level,
+            id,
+        };
+        mac_over(&self.key, ACCEPT_LABEL, &self.nonce_c, nonce_a, claim)
             .verify_slice(mac_a)
             .map_err(|_| AuthError::BadMac)?;
-        let proof = mac_over(&self.key, CONNECT_LABEL, nonce_a, &self.nonce_c, role, id)
+        let proof = mac_over(&self.key, CONNECT_LABEL, nonce_a, &self.nonce_c, claim)
             .finalize()
             .into_bytes()
             .to_vec();
+        self.keys = self
+            .secret
+            .session_keys(
+                &seal::Binding {
+                    nonce_c: &self.nonce_c,
+                    nonce_a,
+                    level: self.level,
+                    role: role as u8,
+                    claimed_id: id,
+                },
+                true,
+            )
+            .map(Box::new);
         let step = Step::Done {
             peer: Authenticated {
                 role,
@@ -666,6 +768,19 @@ fn with_deadline<S: TimedStream, T>(
     }
 }
 
+/// What a blocking handshake established: the peer, and the connection's
+/// keys ([`crate::seal`]; None for [`Level::None`]).
+pub struct Session {
+    pub peer: Authenticated,
+    pub keys: Option<Keys>,
+}
+
+impl fmt::Debug for Session {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Session({:?}, {:?})", self.peer, self.keys)
+    }
+}
+
 /// Runs the connector's side of the handshake on a blocking stream, within
 /// `timeout` in total. Reads no byte beyond the handshake; the stream's own
 /// timeouts are restored afterwards. On error the caller should drop the
@@ -675,9 +790,10 @@ pub fn connect_blocking<S: TimedStream>(
     secret: &Secret,
     role: Role,
     claimed_id: i32,
+    level: Level,
     timeout: Duration,
-) -> Result<Authenticated, AuthError> {
-    let mut c = Connector::new(secret, role, claimed_id)?;
+) -> Result<Session, AuthError> {
+    let mut c = Connector::new(secret, role, claimed_id, level)?;
     with_deadline(stream, timeout, |s, deadline| {
         write_by(s, &c.start(), deadline)?;
         let mut buf = [0u8; CHALLENGE_LEN];
@@ -688,7 +804,8 @@ pub fn connect_blocking<S: TimedStream>(
                 Step::Send(out) => write_by(s, &out, deadline)?,
                 Step::Done { peer, send, .. } => {
                     write_by(s, &send, deadline)?;
-                    return Ok(peer);
+                    let keys = c.take_keys();
+                    return Ok(Session { peer, keys });
                 }
             }
         }
@@ -702,9 +819,10 @@ pub fn connect_blocking<S: TimedStream>(
 pub fn accept_blocking<S: TimedStream>(
     stream: &mut S,
     secret: &Secret,
+    level: Level,
     timeout: Duration,
-) -> Result<Authenticated, AuthError> {
-    let mut a = Acceptor::new(secret);
+) -> Result<Session, AuthError> {
+    let mut a = Acceptor::new(secret, level);
     with_deadline(stream, timeout, |s, deadline| {
         let mut buf = [0u8; MAX_BUFFERED];
         loop {
@@ -714,7 +832,8 @@ pub fn accept_blocking<S: TimedStream>(
                 Step::Send(out) => write_by(s, &out, deadline)?,
                 Step::Done { peer, send, .. } => {
                     write_by(s, &send, deadline)?;
-                    return Ok(peer);
+                    let keys = a.take_keys();
+                    return Ok(Session { peer, keys });
                 }
             }
         }
@@ -756,8 +875,8 @@ mod tests {
         role: Role,
         id: i32,
     ) -> (Authenticated, Vec<u8>, Vec<u8>, Vec<u8>, Authenticated) {
-        let mut c = Connector::new(cs, role, id).unwrap();
-        let mut a = Acceptor::new(as_);
+        let mut c = Connector::new(cs, role, id, Level::Encrypted).unwrap();
+        let mut a = Acceptor::new(as_, Level::Encrypted);
         let hello = c.start();
         let challenge = expect_send(a.feed(&hello).unwrap());
         let Step::Done {
@@ -849,13 +968,14 @@ mod tests {
         let (_, hello, challenge, proof, _) = run(&s, &s, Role::Route, 0x40003);
         assert_eq!(&hello[0..4], b"P6A1");
         assert_eq!(hello[4], 2);
-        assert_eq!(&hello[5..8], &[0, 0, 0]);
+        assert_eq!(hello[5], 1, "level: encrypted");
+        assert_eq!(&hello[6..8], &[0, 0]);
         assert_eq!(&hello[8..12], &[0x03, 0x00, 0x04, 0x00]);
         let nonce_c = &hello[12..44];
         assert_eq!(&challenge[0..4], b"P6A1");
         let nonce_a = &challenge[4..36];
         assert_ne!(nonce_a, nonce_c);
-        let tail = [2u8, 0x03, 0x00, 0x04, 0x00];
+        let tail = [2u8, 1, 0x03, 0x00, 0x04, 0x00];
         assert_eq!(
             challenge[36..68],
             spec_mac(&[7; 32], &[b"pvm6 accept", nonce_c, nonce_a, &tail])
@@ -867,17 +987,105 @@ mod tests {
     }
 
     #[test]
+    fn levels_must_match_and_are_covered_by_the_macs() {
+        let s = secret(13);
+        // A connector of another level is refused at its Hello.
+        for (ours, theirs) in [
+            (Level::Encrypted, Level::None),
+            (Level::Encrypted, Level::Integrity),
+            (Level::None, Level::Encrypted),
+        ] {
+            let mut c = Connector::new(&s, Role::Daemon, 1, theirs).unwrap();
+            let mut a = Acceptor::new(&s, ours);
+            match a.feed(&c.start()) {
+                Err(AuthError::LevelMismatch { ours: o, theirs: t }) => {
+                    assert_eq!((o, t), (ours, theirs))
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        // Lowering the level on the path (to pass the acceptor's check of a
+        // weaker machine) breaks the MACs: the connector refuses.
+        let mut c = Connector::new(&s, Role::Daemon, 1, Level::Encrypted).unwrap();
+        let mut a = Acceptor::new(&s, Level::None);
+        let mut hello = c.start();
+        hello[5] = Level::None.code();
+        let challenge = expect_send(a.feed(&hello).unwrap());
+        assert!(matches!(c.feed(&challenge), Err(AuthError::BadMac)));
+        // An unknown level code is refused at once.
+        let mut a = Acceptor::new(&s, Level::Encrypted);
+        assert!(matches!(
+            a.feed(b"P6A1\x01\x00"),
+            Err(AuthError::BadLevel(0))
+        ));
+        let mut a = Acceptor::new(&s, Level::Encrypted);
+        assert!(matches!(
+            a.feed(b"P6A1\x01\x04"),
+            Err(AuthError::BadLevel(4))
+        ));
+    }
+
+    #[test]
+    fn both_ends_get_matching_keys_per_connection() {
+        let s = secret(14);
+        let mut sealed_before: Option<Vec<u8>> = None;
+        for level in [Level::Encrypted, Level::Integrity, Level::None] {
+            for _ in 0..2 {
+                let mut c = Connector::new(&s, Role::Route, 0x40002, level).unwrap();
+                let mut a = Acceptor::new(&s, level);
+                assert!(c.take_keys().is_none() && a.take_keys().is_none());
+                let ch = expect_send(a.feed(&c.start()).unwrap());
+                assert!(a.take_keys().is_none(), "no keys before the Proof");
+                let Ok(Step::Done { send: proof, .. }) = c.feed(&ch) else {
+                    panic!("connector not done")
+                };
+                assert!(matches!(a.feed(&proof), Ok(Step::Done { .. })));
+                let (ck, ak) = (c.take_keys(), a.take_keys());
+                if level == Level::None {
+                    assert!(ck.is_none() && ak.is_none());
+                    continue;
+                }
+                let (mut ck, mut ak) = (ck.unwrap(), ak.unwrap());
+                assert!(c.take_keys().is_none(), "handed over once");
+                let mut rec = ck.tx.sealed(&[b"frame bytes"]).unwrap();
+                let mut got = Vec::new();
+                ak.rx
+                    .open(&mut rec.clone(), |b| got.extend_from_slice(b))
+                    .unwrap();
+                assert_eq!(got, b"frame bytes");
+                let mut back = ak.tx.sealed(&[b"reply"]).unwrap();
+                let mut got = Vec::new();
+                ck.rx.open(&mut back, |b| got.extend_from_slice(b)).unwrap();
+                assert_eq!(got, b"reply");
+                // A new connection has new keys: an old record is refused.
+                if let Some(old) = sealed_before.take().filter(|_| level == Level::Encrypted) {
+                    let mut fresh = Acceptor::new(&s, level);
+                    let mut c2 = Connector::new(&s, Role::Route, 0x40002, level).unwrap();
+                    let ch = expect_send(fresh.feed(&c2.start()).unwrap());
+                    let Ok(Step::Done { send: proof, .. }) = c2.feed(&ch) else {
+                        panic!("connector not done")
+                    };
+                    fresh.feed(&proof).unwrap();
+                    let mut k = fresh.take_keys().unwrap();
+                    assert!(k.rx.open(&mut old.clone(), |_| {}).is_err());
+                }
+                sealed_before = Some(std::mem::take(&mut rec));
+            }
+        }
+    }
+
+    #[test]
     fn connector_rejects_acceptor_without_the_secret() {
         // Acceptor's secret differs: the connector refuses the Challenge and
         // never sends a Proof.
-        let mut c = Connector::new(&secret(1), Role::Daemon, 5).unwrap();
-        let mut a = Acceptor::new(&secret(2));
+        let mut c = Connector::new(&secret(1), Role::Daemon, 5, Level::Encrypted).unwrap();
+        let mut a = Acceptor::new(&secret(2), Level::Encrypted);
         let challenge = expect_send(a.feed(&c.start()).unwrap());
         assert!(matches!(c.feed(&challenge), Err(AuthError::BadMac)));
         assert!(matches!(c.feed(&[]), Err(AuthError::State)));
         // Same with the secrets the other way round.
-        let mut c = Connector::new(&secret(2), Role::Route, 5).unwrap();
-        let mut a = Acceptor::new(&secret(1));
+        let mut c = Connector::new(&secret(2), Role::Route, 5, Level::Encrypted).unwrap();
+        let mut a = Acceptor::new(&secret(1), Level::Encrypted);
         let challenge = expect_send(a.feed(&c.start()).unwrap());
         assert!(matches!(c.feed(&challenge), Err(AuthError::BadMac)));
     }
@@ -887,24 +1095,24 @@ mod tests {
         // A connector that ignores mac_a and answers with a Proof made with
         // the wrong secret (or with no secret at all) is refused.
         for wrong in [[9u8; 32], [0u8; 32]] {
-            let mut a = Acceptor::new(&secret(3));
+            let mut a = Acceptor::new(&secret(3), Level::Encrypted);
             let mut hello = MAGIC.to_vec();
-            hello.extend_from_slice(&[1, 0, 0, 0, 8, 0, 0, 0]);
+            hello.extend_from_slice(&[1, 1, 0, 0, 8, 0, 0, 0]);
             hello.extend_from_slice(&[0x55; 32]);
             let challenge = expect_send(a.feed(&hello).unwrap());
             let nonce_a = &challenge[4..36];
             let proof = spec_mac(
                 &wrong,
-                &[b"pvm6 connect", nonce_a, &[0x55; 32], &[1, 8, 0, 0, 0]],
+                &[b"pvm6 connect", nonce_a, &[0x55; 32], &[1, 1, 8, 0, 0, 0]],
             );
             assert!(matches!(a.feed(&proof), Err(AuthError::BadMac)));
             assert!(matches!(a.feed(&[]), Err(AuthError::State)));
         }
         // With the right secret the same forged path succeeds, so the check
         // above failed for the secret and not the layout.
-        let mut a = Acceptor::new(&secret(3));
+        let mut a = Acceptor::new(&secret(3), Level::Encrypted);
         let mut hello = MAGIC.to_vec();
-        hello.extend_from_slice(&[1, 0, 0, 0, 8, 0, 0, 0]);
+        hello.extend_from_slice(&[1, 1, 0, 0, 8, 0, 0, 0]);
         hello.extend_from_slice(&[0x55; 32]);
         let challenge = expect_send(a.feed(&hello).unwrap());
         let proof = spec_mac(
@@ -913,7 +1121,7 @@ mod tests {
                 b"pvm6 connect",
                 &challenge[4..36],
                 &[0x55; 32],
-                &[1, 8, 0, 0, 0],
+                &[1, 1, 8, 0, 0, 0],
             ],
         );
         assert!(matches!(
@@ -932,9 +1140,9 @@ mod tests {
     fn proof_binds_role_and_id() {
         // A Proof made for another claimed id or role does not pass.
         let s = secret(4);
-        let mut a = Acceptor::new(&s);
+        let mut a = Acceptor::new(&s, Level::Encrypted);
         let mut hello = MAGIC.to_vec();
-        hello.extend_from_slice(&[2, 0, 0, 0, 1, 0, 0, 0]);
+        hello.extend_from_slice(&[2, 1, 0, 0, 1, 0, 0, 0]);
         hello.extend_from_slice(&[0x11; 32]);
         let challenge = expect_send(a.feed(&hello).unwrap());
         let proof = spec_mac(
@@ -943,7 +1151,7 @@ mod tests {
                 b"pvm6 connect",
                 &challenge[4..36],
                 &[0x11; 32],
-                &[1, 1, 0, 0, 0],
+                &[1, 1, 1, 0, 0, 0],
             ],
         );
         assert!(matches!(a.feed(&proof), Err(AuthError::BadMac)));
@@ -953,12 +1161,13 @@ mod tests {
     fn replayed_handshake_fails() {
         let s = secret(5);
         let (_, hello, challenge, proof, _) = run(&s, &s, Role::Daemon, 0x8008_0000u32 as i32);
-        let mut a = Acceptor::new(&s);
+        let mut a = Acceptor::new(&s, Level::Encrypted);
         let challenge2 = expect_send(a.feed(&hello).unwrap());
         assert_ne!(challenge2[4..36], challenge[4..36], "nonce_a must be fresh");
         assert!(matches!(a.feed(&proof), Err(AuthError::BadMac)));
         // Replaying a recorded Challenge to a new connector fails too.
-        let mut c = Connector::new(&s, Role::Daemon, 0x8008_0000u32 as i32).unwrap();
+        let mut c =
+            Connector::new(&s, Role::Daemon, 0x8008_0000u32 as i32, Level::Encrypted).unwrap();
         c.start();
         assert!(matches!(c.feed(&challenge), Err(AuthError::BadMac)));
     }
@@ -966,8 +1175,8 @@ mod tests {
     #[test]
     fn byte_at_a_time_and_pipelined_frames() {
         let s = secret(6);
-        let mut c = Connector::new(&s, Role::Route, 42).unwrap();
-        let mut a = Acceptor::new(&s);
+        let mut c = Connector::new(&s, Role::Route, 42, Level::Encrypted).unwrap();
+        let mut a = Acceptor::new(&s, Level::Encrypted);
         assert_eq!(c.wants(), 0);
         let hello = c.start();
         assert_eq!(c.wants(), CHALLENGE_LEN);
@@ -1011,35 +1220,35 @@ mod tests {
     #[test]
     fn garbage_fails_at_the_first_wrong_byte() {
         let s = secret(8);
-        let mut a = Acceptor::new(&s);
+        let mut a = Acceptor::new(&s, Level::Encrypted);
         assert!(matches!(
             a.feed(b"GET / HTTP/1.1\r\n"),
             Err(AuthError::BadMagic)
         ));
-        let mut a = Acceptor::new(&s);
+        let mut a = Acceptor::new(&s, Level::Encrypted);
         assert!(matches!(a.feed(b"P6"), Ok(Step::NeedMore)));
         assert!(matches!(a.feed(b"\x01"), Err(AuthError::BadMagic)));
         // A frame header instead of a Hello.
-        let mut a = Acceptor::new(&s);
+        let mut a = Acceptor::new(&s, Level::Encrypted);
         assert!(matches!(a.feed(b"P6\x01\x01"), Err(AuthError::BadMagic)));
-        let mut a = Acceptor::new(&s);
+        let mut a = Acceptor::new(&s, Level::Encrypted);
         assert!(matches!(a.feed(b"P6A1\x00"), Err(AuthError::BadRole(0))));
-        let mut a = Acceptor::new(&s);
+        let mut a = Acceptor::new(&s, Level::Encrypted);
         assert!(matches!(a.feed(b"P6A1\x04"), Err(AuthError::BadRole(4))));
-        let mut a = Acceptor::new(&s);
+        let mut a = Acceptor::new(&s, Level::Encrypted);
         assert!(matches!(
-            a.feed(b"P6A1\x01\x00\x01"),
+            a.feed(b"P6A1\x01\x01\x00\x01"),
             Err(AuthError::BadReserved)
         ));
         // Failed machines stay failed.
         assert!(matches!(a.feed(b""), Err(AuthError::State)));
 
-        let mut c = Connector::new(&s, Role::Daemon, 1).unwrap();
+        let mut c = Connector::new(&s, Role::Daemon, 1, Level::Encrypted).unwrap();
         assert!(
             matches!(c.feed(b"P6A1"), Err(AuthError::State)),
             "fed before start"
         );
-        let mut c = Connector::new(&s, Role::Daemon, 1).unwrap();
+        let mut c = Connector::new(&s, Role::Daemon, 1, Level::Encrypted).unwrap();
         c.start();
         assert!(matches!(c.feed(b"SSH-2.0-"), Err(AuthError::BadMagic)));
     }
@@ -1047,34 +1256,34 @@ mod tests {
     #[test]
     fn oversized_and_corrupted_messages_fail() {
         let s = secret(9);
-        let mut c = Connector::new(&s, Role::Daemon, 1).unwrap();
+        let mut c = Connector::new(&s, Role::Daemon, 1, Level::Encrypted).unwrap();
         let mut hello = c.start();
         hello.push(0);
         // Hello plus one byte: a connector cannot have a Proof yet.
-        let mut a = Acceptor::new(&s);
+        let mut a = Acceptor::new(&s, Level::Encrypted);
         assert!(matches!(a.feed(&hello), Err(AuthError::TooLong)));
         // Same when the extra byte comes in a later read.
-        let mut a = Acceptor::new(&s);
+        let mut a = Acceptor::new(&s, Level::Encrypted);
         assert!(matches!(a.feed(&hello[..HELLO_LEN]), Ok(Step::Send(_))));
-        let mut a = Acceptor::new(&s);
+        let mut a = Acceptor::new(&s, Level::Encrypted);
         assert!(matches!(a.feed(&hello[..40]), Ok(Step::NeedMore)));
         assert!(matches!(a.feed(&hello[40..]), Err(AuthError::TooLong)));
         // A big blob never gets buffered.
-        let mut a = Acceptor::new(&s);
+        let mut a = Acceptor::new(&s, Level::Encrypted);
         let mut blob = hello[..HELLO_LEN].to_vec();
         blob.resize(1 << 20, 0xaa);
         assert!(matches!(a.feed(&blob), Err(AuthError::TooLong)));
 
         // Challenge plus trailing bytes.
-        let mut a = Acceptor::new(&s);
+        let mut a = Acceptor::new(&s, Level::Encrypted);
         let mut challenge = expect_send(a.feed(&hello[..HELLO_LEN]).unwrap());
         challenge.push(0);
         assert!(matches!(c.feed(&challenge), Err(AuthError::TooLong)));
 
         // Every single-bit flip of a valid Challenge or Proof is refused.
         for pos in 0..CHALLENGE_LEN {
-            let mut c = Connector::new(&s, Role::Daemon, 1).unwrap();
-            let mut a = Acceptor::new(&s);
+            let mut c = Connector::new(&s, Role::Daemon, 1, Level::Encrypted).unwrap();
+            let mut a = Acceptor::new(&s, Level::Encrypted);
             let mut ch = expect_send(a.feed(&c.start()).unwrap());
             ch[pos] ^= 1 << (pos % 8);
             let r = c.feed(&ch);
@@ -1085,8 +1294,8 @@ mod tests {
             }
         }
         for pos in 0..PROOF_LEN {
-            let mut c = Connector::new(&s, Role::Route, 1).unwrap();
-            let mut a = Acceptor::new(&s);
+            let mut c = Connector::new(&s, Role::Route, 1, Level::Encrypted).unwrap();
+            let mut a = Acceptor::new(&s, Level::Encrypted);
             let ch = expect_send(a.feed(&c.start()).unwrap());
             let Ok(Step::Done {
                 send: mut proof, ..
@@ -1101,8 +1310,8 @@ mod tests {
         // but the connector then refuses the Challenge (it answers another
         // Hello).
         for pos in 8..HELLO_LEN {
-            let mut c = Connector::new(&s, Role::Route, 1).unwrap();
-            let mut a = Acceptor::new(&s);
+            let mut c = Connector::new(&s, Role::Route, 1, Level::Encrypted).unwrap();
+            let mut a = Acceptor::new(&s, Level::Encrypted);
             let mut h = c.start();
             h[pos] ^= 4;
             let ch = expect_send(a.feed(&h).unwrap());
@@ -1146,8 +1355,8 @@ mod tests {
             let extra = rng.below(200);
             input.extend(rng.bytes(extra));
 
-            let mut a = Acceptor::new(&s);
-            let mut c = Connector::new(&s, Role::Daemon, 1).unwrap();
+            let mut a = Acceptor::new(&s, Level::Encrypted);
+            let mut c = Connector::new(&s, Role::Daemon, 1, Level::Encrypted).unwrap();
             c.start();
             for machine in 0..2 {
                 let mut at = 0;
@@ -1187,21 +1396,30 @@ mod tests {
             let (mut c, mut a) = tcp_pair(addr);
             let s2 = s.clone();
             let acceptor = thread::spawn(move || {
-                let r = accept_blocking(&mut a, &s2, T);
+                let r = accept_blocking(&mut a, &s2, Level::Encrypted, T);
                 // The first frame byte after the handshake is left unread.
                 let mut first = [0u8; 3];
                 a.read_exact(&mut first).unwrap();
                 (r.unwrap(), first, a.read_timeout().unwrap())
             });
-            let me = connect_blocking(&mut c, &s, Role::Daemon, 0x8004_0000u32 as i32, T).unwrap();
+            let me = connect_blocking(
+                &mut c,
+                &s,
+                Role::Daemon,
+                0x8004_0000u32 as i32,
+                Level::Encrypted,
+                T,
+            )
+            .unwrap();
             c.write_all(b"P6\x01").unwrap();
             let (peer, first, old_timeout) = acceptor.join().unwrap();
             let want = Authenticated {
                 role: Role::Daemon,
                 claimed_id: 0x8004_0000u32 as i32,
             };
-            assert_eq!(me, want, "{addr}");
-            assert_eq!(peer, want, "{addr}");
+            assert_eq!(me.peer, want, "{addr}");
+            assert_eq!(peer.peer, want, "{addr}");
+            assert!(me.keys.is_some() && peer.keys.is_some(), "encrypted: keys");
             assert_eq!(&first, b"P6\x01");
             assert_eq!(old_timeout, None, "timeouts restored");
             assert_eq!(c.read_timeout().unwrap(), None);
@@ -1217,9 +1435,9 @@ mod tests {
         c.set_read_timeout(keep).unwrap();
         c.set_write_timeout(keep).unwrap();
         let s2 = s.clone();
-        let t = thread::spawn(move || accept_blocking(&mut a, &s2, T).unwrap());
-        connect_blocking(&mut c, &s, Role::Route, 7, T).unwrap();
-        assert_eq!(t.join().unwrap().claimed_id, 7);
+        let t = thread::spawn(move || accept_blocking(&mut a, &s2, Level::Encrypted, T).unwrap());
+        connect_blocking(&mut c, &s, Role::Route, 7, Level::Encrypted, T).unwrap();
+        assert_eq!(t.join().unwrap().peer.claimed_id, 7);
         assert_eq!(c.read_timeout().unwrap(), keep);
         assert_eq!(c.write_timeout().unwrap(), keep);
     }
@@ -1228,8 +1446,8 @@ mod tests {
     fn blocking_wrong_secret_fails_on_both_ends() {
         for addr in ["[::1]:0", "127.0.0.1:0"] {
             let (mut c, mut a) = tcp_pair(addr);
-            let t = thread::spawn(move || accept_blocking(&mut a, &secret(1), T));
-            let r = connect_blocking(&mut c, &secret(2), Role::Route, 3, T);
+            let t = thread::spawn(move || accept_blocking(&mut a, &secret(1), Level::Encrypted, T));
+            let r = connect_blocking(&mut c, &secret(2), Role::Route, 3, Level::Encrypted, T);
             assert!(matches!(r, Err(AuthError::BadMac)), "{addr}: {r:?}");
             drop(c);
             // The connector hangs up without a Proof.
@@ -1243,14 +1461,16 @@ mod tests {
         // A peer that sends garbage is refused at once.
         let (mut c, mut a) = tcp_pair("127.0.0.1:0");
         c.write_all(b"GET / HTTP/1.0\r\n\r\n").unwrap();
-        let r = accept_blocking(&mut a, &secret(1), T);
+        let r = accept_blocking(&mut a, &secret(1), Level::Encrypted, T);
         assert!(matches!(r, Err(AuthError::BadMagic)), "{r:?}");
         // A peer that sends half a Hello and closes.
         let (mut c, mut a) = tcp_pair("[::1]:0");
-        let hello = Connector::new(&secret(1), Role::Daemon, 1).unwrap().start();
+        let hello = Connector::new(&secret(1), Role::Daemon, 1, Level::Encrypted)
+            .unwrap()
+            .start();
         c.write_all(&hello[..20]).unwrap();
         drop(c);
-        let r = accept_blocking(&mut a, &secret(1), T);
+        let r = accept_blocking(&mut a, &secret(1), Level::Encrypted, T);
         assert!(matches!(r, Err(AuthError::Closed)), "{r:?}");
         // An acceptor that answers half a Challenge and closes.
         let (mut c, mut a) = tcp_pair("127.0.0.1:0");
@@ -1259,7 +1479,7 @@ mod tests {
             a.read_exact(&mut h).unwrap();
             a.write_all(b"P6A1abc").unwrap();
         });
-        let r = connect_blocking(&mut c, &secret(1), Role::Daemon, 1, T);
+        let r = connect_blocking(&mut c, &secret(1), Role::Daemon, 1, Level::Encrypted, T);
         t.join().unwrap();
         assert!(matches!(r, Err(AuthError::Closed)), "{r:?}");
     }
@@ -1270,7 +1490,7 @@ mod tests {
         // Acceptor facing a connector that says nothing.
         let (_c, mut a) = tcp_pair("[::1]:0");
         let t0 = Instant::now();
-        let r = accept_blocking(&mut a, &secret(1), short);
+        let r = accept_blocking(&mut a, &secret(1), Level::Encrypted, short);
         let took = t0.elapsed();
         assert!(matches!(r, Err(AuthError::Timeout)), "{r:?}");
         assert!(took >= short && took < Duration::from_secs(3), "{took:?}");
@@ -1278,13 +1498,15 @@ mod tests {
         // Connector facing an acceptor that reads the Hello and says nothing.
         let (mut c, _a) = tcp_pair("127.0.0.1:0");
         let t0 = Instant::now();
-        let r = connect_blocking(&mut c, &secret(1), Role::Route, 9, short);
+        let r = connect_blocking(&mut c, &secret(1), Role::Route, 9, Level::Encrypted, short);
         let took = t0.elapsed();
         assert!(matches!(r, Err(AuthError::Timeout)), "{r:?}");
         assert!(took >= short && took < Duration::from_secs(3), "{took:?}");
         // A peer dripping one byte at a time is still held to the deadline.
         let (mut c, mut a) = tcp_pair("127.0.0.1:0");
-        let hello = Connector::new(&secret(1), Role::Daemon, 1).unwrap().start();
+        let hello = Connector::new(&secret(1), Role::Daemon, 1, Level::Encrypted)
+            .unwrap()
+            .start();
         let t = thread::spawn(move || {
             for b in &hello[..10] {
                 if c.write_all(&[*b]).is_err() {
@@ -1294,7 +1516,7 @@ mod tests {
             }
         });
         let t0 = Instant::now();
-        let r = accept_blocking(&mut a, &secret(1), short);
+        let r = accept_blocking(&mut a, &secret(1), Level::Encrypted, short);
         let took = t0.elapsed();
         t.join().unwrap();
         assert!(matches!(r, Err(AuthError::Timeout)), "{r:?}");
@@ -1306,8 +1528,21 @@ mod tests {
         let (mut c, mut a) = UnixStream::pair().unwrap();
         let s = secret(12);
         let s2 = s.clone();
-        let t = thread::spawn(move || accept_blocking(&mut a, &s2, T));
-        let me = connect_blocking(&mut c, &s, Role::Route, 0x40005, T).unwrap();
-        assert_eq!(t.join().unwrap().unwrap(), me);
+        let t = thread::spawn(move || accept_blocking(&mut a, &s2, Level::Encrypted, T));
+        let me = connect_blocking(&mut c, &s, Role::Route, 0x40005, Level::Encrypted, T).unwrap();
+        let mut theirs = t.join().unwrap().unwrap();
+        assert_eq!(theirs.peer, me.peer);
+        // The keys match: what one end seals the other opens.
+        let mut mine = me.keys.unwrap();
+        let mut rec = mine.tx.sealed(&[b"over a unix pair"]).unwrap();
+        let mut got = Vec::new();
+        theirs
+            .keys
+            .as_mut()
+            .unwrap()
+            .rx
+            .open(&mut rec, |b| got.extend_from_slice(b))
+            .unwrap();
+        assert_eq!(got, b"over a unix pair");
     }
 }

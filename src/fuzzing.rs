@@ -1,4 +1,5 @@
-//! Entry points for fuzzing every decoder that reads bytes from outside.
+//! Entry points for fuzzing every decoder that reads bytes from outside
+//! (and the daemon's request handlers behind them).
 //!
 //! Each function takes arbitrary bytes, drives one decoder with them and
 //! checks the invariants that must hold whatever the input (no panic, errors
@@ -22,6 +23,11 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("hostname", hostname),
     ("auth_acceptor", auth_acceptor),
     ("auth_connector", auth_connector),
+    ("ring", ring),
+    ("slave_reply", slave_reply),
+    ("route_hello", route_hello),
+    ("requests", requests),
+    ("seal_opener", seal_opener),
 ];
 
 /// Frames as a daemon or a task reads them from a socket: the bytes are
@@ -154,10 +160,12 @@ fn fuzz_secret() -> crate::auth::Secret {
 /// The accepting side of the TCP handshake, fed by an unknown peer: it may
 /// fail, but never authenticate without the secret.
 pub fn auth_acceptor(data: &[u8]) {
-    let mut a = crate::auth::Acceptor::new(&fuzz_secret());
     let Some((&split, rest)) = data.split_first() else {
         return;
     };
+    // The acceptor's protection level: the Hello must name the same one.
+    let level = crate::seal::Level::from_code(split % 3 + 1).unwrap_or_default();
+    let mut a = crate::auth::Acceptor::new(&fuzz_secret(), level);
     for piece in rest.chunks(usize::from(split % 50) + 1) {
         match a.feed(piece) {
             Ok(crate::auth::Step::Done { .. }) => panic!("authenticated a peer without the secret"),
@@ -169,8 +177,12 @@ pub fn auth_acceptor(data: &[u8]) {
 
 /// The connecting side, answered by an unknown peer.
 pub fn auth_connector(data: &[u8]) {
-    let Ok(mut c) = crate::auth::Connector::new(&fuzz_secret(), crate::auth::Role::Daemon, 0x40001)
-    else {
+    let Ok(mut c) = crate::auth::Connector::new(
+        &fuzz_secret(),
+        crate::auth::Role::Daemon,
+        0x40001,
+        crate::seal::Level::Encrypted,
+    ) else {
         return;
     };
     let _ = c.start();
@@ -184,6 +196,171 @@ pub fn auth_connector(data: &[u8]) {
             Err(_) => return,
         }
     }
+}
+
+/// A task's shared-memory rings as the daemon reads and writes them, with
+/// the task hostile: the input interleaves the task's own correct pushes,
+/// arbitrary writes of the task into any part of the rings (positions,
+/// flags, record headers, data), the daemon's reads of the ring from the
+/// task and its writes into the ring to the task. Without a hostile write
+/// every frame comes out intact and in order and nothing is refused; with
+/// them the daemon may refuse the ring (`ring::Bad`: it closes that
+/// connection) but never panics nor takes a record over the largest.
+pub fn ring(data: &[u8]) {
+    use crate::ring::{Consumer, Dir, Producer, Record, MAP_LEN, MAX_RECORD, RING_LEN};
+    let Ok((_fd, map)) = crate::ring::create() else {
+        return;
+    };
+    let mut task = Producer::new(map.clone(), Dir::ToDaemon);
+    let mut rx = Consumer::new(map.clone(), Dir::ToDaemon);
+    let mut tx = Producer::new(map.clone(), Dir::ToTask);
+    let mut hostile = false;
+    let (mut rx_dead, mut tx_dead, mut task_dead) = (false, false, false);
+    let mut sent: std::collections::VecDeque<crate::wire::Frame> = Default::default();
+    let mut ops = data;
+    let mut seq = 0i32;
+    while let [op, a, b, rest @ ..] = ops {
+        ops = rest;
+        match op % 5 {
+            0 => {
+                let n = usize::from(*b % 17).min(ops.len());
+                let (bytes, rest) = ops.split_at(n);
+                ops = rest;
+                let off = if op & 8 != 0 {
+                    // A control word: positions and flags of either ring.
+                    let words = [0usize, 64, 128, 192, 256];
+                    RING_LEN * usize::from(*a & 1) + words[usize::from(*a >> 1) % words.len()]
+                } else {
+                    (usize::from(*a) * 1031 + usize::from(*b) * 4099) % MAP_LEN
+                };
+                map.write_at(off, bytes);
+                hostile |= !bytes.is_empty();
+            }
+            1 | 2 if !task_dead => {
+                seq += 1;
+                let len = (usize::from(*a) * 97 + usize::from(*b)) % (MAX_RECORD - 32);
+                let f = crate::wire::Frame::new(
+                    crate::wire::Header {
+                        src: 0x40001,
+                        tag: seq,
+                        ..crate::wire::Header::new(crate::wire::Kind::Msg)
+                    },
+                    (0..len).map(|i| (i as i32 ^ seq) as u8).collect(),
+                );
+                let bytes = f.to_bytes();
+                let pushed = if op & 16 != 0 && bytes.len() > 64 {
+                    task.push_frames(&[&bytes[..40], &bytes[40..]])
+                } else {
+                    task.push_frames(&[&bytes])
+                };
+                match pushed {
+                    Ok(true) => sent.push_back(f),
+                    Ok(false) => {}
+                    Err(_) => {
+                        assert!(
+                            hostile,
+                            "the task's own ring refused without a hostile write"
+                        );
+                        task_dead = true;
+                    }
+                }
+            }
+            3 if !rx_dead => match rx.pop() {
+                Ok(Some(Record::Frames(v))) => {
+                    assert!(v.len() <= MAX_RECORD, "a record over the largest");
+                    match crate::wire::one_frame(v) {
+                        Ok(f) => {
+                            if !hostile {
+                                assert_eq!(Some(f), sent.pop_front(), "frame lost or changed");
+                            }
+                        }
+                        Err(_) => {
+                            assert!(hostile, "a correct record refused");
+                            rx_dead = true;
+                        }
+                    }
+                }
+                Ok(Some(Record::Marker)) => assert!(hostile, "a marker nobody pushed"),
+                Ok(None) => assert!(hostile || sent.is_empty(), "a pushed frame not seen"),
+                Err(_) => {
+                    assert!(hostile, "the ring refused without a hostile write");
+                    rx_dead = true;
+                }
+            },
+            4 if !tx_dead => {
+                let len = usize::from(*a) * 64 + usize::from(*b);
+                let body = vec![*a; len.min(MAX_RECORD + 8)];
+                match tx.push_frames(&[&body]) {
+                    Ok(_) => {}
+                    Err(_) => {
+                        assert!(hostile, "the daemon's ring to the task refused wrongly");
+                        tx_dead = true;
+                    }
+                }
+                let _ = tx.wake_due();
+            }
+            _ => {}
+        }
+    }
+}
+
+/// A protected link's receiving side (src/seal.rs) after a handshake,
+/// fed bytes by someone without the keys: it may refuse them (the link then
+/// ends), but never passes a byte on, and never holds more than a record.
+pub fn seal_opener(data: &[u8]) {
+    let Some((&split, rest)) = data.split_first() else {
+        return;
+    };
+    let level = if split & 0x80 == 0 {
+        crate::seal::Level::Encrypted
+    } else {
+        crate::seal::Level::Integrity
+    };
+    let binding = crate::seal::Binding {
+        nonce_c: &[1; 32],
+        nonce_a: &[2; 32],
+        level,
+        role: 1,
+        claimed_id: 0x4_0000,
+    };
+    let Some(mut keys) = crate::seal::derive(&[7u8; 32], &binding, false) else {
+        return;
+    };
+    for piece in rest.chunks(usize::from(split % 64) + 1) {
+        let mut p = piece.to_vec();
+        let r = keys
+            .rx
+            .open(&mut p, |b| panic!("opened {} forged byte(s)", b.len()));
+        assert!(keys.rx.pending() <= crate::seal::CHUNK + crate::seal::OVERHEAD);
+        if r.is_err() {
+            return;
+        }
+    }
+}
+
+/// The line a slave daemon prints to its master through the remote shell
+/// (`pvm6 <protocol> <port> <arch> <speed> <dsig>` or `pvm6 error ...`):
+/// any line parses or is refused; a parsed one prints back to itself.
+pub fn slave_reply(data: &[u8]) {
+    use crate::daemon::startup::{parse_reply, reply_line};
+    let text = String::from_utf8_lossy(data);
+    for line in text.lines().take(16) {
+        if let Ok(r) = parse_reply(line) {
+            let again = parse_reply(&reply_line(r.port, &r.arch, r.speed, r.dsig));
+            assert_eq!(again.as_ref(), Ok(&r), "{line:?} does not print back");
+        }
+    }
+}
+
+/// The direct route's hello as a task's listener reads it
+/// (`task::fuzz::route_hello`).
+pub fn route_hello(data: &[u8]) {
+    crate::task::fuzz::route_hello(data)
+}
+
+/// The daemon's real request handlers (`daemon::fuzz::requests`).
+pub fn requests(data: &[u8]) {
+    crate::daemon::fuzz::requests(data)
 }
 
 #[cfg(test)]

@@ -10,6 +10,9 @@ use crate::net::addr::HostName;
 
 /// Lowest and highest relative speed `sp=` accepts.
 pub const SPEED_RANGE: std::ops::RangeInclusive<i32> = 1..=1_000_000;
+/// The values `to=` accepts (seconds; the daemon raises one below its
+/// minimum to that minimum).
+pub const TIMEOUT_RANGE: std::ops::RangeInclusive<u32> = 1..=86_400;
 
 /// The options of one host line (or of a `*` defaults line). `None`/`false`
 /// means "not given": the daemon then uses its built-in default.
@@ -37,6 +40,16 @@ pub struct HostOpts {
     pub id: Option<String>,
     /// `po=PORT` (pvm6 extension): fixed TCP port of the slave daemon.
     pub po: Option<u16>,
+    /// `launcher=ssh|slurm|auto` (pvm6 extension): how the slave is
+    /// started (docs/LAUNCH.md); `None` follows `$PVM6_LAUNCHER`.
+    pub launcher: Option<crate::launch::alloc::Launcher>,
+    /// `to=SECONDS` (pvm6 extension): the machine's host timeout, how long
+    /// a silent daemon is only suspected before it is declared dead. Read
+    /// from the `*` line or the master's own line (docs/HOSTFILE.md).
+    pub to: Option<u32>,
+    /// `protect=LEVEL` (pvm6 extension, `*` lines only): how the machine's
+    /// links between hosts are protected (`encrypted`, `integrity`, `none`).
+    pub protect: Option<crate::seal::Level>,
 }
 
 /// One host of a hostfile.
@@ -109,6 +122,9 @@ impl HostOpts {
             ip: pick(&self.ip, &defaults.ip),
             id: pick(&self.id, &defaults.id),
             po: self.po.or(defaults.po),
+            launcher: self.launcher.or(defaults.launcher),
+            to: self.to.or(defaults.to),
+            protect: self.protect.or(defaults.protect),
         }
     }
 
@@ -132,6 +148,52 @@ impl HostOpts {
     /// Whether no option is set.
     pub fn is_empty(&self) -> bool {
         *self == HostOpts::default()
+    }
+
+    /// The options as hostfile words, each after a space (` lo=joe sp=2`).
+    pub fn words(&self) -> String {
+        let mut s = String::new();
+        let mut opt = |k: &str, v: Option<String>| {
+            if let Some(v) = v {
+                s.push_str(&format!(" {k}={v}"));
+            }
+        };
+        opt("lo", self.lo.clone());
+        opt("so", self.so_pw.then(|| "pw".to_string()));
+        opt("so", self.manual.then(|| "ms".to_string()));
+        opt("dx", self.dx.clone());
+        opt("ep", self.ep.clone());
+        opt("wd", self.wd.clone());
+        opt("sp", self.sp.map(|v| v.to_string()));
+        opt("bx", self.bx.clone());
+        opt("ip", self.ip.clone());
+        opt("id", self.id.clone());
+        opt("po", self.po.map(|v| v.to_string()));
+        opt("to", self.to.map(|v| v.to_string()));
+        s
+    }
+}
+
+impl Hostfile {
+    /// The hostfile as text that parses back to it: the `*` line of its
+    /// defaults, then every host line (`&` and `$` kept). The daemon ships
+    /// it to the master's successor, which adds hosts with the same
+    /// defaults.
+    pub fn to_text(&self) -> String {
+        let mut s = String::new();
+        if !self.defaults.is_empty() {
+            s.push_str(&format!("*{}\n", self.defaults.words()));
+        }
+        for e in &self.hosts {
+            if e.no_start {
+                s.push('&');
+            }
+            if e.overload_ok {
+                s.push('$');
+            }
+            s.push_str(&format!("{}{}\n", e.name, e.opts.words()));
+        }
+        s
     }
 }
 
@@ -276,6 +338,11 @@ fn parse_fields(raw: &str, lineno: usize) -> Result<Line, HostfileError> {
     }
     let host = HostName::parse(first).map_err(err)?;
     let opts = parse_opts(fields, &err)?;
+    if opts.protect.is_some() {
+        return Err(err(
+            "protect= is one per machine: give it on a \"*\" line".to_string()
+        ));
+    }
     Ok(Line::Host(HostEntry {
         name: host.to_string(),
         opts,
@@ -283,6 +350,30 @@ fn parse_fields(raw: &str, lineno: usize) -> Result<Line, HostfileError> {
         overload_ok,
         line: lineno,
     }))
+}
+
+#[cfg(test)]
+mod survive_tests {
+    use super::*;
+
+    #[test]
+    fn to_is_seconds_and_text_parses_back() {
+        let hf = Hostfile::parse("* lo=joe to=45\nnode2 sp=2\n&node3 ep=/x\n$node4\n").unwrap();
+        assert_eq!(hf.defaults.to, Some(45));
+        assert_eq!(hf.hosts[0].opts.to, Some(45));
+        let back = Hostfile::parse(&hf.to_text()).unwrap();
+        assert_eq!(back.defaults, hf.defaults);
+        let strip = |h: &Hostfile| {
+            h.hosts
+                .iter()
+                .map(|e| (e.name.clone(), e.opts.clone(), e.no_start, e.overload_ok))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(strip(&back), strip(&hf));
+        for bad in ["h to=0", "h to=x", "h to=86401", "h to=-1"] {
+            assert!(parse(bad).is_err(), "{bad}");
+        }
+    }
 }
 
 fn parse_opts<'a>(
@@ -349,6 +440,30 @@ fn parse_opts<'a>(
                         err(format!("bad value in \"{f}\" (a port 1..65535 expected)"))
                     })?;
                 o.po = Some(po);
+            }
+            "launcher" => {
+                let l = crate::launch::alloc::Launcher::parse(val)
+                    .map_err(|e| err(format!("bad value in \"{f}\": {e}")))?;
+                o.launcher = Some(l);
+            }
+            "to" => {
+                let to = val
+                    .bytes()
+                    .all(|b| b.is_ascii_digit())
+                    .then(|| val.parse::<u32>().ok())
+                    .flatten()
+                    .filter(|v| TIMEOUT_RANGE.contains(v))
+                    .ok_or_else(|| {
+                        err(format!("bad value in \"{f}\" (seconds 1..86400 expected)"))
+                    })?;
+                o.to = Some(to);
+            }
+            "protect" => {
+                o.protect = Some(crate::seal::Level::parse(val).ok_or_else(|| {
+                    err(format!(
+                        "bad value in \"{f}\" (encrypted, integrity or none expected)"
+                    ))
+                })?);
             }
             _ => return Err(err(format!("unknown option \"{f}\""))),
         }
@@ -491,7 +606,7 @@ cubie.misc.edu
     #[test]
     fn every_option() {
         let line = "h dx=/opt/pvmd ep=/a:/b wd=/tmp/w sp=2500 bx=/usr/bin/gdb \
-                    ip=h-eth1 id=vm7 po=40001 lo=me so=pw so=ms";
+                    ip=h-eth1 id=vm7 po=40001 lo=me so=pw so=ms launcher=slurm to=30";
         let e = parse_line(line).unwrap().unwrap();
         assert_eq!(
             e.opts,
@@ -507,6 +622,9 @@ cubie.misc.edu
                 ip: s("h-eth1"),
                 id: s("vm7"),
                 po: Some(40001),
+                launcher: Some(crate::launch::alloc::Launcher::Slurm),
+                to: Some(30),
+                protect: None,
             }
         );
         assert_eq!(e.line, 1);
@@ -534,6 +652,27 @@ cubie.misc.edu
         assert_eq!(
             parse_line("h ip=$MYIP").unwrap().unwrap().opts.ip,
             s("$MYIP")
+        );
+    }
+
+    #[test]
+    fn protect_is_one_per_machine_on_a_star_line() {
+        use crate::seal::Level;
+        let h = Hostfile::parse("* protect=integrity\nh1\n").unwrap();
+        assert_eq!(h.defaults.protect, Some(Level::Integrity));
+        let h = Hostfile::parse("* protect=NONE lo=me\nh1\n").unwrap();
+        assert_eq!(h.defaults.protect, Some(Level::None));
+        assert_eq!(Hostfile::parse("h1\n").unwrap().defaults.protect, None);
+        let e = Hostfile::parse("h1 protect=none\n").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "hostfile line 1: protect= is one per machine: give it on a \"*\" line"
+        );
+        let e = Hostfile::parse("* protect=weak\n").unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("encrypted, integrity or none expected"),
+            "{e}"
         );
     }
 
@@ -704,6 +843,10 @@ cubie.misc.edu
                 "bad value in \"sp=fast\" (an integer 1..1000000 expected)",
             ),
             ("h po=0", "bad value in \"po=0\" (a port 1..65535 expected)"),
+            (
+                "h launcher=tm",
+                "bad value in \"launcher=tm\": unknown launcher \"tm\" (ssh, slurm or auto expected)",
+            ),
             (
                 "h po=70000",
                 "bad value in \"po=70000\" (a port 1..65535 expected)",

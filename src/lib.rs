@@ -38,6 +38,7 @@ pub mod net;
 pub mod os;
 pub mod paths;
 pub mod ring;
+pub mod seal;
 pub mod sync;
 pub mod task;
 pub mod tid;

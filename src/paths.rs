@@ -80,11 +80,73 @@ impl DaemonFiles {
         }
     }
 
+    /// Where the daemon logs when `log` is not this user's own file
+    /// (another user made it first): `pvml` in the private directory.
+    pub fn fallback_log(&self) -> PathBuf {
+        self.dir.join("pvml")
+    }
+
     /// The files for the current user and environment.
     pub fn current() -> DaemonFiles {
         let vmid = env::var("PVM_VMID").ok().filter(|v| !v.is_empty());
         DaemonFiles::new(&tmp_dir(), crate::os::uid(), vmid.as_deref())
     }
+}
+
+/// Checks that `dir` is a private daemon directory one may trust: a real
+/// directory (not a symbolic link: looked at with lstat), owned by the
+/// current user, that nobody else can enter or write (no group or other
+/// permission bits: mode 0700). A missing directory is `NotFound`; any
+/// other failure is `PermissionDenied` with a text naming the path and the
+/// owner found. Daemon and library both check with this before they use
+/// the directory (the daemon also after creating it).
+pub fn check_private_dir(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let meta = std::fs::symlink_metadata(dir)?;
+    let refuse = |why: String| {
+        Err(std::io::Error::new(
+            std::io::ErrorKind::PermissionDenied,
+            format!("refusing to use {}: {why}", dir.display()),
+        ))
+    };
+    let me = crate::os::uid();
+    if meta.file_type().is_symlink() {
+        return refuse(format!(
+            "a symbolic link (owned by uid {}), not a directory",
+            meta.uid()
+        ));
+    }
+    if !meta.file_type().is_dir() {
+        return refuse(format!("not a directory (owned by uid {})", meta.uid()));
+    }
+    if meta.uid() != me {
+        return refuse(format!(
+            "owned by uid {}{}, not by this user (uid {me})",
+            meta.uid(),
+            user_name(meta.uid())
+                .map(|n| format!(" ({n})"))
+                .unwrap_or_default()
+        ));
+    }
+    let mode = meta.permissions().mode() & 0o7777;
+    if mode & 0o077 != 0 {
+        return refuse(format!(
+            "mode {mode:04o}: group or others have access (must be 0700)"
+        ));
+    }
+    Ok(())
+}
+
+/// The login name of `uid` from /etc/passwd, for messages (None when not
+/// listed there).
+pub fn user_name(uid: u32) -> Option<String> {
+    let text = std::fs::read_to_string("/etc/passwd").ok()?;
+    text.lines().find_map(|l| {
+        let mut f = l.split(':');
+        let name = f.next()?;
+        let id: u32 = f.nth(1)?.parse().ok()?;
+        (id == uid).then(|| name.to_string())
+    })
 }
 
 /// Directories searched for spawned executables: `$PVM_PATH` (colon
@@ -131,6 +193,36 @@ mod tests {
         assert_eq!(f.log, Path::new("/t/pvml.1000"));
         let g = DaemonFiles::new(Path::new("/t"), 1000, Some("x"));
         assert_eq!(g.dir, Path::new("/t/pvm6.1000.x"));
+    }
+
+    #[test]
+    fn private_dir_checks() {
+        use std::os::unix::fs::PermissionsExt;
+        let base = std::env::temp_dir().join(format!("pvm6-pd-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&base);
+        std::fs::create_dir_all(&base).unwrap();
+        let d = base.join("d");
+        let e = check_private_dir(&d).unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::NotFound);
+        std::fs::create_dir(&d).unwrap();
+        std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o700)).unwrap();
+        check_private_dir(&d).unwrap();
+        std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o777)).unwrap();
+        let e = check_private_dir(&d).unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::PermissionDenied);
+        assert!(e.to_string().contains("mode 0777"), "{e}");
+        std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o700)).unwrap();
+        let l = base.join("l");
+        std::os::unix::fs::symlink(&d, &l).unwrap();
+        let e = check_private_dir(&l).unwrap_err();
+        assert!(e.to_string().contains("symbolic link"), "{e}");
+        let f = base.join("f");
+        std::fs::write(&f, b"").unwrap();
+        assert!(check_private_dir(&f)
+            .unwrap_err()
+            .to_string()
+            .contains("not a directory"));
+        std::fs::remove_dir_all(&base).unwrap();
     }
 
     #[test]

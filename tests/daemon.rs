@@ -258,6 +258,13 @@ fn connect_config_and_tasks() {
     assert_eq!(r.str().unwrap(), pvm3::paths::ARCH);
     assert_eq!(r.int().unwrap(), 1000);
     assert_eq!(r.int().unwrap(), 0x0040_8c41);
+    // After the hosts: the host timeout (60 s unless set) and the hosts the
+    // daemon suspects (none); pvm_config reads no further.
+    let timeout = std::env::var("PVM6_HOST_TIMEOUT")
+        .ok()
+        .and_then(|v| v.parse::<i32>().ok())
+        .map_or(60, |t| t.max(5));
+    assert_eq!((r.int().unwrap(), r.int().unwrap()), (timeout, 0));
     assert!(r.is_empty());
 
     // Tasks: all, by host (both spellings), one, unknown.
@@ -600,14 +607,12 @@ fn halt_removes_files_and_terminates_children() {
         addr.trim().starts_with('[') || addr.contains("0.0.0.0"),
         "{addr}"
     );
-    // A TCP connection that does not start the pvm6 handshake is closed
-    // at its first wrong byte (a silent one only after the 10 s link setup
-    // bound, as long as this test's read timeout: not waited for here).
+    // A one-host machine's port is bound (its number is in pvmd.addr) but
+    // does not listen until a host is added (issue 28; tests/bounds.rs
+    // has the rest, tests/hardening.rs the garbage on a listening port).
     let port: u16 = addr.trim().rsplit(':').next().unwrap().parse().unwrap();
-    let mut t = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-    t.set_read_timeout(Some(TIMEOUT)).unwrap();
-    std::io::Write::write_all(&mut t, b"GET / HTTP/1.0\r\n\r\n").unwrap();
-    assert_eq!(std::io::Read::read(&mut t, &mut [0u8; 8]).unwrap(), 0);
+    let refused = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap_err();
+    assert_eq!(refused.kind(), std::io::ErrorKind::ConnectionRefused);
 
     let mut a = d.client();
     a.hello(0);

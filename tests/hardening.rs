@@ -554,7 +554,12 @@ fn common_ci() -> bool {
 #[test]
 fn garbage_and_stall_on_the_tcp_port() {
     let h = Hd::new("hd-tcp");
-    h.ping(1);
+    // A one-host machine listens on TCP only once asked to (or once a host
+    // is added: tests/bounds.rs): the first task starts it that way.
+    let mut first = h.sb.command(&h.sb.bin.join("hd_ping"));
+    first.arg("1").env("PVM6_LISTEN", "1");
+    h.sb.run_command(first, Duration::from_secs(60))
+        .assert_tap_ok();
     let addr = fs::read_to_string(h.sb.daemon_dir().join("pvmd.addr")).unwrap();
     let port = addr.trim().rsplit(':').next().unwrap().to_string();
     let target = format!("127.0.0.1:{port}");

@@ -62,9 +62,14 @@ impl Machine {
             common::run_build(cmd, &format!("compile {}", src.display()));
         }
         let hf = work.join("hostfile");
+        // A short host timeout (to=6, the default is 60 s): a cut link is
+        // silence, declared a death after it (docs/PROTOCOL.md "Liveness").
         fs::write(
             &hf,
-            format!("* ep={} dx={PVMD3}\nnode1\nnode2\nnode3\n", bin.display()),
+            format!(
+                "* ep={} dx={PVMD3} to=6\nnode1\nnode2\nnode3\n",
+                bin.display()
+            ),
         )
         .unwrap();
         let out = c.exec_timeout(

@@ -5,6 +5,10 @@
 //! in a cycle. The arrows up that are allowed are listed, with their reason,
 //! in [`EXCEPTIONS`]: from `task` to `daemon` only `daemon::embedded`, which
 //! starts the embedded daemon.
+//!
+//! Inside `daemon`, the components (the types of `Daemon`'s fields defined
+//! there) keep their fields private to their file; the ones still open are
+//! listed in [`OPEN_COMPONENTS`] with their reason.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -17,27 +21,19 @@ const LAYERS: &[&[&str]] = &[
     &["daemon"],
     &["wire"],
     &[
-        "msg", "ring", "auth", "net", "hostfile", "launch", "paths", "tid", "error", "consts",
-        "sync",
+        "msg", "ring", "auth", "seal", "net", "hostfile", "launch", "paths", "tid", "error",
+        "consts", "sync",
     ],
     &["os"],
 ];
 
 /// Arrows that go up and are allowed, each with its reason: (from, the
 /// path prefix it may use).
-const EXCEPTIONS: &[(&str, &str, &str)] = &[
-    (
-        "task",
-        "daemon::embedded",
-        "starting the embedded daemon (and the options it takes)",
-    ),
-    (
-        "task",
-        "ffi::lpvm",
-        "PVM 3.4's C-visible globals pvmmytid and pvmdebmask, which the task \
-         writes and reads: #[no_mangle] statics, so in ffi (unsafe code)",
-    ),
-];
+const EXCEPTIONS: &[(&str, &str, &str)] = &[(
+    "task",
+    "daemon::embedded",
+    "starting the embedded daemon (and the options it takes)",
+)];
 
 /// Arrows down that are narrow: allowed only through the paths listed in
 /// [`EXCEPTIONS`] (task runs on the daemon's protocol, not on its code).
@@ -383,4 +379,217 @@ fn no_cycle_between_modules() {
             }
         }
     }
+}
+
+/// Daemon components whose fields may still be reached from other files,
+/// each with its reason (docs/ARCHITECTURE.md, "Daemon").
+const OPEN_COMPONENTS: &[(&str, &str)] = &[
+    (
+        "DaemonOptions",
+        "the daemon's settings, fixed at start and only read",
+    ),
+    (
+        "Multi",
+        "the multi-host state, being split (Links, issue 27); until then its \
+         files reach its fields",
+    ),
+];
+
+/// The body of `struct name { ... }` in `code` (comments removed), without
+/// the braces.
+fn struct_body<'a>(code: &'a str, name: &str) -> Option<&'a str> {
+    let mut rest = code;
+    while let Some(at) = rest.find("struct ") {
+        let after = &rest[at + "struct ".len()..];
+        let before = rest[..at].chars().next_back();
+        rest = after;
+        if before.is_some_and(|c| c.is_alphanumeric() || c == '_') || ident_at(after) != name {
+            continue;
+        }
+        let open = after.find(['{', ';', '('])?;
+        if !after[open..].starts_with('{') {
+            return None;
+        }
+        let body = &after[open + 1..];
+        let mut depth = 0;
+        for (i, c) in body.char_indices() {
+            match c {
+                '{' => depth += 1,
+                '}' if depth == 0 => return Some(&body[..i]),
+                '}' => depth -= 1,
+                _ => {}
+            }
+        }
+        return None;
+    }
+    None
+}
+
+/// The fields of a struct body: (visibility or "", name, type), attributes
+/// skipped.
+fn fields(body: &str) -> Vec<(String, String, String)> {
+    let mut items = Vec::new();
+    let (mut depth, mut start) = (0i32, 0);
+    for (i, c) in body.char_indices() {
+        match c {
+            '<' | '(' | '[' | '{' => depth += 1,
+            '>' | ')' | ']' | '}' => depth -= 1,
+            ',' if depth == 0 => {
+                items.push(&body[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    items.push(&body[start..]);
+    let mut out = Vec::new();
+    for item in items {
+        let mut s = item.trim();
+        while s.starts_with("#[") {
+            let end = s.find(']').map_or(s.len(), |e| e + 1);
+            s = s[end..].trim_start();
+        }
+        if s.is_empty() {
+            continue;
+        }
+        let mut vis = String::new();
+        if s.starts_with("pub") && !s[3..].starts_with(|c: char| c.is_alphanumeric() || c == '_') {
+            let rest = s[3..].trim_start();
+            let end = if rest.starts_with('(') {
+                rest.find(')').map_or(0, |e| e + 1)
+            } else {
+                0
+            };
+            vis = format!("pub{}", &rest[..end]);
+            s = rest[end..].trim_start();
+        }
+        let name = ident_at(s).to_string();
+        let ty = s[name.len()..].trim_start().trim_start_matches(':').trim();
+        out.push((vis, name, ty.to_string()));
+    }
+    out
+}
+
+/// Every struct of `src/daemon/`, by name: (file, its body).
+fn daemon_structs() -> BTreeMap<String, (String, String)> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/daemon");
+    let mut files = Vec::new();
+    rust_files(&dir, &mut files);
+    let mut out = BTreeMap::new();
+    for f in files {
+        let code = code_only(&std::fs::read_to_string(&f).unwrap());
+        let code = match code.find("#[cfg(test)]") {
+            Some(at) => code[..at].to_string(),
+            None => code,
+        };
+        let mut rest = code.as_str();
+        while let Some(at) = rest.find("struct ") {
+            let name = ident_at(&rest[at + "struct ".len()..]).to_string();
+            rest = &rest[at + "struct ".len()..];
+            if let Some(body) = struct_body(&code, &name) {
+                let file = f.file_name().unwrap().to_string_lossy().into_owned();
+                out.entry(name).or_insert((file, body.to_string()));
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn the_field_parser_reads_visibility_names_and_types() {
+    let code = code_only(
+        "pub struct D {\n    /// doc\n    pub(super) tasks: TaskTable,\n    #[allow(x)]\n    \
+         m: HashMap<Token, (i32, Vec<u8>)>,\n    pub feeds: super::feeds::Feeds,\n}",
+    );
+    let f = fields(struct_body(&code, "D").unwrap());
+    assert_eq!(
+        f,
+        [
+            ("pub(super)".into(), "tasks".into(), "TaskTable".into()),
+            (
+                "".into(),
+                "m".into(),
+                "HashMap<Token, (i32, Vec<u8>)>".into()
+            ),
+            ("pub".into(), "feeds".into(), "super::feeds::Feeds".into()),
+        ]
+    );
+}
+
+/// The daemon's components are the types of `Daemon`'s fields defined in
+/// `src/daemon/` (TaskTable, Mailbox, Feeds ...): each owns its state, so
+/// none has a field another file can reach (a field without `pub` is
+/// private to its file, every file being its own module). Records handed
+/// between components (Task, Note, Conn ...) are not components.
+#[test]
+fn daemon_components_keep_their_fields_private() {
+    let structs = daemon_structs();
+    let (_, daemon) = structs.get("Daemon").expect("struct Daemon in src/daemon/");
+    let mut components = BTreeSet::new();
+    for (_, _, ty) in fields(daemon) {
+        let last = ty.rsplit("::").next().unwrap_or(&ty);
+        if ty.contains('<') || !structs.contains_key(last) {
+            continue;
+        }
+        components.insert(last.to_string());
+    }
+    for must in ["TaskTable", "Mailbox", "NotifyTable", "Groups", "Feeds"] {
+        assert!(
+            components.contains(must),
+            "{must} is not found as a component of Daemon: the parser missed it"
+        );
+    }
+    let mut bad = Vec::new();
+    for c in &components {
+        if OPEN_COMPONENTS.iter().any(|(n, _)| n == c) {
+            continue;
+        }
+        let (file, body) = &structs[c];
+        for (vis, name, _) in fields(body) {
+            if !vis.is_empty() {
+                bad.push(format!("daemon/{file}: {c}.{name} is {vis}"));
+            }
+        }
+    }
+    assert!(
+        bad.is_empty(),
+        "daemon components expose fields to other files (give the callers a \
+         method instead, or list the component in OPEN_COMPONENTS with its reason):\n{}",
+        bad.join("\n")
+    );
+}
+
+/// docs/ARCHITECTURE.md lists every arrow between top-level modules, in a
+/// block after the line that names this test; the list must be the code's.
+#[test]
+fn the_documented_arrows_are_the_codes() {
+    let doc =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/ARCHITECTURE.md"))
+            .unwrap();
+    let at = doc
+        .find("the_documented_arrows_are_the_codes")
+        .expect("docs/ARCHITECTURE.md lists the arrows (see this test)");
+    let block = doc[at..].split("```").nth(1).expect("a ``` block after it");
+    let mut documented: BTreeSet<(String, String)> = BTreeSet::new();
+    for line in block.lines().filter(|l| l.contains("->")) {
+        let (from, tos) = line.split_once("->").unwrap();
+        for to in tos.split_whitespace() {
+            documented.insert((from.trim().to_string(), to.to_string()));
+        }
+    }
+    let code: BTreeSet<(String, String)> = arrows().into_keys().collect();
+    let mut by_from: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for (f, t) in &code {
+        by_from.entry(f).or_default().push(t);
+    }
+    let listing: Vec<String> = by_from
+        .iter()
+        .map(|(f, ts)| format!("{f:<9}-> {}", ts.join(" ")))
+        .collect();
+    assert_eq!(
+        documented,
+        code,
+        "docs/ARCHITECTURE.md's arrows differ from the code's, which are:\n{}",
+        listing.join("\n")
+    );
 }

@@ -11,7 +11,12 @@
 //! - PVM 3.4.6 between the same two hosts (its `pvmd`, IPv4, started over
 //!   ssh), with pvmbench built against its library and with `NPpvm`;
 //! - adding 16 hosts with one `pvm_addhosts` call, on pvm6 and on 3.4.6:
-//!   seconds until `pvm_config` shows them all.
+//!   seconds until `pvm_config` shows them all;
+//! - pvm6 at each protection level of its links between hosts (src/seal.rs:
+//!   `none`, `integrity`, `encrypted`, set by the hostfile's `* protect=`):
+//!   pvmbench direct/inplace and daemon/default (feeds) up to
+//!   1 MiB, next to NPtcp of the same run (`twohost-levels.csv`). The main
+//!   pvm6 run above uses the default level (encrypted).
 //!
 //! Owns its CSV files in the output directory (first argument, default
 //! `target/bench`): `twohost-pvm6.csv`, `twohost-orig.csv` (pvmbench lines),
@@ -20,7 +25,9 @@
 //! table. Environment: `MAX` (largest message, default 4194304), `ADDHOSTS`
 //! (hosts added at once, default 16); for a quick look while working,
 //! `ONLY` (say `tcp,direct/psend,daemon/default`: just those pvmbench runs,
-//! NPtcp only when `tcp` is there, no NPpvm) and `ORIG=0` (PVM 3.4.6 not measured). When the machine cannot make
+//! NPtcp only when `tcp` is there, no NPpvm), `ORIG=0` (PVM 3.4.6 not measured)
+//! and `LEVELS` (the protection levels measured, comma-separated; default
+//! `none,integrity,encrypted`; empty: none). When the machine cannot make
 //! namespace hosts (not root, no sshd, ...) it says so and exits 0; every
 //! namespace and daemon goes when it ends (the harness's drop, or its
 //! watchdog when this process is killed).
@@ -50,6 +57,8 @@ const ORIG_PVMD: &str = "/usr/lib/pvm3/lib/pvmd";
 const ROUTES: [&str; 2] = ["daemon", "direct"];
 const PACKINGS: [&str; 4] = ["default", "raw", "inplace", "psend"];
 const MIB: u64 = 1 << 20;
+/// What each protection level is measured with: (route, packing).
+const LEVEL_RUNS: [(&str, &str); 2] = [("direct", "inplace"), ("daemon", "default")];
 
 /// One pvmbench line: `route,packing,bytes,usec,pingpong_MBps,stream_MBps`.
 #[derive(Clone, Debug)]
@@ -77,6 +86,8 @@ struct Bench {
     /// tcprelay (benches/netpipe/tcprelay.c): the route's shapes over TCP
     /// with relays that do no work.
     relay: PathBuf,
+    /// `LEVELS`: the protection levels measured.
+    levels: Vec<String>,
     /// `ONLY`'s `route/packing` pairs; empty: all of them, and NPpvm.
     only: Vec<String>,
 }
@@ -144,6 +155,12 @@ fn main() {
         pb6,
         pb_orig,
         relay,
+        levels: std::env::var("LEVELS")
+            .unwrap_or_else(|_| "none,integrity,encrypted".into())
+            .split(',')
+            .filter(|s| !s.is_empty())
+            .map(String::from)
+            .collect(),
         only: std::env::var("ONLY")
             .unwrap_or_default()
             .split(',')
@@ -311,10 +328,192 @@ impl Bench {
                 Measured::default()
             }
         };
+        let levels = self.levels();
         shapes.extend(self.tcp_relay("after"));
         self.save_shapes(&shapes);
         let load1 = load_average();
         self.report(&tcp, &pvm6, &orig, &shapes, &load0, &load1);
+        self.report_levels(&tcp, &levels);
+    }
+
+    /// pvm6 at each protection level: a master on node1 with `* protect=`,
+    /// node2 added, the [`LEVEL_RUNS`] up to 1 MiB (or MAX when smaller).
+    fn levels(&self) -> Vec<(String, Vec<Point>)> {
+        let mut out = Vec::new();
+        let max = self.max.min(MIB);
+        for level in &self.levels {
+            let star = format!(
+                "* ep={} dx={} protect={level}",
+                self.m.bin.display(),
+                machine::PVMD3
+            );
+            let hf = self.m.hostfile(&[&star, "node1"]);
+            self.m.start_master("node1", Some(&hf));
+            let pb = self.pb6.display();
+            let add = self.on_node1(&format!("'{pb}' addhosts node2"), ADD_LIMIT);
+            if !add.lines().any(|l| l.starts_with("addhosts,1,1,")) {
+                eprintln!("twohost: level {level}: node2 not added: {add}");
+            }
+            let mut points = Vec::new();
+            for (route, pk) in LEVEL_RUNS {
+                eprintln!("twohost: level {level}: pvmbench {route} {pk} node1 -> node2 ...");
+                let o = self.on_node1(&format!("'{pb}' {route} {pk} {max} node2"), RUN_LIMIT);
+                points.extend(parse_points(&o));
+            }
+            self.m.c.exec_timeout(
+                "node1",
+                &format!("'{pb}' halt >/dev/null 2>&1"),
+                Duration::from_secs(30),
+            );
+            if !self.m.wait_no_daemons(Duration::from_secs(10)).is_empty() {
+                for h in self.m.c.hosts() {
+                    self.m.c.kill_in(&h.spec.name, "pvmd3");
+                }
+            }
+            out.push((level.clone(), points));
+        }
+        let mut csv = String::from("level,route,packing,bytes,usec,pingpong_Gbps\n");
+        for (level, points) in &out {
+            for p in points {
+                let _ = writeln!(
+                    csv,
+                    "{level},{},{},{},{:.3},{:.3}",
+                    p.route, p.packing, p.bytes, p.usec, p.gbps
+                );
+            }
+        }
+        fs::write(self.out.join("twohost-levels.csv"), csv).unwrap();
+        out
+    }
+
+    /// The protection levels next to raw TCP, and the goals for
+    /// the default (encrypted): >= 0.7x TCP's bandwidth at 1 MiB and
+    /// <= 1.2x its one-byte latency (direct route, best packing).
+    fn report_levels(&self, tcp: &Curve, levels: &[(String, Vec<Point>)]) {
+        if levels.is_empty() {
+            return;
+        }
+        let mut t = String::new();
+        let mut summary = String::from("metric,value,target\n");
+        let _ = writeln!(
+            t,
+            "\n== protection levels of links between hosts (pvm6, same run; NPtcp as above)"
+        );
+        // On a busy machine the one-byte point alone is at the mercy of
+        // the scheduler; the least one-way time of 1..16 B (the same cost
+        // for every small size) is shown beside it.
+        let small = |c: &Curve| c.iter().filter(|p| p.0 <= 16).map(|p| p.2).reduce(f64::min);
+        let _ = writeln!(
+            t,
+            "{:<10} {:<7} {:<8} {:>9} {:>9} {:>9} {:>8} {:>8} {:>8}",
+            "level",
+            "route",
+            "packing",
+            "lat1B us",
+            "<=16B us",
+            "1MiB Gbps",
+            "lat/TCP",
+            "<=16/TCP",
+            "1MiB/TCP"
+        );
+        let tl = at(tcp, 1).map(|p| p.1);
+        let ts = small(tcp);
+        let t1 = at(tcp, MIB).map(|p| p.0);
+        let _ = writeln!(
+            t,
+            "{:<10} {:<7} {:<8} {:>9} {:>9} {:>9}",
+            "NPtcp",
+            "-",
+            "-",
+            show(tl, 1),
+            show(ts, 1),
+            show(t1, 2)
+        );
+        for (level, points) in levels {
+            for (route, pk) in LEVEL_RUNS {
+                let c = curve_of(points, route, pk);
+                let l = at(&c, 1).map(|p| p.1);
+                let sm = small(&c);
+                let b1 = at(&c, MIB).map(|p| p.0);
+                let _ = writeln!(
+                    t,
+                    "{level:<10} {route:<7} {pk:<8} {:>9} {:>9} {:>9} {:>8} {:>8} {:>8}",
+                    show(l, 1),
+                    show(sm, 1),
+                    show(b1, 2),
+                    show(ratio(l, tl), 2),
+                    show(ratio(sm, ts), 2),
+                    show(ratio(b1, t1), 2)
+                );
+                let _ = writeln!(
+                    summary,
+                    "{level} {route}/{pk} latency 1-16 B (least) / TCP,{},-",
+                    show(ratio(sm, ts), 3)
+                );
+                let _ = writeln!(
+                    summary,
+                    "{level} {route}/{pk} latency 1 B / TCP,{},-",
+                    show(ratio(l, tl), 3)
+                );
+                let _ = writeln!(
+                    summary,
+                    "{level} {route}/{pk} bandwidth 1 MiB / TCP,{},-",
+                    show(ratio(b1, t1), 3)
+                );
+            }
+        }
+        if let Some((_, points)) = levels.iter().find(|(l, _)| l == "encrypted") {
+            let direct: Vec<Curve> = LEVEL_RUNS
+                .iter()
+                .filter(|(r, _)| *r == "direct")
+                .map(|(r, pk)| curve_of(points, r, pk))
+                .collect();
+            let bw = direct
+                .iter()
+                .filter_map(|c| at(c, MIB).map(|p| p.0))
+                .reduce(f64::max);
+            let lat = direct
+                .iter()
+                .filter_map(|c| at(c, 1).map(|p| p.1))
+                .reduce(f64::min);
+            let lat_small = direct.iter().filter_map(small).reduce(f64::min);
+            for (name, r, goal, ok) in [
+                (
+                    "encrypted bandwidth / TCP at 1 MiB",
+                    ratio(bw, t1),
+                    ">= 0.7",
+                    ratio(bw, t1).is_some_and(|r| r >= 0.7),
+                ),
+                (
+                    "encrypted latency / TCP at 1 B",
+                    ratio(lat, tl),
+                    "<= 1.2",
+                    ratio(lat, tl).is_some_and(|r| r <= 1.2),
+                ),
+                (
+                    "encrypted latency / TCP, least of 1-16 B",
+                    ratio(lat_small, ts),
+                    "<= 1.2",
+                    ratio(lat_small, ts).is_some_and(|r| r <= 1.2),
+                ),
+            ] {
+                let _ = writeln!(
+                    t,
+                    "{name:<44} {:>6}  (target {goal}; direct, best packing) {}",
+                    show(r, 2),
+                    if r.is_none() {
+                        "not measured"
+                    } else if ok {
+                        "met"
+                    } else {
+                        "NOT met"
+                    }
+                );
+                let _ = writeln!(summary, "{name},{},{goal}", show(r, 3));
+            }
+        }
+        fs::write(self.out.join("twohost-levels-summary.csv"), summary).unwrap();
+        print!("{t}");
     }
 
     /// tcprelay between node1 and node2 (IPv6): `(moment, shape, µs one

@@ -1,8 +1,9 @@
 //! pvmd3: the PVM daemon of one host.
 //!
-//! `pvmd3 [-d<mask>] [-n<name>] [-f] [-v] [hostfile]`: `-d` sets the debug mask
-//! (hex 0x.., octal 0.. or decimal, as man pvmd3; non-zero also logs debug
-//! messages), `-n` an alternate host name, `-f` keeps the daemon in the
+//! `pvmd3 [-d<mask>] [-n<name>] [-t<seconds>] [-f] [-v] [hostfile]`: `-d`
+//! sets the debug mask (hex 0x.., octal 0.. or decimal, as man pvmd3;
+//! non-zero also logs debug messages), `-n` an alternate host name, `-t`
+//! the machine's host timeout (docs/PROTOCOL.md "Liveness"), `-f` keeps the daemon in the
 //! foreground; otherwise it detaches and this process exits once the daemon
 //! answers. `-v` prints the version. A hostfile (man pvmd3) names the hosts
 //! to add at start (`&` ones are only remembered); the master takes the
@@ -108,16 +109,24 @@ fn main() -> ExitCode {
 
 /// `pvmd3 -s ...`: a slave daemon started by a master. Reads the secret
 /// line from stdin, then detaches; the detached daemon prints its one
-/// reply line on stdout once it listens and closes its stdio.
+/// reply line on stdout once it listens and closes its stdio. Started by
+/// a launcher's step (`hosts=`), it stays in the foreground.
 fn slave(mut opts: DaemonOptions, words: &[String]) -> ExitCode {
     use std::io::BufRead;
-    let args = match daemon::startup::SlaveArgs::parse(words) {
+    let mut args = match daemon::startup::SlaveArgs::parse(words) {
         Ok(a) => a,
         Err(e) => {
             println!("pvm6 error {e}");
             return fail(&e);
         }
     };
+    // A launcher's step (`hosts=`): this node's line of it. Slurm names the
+    // node in SLURMD_NODENAME; else the host name.
+    let me = std::env::var("SLURMD_NODENAME").unwrap_or_else(|_| opts.hostname.clone());
+    if let Err(e) = args.pick(&me) {
+        println!("pvm6 error {e}");
+        return fail(&e);
+    }
     let mut line = String::new();
     if std::io::stdin().lock().read_line(&mut line).is_err() {
         println!("pvm6 error no secret on stdin");
@@ -135,6 +144,14 @@ fn slave(mut opts: DaemonOptions, words: &[String]) -> ExitCode {
     if let Err(e) = daemon::prepare_dir(&opts.files) {
         println!("pvm6 error {e}");
         return fail(&e.to_string());
+    }
+    if args.hosts.is_some() {
+        // In a step the daemon stays the step's task: when the step or
+        // the allocation ends, the batch system ends it and its tasks.
+        return match daemon::run(opts) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => fail(&e.to_string()),
+        };
     }
     match daemon::embedded::detach_slave(opts) {
         Ok(()) => ExitCode::SUCCESS,

@@ -27,9 +27,32 @@ impl Console {
 
     pub(super) fn conf(&mut self) {
         match task::config() {
-            Ok((narch, hosts)) => self.out(&format::conf(narch, &hosts)),
+            Ok((narch, hosts)) => {
+                let (timeout, suspects) = task::host_suspicions().unwrap_or_default();
+                self.out(&format::conf_suspects(narch, &hosts, timeout, &suspects));
+                // A machine made from a batch job's allocation says which
+                // (the master's mailbox entry, docs/LAUNCH.md).
+                if let Some(a) = self.mailbox_text(crate::launch::alloc::MBOX_CLASS) {
+                    self.out(&format!("allocation: {a}\n"));
+                }
+            }
             Err(e) => self.call_failed("pvm_config", e),
         }
+    }
+
+    /// The text of mailbox entry `<name, 0>`, if there is one.
+    fn mailbox_text(&mut self, name: &str) -> Option<String> {
+        let s = self.shared.session();
+        let r = task::recvinfo(name.as_bytes(), 0, 0).and_then(|id| {
+            let v = task::with_bufs(|t| t.get_mut(id)?.unpack_str());
+            let _ = task::with_bufs(|t| {
+                let _ = t.freebuf(id);
+                t.set_rbuf(0).map(|_| ())
+            });
+            v
+        });
+        drop(s);
+        r.ok().map(|v| String::from_utf8_lossy(&v).into_owned())
     }
 
     pub(super) fn add(&mut self, args: &[String]) {

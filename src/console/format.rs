@@ -23,6 +23,18 @@ const FLAG_LETTERS: &[(i32, &str)] = &[
 
 /// `conf`: `N host(s), M data format(s)`, the header and one line per host.
 pub fn conf(narch: i32, hosts: &[HostInfo]) -> String {
+    conf_suspects(narch, hosts, 0, &[])
+}
+
+/// [`conf`] with the hosts the daemon suspects marked at the end of their
+/// line: `suspected (silent 12 s; dead after 60 s)`. `suspects` lists
+/// (daemon tid, seconds silent), `timeout` is the host timeout (seconds).
+pub fn conf_suspects(
+    narch: i32,
+    hosts: &[HostInfo],
+    timeout: u32,
+    suspects: &[(i32, u32)],
+) -> String {
     let plural = |n: usize, w: &str| {
         if n == 1 {
             format!("{n} {w}")
@@ -48,6 +60,15 @@ pub fn conf(narch: i32, hosts: &[HostInfo]) -> String {
             h.speed,
             h.dsig
         ));
+        if let Some((_, secs)) = suspects
+            .iter()
+            .find(|(t, _)| tid::host_of(*t) == tid::host_of(h.tid))
+        {
+            s.pop();
+            s.push_str(&format!(
+                "  suspected (silent {secs} s; dead after {timeout} s)\n"
+            ));
+        }
     }
     s
 }
@@ -302,6 +323,27 @@ mod tests {
         assert_eq!(conf(1, std::slice::from_ref(&h)), ORIG_CONF);
         let three = conf(1, &[h.clone(), h.clone(), h]);
         assert!(three.starts_with("3 hosts, 1 data format\n"));
+    }
+
+    #[test]
+    fn conf_marks_suspected_hosts() {
+        let h = |t: i32, name: &str| HostInfo {
+            tid: t,
+            name: name.into(),
+            arch: "LINUX64".into(),
+            speed: 1000,
+            dsig: 0x408c41,
+        };
+        let hosts = [h(0x40000, "node1"), h(0x80000, "node2")];
+        let s = conf_suspects(1, &hosts, 60, &[(0x80080000u32 as i32, 12)]);
+        let lines: Vec<&str> = s.lines().collect();
+        assert_eq!(lines.len(), 4);
+        assert!(!lines[2].contains("suspected"), "{s}");
+        assert!(
+            lines[3].ends_with("0x00408c41  suspected (silent 12 s; dead after 60 s)"),
+            "{s}"
+        );
+        assert_eq!(conf_suspects(1, &hosts, 60, &[]), conf(1, &hosts));
     }
 
     #[test]

@@ -73,6 +73,7 @@ pub fn host_line(e: &HostEntry) -> String {
     opt("ip", o.ip.clone());
     opt("id", o.id.clone());
     opt("po", o.po.map(|v| v.to_string()));
+    opt("launcher", o.launcher.map(|v| v.to_string()));
     s
 }
 

@@ -36,6 +36,9 @@ pub struct Conn {
     pub passed: Option<OwnedFd>,
     /// The task's rings, once taken.
     pub rings: Option<Rings>,
+    /// The queue this connection's last message went to is over its cap:
+    /// nothing more is read from it until that queue drains (bounds.rs).
+    pub waits_on: Option<super::bounds::Sink>,
 }
 
 /// The daemon's side of a task's rings.
@@ -52,6 +55,8 @@ pub struct Rings {
     marker_waiting: bool,
     /// Frames to the task waiting for room in the ring (in order).
     backlog: VecDeque<Out>,
+    /// Bytes of `backlog`.
+    backlog_bytes: usize,
 }
 
 /// A frame waiting for room: encoded, or owned (a large body not copied).
@@ -81,6 +86,7 @@ impl Rings {
             socket: VecDeque::new(),
             marker_waiting: false,
             backlog: VecDeque::new(),
+            backlog_bytes: 0,
         })
     }
 
@@ -91,16 +97,17 @@ impl Rings {
 }
 
 impl Conn {
-    /// A fresh connection.
-    pub fn new(stream: UnixStream, peer_pid: i32) -> Conn {
+    /// A fresh connection accepting message bodies of up to `max_body` bytes.
+    pub fn new(stream: UnixStream, peer_pid: i32, max_body: usize) -> Conn {
         Conn {
             stream,
-            decoder: FrameDecoder::new(),
+            decoder: FrameDecoder::with_limit(max_body),
             tid: None,
             peer_pid,
             out: OutQueue::default(),
             passed: None,
             rings: None,
+            waits_on: None,
         }
     }
 
@@ -187,6 +194,16 @@ impl Conn {
         Ok(out)
     }
 
+    /// Moves frames waiting for room into the task's ring and writes what
+    /// the socket takes, without reading anything from the task (a task
+    /// not read from still receives, bounds.rs).
+    pub fn push_out(&mut self) -> Result<(), Bad> {
+        self.flush_backlog()?;
+        // A failed write shows again as the socket's error or hang-up.
+        let _ = self.flush();
+        Ok(())
+    }
+
     /// Queues a frame and writes as much as the socket takes now.
     pub fn send(&mut self, frame: &Frame) -> io::Result<()> {
         self.send_bytes(frame.to_bytes())
@@ -213,6 +230,7 @@ impl Conn {
 
     fn send_ring(&mut self, frame: Out) -> io::Result<()> {
         if let Some(r) = self.rings.as_mut() {
+            r.backlog_bytes += frame.len();
             r.backlog.push_back(frame);
         }
         self.flush_backlog()
@@ -255,6 +273,7 @@ impl Conn {
                 continue;
             }
             moved = true;
+            r.backlog_bytes -= front.len();
             match r.backlog.pop_front().filter(|_| large) {
                 Some(Out::Bytes(b)) => self.out.push(b),
                 Some(Out::Frame(f)) => self.out.push_frame(f),
@@ -272,8 +291,9 @@ impl Conn {
         self.out.flush(&mut self.stream).map(|_| ())
     }
 
-    /// Bytes waiting to be written.
+    /// Bytes waiting for the task: to be written on the socket, and
+    /// waiting for room in its ring.
     pub fn queued(&self) -> usize {
-        self.out.len()
+        self.out.len() + self.rings.as_ref().map_or(0, |r| r.backlog_bytes)
     }
 }

@@ -211,7 +211,7 @@ impl Daemon {
         dlog!(self.log, Info, "halt requested by {who}, halting");
         self.halt_slaves();
         let requester = self.conns.get(&token).and_then(|c| c.tid);
-        for t in self.tasks.tasks.values() {
+        for t in self.tasks.iter() {
             if Some(t.tid) != requester && t.pid > 0 {
                 os::kill(t.pid, libc::SIGTERM);
             }

@@ -75,7 +75,9 @@ pub fn start_background_with(opts: DaemonOptions) -> Result<()> {
 pub const PVMD3_MARKER: &str = "pvm6 pvmd3, wire protocol 1";
 
 /// A `pvmd3` executable of ours to run instead of forking: beside the
-/// current executable, or `$PVM_ROOT/lib/$PVM_ARCH/pvmd3`.
+/// current executable, or `$PVM_ROOT/lib/$PVM_ARCH/pvmd3`; only one the
+/// user has reason to trust ([`trusted_executable`]): a file planted in a
+/// directory others can write is never run.
 pub(crate) fn pvmd3_executable() -> Option<PathBuf> {
     let beside = std::env::current_exe()
         .ok()
@@ -85,7 +87,47 @@ pub(crate) fn pvmd3_executable() -> Option<PathBuf> {
     [beside, in_root]
         .into_iter()
         .flatten()
-        .find(|p| is_our_pvmd3(p))
+        .find(|p| trusted_executable(p).is_ok() && is_our_pvmd3(p))
+}
+
+/// Whether running `p` as this user is safe from other users: the file
+/// (after symbolic links) and the directory holding it are owned by this
+/// user or root, and neither can be written by group or others (a
+/// directory others may write is accepted only with the sticky bit, as
+/// /tmp, where they still cannot replace a file they do not own). Err says
+/// why not.
+pub fn trusted_executable(p: &std::path::Path) -> std::result::Result<(), String> {
+    use std::os::unix::fs::MetadataExt;
+    let me = crate::os::uid();
+    let real = std::fs::canonicalize(p).map_err(|e| format!("{}: {e}", p.display()))?;
+    let meta = std::fs::metadata(&real).map_err(|e| format!("{}: {e}", real.display()))?;
+    if meta.uid() != me && meta.uid() != 0 {
+        return Err(format!(
+            "{} is owned by uid {}, neither this user nor root",
+            real.display(),
+            meta.uid()
+        ));
+    }
+    if meta.mode() & 0o022 != 0 {
+        return Err(format!(
+            "{} can be written by group or others (mode {:04o})",
+            real.display(),
+            meta.mode() & 0o7777
+        ));
+    }
+    if let Some(dir) = real.parent() {
+        let d = std::fs::metadata(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        let sticky = d.mode() & 0o1000 != 0;
+        if (d.uid() != me && d.uid() != 0) || (d.mode() & 0o022 != 0 && !sticky) {
+            return Err(format!(
+                "its directory {} is owned by uid {} with mode {:04o}: others could replace it",
+                dir.display(),
+                d.uid(),
+                d.mode() & 0o7777
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Whether `p` is an executable pvmd3 of this project (carries [`PVMD3_MARKER`]).

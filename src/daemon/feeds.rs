@@ -70,7 +70,7 @@ impl Daemon {
             && tid::is_task(claimed)
             && host != self.host
             && self.multi.table.contains(host);
-        let Some(link) = self.multi.links.get_mut(&tok) else {
+        let Some(link) = self.links.get_mut(tok) else {
             return false;
         };
         let peer_addr = fmt_sockaddr(&link.peer_addr);
@@ -105,7 +105,7 @@ impl Daemon {
     /// A frame arrived on feed `tok`: a message for one of our tasks, or
     /// the end of that feed.
     pub(super) fn feed_frame(&mut self, tok: Token, f: Frame) {
-        let peer = self.multi.links.get(&tok).map_or(0, |l| l.peer);
+        let peer = self.links.get(tok).map_or(0, |l| l.peer);
         let h = f.header;
         let ours = tid::is_task(h.dst) && tid::host_of(h.dst) == self.host;
         if h.kind != Kind::Msg || h.src != peer || !ours {
@@ -120,7 +120,7 @@ impl Daemon {
         }
         self.offer_return(peer, h.dst);
         self.deliver_frame(f);
-        let fed = self.multi.links.get_mut(&tok).map_or(0, |l| {
+        let fed = self.links.get_mut(tok).map_or(0, |l| {
             l.fed += 1;
             l.fed
         });
@@ -157,7 +157,7 @@ impl Daemon {
         let t = f.header.src;
         let fed = self
             .feed_of(t)
-            .and_then(|tok| self.multi.links.get(&tok))
+            .and_then(|tok| self.links.get(tok))
             .map(|l| l.fed);
         dlog!(
             self.log,
@@ -180,10 +180,10 @@ impl Daemon {
     /// not carry or cannot be decoded): it is closed, and a TaskGone that
     /// waited for it is handled.
     pub(super) fn feed_closed(&mut self, tok: Token, why: &str, bad: bool) {
-        let peer = self.multi.links.get(&tok).map_or(0, |l| l.peer);
+        let peer = self.links.get(tok).map_or(0, |l| l.peer);
         // A task that gave its feed up still reads it until it closes:
         // what waits here for it goes first (as far as the socket takes).
-        if let Some(l) = self.multi.links.get_mut(&tok).filter(|_| !bad) {
+        if let Some(l) = self.links.get_mut(tok).filter(|_| !bad) {
             let _ = l.flush();
         }
         self.drop_feed(tok);
@@ -202,7 +202,7 @@ impl Daemon {
     }
 
     fn drop_feed(&mut self, tok: Token) {
-        if let Some(mut l) = self.multi.links.remove(&tok) {
+        if let Some(mut l) = self.links.remove(tok) {
             let _ = self.poll.registry().deregister(&mut l.stream);
             self.feeds.returns.forget(l.peer, tok);
         }
@@ -278,9 +278,8 @@ impl Daemon {
     /// still hold some on their way.
     fn returns_in_flight(&self, host: i32) -> bool {
         self.feeds.returns.used.iter().any(|tok| {
-            self.multi
-                .links
-                .get(tok)
+            self.links
+                .get(*tok)
                 .is_some_and(|l| tid::host_of(l.peer) == host && l.in_flight())
         })
     }
@@ -299,8 +298,7 @@ impl Daemon {
 
     /// A feed still open from task `t`.
     fn feed_of(&self, t: i32) -> Option<Token> {
-        self.multi
-            .links
+        self.links
             .iter()
             .find(|(_, l)| l.feed && l.peer == t)
             .map(|(tok, _)| *tok)
@@ -314,7 +312,6 @@ impl Daemon {
         // be t's: take in what has arrived on all of them.
         self.accept_links();
         let pending: Vec<Token> = self
-            .multi
             .links
             .iter()
             .filter(|(_, l)| l.feed || matches!(l.phase, Phase::Accepting(_)))
@@ -386,7 +383,6 @@ impl Daemon {
     /// Host `host` left the machine: its tasks' feeds close.
     pub(super) fn feeds_host_gone(&mut self, host: i32) {
         let toks: Vec<Token> = self
-            .multi
             .links
             .iter()
             .filter(|(_, l)| l.feed && tid::host_of(l.peer) == host)

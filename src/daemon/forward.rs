@@ -33,6 +33,9 @@ pub(super) struct Forwards {
     watchers: HashMap<i32, BTreeSet<i32>>,
     /// Local tasks whose sibling list is still being gathered, by origin host.
     sib_pending: HashMap<i32, i32>,
+    /// Requests for the master held while it is being replaced (served
+    /// once this daemon follows the new master, or is it).
+    for_master: Vec<(Token, Frame)>,
 }
 
 impl Forwards {
@@ -135,6 +138,24 @@ impl Daemon {
         }
     }
 
+    /// A new master is known (or this daemon is it): the requests held
+    /// for the master meanwhile are handled again.
+    pub(super) fn forwards_new_master(&mut self) {
+        for (token, frame) in std::mem::take(&mut self.forwards.for_master) {
+            self.request(token, frame);
+        }
+    }
+
+    /// Host `host` spoke again after a silence: the requests it owes get
+    /// their full time again from now (a stall is not a failure to serve).
+    pub(super) fn forwards_resumed(&mut self, host: i32, now: Instant) {
+        for p in self.forwards.pending.values_mut() {
+            if p.host == host && p.deadline.is_some() {
+                p.deadline = Some(now + FORWARD_TIMEOUT);
+            }
+        }
+    }
+
     /// Sends a Msg frame to a task of another host; gives the frame back
     /// when `dst` is not another host's.
     pub(super) fn route_remote(&mut self, frame: Frame) -> Option<Frame> {
@@ -154,9 +175,9 @@ impl Daemon {
             return None;
         }
         let frame = self.route_back(frame)?;
-        match self.multi.by_host.get(&host) {
+        match self.links.of_host(host) {
             // The usual case, as in send_to_host, but the body is not copied.
-            Some(&tok) => self.send_link_frame(tok, frame),
+            Some(tok) => self.send_link_frame(tok, frame),
             None => self.send_to_host(host, frame.to_bytes()),
         }
         None
@@ -222,6 +243,10 @@ impl Daemon {
 
     /// Forwards a local task's request to the daemon of `host`.
     pub(super) fn forward(&mut self, token: Token, frame: &Frame, host: i32) {
+        if self.succession_pending() && host == tid::host_of(self.multi.master) {
+            self.forwards.for_master.push((token, frame.clone()));
+            return;
+        }
         let from = self.requester(token).unwrap_or(0);
         let h = frame.header;
         let dwid = self.multi.dwid();
@@ -379,6 +404,21 @@ impl Daemon {
                 .str(&h.arch)
                 .int(h.speed)
                 .int(h.dsig);
+        }
+        // After the hosts (pvm_config reads no further): the host timeout
+        // and the hosts this daemon suspects, with how long they are silent.
+        let now = Instant::now();
+        let suspects: Vec<(i32, u32)> = hosts
+            .iter()
+            .filter_map(|h| {
+                let since = self.links.suspected(h.dtid())?;
+                Some((h.dtid(), now.duration_since(since).as_secs() as u32))
+            })
+            .collect();
+        w.int(self.links.dead_after().as_secs() as i32)
+            .int(suspects.len() as i32);
+        for (t, secs) in suspects {
+            w.int(t).int(secs as i32);
         }
         w.finish()
     }

@@ -128,6 +128,42 @@ impl Groups {
         Groups::default()
     }
 
+    /// The state a successor keeps (daemon/succession.rs): every group's
+    /// name, frozen and defunct flags and members. Barriers and freezes in
+    /// progress are not part of it: their calls wait at the master and fail
+    /// with it.
+    pub fn snapshot(&self, w: &mut Writer) {
+        w.int(self.groups.len() as i32);
+        for (name, g) in &self.groups {
+            w.bytes(name)
+                .int(i32::from(g.frozen))
+                .int(i32::from(g.defunct))
+                .int(g.members.len() as i32);
+            for (&inst, &t) in &g.members {
+                w.int(inst).int(t);
+            }
+        }
+    }
+
+    /// The groups of a [`Groups::snapshot`].
+    pub fn restore(r: &mut Reader<'_>) -> Result<Groups> {
+        let mut groups = BTreeMap::new();
+        for _ in 0..r.count(16)? {
+            let name = r.bytes()?.to_vec();
+            let mut g = Group {
+                frozen: r.int()? != 0,
+                defunct: r.int()? != 0,
+                ..Group::default()
+            };
+            for _ in 0..r.count(8)? {
+                let inst = r.int()?;
+                g.members.insert(inst, r.int()?);
+            }
+            groups.insert(name, g);
+        }
+        Ok(Groups { groups })
+    }
+
     /// Every group, by name.
     pub fn listing(&self) -> Vec<Listing> {
         self.groups
@@ -387,6 +423,32 @@ mod tests {
     const B: i32 = 0x40002;
     const C: i32 = 0x40003;
     const D: i32 = 0x40004;
+
+    #[test]
+    fn snapshot_keeps_members_and_flags_not_barriers() {
+        let mut g = Groups::new();
+        must(&mut g, Req::GroupJoin, A, &[], "g");
+        must(&mut g, Req::GroupJoin, B, &[], "g");
+        must(&mut g, Req::GroupJoin, C, &[], "h");
+        must(&mut g, Req::GroupLeave, A, &[], "g");
+        must(&mut g, Req::GroupBarrier, C, &[2], "h");
+        let mut w = Writer::new();
+        g.snapshot(&mut w);
+        let body = w.finish();
+        let back = Groups::restore(&mut Reader::new(&body)).unwrap();
+        let names = |l: Vec<Listing>| {
+            l.into_iter()
+                .map(|x| (x.name, x.tids, x.barrier_count))
+                .collect::<Vec<_>>()
+        };
+        let want: Vec<_> = names(g.listing())
+            .into_iter()
+            .map(|(n, t, _)| (n, t, 0))
+            .collect();
+        assert_eq!(names(back.listing()), want);
+        // B keeps instance 1 with the hole at 0.
+        assert_eq!(back.listing()[0].tids, vec![-1, B]);
+    }
 
     #[test]
     fn listing_shows_instances_holes_and_barrier_waiters() {

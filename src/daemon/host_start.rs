@@ -1,12 +1,24 @@
-//! The host table's growth: starting slaves (ssh/rsh or a hoster, the manual
-//! and password dialogs, the reply line), adding them to the machine and
-//! deleting hosts (pvm_addhosts, pvm_delhosts).
-//! (Part of the daemon's multi-host side.) Its state is [`HostStarts`], a
-//! field of the daemon whose fields only this file reaches; the links,
-//! the loop and the machine's tick ask it through its methods.
+//! The host table's growth: starting slaves, adding them to the machine and
+//! deleting hosts (pvm_addhosts, pvm_delhosts). (Part of the daemon's
+//! multi-host side.) Its state is [`HostStarts`], a field of the daemon
+//! whose fields only this module reaches; the links, the loop and the
+//! machine's tick ask it through its methods. By launcher, in the files
+//! below this one: the remote shell (shell.rs), one Slurm step for many
+//! hosts and the machine a batch job's allocation makes (step.rs); the
+//! slow calls of both (name lookups, fork/exec) run on worker threads
+//! (work.rs) and come back as loop events. The manual and password
+//! dialogs are dialog.rs's, the hoster misc.rs's.
+
+mod boot;
+mod shell;
+mod step;
+mod tree;
+mod work;
+
+pub(super) use work::WORK;
 
 use super::multi::{
-    canon, login_name, order_addrs, own_pvmd3, with_port, AddGroup, Shell, Start, MANUAL_TIMEOUT,
+    canon, login_name, own_pvmd3, with_port, AddGroup, Shell, Start, MANUAL_TIMEOUT,
 };
 use super::rm::AddAck;
 use super::server::Daemon;
@@ -14,16 +26,27 @@ use crate::daemon::hosts::HostEntry;
 use crate::daemon::log::dlog;
 use crate::daemon::startup::{self, SlaveArgs};
 use crate::hostfile;
+use crate::launch::alloc::{Allocation, Launcher};
 use crate::net::addr::{self, HostName};
 use crate::wire::{ctl_frame, Ctl, Reader, Req, Writer};
 use crate::{tid, Error};
 use mio::unix::pipe::Receiver;
-use mio::{Interest, Token};
+use mio::Token;
 use std::collections::{HashMap, VecDeque};
-use std::io::{self, Read, Write};
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::{Duration, Instant};
+use work::{Job, Workers};
+
+/// A host whose name is being looked up (off the loop).
+struct Lookup {
+    group: u64,
+    slot: usize,
+    /// The host index it will have.
+    index: i32,
+    entry: hostfile::HostEntry,
+    deadline: Instant,
+}
 
 /// Slaves being started and the AddHosts requests they answer. Its fields
 /// are private to this file.
@@ -45,12 +68,65 @@ pub(super) struct HostStarts {
     groups: HashMap<u64, AddGroup>,
     /// Children (remote shells) to reap.
     reap: Vec<Child>,
+    /// Hosts whose names are being looked up, by start id.
+    lookups: HashMap<u64, Lookup>,
+    /// The threads doing lookups and spawns (made on first use).
+    work: Option<Workers>,
+    /// `$PVM6_LAUNCHER` (hosts without `launcher=` follow it).
+    launcher: Launcher,
+    /// The batch job's allocation this daemon runs in, if any.
+    alloc: Option<Allocation>,
+    /// Slurm steps, by id (step.rs).
+    steps: HashMap<u64, step::Step>,
+    /// Their stdout pipes, to their id.
+    step_pipes: HashMap<Token, u64>,
+    /// Slurm starts waiting for their group's step, by group.
+    step_wait: HashMap<u64, Vec<step::Queued>>,
+    /// Start id to its step's id.
+    start_step: HashMap<u64, u64>,
+    /// Speeds the master gives hosts itself (a step's hosts: their CPUs).
+    speeds: HashMap<u64, i32>,
+    /// When each start began, and when its reply line came (for the log:
+    /// where start-up time goes).
+    began: HashMap<u64, Instant>,
+    replied: HashMap<u64, Instant>,
+    /// Tree start-up (`PVM6_TREE`).
+    tree: tree::Tree,
 }
 
 impl HostStarts {
+    /// The hostfile's `&` hosts and defaults (a master ships them to its
+    /// successor, succession.rs).
+    pub(super) fn known(&self) -> &hostfile::Hostfile {
+        &self.known
+    }
+
+    /// Takes the `&` hosts and defaults of the master this daemon replaces.
+    pub(super) fn set_known(&mut self, known: hostfile::Hostfile) {
+        self.known = known;
+    }
+
     /// The state for a daemon with `opts`.
     pub(super) fn new(opts: &super::DaemonOptions) -> HostStarts {
+        let (launcher, alloc) = step::from_env(&opts.env);
         HostStarts {
+            lookups: HashMap::new(),
+            work: None,
+            launcher,
+            alloc,
+            steps: HashMap::new(),
+            step_pipes: HashMap::new(),
+            step_wait: HashMap::new(),
+            start_step: HashMap::new(),
+            speeds: HashMap::new(),
+            began: HashMap::new(),
+            replied: HashMap::new(),
+            tree: tree::Tree::from_env(
+                opts.env
+                    .iter()
+                    .find(|(k, _)| k == "PVM6_TREE")
+                    .and_then(|(_, v)| v.to_str()),
+            ),
             known: opts.hostfile.clone().unwrap_or_default(),
             dx: own_pvmd3(),
             starts: HashMap::new(),
@@ -64,7 +140,7 @@ impl HostStarts {
 
     /// Whether the loop needs its tick for starts or shells to reap.
     pub(super) fn active(&self) -> bool {
-        !self.starts.is_empty() || !self.reap.is_empty()
+        !self.starts.is_empty() || !self.reap.is_empty() || !self.lookups.is_empty()
     }
 
     /// Whether start `id` is still in progress.
@@ -75,6 +151,8 @@ impl HostStarts {
     /// Whether `t` is a remote shell's stdout pipe.
     pub(super) fn is_start_pipe(&self, t: Token) -> bool {
         self.pipe_start.contains_key(&t)
+            || self.step_pipes.contains_key(&t)
+            || self.tree.is_relay_pipe(t)
     }
 
     /// The start whose link is `tok`, if it is one.
@@ -99,6 +177,12 @@ impl HostStarts {
                 let _ = c.kill();
             }
         }
+        // srun ends its step (and the slaves in it) on SIGTERM.
+        for s in self.steps.values() {
+            if let Some(c) = &s.child {
+                crate::os::kill(c.id() as i32, libc::SIGTERM);
+            }
+        }
     }
 
     /// Reaps the remote shells that exited.
@@ -108,95 +192,6 @@ impl HostStarts {
 }
 
 impl Daemon {
-    /// The machine's tick for starts: those past their deadline fail;
-    /// manual starts whose reply file appeared go on.
-    pub(super) fn starts_tick(&mut self, now: Instant) {
-        let ids: Vec<u64> = self.starting.starts.keys().copied().collect();
-        for id in ids {
-            let Some(st) = self.starting.starts.get(&id) else {
-                continue;
-            };
-            if now > st.deadline {
-                let name = st.name.clone();
-                dlog!(self.log, Warn, "add {name}: no answer within the deadline");
-                self.start_done(id, Err(Error::CantStart));
-                continue;
-            }
-            if let (Some(f), None) = (st.manual.clone(), st.reply.as_ref()) {
-                if let Ok(text) = std::fs::read_to_string(&f) {
-                    if let Some(line) = text.lines().next().filter(|_| text.ends_with('\n')) {
-                        let line = line.to_string();
-                        self.start_line(id, &line);
-                    }
-                }
-            }
-        }
-    }
-
-    /// Called once when the loop starts: a master starts its hostfile's
-    /// hosts (holding back local tasks until they are in), a slave waits
-    /// for its master.
-    pub(super) fn multi_start(&mut self) {
-        let hf = self.starting.known.clone();
-        let mut lines = Vec::new();
-        for e in &hf.hosts {
-            if self.is_local_name(&e.name) {
-                // The master's own line: its options apply to this daemon.
-                if let Some(ep) = &e.opts.ep {
-                    self.opts.search_path = super::split_path(ep, &self.opts.home);
-                }
-                if let Some(sp) = e.opts.sp {
-                    self.opts.speed = sp;
-                    if let Some(me) = self.multi.table.hosts.first_mut() {
-                        me.speed = sp;
-                    }
-                }
-                // wd= and bx= as a slave applies them (DaemonOptions::apply_slave):
-                // tasks start in wd (relative to $HOME), PvmTaskDebug runs bx.
-                if let Some(wd) = &e.opts.wd {
-                    self.opts.home = self.opts.home.join(wd);
-                }
-                if let Some(bx) = &e.opts.bx {
-                    self.opts.debugger = Some(std::path::PathBuf::from(bx));
-                }
-                continue;
-            }
-            if !e.no_start {
-                lines.push(e.clone());
-            }
-        }
-        if lines.is_empty() {
-            self.open_unix();
-            return;
-        }
-        dlog!(
-            self.log,
-            Info,
-            "starting {} host(s) of the hostfile",
-            lines.len()
-        );
-        let parsed = lines.into_iter().map(Ok).collect();
-        self.add_hosts(None, 0, None, parsed);
-    }
-
-    pub(super) fn open_unix(&mut self) {
-        if self.multi.unix_open {
-            return;
-        }
-        match self.poll.registry().register(
-            &mut self.unix,
-            super::server::UNIX_LISTENER,
-            Interest::READABLE,
-        ) {
-            Ok(()) => self.multi.unix_open = true,
-            Err(e) => dlog!(self.log, Error, "can't watch the task socket: {e}"),
-        }
-        // Connections that queued meanwhile are waiting in the backlog.
-        self.accept_unix();
-    }
-
-    // ---- adding hosts -----------------------------------------------------
-
     /// AddHosts (master): host lines in hostfile syntax.
     pub(super) fn req_add_hosts(
         &mut self,
@@ -328,18 +323,101 @@ impl Daemon {
                 .starts
                 .values()
                 .any(|s| s.name.eq_ignore_ascii_case(&name))
+            || self
+                .starting
+                .lookups
+                .values()
+                .any(|l| l.entry.name.eq_ignore_ascii_case(&name))
         {
             return Err(Error::DupHost);
         }
         let reach = e.opts.ip.clone().unwrap_or_else(|| name.clone());
         let hn = HostName::parse(&reach).map_err(|_| Error::BadParam)?;
-        let ips: Vec<SocketAddr> = match addr::resolve(&hn, 0) {
+        let id = self.multi.id();
+        self.starting.began.insert(id, Instant::now());
+        // Indices follow the request's order, whatever order lookups end in.
+        let reserved: Vec<i32> = (self.starting.starts.values().map(|s| s.index))
+            .chain(self.starting.lookups.values().map(|l| l.index))
+            .collect();
+        let index = self
+            .multi
+            .table
+            .alloc_index(&reserved)
+            .ok_or(Error::OutOfRes)?;
+        if !matches!(hn, HostName::Name(_)) {
+            // A literal: nothing to look up.
+            let ips = addr::resolve(&hn, 0);
+            return self.start_resolved(id, gid, slot, index, e, ips);
+        }
+        // The lookup may wait on a slow resolver: off the loop (work.rs),
+        // the start goes on in `looked_up`.
+        self.starting.lookups.insert(
+            id,
+            Lookup {
+                group: gid,
+                slot,
+                index,
+                entry: e,
+                deadline: Instant::now() + Duration::from_secs(startup::START_TIMEOUT_SECS),
+            },
+        );
+        if let Err(err) = self.submit_work(Job::Lookup { id, name: hn }) {
+            self.starting.lookups.remove(&id);
+            dlog!(self.log, Warn, "add {name}: can't look it up: {err}");
+            return Err(Error::CantStart);
+        }
+        Ok(())
+    }
+
+    /// A lookup came back (work.rs): the start goes on, or fails.
+    pub(super) fn looked_up(&mut self, id: u64, res: std::io::Result<Vec<SocketAddr>>) {
+        let Some(l) = self.starting.lookups.remove(&id) else {
+            return; // past its deadline already
+        };
+        let (gid, slot) = (l.group, l.slot);
+        if let Err(e) = self.start_resolved(id, gid, slot, l.index, l.entry, res) {
+            self.group_result(gid, slot, Err(e));
+        }
+        self.lookups_settled(gid);
+    }
+
+    /// Whether lookups of group `gid` are still out.
+    fn lookups_pending(&self, gid: u64) -> bool {
+        self.starting.lookups.values().any(|l| l.group == gid)
+    }
+
+    /// After a lookup of group `gid` ended: once all of them did, the
+    /// group's batched starts go (the hoster's list, the Slurm step).
+    fn lookups_settled(&mut self, gid: u64) {
+        if !self.lookups_pending(gid) {
+            self.hoster_flush();
+            self.flush_step(gid);
+        }
+    }
+
+    /// Start `id` of host `e` (slot `slot` of group `gid`) with its
+    /// addresses looked up: checks, then the launcher.
+    fn start_resolved(
+        &mut self,
+        id: u64,
+        gid: u64,
+        slot: usize,
+        index: i32,
+        e: hostfile::HostEntry,
+        ips: std::io::Result<Vec<SocketAddr>>,
+    ) -> Result<(), Error> {
+        let name = e.name.clone();
+        let reach = e.opts.ip.clone().unwrap_or_else(|| name.clone());
+        let ips: Vec<SocketAddr> = match ips {
             Ok(v) => v,
             Err(err) => {
                 dlog!(self.log, Info, "add {name}: {err}");
                 return Err(Error::NoHost);
             }
         };
+        if self.multi.table.by_name(&name).is_some() {
+            return Err(Error::DupHost);
+        }
         let dup = self.multi.table.hosts.iter().any(|h| {
             h.addrs.iter().any(|a| {
                 ips.iter()
@@ -349,13 +427,7 @@ impl Daemon {
         if dup {
             return Err(Error::DupHost);
         }
-        let reserved: Vec<i32> = self.starting.starts.values().map(|s| s.index).collect();
-        let index = self
-            .multi
-            .table
-            .alloc_index(&reserved)
-            .ok_or(Error::OutOfRes)?;
-        let args = SlaveArgs::for_host(
+        let mut args = SlaveArgs::for_host(
             index,
             self.dtid,
             &name,
@@ -364,12 +436,12 @@ impl Daemon {
             self.opts.vmid.as_deref(),
             &e.opts,
         );
+        args.protect = Some(self.multi.protect);
         // No dx=: the remote's $PVM_DPATH or $PVM_ROOT/lib/pvmd, else ours.
         let cmd = match &e.opts.dx {
             Some(dx) => startup::remote_command(dx, &args),
             None => startup::remote_command_default_dx(&self.starting.dx, &args),
         };
-        let id = self.multi.id();
         let mut st = Start {
             group: gid,
             slot,
@@ -434,6 +506,14 @@ impl Daemon {
             self.starting.starts.insert(id, st);
             return Ok(());
         }
+        if self.launcher_of(&e) == Launcher::Slurm {
+            // One `srun` step for the group's Slurm hosts (step.rs).
+            self.slurm_check(&name)?;
+            let speed = e.opts.sp;
+            self.starting.starts.insert(id, st);
+            self.queue_step(gid, id, &e, args, speed);
+            return Ok(());
+        }
         // A registered hoster starts the slave instead (misc.rs).
         let job = super::misc::HostJob {
             tid: tid::host_tid(index),
@@ -473,230 +553,9 @@ impl Daemon {
             );
         }
         self.starting.starts.insert(id, st);
-        if let Err(err) = self.spawn_shell(id, None) {
-            self.starting.starts.remove(&id);
-            return Err(err);
-        }
+        // The master or (tree start-up) a slave runs it when one has room.
+        self.tree_queue(id);
         Ok(())
-    }
-
-    /// Runs the remote shell of start `id` (its `shell`), with `password`
-    /// for ssh's askpass when the user typed one (so=pw).
-    pub(super) fn spawn_shell(&mut self, id: u64, password: Option<String>) -> Result<(), Error> {
-        let Some(sh) = self
-            .starting
-            .starts
-            .get_mut(&id)
-            .and_then(|st| st.shell.take())
-        else {
-            return Err(Error::CantStart);
-        };
-        let name = self.starting.starts[&id].name.clone();
-        let Shell { reach, lo, cmd } = sh;
-        let mut c = Command::new(&self.opts.rsh);
-        if let Some(lo) = &lo {
-            c.arg("-l").arg(lo);
-        }
-        c.arg(&reach).arg(&cmd);
-        if let Some(pw) = password {
-            let askpass = self.opts.files.dir.join("askpass");
-            let script = "#!/bin/sh\nprintf '%s\\n' \"$PVM6_PASSWORD\"\n";
-            if let Err(err) = crate::os::write_private(&askpass, script).and_then(|()| {
-                use std::os::unix::fs::PermissionsExt;
-                std::fs::set_permissions(&askpass, std::fs::Permissions::from_mode(0o700))
-            }) {
-                dlog!(
-                    self.log,
-                    Warn,
-                    "add {name}: can't write {}: {err}",
-                    askpass.display()
-                );
-                return Err(Error::CantStart);
-            }
-            // ssh asks the helper, which prints the password from its
-            // environment (readable by this user only), never a file.
-            c.env("SSH_ASKPASS", &askpass)
-                .env("SSH_ASKPASS_REQUIRE", "force")
-                .env("PVM6_PASSWORD", pw);
-        }
-        let log_err = std::fs::OpenOptions::new()
-            .append(true)
-            .create(true)
-            .open(&self.opts.files.log)
-            .map(Stdio::from)
-            .unwrap_or_else(|_| Stdio::null());
-        c.stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(log_err);
-        dlog!(
-            self.log,
-            Debug,
-            "add {name}: {} {reach} {cmd}",
-            self.opts.rsh
-        );
-        let mut child = match c.spawn() {
-            Ok(ch) => ch,
-            Err(err) => {
-                dlog!(
-                    self.log,
-                    Warn,
-                    "add {name}: can't run {}: {err}",
-                    self.opts.rsh
-                );
-                return Err(Error::CantStart);
-            }
-        };
-        // The secret travels on the remote shell's stdin, never on a command line.
-        if let Some(mut stdin) = child.stdin.take() {
-            let _ = stdin.write_all(format!("{}\n", self.multi.secret.to_hex()).as_bytes());
-        }
-        if let Some(out) = child.stdout.take() {
-            let mut rx = Receiver::from(out);
-            let tok = self.token();
-            if rx.set_nonblocking(true).is_ok()
-                && self
-                    .poll
-                    .registry()
-                    .register(&mut rx, tok, Interest::READABLE)
-                    .is_ok()
-            {
-                if let Some(st) = self.starting.starts.get_mut(&id) {
-                    st.pipe = Some(tok);
-                }
-                self.starting.pipe_start.insert(tok, id);
-                self.starting.start_pipes.insert(tok, rx);
-            }
-        }
-        if let Some(st) = self.starting.starts.get_mut(&id) {
-            st.child = Some(child);
-        }
-        Ok(())
-    }
-
-    /// The remote shell's stdout of a start is readable.
-    pub(super) fn start_pipe_event(&mut self, tok: Token) {
-        let Some(&id) = self.starting.pipe_start.get(&tok) else {
-            return;
-        };
-        let mut eof = false;
-        let mut data = Vec::new();
-        if let Some(rx) = self.starting.start_pipes.get_mut(&tok) {
-            let mut buf = [0u8; 1024];
-            loop {
-                match rx.read(&mut buf) {
-                    Ok(0) => {
-                        eof = true;
-                        break;
-                    }
-                    Ok(n) => data.extend_from_slice(&buf[..n]),
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    Err(_) => {
-                        eof = true;
-                        break;
-                    }
-                }
-            }
-        }
-        let line = {
-            let Some(st) = self.starting.starts.get_mut(&id) else {
-                self.close_start_pipe(tok);
-                return;
-            };
-            st.partial.extend_from_slice(&data);
-            if st.reply.is_some() {
-                None
-            } else {
-                st.partial.iter().position(|&b| b == b'\n').map(|i| {
-                    let l = String::from_utf8_lossy(&st.partial[..i]).trim().to_string();
-                    st.partial.drain(..=i);
-                    l
-                })
-            }
-        };
-        if let Some(l) = line {
-            self.start_line(id, &l);
-        }
-        if eof {
-            self.close_start_pipe(tok);
-            let no_reply = self
-                .starting
-                .starts
-                .get(&id)
-                .is_some_and(|s| s.reply.is_none());
-            if no_reply {
-                let name = self.starting.starts[&id].name.clone();
-                dlog!(
-                    self.log,
-                    Warn,
-                    "add {name}: the remote shell ended without the slave's reply line"
-                );
-                self.start_done(id, Err(Error::CantStart));
-            }
-        }
-    }
-
-    pub(super) fn close_start_pipe(&mut self, tok: Token) {
-        self.starting.pipe_start.remove(&tok);
-        if let Some(mut rx) = self.starting.start_pipes.remove(&tok) {
-            let _ = self.poll.registry().deregister(&mut rx);
-        }
-    }
-
-    /// The slave's reply line arrived: connect to it.
-    pub(super) fn start_line(&mut self, id: u64, line: &str) {
-        let Some(st) = self.starting.starts.get_mut(&id) else {
-            return;
-        };
-        let name = st.name.clone();
-        match startup::parse_reply(line) {
-            Ok(reply) => {
-                st.candidates = order_addrs(
-                    &st.ips
-                        .iter()
-                        .map(|a| with_port(*a, reply.port))
-                        .collect::<Vec<_>>(),
-                );
-                st.reply = Some(reply);
-                dlog!(self.log, Debug, "add {name}: slave says \"{line}\"");
-                self.start_connect(id);
-            }
-            Err(e) => {
-                dlog!(self.log, Warn, "add {name}: {e}");
-                self.start_done(id, Err(Error::CantStart));
-            }
-        }
-    }
-
-    /// Connects to the next candidate address of a start.
-    pub(super) fn start_connect(&mut self, id: u64) {
-        loop {
-            let Some(st) = self.starting.starts.get_mut(&id) else {
-                return;
-            };
-            let Some(a) = st.candidates.pop_front() else {
-                let name = st.name.clone();
-                dlog!(
-                    self.log,
-                    Warn,
-                    "add {name}: can't connect to its daemon at any address"
-                );
-                self.start_done(id, Err(Error::CantStart));
-                return;
-            };
-            let index = st.index;
-            let deadline = st.deadline;
-            match self.connect_link(a, tid::host_tid(index), deadline) {
-                Ok(tok) => {
-                    self.starting.link_start.insert(tok, id);
-                    if let Some(st) = self.starting.starts.get_mut(&id) {
-                        st.link = Some(tok);
-                    }
-                    return;
-                }
-                Err(e) => dlog!(self.log, Info, "connect to {}: {e}", canon(&a)),
-            }
-        }
     }
 
     /// The end of a start: the host's tid or an error, into its group.
@@ -704,6 +563,14 @@ impl Daemon {
         let Some(mut st) = self.starting.starts.remove(&id) else {
             return;
         };
+        self.starting.speeds.remove(&id);
+        self.starting.began.remove(&id);
+        self.starting.replied.remove(&id);
+        self.tree_release(id);
+        self.starting.tree.forget(id);
+        if let Some(step) = self.starting.start_step.remove(&id) {
+            self.step_start_done(step, st.index, &res);
+        }
         if let Some(tok) = st.pipe.take() {
             self.close_start_pipe(tok);
         }
@@ -721,6 +588,11 @@ impl Daemon {
         }
         if let Some(f) = st.manual.take() {
             let _ = std::fs::remove_file(f);
+            // The secret has been read (the slave replied) or is no longer
+            // wanted: it does not stay on disk (issue 28).
+            if !self.starting.starts.values().any(|s| s.manual.is_some()) {
+                let _ = std::fs::remove_file(self.opts.files.dir.join("pvmd.secret"));
+            }
         }
         self.group_result(st.group, st.slot, res);
     }
@@ -775,7 +647,7 @@ impl Daemon {
         let Some(reply) = st.reply.clone() else {
             return;
         };
-        let Some(link) = self.multi.links.get(&tok) else {
+        let Some(link) = self.links.get(tok) else {
             return;
         };
         let mut addrs = vec![with_port(link.peer_addr, reply.port)];
@@ -789,23 +661,39 @@ impl Daemon {
             index: st.index,
             name: st.name.clone(),
             arch: reply.arch.clone(),
-            speed: reply.speed,
+            speed: self
+                .starting
+                .speeds
+                .get(&id)
+                .copied()
+                .unwrap_or(reply.speed),
             dsig: reply.dsig,
             addrs,
         };
         let host = entry.host();
         let dtid = entry.dtid();
+        let tree = match self.starting.tree.round_of(id) {
+            Some(r) => format!(", tree round {r}"),
+            None => String::new(),
+        };
+        let now = Instant::now();
+        let secs = |t: Option<&Instant>| t.map_or(0.0, |t| now.duration_since(*t).as_secs_f64());
+        let (total, linked) = (
+            secs(self.starting.began.get(&id)),
+            secs(self.starting.replied.get(&id)),
+        );
         dlog!(
             self.log,
             Info,
-            "host {} ({}) added as {} at {}",
+            "host {} ({}) added as {} at {} in {total:.3} s ({:.3} s to its reply line, {linked:.3} s to link{tree})",
             entry.name,
             reply.arch,
             tid::fmt(dtid),
-            canon(&link.peer_addr)
+            canon(&link.peer_addr),
+            total - linked
         );
         self.starting.link_start.remove(&tok);
-        self.multi.by_host.insert(host, tok);
+        self.links.bind(host, tok);
         self.multi.table.insert(entry);
         // The new slave learns its place first, then everyone the new table.
         let mut w = Writer::new();
@@ -813,6 +701,8 @@ impl Daemon {
         self.multi.table.encode(&mut w);
         let place = ctl_frame(self.dtid, dtid, Ctl::Place, w.finish());
         self.send_link(tok, place.to_bytes());
+        // Tree start-up: the new slave starts others from now on.
+        self.tree_joined(id, host);
         self.push_table(Some(host));
         self.rm_tell_new_host(host);
         self.notify_host_add(&[dtid]);
@@ -857,6 +747,7 @@ impl Daemon {
                     let f = ctl_frame(self.dtid, tid::daemon_tid(h), Ctl::Halt, Vec::new());
                     self.send_to_host(h, f.to_bytes());
                     dlog!(self.log, Info, "host {n} deleted");
+                    self.step_host_deleted(h);
                     self.remove_host(h, "deleted");
                     0
                 }

@@ -44,6 +44,13 @@ pub struct HostTable {
     pub version: i32,
     /// Hosts by ascending index.
     pub hosts: Vec<HostEntry>,
+    /// The machine's host timeout in seconds, as the master set it (0 in a
+    /// table from a master that did not say).
+    pub timeout: u32,
+    /// The master's epoch: 1 for the master that started the machine, one
+    /// more at each take-over by a successor (docs/PROTOCOL.md
+    /// "Succession"); anything from an older epoch is refused.
+    pub epoch: i32,
     /// Next index to try (master only).
     next_index: i32,
 }
@@ -54,6 +61,8 @@ impl HostTable {
         HostTable {
             version: 1,
             hosts: vec![me],
+            timeout: 0,
+            epoch: 1,
             next_index: 2,
         }
     }
@@ -97,6 +106,18 @@ impl HostTable {
         self.version += 1;
     }
 
+    /// The host that takes over when the master `master` is lost: the next
+    /// one in the table after it (by index, wrapping round).
+    pub fn successor_of(&self, master: i32) -> Option<i32> {
+        let m = tid::host_index(tid::host_of(master));
+        let others = self.hosts.iter().filter(|e| e.index != m);
+        others
+            .clone()
+            .find(|e| e.index > m)
+            .or_else(|| others.min_by_key(|e| e.index))
+            .map(|e| e.host())
+    }
+
     /// Removes the host with host part of `t`; bumps the version if it was there.
     pub fn remove(&mut self, t: i32) -> Option<HostEntry> {
         let h = tid::host_of(t);
@@ -106,7 +127,9 @@ impl HostTable {
     }
 
     /// The table as a control body: version, count, then per host index,
-    /// name, arch, speed, dsig, and the list of addresses (`[v6]:port` text).
+    /// name, arch, speed, dsig, and the list of addresses (`[v6]:port`
+    /// text); then the host timeout in seconds, the epoch and the next
+    /// host index to try (so a successor never gives an index again).
     pub fn encode(&self, w: &mut Writer) {
         w.int(self.version).int(self.hosts.len() as i32);
         for e in &self.hosts {
@@ -118,6 +141,9 @@ impl HostTable {
             let addrs: Vec<String> = e.addrs.iter().map(fmt_sockaddr).collect();
             w.strs(&addrs);
         }
+        w.int(self.timeout as i32)
+            .int(self.epoch)
+            .int(self.next_index);
     }
 
     /// Reads a table written by [`HostTable::encode`], zones of link-local
@@ -174,10 +200,15 @@ impl HostTable {
                 .collect();
         }
         hosts.sort_by_key(|h| h.index);
+        let timeout = r.int().map_or(0, |t| t.max(0) as u32);
+        let epoch = r.int().unwrap_or(1);
+        let next_index = r.int().unwrap_or(2).clamp(2, tid::MAX_HOSTS);
         Ok(HostTable {
             version,
             hosts,
-            next_index: 2,
+            timeout,
+            epoch,
+            next_index,
         })
     }
 
@@ -239,6 +270,35 @@ mod tests {
         assert_eq!(t.by_tid(0x80080000u32 as i32).unwrap().name, "fd00::2");
         assert_eq!(t.by_tid(0x80001).unwrap().index, 2);
         assert!(!t.contains(0xc0000));
+    }
+
+    #[test]
+    fn table_carries_timeout_epoch_and_next_index_and_names_the_successor() {
+        let mut t = HostTable::new(entry(1, "node1", 1000));
+        for i in [2, 3, 4] {
+            let e = entry(t.alloc_index(&[]).unwrap(), &format!("node{i}"), 1000);
+            t.insert(e);
+        }
+        t.timeout = 45;
+        t.epoch = 3;
+        let mut w = Writer::new();
+        t.encode(&mut w);
+        let body = w.finish();
+        let mut back = HostTable::decode(&mut Reader::new(&body)).unwrap();
+        assert_eq!((back.timeout, back.epoch), (45, 3));
+        // A successor never gives an index again (the next is 5).
+        assert_eq!(back.alloc_index(&[]), Some(5));
+        // The next host after the master, wrapping round.
+        let d = |i: i32| tid::daemon_tid(tid::host_tid(i));
+        assert_eq!(t.successor_of(d(1)), Some(tid::host_tid(2)));
+        assert_eq!(t.successor_of(d(3)), Some(tid::host_tid(4)));
+        assert_eq!(t.successor_of(d(4)), Some(tid::host_tid(1)));
+        t.remove(tid::host_tid(2));
+        assert_eq!(t.successor_of(d(1)), Some(tid::host_tid(3)));
+        // A table of a master that said nothing more.
+        let old = Writer::new().int(1).int(0).finish();
+        let o = HostTable::decode(&mut Reader::new(&old)).unwrap();
+        assert_eq!((o.timeout, o.epoch), (0, 1));
     }
 
     fn ll(addr: &str, ifname: &str, scope_id: u32) -> LocalAddr {

@@ -3,9 +3,16 @@
 //! src/auth.rs run before any frame, the frame decoder, the write queue and
 //! the times used for heartbeats. Frames queued before the handshake is done
 //! (and, on an outgoing link, before the peer accepted it) wait in `held`.
+//!
+//! After the handshake every byte is a record of src/seal.rs (unless the
+//! machine's level is `none`): frames are sealed as they are queued and
+//! opened as they are read; a record that fails to open ends the link
+//! ([`Event::Failed`] with a reason starting [`REFUSED`]) and nothing of it
+//! reaches the decoder.
 
 use super::outq::OutQueue;
 use crate::auth::{Acceptor, AuthError, Connector, Role, Secret, Step};
+use crate::seal::{Keys, Level, Opener, Sealer};
 use crate::wire::{Frame, FrameDecoder};
 use mio::net::TcpStream;
 use std::collections::VecDeque;
@@ -36,6 +43,10 @@ pub enum Event {
     Authenticated { claimed: i32, role: Role },
     /// The link failed (closed, error, bad handshake with its reason).
     Failed(String),
+    /// A daemon link refused a protected record (the reason starts with
+    /// [`REFUSED`]): nothing of it was delivered; the daemon tells the peer
+    /// and lets the link drain ([`Link::drain`]) while it re-links.
+    Refused(String),
 }
 
 /// A TCP connection of the daemon.
@@ -61,7 +72,17 @@ pub struct Link {
     pub held: VecDeque<Vec<u8>>,
     /// Frames waiting for the socket.
     out: OutQueue,
+    /// Seals what we send once the handshake is done (None: level none).
+    sealer: Option<Sealer>,
+    /// Opens what we receive once the handshake is done.
+    opener: Option<Opener>,
+    /// Ended after a refused record: what comes is read and dropped, and
+    /// nothing more is sent, until the peer closes ([`Link::drain`]).
+    draining: bool,
 }
+
+/// How the reason of a link ended by a record that failed to open starts.
+pub const REFUSED: &str = "refused protected frame";
 
 impl Link {
     /// An accepted connection; the handshake starts with the peer's Hello.
@@ -69,12 +90,13 @@ impl Link {
         stream: TcpStream,
         peer_addr: SocketAddr,
         secret: &Secret,
+        level: Level,
         deadline: Instant,
     ) -> Link {
         Link::new(
             stream,
             peer_addr,
-            Phase::Accepting(Box::new(Acceptor::new(secret))),
+            Phase::Accepting(Box::new(Acceptor::new(secret, level))),
             false,
             deadline,
         )
@@ -86,9 +108,10 @@ impl Link {
         peer_addr: SocketAddr,
         secret: &Secret,
         me: i32,
+        level: Level,
         deadline: Instant,
     ) -> Result<Link, AuthError> {
-        let c = Connector::new(secret, Role::Daemon, me)?;
+        let c = Connector::new(secret, Role::Daemon, me, level)?;
         Ok(Link::new(
             stream,
             peer_addr,
@@ -123,7 +146,98 @@ impl Link {
             deadline,
             held: VecDeque::new(),
             out: OutQueue::default(),
+            sealer: None,
+            opener: None,
+            draining: false,
         }
+    }
+
+    /// The link refused a record and told the peer (its last frame was
+    /// queued): from now on what arrives is dropped unread and nothing is
+    /// sent; it ends when the peer closes (or goes quiet for the heartbeat
+    /// bound), quietly.
+    pub fn drain(&mut self) {
+        self.draining = true;
+        self.held.clear();
+        self.opener = None;
+        self.decoder = FrameDecoder::new();
+    }
+
+    /// Whether the link is draining after a refused record.
+    pub fn is_draining(&self) -> bool {
+        self.draining
+    }
+
+    /// Reads and drops what arrives on a draining link.
+    fn drain_read(&mut self, buf: &mut [u8]) -> Event {
+        loop {
+            match self.stream.read(buf) {
+                Ok(0) => return Event::Failed("closed after a refused frame".into()),
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Event::Failed(format!("read: {e}")),
+            }
+        }
+        match self.flush() {
+            Ok(()) => Event::Nothing,
+            Err(e) => Event::Failed(format!("write: {e}")),
+        }
+    }
+
+    /// What a refused record means for this link: a feed just ends; a
+    /// daemon link is drained and replaced.
+    fn refused_event(&self, why: String) -> Event {
+        if self.feed {
+            Event::Failed(why)
+        } else {
+            Event::Refused(why)
+        }
+    }
+
+    /// The handshake gave the connection's keys (None: level none).
+    fn keyed(&mut self, keys: Option<Keys>) {
+        if let Some(k) = keys {
+            self.sealer = Some(k.tx);
+            self.opener = Some(k.rx);
+        }
+    }
+
+    /// Bytes received after the handshake: opened (when protected) into
+    /// the frame decoder.
+    fn received(&mut self, data: &mut [u8]) -> Result<(), String> {
+        match &mut self.opener {
+            None => {
+                self.decoder.feed(data);
+                Ok(())
+            }
+            Some(o) => {
+                let d = &mut self.decoder;
+                o.open(data, |plain| {
+                    let _ = d.feed_landing(plain, None);
+                })
+                .map_err(|e| format!("{REFUSED}: {e}"))
+            }
+        }
+    }
+
+    /// Frame bytes as they go on the socket: sealed when protected.
+    fn sealed(&mut self, parts: &[&[u8]]) -> io::Result<Vec<u8>> {
+        match &mut self.sealer {
+            None => Ok(parts.concat()),
+            Some(s) => s.sealed(parts).map_err(io::Error::other),
+        }
+    }
+
+    /// Queues encoded frame bytes for the socket (the link is up).
+    fn queue(&mut self, bytes: Vec<u8>) -> io::Result<()> {
+        if self.sealer.is_some() {
+            let b = self.sealed(&[&bytes])?;
+            self.out.push(b);
+        } else {
+            self.out.push(bytes);
+        }
+        Ok(())
     }
 
     /// Whether frames flow.
@@ -165,8 +279,29 @@ impl Link {
         if let Phase::Connecting(_) = self.phase {
             return self.writable();
         }
+        if self.draining {
+            return self.drain_read(buf);
+        }
         let mut event = Event::Nothing;
         loop {
+            if matches!(self.phase, Phase::Up | Phase::AwaitOk) && self.opener.is_some() {
+                // Protected: records are read through `buf` and opened.
+                let n = match self.stream.read(buf) {
+                    Ok(0) => return Event::Failed("connection closed".into()),
+                    Ok(n) => n,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) => return Event::Failed(format!("read: {e}")),
+                };
+                self.last_rx = Instant::now();
+                if let Err(why) = self.received(&mut buf[..n]) {
+                    return self.refused_event(why);
+                }
+                if n < buf.len() {
+                    break;
+                }
+                continue;
+            }
             if matches!(self.phase, Phase::Up | Phase::AwaitOk) {
                 // Authenticated: large bodies are read straight into place.
                 let chunk = buf.len().min(crate::wire::READ_STEP);
@@ -203,9 +338,13 @@ impl Link {
                         self.phase = Phase::Accepting(a);
                         self.out.push(b);
                     }
-                    Ok(Step::Done { peer, rest, .. }) => {
+                    Ok(Step::Done { peer, mut rest, .. }) => {
                         self.phase = Phase::Up;
-                        self.decoder.feed(&rest);
+                        self.keyed(a.take_keys());
+                        if let Err(why) = self.received(&mut rest) {
+                            // Not known as a daemon's link yet: refused outright.
+                            return Event::Failed(why);
+                        }
                         event = Event::Authenticated {
                             claimed: peer.claimed_id,
                             role: peer.role,
@@ -224,10 +363,18 @@ impl Link {
                         self.phase = Phase::Proving(c);
                         self.out.push(b);
                     }
-                    Ok(Step::Done { peer, send, rest }) => {
+                    Ok(Step::Done {
+                        peer,
+                        send,
+                        mut rest,
+                    }) => {
                         self.phase = Phase::AwaitOk;
+                        // The Proof goes as it is; what follows is sealed.
                         self.out.push(send);
-                        self.decoder.feed(&rest);
+                        self.keyed(c.take_keys());
+                        if let Err(why) = self.received(&mut rest) {
+                            return self.refused_event(why);
+                        }
                         event = Event::Authenticated {
                             claimed: peer.claimed_id,
                             role: peer.role,
@@ -239,8 +386,12 @@ impl Link {
                     }
                 },
                 other => {
+                    // Not reached: an authenticated link reads above.
                     self.phase = other;
-                    self.decoder.feed(data);
+                    let mut d = data.to_vec();
+                    if let Err(why) = self.received(&mut d) {
+                        return self.refused_event(why);
+                    }
                 }
             }
         }
@@ -252,8 +403,11 @@ impl Link {
 
     /// Queues an encoded frame: written now if the link is up, held otherwise.
     pub fn send_bytes(&mut self, bytes: Vec<u8>) -> io::Result<()> {
+        if self.draining {
+            return Ok(());
+        }
         if self.is_up() {
-            self.out.push(bytes);
+            self.queue(bytes)?;
             self.flush()
         } else {
             self.held.push_back(bytes);
@@ -264,7 +418,14 @@ impl Link {
     /// Queues a frame we own (see [`Link::send_bytes`]); its body is not
     /// copied when the link is up.
     pub fn send_frame(&mut self, f: Frame) -> io::Result<()> {
-        if self.is_up() {
+        if self.draining {
+            return Ok(());
+        }
+        if self.is_up() && self.sealer.is_some() {
+            let b = self.sealed(&[&f.header.encode(), &f.body])?;
+            self.out.push(b);
+            self.flush()
+        } else if self.is_up() {
             self.out.push_frame(f);
             self.flush()
         } else {
@@ -287,7 +448,9 @@ impl Link {
     pub fn set_up(&mut self) -> io::Result<()> {
         self.phase = Phase::Up;
         let held: Vec<Vec<u8>> = self.held.drain(..).collect();
-        self.out.extend(held);
+        for b in held {
+            self.queue(b)?;
+        }
         self.flush()
     }
 
@@ -303,6 +466,11 @@ impl Link {
             Err(e) if e.kind() == io::ErrorKind::NotConnected => Ok(()),
             Err(e) => Err(e),
         }
+    }
+
+    /// Bytes waiting to be written (the senders' back-pressure, bounds.rs).
+    pub fn queued(&self) -> usize {
+        self.out.len()
     }
 
     /// Whether nothing waits to be written.

@@ -1,12 +1,12 @@
-//! Links to other daemons: connecting, accepting and authenticating them,
-//! reading their frames and control codes, sending to a host (lazily linked),
-//! and a link's failure.
-//! (Part of the daemon's multi-host side; its state is
-//! [`super::multi::Multi`].)
+//! Links to other daemons ([`Links`]): the connections (authenticated, one
+//! per pair of daemons, and the feeds of other hosts' tasks), which link
+//! serves which host, frames waiting for a lazily opened link, and the
+//! liveness of each peer (heartbeats, suspicion after silence, death after
+//! the machine's timeout). The `impl Daemon` part connects, accepts and
+//! authenticates links, reads their frames and control codes, sends to a
+//! host and handles a link's failure.
 
-use super::multi::{
-    canon, order_addrs, shares_family, Waiting, LINK_SETUP, MALFORMED, RETRY, WAIT_FOR_LINK,
-};
+use super::multi::{canon, order_addrs, shares_family, MALFORMED};
 use super::server::Daemon;
 use crate::auth::Role;
 use crate::daemon::hosts::{HostEntry, HostTable};
@@ -16,12 +16,345 @@ use crate::net::addr::{self};
 use crate::tid;
 use crate::wire::{ctl_frame, Ctl, Frame, Kind, Reader, Writer};
 use mio::{Interest, Token};
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::io;
 use std::net::SocketAddr;
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+/// Heartbeat on a link that sent nothing for this long.
+pub(super) const HEARTBEAT: Duration = Duration::from_secs(1);
+/// A peer that sent nothing for this long is suspected (shown as such,
+/// nothing else changes): three heartbeats missed.
+pub(super) const SUSPECT_AFTER: Duration = Duration::from_secs(3);
+/// The default of the machine's host timeout: a peer silent this long is
+/// dead.
+pub(super) const DEFAULT_DEAD_AFTER: Duration = Duration::from_secs(60);
+/// The shortest host timeout accepted: longer than the suspicion, so a
+/// peer is never declared dead before it missed several heartbeats.
+pub(super) const MIN_DEAD_AFTER: Duration = Duration::from_secs(5);
+/// Connect plus handshake of a link (at least; see [`Links::setup_time`]).
+pub(super) const LINK_SETUP: Duration = Duration::from_secs(10);
+/// How long frames wait for a lazily connected link before being dropped
+/// (at least; see [`Links::wait_time`]).
+pub(super) const WAIT_FOR_LINK: Duration = Duration::from_secs(10);
+/// Between attempts to connect a lazy link.
+pub(super) const RETRY: Duration = Duration::from_secs(1);
+/// Tick of the loop while multi-host work is going on.
+pub(super) const TICK: Duration = Duration::from_millis(200);
+/// How the death of a silent peer is reported (a link that failed for
+/// another reason closed or broke: a death that is certain).
+pub(super) const SILENT: &str = "no answer for";
+
+/// The host timeout for `secs` seconds, kept at or above [`MIN_DEAD_AFTER`].
+pub(super) fn dead_after(secs: u32) -> Duration {
+    Duration::from_secs(secs.into()).max(MIN_DEAD_AFTER)
+}
+
+/// A master's host timeout at start: `pvmd3 -t`, else `to=` on its
+/// hostfile's `*` line, else `$PVM6_HOST_TIMEOUT`, else 60 s (the master's
+/// own hostfile line may set it later, [`Daemon::set_host_timeout`]). A
+/// slave takes the master's from the host table.
+pub(super) fn machine_timeout(opts: &super::DaemonOptions) -> Duration {
+    let from_file = opts.hostfile.as_ref().and_then(|h| h.defaults.to);
+    let secs = match (opts.host_timeout_arg, from_file) {
+        (false, Some(t)) => Some(t),
+        _ => opts.host_timeout,
+    };
+    secs.map_or(DEFAULT_DEAD_AFTER, dead_after)
+}
+
+/// Frames for a host that has no link yet.
+struct Waiting {
+    frames: VecDeque<Vec<u8>>,
+    deadline: Instant,
+    next_try: Instant,
+}
+
+/// What one liveness tick found (see [`Links::tick`]).
+#[derive(Default)]
+pub(super) struct Tick {
+    /// Links that need a heartbeat, with their peer.
+    pub beats: Vec<(Token, i32)>,
+    /// Links that are dead, and why.
+    pub dead: Vec<(Token, String)>,
+    /// Peers (daemon tids) that fell silent now.
+    pub suspected: Vec<i32>,
+    /// Peers that spoke again, and how long they had been silent.
+    pub resumed: Vec<(i32, Duration)>,
+    /// Hosts whose waiting frames were dropped, and how many.
+    pub expired: Vec<(i32, usize)>,
+    /// Hosts whose lazy link should be tried again.
+    pub retry: Vec<i32>,
+    /// This daemon itself did not run for this long, longer than the host
+    /// timeout: the others have declared it dead.
+    pub stalled: Option<Duration>,
+}
+
+/// The connections to other daemons (and the feeds of other hosts' tasks)
+/// and their liveness. Private state; the loop and the multi-host files
+/// reach it through these methods.
+pub(super) struct Links {
+    conns: HashMap<Token, Link>,
+    /// Link token by peer host part.
+    by_host: HashMap<i32, Token>,
+    waiting: HashMap<i32, Waiting>,
+    /// Peers (daemon tids) silent for [`SUSPECT_AFTER`], since when.
+    suspects: HashMap<i32, Instant>,
+    /// The machine's host timeout.
+    dead_after: Duration,
+    last_tick: Instant,
+    /// Whether links existed at the last tick (the loop then ticks every
+    /// [`TICK`], so a longer gap means this process did not run).
+    was_active: bool,
+}
+
+impl Links {
+    pub(super) fn new(dead_after: Duration) -> Links {
+        Links {
+            conns: HashMap::new(),
+            by_host: HashMap::new(),
+            waiting: HashMap::new(),
+            suspects: HashMap::new(),
+            dead_after,
+            last_tick: Instant::now(),
+            was_active: false,
+        }
+    }
+
+    /// Whether any link or waiting frame needs the loop's tick.
+    pub(super) fn active(&self) -> bool {
+        !self.conns.is_empty() || !self.waiting.is_empty()
+    }
+
+    /// How many links there are (each holds a descriptor).
+    pub(super) fn len(&self) -> usize {
+        self.conns.len()
+    }
+
+    pub(super) fn is_empty(&self) -> bool {
+        self.conns.is_empty()
+    }
+
+    pub(super) fn is_link(&self, t: Token) -> bool {
+        self.conns.contains_key(&t)
+    }
+
+    pub(super) fn get(&self, t: Token) -> Option<&Link> {
+        self.conns.get(&t)
+    }
+
+    pub(super) fn get_mut(&mut self, t: Token) -> Option<&mut Link> {
+        self.conns.get_mut(&t)
+    }
+
+    pub(super) fn insert(&mut self, t: Token, l: Link) {
+        self.conns.insert(t, l);
+    }
+
+    /// Takes link `t` out (and out of `by_host` if it served its peer).
+    pub(super) fn remove(&mut self, t: Token) -> Option<Link> {
+        let l = self.conns.remove(&t)?;
+        if self.conns.is_empty() {
+            // The loop may stop ticking now: a later gap is no stall.
+            self.was_active = false;
+        }
+        let host = tid::host_of(l.peer);
+        if self.by_host.get(&host) == Some(&t) {
+            self.by_host.remove(&host);
+        }
+        Some(l)
+    }
+
+    /// Every link, for a look at all of them.
+    pub(super) fn iter(&self) -> impl Iterator<Item = (&Token, &Link)> {
+        self.conns.iter()
+    }
+
+    /// The link serving host `host`.
+    pub(super) fn of_host(&self, host: i32) -> Option<Token> {
+        self.by_host.get(&host).copied()
+    }
+
+    /// Link `t` serves host `host` from now on.
+    pub(super) fn bind(&mut self, host: i32, t: Token) {
+        self.by_host.insert(host, t);
+    }
+
+    /// Host `host` has no link any more; returns the one it had.
+    pub(super) fn unbind(&mut self, host: i32) -> Option<Token> {
+        self.suspects.remove(&tid::daemon_tid(host));
+        self.by_host.remove(&host)
+    }
+
+    /// Writes what every link still holds (at exit).
+    pub(super) fn flush_all(&mut self) {
+        for l in self.conns.values_mut() {
+            let _ = l.flush();
+        }
+    }
+
+    /// The machine's host timeout.
+    pub(super) fn dead_after(&self) -> Duration {
+        self.dead_after
+    }
+
+    pub(super) fn set_dead_after(&mut self, d: Duration) {
+        self.dead_after = d.max(MIN_DEAD_AFTER);
+    }
+
+    /// How long a link's connect and handshake may take: a stalled peer
+    /// may take up to the host timeout to answer.
+    pub(super) fn setup_time(&self) -> Duration {
+        LINK_SETUP.max(self.dead_after)
+    }
+
+    /// How long frames wait for a lazily opened link.
+    pub(super) fn wait_time(&self) -> Duration {
+        WAIT_FOR_LINK.max(self.dead_after)
+    }
+
+    /// Whether host `host` has a link up that is not suspected.
+    pub(super) fn hears_from(&self, host: i32) -> bool {
+        self.by_host
+            .get(&host)
+            .and_then(|t| self.conns.get(t))
+            .is_some_and(|l| l.is_up() && !self.suspects.contains_key(&l.peer))
+    }
+
+    /// How long this daemon did not run, when that came close to the host
+    /// timeout (within two heartbeats): its peers may have declared it
+    /// dead meanwhile, so a link closing now is not their death but its own.
+    pub(super) fn woke_after_stall(&self, now: Instant) -> Option<Duration> {
+        let gap = now.duration_since(self.last_tick);
+        (self.was_active && gap + 2 * HEARTBEAT > self.dead_after).then_some(gap)
+    }
+
+    /// Since when peer daemon `dtid` is silent, if it is suspected.
+    pub(super) fn suspected(&self, dtid: i32) -> Option<Instant> {
+        self.suspects.get(&dtid).copied()
+    }
+
+    // ---- frames waiting for a link ----------------------------------------
+
+    /// Queues `bytes` behind the frames already waiting for `host`; false
+    /// (and `bytes` given back) when none wait.
+    pub(super) fn queue(&mut self, host: i32, bytes: Vec<u8>) -> Result<(), Vec<u8>> {
+        match self.waiting.get_mut(&host) {
+            Some(w) => {
+                w.frames.push_back(bytes);
+                Ok(())
+            }
+            None => Err(bytes),
+        }
+    }
+
+    /// Frames for `host` wait (behind any that already do) for a link to
+    /// be opened; the next attempt is at `next_try`.
+    pub(super) fn hold(&mut self, host: i32, frames: Vec<Vec<u8>>, next_try: Instant) {
+        let deadline = Instant::now() + self.wait_time();
+        let w = self.waiting.entry(host).or_insert(Waiting {
+            frames: VecDeque::new(),
+            deadline,
+            next_try,
+        });
+        w.frames.extend(frames);
+    }
+
+    /// The frames waiting for `host`, taken out.
+    pub(super) fn take_waiting(&mut self, host: i32) -> Option<VecDeque<Vec<u8>>> {
+        self.waiting.remove(&host).map(|w| w.frames)
+    }
+
+    /// The next attempt to link `host` is after [`RETRY`].
+    pub(super) fn retry_later(&mut self, host: i32) {
+        if let Some(w) = self.waiting.get_mut(&host) {
+            w.next_try = Instant::now() + RETRY;
+        }
+    }
+
+    // ---- liveness -----------------------------------------------------------
+
+    /// Heartbeats due, dead links, peers suspected or back, waiting frames
+    /// given up or to retry; `None` when the last tick was less than half a
+    /// [`TICK`] ago.
+    pub(super) fn tick(&mut self, now: Instant) -> Option<Tick> {
+        let gap = now.duration_since(self.last_tick);
+        if gap < TICK / 2 {
+            return None;
+        }
+        let mut t = Tick {
+            stalled: (self.was_active && gap > self.dead_after).then_some(gap),
+            ..Tick::default()
+        };
+        self.last_tick = now;
+        self.was_active = !self.conns.is_empty();
+        for (tok, l) in &self.conns {
+            if l.feed {
+                // Only the task writes on its feed; it ends with the task.
+                continue;
+            }
+            if !l.is_up() {
+                if now > l.deadline {
+                    t.dead.push((*tok, "handshake timed out".to_string()));
+                }
+                continue;
+            }
+            let silent = now.duration_since(l.last_rx);
+            let current = self.by_host.get(&tid::host_of(l.peer)) == Some(tok);
+            if silent > self.dead_after {
+                t.dead
+                    .push((*tok, format!("{SILENT} {} s", self.dead_after.as_secs())));
+                continue;
+            }
+            if current {
+                match self.suspects.get(&l.peer) {
+                    None if silent > SUSPECT_AFTER => {
+                        self.suspects.insert(l.peer, l.last_rx);
+                        t.suspected.push(l.peer);
+                    }
+                    Some(&since) if silent <= SUSPECT_AFTER => {
+                        self.suspects.remove(&l.peer);
+                        t.resumed.push((l.peer, l.last_rx.duration_since(since)));
+                    }
+                    _ => {}
+                }
+            }
+            if now.duration_since(l.last_tx) >= HEARTBEAT && l.idle_out() {
+                t.beats.push((*tok, l.peer));
+            }
+        }
+        let hosts: Vec<i32> = self.waiting.keys().copied().collect();
+        for h in hosts {
+            let Some(w) = self.waiting.get(&h) else {
+                continue;
+            };
+            if now > w.deadline {
+                let n = w.frames.len();
+                self.waiting.remove(&h);
+                t.expired.push((h, n));
+            } else if now >= w.next_try && !self.by_host.contains_key(&h) {
+                t.retry.push(h);
+            }
+        }
+        Some(t)
+    }
+}
 
 impl Daemon {
+    /// The machine's host timeout becomes `secs` seconds (at least
+    /// [`MIN_DEAD_AFTER`]): a master's own hostfile line, or a slave's
+    /// table from the master. The master's table carries it to the slaves.
+    pub(super) fn set_host_timeout(&mut self, secs: u32) {
+        let d = dead_after(secs);
+        if d != self.links.dead_after() {
+            dlog!(self.log, Info, "host timeout {} s", d.as_secs());
+        }
+        self.links.set_dead_after(d);
+        if self.multi.is_master {
+            self.multi.table.timeout = d.as_secs() as u32;
+        }
+    }
+
     /// Opens an outgoing link to `addr` expecting host `host`.
     pub(super) fn connect_link(
         &mut self,
@@ -34,18 +367,33 @@ impl Daemon {
         self.poll
             .registry()
             .register(&mut stream, tok, Interest::READABLE | Interest::WRITABLE)?;
-        let mut link = Link::outgoing(stream, addr, &self.multi.secret, self.dtid, deadline)
-            .map_err(|e| io::Error::other(e.to_string()))?;
+        let mut link = Link::outgoing(
+            stream,
+            addr,
+            &self.multi.secret,
+            self.dtid,
+            self.multi.protect,
+            deadline,
+        )
+        .map_err(|e| io::Error::other(e.to_string()))?;
         link.peer = tid::daemon_tid(host);
-        self.multi.links.insert(tok, link);
+        link.decoder.set_limit(self.link_body_limit());
+        self.links.insert(tok, link);
         Ok(tok)
     }
 
     /// Accepts pending TCP connections (each starts its handshake).
     pub(super) fn accept_links(&mut self) {
         loop {
+            if !self.tcp_room() {
+                return; // bounds.rs: accepted again when a handshake ends
+            }
             match self.tcp.accept() {
                 Ok((mut stream, peer)) => {
+                    if let super::bounds::Admit::No(why) = self.admit_tcp(&peer) {
+                        self.refused(&format!("refused connection from {}: {why}", canon(&peer)));
+                        continue;
+                    }
                     let tok = self.token();
                     if let Err(e) = self.poll.registry().register(
                         &mut stream,
@@ -55,14 +403,17 @@ impl Daemon {
                         dlog!(self.log, Error, "can't watch TCP connection: {e}");
                         continue;
                     }
-                    let link = Link::incoming(
+                    let mut link = Link::incoming(
                         stream,
                         peer,
                         &self.multi.secret,
+                        self.multi.protect,
                         Instant::now() + LINK_SETUP,
                     );
+                    link.decoder.set_limit(self.link_body_limit());
                     dlog!(self.log, Debug, "TCP connection from {}", canon(&peer));
-                    self.multi.links.insert(tok, link);
+                    self.links.insert(tok, link);
+                    self.handshake_started(tok, &peer);
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -81,7 +432,7 @@ impl Daemon {
     /// An event on a link.
     pub(super) fn link_event(&mut self, tok: Token, readable: bool, writable: bool) {
         let mut events = Vec::new();
-        if let Some(link) = self.multi.links.get_mut(&tok) {
+        if let Some(link) = self.links.get_mut(tok) {
             if writable {
                 events.push(link.writable());
             }
@@ -94,6 +445,13 @@ impl Daemon {
                 Event::Nothing => {}
                 Event::Failed(why) => {
                     self.link_failed(tok, &why);
+                    return;
+                }
+                Event::Refused(why) => {
+                    // Whole frames before the refused record opened: they
+                    // count; nothing of the refused record does.
+                    self.link_frames(tok);
+                    self.link_refused(tok, &why);
                     return;
                 }
                 Event::Authenticated { claimed, role } => {
@@ -109,7 +467,7 @@ impl Daemon {
     /// Decodes and handles the frames a link has received.
     pub(super) fn link_frames(&mut self, tok: Token) {
         loop {
-            let next = match self.multi.links.get_mut(&tok) {
+            let next = match self.links.get_mut(tok) {
                 Some(l)
                     if matches!(
                         l.phase,
@@ -133,7 +491,7 @@ impl Daemon {
 
     /// A handshake finished. Returns false when the link was refused.
     pub(super) fn link_authenticated(&mut self, tok: Token, claimed: i32, role: Role) -> bool {
-        let Some(link) = self.multi.links.get(&tok) else {
+        let Some(link) = self.links.get(tok) else {
             return false;
         };
         if link.outgoing {
@@ -160,8 +518,8 @@ impl Daemon {
         if !known {
             return refuse(self, &format!("unknown daemon {}", tid::fmt(claimed)));
         }
-        if let Some(&other) = self.multi.by_host.get(&host) {
-            let other_up = self.multi.links.get(&other).is_some_and(|l| l.is_up());
+        if let Some(other) = self.links.of_host(host) {
+            let other_up = self.links.get(other).is_some_and(|l| l.is_up());
             if other_up || tid::host_index(self.host) < tid::host_index(host) {
                 // One link per pair: ours stays (it is up, or we have the lower index).
                 return refuse(self, "a link to that daemon exists");
@@ -169,20 +527,19 @@ impl Daemon {
             // Both connected at once and the peer has the lower index: its link wins;
             // what we held for ours moves over.
             let held: Vec<Vec<u8>> = self
-                .multi
                 .links
-                .get_mut(&other)
+                .get_mut(other)
                 .map(|l| l.held.drain(..).collect())
                 .unwrap_or_default();
             self.drop_link(other);
-            if let Some(l) = self.multi.links.get_mut(&tok) {
+            if let Some(l) = self.links.get_mut(tok) {
                 l.held.extend(held);
             }
         }
-        self.multi.by_host.insert(host, tok);
+        self.links.bind(host, tok);
         let ok = ctl_frame(self.dtid, claimed, Ctl::LinkOk, Vec::new());
         let mut failed = false;
-        if let Some(l) = self.multi.links.get_mut(&tok) {
+        if let Some(l) = self.links.get_mut(tok) {
             l.peer = claimed;
             let mut held: VecDeque<Vec<u8>> = std::mem::take(&mut l.held);
             held.push_front(ok.to_bytes());
@@ -205,17 +562,17 @@ impl Daemon {
 
     /// Moves frames waiting for a link to `host` onto its link.
     pub(super) fn flush_waiting(&mut self, host: i32) {
-        let Some(w) = self.multi.waiting.remove(&host) else {
+        let Some(frames) = self.links.take_waiting(host) else {
             return;
         };
-        for f in w.frames {
+        for f in frames {
             self.send_to_host(host, f);
         }
     }
 
     /// Sends encoded frame bytes on link `tok`.
     pub(super) fn send_link(&mut self, tok: Token, bytes: Vec<u8>) {
-        let failed = match self.multi.links.get_mut(&tok) {
+        let failed = match self.links.get_mut(tok) {
             Some(l) => l.send_bytes(bytes).is_err(),
             None => false,
         };
@@ -227,7 +584,7 @@ impl Daemon {
     /// [`Daemon::send_link`] for a frame we own: its body is not copied
     /// while the link is up.
     pub(super) fn send_link_frame(&mut self, tok: Token, frame: Frame) {
-        let failed = match self.multi.links.get_mut(&tok) {
+        let failed = match self.links.get_mut(tok) {
             Some(l) => l.send_frame(frame).is_err(),
             None => false,
         };
@@ -238,14 +595,13 @@ impl Daemon {
 
     /// Sends a frame to the daemon of `host`, over its link (opened lazily).
     pub(super) fn send_to_host(&mut self, host: i32, bytes: Vec<u8>) {
-        if let Some(&tok) = self.multi.by_host.get(&host) {
+        if let Some(tok) = self.links.of_host(host) {
             self.send_link(tok, bytes);
             return;
         }
-        if let Some(w) = self.multi.waiting.get_mut(&host) {
-            w.frames.push_back(bytes);
+        let Err(bytes) = self.links.queue(host, bytes) else {
             return;
-        }
+        };
         let Some(entry) = self.multi.table.by_tid(host).cloned() else {
             dlog!(
                 self.log,
@@ -261,33 +617,24 @@ impl Daemon {
             self.send_to_host(master, bytes);
             return;
         }
-        let now = Instant::now();
-        let mut frames = VecDeque::new();
-        frames.push_back(bytes);
-        self.multi.waiting.insert(
-            host,
-            Waiting {
-                frames,
-                deadline: now + WAIT_FOR_LINK,
-                next_try: now,
-            },
-        );
+        self.links.hold(host, vec![bytes], Instant::now());
         self.try_link(&entry);
     }
 
     /// Tries to open a link to `entry` (frames wait in `waiting`).
     pub(super) fn try_link(&mut self, entry: &HostEntry) {
         let host = entry.host();
-        if self.multi.by_host.contains_key(&host) || !self.multi.placed {
+        if self.links.of_host(host).is_some() || !self.multi.placed || !self.may_link(host) {
             return;
         }
         for a in order_addrs(&entry.addrs) {
-            match self.connect_link(a, host, Instant::now() + LINK_SETUP) {
+            let setup = Instant::now() + self.links.setup_time();
+            match self.connect_link(a, host, setup) {
                 Ok(tok) => {
-                    self.multi.by_host.insert(host, tok);
-                    if let Some(w) = self.multi.waiting.remove(&host) {
-                        if let Some(l) = self.multi.links.get_mut(&tok) {
-                            l.held.extend(w.frames);
+                    self.links.bind(host, tok);
+                    if let Some(frames) = self.links.take_waiting(host) {
+                        if let Some(l) = self.links.get_mut(tok) {
+                            l.held.extend(frames);
                         }
                     }
                     dlog!(
@@ -302,43 +649,51 @@ impl Daemon {
                 Err(e) => dlog!(self.log, Debug, "connect to {}: {e}", canon(&a)),
             }
         }
-        if let Some(w) = self.multi.waiting.get_mut(&host) {
-            w.next_try = Instant::now() + RETRY;
-        }
+        self.links.retry_later(host);
     }
 
     /// Closes a link without further consequences.
     pub(super) fn drop_link(&mut self, tok: Token) {
-        if let Some(mut l) = self.multi.links.remove(&tok) {
+        if let Some(mut l) = self.links.remove(tok) {
             let _ = self.poll.registry().deregister(&mut l.stream);
-            let host = tid::host_of(l.peer);
-            if self.multi.by_host.get(&host) == Some(&tok) {
-                self.multi.by_host.remove(&host);
-            }
         }
     }
 
     /// A link failed: what that means depends on whose it was.
     pub(super) fn link_failed(&mut self, tok: Token, why: &str) {
-        let Some(link) = self.multi.links.get(&tok) else {
+        let Some(link) = self.links.get(tok) else {
             return;
         };
+        if link.is_draining() {
+            // It refused a protected frame (logged then): now that it is
+            // gone, a new link may be opened.
+            self.drained(tok);
+            return;
+        }
         if link.feed {
             self.feed_closed(tok, why, why.starts_with(MALFORMED));
             return;
         }
         let peer = link.peer;
         let addr_s = canon(&link.peer_addr);
+        if self.is_probe(tok) {
+            let answered = !matches!(link.phase, crate::daemon::link::Phase::Connecting(_));
+            self.probe_result(answered, false, why);
+            return;
+        }
+        if let Some(gap) = self.links.woke_after_stall(Instant::now()) {
+            self.stalled_out(gap);
+            return;
+        }
         let authenticated =
             link.is_up() || matches!(link.phase, crate::daemon::link::Phase::AwaitOk);
         let outgoing = link.outgoing;
         let held: Vec<Vec<u8>> = self
-            .multi
             .links
-            .get_mut(&tok)
+            .get_mut(tok)
             .map(|l| l.held.drain(..).collect())
             .unwrap_or_default();
-        let was_current = self.multi.by_host.get(&tid::host_of(peer)) == Some(&tok);
+        let was_current = self.links.of_host(tid::host_of(peer)) == Some(tok);
         self.drop_link(tok);
         if let Some(id) = self.starting.link_closed(tok) {
             dlog!(self.log, Info, "link to new host at {addr_s}: {why}");
@@ -346,7 +701,7 @@ impl Daemon {
             return;
         }
         if !authenticated && !outgoing {
-            dlog!(self.log, Warn, "refused connection from {addr_s}: {why}");
+            self.refused(&format!("refused connection from {addr_s}: {why}"));
             return;
         }
         if !was_current {
@@ -360,13 +715,7 @@ impl Daemon {
         }
         let host = tid::host_of(peer);
         if !self.multi.is_master && peer == self.multi.master {
-            dlog!(
-                self.log,
-                Warn,
-                "lost the master {} ({why}); killing tasks, exiting",
-                tid::fmt(peer)
-            );
-            self.halt_now("loss of the master");
+            self.master_lost(why);
             return;
         }
         if self.multi.is_master && self.multi.table.contains(host) {
@@ -376,6 +725,18 @@ impl Daemon {
                 "lost host {} at {addr_s}: {why}",
                 tid::fmt(peer)
             );
+            if why.starts_with(SILENT) && !self.master_keeps_quorum(host) {
+                dlog!(
+                    self.log,
+                    Warn,
+                    "this master no longer hears from half of the machine; \
+                     the majority goes on without it: killing tasks, exiting"
+                );
+                // Not a halt of the machine: the slaves are not told.
+                self.multi.is_master = false;
+                self.halt_now("loss of the majority");
+                return;
+            }
             self.remove_host(host, why);
             return;
         }
@@ -387,19 +748,13 @@ impl Daemon {
             tid::fmt(peer)
         );
         if outgoing && !held.is_empty() && self.multi.table.contains(host) {
-            let now = Instant::now();
-            let w = self.multi.waiting.entry(host).or_insert(Waiting {
-                frames: VecDeque::new(),
-                deadline: now + WAIT_FOR_LINK,
-                next_try: now + RETRY,
-            });
-            w.frames.extend(held);
+            self.links.hold(host, held, Instant::now() + RETRY);
         }
     }
 
     /// A frame arrived on an authenticated link.
     pub(super) fn link_frame(&mut self, tok: Token, f: Frame) {
-        let Some(link) = self.multi.links.get(&tok) else {
+        let Some(link) = self.links.get(tok) else {
             return;
         };
         if link.feed {
@@ -484,18 +839,25 @@ impl Daemon {
         };
         match Ctl::from_i32(f.header.tag) {
             Some(Ctl::Heartbeat) => {}
+            // Tree start-up (host_start/tree.rs).
+            Some(Ctl::StartHost) if peer == self.multi.master && !self.multi.is_master => {
+                self.relay_start(&mut r)
+            }
+            Some(Ctl::Started) if self.multi.is_master => self.relay_started(peer, &mut r),
+            Some(c @ (Ctl::Replica | Ctl::ReplicaAck | Ctl::Claim | Ctl::Follow)) => {
+                self.on_succession_ctl(c, sender, &mut r);
+            }
+            Some(Ctl::Relink) => self.relink_asked(tok, peer),
             Some(Ctl::LinkOk) => {
-                let failed = self
-                    .multi
-                    .links
-                    .get_mut(&tok)
-                    .is_some_and(|l| l.set_up().is_err());
+                let failed = self.links.get_mut(tok).is_some_and(|l| l.set_up().is_err());
                 if failed {
                     self.link_failed(tok, "write failed");
                     return;
                 }
                 if let Some(id) = self.starting.start_of_link(tok) {
                     self.start_linked(id, tok);
+                } else if self.is_probe(tok) {
+                    self.probe_result(true, true, "");
                 } else {
                     let host = tid::host_of(peer);
                     dlog!(self.log, Debug, "link to {} up", tid::fmt(peer));
@@ -506,8 +868,12 @@ impl Daemon {
                 let index = r.int().unwrap_or(0);
                 match HostTable::decode_for(&mut r, index, &addr::local_interfaces()) {
                     Ok(t) if index == tid::host_index(self.host) => {
-                        self.multi.by_host.insert(tid::host_of(peer), tok);
+                        self.links.bind(tid::host_of(peer), tok);
+                        let timeout = t.timeout;
                         self.multi.table = t;
+                        if timeout > 0 {
+                            self.set_host_timeout(timeout);
+                        }
                         self.multi.placed = true;
                         self.multi.slave_deadline = None;
                         dlog!(

@@ -28,15 +28,25 @@ pub struct DaemonLog {
 
 impl DaemonLog {
     /// Opens (appending, creating with mode 0600) the log at `path`.
-    /// `debug` also writes debug-level messages to the file.
-    pub fn open(path: &Path, daemon_tid: i32, debug: bool, facade: bool) -> DaemonLog {
-        let file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .mode(0o600)
-            .open(path)
-            .ok();
-        DaemonLog {
+    /// `debug` also writes debug-level messages to the file. The file must
+    /// be this user's own (see [`open_private_log`]); when it is not, the
+    /// log goes to `fallback` (a file in the daemon's private directory)
+    /// and its first line says why.
+    pub fn open(
+        path: &Path,
+        fallback: &Path,
+        daemon_tid: i32,
+        debug: bool,
+        facade: bool,
+    ) -> DaemonLog {
+        let (file, refused) = match open_private_log(path) {
+            Ok(f) => (Some(f), None),
+            Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+                (open_private_log(fallback).ok(), Some(e.to_string()))
+            }
+            Err(_) => (None, None),
+        };
+        let mut log = DaemonLog {
             file,
             prefix: format!("[{}] ", crate::tid::fmt(daemon_tid)),
             debug,
@@ -44,7 +54,14 @@ impl DaemonLog {
             lost: 0,
             lost_err: None,
             cut: false,
+        };
+        if let Some(why) = refused {
+            log.msg(
+                log::Level::Warn,
+                &format!("{why}; logging to {} instead", fallback.display()),
+            );
         }
+        log
     }
 
     fn write_line(&mut self, prefix: &str, text: &[u8]) {
@@ -111,6 +128,60 @@ impl DaemonLog {
         let prefix = format!("[{}] ", crate::tid::fmt(tid));
         self.write_line(&prefix, line);
     }
+}
+
+/// Opens a log file for appending without following a symbolic link
+/// (O_NOFOLLOW), creating it with mode 0600, and checks what was opened: a
+/// regular file, owned by this user, with one link, which group and others
+/// cannot write. A file another user made there beforehand (to read the
+/// log, or to have it written where they like) is refused with
+/// `PermissionDenied` naming the path and its owner; nothing is written to
+/// it. Read permission for others on a file of ours is taken away.
+pub fn open_private_log(path: &Path) -> std::io::Result<File> {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let refuse = |why: String| {
+        std::io::Error::new(
+            std::io::ErrorKind::PermissionDenied,
+            format!("refusing the log file {}: {why}", path.display()),
+        )
+    };
+    let file = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)
+        .map_err(|e| {
+            if e.raw_os_error() == Some(libc::ELOOP) {
+                refuse("it is a symbolic link".into())
+            } else {
+                e
+            }
+        })?;
+    let meta = file.metadata()?;
+    let me = crate::os::uid();
+    if !meta.file_type().is_file() {
+        return Err(refuse(format!(
+            "not a regular file (owned by uid {})",
+            meta.uid()
+        )));
+    }
+    if meta.uid() != me {
+        return Err(refuse(format!(
+            "owned by uid {}{}, not by this user (uid {me})",
+            meta.uid(),
+            crate::paths::user_name(meta.uid())
+                .map(|n| format!(" ({n})"))
+                .unwrap_or_default()
+        )));
+    }
+    if meta.nlink() != 1 {
+        return Err(refuse(format!("it has {} hard links", meta.nlink())));
+    }
+    if meta.permissions().mode() & 0o077 != 0 {
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    }
+    Ok(file)
 }
 
 /// `dlog!(log, Level, "fmt", args..)`: a daemon log message.

@@ -3,7 +3,7 @@
 //! (Part of the daemon's multi-host side; its state is
 //! [`super::multi::Multi`].)
 
-use super::multi::{DEAD_AFTER, HEARTBEAT, TICK};
+use super::links::Tick;
 use super::server::Daemon;
 use crate::daemon::hosts::HostTable;
 use crate::daemon::log::dlog;
@@ -20,7 +20,11 @@ impl Daemon {
         }
         let old: Vec<i32> = self.multi.table.hosts.iter().map(|h| h.host()).collect();
         let new: Vec<i32> = t.hosts.iter().map(|h| h.host()).collect();
+        let timeout = t.timeout;
         self.multi.table = t;
+        if timeout > 0 {
+            self.set_host_timeout(timeout);
+        }
         for h in old.iter().filter(|h| !new.contains(h)) {
             self.host_gone(*h);
         }
@@ -48,7 +52,7 @@ impl Daemon {
     pub(super) fn host_gone(&mut self, host: i32) {
         self.rm_host_gone(host);
         self.feeds_host_gone(host);
-        if let Some(tok) = self.multi.by_host.remove(&host) {
+        if let Some(tok) = self.links.unbind(host) {
             self.drop_link(tok);
         }
         if self.multi.is_master {
@@ -57,12 +61,12 @@ impl Daemon {
             self.groups_host_gone(host);
             self.mbox.host_gone(host);
         }
-        if let Some(w) = self.multi.waiting.remove(&host) {
+        if let Some(frames) = self.links.take_waiting(host) {
             dlog!(
                 self.log,
                 Info,
                 "{} frame(s) for {} dropped",
-                w.frames.len(),
+                frames.len(),
                 tid::fmt(host)
             );
         }
@@ -80,26 +84,40 @@ impl Daemon {
     /// Heartbeats, dead links, start deadlines, lazy-link retries.
     pub(super) fn multi_tick(&mut self) {
         let now = Instant::now();
-        if now.duration_since(self.multi.last_tick) < TICK / 2 {
+        let Some(Tick {
+            beats,
+            dead,
+            suspected,
+            resumed,
+            expired,
+            retry,
+            stalled,
+        }) = self.links.tick(now)
+        else {
+            return;
+        };
+        if let Some(gap) = stalled {
+            self.stalled_out(gap);
             return;
         }
-        self.multi.last_tick = now;
-        let mut beats = Vec::new();
-        let mut dead = Vec::new();
-        for (tok, l) in &self.multi.links {
-            if l.feed {
-                // Only the task writes on its feed; it ends with the task.
-                continue;
-            }
-            if l.is_up() {
-                if now.duration_since(l.last_rx) > DEAD_AFTER {
-                    dead.push((*tok, "no heartbeat for 3 s".to_string()));
-                } else if now.duration_since(l.last_tx) >= HEARTBEAT && l.idle_out() {
-                    beats.push((*tok, l.peer));
-                }
-            } else if now > l.deadline {
-                dead.push((*tok, "handshake timed out".to_string()));
-            }
+        for peer in suspected {
+            dlog!(
+                self.log,
+                Warn,
+                "host {} suspected: silent for 3 s (dead after {} s)",
+                tid::fmt(peer),
+                self.links.dead_after().as_secs()
+            );
+        }
+        for (peer, silent) in resumed {
+            dlog!(
+                self.log,
+                Info,
+                "host {} answers again after {:.1} s of silence",
+                tid::fmt(peer),
+                silent.as_secs_f64()
+            );
+            self.forwards_resumed(tid::host_of(peer), now);
         }
         for (tok, peer) in beats {
             let f = ctl_frame(self.dtid, peer, Ctl::Heartbeat, Vec::new());
@@ -108,28 +126,22 @@ impl Daemon {
         for (tok, why) in dead {
             self.link_failed(tok, &why);
         }
+        self.succession_tick(now);
         self.feeds_tick(now);
         self.forwards_tick(now);
         self.starts_tick(now);
         // Lazy links: retry or give up.
-        let hosts: Vec<i32> = self.multi.waiting.keys().copied().collect();
-        for h in hosts {
-            let Some(w) = self.multi.waiting.get(&h) else {
-                continue;
-            };
-            if now > w.deadline {
-                let n = w.frames.len();
-                self.multi.waiting.remove(&h);
-                dlog!(
-                    self.log,
-                    Warn,
-                    "no link to {}: {n} frame(s) dropped",
-                    tid::fmt(h)
-                );
-            } else if now >= w.next_try && !self.multi.by_host.contains_key(&h) {
-                if let Some(e) = self.multi.table.by_tid(h).cloned() {
-                    self.try_link(&e);
-                }
+        for (h, n) in expired {
+            dlog!(
+                self.log,
+                Warn,
+                "no link to {}: {n} frame(s) dropped",
+                tid::fmt(h)
+            );
+        }
+        for h in retry {
+            if let Some(e) = self.multi.table.by_tid(h).cloned() {
+                self.try_link(&e);
             }
         }
         self.starting.reap_exited();
@@ -140,6 +152,35 @@ impl Daemon {
                 self.halt_now("no master");
             }
         }
+    }
+
+    /// Whether the loop needs its tick (links, a slave waiting for its
+    /// master or for a successor's claim, hosts being started).
+    pub(super) fn ticking(&self) -> bool {
+        self.links.active()
+            || self.multi.active()
+            || self.succession_pending()
+            || self.starting.active()
+    }
+
+    /// This daemon did not run for `gap` (stopped, swapped out), about as
+    /// long as the host timeout: the machine has gone on without it (a
+    /// successor took the master's place, or the master removed this
+    /// host). It halts its tasks and exits without telling anyone.
+    pub(super) fn stalled_out(&mut self, gap: std::time::Duration) {
+        if self.halting.is_some() {
+            return;
+        }
+        dlog!(
+            self.log,
+            Warn,
+            "this daemon did not run for {:.1} s (host timeout {} s): the machine has gone on \
+             without it; killing tasks, exiting",
+            gap.as_secs_f64(),
+            self.links.dead_after().as_secs()
+        );
+        self.multi.is_master = false;
+        self.halt_now("a stall longer than the host timeout");
     }
 
     /// Stops this daemon (tasks killed) without a requester.
@@ -172,9 +213,7 @@ impl Daemon {
 
     /// Writes what links still hold (at exit).
     pub(super) fn flush_links(&mut self) {
-        for l in self.multi.links.values_mut() {
-            let _ = l.flush();
-        }
+        self.links.flush_all();
         self.starting.reap_exited();
     }
 

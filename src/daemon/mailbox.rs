@@ -148,6 +148,49 @@ impl Mailbox {
         Mailbox::default()
     }
 
+    /// The state a successor keeps (daemon/succession.rs): every class and
+    /// its entries. Waiting pvm_recvinfo calls are not part of it: they
+    /// wait at the master and fail with it.
+    pub fn snapshot(&self, w: &mut crate::wire::Writer) {
+        w.int(self.classes.len() as i32);
+        for c in &self.classes {
+            w.bytes(&c.name).int(c.entries.len() as i32);
+            for (&i, e) in &c.entries {
+                w.int(i)
+                    .int(e.owner)
+                    .int(e.src)
+                    .int(e.flags)
+                    .int(e.enc)
+                    .bytes(&e.body);
+            }
+        }
+    }
+
+    /// The mailbox of a [`Mailbox::snapshot`].
+    pub fn restore(r: &mut crate::wire::Reader<'_>) -> Result<Mailbox> {
+        let mut classes = Vec::new();
+        for _ in 0..r.count(8)? {
+            let name = r.bytes()?.to_vec();
+            let mut entries = BTreeMap::new();
+            for _ in 0..r.count(24)? {
+                let i = r.int()?;
+                let e = Entry {
+                    owner: r.int()?,
+                    src: r.int()?,
+                    flags: r.int()?,
+                    enc: r.int()?,
+                    body: r.bytes()?.to_vec(),
+                };
+                entries.insert(i, e);
+            }
+            classes.push(Class { name, entries });
+        }
+        Ok(Mailbox {
+            classes,
+            ..Mailbox::default()
+        })
+    }
+
     fn class(&self, name: &[u8]) -> Option<&Class> {
         self.classes.iter().find(|c| c.name == name)
     }
@@ -458,6 +501,29 @@ mod tests {
     fn body(m: &mut Mailbox, tid: i32, name: &str, index: i32, flags: i32) -> Result<(i32, u8)> {
         m.recv(tid, name.as_bytes(), index, flags)
             .map(|(i, e)| (i, e.body[0]))
+    }
+
+    #[test]
+    fn snapshot_restores_entries_without_waiters() {
+        let mut m = Mailbox::new();
+        assert_eq!(put(&mut m, A, "keep", PE, 7), Ok(0));
+        assert_eq!(put(&mut m, B, "multi", MI, 8), Ok(0));
+        assert_eq!(put(&mut m, B, "multi", MI, 9), Ok(1));
+        let mut w = crate::wire::Writer::new();
+        m.snapshot(&mut w);
+        let body = w.finish();
+        let mut back = Mailbox::restore(&mut crate::wire::Reader::new(&body)).unwrap();
+        assert_eq!(back.info(b""), m.info(b""));
+        assert_eq!(body_of(&mut back, "multi", 1), Ok((1, 9)));
+        // The copy behaves as the original: A's host goes, its persistent
+        // entry stays without an owner.
+        back.host_gone(0x40000);
+        assert_eq!(back.info(b"keep")[0].entries, vec![(0, 0, PE)]);
+        assert_eq!(back.waiting(), 0);
+    }
+
+    fn body_of(m: &mut Mailbox, name: &str, index: i32) -> Result<(i32, u8)> {
+        body(m, B, name, index, 0)
     }
 
     #[test]

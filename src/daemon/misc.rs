@@ -75,6 +75,18 @@ pub(super) struct Misc {
     host_wid: i32,
 }
 
+impl Misc {
+    /// The no-reset list (the master's, which a successor keeps).
+    pub(super) fn noresets(&self) -> Vec<i32> {
+        self.noreset.iter().copied().collect()
+    }
+
+    /// Replaces the no-reset list (a successor taking over).
+    pub(super) fn set_noresets(&mut self, list: &[i32]) {
+        self.noreset = list.iter().copied().collect();
+    }
+}
+
 impl Daemon {
     /// Serves a request of the misc range for the task on `token`.
     pub(super) fn misc_request(
@@ -501,8 +513,7 @@ impl Daemon {
             2 => {
                 let lines: Vec<String> = self
                     .tasks
-                    .tasks
-                    .values()
+                    .iter()
                     .map(|t| {
                         format!(
                             "task {} parent {} pid {} flag 0x{:x} {} held {} {}",
@@ -572,6 +583,7 @@ impl Daemon {
                 self.opts.debug_mask = mask as u32;
                 self.log = super::log::DaemonLog::open(
                     &self.opts.files.log,
+                    &self.opts.files.fallback_log(),
                     self.dtid,
                     mask != 0,
                     self.opts.log_facade,
@@ -622,7 +634,7 @@ impl Daemon {
                     Info,
                     "stats: {} connection(s), {} task(s), {} child process(es), {} output pipe(s), {} context(s) allocated",
                     self.conns.len(),
-                    self.tasks.tasks.len(),
+                    self.tasks.len(),
                     self.children.len() + self.unwatched.len(),
                     self.pipes.len(),
                     self.contexts.len()

@@ -20,6 +20,7 @@
 //! (docs/ARCHITECTURE.md, "Multi-host").
 //! [`embedded`] starts a daemon from inside a task's program.
 
+pub mod bounds;
 mod children;
 pub mod conn;
 mod delivery;
@@ -27,6 +28,8 @@ mod dialog;
 pub mod embedded;
 mod feeds;
 mod forward;
+#[doc(hidden)]
+pub mod fuzz;
 pub mod groups;
 mod gstools;
 mod host_start;
@@ -41,13 +44,16 @@ mod multi;
 pub mod notify;
 pub mod output;
 pub mod outq;
+mod protect;
 mod requests;
+mod rings;
 mod rm;
 pub mod routes;
 pub mod server;
 mod sm;
 pub mod spawn;
 pub mod startup;
+mod succession;
 pub mod task;
 mod trace;
 
@@ -57,7 +63,7 @@ use crate::paths::{self, DaemonFiles};
 use std::ffi::OsString;
 use std::fs::{self, DirBuilder, File, OpenOptions};
 use std::io::{self, Write};
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -118,6 +124,10 @@ pub struct DaemonOptions {
     pub secret: Option<crate::auth::Secret>,
     /// Set for a slave daemon (`pvmd3 -s`).
     pub slave: Option<startup::SlaveArgs>,
+    /// Protection of the TCP links between hosts (src/seal.rs): a master's
+    /// from its hostfile's `protect=`, else `$PVM6_PROTECT` (an unknown
+    /// value counts as the default, encrypted); a slave's from its master.
+    pub protect: crate::seal::Level,
     /// A master's hostfile: its hosts are added at start (`&` ones remembered).
     pub hostfile: Option<crate::hostfile::Hostfile>,
     /// `$PVM_RSH` (the remote shell starting slaves; `ssh` when unset).
@@ -132,6 +142,19 @@ pub struct DaemonOptions {
     pub vmid: Option<String>,
     /// Terminal dialogs for so=pw / so=ms.
     pub dialog: Dialog,
+    /// The largest message body accepted (`$PVM6_MAX_MESSAGE`, `pvmd3
+    /// -m<size>`; [`crate::wire::DEFAULT_MAX_MESSAGE`] when unset). Local
+    /// tasks learn it with their Connect reply and refuse larger sends.
+    pub max_message: usize,
+    /// The bounds on queues and connections (docs/HARDENING.md "Bounds").
+    pub bounds: bounds::Bounds,
+    /// The machine's host timeout in seconds (`pvmd3 -t`, else
+    /// `$PVM6_HOST_TIMEOUT`); a master's hostfile `to=` comes between the
+    /// two (see `daemon::links::machine_timeout`).
+    pub host_timeout: Option<u32>,
+    /// Whether `host_timeout` came from `pvmd3 -t` (it then beats the
+    /// hostfile's `to=`).
+    pub host_timeout_arg: bool,
 }
 
 impl DaemonOptions {
@@ -159,6 +182,10 @@ impl DaemonOptions {
             debugger: None,
             secret: None,
             slave: None,
+            protect: crate::seal::Level::from_env()
+                .ok()
+                .flatten()
+                .unwrap_or_default(),
             hostfile: None,
             rsh: startup::rsh_program(std::env::var("PVM_RSH").ok()),
             clock_skew_us: std::env::var("PVM6_CLOCK_SKEW_US")
@@ -167,6 +194,12 @@ impl DaemonOptions {
                 .unwrap_or(0),
             vmid: std::env::var("PVM_VMID").ok().filter(|v| !v.is_empty()),
             dialog: Dialog::Off,
+            max_message: crate::wire::max_message_from_env(),
+            bounds: bounds::Bounds::from_env(),
+            host_timeout: std::env::var("PVM6_HOST_TIMEOUT")
+                .ok()
+                .and_then(|v| v.trim().parse().ok()),
+            host_timeout_arg: false,
         }
     }
 
@@ -190,6 +223,9 @@ impl DaemonOptions {
         }
         if let Some(ep) = &a.ep {
             self.search_path = split_path(ep, &self.home);
+        }
+        if let Some(l) = a.protect {
+            self.protect = l;
         }
         if let Some(wd) = &a.wd {
             self.home = self.home.join(wd);
@@ -253,12 +289,17 @@ pub struct MasterArgs {
     pub foreground: bool,
     /// `-v` / `--version`.
     pub version: bool,
+    /// `-m<size>`: the largest message body (bytes, or with k, m, g).
+    pub max_message: Option<usize>,
     /// The hostfile's path.
     pub hostfile: Option<String>,
+    /// `-t<seconds>`: the machine's host timeout (pvm6 extension).
+    pub timeout: Option<u32>,
 }
 
 /// The usage line of the master's options.
-pub const MASTER_USAGE: &str = "pvmd3 [-d<mask>] [-n<name>] [-f] [-v] [hostfile]";
+pub const MASTER_USAGE: &str =
+    "pvmd3 [-d<mask>] [-n<name>] [-m<size>] [-t<seconds>] [-f] [-v] [hostfile]";
 
 impl MasterArgs {
     /// Parses `args` (without the program name). Errors say what is wrong.
@@ -273,6 +314,19 @@ impl MasterArgs {
             } else if let Some(m) = a.strip_prefix("-d") {
                 out.debug_mask =
                     Some(parse_debug_mask(m).ok_or_else(|| format!("bad debug mask \"{m}\""))?);
+            } else if let Some(m) = a.strip_prefix("-m") {
+                let m = if m.is_empty() {
+                    it.next().cloned().unwrap_or_default()
+                } else {
+                    m.to_string()
+                };
+                out.max_message = Some(crate::wire::parse_size(&m).ok_or_else(|| {
+                    format!(
+                        "bad message size \"{m}\" (bytes, or with k, m, g; from {} to {})",
+                        crate::wire::MIN_MAX_MESSAGE,
+                        crate::wire::MAX_BODY
+                    )
+                })?);
             } else if let Some(n) = a.strip_prefix("-n") {
                 let name = if n.is_empty() {
                     it.next().cloned().unwrap_or_default()
@@ -283,6 +337,18 @@ impl MasterArgs {
                     return Err("-n needs a host name".into());
                 }
                 out.hostname = Some(name);
+            } else if let Some(t) = a.strip_prefix("-t") {
+                let t = if t.is_empty() {
+                    it.next().cloned().unwrap_or_default()
+                } else {
+                    t.to_string()
+                };
+                out.timeout = Some(
+                    t.parse()
+                        .ok()
+                        .filter(|v| crate::hostfile::TIMEOUT_RANGE.contains(v))
+                        .ok_or_else(|| format!("bad timeout \"{t}\" (seconds 1..86400)"))?,
+                );
             } else if a.starts_with('-') && a.len() > 1 {
                 return Err(format!("unknown option \"{a}\"; usage: {MASTER_USAGE}"));
             } else if out.hostfile.is_some() {
@@ -313,6 +379,16 @@ impl MasterArgs {
         }
         if let Some(n) = &self.hostname {
             opts.hostname = n.clone();
+        }
+        if let Some(m) = self.max_message {
+            opts.max_message = m;
+        }
+        if let Some(t) = self.timeout {
+            opts.host_timeout = Some(t);
+            opts.host_timeout_arg = true;
+        }
+        if let Some(l) = hostfile.as_ref().and_then(|h| h.defaults.protect) {
+            opts.protect = l;
         }
         opts.hostfile = hostfile;
     }
@@ -346,23 +422,9 @@ pub fn prepare_dir(files: &DaemonFiles) -> io::Result<()> {
             ))
         }
     }
-    let meta = fs::symlink_metadata(&files.dir)?;
-    let refuse = |why: &str| {
-        Err(io::Error::new(
-            io::ErrorKind::PermissionDenied,
-            format!("refusing to use {}: {why}", files.dir.display()),
-        ))
-    };
-    if !meta.file_type().is_dir() {
-        return refuse("not a directory");
-    }
-    if meta.uid() != crate::os::uid() {
-        return refuse("owned by another user");
-    }
-    if meta.permissions().mode() & 0o077 != 0 {
-        return refuse("group or others have access (must be mode 0700)");
-    }
-    Ok(())
+    // Never chmod or chown a directory found there: one we did not make
+    // this way (another user's, a link, open to others) is refused.
+    paths::check_private_dir(&files.dir)
 }
 
 /// The files a running daemon holds; removed again when it ends.
@@ -373,7 +435,8 @@ struct Held {
 
 impl Drop for Held {
     fn drop(&mut self) {
-        for p in [&self.files.sock, &self.files.pid, &self.files.addr] {
+        let secret = self.files.dir.join("pvmd.secret");
+        for p in [&self.files.sock, &self.files.pid, &self.files.addr, &secret] {
             // Already gone is fine; nothing else can be done about a failure here.
             let _ = fs::remove_file(p);
         }
@@ -418,7 +481,16 @@ pub fn run(opts: DaemonOptions) -> io::Result<()> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => {}
         Err(e) => return Err(e),
     }
-    let tcp = match crate::os::tcp_listen(opts.port, true) {
+    // A one-host machine does not listen on TCP until it needs to (a host
+    // is added: bounds.rs); the port is taken now all the same, so the
+    // address file is right from the start.
+    let listen_now = opts.slave.is_some() || opts.hostfile.is_some() || listen_always();
+    let open = if listen_now {
+        crate::os::tcp_listen
+    } else {
+        crate::os::tcp_bind
+    };
+    let tcp = match open(opts.port, true) {
         Ok(l) => l,
         Err(e) => {
             if opts.slave.is_some() {
@@ -440,15 +512,20 @@ pub fn run(opts: DaemonOptions) -> io::Result<()> {
                 .map_err(|e| io::Error::other(format!("no secret: {e}")))?,
         );
     }
-    if opts.slave.is_some() {
+    if let Some(a) = &opts.slave {
         // The master reads this line through the remote shell; closing our
-        // stdio then lets the remote shell (and ssh) end.
-        slave_report(&startup::reply_line(
+        // stdio then lets the remote shell (and ssh) end. In a launcher's
+        // step (many slaves, one stdout) it says which slave it is.
+        let line = startup::reply_line(
             tcp_addr.port(),
             &opts.arch,
             opts.speed,
             crate::wire::vocabulary::DSIG_LINUX64,
-        ));
+        );
+        match a.hosts {
+            Some(_) => slave_report(&format!("@{} {line}", a.index)),
+            None => slave_report(&line),
+        }
     }
     let mut daemon =
         server::Daemon::new(opts, unix, mio::net::TcpListener::from_std(tcp), tcp_addr)?;
@@ -456,6 +533,14 @@ pub fn run(opts: DaemonOptions) -> io::Result<()> {
     drop(daemon);
     drop(held);
     result
+}
+
+/// `$PVM6_LISTEN=1`: listen on TCP from the start, even as a one-host
+/// machine (other hosts' tools, tests of the port).
+pub const ENV_LISTEN: &str = "PVM6_LISTEN";
+
+fn listen_always() -> bool {
+    std::env::var(ENV_LISTEN).is_ok_and(|v| v.trim() == "1")
 }
 
 /// Writes a slave's one line to stdout, then points stdio at /dev/null.
@@ -497,10 +582,19 @@ mod tests {
                 hostname: Some("node1".into()),
                 foreground: true,
                 version: false,
+                max_message: None,
                 hostfile: Some("hosts".into()),
+                timeout: None,
             }
         );
+        assert_eq!(p(&["-t30"]).unwrap().timeout, Some(30));
+        assert_eq!(p(&["-t", "90"]).unwrap().timeout, Some(90));
+        assert!(p(&["-t0"]).unwrap_err().contains("bad timeout"));
         assert!(p(&["-v"]).unwrap().version);
+        assert_eq!(p(&["-m64m"]).unwrap().max_message, Some(64 << 20));
+        assert_eq!(p(&["-m", "2G"]).unwrap().max_message, Some(2 << 30));
+        assert!(p(&["-m1k"]).unwrap_err().contains("bad message size"));
+        assert!(p(&["-mfoo"]).is_err());
         assert!(p(&["-dff"]).unwrap_err().contains("bad debug mask"));
         assert!(p(&["-n"]).is_err());
         assert!(p(&["-q"]).unwrap_err().contains("usage"));

@@ -13,7 +13,6 @@
 use super::rm::AddAck;
 use super::server::Daemon;
 use crate::daemon::hosts::{HostEntry, HostTable};
-use crate::daemon::link::Link;
 use crate::daemon::startup::{self};
 use crate::net::addr::{self, fmt_sockaddr};
 use crate::tid;
@@ -28,20 +27,8 @@ use std::time::{Duration, Instant};
 
 /// How a link that sent an undecodable frame is reported closed.
 pub(super) const MALFORMED: &str = "malformed frame";
-/// Heartbeat on a link that sent nothing for this long.
-pub(super) const HEARTBEAT: Duration = Duration::from_secs(1);
-/// A link that received nothing for this long is dead.
-pub(super) const DEAD_AFTER: Duration = Duration::from_secs(3);
-/// Connect plus handshake of a link.
-pub(super) const LINK_SETUP: Duration = Duration::from_secs(10);
-/// How long frames wait for a lazily connected link before being dropped.
-pub(super) const WAIT_FOR_LINK: Duration = Duration::from_secs(10);
-/// Between attempts to connect a lazy link.
-pub(super) const RETRY: Duration = Duration::from_secs(1);
 /// How long a manual start (so=ms) waits for the reply line.
 pub(super) const MANUAL_TIMEOUT: Duration = Duration::from_secs(300);
-/// Tick of the loop while multi-host work is going on.
-pub(super) const TICK: Duration = Duration::from_millis(200);
 /// Request codes served by the master only (forwarded there by slaves):
 /// the mailbox, addhosts/delhosts, halt, the no-reset list, and the group
 /// service's range.
@@ -161,33 +148,26 @@ pub(super) struct Shell {
     pub(super) cmd: String,
 }
 
-/// Frames for a host that has no link yet.
-pub(super) struct Waiting {
-    pub(super) frames: VecDeque<Vec<u8>>,
-    pub(super) deadline: Instant,
-    pub(super) next_try: Instant,
-}
-
 /// The multi-host state of a daemon.
 pub(super) struct Multi {
     pub secret: crate::auth::Secret,
+    /// How links between hosts are protected (the same on every host).
+    pub protect: crate::seal::Level,
     pub table: HostTable,
     pub master: i32,
     pub is_master: bool,
     pub placed: bool,
-    pub links: HashMap<Token, Link>,
-    /// Link token by peer host part.
-    pub(super) by_host: HashMap<i32, Token>,
-    pub(super) waiting: HashMap<i32, Waiting>,
     pub(super) next_id: u64,
     pub(super) next_dwid: i32,
-    pub(super) last_tick: Instant,
     pub(super) slave_deadline: Option<Instant>,
     /// Set by a handler whose reply is sent later.
     pub deferred: bool,
     /// Whether the Unix listener is being served (a master holds it back
     /// while its hostfile's hosts start).
     pub unix_open: bool,
+    /// Replicas to the successor, the copy of the master's state, a
+    /// take-over in progress (succession.rs; private state).
+    pub(super) succ: super::succession::Succession,
 }
 
 impl Multi {
@@ -206,35 +186,32 @@ impl Multi {
         };
         debug_assert_eq!(me.host(), host);
         let slave = opts.slave.as_ref();
+        let mut table = HostTable::new(me);
+        table.timeout = super::links::machine_timeout(opts).as_secs() as u32;
         Multi {
             secret: opts
                 .secret
                 .clone()
                 .unwrap_or_else(|| crate::auth::Secret::from_bytes([0; crate::auth::SECRET_LEN])),
-            table: HostTable::new(me),
+            protect: opts.protect,
+            table,
             master: slave.map(|s| s.master).unwrap_or(tid::daemon_tid(host)),
             is_master: slave.is_none(),
             placed: slave.is_none(),
-            links: HashMap::new(),
-            by_host: HashMap::new(),
-            waiting: HashMap::new(),
             next_id: 1,
             next_dwid: 1,
-            last_tick: Instant::now(),
             slave_deadline: slave
                 .map(|_| Instant::now() + Duration::from_secs(startup::START_TIMEOUT_SECS)),
             deferred: false,
             unix_open: false,
+            succ: Default::default(),
         }
     }
 
-    /// Whether the loop needs its tick (anything multi-host going on).
+    /// Whether the loop needs its tick for this state (a slave waiting
+    /// for its master).
     pub fn active(&self) -> bool {
-        !self.links.is_empty() || !self.waiting.is_empty() || self.slave_deadline.is_some()
-    }
-
-    pub fn is_link(&self, t: Token) -> bool {
-        self.links.contains_key(&t)
+        self.slave_deadline.is_some()
     }
 
     pub(super) fn id(&mut self) -> u64 {

@@ -15,12 +15,15 @@ pub struct OutQueue {
     queue: VecDeque<Vec<u8>>,
     /// Bytes of the front entry already written.
     offset: usize,
+    /// Bytes of all entries (written ones of the front included).
+    bytes: usize,
 }
 
 impl OutQueue {
     /// Appends encoded bytes (nothing for an empty Vec).
     pub fn push(&mut self, bytes: Vec<u8>) {
         if !bytes.is_empty() {
+            self.bytes += bytes.len();
             self.queue.push_back(bytes);
         }
     }
@@ -65,7 +68,9 @@ impl OutQueue {
                 return;
             }
             n -= left;
-            self.queue.pop_front();
+            if let Some(b) = self.queue.pop_front() {
+                self.bytes -= b.len();
+            }
             self.offset = 0;
         }
     }
@@ -75,9 +80,9 @@ impl OutQueue {
         self.queue.is_empty()
     }
 
-    /// Bytes waiting.
+    /// Bytes waiting (kept as a count: asked after every delivery).
     pub fn len(&self) -> usize {
-        self.queue.iter().map(Vec::len).sum::<usize>() - self.offset
+        self.bytes - self.offset
     }
 
     /// Appends every entry of `held`, in order.

@@ -128,6 +128,8 @@ impl Daemon {
                 Err(Error::NotImpl)
             }
         };
+        // The successor's copy is sent before any task is told (succession.rs).
+        self.replicate_after(h.tag);
         // A handler that answers later (forwarded parts, host starts) set this.
         if !std::mem::take(&mut self.multi.deferred) {
             self.reply(token, h.tag, h.wid, result);
@@ -308,6 +310,12 @@ impl Daemon {
             .and_then(|c| self.conns.get(&c))
             .is_some_and(|c| c.rings.is_some());
         w.int(rings as i32);
+        // Then the largest message body this daemon takes (bounds.rs): the
+        // library refuses larger sends itself.
+        w.str(&self.opts.max_message.to_string());
+        // Then how links between hosts are protected (src/seal.rs), for the
+        // task's direct routes and feeds.
+        w.int(i32::from(self.multi.protect.code()));
         Ok(w.finish())
     }
 
@@ -558,7 +566,7 @@ impl Daemon {
     /// The task list for `where_` (0, this host, or a local task).
     pub(super) fn tasks_body(&self, where_: i32) -> Result<Vec<u8>, Error> {
         let list: Vec<&Task> = if where_ == 0 || where_ == self.host || where_ == self.dtid {
-            self.tasks.tasks.values().collect()
+            self.tasks.iter().collect()
         } else if tid::is_daemon(where_)
             || (where_ > 0 && where_ & tid::LOCAL_MASK == 0 && where_ & tid::HOST_MASK != 0)
         {

@@ -11,7 +11,7 @@
 //! remote shells' pipes are sources of the same poll, and a 200 ms tick runs
 //! while any exist (heartbeats, deadlines).
 
-use super::conn::{Conn, ReadOutcome, Rings};
+use super::conn::{Conn, ReadOutcome};
 use super::groups::{self as grp, Groups, Release};
 use super::log::{dlog, DaemonLog};
 use super::mailbox::Mailbox;
@@ -20,10 +20,9 @@ use super::output::OutputTable;
 use super::routes::RouteTable;
 use super::task::TaskTable;
 use super::DaemonOptions;
-use super::{dialog, misc, multi, rm};
-use crate::os::SharedMap;
+use super::{dialog, links, misc, multi, rm};
 use crate::wire::{Frame, Kind};
-use crate::{os, ring, tid};
+use crate::{os, tid};
 use mio::net::{TcpListener, UnixListener};
 use mio::unix::pipe::Receiver;
 use mio::{Events, Interest, Poll, Token};
@@ -32,7 +31,6 @@ use std::io;
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::os::fd::OwnedFd;
 use std::process::Child;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 // Misc requests (40-49), the tasker and tickle: a child module so it shares this state.
@@ -82,7 +80,7 @@ pub struct Daemon {
     pub(super) tasks: TaskTable,
     /// The message mailbox (pvm_putinfo & co.).
     pub(super) mbox: Mailbox,
-    pub(super) next_token: usize,
+    next_token: usize,
     pub(super) contexts: BTreeSet<i32>,
     pub(super) next_ctx: i32,
     /// Host part of this host's tids (0x40000).
@@ -108,10 +106,14 @@ pub struct Daemon {
     pub(super) rm: rm::Rm,
     /// The group service (this daemon is the master of a one-host machine).
     pub(super) groups: Groups,
-    /// The registered tracer and the daemon's trace events (trace.rs).
+    /// The registered tracer and the daemon's trace events (trace.rs;
+    /// private state).
     pub(super) tracing: super::trace::Tracing,
-    /// Links, host table and everything multi-host (multi.rs).
+    /// Host table, master/slave identity, request ids (multi.rs).
     pub(super) multi: multi::Multi,
+    /// Connections to other daemons and their liveness (links.rs;
+    /// private state).
+    pub(super) links: super::links::Links,
     /// Slaves being started and the AddHosts they answer (host_start.rs;
     /// private state).
     pub(super) starting: super::host_start::HostStarts,
@@ -129,22 +131,19 @@ pub struct Daemon {
     /// closing it lets the daemon accept a pending connection and close it
     /// at once, so the client sees the refusal instead of hanging in the
     /// listen queue (see `shed_connections`).
-    pub(super) spare_fd: Option<std::fs::File>,
+    spare_fd: Option<std::fs::File>,
     /// Read end of the signal pipe: SIGTERM or SIGINT halts like `halt`.
     pub(super) signals: Option<std::fs::File>,
     /// Connections closed since the heap was last trimmed: once the daemon
     /// is quiet for TRIM_AFTER, freed memory goes back to the system.
-    pub(super) trim_due: bool,
-    /// Connections whose task's rings were taken (`crate::ring`), and
-    /// their memory, looked at on every turn of the loop.
-    pub(super) ring_conns: Vec<(Token, Arc<SharedMap>)>,
-    /// Connections with frames waiting for room in their task's ring.
-    pub(super) ring_backlog: BTreeSet<Token>,
+    trim_due: bool,
+    /// Connections whose task's rings were taken (`crate::ring`), looked
+    /// at on every turn of the loop (rings.rs; private state).
+    pub(super) rings: super::rings::RingConns,
+    /// Back-pressure, TCP admission, listening and refusal lines
+    /// (bounds.rs; private state).
+    pub(super) pacing: super::bounds::Pacing,
 }
-
-/// Most tasks whose rings one daemon takes (each one is looked at on every
-/// turn of the loop); later tasks use the socket alone.
-pub(super) const MAX_RING_CONNS: usize = 64;
 
 /// True for "too many open files" (per process or system-wide).
 pub(super) fn out_of_fds(e: &io::Error) -> bool {
@@ -183,13 +182,24 @@ impl Daemon {
     ) -> io::Result<Daemon> {
         let host = tid::host_tid(opts.host_index);
         let dtid = tid::daemon_tid(host);
-        let mut log = DaemonLog::open(&opts.files.log, dtid, opts.debug_mask != 0, opts.log_facade);
+        let mut log = DaemonLog::open(
+            &opts.files.log,
+            &opts.files.fallback_log(),
+            dtid,
+            opts.debug_mask != 0,
+            opts.log_facade,
+        );
         let poll = Poll::new()?;
         // The Unix listener is watched from the loop's start (multi_start),
         // after a master's hostfile hosts are in.
         let _ = &mut unix;
-        poll.registry()
-            .register(&mut tcp, TCP_LISTENER, Interest::READABLE)?;
+        // Watched once it listens (bounds.rs: a one-host machine listens
+        // only when it needs to).
+        let listening = os::is_listening(&tcp);
+        if listening {
+            poll.registry()
+                .register(&mut tcp, TCP_LISTENER, Interest::READABLE)?;
+        }
         // As PVM 3.4.6's pvmd: SIGTERM (or ^C) kills the tasks and the other
         // hosts' daemons and cleans up, like the console's halt.
         let signals = match os::signal_pipe(&[libc::SIGTERM, libc::SIGINT]) {
@@ -222,6 +232,7 @@ impl Daemon {
         let multi = multi::Multi::new(&opts, host, tcp_addr.port());
         let starting = super::host_start::HostStarts::new(&opts);
         Ok(Daemon {
+            links: super::links::Links::new(super::links::machine_timeout(&opts)),
             multi,
             feeds: Default::default(),
             starting,
@@ -259,8 +270,8 @@ impl Daemon {
             spare_fd: std::fs::File::open("/dev/null").ok(),
             signals,
             trim_due: false,
-            ring_conns: Vec::new(),
-            ring_backlog: BTreeSet::new(),
+            rings: Default::default(),
+            pacing: super::bounds::Pacing::listening(listening),
         })
     }
 
@@ -275,6 +286,7 @@ impl Daemon {
         let mut events = Events::with_capacity(256);
         dlog!(self.log, Info, "ready");
         self.multi_start();
+        self.listen_when_needed();
         let spin = os::spin_budget();
         // When the last event came: for `spin` after it the loop polls
         // without sleeping (yielding the CPU), so a message relayed between
@@ -284,11 +296,15 @@ impl Daemon {
             let now = Instant::now();
             let spinning = last_event.is_some_and(|t| now.duration_since(t) < spin);
             let timeout = match self.halting {
-                Some((due, _)) => Some(due.saturating_duration_since(now).min(multi::TICK)),
-                None if (self.multi.active() || self.starting.active()) => Some(multi::TICK),
+                Some((due, _)) => Some(due.saturating_duration_since(now).min(links::TICK)),
+                None if self.ticking() => Some(links::TICK),
                 None if !self.unwatched.is_empty() => Some(REAP_INTERVAL),
                 None if self.trim_due => Some(TRIM_AFTER),
                 None => None,
+            };
+            let timeout = match (timeout, self.pacing_timeout()) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
             };
             let mut timeout = if spinning {
                 Some(Duration::ZERO)
@@ -337,6 +353,7 @@ impl Daemon {
                     UNIX_LISTENER => self.accept_unix(),
                     SIGNALS => self.signalled(),
                     dialog::DIALOG => self.dialog_event(),
+                    super::host_start::WORK => self.work_event(),
                     TCP_LISTENER => self.accept_tcp(),
                     t if self.conns.contains_key(&t) => {
                         if ev.is_readable() || ev.is_read_closed() || ev.is_error() {
@@ -346,7 +363,7 @@ impl Daemon {
                             self.flush_conn(t);
                         }
                     }
-                    t if self.multi.is_link(t) => self.link_event(
+                    t if self.links.is_link(t) => self.link_event(
                         t,
                         ev.is_readable() || ev.is_read_closed() || ev.is_error(),
                         ev.is_writable(),
@@ -357,11 +374,15 @@ impl Daemon {
                     _ => {}
                 }
             }
+            self.listen_when_needed();
+            self.resume_paced();
+            self.accept_if_deferred();
+            self.refusals_tick();
             self.reap_unwatched();
             if self.feeds.returns_waiting() {
                 self.returns_tick(Instant::now());
             }
-            if self.multi.active() || self.starting.active() {
+            if self.ticking() {
                 self.multi_tick();
             }
             if let Some((due, killed)) = self.halting {
@@ -435,7 +456,8 @@ impl Daemon {
                         continue;
                     }
                     dlog!(self.log, Debug, "connection from pid {pid}");
-                    self.conns.insert(token, Conn::new(stream, pid));
+                    self.conns
+                        .insert(token, Conn::new(stream, pid, self.opts.max_message));
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -503,6 +525,25 @@ impl Daemon {
     /// Reads what the connection's socket (`from_socket`) and rings hold
     /// and handles the frames in order.
     pub(super) fn serve_conn(&mut self, token: Token, from_socket: bool) {
+        if self.paused(token)
+            && !(from_socket
+                && self.conns.get(&token).is_some_and(|c| {
+                    os::wait_hangup(std::os::fd::AsFd::as_fd(&c.stream), Duration::ZERO)
+                }))
+        {
+            // Not read while its last message's queue is over the cap
+            // (bounds.rs); a task that hung up is read to its end. What
+            // waits for it still goes out.
+            let bad = self.conns.get_mut(&token).map(|c| c.push_out());
+            if let Some(Err(e)) = bad {
+                let who = self.conn_name(token);
+                dlog!(self.log, Warn, "{e} from {who}; connection closed");
+                self.close_conn(token);
+            } else {
+                self.note_backlog(token);
+            }
+            return;
+        }
         let Some(conn) = self.conns.get_mut(&token) else {
             return;
         };
@@ -539,11 +580,21 @@ impl Daemon {
         }
         if let Some(e) = bad {
             let who = self.conn_name(token);
-            dlog!(
-                self.log,
-                Warn,
-                "malformed frame from {who} ({e}); connection closed"
-            );
+            let over = self.conns.get(&token).and_then(|c| c.decoder.oversize());
+            match over {
+                Some(n) => dlog!(
+                    self.log,
+                    Warn,
+                    "frame of {n} bytes from {who} is over the largest message ({} bytes, {} or pvmd3 -m); connection closed",
+                    self.opts.max_message,
+                    crate::wire::ENV_MAX_MESSAGE
+                ),
+                None => dlog!(
+                    self.log,
+                    Warn,
+                    "malformed frame from {who} ({e}); connection closed"
+                ),
+            }
             self.close_conn(token);
         } else if matches!(outcome, ReadOutcome::Closed) {
             self.close_conn(token);
@@ -595,99 +646,11 @@ impl Daemon {
         }
     }
 
-    /// Keeps `ring_backlog` right for the connection `token`.
-    pub(super) fn note_backlog(&mut self, token: Token) {
-        let waits = self
-            .conns
-            .get(&token)
-            .and_then(|c| c.rings.as_ref())
-            .is_some_and(|r| r.has_backlog());
-        if waits {
-            self.ring_backlog.insert(token);
-        } else {
-            self.ring_backlog.remove(&token);
-        }
-    }
-
-    /// Takes the rings the task on `token` offered with its Connect request
-    /// (`offered`), when there is room for them.
-    pub(super) fn take_rings(&mut self, token: Token, offered: bool) {
-        let room = self.ring_conns.len() < MAX_RING_CONNS;
-        let Some(conn) = self.conns.get_mut(&token) else {
-            return;
-        };
-        let Some(fd) = conn.passed.take().filter(|_| offered && room) else {
-            return;
-        };
-        match Rings::take(fd) {
-            Ok(r) => {
-                self.ring_conns.push((token, r.map.clone()));
-                conn.rings = Some(r);
-            }
-            Err(e) => {
-                dlog!(
-                    self.log,
-                    Warn,
-                    "rings offered by pid {} refused: {e}",
-                    conn.peer_pid
-                );
-            }
-        }
-    }
-
-    /// The Connect reply to the task on `token` is queued: from now on its
-    /// frames go through its ring, if it has one.
-    pub(super) fn rings_live(&mut self, token: Token) {
-        if let Some(r) = self.conns.get_mut(&token).and_then(|c| c.rings.as_mut()) {
-            r.live = true;
-        }
-    }
-
-    /// Serves every connection with something in its ring, and those with
-    /// frames waiting for room in theirs (no system call when none has).
-    /// True when a ring had something (frames waiting for a task that does
-    /// not read are not activity).
-    pub(super) fn serve_rings(&mut self) -> bool {
-        let due: Vec<Token> = self
-            .ring_conns
-            .iter()
-            .filter(|(_, m)| ring::pending(m, ring::Dir::ToDaemon))
-            .map(|(t, _)| *t)
-            .collect();
-        let waiting: Vec<Token> = self
-            .ring_backlog
-            .iter()
-            .filter(|t| !due.contains(t))
-            .copied()
-            .collect();
-        for &t in due.iter().chain(&waiting) {
-            self.serve_conn(t, false);
-        }
-        !due.is_empty()
-    }
-
-    /// Before sleeping: asks every task with rings to ring the socket.
-    /// True: one put something in its ring meanwhile (do not sleep).
-    pub(super) fn arm_rings(&self) -> bool {
-        let mut came = false;
-        for (_, m) in &self.ring_conns {
-            came |= ring::arm(m, ring::Dir::ToDaemon);
-        }
-        came
-    }
-
-    pub(super) fn disarm_rings(&self) {
-        for (_, m) in &self.ring_conns {
-            ring::disarm(m, ring::Dir::ToDaemon);
-        }
-    }
-
     pub(super) fn close_conn(&mut self, token: Token) {
         let Some(mut conn) = self.conns.remove(&token) else {
             return;
         };
-        self.ring_conns.retain(|(t, _)| *t != token);
-        self.ring_backlog.remove(&token);
+        self.rings.remove(token);
         // Deregistering a socket that is about to be closed cannot matter if it fails.
         let _ = self.poll.registry().deregister(&mut conn.stream);
         self.trim_due = true;
@@ -750,6 +713,7 @@ impl Daemon {
             return;
         }
         self.deliver_frame(frame);
+        self.pace(token, h.dst);
     }
 
     /// Delivers a Msg frame whose sender was checked (or that came over a

@@ -41,6 +41,14 @@ pub struct SlaveArgs {
     /// master's `$PVM_VMID`); `Some("")` for the machine without an id,
     /// whatever `$PVM_VMID` the remote login sets.
     pub vmid: Option<String>,
+    /// `hosts=NAME:INDEX,...`: started by a launcher that runs the same
+    /// command on many nodes (one `srun` step, docs/LAUNCH.md): each slave
+    /// takes the index of its own node's name ([`SlaveArgs::pick`]), stays
+    /// in the foreground (the step is its lifetime) and prefixes its reply
+    /// line with `@INDEX `.
+    pub hosts: Option<Vec<(String, i32)>>,
+    /// The machine's protection level of links between hosts (src/seal.rs).
+    pub protect: Option<crate::seal::Level>,
 }
 
 /// Quotes `s` for a POSIX shell (single quotes).
@@ -75,7 +83,28 @@ impl SlaveArgs {
         if let Some(id) = &self.vmid {
             v.push(format!("vmid={id}"));
         }
+        if let Some(h) = &self.hosts {
+            let m: Vec<String> = h.iter().map(|(n, i)| format!("{n}:{i}")).collect();
+            v.push(format!("hosts={}", m.join(",")));
+        }
+        if let Some(l) = self.protect {
+            v.push(format!("protect={l}"));
+        }
         v
+    }
+
+    /// Step mode: takes the index and name of node `me` from `hosts`.
+    pub fn pick(&mut self, me: &str) -> Result<(), String> {
+        let Some(h) = &self.hosts else {
+            return Ok(());
+        };
+        let (name, index) = h
+            .iter()
+            .find(|(n, _)| crate::launch::alloc::same_host(n, me))
+            .ok_or_else(|| format!("node {me} is not among the hosts of this start"))?;
+        self.name = name.clone();
+        self.index = *index;
+        Ok(())
     }
 
     /// Parses the words after `-s`.
@@ -109,8 +138,30 @@ impl SlaveArgs {
                     }
                     a.vmid = Some(v.to_string());
                 }
+                "hosts" => {
+                    let mut m = Vec::new();
+                    for item in v.split(',') {
+                        let (n, i) = item
+                            .rsplit_once(':')
+                            .filter(|(n, _)| !n.is_empty())
+                            .ok_or_else(|| format!("bad host in \"{w}\""))?;
+                        m.push((n.to_string(), num(i)? as i32));
+                    }
+                    a.hosts = Some(m);
+                }
+                "protect" => {
+                    a.protect = Some(
+                        crate::seal::Level::parse(v)
+                            .ok_or_else(|| format!("bad protection level in \"{w}\""))?,
+                    )
+                }
                 _ => return Err(format!("unknown slave argument \"{w}\"")),
             }
+        }
+        if a.hosts.is_some() && a.name.is_empty() {
+            // Step mode: index and name come from the node (pick).
+            a.name = "-".into();
+            a.index = 2;
         }
         if !(2..=crate::tid::MAX_HOSTS).contains(&a.index) {
             return Err("slave needs index=2..4095".into());
@@ -149,6 +200,8 @@ impl SlaveArgs {
                     .or_else(|| vmid.map(str::to_string))
                     .unwrap_or_default(),
             ),
+            hosts: None,
+            protect: None,
         }
     }
 }
@@ -261,8 +314,32 @@ mod tests {
             port: Some(4711),
             speed: Some(2000),
             vmid: Some("blue".into()),
+            hosts: None,
+            protect: Some(crate::seal::Level::Integrity),
         };
         assert_eq!(SlaveArgs::parse(&a.to_words()).unwrap(), a);
+        // Step mode: one command for many nodes, each picks its own line.
+        let mut step = a.clone();
+        step.hosts = Some(vec![("node2".into(), 2), ("node3".into(), 7)]);
+        let mut w: Vec<String> = step
+            .to_words()
+            .into_iter()
+            .filter(|w| !w.starts_with("index=") && !w.starts_with("name="))
+            .collect();
+        assert!(w.contains(&"hosts=node2:2,node3:7".to_string()));
+        let mut p = SlaveArgs::parse(&w).unwrap();
+        p.pick("node3").unwrap();
+        assert_eq!((p.index, p.name.as_str()), (7, "node3"));
+        assert!(p.pick("node9").unwrap_err().contains("node9"));
+        w.push("hosts=:2".into());
+        assert!(SlaveArgs::parse(&w).is_err());
+        assert_eq!(SlaveArgs::parse(&a.to_words()).unwrap(), a);
+        assert!(a.to_words().contains(&"protect=integrity".to_string()));
+        let mut w = a.to_words();
+        w.push("protect=weak".into());
+        assert!(SlaveArgs::parse(&w)
+            .unwrap_err()
+            .contains("protection level"));
         let cmd = remote_command("/x/pvmd3", &a);
         assert!(cmd.starts_with("exec '/x/pvmd3' -s 'index=3' 'master=0x80040000'"));
         assert!(cmd.contains("'root=/opt/pvm root'"));

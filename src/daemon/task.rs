@@ -42,7 +42,7 @@ pub struct Task {
 pub struct TaskTable {
     host: i32,
     next_local: i32,
-    pub tasks: BTreeMap<i32, Task>,
+    tasks: BTreeMap<i32, Task>,
 }
 
 impl TaskTable {
@@ -91,6 +91,21 @@ impl TaskTable {
     /// Removes and returns the task with `tid`.
     pub fn remove(&mut self, t: i32) -> Option<Task> {
         self.tasks.remove(&t)
+    }
+
+    /// The tasks, by tid.
+    pub fn iter(&self) -> impl Iterator<Item = &Task> {
+        self.tasks.values()
+    }
+
+    /// How many tasks the table holds.
+    pub fn len(&self) -> usize {
+        self.tasks.len()
+    }
+
+    /// Whether the table is empty.
+    pub fn is_empty(&self) -> bool {
+        self.tasks.is_empty()
     }
 }
 

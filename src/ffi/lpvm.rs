@@ -23,30 +23,16 @@
 use super::boundary::{call, call_quiet, cbytes, guard};
 use crate::task;
 use std::ffi::{c_char, c_int, c_void, CString};
-use std::sync::atomic::{AtomicI32, AtomicPtr, Ordering};
+use std::sync::atomic::AtomicPtr;
 
-/// The task's tid, -1 while not enrolled (PVM's `pvmmytid`).
-///
-/// SAFETY of the layout: `AtomicI32` is a C `int`; Rust writes it only
-/// through [`publish_tid`].
-#[no_mangle]
-#[allow(non_upper_case_globals)]
-pub static pvmmytid: AtomicI32 = AtomicI32::new(-1);
-
-/// The library's debug mask (PVM's `pvmdebmask`).
-#[no_mangle]
-#[allow(non_upper_case_globals)]
-pub static pvmdebmask: AtomicI32 = AtomicI32::new(0);
+// `pvmmytid` and `pvmdebmask` sit in `os::cvars`, below the task runtime
+// that reads and writes them; they are libpvm internals like the rest here.
+pub use crate::os::cvars::{publish_tid, pvmdebmask, pvmmytid};
 
 /// Receive timeout of PVM's group tools (`struct timeval *`); NULL waits.
 #[no_mangle]
 #[allow(non_upper_case_globals)]
 pub static pvmgs_tmout: AtomicPtr<c_void> = AtomicPtr::new(std::ptr::null_mut());
-
-/// Sets [`pvmmytid`] from the runtime's tid (0: not enrolled, shown as -1).
-pub fn publish_tid(t: i32) {
-    pvmmytid.store(if t > 0 { t } else { -1 }, Ordering::Relaxed);
-}
 
 /// Enrolls the calling process if it is not yet a task: 0, or the error
 /// (PvmSysErr when no daemon can be reached or started).
@@ -188,6 +174,7 @@ pub extern "C" fn gs_getgstid() -> c_int {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::atomic::Ordering;
 
     #[test]
     fn strtoi_reads_decimal_hex_and_octal() {

@@ -14,8 +14,12 @@
 //! (sealed memfds and their shared mappings), [`proc`] (processes, fork,
 //! pidfds, the daemon's lock and private files), [`signal`] (dispositions
 //! and the signal pipe), [`ifaddrs`] (local interfaces and their
-//! addresses), [`spin`] (how long a reader spins before it sleeps).
+//! addresses), [`spin`] (how long a reader spins before it sleeps);
+//! and [`cvars`], the two C-visible variables of libpvm the task runtime
+//! reads and writes (`pvmmytid`, `pvmdebmask`: `#[no_mangle]` is unsafe
+//! code, and the runtime may not import `ffi`).
 
+pub mod cvars;
 pub mod ifaddrs;
 pub mod mem;
 pub mod net;
@@ -29,13 +33,14 @@ pub mod unix;
 pub use ifaddrs::{if_index_to_name, if_name_to_index, interface_addresses, IfAddr};
 pub use mem::{sealed_memfd, sealed_size, trim_heap, SharedMap};
 pub use net::{
-    peek, recv_spare, send_nonblocking, send_nosignal, set_socket_buffers, tcp_connect,
-    tcp_connect_nonblocking, tcp_listen, tcp_listen_dual_stack, unacked_bytes,
+    is_listening, peek, recv_spare, send_nonblocking, send_nosignal, set_socket_buffers,
+    start_listening, tcp_bind, tcp_connect, tcp_connect_nonblocking, tcp_listen,
+    tcp_listen_dual_stack, unacked_bytes,
 };
 pub use poll::{poll_many, poll_readable, wait_hangup, Ready};
 pub use proc::{
-    close_fds_from, exit_now, fork, hostname, kill, pidfd_open, process_exists, setsid,
-    stdio_to_dev_null, try_lock_exclusive, uid, wait_pid, write_private, Fork,
+    close_fds_from, exit_now, fork, hostname, kill, nofile_limit, pidfd_open, process_exists,
+    setsid, stdio_to_dev_null, try_lock_exclusive, uid, wait_pid, write_private, Fork,
 };
 pub use signal::{default_sigchld, ignore_sigpipe, signal_pipe};
 pub use spin::{spin_allowed, spin_budget, spin_pause};

@@ -15,6 +15,14 @@ const BACKLOG: i32 = 128;
 /// an IPv6 one with IPV6_V6ONLY set to `v6only` (never left to the
 /// system's `net.ipv6.bindv6only`).
 fn listen(addr: SocketAddr, v6only: bool) -> io::Result<TcpListener> {
+    let sock = bound(addr, v6only)?;
+    sock.listen(BACKLOG)?;
+    Ok(sock.into())
+}
+
+/// [`listen`] without the listen: the port is taken (known, and kept for
+/// later), but connections to it are refused until [`start_listening`].
+fn bound(addr: SocketAddr, v6only: bool) -> io::Result<Socket> {
     let sock = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
     if addr.is_ipv6() {
         sock.set_only_v6(v6only)?;
@@ -22,8 +30,32 @@ fn listen(addr: SocketAddr, v6only: bool) -> io::Result<TcpListener> {
     sock.set_reuse_address(true)?;
     sock.set_nonblocking(true)?;
     sock.bind(&SockAddr::from(addr))?;
-    sock.listen(BACKLOG)?;
+    Ok(sock)
+}
+
+/// As [`tcp_listen`], but only bound: the port is this daemon's, nothing
+/// is accepted until [`start_listening`] (a one-host machine listens only
+/// once it needs to, daemon/bounds.rs).
+pub fn tcp_bind(port: u16, ipv6: bool) -> io::Result<TcpListener> {
+    let any4 = SocketAddr::from((Ipv4Addr::UNSPECIFIED, port));
+    let sock = if ipv6 {
+        bound(SocketAddr::from((Ipv6Addr::UNSPECIFIED, port)), false)
+            .or_else(|e| bound(any4, false).map_err(|_| e))?
+    } else {
+        bound(any4, false)?
+    };
     Ok(sock.into())
+}
+
+/// Starts listening on a socket of [`tcp_bind`] (nothing for one that
+/// listens already).
+pub fn start_listening(l: &impl AsFd) -> io::Result<()> {
+    SockRef::from(l).listen(BACKLOG)
+}
+
+/// Whether a TCP socket listens (SO_ACCEPTCONN).
+pub fn is_listening(l: &impl AsFd) -> bool {
+    SockRef::from(l).is_listener().unwrap_or(false)
 }
 
 /// A listening TCP socket on `[::]:port` with IPV6_V6ONLY off, so it also

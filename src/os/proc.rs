@@ -14,6 +14,14 @@ pub fn uid() -> u32 {
     rustix::process::getuid().as_raw()
 }
 
+/// The soft limit on open descriptors (RLIMIT_NOFILE; `usize::MAX` when
+/// unlimited).
+pub fn nofile_limit() -> usize {
+    rustix::process::getrlimit(rustix::process::Resource::Nofile)
+        .current
+        .map_or(usize::MAX, |n| n.min(usize::MAX as u64) as usize)
+}
+
 /// Sends `sig` to process `pid` (0: only checks that it may be signalled).
 /// Returns false when the process does not exist, may not be signalled, or
 /// `sig` is no signal.

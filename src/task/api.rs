@@ -208,6 +208,32 @@ pub fn config() -> Result<(i32, Vec<HostInfo>)> {
     Ok((narch, hosts))
 }
 
+/// The hosts the local daemon suspects (silent for a few heartbeats, not
+/// yet declared dead), as (daemon tid, seconds silent), and the machine's
+/// host timeout in seconds: what the console's `conf` shows beside
+/// pvm_config's table (read from the end of the same reply).
+pub fn host_suspicions() -> Result<(u32, Vec<(i32, u32)>)> {
+    let reply = rt().request(Req::Config, &[])?;
+    let mut r = Reader::new(&reply);
+    let nhost = r.count(20)?;
+    let _narch = r.int()?;
+    for _ in 0..nhost {
+        r.int()?;
+        r.str()?;
+        r.str()?;
+        r.int()?;
+        r.int()?;
+    }
+    let Ok(timeout) = r.int() else {
+        return Ok((0, Vec::new()));
+    };
+    let n = r.count(8)?;
+    let list = (0..n)
+        .map(|_| Ok((r.int()?, r.int()?.max(0) as u32)))
+        .collect::<Result<Vec<_>>>()?;
+    Ok((timeout.max(0) as u32, list))
+}
+
 /// pvm_tasks: tasks of the machine (`where_` 0), of one host (a daemon
 /// tid) or one task.
 pub fn tasks(where_: i32) -> Result<Vec<TaskInfo>> {

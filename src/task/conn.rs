@@ -67,9 +67,32 @@ pub struct Conn {
 }
 
 impl Conn {
-    /// Connects to the daemon listening at `sock`.
-    fn open(sock: &Path) -> io::Result<Conn> {
-        let stream = UnixStream::connect(sock)?;
+    /// Connects to the daemon listening at `sock`, after checking that its
+    /// directory is private and ours, and that the listener runs as this
+    /// user (SO_PEERCRED): nothing is sent to anyone else's socket.
+    fn open(sock: &Path) -> std::result::Result<Conn, Refused> {
+        let dir = sock.parent().map(Path::to_path_buf).unwrap_or_default();
+        crate::paths::check_private_dir(&dir).map_err(Refused::from_dir)?;
+        let stream = UnixStream::connect(sock).map_err(Refused::Absent)?;
+        let me = crate::os::uid();
+        match crate::os::peer_cred(&stream) {
+            Ok((_, uid, _)) if uid == me => {}
+            Ok((pid, uid, _)) => {
+                return Err(Refused::Untrusted(format!(
+                    "refusing the daemon at {}: it runs as uid {uid}{} (pid {pid}), not as this user (uid {me})",
+                    sock.display(),
+                    crate::paths::user_name(uid)
+                        .map(|n| format!(" ({n})"))
+                        .unwrap_or_default()
+                )))
+            }
+            Err(e) => {
+                return Err(Refused::Untrusted(format!(
+                    "refusing the daemon at {}: can't check who listens ({e})",
+                    sock.display()
+                )))
+            }
+        }
         Ok(Conn {
             stream,
             write: Mutex::new(None),
@@ -77,19 +100,24 @@ impl Conn {
             offer: Mutex::new(None),
             rings: OnceLock::new(),
             always: AtomicBool::new(false),
-            dir: sock.parent().map(Path::to_path_buf).unwrap_or_default(),
+            dir,
         })
     }
 
     /// Connects to the local daemon, starting one when none answers and
-    /// autostart is allowed (`PVM6_NOAUTOSTART` unset).
+    /// autostart is allowed (`PVM6_NOAUTOSTART` unset). A daemon directory
+    /// or listener that is not this user's own is reported on stderr
+    /// (`libpvm [pidN]: refusing ...`) and fails with SysErr, as PVM 3.4
+    /// fails when it can't contact its daemon; no daemon is started then.
     pub fn connect_or_start() -> Result<Conn> {
         let files = DaemonFiles::current();
         let sock = std::env::var_os(ENV_SOCK)
             .map(PathBuf::from)
             .unwrap_or_else(|| files.sock.clone());
-        if let Ok(c) = Conn::open(&sock) {
-            return Ok(c);
+        match Conn::open(&sock) {
+            Ok(c) => return Ok(c),
+            Err(r @ Refused::Untrusted(_)) => return Err(r.report()),
+            Err(Refused::Absent(_)) => {}
         }
         if std::env::var(ENV_NOAUTOSTART)
             .map(|v| v == "1")
@@ -104,11 +132,12 @@ impl Conn {
         loop {
             match Conn::open(&files.sock) {
                 Ok(c) => return Ok(c),
+                Err(r @ Refused::Untrusted(_)) => return Err(r.report()),
                 Err(_) if Instant::now() < deadline => {
                     std::thread::sleep(pause);
                     pause = (pause * 2).min(Duration::from_millis(100));
                 }
-                Err(e) => {
+                Err(Refused::Absent(e)) => {
                     log::warn!("daemon did not come up at {}: {e}", files.sock.display());
                     return Err(Error::CantStart);
                 }
@@ -373,6 +402,35 @@ impl Conn {
                 Err(Error::SysErr)
             }
         }
+    }
+}
+
+/// Why no connection to the daemon was made.
+enum Refused {
+    /// Nothing (or nothing yet) listens there: a daemon may be started.
+    Absent(io::Error),
+    /// Something not this user's own is there: never talked to.
+    Untrusted(String),
+}
+
+impl Refused {
+    fn from_dir(e: io::Error) -> Refused {
+        if e.kind() == io::ErrorKind::NotFound {
+            Refused::Absent(e)
+        } else {
+            Refused::Untrusted(e.to_string())
+        }
+    }
+
+    /// Says why on stderr (the program's user must learn it: someone else
+    /// holds the path) and gives the error of a daemon that can't be
+    /// contacted.
+    fn report(self) -> Error {
+        if let Refused::Untrusted(why) = &self {
+            super::report_line(why);
+            log::warn!("{why}");
+        }
+        Error::SysErr
     }
 }
 

@@ -82,8 +82,23 @@ impl Runtime {
         };
         // Last, whether the daemon took the shared-memory rings we offered.
         let rings_taken = !r.is_empty() && r.int()? == 1;
+        // Then the largest message body the daemon takes.
+        let max_message = if r.is_empty() {
+            None
+        } else {
+            r.str()?.parse::<usize>().ok()
+        };
+        // Then how links to other hosts are protected (encrypted when absent).
+        let level = if r.is_empty() {
+            crate::seal::Level::default()
+        } else {
+            crate::seal::Level::from_code(r.int()? as u8).unwrap_or_default()
+        };
         conn.connected(rings_taken);
         let mut st = self.lock();
+        if let Some(m) = max_message {
+            st.max_message = m;
+        }
         let spawned = spawned_tid != 0 && mytid == spawned_tid;
         // A task that enrolls on its own gets settings only from a tracer
         // registered with the daemon (src/daemon/trace.rs).
@@ -96,6 +111,7 @@ impl Runtime {
         st.dtid = dtid;
         st.siblings = siblings;
         st.routes.set_host(secret, host_addrs);
+        st.routes.set_level(level);
         st.broken = false;
         st.conn = Some(conn.clone());
         trace::settings_from_env(&mut st.opts);

@@ -34,9 +34,14 @@
 //! messages for that task go through our daemon instead of a feed of ours,
 //! unless we already sent it something ([`Feeds::reply_via`]): one pair's
 //! messages keep one way.
+//!
+//! A feed is protected as daemon links are (src/seal.rs, the machine's
+//! level): the frames we write are sealed, what comes back is opened, and
+//! a record that fails to open ends the feed's reading side (logged).
 
 use crate::auth::{self, Role, Secret};
 use crate::os;
+use crate::seal::{Keys, Level, Opener, Sealer};
 use crate::sync::Locked;
 use crate::tid;
 use crate::wire::{Ctl, Frame, FrameDecoder, Header, Kind, HEADER_LEN};
@@ -60,6 +65,15 @@ struct Feed {
     frames: u64,
     /// Given up: its writing side is shut, and it is read until its end.
     draining: bool,
+    /// Seals what we write (None: level none).
+    sealer: Option<Sealer>,
+}
+
+/// A feed's received bytes: the decoder, and the opener of a protected feed.
+#[derive(Default)]
+struct FeedIn {
+    decoder: FrameDecoder,
+    opener: Option<Opener>,
 }
 
 impl Drop for Feed {
@@ -79,7 +93,7 @@ pub struct FeedRx {
     me: i32,
     /// The host of the daemon at the other end.
     host: i32,
-    decoder: Mutex<FrameDecoder>,
+    decoder: Mutex<FeedIn>,
     closed: AtomicBool,
 }
 
@@ -103,16 +117,39 @@ impl FeedRx {
         if self.is_closed() {
             return out;
         }
-        let mut d = self.decoder.locked();
+        let mut guard = self.decoder.locked();
+        let FeedIn { decoder: d, opener } = &mut *guard;
         let mut scratch = [0u8; crate::wire::READ_STEP];
         let mut ended = false;
+        let stream = &self.stream;
         loop {
-            match d.read_from(&self.stream, &mut scratch) {
+            let got = match opener.as_mut() {
+                None => d.read_from(stream, &mut scratch),
+                Some(o) => match (&*stream).read(&mut scratch) {
+                    Ok(n) if n > 0 => {
+                        if let Err(e) = o.open(&mut scratch[..n], |b| d.feed(b)) {
+                            log::warn!(
+                                "feed to {} closed: {e}",
+                                tid::fmt(tid::daemon_tid(self.host))
+                            );
+                            let _ = stream.shutdown(Shutdown::Both);
+                            // Whole frames before the refused record are
+                            // delivered below; nothing of that record is.
+                            ended = true;
+                            break;
+                        }
+                        Ok(n)
+                    }
+                    other => other,
+                },
+            };
+            match got {
                 Ok(0) => {
                     ended = true;
                     break;
                 }
-                Ok(_) if d.drained() => break,
+                Ok(_) if opener.is_none() && d.drained() => break,
+                Ok(n) if opener.is_some() && n < scratch.len() => break,
                 Ok(_) => {}
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
@@ -203,22 +240,32 @@ impl Feeds {
 
     /// Records the outcome of opening a feed to `host` for task `me`, unless another
     /// thread did first (its outcome stays: messages may have followed it).
-    pub fn settle(&mut self, host: i32, me: i32, stream: Option<TcpStream>) {
+    pub fn settle(&mut self, host: i32, me: i32, opened: Option<(TcpStream, Option<Keys>)>) {
         // Read when ready, written with waits of our own (write_frame): a
         // feed that cannot be made non-blocking is not used.
-        let stream = stream.filter(|s| s.set_nonblocking(true).is_ok());
+        let opened = opened.filter(|(s, _)| s.set_nonblocking(true).is_ok());
         self.by_host
             .entry(host)
-            .or_insert(stream.map(|stream| Feed {
-                rx: Arc::new(FeedRx {
-                    stream,
-                    me,
-                    host,
-                    decoder: Mutex::new(FrameDecoder::new()),
-                    closed: AtomicBool::new(false),
-                }),
-                frames: 0,
-                draining: false,
+            .or_insert(opened.map(|(stream, keys)| {
+                let (sealer, opener) = match keys {
+                    Some(k) => (Some(k.tx), Some(k.rx)),
+                    None => (None, None),
+                };
+                Feed {
+                    rx: Arc::new(FeedRx {
+                        stream,
+                        me,
+                        host,
+                        decoder: Mutex::new(FeedIn {
+                            decoder: FrameDecoder::new(),
+                            opener,
+                        }),
+                        closed: AtomicBool::new(false),
+                    }),
+                    frames: 0,
+                    draining: false,
+                    sealer,
+                }
             }));
     }
 
@@ -256,7 +303,7 @@ impl Feeds {
         let Some(Some(feed)) = self.by_host.get_mut(&host).filter(|_| tid::is_task(h.dst)) else {
             return Sent::NoFeed;
         };
-        let Err(e) = write_frame(&feed.rx.stream, h, body) else {
+        let Err(e) = write_frame(&feed.rx.stream, feed.sealer.as_mut(), h, body) else {
             feed.frames += 1;
             return Sent::Fed;
         };
@@ -294,9 +341,36 @@ impl Feeds {
 
 /// Writes one frame, waiting for room while the feed takes bytes; fails
 /// when it takes none for [`STALL`].
-fn write_frame(stream: &TcpStream, h: &Header, body: &[IoSlice<'_>]) -> io::Result<()> {
+fn write_frame(
+    stream: &TcpStream,
+    sealer: Option<&mut Sealer>,
+    h: &Header,
+    body: &[IoSlice<'_>],
+) -> io::Result<()> {
     let head = h.encode();
-    let mut owned = crate::wire::frame_slices(&head, body);
+    let owned = crate::wire::frame_slices(&head, body);
+    let Some(sealer) = sealer else {
+        return write_slices(stream, owned);
+    };
+    // Sealed a window at a time: what is held beyond the message stays bounded.
+    let parts: Vec<&[u8]> = owned.iter().map(|s| &**s).collect();
+    let total: usize = parts.iter().map(|p| p.len()).sum();
+    let mut sealed = Vec::new();
+    let mut off = 0;
+    while off < total {
+        let n = (total - off).min(crate::seal::WINDOW);
+        sealed.clear();
+        sealer
+            .seal(&crate::seal::window(&parts, off, n), &mut sealed)
+            .map_err(io::Error::other)?;
+        write_slices(stream, vec![IoSlice::new(&sealed)])?;
+        off += n;
+    }
+    Ok(())
+}
+
+/// Writes all of `owned`, waiting as [`write_frame`] says.
+fn write_slices(stream: &TcpStream, mut owned: Vec<IoSlice<'_>>) -> io::Result<()> {
     let mut slices: &mut [IoSlice<'_>] = &mut owned;
     let want = [(
         stream.as_fd(),
@@ -327,15 +401,35 @@ fn write_frame(stream: &TcpStream, h: &Header, body: &[IoSlice<'_>]) -> io::Resu
 /// Opens a feed for task `me` to the daemon at one of `list` (its
 /// addresses, comma-separated, as DaemonAddr gives them), choosing the
 /// address family as direct routes do; `host` are our own addresses.
-pub fn open(list: &str, host: &[SocketAddr], secret: &Secret, me: i32) -> io::Result<TcpStream> {
+pub fn open(
+    list: &str,
+    host: &[SocketAddr],
+    secret: &Secret,
+    me: i32,
+    level: Level,
+) -> io::Result<(TcpStream, Option<Keys>)> {
     let target = super::transport::pick_target(list, host)?;
     let mut s = crate::os::tcp_connect(target, OPEN_TIMEOUT)?;
-    auth::connect_blocking(&mut s, secret, Role::Feed, me, OPEN_TIMEOUT)
-        .map_err(|e| io::Error::new(io::ErrorKind::PermissionDenied, format!("{e:?}")))?;
-    // The daemon accepts with a LinkOk frame, or closes the connection.
+    let mut keys = auth::connect_blocking(&mut s, secret, Role::Feed, me, level, OPEN_TIMEOUT)
+        .map_err(|e| io::Error::new(io::ErrorKind::PermissionDenied, e.to_string()))?
+        .keys;
+    // The daemon accepts with a LinkOk frame (one record when protected),
+    // or closes the connection.
     s.set_read_timeout(Some(OPEN_TIMEOUT))?;
     let mut head = [0u8; HEADER_LEN];
-    s.read_exact(&mut head)?;
+    match keys.as_mut() {
+        None => s.read_exact(&mut head)?,
+        Some(k) => {
+            let mut rec = [0u8; crate::seal::OVERHEAD + HEADER_LEN];
+            s.read_exact(&mut rec)?;
+            let mut got = Vec::new();
+            k.rx.open(&mut rec, |b| got.extend_from_slice(b))
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
+            if got.len() == HEADER_LEN {
+                head.copy_from_slice(&got);
+            }
+        }
+    }
     let ok = Header::decode(&head).is_ok_and(|h| {
         h.kind == Kind::Ctl && h.tag == Ctl::LinkOk as i32 && h.len == 0 && h.dst == me
     });
@@ -347,7 +441,7 @@ pub fn open(list: &str, host: &[SocketAddr], secret: &Secret, me: i32) -> io::Re
     }
     s.set_read_timeout(None)?;
     os::set_socket_buffers(&s, 4 << 20);
-    Ok(s)
+    Ok((s, keys))
 }
 
 #[cfg(test)]
@@ -389,7 +483,7 @@ mod tests {
         let (rx, _) = l.accept().unwrap();
         let mut f = Feeds::default();
         assert_eq!(f.wants(ME, TASK), Some(tid::host_of(TASK)));
-        f.settle(tid::host_of(TASK), ME, Some(tx));
+        f.settle(tid::host_of(TASK), ME, Some((tx, None)));
         (f, rx)
     }
 

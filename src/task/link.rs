@@ -5,12 +5,17 @@
 //! through shared memory (`super::shm`), writes frames (reading every link
 //! meanwhile so two senders never block each other), and writes and parses
 //! the hello. Which link a message takes is [`super::route`]'s business.
+//! A TCP link (another host) is protected by src/seal.rs once its handshake
+//! is done, unless the machine's level is `none`: frames are sealed as they
+//! are written and opened as they are read; a record that fails to open
+//! closes the link (reported on stderr) and nothing of it is delivered.
 
 use super::shm;
 use super::transport::Stream;
 use crate::auth::{Acceptor, Role, Secret, Step};
 use crate::os::SharedMap;
 use crate::ring::{self, Consumer, Dir, Producer, Record};
+use crate::seal::{Keys, Level, Opener, Sealer};
 use crate::wire::{Frame, FrameDecoder, Header, Kind, Landing, Reader, Req, Writer};
 use crate::{os, tid};
 use std::collections::VecDeque;
@@ -20,8 +25,10 @@ use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 /// Bytes read from a Unix link per system call (TCP links read
-/// `wire::READ_STEP` at a time).
+/// `wire::READ_STEP` at a time, protected ones [`SEALED_CHUNK`]).
 const READ_CHUNK: usize = 256 * 1024;
+/// Bytes read from a protected TCP link per system call (several records).
+const SEALED_CHUNK: usize = 256 * 1024;
 
 /// Tag of the control frame (body-less, on the socket) that passes a Unix
 /// link's ring for small frames (`crate::ring`) to the peer with SCM_RIGHTS.
@@ -58,6 +65,8 @@ struct Rx {
     pre: VecDeque<Frame>,
     /// An accepted TCP connection's handshake, until it succeeded.
     auth: Option<Box<Acceptor>>,
+    /// Opens what a protected TCP link receives (src/seal.rs).
+    opener: Option<Opener>,
 }
 
 /// The sending side of a link (held by a writer for one whole frame).
@@ -95,6 +104,9 @@ pub struct Link {
     ring_always: AtomicBool,
     /// When the link was made.
     opened: std::time::Instant,
+    /// Seals what we write on a protected TCP link; taken by a writer
+    /// (holding `tx`) and by nothing else while held.
+    sealer: Mutex<Option<Sealer>>,
 }
 
 impl Link {
@@ -115,6 +127,7 @@ impl Link {
                 sock_q: VecDeque::new(),
                 pre: VecDeque::new(),
                 auth: None,
+                opener: None,
             }),
             tx: Mutex::new(Tx {
                 small_off,
@@ -127,17 +140,28 @@ impl Link {
             authed: AtomicI32::new(0),
             ring_always: AtomicBool::new(ring_always),
             opened: std::time::Instant::now(),
+            sealer: Mutex::new(None),
         })
+    }
+
+    /// Protects the link with the keys of its handshake (the connecting
+    /// side; None: level none). Before anything is sent or read.
+    pub(super) fn set_keys(&self, keys: Option<Keys>) {
+        if let Some(k) = keys {
+            self.rx().opener = Some(k.rx);
+            *self.sealer.locked() = Some(k.tx);
+        }
     }
 
     /// An accepted TCP connection: its bytes go to the handshake first.
     pub(super) fn accepted_tcp(
         stream: Stream,
         secret: &Secret,
+        level: Level,
         ring_always: bool,
     ) -> io::Result<Link> {
         let l = Link::new(stream, ring_always)?;
-        l.rx().auth = Some(Box::new(Acceptor::new(secret)));
+        l.rx().auth = Some(Box::new(Acceptor::new(secret, level)));
         Ok(l)
     }
 
@@ -160,6 +184,11 @@ impl Link {
                     return fail(rx, format!("{:?} {}", peer.role, peer.claimed_id));
                 }
                 self.authed.store(peer.claimed_id, Ordering::Relaxed);
+                if let Some(k) = acceptor.take_keys() {
+                    rx.opener = Some(k.rx);
+                    // A leaf lock: nothing else is taken while it is held.
+                    *self.sealer.locked() = Some(k.tx);
+                }
                 (send, Some(rest))
             }
             Err(e) => return fail(rx, format!("{e:?}")),
@@ -271,6 +300,7 @@ impl Link {
         if rx.buf.is_empty() {
             let size = match self.stream {
                 Stream::Unix(_) => READ_CHUNK,
+                Stream::Tcp(_) if rx.opener.is_some() => SEALED_CHUNK,
                 Stream::Tcp(_) => crate::wire::READ_STEP,
             };
             rx.buf = vec![0u8; size];
@@ -284,6 +314,30 @@ impl Link {
                 // Reading stops once something is complete: what the peer
                 // sent beyond stays in the socket (its flow control holds
                 // a fast sender back) and may land at the next receive.
+                // Protected: records are read through `buf`, opened, and
+                // their bytes fed (landing as above).
+                Stream::Tcp(_) if rx.auth.is_none() && rx.opener.is_some() => {
+                    match self.stream.read(&mut rx.buf) {
+                        Ok(n) if n > 0 => {
+                            if let Err(why) = Self::open_in(rx, n, landing.as_deref_mut()) {
+                                self.refused(rx, &why, landing);
+                                return;
+                            }
+                            if let Some(h) = rx.decoder.take_landed() {
+                                if let Some(l) = landing.take() {
+                                    l.busy = false;
+                                    l.done = Some(h);
+                                }
+                                return;
+                            }
+                            if n == rx.buf.len() && rx.decoder.wants_more() {
+                                continue;
+                            }
+                            return;
+                        }
+                        other => other,
+                    }
+                }
                 Stream::Tcp(t) if rx.auth.is_none() => {
                     let Rx { decoder, buf, .. } = rx;
                     let got = decoder.read_landing(t, buf, landing.as_deref_mut());
@@ -308,7 +362,23 @@ impl Link {
                     if rx.auth.is_some() {
                         let input = rx.buf[..n].to_vec();
                         match self.feed_auth(rx, &input) {
-                            Some(rest) => rx.decoder.feed(&rest),
+                            Some(mut rest) => {
+                                let opened = match rx.opener.as_mut() {
+                                    Some(o) => {
+                                        let d = &mut rx.decoder;
+                                        o.open(&mut rest, |b| d.feed(b))
+                                            .map_err(|e| format!("{}", e))
+                                    }
+                                    None => {
+                                        rx.decoder.feed(&rest);
+                                        Ok(())
+                                    }
+                                };
+                                if let Err(why) = opened {
+                                    self.refused(rx, &why, landing);
+                                    return;
+                                }
+                            }
                             None if rx.closed => return,
                             None => {}
                         }
@@ -334,6 +404,57 @@ impl Link {
             }
             return;
         }
+    }
+
+    /// Opens the `n` bytes read into `rx.buf` into the decoder.
+    fn open_in(rx: &mut Rx, n: usize, mut landing: Option<&mut Landing<'_>>) -> Result<(), String> {
+        let Rx {
+            decoder,
+            buf,
+            opener,
+            ..
+        } = rx;
+        let Some(o) = opener.as_mut() else {
+            decoder.feed(&buf[..n]);
+            return Ok(());
+        };
+        let mut bad = None;
+        o.open(&mut buf[..n], |b| {
+            if let Err(e) = decoder.feed_landing(b, landing.as_deref_mut()) {
+                bad.get_or_insert(e);
+            }
+        })
+        .map_err(|e| e.to_string())?;
+        match bad {
+            Some(e) => Err(e.to_string()),
+            None => Ok(()),
+        }
+    }
+
+    /// A protected link's record failed to open: the link ends here,
+    /// nothing of it is delivered, and the user is told why (stderr, like
+    /// the library's other reports about direct links).
+    fn refused(&self, rx: &mut Rx, why: &str, landing: Option<&mut Landing<'_>>) {
+        use std::io::Write;
+        // Frames completed before the refused record came from records
+        // that opened: they are delivered; what the refused one began is not.
+        self.decode(rx);
+        rx.closed = true;
+        rx.decoder = FrameDecoder::new();
+        if let Some(l) = landing {
+            l.busy = false;
+        }
+        self.stream.shutdown();
+        let peer = match self.peer() {
+            0 => self.authed(),
+            p => p,
+        };
+        let _ = writeln!(
+            std::io::stderr().lock(),
+            "libpvm [{}]: direct link to {} closed: {why}",
+            super::logging::who(),
+            tid::fmt(peer)
+        );
     }
 
     /// The complete frames received so far, and whether the link ended.
@@ -579,6 +700,24 @@ impl Link {
             // The frame itself wakes a peer that sleeps.
             blocked |= self.push_small(tx, Producer::push_marker, &others)?;
         }
+        if let Some(sealer) = self.sealer.locked().as_mut() {
+            // Protected (TCP): sealed and written a window at a time, so
+            // what is held beyond the message stays bounded.
+            let parts: Vec<&[u8]> = owned.iter().map(|s| &**s).collect();
+            let total: usize = parts.iter().map(|p| p.len()).sum();
+            let mut sealed = Vec::new();
+            let mut off = 0;
+            while off < total {
+                let n = (total - off).min(crate::seal::WINDOW);
+                sealed.clear();
+                sealer
+                    .seal(&crate::seal::window(&parts, off, n), &mut sealed)
+                    .map_err(io::Error::other)?;
+                blocked |= self.write_all(&mut [IoSlice::new(&sealed)], None, &others)?;
+                off += n;
+            }
+            return Ok(blocked);
+        }
         let fd = if pass_fd { tx.big.fd_to_pass() } else { None };
         blocked |= self.write_all(&mut owned, fd, &others)?;
         if pass_fd {
@@ -779,4 +918,122 @@ pub(super) fn parse_hello(f: &Frame) -> Option<(u64, u64)> {
     let nonce = (word()? << 32) | word()?;
     let count = (word()? << 32) | word()?;
     Some((nonce, count))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::{connect_blocking, Role, Secret};
+    use std::io::Write;
+    use std::net::{TcpListener, TcpStream};
+    use std::time::Duration;
+
+    const A: i32 = 0x40001;
+    const B: i32 = 0x80001;
+
+    /// An accepted direct TCP link (the acceptor's side, as a task holds
+    /// it) and the connector's raw socket with its keys.
+    fn pair(level: Level) -> (Link, TcpStream, Option<Keys>) {
+        let secret = Secret::from_bytes([5; crate::auth::SECRET_LEN]);
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap();
+        let s2 = secret.clone();
+        let t = std::thread::spawn(move || {
+            let mut c = TcpStream::connect(addr).unwrap();
+            let session =
+                connect_blocking(&mut c, &s2, Role::Route, B, level, Duration::from_secs(5))
+                    .unwrap();
+            (c, session.keys)
+        });
+        let (a, _) = l.accept().unwrap();
+        let link = Link::accepted_tcp(Stream::Tcp(a), &secret, level, false).unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while link.authed() == 0 && std::time::Instant::now() < deadline {
+            link.fill(None, false);
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        assert_eq!(link.authed(), B);
+        let (c, keys) = t.join().unwrap();
+        (link, c, keys)
+    }
+
+    fn msg(tag: i32, body: &[u8]) -> Vec<u8> {
+        Frame::new(
+            Header {
+                src: B,
+                dst: A,
+                tag,
+                ..Header::new(Kind::Msg)
+            },
+            body.to_vec(),
+        )
+        .to_bytes()
+    }
+
+    fn frames_until(link: &Link, n: usize) -> (Vec<Frame>, bool) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        let mut got = Vec::new();
+        loop {
+            link.fill(None, false);
+            let (f, ended) = link.take_frames();
+            got.extend(f);
+            if got.len() >= n || ended || std::time::Instant::now() > deadline {
+                return (got, ended);
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+
+    #[test]
+    fn sealed_frames_arrive_and_a_tampered_one_ends_the_link() {
+        for level in [Level::Encrypted, Level::Integrity] {
+            let (link, mut c, keys) = pair(level);
+            let mut k = keys.expect("keys at a protected level");
+            // Two frames, one larger than a record, arrive whole.
+            let big = vec![0x5a; 3 * crate::seal::CHUNK + 7];
+            let mut out = k.tx.sealed(&[&msg(1, b"hello")]).unwrap();
+            out.extend(k.tx.sealed(&[&msg(2, &big)]).unwrap());
+            c.write_all(&out).unwrap();
+            let (got, ended) = frames_until(&link, 2);
+            assert!(!ended, "{level}");
+            assert_eq!(got.len(), 2, "{level}");
+            assert_eq!(got[0].body, b"hello");
+            assert_eq!(got[1].body, big);
+            // One flipped byte: nothing of that frame, or after it, comes;
+            // the link ends.
+            let mut bad = k.tx.sealed(&[&msg(3, b"tampered")]).unwrap();
+            bad[10] ^= 1;
+            bad.extend(k.tx.sealed(&[&msg(4, b"after")]).unwrap());
+            c.write_all(&bad).unwrap();
+            let (got, ended) = frames_until(&link, 1);
+            assert!(ended && got.is_empty(), "{level}: {} frame(s)", got.len());
+        }
+    }
+
+    #[test]
+    fn replayed_and_clear_frames_end_the_link() {
+        let (link, mut c, keys) = pair(Level::Encrypted);
+        let mut k = keys.unwrap();
+        let rec = k.tx.sealed(&[&msg(1, b"once")]).unwrap();
+        c.write_all(&rec).unwrap();
+        c.write_all(&rec).unwrap();
+        let (got, ended) = frames_until(&link, 2);
+        assert!(ended, "replay not refused");
+        assert_eq!(got.len(), 1, "only the first copy is delivered");
+        // A frame in the clear after the handshake.
+        let (link, mut c, _) = pair(Level::Encrypted);
+        c.write_all(&msg(1, b"clear")).unwrap();
+        let (got, ended) = frames_until(&link, 1);
+        assert!(ended && got.is_empty());
+    }
+
+    #[test]
+    fn level_none_carries_clear_frames() {
+        let (link, mut c, keys) = pair(Level::None);
+        assert!(keys.is_none());
+        c.write_all(&msg(9, b"plain")).unwrap();
+        let (got, ended) = frames_until(&link, 1);
+        assert!(!ended);
+        assert_eq!(got[0].body, b"plain");
+    }
 }

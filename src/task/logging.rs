@@ -25,12 +25,12 @@ static TID: AtomicI32 = AtomicI32::new(0);
 /// publishes it to C as PVM 3.4's `pvmmytid`.
 pub fn set_tid(t: i32) {
     TID.store(t, Ordering::Relaxed);
-    crate::ffi::lpvm::publish_tid(t);
+    crate::os::cvars::publish_tid(t);
 }
 
 /// Whether the debug mask (`pvmdebmask`, PvmDebugMask) has `bit` set.
 pub fn debugging(bit: i32) -> bool {
-    crate::ffi::lpvm::pvmdebmask.load(Ordering::Relaxed) & bit != 0
+    crate::os::cvars::debug_mask() & bit != 0
 }
 
 /// A debug line on stderr, `libpvm [t40001]: <text>`, when the debug mask

@@ -19,6 +19,8 @@ pub mod compat;
 mod conn;
 mod enroll;
 mod feed;
+#[doc(hidden)]
+pub mod fuzz;
 pub mod groups;
 mod hosts;
 mod link;
@@ -94,6 +96,10 @@ pub struct State {
     used_spawn_env: bool,
     /// Direct routes: listener, links, per-peer message counts.
     routes: Routes,
+    /// The largest message body the daemon takes (its Connect reply says;
+    /// `$PVM6_MAX_MESSAGE` or the default before): larger sends fail with
+    /// PvmNoMem on every route.
+    pub max_message: usize,
 }
 
 /// The process-wide runtime.
@@ -149,6 +155,7 @@ impl Runtime {
                 conn: None,
                 used_spawn_env: false,
                 routes: Routes::default(),
+                max_message: crate::wire::max_message_from_env(),
             }),
             filed: Condvar::new(),
             enroll: Mutex::new(()),
@@ -228,6 +235,7 @@ impl Runtime {
             slices: &slices,
             enc,
             wid: 0,
+            max: st.max_message,
         };
         let blocked = send_one(
             &mut st.routes,
@@ -270,7 +278,7 @@ impl Runtime {
         for host in hosts {
             let opened = match &ctx {
                 None => Err("no machine secret from the daemon".to_string()),
-                Some((secret, addrs)) => self
+                Some((secret, addrs, level)) => self
                     .request(
                         crate::wire::Req::DaemonAddr,
                         &Writer::new().int(host).finish(),
@@ -278,7 +286,8 @@ impl Runtime {
                     .and_then(|b| Reader::new(&b).str())
                     .map_err(|e| e.text().to_string())
                     .and_then(|list| {
-                        feed::open(&list, addrs, secret, me).map_err(|e| format!("{list}: {e}"))
+                        feed::open(&list, addrs, secret, me, *level)
+                            .map_err(|e| format!("{list}: {e}"))
                     }),
             };
             let daemon = tid::fmt(tid::daemon_tid(host));
@@ -343,6 +352,7 @@ impl Runtime {
             // The buffer's wait id travels with it (pvm_setmwid; a hoster's
             // SM_STHOSTACK must carry the one of the request).
             wid: buf.info().wid,
+            max: st.max_message,
         };
         let single = dsts.len() == 1;
         let mut blocked = false;
@@ -400,11 +410,13 @@ impl Runtime {
     }
 }
 
-/// A message on its way out: its body's slices, encoding code and wait id.
+/// A message on its way out: its body's slices, encoding code and wait id,
+/// and the largest body allowed.
 struct Outgoing<'a> {
     slices: &'a [IoSlice<'a>],
     enc: i32,
     wid: i32,
+    max: usize,
 }
 
 /// Sends one message to `dst` by the route [`Routes::send`] chooses. Runs
@@ -425,6 +437,14 @@ fn send_one(
     let len: usize = slices.iter().map(|s| s.len()).sum();
     if len > crate::wire::MAX_BODY {
         return Err(Error::Overflow);
+    }
+    if len > msg.max {
+        log::debug!(
+            "message of {len} bytes over the largest ({} bytes, {})",
+            msg.max,
+            crate::wire::ENV_MAX_MESSAGE
+        );
+        return Err(Error::NoMem);
     }
     let h = crate::wire::Header {
         kind: Kind::Msg,

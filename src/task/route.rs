@@ -118,6 +118,8 @@ pub struct Routes {
     secret: Option<Secret>,
     /// This host's addresses as the host table has them (Connect reply).
     host: Vec<SocketAddr>,
+    /// How links to other hosts are protected (Connect reply).
+    level: crate::seal::Level,
     peers: HashMap<i32, Peer>,
     /// Accepted connections whose hello has not arrived yet.
     unverified: Vec<Arc<Link>>,
@@ -157,6 +159,12 @@ impl Routes {
         self.host = host;
     }
 
+    /// Takes the machine's protection level of links between hosts (from
+    /// the daemon's Connect reply).
+    pub fn set_level(&mut self, level: crate::seal::Level) {
+        self.level = level;
+    }
+
     /// The link to use for a message to `dst`, or None for the daemon route
     /// (the send is then counted). With PvmRouteDirect the first send to a
     /// task also offers it a link (through `conn`, before the message).
@@ -181,8 +189,8 @@ impl Routes {
 
     /// What opening a feed needs: the machine's secret and this host's
     /// addresses (None without a secret).
-    pub fn feed_ctx(&self) -> Option<(Secret, Vec<SocketAddr>)> {
-        Some((self.secret.clone()?, self.host.clone()))
+    pub fn feed_ctx(&self) -> Option<(Secret, Vec<SocketAddr>, crate::seal::Level)> {
+        Some((self.secret.clone()?, self.host.clone(), self.level))
     }
 
     /// Sends one message frame (header `h` from `me`, body `body`) by the
@@ -398,7 +406,7 @@ impl Routes {
                 let peer = t.peer_addr().map(|a| fmt_sockaddr(&a)).unwrap_or_default();
                 log::debug!("direct-route TCP connection from {peer}");
                 match &self.secret {
-                    Some(secret) => Link::accepted_tcp(s, secret, self.ring_always),
+                    Some(secret) => Link::accepted_tcp(s, secret, self.level, self.ring_always),
                     None => Err(io::Error::other("no machine secret")),
                 }
             }
@@ -487,10 +495,15 @@ impl Routes {
             secret: self.secret.as_ref(),
             host: &self.host,
             me,
+            level: self.level,
         };
         let link = connect(&addr, &ctx)
-            .and_then(|s| verify_peer(&s).map(|()| s))
-            .and_then(|s| Link::new(s, self.ring_always))
+            .and_then(|(s, keys)| verify_peer(&s).map(|()| (s, keys)))
+            .and_then(|(s, keys)| {
+                let l = Link::new(s, self.ring_always)?;
+                l.set_keys(keys);
+                Ok(l)
+            })
             .and_then(|l| l.send_hello(me, from, nonce, count).map(|()| l));
         match link {
             Ok(l) => {
@@ -590,18 +603,18 @@ impl Routes {
         out
     }
 
-    /// Checks the hello of an accepted connection; the peer's tid, or 0
+    /// Checks the hello of an accepted connection (see [`hello_ok`]); the peer's tid, or 0
     /// when it is refused.
     fn accept_hello(&mut self, link: &Arc<Link>, f: &Frame, me: i32, conn: Option<&Conn>) -> i32 {
         let from = f.header.src;
         let authed = link.authed();
-        let ok = parse_hello(f).filter(|(nonce, _)| {
-            (link.is_unix() || authed == from)
-                && f.header.dst == me
-                && *nonce != 0
-                && self.offered.get(&from) == Some(nonce)
-                && !self.peers.contains_key(&from)
-        });
+        let ok = hello_ok(
+            f,
+            me,
+            link.is_unix() || authed == from,
+            self.offered.get(&from).copied(),
+            self.peers.contains_key(&from),
+        );
         let Some((nonce, count)) = ok else {
             // Someone knew the listener but not the nonce offered to that
             // tid (or replayed an old one): say so where the user sees it,
@@ -669,6 +682,24 @@ impl Routes {
             ..Routes::default()
         };
     }
+}
+
+/// Whether `f`, the first frame on a connection accepted by task `me`, is a
+/// hello it may accept: (nonce, count) when it is a RouteHello for `me`
+/// whose nonce is the one `offered` to its claimed source (non-zero), on a
+/// connection that source may use (`may_claim`: a Unix socket in our
+/// private directory, or a TCP connection authenticated as that tid), from
+/// a task not `known` as a peer already. Fuzzed (`crate::fuzzing`).
+pub(super) fn hello_ok(
+    f: &Frame,
+    me: i32,
+    may_claim: bool,
+    offered: Option<u64>,
+    known: bool,
+) -> Option<(u64, u64)> {
+    parse_hello(f).filter(|(nonce, _)| {
+        may_claim && f.header.dst == me && *nonce != 0 && offered == Some(*nonce) && !known
+    })
 }
 
 #[cfg(test)]
@@ -859,6 +890,7 @@ mod tests {
                 secret: Some(&wrong),
                 host: &h1,
                 me: B,
+                level: Default::default(),
             };
             connect(&addr, &ctx).is_err()
         });
@@ -880,6 +912,7 @@ mod tests {
                 secret: Some(&s2),
                 host: &host,
                 me: B,
+                level: Default::default(),
             };
             connect(&addr, &ctx).map(|_| ())
         });

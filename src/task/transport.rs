@@ -7,6 +7,7 @@
 use crate::auth::{self, Role, Secret};
 use crate::net::addr::{fmt_sockaddr, parse_sockaddr_zone};
 use crate::os;
+use crate::seal::{Keys, Level};
 use std::io::{self, Read};
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
 use std::os::fd::{AsFd, BorrowedFd};
@@ -133,6 +134,14 @@ impl Stream {
         }
     }
 
+    /// Ends both directions (the peer sees the end; nothing more is read).
+    pub(super) fn shutdown(&self) {
+        let _ = match self {
+            Stream::Unix(s) => s.shutdown(std::net::Shutdown::Both),
+            Stream::Tcp(s) => s.shutdown(std::net::Shutdown::Both),
+        };
+    }
+
     pub(super) fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
         match self {
             Stream::Unix(s) => (&*s).read(buf),
@@ -147,13 +156,16 @@ pub(super) struct TcpCtx<'a> {
     pub(super) secret: Option<&'a Secret>,
     pub(super) host: &'a [SocketAddr],
     pub(super) me: i32,
+    /// The machine's protection level of links between hosts.
+    pub(super) level: Level,
 }
 
 /// Connects to a peer's listener address; a TCP connection also passes the
-/// handshake (we prove our knowledge of the secret and check the peer's).
-pub(super) fn connect(addr: &str, ctx: &TcpCtx<'_>) -> io::Result<Stream> {
+/// handshake (we prove our knowledge of the secret and check the peer's),
+/// which gives the keys that protect it (None: Unix, or level none).
+pub(super) fn connect(addr: &str, ctx: &TcpCtx<'_>) -> io::Result<(Stream, Option<Keys>)> {
     if let Some(path) = addr.strip_prefix("unix:") {
-        return UnixStream::connect(path).map(Stream::Unix);
+        return UnixStream::connect(path).map(|s| (Stream::Unix(s), None));
     }
     let Some(list) = addr.strip_prefix("tcp:") else {
         return Err(io::Error::new(
@@ -166,9 +178,10 @@ pub(super) fn connect(addr: &str, ctx: &TcpCtx<'_>) -> io::Result<Stream> {
         .ok_or_else(|| io::Error::other("no machine secret from the daemon"))?;
     let target = pick_target(list, ctx.host)?;
     let mut s = os::tcp_connect(target, TCP_TIMEOUT)?;
-    auth::connect_blocking(&mut s, secret, Role::Route, ctx.me, TCP_TIMEOUT)
-        .map_err(|e| io::Error::new(io::ErrorKind::PermissionDenied, format!("{e:?}")))?;
-    Ok(Stream::Tcp(s))
+    let session =
+        auth::connect_blocking(&mut s, secret, Role::Route, ctx.me, ctx.level, TCP_TIMEOUT)
+            .map_err(|e| io::Error::new(io::ErrorKind::PermissionDenied, e.to_string()))?;
+    Ok((Stream::Tcp(s), session.keys))
 }
 
 /// The offered address (of the comma-separated `list`) this host reaches:

@@ -55,6 +55,26 @@ pub enum Ctl {
     /// host) has a feed into this daemon, so messages for it sent through
     /// this daemon go back on that feed (docs/PROTOCOL.md "Feeds").
     ReplyVia = 12,
+    /// Master to a slave (tree start-up, docs/LAUNCH.md): run the remote
+    /// shell for a host and relay its reply line (body: start id, host to
+    /// reach, login or "", remote command).
+    StartHost = 13,
+    /// Slave to master: the reply line of a StartHost (body: start id, the
+    /// line; `pvm6 error ...` when the remote shell gave none).
+    Started = 14,
+    /// Master to its successor: the master-only state (body: sequence
+    /// number, then the snapshot; docs/PROTOCOL.md "Succession").
+    Replica = 15,
+    /// Successor to master: the replica with this sequence number is kept.
+    ReplicaAck = 16,
+    /// A successor taking over: follow me (body: the new epoch).
+    Claim = 17,
+    /// Answer to a Claim: following (body: the epoch).
+    Follow = 18,
+    /// Daemon to daemon, the last frame on a protected link: I refused a
+    /// frame of yours (src/seal.rs) and end this link; close it and send
+    /// on a new one. No body.
+    Relink = 19,
 }
 
 impl Ctl {
@@ -74,6 +94,13 @@ impl Ctl {
             10 => Rm,
             11 => Doorbell,
             12 => ReplyVia,
+            13 => StartHost,
+            14 => Started,
+            15 => Replica,
+            16 => ReplicaAck,
+            17 => Claim,
+            18 => Follow,
+            19 => Relink,
             _ => return None,
         })
     }

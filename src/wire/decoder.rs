@@ -48,8 +48,10 @@ read_spare_by_recv!(
 );
 
 /// Incremental frame decoder for non-blocking readers: feed bytes, take frames.
-#[derive(Default)]
 pub struct FrameDecoder {
+    /// Largest body accepted: a header claiming more is an error (nothing
+    /// is reserved for it, and nothing more is read).
+    limit: usize,
     /// Complete frames, in order, before `big`, a landing and `buf`'s
     /// bytes: large ones read into their own Vec, small ones set apart
     /// from `buf` as they came whole.
@@ -65,6 +67,12 @@ pub struct FrameDecoder {
     landed: Option<Header>,
     /// Whether the last read got less than it asked for.
     short: bool,
+}
+
+impl Default for FrameDecoder {
+    fn default() -> FrameDecoder {
+        FrameDecoder::with_limit(super::frame::MAX_BODY)
+    }
 }
 
 /// A receiver's offer to take the body of one large message straight into
@@ -102,6 +110,38 @@ impl FrameDecoder {
         FrameDecoder::default()
     }
 
+    /// An empty decoder refusing bodies longer than `limit` bytes.
+    pub fn with_limit(limit: usize) -> FrameDecoder {
+        FrameDecoder {
+            limit,
+            ready: VecDeque::new(),
+            buf: Vec::new(),
+            start: 0,
+            big: None,
+            landing: None,
+            landed: None,
+            short: false,
+        }
+    }
+
+    /// Sets the largest body accepted from now on.
+    pub fn set_limit(&mut self, limit: usize) {
+        self.limit = limit;
+    }
+
+    /// The largest body accepted.
+    pub fn limit(&self) -> usize {
+        self.limit
+    }
+
+    /// The length claimed by the next frame's header when it is over the
+    /// limit (the reason [`FrameDecoder::next_frame`] failed).
+    pub fn oversize(&self) -> Option<usize> {
+        let head = self.buf.get(self.start..self.start + HEADER_LEN)?;
+        let h = Header::decode(head.try_into().ok()?).ok()?;
+        (h.len as usize > self.limit).then_some(h.len as usize)
+    }
+
     /// Appends bytes read from the peer.
     pub fn feed(&mut self, mut data: &[u8]) {
         if let Some((h, body)) = &mut self.big {
@@ -115,6 +155,41 @@ impl FrameDecoder {
         }
         self.reclaim();
         self.buf.extend_from_slice(data);
+    }
+
+    /// Appends bytes that came otherwise than by [`FrameDecoder::read_from`]
+    /// (opened from a protected link's records, src/seal.rs), a large body
+    /// going into its own Vec, or into the `landing` receiver's memory when
+    /// it takes that message, as `read_landing` does. A landing in progress
+    /// needs that same offer (`InvalidInput` without it).
+    pub fn feed_landing(
+        &mut self,
+        mut data: &[u8],
+        mut landing: Option<&mut Landing<'_>>,
+    ) -> io::Result<()> {
+        if let Some((h, filled)) = &mut self.landing {
+            let Some(to) = landing.as_deref_mut() else {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "a body is landing in another receiver's memory",
+                ));
+            };
+            let len = h.len as usize;
+            let n = (len - *filled).min(data.len());
+            to.dst[*filled..*filled + n].copy_from_slice(&data[..n]);
+            *filled += n;
+            data = &data[n..];
+            if *filled == len {
+                self.landed = self.landing.take().map(|(h, _)| h);
+            }
+        }
+        if data.is_empty() {
+            return Ok(());
+        }
+        self.feed(data);
+        // One landing per receive: none after a body landed.
+        self.go_large(landing.filter(|_| self.landed.is_none()));
+        Ok(())
     }
 
     /// Bytes buffered and not yet taken.
@@ -151,7 +226,13 @@ impl FrameDecoder {
     /// (`Ok(None)` before); an error when it is malformed.
     fn header_at(&self, at: usize) -> Result<Option<Header>> {
         match self.buf.get(at..at + HEADER_LEN) {
-            Some(head) => Header::decode(head.try_into().map_err(|_| Error::BadMsg)?).map(Some),
+            Some(head) => {
+                let h = Header::decode(head.try_into().map_err(|_| Error::BadMsg)?)?;
+                if h.len as usize > self.limit {
+                    return Err(Error::NoMem);
+                }
+                Ok(Some(h))
+            }
             None => Ok(None),
         }
     }
@@ -263,6 +344,15 @@ impl FrameDecoder {
             self.short = n < ask;
             self.settle_big();
             return Ok(n);
+        }
+        if self.header_at(self.start).is_err() {
+            // A malformed or oversized header waits at the front: nothing
+            // after it will be decoded, so nothing more is read (a peer
+            // cannot fill memory behind a bad header).
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "malformed or oversized frame header",
+            ));
         }
         let n = r.read(scratch)?;
         self.short = n < scratch.len();

@@ -12,6 +12,48 @@ pub const VERSION: u8 = 1;
 pub const HEADER_LEN: usize = 32;
 /// Largest body accepted from a peer (a bound, not a promise: 4 GiB - 1).
 pub const MAX_BODY: usize = u32::MAX as usize;
+/// The largest message body a daemon accepts by default (1 GiB): far above
+/// what PVM programs send in one message (the tests' largest is 256 MiB),
+/// low enough that a peer's claim cannot make a daemon reserve its memory.
+/// Set with `$PVM6_MAX_MESSAGE` or `pvmd3 -m<size>` (docs/HARDENING.md).
+pub const DEFAULT_MAX_MESSAGE: usize = 1 << 30;
+/// The environment variable of the largest message body.
+pub const ENV_MAX_MESSAGE: &str = "PVM6_MAX_MESSAGE";
+/// The smallest limit one may set: room for every control frame.
+pub const MIN_MAX_MESSAGE: usize = 64 * 1024;
+
+/// Parses a size: bytes, or with a suffix `k`, `m`, `g` (KiB, MiB, GiB;
+/// either case). Between [`MIN_MAX_MESSAGE`] and [`MAX_BODY`]; `None` for
+/// anything else.
+pub fn parse_size(s: &str) -> Option<usize> {
+    let s = s.trim();
+    let (digits, unit) = match s.char_indices().last()? {
+        (i, 'k' | 'K') => (&s[..i], 1usize << 10),
+        (i, 'm' | 'M') => (&s[..i], 1 << 20),
+        (i, 'g' | 'G') => (&s[..i], 1 << 30),
+        _ => (s, 1),
+    };
+    if digits.is_empty() || !digits.chars().all(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    let n = digits.parse::<usize>().ok()?.checked_mul(unit)?;
+    (MIN_MAX_MESSAGE..=MAX_BODY).contains(&n).then_some(n)
+}
+
+/// The largest message body from `$PVM6_MAX_MESSAGE`, else
+/// [`DEFAULT_MAX_MESSAGE`] (an unparsable value is ignored with a warning).
+pub fn max_message_from_env() -> usize {
+    match std::env::var(ENV_MAX_MESSAGE) {
+        Ok(v) => parse_size(&v).unwrap_or_else(|| {
+            log::warn!(
+                "{ENV_MAX_MESSAGE}={v:?} is not a size between {MIN_MAX_MESSAGE} and {MAX_BODY} bytes; using {DEFAULT_MAX_MESSAGE}"
+            );
+            DEFAULT_MAX_MESSAGE
+        }),
+        Err(_) => DEFAULT_MAX_MESSAGE,
+    }
+}
+
 /// Tag of a feed's fence (docs/PROTOCOL.md "Feeds"): a Msg frame from a
 /// task to another host's daemon, through its own, whose body is the count
 /// of frames the task's feed took (two ints, high then low). Negative: no

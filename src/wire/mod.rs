@@ -41,8 +41,9 @@ pub use codec::{Reader, Writer};
 pub use codes::{Ctl, Kind, Req};
 pub use decoder::{FrameDecoder, Landing, ReadSpare, READ_STEP};
 pub use frame::{
-    ctl_frame, doorbell, frame_slices, is_doorbell, one_frame, read_frame, read_frame_with,
-    write_frame, Frame, Header, HeldBody, HEADER_LEN, MAGIC, MAX_BODY, TAG_FEED_FENCE, VERSION,
+    ctl_frame, doorbell, frame_slices, is_doorbell, max_message_from_env, one_frame, parse_size,
+    read_frame, read_frame_with, write_frame, Frame, Header, HeldBody, DEFAULT_MAX_MESSAGE,
+    ENV_MAX_MESSAGE, HEADER_LEN, MAGIC, MAX_BODY, MIN_MAX_MESSAGE, TAG_FEED_FENCE, VERSION,
 };
 
 #[cfg(test)]

@@ -1,0 +1,3 @@
+//! Fuzz target: see `pvm3::fuzzing::slave_reply`.
+#![no_main]
+libfuzzer_sys::fuzz_target!(|data: &[u8]| pvm3::fuzzing::slave_reply(data));

@@ -1,0 +1,507 @@
+//! The replaceable master (docs/PROTOCOL.md "Succession"): the master ships
+//! its master-only state (groups, mailbox, no-reset list; the host table,
+//! with its epoch and next index, every slave has already) to its successor,
+//! the next host of the table, which keeps the latest copy and acknowledges
+//! it. When the master is lost, the successor takes over: it claims the
+//! machine with a higher epoch (the others follow it), restores the copy,
+//! and removes the old master as a failed host. A claim after silence (not
+//! a closed connection) needs a majority of the table; a master that finds
+//! itself in a minority halts, as does a daemon that was stopped for longer
+//! than the machine's host timeout (the others have gone on without it).
+//!
+//! The state here is [`Succession`], a field of [`super::multi::Multi`];
+//! only this file reaches its fields. Nothing here is on the message path:
+//! replicas go after master-only requests and on the machine's tick.
+
+use super::groups::Groups;
+use super::links::SILENT;
+use super::mailbox::Mailbox;
+use super::server::Daemon;
+use crate::daemon::log::dlog;
+use crate::tid;
+use crate::wire::{ctl_frame, Ctl, Reader, Writer};
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+/// How long a slave that lost its master waits for the successor's claim
+/// (after a death it saw at once, the host timeout more: the successor may
+/// see the loss only by silence).
+const ORPHAN_GRACE: Duration = Duration::from_secs(5);
+/// How long a successor gathers answers to its claim after silence.
+const CLAIM_WAIT: Duration = Duration::from_secs(10);
+/// Between replicas sent from the tick when nothing else sent one.
+const REPLICA_EVERY: Duration = Duration::from_secs(1);
+/// How long the probe of a master whose link closed may take to connect.
+const PROBE_TIME: Duration = Duration::from_secs(3);
+
+/// A successor's claim waiting for a majority.
+struct Claim {
+    old: i32,
+    epoch: i32,
+    deadline: Instant,
+    /// Hosts in the table when the claim began (the old master included).
+    of: usize,
+    followers: BTreeSet<i32>,
+}
+
+/// The succession state of a daemon.
+#[derive(Default)]
+pub(super) struct Succession {
+    // Master side.
+    /// The host the replicas go to, and the last one sent.
+    shipped_to: Option<i32>,
+    last_body: Vec<u8>,
+    seq: i32,
+    acked: i32,
+    last_sent: Option<Instant>,
+    // Successor side.
+    /// The latest replica from the master, and its sequence number.
+    copy: Option<(i32, Vec<u8>)>,
+    claim: Option<Claim>,
+    // Any slave.
+    /// A slave whose master is lost waits for a claim until then.
+    orphan_until: Option<Instant>,
+    /// The connection probing the master after its link closed.
+    probe: Option<mio::Token>,
+}
+
+/// What a replica holds.
+struct State {
+    groups: Groups,
+    mbox: Mailbox,
+    noresets: Vec<i32>,
+    /// The master's hostfile (`&` hosts, `*` defaults) as text.
+    known: String,
+}
+
+/// The master-only state as a replica body.
+fn snapshot(groups: &Groups, mbox: &Mailbox, noresets: &[i32], known: &str) -> Vec<u8> {
+    let mut w = Writer::new();
+    groups.snapshot(&mut w);
+    mbox.snapshot(&mut w);
+    w.int(noresets.len() as i32);
+    for &t in noresets {
+        w.int(t);
+    }
+    w.str(known);
+    w.finish()
+}
+
+/// The parts of a replica body.
+fn restore(body: &[u8]) -> crate::Result<State> {
+    let mut r = Reader::new(body);
+    let groups = Groups::restore(&mut r)?;
+    let mbox = Mailbox::restore(&mut r)?;
+    let n = r.count(4)?;
+    let noresets = (0..n).map(|_| r.int()).collect::<crate::Result<Vec<_>>>()?;
+    let known = r.str()?;
+    Ok(State {
+        groups,
+        mbox,
+        noresets,
+        known,
+    })
+}
+
+impl Daemon {
+    // ---- master: replicas ----------------------------------------------------
+
+    /// After a request: a master-only one may have changed what the
+    /// successor must keep, so the replica goes before the reply.
+    pub(super) fn replicate_after(&mut self, code: i32) {
+        if self.multi.is_master && super::multi::master_only(code) {
+            self.replicate(false);
+        }
+    }
+
+    /// Master: sends the master-only state to the successor when it changed
+    /// since the last replica (or `force`, or the successor changed).
+    pub(super) fn replicate(&mut self, force: bool) {
+        if !self.multi.is_master {
+            return;
+        }
+        let Some(succ) = self.multi.table.successor_of(self.dtid) else {
+            self.multi.succ.shipped_to = None;
+            return;
+        };
+        let known = self.starting.known().to_text();
+        let body = snapshot(&self.groups, &self.mbox, &self.misc.noresets(), &known);
+        let s = &mut self.multi.succ;
+        if !force && s.shipped_to == Some(succ) && s.last_body == body {
+            return;
+        }
+        if s.shipped_to != Some(succ) {
+            dlog!(self.log, Info, "successor: {}", tid::fmt(succ));
+        }
+        let s = &mut self.multi.succ;
+        s.shipped_to = Some(succ);
+        s.seq = s.seq.wrapping_add(1);
+        s.last_sent = Some(Instant::now());
+        let mut w = Writer::new();
+        w.int(s.seq).bytes(&body);
+        s.last_body = body;
+        dlog!(
+            self.log,
+            Debug,
+            "replica {} ({} bytes) to {}",
+            s.seq,
+            s.last_body.len(),
+            tid::fmt(succ)
+        );
+        let f = ctl_frame(self.dtid, tid::daemon_tid(succ), Ctl::Replica, w.finish());
+        self.send_to_host(succ, f.to_bytes());
+    }
+
+    /// The machine's tick: a change made outside a request (a task's exit
+    /// leaving its groups, say) reaches the successor within a second.
+    pub(super) fn succession_tick(&mut self, now: Instant) {
+        if self.multi.is_master {
+            // A new successor (a host added or lost) gets its copy at once;
+            // otherwise a change is looked for every second.
+            let s = &self.multi.succ;
+            let due = s.shipped_to != self.multi.table.successor_of(self.dtid)
+                || s.last_sent
+                    .is_none_or(|t| now.duration_since(t) >= REPLICA_EVERY);
+            if due {
+                self.multi.succ.last_sent = Some(now);
+                self.replicate(false);
+            }
+            return;
+        }
+        if let Some(c) = &self.multi.succ.claim {
+            if now > c.deadline {
+                let (n, of) = (c.followers.len() + 1, c.of);
+                dlog!(
+                    self.log,
+                    Warn,
+                    "no majority for the take-over ({n} of {of} hosts); killing tasks, exiting"
+                );
+                self.multi.succ.claim = None;
+                self.halt_now("no majority");
+                return;
+            }
+        }
+        if self.multi.succ.orphan_until.is_some_and(|d| now > d) {
+            dlog!(
+                self.log,
+                Warn,
+                "no successor took over; killing tasks, exiting"
+            );
+            self.multi.succ.orphan_until = None;
+            self.halt_now("loss of the master");
+        }
+    }
+
+    // ---- successor: the copy -------------------------------------------------
+
+    /// A control frame of the succession (Replica, ReplicaAck, Claim,
+    /// Follow) from daemon `sender`.
+    pub(super) fn on_succession_ctl(&mut self, code: Ctl, sender: i32, r: &mut Reader<'_>) {
+        match code {
+            Ctl::Replica if sender == self.multi.master && !self.multi.is_master => {
+                let (Ok(seq), Ok(body)) = (r.int(), r.bytes()) else {
+                    return;
+                };
+                dlog!(self.log, Debug, "replica {seq} ({} bytes) kept", body.len());
+                self.multi.succ.copy = Some((seq, body.to_vec()));
+                let ack = ctl_frame(
+                    self.dtid,
+                    sender,
+                    Ctl::ReplicaAck,
+                    Writer::new().int(seq).finish(),
+                );
+                self.send_to_host(tid::host_of(sender), ack.to_bytes());
+            }
+            Ctl::ReplicaAck if self.multi.is_master => {
+                if let Ok(seq) = r.int() {
+                    self.multi.succ.acked = seq;
+                }
+            }
+            Ctl::Claim => {
+                let Ok(epoch) = r.int() else {
+                    return;
+                };
+                self.claimed(sender, epoch);
+            }
+            Ctl::Follow => {
+                let Ok(epoch) = r.int() else {
+                    return;
+                };
+                self.followed(sender, epoch);
+            }
+            _ => {}
+        }
+    }
+
+    // ---- losing the master ---------------------------------------------------
+
+    /// Whether the master is being replaced (this slave lost it and waits
+    /// for a claim, or claims the machine itself): requests for the master
+    /// wait.
+    pub(super) fn succession_pending(&self) -> bool {
+        self.multi.succ.orphan_until.is_some() || self.multi.succ.claim.is_some()
+    }
+
+    /// A slave lost the link to its master (`why`: a silence, or a closed
+    /// or failed connection). A closed connection is first checked with a
+    /// probe of the master's port ([`Daemon::probe_result`]): a refusal
+    /// means its daemon is gone, a connection that the master accepts
+    /// means it is alive (and dropped this host, or lost the link only).
+    pub(super) fn master_lost(&mut self, why: &str) {
+        if why.starts_with(SILENT) {
+            self.master_gone(why, true);
+            return;
+        }
+        let host = tid::host_of(self.multi.master);
+        let target = self
+            .multi
+            .table
+            .by_tid(host)
+            .and_then(|e| super::multi::order_addrs(&e.addrs).front().copied());
+        let probe =
+            target.and_then(|a| self.connect_link(a, host, Instant::now() + PROBE_TIME).ok());
+        match probe {
+            Some(tok) => {
+                dlog!(
+                    self.log,
+                    Info,
+                    "link to the master {} closed ({why}); probing its port",
+                    tid::fmt(self.multi.master)
+                );
+                self.multi.succ.probe = Some(tok);
+            }
+            None => self.master_gone(why, false),
+        }
+    }
+
+    /// Whether link `tok` is the probe of the master.
+    pub(super) fn is_probe(&self, tok: mio::Token) -> bool {
+        self.multi.succ.probe == Some(tok)
+    }
+
+    /// The probe of the master ended: `answered` when its port accepted
+    /// the connection (the master's daemon runs), `accepted` when it also
+    /// took this daemon back (the probe is the master's link from now on).
+    pub(super) fn probe_result(&mut self, answered: bool, accepted: bool, why: &str) {
+        let Some(tok) = self.multi.succ.probe.take() else {
+            return;
+        };
+        let master = self.multi.master;
+        if accepted {
+            dlog!(
+                self.log,
+                Info,
+                "linked to the master {} again",
+                tid::fmt(master)
+            );
+            self.links.bind(tid::host_of(master), tok);
+            return;
+        }
+        self.drop_link(tok);
+        if answered {
+            dlog!(
+                self.log,
+                Warn,
+                "the master {} runs but dropped this host ({why}); killing tasks, exiting",
+                tid::fmt(master)
+            );
+            self.halt_now("removal by the master");
+        } else if why.contains("timed out") {
+            // Nothing answers: the host is down or cut off, as for a silence.
+            self.master_gone("its host does not answer", true);
+        } else {
+            self.master_gone(&format!("its port: {why}"), false);
+        }
+    }
+
+    /// The master is gone (`silent`: it may be alive behind a partition).
+    /// The successor takes over; the others wait for its claim.
+    fn master_gone(&mut self, why: &str, silent: bool) {
+        let old = self.multi.master;
+        let succ = self.multi.table.successor_of(old);
+        if succ == Some(self.host) {
+            dlog!(
+                self.log,
+                Warn,
+                "lost the master {} ({why}); taking over",
+                tid::fmt(old)
+            );
+            self.claim(old, silent);
+            return;
+        }
+        if self.multi.succ.orphan_until.is_some() {
+            return;
+        }
+        // After a silence the successor sees the loss about when we do
+        // (the master's heartbeats reach all alike); after a death seen at
+        // once here it may need up to the host timeout.
+        let wait = if silent {
+            ORPHAN_GRACE
+        } else {
+            self.links.dead_after() + ORPHAN_GRACE
+        };
+        dlog!(
+            self.log,
+            Warn,
+            "lost the master {} ({why}); waiting up to {} s for {} to take over",
+            tid::fmt(old),
+            wait.as_secs(),
+            succ.map_or_else(|| "a successor".to_string(), tid::fmt)
+        );
+        self.multi.succ.orphan_until = Some(Instant::now() + wait);
+    }
+
+    /// The successor claims the machine with the next epoch. After a
+    /// closed connection (the master is certainly gone) it is the master
+    /// at once; after a silence only once a majority follows.
+    fn claim(&mut self, old: i32, silent: bool) {
+        let epoch = self.multi.table.epoch + 1;
+        let of = self.multi.table.hosts.len();
+        let others: Vec<i32> = self
+            .other_hosts()
+            .into_iter()
+            .filter(|&h| h != tid::host_of(old))
+            .collect();
+        for &h in &others {
+            let f = ctl_frame(
+                self.dtid,
+                tid::daemon_tid(h),
+                Ctl::Claim,
+                Writer::new().int(epoch).finish(),
+            );
+            self.send_to_host(h, f.to_bytes());
+        }
+        if !silent {
+            self.take_over(old, epoch);
+            return;
+        }
+        self.multi.succ.claim = Some(Claim {
+            old,
+            epoch,
+            deadline: Instant::now() + CLAIM_WAIT,
+            of,
+            followers: BTreeSet::new(),
+        });
+        self.check_claim();
+    }
+
+    /// A claim with a majority (the claimant counts itself) wins.
+    fn check_claim(&mut self) {
+        let Some(c) = &self.multi.succ.claim else {
+            return;
+        };
+        if (c.followers.len() + 1) * 2 > c.of {
+            let (old, epoch) = (c.old, c.epoch);
+            self.multi.succ.claim = None;
+            self.take_over(old, epoch);
+        }
+    }
+
+    /// Daemon `from` claims the machine with `epoch`: followed when newer
+    /// than ours, refused otherwise.
+    fn claimed(&mut self, from: i32, epoch: i32) {
+        let mine = self.multi.table.epoch;
+        if epoch <= mine || from == self.dtid || !self.multi.table.contains(from) {
+            dlog!(
+                self.log,
+                Warn,
+                "claim of epoch {epoch} by {} refused (epoch {mine})",
+                tid::fmt(from)
+            );
+            return;
+        }
+        dlog!(
+            self.log,
+            Warn,
+            "following {} as the master (epoch {epoch}, was {} in epoch {mine})",
+            tid::fmt(from),
+            tid::fmt(self.multi.master)
+        );
+        let old = self.multi.master;
+        self.multi.master = from;
+        self.multi.is_master = false;
+        self.multi.table.epoch = epoch;
+        self.multi.succ.orphan_until = None;
+        self.multi.succ.claim = None;
+        if let Some(tok) = self.multi.succ.probe.take() {
+            self.drop_link(tok);
+        }
+        // The old master's link (a stalled one may still be open) is closed:
+        // nothing of its epoch is taken any more.
+        if old != from {
+            if let Some(tok) = self.links.unbind(tid::host_of(old)) {
+                self.drop_link(tok);
+            }
+        }
+        let f = ctl_frame(
+            self.dtid,
+            from,
+            Ctl::Follow,
+            Writer::new().int(epoch).finish(),
+        );
+        self.send_to_host(tid::host_of(from), f.to_bytes());
+        self.forwards_new_master();
+    }
+
+    /// Daemon `from` follows our claim of `epoch`.
+    fn followed(&mut self, from: i32, epoch: i32) {
+        if let Some(c) = &mut self.multi.succ.claim {
+            if c.epoch == epoch {
+                c.followers.insert(tid::host_of(from));
+                self.check_claim();
+            }
+        }
+    }
+
+    /// This daemon becomes the master of `epoch` in place of `old`: the
+    /// copy of the master-only state is restored, the old master is removed
+    /// as a failed host (its tasks exit, its group members leave, its
+    /// non-persistent mailbox entries go, PvmHostDelete fires) and the
+    /// new table goes to every slave.
+    fn take_over(&mut self, old: i32, epoch: i32) {
+        self.multi.is_master = true;
+        self.multi.master = self.dtid;
+        self.multi.placed = true;
+        self.multi.table.epoch = epoch;
+        self.multi.succ.orphan_until = None;
+        match self.multi.succ.copy.take().map(|(_, b)| restore(&b)) {
+            Some(Ok(st)) => {
+                self.groups = st.groups;
+                self.mbox = st.mbox;
+                self.misc.set_noresets(&st.noresets);
+                if let Ok(h) = crate::hostfile::Hostfile::parse(&st.known) {
+                    self.starting.set_known(h);
+                }
+            }
+            Some(Err(e)) => dlog!(self.log, Error, "the master's replica is unreadable: {e}"),
+            None => dlog!(self.log, Warn, "no replica of the master's state came"),
+        }
+        dlog!(
+            self.log,
+            Warn,
+            "master of the machine now (epoch {epoch}), in place of {}",
+            tid::fmt(old)
+        );
+        if let Some(tok) = self.links.unbind(tid::host_of(old)) {
+            self.drop_link(tok);
+        }
+        self.remove_host(tid::host_of(old), "the master was lost");
+        self.replicate(true);
+        self.forwards_new_master();
+    }
+
+    // ---- quorum ----------------------------------------------------------------
+
+    /// Master: whether, without host `gone` (lost to silence), this daemon
+    /// and the hosts it still hears from are at least half of the table
+    /// (on a tie the master's side goes on).
+    pub(super) fn master_keeps_quorum(&self, gone: i32) -> bool {
+        let n = self.multi.table.hosts.len();
+        let alive = 1 + self
+            .other_hosts()
+            .into_iter()
+            .filter(|&h| h != gone && self.links.hears_from(h))
+            .count();
+        alive * 2 >= n
+    }
+}
