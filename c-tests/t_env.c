@@ -3,7 +3,7 @@
  * effect on spawned tasks), pvm_gettmask / pvm_settmask (inherited by
  * children), pvm_hostsync, pvm_tickle, PvmNoReset with pvm_getnoresets,
  * pvm_start_pvmd with a daemon running, pvm_reg_rm / pvm_reg_hoster, and
- * the documented PvmNotImpl of pvm_reg_tracer and PvmTaskTrace.
+ * pvm_reg_tracer's registration and a spawn with PvmTaskTrace.
  * A spawned copy of this program reports its environment and trace mask.
  */
 #include <stdlib.h>
@@ -90,11 +90,19 @@ int main(int argc, char **argv)
 	CHECK_STR(s2, "T_ENV_VALUE", "child sees PVM_EXPORT");
 	CHECK_STR(s3, want, "child's own trace mask is the parent's child mask");
 
-	/* ---- tracing is not available ---- */
-	CHECK_INT(pvm_reg_tracer(-1, -1, -1, -1, mask, 0, 0), PvmNotImpl, "pvm_reg_tracer: PvmNotImpl");
+	/* ---- the tracer role: each pvm_reg_tracer call toggles it ---- */
+	CHECK_INT(pvm_reg_tracer(pvm_getcontext(), 91, pvm_getcontext(), 92, mask, 0, 1), 0,
+		  "pvm_reg_tracer registers");
+	CHECK_CMP(pvm_recvinfo("###_PVM_TRACER_###", 0, PvmMboxDefault), >, 0,
+		  "the tracer is published in the mailbox");
+	CHECK_INT(pvm_reg_tracer(0, 0, 0, 0, mask, 0, 0), 0, "the next call gives the role up");
+	CHECK_INT(pvm_recvinfo("###_PVM_TRACER_###", 0, PvmMboxDefault), PvmNotFound,
+		  "and its mailbox entry");
 	child = 0;
 	rc = pvm_spawn((char *)check_basename(argv[0]), NULL, PvmTaskTrace, "", 1, &child);
-	CHECK_INT(rc, PvmNotImpl, "spawn with PvmTaskTrace: PvmNotImpl");
+	CHECK_INT(rc, 1, "spawn with PvmTaskTrace starts the task");
+	rc = pvm_trecv(child, TAG_REPORT, &tv);
+	CHECK_CMP(rc, >, 0, "the traced task runs and reports");
 	CHECK_INT(pvm_setopt(PvmTraceTid, me), 0, "PvmTraceTid stored");
 	CHECK_INT(pvm_getopt(PvmTraceTid), me, "PvmTraceTid returned");
 

@@ -334,17 +334,12 @@ fn trace_and_bad_arguments_fail_clearly() {
     let out = console(
         &sb,
         &[],
-        "trace\nspawn -@ hello\nkill xyz\nconf x\nsetopt PvmFoo 1\nhelp nothere\necho ok\n",
+        "trace nosuch\nkill xyz\nconf x\nsetopt PvmFoo 1\nhelp nothere\necho ok\n",
     );
     assert_eq!(out.code(), 1, "{}", out.dump());
     let e = &out.stderr;
     assert!(
-        e.contains("trace: tracing is not implemented in pvm6"),
-        "{}",
-        out.dump()
-    );
-    assert!(
-        e.contains("spawn: tracing (-@) is not implemented in pvm6"),
+        e.contains("trace: no such event \"nosuch\""),
         "{}",
         out.dump()
     );
@@ -360,6 +355,49 @@ fn trace_and_bad_arguments_fail_clearly() {
     let usage = console(&sb, &["-z"], "");
     assert_eq!(usage.code(), 2, "{}", usage.dump());
     assert!(usage.stderr.contains("usage: pvm"), "{}", usage.dump());
+}
+
+/// `trace` edits the mask the console's children get; `spawn -@` shows the
+/// job's trace events (`[job:tid] name(e.x)`) with its output.
+#[test]
+fn trace_mask_and_traced_spawn() {
+    let sb = Sandbox::new("console-trace");
+    build_examples(&sb);
+    let out = console(
+        &sb,
+        &[],
+        "trace\ntrace - * + send mytid exit\ntrace\nspawn -@ hello\n",
+    );
+    out.assert_success();
+    let so = &out.stdout;
+    assert!(so.contains("Trace mask: none\n"), "{}", out.dump());
+    assert!(
+        so.contains("Trace mask: exit mytid send\n"),
+        "{}",
+        out.dump()
+    );
+    for event in [
+        "newtask(0)",
+        "mytid(0.0)",
+        "mytid(1.1)",
+        "send(0.0)",
+        "exit(0.0)",
+        "endtask(0)",
+    ] {
+        assert!(
+            so.lines()
+                .any(|l| l.starts_with("[1:t4") && l.ends_with(event)),
+            "{event} shown\n{}",
+            out.dump()
+        );
+    }
+    assert!(
+        !so.contains("recv(0.0)"),
+        "recv is not in the mask\n{}",
+        out.dump()
+    );
+    assert!(so.contains("hello, world from"), "{}", out.dump());
+    assert!(so.contains("[1] finished"), "{}", out.dump());
 }
 
 /// `tickle how [args]` as PVM 3.4.6's console has it (results in

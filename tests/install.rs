@@ -265,6 +265,7 @@ fn classic_tree_over_old_pvm() {
         fs::read(repo_root().join("include/pvm3.h")).unwrap()
     );
     assert_file(&root.join("include/pvmproto.h"), 0o644);
+    assert_file(&root.join("include/pvmtev.h"), 0o644);
     assert_file(&root.join("lib/LINUX64/libpvm3.a"), 0o644);
     assert_file(&root.join("lib/LINUX64/pvmd3"), 0o755);
     for script in ["pvmd", "pvmgetarch", "aimk"] {
@@ -602,6 +603,7 @@ fn prefix_install() {
     assert_file(&lib.join("libpvm3.a"), 0o644);
     assert_file(&prefix.join("include/pvm3.h"), 0o644);
     assert_file(&prefix.join("include/pvmproto.h"), 0o644);
+    assert_file(&prefix.join("include/pvmtev.h"), 0o644);
     assert_file(&prefix.join("bin/pvmd3"), 0o755);
     assert_file(&lib.join("pkgconfig/pvm3.pc"), 0o644);
     assert_file(&prefix.join("share/man/man1/pvmd3.1"), 0o644);

@@ -14,7 +14,8 @@
 #               user's own files are never touched.
 # PREFIX=DIR    the FHS layout: lib/libpvm3.so.3.4.6 with the links
 #               libpvm3.so.3 and libpvm3.so, the static libraries, include/,
-#               bin/pvm, bin/pvmd3, lib/pkgconfig/pvm3.pc, share/man/man1/.
+#               bin/pvm, bin/pvmd3, bin/pvmtrace, lib/pkgconfig/pvm3.pc,
+#               share/man/man1/.
 #               ldconfig runs afterwards when installing as root without
 #               DESTDIR.
 #
@@ -304,6 +305,7 @@ do_install() {
 		put "$srcdir/include/pvm3.h" include/pvm3.h 644
 		put_opt "$srcdir/include/fpvm3.h" include/fpvm3.h 644
 		put "$srcdir/include/pvmproto.h" include/pvmproto.h 644
+		put "$srcdir/include/pvmtev.h" include/pvmtev.h 644
 		put "$builddir/libpvm3.a" "lib/$ARCH/libpvm3.a" 644
 		put "$gpvm_a" "lib/$ARCH/libgpvm3.a" 644
 		put "$fpvm_a" "lib/$ARCH/libfpvm3.a" 644
@@ -318,6 +320,8 @@ do_install() {
 		fi
 		ensure_dir "bin/$ARCH"
 		put_opt "$builddir/pvmgs" "bin/$ARCH/pvmgs" 755
+		# the trace file to timeline/picture converter (docs/TRACING.md)
+		put_opt "$builddir/pvmtrace" "bin/$ARCH/pvmtrace" 755
 		put "$tpl/$ARCH.def" "conf/$ARCH.def" 644
 		put "$srcdir/man/pvmd3.1" man/man1/pvmd3.1 644
 	else
@@ -325,6 +329,7 @@ do_install() {
 		put "$srcdir/include/pvm3.h" include/pvm3.h 644
 		put_opt "$srcdir/include/fpvm3.h" include/fpvm3.h 644
 		put "$srcdir/include/pvmproto.h" include/pvmproto.h 644
+		put "$srcdir/include/pvmtev.h" include/pvmtev.h 644
 		put "$builddir/libpvm3.so" "lib/libpvm3.so.$API_VERSION" 755
 		put_link "libpvm3.so.$API_VERSION" lib/libpvm3.so.3
 		put_link libpvm3.so.3 lib/libpvm3.so
@@ -347,6 +352,7 @@ do_install() {
 			put "$srcdir/man/pvm.1" share/man/man1/pvm.1 644
 		fi
 		put_opt "$builddir/pvmgs" bin/pvmgs 755
+		put_opt "$builddir/pvmtrace" bin/pvmtrace 755
 		pc=$(mktemp)
 		sed -e "s|@PREFIX@|$root|g" -e "s|@VERSION@|$API_VERSION|g" \
 			-e "s|@NATIVE_LIBS@|$NATIVE_LIBS|g" "$srcdir/tools/pvm3.pc.in" >"$pc"

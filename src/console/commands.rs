@@ -294,12 +294,10 @@ impl Console {
     }
 
     pub(super) fn spawn(&mut self, s: &SpawnSpec) {
-        if s.trace.is_some() {
-            return self.error(
-                "spawn: tracing (-@) is not implemented in pvm6 (PvmNotImpl; see docs/COMPATIBILITY.md)",
-            );
-        }
         let mut flags = NO_SPAWN_PARENT;
+        if s.trace.is_some() {
+            flags |= task::TASK_TRACE;
+        }
         if s.debug {
             flags |= TASK_DEBUG;
         }
@@ -313,11 +311,18 @@ impl Console {
                 flags |= if is_arch { TASK_ARCH } else { TASK_HOST };
             }
         }
-        let sink = match &s.output {
+        // `-@` shows output and events on the console, `-@file` writes
+        // both to the file (PVM 3.4's console: "trace job").
+        let output = match s.trace.as_deref() {
+            Some("") => JobOutput::Console,
+            Some(f) => JobOutput::File(f.to_string()),
+            None => s.output.clone(),
+        };
+        let sink = match &output {
             JobOutput::None => None,
             JobOutput::Console => Some(Sink::Console),
             JobOutput::File(p) | JobOutput::Append(p) => {
-                let append = matches!(s.output, JobOutput::Append(_));
+                let append = matches!(output, JobOutput::Append(_));
                 let f = std::fs::OpenOptions::new()
                     .create(true)
                     .write(true)
@@ -338,10 +343,28 @@ impl Console {
             let old_code = task::setopt(OPT_OUTPUT_CODE, JOB_TAG_BASE + n);
             saved = Some((old_tid.unwrap_or(0), old_code.unwrap_or(0)));
         }
+        // A traced job: its events come to the console, one per message.
+        let mut traced = None;
+        if let (Some(n), Some(_)) = (job, &s.trace) {
+            let keep = [OPT_TRACE_TID, OPT_TRACE_CODE, OPT_TRACE_BUFFER]
+                .map(|o| task::getopt(o).unwrap_or(0));
+            let _ = task::setopt(OPT_TRACE_TID, self.me);
+            let _ = task::setopt(OPT_TRACE_CODE, super::trace::TRACE_TAG_BASE + n);
+            let _ = task::setopt(OPT_TRACE_BUFFER, 0);
+            traced = Some(keep);
+        }
         let r = task::spawn(&s.file, &s.args, flags, s.where_.as_deref(), s.count);
         if let Some((t, c)) = saved {
             let _ = task::setopt(OPT_OUTPUT_TID, t);
             let _ = task::setopt(OPT_OUTPUT_CODE, c);
+        }
+        if let Some(keep) = traced {
+            for (o, v) in [OPT_TRACE_TID, OPT_TRACE_CODE, OPT_TRACE_BUFFER]
+                .into_iter()
+                .zip(keep)
+            {
+                let _ = task::setopt(o, v);
+            }
         }
         match r {
             Ok(results) => {

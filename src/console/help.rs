@@ -207,7 +207,8 @@ pub const COMMANDS: &[Entry] = &[
             "          ->                show the job's output here",
             "          -><file>          write the job's output to file",
             "          ->><file>         append the job's output to file",
-            "          -@ / -@<file>     trace the job: not available in pvm6",
+            "          -@                trace the job: events and output here",
+            "          -@<file>          trace the job: events and output to file",
         ],
     },
     Entry {
@@ -233,8 +234,13 @@ pub const COMMANDS: &[Entry] = &[
     },
     Entry {
         name: "trace",
-        summary: "Set or show the trace event mask (not available in pvm6)",
-        usage: &["trace [ ... ]"],
+        summary: "Set or show the trace event mask of spawned tasks",
+        usage: &[
+            "trace                      show the mask",
+            "trace [+] event ...        add events (* for all, default for the",
+            "                           tracer's default set)",
+            "trace - event ...          remove events (* for all)",
+        ],
     },
     Entry {
         name: "unalias",

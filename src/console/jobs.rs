@@ -230,6 +230,12 @@ impl Shared {
     /// what to print on the console.
     fn handle(&self, id: i32) -> String {
         let info = task::bufinfo(id);
+        if let Ok((len, tag, _)) = info {
+            let job = tag - super::trace::TRACE_TAG_BASE;
+            if job > 0 && job < JOB_TAG_BASE {
+                return self.trace_event(id, job, len);
+            }
+        }
         let body = task::with_bufs(|t| {
             let b = t.get_mut(id)?;
             let mut head = [0i32; 2];
@@ -257,6 +263,38 @@ impl Shared {
                 log::info!("console: message from {} tag {tag} ignored", tid::fmt(src));
                 String::new()
             }
+        }
+    }
+
+    /// A trace event of `job` (buffer `id` of `len` bytes): one line for
+    /// the job's sink, `[job:tid] name(e.x)`.
+    fn trace_event(&self, id: i32, job: i32, len: i32) -> String {
+        let n = (len.max(0) as usize / 4).min(64);
+        let ints = task::with_bufs(|t| {
+            let b = t.get_mut(id)?;
+            let mut v = vec![0i32; n];
+            // The leading ints; a string in a descriptor is read as ints
+            // too (its words are skipped by `describe`).
+            let _ = b.unpack(&mut v, n, 1);
+            Ok(v)
+        })
+        .unwrap_or_default();
+        let _ = task::with_bufs(|t| {
+            let _ = t.freebuf(id);
+            t.set_rbuf(0).map(|_| ())
+        });
+        let Some((t, event)) = super::trace::describe(&ints) else {
+            return String::new();
+        };
+        let line = format!("[{job}:{}] {event}\n", tid::fmt(t));
+        let mut jobs = self.jobs();
+        match jobs.jobs.get_mut(&job).map(|j| &mut j.sink) {
+            Some(Sink::File(f)) => {
+                let _ = f.write_all(line.as_bytes());
+                String::new()
+            }
+            Some(Sink::Console) => line,
+            None => String::new(),
         }
     }
 

@@ -22,6 +22,7 @@ pub mod help;
 pub mod jobs;
 pub mod parse;
 mod startup;
+pub mod trace;
 
 pub use parse::{parse_line, Command, ParseError};
 pub use startup::host_line;
@@ -48,6 +49,10 @@ const NO_SPAWN_PARENT: i32 = 64;
 /// pvm_setopt codes the console sets.
 const OPT_OUTPUT_TID: i32 = 4;
 const OPT_OUTPUT_CODE: i32 = 5;
+/// PvmTraceTid, PvmTraceCode and PvmTraceBuffer (the children's trace settings).
+const OPT_TRACE_TID: i32 = 6;
+const OPT_TRACE_CODE: i32 = 7;
+const OPT_TRACE_BUFFER: i32 = 8;
 const OPT_NO_RESET: i32 = 25;
 /// Aliases may refer to aliases this deep.
 const ALIAS_DEPTH: usize = 16;
@@ -439,9 +444,10 @@ impl Console {
                 Ok(res) => self.out(&format::tickle(&res)),
                 Err(e) => self.call_failed("pvm_tickle", e),
             },
-            C::Trace(_) => self.error(
-                "trace: tracing is not implemented in pvm6 (PvmNotImpl; see docs/COMPATIBILITY.md)",
-            ),
+            C::Trace(args) => match trace::command(&args) {
+                Ok(text) => self.out(&text),
+                Err(e) => self.error(&e),
+            },
             C::Unalias(names) => {
                 for n in names {
                     self.aliases.remove(&n);

@@ -55,6 +55,7 @@ impl Daemon {
     /// output is read, then its TaskExit notifications go out.
     pub(super) fn task_gone(&mut self, t: i32) {
         self.drain_pipes_of(t);
+        self.trace_task_gone(t);
         self.output.forget(t);
         self.multi_task_gone(t);
         self.rm_task_gone(t);

@@ -55,6 +55,7 @@ pub mod spawn;
 pub mod startup;
 mod succession;
 pub mod task;
+mod trace;
 
 pub use embedded::{start_background, start_background_with, wait_ready};
 

@@ -74,6 +74,7 @@ impl Daemon {
                 }
             }),
             Some(Req::Halt) => Ok(Vec::new()),
+            Some(Req::RegTracer) => self.req_reg_tracer(self.requester(token).unwrap_or(0), &mut r),
             Some(Req::NewContext) => self.req_new_context(),
             Some(Req::Notify) => self.req_notify(token, &mut r),
             Some(Req::SetOutput) => self.req_set_output(token, &mut r),
@@ -258,6 +259,7 @@ impl Daemon {
                 held: VecDeque::new(),
             });
             self.rm_task_new(t);
+            self.trace_connected(t, &name);
             t
         };
         if let Some(c) = self.conns.get_mut(&token) {
@@ -351,7 +353,7 @@ impl Daemon {
         body: &[u8],
         r: &mut Reader<'_>,
     ) -> Result<Vec<u8>, Error> {
-        let req = SpawnRequest {
+        let mut req = SpawnRequest {
             file: r.str()?,
             flags: r.int()?,
             where_: r.str()?,
@@ -359,7 +361,8 @@ impl Daemon {
             argv: r.strs()?,
             env: r.strs()?,
         };
-        let inherit = Inherit::read(r)?.unwrap_or_default();
+        let mut inherit = Inherit::read(r)?.unwrap_or_default();
+        self.trace_spawn_defaults(&mut inherit, &mut req.env);
         if req.ntask < 1 || req.ntask > MAX_NTASK {
             return Err(Error::BadParam);
         }
@@ -392,6 +395,7 @@ impl Daemon {
             if let Some(task) = self.tasks.get_mut(*t) {
                 task.siblings = started.clone();
             }
+            self.trace_spntask(*t, parent, &inherit);
         }
         if remote {
             // Part of a spawn spread over hosts: the full list follows.
@@ -440,6 +444,9 @@ impl Daemon {
                 };
                 for _ in 0..n {
                     let r = self.spawn_one(parent, req, &launch, &cwd, ptid, inherit);
+                    if let Ok(t) = r {
+                        self.trace_newtask(t, ptid, req.flags, &req.file, &inherit);
+                    }
                     results.push(r);
                 }
             }

@@ -106,6 +106,9 @@ pub struct Daemon {
     pub(super) rm: rm::Rm,
     /// The group service (this daemon is the master of a one-host machine).
     pub(super) groups: Groups,
+    /// The registered tracer and the daemon's trace events (trace.rs;
+    /// private state).
+    pub(super) tracing: super::trace::Tracing,
     /// Host table, master/slave identity, request ids (multi.rs).
     pub(super) multi: multi::Multi,
     /// Connections to other daemons and their liveness (links.rs;
@@ -263,6 +266,7 @@ impl Daemon {
             misc: misc::Misc::default(),
             rm: rm::Rm::default(),
             groups: Groups::new(),
+            tracing: super::trace::Tracing::new(),
             spare_fd: std::fs::File::open("/dev/null").ok(),
             signals,
             trim_due: false,

@@ -15,7 +15,9 @@
 //! pvm_freezegroup just return them (and set pvm_errno).
 
 use super::boundary::{call, call_quiet, ok};
+use super::trace::Tev;
 use crate::task::groups::{self as g, ReduceOp};
+use crate::task::trace::{did, ev, Val};
 use crate::{Error, Result};
 use std::ffi::{c_char, c_int, c_void, CStr};
 
@@ -78,10 +80,14 @@ fn len_of(count: c_int, datatype: c_int) -> Result<usize> {
 /// `group` is NULL or a NUL-terminated string.
 #[no_mangle]
 pub unsafe extern "C" fn pvm_joingroup(group: *mut c_char) -> c_int {
-    call_quiet("pvm_joingroup", || {
-        // SAFETY: the contract above.
-        g::joingroup(unsafe { self::group(group) }?)
-    })
+    let body = || {
+        call_quiet("pvm_joingroup", || {
+            // SAFETY: the contract above.
+            g::joingroup(unsafe { self::group(group) }?)
+        })
+    };
+    // SAFETY: `group` as the contract above says.
+    unsafe { traced_group(ev::JOINGROUP, group, None, did::CC, body) }
 }
 
 /// Leaves group `group`.
@@ -90,10 +96,14 @@ pub unsafe extern "C" fn pvm_joingroup(group: *mut c_char) -> c_int {
 /// `group` is NULL or a NUL-terminated string.
 #[no_mangle]
 pub unsafe extern "C" fn pvm_lvgroup(group: *mut c_char) -> c_int {
-    call_quiet("pvm_lvgroup", || {
-        // SAFETY: the contract above.
-        ok(g::lvgroup(unsafe { self::group(group) }?))
-    })
+    let body = || {
+        call_quiet("pvm_lvgroup", || {
+            // SAFETY: the contract above.
+            ok(g::lvgroup(unsafe { self::group(group) }?))
+        })
+    };
+    // SAFETY: `group` as the contract above says.
+    unsafe { traced_group(ev::LVGROUP, group, None, did::CC, body) }
 }
 
 /// The tid of instance `inum` of `group`.
@@ -102,10 +112,14 @@ pub unsafe extern "C" fn pvm_lvgroup(group: *mut c_char) -> c_int {
 /// `group` is NULL or a NUL-terminated string.
 #[no_mangle]
 pub unsafe extern "C" fn pvm_gettid(group: *mut c_char, inum: c_int) -> c_int {
-    call_quiet("pvm_gettid", || {
-        // SAFETY: the contract above.
-        g::gettid(unsafe { self::group(group) }?, inum)
-    })
+    let body = || {
+        call_quiet("pvm_gettid", || {
+            // SAFETY: the contract above.
+            g::gettid(unsafe { self::group(group) }?, inum)
+        })
+    };
+    // SAFETY: `group` as the contract above says.
+    unsafe { traced_group(ev::GETTID, group, Some((did::GI, inum)), did::GT, body) }
 }
 
 /// The instance number of `tid` in `group`.
@@ -114,10 +128,14 @@ pub unsafe extern "C" fn pvm_gettid(group: *mut c_char, inum: c_int) -> c_int {
 /// `group` is NULL or a NUL-terminated string.
 #[no_mangle]
 pub unsafe extern "C" fn pvm_getinst(group: *mut c_char, tid: c_int) -> c_int {
-    call_quiet("pvm_getinst", || {
-        // SAFETY: the contract above.
-        g::getinst(unsafe { self::group(group) }?, tid)
-    })
+    let body = || {
+        call_quiet("pvm_getinst", || {
+            // SAFETY: the contract above.
+            g::getinst(unsafe { self::group(group) }?, tid)
+        })
+    };
+    // SAFETY: `group` as the contract above says.
+    unsafe { traced_group(ev::GETINST, group, Some((did::GT, tid)), did::GI, body) }
 }
 
 /// The number of members of `group`.
@@ -126,10 +144,14 @@ pub unsafe extern "C" fn pvm_getinst(group: *mut c_char, tid: c_int) -> c_int {
 /// `group` is NULL or a NUL-terminated string.
 #[no_mangle]
 pub unsafe extern "C" fn pvm_gsize(group: *mut c_char) -> c_int {
-    call_quiet("pvm_gsize", || {
-        // SAFETY: the contract above.
-        g::gsize(unsafe { self::group(group) }?)
-    })
+    let body = || {
+        call_quiet("pvm_gsize", || {
+            // SAFETY: the contract above.
+            g::gsize(unsafe { self::group(group) }?)
+        })
+    };
+    // SAFETY: `group` as the contract above says.
+    unsafe { traced_group(ev::GSIZE, group, None, did::GS, body) }
 }
 
 /// Blocks until `count` members of `group` (-1: all) have called it.
@@ -138,10 +160,14 @@ pub unsafe extern "C" fn pvm_gsize(group: *mut c_char) -> c_int {
 /// `group` is NULL or a NUL-terminated string.
 #[no_mangle]
 pub unsafe extern "C" fn pvm_barrier(group: *mut c_char, count: c_int) -> c_int {
-    call_quiet("pvm_barrier", || {
-        // SAFETY: the contract above.
-        ok(g::barrier(unsafe { self::group(group) }?, count))
-    })
+    let body = || {
+        call_quiet("pvm_barrier", || {
+            // SAFETY: the contract above.
+            ok(g::barrier(unsafe { self::group(group) }?, count))
+        })
+    };
+    // SAFETY: `group` as the contract above says.
+    unsafe { traced_group(ev::BARRIER, group, Some((did::GBC, count)), did::CC, body) }
 }
 
 /// Sends the active send buffer to every other member of `group`.
@@ -150,10 +176,14 @@ pub unsafe extern "C" fn pvm_barrier(group: *mut c_char, count: c_int) -> c_int 
 /// `group` is NULL or a NUL-terminated string.
 #[no_mangle]
 pub unsafe extern "C" fn pvm_bcast(group: *mut c_char, msgtag: c_int) -> c_int {
-    call_quiet("pvm_bcast", || {
-        // SAFETY: the contract above.
-        ok(g::bcast(unsafe { self::group(group) }?, msgtag))
-    })
+    let body = || {
+        call_quiet("pvm_bcast", || {
+            // SAFETY: the contract above.
+            ok(g::bcast(unsafe { self::group(group) }?, msgtag))
+        })
+    };
+    // SAFETY: `group` as the contract above says.
+    unsafe { traced_group(ev::BCAST, group, Some((did::MC, msgtag)), did::CC, body) }
 }
 
 /// Makes `group` static once `size` members (-1: its current size) have
@@ -426,4 +456,38 @@ pub unsafe extern "C" fn pvmgetclock(tv: *mut libc::timeval) -> c_int {
         }
         0
     })
+}
+
+/// Runs group call `kind` traced as PVM 3.4's group library traces it:
+/// the group name (GN) and `arg` in, the result as `out` (pvm_bcast also
+/// gives an empty MDL: its destinations are the daemon's business here).
+///
+/// # Safety
+/// `group` is NULL or a NUL-terminated string.
+unsafe fn traced_group(
+    kind: c_int,
+    group: *mut c_char,
+    arg: Option<(c_int, c_int)>,
+    out: c_int,
+    body: impl FnOnce() -> c_int,
+) -> c_int {
+    let tev = Tev::top(kind);
+    if let Some(t) = &tev {
+        // SAFETY: the contract above.
+        let name = unsafe { super::boundary::cbytes(group) }.unwrap_or(b"");
+        let mut f = vec![(did::GN, Val::Str(name))];
+        if let Some((d, v)) = arg {
+            f.push((d, Val::Int(v)));
+        }
+        t.entry(&f);
+    }
+    let r = body();
+    if let Some(t) = tev {
+        if kind == ev::BCAST {
+            t.exit(&[(did::CC, Val::Int(r)), (did::MDL, Val::Ints(&[]))]);
+        } else {
+            t.exit(&[(out, Val::Int(r))]);
+        }
+    }
+    r
 }

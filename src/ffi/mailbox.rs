@@ -10,9 +10,11 @@
 
 use super::boundary::{call_quiet, cbytes, fail, put};
 use super::globals::{MboxHanded, MBOX_HANDED};
+use super::trace::Tev;
 use super::types::PvmMboxInfo;
 use crate::sync::Locked;
 use crate::task;
+use crate::task::trace::{did, ev, Val};
 use crate::{Error, Result};
 use std::ffi::{c_char, c_int, CString};
 
@@ -33,11 +35,14 @@ fn mbox_call(name: &str, body: impl FnOnce() -> Result<c_int>) -> c_int {
 /// `name` is NULL or a NUL-terminated string.
 #[no_mangle]
 pub unsafe extern "C" fn pvm_putinfo(name: *mut c_char, bufid: c_int, flags: c_int) -> c_int {
-    mbox_call("pvm_putinfo", || {
+    let tev = Tev::top(ev::PUTINFO);
+    let r = mbox_call("pvm_putinfo", || {
         // SAFETY: the contract above.
         let n = unsafe { cbytes(name) }?;
+        mbox_entry(&tev, n, -1, Some(bufid), flags);
         task::putinfo(n, bufid, flags)
-    })
+    });
+    Tev::cc(tev, r)
 }
 
 /// A copy of the mailbox entry `<name, index>` as a new (and the active)
@@ -47,11 +52,17 @@ pub unsafe extern "C" fn pvm_putinfo(name: *mut c_char, bufid: c_int, flags: c_i
 /// `name` is NULL or a NUL-terminated string.
 #[no_mangle]
 pub unsafe extern "C" fn pvm_recvinfo(name: *mut c_char, index: c_int, flags: c_int) -> c_int {
-    mbox_call("pvm_recvinfo", || {
+    let tev = Tev::top(ev::GETINFO);
+    let r = mbox_call("pvm_recvinfo", || {
         // SAFETY: the contract above.
         let n = unsafe { cbytes(name) }?;
+        mbox_entry(&tev, n, index, None, flags);
         task::recvinfo(n, index, flags)
-    })
+    });
+    if let Some(t) = tev {
+        t.exit(&[(did::CC, Val::Int(r)), (did::CR, Val::Int(r))]);
+    }
+    r
 }
 
 /// Deletes the mailbox entry `<name, index>`; returns its index (PvmOk for 0).
@@ -60,11 +71,14 @@ pub unsafe extern "C" fn pvm_recvinfo(name: *mut c_char, index: c_int, flags: c_
 /// `name` is NULL or a NUL-terminated string.
 #[no_mangle]
 pub unsafe extern "C" fn pvm_delinfo(name: *mut c_char, index: c_int, flags: c_int) -> c_int {
-    mbox_call("pvm_delinfo", || {
+    let tev = Tev::top(ev::DELINFO);
+    let r = mbox_call("pvm_delinfo", || {
         // SAFETY: the contract above.
         let n = unsafe { cbytes(name) }?;
+        mbox_entry(&tev, n, index, None, flags);
         task::delinfo(n, index, flags)
-    })
+    });
+    Tev::cc(tev, r)
 }
 
 /// The mailbox classes whose names match `pattern`.
@@ -160,4 +174,19 @@ pub unsafe extern "C" fn pvm_delete(name: *mut c_char, index: c_int) -> c_int {
         let n = unsafe { cbytes(name) }?;
         task::delete(n, index)
     })
+}
+
+/// The entry event of a traced mailbox call (CN, CI, CF[, CD]).
+fn mbox_entry(tev: &Option<Tev>, name: &[u8], index: c_int, data: Option<c_int>, flags: c_int) {
+    if let Some(t) = tev {
+        let mut f = vec![
+            (did::CN, Val::Str(name)),
+            (did::CI, Val::Int(index)),
+            (did::CF, Val::Int(flags)),
+        ];
+        if let Some(d) = data {
+            f.push((did::CD, Val::Int(d)));
+        }
+        t.entry(&f);
+    }
 }

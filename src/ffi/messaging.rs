@@ -3,8 +3,10 @@
 
 use super::boundary::{call, guard, ok, put, slice};
 use super::globals::{FDS, MATCHER};
+use super::trace::{self, Tev};
 use crate::sync::Locked;
 use crate::task;
+use crate::task::trace::{did, ev, Val};
 use crate::Error;
 use std::ffi::c_int;
 use std::time::Duration;
@@ -12,7 +14,16 @@ use std::time::Duration;
 /// Sends the active send buffer to `tid` with `msgtag`.
 #[no_mangle]
 pub extern "C" fn pvm_send(tid: c_int, msgtag: c_int) -> c_int {
-    call("pvm_send", || ok(task::send(tid, msgtag)))
+    let tev = Tev::top(ev::SEND);
+    if let Some(t) = &tev {
+        t.entry(&[
+            (did::MNB, Val::Int(trace::sbuf_bytes())),
+            (did::DST, Val::Int(tid)),
+            (did::MC, Val::Int(msgtag)),
+            (did::MCX, Val::Int(trace::context())),
+        ]);
+    }
+    Tev::cc(tev, call("pvm_send", || ok(task::send(tid, msgtag))))
 }
 
 /// Sends the active send buffer to the `ntask` tasks in `tids`.
@@ -21,23 +32,37 @@ pub extern "C" fn pvm_send(tid: c_int, msgtag: c_int) -> c_int {
 /// `tids` is valid for `ntask` ints.
 #[no_mangle]
 pub unsafe extern "C" fn pvm_mcast(tids: *mut c_int, ntask: c_int, msgtag: c_int) -> c_int {
-    call("pvm_mcast", || {
+    let tev = Tev::top(ev::MCAST);
+    let cc = call("pvm_mcast", || {
         // SAFETY: the contract above.
         let list = unsafe { slice(tids as *const c_int, ntask, 1) }?;
+        if let Some(t) = &tev {
+            t.entry(&[
+                (did::MNB, Val::Int(trace::sbuf_bytes())),
+                (did::MC, Val::Int(msgtag)),
+                (did::MCX, Val::Int(trace::context())),
+                (did::MDL, Val::Ints(list)),
+            ]);
+        }
         ok(task::mcast(list, msgtag))
-    })
+    });
+    Tev::cc(tev, cc)
 }
 
 /// Blocks until a message from `tid` with `msgtag` (-1: any) arrives.
 #[no_mangle]
 pub extern "C" fn pvm_recv(tid: c_int, msgtag: c_int) -> c_int {
-    call("pvm_recv", || task::recv(tid, msgtag))
+    let tev = Tev::top(ev::RECV);
+    trace::recv_entry(&tev, tid, msgtag);
+    trace::recv_exit(tev, call("pvm_recv", || task::recv(tid, msgtag)))
 }
 
 /// A matching message's buffer id, or 0 when none has arrived.
 #[no_mangle]
 pub extern "C" fn pvm_nrecv(tid: c_int, msgtag: c_int) -> c_int {
-    call("pvm_nrecv", || task::nrecv(tid, msgtag))
+    let tev = Tev::top(ev::NRECV);
+    trace::recv_entry(&tev, tid, msgtag);
+    trace::recv_exit(tev, call("pvm_nrecv", || task::nrecv(tid, msgtag)))
 }
 
 /// Like pvm_recv, giving up (0) after `tmout` (NULL: wait forever).
@@ -46,7 +71,8 @@ pub extern "C" fn pvm_nrecv(tid: c_int, msgtag: c_int) -> c_int {
 /// `tmout` is NULL or points at a valid `struct timeval`.
 #[no_mangle]
 pub unsafe extern "C" fn pvm_trecv(tid: c_int, msgtag: c_int, tmout: *mut libc::timeval) -> c_int {
-    call("pvm_trecv", || {
+    let tev = Tev::top(ev::TRECV);
+    let id = call("pvm_trecv", || {
         let timeout = if tmout.is_null() {
             None
         } else {
@@ -57,14 +83,29 @@ pub unsafe extern "C" fn pvm_trecv(tid: c_int, msgtag: c_int, tmout: *mut libc::
             }
             Some(Duration::from_secs(tv.tv_sec as u64) + Duration::from_micros(tv.tv_usec as u64))
         };
+        if let Some(t) = &tev {
+            let (s, u) = timeout.map_or((-1, -1), |d| {
+                (d.as_secs() as c_int, d.subsec_micros() as c_int)
+            });
+            t.entry(&[
+                (did::RST, Val::Int(tid)),
+                (did::RMC, Val::Int(msgtag)),
+                (did::RCX, Val::Int(trace::context())),
+                (did::MTS, Val::Int(s)),
+                (did::MTU, Val::Int(u)),
+            ]);
+        }
         task::trecv(tid, msgtag, timeout)
-    })
+    });
+    trace::recv_exit(tev, id)
 }
 
 /// The buffer id of an arrived matching message (left queued), or 0.
 #[no_mangle]
 pub extern "C" fn pvm_probe(tid: c_int, msgtag: c_int) -> c_int {
-    call("pvm_probe", || task::probe(tid, msgtag))
+    let tev = Tev::top(ev::PROBE);
+    trace::recv_entry(&tev, tid, msgtag);
+    Tev::cc(tev, call("pvm_probe", || task::probe(tid, msgtag)))
 }
 
 /// A C matching function for pvm_recvf.
@@ -95,29 +136,52 @@ pub unsafe extern "C" fn pvm_recvf(new: MatchFn) -> MatchFn {
 /// A new message context, unique on the machine.
 #[no_mangle]
 pub extern "C" fn pvm_newcontext() -> c_int {
-    call("pvm_newcontext", task::newcontext)
+    let tev = Tev::top(ev::NEWCONTEXT);
+    if let Some(t) = &tev {
+        t.entry(&[]);
+    }
+    let c = call("pvm_newcontext", task::newcontext);
+    if let Some(t) = tev {
+        t.exit(&[(did::CXN, Val::Int(c))]);
+    }
+    c
 }
 
 /// Makes `ctx` the current context; returns the previous one.
 #[no_mangle]
 pub extern "C" fn pvm_setcontext(ctx: c_int) -> c_int {
+    let tev = Tev::top(ev::SETCONTEXT);
+    if let Some(t) = &tev {
+        t.entry(&[(did::CXS, Val::Int(ctx))]);
+    }
     let r = call("pvm_setcontext", || task::setcontext(ctx));
     super::internals::sync();
-    r
+    Tev::cc(tev, r)
 }
 
 /// The current context.
 #[no_mangle]
 pub extern "C" fn pvm_getcontext() -> c_int {
+    let tev = Tev::top(ev::GETCONTEXT);
+    if let Some(t) = &tev {
+        t.entry(&[]);
+    }
     let r = call("pvm_getcontext", task::getcontext);
     super::internals::sync();
+    if let Some(t) = tev {
+        t.exit(&[(did::CXC, Val::Int(r))]);
+    }
     r
 }
 
 /// Gives context `ctx` back.
 #[no_mangle]
 pub extern "C" fn pvm_freecontext(ctx: c_int) -> c_int {
-    call("pvm_freecontext", || ok(task::freecontext(ctx)))
+    let tev = Tev::top(ev::FREECONTEXT);
+    if let Some(t) = &tev {
+        t.entry(&[(did::CXF, Val::Int(ctx))]);
+    }
+    Tev::cc(tev, call("pvm_freecontext", || ok(task::freecontext(ctx))))
 }
 
 /// The descriptors a program can select() on for incoming messages: the

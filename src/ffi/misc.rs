@@ -7,8 +7,10 @@
 
 use super::boundary::{call, cbytes, cstr, guard, ok, put};
 use super::globals::{RmHost, NORESETS, RM_HOST};
+use super::trace::Tev;
 use super::types::PvmHostInfo;
 use crate::sync::Locked;
+use crate::task::trace::{did, ev, Val};
 use crate::task::{self, mhf};
 use crate::Error;
 use std::ffi::{c_char, c_int, CString};
@@ -25,12 +27,24 @@ pub type CHandler = extern "C" fn(c_int) -> c_int;
 /// values exists, PvmBadParam for a NULL function.
 #[no_mangle]
 pub extern "C" fn pvm_addmhf(src: c_int, tag: c_int, ctx: c_int, func: Option<CHandler>) -> c_int {
-    call("pvm_addmhf", || {
+    let tev = Tev::top(ev::ADDMHF);
+    if let Some(t) = &tev {
+        t.entry(&[
+            (did::RST, Val::Int(src)),
+            (did::RMC, Val::Int(tag)),
+            (did::RCX, Val::Int(ctx)),
+        ]);
+    }
+    let r = call("pvm_addmhf", || {
         let f = func.ok_or(Error::BadParam)?;
         // Calling a C function pointer is safe to express: the program
         // handed it in for exactly this call signature.
         mhf::add(src, tag, ctx, Arc::new(move |mid| f(mid)))
-    })
+    });
+    if let Some(t) = tev {
+        t.exit(&[(did::MHI, Val::Int(r))]);
+    }
+    r
 }
 
 /// Removes message handler `mhid`.
@@ -39,7 +53,11 @@ pub extern "C" fn pvm_addmhf(src: c_int, tag: c_int, ctx: c_int, func: Option<CH
 /// PvmOk, PvmBadParam for a negative id, PvmNotFound for an unknown one.
 #[no_mangle]
 pub extern "C" fn pvm_delmhf(mhid: c_int) -> c_int {
-    call("pvm_delmhf", || ok(mhf::del(mhid)))
+    let tev = Tev::top(ev::DELMHF);
+    if let Some(t) = &tev {
+        t.entry(&[(did::MHI, Val::Int(mhid))]);
+    }
+    Tev::cc(tev, call("pvm_delmhf", || ok(mhf::del(mhid))))
 }
 
 /// Adds `name` to `$PVM_EXPORT`.
@@ -269,22 +287,42 @@ pub unsafe extern "C" fn pvm_reg_rm(hip: *mut *mut PvmHostInfo) -> c_int {
     r
 }
 
-/// Registering a tracer is not available: pvm6 produces no trace events
-/// (docs/COMPATIBILITY.md).
+/// Makes the caller the machine's tracer (first call) or gives the role
+/// up (next call), as man pvm_reg_tracer says: tasks that start from then
+/// on send their trace events with context `tctx` and tag `ttag`, and their
+/// output with `octx` and `otag`, to the caller; `tmask`, `tbuf` and
+/// `topt` are their trace mask, buffer and options (docs/TRACING.md).
 ///
-/// # Returns
-/// PvmNotImpl.
+/// # Safety
+/// `tmask` is NULL (an empty mask) or a C string.
 #[no_mangle]
-pub extern "C" fn pvm_reg_tracer(
-    _tctx: c_int,
-    _ttag: c_int,
-    _octx: c_int,
-    _otag: c_int,
-    _tmask: *mut c_char,
-    _tbuf: c_int,
-    _topt: c_int,
+pub unsafe extern "C" fn pvm_reg_tracer(
+    tctx: c_int,
+    ttag: c_int,
+    octx: c_int,
+    otag: c_int,
+    tmask: *mut c_char,
+    tbuf: c_int,
+    topt: c_int,
 ) -> c_int {
-    call("pvm_reg_tracer", || ok(task::reg_tracer()))
+    let tev = Tev::top(ev::REG_TRACER);
+    // SAFETY: the contract above.
+    let mask = unsafe { super::boundary::cbytes(tmask) }.unwrap_or(b"");
+    if let Some(t) = &tev {
+        t.entry(&[
+            (did::TRC, Val::Int(tctx)),
+            (did::TRT, Val::Int(ttag)),
+            (did::TRX, Val::Int(octx)),
+            (did::TRO, Val::Int(otag)),
+            (did::TRM, Val::Str(mask)),
+            (did::TRB, Val::Int(tbuf)),
+            (did::TRL, Val::Int(topt)),
+        ]);
+    }
+    let cc = call("pvm_reg_tracer", || {
+        ok(task::reg_tracer(tctx, ttag, octx, otag, mask, tbuf, topt))
+    });
+    Tev::cc(tev, cc)
 }
 
 /// Reports error `code` of function `name` as libpvm does:
@@ -368,12 +406,6 @@ mod tests {
         assert_eq!(pvm_delmhf(id), 0);
         assert_eq!(pvm_delmhf(id), Error::NotFound.code());
         assert_eq!(pvm_delmhf(-3), Error::BadParam.code());
-    }
-
-    #[test]
-    fn reg_tracer_is_not_implemented() {
-        let rc = pvm_reg_tracer(0, 0, 0, 0, std::ptr::null_mut(), 0, 0);
-        assert_eq!(rc, Error::NotImpl.code());
     }
 
     #[test]

@@ -22,6 +22,7 @@ pub mod mailbox;
 pub mod messaging;
 pub mod misc;
 pub mod notify;
+pub mod pack;
 pub mod process;
 pub mod trace;
 pub mod types;

@@ -3,6 +3,8 @@
 //! as the core's `OutputSink`).
 
 use super::boundary::{call, ok, slice};
+use super::trace::Tev;
+use crate::task::trace::{did, ev, Val};
 use crate::task::{self, OutputSink};
 use crate::Error;
 use std::ffi::c_int;
@@ -24,20 +26,29 @@ pub unsafe extern "C" fn pvm_notify(
     cnt: c_int,
     tids: *mut c_int,
 ) -> c_int {
-    call("pvm_notify", || {
+    let tev = Tev::top(ev::NOTIFY);
+    let cc = call("pvm_notify", || {
         let kind = what & !256;
         let listed = matches!(kind, 1 | 2 | 5);
-        if listed {
+        let list: &[c_int] = if listed {
             if cnt < 1 || tids.is_null() {
                 return Err(Error::BadParam);
             }
             // SAFETY: non-NULL and `cnt` ints long by the contract above.
-            let list = unsafe { slice(tids as *const c_int, cnt, 1) }?;
-            ok(task::notify(what, msgtag, cnt, list))
+            unsafe { slice(tids as *const c_int, cnt, 1) }?
         } else {
-            ok(task::notify(what, msgtag, cnt, &[]))
+            &[]
+        };
+        if let Some(t) = &tev {
+            t.entry(&[
+                (did::NE, Val::Int(what)),
+                (did::NMC, Val::Int(msgtag)),
+                (did::NTL, Val::Ints(list)),
+            ]);
         }
-    })
+        ok(task::notify(what, msgtag, cnt, list))
+    });
+    Tev::cc(tev, cc)
 }
 
 /// A C stdio stream that pvm_catchout writes to.

@@ -7,9 +7,11 @@
 
 use super::boundary::{argv, call, call_quiet, cstr, cstr_opt, guard, ok, put, slice_mut};
 use super::globals::{Handed, HANDED, RSH, TMP};
+use super::trace::Tev;
 use super::types::{PvmHostInfo, PvmTaskInfo};
 use crate::sync::Locked;
 use crate::task;
+use crate::task::trace::{did, ev, Val};
 use crate::Error;
 use std::ffi::{c_char, c_int, CString};
 use std::sync::atomic::Ordering;
@@ -25,21 +27,37 @@ fn c_string(s: &str) -> CString {
 /// The tid (> 0), or PvmSysErr when no daemon can be reached or started.
 #[no_mangle]
 pub extern "C" fn pvm_mytid() -> c_int {
+    // Enrolls first: a task learns at enrollment whether it traces (PVM's
+    // trace macros enroll before they check too).
     let r = call("pvm_mytid", task::mytid);
     super::internals::sync();
+    if let Some(t) = Tev::top(ev::MYTID) {
+        t.entry(&[]);
+        t.exit(&[(did::MT, Val::Int(r))]);
+    }
     r
 }
 
 /// Leaves PVM; the process keeps running.
 #[no_mangle]
 pub extern "C" fn pvm_exit() -> c_int {
+    if let Some(t) = Tev::top(ev::EXIT) {
+        t.entry(&[]);
+        t.end();
+    }
+    task::trace::flush();
     call("pvm_exit", || ok(task::exit()))
 }
 
 /// The tid of the task that spawned this one, or PvmNoParent.
 #[no_mangle]
 pub extern "C" fn pvm_parent() -> c_int {
-    call_quiet("pvm_parent", task::parent)
+    let r = call_quiet("pvm_parent", task::parent);
+    if let Some(t) = Tev::top(ev::PARENT) {
+        t.entry(&[]);
+        t.exit(&[(did::PT, Val::Int(r))]);
+    }
+    r
 }
 
 /// Starts `ntask` copies of `file`.
@@ -60,17 +78,33 @@ pub unsafe extern "C" fn pvm_spawn(
     ntask: c_int,
     tids: *mut c_int,
 ) -> c_int {
-    call("pvm_spawn", || {
+    let tev = Tev::top(ev::SPAWN);
+    let mut got_tids: Vec<c_int> = Vec::new();
+    let cc = call("pvm_spawn", || {
         // SAFETY: the contract above.
         let file = unsafe { cstr(file) }?;
         // SAFETY: the contract above.
         let args = unsafe { argv(argv_ as *const *const c_char) };
         // SAFETY: the contract above.
         let where_ = unsafe { cstr_opt(where_) };
+        if let Some(t) = &tev {
+            t.entry(&[
+                (did::SE, Val::Str(file.as_bytes())),
+                (
+                    did::SW,
+                    Val::Str(where_.as_deref().unwrap_or("").as_bytes()),
+                ),
+                (did::SF, Val::Int(flags)),
+                (did::SC, Val::Int(ntask)),
+            ]);
+        }
         if ntask < 1 {
             return Err(Error::BadParam);
         }
         let got = task::spawn(&file, &args, flags, where_.as_deref(), ntask)?;
+        if tev.is_some() {
+            got_tids = got.clone();
+        }
         if !tids.is_null() {
             // SAFETY: tids has room for ntask ints by the contract.
             let out = unsafe { slice_mut(tids, ntask, 1) }?;
@@ -80,19 +114,31 @@ pub unsafe extern "C" fn pvm_spawn(
         // return value (man pvm_spawn): the count can be 0.
         let started = got.iter().filter(|&&t| t > 0).count() as c_int;
         Ok(started)
-    })
+    });
+    if let Some(t) = tev {
+        t.exit(&[(did::CC, Val::Int(cc)), (did::STL, Val::Ints(&got_tids))]);
+    }
+    cc
 }
 
 /// Terminates task `tid`.
 #[no_mangle]
 pub extern "C" fn pvm_kill(tid: c_int) -> c_int {
-    call("pvm_kill", || ok(task::kill(tid)))
+    let tev = Tev::top(ev::KILL);
+    if let Some(t) = &tev {
+        t.entry(&[(did::TT, Val::Int(tid))]);
+    }
+    Tev::cc(tev, call("pvm_kill", || ok(task::kill(tid))))
 }
 
 /// Sends signal `signum` to task `tid`.
 #[no_mangle]
 pub extern "C" fn pvm_sendsig(tid: c_int, signum: c_int) -> c_int {
-    call("pvm_sendsig", || ok(task::sendsig(tid, signum)))
+    let tev = Tev::top(ev::SENDSIG);
+    if let Some(t) = &tev {
+        t.entry(&[(did::TT, Val::Int(tid)), (did::SN, Val::Int(signum))]);
+    }
+    Tev::cc(tev, call("pvm_sendsig", || ok(task::sendsig(tid, signum))))
 }
 
 /// The tid of the daemon of the host task `tid` runs on.
@@ -104,7 +150,15 @@ pub extern "C" fn pvm_tidtohost(tid: c_int) -> c_int {
 /// PvmOk when task `tid` runs, PvmNoTask when not.
 #[no_mangle]
 pub extern "C" fn pvm_pstat(tid: c_int) -> c_int {
-    call_quiet("pvm_pstat", || ok(task::pstat(tid)))
+    let tev = Tev::top(ev::PSTAT);
+    if let Some(t) = &tev {
+        t.entry(&[(did::TT, Val::Int(tid))]);
+    }
+    let r = call_quiet("pvm_pstat", || ok(task::pstat(tid)));
+    if let Some(t) = tev {
+        t.exit(&[(did::TST, Val::Int(r))]);
+    }
+    r
 }
 
 /// PvmOk when host `host` is in the machine and running.
@@ -113,11 +167,19 @@ pub extern "C" fn pvm_pstat(tid: c_int) -> c_int {
 /// `host` is a C string.
 #[no_mangle]
 pub unsafe extern "C" fn pvm_mstat(host: *mut c_char) -> c_int {
-    call_quiet("pvm_mstat", || {
+    let tev = Tev::top(ev::MSTAT);
+    let r = call_quiet("pvm_mstat", || {
         // SAFETY: the contract above.
         let h = unsafe { cstr(host) }?;
+        if let Some(t) = &tev {
+            t.entry(&[(did::HN, Val::Str(h.as_bytes()))]);
+        }
         ok(task::mstat(&h))
-    })
+    });
+    if let Some(t) = tev {
+        t.exit(&[(did::HS, Val::Int(r))]);
+    }
+    r
 }
 
 /// The hosts of the machine.
@@ -131,7 +193,12 @@ pub unsafe extern "C" fn pvm_config(
     narch: *mut c_int,
     hostp: *mut *mut PvmHostInfo,
 ) -> c_int {
-    call("pvm_config", || {
+    let tev = Tev::top(ev::CONFIG);
+    if let Some(t) = &tev {
+        t.entry(&[]);
+    }
+    let mut counts = (0, 0);
+    let cc = call("pvm_config", || {
         let (na, hosts) = task::config()?;
         let mut h = handed();
         let strings: Vec<(CString, CString)> = hosts
@@ -156,8 +223,17 @@ pub unsafe extern "C" fn pvm_config(
             put(narch, na);
             put(hostp, h.hosts.as_mut_ptr());
         }
+        counts = (h.hosts.len() as c_int, na);
         Ok(0)
-    })
+    });
+    if let Some(t) = tev {
+        t.exit(&[
+            (did::NH, Val::Int(counts.0)),
+            (did::NA, Val::Int(counts.1)),
+            (did::CC, Val::Int(cc)),
+        ]);
+    }
+    cc
 }
 
 /// The tasks of the machine (`where_` 0), of one host (a daemon tid) or one task.
@@ -171,7 +247,12 @@ pub unsafe extern "C" fn pvm_tasks(
     ntask: *mut c_int,
     taskp: *mut *mut PvmTaskInfo,
 ) -> c_int {
-    call("pvm_tasks", || {
+    let tev = Tev::top(ev::TASKS);
+    if let Some(t) = &tev {
+        t.entry(&[(did::TW, Val::Int(where_))]);
+    }
+    let mut count = 0;
+    let cc = call("pvm_tasks", || {
         let list = task::tasks(where_)?;
         let mut h = handed();
         let strings: Vec<CString> = list.iter().map(|t| c_string(&t.name)).collect();
@@ -193,8 +274,13 @@ pub unsafe extern "C" fn pvm_tasks(
             put(ntask, h.tasks.len() as c_int);
             put(taskp, h.tasks.as_mut_ptr());
         }
+        count = h.tasks.len() as c_int;
         Ok(0)
-    })
+    });
+    if let Some(t) = tev {
+        t.exit(&[(did::CC, Val::Int(cc)), (did::TNT, Val::Int(count))]);
+    }
+    cc
 }
 
 /// The tids spawned together with this task.
@@ -204,14 +290,26 @@ pub unsafe extern "C" fn pvm_tasks(
 /// next pvm_siblings call.
 #[no_mangle]
 pub unsafe extern "C" fn pvm_siblings(tids: *mut *mut c_int) -> c_int {
-    call("pvm_siblings", || {
+    let tev = Tev::top(ev::SIBLINGS);
+    if let Some(t) = &tev {
+        t.entry(&[]);
+    }
+    let mut list = Vec::new();
+    let cc = call("pvm_siblings", || {
         let s = task::siblings()?;
         let mut h = handed();
         h.siblings = s;
         // SAFETY: out-pointer per the contract.
         unsafe { put(tids, h.siblings.as_mut_ptr()) };
+        if tev.is_some() {
+            list = h.siblings.clone();
+        }
         Ok(h.siblings.len() as c_int)
-    })
+    });
+    if let Some(t) = tev {
+        t.exit(&[(did::CC, Val::Int(cc)), (did::SIB, Val::Ints(&list))]);
+    }
+    cc
 }
 
 /// The data-format class of architecture `arch` (0 when unknown).
@@ -220,11 +318,19 @@ pub unsafe extern "C" fn pvm_siblings(tids: *mut *mut c_int) -> c_int {
 /// `arch` is a C string.
 #[no_mangle]
 pub unsafe extern "C" fn pvm_archcode(arch: *mut c_char) -> c_int {
-    call("pvm_archcode", || {
+    let tev = Tev::top(ev::ARCHCODE);
+    let r = call("pvm_archcode", || {
         // SAFETY: the contract above.
         let a = unsafe { cstr(arch) }?;
+        if let Some(t) = &tev {
+            t.entry(&[(did::AN, Val::Str(a.as_bytes()))]);
+        }
         task::archcode(&a)
-    })
+    });
+    if let Some(t) = tev {
+        t.exit(&[(did::AC, Val::Int(r))]);
+    }
+    r
 }
 
 /// Compile-time data, not state: a `const` (the literal itself is static).
@@ -301,7 +407,11 @@ pub extern "C" fn pvmgettmp() -> *mut c_char {
 /// The value of option `what`.
 #[no_mangle]
 pub extern "C" fn pvm_getopt(what: c_int) -> c_int {
-    call("pvm_getopt", || {
+    let tev = Tev::top(ev::GETOPT);
+    if let Some(t) = &tev {
+        t.entry(&[(did::OPT, Val::Int(what))]);
+    }
+    let r = call("pvm_getopt", || {
         let v = task::getopt(what)?;
         // The debug mask is `pvmdebmask`, which a program may also write.
         Ok(if what == crate::consts::PvmDebugMask {
@@ -309,12 +419,20 @@ pub extern "C" fn pvm_getopt(what: c_int) -> c_int {
         } else {
             v
         })
-    })
+    });
+    if let Some(t) = tev {
+        t.exit(&[(did::OPV, Val::Int(r))]);
+    }
+    r
 }
 
 /// Sets option `what`; returns its previous value.
 #[no_mangle]
 pub extern "C" fn pvm_setopt(what: c_int, val: c_int) -> c_int {
+    let tev = Tev::top(ev::SETOPT);
+    if let Some(t) = &tev {
+        t.entry(&[(did::OPT, Val::Int(what)), (did::OPV, Val::Int(val))]);
+    }
     let r = call("pvm_setopt", || {
         let old = task::setopt(what, val)?;
         if what != crate::consts::PvmDebugMask {
@@ -324,6 +442,9 @@ pub extern "C" fn pvm_setopt(what: c_int, val: c_int) -> c_int {
         Ok(super::lpvm::pvmdebmask.swap(val, Ordering::Relaxed))
     });
     super::internals::sync();
+    if let Some(t) = tev {
+        t.exit(&[(did::OPV, Val::Int(r))]);
+    }
     r
 }
 

@@ -3,32 +3,33 @@
 //! themselves in PVM's trace macros), the console `pvm` and `tracer`
 //! (they read the event and data-identifier tables).
 //!
-//! pvm6 does not generate trace events yet (tracing is a later issue).
-//! What is here is what a program linked against PVM 3.4 needs to run
-//! with tracing off:
+//! pvm6's own calls make their events in Rust (`Tev` below, and
+//! src/task/trace.rs); these are what C code compiled against PVM 3.4's
+//! trace macros reaches:
 //!
 //! - `int pvmtoplvl` (1: the caller is at the top level of a PVM call; a
-//!   library call that wraps other calls sets it to 0 meanwhile, as PVM's
-//!   `TEV_EXCLUSIVE` macro does, and restores it);
+//!   traced call sets it to 0 meanwhile, as PVM's `TEV_EXCLUSIVE` macro
+//!   does, and restores it, so calls made inside it are not traced);
 //! - `struct pvmtrcencvec *pvmtrccodef`: the encoders PVM's `TEV_PACK_*`
 //!   macros call; they are only reached after `tev_begin` accepted an
-//!   event, which it never does here, and pack nothing;
-//! - `int tev_begin(int kind, int entry_exit)`: starts an event: 0 (none
-//!   started); `int tev_fin(void)`: ends one: 0; `int tev_do_trace(int,
-//!   int)`: whether to trace: 0; `void tev_flush(int)`: no buffered events
-//!   to send;
+//!   event, which it does not (events of C libraries are not produced:
+//!   docs/COMPATIBILITY.md), and pack nothing;
+//! - `int tev_begin(int kind, int entry_exit)`: 0 (no event started);
+//!   `int tev_fin(void)`: 0; `int tev_do_trace(int, int)`: 0;
+//!   `void tev_flush(int)`: sends the task's buffered events (or its
+//!   timing or profiling summary) to its tracer;
 //! - `struct Pvmtevinfo pvmtevinfo[TEV_MAX + 1]`: the event names of
 //!   pvmtev.h (`addhosts` .. `user_defined`), with zero marks and counts;
 //! - `struct Pvmtevdid pvmtevdidlist[TEV_DID_MAX + 1]`: the semantic data
 //!   identifiers (`AN` "PVM Architecture Name" ..).
-//!
-//! PVM's macros call `tev_begin` only when `pvmtrc.trctid` names a tracer
-//! other than the task itself (src/ffi/internals.rs keeps `pvmtrc` equal to
-//! the task's own `PvmSelfTrace*` settings); with no tracer nothing is
-//! called at all, and with one no event is generated either.
 
+use crate::task;
+use crate::task::trace::{did, Field, Val};
 use std::cell::UnsafeCell;
-use std::ffi::{c_char, c_int, c_void, CStr};
+#[cfg(test)]
+use std::ffi::CStr;
+use std::ffi::{c_char, c_int, c_void};
+use std::sync::atomic::Ordering;
 use std::sync::atomic::{AtomicI32, AtomicPtr};
 
 /// 1 at the top level of a PVM call (PVM's `pvmtoplvl`).
@@ -86,9 +87,120 @@ pub extern "C" fn tev_do_trace(_kind: c_int, _entry_exit: c_int) -> c_int {
     0
 }
 
-/// Sends the buffered events to the tracer: none are buffered.
+/// Sends the task's buffered trace events to its tracer.
 #[no_mangle]
-pub extern "C" fn tev_flush(_force: c_int) {}
+pub extern "C" fn tev_flush(_force: c_int) {
+    super::boundary::guard("tev_flush", (), task::trace::flush);
+}
+
+/// One traced call (PVM's `TEV_DECLS` / `TEV_EXCLUSIVE`): made by
+/// [`Tev::top`] only when the task traces and the call is at the top level
+/// (not inside another traced PVM call), so with tracing off a call costs
+/// one load and a branch. Its entry and exit events go to
+/// `task::trace::event`, which checks the mask.
+pub struct Tev {
+    kind: c_int,
+}
+
+impl Tev {
+    /// Starts traced call `kind`, or None (not tracing, or nested).
+    #[inline(always)]
+    pub fn top(kind: c_int) -> Option<Tev> {
+        if !task::trace::armed() {
+            return None;
+        }
+        Tev::top_slow(kind)
+    }
+
+    #[cold]
+    fn top_slow(kind: c_int) -> Option<Tev> {
+        pvmtoplvl
+            .compare_exchange(1, 0, Ordering::Relaxed, Ordering::Relaxed)
+            .ok()
+            .map(|_| Tev { kind })
+    }
+
+    /// The entry event.
+    pub fn entry(&self, fields: &[Field<'_>]) {
+        task::trace::event(self.kind, false, fields);
+    }
+
+    /// The exit event; ends the call.
+    pub fn exit(self, fields: &[Field<'_>]) {
+        task::trace::event(self.kind, true, fields);
+    }
+
+    /// Ends an untraced-exit call (pvm_exit) without an exit event.
+    pub fn end(self) {}
+
+    /// The exit event with the condition code `cc` alone; returns `cc`.
+    pub fn cc(tev: Option<Tev>, cc: c_int) -> c_int {
+        if let Some(t) = tev {
+            t.exit(&[(did::CC, Val::Int(cc))]);
+        }
+        cc
+    }
+}
+
+impl Drop for Tev {
+    fn drop(&mut self) {
+        pvmtoplvl.store(1, Ordering::Relaxed);
+    }
+}
+
+/// The active send buffer's length in bytes (0 without one).
+pub fn sbuf_bytes() -> c_int {
+    task::with_bufs(|t| {
+        let id = t.sbuf();
+        Ok(t.get(id).map(|b| b.reported_len() as c_int).unwrap_or(0))
+    })
+    .unwrap_or(0)
+}
+
+/// The current message context.
+pub fn context() -> c_int {
+    task::getcontext().unwrap_or(0)
+}
+
+/// (bytes, tag, context, source) of buffer `id`; -1s when there is none.
+pub fn msg_info(id: c_int) -> [c_int; 4] {
+    if id <= 0 {
+        return [-1; 4];
+    }
+    task::with_bufs(|t| {
+        let b = t.get(id)?;
+        let i = b.info();
+        Ok([b.reported_len() as c_int, i.tag, i.ctx, i.src])
+    })
+    .unwrap_or([-1; 4])
+}
+
+/// The exit event of a receive call that returned buffer `id` (MB, MNB,
+/// MC, MCX, SRC).
+pub fn recv_exit(tev: Option<Tev>, id: c_int) -> c_int {
+    if let Some(t) = tev {
+        let [n, tag, ctx, src] = msg_info(id);
+        t.exit(&[
+            (did::MB, Val::Int(id)),
+            (did::MNB, Val::Int(n)),
+            (did::MC, Val::Int(tag)),
+            (did::MCX, Val::Int(ctx)),
+            (did::SRC, Val::Int(src)),
+        ]);
+    }
+    id
+}
+
+/// The entry event of a receive call (RST, RMC, RCX).
+pub fn recv_entry(tev: &Option<Tev>, tid: c_int, tag: c_int) {
+    if let Some(t) = tev {
+        t.entry(&[
+            (did::RST, Val::Int(tid)),
+            (did::RMC, Val::Int(tag)),
+            (did::RCX, Val::Int(context())),
+        ]);
+    }
+}
 
 /// `struct timeval` of the C library (two longs on LP64).
 #[repr(C)]
@@ -133,250 +245,7 @@ impl<T: Copy, const N: usize> CTable<T, N> {
     }
 }
 
-/// pvmtev.h's TEV_MAX + 1.
-const NEVENTS: usize = 109;
-/// pvmtev.h's TEV_DID_MAX + 1.
-const NDIDS: usize = 123;
-
-/// Event names in pvmtev.h's `TEV_*` order.
-const EVENT_NAMES: [&CStr; NEVENTS] = [
-    c"addhosts",
-    c"barrier",
-    c"bcast",
-    c"bufinfo",
-    c"config",
-    c"delete",
-    c"delhosts",
-    c"exit",
-    c"freebuf",
-    c"getfds",
-    c"getinst",
-    c"getopt",
-    c"getrbuf",
-    c"getsbuf",
-    c"gettid",
-    c"gsize",
-    c"halt",
-    c"initsend",
-    c"insert",
-    c"joingroup",
-    c"kill",
-    c"lookup",
-    c"lvgroup",
-    c"mcast",
-    c"mkbuf",
-    c"mstat",
-    c"mytid",
-    c"notify",
-    c"nrecv",
-    c"parent",
-    c"perror",
-    c"pkbyte",
-    c"pkcplx",
-    c"pkdcplx",
-    c"pkdouble",
-    c"pkfloat",
-    c"pkint",
-    c"pkuint",
-    c"pklong",
-    c"pkulong",
-    c"pkshort",
-    c"pkushort",
-    c"pkstr",
-    c"probe",
-    c"pstat",
-    c"recv",
-    c"recvf",
-    c"send",
-    c"sendsig",
-    c"setopt",
-    c"setrbuf",
-    c"setsbuf",
-    c"spawn",
-    c"start_pvmd",
-    c"tasks",
-    c"tickle",
-    c"tidtohost",
-    c"trecv",
-    c"upkbyte",
-    c"upkcplx",
-    c"upkdcplx",
-    c"upkdouble",
-    c"upkfloat",
-    c"upkint",
-    c"upkuint",
-    c"upklong",
-    c"upkulong",
-    c"upkshort",
-    c"upkushort",
-    c"upkstr",
-    c"version",
-    c"reg_hoster",
-    c"reg_rm",
-    c"reg_tasker",
-    c"reg_tracer",
-    c"newtask",
-    c"endtask",
-    c"spntask",
-    c"archcode",
-    c"catchout",
-    c"getmwid",
-    c"gettmask",
-    c"hostsync",
-    c"packf",
-    c"precv",
-    c"psend",
-    c"reduce",
-    c"setmwid",
-    c"settmask",
-    c"unpackf",
-    c"gather",
-    c"scatter",
-    c"putinfo",
-    c"getinfo",
-    c"delinfo",
-    c"getmboxinfo",
-    c"newcontext",
-    c"freecontext",
-    c"setcontext",
-    c"getcontext",
-    c"siblings",
-    c"getminfo",
-    c"setminfo",
-    c"addmhf",
-    c"delmhf",
-    c"mhf_invoke",
-    c"timing",
-    c"profiling",
-    c"user_defined",
-];
-
-/// Data identifiers and their descriptions in `TEV_DID_*` order.
-const DIDS: [(&CStr, &CStr); NDIDS] = [
-    (c"AN", c"PVM Architecture Name"),
-    (c"AC", c"PVM Architecture Code"),
-    (c"AS", c"Argument Strings (Argc/Argv)"),
-    (c"BF", c"Block Flag"),
-    (c"CC", c"Condition Code"),
-    (c"CN", c"Class Name"),
-    (c"CI", c"Class Index"),
-    (c"CF", c"Class Flags"),
-    (c"CD", c"Class Data"),
-    (c"CR", c"Returned Class Data"),
-    (c"CL", c"Returned Class Names"),
-    (c"CDA", c"Collective Data Address"),
-    (c"CDT", c"Collective Data Type"),
-    (c"CDX", c"Collective Data"),
-    (c"CDC", c"Collective Count"),
-    (c"CGI", c"Collective Group Result Instance"),
-    (c"CRF", c"Collective Reduce Function"),
-    (c"CXC", c"Current Message Context"),
-    (c"CXF", c"Freed Message Context"),
-    (c"CXN", c"New Message Context"),
-    (c"CXS", c"Set Message Context"),
-    (c"ERI", c"PVM Error Identifier"),
-    (c"ERR", c"PVM Error String"),
-    (c"FDS", c"File Descriptors"),
-    (c"FP", c"File Pointer"),
-    (c"GN", c"Group Name"),
-    (c"GI", c"Group Instance Number"),
-    (c"GT", c"Group Task ID"),
-    (c"GS", c"Group Size"),
-    (c"GBC", c"Group Barrier Count"),
-    (c"HN", c"Host Name"),
-    (c"HNL", c"Host Name List"),
-    (c"HNA", c"Host Name Alias"),
-    (c"HPT", c"Host PVMD Task ID"),
-    (c"HA", c"Host Architecture"),
-    (c"HSP", c"Host Speed"),
-    (c"HIS", c"Host Information Structures"),
-    (c"HCS", c"Host Clock Seconds"),
-    (c"HCU", c"Host Clock Microseconds"),
-    (c"HDS", c"Host Delta Seconds"),
-    (c"HDU", c"Host Delta Microseconds"),
-    (c"HS", c"Host Status"),
-    (c"INB", c"Info Number of Message Bytes"),
-    (c"IMC", c"Info Message Code"),
-    (c"IST", c"Info Message Source Task"),
-    (c"MC", c"Message Code"),
-    (c"MCX", c"Message Context"),
-    (c"MB", c"Message Buffer"),
-    (c"MNB", c"Message Number of Bytes"),
-    (c"SRC", c"Message Source Task ID"),
-    (c"DST", c"Message Destination Task ID"),
-    (c"MDL", c"Message Destination Task ID List"),
-    (c"MTS", c"Message Timeout Seconds"),
-    (c"MTU", c"Message Timeout Microseconds"),
-    (c"MRF", c"Message Receive Function"),
-    (c"MRB", c"Message Receive Buffer"),
-    (c"MSB", c"Message Send Buffer"),
-    (c"ME", c"Message Encoding"),
-    (c"MHI", c"Message Handler Index"),
-    (c"AST", c"Actual Message Sender Task ID"),
-    (c"AMC", c"Actual Message Code"),
-    (c"AML", c"Actual Message Length"),
-    (c"NE", c"Notify Event ID"),
-    (c"NMC", c"Notify Message Code"),
-    (c"NCT", c"Notify Count"),
-    (c"NTL", c"Notify Task ID List"),
-    (c"NH", c"Number of Hosts"),
-    (c"NA", c"Number of Architectures"),
-    (c"OPT", c"PVM Option ID"),
-    (c"OPV", c"PVM Option Value"),
-    (c"OS", c"Output String"),
-    (c"PDA", c"Pack Data Address"),
-    (c"PDT", c"Pack Data Type"),
-    (c"PC", c"Pack Count"),
-    (c"PSD", c"Pack Stride"),
-    (c"PSG", c"Pack String"),
-    (c"PF", c"Pack Format"),
-    (c"PRF", c"Profiling Count"),
-    (c"RST", c"Receive Msg Source Task / Wildcard"),
-    (c"RMC", c"Receive Msg Code / Wildcard"),
-    (c"RCX", c"Receive Msg Context"),
-    (c"SN", c"Signal Number"),
-    (c"SE", c"Spawn Executable File"),
-    (c"SF", c"Spawn Flags"),
-    (c"SW", c"Spawn Where"),
-    (c"SC", c"Spawn Count"),
-    (c"STL", c"Spawned Task ID List"),
-    (c"SIB", c"Sibling Task ID List"),
-    (c"TID", c"Task ID"),
-    (c"PT", c"Parent Task ID"),
-    (c"MT", c"My Task ID"),
-    (c"TF", c"Task Flags"),
-    (c"TN", c"Task Name"),
-    (c"PID", c"Task Process ID"),
-    (c"TT", c"Target Task ID"),
-    (c"TW", c"Tasks Where"),
-    (c"TIS", c"Task Information Structures"),
-    (c"TNT", c"Task Info - Number of Tasks"),
-    (c"TST", c"Task Status"),
-    (c"TUS", c"Task User Usage Seconds"),
-    (c"TUU", c"Task User Usage Microseconds"),
-    (c"TSS", c"Task System Usage Seconds"),
-    (c"TSU", c"Task System Usage Microseconds"),
-    (c"TES", c"Task Exit Status"),
-    (c"TA", c"Tickle Arguments"),
-    (c"TR", c"Tickle Responses"),
-    (c"TS", c"Time Seconds"),
-    (c"TU", c"Time Microseconds"),
-    (c"TGS", c"Timing Seconds"),
-    (c"TGU", c"Timing Microseconds"),
-    (c"TMW", c"Trace Mask Who"),
-    (c"TM", c"Trace Mask"),
-    (c"TRC", c"Tracer Message Trace Context"),
-    (c"TRT", c"Tracer Message Trace Tag"),
-    (c"TRX", c"Tracer Message Output Context"),
-    (c"TRO", c"Tracer Message Output Tag"),
-    (c"TRM", c"Tracer Trace Mask"),
-    (c"TRB", c"Tracer Trace Buffering"),
-    (c"TRL", c"Tracer Trace Options"),
-    (c"VER", c"PVM Version"),
-    (c"VCT", c"Trace Event Count"),
-    (c"VID", c"Trace Event ID"),
-    (c"WID", c"Wait Identifier Number"),
-];
+use crate::wire::tev::{DIDS, EVENT_NAMES, NDIDS, NEVENTS};
 
 /// `struct Pvmtevinfo pvmtevinfo[]`.
 #[no_mangle]

@@ -103,10 +103,11 @@ pub fn spawn(
     if ntask < 1 || file.is_empty() {
         return Err(Error::BadParam);
     }
+    rt().mytid()?;
     let mut exported: Vec<String> = exported_env();
-    super::misc::spawn_extras(flags, &mut exported)?;
     let inherit = {
         let st = rt().lock();
+        super::misc::spawn_extras(flags, &mut exported, &st.opts)?;
         super::output::spawn_settings(&st.opts, st.context)
     };
     let mut w = Writer::new();
@@ -327,14 +328,24 @@ pub fn setopt(what: i32, val: i32) -> Result<i32> {
         st.opts.self_output_tid <= 0 && (what != crate::consts::PvmSelfOutputTid || val <= 0)
     };
     if !super::output::moves_own_output(what) || local_only {
-        let old = rt().lock().opts.set(what, val)?;
+        let old = {
+            let mut st = rt().lock();
+            let old = st.opts.set(what, val)?;
+            super::trace::rearm(&st);
+            old
+        };
         super::misc::option_changed(what, old, val)?;
         return Ok(old);
     }
     // Enroll first, so the settings inherited at enrollment do not
     // overwrite the one being set.
     rt().mytid()?;
-    let old = rt().lock().opts.set(what, val)?;
+    let old = {
+        let mut st = rt().lock();
+        let old = st.opts.set(what, val)?;
+        super::trace::rearm(&st);
+        old
+    };
     super::output::send_own_output()?;
     super::misc::option_changed(what, old, val)?;
     Ok(old)

@@ -5,7 +5,7 @@
 //! the machine's secret and this host's addresses.
 
 use super::conn::{Conn, ENV_TID};
-use super::{compat, logging, mhf, output, Runtime};
+use super::{compat, logging, mhf, output, trace, Runtime};
 use crate::sync::Locked;
 use crate::wire::{Kind, Reader, Writer};
 use crate::{tid, Error, Result};
@@ -99,7 +99,10 @@ impl Runtime {
         if let Some(m) = max_message {
             st.max_message = m;
         }
-        if let Some(i) = inherited.filter(|_| spawned_tid != 0 && mytid == spawned_tid) {
+        let spawned = spawned_tid != 0 && mytid == spawned_tid;
+        // A task that enrolls on its own gets settings only from a tracer
+        // registered with the daemon (src/daemon/trace.rs).
+        if let Some(i) = inherited.filter(|i| spawned || i.trace_tid > 0) {
             output::apply_inherited(&mut st.opts, &i);
             st.context = i.context;
         }
@@ -111,6 +114,13 @@ impl Runtime {
         st.routes.set_level(level);
         st.broken = false;
         st.conn = Some(conn.clone());
+        trace::settings_from_env(&mut st.opts);
+        trace::rearm(&st);
+        let from_tracer = !spawned && st.opts.self_trace_tid > 0;
+        drop(st);
+        if from_tracer {
+            trace::settings_from_tracer();
+        }
         mhf::enrolled();
         log::debug!("enrolled as {}", tid::fmt(mytid));
         logging::debug(compat::debug::TASK, || {

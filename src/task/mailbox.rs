@@ -30,11 +30,11 @@ pub struct MboxClass {
 }
 
 /// A copy of a mailbox entry.
-struct Stored {
+pub(super) struct Stored {
     index: i32,
     src: i32,
-    enc: Encoding,
-    body: Vec<u8>,
+    pub(super) enc: Encoding,
+    pub(super) body: Vec<u8>,
 }
 
 fn check_name(name: &[u8]) -> Result<()> {
@@ -46,7 +46,13 @@ fn check_name(name: &[u8]) -> Result<()> {
 }
 
 /// Sends a put of `body`; `exact` >= 0 asks for exactly that index.
-fn put_body(name: &[u8], flags: i32, exact: i32, enc: Encoding, body: &[u8]) -> Result<i32> {
+pub(super) fn put_body(
+    name: &[u8],
+    flags: i32,
+    exact: i32,
+    enc: Encoding,
+    body: &[u8],
+) -> Result<i32> {
     let req = Writer::new()
         .bytes(name)
         .int(flags)
@@ -58,7 +64,7 @@ fn put_body(name: &[u8], flags: i32, exact: i32, enc: Encoding, body: &[u8]) -> 
     Reader::new(&reply).int()
 }
 
-fn recv_copy(name: &[u8], index: i32, flags: i32) -> Result<Stored> {
+pub(super) fn recv_copy(name: &[u8], index: i32, flags: i32) -> Result<Stored> {
     let req = Writer::new().bytes(name).int(index).int(flags).finish();
     let reply = rt().request(Req::MboxRecv, &req)?;
     let mut r = Reader::new(&reply);

@@ -6,7 +6,7 @@
 //! Trace masks are kept as PVM keeps them: printable strings of
 //! [`TMASK_LEN`]` - 1` characters ('@' is an empty group of four bits), the
 //! child mask is passed to spawned tasks in `PVMTMASK` and a task reads its
-//! own from there. Nothing produces trace events (see docs/COMPATIBILITY.md).
+//! own from there. The events themselves are made in `trace.rs`.
 
 use super::rt;
 use crate::daemon::embedded::{self as daemon, DaemonOptions};
@@ -101,17 +101,24 @@ pub fn settmask(who: i32, mask: &[u8]) -> Result<()> {
     Ok(())
 }
 
-/// Adjusts a spawn request: PvmTaskTrace is refused (no tracing, see
-/// docs/COMPATIBILITY.md) and a child trace mask that is not empty goes
-/// to the children in `PVMTMASK`.
-pub(super) fn spawn_extras(flags: i32, env: &mut Vec<String>) -> Result<()> {
-    if flags & TASK_TRACE != 0 {
-        return Err(Error::NotImpl);
-    }
+/// Adjusts a spawn request's environment: a child trace mask that is not
+/// empty goes to the children in `PVMTMASK`, and with a trace destination
+/// for children (PvmTraceTid) its buffer and options in `PVMTRCBUF` and
+/// `PVMTRCOPT`, as PVM 3.4 passes them. (PvmTaskTrace itself changes
+/// nothing here: the children are traced when PvmTraceTid names a tracer,
+/// or when a tracer is registered with the daemon.)
+pub(super) fn spawn_extras(_flags: i32, env: &mut Vec<String>, o: &super::Options) -> Result<()> {
     let child = masks().child.clone();
     if let Some(c) = child.filter(|c| *c != empty_tmask()) {
         env.retain(|kv| !kv.starts_with("PVMTMASK="));
         env.push(format!("{ENV_TMASK}={c}"));
+    }
+    if o.trace_tid > 0 {
+        env.retain(|kv| !kv.starts_with("PVMTRCBUF=") && !kv.starts_with("PVMTRCOPT="));
+        env.push(format!("PVMTRCBUF={}", o.trace_buffer));
+        if o.trace_options > 0 {
+            env.push(format!("PVMTRCOPT={}", o.trace_options));
+        }
     }
     Ok(())
 }
@@ -237,10 +244,7 @@ pub fn reg_rm() -> Result<(i32, String, String, i32)> {
     Ok((r.int()?, r.str()?, r.str()?, r.int()?))
 }
 
-/// pvm_reg_tracer: not available (no trace events; docs/COMPATIBILITY.md).
-pub fn reg_tracer() -> Result<()> {
-    Err(Error::NotImpl)
-}
+pub use super::trace::reg_tracer;
 
 /// Parses `pvm_start_pvmd`'s arguments: pvmd3's own options, by the same
 /// function (`daemon::MasterArgs`): `-d<mask>`, `-n<name>` (or `-n name`),
@@ -346,9 +350,8 @@ mod tests {
         settmask(TASK_CHILD, b"@A").unwrap();
         assert!(gettmask(TASK_CHILD).unwrap().starts_with("@A@"));
         let mut env = vec![];
-        spawn_extras(0, &mut env).unwrap();
+        spawn_extras(0, &mut env, &super::super::Options::default()).unwrap();
         assert_eq!(env, vec![format!("PVMTMASK=@A{}", "@".repeat(33))]);
-        assert_eq!(spawn_extras(TASK_TRACE, &mut env), Err(Error::NotImpl));
         settmask(TASK_CHILD, b"").unwrap();
     }
 

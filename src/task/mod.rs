@@ -36,6 +36,7 @@ mod recvq;
 mod route;
 mod shm;
 mod spin;
+pub mod trace;
 mod transport;
 
 pub use api::*;
@@ -119,6 +120,8 @@ pub struct Runtime {
     masks: Mutex<misc::Masks>,
     /// Members of frozen groups (`groups`).
     frozen: Mutex<Option<groups::FrozenCache>>,
+    /// Trace events (`trace`).
+    trace: trace::Trace,
 }
 
 static RUNTIME: OnceLock<Runtime> = OnceLock::new();
@@ -161,6 +164,7 @@ impl Runtime {
             mhf: Mutex::default(),
             masks: Mutex::default(),
             frozen: Mutex::new(None),
+            trace: trace::Trace::default(),
         }
     }
 }
@@ -395,6 +399,7 @@ impl Runtime {
         let mut st = self.lock();
         st.conn = None;
         st.set_mytid(0);
+        trace::rearm(&st);
         st.parent = Error::NoParent.code();
         st.siblings.clear();
         st.queue.clear();

@@ -168,6 +168,9 @@ pub enum Req {
     RegTasker = 44,
     RegHoster = 45,
     RegRm = 46,
+    /// pvm_reg_tracer: register (int 1, then the settings) or give up (int 0)
+    /// the role of the machine's tracer (src/daemon/trace.rs).
+    RegTracer = 47,
     /// pvm_addhosts (served by the master): host lines in hostfile syntax.
     AddHosts = 60,
     /// pvm_delhosts (served by the master): host names.
@@ -225,6 +228,7 @@ impl Req {
             44 => RegTasker,
             45 => RegHoster,
             46 => RegRm,
+            47 => RegTracer,
             60 => AddHosts,
             61 => DelHosts,
             70 => GroupJoin,

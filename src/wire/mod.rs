@@ -34,6 +34,7 @@ mod codes;
 mod decoder;
 mod frame;
 pub mod output;
+pub mod tev;
 pub mod vocabulary;
 
 pub use codec::{Reader, Writer};

@@ -2,7 +2,7 @@
 //! (conventions in `mod.rs`).
 
 use super::*;
-use crate::ffi::buffers;
+use crate::ffi::{buffers, pack};
 use std::ffi::{c_int, c_long, c_short, c_void};
 
 /// `call pvmfinitsend(encoding, bufid)`.
@@ -130,22 +130,22 @@ unsafe fn pack_any(
     // SAFETY: forwarded contract; each arm casts to the element type `what` names.
     unsafe {
         match (what, unpack) {
-            (STRING | BYTE1, false) => buffers::pvm_pkbyte(xp.cast(), nitem, stride),
-            (STRING | BYTE1, true) => buffers::pvm_upkbyte(xp.cast(), nitem, stride),
-            (INTEGER2, false) => buffers::pvm_pkshort(xp.cast::<c_short>(), nitem, stride),
-            (INTEGER2, true) => buffers::pvm_upkshort(xp.cast::<c_short>(), nitem, stride),
-            (INTEGER4, false) => buffers::pvm_pkint(xp.cast(), nitem, stride),
-            (INTEGER4, true) => buffers::pvm_upkint(xp.cast(), nitem, stride),
-            (INTEGER8, false) => buffers::pvm_pklong(xp.cast::<c_long>(), nitem, stride),
-            (INTEGER8, true) => buffers::pvm_upklong(xp.cast::<c_long>(), nitem, stride),
-            (REAL4, false) => buffers::pvm_pkfloat(xp.cast(), nitem, stride),
-            (REAL4, true) => buffers::pvm_upkfloat(xp.cast(), nitem, stride),
-            (COMPLEX8, false) => buffers::pvm_pkcplx(xp.cast(), nitem, stride),
-            (COMPLEX8, true) => buffers::pvm_upkcplx(xp.cast(), nitem, stride),
-            (REAL8, false) => buffers::pvm_pkdouble(xp.cast(), nitem, stride),
-            (REAL8, true) => buffers::pvm_upkdouble(xp.cast(), nitem, stride),
-            (COMPLEX16, false) => buffers::pvm_pkdcplx(xp.cast(), nitem, stride),
-            (COMPLEX16, true) => buffers::pvm_upkdcplx(xp.cast(), nitem, stride),
+            (STRING | BYTE1, false) => pack::pvm_pkbyte(xp.cast(), nitem, stride),
+            (STRING | BYTE1, true) => pack::pvm_upkbyte(xp.cast(), nitem, stride),
+            (INTEGER2, false) => pack::pvm_pkshort(xp.cast::<c_short>(), nitem, stride),
+            (INTEGER2, true) => pack::pvm_upkshort(xp.cast::<c_short>(), nitem, stride),
+            (INTEGER4, false) => pack::pvm_pkint(xp.cast(), nitem, stride),
+            (INTEGER4, true) => pack::pvm_upkint(xp.cast(), nitem, stride),
+            (INTEGER8, false) => pack::pvm_pklong(xp.cast::<c_long>(), nitem, stride),
+            (INTEGER8, true) => pack::pvm_upklong(xp.cast::<c_long>(), nitem, stride),
+            (REAL4, false) => pack::pvm_pkfloat(xp.cast(), nitem, stride),
+            (REAL4, true) => pack::pvm_upkfloat(xp.cast(), nitem, stride),
+            (COMPLEX8, false) => pack::pvm_pkcplx(xp.cast(), nitem, stride),
+            (COMPLEX8, true) => pack::pvm_upkcplx(xp.cast(), nitem, stride),
+            (REAL8, false) => pack::pvm_pkdouble(xp.cast(), nitem, stride),
+            (REAL8, true) => pack::pvm_upkdouble(xp.cast(), nitem, stride),
+            (COMPLEX16, false) => pack::pvm_pkdcplx(xp.cast(), nitem, stride),
+            (COMPLEX16, true) => pack::pvm_upkdcplx(xp.cast(), nitem, stride),
             _ => Error::BadParam.code(),
         }
     }
