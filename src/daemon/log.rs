@@ -64,6 +64,16 @@ impl DaemonLog {
         log
     }
 
+    /// The log file (the one checked at open) as a child's stderr, or
+    /// nothing when there is none.
+    pub fn for_child(&self) -> std::process::Stdio {
+        self.file
+            .as_ref()
+            .and_then(|f| f.try_clone().ok())
+            .map(std::process::Stdio::from)
+            .unwrap_or_else(std::process::Stdio::null)
+    }
+
     fn write_line(&mut self, prefix: &str, text: &[u8]) {
         if let Some(f) = self.file.as_mut() {
             let mut line = Vec::with_capacity(prefix.len() + text.len() + 1);

@@ -13,7 +13,7 @@ use crate::{tid, Error};
 use mio::unix::pipe::Receiver;
 use mio::{Interest, Token};
 use std::io::{self, Read};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::Instant;
 
 impl Daemon {
@@ -60,15 +60,7 @@ impl Daemon {
                 .env("SSH_ASKPASS_REQUIRE", "force")
                 .env("PVM6_PASSWORD", pw);
         }
-        let log_err = std::fs::OpenOptions::new()
-            .append(true)
-            .create(true)
-            .open(&self.opts.files.log)
-            .map(Stdio::from)
-            .unwrap_or_else(|_| Stdio::null());
-        c.stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(log_err);
+        self.launcher_stdio(&mut c);
         dlog!(
             self.log,
             Debug,

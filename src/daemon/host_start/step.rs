@@ -18,7 +18,7 @@ use crate::Error;
 use mio::Token;
 use std::collections::HashMap;
 use std::ffi::OsString;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 
 /// A Slurm start waiting for its group's step.
 pub(in crate::daemon) struct Queued {
@@ -203,15 +203,7 @@ impl Daemon {
             ] {
                 c.env_remove(v);
             }
-            let log_err = std::fs::OpenOptions::new()
-                .append(true)
-                .create(true)
-                .open(&self.opts.files.log)
-                .map(Stdio::from)
-                .unwrap_or_else(|_| Stdio::null());
-            c.stdin(Stdio::piped())
-                .stdout(Stdio::piped())
-                .stderr(log_err);
+            self.launcher_stdio(&mut c);
             let sid = self.multi.id();
             dlog!(
                 self.log,

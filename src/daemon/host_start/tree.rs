@@ -16,7 +16,7 @@ use crate::wire::{ctl_frame, Ctl, Reader, Writer};
 use crate::{tid, Error};
 use mio::Token;
 use std::collections::HashMap;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 
 /// Remote shells the master runs at once without the tree: more at once
 /// only slow each other down where the hosts share the master's CPUs (64
@@ -244,15 +244,7 @@ impl Daemon {
             c.arg("-l").arg(&lo);
         }
         c.arg(&reach).arg(&cmd);
-        let log_err = std::fs::OpenOptions::new()
-            .append(true)
-            .create(true)
-            .open(&self.opts.files.log)
-            .map(Stdio::from)
-            .unwrap_or_else(|_| Stdio::null());
-        c.stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(log_err);
+        self.launcher_stdio(&mut c);
         dlog!(
             self.log,
             Debug,

@@ -11,7 +11,7 @@ use crate::net::addr::{self, HostName};
 use mio::{Registry, Token, Waker};
 use std::io::{self, Write};
 use std::net::SocketAddr;
-use std::process::{Child, Command};
+use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 
@@ -135,6 +135,15 @@ fn worker(
 }
 
 impl Daemon {
+    /// A launcher's (remote shell, srun) standard streams: the secret goes
+    /// in on stdin, the reply lines come back on stdout, and what it says
+    /// on stderr goes to the daemon's log.
+    pub(super) fn launcher_stdio(&self, c: &mut Command) {
+        c.stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(self.log.for_child());
+    }
+
     /// Queues a job for the workers (made on first use). An error means
     /// the work cannot be done (no thread, no waker).
     pub(super) fn submit_work(&mut self, job: Job) -> io::Result<()> {
