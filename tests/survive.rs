@@ -527,7 +527,7 @@ fn partition_the_majority_goes_on() {
     let out = m.run("node2", "mh_hosts", "4", Duration::from_secs(60));
     assert!(
         out.status.success(),
-        "mh_hosts 4 after the heal: {}\n--- node2's log ---\n{}",
+        "mh_hosts 4 after the heal: {}\n--- node2's log ---\n{}\n--- the old master's log ---\n{log1}",
         text(&out),
         m.log("node2")
     );

@@ -63,6 +63,8 @@ pub(super) struct Succession {
     orphan_until: Option<Instant>,
     /// The connection probing the master after its link closed.
     probe: Option<mio::Token>,
+    /// Whether this probe is the second look after a reset.
+    probe_again: bool,
 }
 
 /// What a replica holds.
@@ -131,7 +133,12 @@ impl Daemon {
             return;
         }
         if s.shipped_to != Some(succ) {
-            dlog!(self.log, Info, "successor: {}", tid::fmt(succ));
+            dlog!(
+                self.log,
+                Info,
+                "successor: {}",
+                tid::fmt(tid::daemon_tid(succ))
+            );
         }
         let s = &mut self.multi.succ;
         s.shipped_to = Some(succ);
@@ -146,7 +153,7 @@ impl Daemon {
             "replica {} ({} bytes) to {}",
             s.seq,
             s.last_body.len(),
-            tid::fmt(succ)
+            tid::fmt(tid::daemon_tid(succ))
         );
         let f = ctl_frame(self.dtid, tid::daemon_tid(succ), Ctl::Replica, w.finish());
         self.send_to_host(succ, f.to_bytes());
@@ -158,13 +165,17 @@ impl Daemon {
         if self.multi.is_master {
             // A new successor (a host added or lost) gets its copy at once;
             // otherwise a change is looked for every second.
+            // A replica the successor did not acknowledge within a second
+            // (sent before its link was up, say) goes again.
             let s = &self.multi.succ;
-            let due = s.shipped_to != self.multi.table.successor_of(self.dtid)
-                || s.last_sent
-                    .is_none_or(|t| now.duration_since(t) >= REPLICA_EVERY);
+            let late = s
+                .last_sent
+                .is_none_or(|t| now.duration_since(t) >= REPLICA_EVERY);
+            let due = s.shipped_to != self.multi.table.successor_of(self.dtid) || late;
+            let unacked = s.shipped_to.is_some() && s.acked != s.seq;
             if due {
                 self.multi.succ.last_sent = Some(now);
-                self.replicate(false);
+                self.replicate(late && unacked);
             }
             return;
         }
@@ -288,6 +299,7 @@ impl Daemon {
         };
         let master = self.multi.master;
         if accepted {
+            self.multi.succ.probe_again = false;
             dlog!(
                 self.log,
                 Info,
@@ -298,6 +310,16 @@ impl Daemon {
             return;
         }
         self.drop_link(tok);
+        if answered && why.contains("reset") && !self.multi.succ.probe_again {
+            // A daemon killed a moment ago may still have held its listener
+            // when we connected: closing it resets what waited in its
+            // backlog. Look once more; a live master resets the second
+            // probe too.
+            self.multi.succ.probe_again = true;
+            self.master_lost(why);
+            return;
+        }
+        self.multi.succ.probe_again = false;
         if answered {
             dlog!(
                 self.log,
