@@ -15,8 +15,10 @@
 //! [`startup`]), whose index the master chose. Multi-host machines: [`hosts`]
 //! is the host table, [`link`] one TCP connection to another daemon
 //! (authenticated with src/auth.rs); multi.rs holds the multi-host state,
-//! worked on by host_start.rs (slave start-up), links.rs, machine.rs
-//! (heartbeat tick, host removal), forward.rs and feeds.rs
+//! worked on by host_start.rs (slave start-up), links.rs (the `Links`
+//! component) and link_events.rs (its events: connect, accept, frames,
+//! failure), machine.rs (heartbeat tick, host removal), forward.rs and
+//! feeds.rs
 //! (docs/ARCHITECTURE.md, "Multi-host").
 //! [`embedded`] starts a daemon from inside a task's program.
 
@@ -35,6 +37,7 @@ mod gstools;
 mod host_start;
 pub mod hosts;
 pub mod link;
+mod link_events;
 mod links;
 pub mod log;
 mod machine;

@@ -8,7 +8,8 @@
 //! the removal of failed hosts.
 //!
 //! This file holds the multi-host state ([`Multi`]) and its helpers; the
-//! work is in host_start.rs, links.rs, machine.rs and forward.rs.
+//! work is in host_start.rs, links.rs, link_events.rs, machine.rs and
+//! forward.rs.
 
 use super::rm::AddAck;
 use super::server::Daemon;

@@ -112,7 +112,7 @@ pub struct Daemon {
     /// Host table, master/slave identity, request ids (multi.rs).
     pub(super) multi: multi::Multi,
     /// Connections to other daemons and their liveness (links.rs;
-    /// private state).
+    /// private state; their events in link_events.rs).
     pub(super) links: super::links::Links,
     /// Slaves being started and the AddHosts they answer (host_start.rs;
     /// private state).
