@@ -183,6 +183,28 @@ pub struct Sealer {
 }
 
 impl Sealer {
+    /// Seals the message made of `parts` a [`WINDOW`] at a time, handing
+    /// each sealed window to `write`: what is held beyond the message stays
+    /// bounded. Used by every writer of a protected stream.
+    pub fn seal_windows(
+        &mut self,
+        parts: &[&[u8]],
+        mut write: impl FnMut(&[u8]) -> std::io::Result<()>,
+    ) -> std::io::Result<()> {
+        let total: usize = parts.iter().map(|p| p.len()).sum();
+        let mut sealed = Vec::new();
+        let mut off = 0;
+        while off < total {
+            let n = (total - off).min(WINDOW);
+            sealed.clear();
+            self.seal(&window(parts, off, n), &mut sealed)
+                .map_err(std::io::Error::other)?;
+            write(&sealed)?;
+            off += n;
+        }
+        Ok(())
+    }
+
     /// Appends to `out` the records carrying the bytes of `parts` in order
     /// (a frame's header and body), each at most [`CHUNK`] bytes.
     pub fn seal(&mut self, parts: &[&[u8]], out: &mut Vec<u8>) -> Result<(), SealError> {

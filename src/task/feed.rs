@@ -352,21 +352,10 @@ fn write_frame(
     let Some(sealer) = sealer else {
         return write_slices(stream, owned);
     };
-    // Sealed a window at a time: what is held beyond the message stays bounded.
     let parts: Vec<&[u8]> = owned.iter().map(|s| &**s).collect();
-    let total: usize = parts.iter().map(|p| p.len()).sum();
-    let mut sealed = Vec::new();
-    let mut off = 0;
-    while off < total {
-        let n = (total - off).min(crate::seal::WINDOW);
-        sealed.clear();
-        sealer
-            .seal(&crate::seal::window(&parts, off, n), &mut sealed)
-            .map_err(io::Error::other)?;
-        write_slices(stream, vec![IoSlice::new(&sealed)])?;
-        off += n;
-    }
-    Ok(())
+    sealer.seal_windows(&parts, |sealed| {
+        write_slices(stream, vec![IoSlice::new(sealed)])
+    })
 }
 
 /// Writes all of `owned`, waiting as [`write_frame`] says.

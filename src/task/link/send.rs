@@ -87,18 +87,10 @@ impl Link {
             // Protected (TCP): sealed and written a window at a time, so
             // what is held beyond the message stays bounded.
             let parts: Vec<&[u8]> = owned.iter().map(|s| &**s).collect();
-            let total: usize = parts.iter().map(|p| p.len()).sum();
-            let mut sealed = Vec::new();
-            let mut off = 0;
-            while off < total {
-                let n = (total - off).min(crate::seal::WINDOW);
-                sealed.clear();
-                sealer
-                    .seal(&crate::seal::window(&parts, off, n), &mut sealed)
-                    .map_err(io::Error::other)?;
-                blocked |= self.write_all(&mut [IoSlice::new(&sealed)], None, &others)?;
-                off += n;
-            }
+            sealer.seal_windows(&parts, |sealed| {
+                blocked |= self.write_all(&mut [IoSlice::new(sealed)], None, &others)?;
+                Ok(())
+            })?;
             return Ok(blocked);
         }
         let fd = if pass_fd { tx.big.fd_to_pass() } else { None };
