@@ -111,7 +111,7 @@ impl Daemon {
     /// After a request: a master-only one may have changed what the
     /// successor must keep, so the replica goes before the reply.
     pub(super) fn replicate_after(&mut self, code: i32) {
-        if self.multi.is_master && super::multi::master_only(code) {
+        if self.multi.is_master() && super::multi::master_only(code) {
             self.replicate(false);
         }
     }
@@ -119,16 +119,16 @@ impl Daemon {
     /// Master: sends the master-only state to the successor when it changed
     /// since the last replica (or `force`, or the successor changed).
     pub(super) fn replicate(&mut self, force: bool) {
-        if !self.multi.is_master {
+        if !self.multi.is_master() {
             return;
         }
-        let Some(succ) = self.multi.table.successor_of(self.dtid) else {
-            self.multi.succ.shipped_to = None;
+        let Some(succ) = self.multi.table().successor_of(self.dtid) else {
+            self.succession.shipped_to = None;
             return;
         };
         let known = self.starting.known().to_text();
         let body = snapshot(&self.groups, &self.mbox, &self.misc.noresets(), &known);
-        let s = &mut self.multi.succ;
+        let s = &mut self.succession;
         if !force && s.shipped_to == Some(succ) && s.last_body == body {
             return;
         }
@@ -140,7 +140,7 @@ impl Daemon {
                 tid::fmt(tid::daemon_tid(succ))
             );
         }
-        let s = &mut self.multi.succ;
+        let s = &mut self.succession;
         s.shipped_to = Some(succ);
         s.seq = s.seq.wrapping_add(1);
         s.last_sent = Some(Instant::now());
@@ -162,24 +162,24 @@ impl Daemon {
     /// The machine's tick: a change made outside a request (a task's exit
     /// leaving its groups, say) reaches the successor within a second.
     pub(super) fn succession_tick(&mut self, now: Instant) {
-        if self.multi.is_master {
+        if self.multi.is_master() {
             // A new successor (a host added or lost) gets its copy at once;
             // otherwise a change is looked for every second.
             // A replica the successor did not acknowledge within a second
             // (sent before its link was up, say) goes again.
-            let s = &self.multi.succ;
+            let s = &self.succession;
             let late = s
                 .last_sent
                 .is_none_or(|t| now.duration_since(t) >= REPLICA_EVERY);
-            let due = s.shipped_to != self.multi.table.successor_of(self.dtid) || late;
+            let due = s.shipped_to != self.multi.table().successor_of(self.dtid) || late;
             let unacked = s.shipped_to.is_some() && s.acked != s.seq;
             if due {
-                self.multi.succ.last_sent = Some(now);
+                self.succession.last_sent = Some(now);
                 self.replicate(late && unacked);
             }
             return;
         }
-        if let Some(c) = &self.multi.succ.claim {
+        if let Some(c) = &self.succession.claim {
             if now > c.deadline {
                 let (n, of) = (c.followers.len() + 1, c.of);
                 dlog!(
@@ -187,18 +187,18 @@ impl Daemon {
                     Warn,
                     "no majority for the take-over ({n} of {of} hosts); killing tasks, exiting"
                 );
-                self.multi.succ.claim = None;
+                self.succession.claim = None;
                 self.halt_now("no majority");
                 return;
             }
         }
-        if self.multi.succ.orphan_until.is_some_and(|d| now > d) {
+        if self.succession.orphan_until.is_some_and(|d| now > d) {
             dlog!(
                 self.log,
                 Warn,
                 "no successor took over; killing tasks, exiting"
             );
-            self.multi.succ.orphan_until = None;
+            self.succession.orphan_until = None;
             self.halt_now("loss of the master");
         }
     }
@@ -209,12 +209,12 @@ impl Daemon {
     /// Follow) from daemon `sender`.
     pub(super) fn on_succession_ctl(&mut self, code: Ctl, sender: i32, r: &mut Reader<'_>) {
         match code {
-            Ctl::Replica if sender == self.multi.master && !self.multi.is_master => {
+            Ctl::Replica if sender == self.multi.master() && !self.multi.is_master() => {
                 let (Ok(seq), Ok(body)) = (r.int(), r.bytes()) else {
                     return;
                 };
                 dlog!(self.log, Debug, "replica {seq} ({} bytes) kept", body.len());
-                self.multi.succ.copy = Some((seq, body.to_vec()));
+                self.succession.copy = Some((seq, body.to_vec()));
                 let ack = ctl_frame(
                     self.dtid,
                     sender,
@@ -223,9 +223,9 @@ impl Daemon {
                 );
                 self.send_to_host(tid::host_of(sender), ack.to_bytes());
             }
-            Ctl::ReplicaAck if self.multi.is_master => {
+            Ctl::ReplicaAck if self.multi.is_master() => {
                 if let Ok(seq) = r.int() {
-                    self.multi.succ.acked = seq;
+                    self.succession.acked = seq;
                 }
             }
             Ctl::Claim => {
@@ -250,7 +250,7 @@ impl Daemon {
     /// for a claim, or claims the machine itself): requests for the master
     /// wait.
     pub(super) fn succession_pending(&self) -> bool {
-        self.multi.succ.orphan_until.is_some() || self.multi.succ.claim.is_some()
+        self.succession.orphan_until.is_some() || self.succession.claim.is_some()
     }
 
     /// A slave lost the link to its master (`why`: a silence, or a closed
@@ -263,10 +263,10 @@ impl Daemon {
             self.master_gone(why, true);
             return;
         }
-        let host = tid::host_of(self.multi.master);
+        let host = tid::host_of(self.multi.master());
         let target = self
             .multi
-            .table
+            .table()
             .by_tid(host)
             .and_then(|e| super::multi::order_addrs(&e.addrs).front().copied());
         let probe =
@@ -277,9 +277,9 @@ impl Daemon {
                     self.log,
                     Info,
                     "link to the master {} closed ({why}); probing its port",
-                    tid::fmt(self.multi.master)
+                    tid::fmt(self.multi.master())
                 );
-                self.multi.succ.probe = Some(tok);
+                self.succession.probe = Some(tok);
             }
             None => self.master_gone(why, false),
         }
@@ -287,19 +287,19 @@ impl Daemon {
 
     /// Whether link `tok` is the probe of the master.
     pub(super) fn is_probe(&self, tok: mio::Token) -> bool {
-        self.multi.succ.probe == Some(tok)
+        self.succession.probe == Some(tok)
     }
 
     /// The probe of the master ended: `answered` when its port accepted
     /// the connection (the master's daemon runs), `accepted` when it also
     /// took this daemon back (the probe is the master's link from now on).
     pub(super) fn probe_result(&mut self, answered: bool, accepted: bool, why: &str) {
-        let Some(tok) = self.multi.succ.probe.take() else {
+        let Some(tok) = self.succession.probe.take() else {
             return;
         };
-        let master = self.multi.master;
+        let master = self.multi.master();
         if accepted {
-            self.multi.succ.probe_again = false;
+            self.succession.probe_again = false;
             dlog!(
                 self.log,
                 Info,
@@ -310,16 +310,16 @@ impl Daemon {
             return;
         }
         self.drop_link(tok);
-        if answered && why.contains("reset") && !self.multi.succ.probe_again {
+        if answered && why.contains("reset") && !self.succession.probe_again {
             // A daemon killed a moment ago may still have held its listener
             // when we connected: closing it resets what waited in its
             // backlog. Look once more; a live master resets the second
             // probe too.
-            self.multi.succ.probe_again = true;
+            self.succession.probe_again = true;
             self.master_lost(why);
             return;
         }
-        self.multi.succ.probe_again = false;
+        self.succession.probe_again = false;
         if answered {
             dlog!(
                 self.log,
@@ -339,8 +339,8 @@ impl Daemon {
     /// The master is gone (`silent`: it may be alive behind a partition).
     /// The successor takes over; the others wait for its claim.
     fn master_gone(&mut self, why: &str, silent: bool) {
-        let old = self.multi.master;
-        let succ = self.multi.table.successor_of(old);
+        let old = self.multi.master();
+        let succ = self.multi.table().successor_of(old);
         if succ == Some(self.host) {
             dlog!(
                 self.log,
@@ -351,7 +351,7 @@ impl Daemon {
             self.claim(old, silent);
             return;
         }
-        if self.multi.succ.orphan_until.is_some() {
+        if self.succession.orphan_until.is_some() {
             return;
         }
         // After a silence the successor sees the loss about when we do
@@ -370,15 +370,15 @@ impl Daemon {
             wait.as_secs(),
             succ.map_or_else(|| "a successor".to_string(), tid::fmt)
         );
-        self.multi.succ.orphan_until = Some(Instant::now() + wait);
+        self.succession.orphan_until = Some(Instant::now() + wait);
     }
 
     /// The successor claims the machine with the next epoch. After a
     /// closed connection (the master is certainly gone) it is the master
     /// at once; after a silence only once a majority follows.
     fn claim(&mut self, old: i32, silent: bool) {
-        let epoch = self.multi.table.epoch + 1;
-        let of = self.multi.table.hosts.len();
+        let epoch = self.multi.table().epoch + 1;
+        let of = self.multi.table().hosts.len();
         let others: Vec<i32> = self
             .other_hosts()
             .into_iter()
@@ -397,7 +397,7 @@ impl Daemon {
             self.take_over(old, epoch);
             return;
         }
-        self.multi.succ.claim = Some(Claim {
+        self.succession.claim = Some(Claim {
             old,
             epoch,
             deadline: Instant::now() + CLAIM_WAIT,
@@ -409,12 +409,12 @@ impl Daemon {
 
     /// A claim with a majority (the claimant counts itself) wins.
     fn check_claim(&mut self) {
-        let Some(c) = &self.multi.succ.claim else {
+        let Some(c) = &self.succession.claim else {
             return;
         };
         if (c.followers.len() + 1) * 2 > c.of {
             let (old, epoch) = (c.old, c.epoch);
-            self.multi.succ.claim = None;
+            self.succession.claim = None;
             self.take_over(old, epoch);
         }
     }
@@ -422,8 +422,8 @@ impl Daemon {
     /// Daemon `from` claims the machine with `epoch`: followed when newer
     /// than ours, refused otherwise.
     fn claimed(&mut self, from: i32, epoch: i32) {
-        let mine = self.multi.table.epoch;
-        if epoch <= mine || from == self.dtid || !self.multi.table.contains(from) {
+        let mine = self.multi.table().epoch;
+        if epoch <= mine || from == self.dtid || !self.multi.table().contains(from) {
             dlog!(
                 self.log,
                 Warn,
@@ -437,15 +437,12 @@ impl Daemon {
             Warn,
             "following {} as the master (epoch {epoch}, was {} in epoch {mine})",
             tid::fmt(from),
-            tid::fmt(self.multi.master)
+            tid::fmt(self.multi.master())
         );
-        let old = self.multi.master;
-        self.multi.master = from;
-        self.multi.is_master = false;
-        self.multi.table.epoch = epoch;
-        self.multi.succ.orphan_until = None;
-        self.multi.succ.claim = None;
-        if let Some(tok) = self.multi.succ.probe.take() {
+        let old = self.multi.follow(from, epoch);
+        self.succession.orphan_until = None;
+        self.succession.claim = None;
+        if let Some(tok) = self.succession.probe.take() {
             self.drop_link(tok);
         }
         // The old master's link (a stalled one may still be open) is closed:
@@ -467,7 +464,7 @@ impl Daemon {
 
     /// Daemon `from` follows our claim of `epoch`.
     fn followed(&mut self, from: i32, epoch: i32) {
-        if let Some(c) = &mut self.multi.succ.claim {
+        if let Some(c) = &mut self.succession.claim {
             if c.epoch == epoch {
                 c.followers.insert(tid::host_of(from));
                 self.check_claim();
@@ -481,12 +478,9 @@ impl Daemon {
     /// non-persistent mailbox entries go, PvmHostDelete fires) and the
     /// new table goes to every slave.
     fn take_over(&mut self, old: i32, epoch: i32) {
-        self.multi.is_master = true;
-        self.multi.master = self.dtid;
-        self.multi.placed = true;
-        self.multi.table.epoch = epoch;
-        self.multi.succ.orphan_until = None;
-        match self.multi.succ.copy.take().map(|(_, b)| restore(&b)) {
+        self.multi.take_over(self.dtid, epoch);
+        self.succession.orphan_until = None;
+        match self.succession.copy.take().map(|(_, b)| restore(&b)) {
             Some(Ok(st)) => {
                 self.groups = st.groups;
                 self.mbox = st.mbox;
@@ -518,7 +512,7 @@ impl Daemon {
     /// and the hosts it still hears from are at least half of the table
     /// (on a tie the master's side goes on).
     pub(super) fn master_keeps_quorum(&self, gone: i32) -> bool {
-        let n = self.multi.table.hosts.len();
+        let n = self.multi.table().hosts.len();
         let alive = 1 + self
             .other_hosts()
             .into_iter()

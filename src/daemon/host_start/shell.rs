@@ -72,7 +72,7 @@ impl Daemon {
         let job = Job::Spawn {
             id,
             cmd: Box::new(c),
-            input: format!("{}\n", self.multi.secret.to_hex()),
+            input: format!("{}\n", self.multi.secret().to_hex()),
         };
         if let Err(err) = self.submit_work(job) {
             dlog!(

@@ -228,7 +228,7 @@ impl Daemon {
             let job = Job::Spawn {
                 id: sid,
                 cmd: Box::new(c),
-                input: format!("{}\n", self.multi.secret.to_hex()),
+                input: format!("{}\n", self.multi.secret().to_hex()),
             };
             if let Err(err) = self.submit_work(job) {
                 self.step_spawned(sid, Err(err));
@@ -372,9 +372,7 @@ impl Daemon {
             let speed = alloc::speed_for_cpus(*cpus);
             if self.is_local_name(node) {
                 self.opts.speed = speed;
-                if let Some(me) = self.multi.table.hosts.first_mut() {
-                    me.speed = speed;
-                }
+                self.multi.set_own_speed(self.host, speed);
                 continue;
             }
             let opts = HostOpts {

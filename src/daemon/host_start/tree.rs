@@ -111,7 +111,7 @@ impl Daemon {
             if busy(0, &self.starting.tree) < f {
                 starter = Some(0);
             } else if fanout > 0 && !self.starting.tree.master_only.contains(&id) {
-                for e in &self.multi.table.hosts {
+                for e in &self.multi.table().hosts {
                     let h = e.host();
                     if h != self.host
                         && self.links.of_host(h).is_some()
@@ -263,7 +263,7 @@ impl Daemon {
         let job = Job::Spawn {
             id,
             cmd: Box::new(c),
-            input: format!("{}\n", self.multi.secret.to_hex()),
+            input: format!("{}\n", self.multi.secret().to_hex()),
         };
         if let Err(e) = self.submit_work(job) {
             self.relay_spawned(id, Err(e));
@@ -326,7 +326,7 @@ impl Daemon {
         }
         let mut w = Writer::new();
         w.str(&r.start).str(line);
-        let master = self.multi.master;
+        let master = self.multi.master();
         let frame = ctl_frame(self.dtid, master, Ctl::Started, w.finish());
         self.send_to_host(tid::host_of(master), frame.to_bytes());
     }
