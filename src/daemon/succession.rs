@@ -163,10 +163,10 @@ impl Daemon {
     /// leaving its groups, say) reaches the successor within a second.
     pub(super) fn succession_tick(&mut self, now: Instant) {
         if self.multi.is_master {
-            // A new successor (a host added or lost) gets its copy at once;
-            // otherwise a change is looked for every second.
-            // A replica the successor did not acknowledge within a second
-            // (sent before its link was up, say) goes again.
+            // A new successor (a host added or lost) got its copy when the
+            // table changed; a change made outside a request is looked for
+            // every second, and a replica the successor did not acknowledge
+            // within a second goes again.
             let s = &self.multi.succ;
             let late = s
                 .last_sent
@@ -486,6 +486,9 @@ impl Daemon {
         self.multi.placed = true;
         self.multi.table.epoch = epoch;
         self.multi.succ.orphan_until = None;
+        // Our successor gets a first copy (when removing the old master
+        // below does not send it one).
+        self.multi.succ.shipped_to = None;
         match self.multi.succ.copy.take().map(|(_, b)| restore(&b)) {
             Some(Ok(st)) => {
                 self.groups = st.groups;
@@ -508,7 +511,7 @@ impl Daemon {
             self.drop_link(tok);
         }
         self.remove_host(tid::host_of(old), "the master was lost");
-        self.replicate(true);
+        self.replicate(false);
         self.forwards_new_master();
     }
 
