@@ -698,6 +698,8 @@ impl Daemon {
         self.multi.table().encode(&mut w);
         let place = ctl_frame(self.dtid, dtid, Ctl::Place, w.finish());
         self.send_link(tok, place.to_bytes());
+        // A new successor gets its copy now, behind its placement.
+        self.replicate(false);
         // Tree start-up: the new slave starts others from now on.
         self.tree_joined(id, host);
         self.push_table(Some(host));
