@@ -350,6 +350,7 @@ fn main() {
             })
             .unwrap_or_default();
         std::thread::sleep(Duration::from_millis(500));
+        let m0 = on_cpu_ns(&master_pid);
         let (c0, s0) = (b.client.usage(), b.server.usage());
         let t = Instant::now();
         let o = b.m.c.exec_timeout(
@@ -368,6 +369,11 @@ fn main() {
         std::thread::sleep(Duration::from_millis(300));
         assert!(o.status.success(), "pvm6 add/del: {o:?}");
         push(&mut b, what, c0, s0, wall, n);
+        let m1 = on_cpu_ns(&master_pid);
+        eprintln!(
+            "startup_cost: of which the master daemon itself: {:.1} ms per round",
+            m1.saturating_sub(m0) as f64 / 1e6 / n
+        );
         b.m.c.kill_in("node1", pvmd3);
         std::thread::sleep(Duration::from_millis(300));
     }
@@ -482,4 +488,15 @@ fn push(b: &mut Bench, what: &str, c0: u64, s0: u64, wall: Duration, n: f64) {
         row.wall_ms
     );
     b.rows.push(row);
+}
+
+/// Nanoseconds process `pid` (all its threads) has been on a CPU.
+fn on_cpu_ns(pid: &str) -> u64 {
+    fs::read_dir(format!("/proc/{pid}/task"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|t| fs::read_to_string(t.path().join("schedstat")).ok())
+        .filter_map(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+        .sum()
 }
