@@ -185,7 +185,7 @@ impl Daemon {
     /// Bytes queued toward `sink`; None when it is gone.
     fn sink_bytes(&self, sink: Sink) -> Option<usize> {
         match sink {
-            Sink::Conn(t) => self.conns.get(&t).map(Conn::queued),
+            Sink::Conn(t) => self.conns.get(t).map(Conn::queued),
             Sink::Link(t) => self.links.get(t).map(|l| l.queued()),
         }
     }
@@ -193,7 +193,7 @@ impl Daemon {
     /// Where a message for `dst` was queued.
     fn sink_of(&self, dst: i32) -> Option<Sink> {
         let host = tid::host_of(dst);
-        if host == self.host || host == 0 {
+        if host == self.me.host() || host == 0 {
             return self.tasks.get(dst).and_then(|t| t.conn).map(Sink::Conn);
         }
         self.links.of_host(host).map(Sink::Link)
@@ -217,13 +217,13 @@ impl Daemon {
         let mut at = sink;
         for _ in 0..=self.pacing.paused.len() {
             let Sink::Conn(t) = at else { break };
-            match self.conns.get(&t).and_then(|c| c.waits_on) {
+            match self.conns.get(t).and_then(|c| c.waits_on) {
                 Some(Sink::Conn(next)) if next == token => return,
                 Some(next) => at = next,
                 None => break,
             }
         }
-        let Some(conn) = self.conns.get_mut(&token) else {
+        let Some(conn) = self.conns.get_mut(token) else {
             return;
         };
         if conn.waits_on.is_none() {
@@ -240,7 +240,7 @@ impl Daemon {
 
     /// Whether the connection `token` is not read from now.
     pub(super) fn paused(&self, token: Token) -> bool {
-        self.conns.get(&token).is_some_and(|c| c.waits_on.is_some())
+        self.conns.get(token).is_some_and(|c| c.waits_on.is_some())
     }
 
     /// Reads again from the tasks whose queue drained to half the cap (or
@@ -257,7 +257,7 @@ impl Daemon {
             .iter()
             .copied()
             .filter(|t| {
-                match self.conns.get(t).and_then(|c| c.waits_on) {
+                match self.conns.get(*t).and_then(|c| c.waits_on) {
                     Some(sink) => self.sink_bytes(sink).is_none_or(|n| n <= low),
                     None => true, // closed meanwhile
                 }
@@ -268,7 +268,7 @@ impl Daemon {
         }
         self.pacing.paused.retain(|t| !ready.contains(t));
         for t in ready {
-            if let Some(c) = self.conns.get_mut(&t) {
+            if let Some(c) = self.conns.get_mut(t) {
                 c.waits_on = None;
                 // Edge-triggered: what came meanwhile raised no new event.
                 self.serve_conn(t, true);

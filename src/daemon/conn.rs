@@ -9,7 +9,8 @@ use crate::os::SharedMap;
 use crate::ring::{self, Bad, Consumer, Dir, Producer, Record};
 use crate::wire::{self, Frame, FrameDecoder, HEADER_LEN};
 use mio::net::UnixStream;
-use std::collections::VecDeque;
+use mio::Token;
+use std::collections::{HashMap, VecDeque};
 use std::io;
 use std::os::fd::{AsFd, OwnedFd};
 use std::sync::Arc;
@@ -93,6 +94,63 @@ impl Rings {
     /// Whether frames to the task wait for room.
     pub fn has_backlog(&self) -> bool {
         !self.backlog.is_empty()
+    }
+}
+
+/// The connections of this host's tasks (and of clients that have not
+/// sent Connect yet), by their poll token: the loop's connection table.
+/// Private state; the others look a connection up by token.
+#[derive(Default)]
+pub struct ConnTable {
+    conns: HashMap<Token, Conn>,
+}
+
+impl ConnTable {
+    /// A new connection on `token`.
+    pub fn insert(&mut self, token: Token, c: Conn) {
+        self.conns.insert(token, c);
+    }
+
+    /// The connection on `token`, taken out of the table.
+    pub fn remove(&mut self, token: Token) -> Option<Conn> {
+        self.conns.remove(&token)
+    }
+
+    pub fn get(&self, token: Token) -> Option<&Conn> {
+        self.conns.get(&token)
+    }
+
+    pub fn get_mut(&mut self, token: Token) -> Option<&mut Conn> {
+        self.conns.get_mut(&token)
+    }
+
+    /// Whether `token` is a task connection's.
+    pub fn contains(&self, token: Token) -> bool {
+        self.conns.contains_key(&token)
+    }
+
+    /// The tid of the task connected on `token` (None before its Connect,
+    /// after its Exit, or for another token).
+    pub fn tid_of(&self, token: Token) -> Option<i32> {
+        self.conns.get(&token).and_then(|c| c.tid)
+    }
+
+    pub fn len(&self) -> usize {
+        self.conns.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.conns.is_empty()
+    }
+
+    /// Every connection (at halt: flush what each holds).
+    pub fn values_mut(&mut self) -> impl Iterator<Item = &mut Conn> {
+        self.conns.values_mut()
+    }
+
+    /// Every (token, connection).
+    pub fn iter(&self) -> impl Iterator<Item = (Token, &Conn)> {
+        self.conns.iter().map(|(t, c)| (*t, c))
     }
 }
 

@@ -71,7 +71,7 @@ impl Daemon {
     /// so a request forwarded from another host's daemon is served alike.
     pub fn group_request(&mut self, req: Req, from: i32, body: &[u8]) -> Result<Vec<u8>, Error> {
         let (res, released) = self.groups.request(req, from, &mut Reader::new(body));
-        let dtid = self.dtid;
+        let dtid = self.me.dtid();
         self.pending_notes
             .extend(released.into_iter().map(|r| release_note(dtid, r)));
         res
@@ -90,7 +90,7 @@ impl Daemon {
     }
 
     pub(super) fn deliver_releases(&mut self, released: Vec<Release>) {
-        let dtid = self.dtid;
+        let dtid = self.me.dtid();
         for r in released {
             self.deliver(release_note(dtid, r));
         }
@@ -117,7 +117,7 @@ impl Daemon {
         };
         let world = LocalWorld {
             tasks: &self.tasks,
-            host: self.host,
+            host: self.me.host(),
             table: self.multi.table(),
         };
         let now = self.notify.request(owner, &req, &world)?;
@@ -145,11 +145,7 @@ impl Daemon {
         token: Token,
         r: &mut Reader<'_>,
     ) -> Result<Vec<u8>, Error> {
-        let t = self
-            .conns
-            .get(&token)
-            .and_then(|c| c.tid)
-            .ok_or(Error::NoTask)?;
+        let t = self.conns.tid_of(token).ok_or(Error::NoTask)?;
         let dest = Dest {
             tid: r.int()?,
             code: r.int()?,
@@ -210,7 +206,7 @@ impl Daemon {
         }
         dlog!(self.log, Info, "halt requested by {who}, halting");
         self.halt_slaves();
-        let requester = self.conns.get(&token).and_then(|c| c.tid);
+        let requester = self.conns.tid_of(token);
         for t in self.tasks.iter() {
             if Some(t.tid) != requester && t.pid > 0 {
                 os::kill(t.pid, libc::SIGTERM);

@@ -433,7 +433,7 @@ impl Daemon {
         }
         let mut args = SlaveArgs::for_host(
             index,
-            self.dtid,
+            self.me.dtid(),
             &name,
             self.opts.debug_mask,
             self.opts.pvm_root.as_ref(),
@@ -704,7 +704,7 @@ impl Daemon {
         let mut w = Writer::new();
         w.int(tid::host_index(host));
         self.multi.table().encode(&mut w);
-        let place = ctl_frame(self.dtid, dtid, Ctl::Place, w.finish());
+        let place = ctl_frame(self.me.dtid(), dtid, Ctl::Place, w.finish());
         self.send_link(tok, place.to_bytes());
         // A new successor gets its copy now, behind its placement.
         self.replicate(false);
@@ -727,10 +727,10 @@ impl Daemon {
             .hosts
             .iter()
             .map(|h| h.host())
-            .filter(|&h| h != self.host && Some(h) != skip)
+            .filter(|&h| h != self.me.host() && Some(h) != skip)
             .collect();
         for h in hosts {
-            let f = ctl_frame(self.dtid, tid::daemon_tid(h), Ctl::Table, body.clone());
+            let f = ctl_frame(self.me.dtid(), tid::daemon_tid(h), Ctl::Table, body.clone());
             self.send_to_host(h, f.to_bytes());
         }
     }
@@ -749,9 +749,9 @@ impl Daemon {
             let code = match self.multi.table().by_name(n).map(|e| e.host()) {
                 None if self.is_local_name(n) => Error::BadParam.code(),
                 None => Error::NoHost.code(),
-                Some(h) if h == self.host => Error::BadParam.code(),
+                Some(h) if h == self.me.host() => Error::BadParam.code(),
                 Some(h) => {
-                    let f = ctl_frame(self.dtid, tid::daemon_tid(h), Ctl::Halt, Vec::new());
+                    let f = ctl_frame(self.me.dtid(), tid::daemon_tid(h), Ctl::Halt, Vec::new());
                     self.send_to_host(h, f.to_bytes());
                     dlog!(self.log, Info, "host {n} deleted");
                     self.step_host_deleted(h);

@@ -120,7 +120,7 @@ impl Daemon {
             self.forwards_resumed(tid::host_of(peer), now);
         }
         for (tok, peer) in beats {
-            let f = ctl_frame(self.dtid, peer, Ctl::Heartbeat, Vec::new());
+            let f = ctl_frame(self.me.dtid(), peer, Ctl::Heartbeat, Vec::new());
             self.send_link(tok, f.to_bytes());
         }
         for (tok, why) in dead {
@@ -192,7 +192,7 @@ impl Daemon {
             .hosts
             .iter()
             .map(|h| h.host())
-            .filter(|&h| h != self.host)
+            .filter(|&h| h != self.me.host())
             .collect()
     }
 
@@ -202,7 +202,7 @@ impl Daemon {
             return;
         }
         for h in self.other_hosts() {
-            let f = ctl_frame(self.dtid, tid::daemon_tid(h), Ctl::Halt, Vec::new());
+            let f = ctl_frame(self.me.dtid(), tid::daemon_tid(h), Ctl::Halt, Vec::new());
             self.send_to_host(h, f.to_bytes());
         }
         self.starting.kill_shells();

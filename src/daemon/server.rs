@@ -11,7 +11,7 @@
 //! remote shells' pipes are sources of the same poll, and a 200 ms tick runs
 //! while any exist (heartbeats, deadlines).
 
-use super::conn::{Conn, ReadOutcome};
+use super::conn::{Conn, ConnTable, ReadOutcome};
 use super::groups::{self as grp, Groups, Release};
 use super::log::{dlog, DaemonLog};
 use super::mailbox::Mailbox;
@@ -26,9 +26,9 @@ use crate::{os, tid};
 use mio::net::{TcpListener, UnixListener};
 use mio::unix::pipe::Receiver;
 use mio::{Events, Interest, Poll, Token};
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::io;
-use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+use std::net::SocketAddr;
 use std::os::fd::OwnedFd;
 use std::process::Child;
 use std::time::{Duration, Instant};
@@ -71,7 +71,8 @@ pub struct Daemon {
     pub(super) poll: Poll,
     pub(super) unix: UnixListener,
     pub(super) tcp: TcpListener,
-    pub(super) conns: HashMap<Token, Conn>,
+    /// This host's task connections by token (conn.rs; private state).
+    pub(super) conns: ConnTable,
     pub(super) pipes: HashMap<Token, Pipe>,
     /// Children watched by a pidfd (keyed by the pidfd's token).
     pub(super) children: HashMap<Token, ChildProc>,
@@ -81,14 +82,9 @@ pub struct Daemon {
     /// The message mailbox (pvm_putinfo & co.).
     pub(super) mbox: Mailbox,
     next_token: usize,
-    pub(super) contexts: BTreeSet<i32>,
-    pub(super) next_ctx: i32,
-    /// Host part of this host's tids (0x40000).
-    pub(super) host: i32,
-    /// The daemon's own tid (0x80040000).
-    pub(super) dtid: i32,
-    pub(super) local_names: Vec<String>,
-    pub(super) local_addrs: Vec<IpAddr>,
+    /// Host part, tid, this host's names, message contexts (identity.rs;
+    /// private state).
+    pub(super) me: super::identity::Identity,
     /// Set once halting: when the next escalation is due, and whether SIGKILL was sent.
     pub(super) halting: Option<(Instant, bool)>,
     pub(super) buf: Vec<u8>,
@@ -226,7 +222,7 @@ impl Daemon {
                 None
             }
         };
-        let (local_names, local_addrs) = local_identity(&opts.hostname);
+        let me = super::identity::Identity::new(opts.host_index, &opts.hostname);
         dlog!(
             log,
             Info,
@@ -256,19 +252,14 @@ impl Daemon {
             poll,
             unix,
             tcp,
-            conns: HashMap::new(),
+            conns: ConnTable::default(),
             pipes: HashMap::new(),
             children: HashMap::new(),
             unwatched: Vec::new(),
             tasks: TaskTable::new(host),
             mbox: Mailbox::new(),
             next_token: FIRST_TOKEN,
-            contexts: BTreeSet::new(),
-            next_ctx: 1,
-            host,
-            dtid,
-            local_names,
-            local_addrs,
+            me,
             halting: None,
             buf: vec![0u8; 256 * 1024],
             routes: RouteTable::new(),
@@ -378,7 +369,7 @@ impl Daemon {
                     dialog::DIALOG => self.dialog_event(),
                     super::host_start::WORK => self.work_event(),
                     TCP_LISTENER => self.accept_tcp(),
-                    t if self.conns.contains_key(&t) => {
+                    t if self.conns.contains(t) => {
                         if ev.is_readable() || ev.is_read_closed() || ev.is_error() {
                             self.read_conn(t);
                         }
@@ -550,14 +541,14 @@ impl Daemon {
     pub(super) fn serve_conn(&mut self, token: Token, from_socket: bool) {
         if self.paused(token)
             && !(from_socket
-                && self.conns.get(&token).is_some_and(|c| {
+                && self.conns.get(token).is_some_and(|c| {
                     os::wait_hangup(std::os::fd::AsFd::as_fd(&c.stream), Duration::ZERO)
                 }))
         {
             // Not read while its last message's queue is over the cap
             // (bounds.rs); a task that hung up is read to its end. What
             // waits for it still goes out.
-            let bad = self.conns.get_mut(&token).map(|c| c.push_out());
+            let bad = self.conns.get_mut(token).map(|c| c.push_out());
             if let Some(Err(e)) = bad {
                 let who = self.conn_name(token);
                 dlog!(self.log, Warn, "{e} from {who}; connection closed");
@@ -567,7 +558,7 @@ impl Daemon {
             }
             return;
         }
-        let Some(conn) = self.conns.get_mut(&token) else {
+        let Some(conn) = self.conns.get_mut(token) else {
             return;
         };
         let outcome = if from_socket {
@@ -596,14 +587,14 @@ impl Daemon {
         };
         self.note_backlog(token);
         for f in frames {
-            if !self.conns.contains_key(&token) {
+            if !self.conns.contains(token) {
                 return;
             }
             self.handle_frame(token, f);
         }
         if let Some(e) = bad {
             let who = self.conn_name(token);
-            let over = self.conns.get(&token).and_then(|c| c.decoder.oversize());
+            let over = self.conns.get(token).and_then(|c| c.decoder.oversize());
             match over {
                 Some(n) => dlog!(
                     self.log,
@@ -625,7 +616,7 @@ impl Daemon {
     }
 
     pub(super) fn conn_name(&self, token: Token) -> String {
-        match self.conns.get(&token) {
+        match self.conns.get(token) {
             Some(Conn { tid: Some(t), .. }) => tid::fmt(*t),
             Some(c) => format!("pid {}", c.peer_pid),
             None => "?".into(),
@@ -633,7 +624,7 @@ impl Daemon {
     }
 
     pub(super) fn flush_conn(&mut self, token: Token) {
-        let failed = match self.conns.get_mut(&token) {
+        let failed = match self.conns.get_mut(token) {
             Some(c) => c.flush().is_err(),
             None => false,
         };
@@ -644,13 +635,13 @@ impl Daemon {
 
     /// Queues `bytes` on a connection; closes it when the socket failed.
     pub(super) fn send_bytes(&mut self, token: Token, bytes: Vec<u8>) {
-        let res = self.conns.get_mut(&token).map(|c| c.send_bytes(bytes));
+        let res = self.conns.get_mut(token).map(|c| c.send_bytes(bytes));
         self.sent(token, res);
     }
 
     /// [`Daemon::send_bytes`] for a frame we own: its body is not copied.
     pub(super) fn send_frame(&mut self, token: Token, frame: Frame) {
-        let res = self.conns.get_mut(&token).map(|c| c.send_frame(frame));
+        let res = self.conns.get_mut(token).map(|c| c.send_frame(frame));
         self.sent(token, res);
     }
 
@@ -670,7 +661,7 @@ impl Daemon {
     }
 
     pub(super) fn close_conn(&mut self, token: Token) {
-        let Some(mut conn) = self.conns.remove(&token) else {
+        let Some(mut conn) = self.conns.remove(token) else {
             return;
         };
         self.rings.remove(token);
@@ -724,7 +715,7 @@ impl Daemon {
 
     pub(super) fn route(&mut self, token: Token, frame: Frame) {
         let h = frame.header;
-        let from = self.conns.get(&token).and_then(|c| c.tid);
+        let from = self.conns.tid_of(token);
         if from != Some(h.src) {
             let who = self.conn_name(token);
             dlog!(
@@ -746,7 +737,7 @@ impl Daemon {
             return;
         }
         let h = frame.header;
-        if h.dst == self.dtid || h.dst == self.host {
+        if h.dst == self.me.dtid() || h.dst == self.me.host() {
             if self.feed_fence(&frame)
                 || self.rm_daemon_message(&frame)
                 || self.misc_daemon_message(&frame)
@@ -795,20 +786,4 @@ pub(super) fn release_note(dtid: i32, r: Release) -> Note {
         ctx: grp::GROUP_CTX,
         body: r.body(),
     }
-}
-
-/// This host's names (lower case: full, short, "localhost", ".") and
-/// addresses (from resolving its name; loopback is always local).
-fn local_identity(hostname: &str) -> (Vec<String>, Vec<IpAddr>) {
-    let full = hostname.to_ascii_lowercase();
-    let short = full.split('.').next().unwrap_or("").to_string();
-    let mut names = vec![full, short, "localhost".to_string(), ".".to_string()];
-    names.dedup();
-    let mut addrs: Vec<IpAddr> = (hostname, 0u16)
-        .to_socket_addrs()
-        .map(|it| it.map(|a| a.ip()).collect())
-        .unwrap_or_default();
-    addrs.sort();
-    addrs.dedup();
-    (names, addrs)
 }

@@ -242,7 +242,7 @@ impl Daemon {
         if !self.multi.is_master() {
             return;
         }
-        let Some(succ) = self.multi.table().successor_of(self.dtid) else {
+        let Some(succ) = self.multi.table().successor_of(self.me.dtid()) else {
             // Alone: nobody to keep a copy, nothing to wait for.
             self.succession.shipped_to = None;
             self.succession.acked = self.succession.seq;
@@ -278,7 +278,12 @@ impl Daemon {
             s.last_body.len(),
             tid::fmt(tid::daemon_tid(succ))
         );
-        let f = ctl_frame(self.dtid, tid::daemon_tid(succ), Ctl::Replica, w.finish());
+        let f = ctl_frame(
+            self.me.dtid(),
+            tid::daemon_tid(succ),
+            Ctl::Replica,
+            w.finish(),
+        );
         self.send_to_host(succ, f.to_bytes());
     }
 
@@ -294,7 +299,7 @@ impl Daemon {
             let late = s
                 .last_sent
                 .is_none_or(|t| now.duration_since(t) >= REPLICA_EVERY);
-            let due = s.shipped_to != self.multi.table().successor_of(self.dtid) || late;
+            let due = s.shipped_to != self.multi.table().successor_of(self.me.dtid()) || late;
             let unacked = s.shipped_to.is_some() && s.acked != s.seq;
             if due {
                 self.succession.last_sent = Some(now);
@@ -339,7 +344,7 @@ impl Daemon {
                 dlog!(self.log, Debug, "replica {seq} ({} bytes) kept", body.len());
                 self.succession.copy = Some((seq, body.to_vec()));
                 let ack = ctl_frame(
-                    self.dtid,
+                    self.me.dtid(),
                     sender,
                     Ctl::ReplicaAck,
                     Writer::new().int(seq).finish(),
@@ -469,7 +474,7 @@ impl Daemon {
     fn master_gone(&mut self, why: &str, silent: bool) {
         let old = self.multi.master();
         let succ = self.multi.table().successor_of(old);
-        if succ == Some(self.host) {
+        if succ == Some(self.me.host()) {
             dlog!(
                 self.log,
                 Warn,
@@ -514,7 +519,7 @@ impl Daemon {
             .collect();
         for &h in &others {
             let f = ctl_frame(
-                self.dtid,
+                self.me.dtid(),
                 tid::daemon_tid(h),
                 Ctl::Claim,
                 Writer::new().int(epoch).finish(),
@@ -551,7 +556,7 @@ impl Daemon {
     /// than ours, refused otherwise.
     fn claimed(&mut self, from: i32, epoch: i32) {
         let mine = self.multi.table().epoch;
-        if epoch <= mine || from == self.dtid || !self.multi.table().contains(from) {
+        if epoch <= mine || from == self.me.dtid() || !self.multi.table().contains(from) {
             dlog!(
                 self.log,
                 Warn,
@@ -581,7 +586,7 @@ impl Daemon {
             }
         }
         let f = ctl_frame(
-            self.dtid,
+            self.me.dtid(),
             from,
             Ctl::Follow,
             Writer::new().int(epoch).finish(),
@@ -606,7 +611,7 @@ impl Daemon {
     /// non-persistent mailbox entries go, PvmHostDelete fires) and the
     /// new table goes to every slave.
     fn take_over(&mut self, old: i32, epoch: i32) {
-        self.multi.take_over(self.dtid, epoch);
+        self.multi.take_over(self.me.dtid(), epoch);
         self.succession.orphan_until = None;
         // Our successor gets a first copy (when removing the old master
         // below does not send it one).

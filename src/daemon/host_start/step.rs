@@ -379,7 +379,7 @@ impl Daemon {
             let speed = alloc::speed_for_cpus(*cpus);
             if self.is_local_name(node) {
                 self.opts.speed = speed;
-                self.multi.set_own_speed(self.host, speed);
+                self.multi.set_own_speed(self.me.host(), speed);
                 continue;
             }
             let opts = HostOpts {
@@ -404,7 +404,7 @@ impl Daemon {
         if b.pack_str(a.describe().as_bytes()).is_ok() {
             let persistent = 1;
             let _ = self.mbox.put(
-                self.dtid,
+                self.me.dtid(),
                 alloc::MBOX_CLASS.as_bytes(),
                 persistent,
                 -1,
@@ -447,7 +447,7 @@ impl Daemon {
             sargs.join(" ")
         );
         // The master's own host stands for the machine: never deleted.
-        let me = crate::tid::host_of(self.dtid);
+        let me = crate::tid::host_of(self.me.dtid());
         self.starting.steps.insert(
             sid,
             Step {
