@@ -157,11 +157,8 @@ pub struct Pacing {
     listening: bool,
     /// Task connections not read from (each has `Conn::waits_on`).
     paused: Vec<Token>,
-    /// Bytes claimed by the large bodies being received (receiving.rs).
-    pub(super) receiving: usize,
-    /// Connections whose large body waits for room, in the order they
-    /// began.
-    pub(super) body_queue: Vec<Token>,
+    /// The large bodies being received (receiving.rs).
+    bodies: super::receiving::Bodies,
     /// When each TCP connection still in its handshake was accepted.
     handshaking: HashMap<Token, (Instant, AddrKey)>,
     /// The TCP listener was not emptied (too many handshakes): accept
@@ -204,6 +201,11 @@ impl Pacing {
             listening,
             ..Pacing::default()
         }
+    }
+
+    /// The large bodies being received.
+    pub(super) fn bodies(&mut self) -> &mut super::receiving::Bodies {
+        &mut self.bodies
     }
 
     /// Whether refusal lines are counted and not yet reported.

@@ -27,6 +27,51 @@ use super::log::dlog;
 use super::server::Daemon;
 use mio::Token;
 
+/// The room taken by large bodies being received, and who waits for it.
+#[derive(Default)]
+pub struct Bodies {
+    /// Bytes claimed by the bodies being received.
+    taken: usize,
+    /// Connections whose large body waits for room, in the order they
+    /// began.
+    queue: Vec<Token>,
+}
+
+impl Bodies {
+    /// Whether a body of `claim` bytes fits now (a body alone always does).
+    fn fits(&self, claim: usize, cap: usize) -> bool {
+        self.taken == 0 || self.taken.saturating_add(claim) <= cap
+    }
+
+    /// Whether `token` may take room before others (none waits before it).
+    fn turn_of(&self, token: Token) -> bool {
+        self.queue.first().is_none_or(|t| *t == token)
+    }
+
+    fn take(&mut self, token: Token, claim: usize) {
+        self.taken += claim;
+        self.queue.retain(|t| *t != token);
+    }
+
+    fn give_back(&mut self, n: usize) {
+        self.taken -= n;
+    }
+
+    fn wait(&mut self, token: Token) {
+        if !self.queue.contains(&token) {
+            self.queue.push(token);
+        }
+    }
+
+    fn forget(&mut self, token: Token) {
+        self.queue.retain(|t| *t != token);
+    }
+
+    fn first(&self) -> Option<Token> {
+        self.queue.first().copied()
+    }
+}
+
 impl Daemon {
     /// After connection `token` was read: frees the room of a body that
     /// completed, and gives room to a large body that began. Returns
@@ -41,10 +86,13 @@ impl Daemon {
         };
         let current = c.decoder.big_claim().is_some() && c.decoder.bigs_begun() == c.body_id;
         if c.body_reserved > 0 && !current {
-            self.pacing.receiving -= c.body_reserved;
+            self.pacing.bodies().give_back(c.body_reserved);
             c.body_reserved = 0;
         }
         if !c.body_unbudgeted() {
+            if std::mem::take(&mut c.body_wait) {
+                self.pacing.bodies().forget(token);
+            }
             return false;
         }
         // A message for a queue over its cap waits before its body is read
@@ -56,68 +104,62 @@ impl Daemon {
         let Some(c) = self.conns.get_mut(&token) else {
             return false;
         };
+        let bodies = self.pacing.bodies();
         if c.waits_on.is_some() {
             // Waits for a queue first; asks again once read from.
             c.body_wait = false;
-            self.pacing.body_queue.retain(|t| *t != token);
+            bodies.forget(token);
             return false;
         }
         let claim = c.decoder.big_claim().unwrap_or(0);
-        let queue = &mut self.pacing.body_queue;
-        let first = queue.first().is_none_or(|t| *t == token);
-        let total = self.pacing.receiving;
         let hung_up = crate::os::wait_hangup(
             std::os::fd::AsFd::as_fd(&c.stream),
             std::time::Duration::ZERO,
         );
         // A task that hung up cannot send more than its socket holds.
-        let room = (first && (total == 0 || total + claim <= cap)) || hung_up;
-        if room {
+        if (bodies.turn_of(token) && bodies.fits(claim, cap)) || hung_up {
             c.body_id = c.decoder.bigs_begun();
             c.body_reserved = claim;
             c.body_wait = false;
-            queue.retain(|t| *t != token);
-            self.pacing.receiving += claim;
+            bodies.take(token, claim);
             return true;
         }
         c.body_wait = true;
-        if !queue.contains(&token) {
-            queue.push(token);
-            dlog!(
-                self.log,
-                Debug,
-                "{} waits: a body of {claim} bytes, {total} bytes of bodies being received (at most {cap})",
-                self.conn_name(token)
-            );
-        }
+        bodies.wait(token);
+        let taken = bodies.taken;
+        dlog!(
+            self.log,
+            Debug,
+            "{} waits: a body of {claim} bytes, {taken} bytes of bodies being received (at most {cap})",
+            self.conn_name(token)
+        );
         false
     }
 
     /// Connection `token` closed: the room its body had goes back.
     pub(super) fn body_gone(&mut self, token: Token, reserved: usize) {
-        self.pacing.receiving -= reserved;
-        self.pacing.body_queue.retain(|t| *t != token);
+        let bodies = self.pacing.bodies();
+        bodies.give_back(reserved);
+        bodies.forget(token);
     }
 
     /// Reads again from the connections whose bodies now have room, in the
     /// order they began. Called on every turn of the loop.
     pub(super) fn resume_bodies(&mut self) {
-        while let Some(&t) = self.pacing.body_queue.first() {
-            let Some(c) = self.conns.get(&t) else {
-                self.pacing.body_queue.remove(0);
+        let cap = self.opts.bounds.recv_cap;
+        while let Some(t) = self.pacing.bodies().first() {
+            let Some(c) = self.conns.get_mut(&t) else {
+                self.pacing.bodies().forget(t);
                 continue;
             };
-            let claim = c.decoder.big_claim().unwrap_or(0);
-            let total = self.pacing.receiving;
             if c.waits_on.is_some() {
                 // Waits for a queue: asks again once read from (bounds.rs).
-                self.pacing.body_queue.remove(0);
-                if let Some(c) = self.conns.get_mut(&t) {
-                    c.body_wait = false;
-                }
+                c.body_wait = false;
+                self.pacing.bodies().forget(t);
                 continue;
             }
-            if total > 0 && total + claim > self.opts.bounds.recv_cap {
+            let claim = c.decoder.big_claim().unwrap_or(0);
+            if !self.pacing.bodies().fits(claim, cap) {
                 return;
             }
             if let Some(c) = self.conns.get_mut(&t) {
@@ -125,7 +167,7 @@ impl Daemon {
             }
             // Gets its room (or waits again) as it is served.
             self.serve_conn(t, true);
-            if self.pacing.body_queue.first() == Some(&t) {
+            if self.pacing.bodies().first() == Some(t) {
                 return; // still waiting
             }
         }
