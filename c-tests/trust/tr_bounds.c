@@ -18,6 +18,13 @@
  *   tr_bounds many K MIB     spawns K children that each send the parent
  *                            one message of MIB MiB at once (after a go
  *                            message); checks every one arrived intact
+ *   tr_bounds recvhost HOST N BYTES FILE
+ *                            spawns a child on HOST that takes N messages of
+ *                            BYTES bytes from anyone (checked as in slow);
+ *                            writes the child's tid to FILE, then waits for
+ *                            its verdict
+ *   tr_bounds sendto TID N BYTES
+ *                            sends N messages of BYTES bytes to TID
  *   tr_bounds tickle         pvm_tickle(2): the daemon logs its task table
  *                            (with how many frames it holds for each task)
  *   tr_bounds self N KIB     sends N messages of KIB KiB to itself before
@@ -110,6 +117,16 @@ int main(int argc, char **argv)
 		return child(atoi(argv[2]), atoi(argv[3]) * 1024, atoi(argv[4]), 0);
 	if (strcmp(argv[1], "latechild") == 0)
 		return child(atoi(argv[2]), atoi(argv[3]), atoi(argv[4]), 1);
+	if (strcmp(argv[1], "sinkchild") == 0) {
+		pvm_mytid();
+		int n = atoi(argv[2]), len = atoi(argv[3]);
+		int good = take(-1, n, len);
+		pvm_initsend(PvmDataDefault);
+		pvm_pkint(&good, 1, 1);
+		pvm_send(pvm_parent(), TAG_VERDICT);
+		pvm_exit();
+		return 0;
+	}
 	if (strcmp(argv[1], "bigchild") == 0) {
 		int idx = atoi(argv[2]), len = atoi(argv[3]) << 20;
 		char *b = malloc(len);
@@ -214,6 +231,29 @@ int main(int argc, char **argv)
 		}
 		free(b);
 		CHECK_INT(good, k, "every large message arrived intact, once");
+	} else if (strcmp(argv[1], "recvhost") == 0) {
+		int tid = 0;
+		char *args[] = { "sinkchild", argv[3], argv[4], NULL };
+		CHECK_INT(pvm_spawn(argv[0], args, PvmTaskHost, argv[2], 1, &tid), 1, "spawned the receiver on the other host");
+		FILE *f = fopen(argv[5], "w");
+		if (f) {
+			fprintf(f, "%d\n", tid);
+			fclose(f);
+		}
+		struct timeval tmo = { 240, 0 };
+		int good = -1;
+		if (pvm_trecv(tid, TAG_VERDICT, &tmo) > 0)
+			pvm_upkint(&good, 1, 1);
+		CHECK_INT(good, atoi(argv[3]), "the receiver got every message, in order, intact");
+	} else if (strcmp(argv[1], "sendto") == 0) {
+		int dst = atoi(argv[2]), n = atoi(argv[3]), len = atoi(argv[4]);
+		char *b = malloc(len);
+		int sent = 0;
+		for (int i = 0; i < n; i++)
+			if (put(dst, i, b, len) == 0)
+				sent++;
+		CHECK_INT(sent, n, "every send succeeded");
+		free(b);
 	} else if (strcmp(argv[1], "tickle") == 0) {
 		int nres = 0, res[16];
 		CHECK_INT(pvm_tickle(1, (int[]){ 2 }, &nres, res), 0, "pvm_tickle(2)");
