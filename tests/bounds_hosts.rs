@@ -174,7 +174,7 @@ fn frames_waiting_for_a_host_link_make_the_sender_wait() {
     let peak = peak.load(Ordering::Relaxed);
     eprintln!(
         "{} MiB for a host whose link was being set up, cap {CAP_MIB} MiB: node2's daemon VmRSS idle {idle} KiB, peak {peak} KiB (+{} KiB); sender still waiting when node3 resumed: {waited}",
-        u64::from(n) * u64::from(len) >> 20,
+        (u64::from(n) * u64::from(len)) >> 20,
         peak.saturating_sub(idle)
     );
     assert!(waited, "the sender did not wait for the link");
