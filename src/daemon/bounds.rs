@@ -635,6 +635,92 @@ impl Daemon {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::wire::{Frame, Header, Kind};
+
+    /// A daemon of the fuzz harness (its own directory), with a queue cap of
+    /// 64 KiB.
+    fn small_daemon(name: &str) -> Option<(Daemon, std::path::PathBuf)> {
+        let dir = std::env::temp_dir().join(format!("pvm6-bounds-{name}-{}", std::process::id()));
+        let _ = std::fs::create_dir_all(&dir);
+        let mut d = super::super::fuzz::daemon(&dir)?;
+        d.opts.bounds.queue_cap = 64 << 10;
+        Some((d, dir))
+    }
+
+    fn msg(src: i32, dst: i32, len: usize) -> Frame {
+        Frame::new(
+            Header {
+                src,
+                dst,
+                ..Header::new(Kind::Msg)
+            },
+            vec![7; len],
+        )
+    }
+
+    #[test]
+    fn holds_refuse_only_what_cannot_wait_and_only_past_twice_the_cap() {
+        let Some((mut d, dir)) = small_daemon("hold") else {
+            return;
+        };
+        let cap = d.opts.bounds.queue_cap;
+        let t = d.host | 5;
+        d.tasks.insert(super::super::task::Task {
+            tid: t,
+            ptid: 0,
+            pid: 0,
+            flags: super::super::task::TF_SPAWNED,
+            aout: "late".into(),
+            siblings: Vec::new(),
+            conn: None,
+            held: Default::default(),
+        });
+        // From another host's task: held up to twice the cap, then refused.
+        let remote = (2 << tid::HOST_SHIFT) | 1;
+        for _ in 0..100 {
+            d.hold_for(msg(remote, t, 4096));
+        }
+        let held = &d.tasks.get(t).unwrap().held;
+        let frame = 4096 + crate::wire::HEADER_LEN;
+        assert!(held.bytes() >= 2 * cap && held.bytes() < 2 * cap + frame);
+        assert_eq!(held.len() as u64 + held.refused, 100);
+        // From a task of this host: never refused (its sender waits instead).
+        let local = d.host | 7;
+        d.hold_for(msg(local, t, 4096));
+        let held = &d.tasks.get(t).unwrap().held;
+        assert_eq!(held.len() as u64 + held.refused, 101);
+        assert_eq!(held.bytes() % frame, 0);
+        assert!(d.over_cap(Sink::Held(t)));
+        assert_eq!(d.sink_of(t), Some(Sink::Held(t)));
+
+        // Frames waiting for another host's link: the same rule.
+        let host = 3 << tid::HOST_SHIFT;
+        let far = Header {
+            src: remote,
+            dst: host | 1,
+            ..Header::new(Kind::Msg)
+        };
+        let ours = Header { src: local, ..far };
+        let ctl = Header {
+            src: d.dtid,
+            ..Header::new(Kind::Ctl)
+        };
+        assert!(!d.refuse_for_host(host, &far));
+        let fill: Vec<Vec<u8>> = (0..40)
+            .map(|_| msg(remote, host | 1, 4096).to_bytes())
+            .collect();
+        d.links.hold(host, fill, Instant::now());
+        assert_eq!(d.links.load_of(host), (40 * frame, 40));
+        assert!(d.over_cap(Sink::Host(host)));
+        assert!(d.refuse_for_host(host, &far), "relayed message");
+        assert!(d.refuse_for_host(host, &ctl), "control frame");
+        assert!(
+            !d.refuse_for_host(host, &ours),
+            "our task's message waits instead"
+        );
+        drop(d);
+        let _ = std::fs::remove_dir_all(dir);
+    }
 
     #[test]
     fn addresses_group_by_v4_and_v6_64() {
