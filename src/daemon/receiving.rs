@@ -112,12 +112,14 @@ impl Daemon {
             return false;
         }
         let claim = c.decoder.big_claim().unwrap_or(0);
-        let hung_up = crate::os::wait_hangup(
-            std::os::fd::AsFd::as_fd(&c.stream),
-            std::time::Duration::ZERO,
-        );
         // A task that hung up cannot send more than its socket holds.
-        if (bodies.turn_of(token) && bodies.fits(claim, cap)) || hung_up {
+        let hung_up = || {
+            crate::os::wait_hangup(
+                std::os::fd::AsFd::as_fd(&c.stream),
+                std::time::Duration::ZERO,
+            )
+        };
+        if (bodies.turn_of(token) && bodies.fits(claim, cap)) || hung_up() {
             c.body_id = c.decoder.bigs_begun();
             c.body_reserved = claim;
             c.body_wait = false;
