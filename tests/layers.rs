@@ -383,17 +383,10 @@ fn no_cycle_between_modules() {
 
 /// Daemon components whose fields may still be reached from other files,
 /// each with its reason (docs/ARCHITECTURE.md, "Daemon").
-const OPEN_COMPONENTS: &[(&str, &str)] = &[
-    (
-        "DaemonOptions",
-        "the daemon's settings, fixed at start and only read",
-    ),
-    (
-        "Multi",
-        "the multi-host state, being split (Links, issue 27); until then its \
-         files reach its fields",
-    ),
-];
+const OPEN_COMPONENTS: &[(&str, &str)] = &[(
+    "DaemonOptions",
+    "the daemon's settings, fixed at start and only read",
+)];
 
 /// The body of `struct name { ... }` in `code` (comments removed), without
 /// the braces.

@@ -456,7 +456,7 @@ impl Daemon {
             return;
         }
         let needed = self.starting.active()
-            || self.multi.table.hosts.len() > 1
+            || self.multi.table().hosts.len() > 1
             || !self.links.is_empty()
             || self.opts.slave.is_some();
         if !needed {

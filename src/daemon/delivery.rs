@@ -118,7 +118,7 @@ impl Daemon {
         let world = LocalWorld {
             tasks: &self.tasks,
             host: self.host,
-            table: &self.multi.table,
+            table: self.multi.table(),
         };
         let now = self.notify.request(owner, &req, &world)?;
         if what == super::notify::TASK_EXIT {

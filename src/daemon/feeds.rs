@@ -66,10 +66,10 @@ impl Daemon {
     /// machine. Returns false when the connection was refused.
     pub(super) fn feed_authenticated(&mut self, tok: Token, claimed: i32) -> bool {
         let host = tid::host_of(claimed);
-        let known = self.multi.placed
+        let known = self.multi.placed()
             && tid::is_task(claimed)
             && host != self.host
-            && self.multi.table.contains(host);
+            && self.multi.table().contains(host);
         let Some(link) = self.links.get_mut(tok) else {
             return false;
         };
@@ -334,7 +334,7 @@ impl Daemon {
     fn task_gone_fire(&mut self, t: i32) {
         let notes = self.notify.task_exited(t);
         self.deliver_all(notes);
-        if self.multi.is_master {
+        if self.multi.is_master() {
             self.groups_task_gone(t);
             self.mbox.task_gone(t);
         }
@@ -404,10 +404,10 @@ impl Daemon {
     /// request (a host part or daemon tid), comma-separated.
     pub(super) fn req_daemon_addr(&self, r: &mut Reader<'_>) -> Result<Vec<u8>, Error> {
         let host = tid::host_of(r.int()?);
-        if host == self.host || !self.multi.placed {
+        if host == self.host || !self.multi.placed() {
             return Err(Error::NoHost);
         }
-        let entry = self.multi.table.by_tid(host).ok_or(Error::NoHost)?;
+        let entry = self.multi.table().by_tid(host).ok_or(Error::NoHost)?;
         let list: Vec<String> = entry.addrs.iter().map(fmt_sockaddr).collect();
         Ok(Writer::new().str(&list.join(",")).finish())
     }

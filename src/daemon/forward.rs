@@ -163,7 +163,7 @@ impl Daemon {
         if host == self.host || host == 0 {
             return Some(frame);
         }
-        if !self.multi.table.contains(host) {
+        if !self.multi.table().contains(host) {
             dlog!(
                 self.log,
                 Info,
@@ -189,9 +189,9 @@ impl Daemon {
     /// A local task exited: the daemons watching it are told.
     pub(super) fn multi_task_gone(&mut self, t: i32) {
         let mut tell = self.forwards.watchers.remove(&t).unwrap_or_default();
-        if !self.multi.is_master && self.multi.placed {
+        if !self.multi.is_master() && self.multi.placed() {
             // The master's services (groups, mailbox) forget the task too.
-            tell.insert(tid::host_of(self.multi.master));
+            tell.insert(self.multi.master_host());
         }
         {
             let ws = tell;
@@ -231,8 +231,8 @@ impl Daemon {
     /// The host that must serve request `frame` of a local task, if not this one.
     pub(super) fn forward_host(&self, frame: &Frame) -> Option<i32> {
         let code = frame.header.tag;
-        if master_only(code) && !self.multi.is_master {
-            return Some(tid::host_of(self.multi.master));
+        if master_only(code) && !self.multi.is_master() {
+            return Some(self.multi.master_host());
         }
         let mut r = Reader::new(&frame.body);
         let target = match Req::from_i32(code) {
@@ -246,7 +246,7 @@ impl Daemon {
 
     /// Forwards a local task's request to the daemon of `host`.
     pub(super) fn forward(&mut self, token: Token, frame: &Frame, host: i32) {
-        if self.succession_pending() && host == tid::host_of(self.multi.master) {
+        if self.succession_pending() && host == self.multi.master_host() {
             self.forwards.for_master.push((token, frame.clone()));
             return;
         }
@@ -396,7 +396,7 @@ impl Daemon {
     /// Config: the host table.
     pub(super) fn config_body(&self) -> Vec<u8> {
         let mut w = Writer::new();
-        let hosts = &self.multi.table.hosts;
+        let hosts = &self.multi.table().hosts;
         let mut archs: Vec<&str> = hosts.iter().map(|h| h.arch.as_str()).collect();
         archs.sort();
         archs.dedup();
@@ -437,7 +437,7 @@ impl Daemon {
         if self.is_local_name(name) {
             return Some(self.host);
         }
-        if let Some(e) = self.multi.table.by_name(name) {
+        if let Some(e) = self.multi.table().by_name(name) {
             return Some(e.host());
         }
         let ip = HostName::parse(name.trim()).ok().and_then(|h| match h {
@@ -446,7 +446,7 @@ impl Daemon {
             HostName::Name(_) => None,
         })?;
         self.multi
-            .table
+            .table()
             .hosts
             .iter()
             .find(|e| {
@@ -493,7 +493,7 @@ impl Daemon {
             let body = Writer::new().int(tid::daemon_tid(h)).finish();
             self.send_dreq(h, from, Req::Tasks as i32, dwid, 0, body);
         }
-        self.multi.deferred = true;
+        self.defer_reply();
         Some(Ok(Vec::new()))
     }
 
@@ -521,12 +521,12 @@ impl Daemon {
         token: Token,
         req: &SpawnRequest,
     ) -> Option<Vec<(i32, usize)>> {
-        if self.is_remote_token(token) || self.multi.table.hosts.len() < 2 {
+        if self.is_remote_token(token) || self.multi.table().hosts.len() < 2 {
             return None;
         }
         let (host_or_arch, _) = crate::net::split_where(&req.where_);
         let flags = req.flags;
-        let hosts = &self.multi.table.hosts;
+        let hosts = &self.multi.table().hosts;
         let mut chosen: Vec<usize> = if flags & spawn::TASK_HOST != 0 {
             let h = self.host_by_name(host_or_arch);
             (0..hosts.len())
@@ -548,7 +548,7 @@ impl Daemon {
         let n = req.ntask as usize;
         let counts = self
             .multi
-            .table
+            .table()
             .spread(&chosen, n, self.spreads.rr % chosen.len());
         self.spreads.rr = self.spreads.rr.wrapping_add(n);
         Some(
@@ -598,7 +598,7 @@ impl Daemon {
                 },
             );
             self.send_dreq(host, from, Req::Spawn as i32, dwid, 0, frame_body.to_vec());
-            self.multi.deferred = true;
+            self.defer_reply();
             return Ok(Vec::new());
         }
         let agg = self.multi.id();
@@ -654,7 +654,7 @@ impl Daemon {
                 self.send_dreq(host, from, Req::Spawn as i32, dwid, 1, w.finish());
             }
         }
-        self.multi.deferred = true;
+        self.defer_reply();
         self.spawn_agg_check(agg);
         Ok(Vec::new())
     }
@@ -680,7 +680,7 @@ impl Daemon {
         }
         let sib = w.finish();
         for h in a.hosts {
-            if self.multi.table.contains(h) {
+            if self.multi.table().contains(h) {
                 let f = ctl_frame(self.dtid, tid::daemon_tid(h), Ctl::Siblings, sib.clone());
                 self.send_to_host(h, f.to_bytes());
             }

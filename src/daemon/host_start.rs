@@ -53,8 +53,11 @@ struct Lookup {
 pub(super) struct HostStarts {
     /// `&` hosts of the hostfile, and its defaults for later additions.
     known: hostfile::Hostfile,
-    /// The daemon executable to run on other hosts.
-    dx: String,
+    /// The daemon executable to run on other hosts, found on first use
+    /// (finding it reads this program's file, tens of MB with debug info:
+    /// a slave, which never starts hosts itself, must not pay that before
+    /// its reply line).
+    dx: Option<String>,
     /// The starts in progress, by start id.
     starts: HashMap<u64, Start>,
     /// The remote shells' stdout pipes to their start id.
@@ -95,6 +98,11 @@ pub(super) struct HostStarts {
 }
 
 impl HostStarts {
+    /// The daemon executable to run on other hosts (found on first use).
+    pub(super) fn dx(&mut self) -> &str {
+        self.dx.get_or_insert_with(own_pvmd3)
+    }
+
     /// The hostfile's `&` hosts and defaults (a master ships them to its
     /// successor, succession.rs).
     pub(super) fn known(&self) -> &hostfile::Hostfile {
@@ -128,7 +136,7 @@ impl HostStarts {
                     .and_then(|(_, v)| v.to_str()),
             ),
             known: opts.hostfile.clone().unwrap_or_default(),
-            dx: own_pvmd3(),
+            dx: None,
             starts: HashMap::new(),
             pipe_start: HashMap::new(),
             start_pipes: HashMap::new(),
@@ -199,7 +207,7 @@ impl Daemon {
         wid: i32,
         r: &mut Reader<'_>,
     ) -> Result<Vec<u8>, Error> {
-        if !self.multi.is_master {
+        if !self.multi.is_master() {
             return Err(Error::NotImpl);
         }
         // As PvmAlready in man pvm_addhosts: another task is adding hosts.
@@ -240,7 +248,7 @@ impl Daemon {
             })
             .collect();
         self.add_hosts(Some(token), wid, None, parsed);
-        self.multi.deferred = true;
+        self.defer_reply();
         Ok(Vec::new())
     }
 
@@ -317,7 +325,7 @@ impl Daemon {
     ) -> Result<(), Error> {
         let name = e.name.clone();
         if self.is_local_name(&name)
-            || self.multi.table.by_name(&name).is_some()
+            || self.multi.table().by_name(&name).is_some()
             || self
                 .starting
                 .starts
@@ -339,11 +347,7 @@ impl Daemon {
         let reserved: Vec<i32> = (self.starting.starts.values().map(|s| s.index))
             .chain(self.starting.lookups.values().map(|l| l.index))
             .collect();
-        let index = self
-            .multi
-            .table
-            .alloc_index(&reserved)
-            .ok_or(Error::OutOfRes)?;
+        let index = self.multi.alloc_index(&reserved).ok_or(Error::OutOfRes)?;
         if !matches!(hn, HostName::Name(_)) {
             // A literal: nothing to look up.
             let ips = addr::resolve(&hn, 0);
@@ -415,10 +419,10 @@ impl Daemon {
                 return Err(Error::NoHost);
             }
         };
-        if self.multi.table.by_name(&name).is_some() {
+        if self.multi.table().by_name(&name).is_some() {
             return Err(Error::DupHost);
         }
-        let dup = self.multi.table.hosts.iter().any(|h| {
+        let dup = self.multi.table().hosts.iter().any(|h| {
             h.addrs.iter().any(|a| {
                 ips.iter()
                     .any(|i| i.ip().to_canonical() == a.ip().to_canonical())
@@ -436,12 +440,12 @@ impl Daemon {
             self.opts.vmid.as_deref(),
             &e.opts,
         );
-        args.protect = Some(self.multi.protect);
+        args.protect = Some(self.multi.protect());
         args.max_message = Some(self.opts.max_message);
         // No dx=: the remote's $PVM_DPATH or $PVM_ROOT/lib/pvmd, else ours.
         let cmd = match &e.opts.dx {
             Some(dx) => startup::remote_command(dx, &args),
-            None => startup::remote_command_default_dx(&self.starting.dx, &args),
+            None => startup::remote_command_default_dx(self.starting.dx(), &args),
         };
         let mut st = Start {
             group: gid,
@@ -465,7 +469,7 @@ impl Daemon {
             // reads the machine's secret first, so the command carries it.
             let line = format!(
                 "echo {} | {}",
-                self.multi.secret.to_hex(),
+                self.multi.secret().to_hex(),
                 cmd.strip_prefix("exec ").unwrap_or(&cmd)
             );
             st.deadline = Instant::now() + MANUAL_TIMEOUT;
@@ -483,9 +487,10 @@ impl Daemon {
             let secret_file = self.opts.files.dir.join("pvmd.secret");
             let reply_file = self.opts.files.dir.join(format!("reply.{name}"));
             let _ = std::fs::remove_file(&reply_file);
-            if let Err(err) =
-                crate::os::write_private(&secret_file, &format!("{}\n", self.multi.secret.to_hex()))
-            {
+            if let Err(err) = crate::os::write_private(
+                &secret_file,
+                &format!("{}\n", self.multi.secret().to_hex()),
+            ) {
                 dlog!(
                     self.log,
                     Warn,
@@ -632,7 +637,7 @@ impl Daemon {
                     Info,
                     "hostfile: {ok} of {} host(s) added; {} host(s) in the machine",
                     codes.len(),
-                    self.multi.table.hosts.len()
+                    self.multi.table().hosts.len()
                 );
                 self.dialogs_release();
                 self.open_unix();
@@ -695,13 +700,15 @@ impl Daemon {
         );
         self.starting.link_start.remove(&tok);
         self.links.bind(host, tok);
-        self.multi.table.insert(entry);
+        self.multi.add_host(entry);
         // The new slave learns its place first, then everyone the new table.
         let mut w = Writer::new();
         w.int(tid::host_index(host));
-        self.multi.table.encode(&mut w);
+        self.multi.table().encode(&mut w);
         let place = ctl_frame(self.dtid, dtid, Ctl::Place, w.finish());
         self.send_link(tok, place.to_bytes());
+        // A new successor gets its copy now, behind its placement.
+        self.replicate(false);
         // Tree start-up: the new slave starts others from now on.
         self.tree_joined(id, host);
         self.push_table(Some(host));
@@ -713,11 +720,11 @@ impl Daemon {
     /// Master: sends the table to every slave (but `skip`).
     pub(super) fn push_table(&mut self, skip: Option<i32>) {
         let mut w = Writer::new();
-        self.multi.table.encode(&mut w);
+        self.multi.table().encode(&mut w);
         let body = w.finish();
         let hosts: Vec<i32> = self
             .multi
-            .table
+            .table()
             .hosts
             .iter()
             .map(|h| h.host())
@@ -731,7 +738,7 @@ impl Daemon {
 
     /// DelHosts (master): stops the named slaves.
     pub(super) fn req_del_hosts(&mut self, r: &mut Reader<'_>) -> Result<Vec<u8>, Error> {
-        if !self.multi.is_master {
+        if !self.multi.is_master() {
             return Err(Error::NotImpl);
         }
         let names = r.strs()?;
@@ -740,7 +747,7 @@ impl Daemon {
         }
         let mut codes = Vec::new();
         for n in &names {
-            let code = match self.multi.table.by_name(n).map(|e| e.host()) {
+            let code = match self.multi.table().by_name(n).map(|e| e.host()) {
                 None if self.is_local_name(n) => Error::BadParam.code(),
                 None => Error::NoHost.code(),
                 Some(h) if h == self.host => Error::BadParam.code(),

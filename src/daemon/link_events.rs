@@ -30,9 +30,7 @@ impl Daemon {
             dlog!(self.log, Info, "host timeout {} s", d.as_secs());
         }
         self.links.set_dead_after(d);
-        if self.multi.is_master {
-            self.multi.table.timeout = d.as_secs() as u32;
-        }
+        self.multi.set_timeout(d.as_secs() as u32);
     }
 
     /// Opens an outgoing link to `addr` expecting host `host`.
@@ -50,9 +48,9 @@ impl Daemon {
         let mut link = Link::outgoing(
             stream,
             addr,
-            &self.multi.secret,
+            self.multi.secret(),
             self.dtid,
-            self.multi.protect,
+            self.multi.protect(),
             deadline,
         )
         .map_err(|e| io::Error::other(e.to_string()))?;
@@ -86,8 +84,8 @@ impl Daemon {
                     let mut link = Link::incoming(
                         stream,
                         peer,
-                        &self.multi.secret,
-                        self.multi.protect,
+                        self.multi.secret(),
+                        self.multi.protect(),
                         Instant::now() + LINK_SETUP,
                     );
                     link.decoder.set_limit(self.link_body_limit());
@@ -190,10 +188,10 @@ impl Daemon {
             return refuse(self, "not a daemon link");
         }
         let host = tid::host_of(claimed);
-        let known = if self.multi.placed {
-            tid::is_daemon(claimed) && host != self.host && self.multi.table.contains(host)
+        let known = if self.multi.placed() {
+            tid::is_daemon(claimed) && host != self.host && self.multi.table().contains(host)
         } else {
-            claimed == self.multi.master
+            claimed == self.multi.master()
         };
         if !known {
             return refuse(self, &format!("unknown daemon {}", tid::fmt(claimed)));
@@ -283,7 +281,7 @@ impl Daemon {
         let Err(bytes) = self.links.queue(host, bytes) else {
             return;
         };
-        let Some(entry) = self.multi.table.by_tid(host).cloned() else {
+        let Some(entry) = self.multi.table().by_tid(host).cloned() else {
             dlog!(
                 self.log,
                 Debug,
@@ -292,8 +290,8 @@ impl Daemon {
             );
             return;
         };
-        let master = tid::host_of(self.multi.master);
-        if !self.multi.is_master && host != master && !shares_family(&entry.addrs) {
+        let master = self.multi.master_host();
+        if !self.multi.is_master() && host != master && !shares_family(&entry.addrs) {
             // No common address family with that host: the master relays.
             self.send_to_host(master, bytes);
             return;
@@ -305,7 +303,7 @@ impl Daemon {
     /// Tries to open a link to `entry` (frames wait in `waiting`).
     pub(super) fn try_link(&mut self, entry: &HostEntry) {
         let host = entry.host();
-        if self.links.of_host(host).is_some() || !self.multi.placed || !self.may_link(host) {
+        if self.links.of_host(host).is_some() || !self.multi.placed() || !self.may_link(host) {
             return;
         }
         for a in order_addrs(&entry.addrs) {
@@ -395,11 +393,11 @@ impl Daemon {
             return;
         }
         let host = tid::host_of(peer);
-        if !self.multi.is_master && peer == self.multi.master {
+        if self.multi.is_my_master(peer) {
             self.master_lost(why);
             return;
         }
-        if self.multi.is_master && self.multi.table.contains(host) {
+        if self.multi.is_master() && self.multi.table().contains(host) {
             dlog!(
                 self.log,
                 Warn,
@@ -414,7 +412,7 @@ impl Daemon {
                      the majority goes on without it: killing tasks, exiting"
                 );
                 // Not a halt of the machine: the slaves are not told.
-                self.multi.is_master = false;
+                self.multi.resign();
                 self.halt_now("loss of the majority");
                 return;
             }
@@ -428,7 +426,7 @@ impl Daemon {
             "link to {} at {addr_s} closed: {why}",
             tid::fmt(peer)
         );
-        if outgoing && !held.is_empty() && self.multi.table.contains(host) {
+        if outgoing && !held.is_empty() && self.multi.table().contains(host) {
             self.links.hold(host, held, Instant::now() + RETRY);
         }
     }
@@ -446,12 +444,12 @@ impl Daemon {
         let h = f.header;
         // The master relays between slaves that share no address family.
         let to = tid::host_of(h.dst);
-        if self.multi.is_master
+        if self.multi.is_master()
             && matches!(h.kind, Kind::DReq | Kind::DReply | Kind::Ctl)
             && to != 0
             && to != self.host
         {
-            if self.multi.table.contains(to) {
+            if self.multi.table().contains(to) {
                 self.send_to_host(to, f.to_bytes());
             }
             return;
@@ -488,14 +486,14 @@ impl Daemon {
         if lines.is_empty() {
             return;
         }
-        if self.multi.is_master {
+        if self.multi.is_master() {
             for l in &lines {
                 self.log.task_line(t, l);
             }
             return;
         }
         let body = Writer::new().int(t).bytes(&lines.join(&b'\n')).finish();
-        let master = self.multi.master;
+        let master = self.multi.master();
         let f = ctl_frame(self.dtid, master, Ctl::Output, body);
         self.send_to_host(tid::host_of(master), f.to_bytes());
     }
@@ -505,7 +503,7 @@ impl Daemon {
     /// anything when `peer` is the master (it relays between hosts). A
     /// slave cannot speak for another host's tasks.
     pub(super) fn plausible_src(&self, peer: i32, src: i32) -> bool {
-        peer == self.multi.master
+        peer == self.multi.master()
             || tid::host_of(src) == tid::host_of(peer)
             || src == tid::daemon_tid(0)
     }
@@ -521,10 +519,8 @@ impl Daemon {
         match Ctl::from_i32(f.header.tag) {
             Some(Ctl::Heartbeat) => {}
             // Tree start-up (host_start/tree.rs).
-            Some(Ctl::StartHost) if peer == self.multi.master && !self.multi.is_master => {
-                self.relay_start(&mut r)
-            }
-            Some(Ctl::Started) if self.multi.is_master => self.relay_started(peer, &mut r),
+            Some(Ctl::StartHost) if self.multi.is_my_master(peer) => self.relay_start(&mut r),
+            Some(Ctl::Started) if self.multi.is_master() => self.relay_started(peer, &mut r),
             Some(c @ (Ctl::Replica | Ctl::ReplicaAck | Ctl::Claim | Ctl::Follow)) => {
                 self.on_succession_ctl(c, sender, &mut r);
             }
@@ -545,25 +541,23 @@ impl Daemon {
                     self.flush_waiting(host);
                 }
             }
-            Some(Ctl::Place) if peer == self.multi.master && !self.multi.is_master => {
+            Some(Ctl::Place) if self.multi.is_my_master(peer) => {
                 let index = r.int().unwrap_or(0);
                 match HostTable::decode_for(&mut r, index, &addr::local_interfaces()) {
                     Ok(t) if index == tid::host_index(self.host) => {
                         self.links.bind(tid::host_of(peer), tok);
                         let timeout = t.timeout;
-                        self.multi.table = t;
+                        self.multi.place(t);
                         if timeout > 0 {
                             self.set_host_timeout(timeout);
                         }
-                        self.multi.placed = true;
-                        self.multi.slave_deadline = None;
                         dlog!(
                             self.log,
                             Info,
                             "joined the machine of {} as host {} ({} hosts)",
                             tid::fmt(peer),
                             index,
-                            self.multi.table.hosts.len()
+                            self.multi.table().hosts.len()
                         );
                     }
                     _ => {
@@ -572,13 +566,13 @@ impl Daemon {
                     }
                 }
             }
-            Some(Ctl::Table) if peer == self.multi.master && !self.multi.is_master => {
+            Some(Ctl::Table) if self.multi.is_my_master(peer) => {
                 let me = tid::host_index(self.host);
                 if let Ok(t) = HostTable::decode_for(&mut r, me, &addr::local_interfaces()) {
                     self.apply_table(t);
                 }
             }
-            Some(Ctl::Halt) if peer == self.multi.master && !self.multi.is_master => {
+            Some(Ctl::Halt) if self.multi.is_my_master(peer) => {
                 dlog!(self.log, Info, "halted by the master");
                 self.halt_now("the master");
             }
@@ -602,14 +596,14 @@ impl Daemon {
                     self.task_gone_remote(t);
                 }
             }
-            Some(Ctl::Output) if self.multi.is_master => {
+            Some(Ctl::Output) if self.multi.is_master() => {
                 if let (Ok(t), Ok(data)) = (r.int(), r.bytes()) {
                     for line in data.split(|&b| b == b'\n') {
                         self.log.task_line(t, line);
                     }
                 }
             }
-            Some(Ctl::Rm) if peer == self.multi.master || self.multi.is_master => {
+            Some(Ctl::Rm) if peer == self.multi.master() || self.multi.is_master() => {
                 if let Ok(v) = r.int() {
                     self.rm_ctl(v);
                 }

@@ -15,13 +15,11 @@ use std::time::Instant;
 impl Daemon {
     /// Slave: the master's new table; hosts gone are removed here too.
     pub(super) fn apply_table(&mut self, t: HostTable) {
-        if t.version <= self.multi.table.version && self.multi.placed {
-            return;
-        }
-        let old: Vec<i32> = self.multi.table.hosts.iter().map(|h| h.host()).collect();
         let new: Vec<i32> = t.hosts.iter().map(|h| h.host()).collect();
         let timeout = t.timeout;
-        self.multi.table = t;
+        let Some(old) = self.multi.adopt_table(t) else {
+            return;
+        };
         if timeout > 0 {
             self.set_host_timeout(timeout);
         }
@@ -40,12 +38,14 @@ impl Daemon {
 
     /// Master: host `host` leaves the machine (failed or deleted).
     pub(super) fn remove_host(&mut self, host: i32, why: &str) {
-        if self.multi.table.remove(host).is_none() {
+        if self.multi.remove_host(host).is_none() {
             return;
         }
         dlog!(self.log, Info, "host {} removed: {why}", tid::fmt(host));
         self.push_table(None);
         self.host_gone(host);
+        // The successor may have changed, and its copy with the host gone.
+        self.replicate(false);
     }
 
     /// Every daemon: host `host` is no longer in the machine.
@@ -55,7 +55,7 @@ impl Daemon {
         if let Some(tok) = self.links.unbind(host) {
             self.drop_link(tok);
         }
-        if self.multi.is_master {
+        if self.multi.is_master() {
             // Its tasks leave their groups (a barrier waiting on them fails)
             // and their mailbox entries go.
             self.groups_host_gone(host);
@@ -140,17 +140,14 @@ impl Daemon {
             );
         }
         for h in retry {
-            if let Some(e) = self.multi.table.by_tid(h).cloned() {
+            if let Some(e) = self.multi.table().by_tid(h).cloned() {
                 self.try_link(&e);
             }
         }
         self.starting.reap_exited();
-        if let Some(d) = self.multi.slave_deadline {
-            if now > d {
-                dlog!(self.log, Warn, "the master never connected; exiting");
-                self.multi.slave_deadline = None;
-                self.halt_now("no master");
-            }
+        if self.multi.master_overdue(now) {
+            dlog!(self.log, Warn, "the master never connected; exiting");
+            self.halt_now("no master");
         }
     }
 
@@ -179,7 +176,7 @@ impl Daemon {
             gap.as_secs_f64(),
             self.links.dead_after().as_secs()
         );
-        self.multi.is_master = false;
+        self.multi.resign();
         self.halt_now("a stall longer than the host timeout");
     }
 
@@ -191,7 +188,7 @@ impl Daemon {
     /// The host fields of every other host of the machine.
     pub(super) fn other_hosts(&self) -> Vec<i32> {
         self.multi
-            .table
+            .table()
             .hosts
             .iter()
             .map(|h| h.host())
@@ -201,7 +198,7 @@ impl Daemon {
 
     /// Master halting: every slave is told to stop too.
     pub(super) fn halt_slaves(&mut self) {
-        if !self.multi.is_master {
+        if !self.multi.is_master() {
             return;
         }
         for h in self.other_hosts() {

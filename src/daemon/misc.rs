@@ -381,7 +381,7 @@ impl Daemon {
         self.misc.host_wid = self.misc.host_wid.wrapping_add(1).max(1);
         let wid = self.misc.host_wid;
         let list: Vec<HostJob> = jobs.iter().map(|(_, j)| j.clone()).collect();
-        let secret = self.multi.secret.to_hex();
+        let secret = self.multi.secret().to_hex();
         let Ok(body) = pack_sthost(&list, &secret) else {
             return;
         };
@@ -480,7 +480,7 @@ impl Daemon {
             1 => {
                 let lines: Vec<String> = self
                     .multi
-                    .table
+                    .table()
                     .hosts
                     .iter()
                     .map(|h| {
@@ -502,8 +502,8 @@ impl Daemon {
                     Info,
                     "host table: {} host(s), version {}, master {}",
                     lines.len(),
-                    self.multi.table.version,
-                    tid::fmt(self.multi.master)
+                    self.multi.table().version,
+                    tid::fmt(self.multi.master())
                 );
                 for l in lines {
                     dlog!(self.log, Info, "  {l}");
@@ -605,11 +605,11 @@ impl Daemon {
                 // it had failed (its link closes, notify(HostDelete) fires).
                 let target = self
                     .multi
-                    .table
+                    .table()
                     .by_tid(arg(1))
                     .map(|h| (h.host(), h.name.clone()));
                 match target {
-                    Some((h, name)) if h != self.host && self.multi.is_master => {
+                    Some((h, name)) if h != self.host && self.multi.is_master() => {
                         dlog!(self.log, Info, "tickle #8: failing {name}");
                         self.remove_host(h, "failed (pvm_tickle 8)");
                         Ok(vec![1])

@@ -7,9 +7,9 @@
 //! task lists spread over hosts, remote TaskExit watches, heartbeats and
 //! the removal of failed hosts.
 //!
-//! This file holds the multi-host state ([`Multi`]) and its helpers; the
-//! work is in host_start.rs, links.rs, link_events.rs, machine.rs and
-//! forward.rs.
+//! This file holds the multi-host state ([`Multi`], private fields, named
+//! operations) and its helpers; the work is in host_start.rs, links.rs,
+//! link_events.rs, machine.rs, succession.rs and forward.rs.
 
 use super::rm::AddAck;
 use super::server::Daemon;
@@ -149,26 +149,24 @@ pub(super) struct Shell {
     pub(super) cmd: String,
 }
 
-/// The multi-host state of a daemon.
+/// The machine as this daemon sees it: the host table, which daemon is the
+/// master (and whether it is this one), whether a slave has been placed,
+/// the link secret and protection, and the ids of requests it starts.
+/// Private state: the loop and the handlers read it through the accessors
+/// below and change it only by the named operations (a table pushed by
+/// the master, a host added or removed, a take-over).
 pub(super) struct Multi {
-    pub secret: crate::auth::Secret,
+    secret: crate::auth::Secret,
     /// How links between hosts are protected (the same on every host).
-    pub protect: crate::seal::Level,
-    pub table: HostTable,
-    pub master: i32,
-    pub is_master: bool,
-    pub placed: bool,
-    pub(super) next_id: u64,
-    pub(super) next_dwid: i32,
-    pub(super) slave_deadline: Option<Instant>,
-    /// Set by a handler whose reply is sent later.
-    pub deferred: bool,
-    /// Whether the Unix listener is being served (a master holds it back
-    /// while its hostfile's hosts start).
-    pub unix_open: bool,
-    /// Replicas to the successor, the copy of the master's state, a
-    /// take-over in progress (succession.rs; private state).
-    pub(super) succ: super::succession::Succession,
+    protect: crate::seal::Level,
+    table: HostTable,
+    master: i32,
+    is_master: bool,
+    placed: bool,
+    next_id: u64,
+    next_dwid: i32,
+    /// A slave not yet placed exits if its master has not come by then.
+    slave_deadline: Option<Instant>,
 }
 
 impl Multi {
@@ -203,10 +201,50 @@ impl Multi {
             next_dwid: 1,
             slave_deadline: slave
                 .map(|_| Instant::now() + Duration::from_secs(startup::START_TIMEOUT_SECS)),
-            deferred: false,
-            unix_open: false,
-            succ: Default::default(),
         }
+    }
+
+    // ---- reads ------------------------------------------------------------
+
+    /// The machine's secret (links and slave start-up prove it).
+    pub fn secret(&self) -> &crate::auth::Secret {
+        &self.secret
+    }
+
+    /// How links between hosts are protected.
+    pub fn protect(&self) -> crate::seal::Level {
+        self.protect
+    }
+
+    /// The host table (the master's, or the copy it pushed here).
+    pub fn table(&self) -> &HostTable {
+        &self.table
+    }
+
+    /// The master daemon's tid.
+    pub fn master(&self) -> i32 {
+        self.master
+    }
+
+    /// The master's host part.
+    pub fn master_host(&self) -> i32 {
+        tid::host_of(self.master)
+    }
+
+    /// Whether this daemon is the master.
+    pub fn is_master(&self) -> bool {
+        self.is_master
+    }
+
+    /// Whether `peer` is the master of this slave (false on the master).
+    pub fn is_my_master(&self, peer: i32) -> bool {
+        !self.is_master && peer == self.master
+    }
+
+    /// Whether this daemon has its place in a machine (the master always; a
+    /// slave once its master placed it).
+    pub fn placed(&self) -> bool {
+        self.placed
     }
 
     /// Whether the loop needs its tick for this state (a slave waiting
@@ -215,11 +253,15 @@ impl Multi {
         self.slave_deadline.is_some()
     }
 
+    // ---- ids ----------------------------------------------------------------
+
+    /// A fresh id for a request this daemon starts (aggregates, starts).
     pub(super) fn id(&mut self) -> u64 {
         self.next_id += 1;
         self.next_id
     }
 
+    /// A fresh wid for a request forwarded to another daemon.
     pub(super) fn dwid(&mut self) -> i32 {
         self.next_dwid = if self.next_dwid >= i32::MAX - 1 {
             1
@@ -227,6 +269,95 @@ impl Multi {
             self.next_dwid + 1
         };
         self.next_dwid
+    }
+
+    // ---- the host table -----------------------------------------------------
+
+    /// Master: a free index for a host being started (`reserved`: those
+    /// of starts in progress).
+    pub fn alloc_index(&mut self, reserved: &[i32]) -> Option<i32> {
+        self.table.alloc_index(reserved)
+    }
+
+    /// Master: host `e` joined the machine (a new table version).
+    pub fn add_host(&mut self, e: HostEntry) {
+        self.table.insert(e);
+    }
+
+    /// Master: host `host` leaves the table; its entry if it was there.
+    pub fn remove_host(&mut self, host: i32) -> Option<HostEntry> {
+        self.table.remove(host)
+    }
+
+    /// Slave: the table `t` pushed by the master replaces ours unless it
+    /// is older (once placed). Returns the host parts of the table it
+    /// replaced, or None when `t` was stale.
+    pub fn adopt_table(&mut self, t: HostTable) -> Option<Vec<i32>> {
+        if t.version <= self.table.version && self.placed {
+            return None;
+        }
+        let old = self.table.hosts.iter().map(|h| h.host()).collect();
+        self.table = t;
+        Some(old)
+    }
+
+    /// Slave: the master placed this daemon in its machine with table `t`.
+    pub fn place(&mut self, t: HostTable) {
+        self.table = t;
+        self.placed = true;
+        self.slave_deadline = None;
+    }
+
+    /// The host timeout in seconds: on the master its table carries it to
+    /// the slaves; a slave keeps the master's.
+    pub fn set_timeout(&mut self, secs: u32) {
+        if self.is_master {
+            self.table.timeout = secs;
+        }
+    }
+
+    /// This daemon's speed as its table entry shows it (the master's own
+    /// hostfile line or allocation).
+    pub fn set_own_speed(&mut self, host: i32, speed: i32) {
+        if let Some(me) = self.table.hosts.iter_mut().find(|e| e.host() == host) {
+            me.speed = speed;
+        }
+    }
+
+    // ---- master and slave ---------------------------------------------------
+
+    /// A slave's master never connected: true once its deadline passed at
+    /// `now` (and the deadline is forgotten).
+    pub fn master_overdue(&mut self, now: Instant) -> bool {
+        let due = self.slave_deadline.is_some_and(|d| now > d);
+        if due {
+            self.slave_deadline = None;
+        }
+        due
+    }
+
+    /// This daemon stops acting as master (it halts alone: lost the
+    /// majority, or stalled past the host timeout), so it tells no slave.
+    pub fn resign(&mut self) {
+        self.is_master = false;
+    }
+
+    /// Another daemon, `from`, claimed the machine with `epoch`: it is the
+    /// master from now on. Returns the old master.
+    pub fn follow(&mut self, from: i32, epoch: i32) -> i32 {
+        let old = self.master;
+        self.master = from;
+        self.is_master = false;
+        self.table.epoch = epoch;
+        old
+    }
+
+    /// This daemon, `me`, takes the master's place with `epoch`.
+    pub fn take_over(&mut self, me: i32, epoch: i32) {
+        self.is_master = true;
+        self.master = me;
+        self.placed = true;
+        self.table.epoch = epoch;
     }
 }
 
@@ -329,7 +460,7 @@ impl Daemon {
 
     /// Whether host part `host` is another host of the machine.
     pub(super) fn other_host(&self, host: i32) -> bool {
-        host != self.host && self.multi.table.contains(host)
+        host != self.host && self.multi.table().contains(host)
     }
 
     /// Whether task `t` counts as alive: a local task, or any tid of
@@ -338,7 +469,7 @@ impl Daemon {
         if tid::host_of(t) == self.host {
             self.tasks.get(t).is_some()
         } else {
-            self.multi.table.contains(t)
+            self.multi.table().contains(t)
         }
     }
 

@@ -67,7 +67,7 @@ impl Daemon {
     /// drains, and a slave never opens one to its master (the master
     /// re-links, so the two never race for the one link of the pair).
     pub(super) fn may_link(&self, host: i32) -> bool {
-        if !self.multi.is_master && host == tid::host_of(self.multi.master) {
+        if !self.multi.is_master() && host == self.multi.master_host() {
             return false;
         }
         !self
@@ -97,7 +97,7 @@ impl Daemon {
     /// `held` frames wait for the next link to `host` (opened lazily, see
     /// [`Daemon::may_link`]).
     fn wait_for_link(&mut self, host: i32, held: Vec<Vec<u8>>) {
-        if held.is_empty() || !self.multi.table.contains(host) {
+        if held.is_empty() || !self.multi.table().contains(host) {
             return;
         }
         self.links.hold(host, held, Instant::now());
@@ -106,7 +106,7 @@ impl Daemon {
     /// Opens a new link to `host` now when we may (a heartbeat goes on it
     /// first), `held` frames behind it, unless the host left the machine.
     fn relink(&mut self, host: i32, held: Vec<Vec<u8>>) {
-        if !self.multi.table.contains(host) || host == self.host {
+        if !self.multi.table().contains(host) || host == self.host {
             return;
         }
         self.wait_for_link(host, held);

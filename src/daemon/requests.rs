@@ -127,16 +127,17 @@ impl Daemon {
                 Err(Error::NotImpl)
             }
         };
-        // The successor's copy is sent before any task is told (succession.rs).
+        // The successor's copy is sent before any task is told, and the
+        // reply waits for its acknowledgement (succession.rs).
         self.replicate_after(h.tag);
         // A handler that answers later (forwarded parts, host starts) set this.
-        if !std::mem::take(&mut self.multi.deferred) {
-            self.reply(token, h.tag, h.wid, result);
+        if !self.take_deferred() {
+            self.reply_replicated(token, h.tag, h.wid, result);
         }
         let notes = std::mem::take(&mut self.pending_notes);
         self.deliver_all(notes);
         for w in self.mbox.take_woken() {
-            self.reply(w.token, Req::MboxRecv as i32, w.wid, w.reply);
+            self.reply_replicated(w.token, Req::MboxRecv as i32, w.wid, w.reply);
         }
         if h.tag == Req::Connect as i32 {
             self.rings_live(token);
@@ -295,8 +296,8 @@ impl Daemon {
         // For direct routes to tasks of other hosts: the machine's secret
         // (only ever sent to local tasks, over the private Unix socket) and
         // this host's addresses as the host table advertises them.
-        w.str(&self.multi.secret.to_hex());
-        let me = self.multi.table.by_tid(self.dtid);
+        w.str(&self.multi.secret().to_hex());
+        let me = self.multi.table().by_tid(self.dtid);
         let ips: Vec<String> = me
             .map(|e| e.addrs.iter().map(crate::net::addr::fmt_sockaddr).collect())
             .unwrap_or_default();
@@ -315,7 +316,7 @@ impl Daemon {
         w.str(&self.opts.max_message.to_string());
         // Then how links between hosts are protected (src/seal.rs), for the
         // task's direct routes and feeds.
-        w.int(i32::from(self.multi.protect.code()));
+        w.int(i32::from(self.multi.protect().code()));
         Ok(w.finish())
     }
 

@@ -156,12 +156,12 @@ impl Daemon {
     /// the master every slave.
     fn rm_announce(&mut self) {
         let v = self.rm.tid.unwrap_or(0);
-        if self.multi.is_master {
+        if self.multi.is_master() {
             for h in self.other_hosts() {
                 self.rm_ctl_to(h, v);
             }
-        } else if self.multi.placed {
-            let master = tid::host_of(self.multi.master);
+        } else if self.multi.placed() {
+            let master = self.multi.master_host();
             self.rm_ctl_to(master, v);
         }
     }
@@ -191,7 +191,7 @@ impl Daemon {
     /// none). The master passes it on to every slave.
     pub(super) fn rm_ctl(&mut self, v: i32) {
         self.rm_set((v != 0).then_some(v));
-        if self.multi.is_master {
+        if self.multi.is_master() {
             self.rm_announce();
         }
     }
@@ -300,7 +300,7 @@ impl Daemon {
         // A slave passes the RM's SM_ADD on to the master from its own tid
         // (frames from a slave's link must come from its host).
         let from_slave = h.tag == SM_ADD
-            && self.multi.is_master
+            && self.multi.is_master()
             && tid::is_daemon(h.src)
             && h.src != self.dtid
             && self.rm.tid.is_some();
@@ -389,8 +389,8 @@ impl Daemon {
     /// the answer is `int PvmAlready` alone, at once (PVM 3.4.6's).
     fn rm_add(&mut self, frame: &Frame) {
         let h = frame.header;
-        if !self.multi.is_master {
-            let master = self.multi.master;
+        if !self.multi.is_master() {
+            let master = self.multi.master();
             let f = Frame::new(
                 Header {
                     src: self.dtid,
@@ -446,7 +446,7 @@ impl Daemon {
         let mut archs: Vec<String> = Vec::new();
         let mut rows = Vec::new();
         for &c in codes {
-            match self.multi.table.by_tid(c).filter(|_| c > 0) {
+            match self.multi.table().by_tid(c).filter(|_| c > 0) {
                 Some(e) => {
                     if !archs.contains(&e.arch) {
                         archs.push(e.arch.clone());
@@ -556,7 +556,7 @@ impl Daemon {
             self.rm_fail_pending(t);
             return;
         }
-        if self.multi.is_master {
+        if self.multi.is_master() {
             self.rm_notify(SM_HOSTX, &[host]);
         }
     }
@@ -565,7 +565,7 @@ impl Daemon {
     /// speed.
     pub(super) fn rm_master_info(&self) -> Vec<u8> {
         let mut w = Writer::new();
-        match self.multi.table.by_tid(self.multi.master) {
+        match self.multi.table().by_tid(self.multi.master()) {
             Some(e) => w.int(e.host()).str(&e.name).str(&e.arch).int(e.speed),
             None => w
                 .int(self.host)

@@ -109,8 +109,17 @@ pub struct Daemon {
     /// The registered tracer and the daemon's trace events (trace.rs;
     /// private state).
     pub(super) tracing: super::trace::Tracing,
-    /// Host table, master/slave identity, request ids (multi.rs).
+    /// Host table, master/slave identity, request ids (multi.rs;
+    /// private state).
     pub(super) multi: multi::Multi,
+    /// Replicas to the successor, the copy of the master's state, a
+    /// take-over in progress (succession.rs; private state).
+    pub(super) succession: super::succession::Succession,
+    /// Set by a handler whose reply is sent later (`defer_reply`).
+    deferred: bool,
+    /// Whether the Unix listener is being served (a master holds it back
+    /// while its hostfile's hosts start).
+    pub(super) unix_open: bool,
     /// Connections to other daemons and their liveness (links.rs;
     /// private state; their events in link_events.rs).
     pub(super) links: super::links::Links,
@@ -234,6 +243,9 @@ impl Daemon {
         Ok(Daemon {
             links: super::links::Links::new(super::links::machine_timeout(&opts)),
             multi,
+            succession: Default::default(),
+            deferred: false,
+            unix_open: false,
             feeds: Default::default(),
             starting,
             dialogs: Default::default(),
@@ -273,6 +285,17 @@ impl Daemon {
             rings: Default::default(),
             pacing: super::bounds::Pacing::listening(listening),
         })
+    }
+
+    /// The request being handled is answered later (forwarded parts,
+    /// host starts): the loop sends no reply for it now.
+    pub(super) fn defer_reply(&mut self) {
+        self.deferred = true;
+    }
+
+    /// Whether the request just handled deferred its reply (and forgets it).
+    pub(super) fn take_deferred(&mut self) -> bool {
+        std::mem::take(&mut self.deferred)
     }
 
     pub(super) fn token(&mut self) -> Token {

@@ -20,7 +20,8 @@ use super::server::Daemon;
 use crate::daemon::log::dlog;
 use crate::tid;
 use crate::wire::{ctl_frame, Ctl, Reader, Writer};
-use std::collections::BTreeSet;
+use crate::Error;
+use std::collections::{BTreeSet, VecDeque};
 use std::time::{Duration, Instant};
 
 /// How long a slave that lost its master waits for the successor's claim
@@ -33,6 +34,63 @@ const CLAIM_WAIT: Duration = Duration::from_secs(10);
 const REPLICA_EVERY: Duration = Duration::from_secs(1);
 /// How long the probe of a master whose link closed may take to connect.
 const PROBE_TIME: Duration = Duration::from_secs(3);
+/// At most this many replies wait for the successor's acknowledgement
+/// (one per request in progress: far more than a machine's tasks have);
+/// beyond it a reply goes at once, and the log says so.
+const MAX_HELD: usize = 16_384;
+
+/// Whether sequence number `a` is at or after `b` (they wrap).
+fn seq_reached(a: i32, b: i32) -> bool {
+    a.wrapping_sub(b) >= 0
+}
+
+/// Items (replies) held until the replica numbered with them, or a later
+/// one, is acknowledged; released in the order they came.
+pub(super) struct Held<T> {
+    q: VecDeque<(i32, T)>,
+}
+
+impl<T> Default for Held<T> {
+    fn default() -> Self {
+        Held { q: VecDeque::new() }
+    }
+}
+
+impl<T> Held<T> {
+    /// Holds `item` until replica `seq` is acknowledged; gives it back when
+    /// [`MAX_HELD`] items wait already.
+    pub(super) fn hold(&mut self, seq: i32, item: T) -> Result<(), T> {
+        if self.q.len() >= MAX_HELD {
+            return Err(item);
+        }
+        self.q.push_back((seq, item));
+        Ok(())
+    }
+
+    /// The items whose replica is acknowledged now that `acked` is, in order.
+    pub(super) fn release(&mut self, acked: i32) -> Vec<T> {
+        let mut out = Vec::new();
+        while self.q.front().is_some_and(|(s, _)| seq_reached(acked, *s)) {
+            if let Some((_, item)) = self.q.pop_front() {
+                out.push(item);
+            }
+        }
+        out
+    }
+
+    /// Every item, in order (there is no successor to wait for).
+    pub(super) fn release_all(&mut self) -> Vec<T> {
+        self.q.drain(..).map(|(_, item)| item).collect()
+    }
+}
+
+/// A reply to a request, waiting for the successor's acknowledgement.
+pub(super) struct HeldReply {
+    token: mio::Token,
+    tag: i32,
+    wid: i32,
+    result: Result<Vec<u8>, Error>,
+}
 
 /// A successor's claim waiting for a majority.
 struct Claim {
@@ -54,6 +112,9 @@ pub(super) struct Succession {
     seq: i32,
     acked: i32,
     last_sent: Option<Instant>,
+    /// Replies to master-only requests waiting for the acknowledgement of
+    /// the replica that carries what they tell.
+    held: Held<HeldReply>,
     // Successor side.
     /// The latest replica from the master, and its sequence number.
     copy: Option<(i32, Vec<u8>)>,
@@ -111,24 +172,86 @@ impl Daemon {
     /// After a request: a master-only one may have changed what the
     /// successor must keep, so the replica goes before the reply.
     pub(super) fn replicate_after(&mut self, code: i32) {
-        if self.multi.is_master && super::multi::master_only(code) {
+        if self.multi.is_master() && super::multi::master_only(code) {
             self.replicate(false);
+        }
+    }
+
+    /// The reply to request `tag` (`wid`) on `token`: a master's reply to a
+    /// request on the replicated state (mailbox, no-reset list, groups) waits while a replica is not acknowledged yet
+    /// (it may carry the change this reply tells of, or one the reply
+    /// shows), so that no task is told of a state the successor does not
+    /// hold; it goes when the successor acknowledges that replica (or a
+    /// later one), or at once when there is no successor. Every other
+    /// reply goes at once, and messages never wait for replicas.
+    pub(super) fn reply_replicated(
+        &mut self,
+        token: mio::Token,
+        tag: i32,
+        wid: i32,
+        result: Result<Vec<u8>, Error>,
+    ) {
+        let s = &mut self.succession;
+        // The mailbox, the no-reset list and the groups: what a replica holds.
+        let replicated = matches!(tag, 20..=23 | 42 | 43 | 70..=79);
+        let waits =
+            self.multi.is_master() && replicated && s.shipped_to.is_some() && s.acked != s.seq;
+        if !waits {
+            self.reply(token, tag, wid, result);
+            return;
+        }
+        let item = HeldReply {
+            token,
+            tag,
+            wid,
+            result,
+        };
+        let seq = s.seq;
+        match s.held.hold(seq, item) {
+            Ok(()) => dlog!(
+                self.log,
+                Debug,
+                "reply to request {tag} held until replica {seq} is acknowledged"
+            ),
+            Err(r) => {
+                dlog!(
+                    self.log,
+                    Warn,
+                    "{MAX_HELD} replies wait for the successor already; one goes unconfirmed"
+                );
+                self.reply(r.token, r.tag, r.wid, r.result);
+            }
+        }
+    }
+
+    /// Sends the held replies that replica `acked` confirms (all of them
+    /// when `None`).
+    fn send_held(&mut self, acked: Option<i32>) {
+        let ready = match acked {
+            Some(a) => self.succession.held.release(a),
+            None => self.succession.held.release_all(),
+        };
+        for r in ready {
+            self.reply(r.token, r.tag, r.wid, r.result);
         }
     }
 
     /// Master: sends the master-only state to the successor when it changed
     /// since the last replica (or `force`, or the successor changed).
     pub(super) fn replicate(&mut self, force: bool) {
-        if !self.multi.is_master {
+        if !self.multi.is_master() {
             return;
         }
-        let Some(succ) = self.multi.table.successor_of(self.dtid) else {
-            self.multi.succ.shipped_to = None;
+        let Some(succ) = self.multi.table().successor_of(self.dtid) else {
+            // Alone: nobody to keep a copy, nothing to wait for.
+            self.succession.shipped_to = None;
+            self.succession.acked = self.succession.seq;
+            self.send_held(None);
             return;
         };
         let known = self.starting.known().to_text();
         let body = snapshot(&self.groups, &self.mbox, &self.misc.noresets(), &known);
-        let s = &mut self.multi.succ;
+        let s = &mut self.succession;
         if !force && s.shipped_to == Some(succ) && s.last_body == body {
             return;
         }
@@ -140,7 +263,7 @@ impl Daemon {
                 tid::fmt(tid::daemon_tid(succ))
             );
         }
-        let s = &mut self.multi.succ;
+        let s = &mut self.succession;
         s.shipped_to = Some(succ);
         s.seq = s.seq.wrapping_add(1);
         s.last_sent = Some(Instant::now());
@@ -162,24 +285,24 @@ impl Daemon {
     /// The machine's tick: a change made outside a request (a task's exit
     /// leaving its groups, say) reaches the successor within a second.
     pub(super) fn succession_tick(&mut self, now: Instant) {
-        if self.multi.is_master {
-            // A new successor (a host added or lost) gets its copy at once;
-            // otherwise a change is looked for every second.
-            // A replica the successor did not acknowledge within a second
-            // (sent before its link was up, say) goes again.
-            let s = &self.multi.succ;
+        if self.multi.is_master() {
+            // A new successor (a host added or lost) got its copy when the
+            // table changed; a change made outside a request is looked for
+            // every second, and a replica the successor did not acknowledge
+            // within a second goes again.
+            let s = &self.succession;
             let late = s
                 .last_sent
                 .is_none_or(|t| now.duration_since(t) >= REPLICA_EVERY);
-            let due = s.shipped_to != self.multi.table.successor_of(self.dtid) || late;
+            let due = s.shipped_to != self.multi.table().successor_of(self.dtid) || late;
             let unacked = s.shipped_to.is_some() && s.acked != s.seq;
             if due {
-                self.multi.succ.last_sent = Some(now);
+                self.succession.last_sent = Some(now);
                 self.replicate(late && unacked);
             }
             return;
         }
-        if let Some(c) = &self.multi.succ.claim {
+        if let Some(c) = &self.succession.claim {
             if now > c.deadline {
                 let (n, of) = (c.followers.len() + 1, c.of);
                 dlog!(
@@ -187,18 +310,18 @@ impl Daemon {
                     Warn,
                     "no majority for the take-over ({n} of {of} hosts); killing tasks, exiting"
                 );
-                self.multi.succ.claim = None;
+                self.succession.claim = None;
                 self.halt_now("no majority");
                 return;
             }
         }
-        if self.multi.succ.orphan_until.is_some_and(|d| now > d) {
+        if self.succession.orphan_until.is_some_and(|d| now > d) {
             dlog!(
                 self.log,
                 Warn,
                 "no successor took over; killing tasks, exiting"
             );
-            self.multi.succ.orphan_until = None;
+            self.succession.orphan_until = None;
             self.halt_now("loss of the master");
         }
     }
@@ -209,12 +332,12 @@ impl Daemon {
     /// Follow) from daemon `sender`.
     pub(super) fn on_succession_ctl(&mut self, code: Ctl, sender: i32, r: &mut Reader<'_>) {
         match code {
-            Ctl::Replica if sender == self.multi.master && !self.multi.is_master => {
+            Ctl::Replica if sender == self.multi.master() && !self.multi.is_master() => {
                 let (Ok(seq), Ok(body)) = (r.int(), r.bytes()) else {
                     return;
                 };
                 dlog!(self.log, Debug, "replica {seq} ({} bytes) kept", body.len());
-                self.multi.succ.copy = Some((seq, body.to_vec()));
+                self.succession.copy = Some((seq, body.to_vec()));
                 let ack = ctl_frame(
                     self.dtid,
                     sender,
@@ -223,9 +346,14 @@ impl Daemon {
                 );
                 self.send_to_host(tid::host_of(sender), ack.to_bytes());
             }
-            Ctl::ReplicaAck if self.multi.is_master => {
-                if let Ok(seq) = r.int() {
-                    self.multi.succ.acked = seq;
+            Ctl::ReplicaAck if self.multi.is_master() => {
+                let Ok(seq) = r.int() else {
+                    return;
+                };
+                let s = &mut self.succession;
+                if Some(tid::host_of(sender)) == s.shipped_to && seq_reached(seq, s.acked) {
+                    s.acked = seq;
+                    self.send_held(Some(seq));
                 }
             }
             Ctl::Claim => {
@@ -250,7 +378,7 @@ impl Daemon {
     /// for a claim, or claims the machine itself): requests for the master
     /// wait.
     pub(super) fn succession_pending(&self) -> bool {
-        self.multi.succ.orphan_until.is_some() || self.multi.succ.claim.is_some()
+        self.succession.orphan_until.is_some() || self.succession.claim.is_some()
     }
 
     /// A slave lost the link to its master (`why`: a silence, or a closed
@@ -263,10 +391,10 @@ impl Daemon {
             self.master_gone(why, true);
             return;
         }
-        let host = tid::host_of(self.multi.master);
+        let host = tid::host_of(self.multi.master());
         let target = self
             .multi
-            .table
+            .table()
             .by_tid(host)
             .and_then(|e| super::multi::order_addrs(&e.addrs).front().copied());
         let probe =
@@ -277,9 +405,9 @@ impl Daemon {
                     self.log,
                     Info,
                     "link to the master {} closed ({why}); probing its port",
-                    tid::fmt(self.multi.master)
+                    tid::fmt(self.multi.master())
                 );
-                self.multi.succ.probe = Some(tok);
+                self.succession.probe = Some(tok);
             }
             None => self.master_gone(why, false),
         }
@@ -287,19 +415,19 @@ impl Daemon {
 
     /// Whether link `tok` is the probe of the master.
     pub(super) fn is_probe(&self, tok: mio::Token) -> bool {
-        self.multi.succ.probe == Some(tok)
+        self.succession.probe == Some(tok)
     }
 
     /// The probe of the master ended: `answered` when its port accepted
     /// the connection (the master's daemon runs), `accepted` when it also
     /// took this daemon back (the probe is the master's link from now on).
     pub(super) fn probe_result(&mut self, answered: bool, accepted: bool, why: &str) {
-        let Some(tok) = self.multi.succ.probe.take() else {
+        let Some(tok) = self.succession.probe.take() else {
             return;
         };
-        let master = self.multi.master;
+        let master = self.multi.master();
         if accepted {
-            self.multi.succ.probe_again = false;
+            self.succession.probe_again = false;
             dlog!(
                 self.log,
                 Info,
@@ -310,16 +438,16 @@ impl Daemon {
             return;
         }
         self.drop_link(tok);
-        if answered && why.contains("reset") && !self.multi.succ.probe_again {
+        if answered && why.contains("reset") && !self.succession.probe_again {
             // A daemon killed a moment ago may still have held its listener
             // when we connected: closing it resets what waited in its
             // backlog. Look once more; a live master resets the second
             // probe too.
-            self.multi.succ.probe_again = true;
+            self.succession.probe_again = true;
             self.master_lost(why);
             return;
         }
-        self.multi.succ.probe_again = false;
+        self.succession.probe_again = false;
         if answered {
             dlog!(
                 self.log,
@@ -339,8 +467,8 @@ impl Daemon {
     /// The master is gone (`silent`: it may be alive behind a partition).
     /// The successor takes over; the others wait for its claim.
     fn master_gone(&mut self, why: &str, silent: bool) {
-        let old = self.multi.master;
-        let succ = self.multi.table.successor_of(old);
+        let old = self.multi.master();
+        let succ = self.multi.table().successor_of(old);
         if succ == Some(self.host) {
             dlog!(
                 self.log,
@@ -351,7 +479,7 @@ impl Daemon {
             self.claim(old, silent);
             return;
         }
-        if self.multi.succ.orphan_until.is_some() {
+        if self.succession.orphan_until.is_some() {
             return;
         }
         // After a silence the successor sees the loss about when we do
@@ -370,15 +498,15 @@ impl Daemon {
             wait.as_secs(),
             succ.map_or_else(|| "a successor".to_string(), tid::fmt)
         );
-        self.multi.succ.orphan_until = Some(Instant::now() + wait);
+        self.succession.orphan_until = Some(Instant::now() + wait);
     }
 
     /// The successor claims the machine with the next epoch. After a
     /// closed connection (the master is certainly gone) it is the master
     /// at once; after a silence only once a majority follows.
     fn claim(&mut self, old: i32, silent: bool) {
-        let epoch = self.multi.table.epoch + 1;
-        let of = self.multi.table.hosts.len();
+        let epoch = self.multi.table().epoch + 1;
+        let of = self.multi.table().hosts.len();
         let others: Vec<i32> = self
             .other_hosts()
             .into_iter()
@@ -397,7 +525,7 @@ impl Daemon {
             self.take_over(old, epoch);
             return;
         }
-        self.multi.succ.claim = Some(Claim {
+        self.succession.claim = Some(Claim {
             old,
             epoch,
             deadline: Instant::now() + CLAIM_WAIT,
@@ -409,12 +537,12 @@ impl Daemon {
 
     /// A claim with a majority (the claimant counts itself) wins.
     fn check_claim(&mut self) {
-        let Some(c) = &self.multi.succ.claim else {
+        let Some(c) = &self.succession.claim else {
             return;
         };
         if (c.followers.len() + 1) * 2 > c.of {
             let (old, epoch) = (c.old, c.epoch);
-            self.multi.succ.claim = None;
+            self.succession.claim = None;
             self.take_over(old, epoch);
         }
     }
@@ -422,8 +550,8 @@ impl Daemon {
     /// Daemon `from` claims the machine with `epoch`: followed when newer
     /// than ours, refused otherwise.
     fn claimed(&mut self, from: i32, epoch: i32) {
-        let mine = self.multi.table.epoch;
-        if epoch <= mine || from == self.dtid || !self.multi.table.contains(from) {
+        let mine = self.multi.table().epoch;
+        if epoch <= mine || from == self.dtid || !self.multi.table().contains(from) {
             dlog!(
                 self.log,
                 Warn,
@@ -437,15 +565,12 @@ impl Daemon {
             Warn,
             "following {} as the master (epoch {epoch}, was {} in epoch {mine})",
             tid::fmt(from),
-            tid::fmt(self.multi.master)
+            tid::fmt(self.multi.master())
         );
-        let old = self.multi.master;
-        self.multi.master = from;
-        self.multi.is_master = false;
-        self.multi.table.epoch = epoch;
-        self.multi.succ.orphan_until = None;
-        self.multi.succ.claim = None;
-        if let Some(tok) = self.multi.succ.probe.take() {
+        let old = self.multi.follow(from, epoch);
+        self.succession.orphan_until = None;
+        self.succession.claim = None;
+        if let Some(tok) = self.succession.probe.take() {
             self.drop_link(tok);
         }
         // The old master's link (a stalled one may still be open) is closed:
@@ -467,7 +592,7 @@ impl Daemon {
 
     /// Daemon `from` follows our claim of `epoch`.
     fn followed(&mut self, from: i32, epoch: i32) {
-        if let Some(c) = &mut self.multi.succ.claim {
+        if let Some(c) = &mut self.succession.claim {
             if c.epoch == epoch {
                 c.followers.insert(tid::host_of(from));
                 self.check_claim();
@@ -481,12 +606,12 @@ impl Daemon {
     /// non-persistent mailbox entries go, PvmHostDelete fires) and the
     /// new table goes to every slave.
     fn take_over(&mut self, old: i32, epoch: i32) {
-        self.multi.is_master = true;
-        self.multi.master = self.dtid;
-        self.multi.placed = true;
-        self.multi.table.epoch = epoch;
-        self.multi.succ.orphan_until = None;
-        match self.multi.succ.copy.take().map(|(_, b)| restore(&b)) {
+        self.multi.take_over(self.dtid, epoch);
+        self.succession.orphan_until = None;
+        // Our successor gets a first copy (when removing the old master
+        // below does not send it one).
+        self.succession.shipped_to = None;
+        match self.succession.copy.take().map(|(_, b)| restore(&b)) {
             Some(Ok(st)) => {
                 self.groups = st.groups;
                 self.mbox = st.mbox;
@@ -508,7 +633,7 @@ impl Daemon {
             self.drop_link(tok);
         }
         self.remove_host(tid::host_of(old), "the master was lost");
-        self.replicate(true);
+        self.replicate(false);
         self.forwards_new_master();
     }
 
@@ -518,12 +643,54 @@ impl Daemon {
     /// and the hosts it still hears from are at least half of the table
     /// (on a tie the master's side goes on).
     pub(super) fn master_keeps_quorum(&self, gone: i32) -> bool {
-        let n = self.multi.table.hosts.len();
+        let n = self.multi.table().hosts.len();
         let alive = 1 + self
             .other_hosts()
             .into_iter()
             .filter(|&h| h != gone && self.links.hears_from(h))
             .count();
         alive * 2 >= n
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replies_wait_for_the_acknowledgement_of_their_replica_in_order() {
+        let mut h: Held<&str> = Held::default();
+        // A join told of in replica 3, a put in replica 4, a read after it.
+        h.hold(3, "join").unwrap();
+        h.hold(4, "put").unwrap();
+        h.hold(4, "gsize").unwrap();
+        assert!(h.release(2).is_empty(), "an older replica confirms nothing");
+        assert_eq!(h.release(3), ["join"]);
+        assert!(h.release(3).is_empty());
+        // A later replica (resent, or to a new successor) carries them all.
+        h.hold(5, "leave").unwrap();
+        assert_eq!(h.release(6), ["put", "gsize", "leave"]);
+        h.hold(7, "alone").unwrap();
+        assert_eq!(h.release_all(), ["alone"]);
+    }
+
+    #[test]
+    fn sequence_numbers_wrap() {
+        let mut h: Held<u8> = Held::default();
+        h.hold(i32::MAX, 1).unwrap();
+        h.hold(i32::MIN, 2).unwrap();
+        assert_eq!(h.release(i32::MAX), [1]);
+        assert_eq!(h.release(i32::MIN.wrapping_add(1)), [2]);
+        assert!(seq_reached(i32::MIN, i32::MAX) && !seq_reached(i32::MAX, i32::MIN));
+    }
+
+    #[test]
+    fn the_queue_has_a_bound() {
+        let mut h: Held<usize> = Held::default();
+        for i in 0..MAX_HELD {
+            h.hold(1, i).unwrap();
+        }
+        assert_eq!(h.hold(1, MAX_HELD), Err(MAX_HELD));
+        assert_eq!(h.release(1).len(), MAX_HELD);
     }
 }

@@ -11,7 +11,7 @@ impl Daemon {
     /// hosts (holding back local tasks until they are in), a slave waits
     /// for its master.
     pub(in crate::daemon) fn multi_start(&mut self) {
-        if self.multi.is_master {
+        if self.multi.is_master() {
             self.alloc_machine();
         }
         let hf = self.starting.known.clone();
@@ -27,9 +27,7 @@ impl Daemon {
                 }
                 if let Some(sp) = e.opts.sp {
                     self.opts.speed = sp;
-                    if let Some(me) = self.multi.table.hosts.first_mut() {
-                        me.speed = sp;
-                    }
+                    self.multi.set_own_speed(self.host, sp);
                 }
                 // wd= and bx= as a slave applies them (DaemonOptions::apply_slave):
                 // tasks start in wd (relative to $HOME), PvmTaskDebug runs bx.
@@ -60,7 +58,7 @@ impl Daemon {
     }
 
     pub(in crate::daemon) fn open_unix(&mut self) {
-        if self.multi.unix_open {
+        if self.unix_open {
             return;
         }
         match self.poll.registry().register(
@@ -68,7 +66,7 @@ impl Daemon {
             crate::daemon::server::UNIX_LISTENER,
             Interest::READABLE,
         ) {
-            Ok(()) => self.multi.unix_open = true,
+            Ok(()) => self.unix_open = true,
             Err(e) => dlog!(self.log, Error, "can't watch the task socket: {e}"),
         }
         // Connections that queued meanwhile are waiting in the backlog.

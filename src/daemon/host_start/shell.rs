@@ -35,6 +35,10 @@ impl Daemon {
         let name = self.starting.starts[&id].name.clone();
         let Shell { reach, lo, cmd } = sh;
         let mut c = Command::new(&self.opts.rsh);
+        c.args(crate::launch::ssh::options(
+            &self.opts.rsh,
+            std::env::var(crate::launch::ssh::ENV_KEX).ok().as_deref(),
+        ));
         if let Some(lo) = &lo {
             c.arg("-l").arg(lo);
         }
@@ -72,7 +76,7 @@ impl Daemon {
         let job = Job::Spawn {
             id,
             cmd: Box::new(c),
-            input: format!("{}\n", self.multi.secret.to_hex()),
+            input: format!("{}\n", self.multi.secret().to_hex()),
         };
         if let Err(err) = self.submit_work(job) {
             dlog!(

@@ -111,7 +111,7 @@ impl Daemon {
             if busy(0, &self.starting.tree) < f {
                 starter = Some(0);
             } else if fanout > 0 && !self.starting.tree.master_only.contains(&id) {
-                for e in &self.multi.table.hosts {
+                for e in &self.multi.table().hosts {
                     let h = e.host();
                     if h != self.host
                         && self.links.of_host(h).is_some()
@@ -240,6 +240,10 @@ impl Daemon {
             return;
         };
         let mut c = Command::new(&self.opts.rsh);
+        c.args(crate::launch::ssh::options(
+            &self.opts.rsh,
+            std::env::var(crate::launch::ssh::ENV_KEX).ok().as_deref(),
+        ));
         if !lo.is_empty() {
             c.arg("-l").arg(&lo);
         }
@@ -263,7 +267,7 @@ impl Daemon {
         let job = Job::Spawn {
             id,
             cmd: Box::new(c),
-            input: format!("{}\n", self.multi.secret.to_hex()),
+            input: format!("{}\n", self.multi.secret().to_hex()),
         };
         if let Err(e) = self.submit_work(job) {
             self.relay_spawned(id, Err(e));
@@ -326,7 +330,7 @@ impl Daemon {
         }
         let mut w = Writer::new();
         w.str(&r.start).str(line);
-        let master = self.multi.master;
+        let master = self.multi.master();
         let frame = ctl_frame(self.dtid, master, Ctl::Started, w.finish());
         self.send_to_host(tid::host_of(master), frame.to_bytes());
     }
