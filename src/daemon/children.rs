@@ -143,6 +143,7 @@ impl Daemon {
                         tid::fmt(c.tid)
                     );
                 }
+                self.held_refused(c.tid, task.held.refused, "it exited unconnected");
                 self.task_gone(c.tid);
             }
         }

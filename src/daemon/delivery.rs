@@ -41,7 +41,7 @@ impl Daemon {
         };
         match task.conn {
             Some(c) => self.send_bytes(c, frame.to_bytes()),
-            None => task.held.push_back(frame.to_bytes()),
+            None => self.hold_for(frame),
         }
     }
 

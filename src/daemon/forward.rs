@@ -175,6 +175,9 @@ impl Daemon {
             return None;
         }
         let frame = self.route_back(frame)?;
+        if !self.link_up(host) && self.refuse_for_host(host, &frame.header) {
+            return None;
+        }
         match self.links.of_host(host) {
             // The usual case, as in send_to_host, but the body is not copied.
             Some(tok) => self.send_link_frame(tok, frame),

@@ -56,7 +56,7 @@ const TASKS: usize = 3;
 
 /// A daemon for fuzzing, in a fresh directory under the system's temporary
 /// one; `None` when the system refuses a socket.
-fn daemon(dir: &std::path::Path) -> Option<Daemon> {
+pub(super) fn daemon(dir: &std::path::Path) -> Option<Daemon> {
     let mut opts = DaemonOptions::from_env();
     opts.files = DaemonFiles::new(dir, crate::os::uid(), None);
     opts.log_facade = false;

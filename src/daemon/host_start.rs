@@ -441,6 +441,7 @@ impl Daemon {
             &e.opts,
         );
         args.protect = Some(self.multi.protect());
+        args.max_message = Some(self.opts.max_message);
         // No dx=: the remote's $PVM_DPATH or $PVM_ROOT/lib/pvmd, else ours.
         let cmd = match &e.opts.dx {
             Some(dx) => startup::remote_command(dx, &args),

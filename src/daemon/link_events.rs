@@ -15,7 +15,6 @@ use crate::net::addr::{self};
 use crate::tid;
 use crate::wire::{ctl_frame, Ctl, Frame, Kind, Reader, Writer};
 use mio::{Interest, Token};
-use std::collections::VecDeque;
 use std::io;
 use std::net::SocketAddr;
 use std::time::Instant;
@@ -208,7 +207,7 @@ impl Daemon {
             let held: Vec<Vec<u8>> = self
                 .links
                 .get_mut(other)
-                .map(|l| l.held.drain(..).collect())
+                .map(|l| l.held.drain_all())
                 .unwrap_or_default();
             self.drop_link(other);
             if let Some(l) = self.links.get_mut(tok) {
@@ -220,9 +219,7 @@ impl Daemon {
         let mut failed = false;
         if let Some(l) = self.links.get_mut(tok) {
             l.peer = claimed;
-            let mut held: VecDeque<Vec<u8>> = std::mem::take(&mut l.held);
-            held.push_front(ok.to_bytes());
-            l.held = held;
+            l.held.push_front(ok.to_bytes());
             failed = l.set_up().is_err();
         }
         dlog!(
@@ -274,6 +271,9 @@ impl Daemon {
 
     /// Sends a frame to the daemon of `host`, over its link (opened lazily).
     pub(super) fn send_to_host(&mut self, host: i32, bytes: Vec<u8>) {
+        if !self.link_up(host) && self.refuse_bytes_for_host(host, &bytes) {
+            return;
+        }
         if let Some(tok) = self.links.of_host(host) {
             self.send_link(tok, bytes);
             return;
@@ -370,7 +370,7 @@ impl Daemon {
         let held: Vec<Vec<u8>> = self
             .links
             .get_mut(tok)
-            .map(|l| l.held.drain(..).collect())
+            .map(|l| l.held.drain_all())
             .unwrap_or_default();
         let was_current = self.links.of_host(tid::host_of(peer)) == Some(tok);
         self.drop_link(tok);

@@ -33,7 +33,7 @@ use crate::wire::output::Inherit;
 use crate::wire::{Frame, Header, Kind, Reader, Req, Writer};
 use crate::{tid, Error};
 use mio::Token;
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -282,7 +282,7 @@ impl Daemon {
             aout: req.file.clone(),
             siblings: Vec::new(),
             conn: None,
-            held: VecDeque::new(),
+            held: Default::default(),
         });
         self.misc.starting.insert(t);
         dlog!(

@@ -50,6 +50,7 @@ pub mod notify;
 pub mod output;
 pub mod outq;
 mod protect;
+mod receiving;
 mod requests;
 mod rings;
 mod rm;
@@ -231,6 +232,10 @@ impl DaemonOptions {
         }
         if let Some(l) = a.protect {
             self.protect = l;
+        }
+        if let Some(m) = a.max_message {
+            // The master's limit: one for the whole machine.
+            self.max_message = m;
         }
         if let Some(wd) = &a.wd {
             self.home = self.home.join(wd);

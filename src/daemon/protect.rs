@@ -36,7 +36,7 @@ impl Daemon {
             "link to {} at {addr} closed: {why}; nothing of it delivered, re-linking",
             tid::fmt(peer)
         );
-        let held: Vec<Vec<u8>> = link.held.drain(..).collect();
+        let held: Vec<Vec<u8>> = link.held.drain_all();
         if link.is_up() {
             // The new link waits until the peer closed this one (it does
             // on our Relink): until then it would refuse a second link.
@@ -89,7 +89,7 @@ impl Daemon {
             "link to {} at {addr} closed by the peer: it refused a protected frame of ours; re-linking",
             tid::fmt(peer)
         );
-        let held: Vec<Vec<u8>> = link.held.drain(..).collect();
+        let held: Vec<Vec<u8>> = link.held.drain_all();
         self.drop_link(tok);
         self.relink(tid::host_of(peer), held);
     }

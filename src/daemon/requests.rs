@@ -14,7 +14,6 @@ use crate::{os, tid, Error};
 use mio::unix::pipe::Receiver;
 use mio::unix::SourceFd;
 use mio::{Interest, Token};
-use std::collections::VecDeque;
 use std::os::fd::AsRawFd;
 
 impl Daemon {
@@ -256,7 +255,7 @@ impl Daemon {
                 aout: String::new(),
                 siblings: Vec::new(),
                 conn: Some(token),
-                held: VecDeque::new(),
+                held: Default::default(),
             });
             self.rm_task_new(t);
             self.trace_connected(t, &name);
@@ -264,6 +263,7 @@ impl Daemon {
         };
         if let Some(c) = self.conns.get_mut(token) {
             c.tid = Some(t);
+            c.decoder.set_limit(self.opts.max_message);
         }
         self.take_rings(token, offered);
         dlog!(
@@ -324,10 +324,14 @@ impl Daemon {
         let Some(t) = self.conns.tid_of(token) else {
             return;
         };
-        let held: Vec<Vec<u8>> = match self.tasks.get_mut(t) {
-            Some(task) => task.held.drain(..).collect(),
+        let (held, refused) = match self.tasks.get_mut(t) {
+            Some(task) => (
+                task.held.drain_all(),
+                std::mem::take(&mut task.held.refused),
+            ),
             None => return,
         };
+        self.held_refused(t, refused, "it connected");
         for bytes in held {
             self.send_bytes(token, bytes);
         }
@@ -526,7 +530,7 @@ impl Daemon {
             aout: req.file.clone(),
             siblings: Vec::new(),
             conn: None,
-            held: VecDeque::new(),
+            held: Default::default(),
         });
         for note in self.output.spawned(t, ptid, npipes, inherit) {
             self.deliver(note);

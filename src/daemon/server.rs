@@ -539,6 +539,19 @@ impl Daemon {
     /// Reads what the connection's socket (`from_socket`) and rings hold
     /// and handles the frames in order.
     pub(super) fn serve_conn(&mut self, token: Token, from_socket: bool) {
+        let mut read = from_socket;
+        loop {
+            self.serve_conn_once(token, read);
+            // Reading stops where a large body begins until it has room
+            // (receiving.rs).
+            if !self.budget_body(token) {
+                return;
+            }
+            read = true;
+        }
+    }
+
+    fn serve_conn_once(&mut self, token: Token, from_socket: bool) {
         if self.paused(token)
             && !(from_socket
                 && self.conns.get(token).is_some_and(|c| {
@@ -595,7 +608,14 @@ impl Daemon {
         if let Some(e) = bad {
             let who = self.conn_name(token);
             let over = self.conns.get(token).and_then(|c| c.decoder.oversize());
+            let connected = self.conns.get(token).is_some_and(|c| c.tid.is_some());
             match over {
+                Some(n) if !connected => dlog!(
+                    self.log,
+                    Warn,
+                    "frame of {n} bytes from {who} before its Connect (at most {} then); connection closed",
+                    super::conn::BEFORE_CONNECT
+                ),
                 Some(n) => dlog!(
                     self.log,
                     Warn,
@@ -664,6 +684,7 @@ impl Daemon {
         let Some(mut conn) = self.conns.remove(token) else {
             return;
         };
+        self.body_gone(token, conn.body_reserved);
         self.rings.remove(token);
         // Deregistering a socket that is about to be closed cannot matter if it fails.
         let _ = self.poll.registry().deregister(&mut conn.stream);
@@ -770,7 +791,7 @@ impl Daemon {
         };
         match task.conn {
             Some(c) => self.send_frame(c, frame),
-            None => task.held.push_back(frame.to_bytes()),
+            None => self.hold_for(frame),
         }
     }
 
