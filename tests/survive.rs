@@ -6,7 +6,8 @@
 //! partition leaves the majority going and the minority halted, and the
 //! halted host can be added again. On namespace hosts with real sshds
 //! (tests/common/netns.rs), with the C programs c-tests/multihost/sv_pong.c
-//! (ping-pong pairs) and sv_take.c (what a program sees of a loss). Each
+//! (ping-pong pairs), sv_take.c (what a program sees of a loss) and
+//! sv_put.c (a reply that waits for the successor's copy). Each
 //! scenario builds its own cluster, so cargo runs them in parallel. The
 //! slave whose link goes down (declared dead after the host timeout, not
 //! before) is tests/multihost.rs `link_down_on_a_slave`.
@@ -259,7 +260,7 @@ fn stalled_daemons_lose_nothing() {
         HostSpec::v6("node2"),
         HostSpec::v6("node3"),
     ];
-    let programs = [mh("sv_pong"), mh("mh_hosts"), mh("mh_halt")];
+    let programs = [mh("sv_pong"), mh("sv_put"), mh("mh_hosts"), mh("mh_halt")];
     let Some(m) = Machine::new("sv-stall", &specs, &programs) else {
         return;
     };
@@ -289,10 +290,69 @@ fn stalled_daemons_lose_nothing() {
         stall,
     );
     eprintln!("two stalls survived in {:?}", t0.elapsed());
+    successor_confirms_before_the_reply(&m);
     let out = m.run("node1", "mh_halt", "", Duration::from_secs(30));
     assert!(out.status.success(), "mh_halt: {}", text(&out));
     let left = m.wait_no_daemons(Duration::from_secs(10));
     assert!(left.is_empty(), "daemons left after pvm_halt: {left:?}");
+}
+
+/// The successor (node2) holds a change before any task is told of it:
+/// with node2's daemon stopped, a pvm_putinfo on node1 is not answered
+/// (the master's log shows the reply held for the replica); once node2
+/// runs again and acknowledges the replica, it is.
+fn successor_confirms_before_the_reply(m: &Machine) {
+    let pid = m.daemons_on("node2")[0].to_string();
+    let signal = |sig: &str| {
+        let ok = std::process::Command::new("kill")
+            .args([sig, &pid])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "kill {sig} of node2's daemon failed");
+    };
+    let mut child = m.c.spawn(
+        "node1",
+        &format!("exec timeout 120 {}/sv_put svp-held 2>&1", m.bin.display()),
+    );
+    let mut lines = Lines::of(&mut child);
+    assert!(
+        lines.wait_for("enrolled", Duration::from_secs(60)),
+        "sv_put never enrolled:
+{}",
+        lines.transcript
+    );
+    signal("-STOP");
+    // sv_put goes on to pvm_putinfo; the master holds its reply.
+    let held = "reply to request 20 held until replica";
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !m.log("node1").contains(held) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let early = lines.wait_for("put 0", Duration::from_millis(500));
+    signal("-CONT");
+    let log1 = m.log("node1");
+    assert!(
+        log1.contains(held),
+        "no reply held on the master:
+{log1}"
+    );
+    assert!(
+        !early,
+        "pvm_putinfo returned while the successor was stopped:
+{}",
+        lines.transcript
+    );
+    let answered = lines.wait_for("put 0", Duration::from_secs(60));
+    let ended = lines.wait_for("# 4 checks, 0 failed", Duration::from_secs(30));
+    let status = child.wait().unwrap();
+    assert!(
+        answered && ended && status.success(),
+        "sv_put after the successor resumed ({status}):
+{}
+{log1}",
+        lines.transcript
+    );
 }
 
 /// A ping-pong pair running from `runner` until stopped.

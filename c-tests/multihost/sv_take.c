@@ -14,7 +14,8 @@
  * the two survivors and a barrier of the whole group completes, the
  * persistent entry (and each earlier "keep-..." named) is still there and
  * the non-persistent one is gone, and (unless "-") pvm_addhosts of the
- * fresh host works. TAP lines; "<end>" last.
+ * fresh host works and a PvmHostAdd registered before the failure, by this
+ * task and by the member, fires for it. TAP lines; "<end>" last.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,8 +28,10 @@
 #define TAG_GO 2
 #define TAG_DONE 3
 #define TAG_LEAVE 4
+#define TAG_ADDSEEN 5
 #define TAG_EXIT 21
 #define TAG_HOSTDEL 22
+#define TAG_HOSTADD 23
 #define KEEP_VALUE 4242
 
 static int doomed(const char *group, const char *victim)
@@ -52,8 +55,21 @@ static int doomed(const char *group, const char *victim)
 	return 0;
 }
 
-static int member(const char *group)
+/* The host of the next PvmHostAdd notice (0: none came). */
+static int host_added(void)
 {
+	struct timeval tv = { 60, 0 };
+	int n = 0, t = 0;
+	if (pvm_trecv(-1, TAG_HOSTADD, &tv) > 0 && pvm_upkint(&n, 1, 1) == 0 && n == 1)
+		pvm_upkint(&t, 1, 1);
+	/* The notice names the host's daemon (t80000000 | host). */
+	return t ? pvm_tidtohost(t) : 0;
+}
+
+static int member(const char *group, int add)
+{
+	if (add)
+		pvm_notify(PvmHostAdd, TAG_HOSTADD, 1, NULL);
 	int ok = pvm_joingroup((char *)group) >= 0;
 	pvm_initsend(PvmDataDefault);
 	pvm_pkint(&ok, 1, 1);
@@ -70,6 +86,12 @@ static int member(const char *group)
 	tv.tv_sec = 60;
 	pvm_trecv(pvm_parent(), TAG_LEAVE, &tv);
 	pvm_lvgroup((char *)group);
+	if (add) {
+		int t = host_added();
+		pvm_initsend(PvmDataDefault);
+		pvm_pkint(&t, 1, 1);
+		pvm_send(pvm_parent(), TAG_ADDSEEN);
+	}
 	pvm_exit();
 	return 0;
 }
@@ -96,8 +118,8 @@ int main(int argc, char **argv)
 {
 	if (argc > 3 && strcmp(argv[1], "-doomed") == 0)
 		return doomed(argv[2], argv[3]);
-	if (argc > 2 && strcmp(argv[1], "-member") == 0)
-		return member(argv[2]);
+	if (argc > 3 && strcmp(argv[1], "-member") == 0)
+		return member(argv[2], strcmp(argv[3], "add") == 0);
 	if (argc < 5) {
 		fprintf(stderr, "usage: sv_take victim other-host hosts-after fresh|- [keep ...]\n");
 		return 2;
@@ -115,7 +137,8 @@ int main(int argc, char **argv)
 	CHECK_CMP(pvm_mytid(), >, 0, "enrolled");
 	int before = nhosts();
 	char *da[] = { "-doomed", group, (char *)victim, NULL };
-	char *ma[] = { "-member", group, NULL };
+	int add = strcmp(fresh, "-") != 0;
+	char *ma[] = { "-member", group, add ? "add" : "-", NULL };
 	int child = 0, mate = 0;
 	CHECK_CMP(pvm_spawn(prog, da, PvmTaskHost, (char *)victim, 1, &child), ==, 1,
 		  "child spawned on the victim");
@@ -128,6 +151,8 @@ int main(int argc, char **argv)
 	int vhost = pvm_tidtohost(child);
 	CHECK_INT(pvm_notify(PvmTaskExit, TAG_EXIT, 1, &child), 0, "watching the child");
 	CHECK_INT(pvm_notify(PvmHostDelete, TAG_HOSTDEL, 1, &vhost), 0, "watching its host");
+	if (add)
+		CHECK_INT(pvm_notify(PvmHostAdd, TAG_HOSTADD, 1, NULL), 0, "watching for a host added");
 	printf("ready\n");
 
 	int got_exit = 0, got_del = 0;
@@ -176,15 +201,23 @@ int main(int argc, char **argv)
 	CHECK_INT(pvm_recvinfo(drop, 0, PvmMboxDefault), PvmNotFound,
 		  "the non-persistent entry went with its task");
 
-	if (strcmp(fresh, "-") != 0) {
+	int info = 0;
+	if (add) {
 		char *line = (char *)fresh;
-		int info = 0;
 		CHECK_INT(pvm_addhosts(&line, 1, &info), 1, "pvm_addhosts of a fresh host");
 		CHECK_CMP(info, >, 0, "it got a host tid");
 		CHECK_INT(nhosts(), after + 1, "pvm_config lists it");
+		CHECK_INT(host_added(), info, "PvmHostAdd registered before the failure fires");
 	}
 	pvm_initsend(PvmDataDefault);
 	pvm_send(mate, TAG_LEAVE);
+	if (add) {
+		int seen = 0;
+		tv.tv_sec = 90;
+		if (pvm_trecv(mate, TAG_ADDSEEN, &tv) > 0)
+			pvm_upkint(&seen, 1, 1);
+		CHECK_INT(seen, info, "and the member's on the other survivor too");
+	}
 	pvm_lvgroup(group);
 	printf("<end>\n");
 	pvm_exit();

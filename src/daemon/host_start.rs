@@ -53,8 +53,11 @@ struct Lookup {
 pub(super) struct HostStarts {
     /// `&` hosts of the hostfile, and its defaults for later additions.
     known: hostfile::Hostfile,
-    /// The daemon executable to run on other hosts.
-    dx: String,
+    /// The daemon executable to run on other hosts, found on first use
+    /// (finding it reads this program's file, tens of MB with debug info:
+    /// a slave, which never starts hosts itself, must not pay that before
+    /// its reply line).
+    dx: Option<String>,
     /// The starts in progress, by start id.
     starts: HashMap<u64, Start>,
     /// The remote shells' stdout pipes to their start id.
@@ -95,6 +98,11 @@ pub(super) struct HostStarts {
 }
 
 impl HostStarts {
+    /// The daemon executable to run on other hosts (found on first use).
+    pub(super) fn dx(&mut self) -> &str {
+        self.dx.get_or_insert_with(own_pvmd3)
+    }
+
     /// The hostfile's `&` hosts and defaults (a master ships them to its
     /// successor, succession.rs).
     pub(super) fn known(&self) -> &hostfile::Hostfile {
@@ -128,7 +136,7 @@ impl HostStarts {
                     .and_then(|(_, v)| v.to_str()),
             ),
             known: opts.hostfile.clone().unwrap_or_default(),
-            dx: own_pvmd3(),
+            dx: None,
             starts: HashMap::new(),
             pipe_start: HashMap::new(),
             start_pipes: HashMap::new(),
@@ -436,7 +444,7 @@ impl Daemon {
         // No dx=: the remote's $PVM_DPATH or $PVM_ROOT/lib/pvmd, else ours.
         let cmd = match &e.opts.dx {
             Some(dx) => startup::remote_command(dx, &args),
-            None => startup::remote_command_default_dx(&self.starting.dx, &args),
+            None => startup::remote_command_default_dx(self.starting.dx(), &args),
         };
         let mut st = Start {
             group: gid,
@@ -698,6 +706,8 @@ impl Daemon {
         self.multi.table().encode(&mut w);
         let place = ctl_frame(self.me.dtid(), dtid, Ctl::Place, w.finish());
         self.send_link(tok, place.to_bytes());
+        // A new successor gets its copy now, behind its placement.
+        self.replicate(false);
         // Tree start-up: the new slave starts others from now on.
         self.tree_joined(id, host);
         self.push_table(Some(host));

@@ -44,6 +44,8 @@ impl Daemon {
         dlog!(self.log, Info, "host {} removed: {why}", tid::fmt(host));
         self.push_table(None);
         self.host_gone(host);
+        // The successor may have changed, and its copy with the host gone.
+        self.replicate(false);
     }
 
     /// Every daemon: host `host` is no longer in the machine.

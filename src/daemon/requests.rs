@@ -128,16 +128,17 @@ impl Daemon {
                 Err(Error::NotImpl)
             }
         };
-        // The successor's copy is sent before any task is told (succession.rs).
+        // The successor's copy is sent before any task is told, and the
+        // reply waits for its acknowledgement (succession.rs).
         self.replicate_after(h.tag);
         // A handler that answers later (forwarded parts, host starts) set this.
         if !self.take_deferred() {
-            self.reply(token, h.tag, h.wid, result);
+            self.reply_replicated(token, h.tag, h.wid, result);
         }
         let notes = self.take_notes_after_reply();
         self.deliver_all(notes);
         for w in self.mbox.take_woken() {
-            self.reply(w.token, Req::MboxRecv as i32, w.wid, w.reply);
+            self.reply_replicated(w.token, Req::MboxRecv as i32, w.wid, w.reply);
         }
         if h.tag == Req::Connect as i32 {
             self.rings_live(token);

@@ -20,7 +20,8 @@ use super::server::Daemon;
 use crate::daemon::log::dlog;
 use crate::tid;
 use crate::wire::{ctl_frame, Ctl, Reader, Writer};
-use std::collections::BTreeSet;
+use crate::Error;
+use std::collections::{BTreeSet, VecDeque};
 use std::time::{Duration, Instant};
 
 /// How long a slave that lost its master waits for the successor's claim
@@ -33,6 +34,63 @@ const CLAIM_WAIT: Duration = Duration::from_secs(10);
 const REPLICA_EVERY: Duration = Duration::from_secs(1);
 /// How long the probe of a master whose link closed may take to connect.
 const PROBE_TIME: Duration = Duration::from_secs(3);
+/// At most this many replies wait for the successor's acknowledgement
+/// (one per request in progress: far more than a machine's tasks have);
+/// beyond it a reply goes at once, and the log says so.
+const MAX_HELD: usize = 16_384;
+
+/// Whether sequence number `a` is at or after `b` (they wrap).
+fn seq_reached(a: i32, b: i32) -> bool {
+    a.wrapping_sub(b) >= 0
+}
+
+/// Items (replies) held until the replica numbered with them, or a later
+/// one, is acknowledged; released in the order they came.
+pub(super) struct Held<T> {
+    q: VecDeque<(i32, T)>,
+}
+
+impl<T> Default for Held<T> {
+    fn default() -> Self {
+        Held { q: VecDeque::new() }
+    }
+}
+
+impl<T> Held<T> {
+    /// Holds `item` until replica `seq` is acknowledged; gives it back when
+    /// [`MAX_HELD`] items wait already.
+    pub(super) fn hold(&mut self, seq: i32, item: T) -> Result<(), T> {
+        if self.q.len() >= MAX_HELD {
+            return Err(item);
+        }
+        self.q.push_back((seq, item));
+        Ok(())
+    }
+
+    /// The items whose replica is acknowledged now that `acked` is, in order.
+    pub(super) fn release(&mut self, acked: i32) -> Vec<T> {
+        let mut out = Vec::new();
+        while self.q.front().is_some_and(|(s, _)| seq_reached(acked, *s)) {
+            if let Some((_, item)) = self.q.pop_front() {
+                out.push(item);
+            }
+        }
+        out
+    }
+
+    /// Every item, in order (there is no successor to wait for).
+    pub(super) fn release_all(&mut self) -> Vec<T> {
+        self.q.drain(..).map(|(_, item)| item).collect()
+    }
+}
+
+/// A reply to a request, waiting for the successor's acknowledgement.
+pub(super) struct HeldReply {
+    token: mio::Token,
+    tag: i32,
+    wid: i32,
+    result: Result<Vec<u8>, Error>,
+}
 
 /// A successor's claim waiting for a majority.
 struct Claim {
@@ -54,6 +112,9 @@ pub(super) struct Succession {
     seq: i32,
     acked: i32,
     last_sent: Option<Instant>,
+    /// Replies to master-only requests waiting for the acknowledgement of
+    /// the replica that carries what they tell.
+    held: Held<HeldReply>,
     // Successor side.
     /// The latest replica from the master, and its sequence number.
     copy: Option<(i32, Vec<u8>)>,
@@ -116,6 +177,65 @@ impl Daemon {
         }
     }
 
+    /// The reply to request `tag` (`wid`) on `token`: a master's reply to a
+    /// request on the replicated state (mailbox, no-reset list, groups) waits while a replica is not acknowledged yet
+    /// (it may carry the change this reply tells of, or one the reply
+    /// shows), so that no task is told of a state the successor does not
+    /// hold; it goes when the successor acknowledges that replica (or a
+    /// later one), or at once when there is no successor. Every other
+    /// reply goes at once, and messages never wait for replicas.
+    pub(super) fn reply_replicated(
+        &mut self,
+        token: mio::Token,
+        tag: i32,
+        wid: i32,
+        result: Result<Vec<u8>, Error>,
+    ) {
+        let s = &mut self.succession;
+        // The mailbox, the no-reset list and the groups: what a replica holds.
+        let replicated = matches!(tag, 20..=23 | 42 | 43 | 70..=79);
+        let waits =
+            self.multi.is_master() && replicated && s.shipped_to.is_some() && s.acked != s.seq;
+        if !waits {
+            self.reply(token, tag, wid, result);
+            return;
+        }
+        let item = HeldReply {
+            token,
+            tag,
+            wid,
+            result,
+        };
+        let seq = s.seq;
+        match s.held.hold(seq, item) {
+            Ok(()) => dlog!(
+                self.log,
+                Debug,
+                "reply to request {tag} held until replica {seq} is acknowledged"
+            ),
+            Err(r) => {
+                dlog!(
+                    self.log,
+                    Warn,
+                    "{MAX_HELD} replies wait for the successor already; one goes unconfirmed"
+                );
+                self.reply(r.token, r.tag, r.wid, r.result);
+            }
+        }
+    }
+
+    /// Sends the held replies that replica `acked` confirms (all of them
+    /// when `None`).
+    fn send_held(&mut self, acked: Option<i32>) {
+        let ready = match acked {
+            Some(a) => self.succession.held.release(a),
+            None => self.succession.held.release_all(),
+        };
+        for r in ready {
+            self.reply(r.token, r.tag, r.wid, r.result);
+        }
+    }
+
     /// Master: sends the master-only state to the successor when it changed
     /// since the last replica (or `force`, or the successor changed).
     pub(super) fn replicate(&mut self, force: bool) {
@@ -123,7 +243,10 @@ impl Daemon {
             return;
         }
         let Some(succ) = self.multi.table().successor_of(self.me.dtid()) else {
+            // Alone: nobody to keep a copy, nothing to wait for.
             self.succession.shipped_to = None;
+            self.succession.acked = self.succession.seq;
+            self.send_held(None);
             return;
         };
         let known = self.starting.known().to_text();
@@ -168,10 +291,10 @@ impl Daemon {
     /// leaving its groups, say) reaches the successor within a second.
     pub(super) fn succession_tick(&mut self, now: Instant) {
         if self.multi.is_master() {
-            // A new successor (a host added or lost) gets its copy at once;
-            // otherwise a change is looked for every second.
-            // A replica the successor did not acknowledge within a second
-            // (sent before its link was up, say) goes again.
+            // A new successor (a host added or lost) got its copy when the
+            // table changed; a change made outside a request is looked for
+            // every second, and a replica the successor did not acknowledge
+            // within a second goes again.
             let s = &self.succession;
             let late = s
                 .last_sent
@@ -229,8 +352,13 @@ impl Daemon {
                 self.send_to_host(tid::host_of(sender), ack.to_bytes());
             }
             Ctl::ReplicaAck if self.multi.is_master() => {
-                if let Ok(seq) = r.int() {
-                    self.succession.acked = seq;
+                let Ok(seq) = r.int() else {
+                    return;
+                };
+                let s = &mut self.succession;
+                if Some(tid::host_of(sender)) == s.shipped_to && seq_reached(seq, s.acked) {
+                    s.acked = seq;
+                    self.send_held(Some(seq));
                 }
             }
             Ctl::Claim => {
@@ -485,6 +613,9 @@ impl Daemon {
     fn take_over(&mut self, old: i32, epoch: i32) {
         self.multi.take_over(self.me.dtid(), epoch);
         self.succession.orphan_until = None;
+        // Our successor gets a first copy (when removing the old master
+        // below does not send it one).
+        self.succession.shipped_to = None;
         match self.succession.copy.take().map(|(_, b)| restore(&b)) {
             Some(Ok(st)) => {
                 self.groups = st.groups;
@@ -507,7 +638,7 @@ impl Daemon {
             self.drop_link(tok);
         }
         self.remove_host(tid::host_of(old), "the master was lost");
-        self.replicate(true);
+        self.replicate(false);
         self.forwards_new_master();
     }
 
@@ -524,5 +655,47 @@ impl Daemon {
             .filter(|&h| h != gone && self.links.hears_from(h))
             .count();
         alive * 2 >= n
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replies_wait_for_the_acknowledgement_of_their_replica_in_order() {
+        let mut h: Held<&str> = Held::default();
+        // A join told of in replica 3, a put in replica 4, a read after it.
+        h.hold(3, "join").unwrap();
+        h.hold(4, "put").unwrap();
+        h.hold(4, "gsize").unwrap();
+        assert!(h.release(2).is_empty(), "an older replica confirms nothing");
+        assert_eq!(h.release(3), ["join"]);
+        assert!(h.release(3).is_empty());
+        // A later replica (resent, or to a new successor) carries them all.
+        h.hold(5, "leave").unwrap();
+        assert_eq!(h.release(6), ["put", "gsize", "leave"]);
+        h.hold(7, "alone").unwrap();
+        assert_eq!(h.release_all(), ["alone"]);
+    }
+
+    #[test]
+    fn sequence_numbers_wrap() {
+        let mut h: Held<u8> = Held::default();
+        h.hold(i32::MAX, 1).unwrap();
+        h.hold(i32::MIN, 2).unwrap();
+        assert_eq!(h.release(i32::MAX), [1]);
+        assert_eq!(h.release(i32::MIN.wrapping_add(1)), [2]);
+        assert!(seq_reached(i32::MIN, i32::MAX) && !seq_reached(i32::MAX, i32::MIN));
+    }
+
+    #[test]
+    fn the_queue_has_a_bound() {
+        let mut h: Held<usize> = Held::default();
+        for i in 0..MAX_HELD {
+            h.hold(1, i).unwrap();
+        }
+        assert_eq!(h.hold(1, MAX_HELD), Err(MAX_HELD));
+        assert_eq!(h.release(1).len(), MAX_HELD);
     }
 }

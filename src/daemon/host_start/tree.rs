@@ -245,6 +245,10 @@ impl Daemon {
             return;
         };
         let mut c = Command::new(&self.opts.rsh);
+        c.args(crate::launch::ssh::options(
+            &self.opts.rsh,
+            std::env::var(crate::launch::ssh::ENV_KEX).ok().as_deref(),
+        ));
         if !lo.is_empty() {
             c.arg("-l").arg(&lo);
         }
