@@ -570,19 +570,7 @@ const LOOP_STATE: &[(&str, &str)] = &[
         "the task listener, watched once a master's hosts are in",
     ),
     ("tcp", "the TCP listener (links accepted, bounds)"),
-    ("pipes", "spawned tasks' output pipes (children.rs)"),
-    (
-        "children",
-        "child processes watched by a pidfd (children.rs)",
-    ),
-    ("unwatched", "child processes without a pidfd (children.rs)"),
-    ("halting", "halt in progress (delivery.rs begins it)"),
     ("buf", "the read buffer shared by pipes and links"),
-    (
-        "pending_notes",
-        "notices sent after the reply (delivery.rs)",
-    ),
-    ("signals", "the signal pipe (delivery.rs reads it)"),
     (
         "unix_open",
         "whether the task listener is watched (host_start/boot.rs)",

@@ -528,8 +528,7 @@ impl Daemon {
     /// tasks). The caller closes it otherwise, with [`Daemon::refused`].
     pub(super) fn admit_tcp(&mut self, peer: &SocketAddr) -> Admit {
         let b = self.opts.bounds;
-        let used =
-            OWN_FDS + self.conns.len() + self.links.len() + self.pipes.len() + self.children.len();
+        let used = OWN_FDS + self.conns.len() + self.links.len() + self.children.fds();
         let limit = crate::os::nofile_limit();
         let reserve = b.fd_reserve_under(limit);
         if used.saturating_add(reserve + 1) > limit {

@@ -5,11 +5,10 @@ use super::groups::Release;
 use super::log::dlog;
 use super::notify::{Note, NotifyRequest};
 use super::output::Dest;
-use super::server::{release_note, Daemon, LocalWorld, SIGNALS};
+use super::server::{Daemon, LocalWorld, SIGNALS};
 use crate::wire::{Frame, Header, Kind, Reader, Req};
 use crate::{os, tid, Error};
 use mio::Token;
-use std::time::Instant;
 
 impl Daemon {
     /// Sends a daemon-made message (notification, output) like a routed
@@ -72,8 +71,7 @@ impl Daemon {
     pub fn group_request(&mut self, req: Req, from: i32, body: &[u8]) -> Result<Vec<u8>, Error> {
         let (res, released) = self.groups.request(req, from, &mut Reader::new(body));
         let dtid = self.me.dtid();
-        self.pending_notes
-            .extend(released.into_iter().map(|r| release_note(dtid, r)));
+        self.note_after_reply(released.into_iter().map(|r| release_note(dtid, r)));
         res
     }
 
@@ -136,7 +134,7 @@ impl Daemon {
         );
         // Replied first, so the caller's pvm_notify has returned when the
         // notices it caused arrive (they follow the reply on the socket).
-        self.pending_notes.extend(now);
+        self.note_after_reply(now);
         Ok(Vec::new())
     }
 
@@ -191,17 +189,12 @@ impl Daemon {
 
     /// SIGTERM or SIGINT arrived: halt as the console's halt does.
     pub(super) fn signalled(&mut self) {
-        if let Some(mut pipe) = self.signals.as_ref() {
-            use std::io::Read;
-            let mut sink = [0u8; 64];
-            // Non-blocking: ends with WouldBlock once the pipe is empty.
-            while matches!(pipe.read(&mut sink), Ok(n) if n > 0) {}
-        }
+        self.drain_signals();
         self.begin_halt(SIGNALS, "a signal");
     }
 
     pub(super) fn begin_halt(&mut self, token: Token, who: &str) {
-        if self.halting.is_some() {
+        if self.is_halting() {
             return;
         }
         dlog!(self.log, Info, "halt requested by {who}, halting");
@@ -213,6 +206,17 @@ impl Daemon {
             }
         }
         self.signal_children(libc::SIGTERM);
-        self.halting = Some((Instant::now() + self.opts.halt_grace, false));
+        self.arm_halt();
+    }
+}
+
+/// The message releasing a barrier or freeze waiter.
+pub(super) fn release_note(dtid: i32, r: Release) -> Note {
+    Note {
+        dst: r.tid,
+        src: dtid,
+        tag: r.tag,
+        ctx: super::groups::GROUP_CTX,
+        body: r.body(),
     }
 }

@@ -165,7 +165,7 @@ impl Daemon {
     /// successor took the master's place, or the master removed this
     /// host). It halts its tasks and exits without telling anyone.
     pub(super) fn stalled_out(&mut self, gap: std::time::Duration) {
-        if self.halting.is_some() {
+        if self.is_halting() {
             return;
         }
         dlog!(

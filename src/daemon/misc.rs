@@ -635,8 +635,8 @@ impl Daemon {
                     "stats: {} connection(s), {} task(s), {} child process(es), {} output pipe(s), {} context(s) allocated",
                     self.conns.len(),
                     self.tasks.len(),
-                    self.children.len() + self.unwatched.len(),
-                    self.pipes.len(),
+                    self.children.count(),
+                    self.children.pipe_count(),
                     self.me.contexts()
                 );
                 Ok(Vec::new())

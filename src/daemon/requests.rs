@@ -2,11 +2,12 @@
 //! by request code, the replies, and the handlers of the task family (connect,
 //! exit, spawn and starting a task, signals, task lists, contexts).
 
+use super::children::{ChildProc, Pipe};
 use super::log::dlog;
 use super::mailbox::Outcome;
 use super::output::Inherit;
 use super::routes::RouteChange;
-use super::server::{ChildProc, Daemon, Pipe, MAX_NTASK};
+use super::server::{Daemon, MAX_NTASK};
 use super::spawn::{self, SpawnRequest};
 use super::task::{Task, TF_CONNECTED, TF_SPAWNED};
 use crate::wire::{Frame, Header, Kind, Reader, Req, Writer};
@@ -133,7 +134,7 @@ impl Daemon {
         if !self.take_deferred() {
             self.reply_replicated(token, h.tag, h.wid, result);
         }
-        let notes = std::mem::take(&mut self.pending_notes);
+        let notes = self.take_notes_after_reply();
         self.deliver_all(notes);
         for w in self.mbox.take_woken() {
             self.reply_replicated(w.token, Req::MboxRecv as i32, w.wid, w.reply);
@@ -490,7 +491,7 @@ impl Daemon {
                 .register(&mut rx, token, Interest::READABLE)
                 .is_ok()
         {
-            self.pipes.insert(
+            self.children.add_pipe(
                 token,
                 Pipe {
                     tid: t,
@@ -514,13 +515,11 @@ impl Daemon {
                     .registry()
                     .register(&mut SourceFd(&raw), token, Interest::READABLE)
                 {
-                    Ok(()) => {
-                        self.children.insert(token, proc_);
-                    }
-                    Err(_) => self.unwatched.push(proc_),
+                    Ok(()) => self.children.add(Some(token), proc_),
+                    Err(_) => self.children.add(None, proc_),
                 }
             }
-            None => self.unwatched.push(proc_),
+            None => self.children.add(None, proc_),
         }
         self.tasks.insert(Task {
             tid: t,

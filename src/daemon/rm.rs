@@ -545,7 +545,7 @@ impl Daemon {
 
     /// Whether a child process of this daemon runs task `t`.
     fn child_running(&self, t: i32) -> bool {
-        self.children.values().any(|c| c.tid == t) || self.unwatched.iter().any(|c| c.tid == t)
+        self.children.runs(t)
     }
 
     /// Host `host` (its host part) left the machine: the master tells the

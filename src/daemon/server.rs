@@ -12,7 +12,7 @@
 //! while any exist (heartbeats, deadlines).
 
 use super::conn::{Conn, ConnTable, ReadOutcome};
-use super::groups::{self as grp, Groups, Release};
+use super::groups::Groups;
 use super::log::{dlog, DaemonLog};
 use super::mailbox::Mailbox;
 use super::notify::{Note, NotifyTable, World};
@@ -24,13 +24,9 @@ use super::{dialog, links, misc, multi, rm};
 use crate::wire::{Frame, Kind};
 use crate::{os, tid};
 use mio::net::{TcpListener, UnixListener};
-use mio::unix::pipe::Receiver;
 use mio::{Events, Interest, Poll, Token};
-use std::collections::HashMap;
 use std::io;
 use std::net::SocketAddr;
-use std::os::fd::OwnedFd;
-use std::process::Child;
 use std::time::{Duration, Instant};
 
 // Misc requests (40-49), the tasker and tickle: a child module so it shares this state.
@@ -50,20 +46,6 @@ pub(super) const TRIM_AFTER: Duration = Duration::from_millis(500);
 /// Most tasks one Spawn request may ask for.
 pub(super) const MAX_NTASK: i32 = tid::LOCAL_MASK;
 
-/// A spawned task's output pipe.
-pub(super) struct Pipe {
-    pub(super) tid: i32,
-    pub(super) rx: Receiver,
-    pub(super) partial: Vec<u8>,
-}
-
-/// A child process of the daemon.
-pub(super) struct ChildProc {
-    pub(super) tid: i32,
-    pub(super) child: Child,
-    pub(super) pidfd: Option<OwnedFd>,
-}
-
 /// The daemon's state.
 pub struct Daemon {
     pub(super) opts: DaemonOptions,
@@ -73,11 +55,9 @@ pub struct Daemon {
     pub(super) tcp: TcpListener,
     /// This host's task connections by token (conn.rs; private state).
     pub(super) conns: ConnTable,
-    pub(super) pipes: HashMap<Token, Pipe>,
-    /// Children watched by a pidfd (keyed by the pidfd's token).
-    pub(super) children: HashMap<Token, ChildProc>,
-    /// Children without a pidfd, checked every REAP_INTERVAL.
-    pub(super) unwatched: Vec<ChildProc>,
+    /// Child processes and their output pipes (children.rs; private
+    /// state).
+    pub(super) children: super::children::Children,
     pub(super) tasks: TaskTable,
     /// The message mailbox (pvm_putinfo & co.).
     pub(super) mbox: Mailbox,
@@ -86,14 +66,14 @@ pub struct Daemon {
     /// private state).
     pub(super) me: super::identity::Identity,
     /// Set once halting: when the next escalation is due, and whether SIGKILL was sent.
-    pub(super) halting: Option<(Instant, bool)>,
+    halting: Option<(Instant, bool)>,
     pub(super) buf: Vec<u8>,
     /// Direct routes between tasks, as they report them (routes.rs).
     pub(super) routes: RouteTable,
     /// pvm_notify registrations.
     pub(super) notify: NotifyTable,
     /// Notices caused by the request being handled, sent after its reply.
-    pub(super) pending_notes: Vec<Note>,
+    pending_notes: Vec<Note>,
     /// Where spawned tasks' output goes.
     pub(super) output: OutputTable,
     /// Registrations and the no-reset list (misc.rs).
@@ -138,7 +118,7 @@ pub struct Daemon {
     /// listen queue (see `shed_connections`).
     spare_fd: Option<std::fs::File>,
     /// Read end of the signal pipe: SIGTERM or SIGINT halts like `halt`.
-    pub(super) signals: Option<std::fs::File>,
+    signals: Option<std::fs::File>,
     /// Connections closed since the heap was last trimmed: once the daemon
     /// is quiet for TRIM_AFTER, freed memory goes back to the system.
     trim_due: bool,
@@ -253,9 +233,7 @@ impl Daemon {
             unix,
             tcp,
             conns: ConnTable::default(),
-            pipes: HashMap::new(),
-            children: HashMap::new(),
-            unwatched: Vec::new(),
+            children: Default::default(),
             tasks: TaskTable::new(host),
             mbox: Mailbox::new(),
             next_token: FIRST_TOKEN,
@@ -289,6 +267,36 @@ impl Daemon {
         std::mem::take(&mut self.deferred)
     }
 
+    /// Notices caused by the request being handled: sent after its reply.
+    pub(super) fn note_after_reply(&mut self, notes: impl IntoIterator<Item = Note>) {
+        self.pending_notes.extend(notes);
+    }
+
+    /// The notices held for after the reply just sent.
+    pub(super) fn take_notes_after_reply(&mut self) -> Vec<Note> {
+        std::mem::take(&mut self.pending_notes)
+    }
+
+    /// Whether the daemon is halting.
+    pub(super) fn is_halting(&self) -> bool {
+        self.halting.is_some()
+    }
+
+    /// Halting from now: the loop kills what is left after the grace time.
+    pub(super) fn arm_halt(&mut self) {
+        self.halting = Some((Instant::now() + self.opts.halt_grace, false));
+    }
+
+    /// Empties the signal pipe (SIGTERM or SIGINT arrived).
+    pub(super) fn drain_signals(&mut self) {
+        if let Some(mut pipe) = self.signals.as_ref() {
+            use std::io::Read;
+            let mut sink = [0u8; 64];
+            // Non-blocking: ends with WouldBlock once the pipe is empty.
+            while matches!(pipe.read(&mut sink), Ok(n) if n > 0) {}
+        }
+    }
+
     pub(super) fn token(&mut self) -> Token {
         let t = Token(self.next_token);
         self.next_token += 1;
@@ -312,7 +320,7 @@ impl Daemon {
             let timeout = match self.halting {
                 Some((due, _)) => Some(due.saturating_duration_since(now).min(links::TICK)),
                 None if self.ticking() => Some(links::TICK),
-                None if !self.unwatched.is_empty() => Some(REAP_INTERVAL),
+                None if self.children.has_unwatched() => Some(REAP_INTERVAL),
                 None if self.trim_due => Some(TRIM_AFTER),
                 None => None,
             };
@@ -383,8 +391,8 @@ impl Daemon {
                         ev.is_writable(),
                     ),
                     t if self.starting.is_start_pipe(t) => self.start_pipe_event(t),
-                    t if self.pipes.contains_key(&t) => self.read_pipe(t, false),
-                    t if self.children.contains_key(&t) => self.check_child(t),
+                    t if self.children.is_pipe(t) => self.read_pipe(t, false),
+                    t if self.children.is_watched(t) => self.check_child(t),
                     _ => {}
                 }
             }
@@ -400,7 +408,7 @@ impl Daemon {
                 self.multi_tick();
             }
             if let Some((due, killed)) = self.halting {
-                if self.children.is_empty() && self.unwatched.is_empty() {
+                if self.children.is_empty() {
                     break;
                 }
                 if Instant::now() >= due {
@@ -423,8 +431,7 @@ impl Daemon {
 
     /// Last output of children, last replies, and a final log line.
     pub(super) fn finish(&mut self) {
-        let pipes: Vec<Token> = self.pipes.keys().copied().collect();
-        for t in pipes {
+        for t in self.children.pipe_tokens(None) {
             self.read_pipe(t, true);
         }
         for c in self.conns.values_mut() {
@@ -796,15 +803,4 @@ impl Daemon {
     }
 
     // ---- requests -------------------------------------------------------
-}
-
-/// The message releasing a barrier or freeze waiter.
-pub(super) fn release_note(dtid: i32, r: Release) -> Note {
-    Note {
-        dst: r.tid,
-        src: dtid,
-        tag: r.tag,
-        ctx: grp::GROUP_CTX,
-        body: r.body(),
-    }
 }

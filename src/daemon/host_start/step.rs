@@ -334,7 +334,7 @@ impl Daemon {
         }
         // Its slaves may have gone first (Slurm ends the tasks, then srun):
         // any host it started that pvm_delhosts did not delete counts.
-        if !s.hosts.is_empty() && self.halting.is_none() {
+        if !s.hosts.is_empty() && !self.is_halting() {
             dlog!(
                 self.log,
                 Warn,
