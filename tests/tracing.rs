@@ -10,8 +10,18 @@
 //!   then `pvmtrace` turns pvm6's trace into JSON and a PNG.
 //! - `libpvmtrc_tracer_reads_events` (c-tests/trace/trc_lib.c).
 //! - `inheritance_self_trace_and_masks` (c-tests/trace/t_trace.c).
+//! - `registered_tracer_is_machine_wide`: on namespace hosts, Debian's
+//!   tracer registered on a slave traces what a program on the master
+//!   starts there and on a host added afterwards (c-tests/trace/mw_*.c):
+//!   each daemon's newtask/spntask/endtask (with the exit status and CPU
+//!   time) and the tasks' own events reach it; a second registration
+//!   elsewhere is refused; the registration goes with the tracer's host.
 
 mod common;
+#[path = "common/machine.rs"]
+mod machine;
+#[path = "common/netns.rs"]
+mod netns;
 
 use common::{include_dir, loud_skip, Link, Sandbox};
 use std::collections::BTreeMap;
@@ -349,4 +359,236 @@ fn inheritance_self_trace_and_masks() {
     );
     let out = sb.run(&prog, &[], Duration::from_secs(90));
     out.assert_tap_ok();
+}
+
+/// The records of a trace file (`"name(...)" { values };;`): name and the
+/// values as text, split at the top-level commas.
+fn records(trace: &str) -> Vec<(String, Vec<String>)> {
+    let mut out = Vec::new();
+    for line in trace.lines() {
+        let Some(rest) = line.strip_prefix('"') else {
+            continue;
+        };
+        let Some((name, body)) = rest.split_once("\" {") else {
+            continue;
+        };
+        let body = body.trim().trim_end_matches(";;").trim_end_matches('}');
+        let mut vals = Vec::new();
+        let (mut depth, mut cur) = (0, String::new());
+        for ch in body.chars() {
+            match ch {
+                '{' => depth += 1,
+                '}' => depth -= 1,
+                ',' if depth == 0 => {
+                    vals.push(cur.trim().to_string());
+                    cur.clear();
+                    continue;
+                }
+                _ => {}
+            }
+            cur.push(ch);
+        }
+        if !cur.trim().is_empty() {
+            vals.push(cur.trim().to_string());
+        }
+        out.push((name.to_string(), vals));
+    }
+    out
+}
+
+/// Host part of a tid (as pvm_tidtohost gives it).
+fn host_part(t: i64) -> i64 {
+    t & 0x3ffc_0000
+}
+
+#[test]
+fn registered_tracer_is_machine_wide() {
+    use machine::{result_of, text, Machine};
+    if !require("registered_tracer_is_machine_wide", &["/usr/bin/tracer"]) {
+        return;
+    }
+    let dir = common::repo_root().join("c-tests/trace");
+    let specs = [
+        netns::HostSpec::v6("node1"),
+        netns::HostSpec::v6("node2"),
+        netns::HostSpec::v6("node3"),
+    ];
+    let Some(m) = Machine::new(
+        "trc-mw",
+        &specs,
+        &[dir.join("mw_launch.c"), dir.join("mw_child.c")],
+    ) else {
+        return;
+    };
+    let hf = m.hostfile(&["node1", "node2"]);
+    m.start_master("node1", Some(&hf));
+    // Served once the hosts of the hostfile are added; node2's daemon runs.
+    let out = m.run("node1", "mw_launch", "check", Duration::from_secs(30));
+    assert_eq!(result_of(&text(&out), "trace"), Some(0), "{}", text(&out));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while m.daemons_on("node2").is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // Debian's tracer on node2 (a slave), writing its trace file there.
+    let tdir = m.work.join("tracer");
+    fs::create_dir_all(&tdir).unwrap();
+    let trace = tdir.join("mw.trf");
+    let said = tdir.join("tracer.out");
+    let mut tracer =
+        m.c.command("node2", "sh")
+            .args([
+                "-c",
+                &format!(
+                    "cd {} && exec env PVM6_NOAUTOSTART=1 LD_LIBRARY_PATH={} /usr/bin/tracer -T {}",
+                    tdir.display(),
+                    m.work.join("lib").display(),
+                    trace.display()
+                ),
+            ])
+            .stdin(Stdio::piped())
+            .stdout(fs::File::create(&said).unwrap())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+    let greeting = machine::wait_for(&said, "tracer>", Duration::from_secs(30));
+    assert!(greeting.contains("tracer>"), "tracer on node2:\n{greeting}");
+    let tracer_tid = greeting
+        .split("Tracer connected as tid=0x")
+        .nth(1)
+        .and_then(|r| i64::from_str_radix(r.split('.').next().unwrap_or(""), 16).ok())
+        .expect("the tracer's tid");
+    assert_eq!(host_part(tracer_tid), 0x80000, "the tracer runs on node2");
+
+    // A second tracer, on node1, is refused: the registration is known
+    // there (PvmAlready = -30).
+    let out = m.run("node1", "mw_launch", "reg", Duration::from_secs(30));
+    let said_reg = text(&out);
+    assert_eq!(result_of(&said_reg, "reg"), Some(-30), "{said_reg}");
+    assert_eq!(
+        result_of(&said_reg, "trace").map(i64::from),
+        Some(tracer_tid),
+        "a task enrolling on node1 is traced to the tracer on node2\n{said_reg}"
+    );
+    // The program on node1 adds node3 (after the registration) and spawns
+    // mw_child there and on node1.
+    let out = m.run(
+        "node1",
+        "mw_launch",
+        "run node3 node1",
+        Duration::from_secs(90),
+    );
+    let run = text(&out);
+    assert!(out.status.success(), "mw_launch run: {run}");
+    assert_eq!(result_of(&run, "exits"), Some(2), "{run}");
+    // "result remote|local <count> <tid>"
+    let spawned = |what: &str| {
+        run.lines()
+            .find_map(|l| l.strip_prefix(&format!("result {what} 1 ")))
+            .and_then(|v| v.trim().parse::<i64>().ok())
+            .unwrap_or_else(|| panic!("{what} child spawned: {run}"))
+    };
+    let (remote, local) = (spawned("remote"), spawned("local"));
+    let launcher = i64::from(result_of(&run, "mytid").unwrap());
+    assert_eq!(host_part(remote), 0xc0000, "child on node3: {run}");
+    assert_eq!(host_part(local), 0x40000, "child on node1: {run}");
+
+    std::thread::sleep(Duration::from_millis(1500));
+    if let Some(mut stdin) = tracer.stdin.take() {
+        let _ = stdin.write_all(b"quit\n");
+    }
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while tracer.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = tracer.kill();
+    let _ = tracer.wait();
+    let text_trf = fs::read_to_string(&trace).unwrap_or_else(|e| {
+        panic!(
+            "trace file: {e}\n{}",
+            fs::read_to_string(&said).unwrap_or_default()
+        )
+    });
+    let recs = records(&text_trf);
+    let find = |name: &str, t: i64| {
+        recs.iter()
+            .find(|(n, v)| n == name && v.get(2).and_then(|x| x.parse::<i64>().ok()) == Some(t))
+            .map(|(_, v)| v.clone())
+    };
+    let tracer_said = fs::read_to_string(&said).unwrap_or_default();
+    let dump = || {
+        format!(
+            "{text_trf}\nlauncher t{launcher:x}\n{run}\ntracer:\n{tracer_said}\nnode2 log:\n{}\nnode3 log:\n{}",
+            m.log("node2"),
+            m.log("node3")
+        )
+    };
+    // The daemons' events: newtask of the launcher (enrolled on its own on
+    // node1: parent and flags -1) from node1's daemon; newtask and spntask
+    // of each child from the daemon of its host (node3 joined after the
+    // registration).
+    let nt =
+        find("newtask(0)", launcher).unwrap_or_else(|| panic!("launcher's newtask\n{}", dump()));
+    assert_eq!((&nt[3][..], &nt[4][..]), ("-1", "-1"), "{}", dump());
+    for child in [remote, local] {
+        let nt = find("newtask(0)", child)
+            .unwrap_or_else(|| panic!("newtask of t{child:x}\n{}", dump()));
+        assert_eq!(
+            nt[3].parse::<i64>().ok(),
+            Some(launcher),
+            "parent\n{}",
+            dump()
+        );
+        assert!(nt[5].contains("mw_child"), "task name\n{}", dump());
+        let st = find("spntask(0)", child)
+            .unwrap_or_else(|| panic!("spntask of t{child:x}\n{}", dump()));
+        assert_eq!(st[3].parse::<i64>().ok(), Some(launcher), "{}", dump());
+        // Its own events, with the tracer's mask (mytid and exit are in it).
+        assert!(
+            find("mytid(0.0)", child).is_some(),
+            "mytid of t{child:x}\n{}",
+            dump()
+        );
+        assert!(
+            find("exit(0.0)", child).is_some(),
+            "exit of t{child:x}\n{}",
+            dump()
+        );
+        // endtask: exit status 3 as wait gives it (768), and the CPU time
+        // of its quarter second of computing.
+        let et = find("endtask(0)", child)
+            .unwrap_or_else(|| panic!("endtask of t{child:x}\n{}", dump()));
+        let v: Vec<i64> = et.iter().map(|x| x.parse().unwrap_or(-1)).collect();
+        assert_eq!(v[3], 768, "TST of t{child:x}\n{}", dump());
+        let user = v[4] * 1_000_000 + v[5];
+        assert!(
+            (100_000..5_000_000).contains(&user) && v[5] < 1_000_000 && v[7] < 1_000_000,
+            "TUS/TUU of t{child:x}: {user} us\n{}",
+            dump()
+        );
+    }
+    // The launcher left without being a child of a daemon: status and
+    // times 0, as PVM 3.4.6 sends them.
+    let et =
+        find("endtask(0)", launcher).unwrap_or_else(|| panic!("launcher's endtask\n{}", dump()));
+    assert_eq!(&et[3..], &["0", "0", "0", "0", "0"], "{}", dump());
+
+    // The tracer's host leaves: the registration goes everywhere.
+    m.c.kill_in("node2", "pvmd3");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let after = loop {
+        let out = m.run("node1", "mw_launch", "check", Duration::from_secs(30));
+        let t = text(&out);
+        if result_of(&t, "trace") == Some(0) || Instant::now() > deadline {
+            break t;
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    };
+    assert_eq!(
+        result_of(&after, "trace"),
+        Some(0),
+        "after node2 left: {after}"
+    );
+    let out = m.run("node3", "mw_launch", "reg", Duration::from_secs(30));
+    let t = text(&out);
+    assert_eq!(result_of(&t, "reg"), Some(0), "a new tracer on node3: {t}");
 }

@@ -81,7 +81,7 @@ impl Daemon {
         let Some(c) = self.children.get_mut(&token) else {
             return;
         };
-        let status = match c.child.try_wait() {
+        let status = match os::reap_child(c.child.id() as i32) {
             Ok(None) => return,
             Ok(Some(s)) => Some(s),
             Err(_) => None,
@@ -101,7 +101,7 @@ impl Daemon {
     pub(super) fn reap_unwatched(&mut self) {
         let mut i = 0;
         while i < self.unwatched.len() {
-            let status = match self.unwatched[i].child.try_wait() {
+            let status = match os::reap_child(self.unwatched[i].child.id() as i32) {
                 Ok(None) => {
                     i += 1;
                     continue;
@@ -114,11 +114,13 @@ impl Daemon {
         }
     }
 
-    pub(super) fn child_gone(&mut self, c: ChildProc, status: Option<std::process::ExitStatus>) {
+    /// Child `c` ended (`status`: its wait status and CPU times, None when
+    /// it could not be reaped here).
+    pub(super) fn child_gone(&mut self, c: ChildProc, status: Option<os::Reaped>) {
         let pid = c.child.id() as i32;
         if let Some(st) = status {
-            use std::os::unix::process::ExitStatusExt;
-            self.rm_child_exited(c.tid, st.into_raw());
+            self.rm_child_exited(c.tid, st.status);
+            self.trace_reaped(c.tid, st);
         }
         dlog!(
             self.log,
