@@ -592,3 +592,177 @@ fn registered_tracer_is_machine_wide() {
     let t = text(&out);
     assert_eq!(result_of(&t, "reg"), Some(0), "a new tracer on node3: {t}");
 }
+
+/// The records of `trace` named `name` whose TID (third value) is `t`.
+fn records_of(trace: &str, name: &str, t: i64) -> Vec<Vec<String>> {
+    records(trace)
+        .into_iter()
+        .filter(|(n, v)| n == name && v.get(2).and_then(|x| x.parse::<i64>().ok()) == Some(t))
+        .map(|(_, v)| v)
+        .collect()
+}
+
+/// The value a program printed as `result <what> <value>`.
+fn result(out: &str, what: &str) -> Option<i64> {
+    out.lines()
+        .find_map(|l| l.strip_prefix(&format!("result {what} ")))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+/// Runs c-tests/trace/trc_events.c (built by `build`) under Debian's
+/// tracer on pvm6; returns the program's output and the trace file.
+///
+/// `env_extra` replaces variables for both (the daemon, started by the
+/// tracer, passes its environment on to the tasks it spawns).
+fn traced_events(sb: &Sandbox, prog: &Path, env_extra: &[(&str, &Path)]) -> (String, String) {
+    let mut env: Vec<(&str, &Path)> = vec![
+        ("PVM_TMP", &sb.pvm_tmp),
+        ("HOME", &sb.home),
+        ("PVM_ROOT", &sb.pvm_root),
+        ("LD_LIBRARY_PATH", &sb.lib),
+    ];
+    env.retain(|(k, _)| !env_extra.iter().any(|(e, _)| e == k));
+    env.extend_from_slice(env_extra);
+    let trace = sb.out.join("events.trf");
+    let tracer = Tracer::start(&env, &[("PVM_ARCH", "LINUX64")], &sb.dir, &trace);
+    let mut cmd = sb.command(prog);
+    for (k, v) in env_extra {
+        cmd.env(k, v);
+    }
+    let run = sb.run_command(cmd, Duration::from_secs(90));
+    let said = tracer.quit();
+    let out = run.dump();
+    run.assert_success();
+    let text = fs::read_to_string(&trace).unwrap_or_else(|e| panic!("trace: {e}\n{said}\n{out}"));
+    (out, text)
+}
+
+/// Checks the group, handler and user-defined events of trc_events.
+fn check_events(out: &str, trace: &str, group_entries: bool) {
+    let me = result(out, "mytid").expect("mytid");
+    let member = result(out, "member").expect("member");
+    let dump = || format!("{trace}\n{out}");
+    assert_eq!(result(out, "handled"), Some(1), "{}", dump());
+    assert_eq!(result(out, "bcast"), Some(0), "{}", dump());
+    // pvm_bcast's exit event: CC 0 and MDL, the tids it went to.
+    let b = records_of(trace, "bcast(1.1)", me);
+    assert_eq!(b.len(), 1, "one bcast exit event\n{}", dump());
+    assert_eq!(b[0][3], "0", "CC\n{}", dump());
+    assert_eq!(b[0][4], format!("[1] {{ {member} }}"), "MDL\n{}", dump());
+    let e = records_of(trace, "bcast(0.0)", me);
+    assert!(
+        e.len() == 1 && e[0][3].contains("\"trcg\"") && e[0][4] == "5",
+        "bcast entry: GN, MC\n{}",
+        dump()
+    );
+    if group_entries {
+        let j = records_of(trace, "joingroup(0.0)", me);
+        assert!(
+            j.len() == 1 && j[0][3].contains("\"trcg\""),
+            "joingroup GN\n{}",
+            dump()
+        );
+        let j = records_of(trace, "joingroup(1.1)", me);
+        assert!(
+            j.len() == 1 && j[0][3] == "0",
+            "joingroup: instance 0\n{}",
+            dump()
+        );
+        let br = records_of(trace, "barrier(0.0)", me);
+        assert!(
+            br.len() == 1 && br[0][4] == "2",
+            "barrier GBC 2\n{}",
+            dump()
+        );
+        assert_eq!(records_of(trace, "lvgroup(1.1)", me).len(), 1, "{}", dump());
+    }
+    // The handler run: its source, tag and context patterns (-1, 7, -1),
+    // then the message's buffer, length, tag, context and source.
+    let h = records_of(trace, "mhf_invoke(0.0)", me);
+    assert_eq!(h.len(), 1, "one mhf_invoke\n{}", dump());
+    let v = &h[0];
+    assert_eq!(
+        (&v[3][..], &v[4][..], &v[5][..]),
+        ("-1", "7", "-1"),
+        "{}",
+        dump()
+    );
+    assert!(v[6].parse::<i64>().unwrap_or(0) > 0, "MB\n{}", dump());
+    assert_eq!((&v[7][..], &v[8][..]), ("4", "7"), "MNB, MC\n{}", dump());
+    assert_eq!(v[10].parse::<i64>().ok(), Some(member), "SRC\n{}", dump());
+    // The user-defined event: the task, the time of day, then what was
+    // packed (42, then "hello" as PVM packs a string: its length and bytes).
+    assert_eq!(result(out, "user"), Some(0), "{}", dump());
+    let u: Vec<Vec<String>> = records(trace)
+        .into_iter()
+        .filter(|(n, v)| {
+            n.starts_with("user_defined")
+                && v.first().and_then(|x| x.parse::<i64>().ok()) == Some(me)
+        })
+        .map(|(_, v)| v)
+        .collect();
+    assert_eq!(u.len(), 1, "one user-defined event\n{}", dump());
+    let v = &u[0];
+    assert!(
+        v[1].parse::<i64>().unwrap_or(0) > 1_700_000_000,
+        "TS\n{}",
+        dump()
+    );
+    assert_eq!(
+        &v[3..5],
+        &["42", "6"],
+        "the int, the string's length\n{}",
+        dump()
+    );
+    assert!(v[5].contains("hello"), "the string's bytes\n{}", dump());
+}
+
+#[test]
+fn group_handler_and_user_events() {
+    if !require("group_handler_and_user_events", &["/usr/bin/tracer"]) {
+        return;
+    }
+    let sb = Sandbox::new("trace-events");
+    let prog = sb.bin.join("trc_events");
+    sb.compile(
+        &common::repo_root().join("c-tests/trace/trc_events.c"),
+        &prog,
+        Link::Shared,
+    );
+    let (out, trace) = traced_events(&sb, &prog, &[]);
+    check_events(&out, &trace, true);
+
+    // The same program on Debian's libgpvm3 (and its group server pvmgs):
+    // its group calls make their events through PVM 3.4's C trace macros
+    // (tev_begin, the pvmtrccodef encoders, tev_fin) on pvm6's library.
+    let gpvm = "/usr/lib/x86_64-linux-gnu/libgpvm3.so.3";
+    if !require(
+        "group_handler_and_user_events (Debian's libgpvm3)",
+        &[
+            gpvm,
+            "/usr/bin/pvmgs",
+            "/usr/include/pvm3.h",
+            "/usr/include/pvmtev.h",
+        ],
+    ) {
+        return;
+    }
+    let sb = Sandbox::new("trace-events-deb");
+    let lib = sb.dir.join("lib-pvm3-only");
+    fs::create_dir_all(&lib).unwrap();
+    for name in ["libpvm3.so", "libpvm3.so.3"] {
+        symlink(sb.lib.join("libpvm3.so"), lib.join(name)).unwrap();
+    }
+    symlink("/usr/bin/pvmgs", sb.bin.join("pvmgs")).unwrap();
+    let prog = sb.bin.join("trc_events");
+    let mut gcc = Command::new("gcc");
+    gcc.args(["-Wall", "-Wextra", "-Werror", "-I/usr/include", "-o"])
+        .arg(&prog)
+        .arg(common::repo_root().join("c-tests/trace/trc_events.c"))
+        .arg("-L")
+        .arg(&lib)
+        .args(["-lgpvm3", "-lpvm3"]);
+    common::run_build(gcc, "trc_events.c against Debian's libgpvm3");
+    let (out, trace) = traced_events(&sb, &prog, &[("LD_LIBRARY_PATH", &lib)]);
+    check_events(&out, &trace, true);
+}
