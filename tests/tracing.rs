@@ -16,6 +16,11 @@
 //!   each daemon's newtask/spntask/endtask (with the exit status and CPU
 //!   time) and the tasks' own events reach it; a second registration
 //!   elsewhere is refused; the registration goes with the tracer's host.
+//! - `group_handler_and_user_events` (c-tests/trace/trc_events.c, built on
+//!   pvm6's groups and on Debian's libgpvm3): bcast's MDL, mhf_invoke, a
+//!   user-defined event, and the group events of PVM 3.4's C macros.
+//! - `pvmtrace_follows_a_live_session`: `pvmtrace --follow` beside a
+//!   running tracer.
 
 mod common;
 #[path = "common/machine.rs"]
@@ -765,4 +770,63 @@ fn group_handler_and_user_events() {
     common::run_build(gcc, "trc_events.c against Debian's libgpvm3");
     let (out, trace) = traced_events(&sb, &prog, &[("LD_LIBRARY_PATH", &lib)]);
     check_events(&out, &trace, true);
+}
+
+#[test]
+fn pvmtrace_follows_a_live_session() {
+    let name = "pvmtrace_follows_a_live_session";
+    if !require(
+        name,
+        &[
+            "/usr/bin/tracer",
+            "/usr/bin/hello.pvm",
+            "/usr/bin/hello_other",
+        ],
+    ) {
+        return;
+    }
+    let sb = Sandbox::new("trace-live");
+    symlink("/usr/bin/hello.pvm", sb.bin.join("hello")).unwrap();
+    symlink("/usr/bin/hello_other", sb.bin.join("hello_other")).unwrap();
+    let src = sb.dir.join("launch.c");
+    fs::write(&src, LAUNCH_C).unwrap();
+    let launch = sb.bin.join("launch");
+    sb.compile(&src, &launch, Link::Shared);
+    let env: Vec<(&str, &Path)> = vec![
+        ("PVM_TMP", &sb.pvm_tmp),
+        ("HOME", &sb.home),
+        ("PVM_ROOT", &sb.pvm_root),
+        ("LD_LIBRARY_PATH", &sb.lib),
+    ];
+    let trace = sb.out.join("live.trf");
+    let tracer = Tracer::start(&env, &[("PVM_ARCH", "LINUX64")], &sb.dir, &trace);
+    // pvmtrace follows the file while the session runs.
+    let json = sb.out.join("live.json");
+    let follower = Command::new(pvmtrace())
+        .args(["--follow", "4", "--json"])
+        .arg(&json)
+        .arg(&trace)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start pvmtrace --follow");
+    let run = sb.run(&launch, &[], Duration::from_secs(60));
+    let said = tracer.quit();
+    run.assert_success();
+    let out = follower.wait_with_output().expect("pvmtrace --follow ends");
+    let lines = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(out.status.success(), "pvmtrace --follow: {out:?}\n{said}");
+    // The last rendering has the whole session: three tasks, their eight
+    // calls and the one message (as the one-shot run of the same program).
+    let last = lines.lines().last().unwrap_or("");
+    assert!(
+        last.ends_with("3 tasks, 8 calls, 1 messages"),
+        "live summaries:\n{lines}"
+    );
+    let doc: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(&json).unwrap()).expect("JSON parses");
+    let slices = doc["traceEvents"]
+        .as_array()
+        .map(|a| a.iter().filter(|e| e["ph"] == "X").count());
+    assert_eq!(slices, Some(8), "{lines}");
 }
