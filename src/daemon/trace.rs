@@ -462,6 +462,37 @@ mod tests {
     }
 
     #[test]
+    fn tracer_frames_carry_the_registration() {
+        let t = Tracer {
+            tid: 0x80001,
+            tctx: 3,
+            ttag: 99,
+            octx: 4,
+            otag: 98,
+            mask: "ABCDEFGHIJKLMNOPQRSTUVWXYZ@@@@@@@@@".into(),
+            buf: 4096,
+            opt: 2,
+        };
+        let body = tracer_body(Ok(&t));
+        let mut r = Reader::new(&body);
+        assert_eq!((r.int().unwrap(), r.int().unwrap()), (0x80001, 1));
+        assert_eq!(Tracer::read(0x80001, &mut r).unwrap(), t);
+        let body = tracer_body(Err(0x80001));
+        let mut r = Reader::new(&body);
+        assert_eq!((r.int().unwrap(), r.int().unwrap()), (0x80001, 0));
+        assert!(r.int().is_err(), "nothing follows a tracer gone");
+        // A mask longer than pvmtev.h's is cut to its 35 characters.
+        let long = Tracer {
+            mask: "A".repeat(100),
+            ..t
+        };
+        let body = tracer_body(Ok(&long));
+        let mut r = Reader::new(&body);
+        let _ = (r.int(), r.int());
+        assert_eq!(Tracer::read(1, &mut r).unwrap().mask.len(), MASK_CHARS);
+    }
+
+    #[test]
     fn first_event_to_a_tracer_brings_ids_and_descriptor() {
         let mut tr = Tracing::new();
         let d = (0x40001, 99, 0);
