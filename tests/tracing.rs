@@ -10,8 +10,23 @@
 //!   then `pvmtrace` turns pvm6's trace into JSON and a PNG.
 //! - `libpvmtrc_tracer_reads_events` (c-tests/trace/trc_lib.c).
 //! - `inheritance_self_trace_and_masks` (c-tests/trace/t_trace.c).
+//! - `registered_tracer_is_machine_wide`: on namespace hosts, Debian's
+//!   tracer registered on a slave traces what a program on the master
+//!   starts there and on a host added afterwards (c-tests/trace/mw_*.c):
+//!   each daemon's newtask/spntask/endtask (with the exit status and CPU
+//!   time) and the tasks' own events reach it; a second registration
+//!   elsewhere is refused; the registration goes with the tracer's host.
+//! - `group_handler_and_user_events` (c-tests/trace/trc_events.c, built on
+//!   pvm6's groups and on Debian's libgpvm3): bcast's MDL, mhf_invoke, a
+//!   user-defined event, and the group events of PVM 3.4's C macros.
+//! - `pvmtrace_follows_a_live_session`: `pvmtrace --follow` beside a
+//!   running tracer.
 
 mod common;
+#[path = "common/machine.rs"]
+mod machine;
+#[path = "common/netns.rs"]
+mod netns;
 
 use common::{include_dir, loud_skip, Link, Sandbox};
 use std::collections::BTreeMap;
@@ -349,4 +364,469 @@ fn inheritance_self_trace_and_masks() {
     );
     let out = sb.run(&prog, &[], Duration::from_secs(90));
     out.assert_tap_ok();
+}
+
+/// The records of a trace file (`"name(...)" { values };;`): name and the
+/// values as text, split at the top-level commas.
+fn records(trace: &str) -> Vec<(String, Vec<String>)> {
+    let mut out = Vec::new();
+    for line in trace.lines() {
+        let Some(rest) = line.strip_prefix('"') else {
+            continue;
+        };
+        let Some((name, body)) = rest.split_once("\" {") else {
+            continue;
+        };
+        let body = body.trim().trim_end_matches(";;").trim_end_matches('}');
+        let mut vals = Vec::new();
+        let (mut depth, mut cur) = (0, String::new());
+        for ch in body.chars() {
+            match ch {
+                '{' => depth += 1,
+                '}' => depth -= 1,
+                ',' if depth == 0 => {
+                    vals.push(cur.trim().to_string());
+                    cur.clear();
+                    continue;
+                }
+                _ => {}
+            }
+            cur.push(ch);
+        }
+        if !cur.trim().is_empty() {
+            vals.push(cur.trim().to_string());
+        }
+        out.push((name.to_string(), vals));
+    }
+    out
+}
+
+/// Host part of a tid (as pvm_tidtohost gives it).
+fn host_part(t: i64) -> i64 {
+    t & 0x3ffc_0000
+}
+
+#[test]
+fn registered_tracer_is_machine_wide() {
+    use machine::{result_of, text, Machine};
+    if !require("registered_tracer_is_machine_wide", &["/usr/bin/tracer"]) {
+        return;
+    }
+    let dir = common::repo_root().join("c-tests/trace");
+    let specs = [
+        netns::HostSpec::v6("node1"),
+        netns::HostSpec::v6("node2"),
+        netns::HostSpec::v6("node3"),
+    ];
+    let Some(m) = Machine::new(
+        "trc-mw",
+        &specs,
+        &[dir.join("mw_launch.c"), dir.join("mw_child.c")],
+    ) else {
+        return;
+    };
+    let hf = m.hostfile(&["node1", "node2"]);
+    m.start_master("node1", Some(&hf));
+    // Served once the hosts of the hostfile are added; node2's daemon runs.
+    let out = m.run("node1", "mw_launch", "check", Duration::from_secs(30));
+    assert_eq!(result_of(&text(&out), "trace"), Some(0), "{}", text(&out));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while m.daemons_on("node2").is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // Debian's tracer on node2 (a slave), writing its trace file there.
+    let tdir = m.work.join("tracer");
+    fs::create_dir_all(&tdir).unwrap();
+    let trace = tdir.join("mw.trf");
+    let said = tdir.join("tracer.out");
+    let mut tracer =
+        m.c.command("node2", "sh")
+            .args([
+                "-c",
+                &format!(
+                    "cd {} && exec env PVM6_NOAUTOSTART=1 LD_LIBRARY_PATH={} /usr/bin/tracer -T {}",
+                    tdir.display(),
+                    m.work.join("lib").display(),
+                    trace.display()
+                ),
+            ])
+            .stdin(Stdio::piped())
+            .stdout(fs::File::create(&said).unwrap())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+    let greeting = machine::wait_for(&said, "tracer>", Duration::from_secs(30));
+    assert!(greeting.contains("tracer>"), "tracer on node2:\n{greeting}");
+    let tracer_tid = greeting
+        .split("Tracer connected as tid=0x")
+        .nth(1)
+        .and_then(|r| i64::from_str_radix(r.split('.').next().unwrap_or(""), 16).ok())
+        .expect("the tracer's tid");
+    assert_eq!(host_part(tracer_tid), 0x80000, "the tracer runs on node2");
+
+    // A second tracer, on node1, is refused: the registration is known
+    // there (PvmAlready = -30).
+    let out = m.run("node1", "mw_launch", "reg", Duration::from_secs(30));
+    let said_reg = text(&out);
+    assert_eq!(result_of(&said_reg, "reg"), Some(-30), "{said_reg}");
+    assert_eq!(
+        result_of(&said_reg, "trace").map(i64::from),
+        Some(tracer_tid),
+        "a task enrolling on node1 is traced to the tracer on node2\n{said_reg}"
+    );
+    // The program on node1 adds node3 (after the registration) and spawns
+    // mw_child there and on node1.
+    let out = m.run(
+        "node1",
+        "mw_launch",
+        "run node3 node1",
+        Duration::from_secs(90),
+    );
+    let run = text(&out);
+    assert!(out.status.success(), "mw_launch run: {run}");
+    assert_eq!(result_of(&run, "exits"), Some(2), "{run}");
+    // "result remote|local <count> <tid>"
+    let spawned = |what: &str| {
+        run.lines()
+            .find_map(|l| l.strip_prefix(&format!("result {what} 1 ")))
+            .and_then(|v| v.trim().parse::<i64>().ok())
+            .unwrap_or_else(|| panic!("{what} child spawned: {run}"))
+    };
+    let (remote, local) = (spawned("remote"), spawned("local"));
+    let launcher = i64::from(result_of(&run, "mytid").unwrap());
+    assert_eq!(host_part(remote), 0xc0000, "child on node3: {run}");
+    assert_eq!(host_part(local), 0x40000, "child on node1: {run}");
+
+    std::thread::sleep(Duration::from_millis(1500));
+    if let Some(mut stdin) = tracer.stdin.take() {
+        let _ = stdin.write_all(b"quit\n");
+    }
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while tracer.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = tracer.kill();
+    let _ = tracer.wait();
+    let text_trf = fs::read_to_string(&trace).unwrap_or_else(|e| {
+        panic!(
+            "trace file: {e}\n{}",
+            fs::read_to_string(&said).unwrap_or_default()
+        )
+    });
+    let recs = records(&text_trf);
+    let find = |name: &str, t: i64| {
+        recs.iter()
+            .find(|(n, v)| n == name && v.get(2).and_then(|x| x.parse::<i64>().ok()) == Some(t))
+            .map(|(_, v)| v.clone())
+    };
+    let tracer_said = fs::read_to_string(&said).unwrap_or_default();
+    let dump = || {
+        format!(
+            "{text_trf}\nlauncher t{launcher:x}\n{run}\ntracer:\n{tracer_said}\nnode2 log:\n{}\nnode3 log:\n{}",
+            m.log("node2"),
+            m.log("node3")
+        )
+    };
+    // The daemons' events: newtask of the launcher (enrolled on its own on
+    // node1: parent and flags -1) from node1's daemon; newtask and spntask
+    // of each child from the daemon of its host (node3 joined after the
+    // registration).
+    let nt =
+        find("newtask(0)", launcher).unwrap_or_else(|| panic!("launcher's newtask\n{}", dump()));
+    assert_eq!((&nt[3][..], &nt[4][..]), ("-1", "-1"), "{}", dump());
+    for child in [remote, local] {
+        let nt = find("newtask(0)", child)
+            .unwrap_or_else(|| panic!("newtask of t{child:x}\n{}", dump()));
+        assert_eq!(
+            nt[3].parse::<i64>().ok(),
+            Some(launcher),
+            "parent\n{}",
+            dump()
+        );
+        assert!(nt[5].contains("mw_child"), "task name\n{}", dump());
+        let st = find("spntask(0)", child)
+            .unwrap_or_else(|| panic!("spntask of t{child:x}\n{}", dump()));
+        assert_eq!(st[3].parse::<i64>().ok(), Some(launcher), "{}", dump());
+        // Its own events, with the tracer's mask (mytid and exit are in it).
+        assert!(
+            find("mytid(0.0)", child).is_some(),
+            "mytid of t{child:x}\n{}",
+            dump()
+        );
+        assert!(
+            find("exit(0.0)", child).is_some(),
+            "exit of t{child:x}\n{}",
+            dump()
+        );
+        // endtask: exit status 3 as wait gives it (768), and the CPU time
+        // of its quarter second of computing.
+        let et = find("endtask(0)", child)
+            .unwrap_or_else(|| panic!("endtask of t{child:x}\n{}", dump()));
+        let v: Vec<i64> = et.iter().map(|x| x.parse().unwrap_or(-1)).collect();
+        assert_eq!(v[3], 768, "TST of t{child:x}\n{}", dump());
+        let user = v[4] * 1_000_000 + v[5];
+        assert!(
+            (100_000..5_000_000).contains(&user) && v[5] < 1_000_000 && v[7] < 1_000_000,
+            "TUS/TUU of t{child:x}: {user} us\n{}",
+            dump()
+        );
+    }
+    // The launcher left without being a child of a daemon: status and
+    // times 0, as PVM 3.4.6 sends them.
+    let et =
+        find("endtask(0)", launcher).unwrap_or_else(|| panic!("launcher's endtask\n{}", dump()));
+    assert_eq!(&et[3..], &["0", "0", "0", "0", "0"], "{}", dump());
+
+    // The tracer's host leaves: the registration goes everywhere.
+    m.c.kill_in("node2", "pvmd3");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let after = loop {
+        let out = m.run("node1", "mw_launch", "check", Duration::from_secs(30));
+        let t = text(&out);
+        if result_of(&t, "trace") == Some(0) || Instant::now() > deadline {
+            break t;
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    };
+    assert_eq!(
+        result_of(&after, "trace"),
+        Some(0),
+        "after node2 left: {after}"
+    );
+    let out = m.run("node3", "mw_launch", "reg", Duration::from_secs(30));
+    let t = text(&out);
+    assert_eq!(result_of(&t, "reg"), Some(0), "a new tracer on node3: {t}");
+}
+
+/// The records of `trace` named `name` whose TID (third value) is `t`.
+fn records_of(trace: &str, name: &str, t: i64) -> Vec<Vec<String>> {
+    records(trace)
+        .into_iter()
+        .filter(|(n, v)| n == name && v.get(2).and_then(|x| x.parse::<i64>().ok()) == Some(t))
+        .map(|(_, v)| v)
+        .collect()
+}
+
+/// The value a program printed as `result <what> <value>`.
+fn result(out: &str, what: &str) -> Option<i64> {
+    out.lines()
+        .find_map(|l| l.strip_prefix(&format!("result {what} ")))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+/// Runs c-tests/trace/trc_events.c (built by `build`) under Debian's
+/// tracer on pvm6; returns the program's output and the trace file.
+///
+/// `env_extra` replaces variables for both (the daemon, started by the
+/// tracer, passes its environment on to the tasks it spawns).
+fn traced_events(sb: &Sandbox, prog: &Path, env_extra: &[(&str, &Path)]) -> (String, String) {
+    let mut env: Vec<(&str, &Path)> = vec![
+        ("PVM_TMP", &sb.pvm_tmp),
+        ("HOME", &sb.home),
+        ("PVM_ROOT", &sb.pvm_root),
+        ("LD_LIBRARY_PATH", &sb.lib),
+    ];
+    env.retain(|(k, _)| !env_extra.iter().any(|(e, _)| e == k));
+    env.extend_from_slice(env_extra);
+    let trace = sb.out.join("events.trf");
+    let tracer = Tracer::start(&env, &[("PVM_ARCH", "LINUX64")], &sb.dir, &trace);
+    let mut cmd = sb.command(prog);
+    for (k, v) in env_extra {
+        cmd.env(k, v);
+    }
+    let run = sb.run_command(cmd, Duration::from_secs(90));
+    let said = tracer.quit();
+    let out = run.dump();
+    run.assert_success();
+    let text = fs::read_to_string(&trace).unwrap_or_else(|e| panic!("trace: {e}\n{said}\n{out}"));
+    (out, text)
+}
+
+/// Checks the group, handler and user-defined events of trc_events.
+fn check_events(out: &str, trace: &str, group_entries: bool) {
+    let me = result(out, "mytid").expect("mytid");
+    let member = result(out, "member").expect("member");
+    let dump = || format!("{trace}\n{out}");
+    assert_eq!(result(out, "handled"), Some(1), "{}", dump());
+    assert_eq!(result(out, "bcast"), Some(0), "{}", dump());
+    // pvm_bcast's exit event: CC 0 and MDL, the tids it went to.
+    let b = records_of(trace, "bcast(1.1)", me);
+    assert_eq!(b.len(), 1, "one bcast exit event\n{}", dump());
+    assert_eq!(b[0][3], "0", "CC\n{}", dump());
+    assert_eq!(b[0][4], format!("[1] {{ {member} }}"), "MDL\n{}", dump());
+    let e = records_of(trace, "bcast(0.0)", me);
+    assert!(
+        e.len() == 1 && e[0][3].contains("\"trcg\"") && e[0][4] == "5",
+        "bcast entry: GN, MC\n{}",
+        dump()
+    );
+    if group_entries {
+        let j = records_of(trace, "joingroup(0.0)", me);
+        assert!(
+            j.len() == 1 && j[0][3].contains("\"trcg\""),
+            "joingroup GN\n{}",
+            dump()
+        );
+        let j = records_of(trace, "joingroup(1.1)", me);
+        assert!(
+            j.len() == 1 && j[0][3] == "0",
+            "joingroup: instance 0\n{}",
+            dump()
+        );
+        let br = records_of(trace, "barrier(0.0)", me);
+        assert!(
+            br.len() == 1 && br[0][4] == "2",
+            "barrier GBC 2\n{}",
+            dump()
+        );
+        assert_eq!(records_of(trace, "lvgroup(1.1)", me).len(), 1, "{}", dump());
+    }
+    // The handler run: its source, tag and context patterns (-1, 7, -1),
+    // then the message's buffer, length, tag, context and source.
+    let h = records_of(trace, "mhf_invoke(0.0)", me);
+    assert_eq!(h.len(), 1, "one mhf_invoke\n{}", dump());
+    let v = &h[0];
+    assert_eq!(
+        (&v[3][..], &v[4][..], &v[5][..]),
+        ("-1", "7", "-1"),
+        "{}",
+        dump()
+    );
+    assert!(v[6].parse::<i64>().unwrap_or(0) > 0, "MB\n{}", dump());
+    assert_eq!((&v[7][..], &v[8][..]), ("4", "7"), "MNB, MC\n{}", dump());
+    assert_eq!(v[10].parse::<i64>().ok(), Some(member), "SRC\n{}", dump());
+    // The user-defined event: the task, the time of day, then what was
+    // packed (42, then "hello" as PVM packs a string: its length and bytes).
+    assert_eq!(result(out, "user"), Some(0), "{}", dump());
+    let u: Vec<Vec<String>> = records(trace)
+        .into_iter()
+        .filter(|(n, v)| {
+            n.starts_with("user_defined")
+                && v.first().and_then(|x| x.parse::<i64>().ok()) == Some(me)
+        })
+        .map(|(_, v)| v)
+        .collect();
+    assert_eq!(u.len(), 1, "one user-defined event\n{}", dump());
+    let v = &u[0];
+    assert!(
+        v[1].parse::<i64>().unwrap_or(0) > 1_700_000_000,
+        "TS\n{}",
+        dump()
+    );
+    assert_eq!(
+        &v[3..5],
+        &["42", "6"],
+        "the int, the string's length\n{}",
+        dump()
+    );
+    assert!(v[5].contains("hello"), "the string's bytes\n{}", dump());
+}
+
+#[test]
+fn group_handler_and_user_events() {
+    if !require("group_handler_and_user_events", &["/usr/bin/tracer"]) {
+        return;
+    }
+    let sb = Sandbox::new("trace-events");
+    let prog = sb.bin.join("trc_events");
+    sb.compile(
+        &common::repo_root().join("c-tests/trace/trc_events.c"),
+        &prog,
+        Link::Shared,
+    );
+    let (out, trace) = traced_events(&sb, &prog, &[]);
+    check_events(&out, &trace, true);
+
+    // The same program on Debian's libgpvm3 (and its group server pvmgs):
+    // its group calls make their events through PVM 3.4's C trace macros
+    // (tev_begin, the pvmtrccodef encoders, tev_fin) on pvm6's library.
+    let gpvm = "/usr/lib/x86_64-linux-gnu/libgpvm3.so.3";
+    if !require(
+        "group_handler_and_user_events (Debian's libgpvm3)",
+        &[
+            gpvm,
+            "/usr/bin/pvmgs",
+            "/usr/include/pvm3.h",
+            "/usr/include/pvmtev.h",
+        ],
+    ) {
+        return;
+    }
+    let sb = Sandbox::new("trace-events-deb");
+    let lib = sb.dir.join("lib-pvm3-only");
+    fs::create_dir_all(&lib).unwrap();
+    for name in ["libpvm3.so", "libpvm3.so.3"] {
+        symlink(sb.lib.join("libpvm3.so"), lib.join(name)).unwrap();
+    }
+    symlink("/usr/bin/pvmgs", sb.bin.join("pvmgs")).unwrap();
+    let prog = sb.bin.join("trc_events");
+    let mut gcc = Command::new("gcc");
+    gcc.args(["-Wall", "-Wextra", "-Werror", "-I/usr/include", "-o"])
+        .arg(&prog)
+        .arg(common::repo_root().join("c-tests/trace/trc_events.c"))
+        .arg("-L")
+        .arg(&lib)
+        .args(["-lgpvm3", "-lpvm3"]);
+    common::run_build(gcc, "trc_events.c against Debian's libgpvm3");
+    let (out, trace) = traced_events(&sb, &prog, &[("LD_LIBRARY_PATH", &lib)]);
+    check_events(&out, &trace, true);
+}
+
+#[test]
+fn pvmtrace_follows_a_live_session() {
+    let name = "pvmtrace_follows_a_live_session";
+    if !require(
+        name,
+        &[
+            "/usr/bin/tracer",
+            "/usr/bin/hello.pvm",
+            "/usr/bin/hello_other",
+        ],
+    ) {
+        return;
+    }
+    let sb = Sandbox::new("trace-live");
+    symlink("/usr/bin/hello.pvm", sb.bin.join("hello")).unwrap();
+    symlink("/usr/bin/hello_other", sb.bin.join("hello_other")).unwrap();
+    let src = sb.dir.join("launch.c");
+    fs::write(&src, LAUNCH_C).unwrap();
+    let launch = sb.bin.join("launch");
+    sb.compile(&src, &launch, Link::Shared);
+    let env: Vec<(&str, &Path)> = vec![
+        ("PVM_TMP", &sb.pvm_tmp),
+        ("HOME", &sb.home),
+        ("PVM_ROOT", &sb.pvm_root),
+        ("LD_LIBRARY_PATH", &sb.lib),
+    ];
+    let trace = sb.out.join("live.trf");
+    let tracer = Tracer::start(&env, &[("PVM_ARCH", "LINUX64")], &sb.dir, &trace);
+    // pvmtrace follows the file while the session runs.
+    let json = sb.out.join("live.json");
+    let follower = Command::new(pvmtrace())
+        .args(["--follow", "4", "--json"])
+        .arg(&json)
+        .arg(&trace)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start pvmtrace --follow");
+    let run = sb.run(&launch, &[], Duration::from_secs(60));
+    let said = tracer.quit();
+    run.assert_success();
+    let out = follower.wait_with_output().expect("pvmtrace --follow ends");
+    let lines = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(out.status.success(), "pvmtrace --follow: {out:?}\n{said}");
+    // The last rendering has the whole session: three tasks, their eight
+    // calls and the one message (as the one-shot run of the same program).
+    let last = lines.lines().last().unwrap_or("");
+    assert!(
+        last.ends_with("3 tasks, 8 calls, 1 messages"),
+        "live summaries:\n{lines}"
+    );
+    let doc: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(&json).unwrap()).expect("JSON parses");
+    let slices = doc["traceEvents"]
+        .as_array()
+        .map(|a| a.iter().filter(|e| e["ph"] == "X").count());
+    assert_eq!(slices, Some(8), "{lines}");
 }

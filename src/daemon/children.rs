@@ -12,7 +12,7 @@ use mio::Token;
 use std::collections::HashMap;
 use std::io::{self, Read};
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::process::{Child, ExitStatus};
+use std::process::Child;
 
 /// A spawned task's output pipe.
 pub(super) struct Pipe {
@@ -109,9 +109,9 @@ impl Children {
 
     /// The child on pidfd `token` if it exited, taken out of the table
     /// (with its status, None when it could not be read).
-    fn exited(&mut self, token: Token) -> Option<(ChildProc, Option<ExitStatus>)> {
+    fn exited(&mut self, token: Token) -> Option<(ChildProc, Option<os::Reaped>)> {
         let c = self.watched.get_mut(&token)?;
-        let status = match c.child.try_wait() {
+        let status = match os::reap_child(c.child.id() as i32) {
             Ok(None) => return None,
             Ok(Some(s)) => Some(s),
             Err(_) => None,
@@ -120,11 +120,11 @@ impl Children {
     }
 
     /// The children without a pidfd that exited, taken out of the table.
-    fn exited_unwatched(&mut self) -> Vec<(ChildProc, Option<ExitStatus>)> {
+    fn exited_unwatched(&mut self) -> Vec<(ChildProc, Option<os::Reaped>)> {
         let mut gone = Vec::new();
         let mut i = 0;
         while i < self.unwatched.len() {
-            let status = match self.unwatched[i].child.try_wait() {
+            let status = match os::reap_child(self.unwatched[i].child.id() as i32) {
                 Ok(None) => {
                     i += 1;
                     continue;
@@ -225,11 +225,13 @@ impl Daemon {
         }
     }
 
-    pub(super) fn child_gone(&mut self, c: ChildProc, status: Option<ExitStatus>) {
+    /// Child `c` ended (`status`: its wait status and CPU times, None when
+    /// it could not be reaped here).
+    pub(super) fn child_gone(&mut self, c: ChildProc, status: Option<os::Reaped>) {
         let pid = c.child.id() as i32;
         if let Some(st) = status {
-            use std::os::unix::process::ExitStatusExt;
-            self.rm_child_exited(c.tid, st.into_raw());
+            self.rm_child_exited(c.tid, st.status);
+            self.trace_reaped(c.tid, st);
         }
         dlog!(
             self.log,

@@ -160,9 +160,12 @@ impl Daemon {
         self.deliver_all(notes);
     }
 
-    /// Hosts `dtids` joined the machine: PvmHostAdd notifications.
+    /// Hosts `dtids` joined the machine: PvmHostAdd notifications. They
+    /// carry the hosts' tids as pvm_config gives them (the host part, no
+    /// daemon bit), as PVM 3.4.6's do: its tracer looks them up there.
     pub fn notify_host_add(&mut self, dtids: &[i32]) {
-        let notes = self.notify.hosts_added(dtids);
+        let hosts: Vec<i32> = dtids.iter().map(|&d| crate::tid::host_of(d)).collect();
+        let notes = self.notify.hosts_added(&hosts);
         self.deliver_all(notes);
     }
 

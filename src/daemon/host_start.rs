@@ -713,6 +713,7 @@ impl Daemon {
         self.tree_joined(id, host);
         self.push_table(Some(host));
         self.rm_tell_new_host(host);
+        self.tracer_tell_new_host(host);
         self.notify_host_add(&[dtid]);
         self.start_done(id, Ok(host));
     }

@@ -608,6 +608,7 @@ impl Daemon {
                     self.rm_ctl(v);
                 }
             }
+            Some(Ctl::Tracer) => self.tracer_ctl(peer, &mut r),
             Some(Ctl::Siblings) => {
                 if let Ok(n) = r.count(4) {
                     let list: Vec<i32> = (0..n).filter_map(|_| r.int().ok()).collect();

@@ -51,6 +51,7 @@ impl Daemon {
     /// Every daemon: host `host` is no longer in the machine.
     pub(super) fn host_gone(&mut self, host: i32) {
         self.rm_host_gone(host);
+        self.trace_host_gone(host);
         self.feeds_host_gone(host);
         if let Some(tok) = self.links.unbind(host) {
             self.drop_link(tok);

@@ -11,17 +11,26 @@
 //! - For each traced task the tracer gets, from this daemon's tid:
 //!   `newtask` (75: TID, PT, TF, TN) when it starts, `spntask` (77: TID, PT)
 //!   when its spawn completes and `endtask` (76: TID, TST, TUS, TUU, TSS,
-//!   TSU) when it is gone, each preceded, the first time, by the data
-//!   identifier list and the event's descriptor.
+//!   TSU) when it is gone (a task this daemon started: once its process is
+//!   reaped, with its wait status and user and system CPU time), each
+//!   preceded, the first time, by the data identifier list and the event's
+//!   descriptor.
 //!
-//! Limits: a spawn spread over several hosts gives the tracer's settings
-//! only to tasks of the hosts whose daemon knows the tracer (this one).
+//! The registration is machine-wide, as in PVM 3.4.6 (whose daemons pass
+//! it on in `DM_SLCONF_TRACE`): the daemon that registers (or loses) the
+//! tracer tells the others in a control frame **Tracer** (docs/PROTOCOL.md
+//! "Daemon links"; a slave tells the master, the master every slave, and
+//! a host added later is told when it joins), so tasks started on any host
+//! get the tracer's settings and every daemon sends its own events to it.
+//! When the tracer's host leaves the machine, the registration goes.
 
+use super::log::dlog;
 use super::notify::Note;
 use super::output::Inherit;
 use super::server::Daemon;
+use crate::tid;
 use crate::wire::tev::{self, did, Field, Val};
-use crate::wire::Reader;
+use crate::wire::{ctl_frame, Ctl, Reader, Writer};
 use crate::Error;
 use std::collections::{HashMap, HashSet};
 
@@ -29,6 +38,9 @@ use std::collections::{HashMap, HashSet};
 const NEWTASK: i32 = 75;
 const ENDTASK: i32 = 76;
 const SPNTASK: i32 = 77;
+
+/// Characters of a trace mask (pvmtev.h's `TEV_MASK_LENGTH` less the NUL).
+const MASK_CHARS: usize = 35;
 
 /// Where a task's events go: (tid, tag, context).
 type Dest = (i32, i32, i32);
@@ -46,6 +58,50 @@ struct Tracer {
     opt: i32,
 }
 
+impl Tracer {
+    /// The settings after `tid` in a RegTracer request or a Tracer frame.
+    fn read(tid: i32, r: &mut Reader<'_>) -> Result<Tracer, Error> {
+        Ok(Tracer {
+            tid,
+            tctx: r.int()?,
+            ttag: r.int()?,
+            octx: r.int()?,
+            otag: r.int()?,
+            mask: String::from_utf8_lossy(r.bytes()?)
+                .trim_end_matches('\0')
+                .chars()
+                .take(MASK_CHARS)
+                .collect(),
+            buf: r.int()?,
+            opt: r.int()?,
+        })
+    }
+
+    fn write(&self, w: &mut Writer) {
+        w.int(self.tctx)
+            .int(self.ttag)
+            .int(self.octx)
+            .int(self.otag);
+        w.bytes(self.mask.as_bytes()).int(self.buf).int(self.opt);
+    }
+}
+
+/// The body of a Tracer control frame: the tracer's tid and 1 with its
+/// settings, or the tid that gave the role up (or left) and 0.
+fn tracer_body(change: Result<&Tracer, i32>) -> Vec<u8> {
+    let mut w = Writer::new();
+    match change {
+        Ok(t) => {
+            w.int(t.tid).int(1);
+            t.write(&mut w);
+        }
+        Err(gone) => {
+            w.int(gone).int(0);
+        }
+    }
+    w.finish()
+}
+
 /// The tracer and the trace destinations of this host's tasks.
 #[derive(Default, Debug)]
 pub struct Tracing {
@@ -56,6 +112,12 @@ pub struct Tracing {
     told: HashSet<Dest>,
     /// (destination, event) pairs whose descriptor went out.
     described: HashSet<(Dest, i32)>,
+    /// Traced tasks whose process was reaped before they left: endtask's
+    /// status, user and system time (s, us).
+    exits: HashMap<i32, [i32; 5]>,
+    /// Traced tasks that left while their process still runs: endtask
+    /// waits for its reaping (as PVM 3.4.6's pvmd sends it then).
+    awaiting: HashSet<i32>,
 }
 
 impl Tracing {
@@ -128,7 +190,8 @@ fn dest_of(i: &Inherit) -> Option<Dest> {
 
 impl Daemon {
     /// RegTracer of task `from`: registers it (int 1, settings) or gives
-    /// the role up (int 0). Another tracer already registered: PvmAlready.
+    /// the role up (int 0), machine-wide. Another tracer already
+    /// registered anywhere: PvmAlready.
     pub(super) fn req_reg_tracer(
         &mut self,
         from: i32,
@@ -138,27 +201,117 @@ impl Daemon {
         let current = self.tracing.tracer.as_ref().map(|t| t.tid);
         if !on {
             if current == Some(from) {
-                self.tracing.tracer = None;
+                self.tracer_set(None);
+                self.tracer_announce(Err(from));
             }
             return Ok(Vec::new());
         }
         if current.is_some_and(|t| t != from) {
             return Err(Error::Already);
         }
-        let t = Tracer {
-            tid: from,
-            tctx: r.int()?,
-            ttag: r.int()?,
-            octx: r.int()?,
-            otag: r.int()?,
-            mask: String::from_utf8_lossy(r.bytes()?)
-                .trim_end_matches('\0')
-                .to_string(),
-            buf: r.int()?,
-            opt: r.int()?,
-        };
-        self.tracing.tracer = Some(t);
+        let t = Tracer::read(from, r)?;
+        self.tracer_set(Some(t.clone()));
+        self.tracer_announce(Ok(&t));
         Ok(Vec::new())
+    }
+
+    /// Makes `t` the tracer this daemon knows (logged when it changes).
+    fn tracer_set(&mut self, t: Option<Tracer>) {
+        if self.tracing.tracer != t {
+            let who = t.as_ref().map(|t| tid::fmt(t.tid));
+            dlog!(
+                self.log,
+                Info,
+                "tracer: {}",
+                who.unwrap_or_else(|| "none".into())
+            );
+        }
+        self.tracing.tracer = t;
+    }
+
+    /// Tells the other daemons of a registration (`Ok`) or of the tracer
+    /// `Err(tid)` gone: a slave tells the master, the master every slave.
+    fn tracer_announce(&mut self, change: Result<&Tracer, i32>) {
+        let body = tracer_body(change);
+        let hosts = if self.multi.is_master() {
+            self.other_hosts()
+        } else if self.multi.placed() {
+            vec![tid::host_of(self.multi.master())]
+        } else {
+            Vec::new()
+        };
+        for h in hosts {
+            let f = ctl_frame(
+                self.me.dtid(),
+                tid::daemon_tid(h),
+                Ctl::Tracer,
+                body.clone(),
+            );
+            self.send_to_host(h, f.to_bytes());
+        }
+    }
+
+    /// Master: a slave just placed learns the tracer.
+    pub(super) fn tracer_tell_new_host(&mut self, host: i32) {
+        if let Some(t) = self.tracing.tracer.clone() {
+            let f = ctl_frame(
+                self.me.dtid(),
+                tid::daemon_tid(host),
+                Ctl::Tracer,
+                tracer_body(Ok(&t)),
+            );
+            self.send_to_host(host, f.to_bytes());
+        }
+    }
+
+    /// The control frame Tracer from daemon `peer` (only the master's, or
+    /// any slave's at the master). The master keeps a tracer it knows of
+    /// against a second registration made meanwhile elsewhere (and tells
+    /// everyone again), and passes every change on to the slaves.
+    pub(super) fn tracer_ctl(&mut self, peer: i32, r: &mut Reader<'_>) {
+        if !(self.multi.is_master() || peer == self.multi.master()) {
+            return;
+        }
+        let (Ok(t), Ok(on)) = (r.int(), r.int()) else {
+            return;
+        };
+        let current = self.tracing.tracer.clone();
+        if on == 0 {
+            if current.as_ref().is_some_and(|c| c.tid == t) {
+                self.tracer_set(None);
+                if self.multi.is_master() {
+                    self.tracer_announce(Err(t));
+                }
+            }
+            return;
+        }
+        let Ok(new) = Tracer::read(t, r) else {
+            return;
+        };
+        if !tid::is_task(t) {
+            return;
+        }
+        match current {
+            Some(c) if self.multi.is_master() && c.tid != t => self.tracer_announce(Ok(&c)),
+            _ => {
+                self.tracer_set(Some(new.clone()));
+                if self.multi.is_master() {
+                    self.tracer_announce(Ok(&new));
+                }
+            }
+        }
+    }
+
+    /// Host `host` left the machine: a tracer of that host is no more.
+    pub(super) fn trace_host_gone(&mut self, host: i32) {
+        if self
+            .tracing
+            .tracer
+            .as_ref()
+            .is_some_and(|t| tid::host_of(t.tid) == host)
+        {
+            self.tracer_set(None);
+        }
     }
 
     /// A spawn without trace (or output) destination gets the registered
@@ -209,21 +362,67 @@ impl Daemon {
     }
 
     /// Task `t` is gone: `endtask` to its tracer; a tracer that leaves is
-    /// no tracer any more.
+    /// no tracer any more. A task whose process this daemon started and
+    /// still runs gets its endtask when the process is reaped, with its
+    /// exit status and CPU times; any other, status and times 0 (PVM
+    /// 3.4.6's values for a task it did not start).
     pub(super) fn trace_task_gone(&mut self, t: i32) {
         if self.tracing.tracer.as_ref().is_some_and(|tr| tr.tid == t) {
-            self.tracing.tracer = None;
+            self.tracer_set(None);
+            self.tracer_announce(Err(t));
         }
+        if !self.tracing.dests.contains_key(&t) {
+            return;
+        }
+        let vals = match self.tracing.exits.remove(&t) {
+            Some(v) => v,
+            None if self.child_of_ours_runs(t) => {
+                self.tracing.awaiting.insert(t);
+                return;
+            }
+            None => [0; 5],
+        };
+        self.trace_endtask(t, vals);
+    }
+
+    /// The process of task `t` was reaped (`r`): its endtask, if it left
+    /// already, or its values for the endtask when it leaves.
+    pub(super) fn trace_reaped(&mut self, t: i32, r: crate::os::Reaped) {
+        if !self.tracing.dests.contains_key(&t) {
+            return;
+        }
+        let i = |v: i64| v.clamp(0, i32::MAX as i64) as i32;
+        let vals = [
+            r.status,
+            i(r.user.0),
+            i(r.user.1),
+            i(r.system.0),
+            i(r.system.1),
+        ];
+        if self.tracing.awaiting.remove(&t) {
+            self.trace_endtask(t, vals);
+        } else {
+            self.tracing.exits.insert(t, vals);
+        }
+    }
+
+    fn child_of_ours_runs(&self, t: i32) -> bool {
+        self.children.runs(t)
+    }
+
+    /// endtask (TID, TST, TUS, TUU, TSS, TSU) of `t` to its tracer.
+    fn trace_endtask(&mut self, t: i32, [st, us, uu, ss, su]: [i32; 5]) {
         let Some(d) = self.tracing.dests.remove(&t) else {
             return;
         };
+        self.tracing.exits.remove(&t);
         let f = [
             (did::TID, Val::Int(t)),
-            (did::TST, Val::Int(0)),
-            (did::TUS, Val::Int(0)),
-            (did::TUU, Val::Int(0)),
-            (did::TSS, Val::Int(0)),
-            (did::TSU, Val::Int(0)),
+            (did::TST, Val::Int(st)),
+            (did::TUS, Val::Int(us)),
+            (did::TUU, Val::Int(uu)),
+            (did::TSS, Val::Int(ss)),
+            (did::TSU, Val::Int(su)),
         ];
         let notes = self.tracing.event(self.me.dtid(), d, ENDTASK, &f);
         self.deliver_all(notes);
@@ -265,6 +464,37 @@ mod tests {
         };
         tr.fill(&mut own, None);
         assert_eq!((own.trace_tid, own.trace_code), (0x40009, 5));
+    }
+
+    #[test]
+    fn tracer_frames_carry_the_registration() {
+        let t = Tracer {
+            tid: 0x80001,
+            tctx: 3,
+            ttag: 99,
+            octx: 4,
+            otag: 98,
+            mask: "ABCDEFGHIJKLMNOPQRSTUVWXYZ@@@@@@@@@".into(),
+            buf: 4096,
+            opt: 2,
+        };
+        let body = tracer_body(Ok(&t));
+        let mut r = Reader::new(&body);
+        assert_eq!((r.int().unwrap(), r.int().unwrap()), (0x80001, 1));
+        assert_eq!(Tracer::read(0x80001, &mut r).unwrap(), t);
+        let body = tracer_body(Err(0x80001));
+        let mut r = Reader::new(&body);
+        assert_eq!((r.int().unwrap(), r.int().unwrap()), (0x80001, 0));
+        assert!(r.int().is_err(), "nothing follows a tracer gone");
+        // A mask longer than pvmtev.h's is cut to its 35 characters.
+        let long = Tracer {
+            mask: "A".repeat(100),
+            ..t
+        };
+        let body = tracer_body(Ok(&long));
+        let mut r = Reader::new(&body);
+        let _ = (r.int(), r.int());
+        assert_eq!(Tracer::read(1, &mut r).unwrap().mask.len(), MASK_CHARS);
     }
 
     #[test]

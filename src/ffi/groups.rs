@@ -176,14 +176,25 @@ pub unsafe extern "C" fn pvm_barrier(group: *mut c_char, count: c_int) -> c_int 
 /// `group` is NULL or a NUL-terminated string.
 #[no_mangle]
 pub unsafe extern "C" fn pvm_bcast(group: *mut c_char, msgtag: c_int) -> c_int {
+    let sent = std::cell::RefCell::new(Vec::new());
     let body = || {
         call_quiet("pvm_bcast", || {
             // SAFETY: the contract above.
-            ok(g::bcast(unsafe { self::group(group) }?, msgtag))
+            let tids = g::bcast(unsafe { self::group(group) }?, msgtag)?;
+            *sent.borrow_mut() = tids;
+            Ok(0)
         })
     };
+    let tev = Tev::top(ev::BCAST);
     // SAFETY: `group` as the contract above says.
-    unsafe { traced_group(ev::BCAST, group, Some((did::MC, msgtag)), did::CC, body) }
+    unsafe { group_entry(&tev, group, Some((did::MC, msgtag))) };
+    let r = body();
+    if let Some(t) = tev {
+        // The tids it went to (none when it failed), as PVM 3.4.6's MDL.
+        let to = sent.borrow();
+        t.exit(&[(did::CC, Val::Int(r)), (did::MDL, Val::Ints(&to))]);
+    }
+    r
 }
 
 /// Makes `group` static once `size` members (-1: its current size) have
@@ -459,8 +470,7 @@ pub unsafe extern "C" fn pvmgetclock(tv: *mut libc::timeval) -> c_int {
 }
 
 /// Runs group call `kind` traced as PVM 3.4's group library traces it:
-/// the group name (GN) and `arg` in, the result as `out` (pvm_bcast also
-/// gives an empty MDL: its destinations are the daemon's business here).
+/// the group name (GN) and `arg` in, the result as `out`.
 ///
 /// # Safety
 /// `group` is NULL or a NUL-terminated string.
@@ -472,7 +482,21 @@ unsafe fn traced_group(
     body: impl FnOnce() -> c_int,
 ) -> c_int {
     let tev = Tev::top(kind);
-    if let Some(t) = &tev {
+    // SAFETY: the contract above.
+    unsafe { group_entry(&tev, group, arg) };
+    let r = body();
+    if let Some(t) = tev {
+        t.exit(&[(out, Val::Int(r))]);
+    }
+    r
+}
+
+/// The entry event of a traced group call: GN and `arg`.
+///
+/// # Safety
+/// `group` is NULL or a NUL-terminated string.
+unsafe fn group_entry(tev: &Option<Tev>, group: *mut c_char, arg: Option<(c_int, c_int)>) {
+    if let Some(t) = tev {
         // SAFETY: the contract above.
         let name = unsafe { super::boundary::cbytes(group) }.unwrap_or(b"");
         let mut f = vec![(did::GN, Val::Str(name))];
@@ -481,13 +505,4 @@ unsafe fn traced_group(
         }
         t.entry(&f);
     }
-    let r = body();
-    if let Some(t) = tev {
-        if kind == ev::BCAST {
-            t.exit(&[(did::CC, Val::Int(r)), (did::MDL, Val::Ints(&[]))]);
-        } else {
-            t.exit(&[(out, Val::Int(r))]);
-        }
-    }
-    r
 }

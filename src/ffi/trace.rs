@@ -11,13 +11,18 @@
 //!   traced call sets it to 0 meanwhile, as PVM's `TEV_EXCLUSIVE` macro
 //!   does, and restores it, so calls made inside it are not traced);
 //! - `struct pvmtrcencvec *pvmtrccodef`: the encoders PVM's `TEV_PACK_*`
-//!   macros call; they are only reached after `tev_begin` accepted an
-//!   event, which it does not (events of C libraries are not produced:
-//!   docs/COMPATIBILITY.md), and pack nothing;
-//! - `int tev_begin(int kind, int entry_exit)`: 0 (no event started);
-//!   `int tev_fin(void)`: 0; `int tev_do_trace(int, int)`: 0;
+//!   macros call between `tev_begin` and `tev_fin`: ints, longs and
+//!   strings (scalars and arrays) become the event's fields; bytes, shorts,
+//!   floats, doubles and complex values are not kept (PVM's own libraries
+//!   pack none of them);
+//! - `int tev_begin(int kind, int entry_exit)`: opens the event (1) when
+//!   the task traces (the macro checked its tracer and mask), else 0;
+//!   `int tev_fin(void)`: sends it, into the trace buffer or the timing or
+//!   count summary, like pvm6's own events (1); `int tev_do_trace(int,
+//!   int)`: the macro's check for user code, then `tev_begin`;
 //!   `void tev_flush(int)`: sends the task's buffered events (or its
-//!   timing or profiling summary) to its tracer;
+//!   timing or profiling summary) to its tracer. So the group calls of
+//!   Debian's libgpvm3, compiled with these macros, are traced on pvm6;
 //! - `struct Pvmtevinfo pvmtevinfo[TEV_MAX + 1]`: the event names of
 //!   pvmtev.h (`addhosts` .. `user_defined`), with zero marks and counts;
 //! - `struct Pvmtevdid pvmtevdidlist[TEV_DID_MAX + 1]`: the semantic data
@@ -29,13 +34,12 @@ use std::cell::UnsafeCell;
 #[cfg(test)]
 use std::ffi::CStr;
 use std::ffi::{c_char, c_int, c_void};
+use std::sync::atomic::AtomicPtr;
 use std::sync::atomic::Ordering;
-use std::sync::atomic::{AtomicI32, AtomicPtr};
 
-/// 1 at the top level of a PVM call (PVM's `pvmtoplvl`).
-#[no_mangle]
-#[allow(non_upper_case_globals)]
-pub static pvmtoplvl: AtomicI32 = AtomicI32::new(1);
+/// 1 at the top level of a PVM call (PVM's `pvmtoplvl`; it lives in
+/// `os::cvars`, as the message handler runs of `task` set it too).
+pub use crate::os::cvars::pvmtoplvl;
 
 /// One encoder of `struct pvmtrcencvec`: (data id, array flag, data,
 /// count, stride) -> status.
@@ -48,7 +52,137 @@ pub struct TraceEncoders {
     pub enc: [Encoder; 12],
 }
 
-/// Packs nothing: no event is ever open (see the module docs).
+/// A value a C library packed into the open event.
+enum CVal {
+    Int(i32),
+    Ints(Vec<i32>),
+    Long(i64),
+    Longs(Vec<i64>),
+    Str(Vec<u8>),
+    Strs(Vec<Vec<u8>>),
+}
+
+/// The event a C library opened with `tev_begin` (PVM's trace macros):
+/// its kind, whether it is the exit event, and the fields packed so far.
+struct CEvent {
+    kind: c_int,
+    exit: bool,
+    fields: Vec<(c_int, CVal)>,
+}
+
+/// The open event (one at a time, as PVM's single trace buffer). Bounded:
+/// at most [`MAX_CFIELDS`] fields are kept.
+static CEVENT: std::sync::Mutex<Option<CEvent>> = std::sync::Mutex::new(None);
+
+/// Most fields one event of a C library keeps (PVM's events have ten at most).
+const MAX_CFIELDS: usize = 64;
+/// Most elements of one array field kept.
+const MAX_CARRAY: usize = 1 << 16;
+
+fn with_event(f: impl FnOnce(&mut CEvent)) {
+    let mut g = CEVENT.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(ev) = g.as_mut() {
+        if ev.fields.len() < MAX_CFIELDS {
+            f(ev);
+        }
+    }
+}
+
+/// The `cnt` elements of `data`, every `std`-th (PVM's packing arguments).
+///
+/// # Safety
+/// `data` points at `(cnt - 1) * std + 1` readable elements of `T` (or
+/// is NULL, or `cnt` < 1: nothing is read).
+unsafe fn elements<T: Copy>(data: *const T, cnt: c_int, std: c_int) -> Vec<T> {
+    if data.is_null() || cnt < 1 || std < 1 {
+        return Vec::new();
+    }
+    let n = (cnt as usize).min(MAX_CARRAY);
+    // SAFETY: the caller's contract: element i * std is readable for i < cnt.
+    (0..n)
+        .map(|i| unsafe { *data.add(i * std as usize) })
+        .collect()
+}
+
+/// `enc_int` (and `enc_uint`) of `pvmtrccodef`: an int, or an array of them.
+extern "C" fn encode_int(
+    did: c_int,
+    array: c_int,
+    data: *mut c_void,
+    cnt: c_int,
+    std: c_int,
+) -> c_int {
+    // SAFETY: PVM's TEV_PACK_INT passes `cnt` ints every `std` at `data`.
+    let v = unsafe { elements(data as *const c_int, cnt, std) };
+    with_event(|ev| {
+        let val = if array & 0x80 != 0 {
+            CVal::Ints(v)
+        } else {
+            CVal::Int(v.first().copied().unwrap_or(0))
+        };
+        ev.fields.push((did, val));
+    });
+    0
+}
+
+/// `enc_long` (and `enc_ulong`).
+extern "C" fn encode_long(
+    did: c_int,
+    array: c_int,
+    data: *mut c_void,
+    cnt: c_int,
+    std: c_int,
+) -> c_int {
+    // SAFETY: PVM's TEV_PACK_LONG passes `cnt` longs every `std` at `data`.
+    let v = unsafe { elements(data as *const std::ffi::c_long, cnt, std) };
+    with_event(|ev| {
+        let val = if array & 0x80 != 0 {
+            CVal::Longs(v)
+        } else {
+            CVal::Long(v.first().copied().unwrap_or(0))
+        };
+        ev.fields.push((did, val));
+    });
+    0
+}
+
+/// A C string, cut at [`MAX_CARRAY`] bytes; empty for NULL.
+///
+/// # Safety
+/// `p` is NULL or a NUL-terminated string.
+unsafe fn c_bytes(p: *const c_char) -> Vec<u8> {
+    if p.is_null() {
+        return Vec::new();
+    }
+    // SAFETY: the caller's contract.
+    let b = unsafe { std::ffi::CStr::from_ptr(p) }.to_bytes();
+    b[..b.len().min(MAX_CARRAY)].to_vec()
+}
+
+/// `enc_str`: a string, or (array) `cnt` strings every `std` of a `char *`
+/// array, as PVM's TEV_PACK_STRING passes them.
+extern "C" fn encode_str(
+    did: c_int,
+    array: c_int,
+    data: *mut c_void,
+    cnt: c_int,
+    std: c_int,
+) -> c_int {
+    let val = if array & 0x80 != 0 {
+        // SAFETY: an array of `cnt` string pointers, every `std`.
+        let ptrs = unsafe { elements(data as *const *const c_char, cnt, std) };
+        // SAFETY: each is a NUL-terminated string (or NULL).
+        CVal::Strs(ptrs.into_iter().map(|p| unsafe { c_bytes(p) }).collect())
+    } else {
+        // SAFETY: one NUL-terminated string (or NULL).
+        CVal::Str(unsafe { c_bytes(data as *const c_char) })
+    };
+    with_event(|ev| ev.fields.push((did, val)));
+    0
+}
+
+/// The encoders of types pvm6 does not carry in C-built events (bytes,
+/// shorts, floats, doubles, complex): nothing is packed.
 extern "C" fn encode_nothing(
     _did: c_int,
     _array: c_int,
@@ -60,7 +194,22 @@ extern "C" fn encode_nothing(
 }
 
 static ENCODERS: TraceEncoders = TraceEncoders {
-    enc: [encode_nothing; 12],
+    // byte, cplx, dcplx, double, float, int, uint, long, ulong, short,
+    // ushort, str
+    enc: [
+        encode_nothing,
+        encode_nothing,
+        encode_nothing,
+        encode_nothing,
+        encode_nothing,
+        encode_int,
+        encode_int,
+        encode_long,
+        encode_long,
+        encode_nothing,
+        encode_nothing,
+        encode_str,
+    ],
 };
 
 /// `struct pvmtrcencvec *pvmtrccodef`.
@@ -69,22 +218,78 @@ static ENCODERS: TraceEncoders = TraceEncoders {
 pub static pvmtrccodef: AtomicPtr<TraceEncoders> =
     AtomicPtr::new(&ENCODERS as *const TraceEncoders as *mut TraceEncoders);
 
-/// Starts trace event `kind`: 0, no event started (module docs).
+/// Starts trace event `kind` (`entry_exit`: TEV_EVENT_ENTRY or _EXIT) for
+/// the trace macros of a C library (PVM's TEV_DO_TRACE checked the task's
+/// tracer and mask): 1, the event is open and `pvmtrccodef`'s encoders
+/// add its fields; 0 when the task does not trace.
 #[no_mangle]
-pub extern "C" fn tev_begin(_kind: c_int, _entry_exit: c_int) -> c_int {
-    0
+pub extern "C" fn tev_begin(kind: c_int, entry_exit: c_int) -> c_int {
+    if !task::trace::armed() || !(0..crate::wire::tev::NEVENTS as c_int).contains(&kind) {
+        return 0;
+    }
+    let mut g = CEVENT.lock().unwrap_or_else(|e| e.into_inner());
+    *g = Some(CEvent {
+        kind,
+        exit: entry_exit & crate::wire::tev::EXIT != 0,
+        fields: Vec::new(),
+    });
+    1
 }
 
-/// Ends the event `tev_begin` started: there is none; 0.
+/// Ends the event `tev_begin` opened: it goes to the tracer (or into the
+/// trace buffer, or the timing or count summary) as pvm6's own do; 1.
 #[no_mangle]
 pub extern "C" fn tev_fin() -> c_int {
-    0
+    let ev = CEVENT.lock().unwrap_or_else(|e| e.into_inner()).take();
+    let Some(ev) = ev else {
+        return 0;
+    };
+    super::boundary::guard("tev_fin", (), || {
+        let strs: Vec<Vec<&[u8]>> = ev
+            .fields
+            .iter()
+            .map(|(_, v)| match v {
+                CVal::Strs(s) => s.iter().map(|b| b.as_slice()).collect(),
+                _ => Vec::new(),
+            })
+            .collect();
+        let longs: Vec<Vec<i32>> = ev
+            .fields
+            .iter()
+            .map(|(_, v)| match v {
+                CVal::Longs(l) => l.iter().map(|&x| x as i32).collect(),
+                _ => Vec::new(),
+            })
+            .collect();
+        let fields: Vec<Field<'_>> = ev
+            .fields
+            .iter()
+            .enumerate()
+            .map(|(i, (did, v))| {
+                let val = match v {
+                    CVal::Int(x) => Val::Int(*x),
+                    CVal::Ints(x) => Val::Ints(x),
+                    CVal::Long(x) => Val::Long(*x),
+                    CVal::Longs(_) => Val::Ints(&longs[i]),
+                    CVal::Str(x) => Val::Str(x),
+                    CVal::Strs(_) => Val::Strs(&strs[i]),
+                };
+                (*did, val)
+            })
+            .collect();
+        task::trace::event(ev.kind, ev.exit, &fields);
+    });
+    1
 }
 
-/// Whether event `kind` is traced now: 0.
+/// PVM's TEV_DO_TRACE for user code: whether the task traces event `kind`
+/// now (then the event is open, as after `tev_begin`); 0 or 1.
 #[no_mangle]
-pub extern "C" fn tev_do_trace(_kind: c_int, _entry_exit: c_int) -> c_int {
-    0
+pub extern "C" fn tev_do_trace(kind: c_int, entry_exit: c_int) -> c_int {
+    if !task::trace::armed() || !task::trace::in_mask(kind) {
+        return 0;
+    }
+    tev_begin(kind, entry_exit)
 }
 
 /// Sends the task's buffered trace events to its tracer.

@@ -964,3 +964,25 @@ fn a_held_body_unpacks_as_the_same_body_received_whole() {
         assert_eq!(strided, [bytes[0], 0, bytes[1]]);
     }
 }
+
+#[test]
+fn user_event_buffers_annotate_what_is_packed() {
+    let mut b = Buffer::user_event(1000, 2000);
+    b.pack(&[42i32], 1, 1).unwrap();
+    b.pack(&[1.5f64, 2.5], 2, 1).unwrap();
+    b.pack_str(b"hi").unwrap();
+    let w = |v: i32| v.to_be_bytes().to_vec();
+    let mut want = [w(-9), w(108), w(13)].concat();
+    want.extend_from_slice(b"user_defined\0\0\0\0");
+    want.extend([w(1000), w(2000)].concat());
+    // an int: its type, the value
+    want.extend([w(6), w(42)].concat());
+    // two doubles: type | array, count, values
+    want.extend([w(4 | 0x80), w(2)].concat());
+    want.extend_from_slice(&1.5f64.to_be_bytes());
+    want.extend_from_slice(&2.5f64.to_be_bytes());
+    // a string: an int (its length), then bytes (count, bytes, padding)
+    want.extend([w(6), w(3), w(1 | 0x80), w(3)].concat());
+    want.extend_from_slice(b"hi\0\0");
+    assert_eq!(b.to_bytes(), want);
+}

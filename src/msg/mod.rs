@@ -46,7 +46,7 @@ pub mod codec;
 pub mod spare;
 pub mod table;
 
-pub use buffer::Buffer;
+pub use buffer::{Buffer, USER_EVENT_END};
 pub use codec::{ByteOrder, Scalar};
 pub use table::BufferTable;
 

@@ -62,8 +62,18 @@ impl BufferTable {
         i32::try_from(i + 1).unwrap_or(i32::MAX)
     }
 
-    /// `pvm_mkbuf`: a new empty buffer with encoding `enc`.
+    /// `pvm_mkbuf`: a new empty buffer with encoding `enc` (a
+    /// `PvmDataTrace` one starts a user-defined trace event, stamped now).
     pub fn mkbuf(&mut self, enc: Encoding) -> i32 {
+        if enc == Encoding::Trace {
+            let d = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default();
+            return self.insert(Buffer::user_event(
+                d.as_secs() as i32,
+                d.subsec_micros() as i32,
+            ));
+        }
         self.insert(Buffer::new(enc))
     }
 

@@ -40,7 +40,8 @@ pub use net::{
 pub use poll::{poll_many, poll_readable, wait_hangup, Ready};
 pub use proc::{
     close_fds_from, exit_now, fork, hostname, kill, nofile_limit, pidfd_open, process_exists,
-    setsid, stdio_to_dev_null, try_lock_exclusive, uid, wait_pid, write_private, Fork,
+    reap_child, setsid, stdio_to_dev_null, try_lock_exclusive, uid, wait_pid, write_private, Fork,
+    Reaped,
 };
 pub use signal::{default_sigchld, ignore_sigpipe, signal_pipe};
 pub use spin::{spin_allowed, spin_budget, spin_pause};

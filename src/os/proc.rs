@@ -172,6 +172,42 @@ pub fn wait_pid(pid: i32) -> io::Result<i32> {
     }
 }
 
+/// A reaped child process: its wait status (as wait(2) gives it) and the
+/// user and system CPU time it used, as (seconds, microseconds).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Reaped {
+    pub status: i32,
+    pub user: (i64, i64),
+    pub system: (i64, i64),
+}
+
+/// Reaps child `pid` if it has ended, with its resource usage (wait4 with
+/// WNOHANG): `Ok(None)` while it runs.
+pub fn reap_child(pid: i32) -> io::Result<Option<Reaped>> {
+    let mut status: libc::c_int = 0;
+    // SAFETY: rusage is plain old data; all-zero is a valid value.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    loop {
+        // SAFETY: both pointers are to live locals of the right types; wait4
+        // writes them and keeps no reference.
+        let r = unsafe { libc::wait4(pid, &mut status, libc::WNOHANG, &mut ru) };
+        if r == 0 {
+            return Ok(None);
+        }
+        if r > 0 {
+            return Ok(Some(Reaped {
+                status,
+                user: (ru.ru_utime.tv_sec, ru.ru_utime.tv_usec),
+                system: (ru.ru_stime.tv_sec, ru.ru_stime.tv_usec),
+            }));
+        }
+        let e = io::Error::last_os_error();
+        if e.kind() != io::ErrorKind::Interrupted {
+            return Err(e);
+        }
+    }
+}
+
 /// Ends this process at once with `code`, running no atexit handlers and
 /// flushing no stdio buffers (the right exit for a forked child).
 pub fn exit_now(code: i32) -> ! {

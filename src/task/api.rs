@@ -353,6 +353,9 @@ pub fn setopt(what: i32, val: i32) -> Result<i32> {
 
 /// pvm_send of the active send buffer.
 pub fn send(dst: i32, tag: i32) -> Result<()> {
+    if dst == super::trace::USER_TID && tag == super::trace::USER_CODE {
+        return super::trace::user_event();
+    }
     rt().send(dst, tag)?;
     sent("pvm_send", &[dst], tag);
     Ok(())

@@ -214,8 +214,9 @@ pub fn freezegroup(name: &[u8], size: i32) -> Result<i32> {
 }
 
 /// pvm_bcast: sends the active send buffer with `tag` to every member of
-/// `name` but us. PvmNoInst when nobody else is in the group (as PVM 3.4.6).
-pub fn bcast(name: &[u8], tag: i32) -> Result<()> {
+/// `name` but us; the tids it went to. PvmNoInst when nobody else is in
+/// the group (as PVM 3.4.6).
+pub fn bcast(name: &[u8], tag: i32) -> Result<Vec<i32>> {
     let me = rt().mytid()?;
     let tids: Vec<i32> = members(name)?
         .into_iter()
@@ -228,7 +229,8 @@ pub fn bcast(name: &[u8], tag: i32) -> Result<()> {
     if tag < 0 {
         return Err(Error::BadParam);
     }
-    rt().mcast(&tids, tag)
+    rt().mcast(&tids, tag)?;
+    Ok(tids)
 }
 
 /// Sends `bytes` to `dst` with `tag` in the group context.

@@ -26,10 +26,13 @@
 
 use super::Runtime;
 use crate::msg::MsgInfo;
+use crate::os::cvars::pvmtoplvl;
 use crate::sync::Locked;
+use crate::wire::tev::{did, ev, Val};
 use crate::{Error, Result};
 use std::cell::Cell;
 use std::collections::VecDeque;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, MutexGuard};
 
 /// A handler: called with the buffer id of the message; its return value is
@@ -66,8 +69,9 @@ pub(super) struct Table {
     free: Vec<i32>,
     /// The next id never handed out.
     next: i32,
-    /// Claimed messages waiting for their handler: (buffer id, handler).
-    pending: VecDeque<(i32, HandlerFn)>,
+    /// Claimed messages waiting for their handler: (buffer id, handler,
+    /// the handler's source, tag and context).
+    pending: VecDeque<(i32, HandlerFn, [i32; 3])>,
     /// A thread is running handlers.
     running: bool,
 }
@@ -180,11 +184,11 @@ pub(super) fn claim(id: i32, info: &MsgInfo) -> bool {
         .handlers
         .iter()
         .find(|h| h.matches(info))
-        .map(|h| h.func.clone())
+        .map(|h| (h.func.clone(), [h.src, h.tag, h.ctx]))
     else {
         return false;
     };
-    t.pending.push_back((id, func));
+    t.pending.push_back((id, func.0, func.1));
     true
 }
 
@@ -211,35 +215,64 @@ pub(super) fn run_pending(rt: &Runtime) {
             }
             n
         };
-        let Some((id, func)) = next else {
+        let Some((id, func, pattern)) = next else {
             return;
         };
-        invoke(rt, id, &func);
+        invoke(rt, id, &func, pattern);
     }
 }
 
 /// Forgets pending messages (pvm_exit: their buffers are freed).
 pub(super) fn drop_pending(st: &mut super::State) {
-    let pending: Vec<i32> = table().pending.drain(..).map(|(id, _)| id).collect();
+    let pending: Vec<i32> = table().pending.drain(..).map(|(id, ..)| id).collect();
     for id in pending {
         // Already freed by someone else means nothing is left to do.
         let _ = st.bufs.freebuf(id);
     }
 }
 
-fn invoke(rt: &Runtime, id: i32, func: &HandlerFn) {
-    let (old_s, old_r) = {
+fn invoke(rt: &Runtime, id: i32, func: &HandlerFn, [hsrc, htag, hctx]: [i32; 3]) {
+    let (old_s, old_r, msg) = {
         let mut st = rt.lock();
         let s = st.bufs.sbuf();
         let r = st.bufs.rbuf();
         if st.bufs.set_rbuf(id).is_err() {
             return;
         }
-        (s, r)
+        let msg = st.bufs.get(id).ok().map(|b| {
+            let i = b.info();
+            [b.reported_len() as i32, i.tag, i.ctx, i.src]
+        });
+        (s, r, msg)
     };
+    // PVM 3.4.6's mhf_invoke event (entry only): the handler's source, tag
+    // and context, then the message's buffer, length, tag, context and
+    // source; PVM calls inside the handler are traced as top-level calls.
+    let mut pushed = None;
+    if super::trace::armed() && super::trace::in_mask(ev::MHF_INVOKE) {
+        let [len, tag, ctx, src] = msg.unwrap_or([-1; 4]);
+        super::trace::event(
+            ev::MHF_INVOKE,
+            false,
+            &[
+                (did::RST, Val::Int(hsrc)),
+                (did::RMC, Val::Int(htag)),
+                (did::RCX, Val::Int(hctx)),
+                (did::MB, Val::Int(id)),
+                (did::MNB, Val::Int(len)),
+                (did::MC, Val::Int(tag)),
+                (did::MCX, Val::Int(ctx)),
+                (did::SRC, Val::Int(src)),
+            ],
+        );
+        pushed = Some(pvmtoplvl.swap(1, Ordering::Relaxed));
+    }
     IN_HANDLER.with(|c| c.set(true));
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| func(id)));
     IN_HANDLER.with(|c| c.set(false));
+    if let Some(saved) = pushed {
+        pvmtoplvl.store(saved, Ordering::Relaxed);
+    }
     if outcome.is_err() {
         log::error!("message handler for buffer {id} panicked");
     }

@@ -102,6 +102,8 @@ const STREAM_FOR: Duration = Duration::from_millis(100);
 /// them, `=0` never.
 #[derive(Default)]
 struct Copier {
+    /// The `PVM6_RING_STREAM` setting, if any (read when the ring is made).
+    forced: Option<bool>,
     /// Copy with streaming stores until then.
     stream_until: Option<Instant>,
     /// Slow plain copies in a row.
@@ -109,19 +111,19 @@ struct Copier {
 }
 
 impl Copier {
-    /// The `PVM6_RING_STREAM` setting, if any.
-    fn forced() -> Option<bool> {
-        static FORCED: std::sync::OnceLock<Option<bool>> = std::sync::OnceLock::new();
-        *FORCED.get_or_init(|| match std::env::var("PVM6_RING_STREAM").as_deref() {
+    /// The `PVM6_RING_STREAM` setting (read when a ring is made).
+    fn forced_by_env() -> Option<bool> {
+        match std::env::var("PVM6_RING_STREAM").as_deref() {
             Ok("1") => Some(true),
             Ok("0") => Some(false),
             _ => None,
-        })
+        }
     }
 
     /// Whether the next body is copied with streaming stores.
     fn streaming(&self, now: Instant) -> bool {
-        Copier::forced().unwrap_or_else(|| self.stream_until.is_some_and(|t| now < t))
+        self.forced
+            .unwrap_or_else(|| self.stream_until.is_some_and(|t| now < t))
     }
 
     /// Takes note of a plain copy of `len` bytes that took `took`.
@@ -186,7 +188,10 @@ impl Tx {
             match os::sealed_memfd("pvm6-ring", DATA_AT + CAPACITY)
                 .and_then(|fd| SharedMap::map(fd.as_fd(), DATA_AT + CAPACITY).map(|m| (fd, m)))
             {
-                Ok(r) => self.ring = Some(r),
+                Ok(r) => {
+                    self.ring = Some(r);
+                    self.copier.forced = Copier::forced_by_env();
+                }
                 Err(e) => {
                     log::debug!("no shared-memory ring: {e}");
                     self.disabled = true;

@@ -233,6 +233,32 @@ fn send(c: &Cfg, body: &[u8]) {
     }
 }
 
+/// pvmtev.h's `PVM_TRACE_TID` and `PVM_TRACE_CODE`: pvm_send to them sends
+/// the active send buffer (made with `pvm_mkbuf(PvmDataTrace)`) as a
+/// user-defined event to the task's tracer.
+pub const USER_TID: i32 = -1111;
+pub const USER_CODE: i32 = -2222;
+
+/// pvm_send(PVM_TRACE_TID, PVM_TRACE_CODE): when the task traces and its
+/// mask has `user_defined`, the active send buffer with the event's end
+/// marker goes to the tracer (as a record of its own, not buffered, as in
+/// PVM 3.4.6); otherwise nothing is sent. Both are success.
+pub fn user_event() -> crate::Result<()> {
+    if !armed() || !in_mask(ev::USER_DEFINED) {
+        return Ok(());
+    }
+    let Some(c) = cfg() else {
+        return Ok(());
+    };
+    let mut body = super::with_bufs(|t| {
+        let id = t.sbuf();
+        Ok(t.get(id)?.to_bytes())
+    })?;
+    body.extend_from_slice(&crate::msg::USER_EVENT_END.to_be_bytes());
+    send(&c, &body);
+    Ok(())
+}
+
 /// `tev_flush`: sends what is buffered (PvmTraceFull), or the timing or
 /// profiling summary (PvmTraceTime, PvmTraceCount) and starts it anew.
 pub fn flush() {

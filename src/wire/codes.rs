@@ -75,6 +75,11 @@ pub enum Ctl {
     /// frame of yours (src/seal.rs) and end this link; close it and send
     /// on a new one. No body.
     Relink = 19,
+    /// The machine's registered tracer (src/daemon/trace.rs; body: its tid
+    /// and 1, then its trace context and tag, output context and tag, mask,
+    /// buffer and options; or a tid and 0: that tracer is gone): a slave
+    /// tells the master, the master every slave.
+    Tracer = 20,
 }
 
 impl Ctl {
@@ -101,6 +106,7 @@ impl Ctl {
             17 => Claim,
             18 => Follow,
             19 => Relink,
+            20 => Tracer,
             _ => return None,
         })
     }

@@ -21,6 +21,8 @@ pub mod ev {
     pub const ARCHCODE: i32 = 78;
     pub const ADDMHF: i32 = 103;
     pub const DELMHF: i32 = 104;
+    pub const MHF_INVOKE: i32 = 105;
+    pub const USER_DEFINED: i32 = 108;
     pub const CONFIG: i32 = 4;
     pub const DELHOSTS: i32 = 6;
     pub const EXIT: i32 = 7;

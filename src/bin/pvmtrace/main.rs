@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! pvmtrace [--json OUT.json] [--png OUT.png] [--svg OUT.svg]
-//!          [--size WIDTHxHEIGHT] [--title TEXT] TRACEFILE
+//!          [--size WIDTHxHEIGHT] [--title TEXT] [--follow SECS] TRACEFILE
 //! ```
 //!
 //! - `--json`: Chrome trace-event JSON (chrome://tracing, Perfetto): hosts
@@ -12,7 +12,11 @@
 //! - `--png`, `--svg`: a space-time picture as XPVM drew it (tasks down the
 //!   side, time across; computing green, in PVM yellow, waiting white,
 //!   messages red);
-//! - with none of them, a summary: tasks, calls, messages.
+//! - with none of them, a summary: tasks, calls, messages;
+//! - `--follow SECS`: a live session: the trace file a running `tracer`
+//!   writes is read again whenever it grows, the outputs rewritten and a
+//!   summary line printed each time, until it has not changed for SECS
+//!   seconds.
 
 mod chrome;
 mod model;
@@ -22,7 +26,7 @@ mod sddf;
 use std::process::ExitCode;
 
 const USAGE: &str = "usage: pvmtrace [--json OUT.json] [--png OUT.png] [--svg OUT.svg] \
-[--size WIDTHxHEIGHT] [--title TEXT] TRACEFILE";
+[--size WIDTHxHEIGHT] [--title TEXT] [--follow SECS] TRACEFILE";
 
 #[derive(Default)]
 struct Args {
@@ -32,6 +36,7 @@ struct Args {
     size: Option<(u32, u32)>,
     title: Option<String>,
     input: Option<String>,
+    follow: Option<u64>,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -44,6 +49,13 @@ fn parse_args() -> Result<Args, String> {
             "--png" => a.png = Some(value("--png")?),
             "--svg" => a.svg = Some(value("--svg")?),
             "--title" => a.title = Some(value("--title")?),
+            "--follow" => {
+                let v: u64 = value("--follow")?.parse().map_err(|_| "--follow SECS")?;
+                if !(1..=86_400).contains(&v) {
+                    return Err("--follow: 1 to 86400 seconds".into());
+                }
+                a.follow = Some(v);
+            }
             "--size" => {
                 let v = value("--size")?;
                 let (w, h) = v.split_once('x').ok_or("--size is WIDTHxHEIGHT")?;
@@ -66,16 +78,59 @@ fn parse_args() -> Result<Args, String> {
     Ok(a)
 }
 
+/// `--follow`: renders `a` again each time the trace file changes, until
+/// it has been still for `secs` seconds (or never appeared in that time).
+fn follow(a: &Args, secs: u64) -> Result<(), String> {
+    use std::time::{Duration, Instant};
+    let input = a.input.clone().unwrap_or_default();
+    let quiet = Duration::from_secs(secs);
+    let mut last: Option<(u64, std::time::SystemTime)> = None;
+    let mut changed = Instant::now();
+    let mut rendered = 0;
+    loop {
+        let now = std::fs::metadata(&input)
+            .ok()
+            .map(|m| (m.len(), m.modified().unwrap_or(std::time::UNIX_EPOCH)));
+        if now.is_some() && now != last {
+            last = now;
+            changed = Instant::now();
+            let text = std::fs::read_to_string(&input).unwrap_or_default();
+            if !sddf::parse(&text).is_empty() {
+                render(a, &text, true)?;
+                rendered += 1;
+            }
+        } else if changed.elapsed() >= quiet {
+            return if rendered > 0 {
+                Ok(())
+            } else {
+                Err(format!("{input}: no trace events within {secs} s"))
+            };
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
 fn run(a: Args) -> Result<(), String> {
-    let input = a.input.unwrap_or_default();
+    if let Some(secs) = a.follow {
+        return follow(&a, secs);
+    }
+    let input = a.input.clone().unwrap_or_default();
     let text = std::fs::read_to_string(&input).map_err(|e| format!("{input}: {e}"))?;
-    let events = sddf::parse(&text);
+    render(&a, &text, false)
+}
+
+/// Writes the outputs `a` asks for from trace `text` (`live`: one summary
+/// line, whatever the outputs).
+fn render(a: &Args, text: &str, live: bool) -> Result<(), String> {
+    let input = a.input.clone().unwrap_or_default();
+    let events = sddf::parse(text);
     if events.is_empty() {
         return Err(format!("{input}: no trace events"));
     }
     let m = model::Model::build(&events);
     let title = a
         .title
+        .clone()
         .unwrap_or_else(|| format!("PVM space-time: {}", input.rsplit('/').next().unwrap_or("")));
     if let Some(p) = &a.json {
         let doc = chrome::document(&m);
@@ -94,6 +149,16 @@ fn run(a: Args) -> Result<(), String> {
         if let Some(p) = &a.svg {
             picture::svg(&m, p, size, &title, fonts).map_err(|e| format!("{p}: {e}"))?;
         }
+    }
+    if live {
+        println!(
+            "{} events, {} tasks, {} calls, {} messages",
+            events.len(),
+            m.tasks.len(),
+            m.slices.len(),
+            m.messages.len()
+        );
+        return Ok(());
     }
     if a.json.is_none() && a.png.is_none() && a.svg.is_none() {
         println!(
