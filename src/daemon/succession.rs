@@ -38,6 +38,18 @@ const PROBE_TIME: Duration = Duration::from_secs(3);
 /// (one per request in progress: far more than a machine's tasks have);
 /// beyond it a reply goes at once, and the log says so.
 const MAX_HELD: usize = 16_384;
+/// At most this many tasks' last answers are kept for a try again.
+const MAX_ANSWERED: usize = 65_536;
+
+/// Whether a master-only request `tag` that was sent to a master lost
+/// before it answered goes to the new master (the mailbox, the no-reset
+/// list, the groups, halt): what the old master did with it is in the
+/// successor's copy, with its answer when it changed anything (see
+/// [`Daemon::answered_before`]). pvm_addhosts and pvm_delhosts fail with
+/// PvmNoHost instead: the old master's starts die with it.
+pub(super) fn goes_to_successor(tag: i32) -> bool {
+    super::multi::master_only(tag) && !matches!(tag, 60 | 61)
+}
 
 /// Whether sequence number `a` is at or after `b` (they wrap).
 fn seq_reached(a: i32, b: i32) -> bool {
@@ -115,6 +127,15 @@ pub(super) struct Succession {
     /// Replies to master-only requests waiting for the acknowledgement of
     /// the replica that carries what they tell.
     held: Held<HeldReply>,
+    /// The replicated state of the last replica (without `answered`).
+    last_state: Vec<u8>,
+    /// The answer to another host's task whose request changed the
+    /// replicated state, by task: the request id its daemon gave it and
+    /// the reply body. Part of the replica, so a try again after a lost
+    /// master is told what the old master did, and not served twice.
+    answered: std::collections::BTreeMap<i32, (i32, Vec<u8>)>,
+    /// The answer of the request being served (for `answered`).
+    answering: Option<(i32, i32, Vec<u8>)>,
     // Successor side.
     /// The latest replica from the master, and its sequence number.
     copy: Option<(i32, Vec<u8>)>,
@@ -135,9 +156,10 @@ struct State {
     noresets: Vec<i32>,
     /// The master's hostfile (`&` hosts, `*` defaults) as text.
     known: String,
+    answered: std::collections::BTreeMap<i32, (i32, Vec<u8>)>,
 }
 
-/// The master-only state as a replica body.
+/// The master-only state as a replica body (without the answers).
 fn snapshot(groups: &Groups, mbox: &Mailbox, noresets: &[i32], known: &str) -> Vec<u8> {
     let mut w = Writer::new();
     groups.snapshot(&mut w);
@@ -150,6 +172,33 @@ fn snapshot(groups: &Groups, mbox: &Mailbox, noresets: &[i32], known: &str) -> V
     w.finish()
 }
 
+/// A replica body: the state, then the answers.
+fn with_answers(
+    state: &[u8],
+    answered: &std::collections::BTreeMap<i32, (i32, Vec<u8>)>,
+) -> Vec<u8> {
+    let mut w = Writer::new();
+    w.int(answered.len() as i32);
+    for (&t, (dwid, body)) in answered {
+        w.int(t).int(*dwid).bytes(body);
+    }
+    let mut body = state.to_vec();
+    body.extend_from_slice(&w.finish());
+    body
+}
+
+/// The reply body (status first) of `result`, as the task gets it.
+fn reply_body(result: &Result<Vec<u8>, Error>) -> Vec<u8> {
+    match result {
+        Ok(rest) => {
+            let mut b = Writer::new().int(0).finish();
+            b.extend_from_slice(rest);
+            b
+        }
+        Err(e) => Writer::new().int(e.code()).finish(),
+    }
+}
+
 /// The parts of a replica body.
 fn restore(body: &[u8]) -> crate::Result<State> {
     let mut r = Reader::new(body);
@@ -158,22 +207,97 @@ fn restore(body: &[u8]) -> crate::Result<State> {
     let n = r.count(4)?;
     let noresets = (0..n).map(|_| r.int()).collect::<crate::Result<Vec<_>>>()?;
     let known = r.str()?;
+    let mut answered = std::collections::BTreeMap::new();
+    for _ in 0..r.count(12)? {
+        let t = r.int()?;
+        let dwid = r.int()?;
+        answered.insert(t, (dwid, r.bytes()?.to_vec()));
+    }
     Ok(State {
         groups,
         mbox,
         noresets,
         known,
+        answered,
     })
 }
 
 impl Daemon {
     // ---- master: replicas ----------------------------------------------------
 
-    /// After a request: a master-only one may have changed what the
-    /// successor must keep, so the replica goes before the reply.
-    pub(super) fn replicate_after(&mut self, code: i32) {
-        if self.multi.is_master() && super::multi::master_only(code) {
-            self.replicate(false);
+    /// After a request on `token` (answered `result`, `None` when the
+    /// answer comes later): a master-only one may have changed what the
+    /// successor must keep, so the replica goes before the reply; when it
+    /// did and another host's task asked, the answer goes with it.
+    pub(super) fn replicate_after(
+        &mut self,
+        token: mio::Token,
+        code: i32,
+        result: Option<&Result<Vec<u8>, Error>>,
+    ) {
+        if !self.multi.is_master() || !super::multi::master_only(code) {
+            return;
+        }
+        if let (Some(res), Some((t, dwid))) = (result, self.forwards.remote_req(token)) {
+            if t != 0 && goes_to_successor(code) {
+                self.succession.answering = Some((t, dwid, reply_body(res)));
+            }
+        }
+        self.replicate(false);
+        self.succession.answering = None;
+    }
+
+    /// Master: the answer recorded for task `t`'s request `dwid`, when
+    /// that request changed the replicated state (served by this daemon,
+    /// or by the master it replaced): a try again is told the same.
+    pub(super) fn answered_before(&self, t: i32, dwid: i32) -> Option<Vec<u8>> {
+        if !self.multi.is_master() || t == 0 {
+            return None;
+        }
+        let (d, body) = self.succession.answered.get(&t)?;
+        (*d == dwid).then(|| body.clone())
+    }
+
+    /// Master: task `t` (of another host) is gone; so is its answer.
+    pub(super) fn answered_task_gone(&mut self, t: i32) {
+        self.succession.answered.remove(&t);
+    }
+
+    /// Master: host `host` is gone, and its tasks' answers.
+    pub(super) fn answered_host_gone(&mut self, host: i32) {
+        self.succession
+            .answered
+            .retain(|&t, _| tid::host_of(t) != host);
+    }
+
+    /// Request `frame` of the task on `token`, sent to a master that was
+    /// lost before it answered (as request `dwid`), goes to the new one:
+    /// served here when this daemon is it (told what the old master did
+    /// when its copy shows that), else forwarded under the same id.
+    pub(super) fn forward_again(
+        &mut self,
+        token: mio::Token,
+        frame: crate::wire::Frame,
+        dwid: i32,
+    ) {
+        let h = frame.header;
+        dlog!(
+            self.log,
+            Info,
+            "request {} of {} goes to the new master {}",
+            h.tag,
+            self.conn_name(token),
+            tid::fmt(self.multi.master())
+        );
+        if !self.multi.is_master() {
+            let master = self.multi.master_host();
+            self.forward_as(token, &frame, master, Some(dwid));
+            return;
+        }
+        let from = self.requester(token).unwrap_or(0);
+        match self.answered_before(from, dwid) {
+            Some(body) => self.reply_raw(token, h.tag, h.wid, body),
+            None => self.request(token, frame),
         }
     }
 
@@ -250,8 +374,27 @@ impl Daemon {
             return;
         };
         let known = self.starting.known().to_text();
-        let body = snapshot(&self.groups, &self.mbox, &self.misc.noresets(), &known);
+        let state = snapshot(&self.groups, &self.mbox, &self.misc.noresets(), &known);
         let s = &mut self.succession;
+        if let Some((t, dwid, reply)) = s.answering.take() {
+            // Only a request that changed the state needs its answer kept:
+            // any other is served alike again.
+            if state != s.last_state {
+                if s.answered.len() < MAX_ANSWERED || s.answered.contains_key(&t) {
+                    s.answered.insert(t, (dwid, reply));
+                } else {
+                    dlog!(
+                        self.log,
+                        Warn,
+                        "{MAX_ANSWERED} answers kept already; a try again of {}'s request may be served twice",
+                        tid::fmt(t)
+                    );
+                }
+            }
+        }
+        let s = &mut self.succession;
+        let body = with_answers(&state, &s.answered);
+        s.last_state = state;
         if !force && s.shipped_to == Some(succ) && s.last_body == body {
             return;
         }
@@ -374,11 +517,14 @@ impl Daemon {
 
     // ---- losing the master ---------------------------------------------------
 
-    /// Whether the master is being replaced (this slave lost it and waits
-    /// for a claim, or claims the machine itself): requests for the master
-    /// wait.
+    /// Whether the master may be being replaced (this slave probes its
+    /// port after its link closed, waits for a claim, or claims the
+    /// machine itself): requests for the master wait, and go to whichever
+    /// daemon is the master afterwards ([`Daemon::forwards_new_master`]).
     pub(super) fn succession_pending(&self) -> bool {
-        self.succession.orphan_until.is_some() || self.succession.claim.is_some()
+        self.succession.probe.is_some()
+            || self.succession.orphan_until.is_some()
+            || self.succession.claim.is_some()
     }
 
     /// A slave lost the link to its master (`why`: a silence, or a closed
@@ -435,6 +581,8 @@ impl Daemon {
                 tid::fmt(master)
             );
             self.links.bind(tid::host_of(master), tok);
+            // The requests held during the probe go to it after all.
+            self.forwards_new_master();
             return;
         }
         self.drop_link(tok);
@@ -616,6 +764,8 @@ impl Daemon {
                 self.groups = st.groups;
                 self.mbox = st.mbox;
                 self.misc.set_noresets(&st.noresets);
+                self.succession.answered = st.answered;
+                self.succession.last_state = Vec::new();
                 if let Ok(h) = crate::hostfile::Hostfile::parse(&st.known) {
                     self.starting.set_known(h);
                 }
@@ -672,6 +822,25 @@ mod tests {
         assert_eq!(h.release(6), ["put", "gsize", "leave"]);
         h.hold(7, "alone").unwrap();
         assert_eq!(h.release_all(), ["alone"]);
+    }
+
+    #[test]
+    fn a_replica_carries_the_answers_for_a_try_again() {
+        let state = snapshot(&Groups::default(), &Mailbox::new(), &[0x40002], "* ep=/x\n");
+        let mut answered = std::collections::BTreeMap::new();
+        answered.insert(0x80001, (7, reply_body(&Ok(vec![0, 0, 0, 3]))));
+        answered.insert(0xc0002, (9, reply_body(&Err(Error::DupGroup))));
+        let st = restore(&with_answers(&state, &answered)).unwrap();
+        assert_eq!(st.noresets, [0x40002]);
+        assert_eq!(st.known, "* ep=/x\n");
+        assert_eq!(st.answered, answered);
+        assert_eq!(st.answered[&0x80001].1, [0, 0, 0, 0, 0, 0, 0, 3]);
+        assert_eq!(
+            st.answered[&0xc0002].1,
+            Error::DupGroup.code().to_be_bytes().to_vec()
+        );
+        assert!(goes_to_successor(70) && goes_to_successor(21) && goes_to_successor(10));
+        assert!(!goes_to_successor(60) && !goes_to_successor(61) && !goes_to_successor(3));
     }
 
     #[test]
