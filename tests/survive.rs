@@ -435,6 +435,15 @@ fn kill_phase(
         m.log(coord)
     );
     let mut put = in_flight.map(|h| {
+        // The master's daemon is stopped first: sv_put enrolls with its own
+        // daemon, then its pvm_putinfo is forwarded to the stopped master.
+        let pid = m.daemons_on(victim)[0].to_string();
+        let ok = std::process::Command::new("kill")
+            .args(["-STOP", &pid])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "kill -STOP of {victim}'s daemon failed");
         let mut child = m.c.spawn(
             h,
             &format!(
@@ -448,17 +457,12 @@ fn kill_phase(
             "sv_put never enrolled:\n{}",
             lines.transcript
         );
-        let pid = m.daemons_on(victim)[0].to_string();
-        let ok = std::process::Command::new("kill")
-            .args(["-STOP", &pid])
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok, "kill -STOP of {victim}'s daemon failed");
-        // sv_put goes on to pvm_putinfo, which its daemon forwards to the
-        // stopped master.
-        let early = lines.wait_for("put ", Duration::from_secs(2));
-        assert!(!early, "pvm_putinfo returned from a stopped master");
+        let early = lines.wait_for("put 0", Duration::from_secs(2));
+        assert!(
+            !early && !lines.transcript.contains("put "),
+            "pvm_putinfo returned from a stopped master:\n{}",
+            lines.transcript
+        );
         (h, child, lines)
     });
     let killed = Instant::now();

@@ -147,12 +147,17 @@ impl Daemon {
     }
 
     /// Requests another daemon left unanswered too long (its link alive)
-    /// fail.
+    /// fail. Those of a suspected (silent) daemon wait for its verdict: it
+    /// answers again (they get their full time again) or is declared dead
+    /// (they fail, or go to the new master).
     pub(super) fn forwards_tick(&mut self, now: Instant) {
         for dwid in overdue(&self.forwards.pending, now) {
             let Some(p) = self.forwards.pending.get(&dwid) else {
                 continue;
             };
+            if self.links.suspected(tid::daemon_tid(p.host)).is_some() {
+                continue;
+            }
             let tag = match p.kind {
                 PendingKind::Forward { tag, .. } => tag,
                 PendingKind::SpawnPart { .. } => Req::Spawn as i32,
