@@ -311,6 +311,9 @@ fn successor_confirms_before_the_reply(m: &Machine) {
             .success();
         assert!(ok, "kill {sig} of node2's daemon failed");
     };
+    // Stopped before sv_put starts (it enrolls with node1's daemon alone):
+    // stopped after, its pvm_putinfo could be answered before the stop.
+    signal("-STOP");
     let mut child = m.c.spawn(
         "node1",
         &format!("exec timeout 120 {}/sv_put svp-held 2>&1", m.bin.display()),
@@ -322,7 +325,6 @@ fn successor_confirms_before_the_reply(m: &Machine) {
 {}",
         lines.transcript
     );
-    signal("-STOP");
     // sv_put goes on to pvm_putinfo; the master holds its reply.
     let held = "reply to request 20 held until replica";
     let deadline = Instant::now() + Duration::from_secs(30);

@@ -24,6 +24,10 @@ use crate::Error;
 use std::collections::{BTreeSet, VecDeque};
 use std::time::{Duration, Instant};
 
+mod retry;
+pub(super) use retry::goes_to_successor;
+use retry::{reply_body, with_answers};
+
 /// How long a slave that lost its master waits for the successor's claim
 /// (after a death it saw at once, the host timeout more: the successor may
 /// see the loss only by silence).
@@ -40,16 +44,6 @@ const PROBE_TIME: Duration = Duration::from_secs(3);
 const MAX_HELD: usize = 16_384;
 /// At most this many tasks' last answers are kept for a try again.
 const MAX_ANSWERED: usize = 65_536;
-
-/// Whether a master-only request `tag` that was sent to a master lost
-/// before it answered goes to the new master (the mailbox, the no-reset
-/// list, the groups, halt): what the old master did with it is in the
-/// successor's copy, with its answer when it changed anything (see
-/// [`Daemon::answered_before`]). pvm_addhosts and pvm_delhosts fail with
-/// PvmNoHost instead: the old master's starts die with it.
-pub(super) fn goes_to_successor(tag: i32) -> bool {
-    super::multi::master_only(tag) && !matches!(tag, 60 | 61)
-}
 
 /// Whether sequence number `a` is at or after `b` (they wrap).
 fn seq_reached(a: i32, b: i32) -> bool {
@@ -112,6 +106,8 @@ struct Claim {
     /// Hosts in the table when the claim began (the old master included).
     of: usize,
     followers: BTreeSet<i32>,
+    /// The live tasks each follower named.
+    alive: Vec<(i32, Vec<i32>)>,
 }
 
 /// The succession state of a daemon.
@@ -172,33 +168,6 @@ fn snapshot(groups: &Groups, mbox: &Mailbox, noresets: &[i32], known: &str) -> V
     w.finish()
 }
 
-/// A replica body: the state, then the answers.
-fn with_answers(
-    state: &[u8],
-    answered: &std::collections::BTreeMap<i32, (i32, Vec<u8>)>,
-) -> Vec<u8> {
-    let mut w = Writer::new();
-    w.int(answered.len() as i32);
-    for (&t, (dwid, body)) in answered {
-        w.int(t).int(*dwid).bytes(body);
-    }
-    let mut body = state.to_vec();
-    body.extend_from_slice(&w.finish());
-    body
-}
-
-/// The reply body (status first) of `result`, as the task gets it.
-fn reply_body(result: &Result<Vec<u8>, Error>) -> Vec<u8> {
-    match result {
-        Ok(rest) => {
-            let mut b = Writer::new().int(0).finish();
-            b.extend_from_slice(rest);
-            b
-        }
-        Err(e) => Writer::new().int(e.code()).finish(),
-    }
-}
-
 /// The parts of a replica body.
 fn restore(body: &[u8]) -> crate::Result<State> {
     let mut r = Reader::new(body);
@@ -245,60 +214,6 @@ impl Daemon {
         }
         self.replicate(false);
         self.succession.answering = None;
-    }
-
-    /// Master: the answer recorded for task `t`'s request `dwid`, when
-    /// that request changed the replicated state (served by this daemon,
-    /// or by the master it replaced): a try again is told the same.
-    pub(super) fn answered_before(&self, t: i32, dwid: i32) -> Option<Vec<u8>> {
-        if !self.multi.is_master() || t == 0 {
-            return None;
-        }
-        let (d, body) = self.succession.answered.get(&t)?;
-        (*d == dwid).then(|| body.clone())
-    }
-
-    /// Master: task `t` (of another host) is gone; so is its answer.
-    pub(super) fn answered_task_gone(&mut self, t: i32) {
-        self.succession.answered.remove(&t);
-    }
-
-    /// Master: host `host` is gone, and its tasks' answers.
-    pub(super) fn answered_host_gone(&mut self, host: i32) {
-        self.succession
-            .answered
-            .retain(|&t, _| tid::host_of(t) != host);
-    }
-
-    /// Request `frame` of the task on `token`, sent to a master that was
-    /// lost before it answered (as request `dwid`), goes to the new one:
-    /// served here when this daemon is it (told what the old master did
-    /// when its copy shows that), else forwarded under the same id.
-    pub(super) fn forward_again(
-        &mut self,
-        token: mio::Token,
-        frame: crate::wire::Frame,
-        dwid: i32,
-    ) {
-        let h = frame.header;
-        dlog!(
-            self.log,
-            Info,
-            "request {} of {} goes to the new master {}",
-            h.tag,
-            self.conn_name(token),
-            tid::fmt(self.multi.master())
-        );
-        if !self.multi.is_master() {
-            let master = self.multi.master_host();
-            self.forward_as(token, &frame, master, Some(dwid));
-            return;
-        }
-        let from = self.requester(token).unwrap_or(0);
-        match self.answered_before(from, dwid) {
-            Some(body) => self.reply_raw(token, h.tag, h.wid, body),
-            None => self.request(token, frame),
-        }
     }
 
     /// The reply to request `tag` (`wid`) on `token`: a master's reply to a
@@ -509,7 +424,12 @@ impl Daemon {
                 let Ok(epoch) = r.int() else {
                     return;
                 };
-                self.followed(sender, epoch);
+                // Then the follower's live tasks.
+                let alive = r
+                    .count(4)
+                    .and_then(|n| (0..n).map(|_| r.int()).collect::<crate::Result<Vec<_>>>())
+                    .unwrap_or_default();
+                self.followed(sender, epoch, alive);
             }
             _ => {}
         }
@@ -679,6 +599,7 @@ impl Daemon {
             deadline: Instant::now() + CLAIM_WAIT,
             of,
             followers: BTreeSet::new(),
+            alive: Vec::new(),
         });
         self.check_claim();
     }
@@ -689,9 +610,13 @@ impl Daemon {
             return;
         };
         if (c.followers.len() + 1) * 2 > c.of {
-            let (old, epoch) = (c.old, c.epoch);
-            self.succession.claim = None;
-            self.take_over(old, epoch);
+            let Some(c) = self.succession.claim.take() else {
+                return;
+            };
+            self.take_over(c.old, c.epoch);
+            for (host, alive) in c.alive {
+                self.tasks_alive_on(host, &alive);
+            }
         }
     }
 
@@ -728,23 +653,29 @@ impl Daemon {
                 self.drop_link(tok);
             }
         }
-        let f = ctl_frame(
-            self.dtid,
-            from,
-            Ctl::Follow,
-            Writer::new().int(epoch).finish(),
-        );
+        // With our live tasks: an exit the old master heard of last may
+        // not be in the new master's copy.
+        let mut w = Writer::new();
+        w.int(epoch).int(self.tasks.len() as i32);
+        for t in self.tasks.iter() {
+            w.int(t.tid);
+        }
+        let f = ctl_frame(self.dtid, from, Ctl::Follow, w.finish());
         self.send_to_host(tid::host_of(from), f.to_bytes());
         self.forwards_new_master();
     }
 
-    /// Daemon `from` follows our claim of `epoch`.
-    fn followed(&mut self, from: i32, epoch: i32) {
+    /// Daemon `from` follows our claim of `epoch`; `alive`: its tasks.
+    fn followed(&mut self, from: i32, epoch: i32, alive: Vec<i32>) {
+        let host = tid::host_of(from);
         if let Some(c) = &mut self.succession.claim {
             if c.epoch == epoch {
-                c.followers.insert(tid::host_of(from));
+                c.followers.insert(host);
+                c.alive.push((host, alive));
                 self.check_claim();
             }
+        } else if self.multi.is_master() && epoch == self.multi.table().epoch {
+            self.tasks_alive_on(host, &alive);
         }
     }
 
@@ -783,7 +714,8 @@ impl Daemon {
             self.drop_link(tok);
         }
         self.remove_host(tid::host_of(old), "the master was lost");
-        self.replicate(false);
+        let mine: Vec<i32> = self.tasks.iter().map(|t| t.tid).collect();
+        self.tasks_alive_on(self.host, &mine);
         self.forwards_new_master();
     }
 
