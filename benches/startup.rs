@@ -5,6 +5,7 @@
 //!
 //! - the floor: `$PVM_RSH nodeK true` for every host at once, and five at a
 //!   time (what PVM 3.4.6's pvmd runs in parallel): what ssh alone costs;
+//!   and all at once with the options pvm6 gives ssh (`launch::ssh`);
 //! - one `pvm_addhosts` call adding `ADDHOSTS` hosts (default 64) on pvm6
 //!   (pvmd3 over IPv6) and on PVM 3.4.6 (Debian's pvmd), seconds until the
 //!   call returns and until pvm_config lists them all;
@@ -159,10 +160,11 @@ impl Bench {
         (String::from_utf8_lossy(&o.stdout).into_owned(), secs)
     }
 
-    /// Seconds for `$PVM_RSH nodeK true` to every host, `par` at a time.
-    fn floor(&self, par: usize) -> f64 {
+    /// Seconds for `$PVM_RSH [opts] nodeK true` to every host, `par` at a
+    /// time.
+    fn floor(&self, par: usize, opts: &str) -> f64 {
         let script = format!(
-            "for h in {}; do echo $h; done | xargs -P {par} -I@ \"$PVM_RSH\" @ true",
+            "for h in {}; do echo $h; done | xargs -P {par} -I@ \"$PVM_RSH\" {opts} @ true",
             self.names()
         );
         self.on_node1(&script, ADD_LIMIT).1
@@ -354,8 +356,10 @@ fn main() {
     };
     let load0 = fs::read_to_string("/proc/loadavg").unwrap_or_default();
     eprintln!("startup: ssh floor ...");
-    let floor_all = b.floor(add);
-    let floor5 = b.floor(5);
+    let floor_all = b.floor(add, "");
+    let floor5 = b.floor(5, "");
+    // With the options pvm6 gives ssh (launch::ssh): its own floor.
+    let floor_kex = b.floor(add, &pvm3::launch::ssh::options("ssh", None).join(" "));
     eprintln!("startup: pvm6 pvm_addhosts of {add} hosts ...");
     let (p6, _) = b.pvm6(0);
     eprintln!("startup: pvm6 with PVM6_TREE={fanout}, pvm_addhosts of {add} hosts ...");
@@ -384,7 +388,13 @@ fn main() {
         report,
         "ssh floor: `$PVM_RSH host true` to all {add} at once {floor_all:.2} s, five at a time {floor5:.2} s"
     );
+    let _ = writeln!(
+        report,
+        "ssh floor with pvm6's ssh options ({}): all {add} at once {floor_kex:.2} s",
+        pvm3::launch::ssh::options("ssh", None).join(" ")
+    );
     let _ = writeln!(csv, "ssh_floor_all,{add},{floor_all:.3},");
+    let _ = writeln!(csv, "ssh_floor_all_pvm6_options,{add},{floor_kex:.3},");
     let _ = writeln!(csv, "ssh_floor_5,{add},{floor5:.3},");
     let fmt = |a: &Option<Add>| match a {
         Some(a) => format!(

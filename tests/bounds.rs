@@ -135,6 +135,33 @@ fn peak_rss<R>(pid: u32, f: impl FnOnce() -> R) -> (R, u64) {
     })
 }
 
+/// Sends a Connect request on a raw connection and reads its reply.
+fn connect_raw(c: &mut UnixStream) {
+    use pvm3::wire::{Frame, FrameDecoder, Req, Writer};
+    let body = Writer::new()
+        .int(std::process::id() as i32)
+        .int(0)
+        .str("raw")
+        .finish();
+    let f = Frame::new(
+        Header {
+            tag: Req::Connect as i32,
+            wid: 1,
+            ..Header::new(Kind::Req)
+        },
+        body,
+    );
+    c.write_all(&f.to_bytes()).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut dec = FrameDecoder::new();
+    let mut b = [0u8; 4096];
+    while dec.next_frame().expect("a well-formed reply").is_none() {
+        let n = c.read(&mut b).expect("a Connect reply within 10 s");
+        assert!(n > 0, "the daemon closed the connection");
+        dec.feed(&b[..n]);
+    }
+}
+
 fn eventually(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
     let end = Instant::now() + limit;
     while !f() {
@@ -210,7 +237,11 @@ fn eight_connections_claiming_4_gib_frames() {
         8,
         "each claim logged once:\n{log}"
     );
-    assert!(log.contains("is over the largest message (1073741824 bytes"));
+    // Before its Connect a client may send only small requests.
+    assert!(
+        log.contains("before its Connect (at most 65536 then)"),
+        "{log}"
+    );
     b.ping(1);
 }
 
@@ -219,8 +250,10 @@ fn largest_message_at_the_sender() {
     let b = Box_::new("bd-limit", &[("PVM6_MAX_MESSAGE", "1m")]);
     let out = b.run("tr_bounds", &["limit", "1048576"], 60);
     out.assert_tap_ok();
-    // A raw frame over the daemon's limit is refused the same way.
+    // A raw frame over the daemon's limit, from a connected client, is
+    // refused the same way.
     let mut c = UnixStream::connect(b.sock()).unwrap();
+    connect_raw(&mut c);
     let h = Header {
         len: 2 << 20,
         ..Header::new(Kind::Msg)
@@ -232,7 +265,7 @@ fn largest_message_at_the_sender() {
     assert!(eventually(Duration::from_secs(5), || b
         .sb
         .daemon_log()
-        .contains("frame of 2097152 bytes from pid")));
+        .contains("frame of 2097152 bytes from t")));
     assert!(b
         .sb
         .daemon_log()
@@ -269,6 +302,90 @@ fn a_slow_receiver_makes_its_sender_wait() {
     // Sending to oneself over the cap does not deadlock.
     let out = b.run("tr_bounds", &["self", "64", "1024"], 60);
     out.assert_tap_ok();
+}
+
+/// The daemon's `pvm_tickle(2)` lines: frames held for each unconnected task.
+fn held_counts(log: &str) -> Vec<u64> {
+    log.lines()
+        .filter(|l| l.contains(" unconnected "))
+        .filter_map(|l| l.split(" held ").nth(1)?.split(' ').next()?.parse().ok())
+        .collect()
+}
+
+#[test]
+fn messages_for_a_task_not_yet_connected_make_the_sender_wait() {
+    let cap_mib = 16u64;
+    let b = Box_::new("bd-held", &[("PVM6_QUEUE_CAP", "16m")]);
+    b.ping(1);
+    let pid = b.pid();
+    let idle = rss_kib(pid);
+    // Bytes: 200 messages of 1 MiB to a child that sleeps 4 s before it
+    // connects (PVM 3.4 holds them in the daemon; here up to the cap).
+    let (out, peak) = peak_rss(pid, || {
+        b.run("tr_bounds", &["held", "200", "1048576", "4"], 180)
+    });
+    out.assert_tap_ok();
+    eprintln!(
+        "200 MiB for a task not yet connected, cap {cap_mib} MiB: daemon VmRSS idle {idle} KiB, peak {peak} KiB (+{} KiB)",
+        peak.saturating_sub(idle)
+    );
+    assert!(
+        peak < idle + (3 * cap_mib + 16) * 1024,
+        "the daemon held more than the cap for the unconnected task: {idle} -> {peak} KiB"
+    );
+    // Frames: 100 000 messages of 8 bytes (far under the byte cap) to a
+    // child that sleeps 10 s before it connects; meanwhile the daemon's task
+    // table shows how many it holds.
+    let counts = std::thread::scope(|s| {
+        let run = s.spawn(|| b.run("tr_bounds", &["held", "100000", "8", "10"], 240));
+        // The table, every second until the run is over.
+        while !run.is_finished() {
+            std::thread::sleep(Duration::from_secs(1));
+            b.run("tr_bounds", &["tickle"], 30).assert_tap_ok();
+        }
+        run.join().unwrap().assert_tap_ok();
+        held_counts(&b.sb.daemon_log())
+    });
+    let most = counts.iter().copied().max().unwrap_or(0);
+    eprintln!(
+        "frames held for the unconnected task while its sender waited: at most {most} in {} looks (bound 65536 + one read's)",
+        counts.len()
+    );
+    assert!(!counts.is_empty(), "no tickle line:\n{}", b.sb.daemon_log());
+    assert!(
+        // The bound, plus the frames of the sender read with the one that
+        // reached it (one read of its socket or its 128 KiB ring).
+        counts.iter().all(|&n| n <= 65_536 + 4096),
+        "more frames held than the bound: {counts:?}"
+    );
+    b.ping(1);
+}
+
+#[test]
+fn large_bodies_received_at_once_stay_under_the_budget() {
+    // Eight tasks each send a 32 MiB message at once; the daemon reads
+    // bodies of at most 8 MiB in all at once (one larger alone), so it never
+    // holds eight partial bodies (256 MiB) together.
+    let b = Box_::new(
+        "bd-bodies",
+        &[("PVM6_RECEIVE_CAP", "8m"), ("PVM6_QUEUE_CAP", "16m")],
+    );
+    b.ping(1);
+    let pid = b.pid();
+    let idle = rss_kib(pid);
+    let (out, peak) = peak_rss(pid, || b.run("tr_bounds", &["many", "8", "32"], 180));
+    out.assert_tap_ok();
+    eprintln!(
+        "8 x 32 MiB sent at once, receiving budget 8 MiB, queue cap 16 MiB: daemon VmRSS idle {idle} KiB, peak {peak} KiB (+{} KiB)",
+        peak.saturating_sub(idle)
+    );
+    // One body being received (32 MiB) and the receiver's queue (the cap
+    // plus one message), with room for the allocator.
+    assert!(
+        peak < idle + (32 + 16 + 32 + 24) * 1024,
+        "the daemon held more than its budgets: {idle} -> {peak} KiB"
+    );
+    b.ping(1);
 }
 
 #[test]

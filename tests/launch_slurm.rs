@@ -263,3 +263,128 @@ fn placement_follows_cpus_and_nodes_outside_are_refused() {
         master_log(&s)
     );
 }
+
+#[test]
+fn sbatch_job_script_three_answers_in_the_output_file_nothing_left() {
+    let Some(s) = slurm::require("ln-sbatch", 3) else {
+        return;
+    };
+    let st = setup(&s, &["ln_place"]);
+    let work = s.dir().join("work");
+    let out_file = work.join("job.out");
+    let script = work.join("job.sh");
+    // A user's job script: nothing PVM-specific but the program.
+    fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\n#SBATCH --nodes=3\n#SBATCH --output={out}\n#SBATCH --time=2\n{b}/ln_place 3\necho conf | {CONSOLE}\ncat /tmp/pvml.*\n",
+            out = out_file.display(),
+            b = st.bin.display()
+        ),
+    )
+    .unwrap();
+    // --wait: sbatch returns when the job has ended, with its exit code.
+    let out = s.exec_timeout(
+        "node1",
+        &format!("{} sbatch --wait '{}' 2>&1", st.env, script.display()),
+        Duration::from_secs(150),
+    );
+    let said = String::from_utf8_lossy(&out.stdout).into_owned();
+    let text = fs::read_to_string(&out_file).unwrap_or_default();
+    assert!(
+        out.status.success() && !text.contains("not ok"),
+        "sbatch failed ({}): {said}\n--- job output ---\n{text}\n{}",
+        out.status,
+        s.logs()
+    );
+    assert!(said.contains("Submitted batch job "), "{said}");
+    assert!(text.contains("result nhost 3"), "{text}");
+    assert!(text.contains("result answers 3"), "{text}");
+    assert_eq!(
+        lines_of(&text, "result on "),
+        [
+            "result on node1 1",
+            "result on node2 1",
+            "result on node3 1"
+        ],
+        "{text}"
+    );
+    let conf = text
+        .lines()
+        .find(|l| l.contains("allocation: Slurm job "))
+        .unwrap_or_else(|| panic!("conf shows no allocation:\n{text}"));
+    assert!(conf.ends_with(": node[1-3] (3 nodes, 3 CPUs)"), "{conf}");
+    assert!(text.contains("with one Slurm step: srun"), "{text}");
+    no_rsh(&st);
+    let left = wait_clean(&s, "ln_place", Duration::from_secs(20));
+    assert!(
+        left.is_empty(),
+        "left after the job: {left:?}\n{text}\n--- master log ---\n{}",
+        master_log(&s)
+    );
+    let q = s.exec_ok("node1", "squeue -h");
+    assert!(q.trim().is_empty(), "jobs left: {q}");
+}
+
+#[test]
+fn one_node_job_spawns_locally_and_ends_with_the_job() {
+    let Some(s) = slurm::require("ln-one", 2) else {
+        return;
+    };
+    let st = setup(&s, &["ln_place"]);
+    // No slave to start: the program's tasks run on node1; the master ties
+    // the machine to the job with a step of its own, so the job's end
+    // (salloc returning) ends the daemon and every task.
+    let out = s.exec_timeout(
+        "node1",
+        &format!(
+            "{} salloc -N1 -w node1 sh -c 'echo nodes=$SLURM_JOB_NODELIST; {}/ln_place 2; echo conf | {CONSOLE}; cat /tmp/pvml.*' 2>&1",
+            st.env,
+            st.bin.display()
+        ),
+        Duration::from_secs(120),
+    );
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success() && !text.contains("not ok"),
+        "salloc failed ({}):\n{text}\n{}",
+        out.status,
+        s.logs()
+    );
+    assert!(text.contains("nodes=node1"), "{text}");
+    assert!(text.contains("result nhost 1"), "{text}");
+    assert_eq!(
+        lines_of(&text, "result speed "),
+        ["result speed node1 1000"],
+        "{text}"
+    );
+    assert!(text.contains("result answers 2"), "{text}");
+    assert_eq!(
+        lines_of(&text, "result on "),
+        ["result on node1 2"],
+        "{text}"
+    );
+    let conf = text
+        .lines()
+        .find(|l| l.contains("allocation: Slurm job "))
+        .unwrap_or_else(|| panic!("conf shows no allocation:\n{text}"));
+    assert!(conf.ends_with(": node1 (1 node, 1 CPU)"), "{conf}");
+    assert!(
+        text.contains("a one-node job: the machine ends with a Slurm step of its own"),
+        "{text}"
+    );
+    no_rsh(&st);
+    let left = wait_clean(&s, "ln_place", Duration::from_secs(20));
+    assert!(
+        left.is_empty(),
+        "left after the job: {left:?}\n{text}\n--- master log ---\n{}",
+        master_log(&s)
+    );
+    assert!(
+        master_log(&s).contains("ended (the allocation ended or the step was cancelled)"),
+        "{}",
+        master_log(&s)
+    );
+    let q = s.exec_ok("node1", "squeue -h");
+    assert!(q.trim().is_empty(), "jobs left: {q}");
+}

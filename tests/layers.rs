@@ -552,6 +552,69 @@ fn daemon_components_keep_their_fields_private() {
     );
 }
 
+/// The loop's own state: fields of `Daemon` that are not components but
+/// are still reached from other files' `impl Daemon` blocks, each with its
+/// reason (docs/ARCHITECTURE.md, "Daemon"). Every other field of `Daemon`
+/// is private to server.rs or a component.
+const LOOP_STATE: &[(&str, &str)] = &[
+    (
+        "opts",
+        "the settings (DaemonOptions, open: fixed at start, read)",
+    ),
+    (
+        "poll",
+        "the poll registry: files register the sources they own",
+    ),
+    (
+        "unix",
+        "the task listener, watched once a master's hosts are in",
+    ),
+    ("tcp", "the TCP listener (links accepted, bounds)"),
+    ("buf", "the read buffer shared by pipes and links"),
+    (
+        "unix_open",
+        "whether the task listener is watched (host_start/boot.rs)",
+    ),
+];
+
+/// `Daemon` (the context) exposes to the other files of the daemon only
+/// its components (types of src/daemon/ whose fields the test above keeps
+/// private) and the loop state listed in [`LOOP_STATE`] (an open component
+/// too); plain state such as its identity or a map of connections is a
+/// component or private.
+#[test]
+fn the_context_exposes_only_components_and_listed_loop_state() {
+    let structs = daemon_structs();
+    let (_, daemon) = structs.get("Daemon").expect("struct Daemon in src/daemon/");
+    let mut bad = Vec::new();
+    let mut seen = BTreeSet::new();
+    for (vis, name, ty) in fields(daemon) {
+        let last = ty.rsplit("::").next().unwrap_or(&ty);
+        let component = !ty.contains('<') && structs.contains_key(last);
+        let open = OPEN_COMPONENTS.iter().any(|(n, _)| *n == last);
+        if vis.is_empty() || (component && !open) {
+            continue;
+        }
+        seen.insert(name.clone());
+        if !LOOP_STATE.iter().any(|(n, _)| *n == name) {
+            bad.push(format!("Daemon.{name}: {ty} is {vis}"));
+        }
+    }
+    for (n, _) in LOOP_STATE {
+        assert!(
+            seen.contains(*n),
+            "LOOP_STATE lists {n}, which is no longer an open field of Daemon: remove it"
+        );
+    }
+    assert!(
+        bad.is_empty(),
+        "Daemon exposes plain state to other files (make it a component with \
+         private fields, keep it private to server.rs, or list it in LOOP_STATE \
+         with its reason):\n{}",
+        bad.join("\n")
+    );
+}
+
 /// docs/ARCHITECTURE.md lists every arrow between top-level modules, in a
 /// block after the line that names this test; the list must be the code's.
 #[test]

@@ -12,6 +12,13 @@
 //!   is not held when the queue's owner waits (directly or along a chain)
 //!   for the sender's own queue: two tasks filling each other's queues
 //!   without reading do not deadlock, their queues grow instead;
+//! - holds: the frames held for a spawned task until it connects, and the
+//!   frames waiting for another host's link to be opened or set up, count
+//!   toward the same cap as a queue (bytes), and also in frames
+//!   ([`HOLD_FRAMES`]): a local task that sent them waits as above. A frame
+//!   whose sender cannot wait (it came from another host, or this daemon
+//!   made it) is refused with a log line once the hold has twice the cap
+//!   or twice [`HOLD_FRAMES`] (what was accepted before is never dropped);
 //! - TCP connections before their handshake: at most
 //!   [`Bounds::handshakes`] in progress (more wait in the listen queue, and
 //!   the oldest one past [`EVICT_AFTER`] makes room), at most
@@ -26,7 +33,6 @@
 //! The message size limit itself is the decoders' (`wire::FrameDecoder`,
 //! `DaemonOptions::max_message`).
 
-use super::conn::Conn;
 use super::log::dlog;
 use super::server::Daemon;
 use crate::tid;
@@ -37,6 +43,8 @@ use std::time::{Duration, Instant};
 
 /// Default of [`Bounds::queue_cap`]: 64 MiB.
 pub const DEFAULT_QUEUE_CAP: usize = 64 << 20;
+/// Default of [`Bounds::recv_cap`]: 256 MiB.
+pub const DEFAULT_RECV_CAP: usize = 256 << 20;
 /// Default of [`Bounds::handshakes`].
 pub const DEFAULT_HANDSHAKES: usize = 128;
 /// Default of [`Bounds::handshakes_per_addr`].
@@ -48,12 +56,19 @@ pub const EVICT_AFTER: Duration = Duration::from_secs(1);
 pub const LOG_BURST: u32 = 10;
 /// The window of [`LOG_BURST`].
 pub const LOG_WINDOW: Duration = Duration::from_secs(10);
+/// Frames held for one unconnected task, or waiting for one host's link,
+/// above which the local tasks that sent them wait (as for bytes over
+/// [`Bounds::queue_cap`]); twice this, frames whose sender cannot wait
+/// are refused.
+pub const HOLD_FRAMES: usize = 65_536;
 /// Descriptors the daemon counts for itself beyond its connections
 /// (stdio, listeners, poll, log, lock, signal pipe, spare).
 const OWN_FDS: usize = 16;
 
 /// Environment variable of [`Bounds::queue_cap`].
 pub const ENV_QUEUE_CAP: &str = "PVM6_QUEUE_CAP";
+/// Environment variable of [`Bounds::recv_cap`].
+pub const ENV_RECV_CAP: &str = "PVM6_RECEIVE_CAP";
 /// Environment variable of [`Bounds::handshakes`].
 pub const ENV_HANDSHAKES: &str = "PVM6_MAX_HANDSHAKES";
 /// Environment variable of [`Bounds::handshakes_per_addr`].
@@ -67,6 +82,9 @@ pub struct Bounds {
     /// Bytes queued toward one task or daemon link above which its senders
     /// wait (`$PVM6_QUEUE_CAP`, bytes or with k, m, g).
     pub queue_cap: usize,
+    /// Bytes of large message bodies being received from task connections
+    /// at once (`$PVM6_RECEIVE_CAP`, bytes or with k, m, g; receiving.rs).
+    pub recv_cap: usize,
     /// TCP connections in their handshake at once (`$PVM6_MAX_HANDSHAKES`).
     pub handshakes: usize,
     /// ... of them from one address or IPv6 /64
@@ -92,8 +110,13 @@ impl Bounds {
             .ok()
             .and_then(|v| crate::wire::parse_size(&v))
             .unwrap_or(DEFAULT_QUEUE_CAP);
+        let recv_cap = std::env::var(ENV_RECV_CAP)
+            .ok()
+            .and_then(|v| crate::wire::parse_size(&v))
+            .unwrap_or(DEFAULT_RECV_CAP);
         Bounds {
             queue_cap,
+            recv_cap,
             handshakes: num(ENV_HANDSHAKES, DEFAULT_HANDSHAKES),
             handshakes_per_addr: num(ENV_HANDSHAKES_PER_ADDR, DEFAULT_HANDSHAKES_PER_ADDR),
             fd_reserve: std::env::var(ENV_FD_RESERVE)
@@ -114,11 +137,16 @@ impl Default for Bounds {
     }
 }
 
-/// Where a sender's message went: a task's connection or a daemon link.
+/// Where a sender's message went: a task's connection, the hold of a task
+/// not connected yet, or toward another host.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Sink {
     Conn(Token),
-    Link(Token),
+    /// The frames held for local task `tid` until it connects.
+    Held(i32),
+    /// Host `host`: its link's write queue, the frames its link holds
+    /// while it is set up, the frames waiting for it to be opened.
+    Host(i32),
 }
 
 /// The daemon's state for its bounds.
@@ -129,6 +157,8 @@ pub struct Pacing {
     listening: bool,
     /// Task connections not read from (each has `Conn::waits_on`).
     paused: Vec<Token>,
+    /// The large bodies being received (receiving.rs).
+    bodies: super::receiving::Bodies,
     /// When each TCP connection still in its handshake was accepted.
     handshaking: HashMap<Token, (Instant, AddrKey)>,
     /// The TCP listener was not emptied (too many handshakes): accept
@@ -173,6 +203,11 @@ impl Pacing {
         }
     }
 
+    /// The large bodies being received.
+    pub(super) fn bodies(&mut self) -> &mut super::receiving::Bodies {
+        &mut self.bodies
+    }
+
     /// Whether refusal lines are counted and not yet reported.
     pub fn pending(&self) -> bool {
         self.suppressed > 0
@@ -182,21 +217,142 @@ impl Pacing {
 impl Daemon {
     // ---- back-pressure ---------------------------------------------------
 
-    /// Bytes queued toward `sink`; None when it is gone.
-    fn sink_bytes(&self, sink: Sink) -> Option<usize> {
+    /// Bytes and frames queued toward `sink` (frames are counted for holds
+    /// only); None when it is gone.
+    fn sink_load(&self, sink: Sink) -> Option<(usize, usize)> {
         match sink {
-            Sink::Conn(t) => self.conns.get(&t).map(Conn::queued),
-            Sink::Link(t) => self.links.get(t).map(|l| l.queued()),
+            Sink::Conn(t) => self.conns.get(t).map(|c| (c.queued(), 0)),
+            Sink::Held(t) => self.tasks.get(t).map(|t| (t.held.bytes(), t.held.len())),
+            Sink::Host(h) => Some(self.links.load_of(h)),
         }
+    }
+
+    /// Whether `sink` holds more than its senders may add to.
+    fn over_cap(&self, sink: Sink) -> bool {
+        let cap = self.opts.bounds.queue_cap;
+        self.sink_load(sink)
+            .is_some_and(|(bytes, frames)| bytes > cap || frames > HOLD_FRAMES)
     }
 
     /// Where a message for `dst` was queued.
     fn sink_of(&self, dst: i32) -> Option<Sink> {
         let host = tid::host_of(dst);
-        if host == self.host || host == 0 {
-            return self.tasks.get(dst).and_then(|t| t.conn).map(Sink::Conn);
+        if host == self.me.host() || host == 0 {
+            let task = self.tasks.get(dst)?;
+            return Some(task.conn.map_or(Sink::Held(dst), Sink::Conn));
         }
-        self.links.of_host(host).map(Sink::Link)
+        Some(Sink::Host(host))
+    }
+
+    /// Whether frames from `src` come from a task of this host: it is made
+    /// to wait ([`Daemon::pace`]) rather than its frames being refused.
+    fn sender_waits(&self, src: i32) -> bool {
+        tid::host_of(src) == self.me.host() && tid::is_task(src)
+    }
+
+    /// Whether a hold with `bytes` and `frames` takes no frame whose sender
+    /// cannot wait.
+    fn hold_full(&self, (bytes, frames): (usize, usize)) -> bool {
+        bytes >= 2 * self.opts.bounds.queue_cap || frames >= 2 * HOLD_FRAMES
+    }
+
+    /// Holds `frame` for local task `dst`, which has not connected yet. A
+    /// task of this host that sent it waits ([`Daemon::pace`]); a frame
+    /// from another host or from this daemon is refused once the hold is
+    /// full ([`Daemon::hold_full`]): the first refusal for the task is
+    /// logged, the others counted and reported when the hold empties.
+    pub(super) fn hold_for(&mut self, frame: crate::wire::Frame) {
+        let h = frame.header;
+        let waits = self.sender_waits(h.src);
+        let Some(task) = self.tasks.get(h.dst) else {
+            return;
+        };
+        let load = (task.held.bytes(), task.held.len());
+        let full = !waits && self.hold_full(load);
+        let Some(task) = self.tasks.get_mut(h.dst) else {
+            return;
+        };
+        if !full {
+            task.held.push_back(frame.to_bytes());
+            return;
+        }
+        task.held.refused += 1;
+        if task.held.refused == 1 {
+            dlog!(
+                self.log,
+                Warn,
+                "message tag {} from {} to {} refused: {} frame(s) of {} bytes wait for it to connect (at most {} bytes or {} frames, twice {}); later ones are counted",
+                h.tag,
+                tid::fmt(h.src),
+                tid::fmt(h.dst),
+                load.1,
+                load.0,
+                2 * self.opts.bounds.queue_cap,
+                2 * HOLD_FRAMES,
+                ENV_QUEUE_CAP
+            );
+        }
+    }
+
+    /// Reports the frames refused for task `t` while it was not connected
+    /// (`refused` of them; `why`: it connected, it ended).
+    pub(super) fn held_refused(&mut self, t: i32, refused: u64, why: &str) {
+        if refused > 0 {
+            dlog!(
+                self.log,
+                Warn,
+                "{refused} message(s) for {} refused while it was not connected (its hold was full); {why}",
+                tid::fmt(t)
+            );
+        }
+    }
+
+    /// Whether host `host` has a link up.
+    pub(super) fn link_up(&self, host: i32) -> bool {
+        self.links
+            .of_host(host)
+            .and_then(|t| self.links.get(t))
+            .is_some_and(|l| l.is_up())
+    }
+
+    /// [`Daemon::refuse_for_host`] for an encoded frame.
+    pub(super) fn refuse_bytes_for_host(&mut self, host: i32, bytes: &[u8]) -> bool {
+        let head = bytes
+            .get(..crate::wire::HEADER_LEN)
+            .and_then(|b| <&[u8; crate::wire::HEADER_LEN]>::try_from(b).ok());
+        match head.map(crate::wire::Header::decode) {
+            Some(Ok(h)) => self.refuse_for_host(host, &h),
+            _ => false,
+        }
+    }
+
+    /// Whether a frame with header `h` for host `host`, whose link is not
+    /// up, must be refused: its sender cannot wait (see
+    /// [`Daemon::sender_waits`]) and twice the cap already waits for that
+    /// link. Logged at most [`LOG_BURST`] times per [`LOG_WINDOW`], the
+    /// others counted.
+    pub(super) fn refuse_for_host(&mut self, host: i32, h: &crate::wire::Header) -> bool {
+        if h.kind == crate::wire::Kind::Msg && self.sender_waits(h.src) {
+            return false;
+        }
+        let load = self.links.load_of(host);
+        if !self.hold_full(load) {
+            return false;
+        }
+        let text = format!(
+            "{:?} frame from {} to {} refused: {} frame(s) of {} bytes wait for the link to {} (at most {} bytes or {} frames, twice {})",
+            h.kind,
+            tid::fmt(h.src),
+            tid::fmt(h.dst),
+            load.1,
+            load.0,
+            tid::fmt(tid::daemon_tid(host)),
+            2 * self.opts.bounds.queue_cap,
+            2 * HOLD_FRAMES,
+            ENV_QUEUE_CAP
+        );
+        self.refused(&text);
+        true
     }
 
     /// After the message of the task on `token` for `dst` was delivered:
@@ -209,21 +365,20 @@ impl Daemon {
         if sink == Sink::Conn(token) {
             return;
         }
-        let cap = self.opts.bounds.queue_cap;
-        if self.sink_bytes(sink).is_none_or(|n| n <= cap) {
+        if !self.over_cap(sink) {
             return;
         }
         // No wait for a queue whose owner waits, along a chain, for ours.
         let mut at = sink;
         for _ in 0..=self.pacing.paused.len() {
             let Sink::Conn(t) = at else { break };
-            match self.conns.get(&t).and_then(|c| c.waits_on) {
+            match self.conns.get(t).and_then(|c| c.waits_on) {
                 Some(Sink::Conn(next)) if next == token => return,
                 Some(next) => at = next,
                 None => break,
             }
         }
-        let Some(conn) = self.conns.get_mut(&token) else {
+        let Some(conn) = self.conns.get_mut(token) else {
             return;
         };
         if conn.waits_on.is_none() {
@@ -232,33 +387,38 @@ impl Daemon {
             dlog!(
                 self.log,
                 Debug,
-                "{} waits: queue {sink:?} holds over {cap} bytes",
-                self.conn_name(token)
+                "{} waits: {sink:?} holds over {} bytes or {HOLD_FRAMES} frames",
+                self.conn_name(token),
+                self.opts.bounds.queue_cap
             );
         }
     }
 
     /// Whether the connection `token` is not read from now.
     pub(super) fn paused(&self, token: Token) -> bool {
-        self.conns.get(&token).is_some_and(|c| c.waits_on.is_some())
+        self.conns
+            .get(token)
+            .is_some_and(|c| c.waits_on.is_some() || c.body_wait)
     }
 
     /// Reads again from the tasks whose queue drained to half the cap (or
     /// went away). Called on every turn of the loop (cheap: usually none
     /// waits).
     pub(super) fn resume_paced(&mut self) {
+        self.resume_bodies();
         if self.pacing.paused.is_empty() {
             return;
         }
         let low = self.opts.bounds.queue_cap / 2;
+        let drained = |(bytes, frames): (usize, usize)| bytes <= low && frames <= HOLD_FRAMES / 2;
         let ready: Vec<Token> = self
             .pacing
             .paused
             .iter()
             .copied()
             .filter(|t| {
-                match self.conns.get(t).and_then(|c| c.waits_on) {
-                    Some(sink) => self.sink_bytes(sink).is_none_or(|n| n <= low),
+                match self.conns.get(*t).and_then(|c| c.waits_on) {
+                    Some(sink) => self.sink_load(sink).is_none_or(drained),
                     None => true, // closed meanwhile
                 }
             })
@@ -268,7 +428,7 @@ impl Daemon {
         }
         self.pacing.paused.retain(|t| !ready.contains(t));
         for t in ready {
-            if let Some(c) = self.conns.get_mut(&t) {
+            if let Some(c) = self.conns.get_mut(t) {
                 c.waits_on = None;
                 // Edge-triggered: what came meanwhile raised no new event.
                 self.serve_conn(t, true);
@@ -368,8 +528,7 @@ impl Daemon {
     /// tasks). The caller closes it otherwise, with [`Daemon::refused`].
     pub(super) fn admit_tcp(&mut self, peer: &SocketAddr) -> Admit {
         let b = self.opts.bounds;
-        let used =
-            OWN_FDS + self.conns.len() + self.links.len() + self.pipes.len() + self.children.len();
+        let used = OWN_FDS + self.conns.len() + self.links.len() + self.children.fds();
         let limit = crate::os::nofile_limit();
         let reserve = b.fd_reserve_under(limit);
         if used.saturating_add(reserve + 1) > limit {
@@ -475,6 +634,92 @@ impl Daemon {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::wire::{Frame, Header, Kind};
+
+    /// A daemon of the fuzz harness (its own directory), with a queue cap of
+    /// 64 KiB.
+    fn small_daemon(name: &str) -> Option<(Daemon, std::path::PathBuf)> {
+        let dir = std::env::temp_dir().join(format!("pvm6-bounds-{name}-{}", std::process::id()));
+        let _ = std::fs::create_dir_all(&dir);
+        let mut d = super::super::fuzz::daemon(&dir)?;
+        d.opts.bounds.queue_cap = 64 << 10;
+        Some((d, dir))
+    }
+
+    fn msg(src: i32, dst: i32, len: usize) -> Frame {
+        Frame::new(
+            Header {
+                src,
+                dst,
+                ..Header::new(Kind::Msg)
+            },
+            vec![7; len],
+        )
+    }
+
+    #[test]
+    fn holds_refuse_only_what_cannot_wait_and_only_past_twice_the_cap() {
+        let Some((mut d, dir)) = small_daemon("hold") else {
+            return;
+        };
+        let cap = d.opts.bounds.queue_cap;
+        let t = d.me.host() | 5;
+        d.tasks.insert(super::super::task::Task {
+            tid: t,
+            ptid: 0,
+            pid: 0,
+            flags: super::super::task::TF_SPAWNED,
+            aout: "late".into(),
+            siblings: Vec::new(),
+            conn: None,
+            held: Default::default(),
+        });
+        // From another host's task: held up to twice the cap, then refused.
+        let remote = (2 << tid::HOST_SHIFT) | 1;
+        for _ in 0..100 {
+            d.hold_for(msg(remote, t, 4096));
+        }
+        let held = &d.tasks.get(t).unwrap().held;
+        let frame = 4096 + crate::wire::HEADER_LEN;
+        assert!(held.bytes() >= 2 * cap && held.bytes() < 2 * cap + frame);
+        assert_eq!(held.len() as u64 + held.refused, 100);
+        // From a task of this host: never refused (its sender waits instead).
+        let local = d.me.host() | 7;
+        d.hold_for(msg(local, t, 4096));
+        let held = &d.tasks.get(t).unwrap().held;
+        assert_eq!(held.len() as u64 + held.refused, 101);
+        assert_eq!(held.bytes() % frame, 0);
+        assert!(d.over_cap(Sink::Held(t)));
+        assert_eq!(d.sink_of(t), Some(Sink::Held(t)));
+
+        // Frames waiting for another host's link: the same rule.
+        let host = 3 << tid::HOST_SHIFT;
+        let far = Header {
+            src: remote,
+            dst: host | 1,
+            ..Header::new(Kind::Msg)
+        };
+        let ours = Header { src: local, ..far };
+        let ctl = Header {
+            src: d.me.dtid(),
+            ..Header::new(Kind::Ctl)
+        };
+        assert!(!d.refuse_for_host(host, &far));
+        let fill: Vec<Vec<u8>> = (0..40)
+            .map(|_| msg(remote, host | 1, 4096).to_bytes())
+            .collect();
+        d.links.hold(host, fill, Instant::now());
+        assert_eq!(d.links.load_of(host), (40 * frame, 40));
+        assert!(d.over_cap(Sink::Host(host)));
+        assert!(d.refuse_for_host(host, &far), "relayed message");
+        assert!(d.refuse_for_host(host, &ctl), "control frame");
+        assert!(
+            !d.refuse_for_host(host, &ours),
+            "our task's message waits instead"
+        );
+        drop(d);
+        let _ = std::fs::remove_dir_all(dir);
+    }
 
     #[test]
     fn addresses_group_by_v4_and_v6_64() {

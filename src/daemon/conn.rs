@@ -9,10 +9,16 @@ use crate::os::SharedMap;
 use crate::ring::{self, Bad, Consumer, Dir, Producer, Record};
 use crate::wire::{self, Frame, FrameDecoder, HEADER_LEN};
 use mio::net::UnixStream;
-use std::collections::VecDeque;
+use mio::Token;
+use std::collections::{HashMap, VecDeque};
 use std::io;
 use std::os::fd::{AsFd, OwnedFd};
 use std::sync::Arc;
+
+/// The largest frame body read from a connection before its Connect
+/// (requests before it are small; larger frames close the connection): a
+/// client that never connects cannot make the daemon hold a large body.
+pub const BEFORE_CONNECT: usize = wire::MIN_MAX_MESSAGE;
 
 /// What reading a connection produced.
 pub enum ReadOutcome {
@@ -39,6 +45,14 @@ pub struct Conn {
     /// The queue this connection's last message went to is over its cap:
     /// nothing more is read from it until that queue drains (bounds.rs).
     pub waits_on: Option<super::bounds::Sink>,
+    /// The large body being read has room in the daemon's budget for
+    /// bodies being received (receiving.rs): the decoder's
+    /// [`FrameDecoder::bigs_begun`] when it was given, and how much.
+    pub body_id: u64,
+    pub body_reserved: usize,
+    /// A large body began and waits for room in that budget: nothing more
+    /// is read from the connection until it gets it.
+    pub body_wait: bool,
 }
 
 /// The daemon's side of a task's rings.
@@ -96,18 +110,79 @@ impl Rings {
     }
 }
 
+/// The connections of this host's tasks (and of clients that have not
+/// sent Connect yet), by their poll token: the loop's connection table.
+/// Private state; the others look a connection up by token.
+#[derive(Default)]
+pub struct ConnTable {
+    conns: HashMap<Token, Conn>,
+}
+
+impl ConnTable {
+    /// A new connection on `token`.
+    pub fn insert(&mut self, token: Token, c: Conn) {
+        self.conns.insert(token, c);
+    }
+
+    /// The connection on `token`, taken out of the table.
+    pub fn remove(&mut self, token: Token) -> Option<Conn> {
+        self.conns.remove(&token)
+    }
+
+    pub fn get(&self, token: Token) -> Option<&Conn> {
+        self.conns.get(&token)
+    }
+
+    pub fn get_mut(&mut self, token: Token) -> Option<&mut Conn> {
+        self.conns.get_mut(&token)
+    }
+
+    /// Whether `token` is a task connection's.
+    pub fn contains(&self, token: Token) -> bool {
+        self.conns.contains_key(&token)
+    }
+
+    /// The tid of the task connected on `token` (None before its Connect,
+    /// after its Exit, or for another token).
+    pub fn tid_of(&self, token: Token) -> Option<i32> {
+        self.conns.get(&token).and_then(|c| c.tid)
+    }
+
+    pub fn len(&self) -> usize {
+        self.conns.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.conns.is_empty()
+    }
+
+    /// Every connection (at halt: flush what each holds).
+    pub fn values_mut(&mut self) -> impl Iterator<Item = &mut Conn> {
+        self.conns.values_mut()
+    }
+
+    /// Every (token, connection).
+    pub fn iter(&self) -> impl Iterator<Item = (Token, &Conn)> {
+        self.conns.iter().map(|(t, c)| (*t, c))
+    }
+}
+
 impl Conn {
-    /// A fresh connection accepting message bodies of up to `max_body` bytes.
+    /// A fresh connection accepting message bodies of up to `max_body` bytes
+    /// once connected: before its Connect, of up to [`BEFORE_CONNECT`].
     pub fn new(stream: UnixStream, peer_pid: i32, max_body: usize) -> Conn {
         Conn {
             stream,
-            decoder: FrameDecoder::with_limit(max_body),
+            decoder: FrameDecoder::with_limit(max_body.min(BEFORE_CONNECT)),
             tid: None,
             peer_pid,
             out: OutQueue::default(),
             passed: None,
             rings: None,
             waits_on: None,
+            body_id: 0,
+            body_reserved: 0,
+            body_wait: false,
         }
     }
 
@@ -118,6 +193,11 @@ impl Conn {
             return self.read_before_connect(buf);
         }
         loop {
+            if self.body_unbudgeted() {
+                // A large body began: read on once it has room in the
+                // daemon's budget (receiving.rs).
+                return ReadOutcome::Open;
+            }
             // Large bodies are read straight into place (no copy through `buf`).
             let chunk = buf.len().min(crate::wire::READ_STEP);
             match self.decoder.read_from(&self.stream, &mut buf[..chunk]) {
@@ -133,6 +213,12 @@ impl Conn {
         }
     }
 
+    /// Whether a large body began that has no room in the daemon's budget
+    /// yet.
+    pub fn body_unbudgeted(&self) -> bool {
+        self.decoder.big_claim().is_some() && self.decoder.bigs_begun() != self.body_id
+    }
+
     /// Before Connect: reads keeping a descriptor passed with the bytes
     /// (the rings a task offers come with its Connect request).
     fn read_before_connect(&mut self, buf: &mut [u8]) -> ReadOutcome {
@@ -146,7 +232,9 @@ impl Conn {
                         self.passed = Some(fd);
                     }
                     self.decoder.feed(&buf[..n]);
-                    if n < buf.len() {
+                    if n < buf.len() || self.decoder.oversize().is_some() {
+                        // Drained, or a frame over the limit waits
+                        // (refused when frames are taken): read no more.
                         return ReadOutcome::Open;
                     }
                 }

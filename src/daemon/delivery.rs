@@ -5,11 +5,10 @@ use super::groups::Release;
 use super::log::dlog;
 use super::notify::{Note, NotifyRequest};
 use super::output::Dest;
-use super::server::{release_note, Daemon, LocalWorld, SIGNALS};
+use super::server::{Daemon, LocalWorld, SIGNALS};
 use crate::wire::{Frame, Header, Kind, Reader, Req};
 use crate::{os, tid, Error};
 use mio::Token;
-use std::time::Instant;
 
 impl Daemon {
     /// Sends a daemon-made message (notification, output) like a routed
@@ -41,7 +40,7 @@ impl Daemon {
         };
         match task.conn {
             Some(c) => self.send_bytes(c, frame.to_bytes()),
-            None => task.held.push_back(frame.to_bytes()),
+            None => self.hold_for(frame),
         }
     }
 
@@ -71,9 +70,8 @@ impl Daemon {
     /// so a request forwarded from another host's daemon is served alike.
     pub fn group_request(&mut self, req: Req, from: i32, body: &[u8]) -> Result<Vec<u8>, Error> {
         let (res, released) = self.groups.request(req, from, &mut Reader::new(body));
-        let dtid = self.dtid;
-        self.pending_notes
-            .extend(released.into_iter().map(|r| release_note(dtid, r)));
+        let dtid = self.me.dtid();
+        self.note_after_reply(released.into_iter().map(|r| release_note(dtid, r)));
         res
     }
 
@@ -90,7 +88,7 @@ impl Daemon {
     }
 
     pub(super) fn deliver_releases(&mut self, released: Vec<Release>) {
-        let dtid = self.dtid;
+        let dtid = self.me.dtid();
         for r in released {
             self.deliver(release_note(dtid, r));
         }
@@ -117,7 +115,7 @@ impl Daemon {
         };
         let world = LocalWorld {
             tasks: &self.tasks,
-            host: self.host,
+            host: self.me.host(),
             table: self.multi.table(),
         };
         let now = self.notify.request(owner, &req, &world)?;
@@ -136,7 +134,7 @@ impl Daemon {
         );
         // Replied first, so the caller's pvm_notify has returned when the
         // notices it caused arrive (they follow the reply on the socket).
-        self.pending_notes.extend(now);
+        self.note_after_reply(now);
         Ok(Vec::new())
     }
 
@@ -145,11 +143,7 @@ impl Daemon {
         token: Token,
         r: &mut Reader<'_>,
     ) -> Result<Vec<u8>, Error> {
-        let t = self
-            .conns
-            .get(&token)
-            .and_then(|c| c.tid)
-            .ok_or(Error::NoTask)?;
+        let t = self.conns.tid_of(token).ok_or(Error::NoTask)?;
         let dest = Dest {
             tid: r.int()?,
             code: r.int()?,
@@ -195,28 +189,34 @@ impl Daemon {
 
     /// SIGTERM or SIGINT arrived: halt as the console's halt does.
     pub(super) fn signalled(&mut self) {
-        if let Some(mut pipe) = self.signals.as_ref() {
-            use std::io::Read;
-            let mut sink = [0u8; 64];
-            // Non-blocking: ends with WouldBlock once the pipe is empty.
-            while matches!(pipe.read(&mut sink), Ok(n) if n > 0) {}
-        }
+        self.drain_signals();
         self.begin_halt(SIGNALS, "a signal");
     }
 
     pub(super) fn begin_halt(&mut self, token: Token, who: &str) {
-        if self.halting.is_some() {
+        if self.is_halting() {
             return;
         }
         dlog!(self.log, Info, "halt requested by {who}, halting");
         self.halt_slaves();
-        let requester = self.conns.get(&token).and_then(|c| c.tid);
+        let requester = self.conns.tid_of(token);
         for t in self.tasks.iter() {
             if Some(t.tid) != requester && t.pid > 0 {
                 os::kill(t.pid, libc::SIGTERM);
             }
         }
         self.signal_children(libc::SIGTERM);
-        self.halting = Some((Instant::now() + self.opts.halt_grace, false));
+        self.arm_halt();
+    }
+}
+
+/// The message releasing a barrier or freeze waiter.
+pub(super) fn release_note(dtid: i32, r: Release) -> Note {
+    Note {
+        dst: r.tid,
+        src: dtid,
+        tag: r.tag,
+        ctx: super::groups::GROUP_CTX,
+        body: r.body(),
     }
 }

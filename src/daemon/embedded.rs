@@ -138,10 +138,33 @@ pub fn is_our_pvmd3(p: &std::path::Path) -> bool {
     if !executable {
         return false;
     }
-    let marker = PVMD3_MARKER.as_bytes();
-    std::fs::read(p)
-        .map(|bytes| bytes.windows(marker.len()).any(|w| w == marker))
-        .unwrap_or(false)
+    let Ok(f) = std::fs::File::open(p) else {
+        return false;
+    };
+    holds(f, PVMD3_MARKER.as_bytes())
+}
+
+/// Whether what `r` reads holds `marker`: read in 64 KiB pieces (a pvmd3
+/// with debug info is tens of MB; reading it whole cost every daemon that
+/// looked milliseconds of page faults).
+fn holds(mut r: impl std::io::Read, marker: &[u8]) -> bool {
+    let keep = marker.len().saturating_sub(1);
+    let mut buf = vec![0u8; (64 << 10) + keep];
+    let mut have = 0;
+    loop {
+        let n = match r.read(&mut buf[have..]) {
+            Ok(0) | Err(_) => return false,
+            Ok(n) => n,
+        };
+        have += n;
+        if buf[..have].windows(marker.len()).any(|w| w == marker) {
+            return true;
+        }
+        // The marker may straddle two pieces: keep the tail.
+        let tail = have.saturating_sub(keep);
+        buf.copy_within(tail..have, 0);
+        have -= tail;
+    }
 }
 
 /// Double-forks: the grandchild (in a new session, stdio on /dev/null, all
@@ -208,5 +231,20 @@ pub fn wait_ready(files: &DaemonFiles, timeout: Duration) -> bool {
         }
         std::thread::sleep(pause.min(end - now));
         pause = (pause * 2).min(Duration::from_millis(100));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_marker_is_found_across_pieces() {
+        let m = b"pvm6-marker";
+        for at in [0usize, 5, (64 << 10) - 4, 64 << 10, 200_000] {
+            let mut data = vec![b'x'; 300_000];
+            data[at..at + m.len()].copy_from_slice(m);
+            assert!(super::holds(&data[..], m), "at {at}");
+        }
+        assert!(!super::holds(&vec![b'x'; 300_000][..], m));
+        assert!(!super::holds(&b""[..], m));
     }
 }

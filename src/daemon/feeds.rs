@@ -68,7 +68,7 @@ impl Daemon {
         let host = tid::host_of(claimed);
         let known = self.multi.placed()
             && tid::is_task(claimed)
-            && host != self.host
+            && host != self.me.host()
             && self.multi.table().contains(host);
         let Some(link) = self.links.get_mut(tok) else {
             return false;
@@ -87,7 +87,7 @@ impl Daemon {
         link.feed = true;
         link.peer = claimed;
         self.feeds.returns.by_task.insert(claimed, tok);
-        let ok = ctl_frame(self.dtid, claimed, Ctl::LinkOk, Vec::new());
+        let ok = ctl_frame(self.me.dtid(), claimed, Ctl::LinkOk, Vec::new());
         link.held.push_front(ok.to_bytes());
         if link.set_up().is_err() {
             self.feed_closed(tok, "write failed", false);
@@ -107,7 +107,7 @@ impl Daemon {
     pub(super) fn feed_frame(&mut self, tok: Token, f: Frame) {
         let peer = self.links.get(tok).map_or(0, |l| l.peer);
         let h = f.header;
-        let ours = tid::is_task(h.dst) && tid::host_of(h.dst) == self.host;
+        let ours = tid::is_task(h.dst) && tid::host_of(h.dst) == self.me.host();
         if h.kind != Kind::Msg || h.src != peer || !ours {
             let why = format!(
                 "{:?} frame from {} to {} on a feed",
@@ -216,7 +216,12 @@ impl Daemon {
         if r.linked.contains(&t) || r.told.contains(&(t, to)) {
             return;
         }
-        let f = ctl_frame(self.dtid, to, Ctl::ReplyVia, Writer::new().int(t).finish());
+        let f = ctl_frame(
+            self.me.dtid(),
+            to,
+            Ctl::ReplyVia,
+            Writer::new().int(t).finish(),
+        );
         // Ahead of the message, also while the task is not connected yet.
         let conn = match self.tasks.get_mut(to) {
             Some(task) => match task.conn {
@@ -405,7 +410,7 @@ impl Daemon {
     /// request (a host part or daemon tid), comma-separated.
     pub(super) fn req_daemon_addr(&self, r: &mut Reader<'_>) -> Result<Vec<u8>, Error> {
         let host = tid::host_of(r.int()?);
-        if host == self.host || !self.multi.placed() {
+        if host == self.me.host() || !self.multi.placed() {
             return Err(Error::NoHost);
         }
         let entry = self.multi.table().by_tid(host).ok_or(Error::NoHost)?;

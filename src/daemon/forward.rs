@@ -201,7 +201,7 @@ impl Daemon {
     /// when `dst` is not another host's.
     pub(super) fn route_remote(&mut self, frame: Frame) -> Option<Frame> {
         let host = tid::host_of(frame.header.dst);
-        if host == self.host || host == 0 {
+        if host == self.me.host() || host == 0 {
             return Some(frame);
         }
         if !self.multi.table().contains(host) {
@@ -216,6 +216,9 @@ impl Daemon {
             return None;
         }
         let frame = self.route_back(frame)?;
+        if !self.link_up(host) && self.refuse_for_host(host, &frame.header) {
+            return None;
+        }
         match self.links.of_host(host) {
             // The usual case, as in send_to_host, but the body is not copied.
             Some(tok) => self.send_link_frame(tok, frame),
@@ -235,7 +238,7 @@ impl Daemon {
             let ws = tell;
             for h in ws {
                 let g = ctl_frame(
-                    self.dtid,
+                    self.me.dtid(),
                     tid::daemon_tid(h),
                     Ctl::TaskGone,
                     Writer::new().int(t).finish(),
@@ -254,7 +257,7 @@ impl Daemon {
             let h = tid::host_of(t);
             if self.other_host(h) {
                 let f = ctl_frame(
-                    self.dtid,
+                    self.me.dtid(),
                     tid::daemon_tid(h),
                     Ctl::Watch,
                     Writer::new().int(t).finish(),
@@ -465,7 +468,7 @@ impl Daemon {
         if others.is_empty() || self.is_remote_token(token) {
             return None;
         }
-        let local = match self.tasks_body(self.host) {
+        let local = match self.tasks_body(self.me.host()) {
             Ok(b) => b,
             Err(e) => return Some(Err(e)),
         };
@@ -584,7 +587,7 @@ impl Daemon {
             return Ok(w.finish());
         }
         let from = self.requester(token).unwrap_or(0);
-        if plan.len() == 1 && plan[0].0 != self.host {
+        if plan.len() == 1 && plan[0].0 != self.me.host() {
             let host = plan[0].0;
             let dwid = self.multi.dwid();
             self.forwards.pending.insert(
@@ -617,7 +620,7 @@ impl Daemon {
         for (host, count) in plan {
             let slots: Vec<usize> = (slot..slot + count).collect();
             slot += count;
-            if host == self.host {
+            if host == self.me.host() {
                 let sub = SpawnRequest {
                     ntask: count as i32,
                     ..req.clone()
@@ -625,7 +628,7 @@ impl Daemon {
                 let res = self.spawn_here(from, &sub, inherit);
                 for (i, r) in slots.iter().zip(res) {
                     if let Ok(t) = r {
-                        self.forwards.sib_pending.insert(t, self.host);
+                        self.forwards.sib_pending.insert(t, self.me.host());
                     }
                     if let Some(a) = self.spreads.spawn_aggs.get_mut(&agg) {
                         a.results[*i] = Some(r.unwrap_or_else(|e| e.code()));
@@ -683,7 +686,12 @@ impl Daemon {
         let sib = w.finish();
         for h in a.hosts {
             if self.multi.table().contains(h) {
-                let f = ctl_frame(self.dtid, tid::daemon_tid(h), Ctl::Siblings, sib.clone());
+                let f = ctl_frame(
+                    self.me.dtid(),
+                    tid::daemon_tid(h),
+                    Ctl::Siblings,
+                    sib.clone(),
+                );
                 self.send_to_host(h, f.to_bytes());
             }
         }
@@ -700,7 +708,7 @@ impl Daemon {
     /// and the Connect replies held for it go out.
     pub(super) fn set_siblings(&mut self, list: &[i32]) {
         for &t in list {
-            if tid::host_of(t) != self.host {
+            if tid::host_of(t) != self.me.host() {
                 continue;
             }
             if let Some(task) = self.tasks.get_mut(t) {
@@ -725,7 +733,7 @@ impl Daemon {
     /// Whether the Connect of the task on `token` must wait for its
     /// sibling list (then it is answered by [`Daemon::release_connect`]).
     pub(super) fn connect_waits(&mut self, token: Token, wid: i32) -> bool {
-        let Some(t) = self.conns.get(&token).and_then(|c| c.tid) else {
+        let Some(t) = self.conns.tid_of(token) else {
             return false;
         };
         if self.forwards.sib_pending.contains_key(&t) {
@@ -753,7 +761,7 @@ impl Daemon {
         };
         let f = Frame::new(
             Header {
-                src: self.dtid,
+                src: self.me.dtid(),
                 dst: rr.tid,
                 tag,
                 wid: rr.dwid,

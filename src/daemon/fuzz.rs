@@ -56,7 +56,7 @@ const TASKS: usize = 3;
 
 /// A daemon for fuzzing, in a fresh directory under the system's temporary
 /// one; `None` when the system refuses a socket.
-fn daemon(dir: &std::path::Path) -> Option<Daemon> {
+pub(super) fn daemon(dir: &std::path::Path) -> Option<Daemon> {
     let mut opts = DaemonOptions::from_env();
     opts.files = DaemonFiles::new(dir, crate::os::uid(), None);
     opts.log_facade = false;
@@ -169,9 +169,9 @@ impl Session {
                 req(code, self.wid, body)
             } else {
                 // A message from that task to one of the tasks (or itself).
-                let src = self.d.conns.get(&who).and_then(|c| c.tid).unwrap_or(0);
+                let src = self.d.conns.tid_of(who).unwrap_or(0);
                 let to = self.tokens[usize::from(ctl >> 2) % TASKS];
-                let dst = self.d.conns.get(&to).and_then(|c| c.tid).unwrap_or(0);
+                let dst = self.d.conns.tid_of(to).unwrap_or(0);
                 Frame::new(
                     Header {
                         src,
@@ -182,7 +182,7 @@ impl Session {
                     body,
                 )
             };
-            if self.d.conns.contains_key(&who) {
+            if self.d.conns.contains(who) {
                 self.d.handle_frame(who, frame);
             }
             for p in self.peers.iter_mut() {

@@ -38,7 +38,7 @@ impl Daemon {
         }
         let groups = self.groups.listing();
         if h.tag == GS_DUMP {
-            let dtid = self.dtid;
+            let dtid = self.me.dtid();
             dlog!(
                 self.log,
                 Info,

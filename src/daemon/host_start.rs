@@ -53,8 +53,11 @@ struct Lookup {
 pub(super) struct HostStarts {
     /// `&` hosts of the hostfile, and its defaults for later additions.
     known: hostfile::Hostfile,
-    /// The daemon executable to run on other hosts.
-    dx: String,
+    /// The daemon executable to run on other hosts, found on first use
+    /// (finding it reads this program's file, tens of MB with debug info:
+    /// a slave, which never starts hosts itself, must not pay that before
+    /// its reply line).
+    dx: Option<String>,
     /// The starts in progress, by start id.
     starts: HashMap<u64, Start>,
     /// The remote shells' stdout pipes to their start id.
@@ -95,6 +98,11 @@ pub(super) struct HostStarts {
 }
 
 impl HostStarts {
+    /// The daemon executable to run on other hosts (found on first use).
+    pub(super) fn dx(&mut self) -> &str {
+        self.dx.get_or_insert_with(own_pvmd3)
+    }
+
     /// The hostfile's `&` hosts and defaults (a master ships them to its
     /// successor, succession.rs).
     pub(super) fn known(&self) -> &hostfile::Hostfile {
@@ -128,7 +136,7 @@ impl HostStarts {
                     .and_then(|(_, v)| v.to_str()),
             ),
             known: opts.hostfile.clone().unwrap_or_default(),
-            dx: own_pvmd3(),
+            dx: None,
             starts: HashMap::new(),
             pipe_start: HashMap::new(),
             start_pipes: HashMap::new(),
@@ -425,7 +433,7 @@ impl Daemon {
         }
         let mut args = SlaveArgs::for_host(
             index,
-            self.dtid,
+            self.me.dtid(),
             &name,
             self.opts.debug_mask,
             self.opts.pvm_root.as_ref(),
@@ -433,10 +441,11 @@ impl Daemon {
             &e.opts,
         );
         args.protect = Some(self.multi.protect());
+        args.max_message = Some(self.opts.max_message);
         // No dx=: the remote's $PVM_DPATH or $PVM_ROOT/lib/pvmd, else ours.
         let cmd = match &e.opts.dx {
             Some(dx) => startup::remote_command(dx, &args),
-            None => startup::remote_command_default_dx(&self.starting.dx, &args),
+            None => startup::remote_command_default_dx(self.starting.dx(), &args),
         };
         let mut st = Start {
             group: gid,
@@ -696,7 +705,7 @@ impl Daemon {
         let mut w = Writer::new();
         w.int(tid::host_index(host));
         self.multi.table().encode(&mut w);
-        let place = ctl_frame(self.dtid, dtid, Ctl::Place, w.finish());
+        let place = ctl_frame(self.me.dtid(), dtid, Ctl::Place, w.finish());
         self.send_link(tok, place.to_bytes());
         // A new successor gets its copy now, behind its placement.
         self.replicate(false);
@@ -719,10 +728,10 @@ impl Daemon {
             .hosts
             .iter()
             .map(|h| h.host())
-            .filter(|&h| h != self.host && Some(h) != skip)
+            .filter(|&h| h != self.me.host() && Some(h) != skip)
             .collect();
         for h in hosts {
-            let f = ctl_frame(self.dtid, tid::daemon_tid(h), Ctl::Table, body.clone());
+            let f = ctl_frame(self.me.dtid(), tid::daemon_tid(h), Ctl::Table, body.clone());
             self.send_to_host(h, f.to_bytes());
         }
     }
@@ -741,9 +750,9 @@ impl Daemon {
             let code = match self.multi.table().by_name(n).map(|e| e.host()) {
                 None if self.is_local_name(n) => Error::BadParam.code(),
                 None => Error::NoHost.code(),
-                Some(h) if h == self.host => Error::BadParam.code(),
+                Some(h) if h == self.me.host() => Error::BadParam.code(),
                 Some(h) => {
-                    let f = ctl_frame(self.dtid, tid::daemon_tid(h), Ctl::Halt, Vec::new());
+                    let f = ctl_frame(self.me.dtid(), tid::daemon_tid(h), Ctl::Halt, Vec::new());
                     self.send_to_host(h, f.to_bytes());
                     dlog!(self.log, Info, "host {n} deleted");
                     self.step_host_deleted(h);

@@ -15,7 +15,6 @@ use crate::auth::{Acceptor, AuthError, Connector, Role, Secret, Step};
 use crate::seal::{Keys, Level, Opener, Sealer};
 use crate::wire::{Frame, FrameDecoder};
 use mio::net::TcpStream;
-use std::collections::VecDeque;
 use std::io::{self, Read};
 use std::net::SocketAddr;
 use std::time::Instant;
@@ -69,7 +68,7 @@ pub struct Link {
     /// Deadline of the connect and handshake.
     pub deadline: Instant,
     /// Encoded frames waiting for the link to come up.
-    pub held: VecDeque<Vec<u8>>,
+    pub held: super::outq::Held,
     /// Frames waiting for the socket.
     out: OutQueue,
     /// Seals what we send once the handshake is done (None: level none).
@@ -144,7 +143,7 @@ impl Link {
             last_rx: now,
             last_tx: now,
             deadline,
-            held: VecDeque::new(),
+            held: Default::default(),
             out: OutQueue::default(),
             sealer: None,
             opener: None,
@@ -447,7 +446,7 @@ impl Link {
     /// The link is up: held frames go out, in order.
     pub fn set_up(&mut self) -> io::Result<()> {
         self.phase = Phase::Up;
-        let held: Vec<Vec<u8>> = self.held.drain(..).collect();
+        let held = self.held.drain_all();
         for b in held {
             self.queue(b)?;
         }

@@ -15,7 +15,6 @@ use crate::net::addr::{self};
 use crate::tid;
 use crate::wire::{ctl_frame, Ctl, Frame, Kind, Reader, Writer};
 use mio::{Interest, Token};
-use std::collections::VecDeque;
 use std::io;
 use std::net::SocketAddr;
 use std::time::Instant;
@@ -50,7 +49,7 @@ impl Daemon {
             stream,
             addr,
             self.multi.secret(),
-            self.dtid,
+            self.me.dtid(),
             self.multi.protect(),
             deadline,
         )
@@ -190,7 +189,7 @@ impl Daemon {
         }
         let host = tid::host_of(claimed);
         let known = if self.multi.placed() {
-            tid::is_daemon(claimed) && host != self.host && self.multi.table().contains(host)
+            tid::is_daemon(claimed) && host != self.me.host() && self.multi.table().contains(host)
         } else {
             claimed == self.multi.master()
         };
@@ -199,7 +198,7 @@ impl Daemon {
         }
         if let Some(other) = self.links.of_host(host) {
             let other_up = self.links.get(other).is_some_and(|l| l.is_up());
-            if other_up || tid::host_index(self.host) < tid::host_index(host) {
+            if other_up || tid::host_index(self.me.host()) < tid::host_index(host) {
                 // One link per pair: ours stays (it is up, or we have the lower index).
                 return refuse(self, "a link to that daemon exists");
             }
@@ -208,7 +207,7 @@ impl Daemon {
             let held: Vec<Vec<u8>> = self
                 .links
                 .get_mut(other)
-                .map(|l| l.held.drain(..).collect())
+                .map(|l| l.held.drain_all())
                 .unwrap_or_default();
             self.drop_link(other);
             if let Some(l) = self.links.get_mut(tok) {
@@ -216,13 +215,11 @@ impl Daemon {
             }
         }
         self.links.bind(host, tok);
-        let ok = ctl_frame(self.dtid, claimed, Ctl::LinkOk, Vec::new());
+        let ok = ctl_frame(self.me.dtid(), claimed, Ctl::LinkOk, Vec::new());
         let mut failed = false;
         if let Some(l) = self.links.get_mut(tok) {
             l.peer = claimed;
-            let mut held: VecDeque<Vec<u8>> = std::mem::take(&mut l.held);
-            held.push_front(ok.to_bytes());
-            l.held = held;
+            l.held.push_front(ok.to_bytes());
             failed = l.set_up().is_err();
         }
         dlog!(
@@ -274,6 +271,9 @@ impl Daemon {
 
     /// Sends a frame to the daemon of `host`, over its link (opened lazily).
     pub(super) fn send_to_host(&mut self, host: i32, bytes: Vec<u8>) {
+        if !self.link_up(host) && self.refuse_bytes_for_host(host, &bytes) {
+            return;
+        }
         if let Some(tok) = self.links.of_host(host) {
             self.send_link(tok, bytes);
             return;
@@ -370,7 +370,7 @@ impl Daemon {
         let held: Vec<Vec<u8>> = self
             .links
             .get_mut(tok)
-            .map(|l| l.held.drain(..).collect())
+            .map(|l| l.held.drain_all())
             .unwrap_or_default();
         let was_current = self.links.of_host(tid::host_of(peer)) == Some(tok);
         self.drop_link(tok);
@@ -447,7 +447,7 @@ impl Daemon {
         if self.multi.is_master()
             && matches!(h.kind, Kind::DReq | Kind::DReply | Kind::Ctl)
             && to != 0
-            && to != self.host
+            && to != self.me.host()
         {
             if self.multi.table().contains(to) {
                 self.send_to_host(to, f.to_bytes());
@@ -494,7 +494,7 @@ impl Daemon {
         }
         let body = Writer::new().int(t).bytes(&lines.join(&b'\n')).finish();
         let master = self.multi.master();
-        let f = ctl_frame(self.dtid, master, Ctl::Output, body);
+        let f = ctl_frame(self.me.dtid(), master, Ctl::Output, body);
         self.send_to_host(tid::host_of(master), f.to_bytes());
     }
 
@@ -544,7 +544,7 @@ impl Daemon {
             Some(Ctl::Place) if self.multi.is_my_master(peer) => {
                 let index = r.int().unwrap_or(0);
                 match HostTable::decode_for(&mut r, index, &addr::local_interfaces()) {
-                    Ok(t) if index == tid::host_index(self.host) => {
+                    Ok(t) if index == tid::host_index(self.me.host()) => {
                         self.links.bind(tid::host_of(peer), tok);
                         let timeout = t.timeout;
                         self.multi.place(t);
@@ -567,7 +567,7 @@ impl Daemon {
                 }
             }
             Some(Ctl::Table) if self.multi.is_my_master(peer) => {
-                let me = tid::host_index(self.host);
+                let me = tid::host_index(self.me.host());
                 if let Ok(t) = HostTable::decode_for(&mut r, me, &addr::local_interfaces()) {
                     self.apply_table(t);
                 }
@@ -582,7 +582,7 @@ impl Daemon {
                         self.forwards.watch(t, tid::host_of(sender));
                     } else {
                         let g = ctl_frame(
-                            self.dtid,
+                            self.me.dtid(),
                             sender,
                             Ctl::TaskGone,
                             Writer::new().int(t).finish(),

@@ -9,7 +9,7 @@
 use crate::daemon::link::Link;
 use crate::tid;
 use mio::Token;
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 /// Heartbeat on a link that sent nothing for this long.
@@ -57,7 +57,7 @@ pub(super) fn machine_timeout(opts: &super::DaemonOptions) -> Duration {
 
 /// Frames for a host that has no link yet.
 struct Waiting {
-    frames: VecDeque<Vec<u8>>,
+    frames: super::outq::Held,
     deadline: Instant,
     next_try: Instant,
 }
@@ -245,7 +245,7 @@ impl Links {
     pub(super) fn hold(&mut self, host: i32, frames: Vec<Vec<u8>>, next_try: Instant) {
         let deadline = Instant::now() + self.wait_time();
         let w = self.waiting.entry(host).or_insert(Waiting {
-            frames: VecDeque::new(),
+            frames: Default::default(),
             deadline,
             next_try,
         });
@@ -253,8 +253,24 @@ impl Links {
     }
 
     /// The frames waiting for `host`, taken out.
-    pub(super) fn take_waiting(&mut self, host: i32) -> Option<VecDeque<Vec<u8>>> {
-        self.waiting.remove(&host).map(|w| w.frames)
+    pub(super) fn take_waiting(&mut self, host: i32) -> Option<Vec<Vec<u8>>> {
+        self.waiting.remove(&host).map(|mut w| w.frames.drain_all())
+    }
+
+    /// What waits for host `host` to get a link up, in bytes and frames:
+    /// the frames waiting for it to be opened and those held by its link
+    /// while it is being set up, plus what its link has queued for the
+    /// socket (bounds.rs).
+    pub(super) fn load_of(&self, host: i32) -> (usize, usize) {
+        let (mut bytes, mut frames) = self
+            .waiting
+            .get(&host)
+            .map_or((0, 0), |w| (w.frames.bytes(), w.frames.len()));
+        if let Some(l) = self.by_host.get(&host).and_then(|t| self.conns.get(t)) {
+            bytes += l.held.bytes() + l.queued();
+            frames += l.held.len();
+        }
+        (bytes, frames)
     }
 
     /// The next attempt to link `host` is after [`RETRY`].

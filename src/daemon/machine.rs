@@ -124,7 +124,7 @@ impl Daemon {
             self.forwards_resumed(tid::host_of(peer), now);
         }
         for (tok, peer) in beats {
-            let f = ctl_frame(self.dtid, peer, Ctl::Heartbeat, Vec::new());
+            let f = ctl_frame(self.me.dtid(), peer, Ctl::Heartbeat, Vec::new());
             self.send_link(tok, f.to_bytes());
         }
         for (tok, why) in dead {
@@ -169,7 +169,7 @@ impl Daemon {
     /// successor took the master's place, or the master removed this
     /// host). It halts its tasks and exits without telling anyone.
     pub(super) fn stalled_out(&mut self, gap: std::time::Duration) {
-        if self.halting.is_some() {
+        if self.is_halting() {
             return;
         }
         dlog!(
@@ -196,7 +196,7 @@ impl Daemon {
             .hosts
             .iter()
             .map(|h| h.host())
-            .filter(|&h| h != self.host)
+            .filter(|&h| h != self.me.host())
             .collect()
     }
 
@@ -206,7 +206,7 @@ impl Daemon {
             return;
         }
         for h in self.other_hosts() {
-            let f = ctl_frame(self.dtid, tid::daemon_tid(h), Ctl::Halt, Vec::new());
+            let f = ctl_frame(self.me.dtid(), tid::daemon_tid(h), Ctl::Halt, Vec::new());
             self.send_to_host(h, f.to_bytes());
         }
         self.starting.kill_shells();
@@ -262,7 +262,7 @@ impl Daemon {
     /// address of it, or this host's names).
     pub(super) fn host_by_name(&self, name: &str) -> Option<i32> {
         if self.is_local_name(name) {
-            return Some(self.host);
+            return Some(self.me.host());
         }
         if let Some(e) = self.multi.table().by_name(name) {
             return Some(e.host());

@@ -33,7 +33,7 @@ use crate::wire::output::Inherit;
 use crate::wire::{Frame, Header, Kind, Reader, Req, Writer};
 use crate::{tid, Error};
 use mio::Token;
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -99,7 +99,7 @@ impl Daemon {
         match req {
             Req::HostSync => {
                 let host = r.int()?;
-                if host != self.host && host != self.dtid {
+                if host != self.me.host() && host != self.me.dtid() {
                     return Err(Error::NoHost);
                 }
                 let now = SystemTime::now()
@@ -266,7 +266,7 @@ impl Daemon {
         let body = pack_sttask(t, req.flags, &path, &argv, &env).map_err(|_| Error::NoMem)?;
         let frame = Frame::new(
             Header {
-                src: self.dtid,
+                src: self.me.dtid(),
                 dst: tasker,
                 tag: SM_STTASK,
                 ..Header::new(Kind::Msg)
@@ -282,7 +282,7 @@ impl Daemon {
             aout: req.file.clone(),
             siblings: Vec::new(),
             conn: None,
-            held: VecDeque::new(),
+            held: Default::default(),
         });
         self.misc.starting.insert(t);
         dlog!(
@@ -390,7 +390,7 @@ impl Daemon {
         }
         let frame = Frame::new(
             Header {
-                src: self.dtid,
+                src: self.me.dtid(),
                 dst: hoster,
                 tag: SM_STHOST,
                 wid,
@@ -584,7 +584,7 @@ impl Daemon {
                 self.log = super::log::DaemonLog::open(
                     &self.opts.files.log,
                     &self.opts.files.fallback_log(),
-                    self.dtid,
+                    self.me.dtid(),
                     mask != 0,
                     self.opts.log_facade,
                 );
@@ -609,7 +609,7 @@ impl Daemon {
                     .by_tid(arg(1))
                     .map(|h| (h.host(), h.name.clone()));
                 match target {
-                    Some((h, name)) if h != self.host && self.multi.is_master() => {
+                    Some((h, name)) if h != self.me.host() && self.multi.is_master() => {
                         dlog!(self.log, Info, "tickle #8: failing {name}");
                         self.remove_host(h, "failed (pvm_tickle 8)");
                         Ok(vec![1])
@@ -635,9 +635,9 @@ impl Daemon {
                     "stats: {} connection(s), {} task(s), {} child process(es), {} output pipe(s), {} context(s) allocated",
                     self.conns.len(),
                     self.tasks.len(),
-                    self.children.len() + self.unwatched.len(),
-                    self.pipes.len(),
-                    self.contexts.len()
+                    self.children.count(),
+                    self.children.pipe_count(),
+                    self.me.contexts()
                 );
                 Ok(Vec::new())
             }

@@ -8,9 +8,10 @@
 //! dispatch by request code), children.rs (pipes, exits, signals),
 //! delivery.rs (notifications, releases, host and route events), misc.rs
 //! (tasker, hoster, no-reset list, tickle), rm.rs and sm.rs (the resource
-//! manager and its `SM_` messages), gstools.rs. Tables with their own
-//! methods: [`task`], [`mailbox`], [`routes`], [`groups`], [`notify`],
-//! [`output`]. This host is host 1 (host part 0x40000, daemon tid
+//! manager and its `SM_` messages), gstools.rs. Components with their own
+//! methods and private state: [`task`], [`mailbox`], [`routes`], [`groups`],
+//! [`notify`], [`output`], the connection table ([`conn::ConnTable`]),
+//! identity.rs (host part, tid, local names, contexts). This host is host 1 (host part 0x40000, daemon tid
 //! t80040000) unless it is a slave of a multi-host machine (`pvmd3 -s`, see
 //! [`startup`]), whose index the master chose. Multi-host machines: [`hosts`]
 //! is the host table, [`link`] one TCP connection to another daemon
@@ -36,6 +37,7 @@ pub mod groups;
 mod gstools;
 mod host_start;
 pub mod hosts;
+mod identity;
 pub mod link;
 mod link_events;
 mod links;
@@ -48,6 +50,7 @@ pub mod notify;
 pub mod output;
 pub mod outq;
 mod protect;
+mod receiving;
 mod requests;
 mod rings;
 mod rm;
@@ -229,6 +232,10 @@ impl DaemonOptions {
         }
         if let Some(l) = a.protect {
             self.protect = l;
+        }
+        if let Some(m) = a.max_message {
+            // The master's limit: one for the whole machine.
+            self.max_message = m;
         }
         if let Some(wd) = &a.wd {
             self.home = self.home.join(wd);

@@ -448,7 +448,7 @@ impl Daemon {
     /// The tid of the task a request on `token` comes from (a local task's
     /// connection, or a remote task's request served under a pseudo token).
     pub(super) fn requester(&self, token: Token) -> Option<i32> {
-        match self.conns.get(&token) {
+        match self.conns.get(token) {
             Some(c) => c.tid,
             None => self.forwards.remote_tid(token),
         }
@@ -460,13 +460,13 @@ impl Daemon {
 
     /// Whether host part `host` is another host of the machine.
     pub(super) fn other_host(&self, host: i32) -> bool {
-        host != self.host && self.multi.table().contains(host)
+        host != self.me.host() && self.multi.table().contains(host)
     }
 
     /// Whether task `t` counts as alive: a local task, or any tid of
     /// another host of the machine (its daemon knows better).
     pub(super) fn task_alive_anywhere(&self, t: i32) -> bool {
-        if tid::host_of(t) == self.host {
+        if tid::host_of(t) == self.me.host() {
             self.tasks.get(t).is_some()
         } else {
             self.multi.table().contains(t)

@@ -93,6 +93,64 @@ impl OutQueue {
     }
 }
 
+/// Encoded frames held until their task connects or their link is up
+/// (or opened), counted in frames and bytes for the bounds (bounds.rs).
+#[derive(Debug, Default)]
+pub struct Held {
+    frames: VecDeque<Vec<u8>>,
+    bytes: usize,
+    /// Frames refused since the hold was last emptied (it was full and
+    /// their sender could not be made to wait).
+    pub refused: u64,
+}
+
+impl Held {
+    /// Appends one encoded frame.
+    pub fn push_back(&mut self, frame: Vec<u8>) {
+        self.bytes += frame.len();
+        self.frames.push_back(frame);
+    }
+
+    /// Puts one encoded frame in front of the others.
+    pub fn push_front(&mut self, frame: Vec<u8>) {
+        self.bytes += frame.len();
+        self.frames.push_front(frame);
+    }
+
+    /// Appends frames, in order.
+    pub fn extend(&mut self, frames: impl IntoIterator<Item = Vec<u8>>) {
+        for f in frames {
+            self.push_back(f);
+        }
+    }
+
+    /// Takes every frame out, in order.
+    pub fn drain_all(&mut self) -> Vec<Vec<u8>> {
+        self.bytes = 0;
+        self.frames.drain(..).collect()
+    }
+
+    /// Drops every frame.
+    pub fn clear(&mut self) {
+        self.bytes = 0;
+        self.frames.clear();
+    }
+
+    /// Frames held.
+    pub fn len(&self) -> usize {
+        self.frames.len()
+    }
+
+    /// Bytes of the frames held.
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.frames.is_empty()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -152,5 +210,20 @@ mod tests {
         }
         assert!(q.is_empty());
         assert_eq!(w.got, want);
+    }
+
+    #[test]
+    fn held_frames_are_counted() {
+        let mut h = Held::default();
+        h.push_back(vec![1; 10]);
+        h.push_front(vec![0; 5]);
+        h.extend([vec![2; 7], vec![3; 1]]);
+        assert_eq!((h.len(), h.bytes()), (4, 23));
+        let all = h.drain_all();
+        assert_eq!(all.iter().map(|f| f[0]).collect::<Vec<_>>(), [0, 1, 2, 3]);
+        assert_eq!((h.len(), h.bytes(), h.is_empty()), (0, 0, true));
+        h.push_back(vec![9; 3]);
+        h.clear();
+        assert_eq!(h.bytes(), 0);
     }
 }

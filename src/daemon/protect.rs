@@ -36,11 +36,11 @@ impl Daemon {
             "link to {} at {addr} closed: {why}; nothing of it delivered, re-linking",
             tid::fmt(peer)
         );
-        let held: Vec<Vec<u8>> = link.held.drain(..).collect();
+        let held: Vec<Vec<u8>> = link.held.drain_all();
         if link.is_up() {
             // The new link waits until the peer closed this one (it does
             // on our Relink): until then it would refuse a second link.
-            let bye = ctl_frame(self.dtid, peer, Ctl::Relink, Vec::new());
+            let bye = ctl_frame(self.me.dtid(), peer, Ctl::Relink, Vec::new());
             let _ = link.send_bytes(bye.to_bytes());
             link.drain();
             if self.links.of_host(host) == Some(tok) {
@@ -89,7 +89,7 @@ impl Daemon {
             "link to {} at {addr} closed by the peer: it refused a protected frame of ours; re-linking",
             tid::fmt(peer)
         );
-        let held: Vec<Vec<u8>> = link.held.drain(..).collect();
+        let held: Vec<Vec<u8>> = link.held.drain_all();
         self.drop_link(tok);
         self.relink(tid::host_of(peer), held);
     }
@@ -106,12 +106,17 @@ impl Daemon {
     /// Opens a new link to `host` now when we may (a heartbeat goes on it
     /// first), `held` frames behind it, unless the host left the machine.
     fn relink(&mut self, host: i32, held: Vec<Vec<u8>>) {
-        if !self.multi.table().contains(host) || host == self.host {
+        if !self.multi.table().contains(host) || host == self.me.host() {
             return;
         }
         self.wait_for_link(host, held);
         if self.may_link(host) || self.links.of_host(host).is_some() {
-            let beat = ctl_frame(self.dtid, tid::daemon_tid(host), Ctl::Heartbeat, Vec::new());
+            let beat = ctl_frame(
+                self.me.dtid(),
+                tid::daemon_tid(host),
+                Ctl::Heartbeat,
+                Vec::new(),
+            );
             self.send_to_host(host, beat.to_bytes());
         }
     }

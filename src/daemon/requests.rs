@@ -2,11 +2,12 @@
 //! by request code, the replies, and the handlers of the task family (connect,
 //! exit, spawn and starting a task, signals, task lists, contexts).
 
+use super::children::{ChildProc, Pipe};
 use super::log::dlog;
 use super::mailbox::Outcome;
 use super::output::Inherit;
 use super::routes::RouteChange;
-use super::server::{ChildProc, Daemon, Pipe, MAX_NTASK};
+use super::server::{Daemon, MAX_NTASK};
 use super::spawn::{self, SpawnRequest};
 use super::task::{Task, TF_CONNECTED, TF_SPAWNED};
 use crate::wire::{Frame, Header, Kind, Reader, Req, Writer};
@@ -14,8 +15,6 @@ use crate::{os, tid, Error};
 use mio::unix::pipe::Receiver;
 use mio::unix::SourceFd;
 use mio::{Interest, Token};
-use std::collections::VecDeque;
-use std::net::IpAddr;
 use std::os::fd::AsRawFd;
 
 impl Daemon {
@@ -79,7 +78,7 @@ impl Daemon {
             Some(Req::Notify) => self.req_notify(token, &mut r),
             Some(Req::SetOutput) => self.req_set_output(token, &mut r),
             Some(Req::FreeContext) => r.int().and_then(|c| {
-                if self.contexts.remove(&c) {
+                if self.me.free_context(c) {
                     Ok(Vec::new())
                 } else {
                     Err(Error::BadParam)
@@ -136,7 +135,7 @@ impl Daemon {
         if !deferred {
             self.reply_replicated(token, h.tag, h.wid, result);
         }
-        let notes = std::mem::take(&mut self.pending_notes);
+        let notes = self.take_notes_after_reply();
         self.deliver_all(notes);
         for w in self.mbox.take_woken() {
             self.reply_replicated(w.token, Req::MboxRecv as i32, w.wid, w.reply);
@@ -177,10 +176,10 @@ impl Daemon {
         if self.reply_remote(token, tag, body.clone()) {
             return;
         }
-        let dst = self.conns.get(&token).and_then(|c| c.tid).unwrap_or(0);
+        let dst = self.conns.tid_of(token).unwrap_or(0);
         let reply = Frame::new(
             Header {
-                src: self.dtid,
+                src: self.me.dtid(),
                 dst,
                 tag,
                 wid,
@@ -194,7 +193,7 @@ impl Daemon {
     /// RouteAdd/RouteDelete: a task reports a direct link opened or closed
     /// (no reply).
     pub(super) fn route_report(&mut self, token: Token, req: Req, body: &[u8]) {
-        let from = self.conns.get(&token).and_then(|c| c.tid);
+        let from = self.conns.tid_of(token);
         match self.routes.request(from, req, body) {
             Ok(Some(RouteChange::Added(a, b))) => {
                 self.route_added(a, b);
@@ -233,7 +232,7 @@ impl Daemon {
         let spawned = r.int()?;
         let name = r.str()?;
         let offered = !r.is_empty() && r.int()? == 1;
-        if self.conns.get(&token).is_some_and(|c| c.tid.is_some()) {
+        if self.conns.get(token).is_some_and(|c| c.tid.is_some()) {
             return Err(Error::Already);
         }
         let claim = self
@@ -258,14 +257,15 @@ impl Daemon {
                 aout: String::new(),
                 siblings: Vec::new(),
                 conn: Some(token),
-                held: VecDeque::new(),
+                held: Default::default(),
             });
             self.rm_task_new(t);
             self.trace_connected(t, &name);
             t
         };
-        if let Some(c) = self.conns.get_mut(&token) {
+        if let Some(c) = self.conns.get_mut(token) {
             c.tid = Some(t);
+            c.decoder.set_limit(self.opts.max_message);
         }
         self.take_rings(token, offered);
         dlog!(
@@ -288,7 +288,7 @@ impl Daemon {
         let mut w = Writer::new();
         w.int(t)
             .int(ptid)
-            .int(self.dtid)
+            .int(self.me.dtid())
             .int(task.siblings.len() as i32);
         for s in &task.siblings {
             w.int(*s);
@@ -298,7 +298,7 @@ impl Daemon {
         // (only ever sent to local tasks, over the private Unix socket) and
         // this host's addresses as the host table advertises them.
         w.str(&self.multi.secret().to_hex());
-        let me = self.multi.table().by_tid(self.dtid);
+        let me = self.multi.table().by_tid(self.me.dtid());
         let ips: Vec<String> = me
             .map(|e| e.addrs.iter().map(crate::net::addr::fmt_sockaddr).collect())
             .unwrap_or_default();
@@ -309,7 +309,7 @@ impl Daemon {
         // Last: whether this task's rings were taken.
         let rings = task
             .conn
-            .and_then(|c| self.conns.get(&c))
+            .and_then(|c| self.conns.get(c))
             .is_some_and(|c| c.rings.is_some());
         w.int(rings as i32);
         // Then the largest message body this daemon takes (bounds.rs): the
@@ -323,13 +323,17 @@ impl Daemon {
 
     /// Hands a newly connected task the messages that arrived before it.
     pub(super) fn deliver_held(&mut self, token: Token) {
-        let Some(t) = self.conns.get(&token).and_then(|c| c.tid) else {
+        let Some(t) = self.conns.tid_of(token) else {
             return;
         };
-        let held: Vec<Vec<u8>> = match self.tasks.get_mut(t) {
-            Some(task) => task.held.drain(..).collect(),
+        let (held, refused) = match self.tasks.get_mut(t) {
+            Some(task) => (
+                task.held.drain_all(),
+                std::mem::take(&mut task.held.refused),
+            ),
             None => return,
         };
+        self.held_refused(t, refused, "it connected");
         for bytes in held {
             self.send_bytes(token, bytes);
         }
@@ -338,7 +342,7 @@ impl Daemon {
     pub(super) fn req_exit(&mut self, token: Token) -> Result<Vec<u8>, Error> {
         let t = self
             .conns
-            .get_mut(&token)
+            .get_mut(token)
             .and_then(|c| c.tid.take())
             .ok_or(Error::NoTask)?;
         self.tasks.remove(t);
@@ -371,7 +375,7 @@ impl Daemon {
         let parent = self.requester(token).unwrap_or(0);
         let remote = self.is_remote_token(token);
         let results: Vec<Result<i32, Error>> = match self.placement(token, &req) {
-            Some(plan) if !(plan.len() == 1 && plan[0].0 == self.host) => {
+            Some(plan) if !(plan.len() == 1 && plan[0].0 == self.me.host()) => {
                 return self.spawn_spread(token, wid, body, &req, inherit, plan);
             }
             Some(_) => self.spawn_here(parent, &req, inherit),
@@ -488,7 +492,7 @@ impl Daemon {
                 .register(&mut rx, token, Interest::READABLE)
                 .is_ok()
         {
-            self.pipes.insert(
+            self.children.add_pipe(
                 token,
                 Pipe {
                     tid: t,
@@ -512,13 +516,11 @@ impl Daemon {
                     .registry()
                     .register(&mut SourceFd(&raw), token, Interest::READABLE)
                 {
-                    Ok(()) => {
-                        self.children.insert(token, proc_);
-                    }
-                    Err(_) => self.unwatched.push(proc_),
+                    Ok(()) => self.children.add(Some(token), proc_),
+                    Err(_) => self.children.add(None, proc_),
                 }
             }
-            None => self.unwatched.push(proc_),
+            None => self.children.add(None, proc_),
         }
         self.tasks.insert(Task {
             tid: t,
@@ -528,7 +530,7 @@ impl Daemon {
             aout: req.file.clone(),
             siblings: Vec::new(),
             conn: None,
-            held: VecDeque::new(),
+            held: Default::default(),
         });
         for note in self.output.spawned(t, ptid, npipes, inherit) {
             self.deliver(note);
@@ -567,23 +569,24 @@ impl Daemon {
 
     /// The task list for `where_` (0, this host, or a local task).
     pub(super) fn tasks_body(&self, where_: i32) -> Result<Vec<u8>, Error> {
-        let list: Vec<&Task> = if where_ == 0 || where_ == self.host || where_ == self.dtid {
-            self.tasks.iter().collect()
-        } else if tid::is_daemon(where_)
-            || (where_ > 0 && where_ & tid::LOCAL_MASK == 0 && where_ & tid::HOST_MASK != 0)
-        {
-            return Err(Error::NoHost);
-        } else if tid::is_task(where_) {
-            vec![self.tasks.get(where_).ok_or(Error::NoTask)?]
-        } else {
-            return Err(Error::BadParam);
-        };
+        let list: Vec<&Task> =
+            if where_ == 0 || where_ == self.me.host() || where_ == self.me.dtid() {
+                self.tasks.iter().collect()
+            } else if tid::is_daemon(where_)
+                || (where_ > 0 && where_ & tid::LOCAL_MASK == 0 && where_ & tid::HOST_MASK != 0)
+            {
+                return Err(Error::NoHost);
+            } else if tid::is_task(where_) {
+                vec![self.tasks.get(where_).ok_or(Error::NoTask)?]
+            } else {
+                return Err(Error::BadParam);
+            };
         let mut w = Writer::new();
         w.int(list.len() as i32);
         for t in list {
             w.int(t.tid)
                 .int(t.ptid.max(0))
-                .int(self.host)
+                .int(self.me.host())
                 .int(t.flags | self.role_flags(t.tid))
                 .str(&t.aout)
                 .int(t.pid);
@@ -592,7 +595,7 @@ impl Daemon {
     }
 
     pub(super) fn req_pstat(&self, t: i32) -> Result<Vec<u8>, Error> {
-        if t == self.dtid || t == self.host {
+        if t == self.me.dtid() || t == self.me.host() {
             return Ok(Vec::new());
         }
         if !tid::is_task(t) && !tid::is_daemon(t) {
@@ -602,42 +605,14 @@ impl Daemon {
     }
 
     pub(super) fn req_new_context(&mut self) -> Result<Vec<u8>, Error> {
-        for _ in 0..tid::LOCAL_MASK {
-            let n = self.next_ctx;
-            self.next_ctx = if n >= tid::LOCAL_MASK { 1 } else { n + 1 };
-            // Host part in the high bits keeps numbers unique across hosts later.
-            let ctx = self.host | n;
-            if self.contexts.insert(ctx) {
-                return Ok(Writer::new().int(ctx).finish());
-            }
-        }
-        Err(Error::OutOfRes)
+        let ctx = self.me.new_context().ok_or(Error::OutOfRes)?;
+        Ok(Writer::new().int(ctx).finish())
     }
 
     /// Whether `name` denotes this host: its name (short or full),
     /// "localhost", ".", or one of its addresses.
     pub(super) fn is_local_name(&self, name: &str) -> bool {
-        let n = name.trim();
-        let bare = n
-            .strip_prefix('[')
-            .and_then(|s| s.strip_suffix(']'))
-            .unwrap_or(n);
-        // A zone only says which link leads there: the address decides.
-        let addr = bare.split_once('%').map_or(bare, |(a, _)| a);
-        if let Ok(ip) = addr.parse::<IpAddr>() {
-            let ip = match ip {
-                IpAddr::V6(v6) => v6
-                    .to_ipv4_mapped()
-                    .map(IpAddr::V4)
-                    .unwrap_or(IpAddr::V6(v6)),
-                v4 => v4,
-            };
-            return ip.is_loopback() || self.local_addrs.contains(&ip);
-        }
-        let lower = bare.to_ascii_lowercase();
-        self.local_names.contains(&lower)
-            || (!self.opts.hostname.contains('.')
-                && lower.split('.').next() == Some(&self.opts.hostname.to_ascii_lowercase()))
+        self.me.is_local_name(name)
     }
 
     // ---- children and their output -------------------------------------

@@ -39,7 +39,7 @@ impl Daemon {
     pub(super) fn note_backlog(&mut self, token: Token) {
         let waits = self
             .conns
-            .get(&token)
+            .get(token)
             .and_then(|c| c.rings.as_ref())
             .is_some_and(|r| r.has_backlog());
         if waits {
@@ -53,7 +53,7 @@ impl Daemon {
     /// (`offered`), when there is room for them.
     pub(super) fn take_rings(&mut self, token: Token, offered: bool) {
         let room = self.rings.conns.len() < MAX_RING_CONNS;
-        let Some(conn) = self.conns.get_mut(&token) else {
+        let Some(conn) = self.conns.get_mut(token) else {
             return;
         };
         let Some(fd) = conn.passed.take().filter(|_| offered && room) else {
@@ -78,7 +78,7 @@ impl Daemon {
     /// The Connect reply to the task on `token` is queued: from now on its
     /// frames go through its ring, if it has one.
     pub(super) fn rings_live(&mut self, token: Token) {
-        if let Some(r) = self.conns.get_mut(&token).and_then(|c| c.rings.as_mut()) {
+        if let Some(r) = self.conns.get_mut(token).and_then(|c| c.rings.as_mut()) {
             r.live = true;
         }
     }

@@ -83,7 +83,7 @@ impl Daemon {
     /// of this host, still connected).
     pub(super) fn rm_tid(&self) -> Option<i32> {
         let t = self.rm.tid?;
-        if tid::host_of(t) == self.host {
+        if tid::host_of(t) == self.me.host() {
             self.tasks.get(t).and_then(|task| task.conn).map(|_| t)
         } else {
             Some(t)
@@ -170,7 +170,7 @@ impl Daemon {
     pub(super) fn rm_ctl_to(&mut self, host: i32, v: i32) {
         let f = Frame::new(
             Header {
-                src: self.dtid,
+                src: self.me.dtid(),
                 dst: tid::daemon_tid(host),
                 tag: crate::wire::Ctl::Rm as i32,
                 ..Header::new(Kind::Ctl)
@@ -207,7 +207,7 @@ impl Daemon {
         let Some(req) = Req::from_i32(h.tag) else {
             return false;
         };
-        let Some(task) = self.conns.get(&token).and_then(|c| c.tid) else {
+        let Some(task) = self.conns.tid_of(token) else {
             return false;
         };
         if task == rm {
@@ -302,7 +302,7 @@ impl Daemon {
         let from_slave = h.tag == SM_ADD
             && self.multi.is_master()
             && tid::is_daemon(h.src)
-            && h.src != self.dtid
+            && h.src != self.me.dtid()
             && self.rm.tid.is_some();
         if self.rm.tid != Some(h.src) && !from_slave {
             dlog!(
@@ -393,7 +393,7 @@ impl Daemon {
             let master = self.multi.master();
             let f = Frame::new(
                 Header {
-                    src: self.dtid,
+                    src: self.me.dtid(),
                     dst: master,
                     ..h
                 },
@@ -545,7 +545,7 @@ impl Daemon {
 
     /// Whether a child process of this daemon runs task `t`.
     fn child_running(&self, t: i32) -> bool {
-        self.children.values().any(|c| c.tid == t) || self.unwatched.iter().any(|c| c.tid == t)
+        self.children.runs(t)
     }
 
     /// Host `host` (its host part) left the machine: the master tells the
@@ -568,7 +568,7 @@ impl Daemon {
         match self.multi.table().by_tid(self.multi.master()) {
             Some(e) => w.int(e.host()).str(&e.name).str(&e.arch).int(e.speed),
             None => w
-                .int(self.host)
+                .int(self.me.host())
                 .str(&self.opts.hostname)
                 .str(&self.opts.arch)
                 .int(super::DEFAULT_SPEED),

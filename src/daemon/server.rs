@@ -11,8 +11,8 @@
 //! remote shells' pipes are sources of the same poll, and a 200 ms tick runs
 //! while any exist (heartbeats, deadlines).
 
-use super::conn::{Conn, ReadOutcome};
-use super::groups::{self as grp, Groups, Release};
+use super::conn::{Conn, ConnTable, ReadOutcome};
+use super::groups::Groups;
 use super::log::{dlog, DaemonLog};
 use super::mailbox::Mailbox;
 use super::notify::{Note, NotifyTable, World};
@@ -24,13 +24,9 @@ use super::{dialog, links, misc, multi, rm};
 use crate::wire::{Frame, Kind};
 use crate::{os, tid};
 use mio::net::{TcpListener, UnixListener};
-use mio::unix::pipe::Receiver;
 use mio::{Events, Interest, Poll, Token};
-use std::collections::{BTreeSet, HashMap};
 use std::io;
-use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
-use std::os::fd::OwnedFd;
-use std::process::Child;
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 // Misc requests (40-49), the tasker and tickle: a child module so it shares this state.
@@ -50,20 +46,6 @@ pub(super) const TRIM_AFTER: Duration = Duration::from_millis(500);
 /// Most tasks one Spawn request may ask for.
 pub(super) const MAX_NTASK: i32 = tid::LOCAL_MASK;
 
-/// A spawned task's output pipe.
-pub(super) struct Pipe {
-    pub(super) tid: i32,
-    pub(super) rx: Receiver,
-    pub(super) partial: Vec<u8>,
-}
-
-/// A child process of the daemon.
-pub(super) struct ChildProc {
-    pub(super) tid: i32,
-    pub(super) child: Child,
-    pub(super) pidfd: Option<OwnedFd>,
-}
-
 /// The daemon's state.
 pub struct Daemon {
     pub(super) opts: DaemonOptions,
@@ -71,33 +53,27 @@ pub struct Daemon {
     pub(super) poll: Poll,
     pub(super) unix: UnixListener,
     pub(super) tcp: TcpListener,
-    pub(super) conns: HashMap<Token, Conn>,
-    pub(super) pipes: HashMap<Token, Pipe>,
-    /// Children watched by a pidfd (keyed by the pidfd's token).
-    pub(super) children: HashMap<Token, ChildProc>,
-    /// Children without a pidfd, checked every REAP_INTERVAL.
-    pub(super) unwatched: Vec<ChildProc>,
+    /// This host's task connections by token (conn.rs; private state).
+    pub(super) conns: ConnTable,
+    /// Child processes and their output pipes (children.rs; private
+    /// state).
+    pub(super) children: super::children::Children,
     pub(super) tasks: TaskTable,
     /// The message mailbox (pvm_putinfo & co.).
     pub(super) mbox: Mailbox,
     next_token: usize,
-    pub(super) contexts: BTreeSet<i32>,
-    pub(super) next_ctx: i32,
-    /// Host part of this host's tids (0x40000).
-    pub(super) host: i32,
-    /// The daemon's own tid (0x80040000).
-    pub(super) dtid: i32,
-    pub(super) local_names: Vec<String>,
-    pub(super) local_addrs: Vec<IpAddr>,
+    /// Host part, tid, this host's names, message contexts (identity.rs;
+    /// private state).
+    pub(super) me: super::identity::Identity,
     /// Set once halting: when the next escalation is due, and whether SIGKILL was sent.
-    pub(super) halting: Option<(Instant, bool)>,
+    halting: Option<(Instant, bool)>,
     pub(super) buf: Vec<u8>,
     /// Direct routes between tasks, as they report them (routes.rs).
     pub(super) routes: RouteTable,
     /// pvm_notify registrations.
     pub(super) notify: NotifyTable,
     /// Notices caused by the request being handled, sent after its reply.
-    pub(super) pending_notes: Vec<Note>,
+    pending_notes: Vec<Note>,
     /// Where spawned tasks' output goes.
     pub(super) output: OutputTable,
     /// Registrations and the no-reset list (misc.rs).
@@ -142,7 +118,7 @@ pub struct Daemon {
     /// listen queue (see `shed_connections`).
     spare_fd: Option<std::fs::File>,
     /// Read end of the signal pipe: SIGTERM or SIGINT halts like `halt`.
-    pub(super) signals: Option<std::fs::File>,
+    signals: Option<std::fs::File>,
     /// Connections closed since the heap was last trimmed: once the daemon
     /// is quiet for TRIM_AFTER, freed memory goes back to the system.
     trim_due: bool,
@@ -226,7 +202,7 @@ impl Daemon {
                 None
             }
         };
-        let (local_names, local_addrs) = local_identity(&opts.hostname);
+        let me = super::identity::Identity::new(opts.host_index, &opts.hostname);
         dlog!(
             log,
             Info,
@@ -256,19 +232,12 @@ impl Daemon {
             poll,
             unix,
             tcp,
-            conns: HashMap::new(),
-            pipes: HashMap::new(),
-            children: HashMap::new(),
-            unwatched: Vec::new(),
+            conns: ConnTable::default(),
+            children: Default::default(),
             tasks: TaskTable::new(host),
             mbox: Mailbox::new(),
             next_token: FIRST_TOKEN,
-            contexts: BTreeSet::new(),
-            next_ctx: 1,
-            host,
-            dtid,
-            local_names,
-            local_addrs,
+            me,
             halting: None,
             buf: vec![0u8; 256 * 1024],
             routes: RouteTable::new(),
@@ -298,6 +267,36 @@ impl Daemon {
         std::mem::take(&mut self.deferred)
     }
 
+    /// Notices caused by the request being handled: sent after its reply.
+    pub(super) fn note_after_reply(&mut self, notes: impl IntoIterator<Item = Note>) {
+        self.pending_notes.extend(notes);
+    }
+
+    /// The notices held for after the reply just sent.
+    pub(super) fn take_notes_after_reply(&mut self) -> Vec<Note> {
+        std::mem::take(&mut self.pending_notes)
+    }
+
+    /// Whether the daemon is halting.
+    pub(super) fn is_halting(&self) -> bool {
+        self.halting.is_some()
+    }
+
+    /// Halting from now: the loop kills what is left after the grace time.
+    pub(super) fn arm_halt(&mut self) {
+        self.halting = Some((Instant::now() + self.opts.halt_grace, false));
+    }
+
+    /// Empties the signal pipe (SIGTERM or SIGINT arrived).
+    pub(super) fn drain_signals(&mut self) {
+        if let Some(mut pipe) = self.signals.as_ref() {
+            use std::io::Read;
+            let mut sink = [0u8; 64];
+            // Non-blocking: ends with WouldBlock once the pipe is empty.
+            while matches!(pipe.read(&mut sink), Ok(n) if n > 0) {}
+        }
+    }
+
     pub(super) fn token(&mut self) -> Token {
         let t = Token(self.next_token);
         self.next_token += 1;
@@ -321,7 +320,7 @@ impl Daemon {
             let timeout = match self.halting {
                 Some((due, _)) => Some(due.saturating_duration_since(now).min(links::TICK)),
                 None if self.ticking() => Some(links::TICK),
-                None if !self.unwatched.is_empty() => Some(REAP_INTERVAL),
+                None if self.children.has_unwatched() => Some(REAP_INTERVAL),
                 None if self.trim_due => Some(TRIM_AFTER),
                 None => None,
             };
@@ -378,7 +377,7 @@ impl Daemon {
                     dialog::DIALOG => self.dialog_event(),
                     super::host_start::WORK => self.work_event(),
                     TCP_LISTENER => self.accept_tcp(),
-                    t if self.conns.contains_key(&t) => {
+                    t if self.conns.contains(t) => {
                         if ev.is_readable() || ev.is_read_closed() || ev.is_error() {
                             self.read_conn(t);
                         }
@@ -392,8 +391,8 @@ impl Daemon {
                         ev.is_writable(),
                     ),
                     t if self.starting.is_start_pipe(t) => self.start_pipe_event(t),
-                    t if self.pipes.contains_key(&t) => self.read_pipe(t, false),
-                    t if self.children.contains_key(&t) => self.check_child(t),
+                    t if self.children.is_pipe(t) => self.read_pipe(t, false),
+                    t if self.children.is_watched(t) => self.check_child(t),
                     _ => {}
                 }
             }
@@ -409,7 +408,7 @@ impl Daemon {
                 self.multi_tick();
             }
             if let Some((due, killed)) = self.halting {
-                if self.children.is_empty() && self.unwatched.is_empty() {
+                if self.children.is_empty() {
                     break;
                 }
                 if Instant::now() >= due {
@@ -432,8 +431,7 @@ impl Daemon {
 
     /// Last output of children, last replies, and a final log line.
     pub(super) fn finish(&mut self) {
-        let pipes: Vec<Token> = self.pipes.keys().copied().collect();
-        for t in pipes {
+        for t in self.children.pipe_tokens(None) {
             self.read_pipe(t, true);
         }
         for c in self.conns.values_mut() {
@@ -548,16 +546,29 @@ impl Daemon {
     /// Reads what the connection's socket (`from_socket`) and rings hold
     /// and handles the frames in order.
     pub(super) fn serve_conn(&mut self, token: Token, from_socket: bool) {
+        let mut read = from_socket;
+        loop {
+            self.serve_conn_once(token, read);
+            // Reading stops where a large body begins until it has room
+            // (receiving.rs).
+            if !self.budget_body(token) {
+                return;
+            }
+            read = true;
+        }
+    }
+
+    fn serve_conn_once(&mut self, token: Token, from_socket: bool) {
         if self.paused(token)
             && !(from_socket
-                && self.conns.get(&token).is_some_and(|c| {
+                && self.conns.get(token).is_some_and(|c| {
                     os::wait_hangup(std::os::fd::AsFd::as_fd(&c.stream), Duration::ZERO)
                 }))
         {
             // Not read while its last message's queue is over the cap
             // (bounds.rs); a task that hung up is read to its end. What
             // waits for it still goes out.
-            let bad = self.conns.get_mut(&token).map(|c| c.push_out());
+            let bad = self.conns.get_mut(token).map(|c| c.push_out());
             if let Some(Err(e)) = bad {
                 let who = self.conn_name(token);
                 dlog!(self.log, Warn, "{e} from {who}; connection closed");
@@ -567,7 +578,7 @@ impl Daemon {
             }
             return;
         }
-        let Some(conn) = self.conns.get_mut(&token) else {
+        let Some(conn) = self.conns.get_mut(token) else {
             return;
         };
         let outcome = if from_socket {
@@ -596,15 +607,22 @@ impl Daemon {
         };
         self.note_backlog(token);
         for f in frames {
-            if !self.conns.contains_key(&token) {
+            if !self.conns.contains(token) {
                 return;
             }
             self.handle_frame(token, f);
         }
         if let Some(e) = bad {
             let who = self.conn_name(token);
-            let over = self.conns.get(&token).and_then(|c| c.decoder.oversize());
+            let over = self.conns.get(token).and_then(|c| c.decoder.oversize());
+            let connected = self.conns.get(token).is_some_and(|c| c.tid.is_some());
             match over {
+                Some(n) if !connected => dlog!(
+                    self.log,
+                    Warn,
+                    "frame of {n} bytes from {who} before its Connect (at most {} then); connection closed",
+                    super::conn::BEFORE_CONNECT
+                ),
                 Some(n) => dlog!(
                     self.log,
                     Warn,
@@ -625,7 +643,7 @@ impl Daemon {
     }
 
     pub(super) fn conn_name(&self, token: Token) -> String {
-        match self.conns.get(&token) {
+        match self.conns.get(token) {
             Some(Conn { tid: Some(t), .. }) => tid::fmt(*t),
             Some(c) => format!("pid {}", c.peer_pid),
             None => "?".into(),
@@ -633,7 +651,7 @@ impl Daemon {
     }
 
     pub(super) fn flush_conn(&mut self, token: Token) {
-        let failed = match self.conns.get_mut(&token) {
+        let failed = match self.conns.get_mut(token) {
             Some(c) => c.flush().is_err(),
             None => false,
         };
@@ -644,13 +662,13 @@ impl Daemon {
 
     /// Queues `bytes` on a connection; closes it when the socket failed.
     pub(super) fn send_bytes(&mut self, token: Token, bytes: Vec<u8>) {
-        let res = self.conns.get_mut(&token).map(|c| c.send_bytes(bytes));
+        let res = self.conns.get_mut(token).map(|c| c.send_bytes(bytes));
         self.sent(token, res);
     }
 
     /// [`Daemon::send_bytes`] for a frame we own: its body is not copied.
     pub(super) fn send_frame(&mut self, token: Token, frame: Frame) {
-        let res = self.conns.get_mut(&token).map(|c| c.send_frame(frame));
+        let res = self.conns.get_mut(token).map(|c| c.send_frame(frame));
         self.sent(token, res);
     }
 
@@ -670,9 +688,10 @@ impl Daemon {
     }
 
     pub(super) fn close_conn(&mut self, token: Token) {
-        let Some(mut conn) = self.conns.remove(&token) else {
+        let Some(mut conn) = self.conns.remove(token) else {
             return;
         };
+        self.body_gone(token, conn.body_reserved);
         self.rings.remove(token);
         // Deregistering a socket that is about to be closed cannot matter if it fails.
         let _ = self.poll.registry().deregister(&mut conn.stream);
@@ -724,7 +743,7 @@ impl Daemon {
 
     pub(super) fn route(&mut self, token: Token, frame: Frame) {
         let h = frame.header;
-        let from = self.conns.get(&token).and_then(|c| c.tid);
+        let from = self.conns.tid_of(token);
         if from != Some(h.src) {
             let who = self.conn_name(token);
             dlog!(
@@ -746,7 +765,7 @@ impl Daemon {
             return;
         }
         let h = frame.header;
-        if h.dst == self.dtid || h.dst == self.host {
+        if h.dst == self.me.dtid() || h.dst == self.me.host() {
             if self.feed_fence(&frame)
                 || self.rm_daemon_message(&frame)
                 || self.misc_daemon_message(&frame)
@@ -779,36 +798,9 @@ impl Daemon {
         };
         match task.conn {
             Some(c) => self.send_frame(c, frame),
-            None => task.held.push_back(frame.to_bytes()),
+            None => self.hold_for(frame),
         }
     }
 
     // ---- requests -------------------------------------------------------
-}
-
-/// The message releasing a barrier or freeze waiter.
-pub(super) fn release_note(dtid: i32, r: Release) -> Note {
-    Note {
-        dst: r.tid,
-        src: dtid,
-        tag: r.tag,
-        ctx: grp::GROUP_CTX,
-        body: r.body(),
-    }
-}
-
-/// This host's names (lower case: full, short, "localhost", ".") and
-/// addresses (from resolving its name; loopback is always local).
-fn local_identity(hostname: &str) -> (Vec<String>, Vec<IpAddr>) {
-    let full = hostname.to_ascii_lowercase();
-    let short = full.split('.').next().unwrap_or("").to_string();
-    let mut names = vec![full, short, "localhost".to_string(), ".".to_string()];
-    names.dedup();
-    let mut addrs: Vec<IpAddr> = (hostname, 0u16)
-        .to_socket_addrs()
-        .map(|it| it.map(|a| a.ip()).collect())
-        .unwrap_or_default();
-    addrs.sort();
-    addrs.dedup();
-    (names, addrs)
 }

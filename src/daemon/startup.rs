@@ -49,6 +49,10 @@ pub struct SlaveArgs {
     pub hosts: Option<Vec<(String, i32)>>,
     /// The machine's protection level of links between hosts (src/seal.rs).
     pub protect: Option<crate::seal::Level>,
+    /// `maxmsg=`: the machine's largest message body in bytes (the
+    /// master's `PVM6_MAX_MESSAGE` or `pvmd3 -m`), so every host of the
+    /// machine has one limit whatever the remote environment says.
+    pub max_message: Option<usize>,
 }
 
 /// Quotes `s` for a POSIX shell (single quotes).
@@ -89,6 +93,9 @@ impl SlaveArgs {
         }
         if let Some(l) = self.protect {
             v.push(format!("protect={l}"));
+        }
+        if let Some(m) = self.max_message {
+            v.push(format!("maxmsg={m}"));
         }
         v
     }
@@ -155,6 +162,12 @@ impl SlaveArgs {
                             .ok_or_else(|| format!("bad protection level in \"{w}\""))?,
                     )
                 }
+                "maxmsg" => {
+                    a.max_message = Some(
+                        crate::wire::parse_size(v)
+                            .ok_or_else(|| format!("bad largest message in \"{w}\""))?,
+                    )
+                }
                 _ => return Err(format!("unknown slave argument \"{w}\"")),
             }
         }
@@ -202,6 +215,7 @@ impl SlaveArgs {
             ),
             hosts: None,
             protect: None,
+            max_message: None,
         }
     }
 }
@@ -316,6 +330,7 @@ mod tests {
             vmid: Some("blue".into()),
             hosts: None,
             protect: Some(crate::seal::Level::Integrity),
+            max_message: Some(1 << 20),
         };
         assert_eq!(SlaveArgs::parse(&a.to_words()).unwrap(), a);
         // Step mode: one command for many nodes, each picks its own line.
@@ -335,6 +350,12 @@ mod tests {
         assert!(SlaveArgs::parse(&w).is_err());
         assert_eq!(SlaveArgs::parse(&a.to_words()).unwrap(), a);
         assert!(a.to_words().contains(&"protect=integrity".to_string()));
+        assert!(a.to_words().contains(&"maxmsg=1048576".to_string()));
+        let mut w = a.to_words();
+        w.push("maxmsg=12".into());
+        assert!(SlaveArgs::parse(&w)
+            .unwrap_err()
+            .contains("largest message"));
         let mut w = a.to_words();
         w.push("protect=weak".into());
         assert!(SlaveArgs::parse(&w)

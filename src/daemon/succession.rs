@@ -281,7 +281,7 @@ impl Daemon {
         if !self.multi.is_master() {
             return;
         }
-        let Some(succ) = self.multi.table().successor_of(self.dtid) else {
+        let Some(succ) = self.multi.table().successor_of(self.me.dtid()) else {
             // Alone: nobody to keep a copy, nothing to wait for.
             self.succession.shipped_to = None;
             self.succession.acked = self.succession.seq;
@@ -336,7 +336,12 @@ impl Daemon {
             s.last_body.len(),
             tid::fmt(tid::daemon_tid(succ))
         );
-        let f = ctl_frame(self.dtid, tid::daemon_tid(succ), Ctl::Replica, w.finish());
+        let f = ctl_frame(
+            self.me.dtid(),
+            tid::daemon_tid(succ),
+            Ctl::Replica,
+            w.finish(),
+        );
         self.send_to_host(succ, f.to_bytes());
     }
 
@@ -352,7 +357,7 @@ impl Daemon {
             let late = s
                 .last_sent
                 .is_none_or(|t| now.duration_since(t) >= REPLICA_EVERY);
-            let due = s.shipped_to != self.multi.table().successor_of(self.dtid) || late;
+            let due = s.shipped_to != self.multi.table().successor_of(self.me.dtid()) || late;
             let unacked = s.shipped_to.is_some() && s.acked != s.seq;
             if due {
                 self.succession.last_sent = Some(now);
@@ -397,7 +402,7 @@ impl Daemon {
                 dlog!(self.log, Debug, "replica {seq} ({} bytes) kept", body.len());
                 self.succession.copy = Some((seq, body.to_vec()));
                 let ack = ctl_frame(
-                    self.dtid,
+                    self.me.dtid(),
                     sender,
                     Ctl::ReplicaAck,
                     Writer::new().int(seq).finish(),
@@ -537,7 +542,7 @@ impl Daemon {
     fn master_gone(&mut self, why: &str, silent: bool) {
         let old = self.multi.master();
         let succ = self.multi.table().successor_of(old);
-        if succ == Some(self.host) {
+        if succ == Some(self.me.host()) {
             dlog!(
                 self.log,
                 Warn,
@@ -582,7 +587,7 @@ impl Daemon {
             .collect();
         for &h in &others {
             let f = ctl_frame(
-                self.dtid,
+                self.me.dtid(),
                 tid::daemon_tid(h),
                 Ctl::Claim,
                 Writer::new().int(epoch).finish(),
@@ -624,7 +629,7 @@ impl Daemon {
     /// than ours, refused otherwise.
     fn claimed(&mut self, from: i32, epoch: i32) {
         let mine = self.multi.table().epoch;
-        if epoch <= mine || from == self.dtid || !self.multi.table().contains(from) {
+        if epoch <= mine || from == self.me.dtid() || !self.multi.table().contains(from) {
             dlog!(
                 self.log,
                 Warn,
@@ -660,7 +665,7 @@ impl Daemon {
         for t in self.tasks.iter() {
             w.int(t.tid);
         }
-        let f = ctl_frame(self.dtid, from, Ctl::Follow, w.finish());
+        let f = ctl_frame(self.me.dtid(), from, Ctl::Follow, w.finish());
         self.send_to_host(tid::host_of(from), f.to_bytes());
         self.forwards_new_master();
     }
@@ -685,7 +690,7 @@ impl Daemon {
     /// non-persistent mailbox entries go, PvmHostDelete fires) and the
     /// new table goes to every slave.
     fn take_over(&mut self, old: i32, epoch: i32) {
-        self.multi.take_over(self.dtid, epoch);
+        self.multi.take_over(self.me.dtid(), epoch);
         self.succession.orphan_until = None;
         // Our successor gets a first copy (when removing the old master
         // below does not send it one).
@@ -715,7 +720,7 @@ impl Daemon {
         }
         self.remove_host(tid::host_of(old), "the master was lost");
         let mine: Vec<i32> = self.tasks.iter().map(|t| t.tid).collect();
-        self.tasks_alive_on(self.host, &mine);
+        self.tasks_alive_on(self.me.host(), &mine);
         self.forwards_new_master();
     }
 

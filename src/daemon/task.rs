@@ -3,7 +3,7 @@
 
 use crate::tid;
 use mio::Token;
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 
 /// `ti_flag` bit: the daemon started this task (shown as `f` by the console).
 pub const TF_SPAWNED: i32 = 0x2;
@@ -35,7 +35,7 @@ pub struct Task {
     /// Its connection, once connected.
     pub conn: Option<Token>,
     /// Frames (encoded) that arrived before the task connected.
-    pub held: VecDeque<Vec<u8>>,
+    pub held: super::outq::Held,
 }
 
 /// The tasks of this host, by tid, and the allocator of local tids.
@@ -122,7 +122,7 @@ mod tests {
             aout: String::new(),
             siblings: vec![],
             conn: None,
-            held: VecDeque::new(),
+            held: Default::default(),
         }
     }
 

@@ -179,7 +179,7 @@ impl Daemon {
             (did::TF, Val::Int(flags)),
             (did::TN, Val::Str(name.as_bytes())),
         ];
-        let notes = self.tracing.event(self.dtid, d, NEWTASK, &f);
+        let notes = self.tracing.event(self.me.dtid(), d, NEWTASK, &f);
         self.deliver_all(notes);
     }
 
@@ -189,7 +189,7 @@ impl Daemon {
             return;
         };
         let f = [(did::TID, Val::Int(t)), (did::PT, Val::Int(ptid))];
-        let notes = self.tracing.event(self.dtid, d, SPNTASK, &f);
+        let notes = self.tracing.event(self.me.dtid(), d, SPNTASK, &f);
         self.deliver_all(notes);
     }
 
@@ -225,7 +225,7 @@ impl Daemon {
             (did::TSS, Val::Int(0)),
             (did::TSU, Val::Int(0)),
         ];
-        let notes = self.tracing.event(self.dtid, d, ENDTASK, &f);
+        let notes = self.tracing.event(self.me.dtid(), d, ENDTASK, &f);
         self.deliver_all(notes);
     }
 }

@@ -99,6 +99,24 @@ impl SharedMap {
         true
     }
 
+    /// Copies `src` to offset `off` as [`SharedMap::write_at`] does, but
+    /// with non-temporal (streaming) stores on x86-64: the bytes go to
+    /// memory without each line they overwrite being fetched first. A plain
+    /// store to a line that another CPU has read (the peer copying the last
+    /// body out of the same room) must take that line back first, one line
+    /// after another; on some machines that is a slow round trip each (see
+    /// `task/shm.rs`). Ends with a store fence, so an atomic store made
+    /// after it (the producer position) is seen after the bytes.
+    pub fn write_at_streaming(&self, off: usize, src: &[u8]) -> bool {
+        if !self.check(off, src.len()) {
+            return false;
+        }
+        // SAFETY: off..off+src.len() lies inside the mapping (checked); src is a distinct slice.
+        let dst = unsafe { self.ptr.add(off) };
+        stream_copy(dst, src);
+        true
+    }
+
     /// Appends `n` bytes from offset `off` to `out`; false when out of range.
     pub fn read_into(&self, off: usize, n: usize, out: &mut Vec<u8>) -> bool {
         if !self.check(off, n) {
@@ -157,9 +175,86 @@ impl SharedMap {
     }
 }
 
+/// Copies `src` to `dst` (`src.len()` writable bytes inside a mapping)
+/// with streaming stores, then fences them.
+#[cfg(target_arch = "x86_64")]
+fn stream_copy(dst: *mut u8, src: &[u8]) {
+    use std::arch::x86_64::{__m128i, _mm_loadu_si128, _mm_sfence, _mm_stream_si128};
+    let n = src.len();
+    let s = src.as_ptr();
+    // Up to the first 16-byte boundary of the destination: plain copy.
+    let head = dst.align_offset(16).min(n);
+    // SAFETY: head <= n bytes of src and of the destination (the caller's range).
+    unsafe { std::ptr::copy_nonoverlapping(s, dst, head) };
+    let mut i = head;
+    while i + 64 <= n {
+        // SAFETY: i..i+64 lies inside both ranges; dst+i is 16-byte aligned (head aligned it and
+        // i grows by 64); SSE2 is part of x86-64; unaligned loads read src as it is.
+        unsafe {
+            let a = _mm_loadu_si128(s.add(i).cast::<__m128i>());
+            let b = _mm_loadu_si128(s.add(i + 16).cast::<__m128i>());
+            let c = _mm_loadu_si128(s.add(i + 32).cast::<__m128i>());
+            let d = _mm_loadu_si128(s.add(i + 48).cast::<__m128i>());
+            _mm_stream_si128(dst.add(i).cast::<__m128i>(), a);
+            _mm_stream_si128(dst.add(i + 16).cast::<__m128i>(), b);
+            _mm_stream_si128(dst.add(i + 32).cast::<__m128i>(), c);
+            _mm_stream_si128(dst.add(i + 48).cast::<__m128i>(), d);
+        }
+        i += 64;
+    }
+    // SAFETY: i..n lies inside both ranges; the fence orders the streaming stores before
+    // any later store of this thread (SSE is part of x86-64).
+    unsafe {
+        std::ptr::copy_nonoverlapping(s.add(i), dst.add(i), n - i);
+        _mm_sfence();
+    }
+}
+
+/// Elsewhere: a plain copy.
+#[cfg(not(target_arch = "x86_64"))]
+fn stream_copy(dst: *mut u8, src: &[u8]) {
+    // SAFETY: the caller's range holds src.len() writable bytes; src is a distinct slice.
+    unsafe { std::ptr::copy_nonoverlapping(src.as_ptr(), dst, src.len()) };
+}
+
 impl Drop for SharedMap {
     fn drop(&mut self) {
         // SAFETY: ptr/len are exactly the mapping made in `map`, unmapped once here.
         unsafe { libc::munmap(self.ptr.cast(), self.len) };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::fd::AsFd;
+
+    #[test]
+    fn streaming_writes_land_whole_at_any_offset_and_length() {
+        let fd = sealed_memfd("pvm6-test", 1 << 16).unwrap();
+        let map = SharedMap::map(fd.as_fd(), 1 << 16).unwrap();
+        let src: Vec<u8> = (0..5000u32).map(|i| (i * 7 + 3) as u8).collect();
+        for (off, len) in [
+            (0, 5000),
+            (1, 4999),
+            (13, 64),
+            (4096 + 5, 63),
+            (100, 1),
+            (7, 0),
+        ] {
+            assert!(map.write_at(0, &vec![0xEE; 12000]));
+            assert!(map.write_at_streaming(off, &src[..len]));
+            let mut back = vec![0; len + 2];
+            let start = off.saturating_sub(1);
+            assert!(map.read_to(start, &mut back[..len + 1 + (off - start)]));
+            let got = &back[off - start..off - start + len];
+            assert_eq!(got, &src[..len], "offset {off} length {len}");
+            // Nothing written beyond the range.
+            assert_eq!(back[off - start + len], 0xEE, "offset {off} length {len}");
+            if off > 0 {
+                assert_eq!(back[0], 0xEE);
+            }
+        }
+        assert!(!map.write_at_streaming((1 << 16) - 3, &src[..4]));
     }
 }

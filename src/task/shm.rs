@@ -43,6 +43,7 @@ use std::collections::VecDeque;
 use std::io::{self, IoSlice};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 /// Tag of a control frame whose message body is in the ring.
 pub const TAG_RING: i32 = -51;
@@ -75,6 +76,73 @@ const CHUNK: usize = 128 * 1024;
 const STALL: std::time::Duration = std::time::Duration::from_millis(10);
 /// One wait of a stalled receiver.
 const STALL_STEP: std::time::Duration = std::time::Duration::from_millis(1);
+/// Bodies at least this big have their copy into the ring timed (see
+/// [`Copier`]); smaller ones take too little time to tell.
+const TIMED_BODY: usize = 64 * 1024;
+/// A plain copy into the ring slower than this (bytes a second) is slow:
+/// 2.5 to 4 GB/s where each line the peer has read costs a round trip, 30
+/// to 48 GB/s otherwise (and from memory not in any cache, above 10).
+const SLOW_RATE: f64 = 8e9;
+/// How long bodies are copied with streaming stores before one is copied
+/// plainly again, to see whether the machine still needs them.
+const STREAM_FOR: Duration = Duration::from_millis(100);
+
+/// How the sender copies bodies into the ring. Plain stores are the fastest
+/// way while the two processes share a CPU, or sit on CPUs that hand lines
+/// over quickly. On some virtual machines (2-CPU AMD EPYC VMs, at times, for
+/// minutes) a plain store to a line that the peer's CPU has read waits for a
+/// round trip: the copy into the ring, whose lines the peer read when it
+/// unpacked the body before last, ran at 2.5 to 4 GB/s, and NPpvm at 16 to 20
+/// Gbps, where streaming (non-temporal) stores, which do not fetch the lines
+/// they overwrite, copy at 28 GB/s. Streaming stores are slower where plain
+/// ones are fast (the body goes to memory instead of staying in a cache the
+/// peer shares: 100 against 150 to 170 Gbps on one CPU), so they are used only
+/// after two slow plain copies in a row, for [`STREAM_FOR`], and then again at
+/// once if the next plain copy is slow too. `PVM6_RING_STREAM=1` always uses
+/// them, `=0` never.
+#[derive(Default)]
+struct Copier {
+    /// Copy with streaming stores until then.
+    stream_until: Option<Instant>,
+    /// Slow plain copies in a row.
+    slow: u8,
+}
+
+impl Copier {
+    /// The `PVM6_RING_STREAM` setting, if any.
+    fn forced() -> Option<bool> {
+        static FORCED: std::sync::OnceLock<Option<bool>> = std::sync::OnceLock::new();
+        *FORCED.get_or_init(|| match std::env::var("PVM6_RING_STREAM").as_deref() {
+            Ok("1") => Some(true),
+            Ok("0") => Some(false),
+            _ => None,
+        })
+    }
+
+    /// Whether the next body is copied with streaming stores.
+    fn streaming(&self, now: Instant) -> bool {
+        Copier::forced().unwrap_or_else(|| self.stream_until.is_some_and(|t| now < t))
+    }
+
+    /// Takes note of a plain copy of `len` bytes that took `took`.
+    fn plain_copy(&mut self, len: usize, took: Duration, now: Instant) {
+        if len < TIMED_BODY {
+            return;
+        }
+        if (len as f64) < SLOW_RATE * took.as_secs_f64() {
+            self.slow = self.slow.saturating_add(1);
+            // Two in a row (one may have been preempted), or one right
+            // after streaming (the machine was slow a moment ago).
+            if self.slow >= 2 || self.stream_until.is_some() {
+                self.stream_until = Some(now + STREAM_FOR);
+                self.slow = 0;
+            }
+        } else {
+            self.slow = 0;
+            self.stream_until = None;
+        }
+    }
+}
 
 /// A body's room in the ring, reserved by [`Tx::place`]: send `frame`,
 /// then copy the body in with [`Tx::fill`].
@@ -100,6 +168,8 @@ pub struct Tx {
     announced: bool,
     /// No ring for this link (creating it failed, or the peer misbehaved).
     disabled: bool,
+    /// Plain or streaming stores.
+    copier: Copier,
 }
 
 impl Tx {
@@ -178,12 +248,18 @@ impl Tx {
         let cap = CAPACITY as u64;
         let mut at = placed.pos;
         let mut unpublished = 0;
+        let started = Instant::now();
+        let streaming = self.copier.streaming(started);
         for s in body {
             let mut s: &[u8] = s;
             while !s.is_empty() {
                 let off = (at % cap) as usize;
                 let n = s.len().min(CAPACITY - off).min(CHUNK);
-                map.write_at(DATA_AT + off, &s[..n]);
+                if streaming {
+                    map.write_at_streaming(DATA_AT + off, &s[..n]);
+                } else {
+                    map.write_at(DATA_AT + off, &s[..n]);
+                }
                 s = &s[n..];
                 at += n as u64;
                 unpublished += n;
@@ -194,6 +270,11 @@ impl Tx {
             }
         }
         map.store(COMMITTED_AT, at);
+        if !streaming {
+            let now = Instant::now();
+            let len = (at - placed.pos) as usize;
+            self.copier.plain_copy(len, now - started, now);
+        }
     }
 
     /// The ring's descriptor while the peer has not received it yet.
@@ -451,6 +532,84 @@ mod tests {
             assert_eq!(&body[..a.len()], &a[..]);
             assert!(body[a.len()..].iter().all(|&x| x == round));
         }
+    }
+
+    #[test]
+    fn copier_streams_after_two_slow_copies_and_checks_again_later() {
+        let mut c = Copier::default();
+        let t0 = Instant::now();
+        let slow = Duration::from_millis(1); // 1 MiB in 1 ms: 1 GB/s
+        let fast = Duration::from_micros(25); // 1 MiB in 25 µs: 42 GB/s
+        assert!(!c.streaming(t0));
+        // Small bodies say nothing, however long they took.
+        c.plain_copy(TIMED_BODY - 1, slow, t0);
+        c.plain_copy(TIMED_BODY - 1, slow, t0);
+        assert!(!c.streaming(t0));
+        // One slow copy may have been preempted; a fast one clears it.
+        c.plain_copy(1 << 20, slow, t0);
+        c.plain_copy(1 << 20, fast, t0);
+        c.plain_copy(1 << 20, slow, t0);
+        assert!(!c.streaming(t0));
+        // Two in a row: streaming stores for STREAM_FOR.
+        c.plain_copy(1 << 20, slow, t0);
+        assert!(c.streaming(t0));
+        assert!(c.streaming(t0 + STREAM_FOR - Duration::from_millis(1)));
+        let later = t0 + STREAM_FOR;
+        assert!(!c.streaming(later));
+        // The plain copy made then is slow again: back to streaming at once.
+        c.plain_copy(1 << 20, slow, later);
+        assert!(c.streaming(later));
+        // Once a check finds plain copies fast, they stay plain.
+        let after = later + STREAM_FOR;
+        assert!(!c.streaming(after));
+        c.plain_copy(1 << 20, fast, after);
+        assert!(!c.streaming(after));
+        c.plain_copy(1 << 20, slow, after);
+        assert!(!c.streaming(after));
+    }
+
+    #[test]
+    fn streamed_bodies_round_trip_at_odd_offsets_and_across_the_wrap() {
+        let mut tx = Tx::default();
+        let mut rx = Rx::default();
+        let mut fds = Vec::new();
+        let link = std::os::unix::net::UnixStream::pair().unwrap();
+        // Copies with streaming stores from the start.
+        tx.copier.stream_until = Some(Instant::now() + Duration::from_secs(3600));
+        let mut held = VecDeque::new();
+        let mut wrapped = false;
+        // Growing bodies, the one before always held: the third cannot go
+        // back to the ring's start and wraps.
+        for (round, mib) in [2u32, 3, 4, 3, 4].into_iter().enumerate() {
+            let round = round as u32;
+            // Two slices of odd lengths: the second starts off alignment.
+            let a: Vec<u8> = (0..100_003u32).map(|i| (i * 31 + round) as u8).collect();
+            let b: Vec<u8> = (0..(mib << 20) - 100_000)
+                .map(|i| (i ^ round) as u8)
+                .collect();
+            let len = a.len() + b.len();
+            let placed = tx.place(&msg_header(len), len).expect("fits");
+            assert!(tx.copier.streaming(Instant::now()));
+            wrapped |= placed.pos % CAPACITY as u64 + len as u64 > CAPACITY as u64;
+            tx.fill(&placed, &[IoSlice::new(&a), IoSlice::new(&b)]);
+            if let Some(fd) = tx.fd_to_pass() {
+                fds.push(dup(fd));
+                tx.passed();
+            }
+            let m = rx
+                .take(&ctl_frame(&placed.frame), &mut fds, link.0.as_fd())
+                .unwrap();
+            let body = body_of(&m);
+            assert_eq!(&body[..a.len()], &a[..], "round {round}");
+            assert_eq!(&body[a.len()..], &b[..], "round {round}");
+            // Keep the last one held, as a ping-pong's receiver does, so
+            // bodies land at different places of the ring and wrap.
+            held.push_back(m);
+            if held.len() > 1 {
+                held.pop_front();
+            }
+        }
+        assert!(wrapped);
     }
 
     /// A thread taking the body of `placed` (passed the ring's descriptor

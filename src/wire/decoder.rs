@@ -67,6 +67,8 @@ pub struct FrameDecoder {
     landed: Option<Header>,
     /// Whether the last read got less than it asked for.
     short: bool,
+    /// Large bodies begun so far (each read into its own Vec).
+    bigs: u64,
 }
 
 impl Default for FrameDecoder {
@@ -121,6 +123,7 @@ impl FrameDecoder {
             landing: None,
             landed: None,
             short: false,
+            bigs: 0,
         }
     }
 
@@ -190,6 +193,23 @@ impl FrameDecoder {
         // One landing per receive: none after a body landed.
         self.go_large(landing.filter(|_| self.landed.is_none()));
         Ok(())
+    }
+
+    /// The length a large body being received claims, while it is
+    /// incomplete (its bytes arrive in its own Vec, as they come).
+    pub fn big_claim(&self) -> Option<usize> {
+        self.big.as_ref().map(|(h, _)| h.len as usize)
+    }
+
+    /// The header of the large body being received, while it is incomplete.
+    pub fn big_header(&self) -> Option<Header> {
+        self.big.as_ref().map(|(h, _)| *h)
+    }
+
+    /// How many large bodies were begun: tells one from the next (a
+    /// reader's budget for a body, daemon/receiving.rs).
+    pub fn bigs_begun(&self) -> u64 {
+        self.bigs
     }
 
     /// Bytes buffered and not yet taken.
@@ -404,6 +424,7 @@ impl FrameDecoder {
                 let mut body = Vec::with_capacity(len.min(BIG_RESERVE));
                 body.extend_from_slice(part);
                 self.big = Some((header, body));
+                self.bigs += 1;
             }
         }
         self.buf.clear();

@@ -363,7 +363,7 @@ impl Cluster {
     /// Set already for everything started through this cluster, and (by
     /// sshd's `SetEnv`) for every command arriving over ssh.
     pub fn ssh_command(&self) -> PathBuf {
-        self.dir.join("rsh")
+        self.dir.join("ssh")
     }
 
     /// The ssh client config (`ssh -F`).

@@ -27,7 +27,7 @@ impl Daemon {
                 }
                 if let Some(sp) = e.opts.sp {
                     self.opts.speed = sp;
-                    self.multi.set_own_speed(self.host, sp);
+                    self.multi.set_own_speed(self.me.host(), sp);
                 }
                 // wd= and bx= as a slave applies them (DaemonOptions::apply_slave):
                 // tasks start in wd (relative to $HOME), PvmTaskDebug runs bx.

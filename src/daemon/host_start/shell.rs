@@ -35,6 +35,10 @@ impl Daemon {
         let name = self.starting.starts[&id].name.clone();
         let Shell { reach, lo, cmd } = sh;
         let mut c = Command::new(&self.opts.rsh);
+        c.args(crate::launch::ssh::options(
+            &self.opts.rsh,
+            std::env::var(crate::launch::ssh::ENV_KEX).ok().as_deref(),
+        ));
         if let Some(lo) = &lo {
             c.arg("-l").arg(lo);
         }

@@ -42,6 +42,8 @@ pub(in crate::daemon) struct Step {
     hosts: Vec<i32>,
     /// Its nodes, for the log.
     nodes: String,
+    /// A one-node job's step of its own (watch_step): no slaves.
+    watch: bool,
 }
 
 /// `$PVM6_LAUNCHER` and the batch job's allocation, from the daemon's
@@ -139,7 +141,7 @@ impl Daemon {
                 "-c".into(),
                 startup::PICK_DAEMON.into(),
                 "pvmd".into(),
-                self.starting.dx.clone(),
+                self.starting.dx().to_string(),
             ],
         };
         argv.push("-s".into());
@@ -219,6 +221,7 @@ impl Daemon {
                 waiting: HashMap::new(),
                 hosts: Vec::new(),
                 nodes: nodes.join(","),
+                watch: false,
             };
             for q in &qs {
                 step.waiting.insert(q.index, q.id);
@@ -251,6 +254,10 @@ impl Daemon {
             }
             Err(err) => {
                 dlog!(self.log, Warn, "can't run srun: {err}");
+                if let Some(s) = self.starting.steps.get_mut(&sid).filter(|s| s.watch) {
+                    // Nothing ran: the machine goes on, not tied to the job.
+                    s.hosts.clear();
+                }
                 self.step_ended(sid);
             }
         }
@@ -327,7 +334,7 @@ impl Daemon {
         }
         // Its slaves may have gone first (Slurm ends the tasks, then srun):
         // any host it started that pvm_delhosts did not delete counts.
-        if !s.hosts.is_empty() && self.halting.is_none() {
+        if !s.hosts.is_empty() && !self.is_halting() {
             dlog!(
                 self.log,
                 Warn,
@@ -372,7 +379,7 @@ impl Daemon {
             let speed = alloc::speed_for_cpus(*cpus);
             if self.is_local_name(node) {
                 self.opts.speed = speed;
-                self.multi.set_own_speed(self.host, speed);
+                self.multi.set_own_speed(self.me.host(), speed);
                 continue;
             }
             let opts = HostOpts {
@@ -387,19 +394,79 @@ impl Daemon {
                 line: 0,
             });
         }
+        let lone = a.system == System::Slurm && hosts.is_empty();
         self.starting.known.hosts = hosts;
+        if lone {
+            self.watch_step(&a);
+        }
         // The console's `conf` (and any program) finds it in the mailbox.
         let mut b = Buffer::new(Encoding::Default);
         if b.pack_str(a.describe().as_bytes()).is_ok() {
             let persistent = 1;
             let _ = self.mbox.put(
-                self.dtid,
+                self.me.dtid(),
                 alloc::MBOX_CLASS.as_bytes(),
                 persistent,
                 -1,
                 0,
                 b.into_bytes(),
             );
+        }
+    }
+
+    /// A one-node Slurm job has no slave, so no slaves' step ties the
+    /// machine to the job: the master runs a step of `sleep infinity` on
+    /// its own node instead. Its end (the allocation ended, the step was
+    /// cancelled) halts the machine as a slaves' step's end does; a halt
+    /// of the machine ends it (kill_shells).
+    fn watch_step(&mut self, a: &Allocation) {
+        let Some((node, _)) = a.nodes.first() else {
+            return;
+        };
+        let sargs = alloc::srun_args(
+            &a.job,
+            std::slice::from_ref(node),
+            "sleep",
+            &["infinity".into()],
+        );
+        let mut c = Command::new("srun");
+        c.args(&sargs);
+        for v in [
+            "SLURM_MEM_PER_CPU",
+            "SLURM_MEM_PER_NODE",
+            "SLURM_MEM_PER_GPU",
+        ] {
+            c.env_remove(v);
+        }
+        self.launcher_stdio(&mut c);
+        let sid = self.multi.id();
+        dlog!(
+            self.log,
+            Info,
+            "a one-node job: the machine ends with a Slurm step of its own: srun {}",
+            sargs.join(" ")
+        );
+        // The master's own host stands for the machine: never deleted.
+        let me = crate::tid::host_of(self.me.dtid());
+        self.starting.steps.insert(
+            sid,
+            Step {
+                child: None,
+                pipe: None,
+                partial: Vec::new(),
+                waiting: HashMap::new(),
+                hosts: vec![me],
+                nodes: node.clone(),
+                watch: true,
+            },
+        );
+        let job = Job::Spawn {
+            id: sid,
+            cmd: Box::new(c),
+            input: String::new(),
+        };
+        if let Err(err) = self.submit_work(job) {
+            self.step_spawned(sid, Err(err));
         }
     }
 }

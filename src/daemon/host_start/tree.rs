@@ -113,7 +113,7 @@ impl Daemon {
             } else if fanout > 0 && !self.starting.tree.master_only.contains(&id) {
                 for e in &self.multi.table().hosts {
                     let h = e.host();
-                    if h != self.host
+                    if h != self.me.host()
                         && self.links.of_host(h).is_some()
                         && !self.starting.tree.no_relay.contains(&h)
                         && busy(h, &self.starting.tree) < f
@@ -160,7 +160,12 @@ impl Daemon {
                 .str(&reach)
                 .str(lo.as_deref().unwrap_or(""))
                 .str(&cmd);
-            let frame = ctl_frame(self.dtid, tid::daemon_tid(h), Ctl::StartHost, w.finish());
+            let frame = ctl_frame(
+                self.me.dtid(),
+                tid::daemon_tid(h),
+                Ctl::StartHost,
+                w.finish(),
+            );
             self.send_to_host(h, frame.to_bytes());
         }
     }
@@ -240,6 +245,10 @@ impl Daemon {
             return;
         };
         let mut c = Command::new(&self.opts.rsh);
+        c.args(crate::launch::ssh::options(
+            &self.opts.rsh,
+            std::env::var(crate::launch::ssh::ENV_KEX).ok().as_deref(),
+        ));
         if !lo.is_empty() {
             c.arg("-l").arg(&lo);
         }
@@ -327,7 +336,7 @@ impl Daemon {
         let mut w = Writer::new();
         w.str(&r.start).str(line);
         let master = self.multi.master();
-        let frame = ctl_frame(self.dtid, master, Ctl::Started, w.finish());
+        let frame = ctl_frame(self.me.dtid(), master, Ctl::Started, w.finish());
         self.send_to_host(tid::host_of(master), frame.to_bytes());
     }
 }

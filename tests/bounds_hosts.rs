@@ -1,0 +1,187 @@
+//! Bounds across hosts (issue 28; docs/HARDENING.md "Bounds"), on
+//! namespace hosts with real sshds (tests/common/netns.rs):
+//!
+//! * the master's largest message (`pvmd3 -m`) is the whole machine's: a
+//!   task on a slave, whose own environment says nothing, gets PvmNoMem
+//!   above it;
+//! * frames waiting for a link to another host that is being set up (its
+//!   daemon stopped) make their local sender wait: the daemon holding them
+//!   stays under its queue cap, and everything arrives once the link is up.
+//!
+//! The C program is c-tests/trust/tr_bounds.c.
+
+mod common;
+#[path = "common/machine.rs"]
+mod machine;
+#[path = "common/netns.rs"]
+mod netns;
+
+use machine::{text, wait_for, Machine, PVMD3};
+use netns::HostSpec;
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
+use std::process::Output;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+const CAP_MIB: u64 = 16;
+
+fn tr_bounds() -> PathBuf {
+    common::repo_root().join("c-tests/trust/tr_bounds.c")
+}
+
+fn assert_tap(o: &Output, what: &str, log: &str) {
+    let t = text(o);
+    assert!(
+        o.status.success() && !t.contains("not ok"),
+        "{what} failed ({}):\n{t}\n--- log ---\n{log}",
+        o.status
+    );
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// node1 (master, `-m1m`, `PVM6_QUEUE_CAP=16m`) with node2 and node3 from
+/// its hostfile; the remote shell passes the queue cap on (sshd accepts
+/// PVM6_*), not the largest message: that the slaves get from the master.
+fn machine(prefix: &str) -> Option<Machine> {
+    let specs = [
+        HostSpec::v6("node1"),
+        HostSpec::v6("node2"),
+        HostSpec::v6("node3"),
+    ];
+    let m = Machine::new(prefix, &specs, &[tr_bounds()])?;
+    let rsh = m.work.join("rsh");
+    fs::write(
+        &rsh,
+        format!(
+            "#!/bin/sh\nexec ssh -F '{}' -o SendEnv=PVM6_QUEUE_CAP \"$@\"\n",
+            m.c.ssh_config().display()
+        ),
+    )
+    .unwrap();
+    fs::set_permissions(&rsh, fs::Permissions::from_mode(0o755)).unwrap();
+    let hf = m.hostfile(&["node2", "node3"]);
+    let out = m.c.exec_timeout(
+        "node1",
+        &format!(
+            "PVM6_QUEUE_CAP={CAP_MIB}m PVM_RSH={} {PVMD3} -d1 -m1m {} </dev/null >/dev/null 2>&1",
+            rsh.display(),
+            hf.display()
+        ),
+        Duration::from_secs(60),
+    );
+    assert!(out.status.success(), "pvmd3 on node1 failed: {out:?}");
+    Some(m)
+}
+
+fn logs(m: &Machine) -> String {
+    ["node1", "node2", "node3"]
+        .iter()
+        .map(|h| format!("--- {h} ---\n{}", m.log(h)))
+        .collect()
+}
+
+#[test]
+fn slaves_take_the_masters_largest_message() {
+    let Some(m) = machine("bdh-max") else {
+        return;
+    };
+    // On the master first: it serves tasks once its hosts are added.
+    for host in ["node1", "node2", "node3"] {
+        let out = m.run(host, "tr_bounds", "limit 1048576", Duration::from_secs(60));
+        assert_tap(&out, &format!("tr_bounds limit on {host}"), &logs(&m));
+    }
+    let cmdline: String = m
+        .daemons_on("node2")
+        .iter()
+        .map(|p| fs::read(format!("/proc/{p}/cmdline")).unwrap_or_default())
+        .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
+        .collect();
+    assert!(
+        cmdline.contains("maxmsg=1048576"),
+        "the slave's command line: {cmdline}"
+    );
+}
+
+#[test]
+fn frames_waiting_for_a_host_link_make_the_sender_wait() {
+    let Some(m) = machine("bdh-wait") else {
+        return;
+    };
+    // 400 messages of 256 KiB (100 MiB) from node2 to a task on node3, sent
+    // while node3's daemon is stopped: node2's daemon opens its link to
+    // node3 (first frame between them) and cannot finish it.
+    let (n, len) = (400u32, 256 * 1024u32);
+    let tid_file = m.work.join("sink.tid");
+    let recv = m.c.spawn(
+        "node1",
+        &format!(
+            "{}/tr_bounds recvhost node3 {n} {len} {} 2>&1",
+            m.bin.display(),
+            tid_file.display()
+        ),
+    );
+    let tid = wait_for(&tid_file, "the receiver's tid", Duration::from_secs(60));
+    let tid = tid.trim().to_string();
+    assert_eq!(m.c.signal_in("node3", "pvmd3", "STOP"), 1, "node3's daemon");
+    let node2 = m.daemons_on("node2");
+    assert_eq!(node2.len(), 1, "node2's daemon: {node2:?}");
+    let pid = node2[0];
+    let idle = rss_kib(pid);
+    let stop = AtomicBool::new(false);
+    let peak = AtomicU64::new(idle);
+    let sent = std::thread::scope(|s| {
+        s.spawn(|| {
+            while !stop.load(Ordering::Relaxed) {
+                peak.fetch_max(rss_kib(pid), Ordering::Relaxed);
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        });
+        let sender = s.spawn(|| {
+            m.c.exec_timeout(
+                "node2",
+                &format!(
+                    "PVM6_FEEDS=0 {}/tr_bounds sendto {tid} {n} {len} 2>&1",
+                    m.bin.display()
+                ),
+                Duration::from_secs(240),
+            )
+        });
+        // Long enough for the sender to fill far more than the cap, well
+        // under the host timeout (60 s).
+        std::thread::sleep(Duration::from_secs(6));
+        let waited = !sender.is_finished();
+        assert_eq!(m.c.signal_in("node3", "pvmd3", "CONT"), 1);
+        let out = sender.join().unwrap();
+        stop.store(true, Ordering::Relaxed);
+        (out, waited)
+    });
+    let (out, waited) = sent;
+    assert_tap(&out, "tr_bounds sendto", &logs(&m));
+    let got = recv.wait_with_output().unwrap();
+    assert_tap(&got, "tr_bounds recvhost", &logs(&m));
+    let peak = peak.load(Ordering::Relaxed);
+    eprintln!(
+        "{} MiB for a host whose link was being set up, cap {CAP_MIB} MiB: node2's daemon VmRSS idle {idle} KiB, peak {peak} KiB (+{} KiB); sender still waiting when node3 resumed: {waited}",
+        (u64::from(n) * u64::from(len)) >> 20,
+        peak.saturating_sub(idle)
+    );
+    assert!(waited, "the sender did not wait for the link");
+    assert!(
+        peak < idle + (3 * CAP_MIB + 16) * 1024,
+        "node2's daemon held more than the cap: {idle} -> {peak} KiB"
+    );
+    let log = m.log("node1");
+    assert!(!log.contains("lost host"), "{log}");
+}
