@@ -311,6 +311,9 @@ fn successor_confirms_before_the_reply(m: &Machine) {
             .success();
         assert!(ok, "kill {sig} of node2's daemon failed");
     };
+    // Stopped before sv_put starts (it enrolls with node1's daemon alone):
+    // stopped after, its pvm_putinfo could be answered before the stop.
+    signal("-STOP");
     let mut child = m.c.spawn(
         "node1",
         &format!("exec timeout 120 {}/sv_put svp-held 2>&1", m.bin.display()),
@@ -322,7 +325,6 @@ fn successor_confirms_before_the_reply(m: &Machine) {
 {}",
         lines.transcript
     );
-    signal("-STOP");
     // sv_put goes on to pvm_putinfo; the master holds its reply.
     let held = "reply to request 20 held until replica";
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -403,7 +405,12 @@ impl Pong {
 
 /// One master kill: sv_take on `coord` (with a member on `other`) watches
 /// a task of `victim` and its host; `victim`'s daemon is killed (-9) while
-/// a ping-pong runs. Returns how long the notices took.
+/// a ping-pong runs. With `in_flight`, a pvm_putinfo of a task on that
+/// host is sent to the master just before: its daemon is stopped first, so
+/// the request is in flight, never served, when the kill comes; the task's
+/// daemon sends it again to the new master, and the call returns 0.
+/// Returns how long the notices took.
+#[allow(clippy::too_many_arguments)]
 fn kill_phase(
     m: &Machine,
     coord: &str,
@@ -412,6 +419,7 @@ fn kill_phase(
     after: usize,
     fresh: &str,
     keeps: &[&str],
+    in_flight: Option<&str>,
 ) -> Duration {
     let mut child = m.c.spawn(
         coord,
@@ -428,6 +436,37 @@ fn kill_phase(
         lines.transcript,
         m.log(coord)
     );
+    let mut put = in_flight.map(|h| {
+        // The master's daemon is stopped first: sv_put enrolls with its own
+        // daemon, then its pvm_putinfo is forwarded to the stopped master.
+        let pid = m.daemons_on(victim)[0].to_string();
+        let ok = std::process::Command::new("kill")
+            .args(["-STOP", &pid])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "kill -STOP of {victim}'s daemon failed");
+        let mut child = m.c.spawn(
+            h,
+            &format!(
+                "exec timeout 300 {}/sv_put svp-flight 2>&1",
+                m.bin.display()
+            ),
+        );
+        let mut lines = Lines::of(&mut child);
+        assert!(
+            lines.wait_for("enrolled", Duration::from_secs(60)),
+            "sv_put never enrolled:\n{}",
+            lines.transcript
+        );
+        let early = lines.wait_for("put 0", Duration::from_secs(2));
+        assert!(
+            !early && !lines.transcript.contains("put "),
+            "pvm_putinfo returned from a stopped master:\n{}",
+            lines.transcript
+        );
+        (h, child, lines)
+    });
     let killed = Instant::now();
     assert!(m.c.kill_in(victim, "pvmd3") >= 1, "no pvmd3 on {victim}");
     let notified = lines.wait_for("notified", Duration::from_secs(160));
@@ -441,6 +480,21 @@ fn kill_phase(
         m.log(coord),
         m.log(other)
     );
+    if let Some((h, mut child, mut lines)) = put.take() {
+        let answered = lines.wait_for("put 0", Duration::from_secs(120));
+        let ended = lines.wait_for("# 4 checks, 0 failed", Duration::from_secs(60));
+        let status = child.wait().unwrap();
+        let log = m.log(h);
+        assert!(
+            answered && ended && status.success(),
+            "pvm_putinfo in flight at the kill ({status}):\n{}\n--- {h}'s log ---\n{log}",
+            lines.transcript
+        );
+        assert!(
+            log.contains("request 20 of") && log.contains("goes to the new master"),
+            "the put was not sent again to the new master:\n{log}"
+        );
+    }
     eprintln!("master {victim} killed: notices after {took:?}");
     took
 }
@@ -454,7 +508,13 @@ fn master_killed_twice_the_machine_goes_on() {
         HostSpec::v6("node4"),
         HostSpec::v6("node5"),
     ];
-    let programs = [mh("sv_pong"), mh("sv_take"), mh("mh_hosts"), mh("mh_halt")];
+    let programs = [
+        mh("sv_pong"),
+        mh("sv_take"),
+        mh("sv_put"),
+        mh("mh_hosts"),
+        mh("mh_halt"),
+    ];
     let Some(m) = Machine::new("sv-kill", &specs, &programs) else {
         return;
     };
@@ -467,7 +527,7 @@ fn master_killed_twice_the_machine_goes_on() {
     // (next in the table) takes over; node5 is added afterwards.
     let pong = Pong::start(&m, "node2", &["node2", "node3"], "kill1");
     let fresh = format!("node5 ep={} dx={}", m.bin.display(), machine::PVMD3);
-    let first = kill_phase(&m, "node2", "node3", "node1", 3, &fresh, &[]);
+    let first = kill_phase(&m, "node2", "node3", "node1", 3, &fresh, &[], Some("node4"));
     pong.finish("the first master kill");
     let log2 = m.log("node2");
     assert!(
@@ -490,7 +550,7 @@ fn master_killed_twice_the_machine_goes_on() {
     );
     // The new master (node2) is killed in turn; node3 takes over.
     let pong = Pong::start(&m, "node3", &["node3", "node4"], "kill2");
-    let second = kill_phase(&m, "node3", "node4", "node2", 3, "-", &["keep-node1"]);
+    let second = kill_phase(&m, "node3", "node4", "node2", 3, "-", &["keep-node1"], None);
     pong.finish("the second master kill");
     let log3 = m.log("node3");
     assert!(

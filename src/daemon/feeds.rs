@@ -342,6 +342,7 @@ impl Daemon {
         if self.multi.is_master() {
             self.groups_task_gone(t);
             self.mbox.task_gone(t);
+            self.answered_task_gone(t);
         }
     }
 

@@ -12,13 +12,11 @@ use super::multi::{
 use super::server::Daemon;
 use crate::daemon::log::dlog;
 use crate::daemon::spawn::{self, SpawnRequest};
-use crate::net::addr::HostName;
 use crate::wire::output::Inherit;
 use crate::wire::{ctl_frame, Ctl, Frame, Header, Kind, Reader, Req, Writer};
 use crate::{tid, Error};
 use mio::Token;
 use std::collections::{BTreeSet, HashMap};
-use std::net::IpAddr;
 use std::time::Instant;
 
 /// Requests served by other daemons, remote requests served here, remote
@@ -33,15 +31,28 @@ pub(super) struct Forwards {
     watchers: HashMap<i32, BTreeSet<i32>>,
     /// Local tasks whose sibling list is still being gathered, by origin host.
     sib_pending: HashMap<i32, i32>,
-    /// Requests for the master held while it is being replaced (served
-    /// once this daemon follows the new master, or is it).
-    for_master: Vec<(Token, Frame)>,
+    /// Requests for the master held while it may be being replaced
+    /// (served once the old master answers the probe, this daemon follows
+    /// the new master, or is it), with the request id of an earlier try.
+    for_master: Vec<(Token, Frame, Option<i32>)>,
+    /// Requests sent to the master that go to its successor if it is lost
+    /// before it answers (succession.rs `forward_again`), by request id.
+    to_master: HashMap<i32, (Token, Frame)>,
 }
+
+/// At most this many requests wait for a new master (one per local task
+/// at most: a task has one request in progress); beyond, PvmOutOfRes.
+const MAX_FOR_MASTER: usize = 16_384;
 
 impl Forwards {
     /// The task whose request is served under pseudo token `token`.
     pub(super) fn remote_tid(&self, token: Token) -> Option<i32> {
         self.remote.get(&token).map(|r| r.tid)
+    }
+
+    /// The task and request id of the remote request served under `token`.
+    pub(super) fn remote_req(&self, token: Token) -> Option<(i32, i32)> {
+        self.remote.get(&token).map(|r| (r.tid, r.dwid))
     }
 
     /// Whether `token` is a remote task's request served here.
@@ -76,7 +87,26 @@ impl Daemon {
     /// requests and watches here are forgotten, Connects waiting for its
     /// sibling lists are answered.
     pub(super) fn forwards_host_gone(&mut self, host: i32) {
-        // Requests waiting for that daemon fail.
+        // Requests for a master that was replaced meanwhile go to the new
+        // one; other requests waiting for that daemon fail.
+        let again: Vec<(i32, Token, Frame)> = if host == self.multi.master_host() {
+            Vec::new()
+        } else {
+            let ids: Vec<i32> = self
+                .forwards
+                .to_master
+                .keys()
+                .copied()
+                .filter(|d| self.forwards.pending.get(d).is_some_and(|p| p.host == host))
+                .collect();
+            ids.into_iter()
+                .filter_map(|d| {
+                    self.forwards.pending.remove(&d);
+                    let (token, frame) = self.forwards.to_master.remove(&d)?;
+                    Some((d, token, frame))
+                })
+                .collect()
+        };
         let dead: Vec<i32> = self
             .forwards
             .pending
@@ -111,15 +141,23 @@ impl Daemon {
             self.forwards.sib_pending.remove(&t);
             self.release_connect(t);
         }
+        for (dwid, token, frame) in again {
+            self.forward_again(token, frame, dwid);
+        }
     }
 
     /// Requests another daemon left unanswered too long (its link alive)
-    /// fail.
+    /// fail. Those of a suspected (silent) daemon wait for its verdict: it
+    /// answers again (they get their full time again) or is declared dead
+    /// (they fail, or go to the new master).
     pub(super) fn forwards_tick(&mut self, now: Instant) {
         for dwid in overdue(&self.forwards.pending, now) {
             let Some(p) = self.forwards.pending.get(&dwid) else {
                 continue;
             };
+            if self.links.suspected(tid::daemon_tid(p.host)).is_some() {
+                continue;
+            }
             let tag = match p.kind {
                 PendingKind::Forward { tag, .. } => tag,
                 PendingKind::SpawnPart { .. } => Req::Spawn as i32,
@@ -141,8 +179,11 @@ impl Daemon {
     /// A new master is known (or this daemon is it): the requests held
     /// for the master meanwhile are handled again.
     pub(super) fn forwards_new_master(&mut self) {
-        for (token, frame) in std::mem::take(&mut self.forwards.for_master) {
-            self.request(token, frame);
+        for (token, frame, dwid) in std::mem::take(&mut self.forwards.for_master) {
+            match dwid {
+                Some(d) => self.forward_again(token, frame, d),
+                None => self.request(token, frame),
+            }
         }
     }
 
@@ -246,13 +287,34 @@ impl Daemon {
 
     /// Forwards a local task's request to the daemon of `host`.
     pub(super) fn forward(&mut self, token: Token, frame: &Frame, host: i32) {
-        if self.succession_pending() && host == self.multi.master_host() {
-            self.forwards.for_master.push((token, frame.clone()));
+        self.forward_as(token, frame, host, None);
+    }
+
+    /// Forwards a local task's request to the daemon of `host`, under the
+    /// request id of an earlier try (`dwid`) or a new one. A request for
+    /// the master waits while the master may be being replaced; one that
+    /// can go to a successor is kept until answered.
+    pub(super) fn forward_as(&mut self, token: Token, frame: &Frame, host: i32, dwid: Option<i32>) {
+        let h = frame.header;
+        let for_master = host == self.multi.master_host() && master_only(h.tag);
+        if self.succession_pending() && for_master {
+            if self.forwards.for_master.len() >= MAX_FOR_MASTER {
+                dlog!(
+                    self.log,
+                    Warn,
+                    "{MAX_FOR_MASTER} requests wait for a master already"
+                );
+                self.reply(token, h.tag, h.wid, Err(Error::OutOfRes));
+                return;
+            }
+            self.forwards.for_master.push((token, frame.clone(), dwid));
             return;
         }
         let from = self.requester(token).unwrap_or(0);
-        let h = frame.header;
-        let dwid = self.multi.dwid();
+        let dwid = dwid.unwrap_or_else(|| self.multi.dwid());
+        if for_master && super::succession::goes_to_successor(h.tag) {
+            self.forwards.to_master.insert(dwid, (token, frame.clone()));
+        }
         self.forwards.pending.insert(
             dwid,
             Pending {
@@ -333,6 +395,12 @@ impl Daemon {
             self.reply(tok, h.tag, h.wid, Err(Error::NotImpl));
             return;
         }
+        if let Some(body) = self.answered_before(h.src, h.wid) {
+            // A try again (its first master was lost) of a request served
+            // already: what it was told then.
+            self.reply_remote(tok, h.tag, body);
+            return;
+        }
         if h.tag == Req::Spawn as i32 && h.enc == 1 {
             self.spreads.sibling_origin = origin;
         }
@@ -354,6 +422,7 @@ impl Daemon {
     }
 
     pub(super) fn dreply_arrived(&mut self, dwid: i32, body: Vec<u8>) {
+        self.forwards.to_master.remove(&dwid);
         let Some(p) = self.forwards.pending.remove(&dwid) else {
             return;
         };
@@ -392,70 +461,6 @@ impl Daemon {
     }
 
     // ---- host-aware requests ------------------------------------------------
-
-    /// Config: the host table.
-    pub(super) fn config_body(&self) -> Vec<u8> {
-        let mut w = Writer::new();
-        let hosts = &self.multi.table().hosts;
-        let mut archs: Vec<&str> = hosts.iter().map(|h| h.arch.as_str()).collect();
-        archs.sort();
-        archs.dedup();
-        w.int(hosts.len() as i32).int(archs.len() as i32);
-        for h in hosts {
-            w.int(h.host())
-                .str(&h.name)
-                .str(&h.arch)
-                .int(h.speed)
-                .int(h.dsig);
-        }
-        // After the hosts (pvm_config reads no further): the host timeout
-        // and the hosts this daemon suspects, with how long they are silent.
-        let now = Instant::now();
-        let suspects: Vec<(i32, u32)> = hosts
-            .iter()
-            .filter_map(|h| {
-                let since = self.links.suspected(h.dtid())?;
-                Some((h.dtid(), now.duration_since(since).as_secs() as u32))
-            })
-            .collect();
-        w.int(self.links.dead_after().as_secs() as i32)
-            .int(suspects.len() as i32);
-        for (t, secs) in suspects {
-            w.int(t).int(secs as i32);
-        }
-        w.finish()
-    }
-
-    /// Mstat: whether `name` is a host of the machine.
-    pub(super) fn host_known(&self, name: &str) -> bool {
-        self.is_local_name(name) || self.host_by_name(name).is_some()
-    }
-
-    /// The host part of the host `name` denotes (name as added, an
-    /// address of it, or this host's names).
-    pub(super) fn host_by_name(&self, name: &str) -> Option<i32> {
-        if self.is_local_name(name) {
-            return Some(self.me.host());
-        }
-        if let Some(e) = self.multi.table().by_name(name) {
-            return Some(e.host());
-        }
-        let ip = HostName::parse(name.trim()).ok().and_then(|h| match h {
-            HostName::V4(a) => Some(IpAddr::V4(a)),
-            HostName::V6 { addr, .. } => Some(IpAddr::V6(addr)),
-            HostName::Name(_) => None,
-        })?;
-        self.multi
-            .table()
-            .hosts
-            .iter()
-            .find(|e| {
-                e.addrs
-                    .iter()
-                    .any(|a| a.ip().to_canonical() == ip.to_canonical())
-            })
-            .map(|e| e.host())
-    }
 
     /// Tasks(0) on a machine of several hosts: every daemon's list.
     pub(super) fn tasks_all(&mut self, token: Token, wid: i32) -> Option<Result<Vec<u8>, Error>> {

@@ -1,5 +1,6 @@
 //! The machine as a whole: applying a pushed host table, a host's removal, the
-//! heartbeat tick (liveness, timeouts, retries) and halting the slaves.
+//! table as pvm_config and pvm_mstat see it, the heartbeat tick (liveness,
+//! timeouts, retries) and halting the slaves.
 //! (Part of the daemon's multi-host side; its state is
 //! [`super::multi::Multi`].)
 
@@ -7,9 +8,11 @@ use super::links::Tick;
 use super::server::Daemon;
 use crate::daemon::hosts::HostTable;
 use crate::daemon::log::dlog;
+use crate::net::addr::HostName;
 use crate::tid;
-use crate::wire::{ctl_frame, Ctl};
+use crate::wire::{ctl_frame, Ctl, Writer};
 use mio::Token;
+use std::net::IpAddr;
 use std::time::Instant;
 
 impl Daemon {
@@ -61,6 +64,7 @@ impl Daemon {
             // and their mailbox entries go.
             self.groups_host_gone(host);
             self.mbox.host_gone(host);
+            self.answered_host_gone(host);
         }
         if let Some(frames) = self.links.take_waiting(host) {
             dlog!(
@@ -216,4 +220,68 @@ impl Daemon {
     }
 
     // ---- routing ----------------------------------------------------------
+
+    /// Config: the host table.
+    pub(super) fn config_body(&self) -> Vec<u8> {
+        let mut w = Writer::new();
+        let hosts = &self.multi.table().hosts;
+        let mut archs: Vec<&str> = hosts.iter().map(|h| h.arch.as_str()).collect();
+        archs.sort();
+        archs.dedup();
+        w.int(hosts.len() as i32).int(archs.len() as i32);
+        for h in hosts {
+            w.int(h.host())
+                .str(&h.name)
+                .str(&h.arch)
+                .int(h.speed)
+                .int(h.dsig);
+        }
+        // After the hosts (pvm_config reads no further): the host timeout
+        // and the hosts this daemon suspects, with how long they are silent.
+        let now = Instant::now();
+        let suspects: Vec<(i32, u32)> = hosts
+            .iter()
+            .filter_map(|h| {
+                let since = self.links.suspected(h.dtid())?;
+                Some((h.dtid(), now.duration_since(since).as_secs() as u32))
+            })
+            .collect();
+        w.int(self.links.dead_after().as_secs() as i32)
+            .int(suspects.len() as i32);
+        for (t, secs) in suspects {
+            w.int(t).int(secs as i32);
+        }
+        w.finish()
+    }
+
+    /// Mstat: whether `name` is a host of the machine.
+    pub(super) fn host_known(&self, name: &str) -> bool {
+        self.is_local_name(name) || self.host_by_name(name).is_some()
+    }
+
+    /// The host part of the host `name` denotes (name as added, an
+    /// address of it, or this host's names).
+    pub(super) fn host_by_name(&self, name: &str) -> Option<i32> {
+        if self.is_local_name(name) {
+            return Some(self.me.host());
+        }
+        if let Some(e) = self.multi.table().by_name(name) {
+            return Some(e.host());
+        }
+        let ip = HostName::parse(name.trim()).ok().and_then(|h| match h {
+            HostName::V4(a) => Some(IpAddr::V4(a)),
+            HostName::V6 { addr, .. } => Some(IpAddr::V6(addr)),
+            HostName::Name(_) => None,
+        })?;
+        self.multi
+            .table()
+            .hosts
+            .iter()
+            .find(|e| {
+                e.addrs
+                    .iter()
+                    .any(|a| a.ip().to_canonical() == ip.to_canonical())
+            })
+            .map(|e| e.host())
+    }
 }

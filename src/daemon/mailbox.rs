@@ -323,6 +323,14 @@ impl Mailbox {
         self.owners_gone(|owner| owner == tid);
     }
 
+    /// The owners of entries (tids; 0 for none).
+    pub fn owners(&self) -> Vec<i32> {
+        self.classes
+            .iter()
+            .flat_map(|c| c.entries.values().map(|e| e.owner))
+            .collect()
+    }
+
     /// Host `host` (host part) left the machine: as [`Mailbox::task_gone`]
     /// for each of its tasks.
     pub fn host_gone(&mut self, host: i32) {

@@ -129,9 +129,10 @@ impl Daemon {
         };
         // The successor's copy is sent before any task is told, and the
         // reply waits for its acknowledgement (succession.rs).
-        self.replicate_after(h.tag);
         // A handler that answers later (forwarded parts, host starts) set this.
-        if !self.take_deferred() {
+        let deferred = self.take_deferred();
+        self.replicate_after(token, h.tag, (!deferred).then_some(&result));
+        if !deferred {
             self.reply_replicated(token, h.tag, h.wid, result);
         }
         let notes = self.take_notes_after_reply();

@@ -24,6 +24,10 @@ use crate::Error;
 use std::collections::{BTreeSet, VecDeque};
 use std::time::{Duration, Instant};
 
+mod retry;
+pub(super) use retry::goes_to_successor;
+use retry::{reply_body, with_answers};
+
 /// How long a slave that lost its master waits for the successor's claim
 /// (after a death it saw at once, the host timeout more: the successor may
 /// see the loss only by silence).
@@ -38,6 +42,8 @@ const PROBE_TIME: Duration = Duration::from_secs(3);
 /// (one per request in progress: far more than a machine's tasks have);
 /// beyond it a reply goes at once, and the log says so.
 const MAX_HELD: usize = 16_384;
+/// At most this many tasks' last answers are kept for a try again.
+const MAX_ANSWERED: usize = 65_536;
 
 /// Whether sequence number `a` is at or after `b` (they wrap).
 fn seq_reached(a: i32, b: i32) -> bool {
@@ -100,6 +106,8 @@ struct Claim {
     /// Hosts in the table when the claim began (the old master included).
     of: usize,
     followers: BTreeSet<i32>,
+    /// The live tasks each follower named.
+    alive: Vec<(i32, Vec<i32>)>,
 }
 
 /// The succession state of a daemon.
@@ -115,6 +123,15 @@ pub(super) struct Succession {
     /// Replies to master-only requests waiting for the acknowledgement of
     /// the replica that carries what they tell.
     held: Held<HeldReply>,
+    /// The replicated state of the last replica (without `answered`).
+    last_state: Vec<u8>,
+    /// The answer to another host's task whose request changed the
+    /// replicated state, by task: the request id its daemon gave it and
+    /// the reply body. Part of the replica, so a try again after a lost
+    /// master is told what the old master did, and not served twice.
+    answered: std::collections::BTreeMap<i32, (i32, Vec<u8>)>,
+    /// The answer of the request being served (for `answered`).
+    answering: Option<(i32, i32, Vec<u8>)>,
     // Successor side.
     /// The latest replica from the master, and its sequence number.
     copy: Option<(i32, Vec<u8>)>,
@@ -135,9 +152,10 @@ struct State {
     noresets: Vec<i32>,
     /// The master's hostfile (`&` hosts, `*` defaults) as text.
     known: String,
+    answered: std::collections::BTreeMap<i32, (i32, Vec<u8>)>,
 }
 
-/// The master-only state as a replica body.
+/// The master-only state as a replica body (without the answers).
 fn snapshot(groups: &Groups, mbox: &Mailbox, noresets: &[i32], known: &str) -> Vec<u8> {
     let mut w = Writer::new();
     groups.snapshot(&mut w);
@@ -158,23 +176,44 @@ fn restore(body: &[u8]) -> crate::Result<State> {
     let n = r.count(4)?;
     let noresets = (0..n).map(|_| r.int()).collect::<crate::Result<Vec<_>>>()?;
     let known = r.str()?;
+    let mut answered = std::collections::BTreeMap::new();
+    for _ in 0..r.count(12)? {
+        let t = r.int()?;
+        let dwid = r.int()?;
+        answered.insert(t, (dwid, r.bytes()?.to_vec()));
+    }
     Ok(State {
         groups,
         mbox,
         noresets,
         known,
+        answered,
     })
 }
 
 impl Daemon {
     // ---- master: replicas ----------------------------------------------------
 
-    /// After a request: a master-only one may have changed what the
-    /// successor must keep, so the replica goes before the reply.
-    pub(super) fn replicate_after(&mut self, code: i32) {
-        if self.multi.is_master() && super::multi::master_only(code) {
-            self.replicate(false);
+    /// After a request on `token` (answered `result`, `None` when the
+    /// answer comes later): a master-only one may have changed what the
+    /// successor must keep, so the replica goes before the reply; when it
+    /// did and another host's task asked, the answer goes with it.
+    pub(super) fn replicate_after(
+        &mut self,
+        token: mio::Token,
+        code: i32,
+        result: Option<&Result<Vec<u8>, Error>>,
+    ) {
+        if !self.multi.is_master() || !super::multi::master_only(code) {
+            return;
         }
+        if let (Some(res), Some((t, dwid))) = (result, self.forwards.remote_req(token)) {
+            if t != 0 && goes_to_successor(code) {
+                self.succession.answering = Some((t, dwid, reply_body(res)));
+            }
+        }
+        self.replicate(false);
+        self.succession.answering = None;
     }
 
     /// The reply to request `tag` (`wid`) on `token`: a master's reply to a
@@ -250,8 +289,27 @@ impl Daemon {
             return;
         };
         let known = self.starting.known().to_text();
-        let body = snapshot(&self.groups, &self.mbox, &self.misc.noresets(), &known);
+        let state = snapshot(&self.groups, &self.mbox, &self.misc.noresets(), &known);
         let s = &mut self.succession;
+        if let Some((t, dwid, reply)) = s.answering.take() {
+            // Only a request that changed the state needs its answer kept:
+            // any other is served alike again.
+            if state != s.last_state {
+                if s.answered.len() < MAX_ANSWERED || s.answered.contains_key(&t) {
+                    s.answered.insert(t, (dwid, reply));
+                } else {
+                    dlog!(
+                        self.log,
+                        Warn,
+                        "{MAX_ANSWERED} answers kept already; a try again of {}'s request may be served twice",
+                        tid::fmt(t)
+                    );
+                }
+            }
+        }
+        let s = &mut self.succession;
+        let body = with_answers(&state, &s.answered);
+        s.last_state = state;
         if !force && s.shipped_to == Some(succ) && s.last_body == body {
             return;
         }
@@ -371,7 +429,12 @@ impl Daemon {
                 let Ok(epoch) = r.int() else {
                     return;
                 };
-                self.followed(sender, epoch);
+                // Then the follower's live tasks.
+                let alive = r
+                    .count(4)
+                    .and_then(|n| (0..n).map(|_| r.int()).collect::<crate::Result<Vec<_>>>())
+                    .unwrap_or_default();
+                self.followed(sender, epoch, alive);
             }
             _ => {}
         }
@@ -379,11 +442,14 @@ impl Daemon {
 
     // ---- losing the master ---------------------------------------------------
 
-    /// Whether the master is being replaced (this slave lost it and waits
-    /// for a claim, or claims the machine itself): requests for the master
-    /// wait.
+    /// Whether the master may be being replaced (this slave probes its
+    /// port after its link closed, waits for a claim, or claims the
+    /// machine itself): requests for the master wait, and go to whichever
+    /// daemon is the master afterwards ([`Daemon::forwards_new_master`]).
     pub(super) fn succession_pending(&self) -> bool {
-        self.succession.orphan_until.is_some() || self.succession.claim.is_some()
+        self.succession.probe.is_some()
+            || self.succession.orphan_until.is_some()
+            || self.succession.claim.is_some()
     }
 
     /// A slave lost the link to its master (`why`: a silence, or a closed
@@ -440,6 +506,8 @@ impl Daemon {
                 tid::fmt(master)
             );
             self.links.bind(tid::host_of(master), tok);
+            // The requests held during the probe go to it after all.
+            self.forwards_new_master();
             return;
         }
         self.drop_link(tok);
@@ -536,6 +604,7 @@ impl Daemon {
             deadline: Instant::now() + CLAIM_WAIT,
             of,
             followers: BTreeSet::new(),
+            alive: Vec::new(),
         });
         self.check_claim();
     }
@@ -546,9 +615,13 @@ impl Daemon {
             return;
         };
         if (c.followers.len() + 1) * 2 > c.of {
-            let (old, epoch) = (c.old, c.epoch);
-            self.succession.claim = None;
-            self.take_over(old, epoch);
+            let Some(c) = self.succession.claim.take() else {
+                return;
+            };
+            self.take_over(c.old, c.epoch);
+            for (host, alive) in c.alive {
+                self.tasks_alive_on(host, &alive);
+            }
         }
     }
 
@@ -585,23 +658,29 @@ impl Daemon {
                 self.drop_link(tok);
             }
         }
-        let f = ctl_frame(
-            self.me.dtid(),
-            from,
-            Ctl::Follow,
-            Writer::new().int(epoch).finish(),
-        );
+        // With our live tasks: an exit the old master heard of last may
+        // not be in the new master's copy.
+        let mut w = Writer::new();
+        w.int(epoch).int(self.tasks.len() as i32);
+        for t in self.tasks.iter() {
+            w.int(t.tid);
+        }
+        let f = ctl_frame(self.me.dtid(), from, Ctl::Follow, w.finish());
         self.send_to_host(tid::host_of(from), f.to_bytes());
         self.forwards_new_master();
     }
 
-    /// Daemon `from` follows our claim of `epoch`.
-    fn followed(&mut self, from: i32, epoch: i32) {
+    /// Daemon `from` follows our claim of `epoch`; `alive`: its tasks.
+    fn followed(&mut self, from: i32, epoch: i32, alive: Vec<i32>) {
+        let host = tid::host_of(from);
         if let Some(c) = &mut self.succession.claim {
             if c.epoch == epoch {
-                c.followers.insert(tid::host_of(from));
+                c.followers.insert(host);
+                c.alive.push((host, alive));
                 self.check_claim();
             }
+        } else if self.multi.is_master() && epoch == self.multi.table().epoch {
+            self.tasks_alive_on(host, &alive);
         }
     }
 
@@ -621,6 +700,8 @@ impl Daemon {
                 self.groups = st.groups;
                 self.mbox = st.mbox;
                 self.misc.set_noresets(&st.noresets);
+                self.succession.answered = st.answered;
+                self.succession.last_state = Vec::new();
                 if let Ok(h) = crate::hostfile::Hostfile::parse(&st.known) {
                     self.starting.set_known(h);
                 }
@@ -638,7 +719,8 @@ impl Daemon {
             self.drop_link(tok);
         }
         self.remove_host(tid::host_of(old), "the master was lost");
-        self.replicate(false);
+        let mine: Vec<i32> = self.tasks.iter().map(|t| t.tid).collect();
+        self.tasks_alive_on(self.me.host(), &mine);
         self.forwards_new_master();
     }
 
@@ -677,6 +759,25 @@ mod tests {
         assert_eq!(h.release(6), ["put", "gsize", "leave"]);
         h.hold(7, "alone").unwrap();
         assert_eq!(h.release_all(), ["alone"]);
+    }
+
+    #[test]
+    fn a_replica_carries_the_answers_for_a_try_again() {
+        let state = snapshot(&Groups::default(), &Mailbox::new(), &[0x40002], "* ep=/x\n");
+        let mut answered = std::collections::BTreeMap::new();
+        answered.insert(0x80001, (7, reply_body(&Ok(vec![0, 0, 0, 3]))));
+        answered.insert(0xc0002, (9, reply_body(&Err(Error::DupGroup))));
+        let st = restore(&with_answers(&state, &answered)).unwrap();
+        assert_eq!(st.noresets, [0x40002]);
+        assert_eq!(st.known, "* ep=/x\n");
+        assert_eq!(st.answered, answered);
+        assert_eq!(st.answered[&0x80001].1, [0, 0, 0, 0, 0, 0, 0, 3]);
+        assert_eq!(
+            st.answered[&0xc0002].1,
+            Error::DupGroup.code().to_be_bytes().to_vec()
+        );
+        assert!(goes_to_successor(70) && goes_to_successor(21) && goes_to_successor(10));
+        assert!(!goes_to_successor(60) && !goes_to_successor(61) && !goes_to_successor(3));
     }
 
     #[test]
