@@ -41,6 +41,21 @@ static void check(int ok, const char *what)
 		failures++;
 }
 
+/* Lines of `file` starting with `prefix` (0 when unreadable). */
+static int lines_with(const char *file, const char *prefix)
+{
+	char line[4096];
+	int n = 0;
+	FILE *f = fopen(file, "r");
+
+	if (f == NULL)
+		return 0;
+	while (fgets(line, sizeof line, f))
+		n += strncmp(line, prefix, strlen(prefix)) == 0;
+	fclose(f);
+	return n;
+}
+
 static int child(void)
 {
 	int parent = pvm_parent(), x = 42;
@@ -107,6 +122,16 @@ int main(int argc, char **argv)
 	pvm_send(tid, 6);
 	for (i = 0; i < 100 && pvm_pstat(tid) == PvmOk; i++)
 		trc_recv_messages(id, 1, &n);
+	/* The daemon sends endtask once it has reaped the child, which may be
+	   a moment after the child's link closed: take events in until it is
+	   in the file (at most 5 s), then a few more rounds. */
+	for (i = 0; i < 250; i++) {
+		trc_recv_messages(id, 1, &n);
+		fflush(NULL);
+		if (lines_with(file, "\"endtask(0)\"") > 0)
+			break;
+		usleep(20000);
+	}
 	for (i = 0; i < 20; i++)
 		trc_recv_messages(id, 1, &n);
 	trc_end_trace(id);

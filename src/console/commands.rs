@@ -32,7 +32,10 @@ impl Console {
                 self.out(&format::conf_suspects(narch, &hosts, timeout, &suspects));
                 // A machine made from a batch job's allocation says which
                 // (the master's mailbox entry, docs/LAUNCH.md).
-                if let Some(a) = self.mailbox_text(crate::launch::alloc::MBOX_CLASS) {
+                if self.allocation.is_none() {
+                    self.allocation = Some(self.mailbox_text(crate::launch::alloc::MBOX_CLASS));
+                }
+                if let Some(Some(a)) = &self.allocation {
                     self.out(&format!("allocation: {a}\n"));
                 }
             }

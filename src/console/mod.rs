@@ -128,6 +128,10 @@ struct Console {
     me: i32,
     /// `reset` is cleaning the mailbox (not `reset info`).
     in_reset: bool,
+    /// The batch allocation the master published (looked up by the first
+    /// `conf`: it is there before any console attaches, and a later `conf`
+    /// must not wait on a stalled master for it).
+    allocation: Option<Option<String>>,
 }
 
 fn stdout_text(s: &str) {
@@ -178,6 +182,7 @@ pub fn run(args: &[String]) -> i32 {
         failed: false,
         me: 0,
         in_reset: false,
+        allocation: None,
     };
     let started = match con.attach(&opts) {
         Ok(s) => s,
@@ -520,6 +525,7 @@ mod tests {
             failed: false,
             me: 0,
             in_reset: false,
+            allocation: None,
         };
         c.aliases.insert("ll".into(), s(&["ps", "-a"]));
         c.aliases.insert("p".into(), s(&["ll", "-l"]));
