@@ -194,18 +194,7 @@ impl Daemon {
             let mut words = argv[1..].to_vec();
             words.push(format!("hosts={}", map.join(",")));
             let sargs = alloc::srun_args(&job, &nodes, &argv[0], &words);
-            let mut c = Command::new("srun");
-            c.args(&sargs);
-            // Memory options of the job's environment would clash with the
-            // step's own; the step takes the job's defaults.
-            for v in [
-                "SLURM_MEM_PER_CPU",
-                "SLURM_MEM_PER_NODE",
-                "SLURM_MEM_PER_GPU",
-            ] {
-                c.env_remove(v);
-            }
-            self.launcher_stdio(&mut c);
+            let c = self.srun_step(&sargs);
             let sid = self.multi.id();
             dlog!(
                 self.log,
@@ -429,16 +418,7 @@ impl Daemon {
             "sleep",
             &["infinity".into()],
         );
-        let mut c = Command::new("srun");
-        c.args(&sargs);
-        for v in [
-            "SLURM_MEM_PER_CPU",
-            "SLURM_MEM_PER_NODE",
-            "SLURM_MEM_PER_GPU",
-        ] {
-            c.env_remove(v);
-        }
-        self.launcher_stdio(&mut c);
+        let c = self.srun_step(&sargs);
         let sid = self.multi.id();
         dlog!(
             self.log,
@@ -468,5 +448,24 @@ impl Daemon {
         if let Err(err) = self.submit_work(job) {
             self.step_spawned(sid, Err(err));
         }
+    }
+}
+
+impl Daemon {
+    /// `srun` with `sargs`, its stdio as every launcher's. Memory options of
+    /// the job's environment would clash with the step's own; the step
+    /// takes the job's defaults.
+    fn srun_step(&mut self, sargs: &[String]) -> Command {
+        let mut c = Command::new("srun");
+        c.args(sargs);
+        for v in [
+            "SLURM_MEM_PER_CPU",
+            "SLURM_MEM_PER_NODE",
+            "SLURM_MEM_PER_GPU",
+        ] {
+            c.env_remove(v);
+        }
+        self.launcher_stdio(&mut c);
+        c
     }
 }
