@@ -149,6 +149,48 @@ fn no_rsh(st: &Setup) {
     );
 }
 
+/// The console's `conf` line naming the Slurm allocation.
+fn allocation_line(text: &str) -> &str {
+    text.lines()
+        .find(|l| l.contains("allocation: Slurm job "))
+        .unwrap_or_else(|| panic!("conf shows no allocation:\n{text}"))
+}
+
+/// What `ln_place 3` and `conf` print in a three-node job: three hosts,
+/// one answer from each, the allocation named, the slaves from one step.
+fn three_nodes_answered(text: &str) {
+    assert!(text.contains("result nhost 3"), "{text}");
+    assert!(text.contains("result answers 3"), "{text}");
+    assert_eq!(
+        lines_of(text, "result on "),
+        [
+            "result on node1 1",
+            "result on node2 1",
+            "result on node3 1"
+        ],
+        "{text}"
+    );
+    let conf = allocation_line(text);
+    assert!(conf.ends_with(": node[1-3] (3 nodes, 3 CPUs)"), "{conf}");
+    assert!(text.contains("with one Slurm step: srun"), "{text}");
+}
+
+/// After the job: the remote shell was never used, no daemon or `ln_place`
+/// is left on any node, and (`no_jobs`) Slurm holds no job.
+fn nothing_left(s: &SlurmCluster, st: &Setup, text: &str, no_jobs: bool) {
+    no_rsh(st);
+    let left = wait_clean(s, "ln_place", Duration::from_secs(20));
+    assert!(
+        left.is_empty(),
+        "left after the job: {left:?}\n{text}\n--- master log ---\n{}",
+        master_log(s)
+    );
+    if no_jobs {
+        let q = s.exec_ok("node1", "squeue -h");
+        assert!(q.trim().is_empty(), "jobs left: {q}");
+    }
+}
+
 #[test]
 fn salloc_three_nodes_one_srun_step_no_ssh_nothing_left() {
     let Some(s) = slurm::require("ln-slurm", 3) else {
@@ -173,17 +215,7 @@ fn salloc_three_nodes_one_srun_step_no_ssh_nothing_left() {
         out.status,
         s.logs()
     );
-    assert!(text.contains("result nhost 3"), "{text}");
-    assert!(text.contains("result answers 3"), "{text}");
-    assert_eq!(
-        lines_of(&text, "result on "),
-        [
-            "result on node1 1",
-            "result on node2 1",
-            "result on node3 1"
-        ],
-        "{text}"
-    );
+    three_nodes_answered(&text);
     // salloc -N3 holds one CPU per node: equal speeds.
     assert_eq!(
         lines_of(&text, "result speed "),
@@ -194,23 +226,8 @@ fn salloc_three_nodes_one_srun_step_no_ssh_nothing_left() {
         ],
         "{text}"
     );
-    // conf names the allocation.
-    let conf = text
-        .lines()
-        .find(|l| l.contains("allocation: Slurm job "))
-        .unwrap_or_else(|| panic!("conf shows no allocation:\n{text}"));
-    assert!(conf.ends_with(": node[1-3] (3 nodes, 3 CPUs)"), "{conf}");
-    assert!(text.contains("with one Slurm step: srun"), "{text}");
-    no_rsh(&st);
     // The job ended: the step, every daemon and task with it.
-    let left = wait_clean(&s, "ln_place", Duration::from_secs(20));
-    assert!(
-        left.is_empty(),
-        "left after the job: {left:?}\n{text}\n--- master log ---\n{}",
-        master_log(&s)
-    );
-    let q = s.exec_ok("node1", "squeue -h");
-    assert!(q.trim().is_empty(), "jobs left: {q}");
+    nothing_left(&s, &st, &text, true);
 }
 
 #[test]
@@ -255,13 +272,7 @@ fn placement_follows_cpus_and_nodes_outside_are_refused() {
         text.contains("add node3: not a node of Slurm job"),
         "no reason logged:\n{text}"
     );
-    no_rsh(&st);
-    let left = wait_clean(&s, "ln_place", Duration::from_secs(20));
-    assert!(
-        left.is_empty(),
-        "left after the job: {left:?}\n{text}\n--- master log ---\n{}",
-        master_log(&s)
-    );
+    nothing_left(&s, &st, &text, false);
 }
 
 #[test]
@@ -298,32 +309,8 @@ fn sbatch_job_script_three_answers_in_the_output_file_nothing_left() {
         s.logs()
     );
     assert!(said.contains("Submitted batch job "), "{said}");
-    assert!(text.contains("result nhost 3"), "{text}");
-    assert!(text.contains("result answers 3"), "{text}");
-    assert_eq!(
-        lines_of(&text, "result on "),
-        [
-            "result on node1 1",
-            "result on node2 1",
-            "result on node3 1"
-        ],
-        "{text}"
-    );
-    let conf = text
-        .lines()
-        .find(|l| l.contains("allocation: Slurm job "))
-        .unwrap_or_else(|| panic!("conf shows no allocation:\n{text}"));
-    assert!(conf.ends_with(": node[1-3] (3 nodes, 3 CPUs)"), "{conf}");
-    assert!(text.contains("with one Slurm step: srun"), "{text}");
-    no_rsh(&st);
-    let left = wait_clean(&s, "ln_place", Duration::from_secs(20));
-    assert!(
-        left.is_empty(),
-        "left after the job: {left:?}\n{text}\n--- master log ---\n{}",
-        master_log(&s)
-    );
-    let q = s.exec_ok("node1", "squeue -h");
-    assert!(q.trim().is_empty(), "jobs left: {q}");
+    three_nodes_answered(&text);
+    nothing_left(&s, &st, &text, true);
 }
 
 #[test]
@@ -364,27 +351,16 @@ fn one_node_job_spawns_locally_and_ends_with_the_job() {
         ["result on node1 2"],
         "{text}"
     );
-    let conf = text
-        .lines()
-        .find(|l| l.contains("allocation: Slurm job "))
-        .unwrap_or_else(|| panic!("conf shows no allocation:\n{text}"));
+    let conf = allocation_line(&text);
     assert!(conf.ends_with(": node1 (1 node, 1 CPU)"), "{conf}");
     assert!(
         text.contains("a one-node job: the machine ends with a Slurm step of its own"),
         "{text}"
     );
-    no_rsh(&st);
-    let left = wait_clean(&s, "ln_place", Duration::from_secs(20));
-    assert!(
-        left.is_empty(),
-        "left after the job: {left:?}\n{text}\n--- master log ---\n{}",
-        master_log(&s)
-    );
+    nothing_left(&s, &st, &text, true);
     assert!(
         master_log(&s).contains("ended (the allocation ended or the step was cancelled)"),
         "{}",
         master_log(&s)
     );
-    let q = s.exec_ok("node1", "squeue -h");
-    assert!(q.trim().is_empty(), "jobs left: {q}");
 }
