@@ -26,16 +26,18 @@ mod common;
 mod machine;
 #[path = "../tests/common/netns.rs"]
 mod netns;
+#[path = "common/orig.rs"]
+mod orig;
 
 use machine::Machine;
 use netns::HostSpec;
+use orig::{OrigMaster, ORIG_PVMD};
 use std::fmt::Write as _;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-const ORIG_PVMD: &str = "/usr/lib/pvm3/lib/pvmd";
 const ADD_LIMIT: Duration = Duration::from_secs(300);
 
 fn env_num<T: std::str::FromStr>(name: &str, default: T) -> T {
@@ -61,18 +63,6 @@ fn compile(exe: &Path, pvm6: bool, lib: &Path) {
     }
     cmd.arg("-lpvm3");
     common::run_build(cmd, &format!("compile {}", exe.display()));
-}
-
-fn wait_bounded(child: &mut Child, limit: Duration) {
-    let end = Instant::now() + limit;
-    while Instant::now() < end {
-        if let Ok(Some(_)) = child.try_wait() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let _ = child.kill();
-    let _ = child.wait();
 }
 
 /// `addhosts,requested,added,call_seconds,config_seconds,hosts`.
@@ -224,37 +214,8 @@ impl Bench {
     }
 
     fn orig(&self, pb: &Path) -> Option<Add> {
-        let w = &self.m.work;
-        let dx = w.join("orig-pvmd");
-        fs::write(
-            &dx,
-            format!("#!/bin/sh\nPVM_ROOT=/usr/lib/pvm3 PVM_ALLOW_ROOT=1 exec {ORIG_PVMD} \"$@\"\n"),
-        )
-        .unwrap();
-        let _ = Command::new("chmod").arg("755").arg(&dx).status();
-        let hf = w.join("hostfile-orig");
-        fs::write(
-            &hf,
-            format!("* dx={} ep={}\nnode1\n", dx.display(), self.m.bin.display()),
-        )
-        .unwrap();
-        let log = w.join("orig-master.log");
-        let mut master = self.m.c.spawn(
-            "node1",
-            &format!(
-                "cd '{}' && exec '{}' '{}' >'{}' 2>&1",
-                w.display(),
-                dx.display(),
-                hf.display(),
-                log.display()
-            ),
-        );
-        let addr_file = self.m.c.host("node1").tmp().join("pvmd.0");
-        let end = Instant::now() + Duration::from_secs(15);
-        while !addr_file.exists() && Instant::now() < end {
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let r = if addr_file.exists() {
+        let master = OrigMaster::start(&self.m, "");
+        let r = if master.up {
             let (out, _) = self.on_node1(
                 &format!("'{}' addhosts {}", pb.display(), self.names()),
                 ADD_LIMIT,
@@ -267,14 +228,11 @@ impl Bench {
         } else {
             eprintln!(
                 "startup: PVM 3.4.6's master did not start:\n{}",
-                fs::read_to_string(&log).unwrap_or_default()
+                master.output()
             );
             None
         };
-        wait_bounded(&mut master, Duration::from_secs(10));
-        for h in self.m.c.hosts() {
-            self.m.c.kill_in(&h.spec.name, ORIG_PVMD);
-        }
+        master.stop(&self.m, Duration::from_secs(10));
         r
     }
 }

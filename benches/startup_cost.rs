@@ -23,15 +23,17 @@ mod common;
 mod machine;
 #[path = "../tests/common/netns.rs"]
 mod netns;
+#[path = "common/orig.rs"]
+mod orig;
 
 use machine::Machine;
 use netns::HostSpec;
+use orig::{OrigMaster, ORIG_PVMD};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-const ORIG_PVMD: &str = "/usr/lib/pvm3/lib/pvmd";
 const CG_ROOT: &str = "/sys/fs/cgroup/cpuacct";
 
 /// One cpuacct cgroup: its CPU so far in ns.
@@ -379,34 +381,10 @@ fn main() {
     }
 
     if orig {
-        let dx = w.join("orig-pvmd");
-        fs::write(
-            &dx,
-            format!("#!/bin/sh\nPVM_ROOT=/usr/lib/pvm3 PVM_ALLOW_ROOT=1 exec {ORIG_PVMD} \"$@\"\n"),
-        )
-        .unwrap();
-        let _ = Command::new("chmod").arg("755").arg(&dx).status();
-        let hf = w.join("hostfile-orig");
-        fs::write(
-            &hf,
-            format!("* dx={} ep={}\nnode1\n", dx.display(), b.m.bin.display()),
-        )
-        .unwrap();
         b.client.join(std::process::id());
-        let mut master = b.m.c.spawn(
-            "node1",
-            &format!(
-                "cd '{}' && PVM_RSH='{logrsh_s}' exec '{}' '{}' >'{}' 2>&1",
-                w.display(),
-                dx.display(),
-                hf.display(),
-                w.join("orig-master.log").display()
-            ),
-        );
-        let addr = b.m.c.host("node1").tmp().join("pvmd.0");
-        let end = Instant::now() + Duration::from_secs(15);
-        while !addr.exists() && Instant::now() < end {
-            std::thread::sleep(Duration::from_millis(50));
+        let master = OrigMaster::start(&b.m, &format!("PVM_RSH='{logrsh_s}' "));
+        if !master.up {
+            eprintln!("startup_cost: PVM 3.4.6's master is not up after 15 s");
         }
         let (c0, s0) = (b.client.usage(), b.server.usage());
         let t = Instant::now();
@@ -427,13 +405,12 @@ fn main() {
                 n,
             );
         } else {
-            eprintln!("startup_cost: PVM 3.4.6 add/del failed: {o:?}");
+            eprintln!(
+                "startup_cost: PVM 3.4.6 add/del failed: {o:?}\n{}",
+                master.output()
+            );
         }
-        let _ = master.kill();
-        let _ = master.wait();
-        for h in ["node1", "node2"] {
-            b.m.c.kill_in(h, ORIG_PVMD);
-        }
+        master.stop(&b.m, Duration::ZERO);
     }
     let log = fs::read_to_string(w.join("rsh.log")).unwrap_or_default();
     let mut seen = std::collections::BTreeSet::new();

@@ -38,14 +38,17 @@ mod common;
 mod machine;
 #[path = "../../tests/common/netns.rs"]
 mod netns;
+#[path = "../common/orig.rs"]
+mod orig;
 
 use machine::Machine;
 use netns::HostSpec;
+use orig::{wait_bounded, OrigMaster, ORIG_PVMD};
 use std::fmt::Write as _;
 use std::fs;
 use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 /// Bound of one pvmbench or NetPIPE run (1 B .. MAX).
@@ -53,7 +56,6 @@ const RUN_LIMIT: Duration = Duration::from_secs(900);
 /// Bound of one pvm_addhosts run.
 const ADD_LIMIT: Duration = Duration::from_secs(180);
 /// PVM 3.4.6's daemon as Debian installs it.
-const ORIG_PVMD: &str = "/usr/lib/pvm3/lib/pvmd";
 const ROUTES: [&str; 2] = ["daemon", "direct"];
 const PACKINGS: [&str; 4] = ["default", "raw", "inplace", "psend"];
 const MIB: u64 = 1 << 20;
@@ -215,18 +217,6 @@ fn load_average() -> String {
 }
 
 /// Waits at most `limit` for `child`, then kills it.
-fn wait_bounded(child: &mut Child, limit: Duration) {
-    let end = Instant::now() + limit;
-    while Instant::now() < end {
-        if let Ok(Some(_)) = child.try_wait() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-}
-
 /// NetPIPE's output file (`bytes Mbps seconds ...`, seconds one-way).
 fn read_netpipe(file: &Path) -> Curve {
     fs::read_to_string(file)
@@ -727,50 +717,17 @@ impl Bench {
     /// wrapper that sets PVM_ROOT and PVM_ALLOW_ROOT, which ssh does not
     /// carry), slaves started by it over the harness's ssh (PVM_RSH).
     fn orig(&self, pb: &Path) -> Measured {
-        let w = &self.m.work;
-        let dx = w.join("orig-pvmd");
-        fs::write(
-            &dx,
-            format!("#!/bin/sh\nPVM_ROOT=/usr/lib/pvm3 PVM_ALLOW_ROOT=1 exec {ORIG_PVMD} \"$@\"\n"),
-        )
-        .unwrap();
-        let _ = Command::new("chmod").arg("755").arg(&dx).status();
-        let hf = w.join("hostfile-orig");
-        fs::write(
-            &hf,
-            format!("* dx={} ep={}\nnode1\n", dx.display(), self.m.bin.display()),
-        )
-        .unwrap();
-        let log = w.join("orig-master.log");
-        let mut master = self.m.c.spawn(
-            "node1",
-            &format!(
-                "cd '{}' && exec '{}' '{}' >'{}' 2>&1",
-                w.display(),
-                dx.display(),
-                hf.display(),
-                log.display()
-            ),
-        );
-        // The master is up once its address file exists (bounded).
-        let addr_file = self.m.c.host("node1").tmp().join("pvmd.0");
-        let end = Instant::now() + Duration::from_secs(15);
-        while !addr_file.exists() && Instant::now() < end {
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let r = if addr_file.exists() {
+        let master = OrigMaster::start(&self.m, "");
+        let r = if master.up {
             self.measure(pb, "PVM 3.4.6", None)
         } else {
             eprintln!(
                 "twohost: PVM 3.4.6's master did not start; its output:\n{}",
-                fs::read_to_string(&log).unwrap_or_default()
+                master.output()
             );
             Measured::default()
         };
-        wait_bounded(&mut master, Duration::from_secs(10));
-        for h in self.m.c.hosts() {
-            self.m.c.kill_in(&h.spec.name, ORIG_PVMD);
-        }
+        master.stop(&self.m, Duration::from_secs(10));
         self.save_points("twohost-orig.csv", &r.points);
         write_netpipe_csv(&self.out.join("twohost-nppvm-orig.csv"), &r.nppvm);
         r
