@@ -104,6 +104,25 @@ unsafe fn elements<T: Copy>(data: *const T, cnt: c_int, std: c_int) -> Vec<T> {
         .collect()
 }
 
+/// Adds field `did` of numbers `v`: all of them when `array` has PVM's
+/// array bit (0x80), else the first (0 when there is none).
+fn push_numbers<T: Copy + Default>(
+    did: c_int,
+    array: c_int,
+    v: Vec<T>,
+    one: fn(T) -> CVal,
+    many: fn(Vec<T>) -> CVal,
+) {
+    with_event(|ev| {
+        let val = if array & 0x80 != 0 {
+            many(v)
+        } else {
+            one(v.first().copied().unwrap_or_default())
+        };
+        ev.fields.push((did, val));
+    });
+}
+
 /// `enc_int` (and `enc_uint`) of `pvmtrccodef`: an int, or an array of them.
 extern "C" fn encode_int(
     did: c_int,
@@ -114,14 +133,7 @@ extern "C" fn encode_int(
 ) -> c_int {
     // SAFETY: PVM's TEV_PACK_INT passes `cnt` ints every `std` at `data`.
     let v = unsafe { elements(data as *const c_int, cnt, std) };
-    with_event(|ev| {
-        let val = if array & 0x80 != 0 {
-            CVal::Ints(v)
-        } else {
-            CVal::Int(v.first().copied().unwrap_or(0))
-        };
-        ev.fields.push((did, val));
-    });
+    push_numbers(did, array, v, CVal::Int, CVal::Ints);
     0
 }
 
@@ -135,14 +147,7 @@ extern "C" fn encode_long(
 ) -> c_int {
     // SAFETY: PVM's TEV_PACK_LONG passes `cnt` longs every `std` at `data`.
     let v = unsafe { elements(data as *const std::ffi::c_long, cnt, std) };
-    with_event(|ev| {
-        let val = if array & 0x80 != 0 {
-            CVal::Longs(v)
-        } else {
-            CVal::Long(v.first().copied().unwrap_or(0))
-        };
-        ev.fields.push((did, val));
-    });
+    push_numbers(did, array, v, CVal::Long, CVal::Longs);
     0
 }
 
