@@ -15,7 +15,8 @@
 //! - pvm6 at each protection level of its links between hosts (src/seal.rs:
 //!   `none`, `integrity`, `encrypted`, set by the hostfile's `* protect=`):
 //!   pvmbench direct/inplace and daemon/default (feeds) up to
-//!   1 MiB, next to NPtcp of the same run (`twohost-levels.csv`). The main
+//!   1 MiB, each level right after an NPtcp run of its own
+//!   (`twohost-levels.csv`, `twohost-nptcp-LEVEL.csv`). The main
 //!   pvm6 run above uses the default level (encrypted).
 //!
 //! Owns its CSV files in the output directory (first argument, default
@@ -287,6 +288,13 @@ fn show(v: Option<f64>, prec: usize) -> String {
     v.map_or("-".into(), |v| format!("{v:.prec$}"))
 }
 
+/// One protection level's runs and the NPtcp run just before them.
+struct LevelRun {
+    level: String,
+    points: Vec<Point>,
+    tcp: Curve,
+}
+
 /// What one system (pvm6 or PVM 3.4.6) measured between the hosts.
 #[derive(Default)]
 struct Measured {
@@ -305,7 +313,7 @@ impl Bench {
         let load0 = load_average();
         eprintln!("twohost: load average {load0}");
         let tcp = if self.only.is_empty() || self.only.iter().any(|o| o == "tcp") {
-            self.raw_tcp()
+            self.raw_tcp(self.max, "twohost-nptcp.csv")
         } else {
             Curve::new()
         };
@@ -327,11 +335,15 @@ impl Bench {
     }
 
     /// pvm6 at each protection level: a master on node1 with `* protect=`,
-    /// node2 added, the [`LEVEL_RUNS`] up to 1 MiB (or MAX when smaller).
-    fn levels(&self) -> Vec<(String, Vec<Point>)> {
+    /// node2 added, the [`LEVEL_RUNS`] up to 1 MiB (or MAX when smaller),
+    /// each level right after an NPtcp run of its own: the level's ratios
+    /// compare runs a minute apart, not the first and last of the bench
+    /// (the two-host figures of a VM drift more than that over minutes).
+    fn levels(&self) -> Vec<LevelRun> {
         let mut out = Vec::new();
         let max = self.max.min(MIB);
         for level in &self.levels {
+            let tcp = self.raw_tcp(max, &format!("twohost-nptcp-{level}.csv"));
             let star = format!(
                 "* ep={} dx={} protect={level}",
                 self.m.bin.display(),
@@ -360,10 +372,14 @@ impl Bench {
                     self.m.c.kill_in(&h.spec.name, "pvmd3");
                 }
             }
-            out.push((level.clone(), points));
+            out.push(LevelRun {
+                level: level.clone(),
+                points,
+                tcp,
+            });
         }
         let mut csv = String::from("level,route,packing,bytes,usec,pingpong_Gbps\n");
-        for (level, points) in &out {
+        for LevelRun { level, points, .. } in &out {
             for p in points {
                 let _ = writeln!(
                     csv,
@@ -379,7 +395,7 @@ impl Bench {
     /// The protection levels next to raw TCP, and the goals for
     /// the default (encrypted): >= 0.7x TCP's bandwidth at 1 MiB and
     /// <= 1.2x its one-byte latency (direct route, best packing).
-    fn report_levels(&self, tcp: &Curve, levels: &[(String, Vec<Point>)]) {
+    fn report_levels(&self, tcp: &Curve, levels: &[LevelRun]) {
         if levels.is_empty() {
             return;
         }
@@ -387,7 +403,7 @@ impl Bench {
         let mut summary = String::from("metric,value,target\n");
         let _ = writeln!(
             t,
-            "\n== protection levels of links between hosts (pvm6, same run; NPtcp as above)"
+            "\n== protection levels of links between hosts (pvm6, same run; each level against the NPtcp run just before it)"
         );
         // On a busy machine the one-byte point alone is at the mercy of
         // the scheduler; the least one-way time of 1..16 B (the same cost
@@ -406,20 +422,33 @@ impl Bench {
             "<=16/TCP",
             "1MiB/TCP"
         );
-        let tl = at(tcp, 1).map(|p| p.1);
-        let ts = small(tcp);
-        let t1 = at(tcp, MIB).map(|p| p.0);
-        let _ = writeln!(
-            t,
-            "{:<10} {:<7} {:<8} {:>9} {:>9} {:>9}",
-            "NPtcp",
-            "-",
-            "-",
-            show(tl, 1),
-            show(ts, 1),
-            show(t1, 2)
-        );
-        for (level, points) in levels {
+        // The figures of NPtcp `c` (the bench's first run when the level
+        // has none of its own): 1 B latency, least of 1-16 B, 1 MiB Gbps.
+        let base = |c: &Curve| {
+            let c = if c.is_empty() { tcp } else { c };
+            (at(c, 1).map(|p| p.1), small(c), at(c, MIB).map(|p| p.0))
+        };
+        let mut goal_base = (None, None, None);
+        for LevelRun {
+            level,
+            points,
+            tcp: near,
+        } in levels
+        {
+            let (tl, ts, t1) = base(near);
+            if level == "encrypted" {
+                goal_base = (tl, ts, t1);
+            }
+            let _ = writeln!(
+                t,
+                "{:<10} {:<7} {:<8} {:>9} {:>9} {:>9}",
+                "NPtcp",
+                "-",
+                "-",
+                show(tl, 1),
+                show(ts, 1),
+                show(t1, 2)
+            );
             for (route, pk) in LEVEL_RUNS {
                 let c = curve_of(points, route, pk);
                 let l = at(&c, 1).map(|p| p.1);
@@ -452,7 +481,8 @@ impl Bench {
                 );
             }
         }
-        if let Some((_, points)) = levels.iter().find(|(l, _)| l == "encrypted") {
+        if let Some(LevelRun { points, .. }) = levels.iter().find(|r| r.level == "encrypted") {
+            let (tl, ts, t1) = goal_base;
             let direct: Vec<Curve> = LEVEL_RUNS
                 .iter()
                 .filter(|(r, _)| *r == "direct")
@@ -552,8 +582,9 @@ impl Bench {
         fs::write(&f, csv).unwrap_or_else(|e| panic!("cannot write {}: {e}", f.display()));
     }
 
-    /// NPtcp between node1 and node2 (IPv4).
-    fn raw_tcp(&self) -> Curve {
+    /// NPtcp between node1 and node2 (IPv4) up to `max` bytes; its curve
+    /// also goes to `csv` in the output directory.
+    fn raw_tcp(&self, max: u64, csv: &str) -> Curve {
         if !have("NPtcp") {
             eprintln!("twohost: NPtcp not installed (package netpipe-tcp): raw TCP not measured");
             return Curve::new();
@@ -568,9 +599,8 @@ impl Bench {
         let mut rx = c.spawn(
             "node2",
             &format!(
-                "cd / && exec timeout {} NPtcp -u {} >/dev/null 2>&1",
+                "cd / && exec timeout {} NPtcp -u {max} >/dev/null 2>&1",
                 RUN_LIMIT.as_secs(),
-                self.max
             ),
         );
         // Bounded wait until the receiver listens (NetPIPE's port 5002).
@@ -585,8 +615,7 @@ impl Bench {
         let o = c.exec_timeout(
             "node1",
             &format!(
-                "cd / && NPtcp -h {addr} -u {} -o '{}' >/dev/null 2>&1",
-                self.max,
+                "cd / && NPtcp -h {addr} -u {max} -o '{}' >/dev/null 2>&1",
                 txt.display()
             ),
             RUN_LIMIT,
@@ -596,7 +625,7 @@ impl Bench {
         }
         wait_bounded(&mut rx, Duration::from_secs(10));
         let curve = read_netpipe(&txt);
-        write_netpipe_csv(&self.out.join("twohost-nptcp.csv"), &curve);
+        write_netpipe_csv(&self.out.join(csv), &curve);
         curve
     }
 
