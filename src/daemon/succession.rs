@@ -98,6 +98,15 @@ pub(super) struct HeldReply {
     result: Result<Vec<u8>, Error>,
 }
 
+/// What waits for the successor's acknowledgement: a reply, or the release
+/// of a barrier or freeze waiter (sent only once the successor's copy
+/// shows the sync completed, so a new master never releases it again and
+/// never keeps waiters that were released).
+pub(super) enum Waiting {
+    Reply(HeldReply),
+    Release(super::groups::Release),
+}
+
 /// A successor's claim waiting for a majority.
 struct Claim {
     old: i32,
@@ -122,7 +131,7 @@ pub(super) struct Succession {
     last_sent: Option<Instant>,
     /// Replies to master-only requests waiting for the acknowledgement of
     /// the replica that carries what they tell.
-    held: Held<HeldReply>,
+    held: Held<Waiting>,
     /// The replicated state of the last replica (without `answered`).
     last_state: Vec<u8>,
     /// The answer to another host's task whose request changed the
@@ -246,7 +255,7 @@ impl Daemon {
             result,
         };
         let seq = s.seq;
-        match s.held.hold(seq, item) {
+        match s.held.hold(seq, Waiting::Reply(item)) {
             Ok(()) => dlog!(
                 self.log,
                 Debug,
@@ -258,8 +267,55 @@ impl Daemon {
                     Warn,
                     "{MAX_HELD} replies wait for the successor already; one goes unconfirmed"
                 );
-                self.reply(r.token, r.tag, r.wid, r.result);
+                self.send_waiting(r);
             }
+        }
+    }
+
+    /// Master: the releases of barrier and freeze waiters (`notes`) wait,
+    /// like the replies, for the acknowledgement of the replica that shows
+    /// the sync completed (or ended by a departure), sent now if not yet.
+    /// So the successor's copy still has the waiters of a completion it
+    /// never saw (none of them was released: the new master releases them
+    /// when the others arrive, or retry), and none of one it saw (released
+    /// once, by the old master): a release is never doubled, which would
+    /// let a task through its next barrier.
+    pub(super) fn release_replicated(&mut self, notes: Vec<super::groups::Release>) {
+        if notes.is_empty() {
+            return;
+        }
+        self.replicate(false);
+        let s = &self.succession;
+        let waits = self.multi.is_master() && s.shipped_to.is_some() && s.acked != s.seq;
+        if !waits {
+            for r in notes {
+                self.send_release(r);
+            }
+            return;
+        }
+        let seq = s.seq;
+        dlog!(
+            self.log,
+            Debug,
+            "{} release(s) held until replica {seq} is acknowledged",
+            notes.len()
+        );
+        for n in notes {
+            if let Err(w) = self.succession.held.hold(seq, Waiting::Release(n)) {
+                dlog!(
+                    self.log,
+                    Warn,
+                    "{MAX_HELD} replies wait for the successor already; a release goes unconfirmed"
+                );
+                self.send_waiting(w);
+            }
+        }
+    }
+
+    fn send_waiting(&mut self, w: Waiting) {
+        match w {
+            Waiting::Reply(r) => self.reply(r.token, r.tag, r.wid, r.result),
+            Waiting::Release(r) => self.send_release(r),
         }
     }
 
@@ -270,8 +326,8 @@ impl Daemon {
             Some(a) => self.succession.held.release(a),
             None => self.succession.held.release_all(),
         };
-        for r in ready {
-            self.reply(r.token, r.tag, r.wid, r.result);
+        for w in ready {
+            self.send_waiting(w);
         }
     }
 
@@ -695,8 +751,12 @@ impl Daemon {
         // Our successor gets a first copy (when removing the old master
         // below does not send it one).
         self.succession.shipped_to = None;
+        let mut again = Vec::new();
         match self.succession.copy.take().map(|(_, b)| restore(&b)) {
             Some(Ok(st)) => {
+                // Releases the old master may not have sent: sent again
+                // (a waiter takes only its own sync's, once).
+                again = st.groups.unsent();
                 self.groups = st.groups;
                 self.mbox = st.mbox;
                 self.misc.set_noresets(&st.noresets);
@@ -719,6 +779,15 @@ impl Daemon {
             self.drop_link(tok);
         }
         self.remove_host(tid::host_of(old), "the master was lost");
+        if !again.is_empty() {
+            dlog!(
+                self.log,
+                Info,
+                "{} release(s) of ended syncs sent again",
+                again.len()
+            );
+            self.deliver_releases(again);
+        }
         let mine: Vec<i32> = self.tasks.iter().map(|t| t.tid).collect();
         self.tasks_alive_on(self.me.host(), &mine);
         self.forwards_new_master();

@@ -1,0 +1,133 @@
+//! What a program sees of the master's loss in the middle of a group sync
+//! or a host change (issue 27; docs/PROTOCOL.md "Succession"): a barrier
+//! waiter from before the loss is released by the new master, once; a
+//! freeze the old master completed but its successor never saw is completed
+//! again by the retried call, and released once; (survive_add) a
+//! pvm_addhosts in flight at the loss reports what pvm_config then lists.
+//! On namespace hosts with real sshds (tests/common/netns.rs), with
+//! c-tests/multihost/sv_sync.c and mh_add.c.
+
+mod common;
+#[path = "common/lines.rs"]
+mod lines;
+#[path = "common/machine.rs"]
+mod machine;
+#[path = "common/netns.rs"]
+mod netns;
+
+use lines::Lines;
+use machine::{program, Machine};
+use netns::HostSpec;
+use std::time::{Duration, Instant};
+
+fn signal(m: &Machine, host: &str, sig: &str) {
+    let n = m.c.signal_in(host, "pvmd3", sig);
+    assert_eq!(n, 1, "kill -{sig} of {host}'s daemon");
+}
+
+/// Waits up to `limit` for `host`'s daemon log to contain `what`.
+fn log_shows(m: &Machine, host: &str, what: &str, limit: Duration) -> bool {
+    let deadline = Instant::now() + limit;
+    while !m.log(host).contains(what) {
+        if Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    true
+}
+
+/// node1 is the master, node2 its successor; sv_sync runs on node4 with
+/// its members W (in pvm_barrier) and F (in pvm_freezegroup) on node3.
+/// node2's daemon is stopped, sv_sync's own pvm_freezegroup completes the
+/// freeze at the master (whose release and reply wait for node2), the
+/// master is killed -9 and node2 resumes: it takes over with a copy that
+/// has W and F waiting, serves the freeze again (the retry), and the
+/// barrier completes once everyone arrives, releasing each member once.
+#[test]
+fn syncs_in_progress_survive_the_master() {
+    let specs = [
+        HostSpec::v6("node1"),
+        HostSpec::v6("node2"),
+        HostSpec::v6("node3"),
+        HostSpec::v6("node4"),
+    ];
+    let progs = [
+        program("multihost", "sv_sync"),
+        program("multihost", "mh_hosts"),
+    ];
+    let Some(m) = Machine::new("sv-sync", &specs, &progs) else {
+        return;
+    };
+    let hf = m.hostfile(&["node1", "node2", "node3", "node4"]);
+    m.start_master("node1", Some(&hf));
+    let out = m.run("node1", "mh_hosts", "4", Duration::from_secs(60));
+    assert!(out.status.success(), "mh_hosts 4: {}", machine::text(&out));
+    let go = m.work.join("go");
+    let mut child = m.c.spawn(
+        "node4",
+        &format!(
+            "exec timeout 300 {}/sv_sync node3 {} 2>&1",
+            m.bin.display(),
+            go.display()
+        ),
+    );
+    let mut lines = Lines::of(&mut child);
+    assert!(
+        lines.wait_for("waiting", Duration::from_secs(60)),
+        "sv_sync never got its members waiting:\n{}\n{}",
+        lines.transcript,
+        m.log("node1")
+    );
+    signal(&m, "node2", "STOP");
+    std::fs::write(&go, "").unwrap();
+    assert!(
+        lines.wait_for("arriving", Duration::from_secs(30)),
+        "{}",
+        lines.transcript
+    );
+    // The freeze completes at the master; its releases wait for node2.
+    let held = log_shows(
+        &m,
+        "node1",
+        "release(s) held until replica",
+        Duration::from_secs(20),
+    );
+    let early = lines.wait_line(|l| l.starts_with("frozen"), Duration::from_millis(500));
+    let log1 = m.log("node1");
+    signal(&m, "node1", "KILL");
+    signal(&m, "node2", "CONT");
+    assert!(held, "no release held on the master:\n{log1}");
+    assert!(
+        early.is_none(),
+        "pvm_freezegroup returned while the successor was stopped:\n{}",
+        lines.transcript
+    );
+    let ended = lines.wait_for("<end>", Duration::from_secs(150));
+    let status = child.wait().unwrap();
+    let t = lines.transcript.clone();
+    assert!(
+        ended && status.success() && !t.contains("not ok"),
+        "sv_sync across the master's loss ({status}):\n{t}\n--- node2 ---\n{}\n--- node4 ---\n{}",
+        m.log("node2"),
+        m.log("node4")
+    );
+    eprintln!("{t}");
+    let log2 = m.log("node2");
+    eprintln!(
+        "{}",
+        log2.lines()
+            .filter(|l| l.contains("release") || l.contains("request 7"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    assert!(
+        log2.contains("master of the machine now (epoch 2)"),
+        "node2 did not take over:\n{log2}"
+    );
+    let log4 = m.log("node4");
+    assert!(
+        log4.contains("request 77 of") && log4.contains("goes to the new master"),
+        "the freeze was not sent again to the new master:\n{log4}"
+    );
+}
