@@ -131,3 +131,73 @@ fn syncs_in_progress_survive_the_master() {
         "the freeze was not sent again to the new master:\n{log4}"
     );
 }
+
+/// A pvm_addhosts of node4 from a task on node3, the master (node1) killed
+/// -9 while node4's daemon is being started: the call completes on the new
+/// master (node2), and what it reports is what pvm_config lists then
+/// (node4 added with its tid: the old master's start dies with it, and its
+/// daemon on node4, never placed, is waited for until it exits).
+#[test]
+fn addhosts_in_flight_at_the_masters_loss() {
+    let specs = [
+        HostSpec::v6("node1"),
+        HostSpec::v6("node2"),
+        HostSpec::v6("node3"),
+        HostSpec::v6("node4"),
+    ];
+    let progs = [
+        program("multihost", "mh_add"),
+        program("multihost", "mh_hosts"),
+    ];
+    let Some(m) = Machine::new("sv-add", &specs, &progs) else {
+        return;
+    };
+    let hf = m.hostfile(&["node1", "node2", "node3"]);
+    m.start_master("node1", Some(&hf));
+    let out = m.run("node1", "mh_hosts", "3", Duration::from_secs(60));
+    assert!(out.status.success(), "mh_hosts 3: {}", machine::text(&out));
+    // The master's daemon (its remote shells to node4 name pvmd3 too).
+    let master = m.daemons_on("node1");
+    assert_eq!(master.len(), 1, "one daemon on node1");
+    let line = format!("node4 ep={} dx={}", m.bin.display(), machine::PVMD3);
+    let mut child = m.c.spawn(
+        "node3",
+        &format!("exec timeout 200 {}/mh_add '{line}' 2>&1", m.bin.display()),
+    );
+    let mut lines = Lines::of(&mut child);
+    // The kill comes once node4's daemon runs (started, maybe not placed).
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while m.daemons_on("node4").is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(!m.daemons_on("node4").is_empty(), "node4 never started");
+    let killed = std::process::Command::new("kill")
+        .args(["-KILL", &master[0].to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success(), "kill -9 of node1's daemon");
+    let ended = lines.wait_for("# 3 checks, 0 failed", Duration::from_secs(150));
+    let status = child.wait().unwrap();
+    let t = lines.transcript.clone();
+    eprintln!("{t}");
+    let code = machine::result_of(&t, &line).unwrap_or(0);
+    let listed = t.lines().find_map(|l| {
+        l.strip_prefix("config node4 ")
+            .and_then(|v| v.trim().parse::<i32>().ok())
+    });
+    assert!(
+        ended && status.success() && code > 0 && listed == Some(code) && t.contains("added 1"),
+        "pvm_addhosts across the master's loss ({status}): {code:#x}, listed {listed:?}\n{t}\n--- node2 ---\n{}\n--- node3 ---\n{}",
+        m.log("node2"),
+        m.log("node3")
+    );
+    assert!(
+        t.contains("hosts 3") && !t.contains("config node1 "),
+        "pvm_config after the loss:\n{t}"
+    );
+    let log3 = m.log("node3");
+    assert!(
+        log3.contains("request 60 of") && log3.contains("goes to the new master"),
+        "the add was not sent again to the new master:\n{log3}"
+    );
+}

@@ -226,7 +226,7 @@ impl Groups {
                 let waiting = (0..r.count(4)?)
                     .map(|_| r.int())
                     .collect::<Result<Vec<i32>>>()?;
-                Ok((count > 0).then(|| Sync {
+                Ok((count > 0).then_some(Sync {
                     count: count as usize,
                     waiting,
                     gen,

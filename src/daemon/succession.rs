@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 
 mod retry;
 pub(super) use retry::goes_to_successor;
-use retry::{reply_body, with_answers};
+use retry::{host_change, reply_body, with_answers};
 
 /// How long a slave that lost its master waits for the successor's claim
 /// (after a death it saw at once, the host timeout more: the successor may
@@ -217,11 +217,15 @@ impl Daemon {
             return;
         }
         if let (Some(res), Some((t, dwid))) = (result, self.forwards.remote_req(token)) {
-            if t != 0 && goes_to_successor(code) {
+            if t != 0 && host_change(code) {
+                // The table changed, not the replicated state: kept always.
+                self.keep_answer(t, dwid, reply_body(res));
+            } else if t != 0 && goes_to_successor(code) {
                 self.succession.answering = Some((t, dwid, reply_body(res)));
             }
         }
-        self.replicate(false);
+        // After a host change, a replica behind the new table.
+        self.replicate(result.is_some() && host_change(code));
         self.succession.answering = None;
     }
 
@@ -241,7 +245,8 @@ impl Daemon {
     ) {
         let s = &mut self.succession;
         // The mailbox, the no-reset list and the groups: what a replica holds.
-        let replicated = matches!(tag, 20..=23 | 42 | 43 | 70..=79);
+        // And the host changes (retry.rs `host_change`).
+        let replicated = matches!(tag, 20..=23 | 42 | 43 | 60 | 61 | 70..=79);
         let waits =
             self.multi.is_master() && replicated && s.shipped_to.is_some() && s.acked != s.seq;
         if !waits {
@@ -351,16 +356,7 @@ impl Daemon {
             // Only a request that changed the state needs its answer kept:
             // any other is served alike again.
             if state != s.last_state {
-                if s.answered.len() < MAX_ANSWERED || s.answered.contains_key(&t) {
-                    s.answered.insert(t, (dwid, reply));
-                } else {
-                    dlog!(
-                        self.log,
-                        Warn,
-                        "{MAX_ANSWERED} answers kept already; a try again of {}'s request may be served twice",
-                        tid::fmt(t)
-                    );
-                }
+                self.keep_answer(t, dwid, reply);
             }
         }
         let s = &mut self.succession;
@@ -846,7 +842,37 @@ mod tests {
             Error::DupGroup.code().to_be_bytes().to_vec()
         );
         assert!(goes_to_successor(70) && goes_to_successor(21) && goes_to_successor(10));
-        assert!(!goes_to_successor(60) && !goes_to_successor(61) && !goes_to_successor(3));
+        assert!(goes_to_successor(60) && goes_to_successor(61) && !goes_to_successor(3));
+        assert!(host_change(60) && host_change(61) && !host_change(70));
+    }
+
+    #[test]
+    fn a_replica_carries_syncs_in_progress_and_unsent_releases() {
+        use crate::wire::Req;
+        let mut g = Groups::default();
+        let call = |g: &mut Groups, req: Req, from: i32, name: &[u8], arg: Option<i32>| {
+            let mut w = Writer::new();
+            w.bytes(name);
+            if let Some(a) = arg {
+                w.int(a);
+            }
+            g.request(req, from, &mut Reader::new(&w.finish()))
+        };
+        for t in [0x80001, 0xc0001, 0xc0002] {
+            call(&mut g, Req::GroupJoin, t, b"b", None).0.unwrap();
+        }
+        // A barrier with a waiter, and one that ended but is not sent yet.
+        call(&mut g, Req::GroupBarrier, 0x80001, b"b", Some(-1))
+            .0
+            .unwrap();
+        call(&mut g, Req::GroupJoin, 0x80001, b"d", None).0.unwrap();
+        let (_, done) = call(&mut g, Req::GroupBarrier, 0x80001, b"d", Some(1));
+        let state = snapshot(&g, &Mailbox::new(), &[], "");
+        let st = restore(&with_answers(&state, &Default::default())).unwrap();
+        assert_eq!(st.groups.listing(), g.listing());
+        assert_eq!(st.groups.listing()[0].waiting, [0x80001]);
+        assert_eq!(st.groups.unsent(), done);
+        assert_eq!(done.len(), 1);
     }
 
     #[test]
