@@ -201,3 +201,78 @@ fn addhosts_in_flight_at_the_masters_loss() {
         "the add was not sent again to the new master:\n{log3}"
     );
 }
+
+/// A pvm_delhosts of node4 from a task on node3 while the successor
+/// (node2) is stopped: the master deletes node4 and holds the reply for
+/// node2's acknowledgement; it is killed -9 and node2 resumes. The call is
+/// sent again to node2, now the master, and reports node4 deleted (0),
+/// which pvm_config confirms.
+#[test]
+fn delhosts_in_flight_at_the_masters_loss() {
+    let specs = [
+        HostSpec::v6("node1"),
+        HostSpec::v6("node2"),
+        HostSpec::v6("node3"),
+        HostSpec::v6("node4"),
+    ];
+    let progs = [
+        program("multihost", "mh_add"),
+        program("multihost", "mh_hosts"),
+    ];
+    let Some(m) = Machine::new("sv-del", &specs, &progs) else {
+        return;
+    };
+    let hf = m.hostfile(&["node1", "node2", "node3", "node4"]);
+    m.start_master("node1", Some(&hf));
+    let out = m.run("node1", "mh_hosts", "4", Duration::from_secs(60));
+    assert!(out.status.success(), "mh_hosts 4: {}", machine::text(&out));
+    signal(&m, "node2", "STOP");
+    let mut child = m.c.spawn(
+        "node3",
+        &format!("exec timeout 200 {}/mh_add -d node4 2>&1", m.bin.display()),
+    );
+    let mut lines = Lines::of(&mut child);
+    let held = log_shows(
+        &m,
+        "node1",
+        "reply to request 61 held until replica",
+        Duration::from_secs(30),
+    );
+    let early = lines.wait_line(|l| l.starts_with("result "), Duration::from_millis(500));
+    let log1 = m.log("node1");
+    signal(&m, "node1", "KILL");
+    signal(&m, "node2", "CONT");
+    assert!(held, "no delhosts reply held on the master:\n{log1}");
+    assert!(
+        early.is_none(),
+        "pvm_delhosts returned while the successor was stopped:\n{}",
+        lines.transcript
+    );
+    let ended = lines.wait_for("# 3 checks, 0 failed", Duration::from_secs(150));
+    let status = child.wait().unwrap();
+    let t = lines.transcript.clone();
+    eprintln!("{t}");
+    assert!(
+        ended
+            && status.success()
+            && machine::result_of(&t, "node4") == Some(0)
+            && t.contains("deleted 1")
+            && t.contains("hosts 2")
+            && !t.contains("config node4 "),
+        "pvm_delhosts across the master's loss ({status}):\n{t}\n--- node2 ---\n{}\n--- node3 ---\n{}",
+        m.log("node2"),
+        m.log("node3")
+    );
+    let log2 = m.log("node2");
+    for l in log2
+        .lines()
+        .filter(|l| l.contains("61") || l.contains("node4"))
+    {
+        eprintln!("node2: {l}");
+    }
+    let log3 = m.log("node3");
+    assert!(
+        log3.contains("request 61 of") && log3.contains("goes to the new master"),
+        "the delete was not sent again to the new master:\n{log3}"
+    );
+}
