@@ -20,6 +20,11 @@ use machine::{program, Machine};
 use netns::HostSpec;
 use std::time::{Duration, Instant};
 
+/// c-tests/multihost/`name`.c.
+fn mh(name: &str) -> std::path::PathBuf {
+    program("multihost", name)
+}
+
 fn signal(m: &Machine, host: &str, sig: &str) {
     let n = m.c.signal_in(host, "pvmd3", sig);
     assert_eq!(n, 1, "kill -{sig} of {host}'s daemon");
@@ -52,10 +57,7 @@ fn syncs_in_progress_survive_the_master() {
         HostSpec::v6("node3"),
         HostSpec::v6("node4"),
     ];
-    let progs = [
-        program("multihost", "sv_sync"),
-        program("multihost", "mh_hosts"),
-    ];
+    let progs = [mh("sv_sync"), mh("mh_hosts")];
     let Some(m) = Machine::new("sv-sync", &specs, &progs) else {
         return;
     };
@@ -145,10 +147,7 @@ fn addhosts_in_flight_at_the_masters_loss() {
         HostSpec::v6("node3"),
         HostSpec::v6("node4"),
     ];
-    let progs = [
-        program("multihost", "mh_add"),
-        program("multihost", "mh_hosts"),
-    ];
+    let progs = [mh("mh_add"), mh("mh_hosts")];
     let Some(m) = Machine::new("sv-add", &specs, &progs) else {
         return;
     };
@@ -215,10 +214,7 @@ fn delhosts_in_flight_at_the_masters_loss() {
         HostSpec::v6("node3"),
         HostSpec::v6("node4"),
     ];
-    let progs = [
-        program("multihost", "mh_add"),
-        program("multihost", "mh_hosts"),
-    ];
+    let progs = [mh("mh_add"), mh("mh_hosts")];
     let Some(m) = Machine::new("sv-del", &specs, &progs) else {
         return;
     };

@@ -100,8 +100,8 @@ pub(super) struct HeldReply {
 
 /// What waits for the successor's acknowledgement: a reply, or the release
 /// of a barrier or freeze waiter (sent only once the successor's copy
-/// shows the sync completed, so a new master never releases it again and
-/// never keeps waiters that were released).
+/// shows the sync ended, so a new master's copy never keeps waiters that
+/// were released).
 pub(super) enum Waiting {
     Reply(HeldReply),
     Release(super::groups::Release),
@@ -280,11 +280,13 @@ impl Daemon {
     /// Master: the releases of barrier and freeze waiters (`notes`) wait,
     /// like the replies, for the acknowledgement of the replica that shows
     /// the sync completed (or ended by a departure), sent now if not yet.
-    /// So the successor's copy still has the waiters of a completion it
-    /// never saw (none of them was released: the new master releases them
-    /// when the others arrive, or retry), and none of one it saw (released
-    /// once, by the old master): a release is never doubled, which would
-    /// let a task through its next barrier.
+    /// So the successor's copy still has the waiters of an end it never
+    /// saw (none of them was released: the new master releases them when
+    /// the others arrive, or their calls come again). The releases of an
+    /// end it saw stay in the copy until sent ([`Groups::unsent`]): the
+    /// new master sends them again, and a waiter takes only the release of
+    /// its own sync, once (a doubled one would let it through its next
+    /// barrier).
     pub(super) fn release_replicated(&mut self, notes: Vec<super::groups::Release>) {
         if notes.is_empty() {
             return;
