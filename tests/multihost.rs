@@ -1385,6 +1385,7 @@ fn every_multihost_program_is_used() {
         include_str!("host_literals.rs"),
         include_str!("bindv6only.rs"),
         include_str!("survive.rs"),
+        include_str!("survive_sync.rs"),
     ]
     .concat();
     let dir = common::repo_root().join("c-tests/multihost");
@@ -1393,7 +1394,7 @@ fn every_multihost_program_is_used() {
         if let Some(stem) = name.strip_suffix(".c") {
             assert!(
                 this.contains(&format!("mh(\"{stem}\")")),
-                "c-tests/multihost/{name} is run by no test of tests/multihost.rs, tests/host_literals.rs, tests/bindv6only.rs or tests/survive.rs"
+                "c-tests/multihost/{name} is run by no test of tests/multihost.rs, tests/host_literals.rs, tests/bindv6only.rs, tests/survive.rs or tests/survive_sync.rs"
             );
         }
     }

@@ -13,65 +13,24 @@
 //! before) is tests/multihost.rs `link_down_on_a_slave`.
 
 mod common;
+#[path = "common/lines.rs"]
+mod lines;
 #[path = "common/machine.rs"]
 mod machine;
 #[path = "common/netns.rs"]
 mod netns;
 
+use lines::Lines;
 use machine::{text, Machine};
 use netns::HostSpec;
 use std::fs;
-use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
-use std::sync::mpsc::{channel, Receiver};
 use std::time::{Duration, Instant};
 
 fn mh(name: &str) -> PathBuf {
     common::repo_root()
         .join("c-tests/multihost")
         .join(format!("{name}.c"))
-}
-
-/// The lines a program prints, as they come.
-struct Lines {
-    rx: Receiver<String>,
-    transcript: String,
-}
-
-impl Lines {
-    fn of(child: &mut std::process::Child) -> Lines {
-        let out = child.stdout.take().unwrap();
-        let (tx, rx) = channel();
-        std::thread::spawn(move || {
-            for l in BufReader::new(out).lines().map_while(Result::ok) {
-                if tx.send(l).is_err() {
-                    break;
-                }
-            }
-        });
-        Lines {
-            rx,
-            transcript: String::new(),
-        }
-    }
-
-    /// Waits up to `limit` for the line `word`.
-    fn wait_for(&mut self, word: &str, limit: Duration) -> bool {
-        let deadline = Instant::now() + limit;
-        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
-            match self.rx.recv_timeout(left) {
-                Ok(l) => {
-                    self.transcript.push_str(&l);
-                    self.transcript.push('\n');
-                    if l == word {
-                        return true;
-                    }
-                }
-                Err(_) => return false,
-            }
-        }
-        false
-    }
 }
 
 /// A console on `host`, run as a user would, logged in there over ssh

@@ -1,7 +1,8 @@
 /*
  * mh_add: pvm_addhosts of the host lines given as arguments; prints one
  * "result <line> <code>" line per host, the count added, and the number
- * of hosts pvm_config shows afterwards.  With "-d" first, pvm_delhosts of
+ * of hosts pvm_config shows afterwards, then "config <name> <tid>" for
+ * each of them.  With "-d" first, pvm_delhosts of
  * the given names instead.
  */
 #include <stdio.h>
@@ -27,6 +28,8 @@ int main(int argc, char **argv)
 	struct pvmhostinfo *hp = NULL;
 	CHECK_INT(pvm_config(&nhost, &narch, &hp), 0, "pvm_config");
 	printf("hosts %d\n", nhost);
+	for (int i = 0; i < nhost && hp; i++)
+		printf("config %s %d\n", hp[i].hi_name, hp[i].hi_tid);
 	pvm_exit();
 	return check_done();
 }

@@ -69,10 +69,8 @@ impl Daemon {
     /// go out after it as messages to the waiting tids. Takes no connection,
     /// so a request forwarded from another host's daemon is served alike.
     pub fn group_request(&mut self, req: Req, from: i32, body: &[u8]) -> Result<Vec<u8>, Error> {
-        let (res, released) = self.groups.request(req, from, &mut Reader::new(body));
-        let dtid = self.me.dtid();
-        self.note_after_reply(released.into_iter().map(|r| release_note(dtid, r)));
-        res
+        self.groups
+            .request_then_release(req, from, &mut Reader::new(body))
     }
 
     /// Task `t` of another host is gone: it leaves its groups.
@@ -87,11 +85,26 @@ impl Daemon {
         self.deliver_releases(released);
     }
 
+    /// Releases of barrier and freeze waiters: on a master they wait for
+    /// the successor's copy that shows the change (succession.rs).
     pub(super) fn deliver_releases(&mut self, released: Vec<Release>) {
-        let dtid = self.me.dtid();
-        for r in released {
-            self.deliver(release_note(dtid, r));
-        }
+        self.release_replicated(released);
+    }
+
+    /// Sends release `r` (the group service no longer keeps it).
+    pub(super) fn send_release(&mut self, r: Release) {
+        self.groups.sent(&r);
+        let note = release_note(self.me.dtid(), r);
+        self.deliver(note);
+    }
+
+    /// The notices a request caused, sent after its reply; then the
+    /// releases it caused, which wait like the reply
+    /// ([`Daemon::deliver_releases`]).
+    pub(super) fn deliver_after_reply(&mut self, notes: Vec<Note>) {
+        self.deliver_all(notes);
+        let released = self.groups.take_after_reply();
+        self.deliver_releases(released);
     }
 
     pub(super) fn req_notify(

@@ -38,6 +38,8 @@ pub(super) struct Forwards {
     /// Requests sent to the master that go to its successor if it is lost
     /// before it answers (succession.rs `forward_again`), by request id.
     to_master: HashMap<i32, (Token, Frame)>,
+    /// While a request sent again to a new master is served here.
+    retrying: bool,
 }
 
 /// At most this many requests wait for a new master (one per local task
@@ -311,7 +313,9 @@ impl Daemon {
             return;
         }
         let from = self.requester(token).unwrap_or(0);
+        let retry = dwid;
         let dwid = dwid.unwrap_or_else(|| self.multi.dwid());
+        let again = for_master && retry.is_some();
         if for_master && super::succession::goes_to_successor(h.tag) {
             self.forwards.to_master.insert(dwid, (token, frame.clone()));
         }
@@ -327,7 +331,23 @@ impl Daemon {
                 deadline: forward_deadline(h.tag, &frame.body, Instant::now()),
             },
         );
-        self.send_dreq(host, from, h.tag, dwid, 0, frame.body.clone());
+        // enc 2: a try again of a request sent to a master that was lost.
+        let enc = if again { 2 } else { 0 };
+        self.send_dreq(host, from, h.tag, dwid, enc, frame.body.clone());
+    }
+
+    /// Serves request `frame` on `token`, a try again of one sent to a
+    /// master that was lost before it answered (succession/retry.rs).
+    pub(super) fn request_again(&mut self, token: Token, frame: Frame) {
+        self.forwards.retrying = true;
+        self.request(token, frame);
+        self.forwards.retrying = false;
+    }
+
+    /// Whether the request being served is a try again
+    /// ([`Daemon::request_again`]).
+    pub(super) fn retrying(&self) -> bool {
+        self.forwards.retrying
     }
 
     pub(super) fn send_dreq(
@@ -412,7 +432,11 @@ impl Daemon {
             },
             f.body,
         );
-        self.request(tok, req);
+        if h.enc == 2 && master_only(h.tag) {
+            self.request_again(tok, req);
+        } else {
+            self.request(tok, req);
+        }
         self.spreads.sibling_origin = 0;
     }
 

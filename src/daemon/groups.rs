@@ -30,27 +30,60 @@ use std::collections::BTreeMap;
 
 pub use crate::wire::vocabulary::{GROUP_CTX, TAG_BARRIER, TAG_FREEZE};
 
-/// A message the daemon sends to a member: tag, status and group name.
+/// A message the daemon sends to a member: tag, status, group name and
+/// the number of the sync it ends.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Release {
     pub tid: i32,
     pub tag: i32,
     pub status: i32,
     pub name: Vec<u8>,
+    /// The sync's number (the machine's count of syncs begun), which the
+    /// call's reply gave the waiter: a waiter takes only the release of
+    /// its own sync, so one sent again by a new master is harmless.
+    pub gen: i32,
 }
 
 impl Release {
     /// The body of the release message (control encoding).
     pub fn body(&self) -> Vec<u8> {
-        Writer::new().int(self.status).bytes(&self.name).finish()
+        Writer::new()
+            .int(self.status)
+            .bytes(&self.name)
+            .int(self.gen)
+            .finish()
+    }
+
+    fn write(&self, w: &mut Writer) {
+        w.int(self.tid)
+            .int(self.tag)
+            .int(self.status)
+            .bytes(&self.name)
+            .int(self.gen);
+    }
+
+    fn read(r: &mut Reader<'_>) -> Result<Release> {
+        Ok(Release {
+            tid: r.int()?,
+            tag: r.int()?,
+            status: r.int()?,
+            name: r.bytes()?.to_vec(),
+            gen: r.int()?,
+        })
     }
 }
+
+/// At most this many releases are kept until the master has sent them
+/// (one per waiter of a sync that ended; beyond, the oldest is forgotten).
+const MAX_UNSENT: usize = 65_536;
 
 /// A barrier or freeze in progress.
 #[derive(Clone, Debug, Default)]
 struct Sync {
     count: usize,
     waiting: Vec<i32>,
+    /// Its number (see [`Release::gen`]).
+    gen: i32,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -89,6 +122,14 @@ impl Group {
 #[derive(Debug, Default)]
 pub struct Groups {
     groups: BTreeMap<Vec<u8>, Group>,
+    /// The number of the last sync begun.
+    gen: i32,
+    /// The releases of syncs that ended, until the master has sent them
+    /// ([`Groups::sent`]): part of the successor's copy, so a new master
+    /// sends again those its predecessor may not have sent.
+    unsent: Vec<Release>,
+    /// The releases of the request being served, sent after its reply.
+    after_reply: Vec<Release>,
 }
 
 fn name_of(r: &mut Reader<'_>) -> Result<Vec<u8>> {
@@ -129,9 +170,12 @@ impl Groups {
     }
 
     /// The state a successor keeps (daemon/succession.rs): every group's
-    /// name, frozen and defunct flags and members. Barriers and freezes in
-    /// progress are not part of it: their calls wait at the master and fail
-    /// with it.
+    /// name, frozen and defunct flags, members, and the barrier and freeze
+    /// in progress (count, then the members waiting, in arrival order; a
+    /// count of 0: none). So the waiters of a sync in progress when the
+    /// master is lost are released by the new master when the others
+    /// arrive; a sync that completed is not in the copy (its releases wait
+    /// for the copy that shows it, succession.rs).
     pub fn snapshot(&self, w: &mut Writer) {
         w.int(self.groups.len() as i32);
         for (name, g) in &self.groups {
@@ -142,13 +186,30 @@ impl Groups {
             for (&inst, &t) in &g.members {
                 w.int(inst).int(t);
             }
+            for slot in [&g.barrier, &g.freeze] {
+                match slot {
+                    Some(s) => {
+                        w.int(s.count as i32).int(s.gen).int(s.waiting.len() as i32);
+                        for &t in &s.waiting {
+                            w.int(t);
+                        }
+                    }
+                    None => {
+                        w.int(0).int(0).int(0);
+                    }
+                }
+            }
+        }
+        w.int(self.gen).int(self.unsent.len() as i32);
+        for rel in &self.unsent {
+            rel.write(w);
         }
     }
 
     /// The groups of a [`Groups::snapshot`].
     pub fn restore(r: &mut Reader<'_>) -> Result<Groups> {
         let mut groups = BTreeMap::new();
-        for _ in 0..r.count(16)? {
+        for _ in 0..r.count(24)? {
             let name = r.bytes()?.to_vec();
             let mut g = Group {
                 frozen: r.int()? != 0,
@@ -159,9 +220,59 @@ impl Groups {
                 let inst = r.int()?;
                 g.members.insert(inst, r.int()?);
             }
+            let mut sync = || -> Result<Option<Sync>> {
+                let count = r.int()?;
+                let gen = r.int()?;
+                let waiting = (0..r.count(4)?)
+                    .map(|_| r.int())
+                    .collect::<Result<Vec<i32>>>()?;
+                Ok((count > 0).then_some(Sync {
+                    count: count as usize,
+                    waiting,
+                    gen,
+                }))
+            };
+            g.barrier = sync()?;
+            g.freeze = sync()?;
             groups.insert(name, g);
         }
-        Ok(Groups { groups })
+        let gen = r.int()?;
+        let unsent = (0..r.count(20)?)
+            .map(|_| Release::read(r))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Groups {
+            groups,
+            gen,
+            unsent,
+            after_reply: Vec::new(),
+        })
+    }
+
+    /// The releases of syncs that ended and that the master may not have
+    /// sent (a new master sends them again: a waiter takes only its own).
+    pub fn unsent(&self) -> Vec<Release> {
+        self.unsent.clone()
+    }
+
+    /// The master sent `rel`: it is no longer kept.
+    pub fn sent(&mut self, rel: &Release) {
+        self.unsent
+            .retain(|u| (u.tid, u.tag, u.gen) != (rel.tid, rel.tag, rel.gen));
+    }
+
+    /// Keeps `out` until sent; returns them.
+    fn ended(&mut self, out: Vec<Release>) -> Vec<Release> {
+        self.unsent.extend(out.iter().cloned());
+        if self.unsent.len() > MAX_UNSENT {
+            let extra = self.unsent.len() - MAX_UNSENT;
+            self.unsent.drain(..extra);
+        }
+        out
+    }
+
+    /// The releases a request caused, for after its reply.
+    pub fn take_after_reply(&mut self) -> Vec<Release> {
+        std::mem::take(&mut self.after_reply)
     }
 
     /// Every group, by name.
@@ -198,7 +309,20 @@ impl Groups {
     ) -> (Result<Vec<u8>>, Vec<Release>) {
         let mut out = Vec::new();
         let res = self.serve(req, from, r, &mut out);
-        (res, out)
+        (res, self.ended(out))
+    }
+
+    /// As [`Groups::request`], the releases kept for after the reply
+    /// ([`Groups::take_after_reply`]).
+    pub fn request_then_release(
+        &mut self,
+        req: Req,
+        from: i32,
+        r: &mut Reader<'_>,
+    ) -> Result<Vec<u8>> {
+        let (res, out) = self.request(req, from, r);
+        self.after_reply.extend(out);
+        res
     }
 
     fn serve(
@@ -261,6 +385,7 @@ impl Groups {
             Req::GroupBarrier | Req::GroupFreeze => {
                 let count = r.int()?;
                 let freeze = req == Req::GroupFreeze;
+                let next = self.gen.wrapping_add(1);
                 let g = self.groups.get_mut(&name).ok_or(Error::NoGroup)?;
                 if g.defunct && !freeze {
                     return Err(Error::NoGroup);
@@ -288,14 +413,19 @@ impl Groups {
                     }
                     None => sync_count(count, size)?,
                 };
+                if slot.is_none() {
+                    self.gen = next;
+                }
                 let s = slot.get_or_insert_with(|| Sync {
                     count,
                     waiting: Vec::new(),
+                    gen: next,
                 });
                 if s.waiting.contains(&from) {
                     return Err(Error::Mismatch);
                 }
                 s.waiting.push(from);
+                let gen = s.gen;
                 if s.waiting.len() >= s.count {
                     let done = slot.take().unwrap_or_default();
                     let (tag, status) = if freeze {
@@ -309,9 +439,11 @@ impl Groups {
                         tag,
                         status,
                         name: name.clone(),
+                        gen,
                     }));
                 }
-                Ok(Vec::new())
+                // The waiter takes only this sync's release.
+                int(gen)
             }
             _ => Err(Error::NotImpl),
         }
@@ -350,6 +482,7 @@ impl Groups {
                     tag,
                     status,
                     name: name.to_vec(),
+                    gen: done.gen,
                 }));
             }
         }
@@ -368,7 +501,8 @@ impl Groups {
             .filter(|(_, g)| g.inst_of(tid).is_some())
             .map(|(n, _)| n.clone())
             .collect();
-        names.iter().flat_map(|n| self.leave(n, tid)).collect()
+        let out = names.iter().flat_map(|n| self.leave(n, tid)).collect();
+        self.ended(out)
     }
 
     /// Every task of host `host` (its host part) is gone.
@@ -425,29 +559,105 @@ mod tests {
     const D: i32 = 0x40004;
 
     #[test]
-    fn snapshot_keeps_members_and_flags_not_barriers() {
+    fn snapshot_keeps_members_flags_and_syncs_in_progress() {
         let mut g = Groups::new();
         must(&mut g, Req::GroupJoin, A, &[], "g");
         must(&mut g, Req::GroupJoin, B, &[], "g");
         must(&mut g, Req::GroupJoin, C, &[], "h");
+        must(&mut g, Req::GroupJoin, D, &[], "h");
         must(&mut g, Req::GroupLeave, A, &[], "g");
         must(&mut g, Req::GroupBarrier, C, &[2], "h");
+        must(&mut g, Req::GroupFreeze, D, &[-1], "h");
         let mut w = Writer::new();
         g.snapshot(&mut w);
         let body = w.finish();
-        let back = Groups::restore(&mut Reader::new(&body)).unwrap();
-        let names = |l: Vec<Listing>| {
-            l.into_iter()
-                .map(|x| (x.name, x.tids, x.barrier_count))
-                .collect::<Vec<_>>()
-        };
-        let want: Vec<_> = names(g.listing())
-            .into_iter()
-            .map(|(n, t, _)| (n, t, 0))
-            .collect();
-        assert_eq!(names(back.listing()), want);
+        let mut back = Groups::restore(&mut Reader::new(&body)).unwrap();
+        assert_eq!(back.listing(), g.listing());
         // B keeps instance 1 with the hole at 0.
         assert_eq!(back.listing()[0].tids, vec![-1, B]);
+        assert_eq!(back.listing()[1].waiting, vec![C]);
+        // The copy completes them: C and D are released once each, with
+        // the freeze's size; a second barrier needs both again.
+        let rel = must(&mut back, Req::GroupBarrier, D, &[2], "h");
+        assert_eq!(
+            rel.iter()
+                .map(|r| (r.tid, r.tag, r.status))
+                .collect::<Vec<_>>(),
+            [(C, TAG_BARRIER, 0), (D, TAG_BARRIER, 0)]
+        );
+        let rel = must(&mut back, Req::GroupFreeze, C, &[-1], "h");
+        assert_eq!(
+            rel.iter()
+                .map(|r| (r.tid, r.tag, r.status))
+                .collect::<Vec<_>>(),
+            [(D, TAG_FREEZE, 2), (C, TAG_FREEZE, 2)]
+        );
+        assert!(must(&mut back, Req::GroupBarrier, C, &[2], "h").is_empty());
+        assert_eq!(back.listing()[1].waiting, vec![C]);
+        // A member lost with the old master: the waiter is released with
+        // PvmNoGroup (the group is frozen now).
+        let rel = back.task_gone(D);
+        assert_eq!(
+            rel.iter().map(|r| (r.tid, r.status)).collect::<Vec<_>>(),
+            [(C, Error::NoGroup.code())]
+        );
+        // A restored dynamic group whose waiters outnumber the survivors.
+        let mut g = Groups::new();
+        // E is on another host.
+        const E: i32 = 0x80001;
+        for t in [A, B, E] {
+            must(&mut g, Req::GroupJoin, t, &[], "d");
+        }
+        must(&mut g, Req::GroupBarrier, A, &[-1], "d");
+        let mut w = Writer::new();
+        g.snapshot(&mut w);
+        let body = w.finish();
+        let mut back = Groups::restore(&mut Reader::new(&body)).unwrap();
+        let rel = back.host_gone(crate::tid::host_of(E));
+        assert_eq!(
+            rel.iter().map(|r| (r.tid, r.status)).collect::<Vec<_>>(),
+            [(A, Error::NoInst.code())]
+        );
+    }
+
+    #[test]
+    fn releases_are_kept_in_the_copy_until_sent() {
+        let mut g = Groups::new();
+        for t in [A, B] {
+            must(&mut g, Req::GroupJoin, t, &[], "k");
+        }
+        assert_eq!(
+            call(&mut g, Req::GroupBarrier, A, &[-1], "k").0,
+            Ok(vec![1])
+        );
+        let rel = must(&mut g, Req::GroupBarrier, B, &[-1], "k");
+        assert_eq!(g.unsent(), rel);
+        // A copy taken now has them: a new master sends them again.
+        let mut w = Writer::new();
+        g.snapshot(&mut w);
+        let body = w.finish();
+        let mut back = Groups::restore(&mut Reader::new(&body)).unwrap();
+        assert_eq!(back.unsent(), rel);
+        // The next barrier has another number: the waiter of that one
+        // takes no release sent again for the first.
+        assert_eq!(
+            call(&mut back, Req::GroupBarrier, A, &[-1], "k").0,
+            Ok(vec![2])
+        );
+        back.sent(&rel[0]);
+        assert_eq!(back.unsent(), rel[1..]);
+        g.sent(&rel[0]);
+        g.sent(&rel[1]);
+        assert!(g.unsent().is_empty());
+        // A departure's releases are kept alike.
+        let rel = back.task_gone(B);
+        assert_eq!(
+            rel.iter()
+                .map(|r| (r.tid, r.status, r.gen))
+                .collect::<Vec<_>>(),
+            [(A, Error::NoInst.code(), 2)]
+        );
+        assert_eq!(back.unsent().len(), 2);
     }
 
     #[test]
@@ -519,16 +729,20 @@ mod tests {
         for t in [A, B, C] {
             must(&mut g, Req::GroupJoin, t, &[], "w");
         }
+        // The reply is the sync's number, which its release carries.
         let (r, rel) = call(&mut g, Req::GroupBarrier, A, &[2], "w");
-        assert_eq!((r, rel.len()), (Ok(vec![]), 0));
+        assert_eq!((r, rel.len()), (Ok(vec![1]), 0));
         assert_eq!(
             call(&mut g, Req::GroupBarrier, B, &[3], "w").0,
             Err(Error::Mismatch)
         );
-        let (_, rel) = call(&mut g, Req::GroupBarrier, B, &[2], "w");
+        let (r, rel) = call(&mut g, Req::GroupBarrier, B, &[2], "w");
+        assert_eq!(r, Ok(vec![1]));
         assert_eq!(
-            rel.iter().map(|r| (r.tid, r.status)).collect::<Vec<_>>(),
-            [(A, 0), (B, 0)]
+            rel.iter()
+                .map(|r| (r.tid, r.status, r.gen))
+                .collect::<Vec<_>>(),
+            [(A, 0, 1), (B, 0, 1)]
         );
         assert_eq!(
             call(&mut g, Req::GroupBarrier, A, &[0], "w").0,
@@ -585,7 +799,8 @@ mod tests {
                 tid: A,
                 tag: TAG_BARRIER,
                 status: Error::NoGroup.code(),
-                name: b"f".to_vec()
+                name: b"f".to_vec(),
+                gen: 2
             }]
         );
         assert_eq!(

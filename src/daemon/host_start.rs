@@ -95,6 +95,16 @@ pub(super) struct HostStarts {
     replied: HashMap<u64, Instant>,
     /// Tree start-up (`PVM6_TREE`).
     tree: tree::Tree,
+    /// A pvm_addhosts sent again to this new master (its old one was lost
+    /// while starting them), by group: until when a start that finds a
+    /// daemon of ours already there (the old master's, not placed: it exits
+    /// after [`startup::START_TIMEOUT_SECS`]) is tried again, and the
+    /// hosts by slot.
+    again: HashMap<u64, (Instant, Vec<Option<hostfile::HostEntry>>)>,
+    /// Starts whose slave said a daemon of ours already runs there.
+    occupied: std::collections::HashSet<u64>,
+    /// Slots to start again: when, group, slot.
+    later: Vec<(Instant, u64, usize)>,
 }
 
 impl HostStarts {
@@ -143,12 +153,18 @@ impl HostStarts {
             link_start: HashMap::new(),
             groups: HashMap::new(),
             reap: Vec::new(),
+            again: HashMap::new(),
+            occupied: std::collections::HashSet::new(),
+            later: Vec::new(),
         }
     }
 
     /// Whether the loop needs its tick for starts or shells to reap.
     pub(super) fn active(&self) -> bool {
-        !self.starts.is_empty() || !self.reap.is_empty() || !self.lookups.is_empty()
+        !self.starts.is_empty()
+            || !self.reap.is_empty()
+            || !self.lookups.is_empty()
+            || !self.later.is_empty()
     }
 
     /// Whether start `id` is still in progress.
@@ -295,14 +311,28 @@ impl Daemon {
                 results: vec![None; hosts.len()],
             },
         );
+        if self.retrying() {
+            // Sent again after the master was lost: the old master's start
+            // of a host may leave its daemon there for a while.
+            let until = Instant::now() + Duration::from_secs(startup::START_TIMEOUT_SECS + 5);
+            let entries = hosts.iter().map(|h| h.as_ref().ok().cloned()).collect();
+            self.starting.again.insert(gid, (until, entries));
+        }
         let mut taken: Vec<String> = Vec::new();
         for (slot, h) in hosts.into_iter().enumerate() {
             let res = match h {
                 Err(e) => Err(e),
                 Ok(e) => {
                     let key = e.name.to_ascii_lowercase();
+                    let added = self.multi.table().by_name(&e.name).map(|h| h.host());
                     if taken.contains(&key) {
                         Err(Error::DupHost)
+                    } else if let (true, Some(h)) = (self.retrying(), added) {
+                        // A try again after the master was lost: the old
+                        // master added this host (succession/retry.rs).
+                        taken.push(key);
+                        self.group_result(gid, slot, Ok(h));
+                        continue;
                     } else {
                         taken.push(key);
                         self.start_host(gid, slot, e)
@@ -592,6 +622,12 @@ impl Daemon {
                 self.drop_link(tok);
             }
         }
+        let occupied = self.starting.occupied.remove(&id);
+        let again = self
+            .starting
+            .again
+            .get(&st.group)
+            .is_some_and(|(until, _)| Instant::now() < *until);
         if let Some(f) = st.manual.take() {
             let _ = std::fs::remove_file(f);
             // The secret has been read (the slave replied) or is no longer
@@ -600,7 +636,44 @@ impl Daemon {
                 let _ = std::fs::remove_file(self.opts.files.dir.join("pvmd.secret"));
             }
         }
+        if res.is_err() && occupied && again {
+            dlog!(
+                self.log,
+                Info,
+                "add {}: the lost master's daemon is still there; trying again in 1 s",
+                st.name
+            );
+            let at = Instant::now() + Duration::from_secs(1);
+            self.starting.later.push((at, st.group, st.slot));
+            return;
+        }
         self.group_result(st.group, st.slot, res);
+    }
+
+    /// The starts of a retried pvm_addhosts that found the lost master's
+    /// daemon go again when due.
+    pub(super) fn starts_again(&mut self, now: Instant) {
+        let (due, wait): (Vec<_>, Vec<_>) = self
+            .starting
+            .later
+            .drain(..)
+            .partition(|(at, _, _)| now >= *at);
+        self.starting.later = wait;
+        for (_, gid, slot) in due {
+            let entry = self
+                .starting
+                .again
+                .get(&gid)
+                .and_then(|(_, v)| v.get(slot).cloned().flatten());
+            let res = match entry {
+                Some(e) => self.start_host(gid, slot, e),
+                None => Err(Error::CantStart),
+            };
+            if let Err(e) = res {
+                self.group_result(gid, slot, Err(e));
+            }
+        }
+        self.hoster_flush();
     }
 
     pub(super) fn group_result(&mut self, gid: u64, slot: usize, res: Result<i32, Error>) {
@@ -616,6 +689,7 @@ impl Daemon {
         let Some(g) = self.starting.groups.remove(&gid) else {
             return;
         };
+        self.starting.again.remove(&gid);
         let codes: Vec<i32> = g.results.into_iter().map(|r| r.unwrap_or(0)).collect();
         let ok = codes.iter().filter(|&&c| c > 0).count();
         if let Some(ack) = g.rm {
@@ -629,7 +703,7 @@ impl Daemon {
                 for c in &codes {
                     w.int(*c);
                 }
-                self.reply(tok, Req::AddHosts as i32, g.wid, Ok(w.finish()));
+                self.reply_host_change(tok, Req::AddHosts as i32, g.wid, Ok(w.finish()));
             }
             None => {
                 dlog!(
@@ -750,6 +824,9 @@ impl Daemon {
         for n in &names {
             let code = match self.multi.table().by_name(n).map(|e| e.host()) {
                 None if self.is_local_name(n) => Error::BadParam.code(),
+                // A try again after the master was lost: the old master (or
+                // a failure) removed it (succession/retry.rs).
+                None if self.retrying() && self.multi.was_removed(n) => 0,
                 None => Error::NoHost.code(),
                 Some(h) if h == self.me.host() => Error::BadParam.code(),
                 Some(h) => {

@@ -167,7 +167,14 @@ pub(super) struct Multi {
     next_dwid: i32,
     /// A slave not yet placed exits if its master has not come by then.
     slave_deadline: Option<Instant>,
+    /// The names of the hosts that left the table last (at most
+    /// [`MAX_REMOVED`]): a pvm_delhosts sent again to a new master counts
+    /// those as deleted (succession/retry.rs).
+    removed: VecDeque<String>,
 }
+
+/// How many names of removed hosts a daemon remembers.
+const MAX_REMOVED: usize = 256;
 
 impl Multi {
     /// The state for a daemon with `opts`, host part `host`, TCP port `port`.
@@ -201,7 +208,20 @@ impl Multi {
             next_dwid: 1,
             slave_deadline: slave
                 .map(|_| Instant::now() + Duration::from_secs(startup::START_TIMEOUT_SECS)),
+            removed: VecDeque::new(),
         }
+    }
+
+    /// Whether host `name` left the table lately (see `removed`).
+    pub fn was_removed(&self, name: &str) -> bool {
+        self.removed.iter().any(|n| addr::same_host(name, n))
+    }
+
+    fn note_removed(&mut self, name: &str) {
+        if self.removed.len() >= MAX_REMOVED {
+            self.removed.pop_front();
+        }
+        self.removed.push_back(name.to_string());
     }
 
     // ---- reads ------------------------------------------------------------
@@ -286,7 +306,9 @@ impl Multi {
 
     /// Master: host `host` leaves the table; its entry if it was there.
     pub fn remove_host(&mut self, host: i32) -> Option<HostEntry> {
-        self.table.remove(host)
+        let e = self.table.remove(host)?;
+        self.note_removed(&e.name);
+        Some(e)
     }
 
     /// Slave: the table `t` pushed by the master replaces ours unless it
@@ -296,7 +318,17 @@ impl Multi {
         if t.version <= self.table.version && self.placed {
             return None;
         }
-        let old = self.table.hosts.iter().map(|h| h.host()).collect();
+        let old: Vec<i32> = self.table.hosts.iter().map(|h| h.host()).collect();
+        let gone: Vec<String> = self
+            .table
+            .hosts
+            .iter()
+            .filter(|h| !t.contains(h.host()))
+            .map(|h| h.name.clone())
+            .collect();
+        for n in gone {
+            self.note_removed(&n);
+        }
         self.table = t;
         Some(old)
     }

@@ -136,7 +136,7 @@ impl Daemon {
             self.reply_replicated(token, h.tag, h.wid, result);
         }
         let notes = self.take_notes_after_reply();
-        self.deliver_all(notes);
+        self.deliver_after_reply(notes);
         for w in self.mbox.take_woken() {
             self.reply_replicated(w.token, Req::MboxRecv as i32, w.wid, w.reply);
         }

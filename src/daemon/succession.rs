@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 
 mod retry;
 pub(super) use retry::goes_to_successor;
-use retry::{reply_body, with_answers};
+use retry::{host_change, reply_body, with_answers};
 
 /// How long a slave that lost its master waits for the successor's claim
 /// (after a death it saw at once, the host timeout more: the successor may
@@ -98,6 +98,15 @@ pub(super) struct HeldReply {
     result: Result<Vec<u8>, Error>,
 }
 
+/// What waits for the successor's acknowledgement: a reply, or the release
+/// of a barrier or freeze waiter (sent only once the successor's copy
+/// shows the sync ended, so a new master's copy never keeps waiters that
+/// were released).
+pub(super) enum Waiting {
+    Reply(HeldReply),
+    Release(super::groups::Release),
+}
+
 /// A successor's claim waiting for a majority.
 struct Claim {
     old: i32,
@@ -122,7 +131,7 @@ pub(super) struct Succession {
     last_sent: Option<Instant>,
     /// Replies to master-only requests waiting for the acknowledgement of
     /// the replica that carries what they tell.
-    held: Held<HeldReply>,
+    held: Held<Waiting>,
     /// The replicated state of the last replica (without `answered`).
     last_state: Vec<u8>,
     /// The answer to another host's task whose request changed the
@@ -208,11 +217,15 @@ impl Daemon {
             return;
         }
         if let (Some(res), Some((t, dwid))) = (result, self.forwards.remote_req(token)) {
-            if t != 0 && goes_to_successor(code) {
+            if t != 0 && host_change(code) {
+                // The table changed, not the replicated state: kept always.
+                self.keep_answer(t, dwid, reply_body(res));
+            } else if t != 0 && goes_to_successor(code) {
                 self.succession.answering = Some((t, dwid, reply_body(res)));
             }
         }
-        self.replicate(false);
+        // After a host change, a replica behind the new table.
+        self.replicate(result.is_some() && host_change(code));
         self.succession.answering = None;
     }
 
@@ -232,7 +245,8 @@ impl Daemon {
     ) {
         let s = &mut self.succession;
         // The mailbox, the no-reset list and the groups: what a replica holds.
-        let replicated = matches!(tag, 20..=23 | 42 | 43 | 70..=79);
+        // And the host changes (retry.rs `host_change`).
+        let replicated = matches!(tag, 20..=23 | 42 | 43 | 60 | 61 | 70..=79);
         let waits =
             self.multi.is_master() && replicated && s.shipped_to.is_some() && s.acked != s.seq;
         if !waits {
@@ -246,7 +260,7 @@ impl Daemon {
             result,
         };
         let seq = s.seq;
-        match s.held.hold(seq, item) {
+        match s.held.hold(seq, Waiting::Reply(item)) {
             Ok(()) => dlog!(
                 self.log,
                 Debug,
@@ -258,8 +272,57 @@ impl Daemon {
                     Warn,
                     "{MAX_HELD} replies wait for the successor already; one goes unconfirmed"
                 );
-                self.reply(r.token, r.tag, r.wid, r.result);
+                self.send_waiting(r);
             }
+        }
+    }
+
+    /// Master: the releases of barrier and freeze waiters (`notes`) wait,
+    /// like the replies, for the acknowledgement of the replica that shows
+    /// the sync completed (or ended by a departure), sent now if not yet.
+    /// So the successor's copy still has the waiters of an end it never
+    /// saw (none of them was released: the new master releases them when
+    /// the others arrive, or their calls come again). The releases of an
+    /// end it saw stay in the copy until sent ([`Groups::unsent`]): the
+    /// new master sends them again, and a waiter takes only the release of
+    /// its own sync, once (a doubled one would let it through its next
+    /// barrier).
+    pub(super) fn release_replicated(&mut self, notes: Vec<super::groups::Release>) {
+        if notes.is_empty() {
+            return;
+        }
+        self.replicate(false);
+        let s = &self.succession;
+        let waits = self.multi.is_master() && s.shipped_to.is_some() && s.acked != s.seq;
+        if !waits {
+            for r in notes {
+                self.send_release(r);
+            }
+            return;
+        }
+        let seq = s.seq;
+        dlog!(
+            self.log,
+            Debug,
+            "{} release(s) held until replica {seq} is acknowledged",
+            notes.len()
+        );
+        for n in notes {
+            if let Err(w) = self.succession.held.hold(seq, Waiting::Release(n)) {
+                dlog!(
+                    self.log,
+                    Warn,
+                    "{MAX_HELD} replies wait for the successor already; a release goes unconfirmed"
+                );
+                self.send_waiting(w);
+            }
+        }
+    }
+
+    fn send_waiting(&mut self, w: Waiting) {
+        match w {
+            Waiting::Reply(r) => self.reply(r.token, r.tag, r.wid, r.result),
+            Waiting::Release(r) => self.send_release(r),
         }
     }
 
@@ -270,8 +333,8 @@ impl Daemon {
             Some(a) => self.succession.held.release(a),
             None => self.succession.held.release_all(),
         };
-        for r in ready {
-            self.reply(r.token, r.tag, r.wid, r.result);
+        for w in ready {
+            self.send_waiting(w);
         }
     }
 
@@ -295,16 +358,7 @@ impl Daemon {
             // Only a request that changed the state needs its answer kept:
             // any other is served alike again.
             if state != s.last_state {
-                if s.answered.len() < MAX_ANSWERED || s.answered.contains_key(&t) {
-                    s.answered.insert(t, (dwid, reply));
-                } else {
-                    dlog!(
-                        self.log,
-                        Warn,
-                        "{MAX_ANSWERED} answers kept already; a try again of {}'s request may be served twice",
-                        tid::fmt(t)
-                    );
-                }
+                self.keep_answer(t, dwid, reply);
             }
         }
         let s = &mut self.succession;
@@ -695,8 +749,12 @@ impl Daemon {
         // Our successor gets a first copy (when removing the old master
         // below does not send it one).
         self.succession.shipped_to = None;
+        let mut again = Vec::new();
         match self.succession.copy.take().map(|(_, b)| restore(&b)) {
             Some(Ok(st)) => {
+                // Releases the old master may not have sent: sent again
+                // (a waiter takes only its own sync's, once).
+                again = st.groups.unsent();
                 self.groups = st.groups;
                 self.mbox = st.mbox;
                 self.misc.set_noresets(&st.noresets);
@@ -719,6 +777,15 @@ impl Daemon {
             self.drop_link(tok);
         }
         self.remove_host(tid::host_of(old), "the master was lost");
+        if !again.is_empty() {
+            dlog!(
+                self.log,
+                Info,
+                "{} release(s) of ended syncs sent again",
+                again.len()
+            );
+            self.deliver_releases(again);
+        }
         let mine: Vec<i32> = self.tasks.iter().map(|t| t.tid).collect();
         self.tasks_alive_on(self.me.host(), &mine);
         self.forwards_new_master();
@@ -777,7 +844,37 @@ mod tests {
             Error::DupGroup.code().to_be_bytes().to_vec()
         );
         assert!(goes_to_successor(70) && goes_to_successor(21) && goes_to_successor(10));
-        assert!(!goes_to_successor(60) && !goes_to_successor(61) && !goes_to_successor(3));
+        assert!(goes_to_successor(60) && goes_to_successor(61) && !goes_to_successor(3));
+        assert!(host_change(60) && host_change(61) && !host_change(70));
+    }
+
+    #[test]
+    fn a_replica_carries_syncs_in_progress_and_unsent_releases() {
+        use crate::wire::Req;
+        let mut g = Groups::default();
+        let call = |g: &mut Groups, req: Req, from: i32, name: &[u8], arg: Option<i32>| {
+            let mut w = Writer::new();
+            w.bytes(name);
+            if let Some(a) = arg {
+                w.int(a);
+            }
+            g.request(req, from, &mut Reader::new(&w.finish()))
+        };
+        for t in [0x80001, 0xc0001, 0xc0002] {
+            call(&mut g, Req::GroupJoin, t, b"b", None).0.unwrap();
+        }
+        // A barrier with a waiter, and one that ended but is not sent yet.
+        call(&mut g, Req::GroupBarrier, 0x80001, b"b", Some(-1))
+            .0
+            .unwrap();
+        call(&mut g, Req::GroupJoin, 0x80001, b"d", None).0.unwrap();
+        let (_, done) = call(&mut g, Req::GroupBarrier, 0x80001, b"d", Some(1));
+        let state = snapshot(&g, &Mailbox::new(), &[], "");
+        let st = restore(&with_answers(&state, &Default::default())).unwrap();
+        assert_eq!(st.groups.listing(), g.listing());
+        assert_eq!(st.groups.listing()[0].waiting, [0x80001]);
+        assert_eq!(st.groups.unsent(), done);
+        assert_eq!(done.len(), 1);
     }
 
     #[test]

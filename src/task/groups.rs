@@ -162,20 +162,39 @@ pub fn gsize(name: &[u8]) -> Result<i32> {
     ask_int(Req::GroupSize, name, &[])
 }
 
-/// Waits for the daemon's release message `tag` for group `name`; returns
-/// its status.
-fn wait_release(tag: i32, name: &[u8]) -> Result<i32> {
+/// Waits for the daemon's release message `tag` of sync `gen` of group
+/// `name` (its call's reply gave the number); returns its status.
+/// Releases of other syncs of the group (sent again by a new master,
+/// docs/PROTOCOL.md "Succession") are dropped.
+fn wait_release(tag: i32, name: &[u8], gen: i32) -> Result<i32> {
     let conn = rt().conn()?;
     let buf = rt()
         .wait_for(&conn, None, |st| {
-            let id = st.queue.iter().copied().find(|&id| {
-                st.bufs.get(id).is_ok_and(|b| {
+            let of_group = |id: i32| {
+                st.bufs.get(id).ok().and_then(|b| {
                     let i = b.info();
-                    i.ctx == GROUP_CTX
-                        && i.tag == tag
-                        && release_name(&b.to_bytes()).is_some_and(|n| n == name)
+                    if i.ctx != GROUP_CTX || i.tag != tag {
+                        return None;
+                    }
+                    release_of(&b.to_bytes()).filter(|(n, _)| n == name)
                 })
-            })?;
+            };
+            let stale: Vec<i32> = st
+                .queue
+                .iter()
+                .copied()
+                .filter(|&id| of_group(id).is_some_and(|(_, g)| g != gen))
+                .collect();
+            let id = st
+                .queue
+                .iter()
+                .copied()
+                .find(|&id| of_group(id).is_some_and(|(_, g)| g == gen));
+            for s in stale {
+                st.queue.retain(|&q| q != s);
+                let _ = st.bufs.take(s);
+            }
+            let id = id?;
             let pos = st.queue.iter().position(|&q| q == id)?;
             st.queue.remove(pos);
             st.bufs.take(id).ok()
@@ -185,16 +204,18 @@ fn wait_release(tag: i32, name: &[u8]) -> Result<i32> {
     Reader::new(&body).int()
 }
 
-fn release_name(body: &[u8]) -> Option<Vec<u8>> {
+/// The group name and sync number of a release.
+fn release_of(body: &[u8]) -> Option<(Vec<u8>, i32)> {
     let mut r = Reader::new(body);
     r.int().ok()?;
-    r.bytes().ok().map(|b| b.to_vec())
+    let name = r.bytes().ok()?.to_vec();
+    Some((name, r.int().ok()?))
 }
 
 /// pvm_barrier: blocks until `count` members (-1: all) called it.
 pub fn barrier(name: &[u8], count: i32) -> Result<()> {
-    ask(Req::GroupBarrier, name, &[count])?;
-    let status = wait_release(TAG_BARRIER, name)?;
+    let gen = ask_int(Req::GroupBarrier, name, &[count])?;
+    let status = wait_release(TAG_BARRIER, name, gen)?;
     if status < 0 {
         return Err(Error::from_code(status).unwrap_or(Error::SysErr));
     }
@@ -204,8 +225,8 @@ pub fn barrier(name: &[u8], count: i32) -> Result<()> {
 /// pvm_freezegroup: makes `name` static once `size` members (-1: the
 /// current size) called it; returns the size.
 pub fn freezegroup(name: &[u8], size: i32) -> Result<i32> {
-    ask(Req::GroupFreeze, name, &[size])?;
-    let status = wait_release(TAG_FREEZE, name)?;
+    let gen = ask_int(Req::GroupFreeze, name, &[size])?;
+    let status = wait_release(TAG_FREEZE, name, gen)?;
     if status < 0 {
         return Err(Error::from_code(status).unwrap_or(Error::SysErr));
     }

@@ -262,6 +262,9 @@ impl Daemon {
             }
             Err(e) => {
                 dlog!(self.log, Warn, "add {name}: {e}");
+                if e.contains("already runs") {
+                    self.starting.occupied.insert(id);
+                }
                 self.start_done(id, Err(Error::CantStart));
             }
         }
@@ -301,6 +304,7 @@ impl Daemon {
     /// The machine's tick for starts: those past their deadline fail;
     /// manual starts whose reply file appeared go on.
     pub(in crate::daemon) fn starts_tick(&mut self, now: Instant) {
+        self.starts_again(now);
         let late: Vec<u64> = self
             .starting
             .lookups

@@ -15,13 +15,24 @@ use crate::Error;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Whether a master-only request `tag` that was sent to a master lost
-/// before it answered goes to the new master (the mailbox, the no-reset
-/// list, the groups, halt): what the old master did with it is in the
-/// successor's copy, with its answer when it changed anything (see
-/// [`Daemon::answered_before`]). pvm_addhosts and pvm_delhosts fail with
-/// PvmNoHost instead: the old master's starts die with it.
+/// before it answered goes to the new master (every one: the mailbox, the
+/// no-reset list, the groups, halt, addhosts, delhosts): what the old
+/// master did with it is in the successor's copy, with its answer when it
+/// changed anything (see [`Daemon::answered_before`]). A pvm_addhosts or
+/// pvm_delhosts the old master had not answered is served again: a host it
+/// added already counts as added, one it deleted as deleted
+/// ([`Daemon::retrying`]).
 pub(in crate::daemon) fn goes_to_successor(tag: i32) -> bool {
-    super::super::multi::master_only(tag) && !matches!(tag, 60 | 61)
+    super::super::multi::master_only(tag)
+}
+
+/// Whether request `tag` changes the host table (addhosts, delhosts): its
+/// answer is always kept for a try again, and its reply waits for the
+/// successor's acknowledgement of a replica sent after the new table (on
+/// the same link), so a task told of a host change is never told
+/// something the successor does not know.
+pub(super) fn host_change(tag: i32) -> bool {
+    matches!(tag, 60 | 61)
 }
 
 /// A replica body: the state, then the answers.
@@ -49,6 +60,45 @@ pub(super) fn reply_body(result: &Result<Vec<u8>, Error>) -> Vec<u8> {
 }
 
 impl Daemon {
+    /// Master: keeps `body`, the answer to task `t`'s request `dwid`, for
+    /// a try again (at most [`super::MAX_ANSWERED`] tasks' answers).
+    pub(super) fn keep_answer(&mut self, t: i32, dwid: i32, body: Vec<u8>) {
+        let a = &mut self.succession.answered;
+        if a.len() < super::MAX_ANSWERED || a.contains_key(&t) {
+            a.insert(t, (dwid, body));
+        } else {
+            dlog!(
+                self.log,
+                Warn,
+                "{} answers kept already; a try again of {}'s request may be served twice",
+                super::MAX_ANSWERED,
+                tid::fmt(t)
+            );
+        }
+    }
+
+    /// Master: the reply to a host change (addhosts `tag` 60, delhosts 61)
+    /// on `token`, made when it ended: the answer is kept for a try again
+    /// and goes to the successor in a replica behind the new table; the
+    /// reply waits for its acknowledgement.
+    pub(in crate::daemon) fn reply_host_change(
+        &mut self,
+        token: mio::Token,
+        tag: i32,
+        wid: i32,
+        result: Result<Vec<u8>, Error>,
+    ) {
+        if self.multi.is_master() {
+            if let Some((t, dwid)) = self.forwards.remote_req(token) {
+                if t != 0 {
+                    self.keep_answer(t, dwid, reply_body(&result));
+                }
+            }
+            self.replicate(true);
+        }
+        self.reply_replicated(token, tag, wid, result);
+    }
+
     /// Master: the answer recorded for task `t`'s request `dwid`, when
     /// that request changed the replicated state (served by this daemon,
     /// or by the master it replaced): a try again is told the same.
@@ -99,7 +149,7 @@ impl Daemon {
         let from = self.requester(token).unwrap_or(0);
         match self.answered_before(from, dwid) {
             Some(body) => self.reply_raw(token, h.tag, h.wid, body),
-            None => self.request(token, frame),
+            None => self.request_again(token, frame),
         }
     }
 
