@@ -174,7 +174,7 @@ int main(int argc, char **argv)
 	printf("notified\n");
 
 	CHECK_INT(nhosts(), after, "pvm_config lists the survivors");
-	CHECK_INT(before - 1, after, "one host less than before");
+	CHECK_CMP(after, <, before, "fewer hosts than before");
 	CHECK_INT(pvm_gsize(group), 2, "the victim's member left the group");
 	pvm_initsend(PvmDataDefault);
 	pvm_send(mate, TAG_GO);

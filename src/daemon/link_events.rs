@@ -357,7 +357,7 @@ impl Daemon {
         let addr_s = canon(&link.peer_addr);
         if self.is_probe(tok) {
             let answered = !matches!(link.phase, crate::daemon::link::Phase::Connecting(_));
-            self.probe_result(answered, false, why);
+            self.probe_result(tok, answered, false, why);
             return;
         }
         if let Some(gap) = self.links.woke_after_stall(Instant::now()) {
@@ -429,6 +429,7 @@ impl Daemon {
         if outgoing && !held.is_empty() && self.multi.table().contains(host) {
             self.links.hold(host, held, Instant::now() + RETRY);
         }
+        self.peer_link_lost(host, why);
     }
 
     /// A frame arrived on an authenticated link.
@@ -534,7 +535,7 @@ impl Daemon {
                 if let Some(id) = self.starting.start_of_link(tok) {
                     self.start_linked(id, tok);
                 } else if self.is_probe(tok) {
-                    self.probe_result(true, true, "");
+                    self.probe_result(tok, true, true, "");
                 } else {
                     let host = tid::host_of(peer);
                     dlog!(self.log, Debug, "link to {} up", tid::fmt(peer));
