@@ -274,8 +274,11 @@ fn successor_confirms_before_the_reply(m: &Machine) {
     assert!(
         lines.wait_for("enrolled", Duration::from_secs(60)),
         "sv_put never enrolled:
+{}
+--- node1's log ---
 {}",
-        lines.transcript
+        lines.transcript,
+        m.log("node1")
     );
     // sv_put goes on to pvm_putinfo; the master holds its reply.
     let held = "reply to request 20 held until replica";

@@ -208,3 +208,146 @@ fn a_task_exit_during_a_silent_claim() {
     let left = m.wait_no_daemons(Duration::from_secs(40));
     assert!(left.is_empty(), "daemons left after pvm_halt: {left:?}");
 }
+
+/// A slave's end of its link to the master closes while the master runs
+/// (`ss -K` in node2, with a rule dropping what node2 sends on that
+/// connection, so the reset never reaches the master): node2 probes the
+/// master, which takes it back on the new link; a pvm_putinfo whose reply
+/// was lost with the closed link goes again and is answered at once (the
+/// master's recorded answer); ping-pongs of node2 with the master's host and with
+/// node3 lose nothing, pvm_config lists three hosts, and a pvm_putinfo on
+/// node2 afterwards is answered.
+#[test]
+fn a_probe_finds_the_master_alive() {
+    let specs = [
+        HostSpec::v6("node1"),
+        HostSpec::v6("node2"),
+        HostSpec::v6("node3"),
+    ];
+    let programs = [mh("sv_pong"), mh("sv_put"), mh("mh_hosts"), mh("mh_halt")];
+    let Some(m) = Machine::new("svc-probe", &specs, &programs) else {
+        return;
+    };
+    let hf = m.hostfile(&["node1", "node2", "node3"]);
+    m.start_master("node1", Some(&hf));
+    let out = m.run("node1", "mh_hosts", "3", Duration::from_secs(60));
+    assert!(out.status.success(), "mh_hosts 3: {}", text(&out));
+    let pong = Pong::start(&m, "node2", &["node2", "node1", "node2", "node3"], "probe");
+    // The master's end of the link, as node2 logged it.
+    let log2 = m.log("node2");
+    let peer = log2
+        .lines()
+        .find_map(|l| {
+            let rest = l.split("link from t80040000 at ").nth(1)?;
+            rest.strip_suffix(" up").map(str::to_string)
+        })
+        .unwrap_or_else(|| panic!("no link from the master in node2's log:\n{log2}"));
+    // node2's own port (its first log line: "node2 ([::]:PORT) ...").
+    let port2 = log2
+        .split("([::]:")
+        .nth(1)
+        .and_then(|r| r.split(')').next())
+        .unwrap_or_else(|| panic!("no port in node2's log:\n{log2}"))
+        .to_string();
+    let port1 = &peer[peer.rfind(':').unwrap() + 1..];
+    // Packets of that connection from node2 go nowhere from now on (the
+    // reset of `ss -K`, and those answering the master's heartbeats): the
+    // master sees nothing; node2's probe (other ports) passes.
+    // A pvm_putinfo of node2 whose reply is lost with the link: node3's
+    // daemon (a replica holder) is stopped, so the master holds the reply;
+    // node2's daemon is stopped, then node3 runs again and the reply goes
+    // into node2's socket, which `ss -K` then closes unread.
+    let signal = |host: &str, sig: &str| {
+        assert_eq!(
+            m.c.signal_in(host, "pvmd3", sig),
+            1,
+            "{sig} of {host}'s daemon"
+        );
+    };
+    signal("node3", "STOP");
+    let mut put = m.c.spawn(
+        "node2",
+        &format!(
+            "exec timeout 120 {}/sv_put svc-flight 2>&1",
+            m.bin.display()
+        ),
+    );
+    let mut lines = Lines::of(&mut put);
+    assert!(
+        lines.wait_for("enrolled", Duration::from_secs(60)),
+        "sv_put never enrolled:\n{}",
+        lines.transcript
+    );
+    let held = wait_log(
+        &m,
+        "node1",
+        "reply to request 20 held until replica",
+        Duration::from_secs(20),
+    );
+    signal("node2", "STOP");
+    signal("node3", "CONT");
+    std::thread::sleep(Duration::from_millis(500));
+    let early = lines.wait_for("put 0", Duration::from_millis(100));
+    assert!(held, "no reply held on the master:\n{}", m.log("node1"));
+    let cut = m.c.exec_timeout(
+        "node2",
+        &format!(
+            "ip -6 rule add ipproto tcp sport {port2} dport {port1} blackhole && ss -K -tn dst '{peer}'"
+        ),
+        Duration::from_secs(10),
+    );
+    assert!(
+        cut.status.success() && text(&cut).contains(&format!(":{port1}")),
+        "ss -K of node2's link to the master: {}",
+        text(&cut)
+    );
+    signal("node2", "CONT");
+    let resumed = Instant::now();
+    assert!(
+        !early,
+        "pvm_putinfo returned while node2's daemon was stopped"
+    );
+    let relinked = wait_log(
+        &m,
+        "node2",
+        "linked to the master t80040000 again",
+        Duration::from_secs(10),
+    );
+    // The request in flight on the closed link goes again at once: answered
+    // long before the 30 s after which it would fail (PvmHostFail).
+    let answered = lines.wait_for("put 0", Duration::from_secs(20));
+    let took = resumed.elapsed();
+    let ended = lines.wait_for("# 4 checks, 0 failed", Duration::from_secs(20));
+    let status = put.wait().unwrap();
+    assert!(
+        answered && ended && status.success() && took < Duration::from_secs(10),
+        "pvm_putinfo in flight at the cut ({status}, {took:?}):\n{}\n--- node2's log ---\n{}",
+        lines.transcript,
+        m.log("node2")
+    );
+    eprintln!("the put in flight was answered {took:?} after node2's daemon resumed");
+    assert!(
+        m.log("node2").contains("in flight on the closed link to the master go again"),
+        "the put was not sent again:\n{}",
+        m.log("node2")
+    );
+    let log1 = m.log("node1");
+    assert!(
+        relinked && log1.contains("slave t80080000 linked again"),
+        "node2 did not link to the master again:\n{}\n--- node1's log ---\n{log1}",
+        m.log("node2")
+    );
+    let out = m.run("node2", "sv_put svc-after", "", Duration::from_secs(30));
+    assert!(out.status.success(), "sv_put on node2: {}", text(&out));
+    let t = pong.finish("a closed link to the master");
+    assert!(t.contains("hosts 3\n"), "pvm_config after the relink:\n{t}");
+    let log1 = m.log("node1");
+    assert!(
+        !log1.contains("removed") && !m.log("node2").contains("killing tasks"),
+        "a host was removed:\n{log1}"
+    );
+    let out = m.run("node1", "mh_halt", "", Duration::from_secs(30));
+    assert!(out.status.success(), "mh_halt: {}", text(&out));
+    let left = m.wait_no_daemons(Duration::from_secs(10));
+    assert!(left.is_empty(), "daemons left after pvm_halt: {left:?}");
+}

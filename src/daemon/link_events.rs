@@ -196,6 +196,29 @@ impl Daemon {
         if !known {
             return refuse(self, &format!("unknown daemon {}", tid::fmt(claimed)));
         }
+        if let Some(other) = self.links.of_host(host).filter(|_| self.multi.is_master()) {
+            // A slave never opens a link to its master but to probe it
+            // after its own end of their link closed (docs/PROTOCOL.md
+            // "Succession" step 0): the new link replaces the old one,
+            // which is dead on the slave's side; what it had not sent yet
+            // goes on the new one.
+            let held: Vec<Vec<u8>> = self
+                .links
+                .get_mut(other)
+                .map(|l| l.held.drain_all())
+                .unwrap_or_default();
+            dlog!(
+                self.log,
+                Warn,
+                "slave {} linked again: its old link is closed",
+                tid::fmt(claimed)
+            );
+            self.links.unbind(host);
+            self.drop_link(other);
+            if let Some(l) = self.links.get_mut(tok) {
+                l.held.extend(held);
+            }
+        }
         if let Some(other) = self.links.of_host(host) {
             let other_up = self.links.get(other).is_some_and(|l| l.is_up());
             if other_up || tid::host_index(self.me.host()) < tid::host_index(host) {

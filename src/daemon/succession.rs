@@ -708,7 +708,9 @@ impl Daemon {
                 tid::fmt(master)
             );
             self.links.bind(tid::host_of(master), tok);
-            // The requests held during the probe go to it after all.
+            // The requests in flight on the old link go again, and those
+            // held during the probe go to it after all.
+            self.forwards_relinked(tid::host_of(master));
             self.forwards_new_master();
             return;
         }
