@@ -95,12 +95,23 @@ fn master_and_successor_killed_together() {
         m.log("node4")
     );
     pong.finish("the loss of the master and its successor");
+    // node3 takes over in place of both (node2's port refused too), or,
+    // when node2 claimed in the moment it had, in place of node2.
     let log3 = m.log("node3");
+    let both = log3.contains("the successor t80080000 is gone too")
+        && log3.contains("in place of t80080000 too");
+    let after = log3.contains("lost the master t80080000");
     assert!(
-        log3.contains("the successor t80080000 is gone too")
-            && log3.contains("in place of t80080000 too")
-            && log3.contains("master of the machine now (epoch 3)"),
-        "node3 did not take over in place of both:\n{log3}"
+        (both || after) && log3.contains("master of the machine now (epoch 3)"),
+        "node3 did not take over:\n{log3}"
+    );
+    eprintln!(
+        "node3 took over {}",
+        if both {
+            "in place of both"
+        } else {
+            "after node2's claim"
+        }
     );
     assert!(
         !log3.contains("no replica of the master's state came"),
@@ -327,7 +338,8 @@ fn a_probe_finds_the_master_alive() {
     );
     eprintln!("the put in flight was answered {took:?} after node2's daemon resumed");
     assert!(
-        m.log("node2").contains("in flight on the closed link to the master go again"),
+        m.log("node2")
+            .contains("in flight on the closed link to the master go again"),
         "the put was not sent again:\n{}",
         m.log("node2")
     );

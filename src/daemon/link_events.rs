@@ -118,6 +118,15 @@ impl Daemon {
                 events.push(link.readable(&mut self.buf));
             }
         }
+        let connected = self
+            .links
+            .get(tok)
+            .is_some_and(|l| !matches!(l.phase, crate::daemon::link::Phase::Connecting(_)));
+        if connected && self.is_probe_ahead(tok) {
+            // The successor's port took the connection: it runs.
+            self.probe_ahead_result(tok, true, true, "");
+            return;
+        }
         for ev in events {
             match ev {
                 Event::Nothing => {}

@@ -38,6 +38,9 @@ const CLAIM_WAIT: Duration = Duration::from_secs(10);
 const REPLICA_EVERY: Duration = Duration::from_secs(1);
 /// How long the probe of a master whose link closed may take to connect.
 const PROBE_TIME: Duration = Duration::from_secs(3);
+/// How long after a probe that was answered the second one goes (a daemon
+/// killed a moment ago has closed its listener by then).
+const REPROBE_AFTER: Duration = Duration::from_millis(300);
 /// How many hosts of the line of succession keep the replica: the
 /// successor and the next one, so the machine outlives the loss of the
 /// master and its successor at once with its state.
@@ -149,6 +152,11 @@ pub(super) struct Succession {
     probe: Option<mio::Token>,
     /// Whether this probe is the second look after a reset.
     probe_again: bool,
+    /// Whether the probe of the successor is the second look.
+    ahead_again: bool,
+    /// When to probe again (the master, or the successor while this daemon
+    /// waits for it as next in line).
+    reprobe_at: Option<Instant>,
     /// Hosts known lost since the last take-over: the masters lost, and
     /// hosts ahead in the line of succession found gone. The next master
     /// removes them all.
@@ -419,6 +427,14 @@ impl Daemon {
             }
             return;
         }
+        if self.succession.reprobe_at.is_some_and(|t| now >= t) {
+            self.succession.reprobe_at = None;
+            match self.succession.next_in_line {
+                Some((_, ahead, _)) if self.succession.ahead_again => self.probe_ahead(ahead),
+                _ if self.succession.probe_again => self.master_lost("closed after the probe"),
+                _ => {}
+            }
+        }
         if let Some(c) = &self.succession.claim {
             if now > c.deadline {
                 let (n, of) = (c.followers.len() + 1, c.of);
@@ -522,6 +538,7 @@ impl Daemon {
     /// daemon is the master afterwards ([`Daemon::forwards_new_master`]).
     pub(super) fn succession_pending(&self) -> bool {
         self.succession.probe.is_some()
+            || self.succession.reprobe_at.is_some()
             || self.succession.orphan_until.is_some()
             || self.succession.claim.is_some()
     }
@@ -580,37 +597,45 @@ impl Daemon {
         }
     }
 
-    /// The probe of the successor ended (see [`Daemon::probe_result`]).
-    fn probe_ahead_result(&mut self, tok: mio::Token, answered: bool, accepted: bool, why: &str) {
+    /// Whether link `tok` is the probe of the successor.
+    pub(super) fn is_probe_ahead(&self, tok: mio::Token) -> bool {
+        self.succession.probe_ahead == Some(tok)
+    }
+
+    /// The probe of the successor ended (see [`Daemon::probe_result`]);
+    /// `accepted` as soon as its port took the connection: the probe is
+    /// closed then, before its handshake ends (a successor that became the
+    /// master meanwhile would take a finished one for this slave's link).
+    pub(super) fn probe_ahead_result(
+        &mut self,
+        tok: mio::Token,
+        answered: bool,
+        accepted: bool,
+        why: &str,
+    ) {
         self.succession.probe_ahead = None;
+        self.drop_link(tok);
         let Some((_, ahead, _)) = self.succession.next_in_line else {
-            self.drop_link(tok);
             return;
         };
         let name = tid::fmt(tid::daemon_tid(ahead));
+        // A daemon killed a moment ago may still hold its listener (its
+        // port takes the connection, or takes it and closes it): a second
+        // look a moment later tells.
+        if (accepted || answered) && !self.succession.ahead_again {
+            self.succession.ahead_again = true;
+            self.succession.reprobe_at = Some(Instant::now() + REPROBE_AFTER);
+            return;
+        }
+        self.succession.ahead_again = false;
         if accepted {
             dlog!(
                 self.log,
                 Info,
                 "the successor {name} runs; waiting for its claim"
             );
-            if self.links.of_host(ahead).is_none() {
-                self.links.bind(ahead, tok);
-                self.flush_waiting(ahead);
-            } else {
-                self.drop_link(tok);
-            }
             return;
         }
-        self.drop_link(tok);
-        if answered && why.contains("reset") && !self.succession.probe_again {
-            // As for the master's probe: a daemon killed a moment ago may
-            // still have held its listener. Look once more.
-            self.succession.probe_again = true;
-            self.probe_ahead(ahead);
-            return;
-        }
-        self.succession.probe_again = false;
         if answered || why.contains("timed out") {
             // It runs (and refused a second link), or it does not answer:
             // its claim is awaited; without one, this daemon claims after
@@ -715,13 +740,14 @@ impl Daemon {
             return;
         }
         self.drop_link(tok);
-        if answered && why.contains("reset") && !self.succession.probe_again {
+        if answered && !self.succession.probe_again {
             // A daemon killed a moment ago may still have held its listener
-            // when we connected: closing it resets what waited in its
-            // backlog. Look once more; a live master resets the second
-            // probe too.
+            // when we connected, or even taken the connection: its death
+            // resets or closes it. Look once more, a moment later (its
+            // listener is closed by then); a live master that dropped this
+            // host closes the second probe too, a dead one's port refuses it.
             self.succession.probe_again = true;
-            self.master_lost(why);
+            self.succession.reprobe_at = Some(Instant::now() + REPROBE_AFTER);
             return;
         }
         self.succession.probe_again = false;
@@ -906,6 +932,9 @@ impl Daemon {
         self.succession.claim = None;
         self.succession.next_in_line = None;
         self.drop_probe_ahead();
+        self.succession.reprobe_at = None;
+        self.succession.probe_again = false;
+        self.succession.ahead_again = false;
         if let Some(tok) = self.succession.probe.take() {
             self.drop_link(tok);
         }
