@@ -19,19 +19,14 @@ mod lines;
 mod machine;
 #[path = "common/netns.rs"]
 mod netns;
+#[path = "common/pong.rs"]
+mod pong;
 
-use lines::Lines;
 use machine::{text, Machine};
 use netns::HostSpec;
+use pong::{mh, Lines, Pong};
 use std::fs;
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
-
-fn mh(name: &str) -> PathBuf {
-    common::repo_root()
-        .join("c-tests/multihost")
-        .join(format!("{name}.c"))
-}
 
 /// A console on `host`, run as a user would, logged in there over ssh
 /// from node1 (the ssh client does not need node1's daemon), its input
@@ -281,8 +276,11 @@ fn successor_confirms_before_the_reply(m: &Machine) {
     assert!(
         lines.wait_for("enrolled", Duration::from_secs(60)),
         "sv_put never enrolled:
+{}
+--- node1's log ---
 {}",
-        lines.transcript
+        lines.transcript,
+        m.log("node1")
     );
     // sv_put goes on to pvm_putinfo; the master holds its reply.
     let held = "reply to request 20 held until replica";
@@ -314,52 +312,6 @@ fn successor_confirms_before_the_reply(m: &Machine) {
 {log1}",
         lines.transcript
     );
-}
-
-/// A ping-pong pair running from `runner` until stopped.
-struct Pong {
-    child: std::process::Child,
-    lines: Lines,
-    stop: PathBuf,
-}
-
-impl Pong {
-    fn start(m: &Machine, runner: &str, pairs: &[&str], tag: &str) -> Pong {
-        let stop = m.work.join(format!("stop-{tag}"));
-        let mut child = m.c.spawn(
-            runner,
-            &format!(
-                "exec timeout 300 {}/sv_pong {} {} 2>&1",
-                m.bin.display(),
-                stop.display(),
-                pairs.join(" ")
-            ),
-        );
-        let mut lines = Lines::of(&mut child);
-        assert!(
-            lines.wait_for("ready", Duration::from_secs(60)),
-            "sv_pong never got ready:\n{}\n{}",
-            lines.transcript,
-            m.log("node1")
-        );
-        Pong { child, lines, stop }
-    }
-
-    /// Stops the pairs; returns the transcript (asserting nothing was lost).
-    fn finish(mut self, what: &str) -> String {
-        fs::write(&self.stop, "").unwrap();
-        let ended = self.lines.wait_for("<end>", Duration::from_secs(120));
-        let status = self.child.wait().unwrap();
-        let t = self.lines.transcript.clone();
-        for l in t.lines().filter(|l| l.starts_with("pair ")) {
-            eprintln!("{what}: {l}");
-        }
-        assert!(
-            ended && status.success() && !t.contains("not ok"),
-            "ping-pong across {what} failed ({status}):\n{t}"
-        );
-        t
-    }
 }
 
 /// One master kill: sv_take on `coord` (with a member on `other`) watches

@@ -335,7 +335,7 @@ impl Daemon {
     }
 
     /// The effects of a remote task's exit: notices, and on the master its
-    /// groups and mailbox entries.
+    /// groups and mailbox entries (on a claimant, once its claim wins).
     fn task_gone_fire(&mut self, t: i32) {
         let notes = self.notify.task_exited(t);
         self.deliver_all(notes);
@@ -343,6 +343,9 @@ impl Daemon {
             self.groups_task_gone(t);
             self.mbox.task_gone(t);
             self.answered_task_gone(t);
+        } else {
+            // A claimant: it leaves its groups when the claim wins.
+            self.claim_task_gone(t);
         }
     }
 

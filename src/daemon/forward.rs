@@ -178,6 +178,36 @@ impl Daemon {
         }
     }
 
+    /// The master took this slave back on a new link after its old one
+    /// closed (the probe of "Succession" step 0): the requests for the
+    /// master that were in flight on the old link go again under their
+    /// ids (a change the master made is answered as it was, see
+    /// [`Daemon::answered_before`]), instead of waiting for a reply that
+    /// was lost with the link.
+    pub(super) fn forwards_relinked(&mut self, host: i32) {
+        let ids: Vec<i32> = self
+            .forwards
+            .to_master
+            .keys()
+            .copied()
+            .filter(|d| self.forwards.pending.get(d).is_some_and(|p| p.host == host))
+            .collect();
+        if !ids.is_empty() {
+            dlog!(
+                self.log,
+                Info,
+                "{} request(s) in flight on the closed link to the master go again",
+                ids.len()
+            );
+        }
+        for d in ids {
+            self.forwards.pending.remove(&d);
+            if let Some((token, frame)) = self.forwards.to_master.remove(&d) {
+                self.forward_again(token, frame, d);
+            }
+        }
+    }
+
     /// A new master is known (or this daemon is it): the requests held
     /// for the master meanwhile are handled again.
     pub(super) fn forwards_new_master(&mut self) {

@@ -109,13 +109,18 @@ impl HostTable {
     /// The host that takes over when the master `master` is lost: the next
     /// one in the table after it (by index, wrapping round).
     pub fn successor_of(&self, master: i32) -> Option<i32> {
+        self.line_of(master).first().copied()
+    }
+
+    /// The line of succession after the master `master`: every other host,
+    /// those after it in the table first (by index), then those before it
+    /// (wrapping round). The first is its successor, the second takes over
+    /// when the successor is lost too.
+    pub fn line_of(&self, master: i32) -> Vec<i32> {
         let m = tid::host_index(tid::host_of(master));
-        let others = self.hosts.iter().filter(|e| e.index != m);
-        others
-            .clone()
-            .find(|e| e.index > m)
-            .or_else(|| others.min_by_key(|e| e.index))
-            .map(|e| e.host())
+        let after = self.hosts.iter().filter(|e| e.index > m);
+        let before = self.hosts.iter().filter(|e| e.index < m);
+        after.chain(before).map(|e| e.host()).collect()
     }
 
     /// Removes the host with host part of `t`; bumps the version if it was there.
@@ -295,6 +300,11 @@ mod tests {
         assert_eq!(t.successor_of(d(4)), Some(tid::host_tid(1)));
         t.remove(tid::host_tid(2));
         assert_eq!(t.successor_of(d(1)), Some(tid::host_tid(3)));
+        assert_eq!(
+            t.line_of(d(3)),
+            [tid::host_tid(4), tid::host_tid(1)],
+            "after 3: 4, then wrapping round to 1"
+        );
         // A table of a master that said nothing more.
         let old = Writer::new().int(1).int(0).finish();
         let o = HostTable::decode(&mut Reader::new(&old)).unwrap();

@@ -118,6 +118,15 @@ impl Daemon {
                 events.push(link.readable(&mut self.buf));
             }
         }
+        let connected = self
+            .links
+            .get(tok)
+            .is_some_and(|l| !matches!(l.phase, crate::daemon::link::Phase::Connecting(_)));
+        if connected && self.is_probe_ahead(tok) {
+            // The successor's port took the connection: it runs.
+            self.probe_ahead_result(tok, true, true, "");
+            return;
+        }
         for ev in events {
             match ev {
                 Event::Nothing => {}
@@ -195,6 +204,29 @@ impl Daemon {
         };
         if !known {
             return refuse(self, &format!("unknown daemon {}", tid::fmt(claimed)));
+        }
+        if let Some(other) = self.links.of_host(host).filter(|_| self.multi.is_master()) {
+            // A slave never opens a link to its master but to probe it
+            // after its own end of their link closed (docs/PROTOCOL.md
+            // "Succession" step 0): the new link replaces the old one,
+            // which is dead on the slave's side; what it had not sent yet
+            // goes on the new one.
+            let held: Vec<Vec<u8>> = self
+                .links
+                .get_mut(other)
+                .map(|l| l.held.drain_all())
+                .unwrap_or_default();
+            dlog!(
+                self.log,
+                Warn,
+                "slave {} linked again: its old link is closed",
+                tid::fmt(claimed)
+            );
+            self.links.unbind(host);
+            self.drop_link(other);
+            if let Some(l) = self.links.get_mut(tok) {
+                l.held.extend(held);
+            }
         }
         if let Some(other) = self.links.of_host(host) {
             let other_up = self.links.get(other).is_some_and(|l| l.is_up());
@@ -357,7 +389,7 @@ impl Daemon {
         let addr_s = canon(&link.peer_addr);
         if self.is_probe(tok) {
             let answered = !matches!(link.phase, crate::daemon::link::Phase::Connecting(_));
-            self.probe_result(answered, false, why);
+            self.probe_result(tok, answered, false, why);
             return;
         }
         if let Some(gap) = self.links.woke_after_stall(Instant::now()) {
@@ -429,6 +461,7 @@ impl Daemon {
         if outgoing && !held.is_empty() && self.multi.table().contains(host) {
             self.links.hold(host, held, Instant::now() + RETRY);
         }
+        self.peer_link_lost(host, why);
     }
 
     /// A frame arrived on an authenticated link.
@@ -534,7 +567,7 @@ impl Daemon {
                 if let Some(id) = self.starting.start_of_link(tok) {
                     self.start_linked(id, tok);
                 } else if self.is_probe(tok) {
-                    self.probe_result(true, true, "");
+                    self.probe_result(tok, true, true, "");
                 } else {
                     let host = tid::host_of(peer);
                     dlog!(self.log, Debug, "link to {} up", tid::fmt(peer));

@@ -38,6 +38,13 @@ const CLAIM_WAIT: Duration = Duration::from_secs(10);
 const REPLICA_EVERY: Duration = Duration::from_secs(1);
 /// How long the probe of a master whose link closed may take to connect.
 const PROBE_TIME: Duration = Duration::from_secs(3);
+/// How long after a probe that was answered the second one goes (a daemon
+/// killed a moment ago has closed its listener by then).
+const REPROBE_AFTER: Duration = Duration::from_millis(300);
+/// How many hosts of the line of succession keep the replica: the
+/// successor and the next one, so the machine outlives the loss of the
+/// master and its successor at once with its state.
+const REPLICA_HOLDERS: usize = 2;
 /// At most this many replies wait for the successor's acknowledgement
 /// (one per request in progress: far more than a machine's tasks have);
 /// beyond it a reply goes at once, and the log says so.
@@ -123,11 +130,13 @@ struct Claim {
 #[derive(Default)]
 pub(super) struct Succession {
     // Master side.
-    /// The host the replicas go to, and the last one sent.
-    shipped_to: Option<i32>,
+    /// The hosts the replicas go to (the first [`REPLICA_HOLDERS`] of the
+    /// line of succession), and the last one sent.
+    shipped_to: Vec<i32>,
     last_body: Vec<u8>,
     seq: i32,
-    acked: i32,
+    /// The last replica each holder acknowledged.
+    acks: std::collections::BTreeMap<i32, i32>,
     last_sent: Option<Instant>,
     /// Replies to master-only requests waiting for the acknowledgement of
     /// the replica that carries what they tell.
@@ -152,6 +161,45 @@ pub(super) struct Succession {
     probe: Option<mio::Token>,
     /// Whether this probe is the second look after a reset.
     probe_again: bool,
+    /// Whether the probe of the successor is the second look.
+    ahead_again: bool,
+    /// When to probe again (the master, or the successor while this daemon
+    /// waits for it as next in line).
+    reprobe_at: Option<Instant>,
+    /// Hosts known lost since the last take-over: the masters lost, and
+    /// hosts ahead in the line of succession found gone. The next master
+    /// removes them all.
+    lost: BTreeSet<i32>,
+    /// A slave second in line while it waits for the successor's claim:
+    /// the master lost (its daemon tid), the successor it waits for, and
+    /// whether the master's loss was a silence. When no claim comes, it
+    /// claims in their place.
+    next_in_line: Option<(i32, i32, bool)>,
+    /// The connection probing the successor ([`Succession::next_in_line`])
+    /// whose link is not up.
+    probe_ahead: Option<mio::Token>,
+}
+
+impl Succession {
+    /// Master: whether every holder acknowledged the last replica.
+    fn all_acked(&self) -> bool {
+        self.shipped_to
+            .iter()
+            .all(|h| self.acks.get(h) == Some(&self.seq))
+    }
+
+    /// Master: the latest replica every holder acknowledged (`None` while
+    /// one has acknowledged none).
+    fn confirmed(&self) -> Option<i32> {
+        let acks: Vec<i32> = self
+            .shipped_to
+            .iter()
+            .map(|h| self.acks.get(h).copied())
+            .collect::<Option<_>>()?;
+        acks.iter()
+            .copied()
+            .find(|&a| acks.iter().all(|&b| seq_reached(b, a)))
+    }
 }
 
 /// What a replica holds.
@@ -232,9 +280,10 @@ impl Daemon {
     /// The reply to request `tag` (`wid`) on `token`: a master's reply to a
     /// request on the replicated state (mailbox, no-reset list, groups) waits while a replica is not acknowledged yet
     /// (it may carry the change this reply tells of, or one the reply
-    /// shows), so that no task is told of a state the successor does not
-    /// hold; it goes when the successor acknowledges that replica (or a
-    /// later one), or at once when there is no successor. Every other
+    /// shows), so that no task is told of a state the replica holders do
+    /// not hold; it goes when every holder (the successor and the next
+    /// host in line) acknowledged that replica (or a later one), or at
+    /// once when there is no other host. Every other
     /// reply goes at once, and messages never wait for replicas.
     pub(super) fn reply_replicated(
         &mut self,
@@ -248,7 +297,7 @@ impl Daemon {
         // And the host changes (retry.rs `host_change`).
         let replicated = matches!(tag, 20..=23 | 42 | 43 | 60 | 61 | 70..=79);
         let waits =
-            self.multi.is_master() && replicated && s.shipped_to.is_some() && s.acked != s.seq;
+            self.multi.is_master() && replicated && !s.shipped_to.is_empty() && !s.all_acked();
         if !waits {
             self.reply(token, tag, wid, result);
             return;
@@ -293,7 +342,7 @@ impl Daemon {
         }
         self.replicate(false);
         let s = &self.succession;
-        let waits = self.multi.is_master() && s.shipped_to.is_some() && s.acked != s.seq;
+        let waits = self.multi.is_master() && !s.shipped_to.is_empty() && !s.all_acked();
         if !waits {
             for r in notes {
                 self.send_release(r);
@@ -344,13 +393,15 @@ impl Daemon {
         if !self.multi.is_master() {
             return;
         }
-        let Some(succ) = self.multi.table().successor_of(self.me.dtid()) else {
+        let mut holders = self.multi.table().line_of(self.me.dtid());
+        holders.truncate(REPLICA_HOLDERS);
+        if holders.is_empty() {
             // Alone: nobody to keep a copy, nothing to wait for.
-            self.succession.shipped_to = None;
-            self.succession.acked = self.succession.seq;
+            self.succession.shipped_to.clear();
+            self.succession.acks.clear();
             self.send_held(None);
             return;
-        };
+        }
         let known = self.starting.known().to_text();
         let state = snapshot(&self.groups, &self.mbox, &self.misc.noresets(), &known);
         let s = &mut self.succession;
@@ -364,19 +415,25 @@ impl Daemon {
         let s = &mut self.succession;
         let body = with_answers(&state, &s.answered);
         s.last_state = state;
-        if !force && s.shipped_to == Some(succ) && s.last_body == body {
+        if !force && s.shipped_to == holders && s.last_body == body {
             return;
         }
-        if s.shipped_to != Some(succ) {
+        if s.shipped_to != holders {
+            let names: Vec<String> = holders
+                .iter()
+                .map(|&h| tid::fmt(tid::daemon_tid(h)))
+                .collect();
             dlog!(
                 self.log,
                 Info,
-                "successor: {}",
-                tid::fmt(tid::daemon_tid(succ))
+                "successor: {} (replica holders {})",
+                names[0],
+                names.join(", ")
             );
         }
         let s = &mut self.succession;
-        s.shipped_to = Some(succ);
+        s.acks.retain(|h, _| holders.contains(h));
+        s.shipped_to = holders.clone();
         s.seq = s.seq.wrapping_add(1);
         s.last_sent = Some(Instant::now());
         let mut w = Writer::new();
@@ -385,18 +442,21 @@ impl Daemon {
         dlog!(
             self.log,
             Debug,
-            "replica {} ({} bytes) to {}",
+            "replica {} ({} bytes) to {} host(s)",
             s.seq,
             s.last_body.len(),
-            tid::fmt(tid::daemon_tid(succ))
+            holders.len()
         );
-        let f = ctl_frame(
-            self.me.dtid(),
-            tid::daemon_tid(succ),
-            Ctl::Replica,
-            w.finish(),
-        );
-        self.send_to_host(succ, f.to_bytes());
+        let body = w.finish();
+        for h in holders {
+            let f = ctl_frame(
+                self.me.dtid(),
+                tid::daemon_tid(h),
+                Ctl::Replica,
+                body.clone(),
+            );
+            self.send_to_host(h, f.to_bytes());
+        }
     }
 
     /// The machine's tick: a change made outside a request (a task's exit
@@ -411,13 +471,23 @@ impl Daemon {
             let late = s
                 .last_sent
                 .is_none_or(|t| now.duration_since(t) >= REPLICA_EVERY);
-            let due = s.shipped_to != self.multi.table().successor_of(self.me.dtid()) || late;
-            let unacked = s.shipped_to.is_some() && s.acked != s.seq;
+            let mut holders = self.multi.table().line_of(self.me.dtid());
+            holders.truncate(REPLICA_HOLDERS);
+            let due = s.shipped_to != holders || late;
+            let unacked = !s.shipped_to.is_empty() && !s.all_acked();
             if due {
                 self.succession.last_sent = Some(now);
                 self.replicate(late && unacked);
             }
             return;
+        }
+        if self.succession.reprobe_at.is_some_and(|t| now >= t) {
+            self.succession.reprobe_at = None;
+            match self.succession.next_in_line {
+                Some((_, ahead, _)) if self.succession.ahead_again => self.probe_ahead(ahead),
+                _ if self.succession.probe_again => self.master_lost("closed after the probe"),
+                _ => {}
+            }
         }
         if let Some(c) = &self.succession.claim {
             if now > c.deadline {
@@ -433,12 +503,28 @@ impl Daemon {
             }
         }
         if self.succession.orphan_until.is_some_and(|d| now > d) {
+            self.succession.orphan_until = None;
+            if let Some((old, ahead, _)) = self.succession.next_in_line.take() {
+                // Next in line: the successor did not claim (gone too, or
+                // cut off): this daemon claims in its place, after silence
+                // (it may be alive behind a partition), so only with a
+                // majority.
+                dlog!(
+                    self.log,
+                    Warn,
+                    "no claim came from the successor {}; claiming in its place",
+                    tid::fmt(tid::daemon_tid(ahead))
+                );
+                self.drop_probe_ahead();
+                self.succession.lost.insert(ahead);
+                self.in_line(old, "no claim came", true);
+                return;
+            }
             dlog!(
                 self.log,
                 Warn,
                 "no successor took over; killing tasks, exiting"
             );
-            self.succession.orphan_until = None;
             self.halt_now("loss of the master");
         }
     }
@@ -468,9 +554,13 @@ impl Daemon {
                     return;
                 };
                 let s = &mut self.succession;
-                if Some(tid::host_of(sender)) == s.shipped_to && seq_reached(seq, s.acked) {
-                    s.acked = seq;
-                    self.send_held(Some(seq));
+                let h = tid::host_of(sender);
+                let newer = s.acks.get(&h).is_none_or(|&a| seq_reached(seq, a));
+                if s.shipped_to.contains(&h) && newer {
+                    s.acks.insert(h, seq);
+                    if let Some(c) = s.confirmed() {
+                        self.send_held(Some(c));
+                    }
                 }
             }
             Ctl::Claim => {
@@ -502,8 +592,133 @@ impl Daemon {
     /// daemon is the master afterwards ([`Daemon::forwards_new_master`]).
     pub(super) fn succession_pending(&self) -> bool {
         self.succession.probe.is_some()
+            || self.succession.reprobe_at.is_some()
             || self.succession.orphan_until.is_some()
             || self.succession.claim.is_some()
+    }
+
+    /// A claimant: a task of a follower exited (its TaskGone came after
+    /// the Follow that named it alive): it is alive no more when the claim
+    /// wins, so it leaves its groups then.
+    pub(super) fn claim_task_gone(&mut self, t: i32) {
+        if let Some(c) = &mut self.succession.claim {
+            for (_, alive) in c.alive.iter_mut() {
+                alive.retain(|&x| x != t);
+            }
+        }
+    }
+
+    /// A slave's link to another slave, `host`, closed (`why`): when this
+    /// daemon waits for that host's claim as next in line, it looks at
+    /// the host's port (a refusal: it is gone too, and this daemon claims).
+    pub(super) fn peer_link_lost(&mut self, host: i32, why: &str) {
+        let waits_for = self
+            .succession
+            .next_in_line
+            .is_some_and(|(_, a, _)| a == host);
+        if waits_for && !why.starts_with(SILENT) && self.succession.probe_ahead.is_none() {
+            self.probe_ahead(host);
+        }
+    }
+
+    /// Probes the port of `ahead`, the successor this daemon waits for.
+    fn probe_ahead(&mut self, ahead: i32) {
+        let target = self
+            .multi
+            .table()
+            .by_tid(ahead)
+            .and_then(|e| super::multi::order_addrs(&e.addrs).front().copied());
+        match target.and_then(|a| {
+            self.connect_link(a, ahead, Instant::now() + PROBE_TIME)
+                .ok()
+        }) {
+            Some(tok) => {
+                dlog!(
+                    self.log,
+                    Info,
+                    "probing the port of the successor {}",
+                    tid::fmt(tid::daemon_tid(ahead))
+                );
+                self.succession.probe_ahead = Some(tok);
+            }
+            None => self.ahead_gone(ahead, "no address to reach it"),
+        }
+    }
+
+    fn drop_probe_ahead(&mut self) {
+        if let Some(tok) = self.succession.probe_ahead.take() {
+            self.drop_link(tok);
+        }
+    }
+
+    /// Whether link `tok` is the probe of the successor.
+    pub(super) fn is_probe_ahead(&self, tok: mio::Token) -> bool {
+        self.succession.probe_ahead == Some(tok)
+    }
+
+    /// The probe of the successor ended (see [`Daemon::probe_result`]);
+    /// `accepted` as soon as its port took the connection: the probe is
+    /// closed then, before its handshake ends (a successor that became the
+    /// master meanwhile would take a finished one for this slave's link).
+    pub(super) fn probe_ahead_result(
+        &mut self,
+        tok: mio::Token,
+        answered: bool,
+        accepted: bool,
+        why: &str,
+    ) {
+        self.succession.probe_ahead = None;
+        self.drop_link(tok);
+        let Some((_, ahead, _)) = self.succession.next_in_line else {
+            return;
+        };
+        let name = tid::fmt(tid::daemon_tid(ahead));
+        // A daemon killed a moment ago may still hold its listener (its
+        // port takes the connection, or takes it and closes it): a second
+        // look a moment later tells.
+        if (accepted || answered) && !self.succession.ahead_again {
+            self.succession.ahead_again = true;
+            self.succession.reprobe_at = Some(Instant::now() + REPROBE_AFTER);
+            return;
+        }
+        self.succession.ahead_again = false;
+        if accepted {
+            dlog!(
+                self.log,
+                Info,
+                "the successor {name} runs; waiting for its claim"
+            );
+            return;
+        }
+        if answered || why.contains("timed out") {
+            // It runs (and refused a second link), or it does not answer:
+            // its claim is awaited; without one, this daemon claims after
+            // the wait, with a majority.
+            dlog!(
+                self.log,
+                Info,
+                "the successor {name} did not refuse the probe ({why}); waiting for its claim"
+            );
+            return;
+        }
+        self.ahead_gone(ahead, why);
+    }
+
+    /// The successor `ahead` is gone too (its port refused): the next in
+    /// line claims in its place.
+    fn ahead_gone(&mut self, ahead: i32, why: &str) {
+        let Some((old, _, silent)) = self.succession.next_in_line.take() else {
+            return;
+        };
+        dlog!(
+            self.log,
+            Warn,
+            "the successor {} is gone too ({why})",
+            tid::fmt(tid::daemon_tid(ahead))
+        );
+        self.succession.lost.insert(ahead);
+        self.succession.orphan_until = None;
+        self.in_line(old, "its successor is gone too", silent);
     }
 
     /// A slave lost the link to its master (`why`: a silence, or a closed
@@ -538,18 +753,30 @@ impl Daemon {
         }
     }
 
-    /// Whether link `tok` is the probe of the master.
+    /// Whether link `tok` is the probe of the master or of its successor.
     pub(super) fn is_probe(&self, tok: mio::Token) -> bool {
-        self.succession.probe == Some(tok)
+        self.succession.probe == Some(tok) || self.succession.probe_ahead == Some(tok)
     }
 
-    /// The probe of the master ended: `answered` when its port accepted
-    /// the connection (the master's daemon runs), `accepted` when it also
-    /// took this daemon back (the probe is the master's link from now on).
-    pub(super) fn probe_result(&mut self, answered: bool, accepted: bool, why: &str) {
-        let Some(tok) = self.succession.probe.take() else {
+    /// The probe `tok` of the master (or of its successor) ended:
+    /// `answered` when its port accepted the connection (the daemon runs),
+    /// `accepted` when it also took this daemon back (the probe is its link
+    /// from now on).
+    pub(super) fn probe_result(
+        &mut self,
+        tok: mio::Token,
+        answered: bool,
+        accepted: bool,
+        why: &str,
+    ) {
+        if self.succession.probe_ahead == Some(tok) {
+            self.probe_ahead_result(tok, answered, accepted, why);
             return;
-        };
+        }
+        if self.succession.probe != Some(tok) {
+            return;
+        }
+        self.succession.probe = None;
         let master = self.multi.master();
         if accepted {
             self.succession.probe_again = false;
@@ -560,18 +787,21 @@ impl Daemon {
                 tid::fmt(master)
             );
             self.links.bind(tid::host_of(master), tok);
-            // The requests held during the probe go to it after all.
+            // The requests in flight on the old link go again, and those
+            // held during the probe go to it after all.
+            self.forwards_relinked(tid::host_of(master));
             self.forwards_new_master();
             return;
         }
         self.drop_link(tok);
-        if answered && why.contains("reset") && !self.succession.probe_again {
+        if answered && !self.succession.probe_again {
             // A daemon killed a moment ago may still have held its listener
-            // when we connected: closing it resets what waited in its
-            // backlog. Look once more; a live master resets the second
-            // probe too.
+            // when we connected, or even taken the connection: its death
+            // resets or closes it. Look once more, a moment later (its
+            // listener is closed by then); a live master that dropped this
+            // host closes the second probe too, a dead one's port refuses it.
             self.succession.probe_again = true;
-            self.master_lost(why);
+            self.succession.reprobe_at = Some(Instant::now() + REPROBE_AFTER);
             return;
         }
         self.succession.probe_again = false;
@@ -595,15 +825,53 @@ impl Daemon {
     /// The successor takes over; the others wait for its claim.
     fn master_gone(&mut self, why: &str, silent: bool) {
         let old = self.multi.master();
-        let succ = self.multi.table().successor_of(old);
-        if succ == Some(self.me.host()) {
+        let table = self.multi.table();
+        let s = &mut self.succession;
+        s.lost.insert(tid::host_of(old));
+        s.lost.retain(|&h| table.contains(h));
+        self.in_line(old, why, silent);
+    }
+
+    /// Where this daemon stands in the line of succession after the lost
+    /// master `old` (its hosts known lost left out): the first claims the
+    /// machine; the second waits for the first's claim and probes its
+    /// port when it does not hear from it (a refusal: it is gone too, and
+    /// the second claims; no claim within the wait: the second claims,
+    /// with a majority); the others wait for a claim a little longer.
+    fn in_line(&mut self, old: i32, why: &str, silent: bool) {
+        let full = self.multi.table().line_of(old);
+        let line: Vec<i32> = full
+            .iter()
+            .copied()
+            .filter(|h| !self.succession.lost.contains(h))
+            .collect();
+        let me = self.me.host();
+        // Past the epoch of any claim a host ahead of us in the line made.
+        let pos = full.iter().position(|&h| h == me).unwrap_or(0) as i32;
+        let epoch = self.multi.table().epoch + 1 + pos;
+        let rank = line.iter().position(|&h| h == me);
+        if rank == Some(0) {
+            let also: Vec<String> = self
+                .succession
+                .lost
+                .iter()
+                .filter(|&&h| h != tid::host_of(old))
+                .map(|&h| tid::fmt(tid::daemon_tid(h)))
+                .collect();
+            let also = if also.is_empty() {
+                String::new()
+            } else {
+                format!(" in place of {} too", also.join(", "))
+            };
             dlog!(
                 self.log,
                 Warn,
-                "lost the master {} ({why}); taking over",
+                "lost the master {} ({why}); taking over{also}",
                 tid::fmt(old)
             );
-            self.claim(old, silent);
+            self.succession.next_in_line = None;
+            self.drop_probe_ahead();
+            self.claim(old, epoch, silent);
             return;
         }
         if self.succession.orphan_until.is_some() {
@@ -611,33 +879,47 @@ impl Daemon {
         }
         // After a silence the successor sees the loss about when we do
         // (the master's heartbeats reach all alike); after a death seen at
-        // once here it may need up to the host timeout.
-        let wait = if silent {
+        // once here it may need up to the host timeout. Behind the next in
+        // line, a claim it makes in the successor's place comes after that.
+        let mut wait = if silent {
             ORPHAN_GRACE
         } else {
             self.links.dead_after() + ORPHAN_GRACE
         };
+        let ahead = line.first().copied();
+        if rank != Some(1) {
+            wait += ORPHAN_GRACE;
+        }
         dlog!(
             self.log,
             Warn,
             "lost the master {} ({why}); waiting up to {} s for {} to take over",
             tid::fmt(old),
             wait.as_secs(),
-            succ.map_or_else(|| "a successor".to_string(), tid::fmt)
+            ahead.map_or_else(
+                || "a successor".to_string(),
+                |h| tid::fmt(tid::daemon_tid(h))
+            )
         );
         self.succession.orphan_until = Some(Instant::now() + wait);
+        if let (Some(1), Some(ahead)) = (rank, ahead) {
+            self.succession.next_in_line = Some((old, ahead, silent));
+            if !self.links.hears_from(ahead) && self.succession.probe_ahead.is_none() {
+                self.probe_ahead(ahead);
+            }
+        }
     }
 
-    /// The successor claims the machine with the next epoch. After a
-    /// closed connection (the master is certainly gone) it is the master
-    /// at once; after a silence only once a majority follows.
-    fn claim(&mut self, old: i32, silent: bool) {
-        let epoch = self.multi.table().epoch + 1;
+    /// This daemon claims the machine with `epoch` in place of the master
+    /// `old` (and of the hosts ahead of it in line that are lost). After a
+    /// death seen for certain (a refused probe) it is the master at once;
+    /// after a silence only once a majority follows.
+    fn claim(&mut self, old: i32, epoch: i32, silent: bool) {
         let of = self.multi.table().hosts.len();
         let others: Vec<i32> = self
             .other_hosts()
             .into_iter()
-            .filter(|&h| h != tid::host_of(old))
+            .filter(|&h| h != tid::host_of(old) && !self.succession.lost.contains(&h))
             .collect();
         for &h in &others {
             let f = ctl_frame(
@@ -702,6 +984,11 @@ impl Daemon {
         let old = self.multi.follow(from, epoch);
         self.succession.orphan_until = None;
         self.succession.claim = None;
+        self.succession.next_in_line = None;
+        self.drop_probe_ahead();
+        self.succession.reprobe_at = None;
+        self.succession.probe_again = false;
+        self.succession.ahead_again = false;
         if let Some(tok) = self.succession.probe.take() {
             self.drop_link(tok);
         }
@@ -746,9 +1033,10 @@ impl Daemon {
     fn take_over(&mut self, old: i32, epoch: i32) {
         self.multi.take_over(self.me.dtid(), epoch);
         self.succession.orphan_until = None;
-        // Our successor gets a first copy (when removing the old master
-        // below does not send it one).
-        self.succession.shipped_to = None;
+        // Our replica holders get a first copy (when removing the old
+        // master below does not send them one).
+        self.succession.shipped_to.clear();
+        self.succession.acks.clear();
         let mut again = Vec::new();
         match self.succession.copy.take().map(|(_, b)| restore(&b)) {
             Some(Ok(st)) => {
@@ -765,7 +1053,12 @@ impl Daemon {
                 }
             }
             Some(Err(e)) => dlog!(self.log, Error, "the master's replica is unreadable: {e}"),
-            None => dlog!(self.log, Warn, "no replica of the master's state came"),
+            None => dlog!(
+                self.log,
+                Warn,
+                "no replica of the master's state came: its groups, mailbox, no-reset list \
+                 and hostfile defaults are lost"
+            ),
         }
         dlog!(
             self.log,
@@ -773,10 +1066,34 @@ impl Daemon {
             "master of the machine now (epoch {epoch}), in place of {}",
             tid::fmt(old)
         );
-        if let Some(tok) = self.links.unbind(tid::host_of(old)) {
-            self.drop_link(tok);
+        // The old master goes, and the hosts ahead of this one in the line
+        // of succession that were lost with it (and a master lost before
+        // the one we followed), in one new table.
+        self.succession.next_in_line = None;
+        self.drop_probe_ahead();
+        let mut gone = vec![tid::host_of(old)];
+        let lost = std::mem::take(&mut self.succession.lost);
+        gone.extend(lost.into_iter().filter(|&h| h != tid::host_of(old)));
+        let mut removed = Vec::new();
+        for h in gone {
+            if let Some(tok) = self.links.unbind(h) {
+                self.drop_link(tok);
+            }
+            if self.multi.remove_host(h).is_some() {
+                let why = if h == tid::host_of(old) {
+                    "the master was lost"
+                } else {
+                    "lost with the master"
+                };
+                dlog!(self.log, Info, "host {} removed: {why}", tid::fmt(h));
+                removed.push(h);
+            }
         }
-        self.remove_host(tid::host_of(old), "the master was lost");
+        self.push_table(None);
+        for h in removed {
+            self.host_gone(h);
+        }
+        self.replicate(false);
         if !again.is_empty() {
             dlog!(
                 self.log,

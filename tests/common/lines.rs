@@ -1,5 +1,4 @@
-//! The lines a program prints, as they come (tests/survive.rs,
-//! tests/survive_sync.rs). Included with
+//! The lines a program prints, as they come (tests/survive*.rs). Included with
 //! `#[path = "common/lines.rs"] mod lines;`.
 #![allow(dead_code)]
 
