@@ -465,7 +465,10 @@ impl Daemon {
                     tid::fmt(h.src)
                 );
             }
-            Kind::Msg => self.link_msg(f),
+            Kind::Msg => {
+                self.link_msg(f);
+                self.flow_after_msg(peer, h.dst);
+            }
             Kind::DReq => self.on_dreq(peer, f),
             Kind::DReply => self.on_dreply(f),
             Kind::Req | Kind::Reply => {
@@ -525,6 +528,11 @@ impl Daemon {
                 self.on_succession_ctl(c, sender, &mut r);
             }
             Some(Ctl::Relink) => self.relink_asked(tok, peer),
+            Some(c @ (Ctl::Busy | Ctl::Ready)) => {
+                if let Ok(dst) = r.int() {
+                    self.flow_ctl(peer, c, dst);
+                }
+            }
             Some(Ctl::LinkOk) => {
                 let failed = self.links.get_mut(tok).is_some_and(|l| l.set_up().is_err());
                 if failed {
