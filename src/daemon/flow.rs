@@ -55,6 +55,8 @@ pub(super) struct Flow {
     held_back: HashMap<i32, HashMap<i32, Instant>>,
     /// Busy frames standing: (host asked, task) and when last sent.
     asked: HashMap<(i32, i32), Instant>,
+    /// Feeds not read from, with the task whose queue they wait for.
+    feeds: HashMap<Token, i32>,
 }
 
 impl Flow {
@@ -65,7 +67,7 @@ impl Flow {
 
     /// Whether nothing is asked or held back.
     fn is_empty(&self) -> bool {
-        self.held_back.is_empty() && self.asked.is_empty()
+        self.held_back.is_empty() && self.asked.is_empty() && self.feeds.is_empty()
     }
 
     /// Host `host` asks (again) to hold back messages for `dst`.
@@ -113,6 +115,32 @@ impl Daemon {
             self.opts.bounds.queue_cap
         );
         self.flow_send(host, Ctl::Busy, dst);
+    }
+
+    /// A message for `dst` from the feed `tok` was queued (or held): when
+    /// its queue is over the cap, the feed is not read from until it
+    /// drains. Its task waits in its write, as a local task does, and
+    /// gives the feed up after a while (src/task/feed.rs): its next
+    /// messages come through its daemon, which is asked to hold back.
+    pub(super) fn flow_after_feed(&mut self, tok: Token, dst: i32) {
+        if self.flow.feeds.contains_key(&tok) || !self.dst_over(dst) || self.task_waits(dst) {
+            return;
+        }
+        self.flow.feeds.insert(tok, dst);
+        let peer = self.links.get(tok).map_or(0, |l| l.peer);
+        dlog!(
+            self.log,
+            Debug,
+            "feed from {} waits: the queue toward {} is over {} bytes",
+            tid::fmt(peer),
+            tid::fmt(dst),
+            self.opts.bounds.queue_cap
+        );
+    }
+
+    /// Whether feed `tok` is not read from now.
+    pub(super) fn feed_paused(&self, tok: Token) -> bool {
+        self.flow.feeds.contains_key(&tok)
     }
 
     fn flow_send(&mut self, host: i32, code: Ctl, dst: i32) {
@@ -183,6 +211,7 @@ impl Daemon {
         }
         let now = Instant::now();
         self.flow.forget_old(now);
+        self.resume_feeds();
         let asked: Vec<((i32, i32), Instant)> =
             self.flow.asked.iter().map(|(k, at)| (*k, *at)).collect();
         for ((host, dst), at) in asked {
@@ -202,6 +231,30 @@ impl Daemon {
             } else if now.duration_since(at) >= REFRESH {
                 self.flow.asked.insert((host, dst), now);
                 self.flow_send(host, Ctl::Busy, dst);
+            }
+        }
+    }
+
+    /// Reads again from the feeds whose queue drained (or whose task now
+    /// waits, or that closed).
+    fn resume_feeds(&mut self) {
+        if self.flow.feeds.is_empty() {
+            return;
+        }
+        let ready: Vec<Token> = self
+            .flow
+            .feeds
+            .iter()
+            .filter(|(tok, dst)| {
+                !self.links.is_link(**tok) || self.dst_drained(**dst) || self.task_waits(**dst)
+            })
+            .map(|(tok, _)| *tok)
+            .collect();
+        for tok in ready {
+            self.flow.feeds.remove(&tok);
+            if self.links.is_link(tok) {
+                // Edge-triggered: what came meanwhile raised no new event.
+                self.link_event(tok, true, false);
             }
         }
     }

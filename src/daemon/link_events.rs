@@ -109,6 +109,8 @@ impl Daemon {
 
     /// An event on a link.
     pub(super) fn link_event(&mut self, tok: Token, readable: bool, writable: bool) {
+        // A feed waiting for a full queue is not read (flow.rs).
+        let readable = readable && !self.feed_paused(tok);
         let mut events = Vec::new();
         if let Some(link) = self.links.get_mut(tok) {
             if writable {
@@ -122,6 +124,17 @@ impl Daemon {
             match ev {
                 Event::Nothing => {}
                 Event::Failed(why) => {
+                    if self.links.get(tok).is_some_and(|l| l.feed) {
+                        // What the feed brought before its end goes first
+                        // (a feed not read for a while has its last frames
+                        // and its end waiting together). While it waits
+                        // for a full queue again, it is closed later: read
+                        // again, its end is read again (flow.rs).
+                        self.link_frames(tok);
+                        if self.feed_paused(tok) {
+                            return;
+                        }
+                    }
                     self.link_failed(tok, &why);
                     return;
                 }
@@ -145,6 +158,9 @@ impl Daemon {
     /// Decodes and handles the frames a link has received.
     pub(super) fn link_frames(&mut self, tok: Token) {
         loop {
+            if self.feed_paused(tok) {
+                return; // the frames read stay in the decoder, in order
+            }
             let next = match self.links.get_mut(tok) {
                 Some(l)
                     if matches!(
