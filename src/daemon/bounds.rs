@@ -11,7 +11,10 @@
 //!   sender). A task sending to itself never waits for itself, and a sender
 //!   is not held when the queue's owner waits (directly or along a chain)
 //!   for the sender's own queue: two tasks filling each other's queues
-//!   without reading do not deadlock, their queues grow instead;
+//!   without reading do not deadlock, their queues grow instead. Frames
+//!   from daemon links and feeds are held back by flow.rs (the sending
+//!   daemon is asked to hold back, a feed is not read from), toward which
+//!   [`Sink::Busy`] makes our own senders wait;
 //! - holds: the frames held for a spawned task until it connects, and the
 //!   frames waiting for another host's link to be opened or set up, count
 //!   toward the same cap as a queue (bytes), and also in frames

@@ -109,8 +109,26 @@ impl Daemon {
 
     /// An event on a link.
     pub(super) fn link_event(&mut self, tok: Token, readable: bool, writable: bool) {
-        // A feed waiting for a full queue is not read (flow.rs).
-        let readable = readable && !self.feed_paused(tok);
+        let mut writable = writable;
+        // A link reads at most READ_BURST bytes before its frames are
+        // handled, then reads on (link.rs).
+        loop {
+            // A feed waiting for a full queue is not read (flow.rs).
+            let readable = readable && !self.feed_paused(tok);
+            if !self.link_event_once(tok, readable, writable) {
+                return;
+            }
+            writable = false;
+            let more = readable && self.links.get(tok).is_some_and(|l| l.cut());
+            if !more {
+                return;
+            }
+        }
+    }
+
+    /// One read (and write) of a link and the frames it brought; false
+    /// when the link is gone or failed.
+    fn link_event_once(&mut self, tok: Token, readable: bool, writable: bool) -> bool {
         let mut events = Vec::new();
         if let Some(link) = self.links.get_mut(tok) {
             if writable {
@@ -132,27 +150,28 @@ impl Daemon {
                         // again, its end is read again (flow.rs).
                         self.link_frames(tok);
                         if self.feed_paused(tok) {
-                            return;
+                            return false;
                         }
                     }
                     self.link_failed(tok, &why);
-                    return;
+                    return false;
                 }
                 Event::Refused(why) => {
                     // Whole frames before the refused record opened: they
                     // count; nothing of the refused record does.
                     self.link_frames(tok);
                     self.link_refused(tok, &why);
-                    return;
+                    return false;
                 }
                 Event::Authenticated { claimed, role } => {
                     if !self.link_authenticated(tok, claimed, role) {
-                        return;
+                        return false;
                     }
                 }
             }
         }
         self.link_frames(tok);
+        true
     }
 
     /// Decodes and handles the frames a link has received.
