@@ -6,7 +6,13 @@
 //!   above it;
 //! * frames waiting for a link to another host that is being set up (its
 //!   daemon stopped) make their local sender wait: the daemon holding them
-//!   stays under its queue cap, and everything arrives once the link is up.
+//!   stays under its queue cap, and everything arrives once the link is up;
+//! * messages relayed by the master between two slaves that share no
+//!   address family, toward a task that is stopped or whose daemon is
+//!   stopped: the daemon holding them asks the one that sent them to hold
+//!   back (src/daemon/flow.rs), down to the sender's own daemon, whose task
+//!   waits; no daemon grows past its cap, no host is suspected or lost, and
+//!   everything arrives once, in order, after the stop.
 //!
 //! The C program is c-tests/trust/tr_bounds.c.
 
@@ -55,12 +61,19 @@ fn rss_kib(pid: u32) -> u64 {
 /// its hostfile; the remote shell passes the queue cap on (sshd accepts
 /// PVM6_*), not the largest message: that the slaves get from the master.
 fn machine(prefix: &str) -> Option<Machine> {
-    let specs = [
-        HostSpec::v6("node1"),
-        HostSpec::v6("node2"),
-        HostSpec::v6("node3"),
-    ];
-    let m = Machine::new(prefix, &specs, &[tr_bounds()])?;
+    machine_of(
+        prefix,
+        &[
+            HostSpec::v6("node1"),
+            HostSpec::v6("node2"),
+            HostSpec::v6("node3"),
+        ],
+    )
+}
+
+/// [`machine`] on hosts `specs` (node1, node2, node3).
+fn machine_of(prefix: &str, specs: &[HostSpec]) -> Option<Machine> {
+    let m = Machine::new(prefix, specs, &[tr_bounds()])?;
     let rsh = m.work.join("rsh");
     fs::write(
         &rsh,
@@ -184,4 +197,156 @@ fn frames_waiting_for_a_host_link_make_the_sender_wait() {
     );
     let log = m.log("node1");
     assert!(!log.contains("lost host"), "{log}");
+}
+
+/// The VmRSS of `pid` sampled every 20 ms while `f` runs: (before, peak).
+fn rss_during<T>(pids: &[u32], f: impl FnOnce() -> T) -> (T, Vec<(u64, u64)>) {
+    let idle: Vec<u64> = pids.iter().map(|p| rss_kib(*p)).collect();
+    let peaks: Vec<AtomicU64> = idle.iter().map(|k| AtomicU64::new(*k)).collect();
+    let stop = AtomicBool::new(false);
+    let out = std::thread::scope(|s| {
+        s.spawn(|| {
+            while !stop.load(Ordering::Relaxed) {
+                for (p, peak) in pids.iter().zip(&peaks) {
+                    peak.fetch_max(rss_kib(*p), Ordering::Relaxed);
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        });
+        let out = f();
+        stop.store(true, Ordering::Relaxed);
+        out
+    });
+    let got = idle
+        .into_iter()
+        .zip(peaks.iter().map(|p| p.load(Ordering::Relaxed)))
+        .collect();
+    (out, got)
+}
+
+/// The daemon of `host`, once it runs (at most 60 s).
+fn daemon_of(m: &Machine, host: &str) -> u32 {
+    let mut d = Vec::new();
+    for _ in 0..600 {
+        d = m.daemons_on(host);
+        let log = m.log(host);
+        let up = log.contains("joined the machine") || log.contains("host(s) in the machine");
+        if d.len() == 1 && up {
+            return d[0];
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("{host}'s daemon: {d:?}\n{}", logs(m));
+}
+
+/// One round: 200 MiB from a task on node2 (with `env`) to a task on
+/// node3, while what `pattern` names on node3 is stopped for 8 s (well
+/// under the host timeout, 60 s). Asserts that everything arrived once, in
+/// order, intact, that the sender waited, that no daemon grew past about
+/// the cap and no host was lost (nor, unless `stall` names a daemon that
+/// stops, suspected). `way` and `what` describe it in the output.
+fn round(m: &Machine, n_round: usize, way: &str, what: &str, pattern: &str, env: &str) {
+    let (n, len) = (800u32, 256 * 1024u32);
+    let mib = (u64::from(n) * u64::from(len)) >> 20;
+    let daemons = [
+        daemon_of(m, "node1"),
+        daemon_of(m, "node2"),
+        daemon_of(m, "node3"),
+    ];
+    let tid_file = m.work.join(format!("sink{n_round}.tid"));
+    let recv = m.c.spawn(
+        "node1",
+        &format!(
+            "{}/tr_bounds recvhost node3 {n} {len} {} 2>&1",
+            m.bin.display(),
+            tid_file.display()
+        ),
+    );
+    let tid = wait_for(&tid_file, "the receiver's tid", Duration::from_secs(60));
+    let tid = tid.trim().to_string();
+    // The receiver is enrolled once its tid is known; let it reach its
+    // first pvm_recv.
+    std::thread::sleep(Duration::from_millis(500));
+    let before = logs(m).len();
+    assert_eq!(m.c.signal_in("node3", pattern, "STOP"), 1, "{what}");
+    let ((out, waited), rss) = rss_during(&daemons, || {
+        std::thread::scope(|s| {
+            let sender = s.spawn(|| {
+                m.c.exec_timeout(
+                    "node2",
+                    &format!(
+                        "{env} {}/tr_bounds sendto {tid} {n} {len} 2>&1",
+                        m.bin.display()
+                    ),
+                    Duration::from_secs(240),
+                )
+            });
+            // Far more than the cap could be sent meanwhile.
+            std::thread::sleep(Duration::from_secs(8));
+            let waited = !sender.is_finished();
+            assert_eq!(m.c.signal_in("node3", pattern, "CONT"), 1);
+            (sender.join().unwrap(), waited)
+        })
+    });
+    assert_tap(&out, "tr_bounds sendto", &logs(m));
+    let got = recv.wait_with_output().unwrap();
+    assert_tap(&got, "tr_bounds recvhost", &logs(m));
+    let growth: Vec<String> = ["node1", "node2", "node3"]
+        .iter()
+        .zip(&rss)
+        .map(|(h, (idle, peak))| {
+            format!("{h} {idle} -> {peak} KiB (+{})", peak.saturating_sub(*idle))
+        })
+        .collect();
+    eprintln!(
+        "{mib} MiB from node2 to node3 {way}, {what} stopped 8 s, cap {CAP_MIB} MiB: daemons' VmRSS {}; sender still waiting when resumed: {waited}",
+        growth.join(", ")
+    );
+    assert!(waited, "the sender did not wait ({what} stopped)");
+    for ((h, (idle, peak)), g) in ["node1", "node2", "node3"].iter().zip(&rss).zip(&growth) {
+        assert!(
+            *peak < idle + (3 * CAP_MIB + 16) * 1024,
+            "{h}'s daemon held more than the cap ({what} stopped): {g}"
+        );
+    }
+    let all = logs(m);
+    assert!(!all.contains("lost host"), "{all}");
+    if pattern != "pvmd3" {
+        // Every link was read all along: no host fell silent.
+        let new = all.get(before..).unwrap_or(&all);
+        assert!(!new.contains("suspected"), "{all}");
+    }
+}
+
+#[test]
+fn relayed_messages_make_the_far_sender_wait() {
+    // node2 (IPv4 only) and node3 (IPv6 only) share no address family: the
+    // master, node1 (dual stack), relays between them.
+    let specs = [
+        HostSpec::dual("node1"),
+        HostSpec::v4("node2"),
+        HostSpec::v6("node3"),
+    ];
+    let Some(m) = machine_of("bdh-relay", &specs) else {
+        return;
+    };
+    let way = "relayed by node1";
+    round(&m, 0, way, "the receiving task", "sinkchild", "");
+    round(&m, 1, way, "node3's daemon", "pvmd3", "");
+}
+
+#[test]
+fn a_stopped_receiver_makes_its_remote_sender_wait() {
+    let Some(m) = machine("bdh-far") else {
+        return;
+    };
+    round(&m, 0, "on a feed", "the receiving task", "sinkchild", "");
+    round(
+        &m,
+        1,
+        "over the daemons' link",
+        "the receiving task",
+        "sinkchild",
+        "PVM6_FEEDS=0",
+    );
 }

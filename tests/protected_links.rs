@@ -488,10 +488,41 @@ impl Shared {
 const REC_HEAD: usize = 4;
 const REC_TAG: usize = 16;
 
+/// The role byte of the Hello at the head of `s` (left unread), if it
+/// comes within 5 s.
+fn hello_role(s: &TcpStream) -> Option<u8> {
+    let _ = s.set_read_timeout(Some(Duration::from_millis(100)));
+    let mut head = [0u8; 5];
+    let mut role = None;
+    for _ in 0..50 {
+        match s.peek(&mut head) {
+            Ok(5) => {
+                role = Some(head[4]);
+                break;
+            }
+            Ok(0) => break,
+            Ok(_) => std::thread::sleep(Duration::from_millis(10)),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {}
+            Err(_) => break,
+        }
+    }
+    let _ = s.set_read_timeout(None);
+    role
+}
+
 /// Forwards `from` to `to`: whole records at a time once the handshake
 /// passed, applying the attacks asked for in direction `name` ("down":
-/// master to slave, "up": slave to master).
-fn pump(mut from: TcpStream, mut to: TcpStream, name: &str, handshake: usize, sh: Arc<Shared>) {
+/// master to slave, "up": slave to master) when `attackable` (the
+/// daemons' link, not a task's feed).
+fn pump(
+    mut from: TcpStream,
+    mut to: TcpStream,
+    name: &str,
+    handshake: usize,
+    attackable: bool,
+    sh: Arc<Shared>,
+) {
     let mut d = Dir {
         handshake,
         ..Dir::default()
@@ -532,7 +563,7 @@ fn pump(mut from: TcpStream, mut to: TcpStream, name: &str, handshake: usize, sh
             }
             d.records = true;
             let rec: Vec<u8> = d.buf.drain(..whole).collect();
-            let attack = sh.wanted(name);
+            let attack = if attackable { sh.wanted(name) } else { None };
             let what = attack
                 .as_deref()
                 .map(|a| a.trim_end_matches(name).trim_end_matches('-'));
@@ -656,7 +687,15 @@ fn relay_helper() {
             sh.say(&format!("connection {i}: target refused"));
             continue;
         };
-        sh.say(&format!("connection {i} from {:?}", down_in.peer_addr()));
+        // Attacks go to the daemons' link only: tasks' feeds to the slave
+        // pass the relay too. The Hello's fifth byte is the connector's
+        // role (src/auth.rs).
+        let role = hello_role(&down_in);
+        let link = role == Some(pvm3::auth::Role::Daemon as u8);
+        sh.say(&format!(
+            "connection {i} from {:?}, role {role:?}",
+            down_in.peer_addr()
+        ));
         let _ = down_in.set_nodelay(true);
         let _ = up_in.set_nodelay(true);
         let (a, b) = (down_in.try_clone().unwrap(), up_in.try_clone().unwrap());
@@ -664,8 +703,8 @@ fn relay_helper() {
         let s2 = sh.clone();
         // The master connects: Hello (44) and Proof (32) go down, the
         // Challenge (68) comes up.
-        std::thread::spawn(move || pump(down_in, up_in, "down", 44 + 32, s1));
-        std::thread::spawn(move || pump(b, a, "up", 68, s2));
+        std::thread::spawn(move || pump(down_in, up_in, "down", 44 + 32, link, s1));
+        std::thread::spawn(move || pump(b, a, "up", 68, link, s2));
     }
 }
 

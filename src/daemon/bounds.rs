@@ -11,7 +11,10 @@
 //!   sender). A task sending to itself never waits for itself, and a sender
 //!   is not held when the queue's owner waits (directly or along a chain)
 //!   for the sender's own queue: two tasks filling each other's queues
-//!   without reading do not deadlock, their queues grow instead;
+//!   without reading do not deadlock, their queues grow instead. Frames
+//!   from daemon links and feeds are held back by flow.rs (the sending
+//!   daemon is asked to hold back, a feed is not read from), toward which
+//!   [`Sink::Busy`] makes our own senders wait;
 //! - holds: the frames held for a spawned task until it connects, and the
 //!   frames waiting for another host's link to be opened or set up, count
 //!   toward the same cap as a queue (bytes), and also in frames
@@ -147,6 +150,9 @@ pub enum Sink {
     /// Host `host`: its link's write queue, the frames its link holds
     /// while it is set up, the frames waiting for it to be opened.
     Host(i32),
+    /// Remote task `dst`, whose host (or the master relaying for it) asked
+    /// us to hold back messages for it (flow.rs).
+    Busy(i32),
 }
 
 /// The daemon's state for its bounds.
@@ -224,7 +230,30 @@ impl Daemon {
             Sink::Conn(t) => self.conns.get(t).map(|c| (c.queued(), 0)),
             Sink::Held(t) => self.tasks.get(t).map(|t| (t.held.bytes(), t.held.len())),
             Sink::Host(h) => Some(self.links.load_of(h)),
+            Sink::Busy(d) => Some(if self.flow.busy_for(d) {
+                (usize::MAX, 0)
+            } else {
+                (0, 0)
+            }),
         }
+    }
+
+    /// Whether a queue with `load` is down to half the cap (its senders
+    /// may go on).
+    fn below_half(&self, (bytes, frames): (usize, usize)) -> bool {
+        bytes <= self.opts.bounds.queue_cap / 2 && frames <= HOLD_FRAMES / 2
+    }
+
+    /// Whether the queue toward `dst` is over the cap (flow.rs).
+    pub(super) fn dst_over(&self, dst: i32) -> bool {
+        self.sink_of(dst).is_some_and(|s| self.over_cap(s))
+    }
+
+    /// Whether the queue toward `dst` is down to half the cap, or gone.
+    pub(super) fn dst_drained(&self, dst: i32) -> bool {
+        self.sink_of(dst)
+            .and_then(|s| self.sink_load(s))
+            .is_none_or(|l| self.below_half(l))
     }
 
     /// Whether `sink` holds more than its senders may add to.
@@ -241,7 +270,25 @@ impl Daemon {
             let task = self.tasks.get(dst)?;
             return Some(task.conn.map_or(Sink::Held(dst), Sink::Conn));
         }
-        Some(Sink::Host(host))
+        if self.flow.busy_for(dst) {
+            return Some(Sink::Busy(dst));
+        }
+        Some(Sink::Host(self.carrier_of(host)))
+    }
+
+    /// The host whose link carries frames for `host`: the master's when
+    /// this slave relays through it (no link to `host` and nothing waiting
+    /// for one: they share no address family, link_events.rs).
+    fn carrier_of(&self, host: i32) -> i32 {
+        let relayed = !self.multi.is_master()
+            && self.multi.placed()
+            && self.links.of_host(host).is_none()
+            && self.links.load_of(host) == (0, 0);
+        if relayed {
+            self.multi.master_host()
+        } else {
+            host
+        }
     }
 
     /// Whether frames from `src` come from a task of this host: it is made
@@ -391,6 +438,7 @@ impl Daemon {
                 self.conn_name(token),
                 self.opts.bounds.queue_cap
             );
+            self.flow_paced(token);
         }
     }
 
@@ -406,11 +454,11 @@ impl Daemon {
     /// waits).
     pub(super) fn resume_paced(&mut self) {
         self.resume_bodies();
+        self.flow_tick();
         if self.pacing.paused.is_empty() {
             return;
         }
-        let low = self.opts.bounds.queue_cap / 2;
-        let drained = |(bytes, frames): (usize, usize)| bytes <= low && frames <= HOLD_FRAMES / 2;
+        let drained = |l: (usize, usize)| self.below_half(l);
         let ready: Vec<Token> = self
             .pacing
             .paused

@@ -126,6 +126,7 @@ impl Daemon {
         });
         let go = self.feeds.holds.fed(peer, fed);
         self.deliver_each(go);
+        self.flow_after_feed(tok, h.dst);
     }
 
     fn deliver_each(&mut self, frames: VecDeque<Frame>) {
@@ -353,7 +354,16 @@ impl Daemon {
     /// that waited long enough for their feeds are handled (the feed is
     /// closed: its task is gone).
     pub(super) fn feeds_tick(&mut self, now: Instant) {
-        let late = self.feeds.holds.overdue(now);
+        // A feed not read from (its messages' queue is full, flow.rs) is
+        // not late: what it still holds goes first.
+        let paused = |d: &Daemon, t: i32| d.feed_of(t).is_some_and(|tok| d.feed_paused(tok));
+        let late: Vec<i32> = self
+            .feeds
+            .holds
+            .overdue(now)
+            .into_iter()
+            .filter(|t| !paused(self, *t))
+            .collect();
         for t in late {
             dlog!(
                 self.log,
@@ -368,7 +378,7 @@ impl Daemon {
             .feeds
             .gone_waiting
             .iter()
-            .filter(|(_, &d)| now >= d)
+            .filter(|(t, &d)| now >= d && !paused(self, **t))
             .map(|(&t, _)| t)
             .collect();
         for t in due {

@@ -78,7 +78,15 @@ pub struct Link {
     /// Ended after a refused record: what comes is read and dropped, and
     /// nothing more is sent, until the peer closes ([`Link::drain`]).
     draining: bool,
+    /// The last [`Link::readable`] stopped after [`READ_BURST`] bytes with
+    /// more to read: its frames are handled before it reads on.
+    cut: bool,
 }
+
+/// Bytes an authenticated link reads before its frames are handled: a
+/// queue over its cap is then seen (and its senders asked to hold back,
+/// flow.rs) while the peer still sends, not after everything it sent.
+pub const READ_BURST: usize = 1 << 20;
 
 /// How the reason of a link ended by a record that failed to open starts.
 pub const REFUSED: &str = "refused protected frame";
@@ -148,6 +156,7 @@ impl Link {
             sealer: None,
             opener: None,
             draining: false,
+            cut: false,
         }
     }
 
@@ -275,6 +284,7 @@ impl Link {
     /// Reads what is available: handshake bytes go to the state machine,
     /// the rest to the frame decoder. `buf` is scratch space.
     pub fn readable(&mut self, buf: &mut [u8]) -> Event {
+        self.cut = false;
         if let Phase::Connecting(_) = self.phase {
             return self.writable();
         }
@@ -282,7 +292,12 @@ impl Link {
             return self.drain_read(buf);
         }
         let mut event = Event::Nothing;
+        let mut got = 0usize;
         loop {
+            if got >= READ_BURST {
+                self.cut = true;
+                break;
+            }
             if matches!(self.phase, Phase::Up | Phase::AwaitOk) && self.opener.is_some() {
                 // Protected: records are read through `buf` and opened.
                 let n = match self.stream.read(buf) {
@@ -293,6 +308,7 @@ impl Link {
                     Err(e) => return Event::Failed(format!("read: {e}")),
                 };
                 self.last_rx = Instant::now();
+                got += n;
                 if let Err(why) = self.received(&mut buf[..n]) {
                     return self.refused_event(why);
                 }
@@ -306,8 +322,9 @@ impl Link {
                 let chunk = buf.len().min(crate::wire::READ_STEP);
                 match self.decoder.read_from(&self.stream, &mut buf[..chunk]) {
                     Ok(0) => return Event::Failed("connection closed".into()),
-                    Ok(_) => {
+                    Ok(n) => {
                         self.last_rx = Instant::now();
+                        got += n;
                         // A short read emptied the socket: what comes later
                         // raises a new (edge) event, so no read is spent on
                         // WouldBlock (as for task connections).
@@ -398,6 +415,11 @@ impl Link {
             return Event::Failed(format!("write: {e}"));
         }
         event
+    }
+
+    /// Whether the last read stopped with more to read ([`READ_BURST`]).
+    pub fn cut(&self) -> bool {
+        self.cut
     }
 
     /// Queues an encoded frame: written now if the link is up, held otherwise.

@@ -109,6 +109,26 @@ impl Daemon {
 
     /// An event on a link.
     pub(super) fn link_event(&mut self, tok: Token, readable: bool, writable: bool) {
+        let mut writable = writable;
+        // A link reads at most READ_BURST bytes before its frames are
+        // handled, then reads on (link.rs).
+        loop {
+            // A feed waiting for a full queue is not read (flow.rs).
+            let readable = readable && !self.feed_paused(tok);
+            if !self.link_event_once(tok, readable, writable) {
+                return;
+            }
+            writable = false;
+            let more = readable && self.links.get(tok).is_some_and(|l| l.cut());
+            if !more {
+                return;
+            }
+        }
+    }
+
+    /// One read (and write) of a link and the frames it brought; false
+    /// when the link is gone or failed.
+    fn link_event_once(&mut self, tok: Token, readable: bool, writable: bool) -> bool {
         let mut events = Vec::new();
         if let Some(link) = self.links.get_mut(tok) {
             if writable {
@@ -131,29 +151,44 @@ impl Daemon {
             match ev {
                 Event::Nothing => {}
                 Event::Failed(why) => {
+                    if self.links.get(tok).is_some_and(|l| l.feed) {
+                        // What the feed brought before its end goes first
+                        // (a feed not read for a while has its last frames
+                        // and its end waiting together). While it waits
+                        // for a full queue again, it is closed later: read
+                        // again, its end is read again (flow.rs).
+                        self.link_frames(tok);
+                        if self.feed_paused(tok) {
+                            return false;
+                        }
+                    }
                     self.link_failed(tok, &why);
-                    return;
+                    return false;
                 }
                 Event::Refused(why) => {
                     // Whole frames before the refused record opened: they
                     // count; nothing of the refused record does.
                     self.link_frames(tok);
                     self.link_refused(tok, &why);
-                    return;
+                    return false;
                 }
                 Event::Authenticated { claimed, role } => {
                     if !self.link_authenticated(tok, claimed, role) {
-                        return;
+                        return false;
                     }
                 }
             }
         }
         self.link_frames(tok);
+        true
     }
 
     /// Decodes and handles the frames a link has received.
     pub(super) fn link_frames(&mut self, tok: Token) {
         loop {
+            if self.feed_paused(tok) {
+                return; // the frames read stay in the decoder, in order
+            }
             let next = match self.links.get_mut(tok) {
                 Some(l)
                     if matches!(
@@ -498,7 +533,10 @@ impl Daemon {
                     tid::fmt(h.src)
                 );
             }
-            Kind::Msg => self.link_msg(f),
+            Kind::Msg => {
+                self.link_msg(f);
+                self.flow_after_msg(peer, h.dst);
+            }
             Kind::DReq => self.on_dreq(peer, f),
             Kind::DReply => self.on_dreply(f),
             Kind::Req | Kind::Reply => {
@@ -558,6 +596,11 @@ impl Daemon {
                 self.on_succession_ctl(c, sender, &mut r);
             }
             Some(Ctl::Relink) => self.relink_asked(tok, peer),
+            Some(c @ (Ctl::Busy | Ctl::Ready)) => {
+                if let Ok(dst) = r.int() {
+                    self.flow_ctl(peer, c, dst);
+                }
+            }
             Some(Ctl::LinkOk) => {
                 let failed = self.links.get_mut(tok).is_some_and(|l| l.set_up().is_err());
                 if failed {

@@ -30,6 +30,7 @@ mod delivery;
 mod dialog;
 pub mod embedded;
 mod feeds;
+mod flow;
 mod forward;
 #[doc(hidden)]
 pub mod fuzz;

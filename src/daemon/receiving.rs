@@ -20,8 +20,13 @@
 //! What the daemon holds for bodies being received is so at most the
 //! budget or one largest message, plus what each connection read before
 //! its body began (at most one read step, `wire::READ_STEP`). Daemon links
-//! and feeds are not in the budget: there is one link per host, and a feed
-//! is another host's task's, authenticated by the machine's secret.
+//! and feeds are not in the budget; each holds at most one body being
+//! received, of at most the largest message plus 64 KiB
+//! (`Daemon::link_body_limit`): there is one link per other host, and a
+//! feed is another host's task's (one per task and host it sends to),
+//! authenticated by the machine's secret, the same trust as the user's own
+//! local tasks. Taking them into the budget would make a link's control
+//! frames (heartbeats, replies) wait behind other connections' bodies.
 
 use super::log::dlog;
 use super::server::Daemon;

@@ -128,6 +128,8 @@ pub struct Daemon {
     /// Back-pressure, TCP admission, listening and refusal lines
     /// (bounds.rs; private state).
     pub(super) pacing: super::bounds::Pacing,
+    /// Flow control between daemons (flow.rs; private state).
+    pub(super) flow: super::flow::Flow,
 }
 
 /// True for "too many open files" (per process or system-wide).
@@ -253,6 +255,7 @@ impl Daemon {
             trim_due: false,
             rings: Default::default(),
             pacing: super::bounds::Pacing::listening(listening),
+            flow: Default::default(),
         })
     }
 

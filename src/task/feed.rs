@@ -14,12 +14,14 @@
 //! `PVM6_FEEDS=0`, no common address family) its messages go through our
 //! daemon, for good.
 //!
-//! Only we write on a feed, and the daemon reads without bound, as it does
-//! a task connection, so a write waits only for the network: a pvm_send to
-//! another host returns once the kernel took the message (as a direct
-//! route's does), not once our daemon has it in memory. A feed on which
-//! nothing moves for [`STALL`] (the host unreachable, its daemon stopped)
-//! or whose write fails is given up: it is shut down, the message and every
+//! Only we write on a feed, and the daemon reads it as it does a task
+//! connection (it stops while the queue our messages go to is over its
+//! cap, src/daemon/flow.rs), so a write waits only for the network and
+//! that queue: a pvm_send to another host returns once the kernel took the
+//! message (as a direct route's does), not once our daemon has it in
+//! memory. A feed on which nothing moves for [`STALL`] (the host
+//! unreachable, its daemon stopped, its receiver not reading) or whose
+//! write fails is given up: it is shut down, the message and every
 //! later one for that host go through our daemon, led by a fence (a
 //! message with tag [`crate::wire::TAG_FEED_FENCE`] for the other daemon, carrying how many
 //! whole frames the feed took) so that daemon holds them until the feed

@@ -80,6 +80,14 @@ pub enum Ctl {
     /// buffer and options; or a tid and 0: that tracer is gone): a slave
     /// tells the master, the master every slave.
     Tracer = 20,
+    /// Flow control (src/daemon/flow.rs; body: a task tid): the queue
+    /// toward that task is over the cap here; hold back your messages for
+    /// it (your local senders wait) until Ready, or until this is not
+    /// repeated for a while.
+    Busy = 21,
+    /// Flow control: the queue toward the task of a Busy has drained; send
+    /// again (body: the task tid).
+    Ready = 22,
 }
 
 impl Ctl {
@@ -107,6 +115,8 @@ impl Ctl {
             18 => Follow,
             19 => Relink,
             20 => Tracer,
+            21 => Busy,
+            22 => Ready,
             _ => return None,
         })
     }
