@@ -145,7 +145,7 @@ impl Daemon {
         if connected && self.is_probe_ahead(tok) {
             // The successor's port took the connection: it runs.
             self.probe_ahead_result(tok, true, true, "");
-            return;
+            return false;
         }
         for ev in events {
             match ev {
