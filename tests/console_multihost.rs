@@ -223,7 +223,22 @@ fn hostfile_conf_spawn_ps_delete_halt_over_ipv6() {
         if left.is_empty() {
             break;
         }
-        assert!(Instant::now() < deadline, "pvmds left after halt: {left:?}");
+        if Instant::now() >= deadline {
+            let logs: String = left
+                .iter()
+                .map(|(h, _)| {
+                    let dir = c.host(h).tmp();
+                    let mut t = format!("--- {h}'s log ---\n");
+                    for e in fs::read_dir(&dir).into_iter().flatten().flatten() {
+                        if e.file_name().to_string_lossy().starts_with("pvml.") {
+                            t += &fs::read_to_string(e.path()).unwrap_or_default();
+                        }
+                    }
+                    t
+                })
+                .collect();
+            panic!("pvmds left after halt: {left:?}\n{logs}");
+        }
         std::thread::sleep(Duration::from_millis(200));
     }
     let _ = fs::remove_dir_all(&w.dir);

@@ -424,7 +424,10 @@ impl Daemon {
         let addr_s = canon(&link.peer_addr);
         if self.is_probe(tok) {
             let answered = !matches!(link.phase, crate::daemon::link::Phase::Connecting(_));
-            self.probe_result(tok, answered, false, why);
+            // Closed after the master proved the secret: its daemon runs
+            // and refused this host.
+            let proven = matches!(link.phase, crate::daemon::link::Phase::AwaitOk);
+            self.probe_failed(tok, answered, proven, why);
             return;
         }
         if let Some(gap) = self.links.woke_after_stall(Instant::now()) {

@@ -769,6 +769,30 @@ impl Daemon {
         accepted: bool,
         why: &str,
     ) {
+        self.probe_ended(tok, answered, false, accepted, why);
+    }
+
+    /// A probe's link failed (`answered`: its port took the connection;
+    /// `proven`: the peer proved the secret before it closed, so its
+    /// daemon runs and refused this host, which is not looked at again).
+    pub(super) fn probe_failed(
+        &mut self,
+        tok: mio::Token,
+        answered: bool,
+        proven: bool,
+        why: &str,
+    ) {
+        self.probe_ended(tok, answered, proven, false, why);
+    }
+
+    fn probe_ended(
+        &mut self,
+        tok: mio::Token,
+        answered: bool,
+        proven: bool,
+        accepted: bool,
+        why: &str,
+    ) {
         if self.succession.probe_ahead == Some(tok) {
             self.probe_ahead_result(tok, answered, accepted, why);
             return;
@@ -794,7 +818,7 @@ impl Daemon {
             return;
         }
         self.drop_link(tok);
-        if answered && !self.succession.probe_again {
+        if answered && !self.succession.probe_again && !proven {
             // A daemon killed a moment ago may still have held its listener
             // when we connected, or even taken the connection: its death
             // resets or closes it. Look once more, a moment later (its
