@@ -303,9 +303,14 @@ fn round(m: &Machine, n_round: usize, way: &str, what: &str, pattern: &str, env:
         growth.join(", ")
     );
     assert!(waited, "the sender did not wait ({what} stopped)");
+    // What may still come after the queue went over the cap: the cap
+    // itself, what each daemon on the way had queued toward the next one
+    // before the Busy reached it (about a cap per hop), the sockets'
+    // buffers and the allocator's slack: five caps and 16 MiB, well under
+    // the 200 MiB sent (every byte of which stayed before flow control).
     for ((h, (idle, peak)), g) in ["node1", "node2", "node3"].iter().zip(&rss).zip(&growth) {
         assert!(
-            *peak < idle + (3 * CAP_MIB + 16) * 1024,
+            *peak < idle + (5 * CAP_MIB + 16) * 1024,
             "{h}'s daemon held more than the cap ({what} stopped): {g}"
         );
     }
