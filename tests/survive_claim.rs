@@ -21,18 +21,6 @@ use netns::HostSpec;
 use pong::{mh, Lines, Pong};
 use std::time::{Duration, Instant};
 
-/// Waits up to `limit` until `host`'s daemon log contains `what`.
-fn wait_log(m: &Machine, host: &str, what: &str, limit: Duration) -> bool {
-    let deadline = Instant::now() + limit;
-    while !m.log(host).contains(what) {
-        if Instant::now() > deadline {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    true
-}
-
 /// node1 (the master) and node2 (its successor) are killed at once during
 /// a ping-pong on node3/node4: node3, next in line, finds node2's port
 /// refused too and takes over with the replica it holds (a persistent
@@ -57,8 +45,7 @@ fn master_and_successor_killed_together() {
     assert!(out.status.success(), "mh_hosts 4: {}", text(&out));
     // The replica goes to the two next hosts in line.
     assert!(
-        wait_log(
-            &m,
+        m.wait_log(
             "node1",
             "replica holders t80080000, t800c0000",
             Duration::from_secs(10)
@@ -175,7 +162,7 @@ fn a_task_exit_during_a_silent_claim() {
         "stop node4's daemon"
     );
     let stopped = Instant::now();
-    let claimed = wait_log(&m, "node3", "following t80080000", Duration::from_secs(20));
+    let claimed = m.wait_log("node3", "following t80080000", Duration::from_secs(20));
     let log2 = m.log("node2");
     if !claimed {
         m.c.signal_in("node4", "pvmd3", "CONT");
@@ -291,8 +278,7 @@ fn a_probe_finds_the_master_alive() {
         "sv_put never enrolled:\n{}",
         lines.transcript
     );
-    let held = wait_log(
-        &m,
+    let held = m.wait_log(
         "node1",
         "reply to request 20 held until replica",
         Duration::from_secs(20),
@@ -320,8 +306,7 @@ fn a_probe_finds_the_master_alive() {
         !early,
         "pvm_putinfo returned while node2's daemon was stopped"
     );
-    let relinked = wait_log(
-        &m,
+    let relinked = m.wait_log(
         "node2",
         "linked to the master t80040000 again",
         Duration::from_secs(10),

@@ -30,18 +30,6 @@ fn signal(m: &Machine, host: &str, sig: &str) {
     assert_eq!(n, 1, "kill -{sig} of {host}'s daemon");
 }
 
-/// Waits up to `limit` for `host`'s daemon log to contain `what`.
-fn log_shows(m: &Machine, host: &str, what: &str, limit: Duration) -> bool {
-    let deadline = Instant::now() + limit;
-    while !m.log(host).contains(what) {
-        if Instant::now() > deadline {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    true
-}
-
 /// node1 is the master, node2 its successor; sv_sync runs on node4 with
 /// its members W (in pvm_barrier) and F (in pvm_freezegroup) on node3.
 /// node2's daemon is stopped, sv_sync's own pvm_freezegroup completes the
@@ -89,8 +77,7 @@ fn syncs_in_progress_survive_the_master() {
         lines.transcript
     );
     // The freeze completes at the master; its releases wait for node2.
-    let held = log_shows(
-        &m,
+    let held = m.wait_log(
         "node1",
         "release(s) held until replica",
         Duration::from_secs(20),
@@ -228,8 +215,7 @@ fn delhosts_in_flight_at_the_masters_loss() {
         &format!("exec timeout 200 {}/mh_add -d node4 2>&1", m.bin.display()),
     );
     let mut lines = Lines::of(&mut child);
-    let held = log_shows(
-        &m,
+    let held = m.wait_log(
         "node1",
         "reply to request 61 held until replica",
         Duration::from_secs(30),

@@ -108,6 +108,18 @@ impl Machine {
             .unwrap_or_default()
     }
 
+    /// Waits up to `limit` until `host`'s daemon log contains `what`.
+    pub fn wait_log(&self, host: &str, what: &str, limit: Duration) -> bool {
+        let deadline = Instant::now() + limit;
+        while !self.log(host).contains(what) {
+            if Instant::now() > deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        true
+    }
+
     /// Pids of pvmd3 processes on `host`.
     pub fn daemons_on(&self, host: &str) -> Vec<u32> {
         self.c
