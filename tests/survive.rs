@@ -24,7 +24,7 @@ mod pong;
 
 use machine::{text, Machine};
 use netns::HostSpec;
-use pong::{mh, Lines, Pong};
+use pong::{halt_machine, mh, Lines, Pong};
 use std::fs;
 use std::time::{Duration, Instant};
 
@@ -245,10 +245,7 @@ fn stalled_daemons_lose_nothing() {
     );
     eprintln!("two stalls survived in {:?}", t0.elapsed());
     successor_confirms_before_the_reply(&m);
-    let out = m.run("node1", "mh_halt", "", Duration::from_secs(30));
-    assert!(out.status.success(), "mh_halt: {}", text(&out));
-    let left = m.wait_no_daemons(Duration::from_secs(10));
-    assert!(left.is_empty(), "daemons left after pvm_halt: {left:?}");
+    halt_machine(&m, "node1");
 }
 
 /// The successor (node2) holds a change before any task is told of it:
@@ -475,10 +472,7 @@ fn master_killed_twice_the_machine_goes_on() {
     // No host index (so no tid) given twice: node5 got a new one.
     let out = m.run("node3", "mh_hosts", "3", Duration::from_secs(60));
     assert!(out.status.success(), "mh_hosts 3 on node3: {}", text(&out));
-    let out = m.run("node3", "mh_halt", "", Duration::from_secs(30));
-    assert!(out.status.success(), "mh_halt: {}", text(&out));
-    let left = m.wait_no_daemons(Duration::from_secs(10));
-    assert!(left.is_empty(), "daemons left after pvm_halt: {left:?}");
+    halt_machine(&m, "node3");
 }
 
 #[test]
@@ -562,8 +556,5 @@ fn partition_the_majority_goes_on() {
         text(&out),
         m.log("node2")
     );
-    let out = m.run("node2", "mh_halt", "", Duration::from_secs(30));
-    assert!(out.status.success(), "mh_halt: {}", text(&out));
-    let left = m.wait_no_daemons(Duration::from_secs(10));
-    assert!(left.is_empty(), "daemons left after pvm_halt: {left:?}");
+    halt_machine(&m, "node2");
 }

@@ -18,7 +18,7 @@ mod pong;
 
 use machine::{text, Machine};
 use netns::HostSpec;
-use pong::{mh, Lines, Pong};
+use pong::{halt_machine, mh, Lines, Pong};
 use std::time::{Duration, Instant};
 
 /// node1 (the master) and node2 (its successor) are killed at once during
@@ -110,10 +110,7 @@ fn master_and_successor_killed_together() {
     // node5 was added (sv_take): three hosts, and the machine halts.
     let out = m.run("node4", "mh_hosts", "3", Duration::from_secs(60));
     assert!(out.status.success(), "mh_hosts 3 on node4: {}", text(&out));
-    let out = m.run("node3", "mh_halt", "", Duration::from_secs(30));
-    assert!(out.status.success(), "mh_halt: {}", text(&out));
-    let left = m.wait_no_daemons(Duration::from_secs(10));
-    assert!(left.is_empty(), "daemons left after pvm_halt: {left:?}");
+    halt_machine(&m, "node3");
 }
 
 /// A task exits while the successor's claim waits for its majority: the
@@ -345,8 +342,5 @@ fn a_probe_finds_the_master_alive() {
         !log1.contains("removed") && !m.log("node2").contains("killing tasks"),
         "a host was removed:\n{log1}"
     );
-    let out = m.run("node1", "mh_halt", "", Duration::from_secs(30));
-    assert!(out.status.success(), "mh_halt: {}", text(&out));
-    let left = m.wait_no_daemons(Duration::from_secs(10));
-    assert!(left.is_empty(), "daemons left after pvm_halt: {left:?}");
+    halt_machine(&m, "node1");
 }

@@ -18,6 +18,19 @@ pub fn mh(name: &str) -> PathBuf {
         .join(format!("{name}.c"))
 }
 
+/// Halts the machine with mh_halt on `host`: it succeeds and no daemon is
+/// left within 10 s.
+pub fn halt_machine(m: &Machine, host: &str) {
+    let out = m.run(host, "mh_halt", "", Duration::from_secs(30));
+    assert!(
+        out.status.success(),
+        "mh_halt: {}",
+        crate::machine::text(&out)
+    );
+    let left = m.wait_no_daemons(Duration::from_secs(10));
+    assert!(left.is_empty(), "daemons left after pvm_halt: {left:?}");
+}
+
 /// A ping-pong pair running from `runner` until stopped.
 pub struct Pong {
     child: std::process::Child,
